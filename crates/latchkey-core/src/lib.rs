@@ -1,0 +1,17 @@
+//! Domain rules of latchkey, with no I/O: identifiers, time and randomness as injected traits,
+//! credential policies, one-time codes, session lifetimes, failure lockout and rate limiting.
+
+pub mod clock;
+pub mod code;
+pub mod email;
+pub mod ids;
+pub mod lockout;
+pub mod password;
+pub mod ratelimit;
+pub mod rng;
+pub mod secret;
+pub mod session;
+pub mod username;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use rng::{OsRandom, Random};
