@@ -1,0 +1,178 @@
+//! Rows as the store keeps them. Timestamps are milliseconds since the Unix epoch; JSON
+//! columns are kept as text and parsed by the service layer.
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    pub id: String,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub password_hash: Option<String>,
+    pub primary_email_id: Option<String>,
+    pub primary_phone_id: Option<String>,
+    pub public_metadata: String,
+    pub private_metadata: String,
+    pub unsafe_metadata: String,
+    pub failed_attempts: i64,
+    pub locked_until: Option<i64>,
+    pub banned: bool,
+    pub last_sign_in_at: Option<i64>,
+    pub last_active_at: Option<i64>,
+    pub password_updated_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailRow {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub verified: bool,
+    pub verified_at: Option<i64>,
+    pub code: CodeFields,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhoneRow {
+    pub id: String,
+    pub user_id: String,
+    pub phone: String,
+    pub verified: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An outstanding one-time code, stored as a keyed digest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CodeFields {
+    pub digest: Option<String>,
+    pub expires_at: Option<i64>,
+    pub attempts: i64,
+    pub consumed: bool,
+}
+
+/// A user with the identifications that belong to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub user: UserRow,
+    pub emails: Vec<EmailRow>,
+    pub phones: Vec<PhoneRow>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRow {
+    pub id: String,
+    pub token_digest: String,
+    pub sign_in_id: Option<String>,
+    pub sign_up_id: Option<String>,
+    pub last_active_session_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub status: String,
+    pub active_org_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_active_at: i64,
+    pub expire_at: i64,
+    pub abandon_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignUpRow {
+    pub id: String,
+    pub client_id: String,
+    pub status: String,
+    pub email: Option<String>,
+    /// The address already belongs to a verified account (revealed only after proof of it).
+    pub email_taken: bool,
+    pub email_verified: bool,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub password_hash: Option<String>,
+    pub unsafe_metadata: String,
+    pub code: CodeFields,
+    pub created_user_id: Option<String>,
+    pub created_session_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub abandon_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignInRow {
+    pub id: String,
+    pub client_id: String,
+    pub status: String,
+    pub identifier: Option<String>,
+    /// `None` for an identifier with no account: the attempt proceeds indistinguishably.
+    pub user_id: Option<String>,
+    /// The id shown for the email-code factor (a decoy id when there is no account).
+    pub email_address_id: Option<String>,
+    pub first_factor_strategy: Option<String>,
+    pub first_factor_status: Option<String>,
+    pub code: CodeFields,
+    pub created_session_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub abandon_at: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    /// base64url modulus and exponent.
+    pub public_n: String,
+    pub public_e: String,
+    /// The PKCS#8 private key sealed with the key-encryption key (base64 of nonce ‖ ciphertext).
+    pub private_sealed: String,
+    pub created_at: i64,
+    pub activate_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRow {
+    pub id: String,
+    /// SHA-256 (hex) of the secret key; the key itself is shown once and never stored.
+    pub digest: String,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// Everything that a verified sign-up writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct CompleteSignUp {
+    pub sign_up: SignUpRow,
+    pub user: UserRow,
+    pub email: EmailRow,
+    pub session: SessionRow,
+    pub client: ClientRow,
+}
+
+/// Everything that a successful sign-in writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct CompleteSignIn {
+    pub sign_in: SignInRow,
+    pub session: SessionRow,
+    pub client: ClientRow,
+    pub user_id: String,
+    /// Set when the stored password hash is upgraded to current parameters.
+    pub rehashed_password: Option<String>,
+    pub now: i64,
+}

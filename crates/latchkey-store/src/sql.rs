@@ -1,0 +1,125 @@
+//! The small executor interface a backend provides. Statements use `$1, $2, …` placeholders
+//! and portable SQL (both SQLite ≥ 3.35 and PostgreSQL run them); each backend translates
+//! placeholders if it must. Values are typed even when null, because PostgreSQL needs to know
+//! a parameter's type.
+
+use async_trait::async_trait;
+
+use crate::error::{Result, StoreError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for SqlValue {
+    fn from(v: Option<i64>) -> Self {
+        SqlValue::Int(v)
+    }
+}
+impl From<bool> for SqlValue {
+    fn from(v: bool) -> Self {
+        SqlValue::Bool(Some(v))
+    }
+}
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(Some(v.to_owned()))
+    }
+}
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(Some(v))
+    }
+}
+impl From<&String> for SqlValue {
+    fn from(v: &String) -> Self {
+        SqlValue::Text(Some(v.clone()))
+    }
+}
+impl From<Option<String>> for SqlValue {
+    fn from(v: Option<String>) -> Self {
+        SqlValue::Text(v)
+    }
+}
+impl From<&Option<String>> for SqlValue {
+    fn from(v: &Option<String>) -> Self {
+        SqlValue::Text(v.clone())
+    }
+}
+
+/// A value read back from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bool(bool),
+}
+
+/// One result row, read by position.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row(pub Vec<Cell>);
+
+impl Row {
+    fn cell(&self, i: usize) -> Result<&Cell> {
+        self.0.get(i).ok_or_else(|| StoreError::Other(format!("column {i} missing")))
+    }
+    pub fn text(&self, i: usize) -> Result<String> {
+        self.opt_text(i)?.ok_or_else(|| StoreError::Other(format!("column {i} is null")))
+    }
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        match self.cell(i)? {
+            Cell::Null => Ok(None),
+            Cell::Text(s) => Ok(Some(s.clone())),
+            other => Err(StoreError::Other(format!("column {i}: expected text, got {other:?}"))),
+        }
+    }
+    pub fn int(&self, i: usize) -> Result<i64> {
+        self.opt_int(i)?.ok_or_else(|| StoreError::Other(format!("column {i} is null")))
+    }
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.cell(i)? {
+            Cell::Null => Ok(None),
+            Cell::Int(v) => Ok(Some(*v)),
+            Cell::Bool(b) => Ok(Some(i64::from(*b))),
+            other => Err(StoreError::Other(format!("column {i}: expected integer, got {other:?}"))),
+        }
+    }
+    pub fn bool(&self, i: usize) -> Result<bool> {
+        match self.cell(i)? {
+            Cell::Bool(b) => Ok(*b),
+            Cell::Int(v) => Ok(*v != 0),
+            other => Err(StoreError::Other(format!("column {i}: expected boolean, got {other:?}"))),
+        }
+    }
+}
+
+#[async_trait]
+pub trait SqlDriver: Send + Sync + 'static {
+    /// Runs a read-only statement outside any write transaction.
+    async fn read(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>>;
+    /// Opens a write transaction (on SQLite: on the single writer connection, `BEGIN IMMEDIATE`).
+    async fn begin(&self) -> Result<Box<dyn SqlTx>>;
+    /// A cheap round trip that proves the database answers.
+    async fn ping(&self) -> Result<()>;
+    /// The backend's name, for logs and metrics.
+    fn backend(&self) -> &'static str;
+}
+
+/// A write transaction; dropped without [`SqlTx::commit`], it rolls back.
+#[async_trait]
+pub trait SqlTx: Send {
+    async fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>>;
+    /// Runs a statement and returns the number of rows it changed.
+    async fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64>;
+    async fn commit(self: Box<Self>) -> Result<()>;
+}

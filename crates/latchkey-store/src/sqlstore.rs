@@ -1,0 +1,673 @@
+//! [`Store`] implemented once in portable SQL over a backend's [`SqlDriver`].
+
+use async_trait::async_trait;
+
+use crate::error::{Result, StoreError};
+use crate::records::*;
+use crate::sql::{Row, SqlDriver, SqlTx, SqlValue};
+use crate::store::Store;
+
+const USER_COLS: &[&str] = &[
+    "id", "username", "first_name", "last_name", "password_hash", "primary_email_id", "primary_phone_id",
+    "public_metadata", "private_metadata", "unsafe_metadata", "failed_attempts", "locked_until", "banned",
+    "last_sign_in_at", "last_active_at", "password_updated_at", "created_at", "updated_at", "version",
+];
+const EMAIL_COLS: &[&str] = &[
+    "id", "user_id", "email", "verified", "verified_at", "code_digest", "code_expires_at", "code_attempts",
+    "code_consumed", "created_at", "updated_at", "version",
+];
+const PHONE_COLS: &[&str] = &["id", "user_id", "phone", "verified", "created_at", "updated_at"];
+const CLIENT_COLS: &[&str] =
+    &["id", "token_digest", "sign_in_id", "sign_up_id", "last_active_session_id", "created_at", "updated_at"];
+const SESSION_COLS: &[&str] = &[
+    "id", "client_id", "user_id", "status", "active_org_id", "created_at", "updated_at", "last_active_at",
+    "expire_at", "abandon_at",
+];
+const SIGN_UP_COLS: &[&str] = &[
+    "id", "client_id", "status", "email", "email_taken", "email_verified", "username", "first_name", "last_name",
+    "password_hash", "unsafe_metadata", "code_digest", "code_expires_at", "code_attempts", "code_consumed",
+    "created_user_id", "created_session_id", "created_at", "updated_at", "abandon_at", "version",
+];
+const SIGN_IN_COLS: &[&str] = &[
+    "id", "client_id", "status", "identifier", "user_id", "email_address_id", "first_factor_strategy",
+    "first_factor_status", "code_digest", "code_expires_at", "code_attempts", "code_consumed",
+    "created_session_id", "created_at", "updated_at", "abandon_at", "version",
+];
+const KEY_COLS: &[&str] = &["kid", "public_n", "public_e", "private_sealed", "created_at", "activate_at", "revoked_at"];
+const API_KEY_COLS: &[&str] = &["id", "digest", "label", "created_at", "revoked_at"];
+
+fn cols(list: &[&str]) -> String {
+    list.join(", ")
+}
+
+fn placeholders(n: usize, start: usize) -> String {
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+fn insert_sql(table: &str, list: &[&str]) -> String {
+    format!("INSERT INTO {table} ({}) VALUES ({})", cols(list), placeholders(list.len(), 1))
+}
+
+/// `UPDATE table SET c2 = $2, … WHERE c1 = $1`, plus an optimistic `version` check when asked.
+fn update_sql(table: &str, list: &[&str], versioned: bool) -> String {
+    let set: Vec<String> = list.iter().enumerate().skip(1).map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
+    let mut sql = format!("UPDATE {table} SET {} WHERE {} = $1", set.join(", "), list[0]);
+    if versioned {
+        sql.push_str(&format!(" AND version = ${}", list.len() + 1));
+    }
+    sql
+}
+
+fn select_sql(table: &str, list: &[&str], filter: &str) -> String {
+    format!("SELECT {} FROM {table} WHERE {filter}", cols(list))
+}
+
+fn code_params(c: &CodeFields) -> [SqlValue; 4] {
+    [c.digest.clone().into(), c.expires_at.into(), c.attempts.into(), c.consumed.into()]
+}
+
+fn code_from(r: &Row, at: usize) -> Result<CodeFields> {
+    Ok(CodeFields {
+        digest: r.opt_text(at)?,
+        expires_at: r.opt_int(at + 1)?,
+        attempts: r.int(at + 2)?,
+        consumed: r.bool(at + 3)?,
+    })
+}
+
+fn user_params(u: &UserRow) -> Vec<SqlValue> {
+    vec![
+        u.id.clone().into(),
+        u.username.clone().into(),
+        u.first_name.clone().into(),
+        u.last_name.clone().into(),
+        u.password_hash.clone().into(),
+        u.primary_email_id.clone().into(),
+        u.primary_phone_id.clone().into(),
+        u.public_metadata.clone().into(),
+        u.private_metadata.clone().into(),
+        u.unsafe_metadata.clone().into(),
+        u.failed_attempts.into(),
+        u.locked_until.into(),
+        u.banned.into(),
+        u.last_sign_in_at.into(),
+        u.last_active_at.into(),
+        u.password_updated_at.into(),
+        u.created_at.into(),
+        u.updated_at.into(),
+        u.version.into(),
+    ]
+}
+
+fn user_from(r: &Row) -> Result<UserRow> {
+    Ok(UserRow {
+        id: r.text(0)?,
+        username: r.opt_text(1)?,
+        first_name: r.opt_text(2)?,
+        last_name: r.opt_text(3)?,
+        password_hash: r.opt_text(4)?,
+        primary_email_id: r.opt_text(5)?,
+        primary_phone_id: r.opt_text(6)?,
+        public_metadata: r.text(7)?,
+        private_metadata: r.text(8)?,
+        unsafe_metadata: r.text(9)?,
+        failed_attempts: r.int(10)?,
+        locked_until: r.opt_int(11)?,
+        banned: r.bool(12)?,
+        last_sign_in_at: r.opt_int(13)?,
+        last_active_at: r.opt_int(14)?,
+        password_updated_at: r.opt_int(15)?,
+        created_at: r.int(16)?,
+        updated_at: r.int(17)?,
+        version: r.int(18)?,
+    })
+}
+
+fn email_params(e: &EmailRow) -> Vec<SqlValue> {
+    let mut p = vec![e.id.clone().into(), e.user_id.clone().into(), e.email.clone().into(), e.verified.into(), e.verified_at.into()];
+    p.extend(code_params(&e.code));
+    p.extend([e.created_at.into(), e.updated_at.into(), e.version.into()]);
+    p
+}
+
+fn email_from(r: &Row) -> Result<EmailRow> {
+    Ok(EmailRow {
+        id: r.text(0)?,
+        user_id: r.text(1)?,
+        email: r.text(2)?,
+        verified: r.bool(3)?,
+        verified_at: r.opt_int(4)?,
+        code: code_from(r, 5)?,
+        created_at: r.int(9)?,
+        updated_at: r.int(10)?,
+        version: r.int(11)?,
+    })
+}
+
+fn phone_params(p: &PhoneRow) -> Vec<SqlValue> {
+    vec![p.id.clone().into(), p.user_id.clone().into(), p.phone.clone().into(), p.verified.into(), p.created_at.into(), p.updated_at.into()]
+}
+
+fn phone_from(r: &Row) -> Result<PhoneRow> {
+    Ok(PhoneRow {
+        id: r.text(0)?,
+        user_id: r.text(1)?,
+        phone: r.text(2)?,
+        verified: r.bool(3)?,
+        created_at: r.int(4)?,
+        updated_at: r.int(5)?,
+    })
+}
+
+fn client_params(c: &ClientRow) -> Vec<SqlValue> {
+    vec![
+        c.id.clone().into(),
+        c.token_digest.clone().into(),
+        c.sign_in_id.clone().into(),
+        c.sign_up_id.clone().into(),
+        c.last_active_session_id.clone().into(),
+        c.created_at.into(),
+        c.updated_at.into(),
+    ]
+}
+
+fn client_from(r: &Row) -> Result<ClientRow> {
+    Ok(ClientRow {
+        id: r.text(0)?,
+        token_digest: r.text(1)?,
+        sign_in_id: r.opt_text(2)?,
+        sign_up_id: r.opt_text(3)?,
+        last_active_session_id: r.opt_text(4)?,
+        created_at: r.int(5)?,
+        updated_at: r.int(6)?,
+    })
+}
+
+fn session_params(s: &SessionRow) -> Vec<SqlValue> {
+    vec![
+        s.id.clone().into(),
+        s.client_id.clone().into(),
+        s.user_id.clone().into(),
+        s.status.clone().into(),
+        s.active_org_id.clone().into(),
+        s.created_at.into(),
+        s.updated_at.into(),
+        s.last_active_at.into(),
+        s.expire_at.into(),
+        s.abandon_at.into(),
+    ]
+}
+
+fn session_from(r: &Row) -> Result<SessionRow> {
+    Ok(SessionRow {
+        id: r.text(0)?,
+        client_id: r.text(1)?,
+        user_id: r.text(2)?,
+        status: r.text(3)?,
+        active_org_id: r.opt_text(4)?,
+        created_at: r.int(5)?,
+        updated_at: r.int(6)?,
+        last_active_at: r.int(7)?,
+        expire_at: r.int(8)?,
+        abandon_at: r.int(9)?,
+    })
+}
+
+fn sign_up_params(s: &SignUpRow) -> Vec<SqlValue> {
+    let mut p = vec![
+        s.id.clone().into(),
+        s.client_id.clone().into(),
+        s.status.clone().into(),
+        s.email.clone().into(),
+        s.email_taken.into(),
+        s.email_verified.into(),
+        s.username.clone().into(),
+        s.first_name.clone().into(),
+        s.last_name.clone().into(),
+        s.password_hash.clone().into(),
+        s.unsafe_metadata.clone().into(),
+    ];
+    p.extend(code_params(&s.code));
+    p.extend([
+        s.created_user_id.clone().into(),
+        s.created_session_id.clone().into(),
+        s.created_at.into(),
+        s.updated_at.into(),
+        s.abandon_at.into(),
+        s.version.into(),
+    ]);
+    p
+}
+
+fn sign_up_from(r: &Row) -> Result<SignUpRow> {
+    Ok(SignUpRow {
+        id: r.text(0)?,
+        client_id: r.text(1)?,
+        status: r.text(2)?,
+        email: r.opt_text(3)?,
+        email_taken: r.bool(4)?,
+        email_verified: r.bool(5)?,
+        username: r.opt_text(6)?,
+        first_name: r.opt_text(7)?,
+        last_name: r.opt_text(8)?,
+        password_hash: r.opt_text(9)?,
+        unsafe_metadata: r.text(10)?,
+        code: code_from(r, 11)?,
+        created_user_id: r.opt_text(15)?,
+        created_session_id: r.opt_text(16)?,
+        created_at: r.int(17)?,
+        updated_at: r.int(18)?,
+        abandon_at: r.int(19)?,
+        version: r.int(20)?,
+    })
+}
+
+fn sign_in_params(s: &SignInRow) -> Vec<SqlValue> {
+    let mut p = vec![
+        s.id.clone().into(),
+        s.client_id.clone().into(),
+        s.status.clone().into(),
+        s.identifier.clone().into(),
+        s.user_id.clone().into(),
+        s.email_address_id.clone().into(),
+        s.first_factor_strategy.clone().into(),
+        s.first_factor_status.clone().into(),
+    ];
+    p.extend(code_params(&s.code));
+    p.extend([
+        s.created_session_id.clone().into(),
+        s.created_at.into(),
+        s.updated_at.into(),
+        s.abandon_at.into(),
+        s.version.into(),
+    ]);
+    p
+}
+
+fn sign_in_from(r: &Row) -> Result<SignInRow> {
+    Ok(SignInRow {
+        id: r.text(0)?,
+        client_id: r.text(1)?,
+        status: r.text(2)?,
+        identifier: r.opt_text(3)?,
+        user_id: r.opt_text(4)?,
+        email_address_id: r.opt_text(5)?,
+        first_factor_strategy: r.opt_text(6)?,
+        first_factor_status: r.opt_text(7)?,
+        code: code_from(r, 8)?,
+        created_session_id: r.opt_text(12)?,
+        created_at: r.int(13)?,
+        updated_at: r.int(14)?,
+        abandon_at: r.int(15)?,
+        version: r.int(16)?,
+    })
+}
+
+fn key_params(k: &SigningKeyRow) -> Vec<SqlValue> {
+    vec![
+        k.kid.clone().into(),
+        k.public_n.clone().into(),
+        k.public_e.clone().into(),
+        k.private_sealed.clone().into(),
+        k.created_at.into(),
+        k.activate_at.into(),
+        k.revoked_at.into(),
+    ]
+}
+
+fn key_from(r: &Row) -> Result<SigningKeyRow> {
+    Ok(SigningKeyRow {
+        kid: r.text(0)?,
+        public_n: r.text(1)?,
+        public_e: r.text(2)?,
+        private_sealed: r.text(3)?,
+        created_at: r.int(4)?,
+        activate_at: r.int(5)?,
+        revoked_at: r.opt_int(6)?,
+    })
+}
+
+fn api_key_from(r: &Row) -> Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: r.text(0)?,
+        digest: r.text(1)?,
+        label: r.text(2)?,
+        created_at: r.int(3)?,
+        revoked_at: r.opt_int(4)?,
+    })
+}
+
+/// Appends the previous version for an optimistic update.
+fn with_expected_version(mut params: Vec<SqlValue>, new_version: i64) -> Vec<SqlValue> {
+    params.push((new_version - 1).into());
+    params
+}
+
+fn one<T>(rows: Vec<Row>, f: impl Fn(&Row) -> Result<T>) -> Result<Option<T>> {
+    rows.first().map(f).transpose()
+}
+
+fn all<T>(rows: &[Row], f: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+/// The generic store; `D` supplies connections and the dialect.
+pub struct SqlStore<D> {
+    db: D,
+}
+
+impl<D: SqlDriver> SqlStore<D> {
+    pub fn new(db: D) -> Self {
+        Self { db }
+    }
+
+    pub fn driver(&self) -> &D {
+        &self.db
+    }
+
+    async fn write_one(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
+        let mut tx = self.db.begin().await?;
+        let n = tx.execute(sql, params).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// An optimistic update: exactly one row must match id and previous version.
+    async fn write_versioned(&self, sql: &str, params: &[SqlValue]) -> Result<()> {
+        match self.write_one(sql, params).await? {
+            1 => Ok(()),
+            _ => Err(StoreError::Stale),
+        }
+    }
+
+    async fn load_users(&self, users: Vec<UserRow>) -> Result<Vec<UserRecord>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<SqlValue> = users.iter().map(|u| u.id.clone().into()).collect();
+        let filter = format!("user_id IN ({}) ORDER BY created_at, id", placeholders(ids.len(), 1));
+        let emails = all(&self.db.read(&select_sql("email_addresses", EMAIL_COLS, &filter), &ids).await?, email_from)?;
+        let phones = all(&self.db.read(&select_sql("phone_numbers", PHONE_COLS, &filter), &ids).await?, phone_from)?;
+        Ok(users
+            .into_iter()
+            .map(|user| UserRecord {
+                emails: emails.iter().filter(|e| e.user_id == user.id).cloned().collect(),
+                phones: phones.iter().filter(|p| p.user_id == user.id).cloned().collect(),
+                user,
+            })
+            .collect())
+    }
+}
+
+async fn tx_versioned(tx: &mut Box<dyn SqlTx>, sql: &str, params: &[SqlValue]) -> Result<()> {
+    match tx.execute(sql, params).await? {
+        1 => Ok(()),
+        _ => Err(StoreError::Stale),
+    }
+}
+
+#[async_trait]
+impl<D: SqlDriver> Store for SqlStore<D> {
+    fn backend(&self) -> &'static str {
+        self.db.backend()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.db.ping().await
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>> {
+        let rows = self.db.read("SELECT value FROM settings WHERE key = $1", &[key.into()]).await?;
+        one(rows, |r| r.text(0))
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String> {
+        let mut tx = self.db.begin().await?;
+        tx.execute("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &[key.into(), value.into()])
+            .await?;
+        let rows = tx.query("SELECT value FROM settings WHERE key = $1", &[key.into()]).await?;
+        tx.commit().await?;
+        one(rows, |r| r.text(0))?.ok_or(StoreError::NotFound)
+    }
+
+    async fn insert_api_key(&self, k: &ApiKeyRow) -> Result<()> {
+        let params = vec![k.id.clone().into(), k.digest.clone().into(), k.label.clone().into(), k.created_at.into(), k.revoked_at.into()];
+        self.write_one(&insert_sql("api_keys", API_KEY_COLS), &params).await.map(|_| ())
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>> {
+        let rows = self.db.read(&select_sql("api_keys", API_KEY_COLS, "1 = 1 ORDER BY created_at, id"), &[]).await?;
+        all(&rows, api_key_from)
+    }
+
+    async fn api_key_by_digest(&self, digest: &str) -> Result<Option<ApiKeyRow>> {
+        let rows = self.db.read(&select_sql("api_keys", API_KEY_COLS, "digest = $1"), &[digest.into()]).await?;
+        one(rows, api_key_from)
+    }
+
+    async fn revoke_api_key(&self, id: &str, now: i64) -> Result<bool> {
+        let n = self
+            .write_one("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[id.into(), now.into()])
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRow>> {
+        let rows = self.db.read(&select_sql("signing_keys", KEY_COLS, "1 = 1 ORDER BY activate_at, kid"), &[]).await?;
+        all(&rows, key_from)
+    }
+
+    async fn insert_signing_key(&self, k: &SigningKeyRow) -> Result<()> {
+        self.write_one(&insert_sql("signing_keys", KEY_COLS), &key_params(k)).await.map(|_| ())
+    }
+
+    async fn revoke_signing_key(&self, kid: &str, now: i64) -> Result<bool> {
+        let n = self
+            .write_one("UPDATE signing_keys SET revoked_at = $2 WHERE kid = $1 AND revoked_at IS NULL", &[kid.into(), now.into()])
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<()> {
+        self.write_one("DELETE FROM signing_keys WHERE kid = $1", &[kid.into()]).await.map(|_| ())
+    }
+
+    async fn insert_client(&self, c: &ClientRow) -> Result<()> {
+        self.write_one(&insert_sql("clients", CLIENT_COLS), &client_params(c)).await.map(|_| ())
+    }
+
+    async fn get_client(&self, id: &str) -> Result<Option<ClientRow>> {
+        one(self.db.read(&select_sql("clients", CLIENT_COLS, "id = $1"), &[id.into()]).await?, client_from)
+    }
+
+    async fn client_by_token_digest(&self, digest: &str) -> Result<Option<ClientRow>> {
+        one(self.db.read(&select_sql("clients", CLIENT_COLS, "token_digest = $1"), &[digest.into()]).await?, client_from)
+    }
+
+    async fn update_client(&self, c: &ClientRow) -> Result<()> {
+        self.write_one(&update_sql("clients", CLIENT_COLS, false), &client_params(c)).await.map(|_| ())
+    }
+
+    async fn insert_sign_up(&self, s: &SignUpRow) -> Result<()> {
+        self.write_one(&insert_sql("sign_ups", SIGN_UP_COLS), &sign_up_params(s)).await.map(|_| ())
+    }
+
+    async fn get_sign_up(&self, id: &str) -> Result<Option<SignUpRow>> {
+        one(self.db.read(&select_sql("sign_ups", SIGN_UP_COLS, "id = $1"), &[id.into()]).await?, sign_up_from)
+    }
+
+    async fn update_sign_up(&self, s: &SignUpRow) -> Result<()> {
+        let params = with_expected_version(sign_up_params(s), s.version);
+        self.write_versioned(&update_sql("sign_ups", SIGN_UP_COLS, true), &params).await
+    }
+
+    async fn complete_sign_up(&self, done: &CompleteSignUp) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        let params = with_expected_version(sign_up_params(&done.sign_up), done.sign_up.version);
+        tx_versioned(&mut tx, &update_sql("sign_ups", SIGN_UP_COLS, true), &params).await?;
+        tx.execute(&insert_sql("users", USER_COLS), &user_params(&done.user)).await?;
+        tx.execute(&insert_sql("email_addresses", EMAIL_COLS), &email_params(&done.email)).await?;
+        tx.execute(&insert_sql("sessions", SESSION_COLS), &session_params(&done.session)).await?;
+        tx.execute(&update_sql("clients", CLIENT_COLS, false), &client_params(&done.client)).await?;
+        tx.commit().await
+    }
+
+    async fn insert_sign_in(&self, s: &SignInRow) -> Result<()> {
+        self.write_one(&insert_sql("sign_ins", SIGN_IN_COLS), &sign_in_params(s)).await.map(|_| ())
+    }
+
+    async fn get_sign_in(&self, id: &str) -> Result<Option<SignInRow>> {
+        one(self.db.read(&select_sql("sign_ins", SIGN_IN_COLS, "id = $1"), &[id.into()]).await?, sign_in_from)
+    }
+
+    async fn update_sign_in(&self, s: &SignInRow) -> Result<()> {
+        let params = with_expected_version(sign_in_params(s), s.version);
+        self.write_versioned(&update_sql("sign_ins", SIGN_IN_COLS, true), &params).await
+    }
+
+    async fn complete_sign_in(&self, done: &CompleteSignIn) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        let params = with_expected_version(sign_in_params(&done.sign_in), done.sign_in.version);
+        tx_versioned(&mut tx, &update_sql("sign_ins", SIGN_IN_COLS, true), &params).await?;
+        tx.execute(&insert_sql("sessions", SESSION_COLS), &session_params(&done.session)).await?;
+        tx.execute(&update_sql("clients", CLIENT_COLS, false), &client_params(&done.client)).await?;
+        tx.execute(
+            "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = $2, last_active_at = $2, \
+             updated_at = $2, version = version + 1 WHERE id = $1",
+            &[done.user_id.clone().into(), done.now.into()],
+        )
+        .await?;
+        if let Some(hash) = &done.rehashed_password {
+            tx.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[done.user_id.clone().into(), hash.into()])
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    async fn create_user(&self, u: &UserRecord) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(&insert_sql("users", USER_COLS), &user_params(&u.user)).await?;
+        for e in &u.emails {
+            tx.execute(&insert_sql("email_addresses", EMAIL_COLS), &email_params(e)).await?;
+        }
+        for p in &u.phones {
+            tx.execute(&insert_sql("phone_numbers", PHONE_COLS), &phone_params(p)).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<UserRecord>> {
+        let rows = self.db.read(&select_sql("users", USER_COLS, "id = $1"), &[id.into()]).await?;
+        let Some(user) = one(rows, user_from)? else {
+            return Ok(None);
+        };
+        Ok(self.load_users(vec![user]).await?.pop())
+    }
+
+    async fn user_id_by_verified_email(&self, email: &str) -> Result<Option<String>> {
+        let rows =
+            self.db.read("SELECT user_id FROM email_addresses WHERE email = $1 AND verified = TRUE", &[email.into()]).await?;
+        one(rows, |r| r.text(0))
+    }
+
+    async fn user_id_by_username(&self, username: &str) -> Result<Option<String>> {
+        one(self.db.read("SELECT id FROM users WHERE username = $1", &[username.into()]).await?, |r| r.text(0))
+    }
+
+    async fn update_user(&self, u: &UserRow) -> Result<()> {
+        let params = with_expected_version(user_params(u), u.version);
+        self.write_versioned(&update_sql("users", USER_COLS, true), &params).await
+    }
+
+    async fn record_sign_in_failure(&self, user_id: &str, failed_attempts: i64, locked_until: Option<i64>) -> Result<()> {
+        // Counted in SQL so that concurrent failures all count; the caller's value is a floor.
+        self.write_one(
+            "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 > $2 THEN failed_attempts + 1 ELSE $2 END, \
+             locked_until = $3 WHERE id = $1",
+            &[user_id.into(), failed_attempts.into(), locked_until.into()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>> {
+        let rows = self
+            .db
+            .read(&select_sql("users", USER_COLS, "1 = 1 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"), &[
+                limit.into(),
+                offset.into(),
+            ])
+            .await?;
+        self.load_users(all(&rows, user_from)?).await
+    }
+
+    async fn count_users(&self) -> Result<i64> {
+        one(self.db.read("SELECT COUNT(*) FROM users", &[]).await?, |r| r.int(0)).map(|n| n.unwrap_or(0))
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<bool> {
+        Ok(self.write_one("DELETE FROM users WHERE id = $1", &[id.into()]).await? == 1)
+    }
+
+    async fn insert_email(&self, e: &EmailRow) -> Result<()> {
+        self.write_one(&insert_sql("email_addresses", EMAIL_COLS), &email_params(e)).await.map(|_| ())
+    }
+
+    async fn update_email(&self, e: &EmailRow) -> Result<()> {
+        let params = with_expected_version(email_params(e), e.version);
+        self.write_versioned(&update_sql("email_addresses", EMAIL_COLS, true), &params).await
+    }
+
+    async fn delete_email(&self, id: &str) -> Result<()> {
+        self.write_one("DELETE FROM email_addresses WHERE id = $1", &[id.into()]).await.map(|_| ())
+    }
+
+    async fn insert_phone(&self, p: &PhoneRow) -> Result<()> {
+        self.write_one(&insert_sql("phone_numbers", PHONE_COLS), &phone_params(p)).await.map(|_| ())
+    }
+
+    async fn insert_session(&self, s: &SessionRow) -> Result<()> {
+        self.write_one(&insert_sql("sessions", SESSION_COLS), &session_params(s)).await.map(|_| ())
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRow>> {
+        one(self.db.read(&select_sql("sessions", SESSION_COLS, "id = $1"), &[id.into()]).await?, session_from)
+    }
+
+    async fn update_session(&self, s: &SessionRow) -> Result<()> {
+        self.write_one(&update_sql("sessions", SESSION_COLS, false), &session_params(s)).await.map(|_| ())
+    }
+
+    async fn sessions_for_client(&self, client_id: &str) -> Result<Vec<SessionRow>> {
+        let rows = self
+            .db
+            .read(&select_sql("sessions", SESSION_COLS, "client_id = $1 ORDER BY created_at, id"), &[client_id.into()])
+            .await?;
+        all(&rows, session_from)
+    }
+
+    async fn sessions_for_user(&self, user_id: &str) -> Result<Vec<SessionRow>> {
+        let rows = self
+            .db
+            .read(&select_sql("sessions", SESSION_COLS, "user_id = $1 ORDER BY created_at DESC, id"), &[user_id.into()])
+            .await?;
+        all(&rows, session_from)
+    }
+
+    async fn end_client_sessions(&self, client_id: &str, status: &str, now: i64) -> Result<u64> {
+        self.write_one(
+            "UPDATE sessions SET status = $2, updated_at = $3 WHERE client_id = $1 AND status = 'active'",
+            &[client_id.into(), status.into(), now.into()],
+        )
+        .await
+    }
+
+    async fn revoke_user_sessions(&self, user_id: &str, keep: Option<&str>, now: i64) -> Result<u64> {
+        self.write_one(
+            "UPDATE sessions SET status = 'revoked', updated_at = $3 WHERE user_id = $1 AND status = 'active' \
+             AND id <> $2",
+            &[user_id.into(), keep.unwrap_or("").into(), now.into()],
+        )
+        .await
+    }
+}
