@@ -1,0 +1,349 @@
+//! A signed-in user's own account (profile, password, email addresses, sessions), and the
+//! administrative operations the CLI uses. Same rules as the sign-up flow.
+
+use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
+use latchkey_core::ids::IdKind;
+use latchkey_core::password::check_new_password;
+use latchkey_store::{CodeFields, EmailRow, PhoneRow, SessionRow, StoreError, UserRecord, UserRow};
+
+use crate::error::{ErrorKind, Result, ServiceError};
+use crate::identity::{email_param, password_error, username_param};
+use crate::{Action, RequestContext, Services};
+
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub primary_email_address_id: Option<String>,
+    pub unsafe_metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub email_addresses: Vec<String>,
+    pub phone_numbers: Vec<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub skip_password_checks: bool,
+}
+
+fn trimmed(v: Option<String>, param: &'static str) -> Result<Option<Option<String>>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.chars().count() > 256 => {
+            Err(ServiceError::unprocessable("form_param_exceeds_allowed_size", format!("{param} is too long")).param(param))
+        }
+        Some(v) => {
+            let t = v.trim().to_owned();
+            Ok(Some((!t.is_empty()).then_some(t)))
+        }
+    }
+}
+
+fn conflict_to_identifier(e: StoreError, param: &'static str) -> ServiceError {
+    match e {
+        StoreError::Conflict(_) => ServiceError::identifier_exists(param),
+        other => other.into(),
+    }
+}
+
+impl Services {
+    pub async fn user(&self, user_id: &str) -> Result<UserRecord> {
+        self.store.get_user(user_id).await?.ok_or_else(|| ServiceError::not_found("User"))
+    }
+
+    pub async fn update_profile(&self, user_id: &str, update: ProfileUpdate) -> Result<UserRecord> {
+        let record = self.user(user_id).await?;
+        let mut user = record.user.clone();
+        if let Some(v) = trimmed(update.first_name, "first_name")? {
+            user.first_name = v;
+        }
+        if let Some(v) = trimmed(update.last_name, "last_name")? {
+            user.last_name = v;
+        }
+        if let Some(v) = trimmed(update.username, "username")? {
+            user.username = v.as_deref().map(username_param).transpose()?;
+        }
+        if let Some(id) = update.primary_email_address_id {
+            let email = record.emails.iter().find(|e| e.id == id).ok_or_else(|| {
+                ServiceError::not_found("Email address").param("primary_email_address_id")
+            })?;
+            if !email.verified {
+                return Err(ServiceError::unprocessable("form_identification_not_verified", "Verify this address before making it primary.")
+                    .param("primary_email_address_id"));
+            }
+            user.primary_email_id = Some(id);
+        }
+        if let Some(meta) = update.unsafe_metadata {
+            if !meta.is_object() {
+                return Err(ServiceError::unprocessable("form_param_format_invalid", "unsafe_metadata must be an object")
+                    .param("unsafe_metadata"));
+            }
+            user.unsafe_metadata = meta.to_string();
+        }
+        user.updated_at = self.now();
+        user.version += 1;
+        self.store.update_user(&user).await.map_err(|e| conflict_to_identifier(e, "username"))?;
+        self.user(user_id).await
+    }
+
+    /// Changes the password after checking the current one (ASVS 6.2.3) and tells the user by mail.
+    pub async fn change_password(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        current: Option<&str>,
+        new: &str,
+        sign_out_others_except: Option<&str>,
+    ) -> Result<UserRecord> {
+        self.limit_ip(Action::PasswordChange, ctx)?;
+        self.limit_identifier(user_id)?;
+        let record = self.user(user_id).await?;
+        if let Some(phc) = &record.user.password_hash {
+            let Some(current) = current else {
+                return Err(ServiceError::unprocessable("form_param_missing", "Enter your current password.").param("current_password"));
+            };
+            if !self.hasher.verify(current, phc).await?.ok {
+                return Err(ServiceError::password_incorrect().param("current_password"));
+            }
+        }
+        check_new_password(new).map_err(|p| {
+            let mut e = password_error(p);
+            e.param = Some("new_password");
+            e
+        })?;
+        let hash = self.hasher.hash(new).await?;
+        let mut user = record.user.clone();
+        let now = self.now();
+        user.password_hash = Some(hash);
+        user.password_updated_at = Some(now);
+        user.updated_at = now;
+        user.version += 1;
+        self.store.update_user(&user).await?;
+        if let Some(keep) = sign_out_others_except {
+            self.store.revoke_user_sessions(user_id, Some(keep), now).await?;
+        }
+        if let Some(email) = primary_email(&record) {
+            let app = &self.config.app_name;
+            self.send_mail(
+                &email,
+                &format!("Your {app} password was changed"),
+                format!("The password of your {app} account was just changed. If this was not you, reset your password now and review your active sessions.\n"),
+            );
+        }
+        self.user(user_id).await
+    }
+
+    pub async fn add_email(&self, user_id: &str, address: &str) -> Result<EmailRow> {
+        let record = self.user(user_id).await?;
+        let email = email_param(address, "email_address")?;
+        if record.emails.iter().any(|e| e.email == email) {
+            return Err(ServiceError::identifier_exists("email_address"));
+        }
+        let now = self.now();
+        let mut row = EmailRow {
+            id: self.new_id(IdKind::Identification),
+            user_id: user_id.to_owned(),
+            email,
+            verified: false,
+            verified_at: None,
+            code: CodeFields::default(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let code = self.issue_email_code(&mut row);
+        self.store.insert_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
+        self.mail_email_code(&row, &code);
+        Ok(row)
+    }
+
+    fn issue_email_code(&self, row: &mut EmailRow) -> String {
+        let code = new_code(self.rng.as_ref());
+        let p = PendingCode::issue(&self.code_key, &row.id, &code, self.now());
+        row.code = CodeFields { digest: Some(p.digest), expires_at: Some(p.expires_at), attempts: 0, consumed: false };
+        code
+    }
+
+    fn mail_email_code(&self, row: &EmailRow, code: &str) {
+        let app = &self.config.app_name;
+        self.send_mail(
+            &row.email,
+            &format!("{code} is your {app} verification code"),
+            format!("Your {app} verification code is {code}\n\nIt expires in 10 minutes.\n"),
+        );
+    }
+
+    fn email_of<'a>(record: &'a UserRecord, email_id: &str) -> Result<&'a EmailRow> {
+        record.emails.iter().find(|e| e.id == email_id).ok_or_else(|| ServiceError::not_found("Email address"))
+    }
+
+    pub async fn prepare_email_verification(&self, ctx: &RequestContext, user_id: &str, email_id: &str) -> Result<EmailRow> {
+        self.limit_ip(Action::Verify, ctx)?;
+        let record = self.user(user_id).await?;
+        let mut row = Self::email_of(&record, email_id)?.clone();
+        if row.verified {
+            return Err(ServiceError::bad_request("verification_already_verified", "This email address is already verified."));
+        }
+        let code = self.issue_email_code(&mut row);
+        row.updated_at = self.now();
+        row.version += 1;
+        self.store.update_email(&row).await?;
+        self.mail_email_code(&row, &code);
+        Ok(row)
+    }
+
+    pub async fn attempt_email_verification(&self, ctx: &RequestContext, user_id: &str, email_id: &str, code: &str) -> Result<EmailRow> {
+        self.limit_ip(Action::Verify, ctx)?;
+        let record = self.user(user_id).await?;
+        let mut row = Self::email_of(&record, email_id)?.clone();
+        if row.verified {
+            return Err(ServiceError::bad_request("verification_already_verified", "This email address is already verified."));
+        }
+        let (Some(digest), Some(expires_at)) = (row.code.digest.clone(), row.code.expires_at) else {
+            return Err(ServiceError::bad_request("verification_missing", "Request a verification code first."));
+        };
+        let mut p = PendingCode { digest, expires_at, attempts: u32::try_from(row.code.attempts).unwrap_or(u32::MAX), consumed: row.code.consumed };
+        let outcome = p.attempt(&self.code_key, &row.id, code, self.now());
+        row.code.attempts = i64::from(p.attempts);
+        row.code.consumed = p.consumed;
+        row.updated_at = self.now();
+        row.version += 1;
+        if outcome == CodeOutcome::Verified {
+            row.verified = true;
+            row.verified_at = Some(self.now());
+            self.store.update_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
+            return Ok(row);
+        }
+        self.store.update_email(&row).await?;
+        Err(match outcome {
+            CodeOutcome::Incorrect { .. } => ServiceError::code_incorrect(),
+            CodeOutcome::Expired => ServiceError::unprocessable("verification_expired", "This verification has expired. Request a new code.").param("code"),
+            _ => ServiceError::new(ErrorKind::Forbidden, "verification_failed", "Too many failed attempts. Request a new code.").param("code"),
+        })
+    }
+
+    pub async fn delete_email(&self, user_id: &str, email_id: &str) -> Result<()> {
+        let record = self.user(user_id).await?;
+        Self::email_of(&record, email_id)?;
+        if record.user.primary_email_id.as_deref() == Some(email_id) {
+            return Err(ServiceError::bad_request("primary_identification_deletion_forbidden", "The primary email address cannot be deleted.")
+                .long("Make another verified address primary first."));
+        }
+        self.store.delete_email(email_id).await?;
+        Ok(())
+    }
+
+    /// The user's sessions that are still active, newest first.
+    pub async fn active_sessions(&self, user_id: &str) -> Result<Vec<SessionRow>> {
+        Ok(self.store.sessions_for_user(user_id).await?.into_iter().filter(|s| self.session_is_active(s)).collect())
+    }
+
+    pub async fn revoke_own_session(&self, user_id: &str, session_id: &str) -> Result<SessionRow> {
+        let mut session = match self.store.get_session(session_id).await? {
+            Some(s) if s.user_id == user_id => s,
+            _ => return Err(ServiceError::not_found("Session")),
+        };
+        if session.status == "active" {
+            session.status = "revoked".into();
+            session.updated_at = self.now();
+            self.store.update_session(&session).await?;
+        }
+        Ok(session)
+    }
+
+    // ---- administration (CLI, later the Backend API) ------------------------------------------
+
+    pub async fn admin_create_user(&self, input: NewUser) -> Result<UserRecord> {
+        let now = self.now();
+        let user_id = self.new_id(IdKind::User);
+        let mut emails = Vec::new();
+        for address in &input.email_addresses {
+            let email = email_param(address, "email_address")?;
+            if emails.iter().any(|e: &EmailRow| e.email == email) {
+                continue;
+            }
+            emails.push(EmailRow {
+                id: self.new_id(IdKind::Identification),
+                user_id: user_id.clone(),
+                email,
+                verified: true,
+                verified_at: Some(now),
+                code: CodeFields::default(),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            });
+        }
+        let phones: Vec<PhoneRow> = input
+            .phone_numbers
+            .iter()
+            .map(|p| PhoneRow {
+                id: self.new_id(IdKind::Identification),
+                user_id: user_id.clone(),
+                phone: p.trim().to_owned(),
+                verified: true,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        let username = input.username.as_deref().map(username_param).transpose()?;
+        if emails.is_empty() && username.is_none() {
+            return Err(ServiceError::unprocessable("form_data_missing", "An email address or a username is required.")
+                .param("email_address"));
+        }
+        let password_hash = match &input.password {
+            Some(p) => {
+                if !input.skip_password_checks {
+                    check_new_password(p).map_err(password_error)?;
+                }
+                Some(self.hasher.hash(p).await?)
+            }
+            None => None,
+        };
+        let record = UserRecord {
+            user: UserRow {
+                id: user_id.clone(),
+                username,
+                first_name: trimmed(input.first_name, "first_name")?.flatten(),
+                last_name: trimmed(input.last_name, "last_name")?.flatten(),
+                password_hash,
+                primary_email_id: emails.first().map(|e| e.id.clone()),
+                primary_phone_id: phones.first().map(|p| p.id.clone()),
+                public_metadata: "{}".into(),
+                private_metadata: "{}".into(),
+                unsafe_metadata: "{}".into(),
+                failed_attempts: 0,
+                locked_until: None,
+                banned: false,
+                last_sign_in_at: None,
+                last_active_at: None,
+                password_updated_at: input.password.as_ref().map(|_| now),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            },
+            emails,
+            phones,
+        };
+        self.store.create_user(&record).await.map_err(|e| {
+            let param = if e.is_conflict_on("username") { "username" } else if e.is_conflict_on("phone") { "phone_number" } else { "email_address" };
+            conflict_to_identifier(e, param)
+        })?;
+        self.user(&user_id).await
+    }
+
+    pub async fn list_users(&self, limit: i64, offset: i64) -> Result<(Vec<UserRecord>, i64)> {
+        let limit = limit.clamp(1, 500);
+        let users = self.store.list_users(limit, offset.max(0)).await?;
+        Ok((users, self.store.count_users().await?))
+    }
+}
+
+pub fn primary_email(record: &UserRecord) -> Option<String> {
+    let id = record.user.primary_email_id.as_deref()?;
+    record.emails.iter().find(|e| e.id == id).map(|e| e.email.clone())
+}

@@ -1,0 +1,779 @@
+//! Clients, sign-ups, sign-ins, sessions and session tokens: Clerk's Frontend API state
+//! machines, with enumeration protection and failure lockout.
+
+use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
+use latchkey_core::email::normalize_email;
+use latchkey_core::ids::IdKind;
+use latchkey_core::lockout::FailureState;
+use latchkey_core::password::{check_new_password, PasswordProblem};
+use latchkey_core::secret::{new_opaque_secret, secret_digest};
+use latchkey_core::session::{SessionStatus, DAY_MS};
+use latchkey_core::username::{normalize_username, UsernameProblem};
+use latchkey_store::{
+    ClientRow, CodeFields, CompleteSignIn, CompleteSignUp, EmailRow, SessionRow, SignInRow, SignUpRow, StoreError,
+    UserRecord, UserRow,
+};
+use latchkey_token::{SessionClaims, SESSION_TOKEN_CAT};
+
+use crate::error::{ErrorKind, Result, ServiceError};
+use crate::{Action, RequestContext, Services};
+
+const ATTEMPT_LIFETIME_MS: i64 = DAY_MS;
+
+#[derive(Debug, Clone, Default)]
+pub struct SignUpInput {
+    pub email_address: Option<String>,
+    pub password: Option<String>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub unsafe_metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SignInInput {
+    pub identifier: Option<String>,
+    pub strategy: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A client as the Frontend API shows it: its live sessions with their users, and the
+/// current sign-in and sign-up attempts.
+#[derive(Debug, Clone)]
+pub struct ClientView {
+    pub client: ClientRow,
+    pub sessions: Vec<(SessionRow, UserRecord)>,
+    pub sign_in: Option<SignInRow>,
+    pub sign_up: Option<SignUpRow>,
+}
+
+fn code_fields(p: &PendingCode) -> CodeFields {
+    CodeFields { digest: Some(p.digest.clone()), expires_at: Some(p.expires_at), attempts: i64::from(p.attempts), consumed: p.consumed }
+}
+
+fn pending(c: &CodeFields) -> Option<PendingCode> {
+    Some(PendingCode {
+        digest: c.digest.clone()?,
+        expires_at: c.expires_at?,
+        attempts: u32::try_from(c.attempts).unwrap_or(u32::MAX),
+        consumed: c.consumed,
+    })
+}
+
+fn name_field(value: Option<String>, param: &'static str) -> Result<Option<String>> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if v.chars().count() > 256 => {
+            Err(ServiceError::unprocessable("form_param_exceeds_allowed_size", format!("{param} is too long")).param(param))
+        }
+        Some(v) if v.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+pub(crate) fn password_error(problem: PasswordProblem) -> ServiceError {
+    match problem {
+        PasswordProblem::TooShort => ServiceError::unprocessable(
+            "form_password_length_too_short",
+            "Passwords must be 8 characters or more.",
+        )
+        .param("password"),
+        PasswordProblem::TooLong => ServiceError::unprocessable(
+            "form_password_length_too_long",
+            "Passwords must be 256 characters or fewer.",
+        )
+        .param("password"),
+        PasswordProblem::Common => ServiceError::unprocessable(
+            "form_password_pwned",
+            "This password is among the most common passwords. Please choose another.",
+        )
+        .param("password"),
+    }
+}
+
+pub(crate) fn email_param(value: &str, param: &'static str) -> Result<String> {
+    normalize_email(value).ok_or_else(|| {
+        ServiceError::unprocessable("form_param_format_invalid", "Enter a valid email address.").param(param)
+    })
+}
+
+pub(crate) fn username_param(value: &str) -> Result<String> {
+    normalize_username(value).map_err(|p| match p {
+        UsernameProblem::Length => ServiceError::unprocessable(
+            "form_username_invalid_length",
+            "Usernames must be between 4 and 64 characters long.",
+        )
+        .param("username"),
+        UsernameProblem::Characters => ServiceError::unprocessable(
+            "form_username_invalid_character",
+            "Usernames may contain only letters, digits, '_' and '-'.",
+        )
+        .param("username"),
+    })
+}
+
+fn code_error(outcome: CodeOutcome) -> ServiceError {
+    match outcome {
+        CodeOutcome::Incorrect { attempts_left } => {
+            ServiceError::code_incorrect().meta("attempts_remaining", attempts_left.into())
+        }
+        CodeOutcome::Expired => {
+            ServiceError::unprocessable("verification_expired", "This verification has expired. Request a new code.")
+                .param("code")
+        }
+        CodeOutcome::TooManyAttempts => ServiceError::new(
+            ErrorKind::Forbidden,
+            "verification_failed",
+            "Too many failed attempts. Request a new code.",
+        )
+        .param("code"),
+        CodeOutcome::AlreadyUsed => {
+            ServiceError::bad_request("verification_already_verified", "This code has already been used.")
+        }
+        CodeOutcome::Verified => ServiceError::internal(),
+    }
+}
+
+impl Services {
+    // ---- clients -------------------------------------------------------------------------
+
+    /// The client a cookie or bearer token names, if it exists.
+    pub async fn client_by_token(&self, token: &str) -> Result<Option<ClientRow>> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        Ok(self.store.client_by_token_digest(&secret_digest(token)).await?)
+    }
+
+    /// A new client and the opaque token that identifies it (shown once, stored hashed).
+    pub async fn new_client(&self) -> Result<(ClientRow, String)> {
+        let token = new_opaque_secret(self.rng.as_ref());
+        let now = self.now();
+        let client = ClientRow {
+            id: self.new_id(IdKind::Client),
+            token_digest: secret_digest(&token),
+            sign_in_id: None,
+            sign_up_id: None,
+            last_active_session_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_client(&client).await?;
+        Ok((client, token))
+    }
+
+    pub fn session_is_active(&self, s: &SessionRow) -> bool {
+        let status = SessionStatus::parse(&s.status).unwrap_or(SessionStatus::Ended);
+        self.config.session.effective_status(status, s.expire_at, s.last_active_at, self.now()) == SessionStatus::Active
+    }
+
+    /// The status a session shows now (an active session past its deadline shows `expired`).
+    pub fn session_status(&self, s: &SessionRow) -> &'static str {
+        let status = SessionStatus::parse(&s.status).unwrap_or(SessionStatus::Ended);
+        self.config.session.effective_status(status, s.expire_at, s.last_active_at, self.now()).as_str()
+    }
+
+    pub async fn client_view(&self, client: &ClientRow) -> Result<ClientView> {
+        let mut sessions = Vec::new();
+        for s in self.store.sessions_for_client(&client.id).await? {
+            if !self.session_is_active(&s) {
+                continue;
+            }
+            if let Some(user) = self.store.get_user(&s.user_id).await? {
+                sessions.push((s, user));
+            }
+        }
+        let sign_in = match &client.sign_in_id {
+            Some(id) => self.store.get_sign_in(id).await?,
+            None => None,
+        };
+        let sign_up = match &client.sign_up_id {
+            Some(id) => self.store.get_sign_up(id).await?,
+            None => None,
+        };
+        Ok(ClientView { client: client.clone(), sessions, sign_in, sign_up })
+    }
+
+    async fn refuse_if_signed_in(&self, client: &ClientRow) -> Result<()> {
+        // Single-session mode, as Clerk's environment announces.
+        let active = self.store.sessions_for_client(&client.id).await?.iter().any(|s| self.session_is_active(s));
+        if active {
+            return Err(ServiceError::bad_request("session_exists", "You're already signed in."));
+        }
+        Ok(())
+    }
+
+    fn new_session(&self, client_id: &str, user_id: &str) -> SessionRow {
+        let now = self.now();
+        SessionRow {
+            id: self.new_id(IdKind::Session),
+            client_id: client_id.to_owned(),
+            user_id: user_id.to_owned(),
+            status: SessionStatus::Active.as_str().to_owned(),
+            active_org_id: None,
+            created_at: now,
+            updated_at: now,
+            last_active_at: now,
+            expire_at: self.config.session.expire_at(now),
+            abandon_at: self.config.session.abandon_at(now),
+        }
+    }
+
+    // ---- sign-up ---------------------------------------------------------------------------
+
+    pub async fn create_sign_up(&self, ctx: &RequestContext, client: &ClientRow, input: SignUpInput) -> Result<SignUpRow> {
+        self.limit_ip(Action::SignUp, ctx)?;
+        self.refuse_if_signed_in(client).await?;
+        let now = self.now();
+        let mut row = SignUpRow {
+            id: self.new_id(IdKind::SignUp),
+            client_id: client.id.clone(),
+            status: "missing_requirements".into(),
+            email: None,
+            email_taken: false,
+            email_verified: false,
+            username: None,
+            first_name: None,
+            last_name: None,
+            password_hash: None,
+            unsafe_metadata: "{}".into(),
+            code: CodeFields::default(),
+            created_user_id: None,
+            created_session_id: None,
+            created_at: now,
+            updated_at: now,
+            abandon_at: now + ATTEMPT_LIFETIME_MS,
+            version: 1,
+        };
+        self.apply_sign_up_input(&mut row, input).await?;
+        let code = row.email.is_some().then(|| self.issue_sign_up_code(&mut row));
+        self.store.insert_sign_up(&row).await?;
+        let mut client = client.clone();
+        client.sign_up_id = Some(row.id.clone());
+        self.store.update_client(&client).await?;
+        if let Some(code) = code {
+            self.mail_sign_up_code(&row, &code);
+        }
+        Ok(row)
+    }
+
+    pub async fn update_sign_up(&self, ctx: &RequestContext, client: &ClientRow, id: &str, input: SignUpInput) -> Result<SignUpRow> {
+        self.limit_ip(Action::SignUp, ctx)?;
+        let mut row = self.sign_up_of(client, id).await?;
+        if row.status == "complete" {
+            return Err(ServiceError::bad_request("sign_up_already_complete", "This sign-up is already complete."));
+        }
+        let email_before = row.email.clone();
+        self.apply_sign_up_input(&mut row, input).await?;
+        let email_changed = row.email != email_before && row.email.is_some();
+        if email_changed {
+            row.email_verified = false;
+        }
+        let code = email_changed.then(|| self.issue_sign_up_code(&mut row));
+        row.updated_at = self.now();
+        row.version += 1;
+        self.store.update_sign_up(&row).await?;
+        if let Some(code) = code {
+            self.mail_sign_up_code(&row, &code);
+        }
+        // A verified sign-up that only lacked fields may be complete now.
+        if row.email_verified && row.password_hash.is_some() {
+            return self.finish_sign_up(client, row).await;
+        }
+        Ok(row)
+    }
+
+    async fn apply_sign_up_input(&self, row: &mut SignUpRow, input: SignUpInput) -> Result<()> {
+        if let Some(email) = input.email_address.as_deref() {
+            let email = email_param(email, "email_address")?;
+            row.email_taken = self.store.user_id_by_verified_email(&email).await?.is_some();
+            row.email = Some(email);
+        }
+        if let Some(username) = input.username.as_deref().filter(|u| !u.trim().is_empty()) {
+            let username = username_param(username)?;
+            if self.store.user_id_by_username(&username).await?.is_some() {
+                return Err(ServiceError::identifier_exists("username"));
+            }
+            row.username = Some(username);
+        }
+        if let Some(v) = name_field(input.first_name, "first_name")? {
+            row.first_name = Some(v);
+        }
+        if let Some(v) = name_field(input.last_name, "last_name")? {
+            row.last_name = Some(v);
+        }
+        if let Some(meta) = input.unsafe_metadata {
+            if !meta.is_object() {
+                return Err(ServiceError::unprocessable("form_param_format_invalid", "unsafe_metadata must be an object")
+                    .param("unsafe_metadata"));
+            }
+            row.unsafe_metadata = meta.to_string();
+        }
+        if let Some(password) = input.password {
+            check_new_password(&password).map_err(password_error)?;
+            // Hashed here, before any write transaction opens.
+            row.password_hash = Some(self.hasher.hash(&password).await?);
+        }
+        Ok(())
+    }
+
+    fn issue_sign_up_code(&self, row: &mut SignUpRow) -> String {
+        let code = new_code(self.rng.as_ref());
+        let p = PendingCode::issue(&self.code_key, &row.id, &code, self.now());
+        row.code = code_fields(&p);
+        code
+    }
+
+    /// Mails the plain code, which is never stored or logged.
+    fn mail_sign_up_code(&self, row: &SignUpRow, code: &str) {
+        let Some(email) = row.email.as_deref() else {
+            return;
+        };
+        let app = &self.config.app_name;
+        let text = if row.email_taken {
+            format!(
+                "Someone (hopefully you) tried to create a {app} account with this address, but an account \
+                 already exists for it. If this was you, sign in instead, or reset your password.\n\n\
+                 To confirm this address anyway, the code is {code}. It expires in 10 minutes.\n"
+            )
+        } else {
+            format!("Your {app} verification code is {code}\n\nIt expires in 10 minutes. If you did not ask for it, ignore this message.\n")
+        };
+        self.send_mail(email, &format!("{code} is your {app} verification code"), text);
+    }
+
+    async fn sign_up_of(&self, client: &ClientRow, id: &str) -> Result<SignUpRow> {
+        match self.store.get_sign_up(id).await? {
+            Some(row) if row.client_id == client.id => Ok(row),
+            _ => Err(ServiceError::not_found("Sign-up")),
+        }
+    }
+
+    pub async fn prepare_sign_up_verification(&self, ctx: &RequestContext, client: &ClientRow, id: &str, strategy: &str) -> Result<SignUpRow> {
+        self.limit_ip(Action::Verify, ctx)?;
+        if strategy != "email_code" {
+            return Err(ServiceError::unprocessable("strategy_for_user_invalid", "Only email_code verification is available")
+                .param("strategy"));
+        }
+        let mut row = self.sign_up_of(client, id).await?;
+        if row.status == "complete" || row.email_verified {
+            return Err(ServiceError::bad_request("verification_already_verified", "This email address is already verified."));
+        }
+        if row.email.is_none() {
+            return Err(ServiceError::unprocessable("form_param_missing", "Enter an email address first.").param("email_address"));
+        }
+        let code = self.issue_sign_up_code(&mut row);
+        row.updated_at = self.now();
+        row.version += 1;
+        self.store.update_sign_up(&row).await?;
+        self.mail_sign_up_code(&row, &code);
+        Ok(row)
+    }
+
+    pub async fn attempt_sign_up_verification(&self, ctx: &RequestContext, client: &ClientRow, id: &str, code: &str) -> Result<SignUpRow> {
+        self.limit_ip(Action::Verify, ctx)?;
+        let mut row = self.sign_up_of(client, id).await?;
+        if row.status == "complete" || row.email_verified {
+            return Err(ServiceError::bad_request("verification_already_verified", "This email address is already verified."));
+        }
+        let Some(mut p) = pending(&row.code) else {
+            return Err(ServiceError::bad_request("verification_missing", "Request a verification code first."));
+        };
+        let outcome = p.attempt(&self.code_key, &row.id, code, self.now());
+        row.code = code_fields(&p);
+        row.updated_at = self.now();
+        row.version += 1;
+        if outcome != CodeOutcome::Verified {
+            if matches!(outcome, CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts) {
+                self.store.update_sign_up(&row).await?;
+            }
+            return Err(code_error(outcome));
+        }
+        row.email_verified = true;
+        if row.email_taken {
+            // The caller proved the address, so telling them it is taken reveals nothing new.
+            self.store.update_sign_up(&row).await?;
+            return Err(ServiceError::identifier_exists("email_address"));
+        }
+        if row.password_hash.is_none() {
+            self.store.update_sign_up(&row).await?;
+            return Ok(row);
+        }
+        self.finish_sign_up(client, row).await
+    }
+
+    /// Creates the user and the first session; exactly one of two racing sign-ups with the
+    /// same address wins (the unique index decides), the other gets `form_identifier_exists`.
+    async fn finish_sign_up(&self, client: &ClientRow, mut row: SignUpRow) -> Result<SignUpRow> {
+        let now = self.now();
+        let Some(email) = row.email.clone() else {
+            return Ok(row);
+        };
+        let user_id = self.new_id(IdKind::User);
+        let email_row = EmailRow {
+            id: self.new_id(IdKind::Identification),
+            user_id: user_id.clone(),
+            email: email.clone(),
+            verified: true,
+            verified_at: Some(now),
+            code: CodeFields::default(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let user = UserRow {
+            id: user_id.clone(),
+            username: row.username.clone(),
+            first_name: row.first_name.clone(),
+            last_name: row.last_name.clone(),
+            password_hash: row.password_hash.clone(),
+            primary_email_id: Some(email_row.id.clone()),
+            primary_phone_id: None,
+            public_metadata: "{}".into(),
+            private_metadata: "{}".into(),
+            unsafe_metadata: row.unsafe_metadata.clone(),
+            failed_attempts: 0,
+            locked_until: None,
+            banned: false,
+            last_sign_in_at: Some(now),
+            last_active_at: Some(now),
+            password_updated_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let session = self.new_session(&client.id, &user_id);
+        let mut client = self.store.get_client(&client.id).await?.unwrap_or_else(|| client.clone());
+        client.last_active_session_id = Some(session.id.clone());
+        client.updated_at = now;
+        let mut done_row = row.clone();
+        done_row.status = "complete".into();
+        done_row.created_user_id = Some(user_id);
+        done_row.created_session_id = Some(session.id.clone());
+        done_row.password_hash = None;
+        done_row.version = row.version + 1;
+        let done = CompleteSignUp { sign_up: done_row.clone(), user, email: email_row, session, client };
+        match self.store.complete_sign_up(&done).await {
+            Ok(()) => Ok(done_row),
+            Err(e @ StoreError::Conflict(_)) => {
+                let field = if e.is_conflict_on("username") { "username" } else { "email_address" };
+                row.email_taken = field == "email_address";
+                self.store.update_sign_up(&row).await?;
+                Err(ServiceError::identifier_exists(field))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // ---- sign-in ---------------------------------------------------------------------------
+
+    pub async fn create_sign_in(&self, ctx: &RequestContext, client: &ClientRow, input: SignInInput) -> Result<SignInRow> {
+        self.limit_ip(Action::SignIn, ctx)?;
+        self.refuse_if_signed_in(client).await?;
+        let identifier = input.identifier.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+            ServiceError::unprocessable("form_param_missing", "Enter an email address or username.").param("identifier")
+        })?;
+        if identifier.chars().count() > 256 {
+            return Err(ServiceError::unprocessable("form_param_format_invalid", "Identifier is too long").param("identifier"));
+        }
+        self.limit_identifier(identifier)?;
+        let (identifier, user_id, email_id) = if identifier.contains('@') {
+            let email = email_param(identifier, "identifier")?;
+            let user_id = self.store.user_id_by_verified_email(&email).await?;
+            let email_id = match &user_id {
+                Some(uid) => self.store.get_user(uid).await?.and_then(|u| u.emails.into_iter().find(|e| e.email == email).map(|e| e.id)),
+                None => None,
+            };
+            // An unknown address gets a decoy id so the two cases look alike.
+            (email, user_id, Some(email_id.unwrap_or_else(|| self.new_id(IdKind::Identification))))
+        } else {
+            let name = identifier.to_lowercase();
+            let user_id = self.store.user_id_by_username(&name).await?;
+            (name, user_id, None)
+        };
+        if user_id.is_none() && !self.config.enumeration_protection {
+            return Err(ServiceError::unprocessable("form_identifier_not_found", "Couldn't find your account.")
+                .param("identifier"));
+        }
+        let now = self.now();
+        let row = SignInRow {
+            id: self.new_id(IdKind::SignIn),
+            client_id: client.id.clone(),
+            status: "needs_first_factor".into(),
+            identifier: Some(identifier),
+            user_id,
+            email_address_id: email_id,
+            first_factor_strategy: None,
+            first_factor_status: None,
+            code: CodeFields::default(),
+            created_session_id: None,
+            created_at: now,
+            updated_at: now,
+            abandon_at: now + ATTEMPT_LIFETIME_MS,
+            version: 1,
+        };
+        self.store.insert_sign_in(&row).await?;
+        let mut client = client.clone();
+        client.sign_in_id = Some(row.id.clone());
+        self.store.update_client(&client).await?;
+        if input.strategy.as_deref() == Some("password") || (input.strategy.is_none() && input.password.is_some()) {
+            if let Some(password) = input.password {
+                return self.attempt_password(ctx, &client, row, &password).await;
+            }
+        }
+        Ok(row)
+    }
+
+    async fn sign_in_of(&self, client: &ClientRow, id: &str) -> Result<SignInRow> {
+        match self.store.get_sign_in(id).await? {
+            Some(row) if row.client_id == client.id => Ok(row),
+            _ => Err(ServiceError::not_found("Sign-in")),
+        }
+    }
+
+    pub async fn prepare_first_factor(&self, ctx: &RequestContext, client: &ClientRow, id: &str, strategy: &str) -> Result<SignInRow> {
+        self.limit_ip(Action::Verify, ctx)?;
+        let mut row = self.sign_in_of(client, id).await?;
+        if row.status == "complete" {
+            return Err(ServiceError::bad_request("sign_in_already_complete", "This sign-in is already complete."));
+        }
+        match strategy {
+            "password" => {}
+            "email_code" if row.email_address_id.is_some() => {
+                let code = new_code(self.rng.as_ref());
+                let p = PendingCode::issue(&self.code_key, &row.id, &code, self.now());
+                row.code = code_fields(&p);
+                if row.user_id.is_some() {
+                    if let Some(email) = row.identifier.clone() {
+                        let app = &self.config.app_name;
+                        self.send_mail(
+                            &email,
+                            &format!("{code} is your {app} sign-in code"),
+                            format!("Your {app} sign-in code is {code}\n\nIt expires in 10 minutes. If you did not try to sign in, ignore this message.\n"),
+                        );
+                    }
+                }
+            }
+            _ => {
+                return Err(ServiceError::unprocessable("strategy_for_user_invalid", "That strategy is not available for this sign-in.")
+                    .param("strategy"))
+            }
+        }
+        row.first_factor_strategy = Some(strategy.to_owned());
+        row.first_factor_status = Some("unverified".into());
+        row.updated_at = self.now();
+        row.version += 1;
+        self.store.update_sign_in(&row).await?;
+        Ok(row)
+    }
+
+    pub async fn attempt_first_factor(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        id: &str,
+        strategy: &str,
+        secret: &str,
+    ) -> Result<SignInRow> {
+        self.limit_ip(Action::SignIn, ctx)?;
+        let row = self.sign_in_of(client, id).await?;
+        if row.status == "complete" {
+            return Err(ServiceError::bad_request("sign_in_already_complete", "This sign-in is already complete."));
+        }
+        match strategy {
+            "password" => self.attempt_password(ctx, client, row, secret).await,
+            "email_code" => self.attempt_code(client, row, secret).await,
+            _ => Err(ServiceError::unprocessable("strategy_for_user_invalid", "That strategy is not available for this sign-in.")
+                .param("strategy")),
+        }
+    }
+
+    /// The password step. Unknown account, wrong password and unverified address take the same
+    /// path: one argon2id verification, the same error, the same status.
+    async fn attempt_password(&self, _ctx: &RequestContext, client: &ClientRow, mut row: SignInRow, password: &str) -> Result<SignInRow> {
+        if let Some(identifier) = &row.identifier {
+            self.limit_identifier(identifier)?;
+        }
+        let now = self.now();
+        let user = match &row.user_id {
+            Some(uid) => self.store.get_user(uid).await?,
+            None => None,
+        };
+        let failures = user.as_ref().map(|u| FailureState {
+            consecutive_failures: u32::try_from(u.user.failed_attempts).unwrap_or(u32::MAX),
+            locked_until: u.user.locked_until,
+        });
+        if let Some(state) = failures.filter(|s| s.is_locked(now)) {
+            let secs = state.lockout_remaining_secs(now).unwrap_or(0);
+            return Err(ServiceError::new(ErrorKind::Forbidden, "user_locked", "Your account is locked. Try again later.")
+                .long(format!("Too many failed attempts. You can try again in {secs} seconds."))
+                .meta("lockout_expires_in_seconds", secs.into()));
+        }
+        let verdict = match user.as_ref().and_then(|u| u.user.password_hash.clone()) {
+            Some(phc) => Some(self.hasher.verify(password, &phc).await?),
+            None => {
+                self.hasher.verify_dummy(password).await?;
+                None
+            }
+        };
+        row.first_factor_strategy = Some("password".into());
+        row.updated_at = now;
+        row.version += 1;
+        let (Some(user), Some(verdict)) = (user, verdict.filter(|v| v.ok)) else {
+            if let (Some(uid), Some(state)) = (&row.user_id, failures) {
+                let next = state.after_failure(now);
+                self.store.record_sign_in_failure(uid, i64::from(next.consecutive_failures), next.locked_until).await?;
+            }
+            row.first_factor_status = Some("failed".into());
+            self.store.update_sign_in(&row).await?;
+            return Err(ServiceError::password_incorrect());
+        };
+        let rehashed = if verdict.needs_rehash { Some(self.hasher.hash(password).await?) } else { None };
+        self.complete_sign_in(client, row, &user.user.id, rehashed).await
+    }
+
+    async fn attempt_code(&self, client: &ClientRow, mut row: SignInRow, code: &str) -> Result<SignInRow> {
+        let Some(mut p) = pending(&row.code) else {
+            return Err(ServiceError::bad_request("verification_missing", "Request a sign-in code first."));
+        };
+        let mut outcome = p.attempt(&self.code_key, &row.id, code, self.now());
+        if outcome == CodeOutcome::Verified && row.user_id.is_none() {
+            // No code was ever sent for an unknown account; nothing can verify it.
+            outcome = CodeOutcome::Incorrect { attempts_left: 0 };
+        }
+        row.code = code_fields(&p);
+        row.updated_at = self.now();
+        row.version += 1;
+        if outcome != CodeOutcome::Verified {
+            self.store.update_sign_in(&row).await?;
+            return Err(match outcome {
+                CodeOutcome::Incorrect { .. } => ServiceError::code_incorrect(),
+                other => code_error(other),
+            });
+        }
+        let uid = row.user_id.clone().unwrap_or_default();
+        self.complete_sign_in(client, row, &uid, None).await
+    }
+
+    async fn complete_sign_in(&self, client: &ClientRow, mut row: SignInRow, user_id: &str, rehashed: Option<String>) -> Result<SignInRow> {
+        let now = self.now();
+        let session = self.new_session(&client.id, user_id);
+        let mut client = self.store.get_client(&client.id).await?.unwrap_or_else(|| client.clone());
+        client.last_active_session_id = Some(session.id.clone());
+        client.updated_at = now;
+        row.status = "complete".into();
+        row.first_factor_status = Some("verified".into());
+        row.created_session_id = Some(session.id.clone());
+        let done = CompleteSignIn {
+            sign_in: row.clone(),
+            session,
+            client,
+            user_id: user_id.to_owned(),
+            rehashed_password: rehashed,
+            now,
+        };
+        self.store.complete_sign_in(&done).await?;
+        tracing::info!(user_id, session_id = ?row.created_session_id, "sign-in complete");
+        Ok(row)
+    }
+
+    // ---- sessions and tokens ------------------------------------------------------------------
+
+    /// A session of this client that is still active.
+    pub async fn active_session_of(&self, client: &ClientRow, session_id: &str) -> Result<SessionRow> {
+        match self.store.get_session(session_id).await? {
+            Some(s) if s.client_id == client.id && self.session_is_active(&s) => Ok(s),
+            Some(s) if s.client_id == client.id => Err(ServiceError::unauthenticated("The session is no longer active.")
+                .long("The session has ended, expired or been revoked. Sign in again.")),
+            _ => Err(ServiceError::not_found("Session")),
+        }
+    }
+
+    /// Mints a fresh session token; `last_active_at` is refreshed at most once a minute.
+    pub async fn session_token(&self, ctx: &RequestContext, client: &ClientRow, session_id: &str) -> Result<String> {
+        let mut session = self.active_session_of(client, session_id).await?;
+        let now = self.now();
+        if now - session.last_active_at > 60_000 {
+            session.last_active_at = now;
+            session.updated_at = now;
+            self.store.update_session(&session).await?;
+        }
+        self.sign_session_token(ctx, &session).await
+    }
+
+    pub async fn sign_session_token(&self, ctx: &RequestContext, session: &SessionRow) -> Result<String> {
+        let now_s = self.clock.now_secs();
+        let minutes_since_sign_in = (self.now() - session.created_at).max(0) / 60_000;
+        let claims = SessionClaims {
+            sub: session.user_id.clone(),
+            sid: session.id.clone(),
+            iss: self.config.issuer.clone(),
+            azp: ctx.origin.clone(),
+            exp: now_s + self.config.token_ttl_secs,
+            iat: now_s,
+            nbf: now_s - 10,
+            v: 2,
+            fva: [minutes_since_sign_in, -1],
+            sts: "active".into(),
+            o: None,
+            fea: None,
+        };
+        let key = self.keys.signing_key().await?;
+        key.sign(&claims, Some(SESSION_TOKEN_CAT)).map_err(|_| ServiceError::internal())
+    }
+
+    /// Touches a session; `active_org` is `Some(None)` to select the personal account.
+    pub async fn touch_session(&self, client: &ClientRow, session_id: &str, active_org: Option<Option<String>>) -> Result<SessionRow> {
+        let mut session = self.active_session_of(client, session_id).await?;
+        if let Some(Some(org)) = active_org {
+            // Organizations do not exist yet: no id can name one.
+            return Err(ServiceError::not_found("Organization").param("active_organization_id").long(format!("No organization {org}")));
+        }
+        let now = self.now();
+        session.last_active_at = now;
+        session.updated_at = now;
+        if active_org.is_some() {
+            session.active_org_id = None;
+        }
+        self.store.update_session(&session).await?;
+        let mut client = client.clone();
+        if client.last_active_session_id.as_deref() != Some(session_id) {
+            client.last_active_session_id = Some(session_id.to_owned());
+            self.store.update_client(&client).await?;
+        }
+        Ok(session)
+    }
+
+    /// Ends one session of this client (`ended` for sign-out, `removed` for remove).
+    pub async fn end_session(&self, client: &ClientRow, session_id: &str, status: SessionStatus) -> Result<SessionRow> {
+        let mut session = match self.store.get_session(session_id).await? {
+            Some(s) if s.client_id == client.id => s,
+            _ => return Err(ServiceError::not_found("Session")),
+        };
+        let now = self.now();
+        if session.status == "active" {
+            session.status = status.as_str().to_owned();
+            session.updated_at = now;
+            self.store.update_session(&session).await?;
+        }
+        let mut client = client.clone();
+        if client.last_active_session_id.as_deref() == Some(session_id) {
+            client.last_active_session_id = None;
+        }
+        client.updated_at = now;
+        self.store.update_client(&client).await?;
+        Ok(session)
+    }
+
+    /// Signs the client out of every session; the client itself (and its cookie) remain.
+    pub async fn sign_out_client(&self, client: &ClientRow) -> Result<ClientRow> {
+        let now = self.now();
+        self.store.end_client_sessions(&client.id, SessionStatus::Ended.as_str(), now).await?;
+        let mut client = client.clone();
+        client.last_active_session_id = None;
+        client.sign_in_id = None;
+        client.sign_up_id = None;
+        client.updated_at = now;
+        self.store.update_client(&client).await?;
+        Ok(client)
+    }
+}

@@ -1,0 +1,112 @@
+//! Outgoing mail: SMTP when configured, otherwise (development) an in-memory sink listed at
+//! `GET /dev/mail`. Only the recipient and subject are logged, never a message body (bodies
+//! carry verification codes).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MailMessage {
+    pub id: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, message: MailMessage) -> Result<(), String>;
+    /// The sink's messages, newest last; `None` for real transports.
+    fn sink(&self) -> Option<Vec<MailMessage>> {
+        None
+    }
+}
+
+const SINK_CAPACITY: usize = 500;
+
+#[derive(Default)]
+pub struct DevMailSink {
+    messages: Mutex<VecDeque<MailMessage>>,
+}
+
+#[async_trait]
+impl Mailer for DevMailSink {
+    async fn send(&self, message: MailMessage) -> Result<(), String> {
+        tracing::info!(to = %message.to, subject = %message.subject, id = %message.id, "development mail sink: message kept at /dev/mail");
+        let mut q = match self.messages.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if q.len() >= SINK_CAPACITY {
+            q.pop_front();
+        }
+        q.push_back(message);
+        Ok(())
+    }
+
+    fn sink(&self) -> Option<Vec<MailMessage>> {
+        let q = match self.messages.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        Some(q.iter().cloned().collect())
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+    pub from: String,
+}
+
+fn default_port() -> u16 {
+    25
+}
+
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl SmtpMailer {
+    /// A plain SMTP relay (typically a local MTA or a sidecar that handles TLS upstream).
+    pub fn new(config: &SmtpConfig) -> Result<Self, String> {
+        let from: Mailbox = config.from.parse().map_err(|e| format!("invalid mail.smtp.from: {e}"))?;
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .timeout(Some(std::time::Duration::from_secs(15)));
+        if let (Some(user), Some(pass)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+        }
+        Ok(Self { transport: builder.build(), from })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, message: MailMessage) -> Result<(), String> {
+        let to: Mailbox = message.to.parse().map_err(|e| format!("invalid recipient: {e}"))?;
+        let email = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(message.subject.clone())
+            .body(message.text)
+            .map_err(|e| e.to_string())?;
+        self.transport.send(email).await.map_err(|e| e.to_string())?;
+        tracing::info!(to = %message.to, subject = %message.subject, "mail sent over SMTP");
+        Ok(())
+    }
+}
