@@ -1,0 +1,105 @@
+//! latchkey's HTTP surfaces on axum: the Frontend API (Clerk's wire format), the public
+//! endpoints (JWKS, OpenID configuration, health, metrics), the hosted pages and the
+//! development mail sink. Handlers extract, authorize, call `latchkey-service` and map errors.
+
+pub mod cookies;
+pub mod error;
+mod fapi;
+mod metrics;
+mod middleware;
+mod pages;
+pub mod params;
+mod public;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use latchkey_service::Services;
+use tokio::net::TcpListener;
+
+pub use cookies::{cookie_suffix, publishable_key, CookiePolicy};
+pub use metrics::Metrics;
+
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The public URL (scheme, host, port; no trailing slash): the token issuer.
+    pub public_url: String,
+    /// Origins trusted for CORS, CSRF checks, `azp` and `redirect_url` (the public URL's own
+    /// origin is always trusted).
+    pub allowed_origins: Vec<String>,
+    pub dev_mode: bool,
+    pub cookies: CookiePolicy,
+    pub publishable_key: String,
+    pub instance_id: String,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+}
+
+impl AppConfig {
+    pub fn own_origin(&self) -> String {
+        origin_of(&self.public_url).unwrap_or_else(|| self.public_url.clone())
+    }
+
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        origin == self.own_origin() || self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+/// `scheme://host[:port]` of a URL, lower-cased, without a default port.
+pub fn origin_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let origin = parsed.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Arc<Services>,
+    pub config: Arc<AppConfig>,
+    pub metrics: Arc<Metrics>,
+    environment: Arc<serde_json::Value>,
+}
+
+impl AppState {
+    pub fn new(services: Arc<Services>, config: AppConfig) -> Self {
+        let environment = Arc::new(fapi::environment_json(&config, &services.config.app_name));
+        Self { services, config: Arc::new(config), metrics: Arc::new(Metrics::default()), environment }
+    }
+
+    pub fn avatar(&self) -> String {
+        fapi::json::avatar_url(&self.config.public_url)
+    }
+}
+
+/// Every route, with the security and operational layers.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.body_limit_bytes;
+    Router::new()
+        .merge(fapi::routes())
+        .merge(public::routes())
+        .merge(pages::routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::origin_guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::cors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, finishing in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // `_method` tunnelling must rewrite the method before routing, so it wraps the router.
+    let app = tower::Layer::layer(&axum::middleware::from_fn(middleware::method_override), router(state));
+    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -11,6 +11,8 @@ pub enum ErrorKind {
     NotFound,
     Conflict,
     Unprocessable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
     TooManyRequests { retry_after_secs: u64 },
     Unavailable,
     Internal,

@@ -381,23 +381,24 @@ impl Services {
         let outcome = p.attempt(&self.code_key, &row.id, code, self.now());
         row.code = code_fields(&p);
         row.updated_at = self.now();
-        row.version += 1;
         if outcome != CodeOutcome::Verified {
             if matches!(outcome, CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts) {
+                row.version += 1;
                 self.store.update_sign_up(&row).await?;
             }
             return Err(code_error(outcome));
         }
         row.email_verified = true;
-        if row.email_taken {
-            // The caller proved the address, so telling them it is taken reveals nothing new.
+        if row.email_taken || row.password_hash.is_none() {
+            row.version += 1;
             self.store.update_sign_up(&row).await?;
-            return Err(ServiceError::identifier_exists("email_address"));
-        }
-        if row.password_hash.is_none() {
-            self.store.update_sign_up(&row).await?;
+            if row.email_taken {
+                // The caller proved the address, so telling them it is taken reveals nothing new.
+                return Err(ServiceError::identifier_exists("email_address"));
+            }
             return Ok(row);
         }
+        // `finish_sign_up` writes the consumed code together with the new account.
         self.finish_sign_up(client, row).await
     }
 
@@ -457,6 +458,7 @@ impl Services {
             Err(e @ StoreError::Conflict(_)) => {
                 let field = if e.is_conflict_on("username") { "username" } else { "email_address" };
                 row.email_taken = field == "email_address";
+                row.version += 1;
                 self.store.update_sign_up(&row).await?;
                 Err(ServiceError::identifier_exists(field))
             }

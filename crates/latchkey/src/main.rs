@@ -1,1 +1,312 @@
-fn main() {}
+//! The `latchkey` binary: `serve`, `migrate`, `keys`, `users`, `default-config`.
+
+mod app;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use clap::{Parser, Subcommand};
+use latchkey_api::{cookie_suffix, publishable_key, AppConfig, AppState, CookiePolicy};
+use latchkey_service::account::NewUser;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(name = "latchkey", version, about = "Self-hosted authentication and offline-first sync")]
+struct Cli {
+    /// Configuration file (default: ./latchkey.toml when present).
+    #[arg(long, global = true, env = "LATCHKEY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL (sqlite://… or postgres://…).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Public URL (token issuer).
+        #[arg(long)]
+        public_url: Option<String>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Session-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Users.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Print an example latchkey.toml with every setting.
+    DefaultConfig,
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// List the signing keys and their states.
+    Show,
+    /// Publish a new key now; it starts signing once every cached JWKS holds it.
+    Rotate,
+    /// Revoke a key at once (tokens it signed stop verifying).
+    Revoke { kid: String },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Create a user with a verified email address.
+    Create {
+        #[arg(long)]
+        email: Vec<String>,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+    },
+    /// List users, newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if matches!(cli.command, Command::DefaultConfig) {
+        print!("{}", config::EXAMPLE);
+        return ExitCode::SUCCESS;
+    }
+    let overrides = match &cli.command {
+        Command::Serve { listen, public_url, data_dir } => Overrides {
+            listen: *listen,
+            public_url: public_url.clone(),
+            database_url: cli.database_url.clone(),
+            data_dir: data_dir.clone(),
+        },
+        _ => Overrides { database_url: cli.database_url.clone(), ..Overrides::default() },
+    };
+    let config = match Config::load(cli.config.as_ref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("latchkey: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("latchkey: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { .. } => serve(config).await,
+        Command::Migrate => {
+            app::open_store(&config).await?;
+            println!("database schema is up to date ({})", config.redacted_database_url());
+            Ok(())
+        }
+        Command::Keys { action } => keys(config, action).await,
+        Command::Users { action } => users(config, action).await,
+        Command::DefaultConfig => Ok(()),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = app::open_store(&config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let bound = listener.local_addr()?;
+    let public_url = config.public_url_for(bound);
+    let built = app::build(&config, store, &public_url).await?;
+    let host = url::Url::parse(&public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| match u.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_owned(),
+        }))
+        .ok_or_else(|| anyhow!("public_url {public_url:?} is not a URL"))?;
+    let pk = publishable_key(&host);
+    let dev = config.dev_mode();
+    let loopback_http = public_url.starts_with("http://")
+        && url::Url::parse(&public_url).ok().and_then(|u| u.host_str().map(str::to_owned)).is_some_and(|h| {
+            h == "localhost" || h == "127.0.0.1" || h == "[::1]"
+        });
+    let app_config = AppConfig {
+        public_url: public_url.clone(),
+        allowed_origins: config.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_owned()).collect(),
+        dev_mode: dev,
+        cookies: CookiePolicy { secure: !(dev && loopback_http), suffix: cookie_suffix(&pk) },
+        publishable_key: pk.clone(),
+        instance_id: built.instance_id.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
+        body_limit_bytes: config.body_limit_bytes,
+    };
+    let state = AppState::new(built.services.clone(), app_config);
+
+    let keys = built.services.keys.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            match keys.prune().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "pruned expired signing keys"),
+                Err(e) => tracing::warn!(error = %e, "key pruning failed"),
+            }
+        }
+    });
+
+    println!("latchkey listening on {public_url}");
+    println!("  database         {} ({})", config.redacted_database_url(), built.services.store.backend());
+    println!("  publishable key  {pk}");
+    if let Some(sk) = &built.new_secret_key {
+        println!("  secret key       {sk}");
+        println!("                   (shown only now: store it safely; it is kept hashed)");
+    }
+    println!("  next steps       open {public_url}/sign-up to create an account,");
+    println!("                   verify tokens with {public_url}/.well-known/jwks.json");
+    if dev {
+        println!("  development mode mail is kept at {public_url}/dev/mail");
+    }
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    tracing::info!(%public_url, instance_id = %built.instance_id, "latchkey started");
+    latchkey_api::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("latchkey stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn services(config: &Config) -> anyhow::Result<app::Built> {
+    let store = app::open_store(config).await?;
+    let issuer = config.public_url_for(config.listen);
+    app::build(config, store, &issuer).await
+}
+
+async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
+    let built = services(&config).await?;
+    let keys = &built.services.keys;
+    match action {
+        KeysAction::Show => {}
+        KeysAction::Rotate => {
+            let k = keys.rotate().await?;
+            println!("new key {} is published now and starts signing in {} s", k.kid, (k.activate_at - k.created_at) / 1000);
+        }
+        KeysAction::Revoke { kid } => {
+            if !keys.revoke(&kid).await? {
+                return Err(anyhow!("no key {kid} to revoke"));
+            }
+            println!("revoked {kid}");
+        }
+    }
+    println!("{:<45} {:<8} {:>15} {:>15}", "kid", "state", "created", "activates");
+    for k in keys.status().await? {
+        let state = serde_json::to_value(k.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        println!("{:<45} {:<8} {:>15} {:>15}", k.kid, state, k.created_at / 1000, k.activate_at / 1000);
+    }
+    Ok(())
+}
+
+async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
+    let built = services(&config).await?;
+    let s = &built.services;
+    match action {
+        UsersAction::Create { email, password_stdin, username, first_name, last_name } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let user = s
+                .admin_create_user(NewUser {
+                    email_addresses: email,
+                    phone_numbers: Vec::new(),
+                    username,
+                    password,
+                    first_name,
+                    last_name,
+                    skip_password_checks: false,
+                })
+                .await
+                .map_err(|e| anyhow!("{}", e.long_message))?;
+            println!("{}", user.user.id);
+        }
+        UsersAction::List { limit, offset } => {
+            let (users, total) = s.list_users(limit, offset).await.map_err(|e| anyhow!("{}", e.long_message))?;
+            for u in users {
+                let email = latchkey_service::account::primary_email(&u).unwrap_or_default();
+                println!("{}\t{}\t{}", u.user.id, email, u.user.username.unwrap_or_default());
+            }
+            eprintln!("{total} users in all");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The cookies of the Frontend API (clerk-compat.md §6–7, clerk-fapi.md §3): `__client`
+//! (HttpOnly, the opaque client token), `__client_uat` (seconds of the last sign-in state
+//! change, `0` when signed out) and `__session` (the session token), each of the last two
+//! also under the publishable key's suffix.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use sha1::{Digest, Sha1};
+
+pub const CLIENT_COOKIE: &str = "__client";
+pub const UAT_COOKIE: &str = "__client_uat";
+pub const SESSION_COOKIE: &str = "__session";
+const YEAR_SECS: i64 = 365 * 24 * 3600;
+
+/// `pk_live_` + base64(`host$`): the SDKs find the Frontend API host in it.
+pub fn publishable_key(host: &str) -> String {
+    format!("pk_live_{}", STANDARD.encode(format!("{host}$")))
+}
+
+/// First 8 characters of base64url(SHA-1(publishable key)).
+pub fn cookie_suffix(publishable_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha1::digest(publishable_key.as_bytes())).chars().take(8).collect()
+}
+
+/// Reads a cookie from the request headers.
+pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct CookiePolicy {
+    pub secure: bool,
+    pub suffix: String,
+}
+
+impl CookiePolicy {
+    fn attrs(&self, http_only: bool, max_age: Option<i64>) -> String {
+        let mut a = String::from("; Path=/; SameSite=Lax");
+        if http_only {
+            a.push_str("; HttpOnly");
+        }
+        if self.secure {
+            a.push_str("; Secure");
+        }
+        if let Some(m) = max_age {
+            a.push_str(&format!("; Max-Age={m}"));
+        }
+        a
+    }
+
+    pub fn client(&self, token: &str) -> Vec<String> {
+        vec![format!("{CLIENT_COOKIE}={token}{}", self.attrs(true, Some(YEAR_SECS)))]
+    }
+
+    /// `__client_uat` and its suffixed twin.
+    pub fn uat(&self, seconds: i64) -> Vec<String> {
+        let attrs = self.attrs(false, Some(YEAR_SECS));
+        vec![format!("{UAT_COOKIE}={seconds}{attrs}"), format!("{UAT_COOKIE}_{}={seconds}{attrs}", self.suffix)]
+    }
+
+    /// `__session` and its suffixed twin; `None` clears them.
+    pub fn session(&self, jwt: Option<&str>) -> Vec<String> {
+        let attrs = self.attrs(false, if jwt.is_some() { None } else { Some(0) });
+        let v = jwt.unwrap_or("");
+        vec![format!("{SESSION_COOKIE}={v}{attrs}"), format!("{SESSION_COOKIE}_{}={v}{attrs}", self.suffix)]
+    }
+}
+
+pub fn append_set_cookies(headers: &mut HeaderMap, cookies: &[String]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn keys_and_suffix() {
+        let pk = publishable_key("127.0.0.1:4000");
+        assert_eq!(pk, "pk_live_MTI3LjAuMC4xOjQwMDAk");
+        assert_eq!(cookie_suffix(&pk).len(), 8);
+    }
+
+    #[test]
+    fn reads_cookies() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; __client=tok; b=2"));
+        assert_eq!(read_cookie(&h, "__client").as_deref(), Some("tok"));
+        assert_eq!(read_cookie(&h, "__session"), None);
+    }
+
+    #[test]
+    fn attributes() {
+        let p = CookiePolicy { secure: true, suffix: "abcdefgh".into() };
+        let c = &p.client("t")[0];
+        assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax") && c.contains("Path=/"));
+        assert!(!c.contains("Domain"));
+        assert_eq!(p.uat(0)[1], "__client_uat_abcdefgh=0; Path=/; SameSite=Lax; Secure; Max-Age=31536000");
+        assert!(p.session(None)[0].contains("Max-Age=0"));
+    }
+}

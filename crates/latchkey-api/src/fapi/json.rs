@@ -1,0 +1,261 @@
+//! Clerk's Frontend API object shapes (clerk-fapi.md §4, `clerk-fapi-golden/`), built from
+//! service records. Timestamps are epoch milliseconds.
+
+use latchkey_service::account::primary_email;
+use latchkey_service::ClientView;
+use latchkey_store::{EmailRow, PhoneRow, SessionRow, SignInRow, SignUpRow, UserRecord};
+use serde_json::{json, Value};
+
+/// Where avatars come from: latchkey serves a neutral placeholder at `/avatar.svg`.
+pub fn avatar_url(base: &str) -> String {
+    format!("{}/avatar.svg", base.trim_end_matches('/'))
+}
+
+fn metadata(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| json!({}))
+}
+
+pub fn email_json(e: &EmailRow) -> Value {
+    let verification = if e.verified {
+        json!({"object": "verification_otp", "status": "verified", "strategy": "email_code", "attempts": e.code.attempts, "expire_at": e.code.expires_at})
+    } else if e.code.digest.is_some() {
+        json!({"object": "verification_otp", "status": "unverified", "strategy": "email_code", "attempts": e.code.attempts, "expire_at": e.code.expires_at})
+    } else {
+        Value::Null
+    };
+    json!({
+        "object": "email_address",
+        "id": e.id,
+        "email_address": e.email,
+        "reserved": false,
+        "verification": verification,
+        "linked_to": [],
+        "matches_sso_connection": false,
+        "created_at": e.created_at,
+        "updated_at": e.updated_at,
+    })
+}
+
+pub fn phone_json(p: &PhoneRow) -> Value {
+    json!({
+        "object": "phone_number",
+        "id": p.id,
+        "phone_number": p.phone,
+        "reserved_for_second_factor": false,
+        "default_second_factor": false,
+        "reserved": false,
+        "verification": if p.verified { json!({"object": "verification_otp", "status": "verified", "strategy": "admin", "attempts": null, "expire_at": null}) } else { Value::Null },
+        "linked_to": [],
+        "backup_codes": null,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+    })
+}
+
+pub fn user_json(r: &UserRecord, img: &str) -> Value {
+    let u = &r.user;
+    json!({
+        "object": "user",
+        "id": u.id,
+        "username": u.username,
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "image_url": img,
+        "has_image": false,
+        "primary_email_address_id": u.primary_email_id,
+        "primary_phone_number_id": u.primary_phone_id,
+        "primary_web3_wallet_id": null,
+        "password_enabled": u.password_hash.is_some(),
+        "two_factor_enabled": false,
+        "totp_enabled": false,
+        "backup_code_enabled": false,
+        "email_addresses": r.emails.iter().map(email_json).collect::<Vec<_>>(),
+        "phone_numbers": r.phones.iter().map(phone_json).collect::<Vec<_>>(),
+        "web3_wallets": [],
+        "passkeys": [],
+        "external_accounts": [],
+        "saml_accounts": [],
+        "enterprise_accounts": [],
+        "organization_memberships": [],
+        "public_metadata": metadata(&u.public_metadata),
+        "unsafe_metadata": metadata(&u.unsafe_metadata),
+        "external_id": null,
+        "last_sign_in_at": u.last_sign_in_at,
+        "banned": u.banned,
+        "locked": false,
+        "lockout_expires_in_seconds": null,
+        "verification_attempts_remaining": 100 - u.failed_attempts.clamp(0, 100),
+        "created_at": u.created_at,
+        "updated_at": u.updated_at,
+        "password_last_updated_at": u.password_updated_at,
+        "delete_self_enabled": false,
+        "create_organization_enabled": false,
+        "last_active_at": u.last_active_at,
+        "mfa_enabled_at": null,
+        "mfa_disabled_at": null,
+        "legal_accepted_at": null,
+    })
+}
+
+pub fn public_user_data(r: &UserRecord, img: &str) -> Value {
+    let identifier = primary_email(r).or_else(|| r.user.username.clone()).unwrap_or_default();
+    json!({
+        "first_name": r.user.first_name,
+        "last_name": r.user.last_name,
+        "image_url": img,
+        "has_image": false,
+        "identifier": identifier,
+        "user_id": r.user.id,
+    })
+}
+
+pub fn session_json(s: &SessionRow, status: &str, user: Option<&UserRecord>, token: Option<&str>, now: i64, img: &str) -> Value {
+    let minutes = (now - s.created_at).max(0) / 60_000;
+    json!({
+        "object": "session",
+        "id": s.id,
+        "status": status,
+        "expire_at": s.expire_at,
+        "abandon_at": s.abandon_at,
+        "last_active_at": s.last_active_at,
+        "last_active_token": token.map(|jwt| json!({"object": "token", "jwt": jwt})),
+        "last_active_organization_id": s.active_org_id,
+        "actor": null,
+        "tasks": null,
+        "user": user.map(|u| user_json(u, img)),
+        "public_user_data": user.map(|u| public_user_data(u, img)),
+        "factor_verification_age": [minutes, -1],
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    })
+}
+
+fn verification_json(status: &str, expire_at: Option<i64>, attempts: i64) -> Value {
+    json!({
+        "object": "verification_otp",
+        "status": status,
+        "strategy": "email_code",
+        "attempts": attempts,
+        "expire_at": expire_at,
+        "next_action": if status == "verified" { "" } else { "needs_attempt" },
+        "supported_strategies": ["email_code"],
+    })
+}
+
+pub fn sign_up_json(s: &SignUpRow, now: i64) -> Value {
+    let email_verification = s.email.as_ref().map(|_| {
+        let status = if s.email_verified {
+            "verified"
+        } else if s.code.expires_at.is_some_and(|e| e <= now) {
+            "expired"
+        } else if s.code.attempts >= i64::from(latchkey_core::code::MAX_CODE_ATTEMPTS) {
+            "failed"
+        } else {
+            "unverified"
+        };
+        verification_json(status, s.code.expires_at, s.code.attempts)
+    });
+    let mut missing = Vec::new();
+    if s.email.is_none() {
+        missing.push("email_address");
+    }
+    if s.password_hash.is_none() && s.status != "complete" {
+        missing.push("password");
+    }
+    let unverified: Vec<&str> = if s.email.is_some() && !s.email_verified { vec!["email_address"] } else { vec![] };
+    json!({
+        "object": "sign_up_attempt",
+        "id": s.id,
+        "status": s.status,
+        "required_fields": ["email_address", "password"],
+        "optional_fields": ["first_name", "last_name", "username"],
+        "missing_fields": missing,
+        "unverified_fields": unverified,
+        "verifications": {
+            "email_address": email_verification,
+            "phone_number": null,
+            "web3_wallet": null,
+            "external_account": null,
+        },
+        "username": s.username,
+        "email_address": s.email,
+        "phone_number": null,
+        "web3_wallet": null,
+        "password_enabled": s.password_hash.is_some() || s.status == "complete",
+        "has_password": s.password_hash.is_some() || s.status == "complete",
+        "first_name": s.first_name,
+        "last_name": s.last_name,
+        "unsafe_metadata": metadata(&s.unsafe_metadata),
+        "public_metadata": {},
+        "custom_action": false,
+        "external_id": null,
+        "created_session_id": s.created_session_id,
+        "created_user_id": s.created_user_id,
+        "abandon_at": s.abandon_at,
+        "legal_accepted_at": null,
+    })
+}
+
+/// With enumeration protection the attempt looks the same whether or not the account exists:
+/// the factors depend only on the identifier's kind, and no user data is shown before success.
+pub fn sign_in_json(s: &SignInRow, img: &str) -> Value {
+    let mut factors = vec![json!({"strategy": "password"})];
+    if let (Some(email_id), Some(identifier)) = (&s.email_address_id, &s.identifier) {
+        factors.push(json!({"strategy": "email_code", "safe_identifier": identifier, "email_address_id": email_id, "primary": true}));
+    }
+    let first_factor_verification = s.first_factor_strategy.as_ref().map(|strategy| {
+        json!({
+            "object": "verification_otp",
+            "status": s.first_factor_status.clone().unwrap_or_else(|| "unverified".into()),
+            "strategy": strategy,
+            "attempts": s.code.attempts,
+            "expire_at": s.code.expires_at,
+        })
+    });
+    json!({
+        "object": "sign_in_attempt",
+        "id": s.id,
+        "status": s.status,
+        "supported_identifiers": ["email_address", "username"],
+        "identifier": s.identifier,
+        "supported_first_factors": factors,
+        "supported_second_factors": null,
+        "first_factor_verification": first_factor_verification,
+        "second_factor_verification": null,
+        "user_data": {"first_name": null, "last_name": null, "image_url": img, "has_image": false},
+        "created_session_id": s.created_session_id,
+        "abandon_at": s.abandon_at,
+        "client_trust_state": null,
+    })
+}
+
+/// `tokens` pairs session ids with a freshly minted token.
+pub fn client_json(v: &ClientView, tokens: &[(String, String)], now: i64, img: &str) -> Value {
+    let sessions: Vec<Value> = v
+        .sessions
+        .iter()
+        .map(|(s, u)| {
+            let token = tokens.iter().find(|(id, _)| *id == s.id).map(|(_, t)| t.as_str());
+            session_json(s, "active", Some(u), token, now, img)
+        })
+        .collect();
+    let last_active = v
+        .client
+        .last_active_session_id
+        .as_ref()
+        .filter(|id| v.sessions.iter().any(|(s, _)| &s.id == *id))
+        .cloned();
+    json!({
+        "object": "client",
+        "id": v.client.id,
+        "sessions": sessions,
+        "sign_in": v.sign_in.as_ref().map(|s| sign_in_json(s, img)),
+        "sign_up": v.sign_up.as_ref().map(|s| sign_up_json(s, now)),
+        "last_active_session_id": last_active,
+        "last_authentication_strategy": null,
+        "cookie_expires_at": null,
+        "captcha_bypass": false,
+        "created_at": v.client.created_at,
+        "updated_at": v.client.updated_at,
+    })
+}

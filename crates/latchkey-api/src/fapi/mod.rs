@@ -1,0 +1,448 @@
+//! The Frontend API, Clerk's wire format (clerk-fapi.md §2, §4, §10): `/v1` paths, form or
+//! JSON bodies, `_method` tunnelling, the `{response, client}` envelope with the client on
+//! every mutation, bare `environment` and token responses, and the `__client`,
+//! `__client_uat` and `__session` cookies. The hosted pages call the same service functions.
+
+pub mod json;
+mod me;
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use latchkey_core::session::SessionStatus;
+use latchkey_service::{RequestContext, ServiceError, SignInInput, SignUpInput};
+use latchkey_store::{ClientRow, SessionRow, UserRecord};
+use serde_json::{json, Value};
+
+use crate::cookies::{append_set_cookies, read_cookie, CLIENT_COOKIE};
+use crate::error::{json_response, ApiError};
+use crate::params::Params;
+use crate::{AppConfig, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/environment", get(environment).patch(environment))
+        .route("/v1/client", get(get_client).put(create_client).post(create_client).delete(delete_client))
+        .route("/v1/client/sign_ups", post(create_sign_up))
+        .route("/v1/client/sign_ups/{id}", get(get_sign_up).patch(update_sign_up))
+        .route("/v1/client/sign_ups/{id}/prepare_verification", post(prepare_sign_up_verification))
+        .route("/v1/client/sign_ups/{id}/attempt_verification", post(attempt_sign_up_verification))
+        .route("/v1/client/sign_ins", post(create_sign_in))
+        .route("/v1/client/sign_ins/{id}", get(get_sign_in))
+        .route("/v1/client/sign_ins/{id}/prepare_first_factor", post(prepare_first_factor))
+        .route("/v1/client/sign_ins/{id}/attempt_first_factor", post(attempt_first_factor))
+        .route("/v1/client/sessions", axum::routing::delete(sign_out_all))
+        .route("/v1/client/sessions/{id}", get(get_session))
+        .route("/v1/client/sessions/{id}/touch", post(touch_session))
+        .route("/v1/client/sessions/{id}/tokens", post(session_token))
+        .route("/v1/client/sessions/{id}/end", post(end_session))
+        .route("/v1/client/sessions/{id}/remove", post(remove_session))
+        .merge(me::routes())
+}
+
+/// The environment, built once from Clerk's recorded shape with this instance's settings.
+pub fn environment_json(config: &AppConfig, app_name: &str) -> Value {
+    let mut env: Value = serde_json::from_str(include_str!("environment.json")).unwrap_or_else(|_| json!({}));
+    let base = config.public_url.trim_end_matches('/');
+    if let Some(d) = env.get_mut("display_config").and_then(Value::as_object_mut) {
+        d.insert("application_name".into(), json!(app_name));
+        d.insert("instance_environment_type".into(), json!("production"));
+        for (k, path) in [
+            ("home_url", "/"),
+            ("sign_in_url", "/sign-in"),
+            ("sign_up_url", "/sign-up"),
+            ("user_profile_url", "/user"),
+            ("after_sign_in_url", "/user"),
+            ("after_sign_up_url", "/user"),
+            ("after_sign_out_one_url", "/sign-in"),
+            ("after_sign_out_all_url", "/sign-in"),
+            ("after_switch_session_url", "/user"),
+            ("organization_profile_url", "/organization"),
+            ("create_organization_url", "/organization"),
+            ("after_leave_organization_url", "/user"),
+            ("after_create_organization_url", "/organization"),
+        ] {
+            d.insert(k.into(), json!(format!("{base}{path}")));
+        }
+    }
+    if let Some(a) = env.pointer_mut("/user_settings/attributes/username").and_then(Value::as_object_mut) {
+        a.insert("enabled".into(), json!(true));
+        a.insert("used_for_first_factor".into(), json!(true));
+        a.insert("first_factors".into(), json!(["password"]));
+    }
+    if let Some(p) = env.pointer_mut("/user_settings/password_settings").and_then(Value::as_object_mut) {
+        p.insert("max_length".into(), json!(latchkey_core::password::MAX_CODE_POINTS));
+    }
+    if let Some(o) = env.get_mut("organization_settings").and_then(Value::as_object_mut) {
+        // Organizations arrive in a later release.
+        o.insert("enabled".into(), json!(false));
+    }
+    env
+}
+
+async fn environment(State(state): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &state.environment)
+}
+
+/// Who is calling: the request context, and the client named by the `__client` cookie or a
+/// native app's `Authorization: Bearer <client token>`.
+pub struct Caller {
+    pub ctx: RequestContext,
+    pub client: Option<ClientRow>,
+    pub native: bool,
+}
+
+fn client_ip(parts: &Parts, config: &AppConfig) -> String {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(peer_ip) = peer {
+        if config.trusted_proxies.contains(&peer_ip) {
+            let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
+            // The rightmost address not added by a trusted proxy is the client.
+            let chosen = forwarded
+                .split(',')
+                .rev()
+                .filter_map(|s| s.trim().parse::<std::net::IpAddr>().ok())
+                .find(|ip| !config.trusted_proxies.contains(ip));
+            if let Some(ip) = chosen {
+                return ip.to_string();
+            }
+        }
+        return peer_ip.to_string();
+    }
+    "unknown".into()
+}
+
+pub fn request_context(parts: &Parts, config: &AppConfig) -> RequestContext {
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| config.origin_allowed(o))
+        .map(str::to_owned);
+    RequestContext { ip: client_ip(parts, config), origin }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ctx = request_context(parts, &state.config);
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
+        let native_flag = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "_is_native=1" || p == "_is_native=true"));
+        let (token, native) = match bearer {
+            Some(t) => (Some(t), true),
+            None => (read_cookie(&parts.headers, CLIENT_COOKIE), native_flag),
+        };
+        let client = match token {
+            Some(t) => state.services.client_by_token(&t).await?,
+            None => None,
+        };
+        Ok(Self { ctx, client, native })
+    }
+}
+
+/// A response in Clerk's envelope, with the client and its cookies.
+pub struct Reply {
+    pub status: StatusCode,
+    pub response: Value,
+    pub client: Option<ClientRow>,
+    /// Set when this request created the client: the token to hand out once.
+    pub new_token: Option<String>,
+    pub native: bool,
+}
+
+impl Reply {
+    pub fn new(caller: &Caller, response: Value, client: Option<ClientRow>) -> Self {
+        Self { status: StatusCode::OK, response, client, new_token: None, native: caller.native }
+    }
+}
+
+/// The signed-in state of a client as the Frontend API reports it: the client JSON (with a
+/// fresh token for each live session), and the cookies that mirror it.
+pub async fn client_state(state: &AppState, ctx: &RequestContext, client: &ClientRow) -> Result<(Value, Vec<String>), ApiError> {
+    let s = &state.services;
+    let fresh = s.store.get_client(&client.id).await?.unwrap_or_else(|| client.clone());
+    let view = s.client_view(&fresh).await?;
+    let mut tokens = Vec::new();
+    for (session, _) in &view.sessions {
+        tokens.push((session.id.clone(), s.sign_session_token(ctx, session).await?));
+    }
+    let active = fresh
+        .last_active_session_id
+        .as_ref()
+        .and_then(|id| tokens.iter().find(|(sid, _)| sid == id))
+        .or(tokens.first());
+    let policy = &state.config.cookies;
+    let mut cookies = Vec::new();
+    match active {
+        Some((_, jwt)) => {
+            cookies.extend(policy.uat(fresh.updated_at.div_euclid(1000)));
+            cookies.extend(policy.session(Some(jwt)));
+        }
+        None => {
+            cookies.extend(policy.uat(0));
+            cookies.extend(policy.session(None));
+        }
+    }
+    Ok((json::client_json(&view, &tokens, s.now(), &state.avatar()), cookies))
+}
+
+impl Reply {
+    pub async fn send(self, state: &AppState, ctx: &RequestContext) -> Result<Response, ApiError> {
+        let (client_json, cookies) = match &self.client {
+            Some(c) => {
+                let (j, cookies) = client_state(state, ctx, c).await?;
+                (j, cookies)
+            }
+            None => (Value::Null, state.config.cookies.uat(0)),
+        };
+        let body = json!({"response": self.response, "client": client_json});
+        let mut res = json_response(self.status, &body);
+        if self.native {
+            if let Some(token) = &self.new_token {
+                if let Ok(v) = HeaderValue::from_str(token) {
+                    res.headers_mut().insert(header::AUTHORIZATION, v);
+                }
+            }
+        } else {
+            if let Some(token) = &self.new_token {
+                append_set_cookies(res.headers_mut(), &state.config.cookies.client(token));
+            }
+            append_set_cookies(res.headers_mut(), &cookies);
+        }
+        Ok(res)
+    }
+}
+
+/// The caller's client, created on first use.
+pub async fn ensure_client(state: &AppState, caller: &Caller) -> Result<(ClientRow, Option<String>), ApiError> {
+    match &caller.client {
+        Some(c) => Ok((c.clone(), None)),
+        None => {
+            let (client, token) = state.services.new_client().await?;
+            Ok((client, Some(token)))
+        }
+    }
+}
+
+fn require_client(caller: &Caller) -> Result<ClientRow, ApiError> {
+    caller.client.clone().ok_or_else(|| ApiError(ServiceError::unauthenticated("No client: sign in first.").long("This request needs a client cookie or client token.")))
+}
+
+async fn get_client(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    match &caller.client {
+        None => Ok(json_response(StatusCode::OK, &json!({"response": null, "client": null}))),
+        Some(c) => {
+            let (client_json, cookies) = client_state(&state, &caller.ctx, c).await?;
+            let mut res = json_response(StatusCode::OK, &json!({"response": client_json, "client": null}));
+            if !caller.native {
+                append_set_cookies(res.headers_mut(), &cookies);
+            }
+            Ok(res)
+        }
+    }
+}
+
+async fn create_client(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let (client, token) = ensure_client(&state, &caller).await?;
+    let (client_json, _) = client_state(&state, &caller.ctx, &client).await?;
+    let mut reply = Reply::new(&caller, client_json, Some(client));
+    reply.new_token = token;
+    reply.send(&state, &caller.ctx).await
+}
+
+async fn delete_client(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let client = state.services.sign_out_client(&client).await?;
+    let (client_json, _) = client_state(&state, &caller.ctx, &client).await?;
+    Reply::new(&caller, client_json, Some(client)).send(&state, &caller.ctx).await
+}
+
+fn sign_up_input(p: &Params) -> Result<SignUpInput, ApiError> {
+    p.refuse_privileged()?;
+    Ok(SignUpInput {
+        email_address: p.text("email_address"),
+        password: p.text("password"),
+        username: p.text("username"),
+        first_name: p.text("first_name"),
+        last_name: p.text("last_name"),
+        unsafe_metadata: p.object("unsafe_metadata")?,
+    })
+}
+
+async fn create_sign_up(State(state): State<AppState>, caller: Caller, p: Params) -> Result<Response, ApiError> {
+    let input = sign_up_input(&p)?;
+    let (client, token) = ensure_client(&state, &caller).await?;
+    let result = state.services.create_sign_up(&caller.ctx, &client, input).await;
+    let row = match result {
+        Ok(row) => row,
+        Err(e) => return Err(e.into()),
+    };
+    let mut reply = Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client));
+    reply.new_token = token;
+    reply.send(&state, &caller.ctx).await
+}
+
+async fn get_sign_up(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let row = state.services.store.get_sign_up(&id).await.map_err(ServiceError::from)?;
+    let row = row.filter(|r| r.client_id == client.id).ok_or_else(|| ApiError(ServiceError::not_found("Sign-up")))?;
+    Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client)).send(&state, &caller.ctx).await
+}
+
+async fn update_sign_up(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let input = sign_up_input(&p)?;
+    let row = state.services.update_sign_up(&caller.ctx, &client, &id, input).await?;
+    Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client)).send(&state, &caller.ctx).await
+}
+
+async fn prepare_sign_up_verification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let strategy = p.text("strategy").unwrap_or_else(|| "email_code".into());
+    let row = state.services.prepare_sign_up_verification(&caller.ctx, &client, &id, &strategy).await?;
+    Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client)).send(&state, &caller.ctx).await
+}
+
+async fn attempt_sign_up_verification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let code = p.required("code")?;
+    let row = state.services.attempt_sign_up_verification(&caller.ctx, &client, &id, &code).await?;
+    Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client)).send(&state, &caller.ctx).await
+}
+
+async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params) -> Result<Response, ApiError> {
+    p.refuse_privileged()?;
+    let input = SignInInput { identifier: p.text("identifier"), strategy: p.text("strategy"), password: p.text("password") };
+    let (client, token) = ensure_client(&state, &caller).await?;
+    let outcome = state.services.create_sign_in(&caller.ctx, &client, input).await;
+    match outcome {
+        Ok(row) => {
+            let mut reply = Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client));
+            reply.new_token = token;
+            reply.send(&state, &caller.ctx).await
+        }
+        Err(e) => {
+            // A failed instant-password attempt still created the client: hand out its cookie.
+            let mut res = ApiError(e).into_response();
+            if let (Some(token), false) = (token, caller.native) {
+                append_set_cookies(res.headers_mut(), &state.config.cookies.client(&token));
+            }
+            Ok(res)
+        }
+    }
+}
+
+async fn get_sign_in(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let row = state.services.store.get_sign_in(&id).await.map_err(ServiceError::from)?;
+    let row = row.filter(|r| r.client_id == client.id).ok_or_else(|| ApiError(ServiceError::not_found("Sign-in")))?;
+    Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client)).send(&state, &caller.ctx).await
+}
+
+async fn prepare_first_factor(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let strategy = p.required("strategy")?;
+    let row = state.services.prepare_first_factor(&caller.ctx, &client, &id, &strategy).await?;
+    Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client)).send(&state, &caller.ctx).await
+}
+
+async fn attempt_first_factor(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let strategy = p.required("strategy")?;
+    let secret = match strategy.as_str() {
+        "password" => p.required("password")?,
+        _ => p.required("code")?,
+    };
+    let row = state.services.attempt_first_factor(&caller.ctx, &client, &id, &strategy, &secret).await?;
+    Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client)).send(&state, &caller.ctx).await
+}
+
+async fn sign_out_all(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let client = state.services.sign_out_client(&client).await?;
+    let (client_json, _) = client_state(&state, &caller.ctx, &client).await?;
+    Reply::new(&caller, client_json, Some(client)).send(&state, &caller.ctx).await
+}
+
+fn session_body(state: &AppState, s: &SessionRow, user: Option<&UserRecord>, token: Option<&str>) -> Value {
+    json::session_json(s, state.services.session_status(s), user, token, state.services.now(), &state.avatar())
+}
+
+async fn get_session(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let session = state.services.active_session_of(&client, &id).await?;
+    let user = state.services.user(&session.user_id).await?;
+    Reply::new(&caller, session_body(&state, &session, Some(&user), None), Some(client)).send(&state, &caller.ctx).await
+}
+
+async fn touch_session(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    // Absent: keep the active organization; empty: the personal account.
+    let org = p.0.contains_key("active_organization_id").then(|| p.text("active_organization_id").filter(|s| !s.is_empty()));
+    let session = state.services.touch_session(&client, &id, org).await?;
+    let user = state.services.user(&session.user_id).await?;
+    let token = state.services.sign_session_token(&caller.ctx, &session).await?;
+    Reply::new(&caller, session_body(&state, &session, Some(&user), Some(&token)), Some(client)).send(&state, &caller.ctx).await
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    organization_id: Option<String>,
+}
+
+/// The one bare response among the session routes: `{object:"token", jwt}`.
+async fn session_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let org = p.text("organization_id").or(q.organization_id).filter(|s| !s.is_empty());
+    if org.is_some() {
+        return Err(ApiError(ServiceError::not_found("Organization").param("organization_id")));
+    }
+    let jwt = state.services.session_token(&caller.ctx, &client, &id).await?;
+    let mut res = json_response(StatusCode::OK, &json!({"object": "token", "jwt": jwt}));
+    if !caller.native {
+        append_set_cookies(res.headers_mut(), &state.config.cookies.session(Some(&jwt)));
+    }
+    Ok(res)
+}
+
+async fn end_or_remove(state: AppState, caller: Caller, id: String, status: SessionStatus) -> Result<Response, ApiError> {
+    let client = require_client(&caller)?;
+    let session = state.services.end_session(&client, &id, status).await?;
+    let user = state.services.store.get_user(&session.user_id).await.map_err(ServiceError::from)?;
+    Reply::new(&caller, session_body(&state, &session, user.as_ref(), None), Some(client)).send(&state, &caller.ctx).await
+}
+
+async fn end_session(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    end_or_remove(state, caller, id, SessionStatus::Ended).await
+}
+
+async fn remove_session(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    end_or_remove(state, caller, id, SessionStatus::Removed).await
+}

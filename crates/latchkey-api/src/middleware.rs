@@ -1,0 +1,156 @@
+//! Cross-cutting layers: request ids and tracing, timeouts, metrics, `_method` tunnelling,
+//! CORS for allow-listed origins, CSRF protection by origin, and security headers.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use latchkey_service::{ErrorKind, ServiceError};
+use tracing::Instrument;
+
+use crate::error::{ApiError, TRACE_ID};
+use crate::AppState;
+
+/// Clerk's SDK sends PATCH, PUT and DELETE as `POST …?_method=X` to avoid CORS preflights.
+pub async fn method_override(mut req: Request, next: Next) -> Response {
+    if req.method() == Method::POST {
+        let wanted = req.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "_method").map(|(_, v)| v.to_ascii_uppercase())
+        });
+        match wanted.as_deref() {
+            Some("PATCH") => *req.method_mut() = Method::PATCH,
+            Some("PUT") => *req.method_mut() = Method::PUT,
+            Some("DELETE") => *req.method_mut() = Method::DELETE,
+            _ => {}
+        }
+    }
+    next.run(req).await
+}
+
+fn request_id(headers: &HeaderMap, state: &AppState) -> String {
+    let incoming = headers.get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| {
+        !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    match incoming {
+        Some(v) => v.to_owned(),
+        None => {
+            let mut raw = [0u8; 12];
+            state.services.rng.fill(&mut raw);
+            latchkey_core::secret::hex(&raw)
+        }
+    }
+}
+
+/// Request id (echoed as `x-request-id` and used as `clerk_trace_id`), a tracing span, the
+/// request timeout, metrics and one log line per request. Query strings are never logged.
+pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let id = request_id(req.headers(), &state);
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let start = Instant::now();
+    let timeout = state.config.request_timeout;
+    let id_for_scope = id.clone();
+    let mut res = TRACE_ID
+        .scope(id.clone(), async move {
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(res) => res,
+                Err(_) => ApiError(ServiceError::new(ErrorKind::Unavailable, "request_timeout", "The request took too long.")).into_response(),
+            }
+        })
+        .instrument(span.clone())
+        .await;
+    let elapsed = start.elapsed();
+    if let Ok(v) = HeaderValue::from_str(&id_for_scope) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    let status = res.status().as_u16();
+    state.metrics.observe(method.as_str(), &route, status, u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+    span.in_scope(|| {
+        tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, route = %route, "request");
+    });
+    res
+}
+
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    let is_html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+            ),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.config.public_url.starts_with("https://") {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    res
+}
+
+/// CORS for allow-listed origins only, with credentials; never `*` with credentials.
+pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let allowed = origin.as_deref().filter(|o| state.config.origin_allowed(o)).map(str::to_owned);
+    let preflight = req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut res = if preflight {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        if allowed.is_some() {
+            let h = r.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PATCH, PUT, DELETE"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        }
+        r
+    } else {
+        next.run(req).await
+    };
+    if let Some(origin) = allowed {
+        if let Ok(v) = HeaderValue::from_str(&origin) {
+            let h = res.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("authorization, x-request-id"));
+        }
+    }
+    res.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
+    res
+}
+
+/// Cookie-authenticated writes must come from a trusted origin: `Sec-Fetch-Site` same-origin
+/// or none, or an allow-listed `Origin`. Requests with an `Authorization` header carry their
+/// credential explicitly and are exempt.
+pub async fn origin_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if safe || req.headers().contains_key(header::AUTHORIZATION) {
+        return next.run(req).await;
+    }
+    let h = req.headers();
+    let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin_ok = origin.is_some_and(|o| state.config.origin_allowed(o));
+    let ok = match site {
+        Some("same-origin" | "none") => true,
+        Some(_) => origin_ok,
+        None => origin.is_none() || origin_ok,
+    };
+    if !ok {
+        tracing::warn!(origin = origin.unwrap_or(""), site = site.unwrap_or(""), "write from an untrusted origin refused");
+        return ApiError(
+            ServiceError::new(ErrorKind::Forbidden, "origin_invalid", "The request's origin is not allowed.")
+                .long("Cookie-authenticated requests must come from an allowed origin."),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}

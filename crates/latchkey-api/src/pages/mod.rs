@@ -1,0 +1,493 @@
+//! Hosted pages: `/sign-in`, `/sign-up` (with the code step) and `/user` (profile, email
+//! addresses, password, sessions). Server-rendered HTML that works without JavaScript. Every
+//! form posts back here and calls the same service functions as the Frontend API. Writes are
+//! protected by the origin guard and a double-submit CSRF token; `redirect_url` may only
+//! point at allow-listed origins.
+
+mod html;
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use latchkey_core::secret::{constant_time_eq, new_opaque_secret};
+use latchkey_service::account::ProfileUpdate;
+use latchkey_service::{ServiceError, SignInInput, SignUpInput};
+use latchkey_store::{ClientRow, SessionRow, UserRecord};
+
+use crate::cookies::{append_set_cookies, read_cookie};
+use crate::fapi::{client_state, ensure_client, Caller};
+use crate::params::Params;
+use crate::AppState;
+use html::{esc, Page};
+
+const CSRF_COOKIE: &str = "__latchkey_csrf";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sign-in", get(sign_in_page).post(sign_in_submit))
+        .route("/sign-up", get(sign_up_page).post(sign_up_submit))
+        .route("/sign-up/verify", get(verify_page).post(verify_submit))
+        .route("/sign-up/resend", post(verify_resend))
+        .route("/sign-out", post(sign_out))
+        .route("/user", get(user_page))
+        .route("/user/profile", post(user_profile))
+        .route("/user/email", post(user_add_email))
+        .route("/user/email/{id}/verify", post(user_verify_email))
+        .route("/user/email/{id}/resend", post(user_resend_email))
+        .route("/user/email/{id}/primary", post(user_primary_email))
+        .route("/user/email/{id}/delete", post(user_delete_email))
+        .route("/user/password", post(user_password))
+        .route("/user/sessions/{id}/revoke", post(user_revoke_session))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PageQuery {
+    redirect_url: Option<String>,
+    notice: Option<String>,
+}
+
+/// A `redirect_url` we may send people to: a local path, or an allow-listed origin.
+fn safe_redirect(state: &AppState, raw: Option<&str>) -> Option<String> {
+    let raw = raw?.trim();
+    if raw.starts_with('/') && !raw.starts_with("//") && !raw.starts_with("/\\") {
+        return Some(raw.to_owned());
+    }
+    let origin = crate::origin_of(raw)?;
+    state.config.origin_allowed(&origin).then(|| raw.to_owned())
+}
+
+fn redirect(to: &str, cookies: &[String]) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    append_set_cookies(res.headers_mut(), cookies);
+    res
+}
+
+fn with_redirect(path: &str, redirect_url: Option<&str>) -> String {
+    match redirect_url {
+        Some(r) => format!("{path}?redirect_url={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()),
+        None => path.to_owned(),
+    }
+}
+
+/// The CSRF token of this browser, minted (and set as a cookie) on first sight.
+fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Vec<String>) {
+    if let Some(t) = read_cookie(headers, CSRF_COOKIE).filter(|t| t.len() == 43) {
+        return (t, Vec::new());
+    }
+    let t = new_opaque_secret(state.services.rng.as_ref());
+    let secure = if state.config.cookies.secure { "; Secure" } else { "" };
+    (t.clone(), vec![format!("{CSRF_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict{secure}")])
+}
+
+fn check_csrf(headers: &HeaderMap, p: &Params) -> Result<(), Response> {
+    let cookie = read_cookie(headers, CSRF_COOKIE).unwrap_or_default();
+    let field = p.text("csrf").unwrap_or_default();
+    if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), field.as_bytes()) {
+        let page = Page::new("Request refused", "").alert("This form has expired. Go back, reload the page and try again.");
+        return Err(page.into_response(StatusCode::FORBIDDEN, &[]));
+    }
+    Ok(())
+}
+
+fn status_of(e: &ServiceError) -> StatusCode {
+    crate::error::ApiError(e.clone()).status()
+}
+
+fn with_retry_after(mut res: Response, e: &ServiceError) -> Response {
+    if let latchkey_service::ErrorKind::TooManyRequests { retry_after_secs } = e.kind {
+        if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    res
+}
+
+// ---- sign-in ---------------------------------------------------------------------------------
+
+fn sign_in_form(csrf: &str, redirect_url: Option<&str>, identifier: &str) -> String {
+    format!(
+        r#"<form method="post" action="{action}" novalidate>
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="identifier">Email address or username</label>
+<input id="identifier" name="identifier" type="text" autocomplete="username" required value="{identifier}" autofocus>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button class="primary" type="submit">Continue</button>
+</form>
+<p class="foot">No account? <a href="{signup}">Sign up</a></p>"#,
+        action = esc(&with_redirect("/sign-in", redirect_url)),
+        csrf = esc(csrf),
+        identifier = esc(identifier),
+        signup = esc(&with_redirect("/sign-up", redirect_url)),
+    )
+}
+
+async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
+    let (csrf, cookies) = csrf_token(&state, &headers);
+    let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
+    let mut page = Page::new("Sign in", "Welcome back. Sign in to continue.");
+    if q.notice.as_deref() == Some("signed_out") {
+        page = page.notice("You have been signed out.");
+    }
+    page.body(sign_in_form(&csrf, redirect_url.as_deref(), "")).into_response(StatusCode::OK, &cookies)
+}
+
+async fn sign_in_submit(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller, p: Params) -> Response {
+    if let Err(res) = check_csrf(&headers, &p) {
+        return res;
+    }
+    let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
+    let identifier = p.text("identifier").unwrap_or_default();
+    let render_error = |e: &ServiceError, cookies: &[String]| {
+        let csrf = read_cookie(&headers, CSRF_COOKIE).unwrap_or_default();
+        let page = Page::new("Sign in", "Welcome back. Sign in to continue.")
+            .alert(&e.long_message)
+            .body(sign_in_form(&csrf, redirect_url.as_deref(), &identifier));
+        with_retry_after(page.into_response(status_of(e), cookies), e)
+    };
+    let (client, token) = match ensure_client(&state, &caller).await {
+        Ok(v) => v,
+        Err(e) => return render_error(&e.0, &[]),
+    };
+    let new_cookie = token.map(|t| state.config.cookies.client(&t)).unwrap_or_default();
+    // Already signed in: go on to the destination instead of failing.
+    if has_active_session(&state, &client).await {
+        return finish_signed_in(&state, &caller, &client, redirect_url, new_cookie).await;
+    }
+    let input = SignInInput { identifier: Some(identifier.clone()), strategy: Some("password".into()), password: p.text("password") };
+    match state.services.create_sign_in(&caller.ctx, &client, input).await {
+        Ok(row) if row.status == "complete" => finish_signed_in(&state, &caller, &client, redirect_url, new_cookie).await,
+        Ok(_) => render_error(&ServiceError::password_incorrect(), &new_cookie),
+        Err(e) => render_error(&e, &new_cookie),
+    }
+}
+
+async fn has_active_session(state: &AppState, client: &ClientRow) -> bool {
+    state.services.store.sessions_for_client(&client.id).await.is_ok_and(|v| v.iter().any(|s| state.services.session_is_active(s)))
+}
+
+async fn finish_signed_in(state: &AppState, caller: &Caller, client: &ClientRow, redirect_url: Option<String>, mut cookies: Vec<String>) -> Response {
+    match client_state(state, &caller.ctx, client).await {
+        Ok((_, c)) => cookies.extend(c),
+        Err(e) => return Page::new("Something went wrong", "").alert(&e.0.long_message).into_response(e.status(), &cookies),
+    }
+    redirect(redirect_url.as_deref().unwrap_or("/user"), &cookies)
+}
+
+// ---- sign-up ---------------------------------------------------------------------------------
+
+fn sign_up_form(csrf: &str, redirect_url: Option<&str>, values: &HashMap<&str, String>) -> String {
+    let v = |k: &str| esc(values.get(k).map(String::as_str).unwrap_or(""));
+    format!(
+        r#"<form method="post" action="{action}" novalidate>
+<input type="hidden" name="csrf" value="{csrf}">
+<div class="row"><div><label for="first_name">First name</label><input id="first_name" name="first_name" type="text" autocomplete="given-name" value="{first}"></div>
+<div><label for="last_name">Last name</label><input id="last_name" name="last_name" type="text" autocomplete="family-name" value="{last}"></div></div>
+<label for="email_address">Email address</label>
+<input id="email_address" name="email_address" type="email" autocomplete="email" required value="{email}">
+<label for="username">Username <span class="hint">(optional)</span></label>
+<input id="username" name="username" type="text" autocomplete="username" value="{username}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required aria-describedby="pw-hint">
+<p class="hint" id="pw-hint">At least 8 characters. A long passphrase is best.</p>
+<button class="primary" type="submit">Create account</button>
+</form>
+<p class="foot">Have an account? <a href="{signin}">Sign in</a></p>"#,
+        action = esc(&with_redirect("/sign-up", redirect_url)),
+        csrf = esc(csrf),
+        first = v("first_name"),
+        last = v("last_name"),
+        email = v("email_address"),
+        username = v("username"),
+        signin = esc(&with_redirect("/sign-in", redirect_url)),
+    )
+}
+
+async fn sign_up_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
+    let (csrf, cookies) = csrf_token(&state, &headers);
+    let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
+    Page::new("Create your account", "It takes a minute. We'll email you a code to confirm your address.")
+        .body(sign_up_form(&csrf, redirect_url.as_deref(), &HashMap::new()))
+        .into_response(StatusCode::OK, &cookies)
+}
+
+async fn sign_up_submit(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller, p: Params) -> Response {
+    if let Err(res) = check_csrf(&headers, &p) {
+        return res;
+    }
+    let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
+    let values: HashMap<&str, String> = ["first_name", "last_name", "email_address", "username"]
+        .into_iter()
+        .map(|k| (k, p.text(k).unwrap_or_default()))
+        .collect();
+    let render_error = |e: &ServiceError, cookies: &[String]| {
+        let csrf = read_cookie(&headers, CSRF_COOKIE).unwrap_or_default();
+        let page = Page::new("Create your account", "It takes a minute. We'll email you a code to confirm your address.")
+            .alert(&e.long_message)
+            .body(sign_up_form(&csrf, redirect_url.as_deref(), &values));
+        with_retry_after(page.into_response(status_of(e), cookies), e)
+    };
+    let (client, token) = match ensure_client(&state, &caller).await {
+        Ok(v) => v,
+        Err(e) => return render_error(&e.0, &[]),
+    };
+    let cookies = token.map(|t| state.config.cookies.client(&t)).unwrap_or_default();
+    let input = SignUpInput {
+        email_address: Some(values["email_address"].clone()),
+        password: Some(p.text("password").unwrap_or_default()),
+        username: Some(values["username"].clone()).filter(|u| !u.is_empty()),
+        first_name: Some(values["first_name"].clone()),
+        last_name: Some(values["last_name"].clone()),
+        unsafe_metadata: None,
+    };
+    match state.services.create_sign_up(&caller.ctx, &client, input).await {
+        Ok(_) => redirect(&with_redirect("/sign-up/verify", redirect_url.as_deref()), &cookies),
+        Err(e) => render_error(&e, &cookies),
+    }
+}
+
+fn verify_form(csrf: &str, redirect_url: Option<&str>, email: &str) -> String {
+    format!(
+        r#"<p class="sub">We sent a 6-digit code to <strong>{email}</strong>. It expires in 10 minutes.</p>
+<form method="post" action="{action}" novalidate>
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="code">Verification code</label>
+<input id="code" name="code" class="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{{6}}" maxlength="6" required autofocus>
+<button class="primary" type="submit">Verify</button>
+</form>
+<form method="post" action="{resend}" class="foot"><input type="hidden" name="csrf" value="{csrf}">Didn't get it? <button class="link" type="submit">Send a new code</button></form>"#,
+        email = esc(email),
+        action = esc(&with_redirect("/sign-up/verify", redirect_url)),
+        resend = esc(&with_redirect("/sign-up/resend", redirect_url)),
+        csrf = esc(csrf),
+    )
+}
+
+async fn current_sign_up(state: &AppState, caller: &Caller) -> Option<(ClientRow, latchkey_store::SignUpRow)> {
+    let client = caller.client.clone()?;
+    let id = client.sign_up_id.clone()?;
+    let row = state.services.store.get_sign_up(&id).await.ok()??;
+    Some((client, row))
+}
+
+async fn verify_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller) -> Response {
+    let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
+    let Some((_, row)) = current_sign_up(&state, &caller).await else {
+        return redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]);
+    };
+    let (csrf, cookies) = csrf_token(&state, &headers);
+    let mut page = Page::new("Check your email", "");
+    if q.notice.as_deref() == Some("code_sent") {
+        page = page.notice("A new code is on its way.");
+    }
+    page.body(verify_form(&csrf, redirect_url.as_deref(), row.email.as_deref().unwrap_or(""))).into_response(StatusCode::OK, &cookies)
+}
+
+async fn verify_submit(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller, p: Params) -> Response {
+    if let Err(res) = check_csrf(&headers, &p) {
+        return res;
+    }
+    let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
+    let Some((client, row)) = current_sign_up(&state, &caller).await else {
+        return redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]);
+    };
+    let code = p.text("code").unwrap_or_default();
+    match state.services.attempt_sign_up_verification(&caller.ctx, &client, &row.id, &code).await {
+        Ok(done) if done.status == "complete" => finish_signed_in(&state, &caller, &client, redirect_url, Vec::new()).await,
+        Ok(_) => redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]),
+        Err(e) => {
+            let csrf = read_cookie(&headers, CSRF_COOKIE).unwrap_or_default();
+            let mut page = Page::new("Check your email", "").alert(&e.long_message);
+            if e.code == "form_identifier_exists" {
+                page = page.body(format!(r#"<p class="sub">Please <a href="{}">sign in</a> instead.</p>"#, esc(&with_redirect("/sign-in", redirect_url.as_deref()))));
+            } else {
+                page = page.body(verify_form(&csrf, redirect_url.as_deref(), row.email.as_deref().unwrap_or("")));
+            }
+            with_retry_after(page.into_response(status_of(&e), &[]), &e)
+        }
+    }
+}
+
+async fn verify_resend(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller, p: Params) -> Response {
+    if let Err(res) = check_csrf(&headers, &p) {
+        return res;
+    }
+    let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
+    let Some((client, row)) = current_sign_up(&state, &caller).await else {
+        return redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]);
+    };
+    match state.services.prepare_sign_up_verification(&caller.ctx, &client, &row.id, "email_code").await {
+        Ok(_) => {
+            let base = with_redirect("/sign-up/verify", redirect_url.as_deref());
+            let sep = if base.contains('?') { '&' } else { '?' };
+            redirect(&format!("{base}{sep}notice=code_sent"), &[])
+        }
+        Err(e) => with_retry_after(Page::new("Check your email", "").alert(&e.long_message).into_response(status_of(&e), &[]), &e),
+    }
+}
+
+async fn sign_out(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
+    if let Err(res) = check_csrf(&headers, &p) {
+        return res;
+    }
+    let mut cookies = Vec::new();
+    if let Some(client) = &caller.client {
+        if let Err(e) = state.services.sign_out_client(client).await {
+            return Page::new("Sign out failed", "").alert(&e.long_message).into_response(status_of(&e), &[]);
+        }
+    }
+    cookies.extend(state.config.cookies.uat(0));
+    cookies.extend(state.config.cookies.session(None));
+    redirect("/sign-in?notice=signed_out", &cookies)
+}
+
+// ---- user profile --------------------------------------------------------------------------
+
+struct Signed {
+    session: SessionRow,
+    user: UserRecord,
+}
+
+async fn signed_in(state: &AppState, caller: &Caller) -> Option<Signed> {
+    let client = caller.client.as_ref()?;
+    let sid = client.last_active_session_id.as_deref()?;
+    let session = state.services.active_session_of(client, sid).await.ok()?;
+    let user = state.services.user(&session.user_id).await.ok()?;
+    Some(Signed { session, user })
+}
+
+fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "profile" => "Profile saved.",
+        "email_added" => "Address added. Enter the code we emailed to verify it.",
+        "email_verified" => "Address verified.",
+        "email_primary" => "Primary address changed.",
+        "email_deleted" => "Address removed.",
+        "code_sent" => "A new code is on its way.",
+        "password" => "Password changed.",
+        "session_revoked" => "Session signed out.",
+        _ => return None,
+    })
+}
+
+async fn user_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller) -> Response {
+    let Some(me) = signed_in(&state, &caller).await else {
+        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+    };
+    render_user(&state, &headers, &me, q.notice.as_deref().and_then(notice_text), None, StatusCode::OK).await
+}
+
+async fn render_user(state: &AppState, headers: &HeaderMap, me: &Signed, notice: Option<&str>, error: Option<&ServiceError>, status: StatusCode) -> Response {
+    let (csrf, cookies) = csrf_token(state, headers);
+    let sessions = state.services.active_sessions(&me.user.user.id).await.unwrap_or_default();
+    let mut page = Page::new("Your account", "").wide();
+    if let Some(n) = notice {
+        page = page.notice(n);
+    }
+    if let Some(e) = error {
+        page = page.alert(&e.long_message);
+    }
+    let body = html::user_sections(&csrf, &me.user, &sessions, &me.session.id, state.services.now());
+    let res = page.body(body).into_response(status, &cookies);
+    match error {
+        Some(e) => with_retry_after(res, e),
+        None => res,
+    }
+}
+
+/// Runs a profile action for the signed-in user, then shows the page with a notice or error.
+async fn user_action<F, Fut>(state: AppState, headers: HeaderMap, caller: Caller, p: Params, notice: &'static str, action: F) -> Response
+where
+    F: FnOnce(AppState, Caller, Params, Signed) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ServiceError>>,
+{
+    if let Err(res) = check_csrf(&headers, &p) {
+        return res;
+    }
+    let Some(me) = signed_in(&state, &caller).await else {
+        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+    };
+    let user_id = me.user.user.id.clone();
+    let session_id = me.session.id.clone();
+    match action(state.clone(), caller, p, me).await {
+        Ok(()) => redirect(&format!("/user?notice={notice}"), &[]),
+        Err(e) => {
+            let Ok(user) = state.services.user(&user_id).await else {
+                return redirect("/sign-in", &[]);
+            };
+            let Ok(Some(session)) = state.services.store.get_session(&session_id).await else {
+                return redirect("/sign-in", &[]);
+            };
+            render_user(&state, &headers, &Signed { session, user }, None, Some(&e), status_of(&e)).await
+        }
+    }
+}
+
+async fn user_profile(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
+    user_action(state, headers, caller, p, "profile", |state, _caller, p, me| async move {
+        let update = ProfileUpdate { first_name: p.text("first_name"), last_name: p.text("last_name"), username: p.text("username"), ..Default::default() };
+        state.services.update_profile(&me.user.user.id, update).await.map(|_| ())
+    })
+    .await
+}
+
+async fn user_add_email(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
+    user_action(state, headers, caller, p, "email_added", |state, _caller, p, me| async move {
+        state.services.add_email(&me.user.user.id, &p.text("email_address").unwrap_or_default()).await.map(|_| ())
+    })
+    .await
+}
+
+async fn user_verify_email(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, caller: Caller, p: Params) -> Response {
+    user_action(state, headers, caller, p, "email_verified", |state, caller, p, me| async move {
+        let code = p.text("code").unwrap_or_default();
+        state.services.attempt_email_verification(&caller.ctx, &me.user.user.id, &id, &code).await.map(|_| ())
+    })
+    .await
+}
+
+async fn user_resend_email(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, caller: Caller, p: Params) -> Response {
+    user_action(state, headers, caller, p, "code_sent", |state, caller, _p, me| async move {
+        state.services.prepare_email_verification(&caller.ctx, &me.user.user.id, &id).await.map(|_| ())
+    })
+    .await
+}
+
+async fn user_primary_email(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, caller: Caller, p: Params) -> Response {
+    user_action(state, headers, caller, p, "email_primary", |state, _caller, _p, me| async move {
+        let update = ProfileUpdate { primary_email_address_id: Some(id), ..Default::default() };
+        state.services.update_profile(&me.user.user.id, update).await.map(|_| ())
+    })
+    .await
+}
+
+async fn user_delete_email(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, caller: Caller, p: Params) -> Response {
+    user_action(state, headers, caller, p, "email_deleted", |state, _caller, _p, me| async move {
+        state.services.delete_email(&me.user.user.id, &id).await
+    })
+    .await
+}
+
+async fn user_password(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
+    user_action(state, headers, caller, p, "password", |state, caller, p, me| async move {
+        let keep = p.flag("sign_out_of_other_sessions").then_some(me.session.id.as_str());
+        let current = p.text("current_password");
+        let new = p.text("new_password").unwrap_or_default();
+        state.services.change_password(&caller.ctx, &me.user.user.id, current.as_deref(), &new, keep).await.map(|_| ())
+    })
+    .await
+}
+
+async fn user_revoke_session(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, caller: Caller, p: Params) -> Response {
+    user_action(state, headers, caller, p, "session_revoked", |state, _caller, _p, me| async move {
+        state.services.revoke_own_session(&me.user.user.id, &id).await.map(|_| ())
+    })
+    .await
+}

@@ -1,0 +1,108 @@
+//! Public endpoints: JWKS and OpenID discovery, health, readiness, metrics, static assets and,
+//! in development mode only, the mail sink.
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use latchkey_service::{ErrorKind, ServiceError};
+use serde_json::json;
+
+use crate::error::{json_response, ApiError};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/openid-configuration", get(openid_configuration))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/avatar.svg", get(avatar))
+        .route("/assets/latchkey.css", get(stylesheet))
+        .route("/dev/mail", get(dev_mail))
+}
+
+async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let jwks = state.services.keys.jwks().await?;
+    let mut res = json_response(StatusCode::OK, &serde_json::to_value(jwks).unwrap_or_default());
+    let max_age = state.services.keys.timing.jwks_max_age_ms / 1000;
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        res.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    Ok(res)
+}
+
+async fn openid_configuration(State(state): State<AppState>) -> Response {
+    let issuer = state.config.public_url.trim_end_matches('/');
+    let mut res = json_response(
+        StatusCode::OK,
+        &json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+            "response_types_supported": ["code"],
+            "claims_supported": ["sub", "sid", "iss", "azp", "exp", "iat", "nbf"],
+        }),
+    );
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    res
+}
+
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+/// Ready when the database answers; 503 otherwise (and ready again as soon as it does).
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.services.store.ping().await {
+        Ok(()) => json_response(StatusCode::OK, &json!({"status": "ready", "database": state.services.store.backend()})),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness probe: database unavailable");
+            ApiError(ServiceError::new(ErrorKind::Unavailable, "database_unavailable", "The database is unreachable.")).into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let up = state.services.store.ping().await.is_ok();
+    let mut res = state.metrics.render(up).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    res
+}
+
+async fn avatar() -> Response {
+    let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="32" fill="#d9dde8"/><circle cx="32" cy="25" r="11" fill="#8a93a8"/><path d="M12 54c3-11 12-16 20-16s17 5 20 16" fill="#8a93a8"/></svg>"##;
+    let mut res = svg.into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    res
+}
+
+async fn stylesheet() -> Response {
+    let mut res = include_str!("pages/latchkey.css").into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    res
+}
+
+#[derive(serde::Deserialize)]
+struct MailQuery {
+    to: Option<String>,
+}
+
+/// The development mail sink: every message "sent", newest last. Absent outside development.
+async fn dev_mail(State(state): State<AppState>, Query(q): Query<MailQuery>) -> Result<Response, ApiError> {
+    let messages = match (state.config.dev_mode, state.services.mailer.sink()) {
+        (true, Some(m)) => m,
+        _ => return Err(ApiError(ServiceError::not_found("Route"))),
+    };
+    let filtered: Vec<_> = messages
+        .into_iter()
+        .filter(|m| q.to.as_deref().is_none_or(|to| m.to.eq_ignore_ascii_case(to)))
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({"messages": filtered})))
+}

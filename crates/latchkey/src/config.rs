@@ -1,0 +1,165 @@
+//! Configuration layers: defaults → `latchkey.toml` (or `--config`) → `LATCHKEY_*` environment
+//! (nested keys with `__`, e.g. `LATCHKEY_RATE_LIMITS__ENABLED=false`) → command-line flags.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use latchkey_service::mail::SmtpConfig;
+use latchkey_service::RateLimitConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL browsers and SDKs use to reach latchkey (token issuer). Default: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// `sqlite://path` (default `sqlite://./data/latchkey.db`) or `postgres://…`.
+    pub database_url: String,
+    /// Where SQLite and the generated key-encryption key live.
+    pub data_dir: PathBuf,
+    /// Development mode (mail sink at /dev/mail, relaxed cookies on http loopback). Default:
+    /// on when listening on a loopback address.
+    pub dev_mode: Option<bool>,
+    pub app_name: String,
+    /// Origins (scheme://host:port) of the apps that use latchkey: CORS, CSRF, azp, redirects.
+    pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose X-Forwarded-For is trusted.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Hide whether an account exists (security.md §2.10). Clerk's default is off.
+    pub enumeration_protection: bool,
+    pub session_lifetime_days: i64,
+    /// End sessions idle this long; 0 disables the idle limit.
+    pub session_inactivity_minutes: i64,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    /// Password hashes computed at once (each takes 19 MiB).
+    pub hash_concurrency: usize,
+    pub postgres_max_connections: u32,
+    pub rate_limits: RateLimitConfig,
+    pub smtp: Option<SmtpConfig>,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            public_url: None,
+            database_url: "sqlite://./data/latchkey.db".into(),
+            data_dir: PathBuf::from("./data"),
+            dev_mode: None,
+            app_name: "latchkey".into(),
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            enumeration_protection: true,
+            session_lifetime_days: 7,
+            session_inactivity_minutes: 0,
+            request_timeout_secs: 30,
+            body_limit_bytes: 64 * 1024,
+            hash_concurrency: std::thread::available_parallelism().map(|n| n.get() * 2).unwrap_or(4),
+            postgres_max_connections: 16,
+            rate_limits: RateLimitConfig::default(),
+            smtp: None,
+            log_format: "text".into(),
+        }
+    }
+}
+
+const ENV_KEYS: &[&str] = &[
+    "listen", "public_url", "database_url", "data_dir", "dev_mode", "app_name", "allowed_origins", "trusted_proxies",
+    "enumeration_protection", "session_lifetime_days", "session_inactivity_minutes", "request_timeout_secs",
+    "body_limit_bytes", "hash_concurrency", "postgres_max_connections", "rate_limits", "smtp", "log_format",
+];
+
+impl Config {
+    /// Loads the layers; `file` defaults to `latchkey.toml` in the working directory, if present.
+    pub fn load(file: Option<&PathBuf>, overrides: &Overrides) -> Result<Self, figment::Error> {
+        let path = file.cloned().unwrap_or_else(|| PathBuf::from("latchkey.toml"));
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if path.exists() || file.is_some() {
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig.merge(
+            Env::prefixed("LATCHKEY_")
+                .filter(|k| ENV_KEYS.iter().any(|known| k.as_str().split("__").next() == Some(known)))
+                .split("__"),
+        );
+        fig = fig.merge(Serialized::defaults(overrides));
+        fig.extract()
+    }
+
+    pub fn dev_mode(&self) -> bool {
+        self.dev_mode.unwrap_or_else(|| self.listen.ip().is_loopback())
+    }
+
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// The database URL with any password hidden, for messages.
+    pub fn redacted_database_url(&self) -> String {
+        match url::Url::parse(&self.database_url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            _ => self.database_url.clone(),
+        }
+    }
+}
+
+/// Flags that override every other layer (only those given).
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub const EXAMPLE: &str = r#"# latchkey.toml — every setting, with its default. Environment variables override this
+# file: LATCHKEY_<KEY>, nested keys joined by "__" (LATCHKEY_RATE_LIMITS__ENABLED=false).
+# The key-encryption key for signing keys comes only from the environment: LATCHKEY_KEK
+# (base64 of 32 random bytes; without it a 0600 file "kek" in data_dir is generated).
+
+listen = "127.0.0.1:4000"
+# public_url = "https://auth.example.com"   # default: http://<listen>
+database_url = "sqlite://./data/latchkey.db" # or postgres://user:pass@host/db
+data_dir = "./data"
+# dev_mode = true                            # default: true when listening on loopback
+app_name = "latchkey"
+allowed_origins = []                         # e.g. ["https://app.example.com"]
+trusted_proxies = []                         # e.g. ["10.0.0.2"]
+enumeration_protection = true
+session_lifetime_days = 7
+session_inactivity_minutes = 0               # 0: no idle limit
+request_timeout_secs = 30
+body_limit_bytes = 65536
+# hash_concurrency = 4                       # default: 2 x CPU cores
+postgres_max_connections = 16
+log_format = "text"                          # or "json"
+
+[rate_limits]
+enabled = true
+per_ip_per_minute = 30
+per_identifier_per_minute = 10
+
+# [smtp]                                     # without it, dev mode keeps mail at /dev/mail
+# host = "127.0.0.1"
+# port = 25
+# username = "latchkey"
+# password = "..."
+# from = "latchkey <no-reply@example.com>"
+"#;
