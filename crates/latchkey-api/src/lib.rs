@@ -83,12 +83,26 @@ pub fn router(state: AppState) -> Router {
         .merge(fapi::routes())
         .merge(public::routes())
         .merge(pages::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::origin_guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::cors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .with_state(state)
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError(latchkey_service::ServiceError::not_found("Route").long("No such endpoint."))
+}
+
+async fn method_not_allowed() -> error::ApiError {
+    error::ApiError(latchkey_service::ServiceError::new(
+        latchkey_service::ErrorKind::MethodNotAllowed,
+        "method_not_allowed",
+        "This method is not allowed on this endpoint.",
+    ))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, finishing in-flight requests.
@@ -99,7 +113,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // `_method` tunnelling must rewrite the method before routing, so it wraps the router.
     let app = tower::Layer::layer(&axum::middleware::from_fn(middleware::method_override), router(state));
-    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -43,7 +43,10 @@ impl Metrics {
             Err(p) => p.into_inner().clone(),
         };
         for ((method, route, status), n) in map {
-            let _ = writeln!(out, "latchkey_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "latchkey_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+            );
         }
         let _ = writeln!(out, "# HELP latchkey_http_request_duration_seconds Request latency.");
         let _ = writeln!(out, "# TYPE latchkey_http_request_duration_seconds histogram");
@@ -57,7 +60,11 @@ impl Metrics {
         }
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "latchkey_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "latchkey_http_request_duration_seconds_sum {}", self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "latchkey_http_request_duration_seconds_sum {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "latchkey_http_request_duration_seconds_count {count}");
         let _ = writeln!(out, "# HELP latchkey_database_up Whether the database answered the last probe.");
         let _ = writeln!(out, "# TYPE latchkey_database_up gauge");

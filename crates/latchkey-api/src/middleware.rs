@@ -58,7 +58,10 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .scope(id.clone(), async move {
             match tokio::time::timeout(timeout, next.run(req)).await {
                 Ok(res) => res,
-                Err(_) => ApiError(ServiceError::new(ErrorKind::Unavailable, "request_timeout", "The request took too long.")).into_response(),
+                Err(_) => {
+                    ApiError(ServiceError::new(ErrorKind::Unavailable, "request_timeout", "The request took too long."))
+                        .into_response()
+                }
             }
         })
         .instrument(span.clone())
@@ -102,7 +105,8 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
 pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let allowed = origin.as_deref().filter(|o| state.config.origin_allowed(o)).map(str::to_owned);
-    let preflight = req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight =
+        req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut res = if preflight {
         let mut r = StatusCode::NO_CONTENT.into_response();
         if allowed.is_some() {
@@ -145,7 +149,11 @@ pub async fn origin_guard(State(state): State<AppState>, req: Request, next: Nex
         None => origin.is_none() || origin_ok,
     };
     if !ok {
-        tracing::warn!(origin = origin.unwrap_or(""), site = site.unwrap_or(""), "write from an untrusted origin refused");
+        tracing::warn!(
+            origin = origin.unwrap_or(""),
+            site = site.unwrap_or(""),
+            "write from an untrusted origin refused"
+        );
         return ApiError(
             ServiceError::new(ErrorKind::Forbidden, "origin_invalid", "The request's origin is not allowed.")
                 .long("Cookie-authenticated requests must come from an allowed origin."),

@@ -15,8 +15,19 @@ use crate::error::ApiError;
 
 /// Fields no Frontend API request may set.
 const PRIVILEGED: &[&str] = &[
-    "role", "public_metadata", "private_metadata", "banned", "locked", "user_id", "password_hash",
-    "verified", "created_at", "updated_at", "external_id", "permissions", "id",
+    "role",
+    "public_metadata",
+    "private_metadata",
+    "banned",
+    "locked",
+    "user_id",
+    "password_hash",
+    "verified",
+    "created_at",
+    "updated_at",
+    "external_id",
+    "permissions",
+    "id",
 ];
 
 #[derive(Debug, Default, Clone)]
@@ -40,7 +51,12 @@ impl Params {
 
     /// A JSON object field, sent as an object (JSON bodies) or a JSON string (form bodies).
     pub fn object(&self, key: &'static str) -> Result<Option<Value>, ApiError> {
-        let bad = || ApiError(ServiceError::unprocessable("form_param_format_invalid", format!("{key} must be a JSON object")).param(key));
+        let bad = || {
+            ApiError(
+                ServiceError::unprocessable("form_param_format_invalid", format!("{key} must be a JSON object"))
+                    .param(key),
+            )
+        };
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
@@ -60,8 +76,11 @@ impl Params {
     pub fn refuse_privileged(&self) -> Result<(), ApiError> {
         if let Some(k) = PRIVILEGED.iter().find(|k| self.0.contains_key(**k)) {
             return Err(ApiError(
-                ServiceError::bad_request("form_param_unknown", format!("{k} is not a valid parameter for this request."))
-                    .param(k),
+                ServiceError::bad_request(
+                    "form_param_unknown",
+                    format!("{k} is not a valid parameter for this request."),
+                )
+                .param(k),
             ));
         }
         Ok(())
@@ -74,8 +93,9 @@ impl Params {
         }
         match essence.as_deref() {
             Some("application/x-www-form-urlencoded") => {
-                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-                    .map_err(|_| ApiError::bad_request("malformed_request_body", "The form body could not be parsed."))?;
+                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+                    ApiError::bad_request("malformed_request_body", "The form body could not be parsed.")
+                })?;
                 Ok(Self(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
             }
             Some("application/json") => match serde_json::from_slice::<Value>(body) {
@@ -83,12 +103,14 @@ impl Params {
                 Ok(_) => Err(ApiError::bad_request("malformed_request_body", "The JSON body must be an object.")),
                 Err(_) => Err(ApiError::bad_request("malformed_request_body", "The JSON body is malformed.")),
             },
-            _ => Err(ApiError(ServiceError::new(
-                ErrorKind::UnsupportedMediaType,
-                "unsupported_content_type",
-                "Send application/x-www-form-urlencoded or application/json.",
-            )
-            .long("The request body must be application/x-www-form-urlencoded or application/json."))),
+            _ => Err(ApiError(
+                ServiceError::new(
+                    ErrorKind::UnsupportedMediaType,
+                    "unsupported_content_type",
+                    "Send application/x-www-form-urlencoded or application/json.",
+                )
+                .long("The request body must be application/x-www-form-urlencoded or application/json."),
+            )),
         }
         .and_then(|p| {
             if p.0.len() > 100 {
@@ -107,7 +129,11 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError(ServiceError::new(ErrorKind::PayloadTooLarge, "request_body_too_large", "The request body is too large."))
+                ApiError(ServiceError::new(
+                    ErrorKind::PayloadTooLarge,
+                    "request_body_too_large",
+                    "The request body is too large.",
+                ))
             } else {
                 ApiError::bad_request("malformed_request_body", "The request body could not be read.")
             }

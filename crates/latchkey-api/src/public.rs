@@ -59,10 +59,13 @@ async fn healthz() -> Response {
 /// Ready when the database answers; 503 otherwise (and ready again as soon as it does).
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.services.store.ping().await {
-        Ok(()) => json_response(StatusCode::OK, &json!({"status": "ready", "database": state.services.store.backend()})),
+        Ok(()) => {
+            json_response(StatusCode::OK, &json!({"status": "ready", "database": state.services.store.backend()}))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "readiness probe: database unavailable");
-            ApiError(ServiceError::new(ErrorKind::Unavailable, "database_unavailable", "The database is unreachable.")).into_response()
+            ApiError(ServiceError::new(ErrorKind::Unavailable, "database_unavailable", "The database is unreachable."))
+                .into_response()
         }
     }
 }
@@ -70,7 +73,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let up = state.services.store.ping().await.is_ok();
     let mut res = state.metrics.render(up).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     res
 }
 
@@ -100,9 +104,7 @@ async fn dev_mail(State(state): State<AppState>, Query(q): Query<MailQuery>) -> 
         (true, Some(m)) => m,
         _ => return Err(ApiError(ServiceError::not_found("Route"))),
     };
-    let filtered: Vec<_> = messages
-        .into_iter()
-        .filter(|m| q.to.as_deref().is_none_or(|to| m.to.eq_ignore_ascii_case(to)))
-        .collect();
+    let filtered: Vec<_> =
+        messages.into_iter().filter(|m| q.to.as_deref().is_none_or(|to| m.to.eq_ignore_ascii_case(to))).collect();
     Ok(json_response(StatusCode::OK, &json!({"messages": filtered})))
 }

@@ -34,7 +34,8 @@ fn trimmed(v: Option<String>, param: &'static str) -> Result<Option<Option<Strin
     match v {
         None => Ok(None),
         Some(v) if v.chars().count() > 256 => {
-            Err(ServiceError::unprocessable("form_param_exceeds_allowed_size", format!("{param} is too long")).param(param))
+            Err(ServiceError::unprocessable("form_param_exceeds_allowed_size", format!("{param} is too long"))
+                .param(param))
         }
         Some(v) => {
             let t = v.trim().to_owned();
@@ -68,19 +69,27 @@ impl Services {
             user.username = v.as_deref().map(username_param).transpose()?;
         }
         if let Some(id) = update.primary_email_address_id {
-            let email = record.emails.iter().find(|e| e.id == id).ok_or_else(|| {
-                ServiceError::not_found("Email address").param("primary_email_address_id")
-            })?;
+            let email = record
+                .emails
+                .iter()
+                .find(|e| e.id == id)
+                .ok_or_else(|| ServiceError::not_found("Email address").param("primary_email_address_id"))?;
             if !email.verified {
-                return Err(ServiceError::unprocessable("form_identification_not_verified", "Verify this address before making it primary.")
-                    .param("primary_email_address_id"));
+                return Err(ServiceError::unprocessable(
+                    "form_identification_not_verified",
+                    "Verify this address before making it primary.",
+                )
+                .param("primary_email_address_id"));
             }
             user.primary_email_id = Some(id);
         }
         if let Some(meta) = update.unsafe_metadata {
             if !meta.is_object() {
-                return Err(ServiceError::unprocessable("form_param_format_invalid", "unsafe_metadata must be an object")
-                    .param("unsafe_metadata"));
+                return Err(ServiceError::unprocessable(
+                    "form_param_format_invalid",
+                    "unsafe_metadata must be an object",
+                )
+                .param("unsafe_metadata"));
             }
             user.unsafe_metadata = meta.to_string();
         }
@@ -104,7 +113,8 @@ impl Services {
         let record = self.user(user_id).await?;
         if let Some(phc) = &record.user.password_hash {
             let Some(current) = current else {
-                return Err(ServiceError::unprocessable("form_param_missing", "Enter your current password.").param("current_password"));
+                return Err(ServiceError::unprocessable("form_param_missing", "Enter your current password.")
+                    .param("current_password"));
             };
             if !self.hasher.verify(current, phc).await?.ok {
                 return Err(ServiceError::password_incorrect().param("current_password"));
@@ -181,12 +191,20 @@ impl Services {
         record.emails.iter().find(|e| e.id == email_id).ok_or_else(|| ServiceError::not_found("Email address"))
     }
 
-    pub async fn prepare_email_verification(&self, ctx: &RequestContext, user_id: &str, email_id: &str) -> Result<EmailRow> {
+    pub async fn prepare_email_verification(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        email_id: &str,
+    ) -> Result<EmailRow> {
         self.limit_ip(Action::Verify, ctx)?;
         let record = self.user(user_id).await?;
         let mut row = Self::email_of(&record, email_id)?.clone();
         if row.verified {
-            return Err(ServiceError::bad_request("verification_already_verified", "This email address is already verified."));
+            return Err(ServiceError::bad_request(
+                "verification_already_verified",
+                "This email address is already verified.",
+            ));
         }
         let code = self.issue_email_code(&mut row);
         row.updated_at = self.now();
@@ -196,17 +214,31 @@ impl Services {
         Ok(row)
     }
 
-    pub async fn attempt_email_verification(&self, ctx: &RequestContext, user_id: &str, email_id: &str, code: &str) -> Result<EmailRow> {
+    pub async fn attempt_email_verification(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        email_id: &str,
+        code: &str,
+    ) -> Result<EmailRow> {
         self.limit_ip(Action::Verify, ctx)?;
         let record = self.user(user_id).await?;
         let mut row = Self::email_of(&record, email_id)?.clone();
         if row.verified {
-            return Err(ServiceError::bad_request("verification_already_verified", "This email address is already verified."));
+            return Err(ServiceError::bad_request(
+                "verification_already_verified",
+                "This email address is already verified.",
+            ));
         }
         let (Some(digest), Some(expires_at)) = (row.code.digest.clone(), row.code.expires_at) else {
             return Err(ServiceError::bad_request("verification_missing", "Request a verification code first."));
         };
-        let mut p = PendingCode { digest, expires_at, attempts: u32::try_from(row.code.attempts).unwrap_or(u32::MAX), consumed: row.code.consumed };
+        let mut p = PendingCode {
+            digest,
+            expires_at,
+            attempts: u32::try_from(row.code.attempts).unwrap_or(u32::MAX),
+            consumed: row.code.consumed,
+        };
         let outcome = p.attempt(&self.code_key, &row.id, code, self.now());
         row.code.attempts = i64::from(p.attempts);
         row.code.consumed = p.consumed;
@@ -221,8 +253,17 @@ impl Services {
         self.store.update_email(&row).await?;
         Err(match outcome {
             CodeOutcome::Incorrect { .. } => ServiceError::code_incorrect(),
-            CodeOutcome::Expired => ServiceError::unprocessable("verification_expired", "This verification has expired. Request a new code.").param("code"),
-            _ => ServiceError::new(ErrorKind::Forbidden, "verification_failed", "Too many failed attempts. Request a new code.").param("code"),
+            CodeOutcome::Expired => ServiceError::unprocessable(
+                "verification_expired",
+                "This verification has expired. Request a new code.",
+            )
+            .param("code"),
+            _ => ServiceError::new(
+                ErrorKind::Forbidden,
+                "verification_failed",
+                "Too many failed attempts. Request a new code.",
+            )
+            .param("code"),
         })
     }
 
@@ -230,8 +271,11 @@ impl Services {
         let record = self.user(user_id).await?;
         Self::email_of(&record, email_id)?;
         if record.user.primary_email_id.as_deref() == Some(email_id) {
-            return Err(ServiceError::bad_request("primary_identification_deletion_forbidden", "The primary email address cannot be deleted.")
-                .long("Make another verified address primary first."));
+            return Err(ServiceError::bad_request(
+                "primary_identification_deletion_forbidden",
+                "The primary email address cannot be deleted.",
+            )
+            .long("Make another verified address primary first."));
         }
         self.store.delete_email(email_id).await?;
         Ok(())
@@ -292,8 +336,11 @@ impl Services {
             .collect();
         let username = input.username.as_deref().map(username_param).transpose()?;
         if emails.is_empty() && username.is_none() {
-            return Err(ServiceError::unprocessable("form_data_missing", "An email address or a username is required.")
-                .param("email_address"));
+            return Err(ServiceError::unprocessable(
+                "form_data_missing",
+                "An email address or a username is required.",
+            )
+            .param("email_address"));
         }
         let password_hash = match &input.password {
             Some(p) => {
@@ -330,7 +377,13 @@ impl Services {
             phones,
         };
         self.store.create_user(&record).await.map_err(|e| {
-            let param = if e.is_conflict_on("username") { "username" } else if e.is_conflict_on("phone") { "phone_number" } else { "email_address" };
+            let param = if e.is_conflict_on("username") {
+                "username"
+            } else if e.is_conflict_on("phone") {
+                "phone_number"
+            } else {
+                "email_address"
+            };
             conflict_to_identifier(e, param)
         })?;
         self.user(&user_id).await

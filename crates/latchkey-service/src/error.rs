@@ -9,6 +9,7 @@ pub enum ErrorKind {
     Unauthenticated,
     Forbidden,
     NotFound,
+    MethodNotAllowed,
     Conflict,
     Unprocessable,
     PayloadTooLarge,

@@ -67,10 +67,7 @@ fn random_salt() -> SaltString {
 }
 
 pub fn hash_blocking(params: HashParams, password: &str, salt: &SaltString) -> Result<String> {
-    argon(params)?
-        .hash_password(password.as_bytes(), salt)
-        .map(|h| h.to_string())
-        .map_err(|_| ServiceError::internal())
+    argon(params)?.hash_password(password.as_bytes(), salt).map(|h| h.to_string()).map_err(|_| ServiceError::internal())
 }
 
 fn verify_blocking(current: HashParams, password: &str, phc: &str) -> Result<Verified> {

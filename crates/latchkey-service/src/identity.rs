@@ -48,7 +48,12 @@ pub struct ClientView {
 }
 
 fn code_fields(p: &PendingCode) -> CodeFields {
-    CodeFields { digest: Some(p.digest.clone()), expires_at: Some(p.expires_at), attempts: i64::from(p.attempts), consumed: p.consumed }
+    CodeFields {
+        digest: Some(p.digest.clone()),
+        expires_at: Some(p.expires_at),
+        attempts: i64::from(p.attempts),
+        consumed: p.consumed,
+    }
 }
 
 fn pending(c: &CodeFields) -> Option<PendingCode> {
@@ -63,7 +68,8 @@ fn pending(c: &CodeFields) -> Option<PendingCode> {
 fn name_field(value: Option<String>, param: &'static str) -> Result<Option<String>> {
     match value.map(|v| v.trim().to_owned()) {
         Some(v) if v.chars().count() > 256 => {
-            Err(ServiceError::unprocessable("form_param_exceeds_allowed_size", format!("{param} is too long")).param(param))
+            Err(ServiceError::unprocessable("form_param_exceeds_allowed_size", format!("{param} is too long"))
+                .param(param))
         }
         Some(v) if v.is_empty() => Ok(None),
         other => Ok(other),
@@ -72,16 +78,14 @@ fn name_field(value: Option<String>, param: &'static str) -> Result<Option<Strin
 
 pub(crate) fn password_error(problem: PasswordProblem) -> ServiceError {
     match problem {
-        PasswordProblem::TooShort => ServiceError::unprocessable(
-            "form_password_length_too_short",
-            "Passwords must be 8 characters or more.",
-        )
-        .param("password"),
-        PasswordProblem::TooLong => ServiceError::unprocessable(
-            "form_password_length_too_long",
-            "Passwords must be 256 characters or fewer.",
-        )
-        .param("password"),
+        PasswordProblem::TooShort => {
+            ServiceError::unprocessable("form_password_length_too_short", "Passwords must be 8 characters or more.")
+                .param("password")
+        }
+        PasswordProblem::TooLong => {
+            ServiceError::unprocessable("form_password_length_too_long", "Passwords must be 256 characters or fewer.")
+                .param("password")
+        }
         PasswordProblem::Common => ServiceError::unprocessable(
             "form_password_pwned",
             "This password is among the most common passwords. Please choose another.",
@@ -220,7 +224,12 @@ impl Services {
 
     // ---- sign-up ---------------------------------------------------------------------------
 
-    pub async fn create_sign_up(&self, ctx: &RequestContext, client: &ClientRow, input: SignUpInput) -> Result<SignUpRow> {
+    pub async fn create_sign_up(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        input: SignUpInput,
+    ) -> Result<SignUpRow> {
         self.limit_ip(Action::SignUp, ctx)?;
         self.refuse_if_signed_in(client).await?;
         let now = self.now();
@@ -256,7 +265,13 @@ impl Services {
         Ok(row)
     }
 
-    pub async fn update_sign_up(&self, ctx: &RequestContext, client: &ClientRow, id: &str, input: SignUpInput) -> Result<SignUpRow> {
+    pub async fn update_sign_up(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        id: &str,
+        input: SignUpInput,
+    ) -> Result<SignUpRow> {
         self.limit_ip(Action::SignUp, ctx)?;
         let mut row = self.sign_up_of(client, id).await?;
         if row.status == "complete" {
@@ -303,8 +318,11 @@ impl Services {
         }
         if let Some(meta) = input.unsafe_metadata {
             if !meta.is_object() {
-                return Err(ServiceError::unprocessable("form_param_format_invalid", "unsafe_metadata must be an object")
-                    .param("unsafe_metadata"));
+                return Err(ServiceError::unprocessable(
+                    "form_param_format_invalid",
+                    "unsafe_metadata must be an object",
+                )
+                .param("unsafe_metadata"));
             }
             row.unsafe_metadata = meta.to_string();
         }
@@ -348,18 +366,31 @@ impl Services {
         }
     }
 
-    pub async fn prepare_sign_up_verification(&self, ctx: &RequestContext, client: &ClientRow, id: &str, strategy: &str) -> Result<SignUpRow> {
+    pub async fn prepare_sign_up_verification(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        id: &str,
+        strategy: &str,
+    ) -> Result<SignUpRow> {
         self.limit_ip(Action::Verify, ctx)?;
         if strategy != "email_code" {
-            return Err(ServiceError::unprocessable("strategy_for_user_invalid", "Only email_code verification is available")
-                .param("strategy"));
+            return Err(ServiceError::unprocessable(
+                "strategy_for_user_invalid",
+                "Only email_code verification is available",
+            )
+            .param("strategy"));
         }
         let mut row = self.sign_up_of(client, id).await?;
         if row.status == "complete" || row.email_verified {
-            return Err(ServiceError::bad_request("verification_already_verified", "This email address is already verified."));
+            return Err(ServiceError::bad_request(
+                "verification_already_verified",
+                "This email address is already verified.",
+            ));
         }
         if row.email.is_none() {
-            return Err(ServiceError::unprocessable("form_param_missing", "Enter an email address first.").param("email_address"));
+            return Err(ServiceError::unprocessable("form_param_missing", "Enter an email address first.")
+                .param("email_address"));
         }
         let code = self.issue_sign_up_code(&mut row);
         row.updated_at = self.now();
@@ -369,11 +400,20 @@ impl Services {
         Ok(row)
     }
 
-    pub async fn attempt_sign_up_verification(&self, ctx: &RequestContext, client: &ClientRow, id: &str, code: &str) -> Result<SignUpRow> {
+    pub async fn attempt_sign_up_verification(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        id: &str,
+        code: &str,
+    ) -> Result<SignUpRow> {
         self.limit_ip(Action::Verify, ctx)?;
         let mut row = self.sign_up_of(client, id).await?;
         if row.status == "complete" || row.email_verified {
-            return Err(ServiceError::bad_request("verification_already_verified", "This email address is already verified."));
+            return Err(ServiceError::bad_request(
+                "verification_already_verified",
+                "This email address is already verified.",
+            ));
         }
         let Some(mut p) = pending(&row.code) else {
             return Err(ServiceError::bad_request("verification_missing", "Request a verification code first."));
@@ -468,21 +508,32 @@ impl Services {
 
     // ---- sign-in ---------------------------------------------------------------------------
 
-    pub async fn create_sign_in(&self, ctx: &RequestContext, client: &ClientRow, input: SignInInput) -> Result<SignInRow> {
+    pub async fn create_sign_in(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        input: SignInInput,
+    ) -> Result<SignInRow> {
         self.limit_ip(Action::SignIn, ctx)?;
         self.refuse_if_signed_in(client).await?;
         let identifier = input.identifier.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
             ServiceError::unprocessable("form_param_missing", "Enter an email address or username.").param("identifier")
         })?;
         if identifier.chars().count() > 256 {
-            return Err(ServiceError::unprocessable("form_param_format_invalid", "Identifier is too long").param("identifier"));
+            return Err(
+                ServiceError::unprocessable("form_param_format_invalid", "Identifier is too long").param("identifier")
+            );
         }
         self.limit_identifier(identifier)?;
         let (identifier, user_id, email_id) = if identifier.contains('@') {
             let email = email_param(identifier, "identifier")?;
             let user_id = self.store.user_id_by_verified_email(&email).await?;
             let email_id = match &user_id {
-                Some(uid) => self.store.get_user(uid).await?.and_then(|u| u.emails.into_iter().find(|e| e.email == email).map(|e| e.id)),
+                Some(uid) => self
+                    .store
+                    .get_user(uid)
+                    .await?
+                    .and_then(|u| u.emails.into_iter().find(|e| e.email == email).map(|e| e.id)),
                 None => None,
             };
             // An unknown address gets a decoy id so the two cases look alike.
@@ -532,7 +583,13 @@ impl Services {
         }
     }
 
-    pub async fn prepare_first_factor(&self, ctx: &RequestContext, client: &ClientRow, id: &str, strategy: &str) -> Result<SignInRow> {
+    pub async fn prepare_first_factor(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        id: &str,
+        strategy: &str,
+    ) -> Result<SignInRow> {
         self.limit_ip(Action::Verify, ctx)?;
         let mut row = self.sign_in_of(client, id).await?;
         if row.status == "complete" {
@@ -556,8 +613,11 @@ impl Services {
                 }
             }
             _ => {
-                return Err(ServiceError::unprocessable("strategy_for_user_invalid", "That strategy is not available for this sign-in.")
-                    .param("strategy"))
+                return Err(ServiceError::unprocessable(
+                    "strategy_for_user_invalid",
+                    "That strategy is not available for this sign-in.",
+                )
+                .param("strategy"))
             }
         }
         row.first_factor_strategy = Some(strategy.to_owned());
@@ -584,14 +644,23 @@ impl Services {
         match strategy {
             "password" => self.attempt_password(ctx, client, row, secret).await,
             "email_code" => self.attempt_code(client, row, secret).await,
-            _ => Err(ServiceError::unprocessable("strategy_for_user_invalid", "That strategy is not available for this sign-in.")
-                .param("strategy")),
+            _ => Err(ServiceError::unprocessable(
+                "strategy_for_user_invalid",
+                "That strategy is not available for this sign-in.",
+            )
+            .param("strategy")),
         }
     }
 
     /// The password step. Unknown account, wrong password and unverified address take the same
     /// path: one argon2id verification, the same error, the same status.
-    async fn attempt_password(&self, _ctx: &RequestContext, client: &ClientRow, mut row: SignInRow, password: &str) -> Result<SignInRow> {
+    async fn attempt_password(
+        &self,
+        _ctx: &RequestContext,
+        client: &ClientRow,
+        mut row: SignInRow,
+        password: &str,
+    ) -> Result<SignInRow> {
         if let Some(identifier) = &row.identifier {
             self.limit_identifier(identifier)?;
         }
@@ -606,9 +675,13 @@ impl Services {
         });
         if let Some(state) = failures.filter(|s| s.is_locked(now)) {
             let secs = state.lockout_remaining_secs(now).unwrap_or(0);
-            return Err(ServiceError::new(ErrorKind::Forbidden, "user_locked", "Your account is locked. Try again later.")
-                .long(format!("Too many failed attempts. You can try again in {secs} seconds."))
-                .meta("lockout_expires_in_seconds", secs.into()));
+            return Err(ServiceError::new(
+                ErrorKind::Forbidden,
+                "user_locked",
+                "Your account is locked. Try again later.",
+            )
+            .long(format!("Too many failed attempts. You can try again in {secs} seconds."))
+            .meta("lockout_expires_in_seconds", secs.into()));
         }
         let verdict = match user.as_ref().and_then(|u| u.user.password_hash.clone()) {
             Some(phc) => Some(self.hasher.verify(password, &phc).await?),
@@ -656,7 +729,13 @@ impl Services {
         self.complete_sign_in(client, row, &uid, None).await
     }
 
-    async fn complete_sign_in(&self, client: &ClientRow, mut row: SignInRow, user_id: &str, rehashed: Option<String>) -> Result<SignInRow> {
+    async fn complete_sign_in(
+        &self,
+        client: &ClientRow,
+        mut row: SignInRow,
+        user_id: &str,
+        rehashed: Option<String>,
+    ) -> Result<SignInRow> {
         let now = self.now();
         let session = self.new_session(&client.id, user_id);
         let mut client = self.store.get_client(&client.id).await?.unwrap_or_else(|| client.clone());
@@ -684,8 +763,10 @@ impl Services {
     pub async fn active_session_of(&self, client: &ClientRow, session_id: &str) -> Result<SessionRow> {
         match self.store.get_session(session_id).await? {
             Some(s) if s.client_id == client.id && self.session_is_active(&s) => Ok(s),
-            Some(s) if s.client_id == client.id => Err(ServiceError::unauthenticated("The session is no longer active.")
-                .long("The session has ended, expired or been revoked. Sign in again.")),
+            Some(s) if s.client_id == client.id => {
+                Err(ServiceError::unauthenticated("The session is no longer active.")
+                    .long("The session has ended, expired or been revoked. Sign in again."))
+            }
             _ => Err(ServiceError::not_found("Session")),
         }
     }
@@ -724,11 +805,18 @@ impl Services {
     }
 
     /// Touches a session; `active_org` is `Some(None)` to select the personal account.
-    pub async fn touch_session(&self, client: &ClientRow, session_id: &str, active_org: Option<Option<String>>) -> Result<SessionRow> {
+    pub async fn touch_session(
+        &self,
+        client: &ClientRow,
+        session_id: &str,
+        active_org: Option<Option<String>>,
+    ) -> Result<SessionRow> {
         let mut session = self.active_session_of(client, session_id).await?;
         if let Some(Some(org)) = active_org {
             // Organizations do not exist yet: no id can name one.
-            return Err(ServiceError::not_found("Organization").param("active_organization_id").long(format!("No organization {org}")));
+            return Err(ServiceError::not_found("Organization")
+                .param("active_organization_id")
+                .long(format!("No organization {org}")));
         }
         let now = self.now();
         session.last_active_at = now;

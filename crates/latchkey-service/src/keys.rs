@@ -43,7 +43,13 @@ pub struct KeyStatus {
 }
 
 impl KeyManager {
-    pub fn new(store: Arc<dyn Store>, kek: Kek, clock: Arc<dyn Clock>, rng: Arc<dyn Random>, timing: KeyTiming) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        kek: Kek,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+        timing: KeyTiming,
+    ) -> Self {
         Self { store, kek, clock, rng, timing, cache: RwLock::new(None) }
     }
 
@@ -247,5 +253,10 @@ impl KeyManager {
 }
 
 fn record(row: &SigningKeyRow) -> KeyRecord {
-    KeyRecord { kid: row.kid.clone(), created_at: row.created_at, activate_at: row.activate_at, revoked_at: row.revoked_at }
+    KeyRecord {
+        kid: row.kid.clone(),
+        created_at: row.created_at,
+        activate_at: row.activate_at,
+        revoked_at: row.revoked_at,
+    }
 }

@@ -142,7 +142,10 @@ impl Services {
         if !self.limits.enabled {
             return Ok(());
         }
-        self.limits.by_identifier.check(&identifier.to_lowercase(), self.now()).map_err(|r| ServiceError::rate_limited(r.0))
+        self.limits
+            .by_identifier
+            .check(&identifier.to_lowercase(), self.now())
+            .map_err(|r| ServiceError::rate_limited(r.0))
     }
 
     /// Sends mail without making the caller wait for (or depend on) the mail server.
@@ -156,9 +159,9 @@ impl Services {
         };
         let mailer = self.mailer.clone();
         tokio::spawn(async move {
-            let (to, subject) = (message.to.clone(), message.subject.clone());
+            let (to, id) = (message.to.clone(), message.id.clone());
             if let Err(error) = mailer.send(message).await {
-                tracing::warn!(%to, %subject, %error, "mail delivery failed");
+                tracing::warn!(%to, %id, %error, "mail delivery failed");
             }
         });
     }

@@ -1,6 +1,6 @@
 //! Outgoing mail: SMTP when configured, otherwise (development) an in-memory sink listed at
-//! `GET /dev/mail`. Only the recipient and subject are logged, never a message body (bodies
-//! carry verification codes).
+//! `GET /dev/mail`. Only the recipient and message id are logged: subjects and bodies carry
+//! verification codes.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -39,7 +39,7 @@ pub struct DevMailSink {
 #[async_trait]
 impl Mailer for DevMailSink {
     async fn send(&self, message: MailMessage) -> Result<(), String> {
-        tracing::info!(to = %message.to, subject = %message.subject, id = %message.id, "development mail sink: message kept at /dev/mail");
+        tracing::info!(to = %message.to, id = %message.id, "development mail sink: message kept at /dev/mail");
         let mut q = match self.messages.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -99,14 +99,15 @@ impl SmtpMailer {
 impl Mailer for SmtpMailer {
     async fn send(&self, message: MailMessage) -> Result<(), String> {
         let to: Mailbox = message.to.parse().map_err(|e| format!("invalid recipient: {e}"))?;
+        let (recipient, id) = (message.to.clone(), message.id.clone());
         let email = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(message.subject.clone())
+            .subject(message.subject)
             .body(message.text)
             .map_err(|e| e.to_string())?;
         self.transport.send(email).await.map_err(|e| e.to_string())?;
-        tracing::info!(to = %message.to, subject = %message.subject, "mail sent over SMTP");
+        tracing::info!(to = %recipient, %id, "mail sent over SMTP");
         Ok(())
     }
 }

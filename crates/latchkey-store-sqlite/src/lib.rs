@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use latchkey_store::sql::{Cell, Row, SqlDriver, SqlTx, SqlValue};
 use latchkey_store::{SqlStore, StoreError};
-use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Column, Row as _, Sqlite, SqlitePool, TypeInfo, ValueRef};
 
 pub type SqliteStore = SqlStore<SqliteDriver>;
@@ -33,7 +35,10 @@ pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         .connect_with(options.clone())
         .await
         .map_err(map_err)?;
-    sqlx::migrate!("./migrations").run(&writer).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+    sqlx::migrate!("./migrations")
+        .run(&writer)
+        .await
+        .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
     let readers = SqlitePoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(10))
@@ -101,7 +106,9 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.message().contains("database is locked") => {
             StoreError::Unavailable(db.message().to_owned())
         }
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(e.to_string())
+        }
         _ => StoreError::Other(e.to_string()),
     }
 }

@@ -1,6 +1,6 @@
 //! One behavioural suite that every backend must pass (`run_all`). Each check uses its own ids,
 //! so the suite can run against a database that already holds data.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

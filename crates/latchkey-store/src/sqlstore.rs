@@ -8,30 +8,96 @@ use crate::sql::{Row, SqlDriver, SqlTx, SqlValue};
 use crate::store::Store;
 
 const USER_COLS: &[&str] = &[
-    "id", "username", "first_name", "last_name", "password_hash", "primary_email_id", "primary_phone_id",
-    "public_metadata", "private_metadata", "unsafe_metadata", "failed_attempts", "locked_until", "banned",
-    "last_sign_in_at", "last_active_at", "password_updated_at", "created_at", "updated_at", "version",
+    "id",
+    "username",
+    "first_name",
+    "last_name",
+    "password_hash",
+    "primary_email_id",
+    "primary_phone_id",
+    "public_metadata",
+    "private_metadata",
+    "unsafe_metadata",
+    "failed_attempts",
+    "locked_until",
+    "banned",
+    "last_sign_in_at",
+    "last_active_at",
+    "password_updated_at",
+    "created_at",
+    "updated_at",
+    "version",
 ];
 const EMAIL_COLS: &[&str] = &[
-    "id", "user_id", "email", "verified", "verified_at", "code_digest", "code_expires_at", "code_attempts",
-    "code_consumed", "created_at", "updated_at", "version",
+    "id",
+    "user_id",
+    "email",
+    "verified",
+    "verified_at",
+    "code_digest",
+    "code_expires_at",
+    "code_attempts",
+    "code_consumed",
+    "created_at",
+    "updated_at",
+    "version",
 ];
 const PHONE_COLS: &[&str] = &["id", "user_id", "phone", "verified", "created_at", "updated_at"];
 const CLIENT_COLS: &[&str] =
     &["id", "token_digest", "sign_in_id", "sign_up_id", "last_active_session_id", "created_at", "updated_at"];
 const SESSION_COLS: &[&str] = &[
-    "id", "client_id", "user_id", "status", "active_org_id", "created_at", "updated_at", "last_active_at",
-    "expire_at", "abandon_at",
+    "id",
+    "client_id",
+    "user_id",
+    "status",
+    "active_org_id",
+    "created_at",
+    "updated_at",
+    "last_active_at",
+    "expire_at",
+    "abandon_at",
 ];
 const SIGN_UP_COLS: &[&str] = &[
-    "id", "client_id", "status", "email", "email_taken", "email_verified", "username", "first_name", "last_name",
-    "password_hash", "unsafe_metadata", "code_digest", "code_expires_at", "code_attempts", "code_consumed",
-    "created_user_id", "created_session_id", "created_at", "updated_at", "abandon_at", "version",
+    "id",
+    "client_id",
+    "status",
+    "email",
+    "email_taken",
+    "email_verified",
+    "username",
+    "first_name",
+    "last_name",
+    "password_hash",
+    "unsafe_metadata",
+    "code_digest",
+    "code_expires_at",
+    "code_attempts",
+    "code_consumed",
+    "created_user_id",
+    "created_session_id",
+    "created_at",
+    "updated_at",
+    "abandon_at",
+    "version",
 ];
 const SIGN_IN_COLS: &[&str] = &[
-    "id", "client_id", "status", "identifier", "user_id", "email_address_id", "first_factor_strategy",
-    "first_factor_status", "code_digest", "code_expires_at", "code_attempts", "code_consumed",
-    "created_session_id", "created_at", "updated_at", "abandon_at", "version",
+    "id",
+    "client_id",
+    "status",
+    "identifier",
+    "user_id",
+    "email_address_id",
+    "first_factor_strategy",
+    "first_factor_status",
+    "code_digest",
+    "code_expires_at",
+    "code_attempts",
+    "code_consumed",
+    "created_session_id",
+    "created_at",
+    "updated_at",
+    "abandon_at",
+    "version",
 ];
 const KEY_COLS: &[&str] = &["kid", "public_n", "public_e", "private_sealed", "created_at", "activate_at", "revoked_at"];
 const API_KEY_COLS: &[&str] = &["id", "digest", "label", "created_at", "revoked_at"];
@@ -124,7 +190,13 @@ fn user_from(r: &Row) -> Result<UserRow> {
 }
 
 fn email_params(e: &EmailRow) -> Vec<SqlValue> {
-    let mut p = vec![e.id.clone().into(), e.user_id.clone().into(), e.email.clone().into(), e.verified.into(), e.verified_at.into()];
+    let mut p = vec![
+        e.id.clone().into(),
+        e.user_id.clone().into(),
+        e.email.clone().into(),
+        e.verified.into(),
+        e.verified_at.into(),
+    ];
     p.extend(code_params(&e.code));
     p.extend([e.created_at.into(), e.updated_at.into(), e.version.into()]);
     p
@@ -145,7 +217,14 @@ fn email_from(r: &Row) -> Result<EmailRow> {
 }
 
 fn phone_params(p: &PhoneRow) -> Vec<SqlValue> {
-    vec![p.id.clone().into(), p.user_id.clone().into(), p.phone.clone().into(), p.verified.into(), p.created_at.into(), p.updated_at.into()]
+    vec![
+        p.id.clone().into(),
+        p.user_id.clone().into(),
+        p.phone.clone().into(),
+        p.verified.into(),
+        p.created_at.into(),
+        p.updated_at.into(),
+    ]
 }
 
 fn phone_from(r: &Row) -> Result<PhoneRow> {
@@ -423,15 +502,24 @@ impl<D: SqlDriver> Store for SqlStore<D> {
 
     async fn init_setting(&self, key: &str, value: &str) -> Result<String> {
         let mut tx = self.db.begin().await?;
-        tx.execute("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &[key.into(), value.into()])
-            .await?;
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[key.into(), value.into()],
+        )
+        .await?;
         let rows = tx.query("SELECT value FROM settings WHERE key = $1", &[key.into()]).await?;
         tx.commit().await?;
         one(rows, |r| r.text(0))?.ok_or(StoreError::NotFound)
     }
 
     async fn insert_api_key(&self, k: &ApiKeyRow) -> Result<()> {
-        let params = vec![k.id.clone().into(), k.digest.clone().into(), k.label.clone().into(), k.created_at.into(), k.revoked_at.into()];
+        let params = vec![
+            k.id.clone().into(),
+            k.digest.clone().into(),
+            k.label.clone().into(),
+            k.created_at.into(),
+            k.revoked_at.into(),
+        ];
         self.write_one(&insert_sql("api_keys", API_KEY_COLS), &params).await.map(|_| ())
     }
 
@@ -447,7 +535,10 @@ impl<D: SqlDriver> Store for SqlStore<D> {
 
     async fn revoke_api_key(&self, id: &str, now: i64) -> Result<bool> {
         let n = self
-            .write_one("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[id.into(), now.into()])
+            .write_one(
+                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                &[id.into(), now.into()],
+            )
             .await?;
         Ok(n == 1)
     }
@@ -463,7 +554,10 @@ impl<D: SqlDriver> Store for SqlStore<D> {
 
     async fn revoke_signing_key(&self, kid: &str, now: i64) -> Result<bool> {
         let n = self
-            .write_one("UPDATE signing_keys SET revoked_at = $2 WHERE kid = $1 AND revoked_at IS NULL", &[kid.into(), now.into()])
+            .write_one(
+                "UPDATE signing_keys SET revoked_at = $2 WHERE kid = $1 AND revoked_at IS NULL",
+                &[kid.into(), now.into()],
+            )
             .await?;
         Ok(n == 1)
     }
@@ -481,7 +575,10 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn client_by_token_digest(&self, digest: &str) -> Result<Option<ClientRow>> {
-        one(self.db.read(&select_sql("clients", CLIENT_COLS, "token_digest = $1"), &[digest.into()]).await?, client_from)
+        one(
+            self.db.read(&select_sql("clients", CLIENT_COLS, "token_digest = $1"), &[digest.into()]).await?,
+            client_from,
+        )
     }
 
     async fn update_client(&self, c: &ClientRow) -> Result<()> {
@@ -538,8 +635,11 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         )
         .await?;
         if let Some(hash) = &done.rehashed_password {
-            tx.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[done.user_id.clone().into(), hash.into()])
-                .await?;
+            tx.execute(
+                "UPDATE users SET password_hash = $2 WHERE id = $1",
+                &[done.user_id.clone().into(), hash.into()],
+            )
+            .await?;
         }
         tx.commit().await
     }
@@ -565,8 +665,10 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn user_id_by_verified_email(&self, email: &str) -> Result<Option<String>> {
-        let rows =
-            self.db.read("SELECT user_id FROM email_addresses WHERE email = $1 AND verified = TRUE", &[email.into()]).await?;
+        let rows = self
+            .db
+            .read("SELECT user_id FROM email_addresses WHERE email = $1 AND verified = TRUE", &[email.into()])
+            .await?;
         one(rows, |r| r.text(0))
     }
 
@@ -579,7 +681,12 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         self.write_versioned(&update_sql("users", USER_COLS, true), &params).await
     }
 
-    async fn record_sign_in_failure(&self, user_id: &str, failed_attempts: i64, locked_until: Option<i64>) -> Result<()> {
+    async fn record_sign_in_failure(
+        &self,
+        user_id: &str,
+        failed_attempts: i64,
+        locked_until: Option<i64>,
+    ) -> Result<()> {
         // Counted in SQL so that concurrent failures all count; the caller's value is a floor.
         self.write_one(
             "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 > $2 THEN failed_attempts + 1 ELSE $2 END, \
@@ -593,10 +700,10 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>> {
         let rows = self
             .db
-            .read(&select_sql("users", USER_COLS, "1 = 1 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"), &[
-                limit.into(),
-                offset.into(),
-            ])
+            .read(
+                &select_sql("users", USER_COLS, "1 = 1 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"),
+                &[limit.into(), offset.into()],
+            )
             .await?;
         self.load_users(all(&rows, user_from)?).await
     }

@@ -53,7 +53,12 @@ pub trait Store: Send + Sync + 'static {
     async fn user_id_by_username(&self, username: &str) -> Result<Option<String>>;
     async fn update_user(&self, user: &UserRow) -> Result<()>;
     /// Counts a failed sign-in without the optimistic check (failures must never be lost).
-    async fn record_sign_in_failure(&self, user_id: &str, failed_attempts: i64, locked_until: Option<i64>) -> Result<()>;
+    async fn record_sign_in_failure(
+        &self,
+        user_id: &str,
+        failed_attempts: i64,
+        locked_until: Option<i64>,
+    ) -> Result<()>;
     async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>>;
     async fn count_users(&self) -> Result<i64>;
     async fn delete_user(&self, id: &str) -> Result<bool>;

@@ -93,9 +93,7 @@ pub fn key_state(key: &KeyRecord, keys: &[KeyRecord], now: Millis, timing: &KeyT
 pub fn published_keys<'a>(keys: &'a [KeyRecord], now: Millis, timing: &KeyTiming) -> Vec<&'a KeyRecord> {
     let mut out: Vec<&KeyRecord> = keys
         .iter()
-        .filter(|k| {
-            matches!(key_state(k, keys, now, timing), KeyState::Pending | KeyState::Active | KeyState::Retired)
-        })
+        .filter(|k| matches!(key_state(k, keys, now, timing), KeyState::Pending | KeyState::Active | KeyState::Retired))
         .collect();
     out.sort_by(|a, b| (b.activate_at, &b.kid).cmp(&(a.activate_at, &a.kid)));
     out

@@ -16,4 +16,4 @@ pub use claims::{OrgClaim, SessionClaims, SESSION_TOKEN_CAT};
 pub use jwk::{Jwk, Jwks};
 pub use keyring::{KeyRecord, KeyState, KeyTiming};
 pub use keys::{PublicKey, SigningKey, TokenError};
-pub use verify::{VerifyError, VerifiedToken, Verifier, VerifierOptions};
+pub use verify::{VerifiedToken, Verifier, VerifierOptions, VerifyError};

@@ -110,8 +110,7 @@ impl Verifier {
             return Err(VerifyError::Malformed);
         }
         let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(VerifyError::Malformed);
         };
         let header_bytes = b64::decode(h64).ok_or(VerifyError::Malformed)?;

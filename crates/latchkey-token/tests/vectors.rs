@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use latchkey_token::{Jwk, PublicKey, SessionClaims, SigningKey, VerifyError, Verifier, VerifierOptions};
+use latchkey_token::{Jwk, PublicKey, SessionClaims, SigningKey, Verifier, VerifierOptions, VerifyError};
 use proptest::prelude::*;
 use rsa::{BigUint, RsaPrivateKey};
 use serde_json::{json, Value};
@@ -171,11 +171,8 @@ fn hs256_keyed_with_our_public_key_is_rejected() {
     let pem = key().public().to_spki_pem().unwrap();
     let header = json!({"alg": "HS256", "kid": key().kid(), "typ": "JWT"});
     let payload = serde_json::to_value(claims()).unwrap();
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(payload.to_string())
-    );
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(payload.to_string()));
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(pem.as_bytes()).unwrap();
     mac.update(input.as_bytes());
     let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));

@@ -23,14 +23,15 @@ use crate::config::Config;
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url.trim();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = latchkey_store_postgres::open(url, config.postgres_max_connections).await.map_err(|e| {
-            anyhow!("cannot open the PostgreSQL database at {}: {e}", config.redacted_database_url())
-        })?;
+        let store = latchkey_store_postgres::open(url, config.postgres_max_connections)
+            .await
+            .map_err(|e| anyhow!("cannot open the PostgreSQL database at {}: {e}", config.redacted_database_url()))?;
         Ok(Arc::new(store))
     } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         let file = path.split('?').next().unwrap_or(path);
         if let Some(parent) = Path::new(file).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create the directory {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the directory {}", parent.display()))?;
         }
         let store = latchkey_store_sqlite::open(url)
             .await
@@ -51,13 +52,17 @@ pub fn load_kek(config: &Config, rng: &dyn Random) -> anyhow::Result<Kek> {
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         return Kek::from_base64(&text).map_err(|e| anyhow!("{}: {e}", path.display()));
     }
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let mut raw = [0u8; 32];
     rng.fill(&mut raw);
     let text = STANDARD.encode(raw);
     write_private_file(&path, &text)?;
     if !config.database_url.starts_with("sqlite") {
-        tracing::warn!("generated a key-encryption key in {}; instances sharing this database need the same LATCHKEY_KEK", path.display());
+        tracing::warn!(
+            "generated a key-encryption key in {}; instances sharing this database need the same LATCHKEY_KEK",
+            path.display()
+        );
     }
     Kek::from_base64(&text).map_err(|e| anyhow!("{e}"))
 }
@@ -85,10 +90,21 @@ pub struct Built {
 /// Assembles the services, creating on first start the instance id, the code key, the first
 /// signing key and the first secret key.
 pub async fn build(config: &Config, store: Arc<dyn Store>, issuer: &str) -> anyhow::Result<Built> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let rng: Arc<dyn Random> = Arc::new(OsRandom);
+    build_with(config, store, issuer, Arc::new(SystemClock), Arc::new(OsRandom), None).await
+}
+
+/// [`build`] with the clock, randomness and (optionally) the mailer chosen by the caller.
+pub async fn build_with(
+    config: &Config,
+    store: Arc<dyn Store>,
+    issuer: &str,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Random>,
+    mailer: Option<Arc<dyn Mailer>>,
+) -> anyhow::Result<Built> {
     let now = clock.now_ms();
-    let instance_id = store.init_setting("instance_id", &latchkey_core::ids::new_id(IdKind::Instance, now, rng.as_ref())).await?;
+    let instance_id =
+        store.init_setting("instance_id", &latchkey_core::ids::new_id(IdKind::Instance, now, rng.as_ref())).await?;
     let mut code_key = [0u8; 32];
     rng.fill(&mut code_key);
     let code_key = STANDARD.decode(store.init_setting("code_key", &STANDARD.encode(code_key)).await?)?;
@@ -96,9 +112,12 @@ pub async fn build(config: &Config, store: Arc<dyn Store>, issuer: &str) -> anyh
     let kek = load_kek(config, rng.as_ref())?;
     let keys = Arc::new(KeyManager::new(store.clone(), kek, clock.clone(), rng.clone(), KeyTiming::default()));
     keys.ensure_key().await?;
-    keys.check_signing_key()
-        .await
-        .map_err(|_| anyhow!("cannot open the signing key: LATCHKEY_KEK (or {}/kek) is not the key it was sealed with", config.data_dir.display()))?;
+    keys.check_signing_key().await.map_err(|_| {
+        anyhow!(
+            "cannot open the signing key: LATCHKEY_KEK (or {}/kek) is not the key it was sealed with",
+            config.data_dir.display()
+        )
+    })?;
 
     // The first secret key is made by exactly one instance, whoever claims the slot first.
     let claim = latchkey_core::ids::new_id(IdKind::Instance, now, rng.as_ref());
@@ -118,22 +137,27 @@ pub async fn build(config: &Config, store: Arc<dyn Store>, issuer: &str) -> anyh
         None
     };
 
-    let mailer: Arc<dyn Mailer> = match &config.smtp {
-        Some(smtp) => Arc::new(SmtpMailer::new(smtp).map_err(|e| anyhow!(e))?),
-        None => {
+    let mailer: Arc<dyn Mailer> = match (mailer, &config.smtp) {
+        (Some(m), _) => m,
+        (None, Some(smtp)) => Arc::new(SmtpMailer::new(smtp).map_err(|e| anyhow!(e))?),
+        (None, None) => {
             if !config.dev_mode() {
-                tracing::warn!("no [smtp] configured and not in development mode: verification mail cannot be delivered");
+                tracing::warn!(
+                    "no [smtp] configured and not in development mode: verification mail cannot be delivered"
+                );
             }
             Arc::new(DevMailSink::default())
         }
     };
-    let hasher = Arc::new(Argon2Hasher::new(HashParams::default(), config.hash_concurrency).map_err(|e| anyhow!("{e}"))?);
+    let hasher =
+        Arc::new(Argon2Hasher::new(HashParams::default(), config.hash_concurrency).map_err(|e| anyhow!("{e}"))?);
     let service_config = ServiceConfig {
         issuer: issuer.to_owned(),
         app_name: config.app_name.clone(),
         session: SessionPolicy {
             max_lifetime_ms: config.session_lifetime_days.max(1) * DAY_MS,
-            inactivity_timeout_ms: (config.session_inactivity_minutes > 0).then_some(config.session_inactivity_minutes * 60_000),
+            inactivity_timeout_ms: (config.session_inactivity_minutes > 0)
+                .then_some(config.session_inactivity_minutes * 60_000),
         },
         enumeration_protection: config.enumeration_protection,
         token_ttl_secs: 60,
@@ -141,4 +165,35 @@ pub async fn build(config: &Config, store: Arc<dyn Store>, issuer: &str) -> anyh
     };
     let services = Arc::new(Services::new(store, hasher, mailer, keys, clock, rng, service_config, code_key));
     Ok(Built { services, instance_id, new_secret_key })
+}
+
+/// The HTTP state for a server bound at `bound`.
+pub fn app_state(
+    config: &Config,
+    built: &Built,
+    bound: std::net::SocketAddr,
+) -> anyhow::Result<latchkey_api::AppState> {
+    use latchkey_api::{cookie_suffix, publishable_key, AppConfig, CookiePolicy};
+    let public_url = config.public_url_for(bound);
+    let parsed = url::Url::parse(&public_url).map_err(|_| anyhow!("public_url {public_url:?} is not a URL"))?;
+    let host_name = parsed.host_str().ok_or_else(|| anyhow!("public_url {public_url:?} has no host"))?.to_owned();
+    let host = match parsed.port() {
+        Some(p) => format!("{host_name}:{p}"),
+        None => host_name.clone(),
+    };
+    let pk = publishable_key(&host);
+    let dev = config.dev_mode();
+    let loopback_http = parsed.scheme() == "http" && matches!(host_name.as_str(), "localhost" | "127.0.0.1" | "[::1]");
+    let app_config = AppConfig {
+        public_url: public_url.clone(),
+        allowed_origins: config.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_owned()).collect(),
+        dev_mode: dev,
+        cookies: CookiePolicy { secure: !(dev && loopback_http), suffix: cookie_suffix(&pk) },
+        publishable_key: pk,
+        instance_id: built.instance_id.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        request_timeout: std::time::Duration::from_secs(config.request_timeout_secs.max(1)),
+        body_limit_bytes: config.body_limit_bytes,
+    };
+    Ok(latchkey_api::AppState::new(built.services.clone(), app_config))
 }

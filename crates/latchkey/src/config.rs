@@ -71,14 +71,29 @@ impl Default for Config {
 }
 
 const ENV_KEYS: &[&str] = &[
-    "listen", "public_url", "database_url", "data_dir", "dev_mode", "app_name", "allowed_origins", "trusted_proxies",
-    "enumeration_protection", "session_lifetime_days", "session_inactivity_minutes", "request_timeout_secs",
-    "body_limit_bytes", "hash_concurrency", "postgres_max_connections", "rate_limits", "smtp", "log_format",
+    "listen",
+    "public_url",
+    "database_url",
+    "data_dir",
+    "dev_mode",
+    "app_name",
+    "allowed_origins",
+    "trusted_proxies",
+    "enumeration_protection",
+    "session_lifetime_days",
+    "session_inactivity_minutes",
+    "request_timeout_secs",
+    "body_limit_bytes",
+    "hash_concurrency",
+    "postgres_max_connections",
+    "rate_limits",
+    "smtp",
+    "log_format",
 ];
 
 impl Config {
     /// Loads the layers; `file` defaults to `latchkey.toml` in the working directory, if present.
-    pub fn load(file: Option<&PathBuf>, overrides: &Overrides) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&PathBuf>, overrides: &Overrides) -> Result<Self, Box<figment::Error>> {
         let path = file.cloned().unwrap_or_else(|| PathBuf::from("latchkey.toml"));
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if path.exists() || file.is_some() {
@@ -86,11 +101,14 @@ impl Config {
         }
         fig = fig.merge(
             Env::prefixed("LATCHKEY_")
-                .filter(|k| ENV_KEYS.iter().any(|known| k.as_str().split("__").next() == Some(known)))
+                .filter(|k| {
+                    let key = k.as_str().to_ascii_lowercase();
+                    ENV_KEYS.iter().any(|known| key.split("__").next() == Some(*known))
+                })
                 .split("__"),
         );
         fig = fig.merge(Serialized::defaults(overrides));
-        fig.extract()
+        fig.extract().map_err(Box::new)
     }
 
     pub fn dev_mode(&self) -> bool {
@@ -163,3 +181,49 @@ per_identifier_per_minute = 10
 # password = "..."
 # from = "latchkey <no-reply@example.com>"
 "#;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::result_large_err)]
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "latchkey.toml",
+                "listen = \"127.0.0.1:5000\"\napp_name = \"from file\"\n[rate_limits]\nper_ip_per_minute = 7\n",
+            )?;
+            jail.set_env("LATCHKEY_APP_NAME", "from env");
+            jail.set_env("LATCHKEY_RATE_LIMITS__ENABLED", "false");
+            jail.set_env("LATCHKEY_KEK", "not a config key");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.listen.port(), 5000);
+            assert_eq!(c.app_name, "from env");
+            assert!(!c.rate_limits.enabled);
+            assert_eq!(c.rate_limits.per_ip_per_minute, 7);
+            let flags = Overrides { listen: Some("127.0.0.1:6000".parse().unwrap()), ..Overrides::default() };
+            assert_eq!(Config::load(None, &flags).unwrap().listen.port(), 6000, "flags win");
+            jail.set_env("LATCHKEY_LISTEN", "not an address");
+            assert!(Config::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused_and_the_example_parses() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("latchkey.toml", EXAMPLE)?;
+            Config::load(None, &Overrides::default()).unwrap();
+            jail.create_file("latchkey.toml", "lisen = \"127.0.0.1:1\"\n")?;
+            assert!(Config::load(None, &Overrides::default()).is_err(), "typos are errors");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        let c = Config { database_url: "postgres://u:secret@db/x".into(), ..Config::default() };
+        assert_eq!(c.redacted_database_url(), "postgres://u:***@db/x");
+    }
+}

@@ -1,19 +1,16 @@
 //! The `latchkey` binary: `serve`, `migrate`, `keys`, `users`, `default-config`.
 
-mod app;
-mod config;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::{Parser, Subcommand};
-use latchkey_api::{cookie_suffix, publishable_key, AppConfig, AppState, CookiePolicy};
 use latchkey_service::account::NewUser;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Overrides};
+use latchkey::app;
+use latchkey::config::{self, Config, Overrides};
 
 #[derive(Parser)]
 #[command(name = "latchkey", version, about = "Self-hosted authentication and offline-first sync")]
@@ -158,37 +155,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = app::open_store(&config).await?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|e| anyhow!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr()?;
     let public_url = config.public_url_for(bound);
     let built = app::build(&config, store, &public_url).await?;
-    let host = url::Url::parse(&public_url)
-        .ok()
-        .and_then(|u| u.host_str().map(|h| match u.port() {
-            Some(p) => format!("{h}:{p}"),
-            None => h.to_owned(),
-        }))
-        .ok_or_else(|| anyhow!("public_url {public_url:?} is not a URL"))?;
-    let pk = publishable_key(&host);
+    let state = app::app_state(&config, &built, bound)?;
+    let pk = state.config.publishable_key.clone();
     let dev = config.dev_mode();
-    let loopback_http = public_url.starts_with("http://")
-        && url::Url::parse(&public_url).ok().and_then(|u| u.host_str().map(str::to_owned)).is_some_and(|h| {
-            h == "localhost" || h == "127.0.0.1" || h == "[::1]"
-        });
-    let app_config = AppConfig {
-        public_url: public_url.clone(),
-        allowed_origins: config.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_owned()).collect(),
-        dev_mode: dev,
-        cookies: CookiePolicy { secure: !(dev && loopback_http), suffix: cookie_suffix(&pk) },
-        publishable_key: pk.clone(),
-        instance_id: built.instance_id.clone(),
-        trusted_proxies: config.trusted_proxies.clone(),
-        request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
-        body_limit_bytes: config.body_limit_bytes,
-    };
-    let state = AppState::new(built.services.clone(), app_config);
 
     let keys = built.services.keys.clone();
     tokio::spawn(async move {
@@ -202,6 +176,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     });
 
+    let shutdown = shutdown_signal()?;
     println!("latchkey listening on {public_url}");
     println!("  database         {} ({})", config.redacted_database_url(), built.services.store.backend());
     println!("  publishable key  {pk}");
@@ -216,31 +191,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let _ = std::io::Write::flush(&mut std::io::stdout());
     tracing::info!(%public_url, instance_id = %built.instance_id, "latchkey started");
-    latchkey_api::serve(listener, state, shutdown_signal()).await?;
+    latchkey_api::serve(listener, state, shutdown).await?;
     tracing::info!("latchkey stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers SIGINT/SIGTERM handlers now (before readiness is announced), and returns a
+/// future that resolves when either arrives.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
 
 async fn services(config: &Config) -> anyhow::Result<app::Built> {
@@ -256,7 +228,11 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
         KeysAction::Show => {}
         KeysAction::Rotate => {
             let k = keys.rotate().await?;
-            println!("new key {} is published now and starts signing in {} s", k.kid, (k.activate_at - k.created_at) / 1000);
+            println!(
+                "new key {} is published now and starts signing in {} s",
+                k.kid,
+                (k.activate_at - k.created_at) / 1000
+            );
         }
         KeysAction::Revoke { kid } => {
             if !keys.revoke(&kid).await? {

@@ -109,7 +109,14 @@ pub fn public_user_data(r: &UserRecord, img: &str) -> Value {
     })
 }
 
-pub fn session_json(s: &SessionRow, status: &str, user: Option<&UserRecord>, token: Option<&str>, now: i64, img: &str) -> Value {
+pub fn session_json(
+    s: &SessionRow,
+    status: &str,
+    user: Option<&UserRecord>,
+    token: Option<&str>,
+    now: i64,
+    img: &str,
+) -> Value {
     let minutes = (now - s.created_at).max(0) / 60_000;
     json!({
         "object": "session",
@@ -239,12 +246,8 @@ pub fn client_json(v: &ClientView, tokens: &[(String, String)], now: i64, img: &
             session_json(s, "active", Some(u), token, now, img)
         })
         .collect();
-    let last_active = v
-        .client
-        .last_active_session_id
-        .as_ref()
-        .filter(|id| v.sessions.iter().any(|(s, _)| &s.id == *id))
-        .cloned();
+    let last_active =
+        v.client.last_active_session_id.as_ref().filter(|id| v.sessions.iter().any(|(s, _)| &s.id == *id)).cloned();
     json!({
         "object": "client",
         "id": v.client.id,

@@ -44,9 +44,15 @@ pub struct Me {
 }
 
 pub async fn me(state: &AppState, caller: &Caller, q: &SessionQuery) -> Result<Me, ApiError> {
-    let signed_out = || ApiError(ServiceError::unauthenticated("You are signed out.").long("Sign in to use this endpoint."));
+    let signed_out =
+        || ApiError(ServiceError::unauthenticated("You are signed out.").long("Sign in to use this endpoint."));
     let client = caller.client.clone().ok_or_else(signed_out)?;
-    let sid = q._clerk_session_id.clone().filter(|s| !s.is_empty()).or_else(|| client.last_active_session_id.clone()).ok_or_else(signed_out)?;
+    let sid = q
+        ._clerk_session_id
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or_else(|| client.last_active_session_id.clone())
+        .ok_or_else(signed_out)?;
     let session = state.services.active_session_of(&client, &sid).await.map_err(|_| signed_out())?;
     let user = state.services.user(&session.user_id).await?;
     Ok(Me { client, session, user })
@@ -56,12 +62,21 @@ fn user_body(state: &AppState, u: &UserRecord) -> Value {
     views::user_json(u, &state.avatar())
 }
 
-async fn get_me(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>) -> Result<Response, ApiError> {
+async fn get_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     Reply::new(&caller, user_body(&state, &m.user), Some(m.client)).send(&state, &caller.ctx).await
 }
 
-async fn update_me(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>, p: Params) -> Result<Response, ApiError> {
+async fn update_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    p: Params,
+) -> Result<Response, ApiError> {
     p.refuse_privileged()?;
     let m = me(&state, &caller, &q).await?;
     let update = ProfileUpdate {
@@ -80,32 +95,59 @@ fn list(data: Vec<Value>) -> Value {
     json!({"data": data, "total_count": n})
 }
 
-async fn list_emails(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>) -> Result<Response, ApiError> {
+async fn list_emails(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     let data = m.user.emails.iter().map(views::email_json).collect();
     Reply::new(&caller, list(data), Some(m.client)).send(&state, &caller.ctx).await
 }
 
-async fn add_email(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>, p: Params) -> Result<Response, ApiError> {
+async fn add_email(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    p: Params,
+) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     let address = p.required("email_address")?;
     let email = state.services.add_email(&m.user.user.id, &address).await?;
     Reply::new(&caller, views::email_json(&email), Some(m.client)).send(&state, &caller.ctx).await
 }
 
-async fn get_email(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_email(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
-    let email = m.user.emails.iter().find(|e| e.id == id).ok_or_else(|| ApiError(ServiceError::not_found("Email address")))?;
+    let email =
+        m.user.emails.iter().find(|e| e.id == id).ok_or_else(|| ApiError(ServiceError::not_found("Email address")))?;
     Reply::new(&caller, views::email_json(email), Some(m.client.clone())).send(&state, &caller.ctx).await
 }
 
-async fn delete_email(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn delete_email(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     state.services.delete_email(&m.user.user.id, &id).await?;
-    Reply::new(&caller, json!({"object": "email_address", "id": id, "deleted": true}), Some(m.client)).send(&state, &caller.ctx).await
+    Reply::new(&caller, json!({"object": "email_address", "id": id, "deleted": true}), Some(m.client))
+        .send(&state, &caller.ctx)
+        .await
 }
 
-async fn prepare_email(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn prepare_email(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     let email = state.services.prepare_email_verification(&caller.ctx, &m.user.user.id, &id).await?;
     Reply::new(&caller, views::email_json(&email), Some(m.client)).send(&state, &caller.ctx).await
@@ -124,7 +166,12 @@ async fn attempt_email(
     Reply::new(&caller, views::email_json(&email), Some(m.client)).send(&state, &caller.ctx).await
 }
 
-async fn change_password(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>, p: Params) -> Result<Response, ApiError> {
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    p: Params,
+) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     let new = p.required("new_password")?;
     let current = p.text("current_password");
@@ -133,7 +180,11 @@ async fn change_password(State(state): State<AppState>, caller: Caller, Query(q)
     Reply::new(&caller, user_body(&state, &user), Some(m.client)).send(&state, &caller.ctx).await
 }
 
-async fn list_sessions(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>) -> Result<Response, ApiError> {
+async fn list_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     let sessions = state.services.active_sessions(&m.user.user.id).await?;
     let now = state.services.now();
@@ -151,14 +202,30 @@ async fn list_sessions(State(state): State<AppState>, caller: Caller, Query(q): 
     Reply::new(&caller, Value::Array(data), Some(m.client)).send(&state, &caller.ctx).await
 }
 
-async fn revoke_session(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn revoke_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     let session = state.services.revoke_own_session(&m.user.user.id, &id).await?;
-    let body = views::session_json(&session, state.services.session_status(&session), None, None, state.services.now(), &state.avatar());
+    let body = views::session_json(
+        &session,
+        state.services.session_status(&session),
+        None,
+        None,
+        state.services.now(),
+        &state.avatar(),
+    );
     Reply::new(&caller, body, Some(m.client)).send(&state, &caller.ctx).await
 }
 
-async fn empty_list(State(state): State<AppState>, caller: Caller, Query(q): Query<SessionQuery>) -> Result<Response, ApiError> {
+async fn empty_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     Reply::new(&caller, list(Vec::new()), Some(m.client)).send(&state, &caller.ctx).await
 }

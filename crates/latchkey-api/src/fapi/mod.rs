@@ -137,7 +137,8 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
-        let native_flag = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "_is_native=1" || p == "_is_native=true"));
+        let native_flag =
+            parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "_is_native=1" || p == "_is_native=true"));
         let (token, native) = match bearer {
             Some(t) => (Some(t), true),
             None => (read_cookie(&parts.headers, CLIENT_COOKIE), native_flag),
@@ -168,7 +169,11 @@ impl Reply {
 
 /// The signed-in state of a client as the Frontend API reports it: the client JSON (with a
 /// fresh token for each live session), and the cookies that mirror it.
-pub async fn client_state(state: &AppState, ctx: &RequestContext, client: &ClientRow) -> Result<(Value, Vec<String>), ApiError> {
+pub async fn client_state(
+    state: &AppState,
+    ctx: &RequestContext,
+    client: &ClientRow,
+) -> Result<(Value, Vec<String>), ApiError> {
     let s = &state.services;
     let fresh = s.store.get_client(&client.id).await?.unwrap_or_else(|| client.clone());
     let view = s.client_view(&fresh).await?;
@@ -235,7 +240,12 @@ pub async fn ensure_client(state: &AppState, caller: &Caller) -> Result<(ClientR
 }
 
 fn require_client(caller: &Caller) -> Result<ClientRow, ApiError> {
-    caller.client.clone().ok_or_else(|| ApiError(ServiceError::unauthenticated("No client: sign in first.").long("This request needs a client cookie or client token.")))
+    caller.client.clone().ok_or_else(|| {
+        ApiError(
+            ServiceError::unauthenticated("No client: sign in first.")
+                .long("This request needs a client cookie or client token."),
+        )
+    })
 }
 
 async fn get_client(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
@@ -292,14 +302,23 @@ async fn create_sign_up(State(state): State<AppState>, caller: Caller, p: Params
     reply.send(&state, &caller.ctx).await
 }
 
-async fn get_sign_up(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_sign_up(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     let row = state.services.store.get_sign_up(&id).await.map_err(ServiceError::from)?;
     let row = row.filter(|r| r.client_id == client.id).ok_or_else(|| ApiError(ServiceError::not_found("Sign-up")))?;
     Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client)).send(&state, &caller.ctx).await
 }
 
-async fn update_sign_up(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+async fn update_sign_up(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     let input = sign_up_input(&p)?;
     let row = state.services.update_sign_up(&caller.ctx, &client, &id, input).await?;
@@ -332,7 +351,8 @@ async fn attempt_sign_up_verification(
 
 async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params) -> Result<Response, ApiError> {
     p.refuse_privileged()?;
-    let input = SignInInput { identifier: p.text("identifier"), strategy: p.text("strategy"), password: p.text("password") };
+    let input =
+        SignInInput { identifier: p.text("identifier"), strategy: p.text("strategy"), password: p.text("password") };
     let (client, token) = ensure_client(&state, &caller).await?;
     let outcome = state.services.create_sign_in(&caller.ctx, &client, input).await;
     match outcome {
@@ -352,21 +372,35 @@ async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params
     }
 }
 
-async fn get_sign_in(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_sign_in(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     let row = state.services.store.get_sign_in(&id).await.map_err(ServiceError::from)?;
     let row = row.filter(|r| r.client_id == client.id).ok_or_else(|| ApiError(ServiceError::not_found("Sign-in")))?;
     Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client)).send(&state, &caller.ctx).await
 }
 
-async fn prepare_first_factor(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+async fn prepare_first_factor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     let strategy = p.required("strategy")?;
     let row = state.services.prepare_first_factor(&caller.ctx, &client, &id, &strategy).await?;
     Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client)).send(&state, &caller.ctx).await
 }
 
-async fn attempt_first_factor(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+async fn attempt_first_factor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     let strategy = p.required("strategy")?;
     let secret = match strategy.as_str() {
@@ -388,21 +422,33 @@ fn session_body(state: &AppState, s: &SessionRow, user: Option<&UserRecord>, tok
     json::session_json(s, state.services.session_status(s), user, token, state.services.now(), &state.avatar())
 }
 
-async fn get_session(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     let session = state.services.active_session_of(&client, &id).await?;
     let user = state.services.user(&session.user_id).await?;
     Reply::new(&caller, session_body(&state, &session, Some(&user), None), Some(client)).send(&state, &caller.ctx).await
 }
 
-async fn touch_session(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+async fn touch_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     // Absent: keep the active organization; empty: the personal account.
-    let org = p.0.contains_key("active_organization_id").then(|| p.text("active_organization_id").filter(|s| !s.is_empty()));
+    let org =
+        p.0.contains_key("active_organization_id").then(|| p.text("active_organization_id").filter(|s| !s.is_empty()));
     let session = state.services.touch_session(&client, &id, org).await?;
     let user = state.services.user(&session.user_id).await?;
     let token = state.services.sign_session_token(&caller.ctx, &session).await?;
-    Reply::new(&caller, session_body(&state, &session, Some(&user), Some(&token)), Some(client)).send(&state, &caller.ctx).await
+    Reply::new(&caller, session_body(&state, &session, Some(&user), Some(&token)), Some(client))
+        .send(&state, &caller.ctx)
+        .await
 }
 
 #[derive(serde::Deserialize)]
@@ -432,17 +478,32 @@ async fn session_token(
     Ok(res)
 }
 
-async fn end_or_remove(state: AppState, caller: Caller, id: String, status: SessionStatus) -> Result<Response, ApiError> {
+async fn end_or_remove(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    status: SessionStatus,
+) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     let session = state.services.end_session(&client, &id, status).await?;
     let user = state.services.store.get_user(&session.user_id).await.map_err(ServiceError::from)?;
-    Reply::new(&caller, session_body(&state, &session, user.as_ref(), None), Some(client)).send(&state, &caller.ctx).await
+    Reply::new(&caller, session_body(&state, &session, user.as_ref(), None), Some(client))
+        .send(&state, &caller.ctx)
+        .await
 }
 
-async fn end_session(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn end_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     end_or_remove(state, caller, id, SessionStatus::Ended).await
 }
 
-async fn remove_session(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn remove_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     end_or_remove(state, caller, id, SessionStatus::Removed).await
 }

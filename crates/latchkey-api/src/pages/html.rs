@@ -79,7 +79,12 @@ fn hidden(csrf: &str) -> String {
 }
 
 fn button_form(action: &str, csrf: &str, label: &str, class: &str) -> String {
-    format!(r#"<form method="post" action="{}">{}<button class="{class}" type="submit">{}</button></form>"#, esc(action), hidden(csrf), esc(label))
+    format!(
+        r#"<form method="post" action="{}">{}<button class="{class}" type="submit">{}</button></form>"#,
+        esc(action),
+        hidden(csrf),
+        esc(label)
+    )
 }
 
 fn ago(now: i64, then: i64) -> String {
@@ -139,7 +144,10 @@ pub fn user_sections(csrf: &str, user: &UserRecord, sessions: &[SessionRow], cur
                 resend = button_form(&format!("/user/email/{}/resend", e.id), csrf, "Send a new code", "link"),
             );
         }
-        emails.push_str(&format!(r#"<li><span>{}{badges}</span><span class="actions">{actions}</span>{verify}</li>"#, esc(&e.email)));
+        emails.push_str(&format!(
+            r#"<li><span>{}{badges}</span><span class="actions">{actions}</span>{verify}</li>"#,
+            esc(&e.email)
+        ));
     }
     out.push_str(&format!(
         r#"<section class="card" aria-labelledby="email-h"><h2 id="email-h">Email addresses</h2><ul class="items">{emails}</ul>
@@ -162,7 +170,11 @@ pub fn user_sections(csrf: &str, user: &UserRecord, sessions: &[SessionRow], cur
     for s in sessions {
         let this = s.id == current;
         let label = if this { r#"<span class="badge">This device</span>"# } else { "" };
-        let action = if this { String::new() } else { button_form(&format!("/user/sessions/{}/revoke", s.id), csrf, "Sign out", "danger") };
+        let action = if this {
+            String::new()
+        } else {
+            button_form(&format!("/user/sessions/{}/revoke", s.id), csrf, "Sign out", "danger")
+        };
         items.push_str(&format!(
             r#"<li><span>Signed in {}, active {}{label}</span><span class="actions">{action}</span></li>"#,
             esc(&ago(now, s.created_at)),

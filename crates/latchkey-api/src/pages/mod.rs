@@ -71,7 +71,9 @@ fn redirect(to: &str, cookies: &[String]) -> Response {
 
 fn with_redirect(path: &str, redirect_url: Option<&str>) -> String {
     match redirect_url {
-        Some(r) => format!("{path}?redirect_url={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()),
+        Some(r) => {
+            format!("{path}?redirect_url={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>())
+        }
         None => path.to_owned(),
     }
 }
@@ -86,12 +88,13 @@ fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Vec<String>) {
     (t.clone(), vec![format!("{CSRF_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict{secure}")])
 }
 
-fn check_csrf(headers: &HeaderMap, p: &Params) -> Result<(), Response> {
+fn check_csrf(headers: &HeaderMap, p: &Params) -> Result<(), Box<Response>> {
     let cookie = read_cookie(headers, CSRF_COOKIE).unwrap_or_default();
     let field = p.text("csrf").unwrap_or_default();
     if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), field.as_bytes()) {
-        let page = Page::new("Request refused", "").alert("This form has expired. Go back, reload the page and try again.");
-        return Err(page.into_response(StatusCode::FORBIDDEN, &[]));
+        let page =
+            Page::new("Request refused", "").alert("This form has expired. Go back, reload the page and try again.");
+        return Err(Box::new(page.into_response(StatusCode::FORBIDDEN, &[])));
     }
     Ok(())
 }
@@ -139,9 +142,15 @@ async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Query(q
     page.body(sign_in_form(&csrf, redirect_url.as_deref(), "")).into_response(StatusCode::OK, &cookies)
 }
 
-async fn sign_in_submit(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller, p: Params) -> Response {
+async fn sign_in_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+    caller: Caller,
+    p: Params,
+) -> Response {
     if let Err(res) = check_csrf(&headers, &p) {
-        return res;
+        return *res;
     }
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
     let identifier = p.text("identifier").unwrap_or_default();
@@ -161,22 +170,41 @@ async fn sign_in_submit(State(state): State<AppState>, headers: HeaderMap, Query
     if has_active_session(&state, &client).await {
         return finish_signed_in(&state, &caller, &client, redirect_url, new_cookie).await;
     }
-    let input = SignInInput { identifier: Some(identifier.clone()), strategy: Some("password".into()), password: p.text("password") };
+    let input = SignInInput {
+        identifier: Some(identifier.clone()),
+        strategy: Some("password".into()),
+        password: p.text("password"),
+    };
     match state.services.create_sign_in(&caller.ctx, &client, input).await {
-        Ok(row) if row.status == "complete" => finish_signed_in(&state, &caller, &client, redirect_url, new_cookie).await,
+        Ok(row) if row.status == "complete" => {
+            finish_signed_in(&state, &caller, &client, redirect_url, new_cookie).await
+        }
         Ok(_) => render_error(&ServiceError::password_incorrect(), &new_cookie),
         Err(e) => render_error(&e, &new_cookie),
     }
 }
 
 async fn has_active_session(state: &AppState, client: &ClientRow) -> bool {
-    state.services.store.sessions_for_client(&client.id).await.is_ok_and(|v| v.iter().any(|s| state.services.session_is_active(s)))
+    state
+        .services
+        .store
+        .sessions_for_client(&client.id)
+        .await
+        .is_ok_and(|v| v.iter().any(|s| state.services.session_is_active(s)))
 }
 
-async fn finish_signed_in(state: &AppState, caller: &Caller, client: &ClientRow, redirect_url: Option<String>, mut cookies: Vec<String>) -> Response {
+async fn finish_signed_in(
+    state: &AppState,
+    caller: &Caller,
+    client: &ClientRow,
+    redirect_url: Option<String>,
+    mut cookies: Vec<String>,
+) -> Response {
     match client_state(state, &caller.ctx, client).await {
         Ok((_, c)) => cookies.extend(c),
-        Err(e) => return Page::new("Something went wrong", "").alert(&e.0.long_message).into_response(e.status(), &cookies),
+        Err(e) => {
+            return Page::new("Something went wrong", "").alert(&e.0.long_message).into_response(e.status(), &cookies)
+        }
     }
     redirect(redirect_url.as_deref().unwrap_or("/user"), &cookies)
 }
@@ -218,9 +246,15 @@ async fn sign_up_page(State(state): State<AppState>, headers: HeaderMap, Query(q
         .into_response(StatusCode::OK, &cookies)
 }
 
-async fn sign_up_submit(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller, p: Params) -> Response {
+async fn sign_up_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+    caller: Caller,
+    p: Params,
+) -> Response {
     if let Err(res) = check_csrf(&headers, &p) {
-        return res;
+        return *res;
     }
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
     let values: HashMap<&str, String> = ["first_name", "last_name", "email_address", "username"]
@@ -229,9 +263,10 @@ async fn sign_up_submit(State(state): State<AppState>, headers: HeaderMap, Query
         .collect();
     let render_error = |e: &ServiceError, cookies: &[String]| {
         let csrf = read_cookie(&headers, CSRF_COOKIE).unwrap_or_default();
-        let page = Page::new("Create your account", "It takes a minute. We'll email you a code to confirm your address.")
-            .alert(&e.long_message)
-            .body(sign_up_form(&csrf, redirect_url.as_deref(), &values));
+        let page =
+            Page::new("Create your account", "It takes a minute. We'll email you a code to confirm your address.")
+                .alert(&e.long_message)
+                .body(sign_up_form(&csrf, redirect_url.as_deref(), &values));
         with_retry_after(page.into_response(status_of(e), cookies), e)
     };
     let (client, token) = match ensure_client(&state, &caller).await {
@@ -277,7 +312,12 @@ async fn current_sign_up(state: &AppState, caller: &Caller) -> Option<(ClientRow
     Some((client, row))
 }
 
-async fn verify_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller) -> Response {
+async fn verify_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+    caller: Caller,
+) -> Response {
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
     let Some((_, row)) = current_sign_up(&state, &caller).await else {
         return redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]);
@@ -287,12 +327,19 @@ async fn verify_page(State(state): State<AppState>, headers: HeaderMap, Query(q)
     if q.notice.as_deref() == Some("code_sent") {
         page = page.notice("A new code is on its way.");
     }
-    page.body(verify_form(&csrf, redirect_url.as_deref(), row.email.as_deref().unwrap_or(""))).into_response(StatusCode::OK, &cookies)
+    page.body(verify_form(&csrf, redirect_url.as_deref(), row.email.as_deref().unwrap_or("")))
+        .into_response(StatusCode::OK, &cookies)
 }
 
-async fn verify_submit(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller, p: Params) -> Response {
+async fn verify_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+    caller: Caller,
+    p: Params,
+) -> Response {
     if let Err(res) = check_csrf(&headers, &p) {
-        return res;
+        return *res;
     }
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
     let Some((client, row)) = current_sign_up(&state, &caller).await else {
@@ -300,13 +347,18 @@ async fn verify_submit(State(state): State<AppState>, headers: HeaderMap, Query(
     };
     let code = p.text("code").unwrap_or_default();
     match state.services.attempt_sign_up_verification(&caller.ctx, &client, &row.id, &code).await {
-        Ok(done) if done.status == "complete" => finish_signed_in(&state, &caller, &client, redirect_url, Vec::new()).await,
+        Ok(done) if done.status == "complete" => {
+            finish_signed_in(&state, &caller, &client, redirect_url, Vec::new()).await
+        }
         Ok(_) => redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]),
         Err(e) => {
             let csrf = read_cookie(&headers, CSRF_COOKIE).unwrap_or_default();
             let mut page = Page::new("Check your email", "").alert(&e.long_message);
             if e.code == "form_identifier_exists" {
-                page = page.body(format!(r#"<p class="sub">Please <a href="{}">sign in</a> instead.</p>"#, esc(&with_redirect("/sign-in", redirect_url.as_deref()))));
+                page = page.body(format!(
+                    r#"<p class="sub">Please <a href="{}">sign in</a> instead.</p>"#,
+                    esc(&with_redirect("/sign-in", redirect_url.as_deref()))
+                ));
             } else {
                 page = page.body(verify_form(&csrf, redirect_url.as_deref(), row.email.as_deref().unwrap_or("")));
             }
@@ -315,9 +367,15 @@ async fn verify_submit(State(state): State<AppState>, headers: HeaderMap, Query(
     }
 }
 
-async fn verify_resend(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller, p: Params) -> Response {
+async fn verify_resend(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+    caller: Caller,
+    p: Params,
+) -> Response {
     if let Err(res) = check_csrf(&headers, &p) {
-        return res;
+        return *res;
     }
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
     let Some((client, row)) = current_sign_up(&state, &caller).await else {
@@ -329,13 +387,16 @@ async fn verify_resend(State(state): State<AppState>, headers: HeaderMap, Query(
             let sep = if base.contains('?') { '&' } else { '?' };
             redirect(&format!("{base}{sep}notice=code_sent"), &[])
         }
-        Err(e) => with_retry_after(Page::new("Check your email", "").alert(&e.long_message).into_response(status_of(&e), &[]), &e),
+        Err(e) => with_retry_after(
+            Page::new("Check your email", "").alert(&e.long_message).into_response(status_of(&e), &[]),
+            &e,
+        ),
     }
 }
 
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
     if let Err(res) = check_csrf(&headers, &p) {
-        return res;
+        return *res;
     }
     let mut cookies = Vec::new();
     if let Some(client) = &caller.client {
@@ -377,14 +438,26 @@ fn notice_text(key: &str) -> Option<&'static str> {
     })
 }
 
-async fn user_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>, caller: Caller) -> Response {
+async fn user_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+    caller: Caller,
+) -> Response {
     let Some(me) = signed_in(&state, &caller).await else {
         return redirect("/sign-in?redirect_url=%2Fuser", &[]);
     };
     render_user(&state, &headers, &me, q.notice.as_deref().and_then(notice_text), None, StatusCode::OK).await
 }
 
-async fn render_user(state: &AppState, headers: &HeaderMap, me: &Signed, notice: Option<&str>, error: Option<&ServiceError>, status: StatusCode) -> Response {
+async fn render_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    me: &Signed,
+    notice: Option<&str>,
+    error: Option<&ServiceError>,
+    status: StatusCode,
+) -> Response {
     let (csrf, cookies) = csrf_token(state, headers);
     let sessions = state.services.active_sessions(&me.user.user.id).await.unwrap_or_default();
     let mut page = Page::new("Your account", "").wide();
@@ -403,13 +476,20 @@ async fn render_user(state: &AppState, headers: &HeaderMap, me: &Signed, notice:
 }
 
 /// Runs a profile action for the signed-in user, then shows the page with a notice or error.
-async fn user_action<F, Fut>(state: AppState, headers: HeaderMap, caller: Caller, p: Params, notice: &'static str, action: F) -> Response
+async fn user_action<F, Fut>(
+    state: AppState,
+    headers: HeaderMap,
+    caller: Caller,
+    p: Params,
+    notice: &'static str,
+    action: F,
+) -> Response
 where
     F: FnOnce(AppState, Caller, Params, Signed) -> Fut,
     Fut: std::future::Future<Output = Result<(), ServiceError>>,
 {
     if let Err(res) = check_csrf(&headers, &p) {
-        return res;
+        return *res;
     }
     let Some(me) = signed_in(&state, &caller).await else {
         return redirect("/sign-in?redirect_url=%2Fuser", &[]);
@@ -432,7 +512,12 @@ where
 
 async fn user_profile(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
     user_action(state, headers, caller, p, "profile", |state, _caller, p, me| async move {
-        let update = ProfileUpdate { first_name: p.text("first_name"), last_name: p.text("last_name"), username: p.text("username"), ..Default::default() };
+        let update = ProfileUpdate {
+            first_name: p.text("first_name"),
+            last_name: p.text("last_name"),
+            username: p.text("username"),
+            ..Default::default()
+        };
         state.services.update_profile(&me.user.user.id, update).await.map(|_| ())
     })
     .await
@@ -445,7 +530,13 @@ async fn user_add_email(State(state): State<AppState>, headers: HeaderMap, calle
     .await
 }
 
-async fn user_verify_email(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, caller: Caller, p: Params) -> Response {
+async fn user_verify_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> Response {
     user_action(state, headers, caller, p, "email_verified", |state, caller, p, me| async move {
         let code = p.text("code").unwrap_or_default();
         state.services.attempt_email_verification(&caller.ctx, &me.user.user.id, &id, &code).await.map(|_| ())
@@ -453,14 +544,26 @@ async fn user_verify_email(State(state): State<AppState>, headers: HeaderMap, Pa
     .await
 }
 
-async fn user_resend_email(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, caller: Caller, p: Params) -> Response {
+async fn user_resend_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> Response {
     user_action(state, headers, caller, p, "code_sent", |state, caller, _p, me| async move {
         state.services.prepare_email_verification(&caller.ctx, &me.user.user.id, &id).await.map(|_| ())
     })
     .await
 }
 
-async fn user_primary_email(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, caller: Caller, p: Params) -> Response {
+async fn user_primary_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> Response {
     user_action(state, headers, caller, p, "email_primary", |state, _caller, _p, me| async move {
         let update = ProfileUpdate { primary_email_address_id: Some(id), ..Default::default() };
         state.services.update_profile(&me.user.user.id, update).await.map(|_| ())
@@ -468,7 +571,13 @@ async fn user_primary_email(State(state): State<AppState>, headers: HeaderMap, P
     .await
 }
 
-async fn user_delete_email(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, caller: Caller, p: Params) -> Response {
+async fn user_delete_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> Response {
     user_action(state, headers, caller, p, "email_deleted", |state, _caller, _p, me| async move {
         state.services.delete_email(&me.user.user.id, &id).await
     })
@@ -485,7 +594,13 @@ async fn user_password(State(state): State<AppState>, headers: HeaderMap, caller
     .await
 }
 
-async fn user_revoke_session(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, caller: Caller, p: Params) -> Response {
+async fn user_revoke_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> Response {
     user_action(state, headers, caller, p, "session_revoked", |state, _caller, _p, me| async move {
         state.services.revoke_own_session(&me.user.user.id, &id).await.map(|_| ())
     })

@@ -1,0 +1,13 @@
+//! The one integration-test binary of latchkey (every integration test lives under here, so
+//! the workspace links one test executable).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod conformance;
+mod errors;
+mod flows;
+mod keys;
+mod pages;
+mod process;
+mod security;

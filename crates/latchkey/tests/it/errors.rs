@@ -1,0 +1,165 @@
+//! Bad input gets a clear error in the one error shape, and changes nothing.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::flows::signed_in;
+use crate::harness::{Backend, TestServer};
+
+fn assert_error_shape(r: &crate::harness::Reply, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.content_type(), "application/json", "exactly application/json");
+    assert!(r.body["errors"].is_array(), "{}", r.text);
+    assert_eq!(r.error_code(), code, "{}", r.text);
+    for key in ["message", "long_message"] {
+        assert!(r.body["errors"][0][key].is_string(), "{key}");
+    }
+    assert!(r.body["errors"][0]["meta"].is_object());
+    let trace = r.body["clerk_trace_id"].as_str().unwrap();
+    assert_eq!(trace, r.headers["x-request-id"].to_str().unwrap(), "the trace id is the request id");
+}
+
+#[tokio::test]
+async fn malformed_and_unsupported_bodies() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let b = server.browser();
+    let bad_json = b
+        .send(
+            b.http
+                .post(b.url("/v1/client/sign_ups"))
+                .header("content-type", "application/json")
+                .body("{\"email_address\": "),
+        )
+        .await;
+    assert_error_shape(&bad_json, StatusCode::BAD_REQUEST, "malformed_request_body");
+    let not_object = b
+        .send(b.http.post(b.url("/v1/client/sign_ups")).header("content-type", "application/json").body("[1,2]"))
+        .await;
+    assert_error_shape(&not_object, StatusCode::BAD_REQUEST, "malformed_request_body");
+    let text = b
+        .send(b.http.post(b.url("/v1/client/sign_ups")).header("content-type", "text/plain").body("email_address=x"))
+        .await;
+    assert_error_shape(&text, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_content_type");
+    let huge = "x".repeat(200 * 1024);
+    let big = b.post("/v1/client/sign_ups", &[("email_address", "big@example.com"), ("first_name", &huge)]).await;
+    assert_error_shape(&big, StatusCode::PAYLOAD_TOO_LARGE, "request_body_too_large");
+    let bad_email =
+        b.post("/v1/client/sign_ups", &[("email_address", "not-an-address"), ("password", "long enough pass")]).await;
+    assert_error_shape(&bad_email, StatusCode::UNPROCESSABLE_ENTITY, "form_param_format_invalid");
+    assert_eq!(bad_email.body["errors"][0]["meta"]["param_name"], "email_address");
+    assert!(server.mail_to("big@example.com").await.is_empty(), "nothing happened for refused requests");
+}
+
+#[tokio::test]
+async fn json_bodies_work_like_forms() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let b = server.browser();
+    let r = b.post_json("/v1/client/sign_ups", &json!({"email_address": "json@example.com", "password": "json body passphrase", "unsafe_metadata": {"theme": "dark"}})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["response"]["unsafe_metadata"], json!({"theme": "dark"}));
+    let r = b
+        .post(
+            "/v1/client/sign_ups",
+            &[
+                ("email_address", "form@example.com"),
+                ("password", "json body passphrase"),
+                ("unsafe_metadata", "{\"a\":1}"),
+            ],
+        )
+        .await;
+    assert_eq!(r.body["response"]["unsafe_metadata"], json!({"a": 1}));
+    let r = b.post("/v1/client/sign_ups", &[("email_address", "form2@example.com"), ("unsafe_metadata", "[1]")]).await;
+    assert_error_shape(&r, StatusCode::UNPROCESSABLE_ENTITY, "form_param_format_invalid");
+}
+
+#[tokio::test]
+async fn unknown_fields_are_ignored_but_privileged_ones_refused() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (b, user_id, _) = signed_in(&server, "fields@example.com").await;
+    // Clerk's SDK sends fields a server may not know (locale, timezone, captcha_*): ignored.
+    let ok = b.post("/v1/me?_method=PATCH", &[("first_name", "Ok"), ("tab_state", "focused"), ("locale", "en")]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    for field in ["role", "public_metadata", "banned", "id"] {
+        let r = b.post("/v1/me?_method=PATCH", &[(field, "admin"), ("first_name", "Mallory")]).await;
+        assert_error_shape(&r, StatusCode::BAD_REQUEST, "form_param_unknown");
+        assert_eq!(r.body["errors"][0]["meta"]["param_name"], field);
+    }
+    let r = b.post_json("/v1/me?_method=PATCH", &json!({"role": "admin"})).await;
+    assert_error_shape(&r, StatusCode::BAD_REQUEST, "form_param_unknown");
+    let user = server.services.user(&user_id).await.unwrap();
+    assert_eq!(user.user.first_name.as_deref(), Some("Ok"), "refused requests changed nothing");
+    assert_eq!(user.user.public_metadata, "{}");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let b = server.browser();
+    assert_error_shape(&b.get("/v1/nope").await, StatusCode::NOT_FOUND, "resource_not_found");
+    assert_error_shape(&b.get("/v1/client/sign_ups").await, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert_error_shape(
+        &b.get("/v1/client/sessions/sess_x/tokens").await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    assert_error_shape(
+        &b.post("/v1/client/sign_ups/sua_nope/attempt_verification", &[("code", "123456")]).await,
+        StatusCode::UNAUTHORIZED,
+        "authentication_invalid",
+    );
+    let (b2, _, _) = signed_in(&server, "other@example.com").await;
+    assert_error_shape(
+        &b2.post("/v1/client/sign_ups/sua_nope/attempt_verification", &[("code", "123456")]).await,
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+    );
+    assert_error_shape(
+        &b2.post("/v1/client/sessions/sess_x/touch", &[("active_organization_id", "org_x")]).await,
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+    );
+}
+
+#[tokio::test]
+async fn sign_up_and_sign_in_need_a_signed_out_client() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (b, _, _) = signed_in(&server, "single@example.com").await;
+    let r = server.sign_in(&b, "single@example.com", "correct horse battery staple").await;
+    assert_error_shape(&r, StatusCode::BAD_REQUEST, "session_exists");
+}
+
+#[tokio::test]
+async fn native_clients_use_a_bearer_client_token() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    server.sign_up(&server.browser(), "native@example.com", "correct horse battery staple").await;
+    let b = server.browser();
+    let r = b
+        .send(b.http.post(b.url("/v1/client/sign_ins?_is_native=1")).form(&[
+            ("identifier", "native@example.com"),
+            ("strategy", "password"),
+            ("password", "correct horse battery staple"),
+        ]))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.set_cookies().is_empty(), "native clients get no cookies");
+    let token = r.headers["authorization"].to_str().unwrap().to_owned();
+    assert_eq!(token.len(), 43);
+    let sid = r.body["response"]["created_session_id"].as_str().unwrap().to_owned();
+    // A fresh HTTP client (no cookies) with the bearer token, even from a foreign origin.
+    let fresh = reqwest::Client::new();
+    let res = fresh
+        .post(format!("{}/v1/client/sessions/{sid}/tokens", server.url))
+        .header("authorization", format!("Bearer {token}"))
+        .header("origin", "https://evil.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let bad = fresh
+        .post(format!("{}/v1/client/sessions/{sid}/tokens", server.url))
+        .header("authorization", "Bearer wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+}

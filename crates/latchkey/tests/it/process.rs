@@ -1,0 +1,290 @@
+//! The real `latchkey` binary: first start, shutdown, logs, database failures, the CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use crate::harness::{Backend, Browser, TestDb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+
+fn command(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir).env("LATCHKEY_LOG", "info").env_remove("LATCHKEY_DATABASE_URL").env_remove("LATCHKEY_KEK");
+    c
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    stdout: Vec<String>,
+    stderr: PathBuf,
+}
+
+async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+    let stderr = dir.join(format!("stderr-{}.log", rand::random::<u32>()));
+    let mut cmd = command(dir);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = Vec::new();
+    let mut url = String::new();
+    let read = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(u) = line.strip_prefix("latchkey listening on ") {
+                url = u.trim().to_owned();
+            }
+            let last = line.trim_start().starts_with("development mode");
+            stdout.push(line);
+            if last {
+                break;
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(60), read).await.is_err() || url.is_empty() {
+        panic!("latchkey did not start: {stdout:?}\n{}", std::fs::read_to_string(&stderr).unwrap_or_default());
+    }
+    Server { child, url, stdout, stderr }
+}
+
+impl Server {
+    async fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().unwrap() as i32;
+        // SIGTERM, as a service manager would send.
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap();
+        (status, std::fs::read_to_string(&self.stderr).unwrap_or_default())
+    }
+}
+
+#[tokio::test]
+async fn first_start_prints_keys_once_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &[]).await;
+    let out = s.stdout.join("\n");
+    assert!(out.contains("publishable key  pk_live_"), "{out}");
+    assert!(out.contains("secret key       sk_live_"), "{out}");
+    assert!(dir.path().join("data/latchkey.db").exists(), "SQLite in ./data by default");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("data/kek")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let b = Browser::new(&s.url);
+    assert_eq!(b.get("/readyz").await.status, StatusCode::OK);
+    let (status, _) = s.stop().await;
+    assert!(status.success(), "{status:?}");
+
+    let again = start(dir.path(), &[]).await;
+    let out = again.stdout.join("\n");
+    assert!(!out.contains("sk_live_"), "the secret key is shown only on first start: {out}");
+    assert!(out.contains("pk_live_"));
+    assert!(again.stop().await.0.success());
+}
+
+#[tokio::test]
+async fn logs_never_contain_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &[]).await;
+    let secret_key = s
+        .stdout
+        .iter()
+        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("sk_live_")).map(str::to_owned))
+        .unwrap();
+    let b = Browser::new(&s.url);
+    let password = "a very secret passphrase 42";
+    let r = b.post("/v1/client/sign_ups", &[("email_address", "logs@example.com"), ("password", password)]).await;
+    let id = r.body["response"]["id"].as_str().unwrap().to_owned();
+    let client_cookie = r
+        .set_cookies()
+        .iter()
+        .find(|c| c.starts_with("__client="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("__client=")
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mail = b.get("/dev/mail").await;
+    let code: String = mail.body["messages"][0]["subject"].as_str().unwrap().chars().take(6).collect();
+    let done = b.post(&format!("/v1/client/sign_ups/{id}/attempt_verification"), &[("code", code.as_str())]).await;
+    let sid = done.body["response"]["created_session_id"].as_str().unwrap().to_owned();
+    let jwt = b.token(&sid).await.body["jwt"].as_str().unwrap().to_owned();
+    b.post("/v1/client/sign_ins", &[("identifier", "logs@example.com"), ("password", "wrong secret passphrase")]).await;
+    let (_, logs) = s.stop().await;
+    assert!(logs.contains("request"), "logging works: {logs}");
+    assert!(logs.contains("logs@example.com") || !logs.is_empty());
+    for secret in
+        [password, "wrong secret passphrase", code.as_str(), jwt.as_str(), secret_key.as_str(), client_cookie.as_str()]
+    {
+        assert!(!logs.contains(secret), "the log contains a secret: {secret}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_at_start_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_DATABASE_URL", "postgres://latchkey:hunter2secret@127.0.0.1:1/none")
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out).await.unwrap().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open the PostgreSQL database"), "{err}");
+    assert!(!err.contains("hunter2secret"), "the password is redacted: {err}");
+
+    let out = command(dir.path()).args(["serve"]).env("LATCHKEY_DATABASE_URL", "mysql://x").output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+}
+
+#[tokio::test]
+async fn a_wrong_key_encryption_key_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &[]).await;
+    assert!(s.stop().await.0.success());
+    let out = command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_KEK", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LATCHKEY_KEK"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A TCP relay to PostgreSQL that can be cut (every connection dropped, new ones refused).
+async fn relay(target: &'static str) -> (u16, Arc<AtomicBool>, watch::Sender<u64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let up = Arc::new(AtomicBool::new(true));
+    let (cut_tx, cut_rx) = watch::channel(0u64);
+    let up2 = up.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if !up2.load(Ordering::SeqCst) {
+                let _ = inbound.shutdown().await;
+                continue;
+            }
+            let mut cut = cut_rx.clone();
+            cut.borrow_and_update();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = cut.changed() => {}
+                }
+            });
+        }
+    });
+    (port, up, cut_tx)
+}
+
+#[tokio::test]
+async fn a_database_outage_answers_503_and_recovers_without_restart() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (port, up, cut) = relay("127.0.0.1:5432").await;
+    let mut via_relay = url::Url::parse(&db.url).unwrap();
+    via_relay.set_port(Some(port)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &[("LATCHKEY_DATABASE_URL", via_relay.as_str())]).await;
+    let b = Browser::new(&s.url);
+    assert_eq!(b.get("/readyz").await.status, StatusCode::OK);
+    let before = b
+        .post("/v1/client/sign_ups", &[("email_address", "outage@example.com"), ("password", "outage passphrase")])
+        .await;
+    assert_eq!(before.status, StatusCode::OK);
+
+    up.store(false, Ordering::SeqCst);
+    cut.send_modify(|n| *n += 1);
+    let down = b.get("/readyz").await;
+    assert_eq!((down.status, down.error_code()), (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"));
+    let r = b.post("/v1/client/sign_ins", &[("identifier", "outage@example.com")]).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"), "{}", r.text);
+    assert_eq!(r.content_type(), "application/json");
+
+    up.store(true, Ordering::SeqCst);
+    let mut recovered = false;
+    for _ in 0..40 {
+        if b.get("/readyz").await.status == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "latchkey recovers by itself");
+    let client = b.get("/v1/client").await;
+    assert_eq!(client.body["response"]["sign_up"]["email_address"], "outage@example.com", "nothing stored was lost");
+    assert!(s.stop().await.0.success());
+}
+
+#[tokio::test]
+async fn cli_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path()).arg("default-config").output().await.unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("database_url = \"sqlite://./data/latchkey.db\""));
+    // The example is itself a valid configuration file.
+    std::fs::write(dir.path().join("latchkey.toml"), &text).unwrap();
+
+    let out = command(dir.path()).arg("migrate").output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut create = command(dir.path())
+        .args(["users", "create", "--email", "cli@example.com", "--username", "cli_user", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create.stdin.take().unwrap().write_all(b"cli passphrase here\n").await.unwrap();
+    let out = create.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let user_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(user_id.starts_with("user_"));
+
+    let dup = command(dir.path()).args(["users", "create", "--email", "CLI@example.com"]).output().await.unwrap();
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("taken"));
+
+    let list = command(dir.path()).args(["users", "list"]).output().await.unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&format!("{user_id}\tcli@example.com\tcli_user")));
+
+    let rotate = command(dir.path()).args(["keys", "rotate"]).output().await.unwrap();
+    assert!(String::from_utf8_lossy(&rotate.stdout).contains("starts signing in 300 s"));
+    let show =
+        String::from_utf8_lossy(&command(dir.path()).args(["keys", "show"]).output().await.unwrap().stdout).to_string();
+    assert!(show.contains("active") && show.contains("pending"), "{show}");
+
+    // The user made by the CLI signs in through the server: one core, several doors.
+    let s = start(dir.path(), &[]).await;
+    let b = Browser::new(&s.url);
+    let r = b.post("/v1/client/sign_ins", &[("identifier", "cli_user"), ("password", "cli passphrase here")]).await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    assert!(s.stop().await.0.success());
+
+    let bad = command(dir.path()).args(["serve"]).env("LATCHKEY_LISTEN", "not an address").output().await.unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid configuration"));
+}

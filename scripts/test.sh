@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every check and test of latchkey, installing what they need first. Used by .ci/run.
+# Needs: Rust stable, and PostgreSQL reachable at $LATCHKEY_TEST_POSTGRES_URL
+# (default postgres://postgres@127.0.0.1:5432/test, trust auth).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export LATCHKEY_TEST_POSTGRES_URL="${LATCHKEY_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+echo "== checking PostgreSQL at ${LATCHKEY_TEST_POSTGRES_URL%%@*}@…"
+if command -v pg_isready >/dev/null 2>&1; then
+  host=$(python3 -c "import urllib.parse,sys;u=urllib.parse.urlparse(sys.argv[1]);print(u.hostname or '127.0.0.1', u.port or 5432)" "$LATCHKEY_TEST_POSTGRES_URL")
+  # shellcheck disable=SC2086
+  set -- $host
+  for _ in $(seq 1 30); do pg_isready -q -h "$1" -p "$2" && break; sleep 1; done
+  pg_isready -h "$1" -p "$2"
+fi
+
+echo "== formatting"
+cargo fmt --all -- --check
+echo "== lints"
+cargo clippy --all-targets --workspace --locked -- -D warnings
+echo "== tests (unit, conformance on SQLite and PostgreSQL, HTTP, real binary)"
+cargo test --workspace --locked
+echo "== all checks passed"
