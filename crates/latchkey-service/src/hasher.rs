@@ -1,11 +1,16 @@
-//! argon2id password hashing (OWASP: m=19456 KiB, t=2, p=1) on a bounded blocking pool, so
-//! hashing never runs on the async workers and memory stays within `permits × 19 MiB`.
+//! argon2id password hashing (OWASP: m=19456 KiB, t=2, p=1) on a small dedicated pool of
+//! threads, never on the async workers. The pool has a fixed number of threads (so memory stays
+//! near `threads × 19 MiB`) that run at the lowest CPU priority: request handling always
+//! preempts hashing, so a burst of sign-ins cannot stall health checks or token refreshes,
+//! while idle CPU still goes to hashing.
 
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
+use base64::Engine;
 use tokio::sync::Semaphore;
 
 use crate::error::{Result, ServiceError};
@@ -38,22 +43,78 @@ pub trait PasswordHasher: Send + Sync + 'static {
     async fn verify_dummy(&self, password: &str) -> Result<()>;
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+const DEFAULT_DUMMY: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$+2ruvKEGMnz58unCzmrpMg$x9xdNw3VPuxWvtw+ml6UGzirhQ7doIIerLLFTb7V3Cs";
+
 pub struct Argon2Hasher {
     params: HashParams,
+    /// Bounds the jobs handed to the pool (waiting callers queue here, asynchronously).
     permits: Arc<Semaphore>,
+    jobs: Mutex<mpsc::Sender<Job>>,
     dummy: String,
 }
 
 impl Argon2Hasher {
-    /// `concurrency` hashes run at once at most; others wait for a permit.
-    pub fn new(params: HashParams, concurrency: usize) -> Result<Self> {
-        let dummy = hash_blocking(params, "latchkey dummy password for unknown accounts", &random_salt())?;
-        Ok(Self { params, permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy })
+    /// Starts `threads` hashing threads; at most that many hashes run at once.
+    pub fn new(params: HashParams, threads: usize) -> Result<Self> {
+        let threads = threads.max(1);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("latchkey-hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|_| ServiceError::internal())?;
+        }
+        // The dummy costs exactly what a real verification costs. For the default parameters it
+        // is precomputed (a hash of a random, discarded password), so start-up does no hashing.
+        let dummy = if params == HashParams::default() {
+            DEFAULT_DUMMY.to_owned()
+        } else {
+            hash_blocking(params, "latchkey dummy password for unknown accounts", &random_salt())?
+        };
+        Ok(Self { params, permits: Arc::new(Semaphore::new(threads)), jobs: Mutex::new(tx), dummy })
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
         let _permit = self.permits.acquire().await.map_err(|_| ServiceError::internal())?;
-        tokio::task::spawn_blocking(f).await.map_err(|_| ServiceError::internal())?
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done_tx.send(f());
+        });
+        self.jobs.lock().map_err(|_| ServiceError::internal())?.send(job).map_err(|_| ServiceError::internal())?;
+        done_rx.await.map_err(|_| ServiceError::internal())?
+    }
+}
+
+/// Hashing threads yield to everything else (SCHED_BATCH at the highest niceness). Where the
+/// system refuses, they run at normal priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy, ThreadPriority,
+            ThreadSchedulePolicy,
+        };
+        let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+        if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy) {
+            tracing::debug!(error = ?e, "could not lower the hashing threads' priority");
+        }
     }
 }
 
@@ -66,19 +127,74 @@ fn random_salt() -> SaltString {
     SaltString::generate(&mut rand_core::OsRng)
 }
 
+thread_local! {
+    /// Each hashing thread keeps its argon2 working memory, so a hash neither allocates nor
+    /// page-faults 19 MiB afresh (and freed chunks do not pile up in malloc arenas).
+    static MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs argon2 into `out` with this thread's reusable memory.
+fn argon2_into(argon: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<()> {
+    let blocks = argon.params().block_count();
+    MEMORY.with(|cell| {
+        let mut memory = cell.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .map_err(|_| ServiceError::internal())
+    })
+}
+
+/// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) for `password`.
 pub fn hash_blocking(params: HashParams, password: &str, salt: &SaltString) -> Result<String> {
-    argon(params)?.hash_password(password.as_bytes(), salt).map(|h| h.to_string()).map_err(|_| ServiceError::internal())
+    let argon = argon(params)?;
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt.decode_b64(&mut raw_salt).map_err(|_| ServiceError::internal())?;
+    let mut out = [0u8; 32];
+    argon2_into(&argon, password.as_bytes(), raw_salt, &mut out)?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_kib,
+        params.t,
+        params.p,
+        salt.as_str(),
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(out)
+    ))
 }
 
 fn verify_blocking(current: HashParams, password: &str, phc: &str) -> Result<Verified> {
+    let refused = Verified { ok: false, needs_rehash: false };
     let Ok(parsed) = PasswordHash::new(phc) else {
-        return Ok(Verified { ok: false, needs_rehash: false });
+        return Ok(refused);
     };
-    let stored = Params::try_from(&parsed).ok();
-    let needs_rehash = parsed.algorithm.as_str() != "argon2id"
-        || stored.is_none_or(|s| s.m_cost() < current.m_kib || s.t_cost() < current.t || s.p_cost() < current.p);
-    // Verify with the parameters the hash names (argon2 reads them from the PHC string).
-    let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+    let algorithm = match parsed.algorithm.as_str() {
+        "argon2id" => Algorithm::Argon2id,
+        "argon2i" => Algorithm::Argon2i,
+        "argon2d" => Algorithm::Argon2d,
+        _ => return Ok(refused),
+    };
+    let (Ok(stored), Some(salt), Some(expected)) = (Params::try_from(&parsed), parsed.salt, parsed.hash) else {
+        return Ok(refused);
+    };
+    let needs_rehash = algorithm != Algorithm::Argon2id
+        || stored.m_cost() < current.m_kib
+        || stored.t_cost() < current.t
+        || stored.p_cost() < current.p;
+    let version = match parsed.version {
+        Some(0x10) => Version::V0x10,
+        _ => Version::V0x13,
+    };
+    let argon = Argon2::new(algorithm, version, stored);
+    let mut raw_salt = [0u8; 64];
+    let Ok(raw_salt) = salt.decode_b64(&mut raw_salt) else {
+        return Ok(refused);
+    };
+    let expected = expected.as_bytes();
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(&argon, password.as_bytes(), raw_salt, &mut out)?;
+    let ok = latchkey_core::secret::constant_time_eq(&out, expected);
     Ok(Verified { ok, needs_rehash })
 }
 
@@ -116,6 +232,31 @@ mod tests {
         assert_eq!(h.verify("correct horse battery", &phc).await.unwrap(), Verified { ok: true, needs_rehash: false });
         assert!(!h.verify("correct horse batterY", &phc).await.unwrap().ok);
         assert!(!h.verify("x", "not a phc string").await.unwrap().ok);
+    }
+
+    #[tokio::test]
+    async fn interoperates_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = Argon2Hasher::new(HashParams::default(), 1).unwrap();
+        let ours = h.hash("interop passphrase").await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"interop passphrase", &parsed).is_ok());
+        let theirs = Argon2::default().hash_password(b"interop passphrase", &random_salt()).unwrap().to_string();
+        assert!(h.verify("interop passphrase", &theirs).await.unwrap().ok);
+        assert!(!h.verify("interop passphrasE", &theirs).await.unwrap().ok);
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default())
+            .hash_password(b"old scheme", &random_salt())
+            .unwrap()
+            .to_string();
+        assert_eq!(h.verify("old scheme", &argon2i).await.unwrap(), Verified { ok: true, needs_rehash: true });
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_has_current_parameters() {
+        let h = Argon2Hasher::new(HashParams::default(), 1).unwrap();
+        assert!(h.dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let v = h.verify("anything at all", &h.dummy).await.unwrap();
+        assert_eq!(v, Verified { ok: false, needs_rehash: false }, "a real verification, which fails");
     }
 
     #[tokio::test]

@@ -198,7 +198,11 @@ impl Services {
     }
 
     async fn refuse_if_signed_in(&self, client: &ClientRow) -> Result<()> {
-        // Single-session mode, as Clerk's environment announces.
+        // In single-session mode (as Clerk's environment announces) a client with no last active
+        // session has no active session at all: nothing to look up.
+        if client.last_active_session_id.is_none() {
+            return Ok(());
+        }
         let active = self.store.sessions_for_client(&client.id).await?.iter().any(|s| self.session_is_active(s));
         if active {
             return Err(ServiceError::bad_request("session_exists", "You're already signed in."));
@@ -256,9 +260,6 @@ impl Services {
         self.apply_sign_up_input(&mut row, input).await?;
         let code = row.email.is_some().then(|| self.issue_sign_up_code(&mut row));
         self.store.insert_sign_up(&row).await?;
-        let mut client = client.clone();
-        client.sign_up_id = Some(row.id.clone());
-        self.store.update_client(&client).await?;
         if let Some(code) = code {
             self.mail_sign_up_code(&row, &code);
         }
@@ -483,16 +484,13 @@ impl Services {
             version: 1,
         };
         let session = self.new_session(&client.id, &user_id);
-        let mut client = self.store.get_client(&client.id).await?.unwrap_or_else(|| client.clone());
-        client.last_active_session_id = Some(session.id.clone());
-        client.updated_at = now;
         let mut done_row = row.clone();
         done_row.status = "complete".into();
         done_row.created_user_id = Some(user_id);
         done_row.created_session_id = Some(session.id.clone());
         done_row.password_hash = None;
         done_row.version = row.version + 1;
-        let done = CompleteSignUp { sign_up: done_row.clone(), user, email: email_row, session, client };
+        let done = CompleteSignUp { sign_up: done_row.clone(), user, email: email_row, session };
         match self.store.complete_sign_up(&done).await {
             Ok(()) => Ok(done_row),
             Err(e @ StoreError::Conflict(_)) => {
@@ -565,12 +563,9 @@ impl Services {
             version: 1,
         };
         self.store.insert_sign_in(&row).await?;
-        let mut client = client.clone();
-        client.sign_in_id = Some(row.id.clone());
-        self.store.update_client(&client).await?;
         if input.strategy.as_deref() == Some("password") || (input.strategy.is_none() && input.password.is_some()) {
             if let Some(password) = input.password {
-                return self.attempt_password(ctx, &client, row, &password).await;
+                return self.attempt_password(ctx, client, row, &password).await;
             }
         }
         Ok(row)
@@ -666,12 +661,12 @@ impl Services {
         }
         let now = self.now();
         let user = match &row.user_id {
-            Some(uid) => self.store.get_user(uid).await?,
+            Some(uid) => self.store.get_user_row(uid).await?,
             None => None,
         };
         let failures = user.as_ref().map(|u| FailureState {
-            consecutive_failures: u32::try_from(u.user.failed_attempts).unwrap_or(u32::MAX),
-            locked_until: u.user.locked_until,
+            consecutive_failures: u32::try_from(u.failed_attempts).unwrap_or(u32::MAX),
+            locked_until: u.locked_until,
         });
         if let Some(state) = failures.filter(|s| s.is_locked(now)) {
             let secs = state.lockout_remaining_secs(now).unwrap_or(0);
@@ -683,7 +678,7 @@ impl Services {
             .long(format!("Too many failed attempts. You can try again in {secs} seconds."))
             .meta("lockout_expires_in_seconds", secs.into()));
         }
-        let verdict = match user.as_ref().and_then(|u| u.user.password_hash.clone()) {
+        let verdict = match user.as_ref().and_then(|u| u.password_hash.clone()) {
             Some(phc) => Some(self.hasher.verify(password, &phc).await?),
             None => {
                 self.hasher.verify_dummy(password).await?;
@@ -703,7 +698,7 @@ impl Services {
             return Err(ServiceError::password_incorrect());
         };
         let rehashed = if verdict.needs_rehash { Some(self.hasher.hash(password).await?) } else { None };
-        self.complete_sign_in(client, row, &user.user.id, rehashed).await
+        self.complete_sign_in(client, row, &user.id, rehashed).await
     }
 
     async fn attempt_code(&self, client: &ClientRow, mut row: SignInRow, code: &str) -> Result<SignInRow> {
@@ -738,16 +733,12 @@ impl Services {
     ) -> Result<SignInRow> {
         let now = self.now();
         let session = self.new_session(&client.id, user_id);
-        let mut client = self.store.get_client(&client.id).await?.unwrap_or_else(|| client.clone());
-        client.last_active_session_id = Some(session.id.clone());
-        client.updated_at = now;
         row.status = "complete".into();
         row.first_factor_status = Some("verified".into());
         row.created_session_id = Some(session.id.clone());
         let done = CompleteSignIn {
             sign_in: row.clone(),
             session,
-            client,
             user_id: user_id.to_owned(),
             rehashed_password: rehashed,
             now,

@@ -140,6 +140,9 @@ async fn users_and_uniqueness(store: &dyn Store) {
     let got = store.get_user(&a).await.unwrap().unwrap();
     assert_eq!(got, rec, "a user reads back exactly as written");
     assert_eq!(store.user_id_by_verified_email(&address).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.verified_email_owner(&address).await.unwrap(), Some((a.clone(), rec.emails[0].id.clone())));
+    assert_eq!(store.verified_email_owner("nobody@example.com").await.unwrap(), None);
+    assert_eq!(store.get_user_row(&a).await.unwrap(), Some(rec.user.clone()));
     assert_eq!(store.user_id_by_username(&name).await.unwrap(), Some(a.clone()));
 
     // A second account may not take the username or the verified address; nothing is half-written.
@@ -254,18 +257,24 @@ async fn sign_up_completion_is_atomic(store: &dyn Store) {
         done_su.created_user_id = Some(u.clone());
         done_su.created_session_id = Some(sess.clone());
         done_su.version += 1;
-        let mut done_client = c.clone();
-        done_client.last_active_session_id = Some(sess.clone());
         let done = CompleteSignUp {
             sign_up: done_su,
             user: user(&u, None),
             email: email(&u, &address, true),
             session: session(&sess, &c.id, &u),
-            client: done_client,
         };
         outcomes.push((store.complete_sign_up(&done).await, u, c.id.clone()));
     }
     assert!(outcomes[0].0.is_ok());
+    let winner_client = store.get_client(&outcomes[0].2).await.unwrap().unwrap();
+    assert!(winner_client.last_active_session_id.is_some(), "the client points at its new session");
+    assert_eq!(
+        winner_client.sign_up_id.as_deref(),
+        Some(sign_up_ids[0].as_str()),
+        "insert_sign_up set the client's sign-up"
+    );
+    let loser_client = store.get_client(&outcomes[1].2).await.unwrap().unwrap();
+    assert_eq!(loser_client.last_active_session_id, None);
     assert!(matches!(&outcomes[1].0, Err(e) if e.is_conflict_on("email")), "{:?}", outcomes[1].0);
     // The loser wrote nothing: no user, no session, and its sign-up is unchanged.
     assert!(store.get_user(&outcomes[1].1).await.unwrap().is_none());

@@ -155,22 +155,22 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<i64>,
 }
 
-/// Everything that a verified sign-up writes, in one transaction.
+/// Everything that a verified sign-up writes, in one transaction (the client's last active
+/// session becomes the new session).
 #[derive(Debug, Clone)]
 pub struct CompleteSignUp {
     pub sign_up: SignUpRow,
     pub user: UserRow,
     pub email: EmailRow,
     pub session: SessionRow,
-    pub client: ClientRow,
 }
 
-/// Everything that a successful sign-in writes, in one transaction.
+/// Everything that a successful sign-in writes, in one transaction (the client's last active
+/// session becomes the new session).
 #[derive(Debug, Clone)]
 pub struct CompleteSignIn {
     pub sign_in: SignInRow,
     pub session: SessionRow,
-    pub client: ClientRow,
     pub user_id: String,
     /// Set when the stored password hash is upgraded to current parameters.
     pub rehashed_password: Option<String>,

@@ -478,6 +478,16 @@ impl<D: SqlDriver> SqlStore<D> {
     }
 }
 
+/// Points the session's client at it: the new session is the client's active one.
+async fn set_last_active_session(tx: &mut Box<dyn SqlTx>, session: &SessionRow) -> Result<()> {
+    tx.execute(
+        "UPDATE clients SET last_active_session_id = $2, updated_at = $3 WHERE id = $1",
+        &[session.client_id.clone().into(), session.id.clone().into(), session.created_at.into()],
+    )
+    .await
+    .map(|_| ())
+}
+
 async fn tx_versioned(tx: &mut Box<dyn SqlTx>, sql: &str, params: &[SqlValue]) -> Result<()> {
     match tx.execute(sql, params).await? {
         1 => Ok(()),
@@ -586,7 +596,14 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn insert_sign_up(&self, s: &SignUpRow) -> Result<()> {
-        self.write_one(&insert_sql("sign_ups", SIGN_UP_COLS), &sign_up_params(s)).await.map(|_| ())
+        let mut tx = self.db.begin().await?;
+        tx.execute(&insert_sql("sign_ups", SIGN_UP_COLS), &sign_up_params(s)).await?;
+        tx.execute(
+            "UPDATE clients SET sign_up_id = $2 WHERE id = $1",
+            &[s.client_id.clone().into(), s.id.clone().into()],
+        )
+        .await?;
+        tx.commit().await
     }
 
     async fn get_sign_up(&self, id: &str) -> Result<Option<SignUpRow>> {
@@ -605,12 +622,19 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         tx.execute(&insert_sql("users", USER_COLS), &user_params(&done.user)).await?;
         tx.execute(&insert_sql("email_addresses", EMAIL_COLS), &email_params(&done.email)).await?;
         tx.execute(&insert_sql("sessions", SESSION_COLS), &session_params(&done.session)).await?;
-        tx.execute(&update_sql("clients", CLIENT_COLS, false), &client_params(&done.client)).await?;
+        set_last_active_session(&mut tx, &done.session).await?;
         tx.commit().await
     }
 
     async fn insert_sign_in(&self, s: &SignInRow) -> Result<()> {
-        self.write_one(&insert_sql("sign_ins", SIGN_IN_COLS), &sign_in_params(s)).await.map(|_| ())
+        let mut tx = self.db.begin().await?;
+        tx.execute(&insert_sql("sign_ins", SIGN_IN_COLS), &sign_in_params(s)).await?;
+        tx.execute(
+            "UPDATE clients SET sign_in_id = $2 WHERE id = $1",
+            &[s.client_id.clone().into(), s.id.clone().into()],
+        )
+        .await?;
+        tx.commit().await
     }
 
     async fn get_sign_in(&self, id: &str) -> Result<Option<SignInRow>> {
@@ -627,7 +651,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         let params = with_expected_version(sign_in_params(&done.sign_in), done.sign_in.version);
         tx_versioned(&mut tx, &update_sql("sign_ins", SIGN_IN_COLS, true), &params).await?;
         tx.execute(&insert_sql("sessions", SESSION_COLS), &session_params(&done.session)).await?;
-        tx.execute(&update_sql("clients", CLIENT_COLS, false), &client_params(&done.client)).await?;
+        set_last_active_session(&mut tx, &done.session).await?;
         tx.execute(
             "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = $2, last_active_at = $2, \
              updated_at = $2, version = version + 1 WHERE id = $1",
@@ -670,6 +694,18 @@ impl<D: SqlDriver> Store for SqlStore<D> {
             .read("SELECT user_id FROM email_addresses WHERE email = $1 AND verified = TRUE", &[email.into()])
             .await?;
         one(rows, |r| r.text(0))
+    }
+
+    async fn verified_email_owner(&self, email: &str) -> Result<Option<(String, String)>> {
+        let rows = self
+            .db
+            .read("SELECT user_id, id FROM email_addresses WHERE email = $1 AND verified = TRUE", &[email.into()])
+            .await?;
+        one(rows, |r| Ok((r.text(0)?, r.text(1)?)))
+    }
+
+    async fn get_user_row(&self, id: &str) -> Result<Option<UserRow>> {
+        one(self.db.read(&select_sql("users", USER_COLS, "id = $1"), &[id.into()]).await?, user_from)
     }
 
     async fn user_id_by_username(&self, username: &str) -> Result<Option<String>> {

@@ -36,11 +36,13 @@ pub trait Store: Send + Sync + 'static {
     async fn update_client(&self, client: &ClientRow) -> Result<()>;
 
     // Sign-up and sign-in attempts.
+    /// Inserts a sign-up and makes it the client's current one, in one transaction.
     async fn insert_sign_up(&self, sign_up: &SignUpRow) -> Result<()>;
     async fn get_sign_up(&self, id: &str) -> Result<Option<SignUpRow>>;
     /// Writes `sign_up` if its stored version is `sign_up.version - 1`.
     async fn update_sign_up(&self, sign_up: &SignUpRow) -> Result<()>;
     async fn complete_sign_up(&self, done: &CompleteSignUp) -> Result<()>;
+    /// Inserts a sign-in and makes it the client's current one, in one transaction.
     async fn insert_sign_in(&self, sign_in: &SignInRow) -> Result<()>;
     async fn get_sign_in(&self, id: &str) -> Result<Option<SignInRow>>;
     async fn update_sign_in(&self, sign_in: &SignInRow) -> Result<()>;
@@ -50,6 +52,10 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: &UserRecord) -> Result<()>;
     async fn get_user(&self, id: &str) -> Result<Option<UserRecord>>;
     async fn user_id_by_verified_email(&self, email: &str) -> Result<Option<String>>;
+    /// The owner of a verified address and the address's id.
+    async fn verified_email_owner(&self, email: &str) -> Result<Option<(String, String)>>;
+    /// The user row alone, without identifications.
+    async fn get_user_row(&self, id: &str) -> Result<Option<UserRow>>;
     async fn user_id_by_username(&self, username: &str) -> Result<Option<String>>;
     async fn update_user(&self, user: &UserRow) -> Result<()>;
     /// Counts a failed sign-in without the optimistic check (failures must never be lost).

@@ -36,7 +36,7 @@ pub struct Config {
     pub session_inactivity_minutes: i64,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
-    /// Password hashes computed at once (each takes 19 MiB).
+    /// Password-hashing threads (each hash takes 19 MiB); default: one per CPU core.
     pub hash_concurrency: usize,
     pub postgres_max_connections: u32,
     pub rate_limits: RateLimitConfig,
@@ -61,7 +61,7 @@ impl Default for Config {
             session_inactivity_minutes: 0,
             request_timeout_secs: 30,
             body_limit_bytes: 64 * 1024,
-            hash_concurrency: std::thread::available_parallelism().map(|n| n.get() * 2).unwrap_or(4),
+            hash_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             postgres_max_connections: 16,
             rate_limits: RateLimitConfig::default(),
             smtp: None,
@@ -165,7 +165,7 @@ session_lifetime_days = 7
 session_inactivity_minutes = 0               # 0: no idle limit
 request_timeout_secs = 30
 body_limit_bytes = 65536
-# hash_concurrency = 4                       # default: 2 x CPU cores
+# hash_concurrency = 2                       # default: one per CPU core
 postgres_max_connections = 16
 log_format = "text"                          # or "json"
 

@@ -354,7 +354,13 @@ both_backends!(account_changes_through_me, |backend| async move {
     assert_eq!(v.body["response"]["verification"]["status"], "verified", "{}", v.text);
     let p = a.post("/v1/me?_method=PATCH", &[("primary_email_address_id", email_id.as_str())]).await;
     assert_eq!(p.body["response"]["primary_email_address_id"], email_id.as_str());
-    let first_id = p.body["response"]["email_addresses"][0]["id"].as_str().unwrap().to_owned();
+    let first_id = p.body["response"]["email_addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .find(|id| *id != email_id)
+        .unwrap();
     let del = a.post(&format!("/v1/me/email_addresses/{email_id}?_method=DELETE"), &[]).await;
     assert_eq!(del.error_code(), "primary_identification_deletion_forbidden");
     let del = a.post(&format!("/v1/me/email_addresses/{first_id}?_method=DELETE"), &[]).await;
