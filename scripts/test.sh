@@ -22,5 +22,14 @@ cargo fmt --all -- --check
 echo "== lints"
 cargo clippy --all-targets --workspace --locked -- -D warnings
 echo "== tests (unit, conformance on SQLite and PostgreSQL, HTTP, real binary)"
-cargo test --workspace --locked
-echo "== all checks passed"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+echo "== all checks done"
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"

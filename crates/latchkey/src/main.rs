@@ -70,6 +70,9 @@ enum UsersAction {
     Create {
         #[arg(long)]
         email: Vec<String>,
+        /// Phone numbers, stored as verified (an administrator vouches for them).
+        #[arg(long)]
+        phone: Vec<String>,
         /// Read the password from standard input (one line).
         #[arg(long)]
         password_stdin: bool,
@@ -253,7 +256,7 @@ async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
     let built = services(&config).await?;
     let s = &built.services;
     match action {
-        UsersAction::Create { email, password_stdin, username, first_name, last_name } => {
+        UsersAction::Create { email, phone, password_stdin, username, first_name, last_name } => {
             let password = if password_stdin {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
@@ -264,7 +267,7 @@ async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
             let user = s
                 .admin_create_user(NewUser {
                     email_addresses: email,
-                    phone_numbers: Vec::new(),
+                    phone_numbers: phone,
                     username,
                     password,
                     first_name,

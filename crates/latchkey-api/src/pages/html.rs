@@ -138,7 +138,7 @@ pub fn user_sections(csrf: &str, user: &UserRecord, sessions: &[SessionRow], cur
         let mut verify = String::new();
         if !e.verified {
             verify = format!(
-                r#"<form method="post" action="/user/email/{id}/verify" class="row" style="width:100%">{h}<div><label for="code-{id}">Code sent to this address</label><input id="code-{id}" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="6"></div><div><button class="secondary" type="submit" style="margin-top:2.1rem">Verify</button></div></form>{resend}"#,
+                r#"<form method="post" action="/user/email/{id}/verify" class="row full">{h}<div><label for="code-{id}">Code sent to this address</label><input id="code-{id}" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="6"></div><div><button class="secondary push" type="submit">Verify</button></div></form>{resend}"#,
                 id = esc(&e.id),
                 h = hidden(csrf),
                 resend = button_form(&format!("/user/email/{}/resend", e.id), csrf, "Send a new code", "link"),

@@ -252,7 +252,17 @@ async fn cli_commands() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let mut create = command(dir.path())
-        .args(["users", "create", "--email", "cli@example.com", "--username", "cli_user", "--password-stdin"])
+        .args([
+            "users",
+            "create",
+            "--email",
+            "cli@example.com",
+            "--phone",
+            "+15555550123",
+            "--username",
+            "cli_user",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -282,6 +292,10 @@ async fn cli_commands() {
     let b = Browser::new(&s.url);
     let r = b.post("/v1/client/sign_ins", &[("identifier", "cli_user"), ("password", "cli passphrase here")]).await;
     assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    let sid = r.body["response"]["created_session_id"].as_str().unwrap().to_owned();
+    let me = b.get(&format!("/v1/me?_clerk_session_id={sid}")).await;
+    assert_eq!(me.body["response"]["phone_numbers"][0]["phone_number"], "+15555550123");
+    assert_eq!(me.body["response"]["phone_numbers"][0]["verification"]["status"], "verified");
     assert!(s.stop().await.0.success());
 
     let bad = command(dir.path()).args(["serve"]).env("LATCHKEY_LISTEN", "not an address").output().await.unwrap();
