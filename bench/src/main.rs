@@ -167,19 +167,25 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
     // Warm up.
     let _ = healthz_latencies(&http, &url, 500).await;
-    let mut idle = healthz_latencies(&http, &url, 3000).await;
+    let mut idle = healthz_latencies(&http, &url, 10_000).await;
     let idle_p50 = percentile(&mut idle, 0.5);
     let idle_p99 = percentile(&mut idle, 0.99);
 
-    // 8 concurrent sign-in loops while /healthz is probed.
+    // 8 concurrent sign-in loops while /healthz is probed. Sign-in windows alternate with
+    // windows of raw hashing (the server idle), so machine noise falls on both alike.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut loops = Vec::new();
     for w in 0..8 {
-        let (http, url, stop, done) = (http.clone(), url.clone(), stop.clone(), done.clone());
+        let (http, url, stop, paused, done) = (http.clone(), url.clone(), stop.clone(), paused.clone(), done.clone());
         loops.push(tokio::spawn(async move {
             let mut i = w;
             while !stop.load(Ordering::Relaxed) {
+                if paused.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
                 if sign_in(&http, &url, i % users).await {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
@@ -188,27 +194,44 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = done.load(Ordering::Relaxed);
-    let t = Instant::now();
-    let mut loaded = healthz_latencies(&http, &url, 3000).await;
-    while t.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut loaded = Vec::new();
+    let (mut sign_in_count, mut sign_in_secs, mut raw_count, mut raw_secs) = (0u64, 0f64, 0f64, 0f64);
+    let mut peak_rss = 0;
+    for _window in 0..5 {
+        paused.store(false, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = done.load(Ordering::Relaxed);
+        let t = Instant::now();
+        loaded.extend(healthz_latencies(&http, &url, 2000).await);
+        while t.elapsed() < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        sign_in_count += done.load(Ordering::Relaxed) - before;
+        sign_in_secs += t.elapsed().as_secs_f64();
+        peak_rss = peak_rss.max(server.rss_kib()?);
+        paused.store(true, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let secs = 2.0;
+        let rate = tokio::task::spawn_blocking(move || raw_argon2_rate(cores, secs)).await?;
+        raw_count += rate * secs;
+        raw_secs += secs;
     }
-    let sign_ins_per_sec = (done.load(Ordering::Relaxed) - before) as f64 / t.elapsed().as_secs_f64();
-    let peak_rss = server.rss_kib()?;
     stop.store(true, Ordering::Relaxed);
     for l in loops {
         let _ = l.await;
     }
+    let sign_ins_per_sec = sign_in_count as f64 / sign_in_secs;
     let loaded_p99 = percentile(&mut loaded, 0.99);
     println!("/healthz idle: p50 {idle_p50:.3} ms, p99 {idle_p99:.3} ms");
     println!("/healthz with 8 concurrent sign-ins: p50 {:.3} ms, p99 {loaded_p99:.3} ms", percentile(&mut loaded, 0.5));
     println!("  ratio p99 loaded / idle: {:.2}x (target <= 5x)", loaded_p99 / idle_p99);
     println!("RSS under sign-in load: {:.1} MiB", peak_rss as f64 / 1024.0);
 
-    let raw = raw_argon2_rate(cores, 8.0);
-    println!("sign-ins per second (8 concurrent clients): {sign_ins_per_sec:.1}");
-    println!("raw argon2id m=19456,t=2,p=1 hashes per second on {cores} threads: {raw:.1}");
+    let raw = raw_count / raw_secs;
+    println!("sign-ins per second (8 concurrent clients, 5 windows of 3 s): {sign_ins_per_sec:.1}");
+    println!(
+        "raw argon2id m=19456,t=2,p=1 hashes per second on {cores} threads (5 windows of 2 s, between them): {raw:.1}"
+    );
     println!("  ratio sign-in / raw hash: {:.2}x (target >= 0.8x)", sign_ins_per_sec / raw);
 
     // Token refresh: one signed-in client, 8 concurrent refreshers.

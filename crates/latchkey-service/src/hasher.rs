@@ -1,8 +1,9 @@
 //! argon2id password hashing (OWASP: m=19456 KiB, t=2, p=1) on a small dedicated pool of
 //! threads, never on the async workers. The pool has a fixed number of threads (so memory stays
-//! near `threads × 19 MiB`) that run at the lowest CPU priority: request handling always
+//! near `threads × 19 MiB`) that run at a reduced CPU priority (nice 15): request handling
 //! preempts hashing, so a burst of sign-ins cannot stall health checks or token refreshes,
-//! while idle CPU still goes to hashing.
+//! while hashing still gets its share when other processes compete for the CPU (at nice 19
+//! or SCHED_BATCH it lost too much to neighbours on a shared machine: docs/BENCHMARKS.md).
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -102,8 +103,8 @@ impl Argon2Hasher {
     }
 }
 
-/// Hashing threads yield to everything else (SCHED_BATCH at the highest niceness). Where the
-/// system refuses, they run at normal priority.
+/// Hashing threads yield to request handling (niceness 15). Where the system refuses, they
+/// run at normal priority.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
@@ -111,8 +112,10 @@ fn lower_priority() {
             set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy, ThreadPriority,
             ThreadSchedulePolicy,
         };
-        let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
-        if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy) {
+        let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+        // The crate maps 0..=99 onto niceness 19..=-20; 12 is niceness 15.
+        let nice = ThreadPriority::Crossplatform(12u8.try_into().unwrap_or_default());
+        if let Err(e) = set_thread_priority_and_policy(thread_native_id(), nice, policy) {
             tracing::debug!(error = ?e, "could not lower the hashing threads' priority");
         }
     }
