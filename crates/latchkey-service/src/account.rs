@@ -6,8 +6,8 @@ use latchkey_core::ids::IdKind;
 use latchkey_core::password::check_new_password;
 use latchkey_store::{CodeFields, EmailRow, PhoneRow, SessionRow, StoreError, UserRecord, UserRow};
 
-use crate::error::{ErrorKind, Result, ServiceError};
-use crate::identity::{email_param, password_error, username_param};
+use crate::error::{Result, ServiceError};
+use crate::identity::{code_error, code_fields, email_param, password_error, pending, username_param};
 use crate::{Action, RequestContext, Services};
 
 #[derive(Debug, Clone, Default)]
@@ -173,8 +173,7 @@ impl Services {
 
     fn issue_email_code(&self, row: &mut EmailRow) -> String {
         let code = new_code(self.rng.as_ref());
-        let p = PendingCode::issue(&self.code_key, &row.id, &code, self.now());
-        row.code = CodeFields { digest: Some(p.digest), expires_at: Some(p.expires_at), attempts: 0, consumed: false };
+        row.code = code_fields(&PendingCode::issue(&self.code_key, &row.id, &code, self.now()));
         code
     }
 
@@ -201,10 +200,7 @@ impl Services {
         let record = self.user(user_id).await?;
         let mut row = Self::email_of(&record, email_id)?.clone();
         if row.verified {
-            return Err(ServiceError::bad_request(
-                "verification_already_verified",
-                "This email address is already verified.",
-            ));
+            return Err(ServiceError::already_verified());
         }
         let code = self.issue_email_code(&mut row);
         row.updated_at = self.now();
@@ -225,23 +221,13 @@ impl Services {
         let record = self.user(user_id).await?;
         let mut row = Self::email_of(&record, email_id)?.clone();
         if row.verified {
-            return Err(ServiceError::bad_request(
-                "verification_already_verified",
-                "This email address is already verified.",
-            ));
+            return Err(ServiceError::already_verified());
         }
-        let (Some(digest), Some(expires_at)) = (row.code.digest.clone(), row.code.expires_at) else {
+        let Some(mut p) = pending(&row.code) else {
             return Err(ServiceError::bad_request("verification_missing", "Request a verification code first."));
         };
-        let mut p = PendingCode {
-            digest,
-            expires_at,
-            attempts: u32::try_from(row.code.attempts).unwrap_or(u32::MAX),
-            consumed: row.code.consumed,
-        };
         let outcome = p.attempt(&self.code_key, &row.id, code, self.now());
-        row.code.attempts = i64::from(p.attempts);
-        row.code.consumed = p.consumed;
+        row.code = code_fields(&p);
         row.updated_at = self.now();
         row.version += 1;
         if outcome == CodeOutcome::Verified {
@@ -251,20 +237,7 @@ impl Services {
             return Ok(row);
         }
         self.store.update_email(&row).await?;
-        Err(match outcome {
-            CodeOutcome::Incorrect { .. } => ServiceError::code_incorrect(),
-            CodeOutcome::Expired => ServiceError::unprocessable(
-                "verification_expired",
-                "This verification has expired. Request a new code.",
-            )
-            .param("code"),
-            _ => ServiceError::new(
-                ErrorKind::Forbidden,
-                "verification_failed",
-                "Too many failed attempts. Request a new code.",
-            )
-            .param("code"),
-        })
+        Err(code_error(outcome))
     }
 
     pub async fn delete_email(&self, user_id: &str, email_id: &str) -> Result<()> {

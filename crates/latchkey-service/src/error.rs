@@ -79,6 +79,9 @@ impl ServiceError {
     pub fn code_incorrect() -> Self {
         Self::unprocessable("form_code_incorrect", "Incorrect code").param("code")
     }
+    pub fn already_verified() -> Self {
+        Self::bad_request("verification_already_verified", "This email address is already verified.")
+    }
     pub fn stale() -> Self {
         Self::new(ErrorKind::Conflict, "conflict", "The resource changed at the same time; try again.")
     }

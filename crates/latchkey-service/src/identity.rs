@@ -47,7 +47,7 @@ pub struct ClientView {
     pub sign_up: Option<SignUpRow>,
 }
 
-fn code_fields(p: &PendingCode) -> CodeFields {
+pub(crate) fn code_fields(p: &PendingCode) -> CodeFields {
     CodeFields {
         digest: Some(p.digest.clone()),
         expires_at: Some(p.expires_at),
@@ -56,7 +56,7 @@ fn code_fields(p: &PendingCode) -> CodeFields {
     }
 }
 
-fn pending(c: &CodeFields) -> Option<PendingCode> {
+pub(crate) fn pending(c: &CodeFields) -> Option<PendingCode> {
     Some(PendingCode {
         digest: c.digest.clone()?,
         expires_at: c.expires_at?,
@@ -115,7 +115,7 @@ pub(crate) fn username_param(value: &str) -> Result<String> {
     })
 }
 
-fn code_error(outcome: CodeOutcome) -> ServiceError {
+pub(crate) fn code_error(outcome: CodeOutcome) -> ServiceError {
     match outcome {
         CodeOutcome::Incorrect { attempts_left } => {
             ServiceError::code_incorrect().meta("attempts_remaining", attempts_left.into())
@@ -384,10 +384,7 @@ impl Services {
         }
         let mut row = self.sign_up_of(client, id).await?;
         if row.status == "complete" || row.email_verified {
-            return Err(ServiceError::bad_request(
-                "verification_already_verified",
-                "This email address is already verified.",
-            ));
+            return Err(ServiceError::already_verified());
         }
         if row.email.is_none() {
             return Err(ServiceError::unprocessable("form_param_missing", "Enter an email address first.")
@@ -411,10 +408,7 @@ impl Services {
         self.limit_ip(Action::Verify, ctx)?;
         let mut row = self.sign_up_of(client, id).await?;
         if row.status == "complete" || row.email_verified {
-            return Err(ServiceError::bad_request(
-                "verification_already_verified",
-                "This email address is already verified.",
-            ));
+            return Err(ServiceError::already_verified());
         }
         let Some(mut p) = pending(&row.code) else {
             return Err(ServiceError::bad_request("verification_missing", "Request a verification code first."));
