@@ -292,14 +292,24 @@ fn sign_up_input(p: &Params) -> Result<SignUpInput, ApiError> {
 async fn create_sign_up(State(state): State<AppState>, caller: Caller, p: Params) -> Result<Response, ApiError> {
     let input = sign_up_input(&p)?;
     let (client, token) = ensure_client(&state, &caller).await?;
-    let result = state.services.create_sign_up(&caller.ctx, &client, input).await;
-    let row = match result {
-        Ok(row) => row,
-        Err(e) => return Err(e.into()),
-    };
-    let mut reply = Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client));
-    reply.new_token = token;
-    reply.send(&state, &caller.ctx).await
+    match state.services.create_sign_up(&caller.ctx, &client, input).await {
+        Ok(row) => {
+            let mut reply = Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client));
+            reply.new_token = token;
+            reply.send(&state, &caller.ctx).await
+        }
+        Err(e) => Ok(error_keeping_new_client(&state, &caller, e, token)),
+    }
+}
+
+/// An error reply that still hands out the cookie of a client this request created, so the
+/// next attempt reuses it instead of leaving it orphaned.
+fn error_keeping_new_client(state: &AppState, caller: &Caller, e: ServiceError, token: Option<String>) -> Response {
+    let mut res = ApiError(e).into_response();
+    if let (Some(token), false) = (token, caller.native) {
+        append_set_cookies(res.headers_mut(), &state.config.cookies.client(&token));
+    }
+    res
 }
 
 async fn get_sign_up(
@@ -361,14 +371,7 @@ async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params
             reply.new_token = token;
             reply.send(&state, &caller.ctx).await
         }
-        Err(e) => {
-            // A failed instant-password attempt still created the client: hand out its cookie.
-            let mut res = ApiError(e).into_response();
-            if let (Some(token), false) = (token, caller.native) {
-                append_set_cookies(res.headers_mut(), &state.config.cookies.client(&token));
-            }
-            Ok(res)
-        }
+        Err(e) => Ok(error_keeping_new_client(&state, &caller, e, token)),
     }
 }
 
