@@ -2,6 +2,7 @@
 //! endpoints (JWKS, OpenID configuration, health, metrics), the hosted pages and the
 //! development mail sink. Handlers extract, authorize, call `latchkey-service` and map errors.
 
+mod bapi;
 pub mod cookies;
 pub mod error;
 mod fapi;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
     Router::new()
         .merge(fapi::routes())
+        .merge(bapi::routes())
         .merge(public::routes())
         .merge(pages::routes())
         .fallback(not_found)

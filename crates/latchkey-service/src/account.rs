@@ -373,3 +373,54 @@ pub fn primary_email(record: &UserRecord) -> Option<String> {
     let id = record.user.primary_email_id.as_deref()?;
     record.emails.iter().find(|e| e.id == id).map(|e| e.email.clone())
 }
+
+// ---- secret keys (Backend API credentials) ------------------------------------------------------
+
+impl Services {
+    /// A new `sk_live_` secret key: returned once, stored only as a SHA-256 digest.
+    pub async fn create_secret_key(&self, label: &str) -> Result<(latchkey_store::ApiKeyRow, String)> {
+        let secret = format!("sk_live_{}", latchkey_core::secret::new_opaque_secret(self.rng.as_ref()));
+        let row = latchkey_store::ApiKeyRow {
+            id: self.new_id(IdKind::Instance).replacen("ins_", "ak_", 1),
+            digest: latchkey_core::secret::secret_digest(&secret),
+            label: label.trim().chars().take(100).collect(),
+            created_at: self.now(),
+            revoked_at: None,
+        };
+        self.store.insert_api_key(&row).await?;
+        Ok((row, secret))
+    }
+
+    /// The live key a presented secret names; the digests are compared in constant time.
+    pub async fn authenticate_secret_key(&self, presented: &str) -> Result<latchkey_store::ApiKeyRow> {
+        let invalid = || {
+            ServiceError::new(crate::ErrorKind::Unauthenticated, "clerk_key_invalid", "The secret key is invalid.")
+                .long("The provided secret key is invalid or has been revoked. Find your keys with `latchkey keys secret list`.")
+        };
+        if !presented.starts_with("sk_") || presented.len() > 128 {
+            return Err(invalid());
+        }
+        let digest = latchkey_core::secret::secret_digest(presented);
+        match self.store.api_key_by_digest(&digest).await? {
+            Some(row)
+                if row.revoked_at.is_none()
+                    && latchkey_core::secret::constant_time_eq(row.digest.as_bytes(), digest.as_bytes()) =>
+            {
+                Ok(row)
+            }
+            _ => Err(invalid()),
+        }
+    }
+
+    pub async fn list_secret_keys(&self) -> Result<Vec<latchkey_store::ApiKeyRow>> {
+        Ok(self.store.list_api_keys().await?)
+    }
+
+    pub async fn revoke_secret_key(&self, id: &str) -> Result<()> {
+        if self.store.revoke_api_key(id, self.now()).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::not_found("Secret key"))
+        }
+    }
+}

@@ -62,6 +62,24 @@ enum KeysAction {
     Rotate,
     /// Revoke a key at once (tokens it signed stop verifying).
     Revoke { kid: String },
+    /// Secret keys (`sk_live_…`) for the Backend API.
+    Secret {
+        #[command(subcommand)]
+        action: SecretAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretAction {
+    /// Create a secret key; it is printed once and stored hashed.
+    Create {
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List secret keys (ids and labels; the keys themselves are never shown again).
+    List,
+    /// Revoke a secret key at once.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -227,8 +245,11 @@ async fn services(config: &Config) -> anyhow::Result<app::Built> {
 async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
     let built = services(&config).await?;
     let keys = &built.services.keys;
+    if let KeysAction::Secret { action } = action {
+        return secret_keys(&built.services, action).await;
+    }
     match action {
-        KeysAction::Show => {}
+        KeysAction::Show | KeysAction::Secret { .. } => {}
         KeysAction::Rotate => {
             let k = keys.rotate().await?;
             println!(
@@ -248,6 +269,28 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
     for k in keys.status().await? {
         let state = serde_json::to_value(k.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         println!("{:<45} {:<8} {:>15} {:>15}", k.kid, state, k.created_at / 1000, k.activate_at / 1000);
+    }
+    Ok(())
+}
+
+async fn secret_keys(s: &latchkey_service::Services, action: SecretAction) -> anyhow::Result<()> {
+    let fail = |e: latchkey_service::ServiceError| anyhow!("{}", e.long_message);
+    match action {
+        SecretAction::Create { label } => {
+            let (row, secret) = s.create_secret_key(&label).await.map_err(fail)?;
+            println!("{secret}");
+            eprintln!("created {} (shown only now: store it safely)", row.id);
+        }
+        SecretAction::List => {
+            for k in s.list_secret_keys().await.map_err(fail)? {
+                let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}\t{state}\t{}\t{}", k.id, k.created_at / 1000, k.label);
+            }
+        }
+        SecretAction::Revoke { id } => {
+            s.revoke_secret_key(&id).await.map_err(fail)?;
+            println!("revoked {id}");
+        }
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod bapi;
 mod conformance;
 mod errors;
 mod flows;

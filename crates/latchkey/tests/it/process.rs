@@ -287,6 +287,15 @@ async fn cli_commands() {
         String::from_utf8_lossy(&command(dir.path()).args(["keys", "show"]).output().await.unwrap().stdout).to_string();
     assert!(show.contains("active") && show.contains("pending"), "{show}");
 
+    let created = command(dir.path()).args(["keys", "secret", "create", "--label", "ci"]).output().await.unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let secret = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert!(secret.starts_with("sk_live_") && secret.len() == 8 + 43, "{secret}");
+    let list =
+        String::from_utf8_lossy(&command(dir.path()).args(["keys", "secret", "list"]).output().await.unwrap().stdout)
+            .to_string();
+    assert!(list.contains("\tactive\t") && list.contains("\tci") && !list.contains("sk_live_"), "{list}");
+
     // The user made by the CLI signs in through the server: one core, several doors.
     let s = start(dir.path(), &[]).await;
     let b = Browser::new(&s.url);
@@ -296,6 +305,14 @@ async fn cli_commands() {
     let me = b.get(&format!("/v1/me?_clerk_session_id={sid}")).await;
     assert_eq!(me.body["response"]["phone_numbers"][0]["phone_number"], "+15555550123");
     assert_eq!(me.body["response"]["phone_numbers"][0]["verification"]["status"], "verified");
+    let jwks = b.send(b.http.get(b.url("/v1/jwks")).bearer_auth(&secret)).await;
+    assert_eq!(jwks.status, StatusCode::OK, "the CLI's secret key opens the Backend API");
+    let id = list.lines().find(|l| l.ends_with("\tci")).unwrap().split('\t').next().unwrap().to_owned();
+    let revoked = command(dir.path()).args(["keys", "secret", "revoke", &id]).output().await.unwrap();
+    assert!(revoked.status.success());
+    assert_eq!(b.send(b.http.get(b.url("/v1/jwks")).bearer_auth(&secret)).await.status, StatusCode::UNAUTHORIZED);
+    let missing = command(dir.path()).args(["keys", "secret", "revoke", "ak_nope"]).output().await.unwrap();
+    assert!(!missing.status.success());
     assert!(s.stop().await.0.success());
 
     let bad = command(dir.path()).args(["serve"]).env("LATCHKEY_LISTEN", "not an address").output().await.unwrap();
