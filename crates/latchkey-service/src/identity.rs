@@ -360,7 +360,8 @@ impl Services {
         self.send_mail(email, &format!("{code} is your {app} verification code"), text);
     }
 
-    async fn sign_up_of(&self, client: &ClientRow, id: &str) -> Result<SignUpRow> {
+    /// A sign-up of this client (another client's is reported as not found).
+    pub async fn sign_up_of(&self, client: &ClientRow, id: &str) -> Result<SignUpRow> {
         match self.store.get_sign_up(id).await? {
             Some(row) if row.client_id == client.id => Ok(row),
             _ => Err(ServiceError::not_found("Sign-up")),
@@ -565,7 +566,8 @@ impl Services {
         Ok(row)
     }
 
-    async fn sign_in_of(&self, client: &ClientRow, id: &str) -> Result<SignInRow> {
+    /// A sign-in of this client (another client's is reported as not found).
+    pub async fn sign_in_of(&self, client: &ClientRow, id: &str) -> Result<SignInRow> {
         match self.store.get_sign_in(id).await? {
             Some(row) if row.client_id == client.id => Ok(row),
             _ => Err(ServiceError::not_found("Sign-in")),

@@ -318,8 +318,7 @@ async fn get_sign_up(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
-    let row = state.services.store.get_sign_up(&id).await.map_err(ServiceError::from)?;
-    let row = row.filter(|r| r.client_id == client.id).ok_or_else(|| ApiError(ServiceError::not_found("Sign-up")))?;
+    let row = state.services.sign_up_of(&client, &id).await?;
     Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client)).send(&state, &caller.ctx).await
 }
 
@@ -381,8 +380,7 @@ async fn get_sign_in(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
-    let row = state.services.store.get_sign_in(&id).await.map_err(ServiceError::from)?;
-    let row = row.filter(|r| r.client_id == client.id).ok_or_else(|| ApiError(ServiceError::not_found("Sign-in")))?;
+    let row = state.services.sign_in_of(&client, &id).await?;
     Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client)).send(&state, &caller.ctx).await
 }
 

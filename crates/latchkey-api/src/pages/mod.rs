@@ -308,7 +308,7 @@ fn verify_form(csrf: &str, redirect_url: Option<&str>, email: &str) -> String {
 async fn current_sign_up(state: &AppState, caller: &Caller) -> Option<(ClientRow, latchkey_store::SignUpRow)> {
     let client = caller.client.clone()?;
     let id = client.sign_up_id.clone()?;
-    let row = state.services.store.get_sign_up(&id).await.ok()??;
+    let row = state.services.sign_up_of(&client, &id).await.ok()?;
     Some((client, row))
 }
 

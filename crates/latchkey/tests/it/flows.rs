@@ -349,9 +349,15 @@ both_backends!(account_changes_through_me, |backend| async move {
     let make_primary = a.post("/v1/me?_method=PATCH", &[("primary_email_address_id", email_id.as_str())]).await;
     assert_eq!(make_primary.error_code(), "form_identification_not_verified");
     let code = server.code_for("second@example.com").await;
+    let wrong_code = if code == "000000" { "111111" } else { "000000" };
+    let path = format!("/v1/me/email_addresses/{email_id}/attempt_verification");
+    let wrong = a.post(&path, &[("code", wrong_code)]).await;
+    assert_eq!((wrong.status, wrong.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "form_code_incorrect"));
     let v =
         a.post(&format!("/v1/me/email_addresses/{email_id}/attempt_verification"), &[("code", code.as_str())]).await;
     assert_eq!(v.body["response"]["verification"]["status"], "verified", "{}", v.text);
+    let again = a.post(&path, &[("code", code.as_str())]).await;
+    assert_eq!((again.status, again.error_code()), (StatusCode::BAD_REQUEST, "verification_already_verified"));
     let p = a.post("/v1/me?_method=PATCH", &[("primary_email_address_id", email_id.as_str())]).await;
     assert_eq!(p.body["response"]["primary_email_address_id"], email_id.as_str());
     let first_id = p.body["response"]["email_addresses"]
