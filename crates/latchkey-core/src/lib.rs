@@ -6,11 +6,14 @@ pub mod code;
 pub mod email;
 pub mod ids;
 pub mod lockout;
+pub mod metadata;
 pub mod password;
+pub mod phone;
 pub mod ratelimit;
 pub mod rng;
 pub mod secret;
 pub mod session;
+pub mod template;
 pub mod username;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -4,7 +4,7 @@
 use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
 use latchkey_core::ids::IdKind;
 use latchkey_core::password::check_new_password;
-use latchkey_store::{CodeFields, EmailRow, PhoneRow, SessionRow, StoreError, UserRecord, UserRow};
+use latchkey_store::{CodeFields, EmailRow, SessionRow, StoreError, UserRecord};
 
 use crate::error::{Result, ServiceError};
 use crate::identity::{code_error, code_fields, email_param, password_error, pending, username_param};
@@ -19,18 +19,7 @@ pub struct ProfileUpdate {
     pub unsafe_metadata: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct NewUser {
-    pub email_addresses: Vec<String>,
-    pub phone_numbers: Vec<String>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub skip_password_checks: bool,
-}
-
-fn trimmed(v: Option<String>, param: &'static str) -> Result<Option<Option<String>>> {
+pub(crate) fn trimmed(v: Option<String>, param: &'static str) -> Result<Option<Option<String>>> {
     match v {
         None => Ok(None),
         Some(v) if v.chars().count() > 256 => {
@@ -44,7 +33,7 @@ fn trimmed(v: Option<String>, param: &'static str) -> Result<Option<Option<Strin
     }
 }
 
-fn conflict_to_identifier(e: StoreError, param: &'static str) -> ServiceError {
+pub(crate) fn conflict_to_identifier(e: StoreError, param: &'static str) -> ServiceError {
     match e {
         StoreError::Conflict(_) => ServiceError::identifier_exists(param),
         other => other.into(),
@@ -270,102 +259,6 @@ impl Services {
             self.store.update_session(&session).await?;
         }
         Ok(session)
-    }
-
-    // ---- administration (CLI, later the Backend API) ------------------------------------------
-
-    pub async fn admin_create_user(&self, input: NewUser) -> Result<UserRecord> {
-        let now = self.now();
-        let user_id = self.new_id(IdKind::User);
-        let mut emails = Vec::new();
-        for address in &input.email_addresses {
-            let email = email_param(address, "email_address")?;
-            if emails.iter().any(|e: &EmailRow| e.email == email) {
-                continue;
-            }
-            emails.push(EmailRow {
-                id: self.new_id(IdKind::Identification),
-                user_id: user_id.clone(),
-                email,
-                verified: true,
-                verified_at: Some(now),
-                code: CodeFields::default(),
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            });
-        }
-        let phones: Vec<PhoneRow> = input
-            .phone_numbers
-            .iter()
-            .map(|p| PhoneRow {
-                id: self.new_id(IdKind::Identification),
-                user_id: user_id.clone(),
-                phone: p.trim().to_owned(),
-                verified: true,
-                created_at: now,
-                updated_at: now,
-            })
-            .collect();
-        let username = input.username.as_deref().map(username_param).transpose()?;
-        if emails.is_empty() && username.is_none() {
-            return Err(ServiceError::unprocessable(
-                "form_data_missing",
-                "An email address or a username is required.",
-            )
-            .param("email_address"));
-        }
-        let password_hash = match &input.password {
-            Some(p) => {
-                if !input.skip_password_checks {
-                    check_new_password(p).map_err(password_error)?;
-                }
-                Some(self.hasher.hash(p).await?)
-            }
-            None => None,
-        };
-        let record = UserRecord {
-            user: UserRow {
-                id: user_id.clone(),
-                username,
-                first_name: trimmed(input.first_name, "first_name")?.flatten(),
-                last_name: trimmed(input.last_name, "last_name")?.flatten(),
-                password_hash,
-                primary_email_id: emails.first().map(|e| e.id.clone()),
-                primary_phone_id: phones.first().map(|p| p.id.clone()),
-                public_metadata: "{}".into(),
-                private_metadata: "{}".into(),
-                unsafe_metadata: "{}".into(),
-                failed_attempts: 0,
-                locked_until: None,
-                banned: false,
-                last_sign_in_at: None,
-                last_active_at: None,
-                password_updated_at: input.password.as_ref().map(|_| now),
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            },
-            emails,
-            phones,
-        };
-        self.store.create_user(&record).await.map_err(|e| {
-            let param = if e.is_conflict_on("username") {
-                "username"
-            } else if e.is_conflict_on("phone") {
-                "phone_number"
-            } else {
-                "email_address"
-            };
-            conflict_to_identifier(e, param)
-        })?;
-        self.user(&user_id).await
-    }
-
-    pub async fn list_users(&self, limit: i64, offset: i64) -> Result<(Vec<UserRecord>, i64)> {
-        let limit = limit.clamp(1, 500);
-        let users = self.store.list_users(limit, offset.max(0)).await?;
-        Ok((users, self.store.count_users().await?))
     }
 }
 

@@ -197,7 +197,7 @@ impl Services {
         Ok(ClientView { client: client.clone(), sessions, sign_in, sign_up })
     }
 
-    async fn refuse_if_signed_in(&self, client: &ClientRow) -> Result<()> {
+    pub(crate) async fn refuse_if_signed_in(&self, client: &ClientRow) -> Result<()> {
         // In single-session mode (as Clerk's environment announces) a client with no last active
         // session has no active session at all: nothing to look up.
         if client.last_active_session_id.is_none() {
@@ -210,7 +210,7 @@ impl Services {
         Ok(())
     }
 
-    fn new_session(&self, client_id: &str, user_id: &str) -> SessionRow {
+    pub(crate) fn new_session(&self, client_id: &str, user_id: &str) -> SessionRow {
         let now = self.now();
         SessionRow {
             id: self.new_id(IdKind::Session),
@@ -465,18 +465,12 @@ impl Services {
             password_hash: row.password_hash.clone(),
             primary_email_id: Some(email_row.id.clone()),
             primary_phone_id: None,
-            public_metadata: "{}".into(),
-            private_metadata: "{}".into(),
             unsafe_metadata: row.unsafe_metadata.clone(),
-            failed_attempts: 0,
-            locked_until: None,
-            banned: false,
             last_sign_in_at: Some(now),
             last_active_at: Some(now),
             password_updated_at: Some(now),
-            created_at: now,
-            updated_at: now,
-            version: 1,
+            public_metadata: self.invited_metadata(&email).await?,
+            ..UserRow::new(user_id.clone(), now)
         };
         let session = self.new_session(&client.id, &user_id);
         let mut done_row = row.clone();
@@ -487,7 +481,10 @@ impl Services {
         done_row.version = row.version + 1;
         let done = CompleteSignUp { sign_up: done_row.clone(), user, email: email_row, session };
         match self.store.complete_sign_up(&done).await {
-            Ok(()) => Ok(done_row),
+            Ok(()) => {
+                self.accept_invitations(&email).await?;
+                Ok(done_row)
+            }
             Err(e @ StoreError::Conflict(_)) => {
                 let field = if e.is_conflict_on("username") { "username" } else { "email_address" };
                 row.email_taken = field == "email_address";
@@ -720,7 +717,7 @@ impl Services {
         self.complete_sign_in(client, row, &uid, None).await
     }
 
-    async fn complete_sign_in(
+    pub(crate) async fn complete_sign_in(
         &self,
         client: &ClientRow,
         mut row: SignInRow,
@@ -728,6 +725,9 @@ impl Services {
         rehashed: Option<String>,
     ) -> Result<SignInRow> {
         let now = self.now();
+        if let Some(user) = self.store.get_user_row(user_id).await? {
+            self.refuse_blocked(&user)?;
+        }
         let session = self.new_session(&client.id, user_id);
         row.status = "complete".into();
         row.first_factor_status = Some("verified".into());
@@ -771,6 +771,10 @@ impl Services {
     }
 
     pub async fn sign_session_token(&self, ctx: &RequestContext, session: &SessionRow) -> Result<String> {
+        self.sign_session_token_ttl(ctx, session, self.config.token_ttl_secs).await
+    }
+
+    pub async fn sign_session_token_ttl(&self, ctx: &RequestContext, session: &SessionRow, ttl_secs: i64) -> Result<String> {
         let now_s = self.clock.now_secs();
         let minutes_since_sign_in = (self.now() - session.created_at).max(0) / 60_000;
         let claims = SessionClaims {
@@ -778,7 +782,7 @@ impl Services {
             sid: session.id.clone(),
             iss: self.config.issuer.clone(),
             azp: ctx.origin.clone(),
-            exp: now_s + self.config.token_ttl_secs,
+            exp: now_s + ttl_secs,
             iat: now_s,
             nbf: now_s - 10,
             v: 2,

@@ -104,6 +104,19 @@ impl KeyManager {
         Ok(loaded)
     }
 
+    /// Seals a secret that belongs to `owner` (a template's signing key) with the instance's
+    /// key-encryption key.
+    pub fn seal_secret(&self, secret: &[u8], owner: &str) -> Result<String> {
+        self.kek.seal(secret, owner, self.rng.as_ref()).map_err(|_| ServiceError::internal())
+    }
+
+    pub fn open_secret(&self, sealed: &str, owner: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        self.kek.open(sealed, owner).map_err(|_| {
+            tracing::error!(owner, "a sealed secret cannot be opened (wrong key-encryption key?)");
+            ServiceError::internal()
+        })
+    }
+
     /// Creates the first key on a new instance (active at once).
     pub async fn ensure_key(&self) -> Result<()> {
         let loaded = self.reload().await?;

@@ -4,12 +4,15 @@
 //! the mailer and the key manager; the rules themselves live in `latchkey-core`.
 
 pub mod account;
+pub mod admin;
 pub mod error;
 pub mod hasher;
 pub mod identity;
 pub mod kek;
 pub mod keys;
 pub mod mail;
+pub mod templates;
+pub mod tickets;
 
 use std::sync::Arc;
 

@@ -115,6 +115,11 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
 
 #[async_trait]
 impl SqlDriver for SqliteDriver {
+    /// SQLite's `LIKE` ignores ASCII case and uses a `COLLATE NOCASE` index for a prefix.
+    fn ci_prefix(&self, column: &str, param: &str) -> String {
+        format!("{column} LIKE {param} ESCAPE '\\'")
+    }
+
     async fn read(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
         let sql = dialect(sql);
         let rows = bind(sqlx::query(&sql), params).fetch_all(&self.readers).await.map_err(map_err)?;

@@ -24,18 +24,8 @@ pub fn user(id: &str, username: Option<&str>) -> UserRow {
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$x$y".into()),
         primary_email_id: None,
         primary_phone_id: None,
-        public_metadata: "{}".into(),
-        private_metadata: "{}".into(),
-        unsafe_metadata: "{}".into(),
-        failed_attempts: 0,
-        locked_until: None,
-        banned: false,
-        last_sign_in_at: None,
-        last_active_at: None,
         password_updated_at: Some(1),
-        created_at: 1_000,
-        updated_at: 1_000,
-        version: 1,
+        ..UserRow::new(id.into(), 1_000)
     }
 }
 
@@ -135,6 +125,7 @@ async fn users_and_uniqueness(store: &dyn Store) {
         verified: true,
         created_at: 1,
         updated_at: 1,
+        reserved_for_second_factor: false,
     });
     store.create_user(&rec).await.unwrap();
     let got = store.get_user(&a).await.unwrap().unwrap();

@@ -22,6 +22,139 @@ pub struct UserRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
+    pub external_id: Option<String>,
+    /// Locked by an administrator (unlike `locked_until`, which failed attempts set).
+    pub locked: bool,
+    pub legal_accepted_at: Option<i64>,
+    pub delete_self_enabled: bool,
+    pub create_organization_enabled: bool,
+    pub create_organizations_limit: Option<i64>,
+}
+
+impl UserRow {
+    /// A new user with no identifiers, empty metadata and default settings.
+    pub fn new(id: String, now: i64) -> Self {
+        Self {
+            id,
+            username: None,
+            first_name: None,
+            last_name: None,
+            password_hash: None,
+            primary_email_id: None,
+            primary_phone_id: None,
+            public_metadata: "{}".into(),
+            private_metadata: "{}".into(),
+            unsafe_metadata: "{}".into(),
+            failed_attempts: 0,
+            locked_until: None,
+            banned: false,
+            last_sign_in_at: None,
+            last_active_at: None,
+            password_updated_at: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            external_id: None,
+            locked: false,
+            legal_accepted_at: None,
+            delete_self_enabled: true,
+            create_organization_enabled: true,
+            create_organizations_limit: None,
+        }
+    }
+}
+
+/// Which users a list shows, and in what order (every filter is served by an index).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserQuery {
+    pub email_addresses: Vec<String>,
+    pub phone_numbers: Vec<String>,
+    pub usernames: Vec<String>,
+    pub user_ids: Vec<String>,
+    pub external_ids: Vec<String>,
+    /// Filters that can match nothing yet (Web3 wallets, organizations): any value empties the list.
+    pub unmatched_filter: bool,
+    /// Case-insensitive prefix of an email address, phone number, username, first or last
+    /// name, or an exact user or external id.
+    pub query: Option<String>,
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+    pub last_active_after: Option<i64>,
+    pub last_active_before: Option<i64>,
+    pub last_sign_in_after: Option<i64>,
+    pub last_sign_in_before: Option<i64>,
+    pub order_by: UserOrder,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserOrder {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    LastActiveAt,
+    LastSignInAt,
+    FirstName,
+    LastName,
+    Username,
+    EmailAddress,
+    PhoneNumber,
+}
+
+/// Which sessions a list shows, newest first. Status filtering needs the time and the idle
+/// limit because an `active` row past its deadline is expired.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionQuery {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub status: Option<String>,
+    pub now: i64,
+    pub idle_timeout_ms: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    /// pending, accepted, revoked or expired.
+    pub status: String,
+    pub public_metadata: String,
+    pub redirect_url: Option<String>,
+    pub token_digest: String,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignInTokenRow {
+    pub id: String,
+    pub user_id: String,
+    pub token_digest: String,
+    /// pending, accepted or revoked.
+    pub status: String,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtTemplateRow {
+    pub id: String,
+    pub name: String,
+    /// The claims template, JSON text.
+    pub claims: String,
+    pub lifetime: i64,
+    pub allowed_clock_skew: i64,
+    pub signing_algorithm: String,
+    /// The template's own key, sealed; `None` signs with the instance key.
+    pub signing_key_sealed: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +176,7 @@ pub struct PhoneRow {
     pub user_id: String,
     pub phone: String,
     pub verified: bool,
+    pub reserved_for_second_factor: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -113,6 +113,11 @@ pub trait SqlDriver: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// The backend's name, for logs and metrics.
     fn backend(&self) -> &'static str;
+    /// A case-insensitive `LIKE` prefix test of `column` against the pattern parameter `param`
+    /// (already lower-cased, wildcards escaped with `\`), in the form the backend's indexes serve.
+    fn ci_prefix(&self, column: &str, param: &str) -> String {
+        format!("lower({column}) LIKE {param} ESCAPE '\\'")
+    }
 }
 
 /// A write transaction; dropped without [`SqlTx::commit`], it rolls back.

@@ -27,6 +27,12 @@ const USER_COLS: &[&str] = &[
     "created_at",
     "updated_at",
     "version",
+    "external_id",
+    "locked",
+    "legal_accepted_at",
+    "delete_self_enabled",
+    "create_organization_enabled",
+    "create_organizations_limit",
 ];
 const EMAIL_COLS: &[&str] = &[
     "id",
@@ -42,7 +48,32 @@ const EMAIL_COLS: &[&str] = &[
     "updated_at",
     "version",
 ];
-const PHONE_COLS: &[&str] = &["id", "user_id", "phone", "verified", "created_at", "updated_at"];
+const PHONE_COLS: &[&str] =
+    &["id", "user_id", "phone", "verified", "created_at", "updated_at", "reserved_for_second_factor"];
+const INVITATION_COLS: &[&str] = &[
+    "id",
+    "email",
+    "status",
+    "public_metadata",
+    "redirect_url",
+    "token_digest",
+    "expires_at",
+    "created_at",
+    "updated_at",
+];
+const SIGN_IN_TOKEN_COLS: &[&str] =
+    &["id", "user_id", "token_digest", "status", "expires_at", "created_at", "updated_at"];
+const TEMPLATE_COLS: &[&str] = &[
+    "id",
+    "name",
+    "claims",
+    "lifetime",
+    "allowed_clock_skew",
+    "signing_algorithm",
+    "signing_key_sealed",
+    "created_at",
+    "updated_at",
+];
 const CLIENT_COLS: &[&str] =
     &["id", "token_digest", "sign_in_id", "sign_up_id", "last_active_session_id", "created_at", "updated_at"];
 const SESSION_COLS: &[&str] = &[
@@ -162,6 +193,12 @@ fn user_params(u: &UserRow) -> Vec<SqlValue> {
         u.created_at.into(),
         u.updated_at.into(),
         u.version.into(),
+        u.external_id.clone().into(),
+        u.locked.into(),
+        u.legal_accepted_at.into(),
+        u.delete_self_enabled.into(),
+        u.create_organization_enabled.into(),
+        u.create_organizations_limit.into(),
     ]
 }
 
@@ -186,6 +223,12 @@ fn user_from(r: &Row) -> Result<UserRow> {
         created_at: r.int(16)?,
         updated_at: r.int(17)?,
         version: r.int(18)?,
+        external_id: r.opt_text(19)?,
+        locked: r.bool(20)?,
+        legal_accepted_at: r.opt_int(21)?,
+        delete_self_enabled: r.bool(22)?,
+        create_organization_enabled: r.bool(23)?,
+        create_organizations_limit: r.opt_int(24)?,
     })
 }
 
@@ -224,6 +267,7 @@ fn phone_params(p: &PhoneRow) -> Vec<SqlValue> {
         p.verified.into(),
         p.created_at.into(),
         p.updated_at.into(),
+        p.reserved_for_second_factor.into(),
     ]
 }
 
@@ -235,7 +279,235 @@ fn phone_from(r: &Row) -> Result<PhoneRow> {
         verified: r.bool(3)?,
         created_at: r.int(4)?,
         updated_at: r.int(5)?,
+        reserved_for_second_factor: r.bool(6)?,
     })
+}
+
+fn invitation_params(i: &InvitationRow) -> Vec<SqlValue> {
+    vec![
+        i.id.clone().into(),
+        i.email.clone().into(),
+        i.status.clone().into(),
+        i.public_metadata.clone().into(),
+        i.redirect_url.clone().into(),
+        i.token_digest.clone().into(),
+        i.expires_at.into(),
+        i.created_at.into(),
+        i.updated_at.into(),
+    ]
+}
+
+fn invitation_from(r: &Row) -> Result<InvitationRow> {
+    Ok(InvitationRow {
+        id: r.text(0)?,
+        email: r.text(1)?,
+        status: r.text(2)?,
+        public_metadata: r.text(3)?,
+        redirect_url: r.opt_text(4)?,
+        token_digest: r.text(5)?,
+        expires_at: r.opt_int(6)?,
+        created_at: r.int(7)?,
+        updated_at: r.int(8)?,
+    })
+}
+
+fn sign_in_token_params(t: &SignInTokenRow) -> Vec<SqlValue> {
+    vec![
+        t.id.clone().into(),
+        t.user_id.clone().into(),
+        t.token_digest.clone().into(),
+        t.status.clone().into(),
+        t.expires_at.into(),
+        t.created_at.into(),
+        t.updated_at.into(),
+    ]
+}
+
+fn sign_in_token_from(r: &Row) -> Result<SignInTokenRow> {
+    Ok(SignInTokenRow {
+        id: r.text(0)?,
+        user_id: r.text(1)?,
+        token_digest: r.text(2)?,
+        status: r.text(3)?,
+        expires_at: r.int(4)?,
+        created_at: r.int(5)?,
+        updated_at: r.int(6)?,
+    })
+}
+
+fn template_params(t: &JwtTemplateRow) -> Vec<SqlValue> {
+    vec![
+        t.id.clone().into(),
+        t.name.clone().into(),
+        t.claims.clone().into(),
+        t.lifetime.into(),
+        t.allowed_clock_skew.into(),
+        t.signing_algorithm.clone().into(),
+        t.signing_key_sealed.clone().into(),
+        t.created_at.into(),
+        t.updated_at.into(),
+    ]
+}
+
+fn template_from(r: &Row) -> Result<JwtTemplateRow> {
+    Ok(JwtTemplateRow {
+        id: r.text(0)?,
+        name: r.text(1)?,
+        claims: r.text(2)?,
+        lifetime: r.int(3)?,
+        allowed_clock_skew: r.int(4)?,
+        signing_algorithm: r.text(5)?,
+        signing_key_sealed: r.opt_text(6)?,
+        created_at: r.int(7)?,
+        updated_at: r.int(8)?,
+    })
+}
+
+/// A WHERE clause under construction, with its numbered parameters.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    params: Vec<SqlValue>,
+}
+
+impl Filter {
+    /// Adds a parameter and returns its placeholder.
+    fn param(&mut self, v: impl Into<SqlValue>) -> String {
+        self.params.push(v.into());
+        format!("${}", self.params.len())
+    }
+
+    fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    /// `expr IN (…)`, with the values as parameters.
+    fn in_list(&mut self, expr: &str, values: &[String]) -> String {
+        let ph: Vec<String> = values.iter().map(|v| self.param(v.clone())).collect();
+        format!("{expr} IN ({})", ph.join(", "))
+    }
+
+    /// Requires `expr IN (…)` for a non-empty list (an empty list adds nothing).
+    fn any_of(&mut self, expr: &str, values: &[String]) {
+        if !values.is_empty() {
+            let clause = self.in_list(expr, values);
+            self.push(clause);
+        }
+    }
+
+    fn bound(&mut self, column: &str, op: &str, value: Option<i64>) {
+        if let Some(v) = value {
+            let ph = self.param(v);
+            self.push(format!("{column} {op} {ph}"));
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".into()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+}
+
+/// `LIKE` pattern for a prefix, with the wildcards of the input escaped.
+fn like_prefix(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() + 1);
+    for c in input.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn user_filter<D: SqlDriver>(db: &D, q: &UserQuery) -> Filter {
+    let mut f = Filter::default();
+    if q.unmatched_filter {
+        f.push("1 = 0".into());
+    }
+    let emails: Vec<String> = q.email_addresses.iter().map(|e| e.trim().to_lowercase()).collect();
+    if !emails.is_empty() {
+        let inner = f.in_list("email", &emails);
+        f.push(format!("id IN (SELECT user_id FROM email_addresses WHERE {inner})"));
+    }
+    if !q.phone_numbers.is_empty() {
+        let inner = f.in_list("phone", &q.phone_numbers);
+        f.push(format!("id IN (SELECT user_id FROM phone_numbers WHERE {inner})"));
+    }
+    let usernames: Vec<String> = q.usernames.iter().map(|u| u.trim().to_lowercase()).collect();
+    f.any_of("username", &usernames);
+    f.any_of("id", &q.user_ids);
+    f.any_of("external_id", &q.external_ids);
+    if let Some(text) = q.query.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let exact_a = f.param(text);
+        let pattern = f.param(like_prefix(&text.to_lowercase()));
+        let like = |col: &str| db.ci_prefix(col, &pattern);
+        f.push(format!(
+            "(id = {exact_a} OR external_id = {exact_a} OR {} OR {} OR {} \
+             OR id IN (SELECT user_id FROM email_addresses WHERE {}) \
+             OR id IN (SELECT user_id FROM phone_numbers WHERE {}))",
+            like("username"),
+            like("first_name"),
+            like("last_name"),
+            like("email"),
+            like("phone"),
+        ));
+    }
+    f.bound("created_at", ">", q.created_after);
+    f.bound("created_at", "<", q.created_before);
+    f.bound("last_active_at", ">", q.last_active_after);
+    f.bound("last_active_at", "<", q.last_active_before);
+    f.bound("last_sign_in_at", ">", q.last_sign_in_after);
+    f.bound("last_sign_in_at", "<", q.last_sign_in_before);
+    f
+}
+
+/// ORDER BY for a user list; nulls sort last in both directions and on both backends.
+fn user_order(q: &UserQuery) -> String {
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    let expr = match q.order_by {
+        UserOrder::CreatedAt => return format!("created_at {dir}, id {dir}"),
+        UserOrder::UpdatedAt => "updated_at",
+        UserOrder::LastActiveAt => "last_active_at",
+        UserOrder::LastSignInAt => "last_sign_in_at",
+        UserOrder::FirstName => "lower(first_name)",
+        UserOrder::LastName => "lower(last_name)",
+        UserOrder::Username => "username",
+        UserOrder::EmailAddress => "(SELECT email FROM email_addresses WHERE email_addresses.id = users.primary_email_id)",
+        UserOrder::PhoneNumber => "(SELECT phone FROM phone_numbers WHERE phone_numbers.id = users.primary_phone_id)",
+    };
+    format!("({expr} IS NULL) ASC, {expr} {dir}, id {dir}")
+}
+
+fn session_filter(q: &SessionQuery) -> Filter {
+    let mut f = Filter::default();
+    if let Some(u) = &q.user_id {
+        let ph = f.param(u.clone());
+        f.push(format!("user_id = {ph}"));
+    }
+    if let Some(c) = &q.client_id {
+        let ph = f.param(c.clone());
+        f.push(format!("client_id = {ph}"));
+    }
+    if let Some(status) = &q.status {
+        // An `active` row shows as expired once past its deadline or its idle limit.
+        let now = f.param(q.now);
+        let idle = f.param(q.idle_timeout_ms.map(|t| q.now - t).unwrap_or(i64::MIN));
+        let live = format!("(expire_at > {now} AND last_active_at > {idle})");
+        match status.as_str() {
+            "active" => f.push(format!("status = 'active' AND {live}")),
+            "expired" => f.push(format!("(status = 'expired' OR (status = 'active' AND NOT {live}))")),
+            other => {
+                let ph = f.param(other.to_owned());
+                f.push(format!("status = {ph}"));
+            }
+        }
+    }
+    f
 }
 
 fn client_params(c: &ClientRow) -> Vec<SqlValue> {
@@ -812,5 +1084,171 @@ impl<D: SqlDriver> Store for SqlStore<D> {
             &[user_id.into(), keep.unwrap_or("").into(), now.into()],
         )
         .await
+    }
+
+    async fn query_users(&self, q: &UserQuery) -> Result<Vec<UserRecord>> {
+        let mut f = user_filter(&self.db, q);
+        let limit = f.param(q.limit);
+        let offset = f.param(q.offset);
+        let sql = select_sql(
+            "users",
+            USER_COLS,
+            &format!("{} ORDER BY {} LIMIT {limit} OFFSET {offset}", f.sql(), user_order(q)),
+        );
+        let rows = self.db.read(&sql, &f.params).await?;
+        self.load_users(all(&rows, user_from)?).await
+    }
+
+    async fn count_users_matching(&self, q: &UserQuery) -> Result<i64> {
+        let f = user_filter(&self.db, q);
+        let rows = self.db.read(&format!("SELECT COUNT(*) FROM users WHERE {}", f.sql()), &f.params).await?;
+        one(rows, |r| r.int(0)).map(|n| n.unwrap_or(0))
+    }
+
+    async fn user_id_by_external_id(&self, external_id: &str) -> Result<Option<String>> {
+        one(self.db.read("SELECT id FROM users WHERE external_id = $1", &[external_id.into()]).await?, |r| r.text(0))
+    }
+
+    async fn get_email(&self, id: &str) -> Result<Option<EmailRow>> {
+        one(self.db.read(&select_sql("email_addresses", EMAIL_COLS, "id = $1"), &[id.into()]).await?, email_from)
+    }
+
+    async fn get_phone(&self, id: &str) -> Result<Option<PhoneRow>> {
+        one(self.db.read(&select_sql("phone_numbers", PHONE_COLS, "id = $1"), &[id.into()]).await?, phone_from)
+    }
+
+    async fn update_phone(&self, p: &PhoneRow) -> Result<()> {
+        self.write_one(&update_sql("phone_numbers", PHONE_COLS, false), &phone_params(p)).await.map(|_| ())
+    }
+
+    async fn delete_phone(&self, id: &str) -> Result<()> {
+        self.write_one("DELETE FROM phone_numbers WHERE id = $1", &[id.into()]).await.map(|_| ())
+    }
+
+    async fn query_sessions(&self, q: &SessionQuery) -> Result<(Vec<SessionRow>, i64)> {
+        let mut f = session_filter(q);
+        let count_sql = format!("SELECT COUNT(*) FROM sessions WHERE {}", f.sql());
+        let total = one(self.db.read(&count_sql, &f.params).await?, |r| r.int(0))?.unwrap_or(0);
+        let limit = f.param(q.limit);
+        let offset = f.param(q.offset);
+        let sql = select_sql(
+            "sessions",
+            SESSION_COLS,
+            &format!("{} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}", f.sql()),
+        );
+        Ok((all(&self.db.read(&sql, &f.params).await?, session_from)?, total))
+    }
+
+    async fn insert_invitation(&self, i: &InvitationRow) -> Result<()> {
+        self.write_one(&insert_sql("invitations", INVITATION_COLS), &invitation_params(i)).await.map(|_| ())
+    }
+
+    async fn get_invitation(&self, id: &str) -> Result<Option<InvitationRow>> {
+        one(self.db.read(&select_sql("invitations", INVITATION_COLS, "id = $1"), &[id.into()]).await?, invitation_from)
+    }
+
+    async fn update_invitation(&self, i: &InvitationRow) -> Result<()> {
+        self.write_one(&update_sql("invitations", INVITATION_COLS, false), &invitation_params(i)).await.map(|_| ())
+    }
+
+    async fn delete_invitation(&self, id: &str) -> Result<bool> {
+        Ok(self.write_one("DELETE FROM invitations WHERE id = $1", &[id.into()]).await? == 1)
+    }
+
+    async fn list_invitations(
+        &self,
+        statuses: &[String],
+        query: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<InvitationRow>, i64)> {
+        let mut f = Filter::default();
+        f.any_of("status", statuses);
+        if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
+            let pattern = f.param(like_prefix(&q.to_lowercase()));
+            f.push(self.db.ci_prefix("email", &pattern));
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM invitations WHERE {}", f.sql());
+        let total = one(self.db.read(&count_sql, &f.params).await?, |r| r.int(0))?.unwrap_or(0);
+        let limit = f.param(limit);
+        let offset = f.param(offset);
+        let sql = select_sql(
+            "invitations",
+            INVITATION_COLS,
+            &format!("{} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}", f.sql()),
+        );
+        Ok((all(&self.db.read(&sql, &f.params).await?, invitation_from)?, total))
+    }
+
+    async fn expire_invitations(&self, now: i64) -> Result<u64> {
+        self.write_one(
+            "UPDATE invitations SET status = 'expired', updated_at = $1 WHERE status = 'pending' AND expires_at <= $1",
+            &[now.into()],
+        )
+        .await
+    }
+
+    async fn pending_invitations_for(&self, email: &str) -> Result<Vec<InvitationRow>> {
+        let rows = self
+            .db
+            .read(
+                &select_sql("invitations", INVITATION_COLS, "email = $1 AND status = 'pending' ORDER BY created_at, id"),
+                &[email.into()],
+            )
+            .await?;
+        all(&rows, invitation_from)
+    }
+
+    async fn insert_sign_in_token(&self, t: &SignInTokenRow) -> Result<()> {
+        self.write_one(&insert_sql("sign_in_tokens", SIGN_IN_TOKEN_COLS), &sign_in_token_params(t)).await.map(|_| ())
+    }
+
+    async fn get_sign_in_token(&self, id: &str) -> Result<Option<SignInTokenRow>> {
+        let rows = self.db.read(&select_sql("sign_in_tokens", SIGN_IN_TOKEN_COLS, "id = $1"), &[id.into()]).await?;
+        one(rows, sign_in_token_from)
+    }
+
+    async fn sign_in_token_by_digest(&self, digest: &str) -> Result<Option<SignInTokenRow>> {
+        let rows = self
+            .db
+            .read(&select_sql("sign_in_tokens", SIGN_IN_TOKEN_COLS, "token_digest = $1"), &[digest.into()])
+            .await?;
+        one(rows, sign_in_token_from)
+    }
+
+    async fn transition_sign_in_token(&self, t: &SignInTokenRow, from: &str) -> Result<bool> {
+        let n = self
+            .write_one(
+                "UPDATE sign_in_tokens SET status = $2, updated_at = $3 WHERE id = $1 AND status = $4",
+                &[t.id.clone().into(), t.status.clone().into(), t.updated_at.into(), from.into()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn insert_jwt_template(&self, t: &JwtTemplateRow) -> Result<()> {
+        self.write_one(&insert_sql("jwt_templates", TEMPLATE_COLS), &template_params(t)).await.map(|_| ())
+    }
+
+    async fn get_jwt_template(&self, id: &str) -> Result<Option<JwtTemplateRow>> {
+        one(self.db.read(&select_sql("jwt_templates", TEMPLATE_COLS, "id = $1"), &[id.into()]).await?, template_from)
+    }
+
+    async fn jwt_template_by_name(&self, name: &str) -> Result<Option<JwtTemplateRow>> {
+        let rows = self.db.read(&select_sql("jwt_templates", TEMPLATE_COLS, "name = $1"), &[name.into()]).await?;
+        one(rows, template_from)
+    }
+
+    async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplateRow>> {
+        let rows = self.db.read(&select_sql("jwt_templates", TEMPLATE_COLS, "1 = 1 ORDER BY created_at, id"), &[]).await?;
+        all(&rows, template_from)
+    }
+
+    async fn update_jwt_template(&self, t: &JwtTemplateRow) -> Result<()> {
+        self.write_one(&update_sql("jwt_templates", TEMPLATE_COLS, false), &template_params(t)).await.map(|_| ())
+    }
+
+    async fn delete_jwt_template(&self, id: &str) -> Result<bool> {
+        Ok(self.write_one("DELETE FROM jwt_templates WHERE id = $1", &[id.into()]).await? == 1)
     }
 }

@@ -67,11 +67,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>>;
     async fn count_users(&self) -> Result<i64>;
+    /// One page of the users a query selects.
+    async fn query_users(&self, query: &UserQuery) -> Result<Vec<UserRecord>>;
+    /// How many users the query selects, ignoring its paging.
+    async fn count_users_matching(&self, query: &UserQuery) -> Result<i64>;
+    async fn user_id_by_external_id(&self, external_id: &str) -> Result<Option<String>>;
     async fn delete_user(&self, id: &str) -> Result<bool>;
     async fn insert_email(&self, email: &EmailRow) -> Result<()>;
     async fn update_email(&self, email: &EmailRow) -> Result<()>;
     async fn delete_email(&self, id: &str) -> Result<()>;
+    async fn get_email(&self, id: &str) -> Result<Option<EmailRow>>;
     async fn insert_phone(&self, phone: &PhoneRow) -> Result<()>;
+    async fn get_phone(&self, id: &str) -> Result<Option<PhoneRow>>;
+    async fn update_phone(&self, phone: &PhoneRow) -> Result<()>;
+    async fn delete_phone(&self, id: &str) -> Result<()>;
 
     // Sessions.
     async fn insert_session(&self, session: &SessionRow) -> Result<()>;
@@ -81,6 +90,40 @@ pub trait Store: Send + Sync + 'static {
     async fn sessions_for_user(&self, user_id: &str) -> Result<Vec<SessionRow>>;
     /// Sets every active session of the client to `status`; returns how many changed.
     async fn end_client_sessions(&self, client_id: &str, status: &str, now: i64) -> Result<u64>;
+    async fn query_sessions(&self, query: &SessionQuery) -> Result<(Vec<SessionRow>, i64)>;
     /// Revokes every active session of the user except `keep`.
     async fn revoke_user_sessions(&self, user_id: &str, keep: Option<&str>, now: i64) -> Result<u64>;
+
+    // App-level invitations.
+    async fn insert_invitation(&self, invitation: &InvitationRow) -> Result<()>;
+    async fn get_invitation(&self, id: &str) -> Result<Option<InvitationRow>>;
+    async fn update_invitation(&self, invitation: &InvitationRow) -> Result<()>;
+    async fn delete_invitation(&self, id: &str) -> Result<bool>;
+    /// Newest first; `statuses` empty means all.
+    async fn list_invitations(
+        &self,
+        statuses: &[String],
+        query: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<InvitationRow>, i64)>;
+    /// Marks pending invitations past their expiry as expired.
+    async fn expire_invitations(&self, now: i64) -> Result<u64>;
+    /// Pending invitations for the address.
+    async fn pending_invitations_for(&self, email: &str) -> Result<Vec<InvitationRow>>;
+
+    // Sign-in tokens.
+    async fn insert_sign_in_token(&self, token: &SignInTokenRow) -> Result<()>;
+    async fn get_sign_in_token(&self, id: &str) -> Result<Option<SignInTokenRow>>;
+    async fn sign_in_token_by_digest(&self, digest: &str) -> Result<Option<SignInTokenRow>>;
+    /// Moves a token from `from` to `token.status`; false if it was no longer in `from`.
+    async fn transition_sign_in_token(&self, token: &SignInTokenRow, from: &str) -> Result<bool>;
+
+    // JWT templates.
+    async fn insert_jwt_template(&self, template: &JwtTemplateRow) -> Result<()>;
+    async fn get_jwt_template(&self, id: &str) -> Result<Option<JwtTemplateRow>>;
+    async fn jwt_template_by_name(&self, name: &str) -> Result<Option<JwtTemplateRow>>;
+    async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplateRow>>;
+    async fn update_jwt_template(&self, template: &JwtTemplateRow) -> Result<()>;
+    async fn delete_jwt_template(&self, id: &str) -> Result<bool>;
 }

@@ -7,12 +7,14 @@
 
 mod b64;
 pub mod claims;
+pub mod custom;
 pub mod jwk;
 pub mod keyring;
 pub mod keys;
 pub mod verify;
 
 pub use claims::{OrgClaim, SessionClaims, SESSION_TOKEN_CAT};
+pub use custom::{CustomKey, CustomKeyError, TEMPLATE_TOKEN_CAT};
 pub use jwk::{Jwk, Jwks};
 pub use keyring::{KeyRecord, KeyState, KeyTiming};
 pub use keys::{PublicKey, SigningKey, TokenError};

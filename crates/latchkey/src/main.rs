@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::{Parser, Subcommand};
-use latchkey_service::account::NewUser;
+use latchkey_service::admin::NewUser;
 use tokio::net::TcpListener;
 
 use latchkey::app;
@@ -107,7 +107,19 @@ enum UsersAction {
         limit: i64,
         #[arg(long, default_value_t = 0)]
         offset: i64,
+        /// Case-insensitive prefix of an email, phone, username or name, or an exact id.
+        #[arg(long)]
+        query: Option<String>,
     },
+    /// Ban a user: every session is revoked and sign-in is refused.
+    Ban { user_id: String },
+    Unban { user_id: String },
+    /// Lock a user (sessions revoked, sign-in refused) until unlocked.
+    Lock { user_id: String },
+    /// Unlock a user, also clearing failed sign-in attempts.
+    Unlock { user_id: String },
+    /// Delete a user with their identifications and sessions.
+    Delete { user_id: String },
 }
 
 fn main() -> ExitCode {
@@ -315,20 +327,42 @@ async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
                     password,
                     first_name,
                     last_name,
-                    skip_password_checks: false,
+                    ..NewUser::default()
                 })
                 .await
                 .map_err(|e| anyhow!("{}", e.long_message))?;
             println!("{}", user.user.id);
         }
-        UsersAction::List { limit, offset } => {
-            let (users, total) = s.list_users(limit, offset).await.map_err(|e| anyhow!("{}", e.long_message))?;
+        UsersAction::List { limit, offset, query } => {
+            let query = latchkey_store::UserQuery {
+                limit: limit.clamp(1, latchkey_service::admin::MAX_PAGE),
+                offset: offset.max(0),
+                descending: true,
+                query,
+                ..Default::default()
+            };
+            let users = s.query_users(&query).await.map_err(|e| anyhow!("{}", e.long_message))?;
+            let total = s.count_users(&query).await.map_err(|e| anyhow!("{}", e.long_message))?;
             for u in users {
                 let email = latchkey_service::account::primary_email(&u).unwrap_or_default();
                 println!("{}\t{}\t{}", u.user.id, email, u.user.username.unwrap_or_default());
             }
             eprintln!("{total} users in all");
         }
+        UsersAction::Ban { user_id } => report_user(s.set_banned(&user_id, true).await, "banned")?,
+        UsersAction::Unban { user_id } => report_user(s.set_banned(&user_id, false).await, "unbanned")?,
+        UsersAction::Lock { user_id } => report_user(s.set_locked(&user_id, true).await, "locked")?,
+        UsersAction::Unlock { user_id } => report_user(s.set_locked(&user_id, false).await, "unlocked")?,
+        UsersAction::Delete { user_id } => {
+            s.delete_user(&user_id).await.map_err(|e| anyhow!("{}", e.long_message))?;
+            println!("{user_id} deleted");
+        }
     }
+    Ok(())
+}
+
+fn report_user(result: latchkey_service::Result<latchkey_store::UserRecord>, what: &str) -> anyhow::Result<()> {
+    let record = result.map_err(|e| anyhow!("{}", e.long_message))?;
+    println!("{} {what}", record.user.id);
     Ok(())
 }

@@ -363,7 +363,13 @@ async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params
     let input =
         SignInInput { identifier: p.text("identifier"), strategy: p.text("strategy"), password: p.text("password") };
     let (client, token) = ensure_client(&state, &caller).await?;
-    let outcome = state.services.create_sign_in(&caller.ctx, &client, input).await;
+    let outcome = match (p.text("strategy").as_deref(), p.text("ticket")) {
+        // A sign-in token from the Backend API signs its user in at once.
+        (Some("ticket"), ticket) => {
+            state.services.sign_in_with_ticket(&caller.ctx, &client, ticket.as_deref().unwrap_or_default()).await
+        }
+        _ => state.services.create_sign_in(&caller.ctx, &client, input).await,
+    };
     match outcome {
         Ok(row) => {
             let mut reply = Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client));
