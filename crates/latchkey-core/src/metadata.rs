@@ -57,6 +57,7 @@ pub fn parse(text: &str) -> Map<String, Value> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 
@@ -67,7 +68,10 @@ mod tests {
     #[test]
     fn nested_objects_merge_and_null_deletes() {
         let mut target = obj(json!({"plan": "free", "prefs": {"theme": "dark", "lang": "en"}, "gone": 1}));
-        deep_merge(&mut target, &obj(json!({"prefs": {"lang": "fr", "tz": null, "new": {"a": null, "b": 2}}, "gone": null, "n": [1]})));
+        deep_merge(
+            &mut target,
+            &obj(json!({"prefs": {"lang": "fr", "tz": null, "new": {"a": null, "b": 2}}, "gone": null, "n": [1]})),
+        );
         assert_eq!(
             Value::Object(target),
             json!({"plan": "free", "prefs": {"theme": "dark", "lang": "fr", "new": {"b": 2}}, "n": [1]})

@@ -164,6 +164,7 @@ fn shortcodes(s: &str) -> Result<Vec<&str>, TemplateProblem> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 

@@ -120,11 +120,10 @@ fn external_id_param(value: Option<String>) -> Result<Option<String>> {
 
 fn limit_param(value: Option<i64>) -> Result<Option<i64>> {
     match value {
-        Some(n) if n < 0 => Err(ServiceError::unprocessable(
-            "form_param_value_invalid",
-            "create_organizations_limit must be 0 or more",
-        )
-        .param("create_organizations_limit")),
+        Some(n) if n < 0 => {
+            Err(ServiceError::unprocessable("form_param_value_invalid", "create_organizations_limit must be 0 or more")
+                .param("create_organizations_limit"))
+        }
         other => Ok(other),
     }
 }
@@ -203,7 +202,14 @@ impl Services {
             )
             .param("email_address"));
         }
-        let password_hash = self.initial_password(&input.password, &input.password_digest, &input.password_hasher, input.skip_password_checks).await?;
+        let password_hash = self
+            .initial_password(
+                &input.password,
+                &input.password_digest,
+                &input.password_hasher,
+                input.skip_password_checks,
+            )
+            .await?;
         let mut user = UserRow::new(user_id.clone(), input.created_at.unwrap_or(now));
         user.updated_at = now;
         user.username = username;
@@ -340,7 +346,8 @@ impl Services {
             user.created_at = v;
         }
         if let Some(p) = &update.password {
-            user.password_hash = self.initial_password(&Some(p.clone()), &None, &None, update.skip_password_checks).await?;
+            user.password_hash =
+                self.initial_password(&Some(p.clone()), &None, &None, update.skip_password_checks).await?;
             user.password_updated_at = Some(now);
         }
         user.updated_at = now;
@@ -408,7 +415,12 @@ impl Services {
         .await
     }
 
-    async fn set_user_flags(&self, user_id: &str, change: impl Fn(&mut UserRow), end_sessions: bool) -> Result<UserRecord> {
+    async fn set_user_flags(
+        &self,
+        user_id: &str,
+        change: impl Fn(&mut UserRow),
+        end_sessions: bool,
+    ) -> Result<UserRecord> {
         let now = self.now();
         // Retried on a concurrent change: these are administrative overrides that must land.
         for _ in 0..3 {
@@ -458,7 +470,12 @@ impl Services {
 
     /// Newest first, for the CLI.
     pub async fn list_users(&self, limit: i64, offset: i64) -> Result<(Vec<UserRecord>, i64)> {
-        let query = UserQuery { limit: limit.clamp(1, MAX_PAGE), offset: offset.max(0), descending: true, ..Default::default() };
+        let query = UserQuery {
+            limit: limit.clamp(1, MAX_PAGE),
+            offset: offset.max(0),
+            descending: true,
+            ..Default::default()
+        };
         let users = self.store.query_users(&query).await?;
         Ok((users, self.store.count_users_matching(&query).await?))
     }
@@ -508,12 +525,20 @@ impl Services {
     }
 
     async fn make_primary_email(&self, user_id: &str, email_id: &str) -> Result<()> {
-        self.update_user(user_id, UserUpdate { primary_email_address_id: Some(email_id.to_owned()), ..Default::default() })
-            .await
-            .map(|_| ())
+        self.update_user(
+            user_id,
+            UserUpdate { primary_email_address_id: Some(email_id.to_owned()), ..Default::default() },
+        )
+        .await
+        .map(|_| ())
     }
 
-    pub async fn admin_update_email(&self, id: &str, verified: Option<bool>, primary: Option<bool>) -> Result<EmailRow> {
+    pub async fn admin_update_email(
+        &self,
+        id: &str,
+        verified: Option<bool>,
+        primary: Option<bool>,
+    ) -> Result<EmailRow> {
         let mut row = self.email_address(id).await?;
         if let Some(v) = verified {
             if v != row.verified {
@@ -579,8 +604,11 @@ impl Services {
         };
         self.store.insert_phone(&row).await.map_err(|e| conflict_to_identifier(e, "phone_number"))?;
         if primary || (verified && record.user.primary_phone_id.is_none()) {
-            self.update_user(user_id, UserUpdate { primary_phone_number_id: Some(row.id.clone()), ..Default::default() })
-                .await?;
+            self.update_user(
+                user_id,
+                UserUpdate { primary_phone_number_id: Some(row.id.clone()), ..Default::default() },
+            )
+            .await?;
         }
         Ok(row)
     }
@@ -610,8 +638,11 @@ impl Services {
         row.updated_at = self.now();
         self.store.update_phone(&row).await.map_err(|e| conflict_to_identifier(e, "phone_number"))?;
         if primary == Some(true) {
-            self.update_user(&row.user_id, UserUpdate { primary_phone_number_id: Some(id.to_owned()), ..Default::default() })
-                .await?;
+            self.update_user(
+                &row.user_id,
+                UserUpdate { primary_phone_number_id: Some(id.to_owned()), ..Default::default() },
+            )
+            .await?;
         }
         self.phone_number(id).await
     }
@@ -646,7 +677,8 @@ impl Services {
     ) -> Result<(Vec<SessionRow>, i64)> {
         let (limit, offset) = paging(limit, offset)?;
         if let Some(s) = &status {
-            const STATUSES: &[&str] = &["active", "revoked", "ended", "expired", "removed", "abandoned", "replaced", "pending"];
+            const STATUSES: &[&str] =
+                &["active", "revoked", "ended", "expired", "removed", "abandoned", "replaced", "pending"];
             if !STATUSES.contains(&s.as_str()) {
                 return Err(ServiceError::unprocessable(
                     "form_param_value_invalid",

@@ -774,7 +774,12 @@ impl Services {
         self.sign_session_token_ttl(ctx, session, self.config.token_ttl_secs).await
     }
 
-    pub async fn sign_session_token_ttl(&self, ctx: &RequestContext, session: &SessionRow, ttl_secs: i64) -> Result<String> {
+    pub async fn sign_session_token_ttl(
+        &self,
+        ctx: &RequestContext,
+        session: &SessionRow,
+        ttl_secs: i64,
+    ) -> Result<String> {
         let now_s = self.clock.now_secs();
         let minutes_since_sign_in = (self.now() - session.created_at).max(0) / 60_000;
         let claims = SessionClaims {

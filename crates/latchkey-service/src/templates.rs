@@ -250,7 +250,10 @@ impl Services {
         payload.insert("iat".into(), now.into());
         payload.insert("nbf".into(), (now - template.allowed_clock_skew).into());
         payload.insert("exp".into(), (now + lifetime).into());
-        payload.insert("jti".into(), latchkey_core::secret::new_opaque_secret(self.rng.as_ref()).chars().take(20).collect::<String>().into());
+        payload.insert(
+            "jti".into(),
+            latchkey_core::secret::new_opaque_secret(self.rng.as_ref()).chars().take(20).collect::<String>().into(),
+        );
         let token = match &template.signing_key_sealed {
             Some(sealed) => {
                 let secret = self.keys.open_secret(sealed, &template.id)?;

@@ -32,8 +32,13 @@ impl Services {
 
     // ---- invitations -----------------------------------------------------------------------
 
-    /// Creates an invitation; returns it with the link that accepts it (shown once).
-    pub async fn create_invitation(&self, input: InvitationInput) -> Result<(InvitationRow, String)> {
+    /// Checks an invitation without creating it (bulk creation checks every entry first).
+    pub async fn check_invitation(&self, input: &InvitationInput) -> Result<()> {
+        self.validated_invitation(input).await.map(|_| ())
+    }
+
+    /// The normalized address, lifetime in days and metadata of a valid invitation.
+    async fn validated_invitation(&self, input: &InvitationInput) -> Result<(String, i64, String)> {
         let email = email_param(&input.email_address, "email_address")?;
         let days = input.expires_in_days.unwrap_or(30);
         if !(1..=365).contains(&days) {
@@ -71,6 +76,12 @@ impl Services {
                 .param("email_address"));
             }
         }
+        Ok((email, days, public_metadata))
+    }
+
+    /// Creates an invitation; returns it with the link that accepts it (shown once).
+    pub async fn create_invitation(&self, input: InvitationInput) -> Result<(InvitationRow, String)> {
+        let (email, days, public_metadata) = self.validated_invitation(&input).await?;
         let now = self.now();
         let token = new_opaque_secret(self.rng.as_ref());
         let row = InvitationRow {

@@ -477,7 +477,9 @@ fn user_order(q: &UserQuery) -> String {
         UserOrder::FirstName => "lower(first_name)",
         UserOrder::LastName => "lower(last_name)",
         UserOrder::Username => "username",
-        UserOrder::EmailAddress => "(SELECT email FROM email_addresses WHERE email_addresses.id = users.primary_email_id)",
+        UserOrder::EmailAddress => {
+            "(SELECT email FROM email_addresses WHERE email_addresses.id = users.primary_email_id)"
+        }
         UserOrder::PhoneNumber => "(SELECT phone FROM phone_numbers WHERE phone_numbers.id = users.primary_phone_id)",
     };
     format!("({expr} IS NULL) ASC, {expr} {dir}, id {dir}")
@@ -1192,7 +1194,11 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         let rows = self
             .db
             .read(
-                &select_sql("invitations", INVITATION_COLS, "email = $1 AND status = 'pending' ORDER BY created_at, id"),
+                &select_sql(
+                    "invitations",
+                    INVITATION_COLS,
+                    "email = $1 AND status = 'pending' ORDER BY created_at, id",
+                ),
                 &[email.into()],
             )
             .await?;
@@ -1240,7 +1246,8 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplateRow>> {
-        let rows = self.db.read(&select_sql("jwt_templates", TEMPLATE_COLS, "1 = 1 ORDER BY created_at, id"), &[]).await?;
+        let rows =
+            self.db.read(&select_sql("jwt_templates", TEMPLATE_COLS, "1 = 1 ORDER BY created_at, id"), &[]).await?;
         all(&rows, template_from)
     }
 

@@ -113,6 +113,7 @@ impl CustomKey {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -125,7 +126,8 @@ mod tests {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(input.as_bytes());
         assert_eq!(b64::decode(sig).unwrap(), mac.finalize().into_bytes().to_vec());
-        let header: serde_json::Value = serde_json::from_slice(&b64::decode(input.split('.').next().unwrap()).unwrap()).unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&b64::decode(input.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header, serde_json::json!({"alg": "HS256", "typ": "JWT"}));
     }
 

@@ -112,14 +112,24 @@ enum UsersAction {
         query: Option<String>,
     },
     /// Ban a user: every session is revoked and sign-in is refused.
-    Ban { user_id: String },
-    Unban { user_id: String },
+    Ban {
+        user_id: String,
+    },
+    Unban {
+        user_id: String,
+    },
     /// Lock a user (sessions revoked, sign-in refused) until unlocked.
-    Lock { user_id: String },
+    Lock {
+        user_id: String,
+    },
     /// Unlock a user, also clearing failed sign-in attempts.
-    Unlock { user_id: String },
+    Unlock {
+        user_id: String,
+    },
     /// Delete a user with their identifications and sessions.
-    Delete { user_id: String },
+    Delete {
+        user_id: String,
+    },
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,97 @@
+//! The Backend API (`/v1/…` with `Authorization: Bearer sk_…`) in Clerk's wire format, so the
+//! official `@clerk/backend` works against latchkey unmodified (clerk-compat.md §1–§3, §12).
+//!
+//! Every operation is declared once, in [`operations`], with its route and its documentation:
+//! the router and `/v1/openapi.json` are both built from that list, so they cannot disagree.
+
+mod input;
+mod openapi;
+mod sessions;
+mod templates;
+mod tickets;
+mod users;
+mod views;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, MethodRouter};
+use axum::Router;
+use latchkey_service::ServiceError;
+use serde_json::Value;
+
+use crate::error::{json_response, ApiError};
+use crate::AppState;
+use openapi::Doc;
+
+/// One Backend API operation: where it lives, what serves it, how it is documented.
+pub struct Operation {
+    pub method: Method,
+    pub path: &'static str,
+    pub route: MethodRouter<AppState>,
+    pub doc: Doc,
+}
+
+fn operations() -> Vec<Operation> {
+    let mut ops = vec![Operation {
+        method: Method::GET,
+        path: "/v1/jwks",
+        route: get(jwks),
+        doc: Doc::new("jwks", "The keys that verify session tokens", "getJWKS").ok("Jwks"),
+    }];
+    ops.extend(users::operations());
+    ops.extend(sessions::operations());
+    ops.extend(templates::operations());
+    ops.extend(tickets::operations());
+    ops
+}
+
+pub fn routes() -> Router<AppState> {
+    let ops = operations();
+    let spec = std::sync::Arc::new(openapi::document(&ops));
+    let mut router = Router::new();
+    for op in ops {
+        router = router.route(op.path, op.route);
+    }
+    router.route("/v1/openapi.json", get(move || async move { json_response(StatusCode::OK, &spec) }))
+}
+
+/// A request authenticated by a live secret key.
+pub struct SecretKey {
+    pub key_id: String,
+}
+
+impl FromRequestParts<AppState> for SecretKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                ApiError(
+                    ServiceError::unauthenticated("Secret key missing")
+                        .long("Send your secret key as `Authorization: Bearer sk_live_…`."),
+                )
+            })?;
+        let key = state.services.authenticate_secret_key(presented).await?;
+        Ok(Self { key_id: key.id })
+    }
+}
+
+pub(crate) fn ok(body: Value) -> Result<Response, ApiError> {
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `GET /v1/jwks`: the keys that verify session tokens (what `verifyToken` with `secretKey`
+/// fetches).
+async fn jwks(State(state): State<AppState>, key: SecretKey) -> Result<Response, ApiError> {
+    tracing::debug!(key_id = %key.key_id, "backend API: jwks");
+    let jwks = state.services.keys.jwks().await?;
+    ok(serde_json::to_value(jwks).unwrap_or_default())
+}
