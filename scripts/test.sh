@@ -30,6 +30,25 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+
+# The real binary cargo just built, driven by third-party clients.
+export LATCHKEY_BIN="$PWD/target/debug/latchkey"
+echo "== @clerk/backend (npm, pinned) against a fresh latchkey"
+set +e
+(cd sdk/clerk-backend && npm ci --no-audit --no-fund --loglevel=error && npm test) 2>&1 | tee "$log"
+sdk_status=${PIPESTATUS[0]}
+set -e
+passed=$((passed + $(grep -Eo '^# pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')))
+failed=$((failed + $(grep -Eo '^# fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')))
+if [ "$sdk_status" -ne 0 ] && ! grep -Eq '^# fail [1-9]' "$log"; then failed=$((failed + 1)); fi
+
+echo "== PyJWT and schemathesis (PyPI, pinned) against a fresh latchkey"
+set +e
+(python3 -m venv target/py-venv && target/py-venv/bin/pip install --quiet --disable-pip-version-check -r sdk/python/requirements.txt && target/py-venv/bin/python sdk/python/run.py)
+py_status=$?
+set -e
+if [ "$py_status" -eq 0 ]; then passed=$((passed + 2)); else failed=$((failed + 1)); fi
+
 echo "== all checks done"
 echo "tests: ${passed} passed, ${failed} failed"
-exit "$status"
+if [ "$status" -ne 0 ] || [ "$sdk_status" -ne 0 ] || [ "$py_status" -ne 0 ]; then exit 1; fi

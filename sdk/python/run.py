@@ -1,0 +1,151 @@
+"""Checks latchkey with third-party Python tools against a freshly started binary:
+PyJWT verifies a session token against /.well-known/jwks.json, and schemathesis fuzzes the
+Backend API from /v1/openapi.json (bounded examples) for server errors and responses that
+break the document."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+import jwt
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_latchkey():
+    binary = os.environ.get("LATCHKEY_BIN", os.path.join(ROOT, "target", "debug", "latchkey"))
+    workdir = tempfile.mkdtemp(prefix="latchkey-py-")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(os.path.join(workdir, "latchkey.log"), "w+")
+    proc = subprocess.Popen(
+        [binary, "serve", "--listen", f"127.0.0.1:{port}", "--public-url", url, "--data-dir", os.path.join(workdir, "data")],
+        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**os.environ, "RUST_LOG": "warn"},
+    )
+    deadline = time.time() + 30
+    while True:
+        log.seek(0)
+        out = log.read()
+        if "next steps" in out:
+            break
+        if proc.poll() is not None or time.time() > deadline:
+            raise SystemExit(f"latchkey did not start:\n{out}")
+        time.sleep(0.05)
+    secret = re.search(r"sk_live_[A-Za-z0-9_-]+", out).group(0)
+    return proc, workdir, url, secret
+
+
+def call(url, path, method="GET", secret=None, form=None, body=None, origin=None):
+    headers = {}
+    data = None
+    if secret:
+        headers["Authorization"] = f"Bearer {secret}"
+    if origin:
+        headers["Origin"] = origin
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url + path, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(req, timeout=30) as res:
+        return json.load(res)
+
+
+def check_pyjwt(url, secret):
+    password = "plum-Anchor-47-quietly"
+    user = call(url, "/v1/users", "POST", secret, body={"email_address": ["py@example.com"], "password": password})
+    reply = call(url, "/v1/client/sign_ins", "POST", form={"identifier": "py@example.com", "password": password, "strategy": "password"}, origin=url)
+    session = next(s for s in reply["client"]["sessions"] if s["id"] == reply["response"]["created_session_id"])
+    token = session["last_active_token"]["jwt"]
+    signing_key = jwt.PyJWKClient(url + "/.well-known/jwks.json").get_signing_key_from_jwt(token)
+    claims = jwt.decode(token, signing_key.key, algorithms=["RS256"], issuer=url, options={"require": ["exp", "iat", "nbf", "sub", "sid"]})
+    assert claims["sub"] == user["id"], claims
+    assert claims["sid"] == session["id"], claims
+    assert claims["azp"] == url, claims
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    try:
+        jwt.decode(tampered, signing_key.key, algorithms=["RS256"], issuer=url)
+    except jwt.InvalidSignatureError:
+        pass
+    else:
+        raise AssertionError("a tampered token verified")
+    try:
+        jwt.decode(token, signing_key.key, algorithms=["RS256"], issuer="https://someone-else.example")
+    except jwt.InvalidIssuerError:
+        pass
+    else:
+        raise AssertionError("a token verified for another issuer")
+    print("PyJWT: session token verified against /.well-known/jwks.json; tampering and a wrong issuer refused")
+
+
+def seed_objects(url, secret, workdir):
+    """Real objects for path parameters, so operations are exercised past a 404."""
+    user = call(url, "/v1/users", "POST", secret, body={"email_address": ["fuzz@example.com"], "phone_number": ["+15550100111"], "password": "plum-Anchor-47-quietly"})
+    session = call(url, "/v1/sessions", "POST", secret, body={"user_id": user["id"]})
+    template = call(url, "/v1/jwt_templates", "POST", secret, body={"name": "fuzz", "claims": {"aud": "x", "uid": "{{user.id}}"}})
+    invitation = call(url, "/v1/invitations", "POST", secret, body={"email_address": "invited@example.com", "notify": False})
+    token = call(url, "/v1/sign_in_tokens", "POST", secret, body={"user_id": user["id"]})
+    values = {
+        "user_id": user["id"],
+        "session_id": session["id"],
+        "email_address_id": user["email_addresses"][0]["id"],
+        "phone_number_id": user["phone_numbers"][0]["id"],
+        "template_id": template["id"],
+        "template_name": "fuzz",
+        "invitation_id": invitation["id"],
+        "sign_in_token_id": token["id"],
+    }
+    path = os.path.join(workdir, "schemathesis.toml")
+    with open(path, "w") as f:
+        f.write("[parameters]\n")
+        for name, value in values.items():
+            f.write(f'"path.{name}" = "{value}"\n')
+    return path
+
+
+def run_schemathesis(url, secret, config):
+    examples = os.environ.get("LATCHKEY_SCHEMATHESIS_EXAMPLES", "25")
+    cmd = [
+        os.path.join(os.path.dirname(sys.executable), "schemathesis"), "--config-file", config, "run", url + "/v1/openapi.json",
+        "--header", f"Authorization: Bearer {secret}",
+        "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        "--phases", "examples,coverage,fuzzing",
+        "--max-examples", examples, "--seed", "20261123", "--generation-deterministic",
+        "--request-timeout", "20", "--workers", "1", "--no-color",
+    ]
+    print("schemathesis:", " ".join(c if not c.startswith("Authorization") else "Authorization: Bearer …" for c in cmd[1:]), flush=True)
+    result = subprocess.run(cmd, env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
+    if result.returncode != 0:
+        raise SystemExit(f"schemathesis found problems (exit {result.returncode})")
+
+
+def main():
+    proc, workdir, url, secret = start_latchkey()
+    try:
+        check_pyjwt(url, secret)
+        run_schemathesis(url, secret, seed_objects(url, secret, workdir))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
