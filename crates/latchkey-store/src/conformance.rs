@@ -102,6 +102,248 @@ pub async fn run_all(store: &dyn Store) {
     sign_up_completion_is_atomic(store).await;
     keys(store).await;
     failures_are_counted(store).await;
+    user_queries(store).await;
+    session_queries(store).await;
+    invitations(store).await;
+    sign_in_tokens(store).await;
+    jwt_templates(store).await;
+    phones_and_emails(store).await;
+}
+
+fn query(marker: &str) -> UserQuery {
+    UserQuery { query: Some(marker.into()), limit: 10, ..Default::default() }
+}
+
+async fn user_queries(store: &dyn Store) {
+    let m = uid("q").to_lowercase();
+    let mut ids = Vec::new();
+    for (i, (first, active)) in [("Cleo", Some(5_000)), ("alma", None), ("Bea", Some(7_000))].into_iter().enumerate() {
+        let id = uid("user");
+        let mut u = user(&id, Some(&format!("{m}_user{i}")));
+        u.first_name = Some(format!("{first}{m}"));
+        u.created_at = 10_000 + i as i64;
+        u.last_active_at = active;
+        u.external_id = Some(format!("ext-{m}-{i}"));
+        let mut rec =
+            UserRecord { user: u, emails: vec![email(&id, &format!("{m}-{i}@example.com"), true)], phones: vec![] };
+        rec.phones.push(PhoneRow {
+            id: uid("idn"),
+            user_id: id.clone(),
+            phone: format!("+1555{}{i}", &m.len().to_string()),
+            verified: false,
+            created_at: 1,
+            updated_at: 1,
+            reserved_for_second_factor: false,
+        });
+        store.create_user(&rec).await.unwrap();
+        ids.push(id);
+    }
+    let names =
+        |rows: Vec<UserRecord>| rows.into_iter().map(|r| r.user.first_name.unwrap_or_default()).collect::<Vec<_>>();
+    assert_eq!(store.count_users_matching(&query(&m)).await.unwrap(), 3, "prefix of usernames and emails");
+    assert_eq!(store.count_users_matching(&query(&m.to_uppercase())).await.unwrap(), 3, "case-insensitive");
+    assert_eq!(store.count_users_matching(&query(&ids[1])).await.unwrap(), 1, "exact id");
+    assert_eq!(store.count_users_matching(&query("%")).await.unwrap(), 0, "wildcards are literal");
+    assert_eq!(store.count_users_matching(&query(&format!("{}_", &m[..m.len() - 1]))).await.unwrap(), 0);
+    let page = store.query_users(&UserQuery { limit: 2, ..query(&m) }).await.unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[0].emails.len(), 1, "identifications are loaded");
+    let by_first = UserQuery { order_by: UserOrder::FirstName, ..query(&m) };
+    let expected = vec![format!("alma{m}"), format!("Bea{m}"), format!("Cleo{m}")];
+    assert_eq!(names(store.query_users(&by_first).await.unwrap()), expected, "names sort case-insensitively");
+    let desc = store.query_users(&UserQuery { descending: true, ..by_first }).await.unwrap();
+    assert_eq!(names(desc), expected.iter().rev().cloned().collect::<Vec<_>>());
+    let active = UserQuery { order_by: UserOrder::LastActiveAt, descending: true, ..query(&m) };
+    assert_eq!(
+        names(store.query_users(&active).await.unwrap()),
+        vec![format!("Bea{m}"), format!("Cleo{m}"), format!("alma{m}")],
+        "nulls last"
+    );
+    let active_asc = UserQuery { descending: false, ..active };
+    assert_eq!(
+        names(store.query_users(&active_asc).await.unwrap()),
+        vec![format!("Cleo{m}"), format!("Bea{m}"), format!("alma{m}")],
+        "nulls last"
+    );
+    let created = UserQuery { descending: true, ..query(&m) };
+    assert_eq!(store.query_users(&created).await.unwrap()[0].user.id, ids[2]);
+    let email_filter = UserQuery {
+        email_addresses: vec![format!("{m}-0@example.com"), format!("{m}-2@example.com")],
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.count_users_matching(&email_filter).await.unwrap(), 2);
+    let ext = UserQuery { external_ids: vec![format!("ext-{m}-1")], limit: 10, ..Default::default() };
+    assert_eq!(store.query_users(&ext).await.unwrap()[0].user.id, ids[1]);
+    let both = UserQuery {
+        user_ids: ids.clone(),
+        created_after: Some(10_000),
+        created_before: Some(10_002),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.count_users_matching(&both).await.unwrap(), 1, "bounds are exclusive");
+    let seen = UserQuery { user_ids: ids.clone(), last_active_after: Some(6_000), limit: 10, ..Default::default() };
+    assert_eq!(store.count_users_matching(&seen).await.unwrap(), 1);
+    let none = UserQuery { unmatched_filter: true, ..query(&m) };
+    assert_eq!(store.count_users_matching(&none).await.unwrap(), 0);
+    assert_eq!(store.user_id_by_external_id(&format!("ext-{m}-2")).await.unwrap(), Some(ids[2].clone()));
+    let mut dup = user(&uid("user"), None);
+    dup.external_id = Some(format!("ext-{m}-2"));
+    let err = store.create_user(&UserRecord { user: dup, emails: vec![], phones: vec![] }).await.unwrap_err();
+    assert!(err.is_conflict_on("external_id"), "external ids are unique: {err:?}");
+}
+
+async fn session_queries(store: &dyn Store) {
+    let a = uid("user");
+    store.create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![] }).await.unwrap();
+    let c = client(&uid("client"));
+    store.insert_client(&c).await.unwrap();
+    let live = SessionRow {
+        expire_at: 100_000,
+        last_active_at: 50_000,
+        created_at: 2_000,
+        ..session(&uid("sess"), &c.id, &a)
+    };
+    let old = SessionRow { expire_at: 10_000, ..session(&uid("sess"), &c.id, &a) };
+    let revoked = SessionRow { status: "revoked".into(), expire_at: 100_000, ..session(&uid("sess"), &c.id, &a) };
+    for s in [&live, &old, &revoked] {
+        store.insert_session(s).await.unwrap();
+    }
+    let q = |status: Option<&str>| SessionQuery {
+        user_id: Some(a.clone()),
+        status: status.map(Into::into),
+        now: 60_000,
+        idle_timeout_ms: None,
+        limit: 10,
+        ..Default::default()
+    };
+    let (all_rows, total) = store.query_sessions(&q(None)).await.unwrap();
+    assert_eq!((all_rows.len(), total), (3, 3));
+    assert_eq!(all_rows[0].id, live.id, "newest first");
+    assert_eq!(store.query_sessions(&q(Some("active"))).await.unwrap().0, vec![live.clone()]);
+    assert_eq!(store.query_sessions(&q(Some("expired"))).await.unwrap().0, vec![old.clone()], "past its deadline");
+    assert_eq!(store.query_sessions(&q(Some("revoked"))).await.unwrap().1, 1);
+    let idle = SessionQuery { idle_timeout_ms: Some(5_000), ..q(Some("active")) };
+    assert_eq!(store.query_sessions(&idle).await.unwrap().1, 0, "idle past the limit is not active");
+    let by_client = SessionQuery { user_id: None, client_id: Some(c.id.clone()), limit: 1, offset: 1, ..q(None) };
+    let (page, total) = store.query_sessions(&by_client).await.unwrap();
+    assert_eq!((page.len(), total), (1, 3));
+}
+
+async fn invitations(store: &dyn Store) {
+    let m = uid("inv").to_lowercase();
+    let row = |email: String, status: &str, expires_at: i64| InvitationRow {
+        id: uid("inv"),
+        email,
+        status: status.into(),
+        public_metadata: r#"{"team":"blue"}"#.into(),
+        redirect_url: None,
+        token_digest: uid("digest"),
+        expires_at: Some(expires_at),
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    let a = row(format!("{m}-a@example.com"), "pending", 100_000);
+    let b = row(format!("{m}-b@example.com"), "pending", 5_000);
+    let c = row(format!("{m}-c@example.com"), "revoked", 100_000);
+    for i in [&a, &b, &c] {
+        store.insert_invitation(i).await.unwrap();
+    }
+    assert_eq!(store.get_invitation(&a.id).await.unwrap(), Some(a.clone()));
+    let (rows, total) = store.list_invitations(&[], Some(&m), 10, 0).await.unwrap();
+    assert_eq!((rows.len(), total), (3, 3));
+    assert!(store.expire_invitations(6_000).await.unwrap() >= 1);
+    assert_eq!(store.get_invitation(&b.id).await.unwrap().unwrap().status, "expired");
+    let (pending, total) = store.list_invitations(&["pending".into()], Some(&m), 10, 0).await.unwrap();
+    assert_eq!((pending, total), (vec![a.clone()], 1));
+    assert_eq!(store.pending_invitations_for(&a.email).await.unwrap(), vec![a.clone()]);
+    let mut accepted = a.clone();
+    accepted.status = "accepted".into();
+    store.update_invitation(&accepted).await.unwrap();
+    assert!(store.pending_invitations_for(&a.email).await.unwrap().is_empty());
+    assert!(store.delete_invitation(&c.id).await.unwrap());
+    assert!(!store.delete_invitation(&c.id).await.unwrap());
+}
+
+async fn sign_in_tokens(store: &dyn Store) {
+    let a = uid("user");
+    store.create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![] }).await.unwrap();
+    let t = SignInTokenRow {
+        id: uid("sit"),
+        user_id: a.clone(),
+        token_digest: uid("digest"),
+        status: "pending".into(),
+        expires_at: 9_000,
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    store.insert_sign_in_token(&t).await.unwrap();
+    assert_eq!(store.sign_in_token_by_digest(&t.token_digest).await.unwrap(), Some(t.clone()));
+    let used = SignInTokenRow { status: "accepted".into(), updated_at: 2_000, ..t.clone() };
+    assert!(store.transition_sign_in_token(&used, "pending").await.unwrap());
+    assert!(!store.transition_sign_in_token(&used, "pending").await.unwrap(), "only one use wins");
+    assert_eq!(store.get_sign_in_token(&t.id).await.unwrap(), Some(used));
+    store.delete_user(&a).await.unwrap();
+    assert_eq!(store.get_sign_in_token(&t.id).await.unwrap(), None, "deleted with its user");
+}
+
+async fn jwt_templates(store: &dyn Store) {
+    let name = uid("tmpl");
+    let t = JwtTemplateRow {
+        id: uid("jtmp"),
+        name: name.clone(),
+        claims: r#"{"aud":"x"}"#.into(),
+        lifetime: 60,
+        allowed_clock_skew: 5,
+        signing_algorithm: "RS256".into(),
+        signing_key_sealed: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    store.insert_jwt_template(&t).await.unwrap();
+    assert_eq!(store.jwt_template_by_name(&name).await.unwrap(), Some(t.clone()));
+    let dup = JwtTemplateRow { id: uid("jtmp"), ..t.clone() };
+    assert!(matches!(store.insert_jwt_template(&dup).await, Err(StoreError::Conflict(_))), "names are unique");
+    let changed = JwtTemplateRow {
+        lifetime: 120,
+        signing_algorithm: "HS256".into(),
+        signing_key_sealed: Some("sealed".into()),
+        ..t.clone()
+    };
+    store.update_jwt_template(&changed).await.unwrap();
+    assert_eq!(store.get_jwt_template(&t.id).await.unwrap(), Some(changed.clone()));
+    assert!(store.list_jwt_templates().await.unwrap().contains(&changed));
+    assert!(store.delete_jwt_template(&t.id).await.unwrap());
+    assert_eq!(store.get_jwt_template(&t.id).await.unwrap(), None);
+}
+
+async fn phones_and_emails(store: &dyn Store) {
+    let a = uid("user");
+    let e = email(&a, &format!("{}@example.com", uid("pe")), false);
+    let p = PhoneRow {
+        id: uid("idn"),
+        user_id: a.clone(),
+        phone: format!("+1{}", 5_550_000_000u64 + COUNTER.fetch_add(1, Ordering::SeqCst)),
+        verified: true,
+        created_at: 1,
+        updated_at: 1,
+        reserved_for_second_factor: false,
+    };
+    store
+        .create_user(&UserRecord { user: user(&a, None), emails: vec![e.clone()], phones: vec![p.clone()] })
+        .await
+        .unwrap();
+    assert_eq!(store.get_email(&e.id).await.unwrap(), Some(e));
+    let changed = PhoneRow { reserved_for_second_factor: true, updated_at: 2, ..p.clone() };
+    store.update_phone(&changed).await.unwrap();
+    assert_eq!(store.get_phone(&p.id).await.unwrap(), Some(changed));
+    let other = uid("user");
+    let taken = PhoneRow { id: uid("idn"), user_id: other.clone(), ..p.clone() };
+    let err = store.create_user(&UserRecord { user: user(&other, None), emails: vec![], phones: vec![taken] }).await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "a verified number belongs to one user");
+    store.delete_phone(&p.id).await.unwrap();
+    assert_eq!(store.get_phone(&p.id).await.unwrap(), None);
 }
 
 async fn settings(store: &dyn Store) {
