@@ -718,6 +718,32 @@ impl<D: SqlDriver> SqlStore<D> {
         &self.db
     }
 
+    /// The plan of a user-list query, with `explain` the backend's prefix (`EXPLAIN QUERY PLAN`
+    /// on SQLite, `EXPLAIN` on PostgreSQL): benchmarks show which index serves each filter.
+    pub async fn explain_user_query(&self, explain: &str, q: &UserQuery) -> Result<Vec<String>> {
+        let mut f = user_filter(&self.db, q);
+        let limit = f.param(q.limit);
+        let offset = f.param(q.offset);
+        let sql = select_sql(
+            "users",
+            USER_COLS,
+            &format!("{} ORDER BY {} LIMIT {limit} OFFSET {offset}", f.sql(), user_order(q)),
+        );
+        let rows = self.db.read(&format!("{explain} {sql}"), &f.params).await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                r.0.iter()
+                    .filter_map(|c| match c {
+                        crate::sql::Cell::Text(t) => Some(t.clone()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect())
+    }
+
     async fn write_one(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
         let mut tx = self.db.begin().await?;
         let n = tx.execute(sql, params).await?;
