@@ -119,6 +119,7 @@ describe('users', () => {
     assert.equal(byId.data.length, 2);
     assert.equal((await clerk.users.getUserList({ externalId: ['ext-grace'] })).data[0].firstName, 'Grace');
     assert.equal((await clerk.users.getUserList({ username: ['grace_h'] })).totalCount, 1);
+    assert.equal((await clerk.users.getUserList({ phoneNumber: ['+1 (555) 010-0199'] })).data[0]?.firstName, 'Grace');
     assert.equal((await clerk.users.getUserList({ organizationId: ['org_none'] })).totalCount, 0);
     assert.equal(await clerk.users.getCount({ query: 'pager1' }), 2);
     assert.equal(await clerk.users.getCount(), 13);

@@ -232,7 +232,11 @@ fn user_query(q: &Query) -> Result<UserQuery, ApiError> {
     };
     Ok(UserQuery {
         email_addresses: q.all("email_address"),
-        phone_numbers: q.all("phone_number"),
+        phone_numbers: q
+            .all("phone_number")
+            .into_iter()
+            .map(|p| latchkey_core::phone::normalize_phone(&p).unwrap_or(p))
+            .collect(),
         usernames: q.all("username"),
         user_ids: q.all("user_id"),
         external_ids: q.all("external_id"),

@@ -280,6 +280,21 @@ async fn cli_commands() {
 
     let list = command(dir.path()).args(["users", "list"]).output().await.unwrap();
     assert!(String::from_utf8_lossy(&list.stdout).contains(&format!("{user_id}\tcli@example.com\tcli_user")));
+    let found = command(dir.path()).args(["users", "list", "--query", "CLI_U"]).output().await.unwrap();
+    assert!(String::from_utf8_lossy(&found.stdout).contains(&user_id), "prefix search, any case");
+    let none = command(dir.path()).args(["users", "list", "--query", "nobody"]).output().await.unwrap();
+    assert!(!String::from_utf8_lossy(&none.stdout).contains(&user_id));
+
+    // The CLI's ban is the Backend API's ban: the same service function, the same stored state.
+    let ban = command(dir.path()).args(["users", "ban", &user_id]).output().await.unwrap();
+    assert!(String::from_utf8_lossy(&ban.stdout).contains("banned"), "{}", String::from_utf8_lossy(&ban.stderr));
+    let db = format!("sqlite://{}", dir.path().join("data").join("latchkey.db").display());
+    let store = latchkey_store_sqlite::open(&db).await.unwrap();
+    assert!(latchkey_store::Store::get_user_row(&store, &user_id).await.unwrap().unwrap().banned);
+    command(dir.path()).args(["users", "unban", &user_id]).output().await.unwrap();
+    let missing = command(dir.path()).args(["users", "delete", "user_nobody"]).output().await.unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
 
     let rotate = command(dir.path()).args(["keys", "rotate"]).output().await.unwrap();
     assert!(String::from_utf8_lossy(&rotate.stdout).contains("starts signing in 300 s"));
