@@ -120,7 +120,7 @@ def seed_objects(url, secret, workdir):
     return path
 
 
-def run_schemathesis(url, secret, config):
+def run_schemathesis(url, secret, config, workdir):
     examples = os.environ.get("LATCHKEY_SCHEMATHESIS_EXAMPLES", "25")
     cmd = [
         os.path.join(os.path.dirname(sys.executable), "schemathesis"), "--config-file", config, "run", url + "/v1/openapi.json",
@@ -131,7 +131,8 @@ def run_schemathesis(url, secret, config):
         "--request-timeout", "20", "--workers", "1", "--no-color",
     ]
     print("schemathesis:", " ".join(c if not c.startswith("Authorization") else "Authorization: Bearer …" for c in cmd[1:]), flush=True)
-    result = subprocess.run(cmd, env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
+    # Run from the scratch directory: schemathesis keeps a cache where it runs.
+    result = subprocess.run(cmd, cwd=workdir, env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
     if result.returncode != 0:
         raise SystemExit(f"schemathesis found problems (exit {result.returncode})")
 
@@ -140,7 +141,7 @@ def main():
     proc, workdir, url, secret = start_latchkey()
     try:
         check_pyjwt(url, secret)
-        run_schemathesis(url, secret, seed_objects(url, secret, workdir))
+        run_schemathesis(url, secret, seed_objects(url, secret, workdir), workdir)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
