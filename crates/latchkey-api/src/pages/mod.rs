@@ -48,6 +48,9 @@ pub fn routes() -> Router<AppState> {
 struct PageQuery {
     redirect_url: Option<String>,
     notice: Option<String>,
+    /// A sign-in link's token (`createSignInToken().url`).
+    #[serde(rename = "__clerk_ticket")]
+    ticket: Option<String>,
 }
 
 /// A `redirect_url` we may send people to: a local path, or an allow-listed origin.
@@ -132,9 +135,30 @@ fn sign_in_form(csrf: &str, redirect_url: Option<&str>, identifier: &str) -> Str
     )
 }
 
+/// A sign-in link asks for one click: opening the link (or a mail scanner prefetching it) must
+/// not spend the single-use token.
+fn ticket_form(csrf: &str, redirect_url: Option<&str>, ticket: &str) -> String {
+    format!(
+        r#"<form method="post" action="{action}">
+<input type="hidden" name="csrf" value="{csrf}">
+<input type="hidden" name="ticket" value="{ticket}">
+<button class="primary" type="submit">Continue</button>
+</form>
+<p class="foot">Not expecting this link? <a href="/sign-in">Sign in with a password</a></p>"#,
+        action = esc(&with_redirect("/sign-in", redirect_url)),
+        csrf = esc(csrf),
+        ticket = esc(ticket),
+    )
+}
+
 async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
     let (csrf, cookies) = csrf_token(&state, &headers);
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
+    if let Some(ticket) = q.ticket.as_deref().filter(|t| !t.is_empty() && t.len() <= 256) {
+        return Page::new("Sign in", "You were sent a sign-in link. Continue to sign in.")
+            .body(ticket_form(&csrf, redirect_url.as_deref(), ticket))
+            .into_response(StatusCode::OK, &cookies);
+    }
     let mut page = Page::new("Sign in", "Welcome back. Sign in to continue.");
     if q.notice.as_deref() == Some("signed_out") {
         page = page.notice("You have been signed out.");
@@ -170,12 +194,18 @@ async fn sign_in_submit(
     if has_active_session(&state, &client).await {
         return finish_signed_in(&state, &caller, &client, redirect_url, new_cookie).await;
     }
-    let input = SignInInput {
-        identifier: Some(identifier.clone()),
-        strategy: Some("password".into()),
-        password: p.text("password"),
+    let outcome = match p.text("ticket").filter(|t| !t.is_empty()) {
+        Some(ticket) => state.services.sign_in_with_ticket(&caller.ctx, &client, &ticket).await,
+        None => {
+            let input = SignInInput {
+                identifier: Some(identifier.clone()),
+                strategy: Some("password".into()),
+                password: p.text("password"),
+            };
+            state.services.create_sign_in(&caller.ctx, &client, input).await
+        }
     };
-    match state.services.create_sign_in(&caller.ctx, &client, input).await {
+    match outcome {
         Ok(row) if row.status == "complete" => {
             finish_signed_in(&state, &caller, &client, redirect_url, new_cookie).await
         }

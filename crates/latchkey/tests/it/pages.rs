@@ -149,3 +149,37 @@ async fn sign_in_errors_and_the_user_page() {
     assert_eq!(out.headers["location"], "/sign-in?notice=signed_out");
     assert_eq!(b.get("/user").await.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn a_sign_in_link_signs_in_once_after_one_click() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let user = server
+        .services
+        .admin_create_user(latchkey_service::admin::NewUser {
+            email_addresses: vec!["link@example.com".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (_, _token, url) = server.services.create_sign_in_token(&user.user.id, Some(600)).await.unwrap();
+    let path = url.strip_prefix(&server.url).expect("a link to this instance").to_owned();
+    assert!(path.starts_with("/sign-in?__clerk_ticket="), "{path}");
+
+    let b = server.browser();
+    let page = b.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("name=\"ticket\""));
+    assert!(b.get("/user").await.status != StatusCode::OK, "opening the link alone signs nobody in");
+    let csrf = csrf_from(&page.text);
+    let ticket = path.split('=').nth(1).unwrap().to_owned();
+    let done = b.post("/sign-in", &[("csrf", csrf.as_str()), ("ticket", ticket.as_str())]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    assert!(done.set_cookies().iter().any(|c| c.starts_with("__session=ey")));
+    assert!(b.get("/user").await.text.contains("link@example.com"));
+
+    let other = server.browser();
+    let page = other.get(&path).await;
+    let again = other.post("/sign-in", &[("csrf", csrf_from(&page.text).as_str()), ("ticket", ticket.as_str())]).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY, "a link works once");
+    assert!(again.text.contains("invalid or has expired") || again.text.contains("already used"), "{}", again.text);
+}
