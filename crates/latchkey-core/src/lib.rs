@@ -1,6 +1,7 @@
 //! Domain rules of latchkey, with no I/O: identifiers, time and randomness as injected traits,
 //! credential policies, one-time codes, session lifetimes, failure lockout and rate limiting.
 
+pub mod authz;
 pub mod clock;
 pub mod code;
 pub mod email;
