@@ -108,6 +108,127 @@ pub async fn run_all(store: &dyn Store) {
     sign_in_tokens(store).await;
     jwt_templates(store).await;
     phones_and_emails(store).await;
+    organizations(store).await;
+}
+
+fn org(id: &str, slug: &str) -> OrganizationRow {
+    OrganizationRow {
+        id: id.into(),
+        name: format!("Org {slug}"),
+        slug: slug.into(),
+        image_url: None,
+        public_metadata: "{}".into(),
+        private_metadata: "{}".into(),
+        max_allowed_memberships: 3,
+        admin_delete_enabled: true,
+        created_by: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
+fn membership(org_id: &str, user_id: &str, role: &str) -> MembershipRow {
+    MembershipRow {
+        id: uid("orgmem"),
+        organization_id: org_id.into(),
+        user_id: user_id.into(),
+        role: role.into(),
+        public_metadata: "{}".into(),
+        private_metadata: "{}".into(),
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
+async fn organizations(store: &dyn Store) {
+    const ADMIN: &str = "org:admin";
+    let role = OrgRoleRow {
+        key: format!("org:{}", uid("role").to_lowercase()),
+        name: "Billing".into(),
+        description: "Pays".into(),
+        permissions: r#"["org:invoices:read"]"#.into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.upsert_org_role(&role).await.unwrap();
+    let renamed = OrgRoleRow { name: "Billing team".into(), updated_at: 2, ..role.clone() };
+    store.upsert_org_role(&renamed).await.unwrap();
+    assert!(store.list_org_roles().await.unwrap().contains(&renamed));
+
+    let users: Vec<String> = (0..4).map(|_| uid("user")).collect();
+    for u in &users {
+        store.create_user(&UserRecord { user: user(u, None), emails: vec![], phones: vec![] }).await.unwrap();
+    }
+    let slug = uid("slug").to_lowercase();
+    let o = OrganizationRow { created_by: Some(users[0].clone()), ..org(&uid("org"), &slug) };
+    let creator = membership(&o.id, &users[0], ADMIN);
+    store.create_organization(&o, Some(&creator)).await.unwrap();
+    assert_eq!(store.organization_by_slug(&slug).await.unwrap(), Some(o.clone()));
+    let dup = org(&uid("org"), &slug);
+    assert!(matches!(store.create_organization(&dup, None).await, Err(StoreError::Conflict(_))), "slugs are unique");
+    let (found, total) = store.list_organizations(Some(&slug.to_uppercase()), &[], 10, 0).await.unwrap();
+    assert_eq!((found, total), (vec![o.clone()], 1));
+    assert_eq!(store.list_organizations(None, std::slice::from_ref(&o.id), 10, 0).await.unwrap().1, 1);
+
+    // Members up to the limit; one role each; the last admin stays.
+    store.insert_membership(&membership(&o.id, &users[1], "org:member"), o.max_allowed_memberships).await.unwrap();
+    store.insert_membership(&membership(&o.id, &users[2], "org:member"), o.max_allowed_memberships).await.unwrap();
+    let full = store.insert_membership(&membership(&o.id, &users[3], "org:member"), o.max_allowed_memberships).await;
+    assert!(matches!(full, Err(StoreError::Conflict(ref c)) if c == "membership_limit"), "{full:?}");
+    let twice = store.insert_membership(&membership(&o.id, &users[1], ADMIN), 0).await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "one membership per user");
+    assert_eq!(store.count_memberships(&o.id).await.unwrap(), 3);
+    let (page, total) = store.list_memberships(&o.id, 2, 0).await.unwrap();
+    assert_eq!((page.len(), total), (2, 3));
+    assert_eq!(store.memberships_of_user(&users[1]).await.unwrap().len(), 1);
+
+    let demote = MembershipRow { role: "org:member".into(), ..creator.clone() };
+    let refused = store.update_membership(&demote, ADMIN).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(ref c)) if c == "last_admin"), "{refused:?}");
+    assert_eq!(store.get_membership(&o.id, &users[0]).await.unwrap().unwrap().role, ADMIN, "nothing changed");
+    let refused = store.delete_membership(&o.id, &users[0], ADMIN).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(ref c)) if c == "last_admin"));
+    let promote = MembershipRow {
+        role: ADMIN.into(),
+        updated_at: 2,
+        ..store.get_membership(&o.id, &users[1]).await.unwrap().unwrap()
+    };
+    store.update_membership(&promote, ADMIN).await.unwrap();
+    store.update_membership(&demote, ADMIN).await.unwrap();
+    assert!(store.delete_membership(&o.id, &users[2], ADMIN).await.unwrap());
+    assert!(!store.delete_membership(&o.id, &users[2], ADMIN).await.unwrap());
+
+    let inv = OrgInvitationRow {
+        id: uid("orginv"),
+        organization_id: o.id.clone(),
+        email: format!("{}@example.com", uid("oi")),
+        role: "org:member".into(),
+        status: "pending".into(),
+        public_metadata: "{}".into(),
+        private_metadata: "{}".into(),
+        inviter_user_id: Some(users[0].clone()),
+        token_digest: uid("digest"),
+        expires_at: 9_000,
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    store.insert_org_invitation(&inv).await.unwrap();
+    assert_eq!(store.pending_org_invitations_for(&inv.email).await.unwrap(), vec![inv.clone()]);
+    let revoked = OrgInvitationRow { status: "revoked".into(), updated_at: 2_000, ..inv.clone() };
+    store.update_org_invitation(&revoked).await.unwrap();
+    assert_eq!(store.list_org_invitations(&o.id, &["pending".into()], 10, 0).await.unwrap().1, 0);
+    assert_eq!(store.list_org_invitations(&o.id, &[], 10, 0).await.unwrap().0, vec![revoked]);
+
+    let mut changed = o.clone();
+    changed.name = "Renamed".into();
+    changed.public_metadata = r#"{"tier":"gold"}"#.into();
+    store.update_organization(&changed).await.unwrap();
+    assert_eq!(store.get_organization(&o.id).await.unwrap(), Some(changed));
+    assert!(store.delete_organization(&o.id).await.unwrap());
+    assert_eq!(store.get_organization(&o.id).await.unwrap(), None);
+    assert_eq!(store.get_membership(&o.id, &users[1]).await.unwrap(), None, "memberships go with it");
+    assert_eq!(store.get_org_invitation(&inv.id).await.unwrap(), None, "invitations go with it");
+    assert!(matches!(store.update_organization(&o).await, Err(StoreError::NotFound)));
 }
 
 fn query(marker: &str) -> UserQuery {

@@ -310,3 +310,61 @@ pub struct CompleteSignIn {
     pub rehashed_password: Option<String>,
     pub now: i64,
 }
+
+/// A role defined for the instance, with the permissions it grants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgRoleRow {
+    /// `org:<name>`.
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    /// JSON array of permission keys.
+    pub permissions: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganizationRow {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub image_url: Option<String>,
+    pub public_metadata: String,
+    pub private_metadata: String,
+    /// 0 means unlimited.
+    pub max_allowed_memberships: i64,
+    pub admin_delete_enabled: bool,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MembershipRow {
+    pub id: String,
+    pub organization_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub public_metadata: String,
+    pub private_metadata: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgInvitationRow {
+    pub id: String,
+    pub organization_id: String,
+    pub email: String,
+    pub role: String,
+    /// pending, accepted, revoked or expired.
+    pub status: String,
+    pub public_metadata: String,
+    pub private_metadata: String,
+    pub inviter_user_id: Option<String>,
+    pub token_digest: String,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

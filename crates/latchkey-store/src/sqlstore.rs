@@ -133,6 +133,162 @@ const SIGN_IN_COLS: &[&str] = &[
 const KEY_COLS: &[&str] = &["kid", "public_n", "public_e", "private_sealed", "created_at", "activate_at", "revoked_at"];
 const API_KEY_COLS: &[&str] = &["id", "digest", "label", "created_at", "revoked_at"];
 
+const ROLE_COLS: &[&str] = &["key", "name", "description", "permissions", "created_at", "updated_at"];
+const ORG_COLS: &[&str] = &[
+    "id",
+    "name",
+    "slug",
+    "image_url",
+    "public_metadata",
+    "private_metadata",
+    "max_allowed_memberships",
+    "admin_delete_enabled",
+    "created_by",
+    "created_at",
+    "updated_at",
+];
+const MEMBERSHIP_COLS: &[&str] =
+    &["id", "organization_id", "user_id", "role", "public_metadata", "private_metadata", "created_at", "updated_at"];
+const ORG_INVITATION_COLS: &[&str] = &[
+    "id",
+    "organization_id",
+    "email",
+    "role",
+    "status",
+    "public_metadata",
+    "private_metadata",
+    "inviter_user_id",
+    "token_digest",
+    "expires_at",
+    "created_at",
+    "updated_at",
+];
+
+fn role_params(r: &OrgRoleRow) -> Vec<SqlValue> {
+    vec![
+        r.key.clone().into(),
+        r.name.clone().into(),
+        r.description.clone().into(),
+        r.permissions.clone().into(),
+        r.created_at.into(),
+        r.updated_at.into(),
+    ]
+}
+
+fn role_from(r: &Row) -> Result<OrgRoleRow> {
+    Ok(OrgRoleRow {
+        key: r.text(0)?,
+        name: r.text(1)?,
+        description: r.text(2)?,
+        permissions: r.text(3)?,
+        created_at: r.int(4)?,
+        updated_at: r.int(5)?,
+    })
+}
+
+fn org_params(o: &OrganizationRow) -> Vec<SqlValue> {
+    vec![
+        o.id.clone().into(),
+        o.name.clone().into(),
+        o.slug.clone().into(),
+        o.image_url.clone().into(),
+        o.public_metadata.clone().into(),
+        o.private_metadata.clone().into(),
+        o.max_allowed_memberships.into(),
+        o.admin_delete_enabled.into(),
+        o.created_by.clone().into(),
+        o.created_at.into(),
+        o.updated_at.into(),
+    ]
+}
+
+fn org_from(r: &Row) -> Result<OrganizationRow> {
+    Ok(OrganizationRow {
+        id: r.text(0)?,
+        name: r.text(1)?,
+        slug: r.text(2)?,
+        image_url: r.opt_text(3)?,
+        public_metadata: r.text(4)?,
+        private_metadata: r.text(5)?,
+        max_allowed_memberships: r.int(6)?,
+        admin_delete_enabled: r.bool(7)?,
+        created_by: r.opt_text(8)?,
+        created_at: r.int(9)?,
+        updated_at: r.int(10)?,
+    })
+}
+
+fn membership_params(m: &MembershipRow) -> Vec<SqlValue> {
+    vec![
+        m.id.clone().into(),
+        m.organization_id.clone().into(),
+        m.user_id.clone().into(),
+        m.role.clone().into(),
+        m.public_metadata.clone().into(),
+        m.private_metadata.clone().into(),
+        m.created_at.into(),
+        m.updated_at.into(),
+    ]
+}
+
+fn membership_from(r: &Row) -> Result<MembershipRow> {
+    Ok(MembershipRow {
+        id: r.text(0)?,
+        organization_id: r.text(1)?,
+        user_id: r.text(2)?,
+        role: r.text(3)?,
+        public_metadata: r.text(4)?,
+        private_metadata: r.text(5)?,
+        created_at: r.int(6)?,
+        updated_at: r.int(7)?,
+    })
+}
+
+fn org_invitation_params(i: &OrgInvitationRow) -> Vec<SqlValue> {
+    vec![
+        i.id.clone().into(),
+        i.organization_id.clone().into(),
+        i.email.clone().into(),
+        i.role.clone().into(),
+        i.status.clone().into(),
+        i.public_metadata.clone().into(),
+        i.private_metadata.clone().into(),
+        i.inviter_user_id.clone().into(),
+        i.token_digest.clone().into(),
+        i.expires_at.into(),
+        i.created_at.into(),
+        i.updated_at.into(),
+    ]
+}
+
+fn org_invitation_from(r: &Row) -> Result<OrgInvitationRow> {
+    Ok(OrgInvitationRow {
+        id: r.text(0)?,
+        organization_id: r.text(1)?,
+        email: r.text(2)?,
+        role: r.text(3)?,
+        status: r.text(4)?,
+        public_metadata: r.text(5)?,
+        private_metadata: r.text(6)?,
+        inviter_user_id: r.opt_text(7)?,
+        token_digest: r.text(8)?,
+        expires_at: r.int(9)?,
+        created_at: r.int(10)?,
+        updated_at: r.int(11)?,
+    })
+}
+
+/// Serializes membership changes of one organization: on PostgreSQL the no-op update takes
+/// the organization's row lock until commit (SQLite has one writer anyway).
+async fn lock_organization(tx: &mut Box<dyn SqlTx>, organization_id: &str) -> Result<bool> {
+    Ok(tx.execute("UPDATE organizations SET updated_at = updated_at WHERE id = $1", &[organization_id.into()]).await?
+        == 1)
+}
+
+async fn count_in_tx(tx: &mut Box<dyn SqlTx>, sql: &str, params: &[SqlValue]) -> Result<i64> {
+    Ok(one(tx.query(sql, params).await?, |r| r.int(0))?.unwrap_or(0))
+}
+
 fn cols(list: &[&str]) -> String {
     list.join(", ")
 }
@@ -1283,5 +1439,268 @@ impl<D: SqlDriver> Store for SqlStore<D> {
 
     async fn delete_jwt_template(&self, id: &str) -> Result<bool> {
         Ok(self.write_one("DELETE FROM jwt_templates WHERE id = $1", &[id.into()]).await? == 1)
+    }
+
+    async fn upsert_org_role(&self, role: &OrgRoleRow) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        if tx.execute(&update_sql("org_roles", ROLE_COLS, false), &role_params(role)).await? == 0 {
+            tx.execute(&insert_sql("org_roles", ROLE_COLS), &role_params(role)).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn list_org_roles(&self) -> Result<Vec<OrgRoleRow>> {
+        all(&self.db.read(&select_sql("org_roles", ROLE_COLS, "1 = 1 ORDER BY created_at, key"), &[]).await?, role_from)
+    }
+
+    async fn create_organization(&self, org: &OrganizationRow, first: Option<&MembershipRow>) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(&insert_sql("organizations", ORG_COLS), &org_params(org)).await?;
+        if let Some(m) = first {
+            tx.execute(&insert_sql("organization_memberships", MEMBERSHIP_COLS), &membership_params(m)).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn get_organization(&self, id: &str) -> Result<Option<OrganizationRow>> {
+        one(self.db.read(&select_sql("organizations", ORG_COLS, "id = $1"), &[id.into()]).await?, org_from)
+    }
+
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<OrganizationRow>> {
+        one(self.db.read(&select_sql("organizations", ORG_COLS, "slug = $1"), &[slug.into()]).await?, org_from)
+    }
+
+    async fn update_organization(&self, org: &OrganizationRow) -> Result<()> {
+        match self.write_one(&update_sql("organizations", ORG_COLS, false), &org_params(org)).await? {
+            1 => Ok(()),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete_organization(&self, id: &str) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        // Explicit, so the rule holds even where foreign keys are not enforced.
+        tx.execute("DELETE FROM organization_invitations WHERE organization_id = $1", &[id.into()]).await?;
+        tx.execute("DELETE FROM organization_memberships WHERE organization_id = $1", &[id.into()]).await?;
+        let n = tx.execute("DELETE FROM organizations WHERE id = $1", &[id.into()]).await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn list_organizations(
+        &self,
+        query: Option<&str>,
+        ids: &[String],
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<OrganizationRow>, i64)> {
+        let mut f = Filter::default();
+        f.any_of("id", ids);
+        if let Some(text) = query.map(str::trim).filter(|t| !t.is_empty()) {
+            let exact = f.param(text);
+            let pattern = f.param(like_prefix(&text.to_lowercase()));
+            f.push(format!(
+                "(id = {exact} OR {} OR {})",
+                self.db.ci_prefix("name", &pattern),
+                self.db.ci_prefix("slug", &pattern)
+            ));
+        }
+        let total = one(
+            self.db.read(&format!("SELECT COUNT(*) FROM organizations WHERE {}", f.sql()), &f.params).await?,
+            |r| r.int(0),
+        )?
+        .unwrap_or(0);
+        let limit = f.param(limit);
+        let offset = f.param(offset);
+        let sql = select_sql(
+            "organizations",
+            ORG_COLS,
+            &format!("{} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}", f.sql()),
+        );
+        Ok((all(&self.db.read(&sql, &f.params).await?, org_from)?, total))
+    }
+
+    async fn count_memberships(&self, organization_id: &str) -> Result<i64> {
+        let rows = self
+            .db
+            .read("SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1", &[organization_id.into()])
+            .await?;
+        Ok(one(rows, |r| r.int(0))?.unwrap_or(0))
+    }
+
+    async fn insert_membership(&self, m: &MembershipRow, max_allowed: i64) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        if !lock_organization(&mut tx, &m.organization_id).await? {
+            return Err(StoreError::NotFound);
+        }
+        if max_allowed > 0 {
+            let n = count_in_tx(
+                &mut tx,
+                "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1",
+                &[m.organization_id.clone().into()],
+            )
+            .await?;
+            if n >= max_allowed {
+                return Err(StoreError::Conflict("membership_limit".into()));
+            }
+        }
+        tx.execute(&insert_sql("organization_memberships", MEMBERSHIP_COLS), &membership_params(m)).await?;
+        tx.commit().await
+    }
+
+    async fn get_membership(&self, organization_id: &str, user_id: &str) -> Result<Option<MembershipRow>> {
+        let rows = self
+            .db
+            .read(
+                &select_sql("organization_memberships", MEMBERSHIP_COLS, "organization_id = $1 AND user_id = $2"),
+                &[organization_id.into(), user_id.into()],
+            )
+            .await?;
+        one(rows, membership_from)
+    }
+
+    async fn list_memberships(
+        &self,
+        organization_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<MembershipRow>, i64)> {
+        let total = self.count_memberships(organization_id).await?;
+        let rows = self
+            .db
+            .read(
+                &select_sql(
+                    "organization_memberships",
+                    MEMBERSHIP_COLS,
+                    "organization_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3",
+                ),
+                &[organization_id.into(), limit.into(), offset.into()],
+            )
+            .await?;
+        Ok((all(&rows, membership_from)?, total))
+    }
+
+    async fn memberships_of_user(&self, user_id: &str) -> Result<Vec<MembershipRow>> {
+        let rows = self
+            .db
+            .read(
+                &select_sql("organization_memberships", MEMBERSHIP_COLS, "user_id = $1 ORDER BY created_at, id"),
+                &[user_id.into()],
+            )
+            .await?;
+        all(&rows, membership_from)
+    }
+
+    async fn update_membership(&self, m: &MembershipRow, admin_role: &str) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        lock_organization(&mut tx, &m.organization_id).await?;
+        if tx.execute(&update_sql("organization_memberships", MEMBERSHIP_COLS, false), &membership_params(m)).await?
+            != 1
+        {
+            return Err(StoreError::NotFound);
+        }
+        let admins = count_in_tx(
+            &mut tx,
+            "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1 AND role = $2",
+            &[m.organization_id.clone().into(), admin_role.into()],
+        )
+        .await?;
+        if admins == 0 {
+            return Err(StoreError::Conflict("last_admin".into()));
+        }
+        tx.commit().await
+    }
+
+    async fn delete_membership(&self, organization_id: &str, user_id: &str, admin_role: &str) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        lock_organization(&mut tx, organization_id).await?;
+        let n = tx
+            .execute(
+                "DELETE FROM organization_memberships WHERE organization_id = $1 AND user_id = $2",
+                &[organization_id.into(), user_id.into()],
+            )
+            .await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let left = count_in_tx(
+            &mut tx,
+            "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1",
+            &[organization_id.into()],
+        )
+        .await?;
+        let admins = count_in_tx(
+            &mut tx,
+            "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1 AND role = $2",
+            &[organization_id.into(), admin_role.into()],
+        )
+        .await?;
+        // The last member may leave (the organization is then empty); the last admin of others may not.
+        if left > 0 && admins == 0 {
+            return Err(StoreError::Conflict("last_admin".into()));
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_org_invitation(&self, i: &OrgInvitationRow) -> Result<()> {
+        self.write_one(&insert_sql("organization_invitations", ORG_INVITATION_COLS), &org_invitation_params(i))
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_org_invitation(&self, id: &str) -> Result<Option<OrgInvitationRow>> {
+        let rows =
+            self.db.read(&select_sql("organization_invitations", ORG_INVITATION_COLS, "id = $1"), &[id.into()]).await?;
+        one(rows, org_invitation_from)
+    }
+
+    async fn update_org_invitation(&self, i: &OrgInvitationRow) -> Result<()> {
+        self.write_one(&update_sql("organization_invitations", ORG_INVITATION_COLS, false), &org_invitation_params(i))
+            .await
+            .map(|_| ())
+    }
+
+    async fn list_org_invitations(
+        &self,
+        organization_id: &str,
+        statuses: &[String],
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<OrgInvitationRow>, i64)> {
+        let mut f = Filter::default();
+        let org = f.param(organization_id);
+        f.push(format!("organization_id = {org}"));
+        f.any_of("status", statuses);
+        let total = one(
+            self.db
+                .read(&format!("SELECT COUNT(*) FROM organization_invitations WHERE {}", f.sql()), &f.params)
+                .await?,
+            |r| r.int(0),
+        )?
+        .unwrap_or(0);
+        let limit = f.param(limit);
+        let offset = f.param(offset);
+        let sql = select_sql(
+            "organization_invitations",
+            ORG_INVITATION_COLS,
+            &format!("{} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}", f.sql()),
+        );
+        Ok((all(&self.db.read(&sql, &f.params).await?, org_invitation_from)?, total))
+    }
+
+    async fn pending_org_invitations_for(&self, email: &str) -> Result<Vec<OrgInvitationRow>> {
+        let rows = self
+            .db
+            .read(
+                &select_sql(
+                    "organization_invitations",
+                    ORG_INVITATION_COLS,
+                    "email = $1 AND status = 'pending' ORDER BY created_at, id",
+                ),
+                &[email.into()],
+            )
+            .await?;
+        all(&rows, org_invitation_from)
     }
 }

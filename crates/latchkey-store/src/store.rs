@@ -126,4 +126,52 @@ pub trait Store: Send + Sync + 'static {
     async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplateRow>>;
     async fn update_jwt_template(&self, template: &JwtTemplateRow) -> Result<()>;
     async fn delete_jwt_template(&self, id: &str) -> Result<bool>;
+
+    // Organizations.
+    async fn upsert_org_role(&self, role: &OrgRoleRow) -> Result<()>;
+    async fn list_org_roles(&self) -> Result<Vec<OrgRoleRow>>;
+    /// Creates the organization and, when given, its first membership, in one transaction.
+    async fn create_organization(&self, org: &OrganizationRow, first: Option<&MembershipRow>) -> Result<()>;
+    async fn get_organization(&self, id: &str) -> Result<Option<OrganizationRow>>;
+    async fn organization_by_slug(&self, slug: &str) -> Result<Option<OrganizationRow>>;
+    async fn update_organization(&self, org: &OrganizationRow) -> Result<()>;
+    /// Removes the organization with its memberships and invitations.
+    async fn delete_organization(&self, id: &str) -> Result<bool>;
+    /// Newest first; `query` is a case-insensitive prefix of the name or slug, or an exact id.
+    async fn list_organizations(
+        &self,
+        query: Option<&str>,
+        ids: &[String],
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<OrganizationRow>, i64)>;
+    async fn count_memberships(&self, organization_id: &str) -> Result<i64>;
+    /// Adds a member unless the organization is full (`StoreError::Conflict("membership_limit")`).
+    async fn insert_membership(&self, membership: &MembershipRow, max_allowed: i64) -> Result<()>;
+    async fn get_membership(&self, organization_id: &str, user_id: &str) -> Result<Option<MembershipRow>>;
+    /// Oldest first.
+    async fn list_memberships(
+        &self,
+        organization_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<MembershipRow>, i64)>;
+    async fn memberships_of_user(&self, user_id: &str) -> Result<Vec<MembershipRow>>;
+    /// Writes a membership (role, metadata); refused with `Conflict("last_admin")` when the
+    /// organization would be left without a member holding `admin_role`.
+    async fn update_membership(&self, membership: &MembershipRow, admin_role: &str) -> Result<()>;
+    /// Removes a membership, with the same last-admin rule.
+    async fn delete_membership(&self, organization_id: &str, user_id: &str, admin_role: &str) -> Result<bool>;
+    async fn insert_org_invitation(&self, invitation: &OrgInvitationRow) -> Result<()>;
+    async fn get_org_invitation(&self, id: &str) -> Result<Option<OrgInvitationRow>>;
+    async fn update_org_invitation(&self, invitation: &OrgInvitationRow) -> Result<()>;
+    /// Newest first; `statuses` empty means all.
+    async fn list_org_invitations(
+        &self,
+        organization_id: &str,
+        statuses: &[String],
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<OrgInvitationRow>, i64)>;
+    async fn pending_org_invitations_for(&self, email: &str) -> Result<Vec<OrgInvitationRow>>;
 }
