@@ -253,7 +253,9 @@ impl Services {
         if let Some(p) = password {
             if !skip_checks {
                 check_new_password(p).map_err(password_error)?;
-            } else if p.is_empty() || p.chars().count() > 256 {
+            } else if p.is_empty() {
+                return Err(password_error(latchkey_core::password::PasswordProblem::TooShort));
+            } else if p.chars().count() > 256 {
                 return Err(password_error(latchkey_core::password::PasswordProblem::TooLong));
             }
             return Ok(Some(self.hasher.hash(p).await?));
