@@ -58,19 +58,7 @@ impl Services {
             user.username = v.as_deref().map(username_param).transpose()?;
         }
         if let Some(id) = update.primary_email_address_id {
-            let email = record
-                .emails
-                .iter()
-                .find(|e| e.id == id)
-                .ok_or_else(|| ServiceError::not_found("Email address").param("primary_email_address_id"))?;
-            if !email.verified {
-                return Err(ServiceError::unprocessable(
-                    "form_identification_not_verified",
-                    "Verify this address before making it primary.",
-                )
-                .param("primary_email_address_id"));
-            }
-            user.primary_email_id = Some(id);
+            user.primary_email_id = Some(primary_email_choice(&record, id)?);
         }
         if let Some(meta) = update.unsafe_metadata {
             if !meta.is_object() {
@@ -260,6 +248,23 @@ impl Services {
         }
         Ok(session)
     }
+}
+
+/// An address of the user's that may become primary: it must be theirs and verified.
+pub(crate) fn primary_email_choice(record: &UserRecord, id: String) -> Result<String> {
+    let email = record
+        .emails
+        .iter()
+        .find(|e| e.id == id)
+        .ok_or_else(|| ServiceError::not_found("Email address").param("primary_email_address_id"))?;
+    if !email.verified {
+        return Err(ServiceError::unprocessable(
+            "form_identification_not_verified",
+            "Verify this address before making it primary.",
+        )
+        .param("primary_email_address_id"));
+    }
+    Ok(id)
 }
 
 pub fn primary_email(record: &UserRecord) -> Option<String> {

@@ -11,7 +11,7 @@ use latchkey_store::{
 };
 use serde_json::Value;
 
-use crate::account::{conflict_to_identifier, trimmed};
+use crate::account::{conflict_to_identifier, primary_email_choice, trimmed};
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::identity::{email_param, password_error, username_param};
 use crate::Services;
@@ -303,19 +303,7 @@ impl Services {
             user.external_id = external_id_param(v)?;
         }
         if let Some(id) = update.primary_email_address_id {
-            let email = record
-                .emails
-                .iter()
-                .find(|e| e.id == id)
-                .ok_or_else(|| ServiceError::not_found("Email address").param("primary_email_address_id"))?;
-            if !email.verified {
-                return Err(ServiceError::unprocessable(
-                    "form_identification_not_verified",
-                    "Only a verified email address can be primary.",
-                )
-                .param("primary_email_address_id"));
-            }
-            user.primary_email_id = Some(id);
+            user.primary_email_id = Some(primary_email_choice(&record, id)?);
         }
         if let Some(id) = update.primary_phone_number_id {
             if !record.phones.iter().any(|p| p.id == id && p.verified) {
@@ -426,14 +414,18 @@ impl Services {
         let now = self.now();
         // Retried on a concurrent change: these are administrative overrides that must land.
         for _ in 0..3 {
-            let mut user = self.user(user_id).await?.user;
+            let mut user = self.store.get_user_row(user_id).await?.ok_or_else(|| ServiceError::not_found("User"))?;
             change(&mut user);
             user.updated_at = now;
             user.version += 1;
-            match self.store.update_user(&user).await {
-                Ok(()) => {
-                    if end_sessions {
-                        let n = self.store.revoke_user_sessions(user_id, None, now).await?;
+            let written = if end_sessions {
+                self.store.update_user_revoking_sessions(&user, now).await.map(Some)
+            } else {
+                self.store.update_user(&user).await.map(|()| None)
+            };
+            match written {
+                Ok(revoked) => {
+                    if let Some(n) = revoked {
                         tracing::info!(user_id, sessions = n, "sessions revoked by a ban or lock");
                     }
                     return self.user(user_id).await;

@@ -67,8 +67,7 @@ impl Services {
                 return Err(ServiceError::identifier_exists("email_address")
                     .long("A user with this email address already exists."));
             }
-            self.expire_invitations().await?;
-            if !self.store.pending_invitations_for(&email).await?.is_empty() {
+            if !self.store.pending_invitations_for(&email, self.now()).await?.is_empty() {
                 return Err(ServiceError::unprocessable(
                     "duplicate_record",
                     "There is already a pending invitation for this email address.",
@@ -169,16 +168,15 @@ impl Services {
 
     /// The public metadata that pending invitations for `email` give a new user.
     pub(crate) async fn invited_metadata(&self, email: &str) -> Result<String> {
-        self.expire_invitations().await?;
         let mut merged = serde_json::Map::new();
-        for inv in self.store.pending_invitations_for(email).await? {
+        for inv in self.store.pending_invitations_for(email, self.now()).await? {
             latchkey_core::metadata::deep_merge(&mut merged, &latchkey_core::metadata::parse(&inv.public_metadata));
         }
         Ok(Value::Object(merged).to_string())
     }
 
     pub(crate) async fn accept_invitations(&self, email: &str) -> Result<()> {
-        for mut inv in self.store.pending_invitations_for(email).await? {
+        for mut inv in self.store.pending_invitations_for(email, self.now()).await? {
             inv.status = "accepted".into();
             inv.updated_at = self.now();
             self.store.update_invitation(&inv).await?;

@@ -109,6 +109,28 @@ pub async fn run_all(store: &dyn Store) {
     jwt_templates(store).await;
     phones_and_emails(store).await;
     organizations(store).await;
+    a_ban_and_its_revocation_land_together(store).await;
+}
+
+async fn a_ban_and_its_revocation_land_together(store: &dyn Store) {
+    let a = uid("user");
+    store.create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![] }).await.unwrap();
+    let c = client(&uid("client"));
+    store.insert_client(&c).await.unwrap();
+    let s = session(&uid("sess"), &c.id, &a);
+    store.insert_session(&s).await.unwrap();
+    let mut banned = store.get_user_row(&a).await.unwrap().unwrap();
+    banned.banned = true;
+    banned.version += 1;
+    // A stale write changes nothing: neither the flag nor the sessions.
+    let mut stale = banned.clone();
+    stale.version += 5;
+    assert!(matches!(store.update_user_revoking_sessions(&stale, 2_000).await, Err(StoreError::Stale)));
+    assert_eq!(store.get_session(&s.id).await.unwrap().unwrap().status, "active");
+    assert!(!store.get_user_row(&a).await.unwrap().unwrap().banned);
+    assert_eq!(store.update_user_revoking_sessions(&banned, 2_000).await.unwrap(), 1);
+    assert!(store.get_user_row(&a).await.unwrap().unwrap().banned);
+    assert_eq!(store.get_session(&s.id).await.unwrap().unwrap().status, "revoked");
 }
 
 fn org(id: &str, slug: &str) -> OrganizationRow {
@@ -378,11 +400,12 @@ async fn invitations(store: &dyn Store) {
     assert_eq!(store.get_invitation(&b.id).await.unwrap().unwrap().status, "expired");
     let (pending, total) = store.list_invitations(&["pending".into()], Some(&m), 10, 0).await.unwrap();
     assert_eq!((pending, total), (vec![a.clone()], 1));
-    assert_eq!(store.pending_invitations_for(&a.email).await.unwrap(), vec![a.clone()]);
+    assert_eq!(store.pending_invitations_for(&a.email, 6_000).await.unwrap(), vec![a.clone()]);
+    assert!(store.pending_invitations_for(&a.email, 100_000).await.unwrap().is_empty(), "not once expired");
     let mut accepted = a.clone();
     accepted.status = "accepted".into();
     store.update_invitation(&accepted).await.unwrap();
-    assert!(store.pending_invitations_for(&a.email).await.unwrap().is_empty());
+    assert!(store.pending_invitations_for(&a.email, 6_000).await.unwrap().is_empty());
     assert!(store.delete_invitation(&c.id).await.unwrap());
     assert!(!store.delete_invitation(&c.id).await.unwrap());
 }

@@ -1173,6 +1173,20 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         self.write_versioned(&update_sql("users", USER_COLS, true), &params).await
     }
 
+    async fn update_user_revoking_sessions(&self, u: &UserRow, now: i64) -> Result<u64> {
+        let mut tx = self.db.begin().await?;
+        let params = with_expected_version(user_params(u), u.version);
+        tx_versioned(&mut tx, &update_sql("users", USER_COLS, true), &params).await?;
+        let n = tx
+            .execute(
+                "UPDATE sessions SET status = 'revoked', updated_at = $2 WHERE user_id = $1 AND status = 'active'",
+                &[u.id.clone().into(), now.into()],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     async fn record_sign_in_failure(
         &self,
         user_id: &str,
@@ -1372,18 +1386,11 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         .await
     }
 
-    async fn pending_invitations_for(&self, email: &str) -> Result<Vec<InvitationRow>> {
-        let rows = self
-            .db
-            .read(
-                &select_sql(
-                    "invitations",
-                    INVITATION_COLS,
-                    "email = $1 AND status = 'pending' ORDER BY created_at, id",
-                ),
-                &[email.into()],
-            )
-            .await?;
+    async fn pending_invitations_for(&self, email: &str, now: i64) -> Result<Vec<InvitationRow>> {
+        let filter =
+            "email = $1 AND status = 'pending' AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at, id";
+        let rows =
+            self.db.read(&select_sql("invitations", INVITATION_COLS, filter), &[email.into(), now.into()]).await?;
         all(&rows, invitation_from)
     }
 

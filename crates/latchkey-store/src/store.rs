@@ -58,6 +58,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_user_row(&self, id: &str) -> Result<Option<UserRow>>;
     async fn user_id_by_username(&self, username: &str) -> Result<Option<String>>;
     async fn update_user(&self, user: &UserRow) -> Result<()>;
+    /// Writes the user (optimistically, like `update_user`) and revokes every active session of
+    /// theirs in the same transaction, so a ban or lock never lands without its revocation.
+    async fn update_user_revoking_sessions(&self, user: &UserRow, now: i64) -> Result<u64>;
     /// Counts a failed sign-in without the optimistic check (failures must never be lost).
     async fn record_sign_in_failure(
         &self,
@@ -109,8 +112,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(Vec<InvitationRow>, i64)>;
     /// Marks pending invitations past their expiry as expired.
     async fn expire_invitations(&self, now: i64) -> Result<u64>;
-    /// Pending invitations for the address.
-    async fn pending_invitations_for(&self, email: &str) -> Result<Vec<InvitationRow>>;
+    /// Invitations for the address that are pending and not expired at `now` (read only: the
+    /// sign-up path must not write to find them).
+    async fn pending_invitations_for(&self, email: &str, now: i64) -> Result<Vec<InvitationRow>>;
 
     // Sign-in tokens.
     async fn insert_sign_in_token(&self, token: &SignInTokenRow) -> Result<()>;

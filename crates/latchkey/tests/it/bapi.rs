@@ -254,3 +254,33 @@ async fn the_openapi_document_describes_every_backend_route() {
         }
     }
 }
+
+crate::both_backends!(expired_invitations_neither_block_nor_apply, |backend| async move {
+    use serde_json::json;
+    let server = TestServer::start(backend).await;
+    let admin = Admin::new(&server).await;
+    let old = admin
+        .post("/v1/invitations", json!({"email_address": "late@example.com", "expires_in_days": 1, "notify": false, "public_metadata": {"from": "old"}}))
+        .await;
+    assert_eq!(old.status, StatusCode::OK, "{}", old.text);
+    let dup = admin.post("/v1/invitations", json!({"email_address": "late@example.com", "notify": false})).await;
+    assert_eq!(dup.error_code(), "duplicate_record", "a pending invitation blocks a second one");
+    server.clock.advance_ms(2 * 24 * 3600 * 1000);
+    let fresh = admin
+        .post(
+            "/v1/invitations",
+            json!({"email_address": "late@example.com", "notify": false, "public_metadata": {"from": "new"}}),
+        )
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK, "an expired invitation does not block: {}", fresh.text);
+    let (user_id, _) = server.sign_up(&server.browser(), "late@example.com", PASSWORD).await;
+    let user = admin.get(&format!("/v1/users/{user_id}")).await;
+    assert_eq!(user.body["public_metadata"], json!({"from": "new"}), "only the live invitation applies");
+    let expired = admin.get("/v1/invitations?status=expired&paginated=true").await;
+    assert_eq!(expired.body["data"][0]["id"], old.body["id"]);
+    let accepted = admin.get("/v1/invitations?status=accepted&paginated=true").await;
+    assert_eq!(accepted.body["data"][0]["id"], fresh.body["id"]);
+    assert_eq!(accepted.body["total_count"], 1);
+    let revoke = admin.post(&format!("/v1/invitations/{}/revoke", old.body["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(revoke.error_code(), "invitation_not_pending");
+});
