@@ -8,6 +8,7 @@ pub mod error;
 mod fapi;
 mod metrics;
 mod middleware;
+mod org_json;
 mod pages;
 pub mod params;
 mod public;
@@ -68,7 +69,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(services: Arc<Services>, config: AppConfig) -> Self {
-        let environment = Arc::new(fapi::environment_json(&config, &services.config.app_name));
+        let environment = Arc::new(fapi::environment_json(&config, &services.config));
         Self { services, config: Arc::new(config), metrics: Arc::new(Metrics::default()), environment }
     }
 

@@ -13,8 +13,40 @@ use tracing::Instrument;
 use crate::error::{ApiError, TRACE_ID};
 use crate::AppState;
 
-/// Clerk's SDK sends PATCH, PUT and DELETE as `POST …?_method=X` to avoid CORS preflights.
+/// Where the Frontend API's `/v1/organizations…` routes live inside the router.
+pub const FRONTEND_ORGS_PREFIX: &str = "/v1/_frontend/organizations";
+
+/// Both APIs serve `/v1/organizations…`, as Clerk's do: a request with a secret key
+/// (`Bearer sk_…`) is the Backend API's, any other the Frontend API's. Runs before routing.
+fn route_organizations(req: &mut Request) {
+    let path = req.uri().path();
+    let Some(rest) = path.strip_prefix("/v1/organizations") else {
+        return;
+    };
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return;
+    }
+    let backend = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("Bearer sk_"));
+    if backend {
+        return;
+    }
+    let rewritten = match req.uri().query() {
+        Some(q) => format!("{FRONTEND_ORGS_PREFIX}{rest}?{q}"),
+        None => format!("{FRONTEND_ORGS_PREFIX}{rest}"),
+    };
+    if let Ok(uri) = rewritten.parse() {
+        *req.uri_mut() = uri;
+    }
+}
+
+/// Before routing: Clerk's SDK sends PATCH, PUT and DELETE as `POST …?_method=X` to avoid
+/// CORS preflights; and `/v1/organizations…` goes to the API the credential names.
 pub async fn method_override(mut req: Request, next: Next) -> Response {
+    route_organizations(&mut req);
     if req.method() == Method::POST {
         let wanted = req.uri().query().and_then(|q| {
             url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "_method").map(|(_, v)| v.to_ascii_uppercase())

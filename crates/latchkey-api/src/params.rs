@@ -42,6 +42,15 @@ impl Params {
         }
     }
 
+    /// Every value of a field sent once, repeated, or as a JSON list.
+    pub fn texts(&self, key: &str) -> Vec<String> {
+        match self.0.get(key) {
+            Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    }
+
     /// A required text field.
     pub fn required(&self, key: &'static str) -> Result<String, ApiError> {
         self.text(key).filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -96,7 +105,18 @@ impl Params {
                 let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
                     ApiError::bad_request("malformed_request_body", "The form body could not be parsed.")
                 })?;
-                Ok(Self(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
+                // A repeated key (`email_address=a&email_address=b`) becomes a list.
+                let mut map: HashMap<String, Value> = HashMap::new();
+                for (k, v) in pairs {
+                    match map.get_mut(&k) {
+                        None => {
+                            map.insert(k, Value::String(v));
+                        }
+                        Some(Value::Array(list)) => list.push(Value::String(v)),
+                        Some(first) => *first = Value::Array(vec![first.take(), Value::String(v)]),
+                    }
+                }
+                Ok(Self(map))
             }
             Some("application/json") => match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(map)) => Ok(Self(map.into_iter().collect())),

@@ -23,6 +23,115 @@ pub fn parse_permission(key: &str) -> Option<(&str, &str)> {
     (valid(feature) && valid(action)).then_some((feature, action))
 }
 
+/// Clerk's system permissions, in the order Clerk lists them: they govern the organization
+/// itself (its profile, members, domains, billing).
+pub const SYSTEM_PERMISSIONS: &[&str] = &[
+    "org:sys_profile:manage",
+    "org:sys_profile:delete",
+    "org:sys_memberships:read",
+    "org:sys_memberships:manage",
+    "org:sys_domains:read",
+    "org:sys_domains:manage",
+    "org:sys_billing:read",
+    "org:sys_billing:manage",
+];
+
+pub const PROFILE_MANAGE: &str = "org:sys_profile:manage";
+pub const PROFILE_DELETE: &str = "org:sys_profile:delete";
+pub const MEMBERSHIPS_READ: &str = "org:sys_memberships:read";
+pub const MEMBERSHIPS_MANAGE: &str = "org:sys_memberships:manage";
+
+/// A role of the instance and the permissions it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// `org:<name>`.
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+}
+
+/// A custom role as configured: its key may be given with or without `org:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSpec {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+}
+
+/// The roles of an instance: `org:admin` with every permission (system and custom),
+/// `org:member` with `org:sys_memberships:read`, then the custom roles. A custom role may
+/// redefine `org:member`'s permissions but not the admin's. Errors name the bad entry.
+pub fn instance_roles(custom_permissions: &[String], custom: &[RoleSpec]) -> Result<Vec<Role>, String> {
+    let mut custom_perms: Vec<String> = Vec::new();
+    let mut declare = |key: &str| -> Result<(), String> {
+        if parse_permission(key).is_none() {
+            return Err(format!("{key:?} is not a permission of the form org:<feature>:<action>"));
+        }
+        if is_system_permission(key) && !SYSTEM_PERMISSIONS.contains(&key) {
+            return Err(format!("{key:?} is not one of the system permissions"));
+        }
+        if !is_system_permission(key) && !custom_perms.iter().any(|p| p == key) {
+            custom_perms.push(key.to_owned());
+        }
+        Ok(())
+    };
+    for p in custom_permissions {
+        declare(p)?;
+    }
+    for r in custom {
+        for p in &r.permissions {
+            declare(p)?;
+        }
+    }
+    let mut admin: Vec<String> = SYSTEM_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect();
+    admin.extend(custom_perms.iter().cloned());
+    let mut roles = vec![
+        Role {
+            key: ADMIN_ROLE.into(),
+            name: "Admin".into(),
+            description: "Manages the organization, its members and its settings; holds every permission.".into(),
+            permissions: admin,
+        },
+        Role {
+            key: MEMBER_ROLE.into(),
+            name: "Member".into(),
+            description: "Sees the organization and its members.".into(),
+            permissions: vec![MEMBERSHIPS_READ.into()],
+        },
+    ];
+    for r in custom {
+        let key = with_org_prefix(r.key.trim());
+        let name_ok = key.len() > 4
+            && key.len() <= 64
+            && key[4..].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !name_ok {
+            return Err(format!("role key {:?} must be org:<name> with lowercase letters, digits, _ or -", r.key));
+        }
+        if key == ADMIN_ROLE {
+            return Err("org:admin holds every permission and cannot be redefined".into());
+        }
+        let role = Role {
+            name: if r.name.trim().is_empty() { key[4..].to_owned() } else { r.name.trim().to_owned() },
+            key: key.clone(),
+            description: r.description.clone(),
+            permissions: r.permissions.clone(),
+        };
+        match roles.iter_mut().find(|x| x.key == key) {
+            Some(existing) if key == MEMBER_ROLE => *existing = role,
+            Some(_) => return Err(format!("role {key} is defined twice")),
+            None => roles.push(role),
+        }
+    }
+    Ok(roles)
+}
+
+/// The permissions a member holds with `role` (none for a role the instance no longer has).
+pub fn role_permissions<'a>(roles: &'a [Role], role: &str) -> &'a [String] {
+    roles.iter().find(|r| r.key == role).map(|r| r.permissions.as_slice()).unwrap_or(&[])
+}
+
 /// System permissions (`org:sys_memberships:manage`, …) govern latchkey itself and, as in
 /// Clerk, are not put into session tokens.
 pub fn is_system_permission(key: &str) -> bool {
@@ -280,5 +389,32 @@ mod tests {
         let first = Check::Reverification(Reverification { level: FactorLevel::FirstFactor, after_minutes: 1 });
         assert!(!has(&state([1, 0]), &[first]));
         assert!(Reverification::preset("whenever").is_none());
+    }
+
+    #[test]
+    fn instance_roles_give_the_admin_everything_and_check_their_input() {
+        let spec = |key: &str, perms: &[&str]| RoleSpec {
+            key: key.into(),
+            name: String::new(),
+            description: String::new(),
+            permissions: keys(perms),
+        };
+        let roles =
+            instance_roles(&keys(&["org:invoices:create"]), &[spec("billing", &["org:invoices:read"])]).unwrap();
+        let admin = role_permissions(&roles, ADMIN_ROLE);
+        for p in SYSTEM_PERMISSIONS.iter().chain(["org:invoices:create", "org:invoices:read"].iter()) {
+            assert!(admin.iter().any(|a| a == p), "admin lacks {p}");
+        }
+        assert_eq!(role_permissions(&roles, MEMBER_ROLE), keys(&[MEMBERSHIPS_READ]));
+        assert_eq!(role_permissions(&roles, "org:billing"), keys(&["org:invoices:read"]));
+        assert_eq!(roles[2].name, "billing");
+        assert!(role_permissions(&roles, "org:gone").is_empty());
+        let member = instance_roles(&[], &[spec("org:member", &["org:feed:read"])]).unwrap();
+        assert_eq!(role_permissions(&member, MEMBER_ROLE), keys(&["org:feed:read"]), "member may be redefined");
+        assert!(instance_roles(&[], &[spec("admin", &[])]).is_err());
+        assert!(instance_roles(&[], &[spec("Bad Key", &[])]).is_err());
+        assert!(instance_roles(&[], &[spec("x", &[]), spec("org:x", &[])]).is_err(), "twice");
+        assert!(instance_roles(&keys(&["invoices:create"]), &[]).is_err());
+        assert!(instance_roles(&keys(&["org:sys_made_up:read"]), &[]).is_err());
     }
 }

@@ -8,6 +8,7 @@ pub mod email;
 pub mod ids;
 pub mod lockout;
 pub mod metadata;
+pub mod org;
 pub mod password;
 pub mod phone;
 pub mod ratelimit;

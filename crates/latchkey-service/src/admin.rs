@@ -91,7 +91,7 @@ pub(crate) fn metadata_param(value: &Value, param: &'static str) -> Result<Strin
     Ok(value.to_string())
 }
 
-fn merge_metadata(stored: &str, patch: &Value, param: &'static str) -> Result<String> {
+pub(crate) fn merge_metadata(stored: &str, patch: &Value, param: &'static str) -> Result<String> {
     let Value::Object(patch) = patch else {
         return Err(ServiceError::unprocessable("form_param_format_invalid", format!("{param} must be a JSON object"))
             .param(param));
@@ -142,7 +142,7 @@ fn user_conflict(e: StoreError) -> ServiceError {
     conflict_to_identifier(e, param)
 }
 
-fn paging(limit: i64, offset: i64) -> Result<(i64, i64)> {
+pub(crate) fn paging(limit: i64, offset: i64) -> Result<(i64, i64)> {
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ServiceError::unprocessable(
             "form_param_value_invalid",

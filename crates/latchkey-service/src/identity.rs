@@ -475,7 +475,7 @@ impl Services {
         let session = self.new_session(&client.id, &user_id);
         let mut done_row = row.clone();
         done_row.status = "complete".into();
-        done_row.created_user_id = Some(user_id);
+        done_row.created_user_id = Some(user_id.clone());
         done_row.created_session_id = Some(session.id.clone());
         done_row.password_hash = None;
         done_row.version = row.version + 1;
@@ -483,6 +483,7 @@ impl Services {
         match self.store.complete_sign_up(&done).await {
             Ok(()) => {
                 self.accept_invitations(&email).await?;
+                self.accept_invitations_at_sign_in(&user_id).await?;
                 Ok(done_row)
             }
             Err(e @ StoreError::Conflict(_)) => {
@@ -741,6 +742,7 @@ impl Services {
         };
         self.store.complete_sign_in(&done).await?;
         tracing::info!(user_id, session_id = ?row.created_session_id, "sign-in complete");
+        self.accept_invitations_at_sign_in(user_id).await?;
         Ok(row)
     }
 
@@ -780,6 +782,39 @@ impl Services {
         session: &SessionRow,
         ttl_secs: i64,
     ) -> Result<String> {
+        self.sign_token_for(ctx, session, session.active_org_id.as_deref(), ttl_secs).await
+    }
+
+    /// A session token for `org_id` instead of the session's active organization (the
+    /// Frontend API's `organization_id` on `/tokens`); the caller must be a member.
+    pub async fn session_token_for_org(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        session_id: &str,
+        org_id: Option<&str>,
+    ) -> Result<String> {
+        let session = self.active_session_of(client, session_id).await?;
+        let org = match org_id {
+            Some(id) => {
+                Some(self.org_actor(&session.user_id, id).await.map_err(|e| e.param("organization_id"))?.org.id)
+            }
+            None => None,
+        };
+        self.sign_token_for(ctx, &session, org.as_deref(), self.config.token_ttl_secs).await
+    }
+
+    async fn sign_token_for(
+        &self,
+        ctx: &RequestContext,
+        session: &SessionRow,
+        org_id: Option<&str>,
+        ttl_secs: i64,
+    ) -> Result<String> {
+        let (o, fea) = match self.org_claims(session, org_id).await? {
+            Some((claim, fea)) => (Some(claim), (!fea.is_empty()).then_some(fea)),
+            None => (None, None),
+        };
         let now_s = self.clock.now_secs();
         let minutes_since_sign_in = (self.now() - session.created_at).max(0) / 60_000;
         let claims = SessionClaims {
@@ -793,8 +828,8 @@ impl Services {
             v: 2,
             fva: [minutes_since_sign_in, -1],
             sts: "active".into(),
-            o: None,
-            fea: None,
+            o,
+            fea,
         };
         let key = self.keys.signing_key().await?;
         key.sign(&claims, Some(SESSION_TOKEN_CAT)).map_err(|_| ServiceError::internal())
@@ -808,18 +843,18 @@ impl Services {
         active_org: Option<Option<String>>,
     ) -> Result<SessionRow> {
         let mut session = self.active_session_of(client, session_id).await?;
-        if let Some(Some(org)) = active_org {
-            // Organizations do not exist yet: no id can name one.
-            return Err(ServiceError::not_found("Organization")
-                .param("active_organization_id")
-                .long(format!("No organization {org}")));
+        if let Some(choice) = active_org {
+            // Only an organization the user belongs to can become active (by id or slug).
+            session.active_org_id = match choice {
+                Some(org) => Some(
+                    self.org_actor(&session.user_id, &org).await.map_err(|e| e.param("active_organization_id"))?.org.id,
+                ),
+                None => None,
+            };
         }
         let now = self.now();
         session.last_active_at = now;
         session.updated_at = now;
-        if active_org.is_some() {
-            session.active_org_id = None;
-        }
         self.store.update_session(&session).await?;
         let mut client = client.clone();
         if client.last_active_session_id.as_deref() != Some(session_id) {

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod kek;
 pub mod keys;
 pub mod mail;
+pub mod orgs;
 pub mod templates;
 pub mod tickets;
 
@@ -38,6 +39,7 @@ pub struct ServiceConfig {
     pub enumeration_protection: bool,
     pub token_ttl_secs: i64,
     pub rate_limits: RateLimitConfig,
+    pub organizations: orgs::OrganizationConfig,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -99,6 +101,7 @@ pub struct Services {
     pub config: ServiceConfig,
     code_key: Vec<u8>,
     limits: Limits,
+    roles: Vec<latchkey_core::authz::Role>,
 }
 
 impl Services {
@@ -115,7 +118,14 @@ impl Services {
         code_key: Vec<u8>,
     ) -> Self {
         let limits = Limits::new(&config.rate_limits);
-        Self { store, hasher, mailer, keys, clock, rng, config, code_key, limits }
+        // The binary refuses a configuration whose roles are invalid before it gets here;
+        // should one slip through, the default roles are the safe choice.
+        let roles = config
+            .organizations
+            .roles()
+            .or_else(|_| latchkey_core::authz::instance_roles(&[], &[]))
+            .unwrap_or_default();
+        Self { store, hasher, mailer, keys, clock, rng, config, code_key, limits, roles }
     }
 
     pub fn now(&self) -> Millis {

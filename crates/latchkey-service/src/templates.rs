@@ -198,7 +198,7 @@ impl Services {
                 "public_metadata": meta(&u.public_metadata),
                 "unsafe_metadata": meta(&u.unsafe_metadata),
             },
-            "org": {"id": session.active_org_id, "name": null, "slug": null, "role": null, "image_url": null, "public_metadata": {}},
+            "org": self.org_template_context(session).await?,
             "session": {"id": session.id, "actor": null},
         }))
     }

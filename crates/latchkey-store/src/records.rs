@@ -72,7 +72,9 @@ pub struct UserQuery {
     pub usernames: Vec<String>,
     pub user_ids: Vec<String>,
     pub external_ids: Vec<String>,
-    /// Filters that can match nothing yet (Web3 wallets, organizations): any value empties the list.
+    /// Members of any of these organizations.
+    pub organization_ids: Vec<String>,
+    /// Filters that can match nothing yet (Web3 wallets): any value empties the list.
     pub unmatched_filter: bool,
     /// Case-insensitive prefix of an email address, phone number, username, first or last
     /// name, or an exact user or external id.
@@ -367,4 +369,45 @@ pub struct OrgInvitationRow {
     pub expires_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Which organizations a list shows, and in what order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgQuery {
+    /// Case-insensitive prefix of the name or slug, or an exact id.
+    pub query: Option<String>,
+    pub ids: Vec<String>,
+    pub created_by: Option<String>,
+    pub order_by: OrgOrder,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OrgOrder {
+    #[default]
+    CreatedAt,
+    Name,
+    MembersCount,
+}
+
+/// Which memberships a list shows: of one organization, or of the whole instance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MembershipQuery {
+    pub organization_id: Option<String>,
+    pub user_ids: Vec<String>,
+    pub roles: Vec<String>,
+    /// Newest first instead of oldest first.
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// What an organization's JSON counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrgCounts {
+    pub members: i64,
+    /// Pending and not yet expired.
+    pub pending_invitations: i64,
 }

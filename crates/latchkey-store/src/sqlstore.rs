@@ -585,6 +585,10 @@ fn user_filter<D: SqlDriver>(db: &D, q: &UserQuery) -> Filter {
     if q.unmatched_filter {
         f.push("1 = 0".into());
     }
+    if !q.organization_ids.is_empty() {
+        let inner = f.in_list("organization_id", &q.organization_ids);
+        f.push(format!("id IN (SELECT user_id FROM organization_memberships WHERE {inner})"));
+    }
     let emails: Vec<String> = q.email_addresses.iter().map(|e| e.trim().to_lowercase()).collect();
     if !emails.is_empty() {
         let inner = f.in_list("email", &emails);
@@ -1494,16 +1498,14 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         Ok(n == 1)
     }
 
-    async fn list_organizations(
-        &self,
-        query: Option<&str>,
-        ids: &[String],
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<OrganizationRow>, i64)> {
+    async fn list_organizations(&self, q: &OrgQuery) -> Result<(Vec<OrganizationRow>, i64)> {
         let mut f = Filter::default();
-        f.any_of("id", ids);
-        if let Some(text) = query.map(str::trim).filter(|t| !t.is_empty()) {
+        f.any_of("id", &q.ids);
+        if let Some(creator) = &q.created_by {
+            let ph = f.param(creator.clone());
+            f.push(format!("created_by = {ph}"));
+        }
+        if let Some(text) = q.query.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             let exact = f.param(text);
             let pattern = f.param(like_prefix(&text.to_lowercase()));
             f.push(format!(
@@ -1517,14 +1519,81 @@ impl<D: SqlDriver> Store for SqlStore<D> {
             |r| r.int(0),
         )?
         .unwrap_or(0);
-        let limit = f.param(limit);
-        let offset = f.param(offset);
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        let order = match q.order_by {
+            OrgOrder::CreatedAt => format!("created_at {dir}, id {dir}"),
+            OrgOrder::Name => format!("lower(name) {dir}, id {dir}"),
+            OrgOrder::MembersCount => format!(
+                "(SELECT COUNT(*) FROM organization_memberships m WHERE m.organization_id = organizations.id) {dir}, \
+                 created_at {dir}, id {dir}"
+            ),
+        };
+        let limit = f.param(q.limit);
+        let offset = f.param(q.offset);
         let sql = select_sql(
             "organizations",
             ORG_COLS,
-            &format!("{} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}", f.sql()),
+            &format!("{} ORDER BY {order} LIMIT {limit} OFFSET {offset}", f.sql()),
         );
         Ok((all(&self.db.read(&sql, &f.params).await?, org_from)?, total))
+    }
+
+    async fn org_counts(&self, ids: &[String], now: i64) -> Result<Vec<(String, OrgCounts)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut f = Filter::default();
+        let members_in = f.in_list("organization_id", ids);
+        let members = self
+            .db
+            .read(
+                &format!(
+                    "SELECT organization_id, COUNT(*) FROM organization_memberships WHERE {members_in} \
+                     GROUP BY organization_id"
+                ),
+                &f.params,
+            )
+            .await?;
+        let mut g = Filter::default();
+        let invites_in = g.in_list("organization_id", ids);
+        let now = g.param(now);
+        let invites = self
+            .db
+            .read(
+                &format!(
+                    "SELECT organization_id, COUNT(*) FROM organization_invitations WHERE {invites_in} \
+                     AND status = 'pending' AND expires_at > {now} GROUP BY organization_id"
+                ),
+                &g.params,
+            )
+            .await?;
+        let pairs = |rows: &[Row]| -> Result<Vec<(String, i64)>> { all(rows, |r| Ok((r.text(0)?, r.int(1)?))) };
+        let (members, invites) = (pairs(&members)?, pairs(&invites)?);
+        let count_of = |list: &[(String, i64)], id: &str| list.iter().find(|(o, _)| o == id).map_or(0, |(_, n)| *n);
+        Ok(ids
+            .iter()
+            .map(|id| {
+                (id.clone(), OrgCounts { members: count_of(&members, id), pending_invitations: count_of(&invites, id) })
+            })
+            .collect())
+    }
+
+    async fn organizations_of_user(&self, user_id: &str) -> Result<Vec<(MembershipRow, OrganizationRow)>> {
+        let memberships = self.memberships_of_user(user_id).await?;
+        if memberships.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = memberships.iter().map(|m| m.organization_id.clone()).collect();
+        let mut f = Filter::default();
+        let filter = f.in_list("id", &ids);
+        let orgs = all(&self.db.read(&select_sql("organizations", ORG_COLS, &filter), &f.params).await?, org_from)?;
+        Ok(memberships
+            .into_iter()
+            .filter_map(|m| {
+                let org = orgs.iter().find(|o| o.id == m.organization_id)?.clone();
+                Some((m, org))
+            })
+            .collect())
     }
 
     async fn count_memberships(&self, organization_id: &str) -> Result<i64> {
@@ -1566,25 +1635,30 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         one(rows, membership_from)
     }
 
-    async fn list_memberships(
-        &self,
-        organization_id: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<MembershipRow>, i64)> {
-        let total = self.count_memberships(organization_id).await?;
-        let rows = self
-            .db
-            .read(
-                &select_sql(
-                    "organization_memberships",
-                    MEMBERSHIP_COLS,
-                    "organization_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3",
-                ),
-                &[organization_id.into(), limit.into(), offset.into()],
-            )
-            .await?;
-        Ok((all(&rows, membership_from)?, total))
+    async fn list_memberships(&self, q: &MembershipQuery) -> Result<(Vec<MembershipRow>, i64)> {
+        let mut f = Filter::default();
+        if let Some(org) = &q.organization_id {
+            let ph = f.param(org.clone());
+            f.push(format!("organization_id = {ph}"));
+        }
+        f.any_of("user_id", &q.user_ids);
+        f.any_of("role", &q.roles);
+        let total = one(
+            self.db
+                .read(&format!("SELECT COUNT(*) FROM organization_memberships WHERE {}", f.sql()), &f.params)
+                .await?,
+            |r| r.int(0),
+        )?
+        .unwrap_or(0);
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        let limit = f.param(q.limit);
+        let offset = f.param(q.offset);
+        let sql = select_sql(
+            "organization_memberships",
+            MEMBERSHIP_COLS,
+            &format!("{} ORDER BY created_at {dir}, id {dir} LIMIT {limit} OFFSET {offset}", f.sql()),
+        );
+        Ok((all(&self.db.read(&sql, &f.params).await?, membership_from)?, total))
     }
 
     async fn memberships_of_user(&self, user_id: &str) -> Result<Vec<MembershipRow>> {
@@ -1709,5 +1783,49 @@ impl<D: SqlDriver> Store for SqlStore<D> {
             )
             .await?;
         all(&rows, org_invitation_from)
+    }
+
+    async fn accept_org_invitation(
+        &self,
+        invitation: &OrgInvitationRow,
+        m: &MembershipRow,
+        max_allowed: i64,
+    ) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        if !lock_organization(&mut tx, &invitation.organization_id).await? {
+            return Err(StoreError::NotFound);
+        }
+        let accepted = tx
+            .execute(
+                "UPDATE organization_invitations SET status = 'accepted', updated_at = $2 \
+                 WHERE id = $1 AND status = 'pending'",
+                &[invitation.id.clone().into(), m.updated_at.into()],
+            )
+            .await?;
+        if accepted == 0 {
+            return Ok(false);
+        }
+        let already = count_in_tx(
+            &mut tx,
+            "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1 AND user_id = $2",
+            &[m.organization_id.clone().into(), m.user_id.clone().into()],
+        )
+        .await?;
+        if already == 0 {
+            if max_allowed > 0 {
+                let n = count_in_tx(
+                    &mut tx,
+                    "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1",
+                    &[m.organization_id.clone().into()],
+                )
+                .await?;
+                if n >= max_allowed {
+                    return Err(StoreError::Conflict("membership_limit".into()));
+                }
+            }
+            tx.execute(&insert_sql("organization_memberships", MEMBERSHIP_COLS), &membership_params(m)).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -141,25 +141,18 @@ pub trait Store: Send + Sync + 'static {
     async fn update_organization(&self, org: &OrganizationRow) -> Result<()>;
     /// Removes the organization with its memberships and invitations.
     async fn delete_organization(&self, id: &str) -> Result<bool>;
-    /// Newest first; `query` is a case-insensitive prefix of the name or slug, or an exact id.
-    async fn list_organizations(
-        &self,
-        query: Option<&str>,
-        ids: &[String],
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<OrganizationRow>, i64)>;
+    /// One page of the organizations a query selects, and how many it selects in all.
+    async fn list_organizations(&self, query: &OrgQuery) -> Result<(Vec<OrganizationRow>, i64)>;
+    /// Members and live pending invitations of each organization named.
+    async fn org_counts(&self, ids: &[String], now: i64) -> Result<Vec<(String, OrgCounts)>>;
+    /// The user's memberships with their organizations, oldest first.
+    async fn organizations_of_user(&self, user_id: &str) -> Result<Vec<(MembershipRow, OrganizationRow)>>;
     async fn count_memberships(&self, organization_id: &str) -> Result<i64>;
     /// Adds a member unless the organization is full (`StoreError::Conflict("membership_limit")`).
     async fn insert_membership(&self, membership: &MembershipRow, max_allowed: i64) -> Result<()>;
     async fn get_membership(&self, organization_id: &str, user_id: &str) -> Result<Option<MembershipRow>>;
-    /// Oldest first.
-    async fn list_memberships(
-        &self,
-        organization_id: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<MembershipRow>, i64)>;
+    /// Oldest first (newest with `descending`), and how many the query selects in all.
+    async fn list_memberships(&self, query: &MembershipQuery) -> Result<(Vec<MembershipRow>, i64)>;
     async fn memberships_of_user(&self, user_id: &str) -> Result<Vec<MembershipRow>>;
     /// Writes a membership (role, metadata); refused with `Conflict("last_admin")` when the
     /// organization would be left without a member holding `admin_role`.
@@ -178,4 +171,13 @@ pub trait Store: Send + Sync + 'static {
         offset: i64,
     ) -> Result<(Vec<OrgInvitationRow>, i64)>;
     async fn pending_org_invitations_for(&self, email: &str) -> Result<Vec<OrgInvitationRow>>;
+    /// In one transaction: marks a pending invitation accepted and adds its membership (unless
+    /// the user is a member already). False if the invitation was no longer pending;
+    /// `Conflict("membership_limit")` (and nothing written) if the organization is full.
+    async fn accept_org_invitation(
+        &self,
+        invitation: &OrgInvitationRow,
+        membership: &MembershipRow,
+        max_allowed: i64,
+    ) -> Result<bool>;
 }

@@ -162,8 +162,11 @@ pub async fn build_with(
         enumeration_protection: config.enumeration_protection,
         token_ttl_secs: 60,
         rate_limits: config.rate_limits.clone(),
+        organizations: config.organizations.clone(),
     };
+    config.organizations.roles().map_err(|e| anyhow!("[organizations]: {e}"))?;
     let services = Arc::new(Services::new(store, hasher, mailer, keys, clock, rng, service_config, code_key));
+    services.seed_roles().await?;
     Ok(Built { services, instance_id, new_secret_key })
 }
 

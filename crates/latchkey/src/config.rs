@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use latchkey_service::mail::SmtpConfig;
+use latchkey_service::orgs::OrganizationConfig;
 use latchkey_service::RateLimitConfig;
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// `text` or `json`.
     pub log_format: String,
+    /// Organizations, roles and permissions (`[organizations]`, `[[organizations.roles]]`).
+    pub organizations: OrganizationConfig,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             smtp: None,
             log_format: "text".into(),
+            organizations: OrganizationConfig::default(),
         }
     }
 }
@@ -89,6 +93,7 @@ const ENV_KEYS: &[&str] = &[
     "rate_limits",
     "smtp",
     "log_format",
+    "organizations",
 ];
 
 impl Config {

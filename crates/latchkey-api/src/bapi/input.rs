@@ -83,8 +83,30 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 }
 
 impl Body {
-    pub fn from_params(params: Params) -> Self {
-        Self(params)
+    /// A bulk request: a JSON array of at most 100 objects, each read like a body.
+    pub fn list(bytes: &[u8], what: &str) -> Result<Vec<Self>, ApiError> {
+        let items: Vec<Value> = match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Array(items)) if items.len() <= 100 => items,
+            Ok(Value::Array(_)) => {
+                return Err(ApiError::bad_request("malformed_request_body", format!("At most 100 {what} at once.")))
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "malformed_request_body",
+                    format!("The body must be a JSON array of {what}."),
+                ))
+            }
+        };
+        items
+            .into_iter()
+            .map(|item| match item {
+                Value::Object(map) => Ok(Self(Params(map.into_iter().collect()))),
+                _ => Err(ApiError::bad_request(
+                    "malformed_request_body",
+                    format!("Each of the {what} must be a JSON object."),
+                )),
+            })
+            .collect()
     }
 
     fn get(&self, key: &str) -> Option<&Value> {

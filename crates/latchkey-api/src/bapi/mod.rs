@@ -4,8 +4,9 @@
 //! Every operation is declared once, in [`operations`], with its route and its documentation:
 //! the router and `/v1/openapi.json` are both built from that list, so they cannot disagree.
 
-mod input;
+pub(crate) mod input;
 mod openapi;
+mod orgs;
 mod sessions;
 mod templates;
 mod tickets;
@@ -44,6 +45,7 @@ fn operations() -> Vec<Operation> {
     ops.extend(sessions::operations());
     ops.extend(templates::operations());
     ops.extend(tickets::operations());
+    ops.extend(orgs::operations());
     ops
 }
 

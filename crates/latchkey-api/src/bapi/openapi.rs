@@ -239,7 +239,80 @@ fn schemas() -> Value {
             "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
         }),
     );
+    let organization = object(
+        &[
+            "object",
+            "id",
+            "name",
+            "slug",
+            "image_url",
+            "has_image",
+            "max_allowed_memberships",
+            "admin_delete_enabled",
+            "public_metadata",
+            "private_metadata",
+            "created_at",
+            "updated_at",
+        ],
+        json!({
+            "object": {"const": "organization"}, "id": {"type": "string"}, "name": {"type": "string"}, "slug": {"type": "string"},
+            "image_url": {"type": "string"}, "has_image": {"type": "boolean"}, "members_count": {"type": "integer"},
+            "pending_invitations_count": {"type": "integer"}, "max_allowed_memberships": {"type": "integer"},
+            "admin_delete_enabled": {"type": "boolean"}, "public_metadata": {"type": "object"}, "private_metadata": {"type": "object"},
+            "created_by": nullable("string"), "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
+        }),
+    );
+    let membership = object(
+        &[
+            "object",
+            "id",
+            "role",
+            "role_name",
+            "permissions",
+            "public_metadata",
+            "private_metadata",
+            "organization",
+            "public_user_data",
+            "created_at",
+            "updated_at",
+        ],
+        json!({
+            "object": {"const": "organization_membership"}, "id": {"type": "string"}, "role": {"type": "string"},
+            "role_name": {"type": "string"}, "permissions": {"type": "array", "items": {"type": "string"}},
+            "public_metadata": {"type": "object"}, "private_metadata": {"type": "object"},
+            "organization": {"oneOf": [reference("Organization"), {"type": "null"}]},
+            "public_user_data": object(&["user_id", "identifier"], json!({
+                "user_id": {"type": "string"}, "identifier": {"type": "string"}, "first_name": nullable("string"),
+                "last_name": nullable("string"), "image_url": {"type": "string"}, "has_image": {"type": "boolean"},
+            })),
+            "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
+        }),
+    );
+    let org_invitation = object(
+        &[
+            "object",
+            "id",
+            "email_address",
+            "role",
+            "organization_id",
+            "status",
+            "public_metadata",
+            "private_metadata",
+            "expires_at",
+            "created_at",
+            "updated_at",
+        ],
+        json!({
+            "object": {"const": "organization_invitation"}, "id": {"type": "string"}, "email_address": {"type": "string"},
+            "role": {"type": "string"}, "role_name": {"type": "string"}, "organization_id": {"type": "string"},
+            "inviter_user_id": nullable("string"), "status": {"enum": ["pending", "accepted", "revoked", "expired"]},
+            "public_metadata": {"type": "object"}, "private_metadata": {"type": "object"}, "url": nullable("string"),
+            "expires_at": {"type": "integer"}, "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
+        }),
+    );
     json!({
+        "Organization": organization,
+        "OrganizationInvitation": org_invitation,
         "Errors": object(&["errors", "clerk_trace_id"], json!({
             "errors": {"type": "array", "minItems": 1, "items": object(&["code", "message", "long_message", "meta"], json!({
                 "code": {"type": "string"}, "message": {"type": "string"}, "long_message": {"type": "string"}, "meta": {"type": "object"},
@@ -256,7 +329,7 @@ fn schemas() -> Value {
         "SignInToken": sign_in_token,
         "DeletedObject": object(&["object", "id", "deleted"], json!({"object": {"type": "string"}, "id": {"type": "string"}, "deleted": {"const": true}})),
         "TotalCount": object(&["object", "total_count"], json!({"object": {"const": "total_count"}, "total_count": {"type": "integer"}})),
-        "OrganizationMembership": {"type": "object"},
+        "OrganizationMembership": membership,
         "Verified": object(&["verified"], json!({"verified": {"type": "boolean"}})),
         "Jwks": object(&["keys"], json!({"keys": {"type": "array", "items": object(&["kty", "kid", "n", "e", "alg", "use"], json!({
             "kty": {"const": "RSA"}, "kid": {"type": "string"}, "n": {"type": "string"}, "e": {"type": "string"}, "alg": {"type": "string"}, "use": {"const": "sig"},

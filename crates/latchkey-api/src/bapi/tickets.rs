@@ -113,26 +113,7 @@ async fn create_invitation(State(state): State<AppState>, _: SecretKey, b: Body)
 
 /// Every entry is validated before any is created, so a bad entry creates nothing.
 async fn create_invitations(State(state): State<AppState>, _: SecretKey, body: Bytes) -> Result<Response, ApiError> {
-    let items: Vec<Value> = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Array(items)) if items.len() <= 100 => items,
-        Ok(Value::Array(_)) => {
-            return Err(ApiError::bad_request("malformed_request_body", "At most 100 invitations at once."))
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "malformed_request_body",
-                "The body must be a JSON array of invitations.",
-            ))
-        }
-    };
-    let mut inputs = Vec::with_capacity(items.len());
-    for item in items {
-        let Value::Object(map) = item else {
-            return Err(ApiError::bad_request("malformed_request_body", "Each invitation must be a JSON object."));
-        };
-        let params = crate::params::Params(map.into_iter().collect());
-        inputs.push(invitation_input(&Body::from_params(params))?);
-    }
+    let inputs = Body::list(&body, "invitations")?.iter().map(invitation_input).collect::<Result<Vec<_>, _>>()?;
     let mut created = Vec::with_capacity(inputs.len());
     for input in &inputs {
         state.services.check_invitation(input).await?;

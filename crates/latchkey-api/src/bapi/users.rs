@@ -11,7 +11,7 @@ use latchkey_store::{UserOrder, UserQuery};
 use serde_json::{json, Value};
 
 use super::input::{Body, Query};
-use super::openapi::{list_of, paginated_of, Doc};
+use super::openapi::{list_of, Doc};
 use super::{ok, views, Operation, SecretKey};
 use crate::error::ApiError;
 use crate::AppState;
@@ -128,15 +128,6 @@ pub fn operations() -> Vec<Operation> {
         flag("/v1/users/{user_id}/lock", post(lock), "Lock a user (revokes every session)", "LockUser"),
         flag("/v1/users/{user_id}/unlock", post(unlock), "Unlock a user", "UnlockUser"),
         Operation {
-            method: Method::GET,
-            path: "/v1/users/{user_id}/organization_memberships",
-            route: get(no_memberships),
-            doc: Doc::new("users", "A user's organization memberships", "UsersGetOrganizationMemberships")
-                .path("user_id")
-                .paging()
-                .ok_schema(paginated_of("OrganizationMembership")),
-        },
-        Operation {
             method: Method::POST,
             path: "/v1/email_addresses",
             route: post(create_email),
@@ -240,7 +231,8 @@ fn user_query(q: &Query) -> Result<UserQuery, ApiError> {
         usernames: q.all("username"),
         user_ids: q.all("user_id"),
         external_ids: q.all("external_id"),
-        unmatched_filter: !q.all("web3_wallet").is_empty() || !q.all("organization_id").is_empty(),
+        organization_ids: q.all("organization_id"),
+        unmatched_filter: !q.all("web3_wallet").is_empty(),
         query: q.one("query"),
         created_after: q.opt_int("created_at_after")?,
         created_before: q.opt_int("created_at_before")?,
@@ -398,18 +390,6 @@ async fn lock(State(state): State<AppState>, _: SecretKey, Path(id): Path<String
 
 async fn unlock(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
     ok(views::user(&state, &state.services.set_locked(&id, false).await?))
-}
-
-/// Organizations arrive with the organizations work; until then nobody is a member of one.
-async fn no_memberships(
-    State(state): State<AppState>,
-    _: SecretKey,
-    Path(id): Path<String>,
-    q: Query,
-) -> Result<Response, ApiError> {
-    q.paging()?;
-    state.services.user(&id).await?;
-    ok(views::paginated(Vec::new(), 0))
 }
 
 async fn create_email(State(state): State<AppState>, _: SecretKey, b: Body) -> Result<Response, ApiError> {

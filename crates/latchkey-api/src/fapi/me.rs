@@ -26,9 +26,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/sessions", get(list_sessions))
         .route("/v1/me/sessions/active", get(list_sessions))
         .route("/v1/me/sessions/{id}/revoke", post(revoke_session))
-        .route("/v1/me/organization_memberships", get(empty_list))
-        .route("/v1/me/organization_invitations", get(empty_list))
-        .route("/v1/me/organization_suggestions", get(empty_list))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -58,8 +55,10 @@ pub async fn me(state: &AppState, caller: &Caller, q: &SessionQuery) -> Result<M
     Ok(Me { client, session, user })
 }
 
-fn user_body(state: &AppState, u: &UserRecord) -> Value {
-    views::user_json(u, &state.avatar())
+async fn user_body(state: &AppState, u: &UserRecord) -> Result<Value, ApiError> {
+    let mut v = views::user_json(u, &state.avatar());
+    super::with_memberships(state, &mut v).await?;
+    Ok(v)
 }
 
 async fn get_me(
@@ -68,7 +67,7 @@ async fn get_me(
     Query(q): Query<SessionQuery>,
 ) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
-    Reply::new(&caller, user_body(&state, &m.user), Some(m.client)).send(&state, &caller.ctx).await
+    Reply::new(&caller, user_body(&state, &m.user).await?, Some(m.client)).send(&state, &caller.ctx).await
 }
 
 async fn update_me(
@@ -87,7 +86,7 @@ async fn update_me(
         unsafe_metadata: p.object("unsafe_metadata")?,
     };
     let user = state.services.update_profile(&m.user.user.id, update).await?;
-    Reply::new(&caller, user_body(&state, &user), Some(m.client)).send(&state, &caller.ctx).await
+    Reply::new(&caller, user_body(&state, &user).await?, Some(m.client)).send(&state, &caller.ctx).await
 }
 
 fn list(data: Vec<Value>) -> Value {
@@ -177,7 +176,7 @@ async fn change_password(
     let current = p.text("current_password");
     let keep = p.flag("sign_out_of_other_sessions").then_some(m.session.id.as_str());
     let user = state.services.change_password(&caller.ctx, &m.user.user.id, current.as_deref(), &new, keep).await?;
-    Reply::new(&caller, user_body(&state, &user), Some(m.client)).send(&state, &caller.ctx).await
+    Reply::new(&caller, user_body(&state, &user).await?, Some(m.client)).send(&state, &caller.ctx).await
 }
 
 async fn list_sessions(
@@ -219,13 +218,4 @@ async fn revoke_session(
         &state.avatar(),
     );
     Reply::new(&caller, body, Some(m.client)).send(&state, &caller.ctx).await
-}
-
-async fn empty_list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
-    Reply::new(&caller, list(Vec::new()), Some(m.client)).send(&state, &caller.ctx).await
 }

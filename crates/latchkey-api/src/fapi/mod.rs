@@ -5,6 +5,7 @@
 
 pub mod json;
 mod me;
+mod orgs;
 
 use std::net::SocketAddr;
 
@@ -43,10 +44,12 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/client/sessions/{id}/end", post(end_session))
         .route("/v1/client/sessions/{id}/remove", post(remove_session))
         .merge(me::routes())
+        .merge(orgs::routes())
 }
 
 /// The environment, built once from Clerk's recorded shape with this instance's settings.
-pub fn environment_json(config: &AppConfig, app_name: &str) -> Value {
+pub fn environment_json(config: &AppConfig, services: &latchkey_service::ServiceConfig) -> Value {
+    let app_name = services.app_name.as_str();
     let mut env: Value = serde_json::from_str(include_str!("environment.json")).unwrap_or_else(|_| json!({}));
     let base = config.public_url.trim_end_matches('/');
     if let Some(d) = env.get_mut("display_config").and_then(Value::as_object_mut) {
@@ -78,9 +81,17 @@ pub fn environment_json(config: &AppConfig, app_name: &str) -> Value {
     if let Some(p) = env.pointer_mut("/user_settings/password_settings").and_then(Value::as_object_mut) {
         p.insert("max_length".into(), json!(latchkey_core::password::MAX_CODE_POINTS));
     }
+    let orgs = &services.organizations;
     if let Some(o) = env.get_mut("organization_settings").and_then(Value::as_object_mut) {
-        // Organizations arrive in a later release.
-        o.insert("enabled".into(), json!(false));
+        o.insert("enabled".into(), json!(orgs.enabled));
+        o.insert("max_allowed_memberships".into(), json!(orgs.max_allowed_memberships));
+        o.insert("actions".into(), json!({"admin_delete": orgs.admin_delete_enabled}));
+        o.insert("creator_role".into(), json!(latchkey_core::authz::with_org_prefix(&orgs.creator_role)));
+    }
+    if let Some(a) = env.pointer_mut("/user_settings/actions").and_then(Value::as_object_mut) {
+        a.insert("create_organization".into(), json!(orgs.enabled));
+        let limit = (orgs.create_limit_per_user > 0).then_some(orgs.create_limit_per_user);
+        a.insert("create_organizations_limit".into(), json!(limit));
     }
     env
 }
@@ -198,7 +209,27 @@ pub async fn client_state(
             cookies.extend(policy.session(None));
         }
     }
-    Ok((json::client_json(&view, &tokens, s.now(), &state.avatar()), cookies))
+    let mut client_json = json::client_json(&view, &tokens, s.now(), &state.avatar());
+    if let Some(sessions) = client_json.get_mut("sessions").and_then(Value::as_array_mut) {
+        for session in sessions {
+            if let Some(user) = session.get_mut("user") {
+                with_memberships(state, user).await?;
+            }
+        }
+    }
+    Ok((client_json, cookies))
+}
+
+/// Fills the `organization_memberships` of a Frontend API user object.
+pub async fn with_memberships(state: &AppState, user: &mut Value) -> Result<(), ApiError> {
+    let Some(id) = user.get("id").and_then(Value::as_str).map(str::to_owned) else {
+        return Ok(());
+    };
+    let memberships = orgs::memberships_of(state, &id).await?;
+    if let Some(map) = user.as_object_mut() {
+        map.insert("organization_memberships".into(), Value::Array(memberships));
+    }
+    Ok(())
 }
 
 impl Reply {
@@ -473,11 +504,15 @@ async fn session_token(
     p: Params,
 ) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
-    let org = p.text("organization_id").or(q.organization_id).filter(|s| !s.is_empty());
-    if org.is_some() {
-        return Err(ApiError(ServiceError::not_found("Organization").param("organization_id")));
-    }
-    let jwt = state.services.session_token(&caller.ctx, &client, &id).await?;
+    // Absent: the session's active organization; empty: the personal account; an id or a
+    // slug: that organization, if the user is a member.
+    let jwt = match p.text("organization_id").or(q.organization_id) {
+        None => state.services.session_token(&caller.ctx, &client, &id).await?,
+        Some(org) => {
+            let org = Some(org).filter(|o| !o.is_empty());
+            state.services.session_token_for_org(&caller.ctx, &client, &id, org.as_deref()).await?
+        }
+    };
     let mut res = json_response(StatusCode::OK, &json!({"object": "token", "jwt": jwt}));
     if !caller.native {
         append_set_cookies(res.headers_mut(), &state.config.cookies.session(Some(&jwt)));

@@ -1,0 +1,400 @@
+//! Organizations in the Frontend API (clerk-fapi.md §7 (c)): the signed-in user's
+//! memberships and invitations under `/v1/me`, and `/v1/organizations/…` for the
+//! organizations they belong to. Every organization route first takes the caller's own
+//! membership ([`OrgActor`]): not a member → 404, whether the organization exists or not;
+//! a member without the system permission the action needs → 403.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use latchkey_core::authz::{MEMBERSHIPS_MANAGE, MEMBERSHIPS_READ, PROFILE_DELETE, PROFILE_MANAGE};
+use latchkey_service::orgs::{OrgActor, OrgInvitationInput, OrganizationUpdate};
+use latchkey_service::{ErrorKind, ServiceError};
+use latchkey_store::{MembershipQuery, MembershipRow, OrganizationRow};
+use serde_json::{json, Value};
+
+use super::me::{me, Me, SessionQuery};
+use super::{Caller, Reply};
+use crate::bapi::input::Query as ListQuery;
+use crate::error::ApiError;
+use crate::middleware::FRONTEND_ORGS_PREFIX;
+use crate::org_json::{self, Audience, MembershipContext};
+use crate::params::Params;
+use crate::AppState;
+
+const WHO: Audience = Audience::Frontend;
+
+pub fn routes() -> Router<AppState> {
+    let p = FRONTEND_ORGS_PREFIX;
+    Router::new()
+        .route("/v1/me/organization_memberships", get(my_memberships))
+        .route("/v1/me/organization_memberships/{org}", axum::routing::delete(leave))
+        .route("/v1/me/organization_invitations", get(my_invitations))
+        .route("/v1/me/organization_invitations/{id}/accept", post(accept_invitation))
+        .route("/v1/me/organization_suggestions", get(empty_list))
+        .route(p, post(create_organization))
+        .route(&format!("{p}/{{org}}"), get(get_organization).patch(update_organization).delete(delete_organization))
+        .route(&format!("{p}/{{org}}/memberships"), get(list_members).post(add_member))
+        .route(&format!("{p}/{{org}}/memberships/{{user_id}}"), axum::routing::patch(set_role).delete(remove_member))
+        .route(&format!("{p}/{{org}}/invitations"), get(list_invitations).post(invite))
+        .route(&format!("{p}/{{org}}/invitations/bulk"), post(invite_many))
+        .route(&format!("{p}/{{org}}/invitations/{{id}}/revoke"), post(revoke_invitation))
+        .route(&format!("{p}/{{org}}/roles"), get(list_roles))
+        // Domains and membership requests are not offered; Clerk's UI fetches them anyway.
+        .route(&format!("{p}/{{org}}/domains"), get(empty_member_list))
+        .route(&format!("{p}/{{org}}/membership_requests"), get(empty_member_list))
+}
+
+fn page(data: Vec<Value>, total: i64) -> Value {
+    json!({"data": data, "total_count": total})
+}
+
+async fn reply(state: &AppState, caller: &Caller, m: Me, body: Value) -> Result<Response, ApiError> {
+    Reply::new(caller, body, Some(m.client)).send(state, &caller.ctx).await
+}
+
+/// The signed-in caller and their membership of `org`.
+async fn actor(state: &AppState, caller: &Caller, q: &SessionQuery, org: &str) -> Result<(Me, OrgActor), ApiError> {
+    let m = me(state, caller, q).await?;
+    let actor = state.services.org_actor(&m.user.user.id, org).await?;
+    Ok((m, actor))
+}
+
+async fn org_body(state: &AppState, org: &OrganizationRow) -> Result<Value, ApiError> {
+    let counts = state.services.organization_counts(std::slice::from_ref(&org.id)).await?;
+    Ok(org_json::organization(state, org, counts.get(&org.id).copied(), WHO))
+}
+
+async fn membership_body(state: &AppState, m: &MembershipRow) -> Result<Value, ApiError> {
+    let ctx = MembershipContext::load(state, std::slice::from_ref(m)).await?;
+    Ok(ctx.render(state, m, WHO))
+}
+
+/// The user's memberships as the Frontend API's user object carries them.
+pub async fn memberships_of(state: &AppState, user_id: &str) -> Result<Vec<Value>, ApiError> {
+    let joined = state.services.user_organizations(user_id).await?;
+    if joined.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ms: Vec<MembershipRow> = joined.iter().map(|(m, _)| m.clone()).collect();
+    let ctx = MembershipContext::load(state, &ms).await?;
+    Ok(ctx.render_all(state, &ms, WHO))
+}
+
+async fn my_memberships(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    list: ListQuery,
+) -> Result<Response, ApiError> {
+    let m = me(&state, &caller, &q).await?;
+    let (limit, offset) = list.paging()?;
+    let query = MembershipQuery { user_ids: vec![m.user.user.id.clone()], limit, offset, ..Default::default() };
+    let (rows, total) = state.services.list_memberships(query).await?;
+    let ctx = MembershipContext::load(&state, &rows).await?;
+    let body = page(ctx.render_all(&state, &rows, WHO), total);
+    reply(&state, &caller, m, body).await
+}
+
+async fn leave(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+) -> Result<Response, ApiError> {
+    let m = me(&state, &caller, &q).await?;
+    let left = state.services.leave_organization(&m.user.user.id, &org).await?;
+    let body = json!({"object": "organization_membership", "id": left.id, "deleted": true});
+    reply(&state, &caller, m, body).await
+}
+
+async fn my_invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    list: ListQuery,
+) -> Result<Response, ApiError> {
+    let m = me(&state, &caller, &q).await?;
+    let (limit, offset) = list.paging()?;
+    // Only live pending invitations can be listed to their invitee; asking for others is empty.
+    let statuses = list.all("status");
+    let invitations = if statuses.is_empty() || statuses.iter().any(|s| s == "pending") {
+        state.services.invitations_for_user(&m.user.user.id).await?
+    } else {
+        Vec::new()
+    };
+    let orgs = state
+        .services
+        .organizations_by_id(&invitations.iter().map(|i| i.organization_id.clone()).collect::<Vec<_>>())
+        .await?;
+    let total = invitations.len() as i64;
+    let data = invitations
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(0))
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(|i| org_json::user_invitation(&state, i, orgs.get(&i.organization_id)))
+        .collect();
+    reply(&state, &caller, m, page(data, total)).await
+}
+
+async fn accept_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let m = me(&state, &caller, &q).await?;
+    let membership = state.services.accept_org_invitation(&m.user.user.id, &id).await?;
+    let inv = state.services.store.get_org_invitation(&id).await.map_err(ServiceError::from)?;
+    let orgs = state.services.organizations_by_id(std::slice::from_ref(&membership.organization_id)).await?;
+    let body = match inv {
+        Some(inv) => org_json::user_invitation(&state, &inv, orgs.get(&membership.organization_id)),
+        None => membership_body(&state, &membership).await?,
+    };
+    reply(&state, &caller, m, body).await
+}
+
+async fn empty_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+) -> Result<Response, ApiError> {
+    let m = me(&state, &caller, &q).await?;
+    reply(&state, &caller, m, page(Vec::new(), 0)).await
+}
+
+async fn empty_member_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+) -> Result<Response, ApiError> {
+    let (m, _) = actor(&state, &caller, &q, &org).await?;
+    reply(&state, &caller, m, page(Vec::new(), 0)).await
+}
+
+async fn create_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let m = me(&state, &caller, &q).await?;
+    let name = p.required("name")?;
+    let slug = p.text("slug").filter(|s| !s.trim().is_empty());
+    let org = state.services.create_own_organization(&m.user.user.id, &name, slug).await?;
+    let body = org_body(&state, &org).await?;
+    reply(&state, &caller, m, body).await
+}
+
+async fn get_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    let body = org_body(&state, &a.org).await?;
+    reply(&state, &caller, m, body).await
+}
+
+async fn update_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(PROFILE_MANAGE)?;
+    // Only the profile: limits and metadata belong to the Backend API.
+    for privileged in ["max_allowed_memberships", "admin_delete_enabled", "public_metadata", "private_metadata"] {
+        if p.0.contains_key(privileged) {
+            return Err(ApiError::bad_request(
+                "form_param_unknown",
+                format!("{privileged} is not a valid parameter for this request."),
+            ));
+        }
+    }
+    let update = OrganizationUpdate { name: p.text("name"), slug: p.text("slug"), ..Default::default() };
+    let org = state.services.update_organization(&a.org.id, update).await?;
+    let body = org_body(&state, &org).await?;
+    reply(&state, &caller, m, body).await
+}
+
+async fn delete_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(PROFILE_DELETE)?;
+    if !a.org.admin_delete_enabled {
+        return Err(ApiError(ServiceError::new(
+            ErrorKind::Forbidden,
+            "organization_deletion_not_allowed",
+            "Deleting this organization is turned off.",
+        )));
+    }
+    let org = state.services.delete_organization(&a.org.id).await?;
+    reply(&state, &caller, m, org_json::deleted_organization(&org)).await
+}
+
+async fn list_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+    list: ListQuery,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(MEMBERSHIPS_READ)?;
+    let (limit, offset) = list.paging()?;
+    let query = MembershipQuery {
+        organization_id: Some(a.org.id.clone()),
+        roles: list.all("role"),
+        limit,
+        offset,
+        ..Default::default()
+    };
+    let (rows, total) = state.services.list_memberships(query).await?;
+    let ctx = MembershipContext::load(&state, &rows).await?;
+    let body = page(ctx.render_all(&state, &rows, WHO), total);
+    reply(&state, &caller, m, body).await
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(MEMBERSHIPS_MANAGE)?;
+    let user_id = p.required("user_id")?;
+    let added = state.services.add_member(&a.org.id, &user_id, p.text("role").as_deref()).await?;
+    let body = membership_body(&state, &added).await?;
+    reply(&state, &caller, m, body).await
+}
+
+async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path((org, user_id)): Path<(String, String)>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(MEMBERSHIPS_MANAGE)?;
+    let changed = state.services.set_member_role(&a.org.id, &user_id, &p.required("role")?).await?;
+    let body = membership_body(&state, &changed).await?;
+    reply(&state, &caller, m, body).await
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path((org, user_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(MEMBERSHIPS_MANAGE)?;
+    let removed = state.services.remove_member(&a.org.id, &user_id).await?;
+    let body = membership_body(&state, &removed).await?;
+    reply(&state, &caller, m, body).await
+}
+
+async fn list_invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+    list: ListQuery,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(MEMBERSHIPS_READ)?;
+    let (limit, offset) = list.paging()?;
+    let (rows, total) = state.services.list_org_invitations(&a.org.id, &list.all("status"), limit, offset).await?;
+    let data = rows.iter().map(|i| org_json::invitation(&state, i, None, WHO)).collect();
+    reply(&state, &caller, m, page(data, total)).await
+}
+
+fn invitation_input(actor: &OrgActor, email: String, p: &Params) -> OrgInvitationInput {
+    OrgInvitationInput {
+        email_address: email,
+        role: p.text("role").filter(|r| !r.is_empty()),
+        inviter_user_id: Some(actor.user_id.clone()),
+        ..Default::default()
+    }
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(MEMBERSHIPS_MANAGE)?;
+    let input = invitation_input(&a, p.required("email_address")?, &p);
+    let (row, _url) = state.services.invite_to_organization(&a.org.id, input).await?;
+    reply(&state, &caller, m, org_json::invitation(&state, &row, None, WHO)).await
+}
+
+/// Several addresses with one role; every one is checked before any invitation is sent.
+async fn invite_many(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(MEMBERSHIPS_MANAGE)?;
+    let emails = p.texts("email_address");
+    if emails.is_empty() || emails.len() > 100 {
+        return Err(ApiError(
+            ServiceError::unprocessable("form_param_missing", "Give 1 to 100 email addresses.").param("email_address"),
+        ));
+    }
+    let inputs: Vec<OrgInvitationInput> = emails.into_iter().map(|e| invitation_input(&a, e, &p)).collect();
+    for input in &inputs {
+        state.services.check_org_invitation(&a.org, input).await?;
+    }
+    let mut created = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let (row, _url) = state.services.invite_to_organization(&a.org.id, input).await?;
+        created.push(org_json::invitation(&state, &row, None, WHO));
+    }
+    // clerk-js reads a bare array here.
+    reply(&state, &caller, m, Value::Array(created)).await
+}
+
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(MEMBERSHIPS_MANAGE)?;
+    let inv = state.services.revoke_org_invitation(&a.org.id, &id).await?;
+    reply(&state, &caller, m, org_json::invitation(&state, &inv, None, WHO)).await
+}
+
+async fn list_roles(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SessionQuery>,
+    Path(org): Path<String>,
+) -> Result<Response, ApiError> {
+    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    a.require(MEMBERSHIPS_READ)?;
+    let roles: Vec<Value> = state.services.roles().iter().map(org_json::role).collect();
+    let n = roles.len() as i64;
+    reply(&state, &caller, m, page(roles, n)).await
+}
