@@ -477,15 +477,23 @@ impl Services {
         self.user(user_id)
             .await
             .map_err(|_| ServiceError::unprocessable("resource_not_found", "user_id names no user").param("user_id"))?;
+        let already = || {
+            ServiceError::unprocessable(
+                "already_a_member_in_organization",
+                "This user is already a member of the organization.",
+            )
+            .param("user_id")
+        };
+        // Asked first so that a member of a full organization hears the true reason; the
+        // unique index still decides between racing requests.
+        if self.store.get_membership(&org.id, user_id).await?.is_some() {
+            return Err(already());
+        }
         let m = self.new_membership(&org.id, user_id, &role);
         match self.store.insert_membership(&m, org.max_allowed_memberships).await {
             Ok(()) => Ok(m),
             Err(StoreError::Conflict(c)) if c == "membership_limit" => Err(membership_quota()),
-            Err(StoreError::Conflict(_)) => Err(ServiceError::unprocessable(
-                "already_a_member_in_organization",
-                "This user is already a member of the organization.",
-            )
-            .param("user_id")),
+            Err(StoreError::Conflict(_)) => Err(already()),
             Err(StoreError::NotFound) => Err(ServiceError::not_found("Organization")),
             Err(e) => Err(e.into()),
         }

@@ -9,6 +9,7 @@ mod conformance;
 mod errors;
 mod flows;
 mod keys;
+mod orgs;
 mod pages;
 mod process;
 mod security;
