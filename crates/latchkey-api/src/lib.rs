@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bapi::routes())
         .merge(public::routes())
         .merge(pages::routes())
+        .route(middleware::NO_CREDENTIAL_PATH, axum::routing::any(middleware::no_credential))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -15,9 +15,15 @@ use crate::AppState;
 
 /// Where the Frontend API's `/v1/organizations…` routes live inside the router.
 pub const FRONTEND_ORGS_PREFIX: &str = "/v1/_frontend/organizations";
+/// Where a `/v1/organizations…` request without any credential goes: a 401 inside the router,
+/// so it gets the request id, headers and CORS of every other answer.
+pub const NO_CREDENTIAL_PATH: &str = "/v1/_no_credential";
 
-/// Both APIs serve `/v1/organizations…`, as Clerk's do: a request with a secret key
-/// (`Bearer sk_…`) is the Backend API's, any other the Frontend API's. Runs before routing.
+/// Both APIs serve `/v1/organizations…`, as Clerk's do. A request goes to the Frontend API
+/// when it carries a Frontend API credential — a `__client` cookie, or a bearer client token
+/// (opaque, never `sk_…`, never a JWT) — and to the Backend API otherwise, so a request with
+/// a secret key or a session token hears the Backend API's answer. Every route of both needs
+/// a credential, so a request with none is sent to a 401. Runs before routing.
 fn route_organizations(req: &mut Request) {
     let path = req.uri().path();
     let Some(rest) = path.strip_prefix("/v1/organizations") else {
@@ -26,12 +32,22 @@ fn route_organizations(req: &mut Request) {
     if !(rest.is_empty() || rest.starts_with('/')) {
         return;
     }
-    let backend = req
+    let bearer = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("Bearer sk_"));
-    if backend {
+        .map(|v| v.trim().strip_prefix("Bearer ").unwrap_or(v).trim());
+    let frontend = match bearer {
+        Some(token) => !token.starts_with("sk_") && !token.contains('.'),
+        None if crate::cookies::read_cookie(req.headers(), crate::cookies::CLIENT_COOKIE).is_some() => true,
+        None => {
+            if let Ok(uri) = NO_CREDENTIAL_PATH.parse() {
+                *req.uri_mut() = uri;
+            }
+            return;
+        }
+    };
+    if !frontend {
         return;
     }
     let rewritten = match req.uri().query() {
@@ -41,6 +57,14 @@ fn route_organizations(req: &mut Request) {
     if let Ok(uri) = rewritten.parse() {
         *req.uri_mut() = uri;
     }
+}
+
+/// The answer to a `/v1/organizations…` request that carries no credential at all.
+pub async fn no_credential() -> ApiError {
+    ApiError(
+        ServiceError::unauthenticated("You are signed out.")
+            .long("Sign in, or call the Backend API with `Authorization: Bearer sk_live_…`."),
+    )
 }
 
 /// Before routing: Clerk's SDK sends PATCH, PUT and DELETE as `POST …?_method=X` to avoid

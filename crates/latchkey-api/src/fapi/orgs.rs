@@ -315,7 +315,8 @@ async fn list_invitations(
     list: ListQuery,
 ) -> Result<Response, ApiError> {
     let (m, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(MEMBERSHIPS_READ)?;
+    // Who was invited is the admins' business, as in Clerk.
+    a.require(MEMBERSHIPS_MANAGE)?;
     let (limit, offset) = list.paging()?;
     let (rows, total) = state.services.list_org_invitations(&a.org.id, &list.all("status"), limit, offset).await?;
     let data = rows.iter().map(|i| org_json::invitation(&state, i, None, WHO)).collect();

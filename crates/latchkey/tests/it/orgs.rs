@@ -605,3 +605,182 @@ both_backends!(backend_api_organizations_memberships_and_invitations, |backend| 
         StatusCode::NOT_FOUND
     );
 });
+
+/// Who calls, in the order each row is tried: the admin last, so that the refused calls
+/// of the others meet the state the row starts from.
+const CALLERS: [&str; 4] = ["signed out", "member", "admin of another organization", "admin"];
+
+/// What the organization looks like in the store, to prove a refused call changed nothing.
+async fn snapshot(server: &TestServer, org: &str) -> String {
+    let s = &server.services.store;
+    let query = latchkey_store::MembershipQuery { organization_id: Some(org.into()), limit: 100, ..Default::default() };
+    format!(
+        "{:?} {:?} {:?}",
+        s.get_organization(org).await.unwrap(),
+        s.list_memberships(&query).await.unwrap(),
+        s.list_org_invitations(org, &[], 100, 0).await.unwrap()
+    )
+}
+
+both_backends!(authorization_matrix_of_every_organization_endpoint, |backend| async move {
+    let server = server(backend).await;
+    let admin = Person::sign_up(&server, "admin@example.com").await;
+    let member = Person::sign_up(&server, "member@example.com").await;
+    let other = Person::sign_up(&server, "other@example.com").await;
+    let x = admin.call("POST", "/v1/organizations", &[("name", "X")]).await.body["response"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let y = other.call("POST", "/v1/organizations", &[("name", "Y")]).await.body["response"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = Admin::new(&server).await;
+    key.post(&format!("/v1/organizations/{x}/memberships"), json!({"user_id": member.user_id})).await;
+    let spare = key.post("/v1/users", json!({"email_address": ["spare@example.com"]})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let inv =
+        key.post(&format!("/v1/organizations/{x}/invitations"), json!({"email_address": "invitee@example.com"})).await;
+    let inv = inv.body["id"].as_str().unwrap().to_owned();
+    let foreign_inv =
+        key.post(&format!("/v1/organizations/{y}/invitations"), json!({"email_address": "someone@example.com"})).await;
+    let foreign_inv = foreign_inv.body["id"].as_str().unwrap().to_owned();
+    let people = [None, Some(&member), Some(&other), Some(&admin)];
+
+    // (method, path, form, expected status for each of CALLERS; None = not called).
+    // `{sid}` is the caller's own session.
+    let o = format!("/v1/organizations/{x}");
+    type Row = (&'static str, String, Vec<(&'static str, String)>, [Option<u16>; 4]);
+    let all = |so, m, oth, a| [Some(so), Some(m), Some(oth), Some(a)];
+    let rows: Vec<Row> = vec![
+        ("GET", o.clone(), vec![], all(401, 200, 404, 200)),
+        ("GET", "/v1/organizations/x-slug-of-nothing".into(), vec![], all(401, 404, 404, 404)),
+        ("PATCH", o.clone(), vec![("name", "X renamed".into())], all(401, 403, 404, 200)),
+        ("GET", format!("{o}/memberships"), vec![], all(401, 200, 404, 200)),
+        ("POST", format!("{o}/memberships"), vec![("user_id", spare.clone())], all(401, 403, 404, 200)),
+        ("PATCH", format!("{o}/memberships/{spare}"), vec![("role", "org:billing".into())], all(401, 403, 404, 200)),
+        ("DELETE", format!("{o}/memberships/{spare}"), vec![], all(401, 403, 404, 200)),
+        (
+            "PATCH",
+            format!("{o}/memberships/{}", admin.user_id),
+            vec![("role", "org:member".into())],
+            all(401, 403, 404, 422),
+        ),
+        ("GET", format!("{o}/invitations"), vec![], all(401, 403, 404, 200)),
+        (
+            "POST",
+            format!("{o}/invitations"),
+            vec![("email_address", "new@example.com".into())],
+            all(401, 403, 404, 200),
+        ),
+        (
+            "POST",
+            format!("{o}/invitations/bulk"),
+            vec![("email_address", "bulk@example.com".into())],
+            all(401, 403, 404, 200),
+        ),
+        ("POST", format!("{o}/invitations/{inv}/revoke"), vec![], all(401, 403, 404, 200)),
+        ("POST", format!("/v1/organizations/{y}/invitations/{foreign_inv}/revoke"), vec![], all(401, 404, 200, 404)),
+        ("GET", format!("{o}/roles"), vec![], all(401, 200, 404, 200)),
+        ("GET", format!("{o}/domains"), vec![], all(401, 200, 404, 200)),
+        ("GET", format!("{o}/membership_requests"), vec![], all(401, 200, 404, 200)),
+        ("GET", "/v1/me/organization_memberships".into(), vec![], all(401, 200, 200, 200)),
+        ("GET", "/v1/me/organization_invitations".into(), vec![], all(401, 200, 200, 200)),
+        ("GET", "/v1/me/organization_suggestions".into(), vec![], all(401, 200, 200, 200)),
+        ("POST", format!("/v1/me/organization_invitations/{foreign_inv}/accept"), vec![], all(401, 404, 404, 404)),
+        (
+            "POST",
+            "/v1/client/sessions/{sid}/touch".into(),
+            vec![("active_organization_id", x.clone())],
+            all(401, 200, 404, 200),
+        ),
+        (
+            "POST",
+            "/v1/client/sessions/{sid}/tokens".into(),
+            vec![("organization_id", x.clone())],
+            all(401, 200, 404, 200),
+        ),
+        ("POST", "/v1/organizations".into(), vec![("name", "Fresh".into())], all(401, 200, 200, 200)),
+        ("DELETE", format!("/v1/me/organization_memberships/{x}"), vec![], [Some(401), Some(200), Some(404), None]),
+        ("DELETE", o.clone(), vec![], all(401, 404, 404, 200)),
+    ];
+    for (method, path, form, expected) in &rows {
+        for (i, person) in people.iter().enumerate() {
+            let Some(want) = expected[i] else { continue };
+            let path = path.replace("{sid}", person.map_or("sess_none", |p| p.session_id.as_str()));
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let before = snapshot(&server, &x).await;
+            let r = match person {
+                Some(p) => p.call(method, &path, &form).await,
+                None => {
+                    Person { b: server.browser(), user_id: String::new(), session_id: "sess_none".into() }
+                        .call(method, &path, &form)
+                        .await
+                }
+            };
+            assert_eq!(r.status.as_u16(), want, "{method} {path} as {}: {}", CALLERS[i], r.text);
+            if !r.status.is_success() {
+                assert_eq!(r.content_type(), "application/json");
+                assert!(r.body["clerk_trace_id"].is_string() && r.headers.contains_key("x-request-id"), "{}", r.text);
+                assert!(r.body["errors"][0]["code"].is_string(), "{method} {path}: {}", r.text);
+                assert_eq!(snapshot(&server, &x).await, before, "{method} {path} as {} changed something", CALLERS[i]);
+            }
+        }
+    }
+
+    // The Backend API: only a secret key opens it; a session token of any member does not.
+    let z = key.post("/v1/organizations", json!({"name": "Z", "created_by": admin.user_id})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let zo = format!("/v1/organizations/{z}");
+    let backend_rows: Vec<(Method, String, Option<Value>, u16)> = vec![
+        (Method::GET, "/v1/organizations".into(), None, 200),
+        (Method::POST, "/v1/organizations".into(), Some(json!({"name": "W"})), 200),
+        (Method::GET, zo.clone(), None, 200),
+        (Method::PATCH, zo.clone(), Some(json!({"name": "Z2"})), 200),
+        (Method::PATCH, format!("{zo}/metadata"), Some(json!({"public_metadata": {"a": 1}})), 200),
+        (Method::PUT, format!("{zo}/metadata"), Some(json!({"public_metadata": {}})), 200),
+        (Method::POST, format!("{zo}/memberships"), Some(json!({"user_id": spare})), 200),
+        (Method::GET, format!("{zo}/memberships"), None, 200),
+        (Method::PATCH, format!("{zo}/memberships/{spare}"), Some(json!({"role": "org:admin"})), 200),
+        (Method::PATCH, format!("{zo}/memberships/{spare}/metadata"), Some(json!({"public_metadata": {"b": 2}})), 200),
+        (Method::DELETE, format!("{zo}/memberships/{spare}"), None, 200),
+        (Method::GET, "/v1/organization_memberships".into(), None, 200),
+        (Method::GET, format!("/v1/users/{}/organization_memberships", admin.user_id), None, 200),
+        (Method::POST, format!("{zo}/invitations"), Some(json!({"email_address": "zz@example.com"})), 200),
+        (Method::POST, format!("{zo}/invitations/bulk"), Some(json!([{"email_address": "zb@example.com"}])), 200),
+        (Method::GET, format!("{zo}/invitations"), None, 200),
+        (Method::DELETE, zo.clone(), None, 200),
+    ];
+    let tokens: Vec<Option<String>> = {
+        let mut t = vec![None];
+        for p in [&member, &other, &admin] {
+            t.push(p.b.token(&p.session_id).await.body["jwt"].as_str().map(str::to_owned));
+        }
+        t
+    };
+    for (method, path, body, with_key) in &backend_rows {
+        for (i, token) in tokens.iter().enumerate() {
+            let mut req = key.b.http.request(method.clone(), key.b.url(path));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let r = key.b.send(req).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} as {} with its session token: {}",
+                CALLERS[i],
+                r.text
+            );
+        }
+        let r = key.call(method.clone(), path, body.clone()).await;
+        assert_eq!(r.status.as_u16(), *with_key, "{method} {path} with the secret key: {}", r.text);
+    }
+});
