@@ -1,7 +1,7 @@
 // Starts a fresh latchkey (the binary cargo built) on a free loopback port with an empty data
 // directory, and reads the keys it prints on first start.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,9 +19,11 @@ function freePort() {
   });
 }
 
-export async function startLatchkey() {
+// `config` is the text of a latchkey.toml for this instance (read from its working directory).
+export async function startLatchkey({ config } = {}) {
   const bin = process.env.LATCHKEY_BIN ?? join(root, 'target', 'debug', 'latchkey');
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-sdk-'));
+  if (config) writeFileSync(join(dir, 'latchkey.toml'), config);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--public-url', url, '--data-dir', join(dir, 'data')], {
@@ -65,4 +67,28 @@ export async function signInThroughFrontendApi(url, identifier, password) {
   if (res.status !== 200) throw new Error(`sign-in failed: ${res.status} ${JSON.stringify(body)}`);
   const session = body.client.sessions.find((s) => s.id === body.response.created_session_id);
   return { sessionId: session.id, jwt: session.last_active_token.jwt };
+}
+
+// Signs in through the Frontend API, makes `organizationId` the session's active organization
+// (`touch`, as clerk-js does when switching) and returns the session token that carries it.
+export async function tokenForOrganization(url, identifier, password, organizationId) {
+  const form = (fields) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url, ...(cookie ? { cookie } : {}) },
+    body: new URLSearchParams(fields),
+  });
+  let cookie = '';
+  const signIn = await fetch(`${url}/v1/client/sign_ins`, form({ identifier, password, strategy: 'password' }));
+  const signedIn = await signIn.json();
+  if (signIn.status !== 200) throw new Error(`sign-in failed: ${signIn.status} ${JSON.stringify(signedIn)}`);
+  const client = signIn.headers.getSetCookie().find((c) => c.startsWith('__client='));
+  cookie = client.split(';')[0];
+  const sessionId = signedIn.response.created_session_id;
+  const touch = await fetch(
+    `${url}/v1/client/sessions/${sessionId}/touch`,
+    form({ active_organization_id: organizationId, intent: 'select_org' }),
+  );
+  const touched = await touch.json();
+  if (touch.status !== 200) throw new Error(`touch failed: ${touch.status} ${JSON.stringify(touched)}`);
+  return { sessionId, jwt: touched.response.last_active_token.jwt };
 }

@@ -102,6 +102,8 @@ def seed_objects(url, secret, workdir):
     template = call(url, "/v1/jwt_templates", "POST", secret, body={"name": "fuzz", "claims": {"aud": "x", "uid": "{{user.id}}"}})
     invitation = call(url, "/v1/invitations", "POST", secret, body={"email_address": "invited@example.com", "notify": False})
     token = call(url, "/v1/sign_in_tokens", "POST", secret, body={"user_id": user["id"]})
+    org = call(url, "/v1/organizations", "POST", secret, body={"name": "Fuzz", "created_by": user["id"]})
+    org_invitation = call(url, f"/v1/organizations/{org['id']}/invitations", "POST", secret, body={"email_address": "org-invited@example.com"})
     values = {
         "user_id": user["id"],
         "session_id": session["id"],
@@ -111,6 +113,8 @@ def seed_objects(url, secret, workdir):
         "template_name": "fuzz",
         "invitation_id": invitation["id"],
         "sign_in_token_id": token["id"],
+        "organization_id": org["id"],
+        "organization_invitation_id": org_invitation["id"],
     }
     path = os.path.join(workdir, "schemathesis.toml")
     with open(path, "w") as f:

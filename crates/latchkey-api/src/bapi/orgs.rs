@@ -108,7 +108,7 @@ pub fn operations() -> Vec<Operation> {
             method: Method::GET,
             path: "/v1/organizations/{organization_id}/memberships",
             route: get(list_memberships),
-            doc: Doc::new("organization_memberships", "List an organization's members, oldest first", "ListOrganizationMemberships")
+            doc: Doc::new("organization_memberships", "List an organization's members, newest first by default", "ListOrganizationMemberships")
                 .path("organization_id")
                 .query_list("user_id")
                 .query_list("role")
@@ -193,20 +193,20 @@ pub fn operations() -> Vec<Operation> {
         },
         Operation {
             method: Method::GET,
-            path: "/v1/organizations/{organization_id}/invitations/{invitation_id}",
+            path: "/v1/organizations/{organization_id}/invitations/{organization_invitation_id}",
             route: get(get_invitation),
             doc: Doc::new("organization_invitations", "Get an organization invitation", "GetOrganizationInvitation")
                 .path("organization_id")
-                .path("invitation_id")
+                .path("organization_invitation_id")
                 .ok("OrganizationInvitation"),
         },
         Operation {
             method: Method::POST,
-            path: "/v1/organizations/{organization_id}/invitations/{invitation_id}/revoke",
+            path: "/v1/organizations/{organization_id}/invitations/{organization_invitation_id}/revoke",
             route: post(revoke_invitation),
             doc: Doc::new("organization_invitations", "Revoke a pending organization invitation", "RevokeOrganizationInvitation")
                 .path("organization_id")
-                .path("invitation_id")
+                .path("organization_invitation_id")
                 .body(json!({"requesting_user_id": {"type": "string"}}), &[])
                 .ok("OrganizationInvitation"),
         },
@@ -373,7 +373,8 @@ async fn list_memberships(
     q: Query,
 ) -> Result<Response, ApiError> {
     let (limit, offset) = q.paging()?;
-    let (descending, _) = order(&q, &["created_at"]).map(|(d, f)| (q.one("order_by").is_some() && d, f))?;
+    // Newest first unless asked otherwise, as @clerk/backend documents.
+    let (descending, _) = order(&q, &["created_at"])?;
     let org = state.services.organization(&id).await?;
     let query = MembershipQuery {
         organization_id: Some(org.id),

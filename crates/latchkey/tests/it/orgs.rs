@@ -412,9 +412,9 @@ both_backends!(backend_api_organizations_memberships_and_invitations, |backend| 
     assert_eq!(twice.error_code(), "already_a_member_in_organization");
     let list = admin.get(&format!("/v1/organizations/{org}/memberships?limit=2")).await;
     assert_eq!((list.body["total_count"].as_i64(), list.body["data"].as_array().unwrap().len()), (Some(3), 2));
-    assert_eq!(list.body["data"][0]["public_user_data"]["user_id"], users[0].as_str(), "oldest first");
-    let newest = admin.get(&format!("/v1/organizations/{org}/memberships?order_by=-created_at&limit=1")).await;
-    assert_eq!(newest.body["data"][0]["public_user_data"]["user_id"], users[2].as_str());
+    assert_eq!(list.body["data"][0]["public_user_data"]["user_id"], users[2].as_str(), "newest first by default");
+    let oldest = admin.get(&format!("/v1/organizations/{org}/memberships?order_by=%2Bcreated_at&limit=1")).await;
+    assert_eq!(oldest.body["data"][0]["public_user_data"]["user_id"], users[0].as_str());
     let admins = admin.get(&format!("/v1/organizations/{org}/memberships?role=org:admin")).await;
     assert_eq!(admins.body["total_count"], 1);
     let promoted = admin
