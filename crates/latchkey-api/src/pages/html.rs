@@ -74,11 +74,11 @@ impl Page {
     }
 }
 
-fn hidden(csrf: &str) -> String {
+pub(super) fn hidden(csrf: &str) -> String {
     format!(r#"<input type="hidden" name="csrf" value="{}">"#, esc(csrf))
 }
 
-fn button_form(action: &str, csrf: &str, label: &str, class: &str) -> String {
+pub(super) fn button_form(action: &str, csrf: &str, label: &str, class: &str) -> String {
     format!(
         r#"<form method="post" action="{}">{}<button class="{class}" type="submit">{}</button></form>"#,
         esc(action),
@@ -97,7 +97,15 @@ fn ago(now: i64, then: i64) -> String {
     }
 }
 
-pub fn user_sections(csrf: &str, user: &UserRecord, sessions: &[SessionRow], current: &str, now: i64) -> String {
+/// The `/user` page; `organizations` (the switcher) comes right after the top bar.
+pub fn user_sections(
+    csrf: &str,
+    user: &UserRecord,
+    sessions: &[SessionRow],
+    current: &str,
+    now: i64,
+    organizations: &str,
+) -> String {
     let u = &user.user;
     let v = |o: &Option<String>| esc(o.as_deref().unwrap_or(""));
     let mut out = String::new();
@@ -105,6 +113,7 @@ pub fn user_sections(csrf: &str, user: &UserRecord, sessions: &[SessionRow], cur
         r#"<div class="top"><span></span>{}</div>"#,
         button_form("/sign-out", csrf, "Sign out", "secondary")
     ));
+    out.push_str(organizations);
     out.push_str(&format!(
         r#"<section class="card" aria-labelledby="profile-h"><h2 id="profile-h">Profile</h2>
 <form method="post" action="/user/profile">{}

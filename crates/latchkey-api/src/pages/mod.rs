@@ -5,6 +5,7 @@
 //! point at allow-listed origins.
 
 mod html;
+mod org;
 
 use std::collections::HashMap;
 
@@ -42,12 +43,13 @@ pub fn routes() -> Router<AppState> {
         .route("/user/email/{id}/delete", post(user_delete_email))
         .route("/user/password", post(user_password))
         .route("/user/sessions/{id}/revoke", post(user_revoke_session))
+        .merge(org::routes())
 }
 
 #[derive(serde::Deserialize, Default)]
-struct PageQuery {
+pub(super) struct PageQuery {
     redirect_url: Option<String>,
-    notice: Option<String>,
+    pub(super) notice: Option<String>,
     /// A sign-in link's token (`createSignInToken().url`).
     #[serde(rename = "__clerk_ticket")]
     ticket: Option<String>,
@@ -63,7 +65,7 @@ fn safe_redirect(state: &AppState, raw: Option<&str>) -> Option<String> {
     state.config.origin_allowed(&origin).then(|| raw.to_owned())
 }
 
-fn redirect(to: &str, cookies: &[String]) -> Response {
+pub(super) fn redirect(to: &str, cookies: &[String]) -> Response {
     let mut res = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         res.headers_mut().insert(header::LOCATION, v);
@@ -72,7 +74,7 @@ fn redirect(to: &str, cookies: &[String]) -> Response {
     res
 }
 
-fn with_redirect(path: &str, redirect_url: Option<&str>) -> String {
+pub(super) fn with_redirect(path: &str, redirect_url: Option<&str>) -> String {
     match redirect_url {
         Some(r) => {
             format!("{path}?redirect_url={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>())
@@ -82,7 +84,7 @@ fn with_redirect(path: &str, redirect_url: Option<&str>) -> String {
 }
 
 /// The CSRF token of this browser, minted (and set as a cookie) on first sight.
-fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Vec<String>) {
+pub(super) fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Vec<String>) {
     if let Some(t) = read_cookie(headers, CSRF_COOKIE).filter(|t| t.len() == 43) {
         return (t, Vec::new());
     }
@@ -91,7 +93,7 @@ fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Vec<String>) {
     (t.clone(), vec![format!("{CSRF_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict{secure}")])
 }
 
-fn check_csrf(headers: &HeaderMap, p: &Params) -> Result<(), Box<Response>> {
+pub(super) fn check_csrf(headers: &HeaderMap, p: &Params) -> Result<(), Box<Response>> {
     let cookie = read_cookie(headers, CSRF_COOKIE).unwrap_or_default();
     let field = p.text("csrf").unwrap_or_default();
     if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), field.as_bytes()) {
@@ -102,11 +104,11 @@ fn check_csrf(headers: &HeaderMap, p: &Params) -> Result<(), Box<Response>> {
     Ok(())
 }
 
-fn status_of(e: &ServiceError) -> StatusCode {
+pub(super) fn status_of(e: &ServiceError) -> StatusCode {
     crate::error::ApiError(e.clone()).status()
 }
 
-fn with_retry_after(mut res: Response, e: &ServiceError) -> Response {
+pub(super) fn with_retry_after(mut res: Response, e: &ServiceError) -> Response {
     if let latchkey_service::ErrorKind::TooManyRequests { retry_after_secs } = e.kind {
         if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
             res.headers_mut().insert(header::RETRY_AFTER, v);
@@ -441,12 +443,12 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap, caller: Cal
 
 // ---- user profile --------------------------------------------------------------------------
 
-struct Signed {
-    session: SessionRow,
-    user: UserRecord,
+pub(super) struct Signed {
+    pub(super) session: SessionRow,
+    pub(super) user: UserRecord,
 }
 
-async fn signed_in(state: &AppState, caller: &Caller) -> Option<Signed> {
+pub(super) async fn signed_in(state: &AppState, caller: &Caller) -> Option<Signed> {
     let client = caller.client.as_ref()?;
     let sid = client.last_active_session_id.as_deref()?;
     let session = state.services.active_session_of(client, sid).await.ok()?;
@@ -464,6 +466,10 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "code_sent" => "A new code is on its way.",
         "password" => "Password changed.",
         "session_revoked" => "Session signed out.",
+        "org_selected" => "Active organization changed.",
+        "org_left" => "You left the organization.",
+        "org_deleted" => "Organization deleted.",
+        "invitation_accepted" => "Invitation accepted. Welcome aboard.",
         _ => return None,
     })
 }
@@ -497,7 +503,8 @@ async fn render_user(
     if let Some(e) = error {
         page = page.alert(&e.long_message);
     }
-    let body = html::user_sections(&csrf, &me.user, &sessions, &me.session.id, state.services.now());
+    let organizations = org::switcher(state, &csrf, me).await;
+    let body = html::user_sections(&csrf, &me.user, &sessions, &me.session.id, state.services.now(), &organizations);
     let res = page.body(body).into_response(status, &cookies);
     match error {
         Some(e) => with_retry_after(res, e),

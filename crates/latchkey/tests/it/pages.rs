@@ -183,3 +183,89 @@ async fn a_sign_in_link_signs_in_once_after_one_click() {
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY, "a link works once");
     assert!(again.text.contains("invalid or has expired") || again.text.contains("already used"), "{}", again.text);
 }
+
+#[tokio::test]
+async fn organizations_on_the_hosted_pages() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let ada = server.browser();
+    server.sign_up(&ada, "ada@example.com", "correct horse battery staple").await;
+    let csrf = form(&ada, "/user").await;
+    let user = ada.get("/user").await;
+    assert!(user.text.contains("Organizations") && user.text.contains("Personal account"), "{}", user.text);
+    let no_org = ada.get("/organization").await;
+    assert!(no_org.text.contains("No active organization"));
+
+    // Create: it becomes the active organization and its page shows the admin's tools.
+    let made = ada.post("/organization/create", &[("csrf", csrf.as_str()), ("name", "The <Smiths>")]).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    assert_eq!(made.headers["location"], "/organization?notice=created");
+    let page = ada.get("/organization").await;
+    assert!(page.text.contains("The &lt;Smiths&gt;"), "names are escaped");
+    assert!(
+        page.text.contains("Members (1)")
+            && page.text.contains("Send invitation")
+            && page.text.contains("Delete organization")
+    );
+    let invited = ada
+        .post(
+            "/organization/invitations",
+            &[("csrf", csrf.as_str()), ("email_address", "bob@example.com"), ("role", "org:member")],
+        )
+        .await;
+    assert_eq!(invited.headers["location"], "/organization?notice=invited");
+    assert!(ada.get("/organization").await.text.contains("bob@example.com"));
+    let bad =
+        ada.post("/organization/invitations", &[("csrf", csrf.as_str()), ("email_address", "not an email")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text.contains("valid email"), "{}", bad.text);
+    let forged = ada.post("/organization/invitations", &[("email_address", "eve@example.com")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no CSRF token, no invitation");
+
+    // The invitee signs up, switches to it, and sees a member's page: no admin tools.
+    let bob = server.browser();
+    server.sign_up(&bob, "bob@example.com", "correct horse battery staple").await;
+    let bob_csrf = form(&bob, "/user").await;
+    let bob_user = bob.get("/user").await;
+    assert!(bob_user.text.contains("The &lt;Smiths&gt;") && bob_user.text.contains("Switch"), "{}", bob_user.text);
+    let org_id = server
+        .services
+        .user_organizations(&server.services.store.user_id_by_verified_email("bob@example.com").await.unwrap().unwrap())
+        .await
+        .unwrap()[0]
+        .1
+        .id
+        .clone();
+    let switched = bob
+        .post("/user/organizations/select", &[("csrf", bob_csrf.as_str()), ("organization_id", org_id.as_str())])
+        .await;
+    assert_eq!(switched.headers["location"], "/user?notice=org_selected");
+    let member_page = bob.get("/organization").await;
+    assert!(
+        member_page.text.contains("Members (2)")
+            && !member_page.text.contains("Send invitation")
+            && !member_page.text.contains("Change role")
+    );
+    let refused = bob
+        .post("/organization/invitations", &[("csrf", bob_csrf.as_str()), ("email_address", "eve@example.com")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "a member may not invite");
+    assert!(refused.text.contains("permission"));
+
+    // Promoted, the same page offers the tools; then bob leaves and ada deletes.
+    let bob_id = server.services.store.user_id_by_verified_email("bob@example.com").await.unwrap().unwrap();
+    let promoted = ada
+        .post(&format!("/organization/members/{bob_id}/role"), &[("csrf", csrf.as_str()), ("role", "org:admin")])
+        .await;
+    assert_eq!(promoted.headers["location"], "/organization?notice=role");
+    assert!(bob.get("/organization").await.text.contains("Send invitation"));
+    let left = bob.post("/organization/leave", &[("csrf", bob_csrf.as_str())]).await;
+    assert_eq!(left.headers["location"], "/user?notice=org_left");
+    assert!(bob.get("/organization").await.text.contains("No active organization"), "bob is no longer a member");
+    let last = ada.post("/organization/leave", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(last.headers["location"], "/user?notice=org_left", "the last member may leave");
+    let again = ada.post("/organization/create", &[("csrf", csrf.as_str()), ("name", "Second")]).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let deleted = ada.post("/organization/delete", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(deleted.headers["location"], "/user?notice=org_deleted");
+    assert!(!ada.get("/user").await.text.contains("Second"));
+}
