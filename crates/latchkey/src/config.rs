@@ -185,6 +185,22 @@ per_identifier_per_minute = 10
 # username = "latchkey"
 # password = "..."
 # from = "latchkey <no-reply@example.com>"
+
+[organizations]
+enabled = true
+max_allowed_memberships = 0                  # per new organization; 0: no limit
+admin_delete_enabled = true
+create_limit_per_user = 0                    # 0: no limit (a user's own limit wins)
+creator_role = "org:admin"
+default_role = "org:member"                  # of invitations and added members
+invitation_expiry_days = 30
+permissions = []                             # the app's own, e.g. ["org:invoices:create"]; org:admin holds them all
+
+# [[organizations.roles]]                    # custom roles, beside org:admin and org:member
+# key = "billing"                            # becomes org:billing
+# name = "Billing"
+# description = "Sends invoices"
+# permissions = ["org:invoices:create", "org:invoices:read"]
 "#;
 
 #[cfg(test)]
@@ -222,6 +238,28 @@ mod tests {
             Config::load(None, &Overrides::default()).unwrap();
             jail.create_file("latchkey.toml", "lisen = \"127.0.0.1:1\"\n")?;
             assert!(Config::load(None, &Overrides::default()).is_err(), "typos are errors");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn organization_roles_come_from_the_file_and_bad_ones_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "latchkey.toml",
+                "[organizations]\npermissions = [\"org:invoices:create\"]\n[[organizations.roles]]\nkey = \"billing\"\npermissions = [\"org:invoices:read\"]\n",
+            )?;
+            let roles = Config::load(None, &Overrides::default()).unwrap().organizations.roles().unwrap();
+            assert_eq!(
+                roles.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+                ["org:admin", "org:member", "org:billing"]
+            );
+            jail.create_file("latchkey.toml", "[[organizations.roles]]\nkey = \"Bad Role\"\n")?;
+            let error = Config::load(None, &Overrides::default()).unwrap().organizations.roles().unwrap_err();
+            assert!(error.contains("Bad Role"), "{error}");
+            jail.create_file("latchkey.toml", "[organizations]\ndefault_role = \"org:ghost\"\n")?;
+            let error = Config::load(None, &Overrides::default()).unwrap().organizations.roles().unwrap_err();
+            assert!(error.contains("org:ghost"), "{error}");
             Ok(())
         });
     }
