@@ -77,6 +77,8 @@ impl VerifiedToken {
 #[derive(Debug, Clone)]
 pub struct Verifier {
     keys: HashMap<String, PublicKey>,
+    /// A configured key that verifies whatever `kid` a token names (Clerk's `jwtKey`).
+    any_kid: Option<PublicKey>,
     options: VerifierOptions,
 }
 
@@ -91,11 +93,26 @@ struct Header {
 
 impl Verifier {
     pub fn new(keys: impl IntoIterator<Item = PublicKey>, options: VerifierOptions) -> Self {
-        Self { keys: keys.into_iter().map(|k| (k.kid.clone(), k)).collect(), options }
+        Self { keys: keys.into_iter().map(|k| (k.kid.clone(), k)).collect(), any_kid: None, options }
+    }
+
+    /// One key, configured out of band (a PEM), that verifies tokens whatever their `kid`; a
+    /// token must still name one.
+    pub fn single_key(key: PublicKey, options: VerifierOptions) -> Self {
+        Self { keys: HashMap::new(), any_kid: Some(key), options }
+    }
+
+    pub fn options(&self) -> &VerifierOptions {
+        &self.options
+    }
+
+    /// The `kid`s this verifier knows.
+    pub fn kids(&self) -> Vec<String> {
+        self.keys.keys().cloned().collect()
     }
 
     pub fn has_key(&self, kid: &str) -> bool {
-        self.keys.contains_key(kid)
+        self.any_kid.is_some() || self.keys.contains_key(kid)
     }
 
     /// The `kid` a token names, read without trusting anything else (for cache refresh logic).
@@ -132,7 +149,7 @@ impl Verifier {
             Some(_) => return Err(VerifyError::TokenType),
         }
         let kid = header.kid.as_ref().and_then(Value::as_str).ok_or(VerifyError::UnknownKey)?;
-        let key = self.keys.get(kid).ok_or(VerifyError::UnknownKey)?;
+        let key = self.keys.get(kid).or(self.any_kid.as_ref()).ok_or(VerifyError::UnknownKey)?;
         let signature = b64::decode(s64).ok_or(VerifyError::Malformed)?;
         let signing_input_len = h64.len() + 1 + p64.len();
         if !key.verify_rs256(&token.as_bytes()[..signing_input_len], &signature) {

@@ -8,6 +8,7 @@ mod bapi;
 mod conformance;
 mod errors;
 mod flows;
+mod guard;
 mod keys;
 mod orgs;
 mod pages;

@@ -15,7 +15,7 @@ use crate::harness::{Backend, Browser, Reply, TestServer};
 const PASSWORD: &str = "correct horse battery staple";
 
 /// An instance with one permission of the app's own and a custom role.
-async fn server(backend: Backend) -> TestServer {
+pub async fn server(backend: Backend) -> TestServer {
     TestServer::start_with(backend, |c| {
         c.organizations.permissions = vec!["org:invoices:create".into()];
         c.organizations.roles = vec![RoleConfig {

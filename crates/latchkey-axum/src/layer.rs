@@ -1,0 +1,252 @@
+//! The tower layer: reads the session token (`Authorization: Bearer` wins; else the `__session`
+//! cookie, which counts only with a `__client_uat` no newer than the token), verifies it, puts
+//! `Option<Auth>` into the request, and enforces the rules: public routes pass; on protected
+//! ones a signed-out API request gets 401 in latchkey's error shape and a page request a 307
+//! to the sign-in page with `redirect_url`; unmet role or permission requirements get 403 (or
+//! 404 on request, to mimic Clerk's `auth.protect()`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use latchkey_core::authz::Check;
+use serde_json::json;
+use tower::{Layer, Service};
+
+use crate::auth::Auth;
+use crate::matcher::RouteMatcher;
+use crate::Guard;
+
+/// What a protected route needs beyond a signed-in caller.
+#[derive(Debug, Clone)]
+pub enum Requirement {
+    Role(String),
+    Permission(String),
+    /// Every check must pass (`has({...})` with several dimensions).
+    All(Vec<Check>),
+}
+
+impl Requirement {
+    fn met(&self, auth: &Auth) -> bool {
+        match self {
+            Requirement::Role(r) => auth.has_role(r),
+            Requirement::Permission(p) => auth.has_permission(p),
+            Requirement::All(checks) => auth.has(checks),
+        }
+    }
+}
+
+/// `latchkey_axum::Guard::layer()` builds one; add rules, then `.layer(...)` a router with it.
+#[derive(Clone)]
+pub struct GuardLayer {
+    guard: Guard,
+    public: RouteMatcher,
+    rules: Vec<(RouteMatcher, Requirement)>,
+    not_found_when_forbidden: bool,
+}
+
+impl GuardLayer {
+    pub(crate) fn new(guard: Guard) -> Self {
+        Self { guard, public: RouteMatcher::default(), rules: Vec::new(), not_found_when_forbidden: false }
+    }
+
+    /// Routes anyone may call (the token, if any, is still verified and offered to handlers).
+    pub fn public(mut self, routes: RouteMatcher) -> Self {
+        self.public = routes;
+        self
+    }
+
+    /// Routes that also need `requirement`.
+    pub fn require(mut self, routes: RouteMatcher, requirement: Requirement) -> Self {
+        self.rules.push((routes, requirement));
+        self
+    }
+
+    /// Answer an unmet requirement with 404, as Clerk's `auth.protect()` does, instead of 403.
+    pub fn not_found_when_forbidden(mut self) -> Self {
+        self.not_found_when_forbidden = true;
+        self
+    }
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GuardService { inner, config: self.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct GuardService<S> {
+    inner: S,
+    config: GuardLayer,
+}
+
+impl<S> Service<Request<Body>> for GuardService<S>
+where
+    S: Service<Request<Body>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        // The clone that was made ready is the one that serves the request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
+            let auth = match session_token(&parts.headers) {
+                Some(token) => config.guard.verify(&token).await.ok(),
+                None => None,
+            };
+            let public = config.public.matches(&parts);
+            if !public {
+                let refusal = match &auth {
+                    None if is_page_request(&parts.headers) => Some(config.guard.sign_in_redirect(&parts)),
+                    None => Some(error_response(
+                        &parts.headers,
+                        StatusCode::UNAUTHORIZED,
+                        "authentication_invalid",
+                        "You are signed out.",
+                        "This route needs a valid session token: `Authorization: Bearer <token>` or the __session cookie.",
+                    )),
+                    Some(a) => {
+                        let unmet = config.rules.iter().find(|(m, r)| m.matches(&parts) && !r.met(a));
+                        unmet.map(|_| {
+                            if config.not_found_when_forbidden {
+                                error_response(&parts.headers, StatusCode::NOT_FOUND, "resource_not_found", "Not found.", "No such resource.")
+                            } else {
+                                error_response(
+                                    &parts.headers,
+                                    StatusCode::FORBIDDEN,
+                                    "authorization_invalid",
+                                    "You are not allowed to do this.",
+                                    "Your role or permissions in the active organization do not allow this request.",
+                                )
+                            }
+                        })
+                    }
+                };
+                if let Some(res) = refusal {
+                    return Ok(res);
+                }
+            }
+            parts.extensions.insert(auth);
+            inner.call(Request::from_parts(parts, body)).await
+        })
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+/// The token of a request: the `Authorization` header (Bearer, or a bare value) wins; a
+/// `__session` cookie counts only with a `__client_uat` that is set, not `0`, and not newer
+/// than the token's `iat` (otherwise the cookie is from before a sign-out or a new sign-in).
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        let token = v.strip_prefix("Bearer ").unwrap_or(v).trim();
+        return (!token.is_empty() && !token.contains(' ')).then(|| token.to_owned());
+    }
+    let session = cookie(headers, "__session").filter(|s| !s.is_empty())?;
+    let uat: i64 = cookie(headers, "__client_uat")?.parse().ok()?;
+    if uat <= 0 {
+        return None;
+    }
+    let iat = latchkey_token_iat(&session)?;
+    (iat >= uat).then_some(session)
+}
+
+/// `iat` of a token, read without verifying (only to apply the `__client_uat` rule; the token
+/// is verified before anything else is believed).
+fn latchkey_token_iat(token: &str) -> Option<i64> {
+    use base64_decode::decode;
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&decode(payload)?).ok()?;
+    claims.get("iat")?.as_i64()
+}
+
+mod base64_decode {
+    /// Unpadded base64url, as JWTs use.
+    pub fn decode(s: &str) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(s.len() * 3 / 4);
+        let mut buf = 0u32;
+        let mut bits = 0;
+        for c in s.bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'-' => 62,
+                b'_' => 63,
+                _ => return None,
+            };
+            buf = (buf << 6) | u32::from(v);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buf >> bits) as u8);
+            }
+        }
+        Some(out)
+    }
+}
+
+/// A browser navigation, which is sent to the sign-in page rather than answered 401.
+pub fn is_page_request(headers: &HeaderMap) -> bool {
+    let dest = headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok());
+    if matches!(dest, Some("document" | "iframe")) {
+        return true;
+    }
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+}
+
+/// latchkey's error shape (DESIGN.md), with `Content-Type: application/json` exactly; the
+/// trace id is the request's `x-request-id` when it has a sane one.
+pub fn error_response(headers: &HeaderMap, status: StatusCode, code: &str, message: &str, long: &str) -> Response {
+    error_response_with_meta(headers, status, code, message, long, json!({}))
+}
+
+/// [`error_response`] with `meta` (e.g. `{"param_name": "title"}` for a bad field).
+pub fn error_response_with_meta(
+    headers: &HeaderMap,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    long: &str,
+    meta: serde_json::Value,
+) -> Response {
+    let trace = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let mut raw = [0u8; 12];
+            latchkey_core::Random::fill(&latchkey_core::OsRandom, &mut raw);
+            latchkey_core::secret::hex(&raw)
+        });
+    let body = json!({"errors": [{"code": code, "message": message, "long_message": long, "meta": meta}], "clerk_trace_id": trace});
+    let mut res = (status, body.to_string()).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    res
+}

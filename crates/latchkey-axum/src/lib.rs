@@ -1,0 +1,199 @@
+//! Protect axum routes with latchkey session tokens (Clerk-compatible). Depends on the token
+//! crate and the core's permission model only — no server, no database.
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use latchkey_axum::{Auth, Guard, GuardConfig, KeySource, Requirement, RouteMatcher};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let guard = Guard::new(GuardConfig::new(KeySource::Issuer("https://auth.example.com".into())))?;
+//! let app: Router = Router::new()
+//!     .route("/api/items", get(|auth: Auth| async move { auth.user_id().to_owned() }))
+//!     .layer(
+//!         guard
+//!             .layer()
+//!             .public(RouteMatcher::new(["/api/health", "/api/webhooks(.*)"])?)
+//!             .require(RouteMatcher::new(["/api/admin(.*)"])?, Requirement::Role("org:admin".into())),
+//!     );
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod cache;
+mod keys;
+mod layer;
+mod matcher;
+
+use std::sync::Arc;
+
+use latchkey_core::{Clock, SystemClock};
+use latchkey_token::{VerifierOptions, VerifyError};
+
+pub use auth::Auth;
+pub use keys::{KeyError, KeySource, REFRESH_SECS, UNKNOWN_KID_REFETCH_SECS};
+pub use latchkey_core::authz::Check;
+pub use layer::{
+    error_response, error_response_with_meta, is_page_request, session_token, GuardLayer, GuardService, Requirement,
+};
+pub use matcher::{PatternError, RouteMatcher};
+
+pub struct GuardConfig {
+    pub keys: KeySource,
+    /// The accepted `iss`; defaults to the issuer of [`KeySource::Issuer`].
+    pub issuer: Option<String>,
+    /// When set, `azp` is required and must be one of these origins (your app's).
+    pub authorized_parties: Option<Vec<String>>,
+    /// Allowed clock skew, in seconds (5 by default, as Clerk's SDKs).
+    pub clock_skew_secs: i64,
+    /// Verified tokens kept (0 turns the cache off).
+    pub token_cache_capacity: usize,
+    /// Where signed-out page requests are sent; defaults to `<issuer>/sign-in`.
+    pub sign_in_url: Option<String>,
+    /// This app's origin, for the `redirect_url` back (default: from the request's `Host`).
+    pub app_url: Option<String>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl GuardConfig {
+    pub fn new(keys: KeySource) -> Self {
+        Self {
+            keys,
+            issuer: None,
+            authorized_parties: None,
+            clock_skew_secs: 5,
+            token_cache_capacity: 10_000,
+            sign_in_url: None,
+            app_url: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+struct Inner {
+    keys: keys::Keys,
+    cache: cache::TokenCache,
+    sign_in_url: Option<String>,
+    app_url: Option<String>,
+}
+
+/// Verifies session tokens; cheap to clone. Make one per process.
+#[derive(Clone)]
+pub struct Guard {
+    inner: Arc<Inner>,
+}
+
+impl Guard {
+    pub fn new(config: GuardConfig) -> Result<Self, KeyError> {
+        let issuer = config.issuer.clone().or(match &config.keys {
+            KeySource::Issuer(i) => Some(i.trim_end_matches('/').to_owned()),
+            _ => None,
+        });
+        let options = VerifierOptions {
+            issuers: issuer.clone().map(|i| vec![i]),
+            authorized_parties: config.authorized_parties.clone(),
+            audiences: None,
+            leeway_secs: config.clock_skew_secs,
+        };
+        let sign_in_url = config.sign_in_url.clone().or(issuer.map(|i| format!("{i}/sign-in")));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                keys: keys::Keys::new(config.keys, options, config.clock)?,
+                cache: cache::TokenCache::new(config.token_cache_capacity),
+                sign_in_url,
+                app_url: config.app_url.map(|u| u.trim_end_matches('/').to_owned()),
+            }),
+        })
+    }
+
+    /// A layer with no public routes and no requirements beyond being signed in.
+    pub fn layer(&self) -> GuardLayer {
+        GuardLayer::new(self.clone())
+    }
+
+    /// Verifies a token: from the cache if it was verified before and has not expired, else
+    /// the signature and claims (fetching keys when its `kid` is new, at most every 30 s).
+    pub async fn verify(&self, token: &str) -> Result<Auth, VerifyError> {
+        let inner = &self.inner;
+        let now = inner.keys_clock_now();
+        // Checked first, so that a warm token cache does not keep a stale key set alive.
+        if inner.keys.claim_background_refresh() {
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Some(removed) = me.inner.keys.refresh().await {
+                    me.inner.cache.flush_keys(&removed);
+                }
+            });
+        }
+        if let Some(auth) = inner.cache.get(token, now) {
+            return Ok(auth);
+        }
+        let verified = match inner.keys.current().verify(token, now) {
+            Err(VerifyError::UnknownKey) => {
+                let kid = latchkey_token::Verifier::peek_kid(token).ok_or(VerifyError::UnknownKey)?;
+                if let Some(removed) = inner.keys.refresh_for_unknown_kid(&kid).await {
+                    inner.cache.flush_keys(&removed);
+                }
+                inner.keys.current().verify(token, now)?
+            }
+            other => other?,
+        };
+        let exp = verified.claims.get("exp").and_then(serde_json::Value::as_i64).unwrap_or(0);
+        let kid = verified.kid.clone();
+        let auth = Auth::from_claims(verified.claims).ok_or(VerifyError::MissingClaim)?;
+        inner.cache.insert(token, auth.clone(), exp, kid, now);
+        Ok(auth)
+    }
+
+    /// Fetches the key set now (for example at start-up, or when told a key was revoked).
+    pub async fn refresh_keys(&self) {
+        if let Some(removed) = self.inner.keys.refresh().await {
+            self.inner.cache.flush_keys(&removed);
+        }
+    }
+
+    /// How many times the JWKS has been fetched.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.inner.keys.fetch_count()
+    }
+
+    /// How many verified tokens are cached.
+    pub fn cached_tokens(&self) -> usize {
+        self.inner.cache.len()
+    }
+
+    /// 307 to the sign-in page, with `redirect_url` back to the page asked for.
+    pub(crate) fn sign_in_redirect(&self, parts: &http::request::Parts) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let back = match &self.inner.app_url {
+            Some(app) => format!("{app}{path}"),
+            None => {
+                let host = parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+                format!("http://{host}{path}")
+            }
+        };
+        let Some(sign_in) = &self.inner.sign_in_url else {
+            return layer::error_response(
+                &parts.headers,
+                http::StatusCode::UNAUTHORIZED,
+                "authentication_invalid",
+                "You are signed out.",
+                "Sign in first.",
+            );
+        };
+        let encoded: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+        let sep = if sign_in.contains('?') { '&' } else { '?' };
+        let location = format!("{sign_in}{sep}redirect_url={encoded}");
+        let mut res = http::StatusCode::TEMPORARY_REDIRECT.into_response();
+        if let Ok(v) = http::HeaderValue::from_str(&location) {
+            res.headers_mut().insert(http::header::LOCATION, v);
+        }
+        res
+    }
+}
+
+impl Inner {
+    fn keys_clock_now(&self) -> i64 {
+        self.keys.now()
+    }
+}
