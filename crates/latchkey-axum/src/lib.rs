@@ -197,3 +197,166 @@ impl Inner {
         self.keys.now()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+    use http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use latchkey_core::ManualClock;
+    use latchkey_token::{OrgClaim, SessionClaims, SigningKey};
+    use tower::ServiceExt;
+
+    const ISS: &str = "https://auth.example.test";
+
+    fn claims(now: i64, org: Option<(&str, &[&str])>) -> SessionClaims {
+        let (o, fea) = match org {
+            Some((role, perms)) => {
+                let packed =
+                    latchkey_core::authz::pack_permissions(&perms.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>());
+                let claim = OrgClaim {
+                    id: "org_1".into(),
+                    slg: "acme".into(),
+                    rol: role.into(),
+                    per: packed.per,
+                    fpm: packed.fpm,
+                };
+                (Some(claim), Some(packed.fea.join(",")))
+            }
+            None => (None, None),
+        };
+        SessionClaims {
+            sub: "user_1".into(),
+            sid: "sess_1".into(),
+            iss: ISS.into(),
+            azp: None,
+            exp: now + 60,
+            iat: now,
+            nbf: now - 10,
+            v: 2,
+            fva: [3, -1],
+            sts: "active".into(),
+            o,
+            fea,
+        }
+    }
+
+    fn setup() -> (SigningKey, ManualClock, Guard) {
+        let key = SigningKey::generate(&mut rand::thread_rng()).unwrap();
+        let clock = ManualClock::new(1_800_000_000_000);
+        let mut config = GuardConfig::new(KeySource::Pem(key.public().to_spki_pem().unwrap()));
+        config.issuer = Some(ISS.into());
+        config.clock = Arc::new(clock.clone());
+        (key, clock, Guard::new(config).unwrap())
+    }
+
+    fn app(guard: &Guard, not_found: bool) -> Router {
+        let mut layer = guard
+            .layer()
+            .public(RouteMatcher::new(["/public(.*)"]).unwrap())
+            .require(RouteMatcher::new(["/admin(.*)"]).unwrap(), Requirement::Role("admin".into()))
+            .require(RouteMatcher::new(["/invoices"]).unwrap(), Requirement::Permission("org:invoices:create".into()));
+        if not_found {
+            layer = layer.not_found_when_forbidden();
+        }
+        Router::new()
+            .route(
+                "/public",
+                get(
+                    |auth: Option<Auth>| async move { auth.map_or("anonymous".to_owned(), |a| a.user_id().to_owned()) },
+                ),
+            )
+            .route(
+                "/me",
+                get(|auth: Auth| async move {
+                    format!("{} {:?} {:?}", auth.user_id(), auth.org_role(), auth.org_permissions())
+                }),
+            )
+            .route("/admin/x", get(|| async { "admin" }))
+            .route("/invoices", get(|| async { "invoices" }))
+            .layer(layer)
+    }
+
+    async fn get_with(app: &Router, path: &str, token: Option<&str>) -> (StatusCode, String) {
+        let mut req = Request::get(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let res = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let status = res.status();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn requirements_public_routes_and_the_extractors() {
+        let (key, clock, guard) = setup();
+        let now = latchkey_core::Clock::now_secs(&clock);
+        let admin = key
+            .sign(&claims(now, Some(("admin", &["org:invoices:create"]))), Some(latchkey_token::SESSION_TOKEN_CAT))
+            .unwrap();
+        let member = key.sign(&claims(now, Some(("member", &[]))), Some(latchkey_token::SESSION_TOKEN_CAT)).unwrap();
+        let personal = key.sign(&claims(now, None), Some(latchkey_token::SESSION_TOKEN_CAT)).unwrap();
+        let app = app(&guard, false);
+
+        assert_eq!(get_with(&app, "/public", None).await, (StatusCode::OK, "anonymous".into()));
+        assert_eq!(
+            get_with(&app, "/public", Some(&member)).await,
+            (StatusCode::OK, "user_1".into()),
+            "public routes still see the caller"
+        );
+        assert_eq!(
+            get_with(&app, "/public", Some("garbage")).await.0,
+            StatusCode::OK,
+            "a bad token on a public route is just anonymous"
+        );
+        let (status, body) = get_with(&app, "/me", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("authentication_invalid") && body.contains("clerk_trace_id"), "{body}");
+        let (status, body) = get_with(&app, "/me", Some(&admin)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, r#"user_1 Some("org:admin") ["org:invoices:create"]"#);
+
+        assert_eq!(get_with(&app, "/admin/x", Some(&admin)).await.0, StatusCode::OK);
+        let (status, body) = get_with(&app, "/admin/x", Some(&member)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("authorization_invalid"));
+        assert_eq!(
+            get_with(&app, "/admin/x", Some(&personal)).await.0,
+            StatusCode::FORBIDDEN,
+            "no active organization, no role"
+        );
+        assert_eq!(get_with(&app, "/invoices", Some(&admin)).await.0, StatusCode::OK);
+        assert_eq!(get_with(&app, "/invoices", Some(&member)).await.0, StatusCode::FORBIDDEN);
+        let hidden = app_with_404(&guard);
+        assert_eq!(
+            get_with(&hidden, "/admin/x", Some(&member)).await.0,
+            StatusCode::NOT_FOUND,
+            "404 on request, as Clerk's protect()"
+        );
+
+        // The skew: 5 seconds past exp is still accepted, 6 are not; the cache ends at exp.
+        clock.advance_ms(64_000);
+        assert_eq!(get_with(&app, "/me", Some(&admin)).await.0, StatusCode::OK);
+        clock.advance_ms(2_000);
+        assert_eq!(get_with(&app, "/me", Some(&admin)).await.0, StatusCode::UNAUTHORIZED);
+
+        // A template token (another `cat`) or another issuer is not a session token.
+        let template = key
+            .sign(&claims(latchkey_core::Clock::now_secs(&clock), None), Some(latchkey_token::TEMPLATE_TOKEN_CAT))
+            .unwrap();
+        assert_eq!(get_with(&app, "/me", Some(&template)).await.0, StatusCode::UNAUTHORIZED);
+        let mut foreign = claims(latchkey_core::Clock::now_secs(&clock), None);
+        foreign.iss = "https://evil.example".into();
+        let foreign = key.sign(&foreign, Some(latchkey_token::SESSION_TOKEN_CAT)).unwrap();
+        assert_eq!(get_with(&app, "/me", Some(&foreign)).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    fn app_with_404(guard: &Guard) -> Router {
+        app(guard, true)
+    }
+}
