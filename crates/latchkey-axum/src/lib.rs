@@ -35,7 +35,7 @@ pub use latchkey_core::authz::Check;
 pub use layer::{
     error_response, error_response_with_meta, is_page_request, session_token, GuardLayer, GuardService, Requirement,
 };
-pub use matcher::{PatternError, RouteMatcher};
+pub use matcher::{PatternError, RouteMatcher, RoutePattern};
 
 pub struct GuardConfig {
     pub keys: KeySource,
@@ -162,7 +162,7 @@ impl Guard {
     }
 
     /// 307 to the sign-in page, with `redirect_url` back to the page asked for.
-    pub(crate) fn sign_in_redirect(&self, parts: &http::request::Parts) -> axum::response::Response {
+    pub fn sign_in_redirect(&self, parts: &http::request::Parts) -> axum::response::Response {
         use axum::response::IntoResponse;
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let back = match &self.inner.app_url {

@@ -91,6 +91,27 @@ impl RouteMatcher {
     }
 }
 
+/// One compiled string pattern, whose `:name` parameters can be read from a matching path.
+#[derive(Debug, Clone)]
+pub struct RoutePattern(Regex);
+
+impl RoutePattern {
+    pub fn new(pattern: &str) -> Result<Self, PatternError> {
+        compile(pattern).map(Self)
+    }
+
+    /// `None` when the path does not match; else the value of `name` (if the pattern has it).
+    pub fn param(&self, path: &str, name: &str) -> Option<Option<String>> {
+        let path = normalize(path)?;
+        let caps = self.0.captures(&path)?;
+        Some(caps.name(name).map(|m| m.as_str().to_owned()))
+    }
+
+    pub fn matches(&self, path: &str) -> bool {
+        normalize(path).is_some_and(|p| self.0.is_match(&p))
+    }
+}
+
 /// Percent-decodes (failing on malformed encoding or invalid UTF-8) and collapses `//`.
 pub fn normalize(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
@@ -183,15 +204,17 @@ pub fn compile(pattern: &str) -> Result<Regex, PatternError> {
                 };
                 flush(&mut literal, &mut re);
                 let p = regex::escape(&prefix);
+                // `:name` becomes a named group, so callers can read the parameter.
+                let open = if name.is_empty() { "(".to_owned() } else { format!("(?P<{name}>") };
                 re.push_str(&match modifier {
-                    None => format!("(?:{p}({inner}))"),
-                    Some('?') => format!("(?:{p}({inner}))?"),
+                    None => format!("(?:{p}{open}{inner}))"),
+                    Some('?') => format!("(?:{p}{open}{inner}))?"),
                     Some(m) if !prefix.is_empty() => {
                         let rep = format!("(?:{p}(?:{inner}))");
                         let tail = if m == '*' { "?" } else { "" };
-                        format!("(?:{p}((?:{inner})(?:{rep})*)){tail}")
+                        format!("(?:{p}{open}(?:{inner})(?:{rep})*)){tail}")
                     }
-                    Some(m) => format!("({inner}){m}"),
+                    Some(m) => format!("{open}{inner}){m}"),
                 });
             }
             '{' => {
@@ -288,6 +311,9 @@ mod tests {
         }
         assert!(!deep.matches_path("/dashboardx"));
 
+        let named = RoutePattern::new("/orgs/:org_id/(.*)").unwrap();
+        assert_eq!(named.param("/orgs/org_9/data", "org_id"), Some(Some("org_9".into())));
+        assert_eq!(named.param("/elsewhere", "org_id"), None);
         let org = m("/org/:id");
         assert!(org.matches_path("/org/org_123") && org.matches_path("/org/org_123/"));
         assert!(!org.matches_path("/org/a/b") && !org.matches_path("/org") && !org.matches_path("/org/"));

@@ -50,6 +50,26 @@ enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Protect another service: a reverse proxy that checks latchkey session tokens per route
+    /// and forwards the verified identity in X-Latchkey-* headers.
+    Proxy {
+        /// The service to protect (http://host:port).
+        #[arg(long)]
+        upstream: Option<String>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4100")]
+        listen: std::net::SocketAddr,
+        /// latchkey's public URL (default: this configuration's).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// A TOML file with `public = [...]` and `[[routes]]` (path, role, permission,
+        /// organization_param).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// A public route pattern (repeatable), e.g. --public '/health' --public '/webhooks(.*)'.
+        #[arg(long)]
+        public: Vec<String>,
+    },
     /// Print an example latchkey.toml with every setting.
     DefaultConfig,
 }
@@ -192,6 +212,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Keys { action } => keys(config, action).await,
         Command::Users { action } => users(config, action).await,
+        Command::Proxy { upstream, listen, issuer, rules, public } => {
+            let rules = latchkey::proxy::load_rules(rules.as_deref(), upstream, issuer, public)?;
+            let guard = latchkey::proxy::guard_for(&rules, &config.public_url_for(config.listen))?;
+            let proxy = std::sync::Arc::new(latchkey::proxy::Proxy::new(rules.clone(), guard)?);
+            let listener = TcpListener::bind(listen).await.map_err(|e| anyhow!("cannot listen on {listen}: {e}"))?;
+            println!("latchkey proxy listening on http://{}", listener.local_addr()?);
+            println!("  upstream         {}", rules.upstream.unwrap_or_default());
+            latchkey::proxy::serve(listener, proxy, shutdown_signal()?).await?;
+            Ok(())
+        }
         Command::DefaultConfig => Ok(()),
     }
 }

@@ -13,4 +13,5 @@ mod keys;
 mod orgs;
 mod pages;
 mod process;
+mod proxy;
 mod security;

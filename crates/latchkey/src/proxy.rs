@@ -1,0 +1,362 @@
+//! `latchkey proxy`: a reverse proxy that protects any backend with latchkey session tokens.
+//! Per route: public, signed in (the default), a role, a permission, or the organization named
+//! by a path parameter being the caller's active one. It removes incoming `X-Latchkey-*`
+//! headers, forwards the verified identity in them, streams request and response bodies (so
+//! server-sent events flow as they are written), and passes WebSocket upgrades through.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Request, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use latchkey_axum::{
+    error_response, is_page_request, session_token, Auth, Guard, GuardConfig, KeySource, RouteMatcher, RoutePattern,
+};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+/// The rules file (`--rules`), TOML.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyRules {
+    pub upstream: Option<String>,
+    /// latchkey's public URL (its JWKS is found from it); or `pem_file`.
+    pub issuer: Option<String>,
+    pub pem_file: Option<String>,
+    pub authorized_parties: Option<Vec<String>>,
+    /// Routes anyone may call, e.g. `["/health", "/webhooks(.*)"]`.
+    pub public: Vec<String>,
+    /// Answer unmet requirements with 404 instead of 403.
+    pub not_found_when_forbidden: bool,
+    /// The first route whose `path` matches sets the requirements; others need a sign-in only.
+    pub routes: Vec<RouteRule>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteRule {
+    pub path: String,
+    pub role: Option<String>,
+    pub permission: Option<String>,
+    /// A `:name` parameter of `path` that must equal the caller's active organization.
+    pub organization_param: Option<String>,
+}
+
+struct CompiledRule {
+    pattern: RoutePattern,
+    rule: RouteRule,
+}
+
+pub struct Proxy {
+    guard: Guard,
+    upstream: Uri,
+    public: RouteMatcher,
+    rules: Vec<CompiledRule>,
+    not_found_when_forbidden: bool,
+    client: Client<HttpConnector, Body>,
+}
+
+const IDENTITY_PREFIX: &str = "x-latchkey-";
+
+/// Headers that belong to one connection and are never forwarded.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+impl Proxy {
+    pub fn new(rules: ProxyRules, guard: Guard) -> anyhow::Result<Self> {
+        let upstream = rules.upstream.clone().ok_or_else(|| anyhow!("no upstream: give --upstream URL"))?;
+        let upstream: Uri =
+            upstream.trim_end_matches('/').parse().with_context(|| format!("upstream {upstream:?} is not a URL"))?;
+        if upstream.scheme_str() != Some("http") || upstream.authority().is_none() {
+            return Err(anyhow!("upstream {upstream} must be an http:// URL"));
+        }
+        let public = RouteMatcher::new(&rules.public).map_err(|e| anyhow!("{e}"))?;
+        let compiled = rules
+            .routes
+            .iter()
+            .map(|r| {
+                let pattern = RoutePattern::new(&r.path).map_err(|e| anyhow!("{e}"))?;
+                if let Some(p) = &r.organization_param {
+                    if !r.path.contains(&format!(":{p}")) {
+                        return Err(anyhow!(
+                            "route {:?}: organization_param {p:?} is not a parameter of its path",
+                            r.path
+                        ));
+                    }
+                }
+                Ok(CompiledRule { pattern, rule: r.clone() })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        Ok(Self {
+            guard,
+            upstream,
+            public,
+            rules: compiled,
+            not_found_when_forbidden: rules.not_found_when_forbidden,
+            client,
+        })
+    }
+
+    /// Why the caller may not pass, if they may not.
+    fn refusal(&self, headers: &HeaderMap, path: &str, auth: &Auth) -> Option<Response> {
+        let rule = self.rules.iter().find(|r| r.pattern.matches(path))?;
+        let mut ok = true;
+        if let Some(role) = &rule.rule.role {
+            ok &= auth.has_role(role);
+        }
+        if let Some(p) = &rule.rule.permission {
+            ok &= auth.has_permission(p);
+        }
+        if let Some(param) = &rule.rule.organization_param {
+            let named = rule.pattern.param(path, param).flatten();
+            ok &= named.is_some() && named.as_deref() == auth.org_id();
+        }
+        if ok {
+            return None;
+        }
+        Some(if self.not_found_when_forbidden {
+            error_response(headers, StatusCode::NOT_FOUND, "resource_not_found", "Not found.", "No such resource.")
+        } else {
+            error_response(
+                headers,
+                StatusCode::FORBIDDEN,
+                "authorization_invalid",
+                "You are not allowed to do this.",
+                "Your role, permissions or active organization do not allow this request.",
+            )
+        })
+    }
+
+    fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
+        let base = self.upstream.path().trim_end_matches('/');
+        let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+        let scheme = self.upstream.scheme_str()?;
+        let authority = self.upstream.authority()?;
+        format!("{scheme}://{authority}{base}{pq}").parse().ok()
+    }
+}
+
+fn identity_headers(headers: &mut HeaderMap, auth: Option<&Auth>) {
+    let incoming: Vec<HeaderName> =
+        headers.keys().filter(|k| k.as_str().starts_with(IDENTITY_PREFIX)).cloned().collect();
+    for k in incoming {
+        headers.remove(k);
+    }
+    let Some(a) = auth else {
+        return;
+    };
+    let mut set = |name: &'static str, value: Option<&str>| {
+        if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set("x-latchkey-user-id", Some(a.user_id()));
+    set("x-latchkey-session-id", a.session_id());
+    set("x-latchkey-org-id", a.org_id());
+    set("x-latchkey-org-role", a.org_role());
+    set("x-latchkey-org-slug", a.org_slug());
+    let permissions = a.org_permissions().join(",");
+    set("x-latchkey-org-permissions", a.org_id().map(|_| permissions.as_str()));
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.get(header::UPGRADE).is_some()
+        && headers
+            .get(header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+}
+
+/// Removes hop-by-hop headers (and those `Connection` names); keeps the upgrade pair when the
+/// request is an upgrade.
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    for h in HOP_BY_HOP.iter().map(|h| (*h).to_owned()).chain(named) {
+        if keep_upgrade && (h == "connection" || h == "upgrade") {
+            continue;
+        }
+        headers.remove(h.as_str());
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+async fn handle(
+    State(proxy): State<Arc<Proxy>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let auth = match session_token(&parts.headers) {
+        Some(t) => proxy.guard.verify(&t).await.ok(),
+        None => None,
+    };
+    if !proxy.public.matches(&parts) {
+        match &auth {
+            None if is_page_request(&parts.headers) => return proxy.guard.sign_in_redirect(&parts),
+            None => {
+                return error_response(
+                    &parts.headers,
+                    StatusCode::UNAUTHORIZED,
+                    "authentication_invalid",
+                    "You are signed out.",
+                    "This route needs a valid session token: `Authorization: Bearer <token>` or the __session cookie.",
+                )
+            }
+            Some(a) => {
+                if let Some(refused) = proxy.refusal(&parts.headers, &path, a) {
+                    return refused;
+                }
+            }
+        }
+    }
+    let Some(target) = proxy.upstream_uri(&parts.uri) else {
+        return error_response(
+            &parts.headers,
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            "Bad request.",
+            "The request URL cannot be forwarded.",
+        );
+    };
+    let upgrade = is_upgrade(&parts.headers);
+    let inbound_upgrade = if upgrade { parts.extensions.remove::<hyper::upgrade::OnUpgrade>() } else { None };
+    let mut headers = std::mem::take(&mut parts.headers);
+    strip_hop_by_hop(&mut headers, upgrade);
+    identity_headers(&mut headers, auth.as_ref());
+    let original_host = headers.get(header::HOST).cloned();
+    headers.remove(header::HOST);
+    if let Some(h) = original_host {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), h);
+    }
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+    }
+    headers.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("http"));
+
+    let mut out = Request::builder().method(parts.method.clone()).uri(target);
+    if let Some(h) = out.headers_mut() {
+        *h = headers;
+    }
+    let Ok(out) = out.body(if upgrade { Body::empty() } else { body }) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let res = match proxy.client.request(out).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "upstream unreachable");
+            return error_response(
+                &parts.headers,
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                "The service behind this proxy is unavailable.",
+                "The upstream could not be reached. Try again shortly.",
+            );
+        }
+    };
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let (mut res_parts, _) = res.into_parts();
+        let Some(inbound) = inbound_upgrade else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        let outbound = hyper::upgrade::on(Response::from_parts(res_parts.clone(), ()));
+        tokio::spawn(async move {
+            match (inbound.await, outbound.await) {
+                (Ok(client), Ok(server)) => {
+                    let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut server).await {
+                        tracing::debug!(error = %e, "upgraded connection closed");
+                    }
+                }
+                (a, b) => tracing::warn!(client = a.is_ok(), upstream = b.is_ok(), "an upgrade did not complete"),
+            }
+        });
+        res_parts.extensions = Default::default();
+        return Response::from_parts(res_parts, Body::empty());
+    }
+    let (mut res_parts, incoming) = res.into_parts();
+    strip_hop_by_hop(&mut res_parts.headers, false);
+    Response::from_parts(res_parts, Body::new(incoming))
+}
+
+/// The proxy's router (every path is forwarded).
+pub fn router(proxy: Arc<Proxy>) -> Router {
+    Router::new().fallback(handle).with_state(proxy)
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(proxy).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Reads the rules file (if any) and applies the command-line choices over it.
+pub fn load_rules(
+    file: Option<&Path>,
+    upstream: Option<String>,
+    issuer: Option<String>,
+    public: Vec<String>,
+) -> anyhow::Result<ProxyRules> {
+    let mut rules: ProxyRules = match file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", f.display()))?
+        }
+        None => ProxyRules::default(),
+    };
+    if upstream.is_some() {
+        rules.upstream = upstream;
+    }
+    if issuer.is_some() {
+        rules.issuer = issuer;
+    }
+    rules.public.extend(public);
+    Ok(rules)
+}
+
+/// The guard the rules describe: latchkey's JWKS through its issuer URL, or a PEM file.
+pub fn guard_for(rules: &ProxyRules, default_issuer: &str) -> anyhow::Result<Guard> {
+    let issuer = rules.issuer.clone().unwrap_or_else(|| default_issuer.to_owned());
+    let keys = match &rules.pem_file {
+        Some(f) => KeySource::Pem(std::fs::read_to_string(f).with_context(|| format!("cannot read {f}"))?),
+        None => KeySource::Issuer(issuer.clone()),
+    };
+    let mut config = GuardConfig::new(keys);
+    config.issuer = Some(issuer.trim_end_matches('/').to_owned());
+    config.authorized_parties = rules.authorized_parties.clone();
+    Guard::new(config).map_err(|e| anyhow!("{e}"))
+}
