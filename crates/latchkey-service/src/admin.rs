@@ -91,6 +91,15 @@ pub(crate) fn metadata_param(value: &Value, param: &'static str) -> Result<Strin
     Ok(value.to_string())
 }
 
+/// A metadata write: deep merge (`null` deletes a key) or replacement.
+pub(crate) fn apply_metadata(stored: &str, patch: &Value, param: &'static str, merge: bool) -> Result<String> {
+    if merge {
+        merge_metadata(stored, patch, param)
+    } else {
+        metadata_param(patch, param)
+    }
+}
+
 pub(crate) fn merge_metadata(stored: &str, patch: &Value, param: &'static str) -> Result<String> {
     let Value::Object(patch) = patch else {
         return Err(ServiceError::unprocessable("form_param_format_invalid", format!("{param} must be a JSON object"))
@@ -353,13 +362,7 @@ impl Services {
     pub async fn update_user_metadata(&self, user_id: &str, change: MetadataChange, merge: bool) -> Result<UserRecord> {
         let record = self.user(user_id).await?;
         let mut user = record.user;
-        let apply = |stored: &str, patch: &Value, param: &'static str| {
-            if merge {
-                merge_metadata(stored, patch, param)
-            } else {
-                metadata_param(patch, param)
-            }
-        };
+        let apply = |stored: &str, patch: &Value, param: &'static str| apply_metadata(stored, patch, param, merge);
         if let Some(v) = &change.public_metadata {
             user.public_metadata = apply(&user.public_metadata, v, "public_metadata")?;
         }

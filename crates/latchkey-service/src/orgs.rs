@@ -20,7 +20,7 @@ use latchkey_token::OrgClaim;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::admin::{merge_metadata, metadata_param, paging, MetadataChange};
+use crate::admin::{apply_metadata, merge_metadata, metadata_param, paging, MetadataChange};
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::identity::email_param;
 use crate::Services;
@@ -438,13 +438,7 @@ impl Services {
         merge: bool,
     ) -> Result<OrganizationRow> {
         let mut org = self.organization(id_or_slug).await?;
-        let apply = |stored: &str, patch: &Value, param: &'static str| {
-            if merge {
-                merge_metadata(stored, patch, param)
-            } else {
-                metadata_param(patch, param)
-            }
-        };
+        let apply = |stored: &str, patch: &Value, param: &'static str| apply_metadata(stored, patch, param, merge);
         if let Some(v) = &change.public_metadata {
             org.public_metadata = apply(&org.public_metadata, v, "public_metadata")?;
         }

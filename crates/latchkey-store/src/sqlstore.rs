@@ -285,6 +285,24 @@ async fn lock_organization(tx: &mut Box<dyn SqlTx>, organization_id: &str) -> Re
         == 1)
 }
 
+/// `Conflict("membership_limit")` when the organization (locked by the caller) is full; 0 is
+/// no limit.
+async fn check_membership_limit(tx: &mut Box<dyn SqlTx>, organization_id: &str, max_allowed: i64) -> Result<()> {
+    if max_allowed <= 0 {
+        return Ok(());
+    }
+    let n = count_in_tx(
+        tx,
+        "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1",
+        &[organization_id.into()],
+    )
+    .await?;
+    if n >= max_allowed {
+        return Err(StoreError::Conflict("membership_limit".into()));
+    }
+    Ok(())
+}
+
 async fn count_in_tx(tx: &mut Box<dyn SqlTx>, sql: &str, params: &[SqlValue]) -> Result<i64> {
     Ok(one(tx.query(sql, params).await?, |r| r.int(0))?.unwrap_or(0))
 }
@@ -1609,17 +1627,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         if !lock_organization(&mut tx, &m.organization_id).await? {
             return Err(StoreError::NotFound);
         }
-        if max_allowed > 0 {
-            let n = count_in_tx(
-                &mut tx,
-                "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1",
-                &[m.organization_id.clone().into()],
-            )
-            .await?;
-            if n >= max_allowed {
-                return Err(StoreError::Conflict("membership_limit".into()));
-            }
-        }
+        check_membership_limit(&mut tx, &m.organization_id, max_allowed).await?;
         tx.execute(&insert_sql("organization_memberships", MEMBERSHIP_COLS), &membership_params(m)).await?;
         tx.commit().await
     }
@@ -1812,17 +1820,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         )
         .await?;
         if already == 0 {
-            if max_allowed > 0 {
-                let n = count_in_tx(
-                    &mut tx,
-                    "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1",
-                    &[m.organization_id.clone().into()],
-                )
-                .await?;
-                if n >= max_allowed {
-                    return Err(StoreError::Conflict("membership_limit".into()));
-                }
-            }
+            check_membership_limit(&mut tx, &m.organization_id, max_allowed).await?;
             tx.execute(&insert_sql("organization_memberships", MEMBERSHIP_COLS), &membership_params(m)).await?;
         }
         tx.commit().await?;
