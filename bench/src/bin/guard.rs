@@ -9,7 +9,7 @@
 //!
 //! Usage: `cargo build --release -p latchkey-bench && target/release/guard` (needs `wrk` and
 //! `node` on PATH and `sdk/clerk-backend`'s npm packages installed).
-#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
 use std::sync::Arc;
