@@ -154,7 +154,7 @@ fn main() {
 
     println!("== verification, one thread, {TOKENS} distinct RS256 (RSA-2048) tokens");
     let (raw, cold, warm) = verification_ratios(&key, &list);
-    println!("raw RS256 verify (rsa crate)     {:>9.1} us/token", raw * 1e6);
+    println!("raw RS256 verify (ring)          {:>9.1} us/token", raw * 1e6);
     println!("latchkey-axum cold (cache off)   {:>9.1} us/token   {:.2}x raw (target <= 1.3x)", cold * 1e6, cold / raw);
     println!("latchkey-axum warm (cached)      {:>9.3} us/token   {:.0}/s", warm * 1e6, 1.0 / warm);
 

@@ -76,14 +76,15 @@ impl<S> Layer<S> for GuardLayer {
     type Service = GuardService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GuardService { inner, config: self.clone() }
+        GuardService { inner, config: std::sync::Arc::new(self.clone()) }
     }
 }
 
 #[derive(Clone)]
 pub struct GuardService<S> {
     inner: S,
-    config: GuardLayer,
+    /// Shared, so a request costs a reference count rather than a copy of the rules.
+    config: std::sync::Arc<GuardLayer>,
 }
 
 impl<S> Service<Request<Body>> for GuardService<S>
@@ -106,9 +107,12 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            let auth = match session_token(&parts.headers) {
-                Some(token) => config.guard.verify(&token).await.ok(),
-                None => None,
+            let auth = match bearer(&parts.headers) {
+                Some(token) => config.guard.verify(token).await.ok(),
+                None => match session_token(&parts.headers) {
+                    Some(token) => config.guard.verify(&token).await.ok(),
+                    None => None,
+                },
             };
             let public = config.public.matches(&parts);
             if !public {
@@ -155,14 +159,19 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     })
 }
 
+/// The bearer token of the `Authorization` header, borrowed (the hot path copies nothing).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let token = v.strip_prefix("Bearer ").unwrap_or(v).trim();
+    (!token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
 /// The token of a request: the `Authorization` header (Bearer, or a bare value) wins; a
 /// `__session` cookie counts only with a `__client_uat` that is set, not `0`, and not newer
 /// than the token's `iat` (otherwise the cookie is from before a sign-out or a new sign-in).
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let v = v.trim();
-        let token = v.strip_prefix("Bearer ").unwrap_or(v).trim();
-        return (!token.is_empty() && !token.contains(' ')).then(|| token.to_owned());
+    if headers.contains_key(header::AUTHORIZATION) {
+        return bearer(headers).map(str::to_owned);
     }
     let session = cookie(headers, "__session").filter(|s| !s.is_empty())?;
     let uat: i64 = cookie(headers, "__client_uat")?.parse().ok()?;

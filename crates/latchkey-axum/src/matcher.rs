@@ -77,6 +77,10 @@ impl RouteMatcher {
     }
 
     pub fn matches(&self, parts: &http::request::Parts) -> bool {
+        // Most guards have few rules; an empty matcher costs nothing.
+        if self.rules.is_empty() {
+            return false;
+        }
         let Some(path) = normalize(parts.uri.path()) else {
             return false;
         };
@@ -114,6 +118,10 @@ impl RoutePattern {
 
 /// Percent-decodes (failing on malformed encoding or invalid UTF-8) and collapses `//`.
 pub fn normalize(path: &str) -> Option<String> {
+    // The common case needs no work beyond one copy.
+    if !path.contains('%') && !path.contains("//") {
+        return Some(path.to_owned());
+    }
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,8 +1,6 @@
 //! RSA-2048 keys bound to RS256, identified by their RFC 7638 thumbprint.
 
-use rsa::pkcs1v15;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::signature::Verifier as _;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
 use serde::Serialize;
@@ -111,7 +109,9 @@ impl SigningKey {
 pub struct PublicKey {
     pub kid: String,
     key: RsaPublicKey,
-    verifier: pkcs1v15::VerifyingKey<Sha256>,
+    /// Big-endian modulus and exponent, as `ring` verifies with them.
+    n: Vec<u8>,
+    e: Vec<u8>,
 }
 
 impl PublicKey {
@@ -121,7 +121,7 @@ impl PublicKey {
     }
 
     pub fn with_kid(key: RsaPublicKey, kid: String) -> Self {
-        Self { kid, verifier: pkcs1v15::VerifyingKey::<Sha256>::new(key.clone()), key }
+        Self { kid, n: key.n().to_bytes_be(), e: key.e().to_bytes_be(), key }
     }
 
     /// From the big-endian modulus and exponent, with the given `kid`.
@@ -155,12 +155,11 @@ impl PublicKey {
         }
     }
 
-    /// Verifies an RS256 (PKCS#1 v1.5, SHA-256) signature over `message`.
+    /// Verifies an RS256 (PKCS#1 v1.5, SHA-256) signature over `message`, with `ring` (as
+    /// signing does): keys of 2048 to 8192 bits, the signature exactly the modulus' length.
     pub fn verify_rs256(&self, message: &[u8], signature: &[u8]) -> bool {
-        let Ok(sig) = pkcs1v15::Signature::try_from(signature) else {
-            return false;
-        };
-        self.verifier.verify(message, &sig).is_ok()
+        let key = ring::signature::RsaPublicKeyComponents { n: &self.n, e: &self.e };
+        key.verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, message, signature).is_ok()
     }
 }
 
