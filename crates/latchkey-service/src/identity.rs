@@ -482,8 +482,11 @@ impl Services {
         let done = CompleteSignUp { sign_up: done_row.clone(), user, email: email_row, session };
         match self.store.complete_sign_up(&done).await {
             Ok(()) => {
-                self.accept_invitations(&email).await?;
-                self.accept_invitations_at_sign_in(&user_id).await?;
+                // The account exists now: what follows must not turn its creation into an error.
+                if let Err(e) = self.accept_invitations(&email).await {
+                    tracing::warn!(user_id, code = e.code, "invitations not marked accepted");
+                }
+                self.accept_invitations_at_sign_in(&user_id).await;
                 Ok(done_row)
             }
             Err(e @ StoreError::Conflict(_)) => {
@@ -742,7 +745,7 @@ impl Services {
         };
         self.store.complete_sign_in(&done).await?;
         tracing::info!(user_id, session_id = ?row.created_session_id, "sign-in complete");
-        self.accept_invitations_at_sign_in(user_id).await?;
+        self.accept_invitations_at_sign_in(user_id).await;
         Ok(row)
     }
 

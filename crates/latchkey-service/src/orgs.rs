@@ -754,13 +754,20 @@ impl Services {
 
     /// At sign-up and sign-in: every live invitation to the user's verified addresses is
     /// accepted. One that cannot be (the organization is full) stays pending.
-    pub(crate) async fn accept_invitations_at_sign_in(&self, user_id: &str) -> Result<()> {
-        for inv in self.invitations_for_user(user_id).await? {
+    /// Runs after the sign-in has committed, so a failure here is logged, never the sign-in's.
+    pub(crate) async fn accept_invitations_at_sign_in(&self, user_id: &str) {
+        let invitations = match self.invitations_for_user(user_id).await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(user_id, code = e.code, "pending organization invitations not checked");
+                return;
+            }
+        };
+        for inv in invitations {
             if let Err(e) = self.accept(&inv, user_id).await {
                 tracing::info!(invitation_id = %inv.id, code = e.code, "organization invitation left pending");
             }
         }
-        Ok(())
     }
 
     // ---- the caller's own organizations ---------------------------------------------------------
