@@ -23,6 +23,7 @@ use serde_json::Value;
 use crate::admin::{apply_metadata, merge_metadata, metadata_param, paging, MetadataChange};
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::identity::email_param;
+use crate::tickets::invitation_statuses;
 use crate::Services;
 
 /// `[organizations]` in the configuration.
@@ -666,15 +667,7 @@ impl Services {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<OrgInvitationRow>, i64)> {
-        for s in statuses {
-            if !["pending", "accepted", "revoked", "expired"].contains(&s.as_str()) {
-                return Err(ServiceError::unprocessable(
-                    "form_param_value_invalid",
-                    "status must be pending, accepted, revoked or expired",
-                )
-                .param("status"));
-            }
-        }
+        invitation_statuses(statuses)?;
         let (limit, offset) = paging(limit, offset)?;
         let org = self.organization(org_id).await?;
         self.expire_org_invitations(&org.id).await?;

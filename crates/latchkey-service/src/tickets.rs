@@ -25,6 +25,20 @@ pub struct InvitationInput {
     pub redirect_url: Option<String>,
 }
 
+/// A status filter of an invitation list: each one must be a status invitations have.
+pub(crate) fn invitation_statuses(statuses: &[String]) -> Result<()> {
+    for s in statuses {
+        if !["pending", "accepted", "revoked", "expired"].contains(&s.as_str()) {
+            return Err(ServiceError::unprocessable(
+                "form_param_value_invalid",
+                "status must be pending, accepted, revoked or expired",
+            )
+            .param("status"));
+        }
+    }
+    Ok(())
+}
+
 impl Services {
     fn ticket_url(&self, page: &str, token: &str) -> String {
         format!("{}/{page}?__clerk_ticket={token}", self.config.issuer.trim_end_matches('/'))
@@ -123,15 +137,7 @@ impl Services {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<InvitationRow>, i64)> {
-        for s in statuses {
-            if !["pending", "accepted", "revoked", "expired"].contains(&s.as_str()) {
-                return Err(ServiceError::unprocessable(
-                    "form_param_value_invalid",
-                    "status must be pending, accepted, revoked or expired",
-                )
-                .param("status"));
-            }
-        }
+        invitation_statuses(statuses)?;
         if !(1..=MAX_PAGE).contains(&limit) || offset < 0 {
             return Err(ServiceError::unprocessable(
                 "form_param_value_invalid",
