@@ -334,3 +334,90 @@ async fn cli_commands() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid configuration"));
 }
+
+/// `latchkey proxy` as a process: it starts from flags and a rules file, answers with the
+/// guard's rules (401 for a signed-out call, 502 in the error shape when the upstream is down),
+/// stops on SIGTERM, and refuses a bad rules file with a clear message.
+#[tokio::test]
+async fn the_proxy_command_starts_serves_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, "public = [\"/health\"]\n[[routes]]\npath = \"/admin(.*)\"\nrole = \"org:admin\"\n")
+        .unwrap();
+    let stderr = dir.path().join("proxy-stderr.log");
+    let mut child = command(dir.path())
+        .args([
+            "proxy",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            "http://127.0.0.1:9",
+        ])
+        .arg("--rules")
+        .arg(&rules)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(u) = line.strip_prefix("latchkey proxy listening on ") {
+                return u.trim().to_owned();
+            }
+        }
+        String::new()
+    })
+    .await
+    .unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{}", std::fs::read_to_string(&stderr).unwrap_or_default());
+    let http = reqwest::Client::new();
+    let anon = http.get(format!("{url}/items")).send().await.unwrap();
+    assert_eq!(anon.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(anon.headers()["content-type"], "application/json");
+    let health = http.get(format!("{url}/health")).send().await.unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::BAD_GATEWAY, "public, so forwarded; the upstream is down");
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "upstream_unavailable");
+    let pid = child.id().unwrap().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status().await;
+    let status =
+        tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(status.success(), "{status:?}");
+
+    std::fs::write(&rules, "[[routes]]\npath = \"/orgs/:id\"\norganization_param = \"org_id\"\n").unwrap();
+    let bad = command(dir.path())
+        .args([
+            "proxy",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            "http://127.0.0.1:9",
+        ])
+        .arg("--rules")
+        .arg(&rules)
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("organization_param") && err.contains("org_id"), "{err}");
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "publik = []\n").unwrap();
+    let bad = command(dir.path())
+        .args(["proxy", "--upstream", "http://127.0.0.1:9"])
+        .arg("--rules")
+        .arg(&typo)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("publik"),
+        "unknown keys are errors"
+    );
+}
