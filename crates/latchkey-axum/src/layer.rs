@@ -185,36 +185,11 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
 /// `iat` of a token, read without verifying (only to apply the `__client_uat` rule; the token
 /// is verified before anything else is believed).
 fn latchkey_token_iat(token: &str) -> Option<i64> {
-    use base64_decode::decode;
+    use base64::Engine as _;
     let payload = token.split('.').nth(1)?;
-    let claims: serde_json::Value = serde_json::from_slice(&decode(payload)?).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     claims.get("iat")?.as_i64()
-}
-
-mod base64_decode {
-    /// Unpadded base64url, as JWTs use.
-    pub fn decode(s: &str) -> Option<Vec<u8>> {
-        let mut out = Vec::with_capacity(s.len() * 3 / 4);
-        let mut buf = 0u32;
-        let mut bits = 0;
-        for c in s.bytes() {
-            let v = match c {
-                b'A'..=b'Z' => c - b'A',
-                b'a'..=b'z' => c - b'a' + 26,
-                b'0'..=b'9' => c - b'0' + 52,
-                b'-' => 62,
-                b'_' => 63,
-                _ => return None,
-            };
-            buf = (buf << 6) | u32::from(v);
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((buf >> bits) as u8);
-            }
-        }
-        Some(out)
-    }
 }
 
 /// A browser navigation, which is sent to the sign-in page rather than answered 401.

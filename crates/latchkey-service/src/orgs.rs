@@ -833,13 +833,7 @@ impl Services {
         session: &SessionRow,
         org_id: Option<&str>,
     ) -> Result<Option<(OrgClaim, String)>> {
-        let Some(org_id) = org_id else {
-            return Ok(None);
-        };
-        let Some(membership) = self.store.get_membership(org_id, &session.user_id).await? else {
-            return Ok(None);
-        };
-        let Some(org) = self.store.get_organization(org_id).await? else {
+        let Some((membership, org)) = self.membership_in(&session.user_id, org_id).await? else {
             return Ok(None);
         };
         let packed = pack_permissions(role_permissions(&self.roles, &membership.role));
@@ -853,15 +847,25 @@ impl Services {
         Ok(Some((claim, packed.fea.join(","))))
     }
 
+    /// The user's membership of `org_id` with the organization, if both still exist.
+    async fn membership_in(
+        &self,
+        user_id: &str,
+        org_id: Option<&str>,
+    ) -> Result<Option<(MembershipRow, OrganizationRow)>> {
+        let Some(org_id) = org_id else {
+            return Ok(None);
+        };
+        let Some(membership) = self.store.get_membership(org_id, user_id).await? else {
+            return Ok(None);
+        };
+        Ok(self.store.get_organization(org_id).await?.map(|org| (membership, org)))
+    }
+
     /// What template shortcodes see as `org`.
     pub(crate) async fn org_template_context(&self, session: &SessionRow) -> Result<Value> {
         let empty = serde_json::json!({"id": null, "name": null, "slug": null, "role": null, "image_url": null, "public_metadata": {}, "permissions": []});
-        let Some(org_id) = session.active_org_id.as_deref() else {
-            return Ok(empty);
-        };
-        let (Some(m), Some(org)) =
-            (self.store.get_membership(org_id, &session.user_id).await?, self.store.get_organization(org_id).await?)
-        else {
+        let Some((m, org)) = self.membership_in(&session.user_id, session.active_org_id.as_deref()).await? else {
             return Ok(empty);
         };
         let permissions: Vec<String> =
