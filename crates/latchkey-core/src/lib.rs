@@ -15,6 +15,7 @@ pub mod ratelimit;
 pub mod rng;
 pub mod secret;
 pub mod session;
+pub mod sync;
 pub mod template;
 pub mod username;
 

@@ -9,7 +9,7 @@ use crate::{Store, StoreError};
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
-fn uid(prefix: &str) -> String {
+pub fn uid(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{prefix}_{nanos:x}{n}")
@@ -110,6 +110,7 @@ pub async fn run_all(store: &dyn Store) {
     phones_and_emails(store).await;
     organizations(store).await;
     a_ban_and_its_revocation_land_together(store).await;
+    crate::conformance_sync::run(store).await;
 }
 
 async fn a_ban_and_its_revocation_land_together(store: &dyn Store) {

@@ -7,12 +7,17 @@ mod error;
 mod records;
 pub mod sql;
 mod sqlstore;
+mod sqlsync;
 mod store;
+mod sync;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod conformance_sync;
 
 pub use error::StoreError;
 pub use records::*;
 pub use sqlstore::SqlStore;
 pub use store::Store;
+pub use sync::*;

@@ -311,7 +311,7 @@ fn cols(list: &[&str]) -> String {
     list.join(", ")
 }
 
-fn placeholders(n: usize, start: usize) -> String {
+pub(crate) fn placeholders(n: usize, start: usize) -> String {
     (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
@@ -884,7 +884,7 @@ fn all<T>(rows: &[Row], f: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
 
 /// The generic store; `D` supplies connections and the dialect.
 pub struct SqlStore<D> {
-    db: D,
+    pub(crate) db: D,
 }
 
 impl<D: SqlDriver> SqlStore<D> {
@@ -1241,7 +1241,13 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn delete_user(&self, id: &str) -> Result<bool> {
-        Ok(self.write_one("DELETE FROM users WHERE id = $1", &[id.into()]).await? == 1)
+        let mut tx = self.db.begin().await?;
+        // The personal space goes with its owner, in the same transaction.
+        crate::sqlsync::delete_space(&mut tx, id).await?;
+        crate::sqlsync::delete_user_clients(&mut tx, id).await?;
+        let n = tx.execute("DELETE FROM users WHERE id = $1", &[id.into()]).await?;
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     async fn insert_email(&self, e: &EmailRow) -> Result<()> {
@@ -1511,6 +1517,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         // Explicit, so the rule holds even where foreign keys are not enforced.
         tx.execute("DELETE FROM organization_invitations WHERE organization_id = $1", &[id.into()]).await?;
         tx.execute("DELETE FROM organization_memberships WHERE organization_id = $1", &[id.into()]).await?;
+        crate::sqlsync::delete_space(&mut tx, id).await?;
         let n = tx.execute("DELETE FROM organizations WHERE id = $1", &[id.into()]).await?;
         tx.commit().await?;
         Ok(n == 1)

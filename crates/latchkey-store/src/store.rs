@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::records::*;
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: crate::sync::SyncStore + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;
 

@@ -1,0 +1,191 @@
+//! The sync part of the conformance suite.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+
+use latchkey_core::sync::Rejection;
+use serde_json::{json, Value};
+
+use crate::conformance::{uid, user};
+use crate::{Store, SyncOpBody, SyncOpIn, SyncPush, SyncPushDone, SyncPushOutcome, SyncWrite};
+
+fn put(space: &str, id: &str, fields: Value, stamp: &str) -> SyncOpBody {
+    SyncOpBody::Write(SyncWrite {
+        space: space.into(),
+        table: "feeds".into(),
+        id: id.into(),
+        fields: Some(fields.as_object().unwrap().clone()),
+        stamp: stamp.into(),
+        required: vec!["kind".into()],
+    })
+}
+
+fn delete(space: &str, id: &str, stamp: &str) -> SyncOpBody {
+    SyncOpBody::Write(SyncWrite {
+        space: space.into(),
+        table: "feeds".into(),
+        id: id.into(),
+        fields: None,
+        stamp: stamp.into(),
+        required: vec![],
+    })
+}
+
+fn push(user: &str, client: &str, ops: Vec<(i64, &str, SyncOpBody)>) -> SyncPush {
+    SyncPush {
+        user_id: user.into(),
+        client_id: client.into(),
+        ops: ops.into_iter().map(|(seq, op_id, body)| SyncOpIn { seq, op_id: op_id.into(), body }).collect(),
+        now: 5_000,
+        new_epoch: uid("ep"),
+    }
+}
+
+async fn done(store: &dyn Store, p: &SyncPush) -> SyncPushDone {
+    match store.sync_push(p).await.unwrap() {
+        SyncPushOutcome::Done(d) => d,
+        other => panic!("expected the push to be applied, got {other:?}"),
+    }
+}
+
+fn statuses(d: &SyncPushDone) -> Vec<&str> {
+    d.results.iter().map(|r| r["status"].as_str().unwrap()).collect()
+}
+
+pub async fn run(store: &dyn Store) {
+    pushes_apply_in_order_and_replays_change_nothing(store).await;
+    merge_results_and_tombstones(store).await;
+    deleting_the_owner_deletes_the_space(store).await;
+}
+
+async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store) {
+    let (space, client) = (uid("user"), uid("cl"));
+    let (a, b, c) = (uid("op"), uid("op"), uid("op"));
+    let first = push(
+        &space,
+        &client,
+        vec![
+            (1, &a, put(&space, "f1", json!({"kind": "bottle", "ml": 90}), "1-0-x")),
+            (2, &b, SyncOpBody::Rejected(Rejection::new("unknown_table", "no such table"))),
+            (3, &c, put(&space, "f1", json!({"ml": 120}), "2-0-x")),
+        ],
+    );
+    let d = done(store, &first).await;
+    assert_eq!(statuses(&d), ["applied", "rejected", "applied"]);
+    assert_eq!(d.last_seq, 3, "a rejected op counts as processed");
+    assert_eq!(d.changed.len(), 1);
+    assert_eq!(store.sync_client_last_seq(&space, &client).await.unwrap(), Some(3));
+    let changes = store.sync_changes(&space, 0, 100, true).await.unwrap();
+    assert_eq!(changes.len(), 1, "a record changed twice is served once");
+    assert_eq!((space.clone(), changes[0].seq), d.changed[0], "the space's counter is the latest change");
+    let data: Value = serde_json::from_str(&changes[0].data).unwrap();
+    assert_eq!(data, json!({"kind": "bottle", "ml": 120}));
+
+    // The same batch again: every op is a duplicate carrying its first result, nothing moves.
+    let again = done(store, &first).await;
+    assert_eq!(statuses(&again), ["duplicate"; 3]);
+    assert_eq!(again.results[1]["original"]["status"], "rejected");
+    assert_eq!(again.results[0]["original"]["status"], "applied");
+    assert!(again.changed.is_empty());
+    assert_eq!(store.sync_spaces(std::slice::from_ref(&space)).await.unwrap()[0].seq, changes[0].seq);
+
+    // A gap is refused whole; the ops before it are not applied either.
+    let gap = push(
+        &space,
+        &client,
+        vec![
+            (4, "g1", put(&space, "f2", json!({"kind": "solids"}), "3-0-x")),
+            (6, "g2", delete(&space, "f1", "4-0-x")),
+        ],
+    );
+    assert_eq!(store.sync_push(&gap).await.unwrap(), SyncPushOutcome::Gap { expected_seq: 5 });
+    let skip = push(&space, &client, vec![(5, "g3", delete(&space, "f1", "4-0-x"))]);
+    assert_eq!(store.sync_push(&skip).await.unwrap(), SyncPushOutcome::Gap { expected_seq: 4 });
+    assert_eq!(store.sync_client_last_seq(&space, &client).await.unwrap(), Some(3));
+    assert_eq!(store.sync_changes(&space, 0, 100, false).await.unwrap().len(), 1);
+
+    // A client never seen must start at 1; refusing it leaves no client row behind.
+    let stranger = uid("cl");
+    let late = push(&space, &stranger, vec![(7, "s1", put(&space, "f3", json!({"kind": "solids"}), "5-0-y"))]);
+    assert_eq!(store.sync_push(&late).await.unwrap(), SyncPushOutcome::UnknownClient);
+    assert_eq!(store.sync_client_last_seq(&space, &stranger).await.unwrap(), None);
+
+    // An op id seen from another client of the same user is a duplicate, and consumes its seq.
+    let other = push(
+        &space,
+        &stranger,
+        vec![
+            (1, &a, put(&space, "f1", json!({"ml": 1}), "9-0-y")),
+            (2, "fresh", put(&space, "f4", json!({"kind": "solids"}), "9-1-y")),
+        ],
+    );
+    let d = done(store, &other).await;
+    assert_eq!(statuses(&d), ["duplicate", "applied"]);
+    assert_eq!(d.results[0]["original"]["status"], "applied");
+    assert_eq!(d.last_seq, 2);
+    let data: Value = serde_json::from_str(&store.sync_changes(&space, 0, 100, true).await.unwrap()[0].data).unwrap();
+    assert_eq!(data["ml"], 120, "the duplicate op was not applied again");
+
+    // Another user's clients have their own op ids and seqs.
+    let stranger_user = uid("user");
+    let d = done(
+        store,
+        &push(&stranger_user, &client, vec![(1, &a, put(&stranger_user, "f1", json!({"kind": "bottle"}), "1-0-x"))]),
+    )
+    .await;
+    assert_eq!(statuses(&d), ["applied"]);
+
+    // Idle clients expire with their results.
+    assert!(store.sync_expire_clients(5_001).await.unwrap() >= 3);
+    assert_eq!(store.sync_client_last_seq(&space, &client).await.unwrap(), None);
+}
+
+async fn merge_results_and_tombstones(store: &dyn Store) {
+    let (space, client) = (uid("user"), uid("cl"));
+    let d = done(
+        store,
+        &push(
+            &space,
+            &client,
+            vec![
+                (1, "m1", put(&space, "r1", json!({"kind": "bottle", "ml": 100}), "10-0-x")),
+                (2, "m2", put(&space, "r1", json!({"ml": 50, "note": "old"}), "05-0-x")),
+                (3, "m3", put(&space, "r2", json!({"ml": 5}), "10-0-x")),
+                (4, "m4", put(&space, "r3", json!({"kind": "solids"}), "10-0-x")),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(statuses(&d), ["applied", "superseded", "rejected", "applied"]);
+    assert_eq!(d.results[1]["winning"], json!({"deleted": false, "fields": {"ml": 100}}));
+    assert_eq!(d.results[2]["reason"]["code"], "required_field");
+    let after_put = store.sync_spaces(std::slice::from_ref(&space)).await.unwrap()[0].seq;
+
+    let d = done(store, &push(&space, &client, vec![(5, "m5", delete(&space, "r3", "11-0-x"))])).await;
+    assert_eq!(statuses(&d), ["applied"]);
+    let tail = store.sync_changes(&space, after_put, 100, false).await.unwrap();
+    assert_eq!(tail.len(), 1);
+    assert!(tail[0].deleted && tail[0].id == "r3" && tail[0].seq == after_put + 1);
+    let fresh = store.sync_changes(&space, 0, 100, true).await.unwrap();
+    assert_eq!(fresh.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["r1"], "a fresh pull skips tombstones");
+
+    // A put older than the delete loses to it.
+    let d =
+        done(store, &push(&space, &client, vec![(6, "m6", put(&space, "r3", json!({"kind": "bottle"}), "10-5-x"))]))
+            .await;
+    assert_eq!(d.results[0]["winning"], json!({"deleted": true}));
+    // Limits and order of a pull.
+    let page = store.sync_changes(&space, 0, 1, false).await.unwrap();
+    assert_eq!(page.len(), 1);
+    let seqs: Vec<i64> = store.sync_changes(&space, 0, 100, false).await.unwrap().iter().map(|c| c.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}
+
+async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
+    let id = uid("user");
+    store.create_user(&crate::UserRecord { user: user(&id, None), emails: vec![], phones: vec![] }).await.unwrap();
+    done(store, &push(&id, "c1", vec![(1, "d1", put(&id, "x", json!({"kind": "bottle"}), "1-0-c1"))])).await;
+    assert_eq!(store.sync_changes(&id, 0, 10, true).await.unwrap().len(), 1);
+    assert!(store.delete_user(&id).await.unwrap());
+    assert!(store.sync_changes(&id, 0, 10, false).await.unwrap().is_empty());
+    assert!(store.sync_spaces(std::slice::from_ref(&id)).await.unwrap().is_empty());
+    assert_eq!(store.sync_client_last_seq(&id, "c1").await.unwrap(), None);
+}
