@@ -12,6 +12,7 @@ mod org_json;
 mod pages;
 pub mod params;
 mod public;
+mod sync;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bapi::routes())
         .merge(public::routes())
         .merge(pages::routes())
+        .merge(sync::routes())
         .route(middleware::NO_CREDENTIAL_PATH, axum::routing::any(middleware::no_credential))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -12,6 +12,7 @@ pub mod kek;
 pub mod keys;
 pub mod mail;
 pub mod orgs;
+pub mod sync;
 pub mod templates;
 pub mod tickets;
 
@@ -40,6 +41,7 @@ pub struct ServiceConfig {
     pub token_ttl_secs: i64,
     pub rate_limits: RateLimitConfig,
     pub organizations: orgs::OrganizationConfig,
+    pub sync: sync::SyncConfig,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -102,6 +104,8 @@ pub struct Services {
     code_key: Vec<u8>,
     limits: Limits,
     roles: Vec<latchkey_core::authz::Role>,
+    sync_tables: std::collections::BTreeMap<String, latchkey_core::sync::schema::TableSpec>,
+    pub sync_hub: sync::SyncHub,
 }
 
 impl Services {
@@ -125,7 +129,10 @@ impl Services {
             .roles()
             .or_else(|_| latchkey_core::authz::instance_roles(&[], &[]))
             .unwrap_or_default();
-        Self { store, hasher, mailer, keys, clock, rng, config, code_key, limits, roles }
+        // Likewise for the sync tables: none is the safe choice.
+        let sync_tables = config.sync.all_tables().unwrap_or_default();
+        let sync_hub = sync::SyncHub::default();
+        Self { store, hasher, mailer, keys, clock, rng, config, code_key, limits, roles, sync_tables, sync_hub }
     }
 
     pub fn now(&self) -> Millis {

@@ -163,8 +163,10 @@ pub async fn build_with(
         token_ttl_secs: 60,
         rate_limits: config.rate_limits.clone(),
         organizations: config.organizations.clone(),
+        sync: config.sync.clone(),
     };
     config.organizations.roles().map_err(|e| anyhow!("[organizations]: {e}"))?;
+    config.sync.all_tables().map_err(|e| anyhow!("[sync]: {e}"))?;
     let services = Arc::new(Services::new(store, hasher, mailer, keys, clock, rng, service_config, code_key));
     services.seed_roles().await?;
     Ok(Built { services, instance_id, new_secret_key })

@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use latchkey_service::mail::SmtpConfig;
 use latchkey_service::orgs::OrganizationConfig;
+use latchkey_service::sync::SyncConfig;
 use latchkey_service::RateLimitConfig;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,8 @@ pub struct Config {
     pub log_format: String,
     /// Organizations, roles and permissions (`[organizations]`, `[[organizations.roles]]`).
     pub organizations: OrganizationConfig,
+    /// Offline-first sync: limits and tables (`[sync]`, `[sync.tables.<name>]`).
+    pub sync: SyncConfig,
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
             smtp: None,
             log_format: "text".into(),
             organizations: OrganizationConfig::default(),
+            sync: SyncConfig::default(),
         }
     }
 }
@@ -94,6 +98,7 @@ const ENV_KEYS: &[&str] = &[
     "smtp",
     "log_format",
     "organizations",
+    "sync",
 ];
 
 impl Config {

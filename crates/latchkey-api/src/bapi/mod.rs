@@ -8,6 +8,7 @@ pub(crate) mod input;
 mod openapi;
 mod orgs;
 mod sessions;
+mod sync;
 mod templates;
 mod tickets;
 mod users;
@@ -46,6 +47,7 @@ fn operations() -> Vec<Operation> {
     ops.extend(templates::operations());
     ops.extend(tickets::operations());
     ops.extend(orgs::operations());
+    ops.extend(sync::operations());
     ops
 }
 

@@ -15,3 +15,4 @@ mod pages;
 mod process;
 mod proxy;
 mod security;
+mod sync;

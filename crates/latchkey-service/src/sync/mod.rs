@@ -1,0 +1,259 @@
+//! Offline-first sync (DESIGN.md "Sync"): who the caller is (from the session token only),
+//! which spaces they may read and write, the push and the pull. Validation and permission
+//! failures become per-operation results; the merge itself runs inside the store's
+//! transaction with the rules of `latchkey_core::sync`.
+
+mod pull;
+mod push;
+
+use std::collections::{BTreeMap, HashMap};
+
+use latchkey_core::authz::{has, AuthState, Check};
+use latchkey_core::sync::schema::{check_tables, TableSpec};
+use latchkey_token::{VerifierOptions, VerifyError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+pub use pull::{PullPage, PullQuery};
+pub use push::PushResponse;
+
+use crate::{ErrorKind, Result, ServiceError, Services};
+
+const BABYLOG_TABLES: &str = include_str!("babylog.toml");
+
+/// `[sync]` in the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    pub enabled: bool,
+    /// Serve the BabyLog reference app's tables alongside `tables`.
+    pub include_babylog: bool,
+    /// The schema version clients write now, and the oldest one still accepted.
+    pub schema_version: i64,
+    pub min_schema_version: i64,
+    pub max_ops_per_push: usize,
+    /// Bytes of one push request body.
+    pub max_push_bytes: usize,
+    pub default_pull_limit: i64,
+    pub max_pull_limit: i64,
+    /// How far a clock stamp may run ahead of the server's clock.
+    pub max_clock_ahead_secs: i64,
+    /// Clients idle this long are forgotten (a returning one re-pushes under a new id).
+    pub client_ttl_days: i64,
+    pub tables: BTreeMap<String, TableSpec>,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            include_babylog: true,
+            schema_version: 1,
+            min_schema_version: 1,
+            max_ops_per_push: 1000,
+            max_push_bytes: 1024 * 1024,
+            default_pull_limit: 1000,
+            max_pull_limit: 10_000,
+            max_clock_ahead_secs: 60,
+            client_ttl_days: 90,
+            tables: BTreeMap::new(),
+        }
+    }
+}
+
+impl SyncConfig {
+    /// Every table served: the configured ones, plus BabyLog's when included.
+    pub fn all_tables(&self) -> std::result::Result<BTreeMap<String, TableSpec>, String> {
+        let mut tables = if self.include_babylog {
+            toml::from_str::<BTreeMap<String, TableSpec>>(BABYLOG_TABLES)
+                .map_err(|e| format!("the BabyLog tables do not parse: {e}"))?
+        } else {
+            BTreeMap::new()
+        };
+        for (name, table) in &self.tables {
+            if tables.insert(name.clone(), table.clone()).is_some() {
+                return Err(format!(
+                    "sync table `{name}` is one of BabyLog's; rename it or set sync.include_babylog = false"
+                ));
+            }
+        }
+        check_tables(&tables)?;
+        if self.min_schema_version < 1 || self.min_schema_version > self.schema_version {
+            return Err("sync.min_schema_version must be between 1 and sync.schema_version".into());
+        }
+        if self.max_ops_per_push == 0 || self.max_push_bytes < 1024 || self.max_pull_limit < 1 {
+            return Err("sync limits must be positive (max_push_bytes at least 1024)".into());
+        }
+        if !(1..=self.max_pull_limit).contains(&self.default_pull_limit) {
+            return Err("sync.default_pull_limit must be between 1 and sync.max_pull_limit".into());
+        }
+        if self.max_clock_ahead_secs < 0 || self.client_ttl_days < 1 {
+            return Err("sync.max_clock_ahead_secs must be >= 0 and sync.client_ttl_days >= 1".into());
+        }
+        Ok(tables)
+    }
+}
+
+/// The signed-in caller of the sync API, from a verified session token.
+#[derive(Debug, Clone)]
+pub struct SyncCaller {
+    pub user_id: String,
+    pub session_id: String,
+    /// When the token stops being valid (seconds since the epoch).
+    pub expires_at: i64,
+}
+
+/// A space the caller can see, with what they may do there.
+#[derive(Debug, Clone)]
+pub struct SpaceAccess {
+    /// The storage key: the user's id, or the organization's.
+    pub key: String,
+    /// What clients call it: `me`, or the organization's id.
+    pub name: String,
+    /// `None` in the personal space (the owner may do everything).
+    permissions: Option<AuthState>,
+}
+
+impl SpaceAccess {
+    fn allows(&self, permission: Option<&String>) -> bool {
+        match (&self.permissions, permission) {
+            (None, _) | (Some(_), None) => true,
+            (Some(state), Some(p)) => has(state, &[Check::Permission(p.clone())]),
+        }
+    }
+    pub fn can_read(&self, table: &TableSpec) -> bool {
+        self.allows(table.read_permission.as_ref())
+    }
+    pub fn can_write(&self, table: &TableSpec) -> bool {
+        self.allows(table.write_permission.as_ref())
+    }
+}
+
+/// A space changed: `seq` is its latest sequence number. Sent to live listeners.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpaceChanged {
+    pub space: String,
+    pub seq: i64,
+}
+
+/// Fans out space changes to the live-update streams of this instance.
+pub struct SyncHub {
+    sender: broadcast::Sender<SpaceChanged>,
+}
+
+impl Default for SyncHub {
+    fn default() -> Self {
+        Self { sender: broadcast::channel(1024).0 }
+    }
+}
+
+impl SyncHub {
+    pub fn subscribe(&self) -> broadcast::Receiver<SpaceChanged> {
+        self.sender.subscribe()
+    }
+    pub fn publish(&self, change: SpaceChanged) {
+        // No listener is not an error.
+        let _ = self.sender.send(change);
+    }
+}
+
+pub const PERSONAL_SPACE: &str = "me";
+
+fn sync_disabled() -> ServiceError {
+    ServiceError::not_found("Sync").long("Sync is disabled on this instance.")
+}
+
+impl Services {
+    pub fn sync_tables(&self) -> &BTreeMap<String, TableSpec> {
+        &self.sync_tables
+    }
+
+    /// The caller of a sync request: the bearer must be a valid session token of an active
+    /// session. Anything else is a 401 that changes nothing.
+    pub async fn sync_caller(&self, bearer: Option<&str>) -> Result<SyncCaller> {
+        if !self.config.sync.enabled {
+            return Err(sync_disabled());
+        }
+        let token = bearer.ok_or_else(|| {
+            ServiceError::unauthenticated("You are signed out.")
+                .long("Sync needs a session token: `Authorization: Bearer <token>`.")
+        })?;
+        let options = VerifierOptions { issuers: Some(vec![self.config.issuer.clone()]), ..VerifierOptions::default() };
+        let verifier = self.keys.verifier(options).await?;
+        let verified = verifier.verify(token, self.clock.now_secs()).map_err(|e| {
+            let long = match e {
+                VerifyError::Expired => "The session token has expired; get a fresh one and retry.",
+                _ => "The session token is invalid.",
+            };
+            ServiceError::unauthenticated(long)
+        })?;
+        let (Some(user_id), Some(session_id)) = (verified.subject(), verified.session_id()) else {
+            return Err(ServiceError::unauthenticated("The session token is invalid."));
+        };
+        let session = self.store.get_session(session_id).await?;
+        let live =
+            session.as_ref().is_some_and(|s| s.status == "active" && s.user_id == user_id && s.expire_at > self.now());
+        if !live {
+            return Err(ServiceError::unauthenticated("This session has ended; sign in again."));
+        }
+        let expires_at = verified.claims.get("exp").and_then(serde_json::Value::as_i64).unwrap_or(0);
+        Ok(SyncCaller { user_id: user_id.to_owned(), session_id: session_id.to_owned(), expires_at })
+    }
+
+    /// The personal space, then every organization the caller is a member of.
+    pub async fn sync_spaces_of(&self, user_id: &str) -> Result<Vec<SpaceAccess>> {
+        let mut spaces =
+            vec![SpaceAccess { key: user_id.to_owned(), name: PERSONAL_SPACE.to_owned(), permissions: None }];
+        let mut memberships = self.store.memberships_of_user(user_id).await?;
+        memberships.sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
+        for m in memberships {
+            let state = AuthState {
+                user_id: Some(user_id.to_owned()),
+                org_id: Some(m.organization_id.clone()),
+                org_role: Some(m.role.clone()),
+                org_permissions: self.permissions_of(&m.role),
+                factor_verification_age: None,
+            };
+            spaces.push(SpaceAccess {
+                key: m.organization_id.clone(),
+                name: m.organization_id,
+                permissions: Some(state),
+            });
+        }
+        Ok(spaces)
+    }
+
+    /// Every live record of a space, by table (Backend API: backups and data requests).
+    pub async fn sync_export(&self, space_key: &str) -> Result<serde_json::Value> {
+        let records = self.store.sync_changes(space_key, 0, i64::MAX, true).await?;
+        let mut tables: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for r in records {
+            let fields: serde_json::Value = serde_json::from_str(&r.data)
+                .map_err(|e| ServiceError::new(ErrorKind::Internal, "internal_error", e.to_string()))?;
+            tables.entry(r.table).or_default().push(serde_json::json!({
+                "id": r.id, "fields": fields, "updated_at": r.updated_at,
+            }));
+        }
+        for list in tables.values_mut() {
+            list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        }
+        let count: usize = tables.values().map(Vec::len).sum();
+        Ok(serde_json::json!({
+            "object": "sync_export",
+            "space": space_key,
+            "exported_at": self.now(),
+            "total_count": count,
+            "tables": tables,
+        }))
+    }
+
+    /// Forgets sync clients idle past the configured limit.
+    pub async fn expire_sync_clients(&self) -> Result<u64> {
+        let cutoff = self.now() - self.config.sync.client_ttl_days * 86_400_000;
+        Ok(self.store.sync_expire_clients(cutoff).await?)
+    }
+}
+
+pub(crate) fn space_index(spaces: &[SpaceAccess]) -> HashMap<&str, &SpaceAccess> {
+    spaces.iter().map(|s| (s.name.as_str(), s)).collect()
+}

@@ -1,0 +1,192 @@
+//! `POST /v1/sync/push`: the envelope is checked whole (a malformed one is a 400 and nothing
+//! is applied); each operation is then validated on its own, and a bad one becomes a
+//! `rejected` result that still counts as processed.
+
+use latchkey_core::sync::hlc::Stamp;
+use latchkey_core::sync::{valid_id, Rejection};
+use latchkey_store::{SyncOpBody, SyncOpIn, SyncPush, SyncPushOutcome, SyncWrite};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{space_index, SpaceAccess, SpaceChanged, SyncCaller};
+use crate::{ErrorKind, Result, ServiceError, Services};
+
+#[derive(Deserialize)]
+struct Envelope {
+    client_id: Value,
+    schema_version: Value,
+    ops: Vec<Value>,
+}
+
+pub type PushResponse = Value;
+
+fn invalid(param: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::bad_request("sync_push_invalid", message).param(param)
+}
+
+impl Services {
+    /// Checks a schema version a client sent against what this server accepts.
+    pub fn check_schema_version(&self, version: i64) -> Result<()> {
+        let c = &self.config.sync;
+        if (c.min_schema_version..=c.schema_version).contains(&version) {
+            return Ok(());
+        }
+        Err(ServiceError::new(
+            ErrorKind::Conflict,
+            "sync_schema_version_unsupported",
+            format!("Schema version {version} is not accepted here."),
+        )
+        .long(format!(
+            "This server accepts schema versions {} to {}; update the app and sync again (its outbox is kept).",
+            c.min_schema_version, c.schema_version
+        ))
+        .param("schema_version")
+        .meta("min_schema_version", json!(c.min_schema_version))
+        .meta("max_schema_version", json!(c.schema_version)))
+    }
+
+    pub async fn sync_push(&self, caller: &SyncCaller, body: &[u8]) -> Result<PushResponse> {
+        let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+            ServiceError::bad_request("sync_push_invalid", "The body must be a JSON push request.")
+                .long(format!("Expected {{client_id, schema_version, ops: [...]}}: {e}"))
+        })?;
+        let client_id = envelope
+            .client_id
+            .as_str()
+            .filter(|c| valid_id(c))
+            .ok_or_else(|| invalid("client_id", "client_id must be 1 to 128 letters, digits, _ or -."))?
+            .to_owned();
+        let version = envelope
+            .schema_version
+            .as_i64()
+            .ok_or_else(|| invalid("schema_version", "schema_version must be an integer."))?;
+        self.check_schema_version(version)?;
+        let max = self.config.sync.max_ops_per_push;
+        if envelope.ops.len() > max {
+            return Err(ServiceError::new(
+                ErrorKind::PayloadTooLarge,
+                "sync_push_too_large",
+                format!("A push may carry at most {max} operations; this one has {}.", envelope.ops.len()),
+            )
+            .long("Nothing was applied. Push the outbox in smaller batches."));
+        }
+        let spaces = self.sync_spaces_of(&caller.user_id).await?;
+        let now = self.now();
+        let mut ops = Vec::with_capacity(envelope.ops.len());
+        for (i, raw) in envelope.ops.into_iter().enumerate() {
+            let op = self.sync_op(raw, i, &client_id, &spaces, now)?;
+            if let Some(first) = ops.first().map(|o: &SyncOpIn| o.seq) {
+                if op.seq != first + i as i64 {
+                    return Err(invalid("ops", "The seq of each operation must be one more than the one before."));
+                }
+            }
+            ops.push(op);
+        }
+        let push = SyncPush {
+            user_id: caller.user_id.clone(),
+            client_id,
+            ops,
+            now,
+            new_epoch: self.new_id(latchkey_core::ids::IdKind::Message),
+        };
+        match self.store.sync_push(&push).await? {
+            SyncPushOutcome::Done(done) => {
+                for (space, seq) in done.changed {
+                    self.sync_hub.publish(SpaceChanged { space, seq });
+                }
+                Ok(json!({"results": done.results, "last_seq": done.last_seq}))
+            }
+            SyncPushOutcome::Gap { expected_seq } => Err(ServiceError::new(
+                ErrorKind::Conflict,
+                "sync_seq_gap",
+                format!("The next operation of this client must have seq {expected_seq}."),
+            )
+            .long("Nothing was applied. Push the outbox from that seq on, in order.")
+            .meta("expected_seq", json!(expected_seq))),
+            SyncPushOutcome::UnknownClient => Err(ServiceError::new(
+                ErrorKind::Conflict,
+                "sync_client_unknown",
+                "This client is unknown here (new, or expired after a long time offline).",
+            )
+            .long("Nothing was applied. Start a new client id, pull from no cursor, and push the outbox again from seq 1; op ids keep that safe.")
+            .meta("expected_seq", json!(1))),
+        }
+    }
+
+    /// One operation: its `seq` and `op_id` must be sound (else the push is malformed); the
+    /// rest is judged per operation.
+    fn sync_op(&self, raw: Value, i: usize, client_id: &str, spaces: &[SpaceAccess], now: i64) -> Result<SyncOpIn> {
+        let Value::Object(mut op) = raw else {
+            return Err(invalid("ops", format!("ops[{i}] must be an object.")));
+        };
+        let seq = op
+            .get("seq")
+            .and_then(Value::as_i64)
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| invalid("ops", format!("ops[{i}].seq must be a positive integer.")))?;
+        let op_id = op
+            .get("op_id")
+            .and_then(Value::as_str)
+            .filter(|id| valid_id(id))
+            .ok_or_else(|| invalid("ops", format!("ops[{i}].op_id must be 1 to 128 letters, digits, _ or -.")))?
+            .to_owned();
+        let body = match self.sync_write(&mut op, client_id, spaces, now) {
+            Ok(write) => SyncOpBody::Write(write),
+            Err(rejection) => SyncOpBody::Rejected(rejection),
+        };
+        Ok(SyncOpIn { seq, op_id, body })
+    }
+
+    fn sync_write(
+        &self,
+        op: &mut Map<String, Value>,
+        client_id: &str,
+        spaces: &[SpaceAccess],
+        now: i64,
+    ) -> std::result::Result<SyncWrite, Rejection> {
+        let text = |op: &Map<String, Value>, key: &str| op.get(key).and_then(Value::as_str).map(str::to_owned);
+        let space_name = text(op, "space")
+            .ok_or_else(|| Rejection::new("invalid_space", "space must be `me` or an organization id."))?;
+        let index = space_index(spaces);
+        let space = index.get(space_name.as_str()).ok_or_else(|| {
+            Rejection::new("space_not_found", format!("You are not a member of space `{space_name}`."))
+        })?;
+        let table_name = text(op, "table").unwrap_or_default();
+        let table = self
+            .sync_tables
+            .get(&table_name)
+            .ok_or_else(|| Rejection::new("unknown_table", format!("There is no sync table `{table_name}`.")))?;
+        if !space.can_write(table) {
+            let needed = table.write_permission.clone().unwrap_or_default();
+            return Err(Rejection::new(
+                "permission_denied",
+                format!("Writing `{table_name}` here needs the {needed} permission."),
+            ));
+        }
+        let id = text(op, "id").filter(|id| valid_id(id));
+        let id = id.ok_or_else(|| Rejection::new("invalid_id", "id must be 1 to 128 letters, digits, _ or -."))?;
+        let stamp = text(op, "hlc").ok_or_else(|| Rejection::new("invalid_hlc", "hlc is required."))?;
+        let stamp =
+            Stamp::parse(&stamp)?.bounded(now, self.config.sync.max_clock_ahead_secs * 1000).canonical(client_id);
+        let fields = match op.get("action").and_then(Value::as_str) {
+            Some("delete") => None,
+            Some("put") => {
+                let Some(Value::Object(fields)) = op.remove("fields") else {
+                    return Err(Rejection::new("invalid_fields", "A put needs `fields`, an object."));
+                };
+                let len = serde_json::to_vec(&fields).map_or(usize::MAX, |v| v.len());
+                table.check_fields(&fields, len)?;
+                Some(fields)
+            }
+            _ => return Err(Rejection::new("invalid_action", "action must be `put` or `delete`.")),
+        };
+        Ok(SyncWrite {
+            space: space.key.clone(),
+            table: table_name,
+            id,
+            fields,
+            stamp,
+            required: table.required().map(str::to_owned).collect(),
+        })
+    }
+}
