@@ -130,24 +130,27 @@ fn random_salt() -> SaltString {
     SaltString::generate(&mut rand_core::OsRng)
 }
 
-thread_local! {
-    /// Each hashing thread keeps its argon2 working memory, so a hash neither allocates nor
-    /// page-faults 19 MiB afresh (and freed chunks do not pile up in malloc arenas).
-    static MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
-}
+/// Argon2 working memory (19 MiB per buffer), shared by the hashing threads: a hash takes a
+/// buffer and puts it back, so a burst neither allocates nor page-faults afresh, and the
+/// server holds only as many buffers as hashes ever ran at once (glibc keeps freed memory of
+/// this size in its arenas, so handing buffers back to the allocator would not shrink the
+/// process either).
+static MEMORY: std::sync::Mutex<Vec<Vec<argon2::Block>>> = std::sync::Mutex::new(Vec::new());
 
 /// Runs argon2 into `out` with this thread's reusable memory.
 fn argon2_into(argon: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<()> {
     let blocks = argon.params().block_count();
-    MEMORY.with(|cell| {
-        let mut memory = cell.borrow_mut();
-        if memory.len() < blocks {
-            memory.resize(blocks, argon2::Block::default());
-        }
-        argon
-            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
-            .map_err(|_| ServiceError::internal())
-    })
+    let mut memory = MEMORY.lock().ok().and_then(|mut pool| pool.pop()).unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let result = argon
+        .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+        .map_err(|_| ServiceError::internal());
+    if let Ok(mut pool) = MEMORY.lock() {
+        pool.push(memory);
+    }
+    result
 }
 
 /// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) for `password`.

@@ -104,7 +104,7 @@ pub struct Services {
     code_key: Vec<u8>,
     limits: Limits,
     roles: Vec<latchkey_core::authz::Role>,
-    sync_tables: std::collections::BTreeMap<String, latchkey_core::sync::schema::TableSpec>,
+    sync_tables: sync::Tables,
     pub sync_hub: sync::SyncHub,
 }
 
@@ -130,7 +130,7 @@ impl Services {
             .or_else(|_| latchkey_core::authz::instance_roles(&[], &[]))
             .unwrap_or_default();
         // Likewise for the sync tables: none is the safe choice.
-        let sync_tables = config.sync.all_tables().unwrap_or_default();
+        let sync_tables = sync::served_tables(&config.sync);
         let sync_hub = sync::SyncHub::default();
         Self { store, hasher, mailer, keys, clock, rng, config, code_key, limits, roles, sync_tables, sync_hub }
     }

@@ -36,7 +36,8 @@ CREATE TABLE sync_ops (
     client_id TEXT NOT NULL,
     seq BIGINT NOT NULL,
     op_id TEXT,
-    result TEXT NOT NULL,
+    -- NULL for `applied` (the result is rebuilt from seq and op_id).
+    result TEXT,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (user_id, client_id, seq)
 );

@@ -48,16 +48,40 @@ pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
     Ok(SqlStore::new(SqliteDriver { writer, readers }))
 }
 
-/// `$12` → `?12`; SQLite binds `?NNN` by number, so reuse and order are preserved.
+/// `$12` → `?12`; SQLite binds `?NNN` by number, so reuse and order are preserved. When the
+/// placeholders are exactly `$1, $2, …, $n` in order (every multi-row insert), they become
+/// anonymous `?`: SQLite looks a numbered parameter's name up by a linear scan, which made
+/// binding a statement with n parameters cost O(n²).
 fn dialect(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
+    let mut numbers = Vec::new();
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
             out.push('?');
+            let mut n = 0usize;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n * 10 + d as usize;
+                out.push(char::from_digit(d, 10).unwrap_or('0'));
+                chars.next();
+            }
+            numbers.push(n);
         } else {
             out.push(c);
         }
+    }
+    if numbers.iter().enumerate().all(|(i, n)| *n == i + 1) {
+        let mut anonymous = String::with_capacity(out.len());
+        let mut chars = out.chars().peekable();
+        while let Some(c) = chars.next() {
+            anonymous.push(c);
+            if c == '?' {
+                while chars.peek().is_some_and(char::is_ascii_digit) {
+                    chars.next();
+                }
+            }
+        }
+        return anonymous;
     }
     out
 }
@@ -84,13 +108,18 @@ fn decode(row: &SqliteRow) -> Result<Row, StoreError> {
             cells.push(Cell::Null);
             continue;
         }
-        let kind = raw.type_info().name().to_ascii_uppercase();
-        let declared = row.column(i).type_info().name().to_ascii_uppercase();
-        let cell = if kind.contains("INT") || kind.contains("BOOL") {
+        // SQLite reports the storage class of the value (INTEGER, REAL, TEXT, ...) and the
+        // declared type of the column; compared without allocating (every cell goes by here).
+        let has = |name: &str, part: &str| {
+            name.as_bytes().windows(part.len()).any(|w| w.eq_ignore_ascii_case(part.as_bytes()))
+        };
+        let info = raw.type_info();
+        let kind = info.name();
+        let cell = if has(kind, "INT") || has(kind, "BOOL") {
             Cell::Int(row.try_get_unchecked::<i64, _>(i).map_err(map_err)?)
-        } else if kind.contains("REAL") || kind.contains("FLOAT") || kind.contains("DOUBLE") {
+        } else if has(kind, "REAL") || has(kind, "FLOAT") || has(kind, "DOUBLE") {
             Cell::Float(row.try_get_unchecked::<f64, _>(i).map_err(map_err)?)
-        } else if declared.contains("BOOL") {
+        } else if has(row.column(i).type_info().name(), "BOOL") {
             Cell::Bool(row.try_get_unchecked::<bool, _>(i).map_err(map_err)?)
         } else {
             Cell::Text(row.try_get_unchecked::<String, _>(i).map_err(map_err)?)
@@ -168,5 +197,8 @@ mod tests {
     #[test]
     fn placeholders_are_rewritten() {
         assert_eq!(super::dialect("a = $1 AND b = $12 AND c = '$'"), "a = ?1 AND b = ?12 AND c = '$'");
+        assert_eq!(super::dialect("a = $2 AND b = $1"), "a = ?2 AND b = ?1");
+        assert_eq!(super::dialect("a = $1 OR a = $1"), "a = ?1 OR a = ?1");
+        assert_eq!(super::dialect("VALUES ($1, $2), ($3, $4) -- '$'"), "VALUES (?, ?), (?, ?) -- '$'");
     }
 }

@@ -14,7 +14,7 @@ fn put(space: &str, id: &str, fields: Value, stamp: &str) -> SyncOpBody {
         id: id.into(),
         fields: Some(fields.as_object().unwrap().clone()),
         stamp: stamp.into(),
-        required: vec!["kind".into()],
+        required: vec!["kind".to_owned()].into(),
     })
 }
 
@@ -25,7 +25,7 @@ fn delete(space: &str, id: &str, stamp: &str) -> SyncOpBody {
         id: id.into(),
         fields: None,
         stamp: stamp.into(),
-        required: vec![],
+        required: Vec::new().into(),
     })
 }
 

@@ -83,6 +83,13 @@ impl Row {
             other => Err(StoreError::Other(format!("column {i}: expected text, got {other:?}"))),
         }
     }
+    /// Moves a text cell out (no copy), leaving a null behind.
+    pub fn take_text(&mut self, i: usize) -> Result<String> {
+        match self.0.get_mut(i).map(|c| std::mem::replace(c, Cell::Null)) {
+            Some(Cell::Text(s)) => Ok(s),
+            other => Err(StoreError::Other(format!("column {i}: expected text, got {other:?}"))),
+        }
+    }
     pub fn int(&self, i: usize) -> Result<i64> {
         self.opt_int(i)?.ok_or_else(|| StoreError::Other(format!("column {i} is null")))
     }

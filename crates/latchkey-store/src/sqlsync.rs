@@ -36,39 +36,42 @@ fn multi_row_values(rows: usize, width: usize) -> String {
     (0..rows).map(|r| format!("({})", placeholders(width, r * width + 1))).collect::<Vec<_>>().join(", ")
 }
 
+/// Takes the client's row (creating it): `(new, last applied seq)`. A row created by this
+/// statement has `created_at` = now and `last_seq` 0.
 async fn lock_client(tx: &mut Box<dyn SqlTx>, p: &SyncPush) -> Result<(bool, i64)> {
-    let key: [SqlValue; 3] = [p.user_id.clone().into(), p.client_id.clone().into(), p.now.into()];
-    let inserted = tx
-        .execute(
-            "INSERT INTO sync_clients (user_id, client_id, last_seq, created_at, last_seen_at) \
-             VALUES ($1, $2, 0, $3, $3) ON CONFLICT (user_id, client_id) DO NOTHING",
-            &key,
-        )
-        .await?;
     let rows = tx
         .query(
-            "UPDATE sync_clients SET last_seen_at = $3 WHERE user_id = $1 AND client_id = $2 RETURNING last_seq",
-            &key,
+            "INSERT INTO sync_clients (user_id, client_id, last_seq, created_at, last_seen_at) \
+             VALUES ($1, $2, 0, $3, $3) ON CONFLICT (user_id, client_id) \
+             DO UPDATE SET last_seen_at = excluded.last_seen_at RETURNING last_seq, created_at",
+            &[p.user_id.clone().into(), p.client_id.clone().into(), p.now.into()],
         )
         .await?;
-    let last = rows.first().ok_or(StoreError::NotFound)?.int(0)?;
-    Ok((inserted == 1, last))
+    let row = rows.first().ok_or(StoreError::NotFound)?;
+    let last = row.int(0)?;
+    Ok((last == 0 && row.int(1)? == p.now, last))
 }
 
-/// Takes each space's row (creating it at zero), in a fixed order so pushers never deadlock.
-async fn lock_spaces(tx: &mut Box<dyn SqlTx>, spaces: &BTreeSet<String>, p: &SyncPush) -> Result<HashMap<String, i64>> {
-    let mut seqs = HashMap::new();
-    for space in spaces {
+/// Takes each space's row (creating it) and reserves `n` sequence numbers in it, in a fixed
+/// order so pushers never deadlock; returns the number just before the reserved range.
+/// Numbers reserved for operations that change nothing are skipped: cursors only need order.
+async fn reserve_seqs(
+    tx: &mut Box<dyn SqlTx>,
+    spaces: &BTreeMap<String, i64>,
+    p: &SyncPush,
+) -> Result<HashMap<String, i64>> {
+    let mut start = HashMap::new();
+    for (space, n) in spaces {
         let rows = tx
             .query(
-                "INSERT INTO sync_spaces (space, seq, epoch, created_at) VALUES ($1, 0, $2, $3) \
-                 ON CONFLICT (space) DO UPDATE SET seq = sync_spaces.seq RETURNING seq",
-                &[space.clone().into(), p.new_epoch.clone().into(), p.now.into()],
+                "INSERT INTO sync_spaces (space, seq, epoch, created_at) VALUES ($1, $4, $2, $3) \
+                 ON CONFLICT (space) DO UPDATE SET seq = sync_spaces.seq + $4 RETURNING seq",
+                &[space.clone().into(), p.new_epoch.clone().into(), p.now.into(), (*n).into()],
             )
             .await?;
-        seqs.insert(space.clone(), rows.first().ok_or(StoreError::NotFound)?.int(0)?);
+        start.insert(space.clone(), rows.first().ok_or(StoreError::NotFound)?.int(0)? - n);
     }
-    Ok(seqs)
+    Ok(start)
 }
 
 async fn load_records(tx: &mut Box<dyn SqlTx>, writes: &[&SyncWrite]) -> Result<HashMap<RecordKey, RecordState>> {
@@ -106,11 +109,12 @@ async fn stored_results(
         let mut params: Vec<SqlValue> = vec![p.user_id.clone().into(), p.client_id.clone().into()];
         params.extend(chunk.iter().map(|s| SqlValue::from(*s)));
         let sql = format!(
-            "SELECT seq, result FROM sync_ops WHERE user_id = $1 AND client_id = $2 AND seq IN ({})",
+            "SELECT seq, result, op_id FROM sync_ops WHERE user_id = $1 AND client_id = $2 AND seq IN ({})",
             placeholders(chunk.len(), 3)
         );
         for row in tx.query(&sql, &params).await? {
-            by_seq.insert(row.int(0)?, parse_json(&row.text(1)?)?);
+            let seq = row.int(0)?;
+            by_seq.insert(seq, stored_result(&row, seq, 2)?);
         }
     }
     let mut by_op = HashMap::new();
@@ -118,26 +122,38 @@ async fn stored_results(
         let mut params: Vec<SqlValue> = vec![p.user_id.clone().into()];
         params.extend(chunk.iter().map(|s| SqlValue::from(*s)));
         let sql = format!(
-            "SELECT op_id, result FROM sync_ops WHERE user_id = $1 AND op_id IN ({})",
+            "SELECT seq, result, op_id FROM sync_ops WHERE user_id = $1 AND op_id IN ({})",
             placeholders(chunk.len(), 2)
         );
         for row in tx.query(&sql, &params).await? {
-            by_op.insert(row.text(0)?, parse_json(&row.text(1)?)?);
+            let seq = row.int(0)?;
+            by_op.insert(row.text(2)?, stored_result(&row, seq, 2)?);
         }
     }
     Ok((by_seq, by_op))
 }
 
-struct Pending {
-    state: RecordState,
-    seq: i64,
+/// A stored result; `applied` ones are not stored but rebuilt.
+fn stored_result(row: &Row, seq: i64, op_id_col: usize) -> Result<Value> {
+    match row.opt_text(1)? {
+        Some(text) => parse_json(&text),
+        None => Ok(op_result(seq, &row.opt_text(op_id_col)?.unwrap_or_default(), &OpStatus::Applied)),
+    }
 }
 
-async fn write_records(tx: &mut Box<dyn SqlTx>, pending: &BTreeMap<RecordKey, Pending>, now: i64) -> Result<()> {
-    let rows: Vec<_> = pending.iter().collect();
+/// A record being merged: its state, and the sequence number of its change if it changed.
+struct Work {
+    state: RecordState,
+    seq: Option<i64>,
+}
+
+async fn write_records(tx: &mut Box<dyn SqlTx>, work: &HashMap<RecordKey, Work>, now: i64) -> Result<()> {
+    let mut rows: Vec<(&RecordKey, &Work, i64)> =
+        work.iter().filter_map(|(k, w)| w.seq.map(|seq| (k, w, seq))).collect();
+    rows.sort_by_key(|(_, _, seq)| *seq);
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut params = Vec::with_capacity(chunk.len() * 9);
-        for ((space, table, id), p) in chunk {
+        for ((space, table, id), p, seq) in chunk {
             let data = Value::Object(p.state.fields.clone()).to_string();
             let clocks = serde_json::to_string(&p.state.clocks).map_err(|e| StoreError::Other(e.to_string()))?;
             params.extend([
@@ -148,7 +164,7 @@ async fn write_records(tx: &mut Box<dyn SqlTx>, pending: &BTreeMap<RecordKey, Pe
                 clocks.into(),
                 p.state.floor.clone().into(),
                 (!p.state.is_live()).into(),
-                p.seq.into(),
+                (*seq).into(),
                 now.into(),
             ]);
         }
@@ -163,7 +179,11 @@ async fn write_records(tx: &mut Box<dyn SqlTx>, pending: &BTreeMap<RecordKey, Pe
     Ok(())
 }
 
-async fn write_results(tx: &mut Box<dyn SqlTx>, p: &SyncPush, rows: &[(i64, Option<&str>, String)]) -> Result<()> {
+async fn write_results(
+    tx: &mut Box<dyn SqlTx>,
+    p: &SyncPush,
+    rows: &[(i64, Option<&str>, Option<String>)],
+) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut params = Vec::with_capacity(chunk.len() * 6);
         for (seq, op_id, result) in chunk {
@@ -203,7 +223,7 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
         }
         let seen_seqs: Vec<i64> = seen.iter().map(|op| op.seq).collect();
         let fresh_ids: Vec<&str> = fresh.iter().map(|op| op.op_id.as_str()).collect();
-        let (by_seq, mut by_op) = stored_results(&mut tx, p, &seen_seqs, &fresh_ids).await?;
+        let (by_seq, by_op) = stored_results(&mut tx, p, &seen_seqs, &fresh_ids).await?;
 
         let writes: Vec<&SyncWrite> = fresh
             .iter()
@@ -213,21 +233,30 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
                 SyncOpBody::Rejected(_) => None,
             })
             .collect();
-        let spaces: BTreeSet<String> = writes.iter().map(|w| w.space.clone()).collect();
-        let mut space_seq = lock_spaces(&mut tx, &spaces, p).await?;
-        let mut stored = load_records(&mut tx, &writes).await?;
+        let mut per_space: BTreeMap<String, i64> = BTreeMap::new();
+        for w in &writes {
+            *per_space.entry(w.space.clone()).or_default() += 1;
+        }
+        let mut next_seq = reserve_seqs(&mut tx, &per_space, p).await?;
+        let mut work: HashMap<RecordKey, Work> = load_records(&mut tx, &writes)
+            .await?
+            .into_iter()
+            .map(|(k, state)| (k, Work { state, seq: None }))
+            .collect();
 
-        let mut pending: BTreeMap<RecordKey, Pending> = BTreeMap::new();
         let mut results = Vec::with_capacity(p.ops.len());
         let mut result_rows = Vec::with_capacity(fresh.len());
+        // Op ids first seen in this batch, with the index of their result.
+        let mut batch_ops: HashMap<&str, usize> = HashMap::new();
         for op in &p.ops {
             if op.seq <= last {
                 results.push(duplicate_result(op.seq, &op.op_id, by_seq.get(&op.seq).cloned()));
                 continue;
             }
-            if let Some(first) = by_op.get(&op.op_id) {
+            let first = by_op.get(&op.op_id).or_else(|| batch_ops.get(op.op_id.as_str()).map(|i| &results[*i]));
+            if let Some(first) = first {
                 let result = duplicate_result(op.seq, &op.op_id, Some(first.clone()));
-                result_rows.push((op.seq, None, result.to_string()));
+                result_rows.push((op.seq, None, Some(result.to_string())));
                 results.push(result);
                 continue;
             }
@@ -235,41 +264,33 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
                 SyncOpBody::Rejected(r) => OpStatus::Rejected(r.clone()),
                 SyncOpBody::Write(w) => {
                     let key = (w.space.clone(), w.table.clone(), w.id.clone());
-                    let current = pending.get(&key).map(|p| &p.state).or_else(|| stored.get(&key));
+                    let entry = work.entry(key).or_insert_with(|| Work { state: RecordState::default(), seq: None });
                     let change = w.fields.as_ref().map_or(Change::Delete, Change::Put);
-                    let required: Vec<&str> = w.required.iter().map(String::as_str).collect();
-                    match merge(current, change, &w.stamp, &required) {
+                    match merge(&mut entry.state, change, &w.stamp, &w.required) {
                         Err(r) => OpStatus::Rejected(r),
                         Ok(merged) => {
-                            let winning = merged.winning(change);
                             if merged.changed {
-                                let seq = space_seq.entry(w.space.clone()).or_insert(0);
+                                let seq = next_seq.entry(w.space.clone()).or_insert(0);
                                 *seq += 1;
-                                stored.remove(&key);
-                                pending.insert(key, Pending { state: merged.state, seq: *seq });
+                                entry.seq = Some(*seq);
                             }
-                            winning.map_or(OpStatus::Applied, |winning| OpStatus::Superseded { winning })
+                            match merged.winning(&entry.state, change) {
+                                None => OpStatus::Applied,
+                                Some(winning) => OpStatus::Superseded { winning },
+                            }
                         }
                     }
                 }
             };
             let result = op_result(op.seq, &op.op_id, &status);
-            by_op.insert(op.op_id.clone(), result.clone());
-            result_rows.push((op.seq, Some(op.op_id.as_str()), result.to_string()));
+            let stored = (status != OpStatus::Applied).then(|| result.to_string());
+            batch_ops.insert(&op.op_id, results.len());
+            result_rows.push((op.seq, Some(op.op_id.as_str()), stored));
             results.push(result);
         }
 
-        write_records(&mut tx, &pending, p.now).await?;
+        write_records(&mut tx, &work, p.now).await?;
         write_results(&mut tx, p, &result_rows).await?;
-        let mut changed = Vec::new();
-        for space in &spaces {
-            let seq = space_seq.get(space).copied().unwrap_or(0);
-            if pending.keys().any(|(s, _, _)| s == space) {
-                tx.execute("UPDATE sync_spaces SET seq = $2 WHERE space = $1", &[space.clone().into(), seq.into()])
-                    .await?;
-                changed.push((space.clone(), seq));
-            }
-        }
         let last_seq = last + fresh.len() as i64;
         if !fresh.is_empty() {
             tx.execute(
@@ -279,6 +300,11 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
             .await?;
         }
         tx.commit().await?;
+        let changed = per_space
+            .iter()
+            .filter(|(space, _)| work.iter().any(|((s, _, _), w)| s == *space && w.seq.is_some()))
+            .map(|(space, _)| (space.clone(), next_seq.get(space).copied().unwrap_or(0)))
+            .collect();
         Ok(SyncPushOutcome::Done(SyncPushDone { results, last_seq, changed }))
     }
 
@@ -310,18 +336,66 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
         self.db
             .read(&sql, &params)
             .await?
-            .iter()
-            .map(|r| {
+            .into_iter()
+            .map(|mut r| {
                 Ok(SyncChange {
-                    table: r.text(0)?,
-                    id: r.text(1)?,
-                    data: r.text(2)?,
+                    table: r.take_text(0)?,
+                    id: r.take_text(1)?,
+                    data: r.take_text(2)?,
                     deleted: r.bool(3)?,
                     seq: r.int(4)?,
                     updated_at: r.int(5)?,
                 })
             })
             .collect()
+    }
+
+    async fn sync_page(&self, q: &SyncPageQuery<'_>) -> Result<SyncPage> {
+        if q.tables.is_empty() || q.limit < 1 {
+            return Ok(SyncPage::default());
+        }
+        let mut params: Vec<SqlValue> = vec![q.space.into(), q.after.into(), q.limit.into(), q.name_json.into()];
+        let live = if q.live_only {
+            params.push(false.into());
+            " AND deleted = $5"
+        } else {
+            ""
+        };
+        let first_table = params.len() + 1;
+        params.extend(q.tables.iter().map(SqlValue::from));
+        let tables = placeholders(q.tables.len(), first_table);
+        // Order inside the page does not matter (each record appears once, the cursor takes
+        // the largest seq); the inner ORDER BY … LIMIT picks the oldest changes.
+        let sql = format!(
+            "SELECT string_agg('{{\"space\":' || $4 || ',\"table\":\"' || tbl || '\",\"id\":\"' || id || '\",' || \
+               CASE WHEN deleted THEN '\"deleted\":true}}' ELSE '\"deleted\":false,\"fields\":' || data || '}}' END, \
+               ','), count(*), max(seq) \
+             FROM (SELECT tbl, id, data, deleted, seq FROM sync_records \
+                   WHERE space = $1 AND seq > $2{live} AND tbl IN ({tables}) ORDER BY seq LIMIT $3) page"
+        );
+        let rows = self.db.read(&sql, &params).await?;
+        let row = rows.first().ok_or(StoreError::NotFound)?;
+        let (count, last_seq) = (row.int(1)?, row.opt_int(2)?);
+        let more = match last_seq {
+            Some(last) if count == q.limit => {
+                let mut probe: Vec<SqlValue> = vec![q.space.into(), last.into()];
+                let live = if q.live_only {
+                    probe.push(false.into());
+                    " AND deleted = $3"
+                } else {
+                    ""
+                };
+                let first = probe.len() + 1;
+                probe.extend(q.tables.iter().map(SqlValue::from));
+                let sql = format!(
+                    "SELECT 1 FROM sync_records WHERE space = $1 AND seq > $2{live} AND tbl IN ({}) LIMIT 1",
+                    placeholders(q.tables.len(), first)
+                );
+                !self.db.read(&sql, &probe).await?.is_empty()
+            }
+            _ => false,
+        };
+        Ok(SyncPage { json: row.opt_text(0)?.unwrap_or_default(), count, last_seq, more })
     }
 
     async fn sync_client_last_seq(&self, user_id: &str, client_id: &str) -> Result<Option<i64>> {

@@ -237,14 +237,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let pk = state.config.publishable_key.clone();
     let dev = config.dev_mode();
 
-    let keys = built.services.keys.clone();
+    // Hourly housekeeping: expired signing keys, and sync clients idle past their limit.
+    let services = built.services.clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(3600)).await;
-            match keys.prune().await {
+            match services.keys.prune().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "pruned expired signing keys"),
                 Err(e) => tracing::warn!(error = %e, "key pruning failed"),
+            }
+            match services.expire_sync_clients().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "forgot idle sync clients"),
+                Err(e) => tracing::warn!(error = %e, "sync client expiry failed"),
             }
         }
     });

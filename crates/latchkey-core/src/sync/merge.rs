@@ -34,9 +34,9 @@ pub enum Change<'a> {
     Delete,
 }
 
+/// What merging one operation did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
-    pub state: RecordState,
     /// Whether the stored record changes (and so gets a new sequence number).
     pub changed: bool,
     /// The fields of a put that lost to newer writes, or of a delete that newer writes kept.
@@ -45,37 +45,37 @@ pub struct Merged {
 
 impl Merged {
     /// What the client is told won where it lost: `None` when its operation took full effect.
-    pub fn winning(&self, change: Change<'_>) -> Option<Value> {
-        if self.lost.is_empty() && (matches!(change, Change::Put(_)) || !self.state.is_live()) {
+    pub fn winning(&self, state: &RecordState, change: Change<'_>) -> Option<Value> {
+        if self.lost.is_empty() && (matches!(change, Change::Put(_)) || !state.is_live()) {
             return None;
         }
-        if !self.state.is_live() {
+        if !state.is_live() {
             return Some(serde_json::json!({"deleted": true}));
         }
         let fields: Map<String, Value> = match change {
             Change::Put(_) => {
-                self.lost.iter().filter_map(|k| Some((k.clone(), self.state.fields.get(k)?.clone()))).collect()
+                self.lost.iter().filter_map(|k| Some((k.clone(), state.fields.get(k)?.clone()))).collect()
             }
-            Change::Delete => self.state.fields.clone(),
+            Change::Delete => state.fields.clone(),
         };
         Some(serde_json::json!({"deleted": false, "fields": fields}))
     }
 }
 
-/// Merges one operation, stamped `stamp` (canonical), into the stored record, if any.
-/// `required` are the fields a record must be created with.
+/// Merges one operation, stamped `stamp` (canonical), into `state` (the default state for a
+/// record never seen). `required` are the fields a record must be created with; when they
+/// are missing the operation is refused and `state` is left as it was.
 pub fn merge(
-    current: Option<&RecordState>,
+    state: &mut RecordState,
     change: Change<'_>,
     stamp: &str,
-    required: &[&str],
+    required: &[String],
 ) -> Result<Merged, Rejection> {
-    let mut state = current.cloned().unwrap_or_default();
     let above_floor = state.floor.as_deref().is_none_or(|f| stamp > f);
     match change {
         Change::Put(fields) => {
             if !state.is_live() && above_floor {
-                if let Some(missing) = required.iter().find(|r| fields.get(**r).is_none_or(Value::is_null)) {
+                if let Some(missing) = required.iter().find(|r| fields.get(r.as_str()).is_none_or(Value::is_null)) {
                     return Err(Rejection::new(
                         "required_field",
                         format!("`{missing}` is required to create a record in this table."),
@@ -85,22 +85,21 @@ pub fn merge(
             let mut lost = Vec::new();
             let mut changed = false;
             for (name, value) in fields {
-                let newer = above_floor && state.clocks.get(name).is_none_or(|c| stamp > c.as_str());
-                if newer {
+                let clock = state.clocks.get(name);
+                if above_floor && clock.is_none_or(|c| stamp > c.as_str()) {
                     state.fields.insert(name.clone(), value.clone());
                     state.clocks.insert(name.clone(), stamp.to_owned());
                     changed = true;
-                } else if state.clocks.get(name).is_none_or(|c| c != stamp) {
+                } else if clock.is_none_or(|c| c != stamp) {
                     // Equal stamps mean this very write was merged before: a replay, not a loss.
                     lost.push(name.clone());
                 }
             }
-            Ok(Merged { state, changed, lost })
+            Ok(Merged { changed, lost })
         }
         Change::Delete => {
             if !above_floor {
-                let lost = state.fields.keys().cloned().collect();
-                return Ok(Merged { state, changed: false, lost });
+                return Ok(Merged { changed: false, lost: state.fields.keys().cloned().collect() });
             }
             state.floor = Some(stamp.to_owned());
             let clocks = std::mem::take(&mut state.clocks);
@@ -111,8 +110,7 @@ pub fn merge(
                     state.fields.remove(&name);
                 }
             }
-            let lost = state.fields.keys().cloned().collect();
-            Ok(Merged { state, changed: true, lost })
+            Ok(Merged { changed: true, lost: state.fields.keys().cloned().collect() })
         }
     }
 }
@@ -128,8 +126,18 @@ mod tests {
         v.as_object().cloned().unwrap()
     }
 
-    fn apply(state: Option<RecordState>, change: Change<'_>, stamp: &str) -> Merged {
-        merge(state.as_ref(), change, stamp, &[]).unwrap()
+    struct Applied {
+        state: RecordState,
+        changed: bool,
+        lost: Vec<String>,
+        winning: Option<Value>,
+    }
+
+    fn apply(state: Option<RecordState>, change: Change<'_>, stamp: &str) -> Applied {
+        let mut state = state.unwrap_or_default();
+        let m = merge(&mut state, change, stamp, &[]).unwrap();
+        let winning = m.winning(&state, change);
+        Applied { state, changed: m.changed, lost: m.lost, winning }
     }
 
     #[test]
@@ -144,7 +152,7 @@ mod tests {
         let m = apply(Some(m.state), Change::Put(&old), "1");
         assert!(!m.changed);
         assert_eq!(m.lost, ["x", "y"]);
-        assert_eq!(m.winning(Change::Put(&old)), Some(json!({"deleted": false, "fields": {"x": 2, "y": 1}})));
+        assert_eq!(m.winning, Some(json!({"deleted": false, "fields": {"x": 2, "y": 1}})));
     }
 
     #[test]
@@ -162,28 +170,32 @@ mod tests {
         let s = apply(None, Change::Put(&a), "2").state;
         let gone = apply(Some(s.clone()), Change::Delete, "3");
         assert!(!gone.state.is_live() && gone.changed);
-        assert_eq!(gone.winning(Change::Delete), None);
+        assert_eq!(gone.winning, None);
         let later = put(json!({"y": 2}));
         let s2 = apply(Some(s), Change::Put(&later), "4").state;
         let kept = apply(Some(s2), Change::Delete, "3");
         assert_eq!(kept.state.fields, put(json!({"y": 2})));
-        assert_eq!(kept.winning(Change::Delete), Some(json!({"deleted": false, "fields": {"y": 2}})));
+        assert_eq!(kept.winning, Some(json!({"deleted": false, "fields": {"y": 2}})));
         let late_put = put(json!({"x": 7}));
         let lost = apply(Some(gone.state), Change::Put(&late_put), "1");
         assert!(!lost.changed);
-        assert_eq!(lost.winning(Change::Put(&late_put)), Some(json!({"deleted": true})));
+        assert_eq!(lost.winning, Some(json!({"deleted": true})));
     }
 
     #[test]
     fn creating_needs_the_required_fields_updating_does_not() {
+        let required = ["kind".to_owned()];
         let partial = put(json!({"note": "hi"}));
-        let err = merge(None, Change::Put(&partial), "1", &["kind"]).unwrap_err();
+        let mut empty = RecordState::default();
+        let err = merge(&mut empty, Change::Put(&partial), "1", &required).unwrap_err();
         assert_eq!(err.code, "required_field");
+        assert_eq!(empty, RecordState::default(), "a refused operation leaves the record alone");
         let full = put(json!({"kind": "bottle"}));
-        let s = merge(None, Change::Put(&full), "1", &["kind"]).unwrap().state;
-        merge(Some(&s), Change::Put(&partial), "2", &["kind"]).unwrap();
+        let mut s = RecordState::default();
+        merge(&mut s, Change::Put(&full), "1", &required).unwrap();
+        merge(&mut s, Change::Put(&partial), "2", &required).unwrap();
         let null_kind = put(json!({"kind": null}));
-        assert!(merge(None, Change::Put(&null_kind), "1", &["kind"]).is_err());
+        assert!(merge(&mut RecordState::default(), Change::Put(&null_kind), "1", &required).is_err());
     }
 
     fn op_strategy() -> impl Strategy<Value = (Option<Map<String, Value>>, u32)> {
@@ -198,13 +210,13 @@ mod tests {
         fn merging_converges_in_any_order(ops in proptest::collection::vec(op_strategy(), 1..12), seed in any::<u64>()) {
             let stamped: Vec<_> = ops.iter().enumerate().map(|(i, (f, t))| (f.clone(), format!("{t:05}-{i:03}"))).collect();
             let run = |order: &[usize]| {
-                let mut state: Option<RecordState> = None;
+                let mut state = RecordState::default();
                 for &i in order {
                     let (fields, stamp) = &stamped[i];
                     let change = fields.as_ref().map_or(Change::Delete, Change::Put);
-                    state = Some(merge(state.as_ref(), change, stamp, &[]).unwrap().state);
+                    merge(&mut state, change, stamp, &[]).unwrap();
                 }
-                state.unwrap_or_default()
+                state
             };
             let forward: Vec<usize> = (0..stamped.len()).collect();
             let mut shuffled = forward.clone();

@@ -164,8 +164,8 @@ fn sync_disabled() -> ServiceError {
 }
 
 impl Services {
-    pub fn sync_tables(&self) -> &BTreeMap<String, TableSpec> {
-        &self.sync_tables
+    pub fn sync_table(&self, name: &str) -> Option<&TableSpec> {
+        self.sync_tables.get(name).map(|(t, _)| t)
     }
 
     /// The caller of a sync request: the bearer must be a valid session token of an active
@@ -252,6 +252,21 @@ impl Services {
         let cutoff = self.now() - self.config.sync.client_ttl_days * 86_400_000;
         Ok(self.store.sync_expire_clients(cutoff).await?)
     }
+}
+
+/// Each served table with the fields a new record needs (computed once, shared by writes).
+pub(crate) type Tables = BTreeMap<String, (TableSpec, std::sync::Arc<[String]>)>;
+
+pub(crate) fn served_tables(config: &SyncConfig) -> Tables {
+    config
+        .all_tables()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, t)| {
+            let required: std::sync::Arc<[String]> = t.required().map(str::to_owned).collect();
+            (name, (t, required))
+        })
+        .collect()
 }
 
 pub(crate) fn space_index(spaces: &[SpaceAccess]) -> HashMap<&str, &SpaceAccess> {

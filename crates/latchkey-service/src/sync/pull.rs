@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use latchkey_core::sync::valid_id;
+use latchkey_store::SyncPageQuery;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -33,7 +34,8 @@ pub struct PullPage {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct Cursor {
     v: u8,
-    s: BTreeMap<String, (i64, String)>,
+    /// Per space: the position, the space's epoch, and a fingerprint of the tables read.
+    s: BTreeMap<String, (i64, String, String)>,
 }
 
 fn bad_cursor() -> ServiceError {
@@ -46,7 +48,7 @@ impl Cursor {
     fn decode(text: &str) -> Result<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad_cursor())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad_cursor())?;
-        if cursor.v != 1 || cursor.s.values().any(|(seq, _)| *seq < 0) {
+        if cursor.v != 1 || cursor.s.values().any(|(seq, _, _)| *seq < 0) {
             return Err(bad_cursor());
         }
         Ok(cursor)
@@ -56,11 +58,11 @@ impl Cursor {
     }
 }
 
-fn push_json_str(out: &mut String, s: &str) {
-    match serde_json::to_string(s) {
-        Ok(quoted) => out.push_str(&quoted),
-        Err(_) => out.push_str("\"\""),
-    }
+/// Which tables a pull read, in a few characters: when it changes, the space starts over.
+fn access_fingerprint(tables: &[String]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(tables.join(",").as_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 impl Services {
@@ -106,54 +108,52 @@ impl Services {
         let (mut remaining, mut count, mut has_more) = (limit, 0usize, false);
         for space in &spaces {
             let (current_seq, epoch) = states.get(&space.key).cloned().unwrap_or((0, String::new()));
+            let readable: Vec<String> =
+                self.sync_tables.iter().filter(|(_, (t, _))| space.can_read(t)).map(|(n, _)| n.clone()).collect();
+            let access = access_fingerprint(&readable);
             let from = match previous.s.get(&space.key) {
                 None => {
                     added.push(space.name.clone());
                     0
                 }
-                Some((seq, e)) if *e != epoch || *seq > current_seq => {
+                // Another epoch (the space was recreated), a position the space never reached
+                // (a restore from backup), or other readable tables (a role change): start over.
+                Some((seq, e, a)) if *e != epoch || *seq > current_seq || *a != access => {
                     reset.push(space.name.clone());
                     0
                 }
-                Some((seq, _)) => *seq,
+                Some((seq, _, _)) => *seq,
             };
             if remaining == 0 {
                 has_more |= current_seq > from;
-                next.s.insert(space.key.clone(), (from, epoch));
+                next.s.insert(space.key.clone(), (from, epoch, access));
                 continue;
             }
-            let mut changes = self.store.sync_changes(&space.key, from, remaining + 1, from == 0).await?;
-            let full = changes.len() as i64 > remaining;
-            if full {
-                changes.truncate(remaining as usize);
-                has_more = true;
-            }
-            let reached = changes.last().map_or(from, |c| c.seq);
-            let position = if full { reached } else { reached.max(current_seq) };
-            next.s.insert(space.key.clone(), (position, epoch));
-            remaining -= changes.len() as i64;
-            for c in changes {
-                let readable = self.sync_tables.get(&c.table).is_some_and(|t| space.can_read(t));
-                if !readable {
-                    continue;
-                }
+            let name_json = serde_json::to_string(&space.name).unwrap_or_default();
+            let page = self
+                .store
+                .sync_page(&SyncPageQuery {
+                    space: &space.key,
+                    name_json: &name_json,
+                    after: from,
+                    limit: remaining,
+                    live_only: from == 0,
+                    tables: &readable,
+                })
+                .await?;
+            has_more |= page.more;
+            let reached = page.last_seq.unwrap_or(from);
+            // With nothing left, the cursor can move to the space's counter (past tombstones a
+            // fresh client skipped, and numbers reserved by pushes that changed nothing).
+            let position = if page.more { reached } else { reached.max(current_seq) };
+            next.s.insert(space.key.clone(), (position, epoch, access));
+            remaining -= page.count;
+            if page.count > 0 {
                 if count > 0 {
                     body.push(',');
                 }
-                count += 1;
-                body.push_str("{\"space\":");
-                push_json_str(&mut body, &space.name);
-                body.push_str(",\"table\":");
-                push_json_str(&mut body, &c.table);
-                body.push_str(",\"id\":");
-                push_json_str(&mut body, &c.id);
-                if c.deleted {
-                    body.push_str(",\"deleted\":true}");
-                } else {
-                    body.push_str(",\"deleted\":false,\"fields\":");
-                    body.push_str(&c.data);
-                    body.push('}');
-                }
+                count += page.count as usize;
+                body.push_str(&page.json);
             }
         }
         let tail = json!({
@@ -185,14 +185,14 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_refused() {
         let mut c = Cursor { v: 1, s: BTreeMap::new() };
-        c.s.insert("user_1".into(), (12, "ep".into()));
+        c.s.insert("user_1".into(), (12, "ep".into(), "ab12cd34".into()));
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         for bad in [
             "",
             "!!",
             "e30",
             &URL_SAFE_NO_PAD.encode(br#"{"v":2,"s":{}}"#),
-            &URL_SAFE_NO_PAD.encode(br#"{"v":1,"s":{"a":[-1,""]}}"#),
+            &URL_SAFE_NO_PAD.encode(br#"{"v":1,"s":{"a":[-1,"",""]}}"#),
         ] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }

@@ -8,6 +8,8 @@ use latchkey_store::{SyncOpBody, SyncOpIn, SyncPush, SyncPushOutcome, SyncWrite}
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use std::collections::HashMap;
+
 use super::{space_index, SpaceAccess, SpaceChanged, SyncCaller};
 use crate::{ErrorKind, Result, ServiceError, Services};
 
@@ -19,6 +21,13 @@ struct Envelope {
 }
 
 pub type PushResponse = Value;
+
+/// What every operation of one push is judged against.
+struct OpContext<'a> {
+    client_id: &'a str,
+    spaces: HashMap<&'a str, &'a SpaceAccess>,
+    now: i64,
+}
 
 fn invalid(param: &'static str, message: impl Into<String>) -> ServiceError {
     ServiceError::bad_request("sync_push_invalid", message).param(param)
@@ -72,9 +81,10 @@ impl Services {
         }
         let spaces = self.sync_spaces_of(&caller.user_id).await?;
         let now = self.now();
+        let ctx = OpContext { client_id: &client_id, spaces: space_index(&spaces), now };
         let mut ops = Vec::with_capacity(envelope.ops.len());
         for (i, raw) in envelope.ops.into_iter().enumerate() {
-            let op = self.sync_op(raw, i, &client_id, &spaces, now)?;
+            let op = self.sync_op(raw, i, &ctx)?;
             if let Some(first) = ops.first().map(|o: &SyncOpIn| o.seq) {
                 if op.seq != first + i as i64 {
                     return Err(invalid("ops", "The seq of each operation must be one more than the one before."));
@@ -115,7 +125,7 @@ impl Services {
 
     /// One operation: its `seq` and `op_id` must be sound (else the push is malformed); the
     /// rest is judged per operation.
-    fn sync_op(&self, raw: Value, i: usize, client_id: &str, spaces: &[SpaceAccess], now: i64) -> Result<SyncOpIn> {
+    fn sync_op(&self, raw: Value, i: usize, ctx: &OpContext<'_>) -> Result<SyncOpIn> {
         let Value::Object(mut op) = raw else {
             return Err(invalid("ops", format!("ops[{i}] must be an object.")));
         };
@@ -130,7 +140,7 @@ impl Services {
             .filter(|id| valid_id(id))
             .ok_or_else(|| invalid("ops", format!("ops[{i}].op_id must be 1 to 128 letters, digits, _ or -.")))?
             .to_owned();
-        let body = match self.sync_write(&mut op, client_id, spaces, now) {
+        let body = match self.sync_write(&mut op, ctx) {
             Ok(write) => SyncOpBody::Write(write),
             Err(rejection) => SyncOpBody::Rejected(rejection),
         };
@@ -140,19 +150,16 @@ impl Services {
     fn sync_write(
         &self,
         op: &mut Map<String, Value>,
-        client_id: &str,
-        spaces: &[SpaceAccess],
-        now: i64,
+        ctx: &OpContext<'_>,
     ) -> std::result::Result<SyncWrite, Rejection> {
         let text = |op: &Map<String, Value>, key: &str| op.get(key).and_then(Value::as_str).map(str::to_owned);
         let space_name = text(op, "space")
             .ok_or_else(|| Rejection::new("invalid_space", "space must be `me` or an organization id."))?;
-        let index = space_index(spaces);
-        let space = index.get(space_name.as_str()).ok_or_else(|| {
+        let space = ctx.spaces.get(space_name.as_str()).ok_or_else(|| {
             Rejection::new("space_not_found", format!("You are not a member of space `{space_name}`."))
         })?;
         let table_name = text(op, "table").unwrap_or_default();
-        let table = self
+        let (table, required) = self
             .sync_tables
             .get(&table_name)
             .ok_or_else(|| Rejection::new("unknown_table", format!("There is no sync table `{table_name}`.")))?;
@@ -166,8 +173,9 @@ impl Services {
         let id = text(op, "id").filter(|id| valid_id(id));
         let id = id.ok_or_else(|| Rejection::new("invalid_id", "id must be 1 to 128 letters, digits, _ or -."))?;
         let stamp = text(op, "hlc").ok_or_else(|| Rejection::new("invalid_hlc", "hlc is required."))?;
-        let stamp =
-            Stamp::parse(&stamp)?.bounded(now, self.config.sync.max_clock_ahead_secs * 1000).canonical(client_id);
+        let stamp = Stamp::parse(&stamp)?
+            .bounded(ctx.now, self.config.sync.max_clock_ahead_secs * 1000)
+            .canonical(ctx.client_id);
         let fields = match op.get("action").and_then(Value::as_str) {
             Some("delete") => None,
             Some("put") => {
@@ -180,13 +188,6 @@ impl Services {
             }
             _ => return Err(Rejection::new("invalid_action", "action must be `put` or `delete`.")),
         };
-        Ok(SyncWrite {
-            space: space.key.clone(),
-            table: table_name,
-            id,
-            fields,
-            stamp,
-            required: table.required().map(str::to_owned).collect(),
-        })
+        Ok(SyncWrite { space: space.key.clone(), table: table_name, id, fields, stamp, required: required.clone() })
     }
 }

@@ -407,7 +407,7 @@ both_backends!(paging_cursors_reset_and_compression, |backend| async move {
     // A cursor ahead of the server (a restore from backup) is answered with a reset.
     let key = &ada.user_id;
     let ahead = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(json!({"v": 1, "s": {key: [999_999, "someone-elses-epoch"]}}).to_string());
+        .encode(json!({"v": 1, "s": {key: [999_999, "someone-elses-epoch", "00000000"]}}).to_string());
     tablet.cursor = Some(ahead);
     tablet.data.insert(("me".into(), "feeds".into(), "ghost".into()), Some(json!({})));
     let r = tablet.pull_page(1000).await;
@@ -500,11 +500,15 @@ both_backends!(organization_spaces_and_permissions, |backend| async move {
     assert_eq!(r.body["spaces"]["added"], json!(["me"]));
     assert!(eve_phone.live().is_empty());
 
-    // Promoted to parent, Bob reads the journal from the start; removed, he drops the space.
+    // Promoted to parent, Bob's phone starts the family's space over and now gets the journal
+    // written before; removed, he drops the space.
     server.services.set_member_role(&org, &bob.user_id, "org:parent").await.unwrap();
+    let r = bob_phone.pull_page(100).await;
+    assert_eq!(r.body["spaces"]["reset"], json!([org]), "{}", r.text);
+    assert!(bob_phone.live().contains_key(&(org.clone(), "journal".to_owned(), "j1".to_owned())));
     let mut bob_tablet = Device::new(&bob, "bob-tablet");
     bob_tablet.pull_all(100).await;
-    assert!(bob_tablet.live().contains_key(&(org.clone(), "journal".to_owned(), "j1".to_owned())));
+    assert_eq!(bob_tablet.live(), bob_phone.live());
     server.services.remove_member(&org, &bob.user_id).await.unwrap();
     let r = bob_tablet.pull_page(100).await;
     assert_eq!(r.body["spaces"]["removed"], json!([org]));
