@@ -16,3 +16,4 @@ mod process;
 mod proxy;
 mod security;
 mod sync;
+mod sync_sim;
