@@ -16,4 +16,5 @@ mod process;
 mod proxy;
 mod security;
 mod sync;
+mod sync_crash;
 mod sync_sim;

@@ -21,13 +21,32 @@ type Key = (String, String); // (space as the writer named it, record id)
 
 #[derive(Debug, Clone)]
 enum Step {
-    Write { client: usize, family: bool, record: u8, field: u8, value: i64 },
-    Delete { client: usize, family: bool, record: u8 },
-    Sync { client: usize, fault: Fault },
-    Offline { client: usize },
-    Online { client: usize },
+    Write {
+        client: usize,
+        family: bool,
+        record: u8,
+        field: u8,
+        value: i64,
+    },
+    Delete {
+        client: usize,
+        family: bool,
+        record: u8,
+    },
+    Sync {
+        client: usize,
+        fault: Fault,
+    },
+    Offline {
+        client: usize,
+    },
+    Online {
+        client: usize,
+    },
     /// Minutes pass: session tokens (60 s) expire.
-    Wait { minutes: u8 },
+    Wait {
+        minutes: u8,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -242,7 +261,8 @@ impl World<'_> {
 }
 
 async fn simulate(server: &TestServer, users: Vec<Person>, org: String, clients: usize, steps: Vec<Step>) {
-    let mut world = World { server, users, org, clients: Vec::new(), written: Vec::new(), first_results: BTreeMap::new() };
+    let mut world =
+        World { server, users, org, clients: Vec::new(), written: Vec::new(), first_results: BTreeMap::new() };
     for i in 0..clients {
         let user = i % 2;
         let person = &world.users[user];
@@ -307,7 +327,8 @@ async fn simulate(server: &TestServer, users: Vec<Person>, org: String, clients:
         let last = server.services.store.sync_client_last_seq(user_id, &client.id).await.unwrap().unwrap_or(0);
         assert_eq!(last, client.next_seq - 1, "client {c}: every op taken, in order");
     }
-    let written_ids: BTreeSet<String> = world.clients.iter().flat_map(|c| (1..c.next_seq).map(move |s| format!("{}-op{s}", c.id))).collect();
+    let written_ids: BTreeSet<String> =
+        world.clients.iter().flat_map(|c| (1..c.next_seq).map(move |s| format!("{}-op{s}", c.id))).collect();
     for id in &written_ids {
         assert!(world.first_results.get(id).copied().unwrap_or(0) <= 1, "{id} was applied twice");
     }
