@@ -20,7 +20,7 @@ use tokio::process::Command;
 
 const RECORDS: usize = 10_000;
 const BATCH: usize = 100;
-const PULL_LIMIT: usize = 5_000;
+const PULL_LIMIT: usize = 2_000;
 const ROUNDS: usize = 3;
 
 fn rss_kib(pid: u32) -> u64 {

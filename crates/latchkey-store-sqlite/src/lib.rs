@@ -40,7 +40,7 @@ pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         .await
         .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
     let readers = SqlitePoolOptions::new()
-        .max_connections(4)
+        .max_connections(2)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options.read_only(true))
         .await

@@ -115,6 +115,10 @@ pub struct SpaceAccess {
 }
 
 impl SpaceAccess {
+    /// The caller's own space, where they may do everything.
+    pub fn personal(user_id: &str) -> Self {
+        Self { key: user_id.to_owned(), name: PERSONAL_SPACE.to_owned(), permissions: None }
+    }
     fn allows(&self, permission: Option<&String>) -> bool {
         match (&self.permissions, permission) {
             (None, _) | (Some(_), None) => true,
@@ -202,8 +206,7 @@ impl Services {
 
     /// The personal space, then every organization the caller is a member of.
     pub async fn sync_spaces_of(&self, user_id: &str) -> Result<Vec<SpaceAccess>> {
-        let mut spaces =
-            vec![SpaceAccess { key: user_id.to_owned(), name: PERSONAL_SPACE.to_owned(), permissions: None }];
+        let mut spaces = vec![SpaceAccess::personal(user_id)];
         let mut memberships = self.store.memberships_of_user(user_id).await?;
         memberships.sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
         for m in memberships {

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use std::collections::HashMap;
 
-use super::{space_index, SpaceAccess, SpaceChanged, SyncCaller};
+use super::{space_index, SpaceAccess, SpaceChanged, SyncCaller, PERSONAL_SPACE};
 use crate::{ErrorKind, Result, ServiceError, Services};
 
 #[derive(Deserialize)]
@@ -79,7 +79,14 @@ impl Services {
             )
             .long("Nothing was applied. Push the outbox in smaller batches."));
         }
-        let spaces = self.sync_spaces_of(&caller.user_id).await?;
+        // Organization spaces are looked up only when an operation names one.
+        let personal_only =
+            envelope.ops.iter().all(|op| op.get("space").and_then(Value::as_str) == Some(PERSONAL_SPACE));
+        let spaces = if personal_only {
+            vec![SpaceAccess::personal(&caller.user_id)]
+        } else {
+            self.sync_spaces_of(&caller.user_id).await?
+        };
         let now = self.now();
         let ctx = OpContext { client_id: &client_id, spaces: space_index(&spaces), now };
         let mut ops = Vec::with_capacity(envelope.ops.len());
