@@ -206,6 +206,31 @@ permissions = []                             # the app's own, e.g. ["org:invoice
 # name = "Billing"
 # description = "Sends invoices"
 # permissions = ["org:invoices:create", "org:invoices:read"]
+
+[sync]                                       # offline-first sync: /v1/sync/push, /pull, /events
+enabled = true
+include_babylog = true                       # BabyLog's tables: babies, feeds, sleeps, diapers, notes
+schema_version = 1                           # what clients write now
+min_schema_version = 1                       # the oldest still accepted
+max_ops_per_push = 1000
+max_push_bytes = 1048576
+default_pull_limit = 1000
+max_pull_limit = 10000
+max_clock_ahead_secs = 60                    # clock stamps further ahead are pulled back
+client_ttl_days = 90                         # idle clients are forgotten
+
+# [sync.tables.invoices]                     # your own tables, beside BabyLog's
+# read_permission = "org:invoices:read"      # needed in an organization's space (none: every member)
+# write_permission = "org:invoices:create"
+# max_bytes = 65536                          # of the fields one operation writes
+# [sync.tables.invoices.fields]
+# customer = { type = "string", required = true, max_length = 200 }
+# amount = { type = "number", min = 0 }
+# paid = { type = "boolean" }
+# due = { type = "timestamp" }               # milliseconds since 1970
+# lines = { type = "json", max_length = 16384 }
+# kind = { type = "string", values = ["one-off", "monthly"] }
+# parent = { type = "reference", table = "invoices" }
 "#;
 
 #[cfg(test)]
@@ -243,6 +268,36 @@ mod tests {
             Config::load(None, &Overrides::default()).unwrap();
             jail.create_file("latchkey.toml", "lisen = \"127.0.0.1:1\"\n")?;
             assert!(Config::load(None, &Overrides::default()).is_err(), "typos are errors");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sync_tables_come_from_the_file_and_bad_ones_are_named() {
+        figment::Jail::expect_with(|jail| {
+            // The commented table at the end of the example, uncommented.
+            let (head, tail) = EXAMPLE.split_once("\n# [sync.tables").unwrap();
+            let example = format!("{head}\n[sync.tables{}", tail.replace("\n# ", "\n"));
+            jail.create_file("latchkey.toml", &example)?;
+            let tables = Config::load(None, &Overrides::default()).unwrap().sync.all_tables().unwrap();
+            assert!(["babies", "feeds", "sleeps", "diapers", "notes", "invoices"]
+                .iter()
+                .all(|t| tables.contains_key(*t)));
+            assert_eq!(tables["invoices"].fields.len(), 7);
+            jail.create_file("latchkey.toml", "[sync.tables.feeds.fields]\nx = { type = \"string\" }\n")?;
+            let error = Config::load(None, &Overrides::default()).unwrap().sync.all_tables().unwrap_err();
+            assert!(error.contains("one of BabyLog's"), "{error}");
+            jail.create_file(
+                "latchkey.toml",
+                "[sync.tables.a.fields]\nx = { type = \"reference\", table = \"nope\" }\n",
+            )?;
+            let error = Config::load(None, &Overrides::default()).unwrap().sync.all_tables().unwrap_err();
+            assert!(error.contains("unknown table `nope`"), "{error}");
+            jail.create_file("latchkey.toml", "[sync.tables.a.fields]\nx = { type = \"colour\" }\n")?;
+            assert!(Config::load(None, &Overrides::default()).is_err(), "unknown field types are refused");
+            jail.create_file("latchkey.toml", "[sync]\nmin_schema_version = 3\n")?;
+            let error = Config::load(None, &Overrides::default()).unwrap().sync.all_tables().unwrap_err();
+            assert!(error.contains("min_schema_version"), "{error}");
             Ok(())
         });
     }
