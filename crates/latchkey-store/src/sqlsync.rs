@@ -354,44 +354,27 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
         if q.tables.is_empty() || q.limit < 1 {
             return Ok(SyncPage::default());
         }
-        let mut params: Vec<SqlValue> = vec![q.space.into(), q.after.into(), q.limit.into(), q.name_json.into()];
-        let live = if q.live_only {
-            params.push(false.into());
-            " AND deleted = $5"
-        } else {
-            ""
-        };
-        let first_table = params.len() + 1;
-        params.extend(q.tables.iter().map(SqlValue::from));
-        let tables = placeholders(q.tables.len(), first_table);
+        let (filter, mut params) = changes_after(q, q.after);
+        params.push(q.limit.into());
+        params.push(q.name_json.into());
+        let (limit, name) = (params.len() - 1, params.len());
         // Order inside the page does not matter (each record appears once, the cursor takes
         // the largest seq); the inner ORDER BY … LIMIT picks the oldest changes.
         let sql = format!(
-            "SELECT string_agg('{{\"space\":' || $4 || ',\"table\":\"' || tbl || '\",\"id\":\"' || id || '\",' || \
+            "SELECT string_agg('{{\"space\":' || ${name} || ',\"table\":\"' || tbl || '\",\"id\":\"' || id || '\",' || \
                CASE WHEN deleted THEN '\"deleted\":true}}' ELSE '\"deleted\":false,\"fields\":' || data || '}}' END, \
                ','), count(*), max(seq) \
-             FROM (SELECT tbl, id, data, deleted, seq FROM sync_records \
-                   WHERE space = $1 AND seq > $2{live} AND tbl IN ({tables}) ORDER BY seq LIMIT $3) page"
+             FROM (SELECT tbl, id, data, deleted, seq FROM sync_records WHERE {filter} ORDER BY seq LIMIT ${limit}) page"
         );
         let rows = self.db.read(&sql, &params).await?;
         let row = rows.first().ok_or(StoreError::NotFound)?;
         let (count, last_seq) = (row.int(1)?, row.opt_int(2)?);
         let more = match last_seq {
+            // A full page: is there anything after it?
             Some(last) if count == q.limit => {
-                let mut probe: Vec<SqlValue> = vec![q.space.into(), last.into()];
-                let live = if q.live_only {
-                    probe.push(false.into());
-                    " AND deleted = $3"
-                } else {
-                    ""
-                };
-                let first = probe.len() + 1;
-                probe.extend(q.tables.iter().map(SqlValue::from));
-                let sql = format!(
-                    "SELECT 1 FROM sync_records WHERE space = $1 AND seq > $2{live} AND tbl IN ({}) LIMIT 1",
-                    placeholders(q.tables.len(), first)
-                );
-                !self.db.read(&sql, &probe).await?.is_empty()
+                let (filter, params) = changes_after(q, last);
+                let sql = format!("SELECT 1 FROM sync_records WHERE {filter} LIMIT 1");
+                !self.db.read(&sql, &params).await?.is_empty()
             }
             _ => false,
         };
@@ -421,6 +404,21 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
         tx.commit().await?;
         Ok(n)
     }
+}
+
+/// The records of a page query's space changed after `after`, in its tables (and live only
+/// when asked): the condition and its parameters, `$1…$n`.
+fn changes_after(q: &SyncPageQuery<'_>, after: i64) -> (String, Vec<SqlValue>) {
+    let mut params: Vec<SqlValue> = vec![q.space.into(), after.into()];
+    let live = if q.live_only {
+        params.push(false.into());
+        " AND deleted = $3"
+    } else {
+        ""
+    };
+    let tables = placeholders(q.tables.len(), params.len() + 1);
+    params.extend(q.tables.iter().map(SqlValue::from));
+    (format!("space = $1 AND seq > $2{live} AND tbl IN ({tables})"), params)
 }
 
 /// Deletes a space and everything in it (part of deleting its user or organization).

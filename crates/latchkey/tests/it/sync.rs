@@ -396,12 +396,22 @@ both_backends!(paging_cursors_reset_and_compression, |backend| async move {
         let ops = (0..50).map(|i| feed(&format!("feed_{batch}_{i}"), i, &h)).collect();
         assert_eq!(phone.push(ops).await.status, StatusCode::OK);
     }
+    // One large push (past the 64 KiB limit of other request bodies, within sync's 1 MiB).
+    let big: Vec<Value> = (0..400)
+        .map(|i| {
+            put("me", "notes", &format!("note_{i}"), json!({"at": 1, "text": format!("{i} {}", "z".repeat(200))}), &h)
+        })
+        .collect();
+    let r = phone.push(big).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["last_seq"], 650);
     let mut tablet = Device::new(&ada, "tablet");
     let pages = tablet.pull_all(100).await;
     let sizes: Vec<usize> = pages.iter().map(|p| p.body["changes"].as_array().unwrap().len()).collect();
-    assert_eq!(sizes, [100, 100, 50]);
-    assert_eq!(pages.iter().map(|p| p.body["has_more"] == true).collect::<Vec<_>>(), [true, true, false]);
-    assert_eq!(tablet.live().len(), 250);
+    assert_eq!(sizes, [100, 100, 100, 100, 100, 100, 50]);
+    let more: Vec<bool> = pages.iter().map(|p| p.body["has_more"] == true).collect();
+    assert_eq!(more, [true, true, true, true, true, true, false]);
+    assert_eq!(tablet.live().len(), 650);
     assert_eq!(tablet.pull_page(100).await.body["changes"], json!([]));
 
     // A cursor ahead of the server (a restore from backup) is answered with a reset.
@@ -412,7 +422,7 @@ both_backends!(paging_cursors_reset_and_compression, |backend| async move {
     tablet.data.insert(("me".into(), "feeds".into(), "ghost".into()), Some(json!({})));
     let r = tablet.pull_page(1000).await;
     assert_eq!(r.body["spaces"]["reset"], json!(["me"]));
-    assert_eq!(tablet.live().len(), 250, "the reset dropped the ghost and refilled the space");
+    assert_eq!(tablet.live().len(), 650, "the reset dropped the ghost and refilled the space");
 
     // Compressed when the client accepts it.
     let token = tablet.token().await;

@@ -20,7 +20,7 @@ use crate::harness::Browser;
 
 const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 const CLIENTS: usize = 4;
-const OPS_PER_CLIENT: usize = 80;
+const OPS_PER_CLIENT: usize = 120;
 const KILLS: usize = 5;
 
 async fn spawn(dir: &Path, port: u16) -> (Child, Option<String>) {
@@ -192,7 +192,7 @@ async fn pushes_survive_sigkill_and_restart() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut kills = 0;
     while kills < KILLS && !clients.iter().all(|c| c.is_finished()) {
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(30..250))).await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(20..200))).await;
         kills += 1;
         let pid = server.id().unwrap();
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status().await;
