@@ -12,6 +12,9 @@ use sqlx::{Column, PgPool, Postgres, Row as _, TypeInfo, ValueRef};
 
 pub type PostgresStore = SqlStore<PostgresDriver>;
 
+/// The channel pushes announce changed spaces on.
+const SYNC_CHANNEL: &str = "latchkey_sync";
+
 pub struct PostgresDriver {
     pool: PgPool,
 }
@@ -91,6 +94,34 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
 
 #[async_trait]
 impl SqlDriver for PostgresDriver {
+    fn notify_sql(&self) -> Option<&'static str> {
+        Some("SELECT pg_notify('latchkey_sync', $1)")
+    }
+
+    /// One listening connection per instance; after a lost connection `PgListener` reconnects
+    /// (notifications sent meanwhile are missed: clients also pull on their own schedule).
+    async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await.map_err(map_err)?;
+        listener.listen(SYNC_CHANNEL).await.map_err(map_err)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(n) => {
+                        if tx.send(n.payload().to_owned()).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sync notifications interrupted; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(Some(rx))
+    }
+
     async fn read(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
         let rows = bind(sqlx::query(sql), params).fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter().map(decode).collect()

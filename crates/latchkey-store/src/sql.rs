@@ -120,6 +120,17 @@ pub trait SqlDriver: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// The backend's name, for logs and metrics.
     fn backend(&self) -> &'static str;
+    /// A statement that tells every instance sharing the database that something changed,
+    /// taking the payload as `$1` and run inside a write transaction so it is delivered at
+    /// commit (PostgreSQL: `pg_notify`); `None` where instances cannot share a database.
+    fn notify_sql(&self) -> Option<&'static str> {
+        None
+    }
+    /// Payloads of the notifications of every instance (this one included), when the backend
+    /// has them.
+    async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>> {
+        Ok(None)
+    }
     /// A case-insensitive `LIKE` prefix test of `column` against the pattern parameter `param`
     /// (already lower-cased, wildcards escaped with `\`), in the form the backend's indexes serve.
     fn ci_prefix(&self, column: &str, param: &str) -> String {

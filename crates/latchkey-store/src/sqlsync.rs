@@ -299,12 +299,17 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
             )
             .await?;
         }
-        tx.commit().await?;
-        let changed = per_space
+        let changed: Vec<(String, i64)> = per_space
             .iter()
             .filter(|(space, _)| work.iter().any(|((s, _, _), w)| s == *space && w.seq.is_some()))
             .map(|(space, _)| (space.clone(), next_seq.get(space).copied().unwrap_or(0)))
             .collect();
+        if let Some(notify) = self.db.notify_sql() {
+            for (space, seq) in &changed {
+                tx.query(notify, &[format!("{space} {seq}").into()]).await?;
+            }
+        }
+        tx.commit().await?;
         Ok(SyncPushOutcome::Done(SyncPushDone { results, last_seq, changed }))
     }
 
@@ -390,6 +395,29 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
             )
             .await?;
         rows.first().map(|r| r.int(0)).transpose()
+    }
+
+    fn sync_fans_out(&self) -> bool {
+        self.db.notify_sql().is_some()
+    }
+
+    async fn sync_listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<(String, i64)>>> {
+        let Some(mut payloads) = self.db.listen().await? else {
+            return Ok(None);
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            while let Some(payload) = payloads.recv().await {
+                let parsed =
+                    payload.split_once(' ').and_then(|(space, seq)| Some((space.to_owned(), seq.parse().ok()?)));
+                if let Some(change) = parsed {
+                    if tx.send(change).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Some(rx))
     }
 
     async fn sync_expire_clients(&self, idle_before: i64) -> Result<u64> {

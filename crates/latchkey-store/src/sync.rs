@@ -126,6 +126,11 @@ pub trait SyncStore: Send + Sync {
     /// validated at push to a charset that needs no JSON escaping.
     async fn sync_page(&self, query: &SyncPageQuery<'_>) -> Result<SyncPage>;
     async fn sync_client_last_seq(&self, user_id: &str, client_id: &str) -> Result<Option<i64>>;
+    /// Whether pushes announce changed spaces to every instance (see [`SyncStore::sync_listen`]).
+    fn sync_fans_out(&self) -> bool;
+    /// `(space, seq)` of every push of every instance sharing the database, when the backend
+    /// fans changes out (PostgreSQL `LISTEN/NOTIFY`).
+    async fn sync_listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<(String, i64)>>>;
     /// Forgets clients idle since before `idle_before`, with their operation results.
     async fn sync_expire_clients(&self, idle_before: i64) -> Result<u64>;
 }

@@ -169,6 +169,7 @@ pub async fn build_with(
     config.sync.all_tables().map_err(|e| anyhow!("[sync]: {e}"))?;
     let services = Arc::new(Services::new(store, hasher, mailer, keys, clock, rng, service_config, code_key));
     services.seed_roles().await?;
+    services.start_sync_fanout().await?;
     Ok(Built { services, instance_id, new_secret_key })
 }
 

@@ -141,6 +141,7 @@ pub struct SpaceChanged {
 }
 
 /// Fans out space changes to the live-update streams of this instance.
+#[derive(Clone)]
 pub struct SyncHub {
     sender: broadcast::Sender<SpaceChanged>,
 }
@@ -248,6 +249,21 @@ impl Services {
             "total_count": count,
             "tables": tables,
         }))
+    }
+
+    /// Forwards the changes that every instance sharing the database announces (PostgreSQL
+    /// `LISTEN/NOTIFY`) to this instance's live streams. Without it (SQLite), pushes publish to
+    /// this instance's streams directly.
+    pub async fn start_sync_fanout(&self) -> Result<()> {
+        if let Some(mut changes) = self.store.sync_listen().await? {
+            let hub = self.sync_hub.clone();
+            tokio::spawn(async move {
+                while let Some((space, seq)) = changes.recv().await {
+                    hub.publish(SpaceChanged { space, seq });
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Forgets sync clients idle past the configured limit.

@@ -108,8 +108,11 @@ impl Services {
         };
         match self.store.sync_push(&push).await? {
             SyncPushOutcome::Done(done) => {
-                for (space, seq) in done.changed {
-                    self.sync_hub.publish(SpaceChanged { space, seq });
+                // Where the store fans changes out, they come back through the listener.
+                if !self.store.sync_fans_out() {
+                    for (space, seq) in done.changed {
+                        self.sync_hub.publish(SpaceChanged { space, seq });
+                    }
                 }
                 Ok(json!({"results": done.results, "last_seq": done.last_seq}))
             }

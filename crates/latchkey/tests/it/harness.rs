@@ -140,6 +140,11 @@ impl TestServer {
         Browser::new(&self.url)
     }
 
+    /// The database and data directory, for a second instance that shares them.
+    pub fn shared_storage(&self) -> (String, std::path::PathBuf) {
+        (self._db.url.clone(), self._db.dir.path().to_path_buf())
+    }
+
     /// The latest code mailed to `to` (waits briefly: mail is sent in the background).
     pub async fn code_for(&self, to: &str) -> String {
         for _ in 0..100 {

@@ -649,3 +649,38 @@ async fn concurrent_pushers_are_never_skipped_on_postgres() {
 async fn concurrent_pushers_are_never_skipped_on_sqlite() {
     concurrent_pushers_are_never_skipped(Backend::Sqlite).await;
 }
+
+/// Two instances on one PostgreSQL database: a push taken by one reaches the live streams of
+/// both (`LISTEN/NOTIFY`), and a token of one is good at the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_reach_every_instance_on_postgres() {
+    let issuer = "http://127.0.0.1:9";
+    let first = TestServer::start_with(Backend::Postgres, |c| c.public_url = Some(issuer.into())).await;
+    let (database_url, data_dir) = first.shared_storage();
+    let second = TestServer::start_with(Backend::Postgres, move |c| {
+        c.public_url = Some(issuer.into());
+        c.database_url = database_url;
+        c.data_dir = data_dir;
+    })
+    .await;
+    let ada = Person::sign_up(&first, "ada@example.com").await;
+    let mut phone = Device::new(&ada, "phone");
+    let token = phone.token().await;
+    let listen = |server: &TestServer| {
+        let (b, token) = (server.browser(), token.clone());
+        async move { b.http.get(b.url("/v1/sync/events")).bearer_auth(token).send().await.unwrap() }
+    };
+    let (mut on_first, mut on_second) = (listen(&first).await, listen(&second).await);
+    assert_eq!((on_first.status(), on_second.status()), (StatusCode::OK, StatusCode::OK));
+    let (mut seen_first, mut seen_second) = (String::new(), String::new());
+    read_until(&mut on_first, &mut seen_first, "event: ready").await;
+    read_until(&mut on_second, &mut seen_second, "event: ready").await;
+    assert_eq!(statuses(&phone.push(vec![feed("feed_1", 10, &stamp(&first, 0))]).await), ["applied"]);
+    read_until(&mut on_second, &mut seen_second, "event: change").await;
+    read_until(&mut on_first, &mut seen_first, "event: change").await;
+    assert!(seen_second.contains(r#""space":"me""#), "{seen_second}");
+    // The other instance serves the same data.
+    let b = second.browser();
+    let r = b.send(b.http.get(b.url("/v1/sync/pull")).bearer_auth(phone.token().await)).await;
+    assert_eq!(r.body["changes"].as_array().map(Vec::len), Some(1), "{}", r.text);
+}
