@@ -4,6 +4,9 @@
 //! `GET /v1/users?limit=100`, and a list filtered by email, plus the SQLite plan of each query.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "../banner.rs"]
+mod banner;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -11,7 +14,6 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context};
 use latchkey_store::{CodeFields, EmailRow, Store, UserQuery, UserRecord, UserRow};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const CONCURRENCY: usize = 16;
@@ -78,20 +80,7 @@ async fn main() -> anyhow::Result<()> {
         .kill_on_drop(true)
         .spawn()
         .context("starting latchkey")?;
-    let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?).lines();
-    let (mut url, mut key) = (String::new(), String::new());
-    while let Some(line) = lines.next_line().await? {
-        if let Some(u) = line.strip_prefix("latchkey listening on ") {
-            url = u.trim().to_owned();
-        }
-        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("sk_live_")) {
-            key = k.to_owned();
-        }
-        if line.contains("next steps") {
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (url, key) = banner::read_banner(&mut child).await?;
 
     // Users go straight into the database (through the same store code the server uses).
     let store = latchkey_store_sqlite::open(&format!("sqlite://{}", data.join("latchkey.db").display())).await?;

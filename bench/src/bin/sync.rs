@@ -6,6 +6,9 @@
 //!   target/release/sync target/release/latchkey [postgres://…]`
 #![allow(clippy::disallowed_methods)]
 
+#[path = "../banner.rs"]
+mod banner;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -15,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const RECORDS: usize = 10_000;
@@ -187,27 +189,14 @@ async fn main() -> anyhow::Result<()> {
         .env("LATCHKEY_RATE_LIMITS__ENABLED", "false")
         .env("LATCHKEY_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(if std::env::var("SYNC_BENCH_STDERR").is_ok() { Stdio::inherit() } else { Stdio::null() })
+        .stderr(Stdio::null())
         .kill_on_drop(true);
     if let Some(url) = &postgres {
         command.env("LATCHKEY_DATABASE_URL", url);
     }
     let mut child = command.spawn().context("starting latchkey")?;
     let pid = child.id().ok_or_else(|| anyhow!("no pid"))?;
-    let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?).lines();
-    let (mut url, mut key) = (String::new(), String::new());
-    while let Some(line) = lines.next_line().await? {
-        if let Some(u) = line.strip_prefix("latchkey listening on ") {
-            url = u.trim().to_owned();
-        }
-        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("sk_live_")) {
-            key = k.to_owned();
-        }
-        if line.contains("next steps") {
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (url, key) = banner::read_banner(&mut child).await?;
     if key.is_empty() {
         bail!("no secret key was printed: use a fresh database");
     }
