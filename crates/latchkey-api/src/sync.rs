@@ -102,7 +102,7 @@ async fn pull(
     let caller = caller(&state, &headers).await?;
     let query = pull_query(raw.as_deref())?;
     let page = state.services.sync_pull(&caller, &query).await?;
-    let mut res = (StatusCode::OK, Body::from(page.body)).into_response();
+    let mut res = (StatusCode::OK, Body::from(page)).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)

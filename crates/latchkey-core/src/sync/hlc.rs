@@ -50,14 +50,6 @@ impl Stamp {
     pub fn canonical(self, node: &str) -> String {
         format!("{:0w$}-{:05}-{node}", self.wall_ms, self.counter, w = WALL_DIGITS)
     }
-
-    /// The wire form of a canonical stamp (what clients use to advance their own clock).
-    pub fn wire_of(canonical: &str) -> Option<String> {
-        let mut parts = canonical.splitn(3, '-');
-        let wall = parts.next()?.parse::<i64>().ok()?;
-        let counter = parts.next()?.parse::<u32>().ok()?;
-        Some(format!("{wall}-{counter}"))
-    }
 }
 
 #[cfg(test)]
@@ -81,7 +73,6 @@ mod tests {
         let c = Stamp { wall_ms: 10, counter: 0 }.canonical("b");
         let d = Stamp { wall_ms: 10, counter: 1 }.canonical("a");
         assert!(a < b && b < c && c < d);
-        assert_eq!(Stamp::wire_of(&d).as_deref(), Some("10-1"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use latchkey_token::{VerifierOptions, VerifyError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-pub use pull::{PullPage, PullQuery};
+pub use pull::PullQuery;
 pub use push::PushResponse;
 
 use crate::{ErrorKind, Result, ServiceError, Services};

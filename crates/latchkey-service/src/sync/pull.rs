@@ -23,13 +23,6 @@ pub struct PullQuery {
     pub schema_version: Option<i64>,
 }
 
-/// A pull page as JSON text.
-#[derive(Debug, Clone)]
-pub struct PullPage {
-    pub body: String,
-    pub changes: usize,
-}
-
 /// Where a client is in each space: `(seq, epoch)`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct Cursor {
@@ -66,7 +59,8 @@ fn access_fingerprint(tables: &[String]) -> String {
 }
 
 impl Services {
-    pub async fn sync_pull(&self, caller: &SyncCaller, query: &PullQuery) -> Result<PullPage> {
+    /// A pull page, as JSON text.
+    pub async fn sync_pull(&self, caller: &SyncCaller, query: &PullQuery) -> Result<String> {
         if let Some(version) = query.schema_version {
             self.check_schema_version(version)?;
         }
@@ -105,7 +99,7 @@ impl Services {
         let mut next = Cursor { v: 1, s: BTreeMap::new() };
         let mut body = String::with_capacity(4096);
         body.push_str("{\"changes\":[");
-        let (mut remaining, mut count, mut has_more) = (limit, 0usize, false);
+        let (mut remaining, mut any, mut has_more) = (limit, false, false);
         for space in &spaces {
             let (current_seq, epoch) = states.get(&space.key).cloned().unwrap_or((0, String::new()));
             let readable: Vec<String> =
@@ -149,10 +143,10 @@ impl Services {
             next.s.insert(space.key.clone(), (position, epoch, access));
             remaining -= page.count;
             if page.count > 0 {
-                if count > 0 {
+                if any {
                     body.push(',');
                 }
-                count += page.count as usize;
+                any = true;
                 body.push_str(&page.json);
             }
         }
@@ -165,7 +159,7 @@ impl Services {
         body.push_str("],");
         let tail = tail.to_string();
         body.push_str(tail.get(1..).unwrap_or("}"));
-        Ok(PullPage { body, changes: count })
+        Ok(body)
     }
 
     fn space_name(&self, key: &str, user_id: &str) -> String {

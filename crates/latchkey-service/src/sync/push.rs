@@ -54,6 +54,13 @@ impl Services {
         .meta("max_schema_version", json!(c.schema_version)))
     }
 
+    /// A space's epoch: random, so a recreated space never matches an old cursor.
+    fn new_epoch(&self) -> String {
+        let mut bytes = [0u8; 8];
+        self.rng.fill(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     pub async fn sync_push(&self, caller: &SyncCaller, body: &[u8]) -> Result<PushResponse> {
         let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
             ServiceError::bad_request("sync_push_invalid", "The body must be a JSON push request.")
@@ -99,13 +106,7 @@ impl Services {
             }
             ops.push(op);
         }
-        let push = SyncPush {
-            user_id: caller.user_id.clone(),
-            client_id,
-            ops,
-            now,
-            new_epoch: self.new_id(latchkey_core::ids::IdKind::Message),
-        };
+        let push = SyncPush { user_id: caller.user_id.clone(), client_id, ops, now, new_epoch: self.new_epoch() };
         match self.store.sync_push(&push).await? {
             SyncPushOutcome::Done(done) => {
                 // Where the store fans changes out, they come back through the listener.

@@ -684,3 +684,23 @@ async fn live_events_reach_every_instance_on_postgres() {
     let r = b.send(b.http.get(b.url("/v1/sync/pull")).bearer_auth(phone.token().await)).await;
     assert_eq!(r.body["changes"].as_array().map(Vec::len), Some(1), "{}", r.text);
 }
+
+/// With `[sync] enabled = false` every sync endpoint is a 404 in the error shape, even with a
+/// valid token, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_sync_answers_not_found() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| c.sync.enabled = false).await;
+    let ada = Person::sign_up(&server, "ada@example.com").await;
+    let mut phone = Device::new(&ada, "phone");
+    let r = phone.push(vec![feed("feed_1", 10, &stamp(&server, 0))]).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::NOT_FOUND, "resource_not_found"), "{}", r.text);
+    assert_eq!(r.content_type(), "application/json");
+    let token = phone.token().await;
+    let b = &phone.person_b;
+    for path in ["/v1/sync/pull", "/v1/sync/events"] {
+        let r = b.send(b.http.get(b.url(path)).bearer_auth(&token)).await;
+        assert_eq!((r.status, r.error_code()), (StatusCode::NOT_FOUND, "resource_not_found"), "{path}");
+    }
+    assert!(server.services.store.sync_changes(&ada.user_id, 0, 10, false).await.unwrap().is_empty());
+    assert_eq!(server.services.store.sync_client_last_seq(&ada.user_id, "phone").await.unwrap(), None);
+}
