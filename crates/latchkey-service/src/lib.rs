@@ -12,6 +12,7 @@ pub mod kek;
 pub mod keys;
 pub mod mail;
 pub mod orgs;
+pub mod resources;
 pub mod sync;
 pub mod templates;
 pub mod tickets;

@@ -139,6 +139,10 @@ impl SqlDriver for PostgresDriver {
     fn backend(&self) -> &'static str {
         "postgres"
     }
+
+    fn skip_locked(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
+    }
 }
 
 struct PostgresTx {

@@ -111,6 +111,7 @@ pub async fn run_all(store: &dyn Store) {
     organizations(store).await;
     a_ban_and_its_revocation_land_together(store).await;
     crate::conformance_sync::run(store).await;
+    crate::conformance_webhooks::run(store).await;
 }
 
 async fn a_ban_and_its_revocation_land_together(store: &dyn Store) {

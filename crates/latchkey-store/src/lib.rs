@@ -6,18 +6,23 @@
 mod error;
 mod records;
 pub mod sql;
+mod sqlhooks;
 mod sqlstore;
 mod sqlsync;
 mod store;
 mod sync;
+mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod conformance_sync;
+#[cfg(feature = "conformance")]
+pub mod conformance_webhooks;
 
 pub use error::StoreError;
 pub use records::*;
 pub use sqlstore::SqlStore;
 pub use store::Store;
 pub use sync::*;
+pub use webhooks::*;

@@ -131,6 +131,11 @@ pub trait SqlDriver: Send + Sync + 'static {
     async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>> {
         Ok(None)
     }
+    /// The clause that makes a `SELECT` lock its rows and pass over rows other transactions
+    /// hold (PostgreSQL); empty where one writer at a time is the rule anyway (SQLite).
+    fn skip_locked(&self) -> &'static str {
+        ""
+    }
     /// A case-insensitive `LIKE` prefix test of `column` against the pattern parameter `param`
     /// (already lower-cased, wildcards escaped with `\`), in the form the backend's indexes serve.
     fn ci_prefix(&self, column: &str, param: &str) -> String {

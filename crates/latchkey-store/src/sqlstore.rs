@@ -6,6 +6,7 @@ use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::sql::{Row, SqlDriver, SqlTx, SqlValue};
 use crate::store::Store;
+use crate::webhooks::OutboxEvent;
 
 const USER_COLS: &[&str] = &[
     "id",
@@ -280,9 +281,13 @@ fn org_invitation_from(r: &Row) -> Result<OrgInvitationRow> {
 
 /// Serializes membership changes of one organization: on PostgreSQL the no-op update takes
 /// the organization's row lock until commit (SQLite has one writer anyway).
+/// (A query rather than a statement: a lock is not a change, and changes decide whether a
+/// transaction's events are written.)
 async fn lock_organization(tx: &mut Box<dyn SqlTx>, organization_id: &str) -> Result<bool> {
-    Ok(tx.execute("UPDATE organizations SET updated_at = updated_at WHERE id = $1", &[organization_id.into()]).await?
-        == 1)
+    let rows = tx
+        .query("UPDATE organizations SET updated_at = updated_at WHERE id = $1 RETURNING id", &[organization_id.into()])
+        .await?;
+    Ok(rows.len() == 1)
 }
 
 /// `Conflict("membership_limit")` when the organization (locked by the caller) is full; 0 is
@@ -874,22 +879,34 @@ fn with_expected_version(mut params: Vec<SqlValue>, new_version: i64) -> Vec<Sql
     params
 }
 
-fn one<T>(rows: Vec<Row>, f: impl Fn(&Row) -> Result<T>) -> Result<Option<T>> {
+pub(crate) fn one<T>(rows: Vec<Row>, f: impl Fn(&Row) -> Result<T>) -> Result<Option<T>> {
     rows.first().map(f).transpose()
 }
 
-fn all<T>(rows: &[Row], f: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
+pub(crate) fn all<T>(rows: &[Row], f: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
     rows.iter().map(f).collect()
 }
 
 /// The generic store; `D` supplies connections and the dialect.
 pub struct SqlStore<D> {
-    pub(crate) db: D,
+    pub(crate) db: std::sync::Arc<D>,
+    /// Events every write transaction of this view writes (see [`Store::emitting`]).
+    events: std::sync::Arc<[OutboxEvent]>,
+    outbox_signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl<D: SqlDriver> SqlStore<D> {
     pub fn new(db: D) -> Self {
-        Self { db }
+        Self { db: std::sync::Arc::new(db), events: std::sync::Arc::new([]), outbox_signal: Default::default() }
+    }
+
+    /// A write transaction; in a view with events, one that writes them at commit.
+    pub(crate) async fn begin(&self) -> Result<Box<dyn SqlTx>> {
+        let tx = self.db.begin().await?;
+        if self.events.is_empty() {
+            return Ok(tx);
+        }
+        Ok(Box::new(crate::sqlhooks::OutboxTx::new(tx, self.events.clone(), self.outbox_signal.clone())))
     }
 
     pub fn driver(&self) -> &D {
@@ -899,7 +916,7 @@ impl<D: SqlDriver> SqlStore<D> {
     /// The plan of a user-list query, with `explain` the backend's prefix (`EXPLAIN QUERY PLAN`
     /// on SQLite, `EXPLAIN` on PostgreSQL): benchmarks show which index serves each filter.
     pub async fn explain_user_query(&self, explain: &str, q: &UserQuery) -> Result<Vec<String>> {
-        let mut f = user_filter(&self.db, q);
+        let mut f = user_filter(self.db.as_ref(), q);
         let limit = f.param(q.limit);
         let offset = f.param(q.offset);
         let sql = select_sql(
@@ -923,7 +940,7 @@ impl<D: SqlDriver> SqlStore<D> {
     }
 
     async fn write_one(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let n = tx.execute(sql, params).await?;
         tx.commit().await?;
         Ok(n)
@@ -979,6 +996,18 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         self.db.backend()
     }
 
+    fn emitting(&self, events: Vec<OutboxEvent>) -> std::sync::Arc<dyn Store> {
+        std::sync::Arc::new(SqlStore {
+            db: self.db.clone(),
+            events: events.into(),
+            outbox_signal: self.outbox_signal.clone(),
+        })
+    }
+
+    fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.outbox_signal.clone()
+    }
+
     async fn ping(&self) -> Result<()> {
         self.db.ping().await
     }
@@ -989,7 +1018,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn init_setting(&self, key: &str, value: &str) -> Result<String> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
             &[key.into(), value.into()],
@@ -1074,7 +1103,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn insert_sign_up(&self, s: &SignUpRow) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(&insert_sql("sign_ups", SIGN_UP_COLS), &sign_up_params(s)).await?;
         tx.execute(
             "UPDATE clients SET sign_up_id = $2 WHERE id = $1",
@@ -1094,7 +1123,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn complete_sign_up(&self, done: &CompleteSignUp) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let params = with_expected_version(sign_up_params(&done.sign_up), done.sign_up.version);
         tx_versioned(&mut tx, &update_sql("sign_ups", SIGN_UP_COLS, true), &params).await?;
         tx.execute(&insert_sql("users", USER_COLS), &user_params(&done.user)).await?;
@@ -1105,7 +1134,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn insert_sign_in(&self, s: &SignInRow) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(&insert_sql("sign_ins", SIGN_IN_COLS), &sign_in_params(s)).await?;
         tx.execute(
             "UPDATE clients SET sign_in_id = $2 WHERE id = $1",
@@ -1125,7 +1154,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn complete_sign_in(&self, done: &CompleteSignIn) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let params = with_expected_version(sign_in_params(&done.sign_in), done.sign_in.version);
         tx_versioned(&mut tx, &update_sql("sign_ins", SIGN_IN_COLS, true), &params).await?;
         tx.execute(&insert_sql("sessions", SESSION_COLS), &session_params(&done.session)).await?;
@@ -1147,7 +1176,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn create_user(&self, u: &UserRecord) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(&insert_sql("users", USER_COLS), &user_params(&u.user)).await?;
         for e in &u.emails {
             tx.execute(&insert_sql("email_addresses", EMAIL_COLS), &email_params(e)).await?;
@@ -1196,7 +1225,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn update_user_revoking_sessions(&self, u: &UserRow, now: i64) -> Result<u64> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let params = with_expected_version(user_params(u), u.version);
         tx_versioned(&mut tx, &update_sql("users", USER_COLS, true), &params).await?;
         let n = tx
@@ -1241,7 +1270,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn delete_user(&self, id: &str) -> Result<bool> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         // The personal space goes with its owner, in the same transaction.
         crate::sqlsync::delete_space(&mut tx, id).await?;
         crate::sqlsync::delete_user_clients(&mut tx, id).await?;
@@ -1313,7 +1342,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn query_users(&self, q: &UserQuery) -> Result<Vec<UserRecord>> {
-        let mut f = user_filter(&self.db, q);
+        let mut f = user_filter(self.db.as_ref(), q);
         let limit = f.param(q.limit);
         let offset = f.param(q.offset);
         let sql = select_sql(
@@ -1326,7 +1355,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn count_users_matching(&self, q: &UserQuery) -> Result<i64> {
-        let f = user_filter(&self.db, q);
+        let f = user_filter(self.db.as_ref(), q);
         let rows = self.db.read(&format!("SELECT COUNT(*) FROM users WHERE {}", f.sql()), &f.params).await?;
         one(rows, |r| r.int(0)).map(|n| n.unwrap_or(0))
     }
@@ -1477,7 +1506,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn upsert_org_role(&self, role: &OrgRoleRow) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if tx.execute(&update_sql("org_roles", ROLE_COLS, false), &role_params(role)).await? == 0 {
             tx.execute(&insert_sql("org_roles", ROLE_COLS), &role_params(role)).await?;
         }
@@ -1489,7 +1518,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn create_organization(&self, org: &OrganizationRow, first: Option<&MembershipRow>) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(&insert_sql("organizations", ORG_COLS), &org_params(org)).await?;
         if let Some(m) = first {
             tx.execute(&insert_sql("organization_memberships", MEMBERSHIP_COLS), &membership_params(m)).await?;
@@ -1513,7 +1542,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn delete_organization(&self, id: &str) -> Result<bool> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         // Explicit, so the rule holds even where foreign keys are not enforced.
         tx.execute("DELETE FROM organization_invitations WHERE organization_id = $1", &[id.into()]).await?;
         tx.execute("DELETE FROM organization_memberships WHERE organization_id = $1", &[id.into()]).await?;
@@ -1630,7 +1659,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn insert_membership(&self, m: &MembershipRow, max_allowed: i64) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if !lock_organization(&mut tx, &m.organization_id).await? {
             return Err(StoreError::NotFound);
         }
@@ -1688,7 +1717,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn update_membership(&self, m: &MembershipRow, admin_role: &str) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         lock_organization(&mut tx, &m.organization_id).await?;
         if tx.execute(&update_sql("organization_memberships", MEMBERSHIP_COLS, false), &membership_params(m)).await?
             != 1
@@ -1708,7 +1737,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
     }
 
     async fn delete_membership(&self, organization_id: &str, user_id: &str, admin_role: &str) -> Result<bool> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         lock_organization(&mut tx, organization_id).await?;
         let n = tx
             .execute(
@@ -1806,7 +1835,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         m: &MembershipRow,
         max_allowed: i64,
     ) -> Result<bool> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if !lock_organization(&mut tx, &invitation.organization_id).await? {
             return Err(StoreError::NotFound);
         }

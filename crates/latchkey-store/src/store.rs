@@ -8,8 +8,14 @@ use crate::error::Result;
 use crate::records::*;
 
 #[async_trait]
-pub trait Store: crate::sync::SyncStore + Send + Sync + 'static {
+pub trait Store: crate::sync::SyncStore + crate::webhooks::WebhookStore + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
+    /// This store, with every write transaction it opens also writing `events` to the outbox
+    /// at commit, provided the transaction changed a row: no event without its change, and
+    /// no change without its event.
+    fn emitting(&self, events: Vec<crate::webhooks::OutboxEvent>) -> std::sync::Arc<dyn Store>;
+    /// Notified after every commit that wrote events (wakes this instance's delivery worker).
+    fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     async fn ping(&self) -> Result<()>;
 
     // Instance settings: written once, then read.

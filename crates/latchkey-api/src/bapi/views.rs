@@ -10,37 +10,11 @@ use crate::AppState;
 pub use fapi::{email_json, phone_json};
 
 pub fn user(state: &AppState, r: &UserRecord) -> Value {
-    let mut v = fapi::user_json(r, &state.avatar());
-    if let Value::Object(map) = &mut v {
-        // Not part of the Frontend API's user: private metadata and the membership list.
-        map.insert("private_metadata".into(), Value::Object(latchkey_core::metadata::parse(&r.user.private_metadata)));
-        map.remove("organization_memberships");
-        let now = state.services.now();
-        let lockout = r.user.locked_until.filter(|t| *t > now).map(|t| (t - now + 999) / 1000);
-        map.insert("lockout_expires_in_seconds".into(), json!(lockout));
-        map.insert("locked".into(), json!(r.user.locked || lockout.is_some()));
-        map.insert("deprovisioned".into(), json!(false));
-        map.insert("locale".into(), Value::Null);
-        map.insert("timezone".into(), Value::Null);
-    }
-    v
+    latchkey_service::resources::backend_user(&state.services, &state.avatar(), r)
 }
 
 pub fn session(state: &AppState, s: &SessionRow) -> Value {
-    json!({
-        "object": "session",
-        "id": s.id,
-        "client_id": s.client_id,
-        "user_id": s.user_id,
-        "status": state.services.session_status(s),
-        "last_active_organization_id": s.active_org_id,
-        "actor": null,
-        "last_active_at": s.last_active_at,
-        "expire_at": s.expire_at,
-        "abandon_at": s.abandon_at,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-    })
+    latchkey_service::resources::backend_session(&state.services, s)
 }
 
 pub fn token(jwt: &str) -> Value {

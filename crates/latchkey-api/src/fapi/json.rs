@@ -1,113 +1,14 @@
 //! Clerk's Frontend API object shapes (clerk-fapi.md §4, `clerk-fapi-golden/`), built from
 //! service records. Timestamps are epoch milliseconds.
 
-use latchkey_service::account::primary_email;
 use latchkey_service::ClientView;
-use latchkey_store::{EmailRow, PhoneRow, SessionRow, SignInRow, SignUpRow, UserRecord};
+use latchkey_store::{SessionRow, SignInRow, SignUpRow, UserRecord};
 use serde_json::{json, Value};
 
-/// Where avatars come from: latchkey serves a neutral placeholder at `/avatar.svg`.
-pub fn avatar_url(base: &str) -> String {
-    format!("{}/avatar.svg", base.trim_end_matches('/'))
-}
+pub use latchkey_service::resources::{avatar_url, email_json, phone_json, public_user_data, user_json};
 
 fn metadata(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| json!({}))
-}
-
-pub fn email_json(e: &EmailRow) -> Value {
-    let verification = if e.verified {
-        json!({"object": "verification_otp", "status": "verified", "strategy": "email_code", "attempts": e.code.attempts, "expire_at": e.code.expires_at})
-    } else if e.code.digest.is_some() {
-        json!({"object": "verification_otp", "status": "unverified", "strategy": "email_code", "attempts": e.code.attempts, "expire_at": e.code.expires_at})
-    } else {
-        Value::Null
-    };
-    json!({
-        "object": "email_address",
-        "id": e.id,
-        "email_address": e.email,
-        "reserved": false,
-        "verification": verification,
-        "linked_to": [],
-        "matches_sso_connection": false,
-        "created_at": e.created_at,
-        "updated_at": e.updated_at,
-    })
-}
-
-pub fn phone_json(p: &PhoneRow) -> Value {
-    json!({
-        "object": "phone_number",
-        "id": p.id,
-        "phone_number": p.phone,
-        "reserved_for_second_factor": p.reserved_for_second_factor,
-        "default_second_factor": false,
-        "reserved": false,
-        "verification": if p.verified { json!({"object": "verification_otp", "status": "verified", "strategy": "admin", "attempts": null, "expire_at": null}) } else { Value::Null },
-        "linked_to": [],
-        "backup_codes": null,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
-    })
-}
-
-pub fn user_json(r: &UserRecord, img: &str) -> Value {
-    let u = &r.user;
-    json!({
-        "object": "user",
-        "id": u.id,
-        "username": u.username,
-        "first_name": u.first_name,
-        "last_name": u.last_name,
-        "image_url": img,
-        "has_image": false,
-        "primary_email_address_id": u.primary_email_id,
-        "primary_phone_number_id": u.primary_phone_id,
-        "primary_web3_wallet_id": null,
-        "password_enabled": u.password_hash.is_some(),
-        "two_factor_enabled": false,
-        "totp_enabled": false,
-        "backup_code_enabled": false,
-        "email_addresses": r.emails.iter().map(email_json).collect::<Vec<_>>(),
-        "phone_numbers": r.phones.iter().map(phone_json).collect::<Vec<_>>(),
-        "web3_wallets": [],
-        "passkeys": [],
-        "external_accounts": [],
-        "saml_accounts": [],
-        "enterprise_accounts": [],
-        "organization_memberships": [],
-        "public_metadata": metadata(&u.public_metadata),
-        "unsafe_metadata": metadata(&u.unsafe_metadata),
-        "external_id": u.external_id,
-        "last_sign_in_at": u.last_sign_in_at,
-        "banned": u.banned,
-        "locked": u.locked,
-        "lockout_expires_in_seconds": null,
-        "verification_attempts_remaining": 100 - u.failed_attempts.clamp(0, 100),
-        "created_at": u.created_at,
-        "updated_at": u.updated_at,
-        "password_last_updated_at": u.password_updated_at,
-        "delete_self_enabled": u.delete_self_enabled,
-        "create_organization_enabled": u.create_organization_enabled,
-        "create_organizations_limit": u.create_organizations_limit,
-        "last_active_at": u.last_active_at,
-        "mfa_enabled_at": null,
-        "mfa_disabled_at": null,
-        "legal_accepted_at": u.legal_accepted_at,
-    })
-}
-
-pub fn public_user_data(r: &UserRecord, img: &str) -> Value {
-    let identifier = primary_email(r).or_else(|| r.user.username.clone()).unwrap_or_default();
-    json!({
-        "first_name": r.user.first_name,
-        "last_name": r.user.last_name,
-        "image_url": img,
-        "has_image": false,
-        "identifier": identifier,
-        "user_id": r.user.id,
-    })
 }
 
 pub fn session_json(
