@@ -35,7 +35,8 @@ def start_latchkey():
     proc = subprocess.Popen(
         [binary, "serve", "--listen", f"127.0.0.1:{port}", "--public-url", url, "--data-dir", os.path.join(workdir, "data")],
         cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, "RUST_LOG": "warn"},
+        # No webhook worker: fuzzed endpoints must never be dialled.
+        env={**os.environ, "RUST_LOG": "warn", "LATCHKEY_WEBHOOKS__ENABLED": "false"},
     )
     deadline = time.time() + 30
     while True:

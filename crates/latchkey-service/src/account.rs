@@ -72,7 +72,8 @@ impl Services {
         }
         user.updated_at = self.now();
         user.version += 1;
-        self.store.update_user(&user).await.map_err(|e| conflict_to_identifier(e, "username"))?;
+        let event = self.user_event("user.updated", &UserRecord { user: user.clone(), ..record.clone() });
+        self.emitting(vec![event]).update_user(&user).await.map_err(|e| conflict_to_identifier(e, "username"))?;
         self.user(user_id).await
     }
 
@@ -109,9 +110,10 @@ impl Services {
         user.password_updated_at = Some(now);
         user.updated_at = now;
         user.version += 1;
-        self.store.update_user(&user).await?;
+        let event = self.user_event("user.updated", &UserRecord { user: user.clone(), ..record.clone() });
+        self.emitting(vec![event]).update_user(&user).await?;
         if let Some(keep) = sign_out_others_except {
-            self.store.revoke_user_sessions(user_id, Some(keep), now).await?;
+            self.revoke_user_sessions(user_id, Some(keep), now).await?;
         }
         if let Some(email) = primary_email(&record) {
             let app = &self.config.app_name;
@@ -143,7 +145,8 @@ impl Services {
             version: 1,
         };
         let code = self.issue_email_code(&mut row);
-        self.store.insert_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
+        let event = self.user_changed(user_id, |r| crate::webhooks::put_email(r, &row)).await?;
+        self.emitting(vec![event]).insert_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
         self.mail_email_code(&row, &code);
         Ok(row)
     }
@@ -182,7 +185,9 @@ impl Services {
         let code = self.issue_email_code(&mut row);
         row.updated_at = self.now();
         row.version += 1;
-        self.store.update_email(&row).await?;
+        let mut after = record.clone();
+        crate::webhooks::put_email(&mut after, &row);
+        self.emitting(vec![self.user_event("user.updated", &after)]).update_email(&row).await?;
         self.mail_email_code(&row, &code);
         Ok(row)
     }
@@ -210,7 +215,12 @@ impl Services {
         if outcome == CodeOutcome::Verified {
             row.verified = true;
             row.verified_at = Some(self.now());
-            self.store.update_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
+            let mut after = record.clone();
+            crate::webhooks::put_email(&mut after, &row);
+            self.emitting(vec![self.user_event("user.updated", &after)])
+                .update_email(&row)
+                .await
+                .map_err(|e| conflict_to_identifier(e, "email_address"))?;
             return Ok(row);
         }
         self.store.update_email(&row).await?;
@@ -227,7 +237,9 @@ impl Services {
             )
             .long("Make another verified address primary first."));
         }
-        self.store.delete_email(email_id).await?;
+        let mut after = record.clone();
+        after.emails.retain(|e| e.id != email_id);
+        self.emitting(vec![self.user_event("user.updated", &after)]).delete_email(email_id).await?;
         Ok(())
     }
 
@@ -244,7 +256,7 @@ impl Services {
         if session.status == "active" {
             session.status = "revoked".into();
             session.updated_at = self.now();
-            self.store.update_session(&session).await?;
+            self.emitting(vec![self.session_event("session.revoked", &session)]).update_session(&session).await?;
         }
         Ok(session)
     }

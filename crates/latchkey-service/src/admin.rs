@@ -245,7 +245,8 @@ impl Services {
         user.create_organization_enabled = input.create_organization_enabled.unwrap_or(true);
         user.create_organizations_limit = limit_param(input.create_organizations_limit)?;
         let record = UserRecord { user, emails, phones };
-        self.store.create_user(&record).await.map_err(user_conflict)?;
+        let event = self.user_event("user.created", &record);
+        self.emitting(vec![event]).create_user(&record).await.map_err(user_conflict)?;
         tracing::info!(user_id = %user_id, "user created by an administrator");
         self.user(&user_id).await
     }
@@ -351,9 +352,10 @@ impl Services {
         }
         user.updated_at = now;
         user.version += 1;
-        self.store.update_user(&user).await.map_err(user_conflict)?;
+        let event = self.user_event("user.updated", &UserRecord { user: user.clone(), ..record.clone() });
+        self.emitting(vec![event]).update_user(&user).await.map_err(user_conflict)?;
         if update.sign_out_of_other_sessions {
-            self.store.revoke_user_sessions(user_id, None, now).await?;
+            self.revoke_user_sessions(user_id, None, now).await?;
         }
         self.user(user_id).await
     }
@@ -374,12 +376,14 @@ impl Services {
         }
         user.updated_at = self.now();
         user.version += 1;
-        self.store.update_user(&user).await?;
+        let after = UserRecord { user: user.clone(), emails: record.emails.clone(), phones: record.phones.clone() };
+        self.emitting(vec![self.user_event("user.updated", &after)]).update_user(&user).await?;
         self.user(user_id).await
     }
 
     pub async fn delete_user(&self, user_id: &str) -> Result<()> {
-        if self.store.delete_user(user_id).await? {
+        let event = self.deleted_event("user.deleted", "user", user_id);
+        if self.emitting(vec![event]).delete_user(user_id).await? {
             tracing::info!(user_id, "user deleted");
             Ok(())
         } else {
@@ -417,14 +421,18 @@ impl Services {
         let now = self.now();
         // Retried on a concurrent change: these are administrative overrides that must land.
         for _ in 0..3 {
-            let mut user = self.store.get_user_row(user_id).await?.ok_or_else(|| ServiceError::not_found("User"))?;
-            change(&mut user);
+            let mut record = self.store.get_user(user_id).await?.ok_or_else(|| ServiceError::not_found("User"))?;
+            let user = &mut record.user;
+            change(user);
             user.updated_at = now;
             user.version += 1;
+            let user = user.clone();
+            let mut events = vec![self.user_event("user.updated", &record)];
             let written = if end_sessions {
-                self.store.update_user_revoking_sessions(&user, now).await.map(Some)
+                events.extend(self.revocation_events(user_id, None, now).await?);
+                self.emitting(events).update_user_revoking_sessions(&user, now).await.map(Some)
             } else {
-                self.store.update_user(&user).await.map(|()| None)
+                self.emitting(events).update_user(&user).await.map(|()| None)
             };
             match written {
                 Ok(revoked) => {
@@ -514,7 +522,10 @@ impl Services {
             updated_at: now,
             version: 1,
         };
-        self.store.insert_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
+        let mut after = record.clone();
+        crate::webhooks::put_email(&mut after, &row);
+        let event = self.user_event("user.updated", &after);
+        self.emitting(vec![event]).insert_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
         if primary || (verified && record.user.primary_email_id.is_none()) {
             self.make_primary_email(user_id, &row.id).await?;
         }
@@ -551,7 +562,11 @@ impl Services {
                 row.verified_at = v.then(|| self.now());
                 row.updated_at = self.now();
                 row.version += 1;
-                self.store.update_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
+                let event = self.user_changed(&row.user_id, |r| crate::webhooks::put_email(r, &row)).await?;
+                self.emitting(vec![event])
+                    .update_email(&row)
+                    .await
+                    .map_err(|e| conflict_to_identifier(e, "email_address"))?;
             }
         }
         if primary == Some(true) {
@@ -599,7 +614,10 @@ impl Services {
             updated_at: now,
             reserved_for_second_factor,
         };
-        self.store.insert_phone(&row).await.map_err(|e| conflict_to_identifier(e, "phone_number"))?;
+        let mut after = record.clone();
+        crate::webhooks::put_phone(&mut after, &row);
+        let event = self.user_event("user.updated", &after);
+        self.emitting(vec![event]).insert_phone(&row).await.map_err(|e| conflict_to_identifier(e, "phone_number"))?;
         if primary || (verified && record.user.primary_phone_id.is_none()) {
             self.update_user(
                 user_id,
@@ -633,7 +651,8 @@ impl Services {
             row.reserved_for_second_factor = v;
         }
         row.updated_at = self.now();
-        self.store.update_phone(&row).await.map_err(|e| conflict_to_identifier(e, "phone_number"))?;
+        let event = self.user_changed(&row.user_id, |r| crate::webhooks::put_phone(r, &row)).await?;
+        self.emitting(vec![event]).update_phone(&row).await.map_err(|e| conflict_to_identifier(e, "phone_number"))?;
         if primary == Some(true) {
             self.update_user(
                 &row.user_id,
@@ -652,9 +671,11 @@ impl Services {
             user.primary_phone_id = None;
             user.updated_at = self.now();
             user.version += 1;
-            self.store.update_user(&user).await?;
+            let event = self.user_changed(&user.id.clone(), |r| r.user = user.clone()).await?;
+            self.emitting(vec![event]).update_user(&user).await?;
         }
-        self.store.delete_phone(id).await?;
+        let event = self.user_changed(&row.user_id, |r| r.phones.retain(|p| p.id != id)).await?;
+        self.emitting(vec![event]).delete_phone(id).await?;
         Ok(())
     }
 
@@ -702,7 +723,7 @@ impl Services {
         self.refuse_blocked(&user)?;
         let (client, _token) = self.new_client().await?;
         let session = self.new_session(&client.id, user_id);
-        self.store.insert_session(&session).await?;
+        self.emitting(vec![self.session_event("session.created", &session)]).insert_session(&session).await?;
         let mut client = client;
         client.last_active_session_id = Some(session.id.clone());
         client.updated_at = session.created_at;
@@ -716,7 +737,7 @@ impl Services {
         if session.status == "active" {
             session.status = "revoked".into();
             session.updated_at = self.now();
-            self.store.update_session(&session).await?;
+            self.emitting(vec![self.session_event("session.revoked", &session)]).update_session(&session).await?;
         }
         Ok(session)
     }

@@ -479,8 +479,12 @@ impl Services {
         done_row.created_session_id = Some(session.id.clone());
         done_row.password_hash = None;
         done_row.version = row.version + 1;
+        let events = vec![
+            self.user_event("user.created", &UserRecord { user: user.clone(), emails: vec![email_row.clone()], phones: vec![] }),
+            self.session_event("session.created", &session),
+        ];
         let done = CompleteSignUp { sign_up: done_row.clone(), user, email: email_row, session };
-        match self.store.complete_sign_up(&done).await {
+        match self.emitting(events).complete_sign_up(&done).await {
             Ok(()) => {
                 // The account exists now: what follows must not turn its creation into an error.
                 if let Err(e) = self.accept_invitations(&email).await {
@@ -736,6 +740,7 @@ impl Services {
         row.status = "complete".into();
         row.first_factor_status = Some("verified".into());
         row.created_session_id = Some(session.id.clone());
+        let event = self.session_event("session.created", &session);
         let done = CompleteSignIn {
             sign_in: row.clone(),
             session,
@@ -743,7 +748,7 @@ impl Services {
             rehashed_password: rehashed,
             now,
         };
-        self.store.complete_sign_in(&done).await?;
+        self.emitting(vec![event]).complete_sign_in(&done).await?;
         tracing::info!(user_id, session_id = ?row.created_session_id, "sign-in complete");
         self.accept_invitations_at_sign_in(user_id).await;
         Ok(row)
@@ -877,7 +882,8 @@ impl Services {
         if session.status == "active" {
             session.status = status.as_str().to_owned();
             session.updated_at = now;
-            self.store.update_session(&session).await?;
+            let event = self.session_event(&format!("session.{}", status.as_str()), &session);
+            self.emitting(vec![event]).update_session(&session).await?;
         }
         let mut client = client.clone();
         if client.last_active_session_id.as_deref() == Some(session_id) {
@@ -891,7 +897,19 @@ impl Services {
     /// Signs the client out of every session; the client itself (and its cookie) remain.
     pub async fn sign_out_client(&self, client: &ClientRow) -> Result<ClientRow> {
         let now = self.now();
-        self.store.end_client_sessions(&client.id, SessionStatus::Ended.as_str(), now).await?;
+        let events = self
+            .store
+            .sessions_for_client(&client.id)
+            .await?
+            .into_iter()
+            .filter(|s| s.status == "active")
+            .map(|mut s| {
+                s.status = SessionStatus::Ended.as_str().to_owned();
+                s.updated_at = now;
+                self.session_event("session.ended", &s)
+            })
+            .collect();
+        self.emitting(events).end_client_sessions(&client.id, SessionStatus::Ended.as_str(), now).await?;
         let mut client = client.clone();
         client.last_active_session_id = None;
         client.sign_in_id = None;

@@ -16,6 +16,7 @@ pub mod resources;
 pub mod sync;
 pub mod templates;
 pub mod tickets;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -43,6 +44,10 @@ pub struct ServiceConfig {
     pub rate_limits: RateLimitConfig,
     pub organizations: orgs::OrganizationConfig,
     pub sync: sync::SyncConfig,
+    /// `[webhooks]`, with development-mode defaults resolved.
+    pub webhooks: webhooks::WebhookConfig,
+    /// `ins_…`: named in every webhook payload.
+    pub instance_id: String,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -178,8 +183,27 @@ impl Services {
             text,
             created_at: self.now(),
         };
+        // `email.created` lets an app send its own mail (clerk-compat.md §9).
+        let event = self.event(
+            "email.created",
+            serde_json::json!({
+                "object": "email",
+                "id": message.id,
+                "to_email_address": message.to,
+                "from_email_name": "no-reply",
+                "subject": message.subject,
+                "body_plain": message.text,
+                "status": "queued",
+                "delivered_by_clerk": false,
+                "created_at": message.created_at,
+            }),
+        );
+        let store = self.store.clone();
         let mailer = self.mailer.clone();
         tokio::spawn(async move {
+            if let Err(error) = store.append_events(std::slice::from_ref(&event)).await {
+                tracing::warn!(%error, "email.created event not written");
+            }
             let (to, id) = (message.to.clone(), message.id.clone());
             if let Err(error) = mailer.send(message).await {
                 tracing::warn!(%to, %id, %error, "mail delivery failed");

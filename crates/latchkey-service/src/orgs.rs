@@ -250,19 +250,48 @@ impl Services {
     }
 
     /// Writes the instance's roles to the store, so the database describes itself.
+    /// Writes the configured roles; a role that is new or changed since the last start is
+    /// announced (`role.created`, `role.updated`, and `permission.created` for permissions
+    /// no stored role had).
     pub async fn seed_roles(&self) -> Result<()> {
         let now = self.now();
+        let stored = self.store.list_org_roles().await?;
+        let known: std::collections::HashSet<String> = stored
+            .iter()
+            .flat_map(|r| serde_json::from_str::<Vec<String>>(&r.permissions).unwrap_or_default())
+            .collect();
+        let mut announced = std::collections::HashSet::new();
         for r in &self.roles {
-            self.store
-                .upsert_org_role(&latchkey_store::OrgRoleRow {
-                    key: r.key.clone(),
-                    name: r.name.clone(),
-                    description: r.description.clone(),
-                    permissions: serde_json::to_string(&r.permissions).unwrap_or_else(|_| "[]".into()),
-                    created_at: now,
-                    updated_at: now,
-                })
-                .await?;
+            let permissions = serde_json::to_string(&r.permissions).unwrap_or_else(|_| "[]".into());
+            let before = stored.iter().find(|s| s.key == r.key);
+            let mut events = Vec::new();
+            match before {
+                None => events.push(self.event("role.created", crate::resources::role(r))),
+                Some(b) if b.name != r.name || b.description != r.description || b.permissions != permissions => {
+                    events.push(self.event("role.updated", crate::resources::role(r)))
+                }
+                Some(_) => {}
+            }
+            for p in r.permissions.iter().filter(|p| !known.contains(*p) && announced.insert((*p).clone())) {
+                let kind = if latchkey_core::authz::is_system_permission(p) { "system" } else { "user" };
+                events.push(self.event(
+                    "permission.created",
+                    serde_json::json!({"object": "permission", "id": format!("perm_{}", p.trim_start_matches("org:").replace(':', "_")), "key": p, "name": p, "description": "", "type": kind}),
+                ));
+            }
+            let row = latchkey_store::OrgRoleRow {
+                key: r.key.clone(),
+                name: r.name.clone(),
+                description: r.description.clone(),
+                permissions,
+                created_at: before.map_or(now, |b| b.created_at),
+                updated_at: now,
+            };
+            if events.is_empty() {
+                self.store.upsert_org_role(&row).await?;
+            } else {
+                self.emitting(events).upsert_org_role(&row).await?;
+            }
         }
         Ok(())
     }
@@ -383,7 +412,11 @@ impl Services {
         };
         let first =
             input.created_by.as_ref().map(|user_id| self.new_membership(&org.id, user_id, &self.creator_role()));
-        self.store.create_organization(&org, first.as_ref()).await.map_err(slug_conflict)?;
+        let mut events = vec![self.organization_event("organization.created", &org)];
+        if let Some(m) = &first {
+            events.push(self.membership_event("organizationMembership.created", m, &org).await?);
+        }
+        self.emitting(events).create_organization(&org, first.as_ref()).await.map_err(slug_conflict)?;
         tracing::info!(organization_id = %org.id, "organization created");
         Ok(org)
     }
@@ -427,7 +460,8 @@ impl Services {
             org.private_metadata = metadata_param(v, "private_metadata")?;
         }
         org.updated_at = self.now();
-        self.store.update_organization(&org).await.map_err(slug_conflict)?;
+        let event = self.organization_event("organization.updated", &org);
+        self.emitting(vec![event]).update_organization(&org).await.map_err(slug_conflict)?;
         Ok(org)
     }
 
@@ -447,14 +481,16 @@ impl Services {
             org.private_metadata = apply(&org.private_metadata, v, "private_metadata")?;
         }
         org.updated_at = self.now();
-        self.store.update_organization(&org).await?;
+        let event = self.organization_event("organization.updated", &org);
+        self.emitting(vec![event]).update_organization(&org).await?;
         Ok(org)
     }
 
     /// Deletes the organization with its memberships and invitations.
     pub async fn delete_organization(&self, id_or_slug: &str) -> Result<OrganizationRow> {
         let org = self.organization(id_or_slug).await?;
-        if !self.store.delete_organization(&org.id).await? {
+        let event = self.event("organization.deleted", crate::resources::deleted_organization(&org));
+        if !self.emitting(vec![event]).delete_organization(&org.id).await? {
             return Err(ServiceError::not_found("Organization"));
         }
         tracing::info!(organization_id = %org.id, "organization deleted");
@@ -485,7 +521,8 @@ impl Services {
             return Err(already());
         }
         let m = self.new_membership(&org.id, user_id, &role);
-        match self.store.insert_membership(&m, org.max_allowed_memberships).await {
+        let event = self.membership_event("organizationMembership.created", &m, &org).await?;
+        match self.emitting(vec![event]).insert_membership(&m, org.max_allowed_memberships).await {
             Ok(()) => Ok(m),
             Err(StoreError::Conflict(c)) if c == "membership_limit" => Err(membership_quota()),
             Err(StoreError::Conflict(_)) => Err(already()),
@@ -500,7 +537,7 @@ impl Services {
         let mut m = self.membership(&org.id, user_id).await?;
         m.role = role;
         m.updated_at = self.now();
-        self.write_membership(&m).await?;
+        self.write_membership(&m, &org).await?;
         Ok(m)
     }
 
@@ -520,12 +557,13 @@ impl Services {
             m.private_metadata = merge_metadata(&m.private_metadata, v, "private_metadata")?;
         }
         m.updated_at = self.now();
-        self.write_membership(&m).await?;
+        self.write_membership(&m, &org).await?;
         Ok(m)
     }
 
-    async fn write_membership(&self, m: &MembershipRow) -> Result<()> {
-        match self.store.update_membership(m, ADMIN_ROLE).await {
+    async fn write_membership(&self, m: &MembershipRow, org: &OrganizationRow) -> Result<()> {
+        let event = self.membership_event("organizationMembership.updated", m, org).await?;
+        match self.emitting(vec![event]).update_membership(m, ADMIN_ROLE).await {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict(c)) if c == "last_admin" => Err(last_admin()),
             Err(StoreError::NotFound) => Err(member_not_found()),
@@ -537,7 +575,8 @@ impl Services {
     pub async fn remove_member(&self, org_id: &str, user_id: &str) -> Result<MembershipRow> {
         let org = self.organization(org_id).await?;
         let m = self.membership(&org.id, user_id).await?;
-        match self.store.delete_membership(&org.id, user_id, ADMIN_ROLE).await {
+        let event = self.membership_event("organizationMembership.deleted", &m, &org).await?;
+        match self.emitting(vec![event]).delete_membership(&org.id, user_id, ADMIN_ROLE).await {
             Ok(true) => Ok(m),
             Ok(false) => Err(member_not_found()),
             Err(StoreError::Conflict(c)) if c == "last_admin" => Err(last_admin()),
@@ -637,7 +676,8 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_org_invitation(&row).await?;
+        let event = self.invitation_event("organizationInvitation.created", &row);
+        self.emitting(vec![event]).insert_org_invitation(&row).await?;
         let url = self.invitation_url(&token);
         let app = &self.config.app_name;
         self.send_mail(
@@ -698,7 +738,8 @@ impl Services {
         }
         inv.status = "revoked".into();
         inv.updated_at = self.now();
-        self.store.update_org_invitation(&inv).await?;
+        let event = self.invitation_event("organizationInvitation.revoked", &inv);
+        self.emitting(vec![event]).update_org_invitation(&inv).await?;
         Ok(inv)
     }
 
@@ -734,7 +775,14 @@ impl Services {
         let mut m = self.new_membership(&org.id, user_id, &inv.role);
         m.public_metadata = inv.public_metadata.clone();
         m.private_metadata = inv.private_metadata.clone();
-        match self.store.accept_org_invitation(inv, &m, org.max_allowed_memberships).await {
+        let mut accepted = inv.clone();
+        accepted.status = "accepted".into();
+        accepted.updated_at = self.now();
+        let mut events = vec![self.invitation_event("organizationInvitation.accepted", &accepted)];
+        if self.store.get_membership(&org.id, user_id).await?.is_none() {
+            events.push(self.membership_event("organizationMembership.created", &m, &org).await?);
+        }
+        match self.emitting(events).accept_org_invitation(inv, &m, org.max_allowed_memberships).await {
             Ok(true) => {
                 tracing::info!(invitation_id = %inv.id, organization_id = %org.id, "organization invitation accepted");
                 self.membership(&org.id, user_id).await

@@ -164,6 +164,8 @@ pub async fn build_with(
         rate_limits: config.rate_limits.clone(),
         organizations: config.organizations.clone(),
         sync: config.sync.clone(),
+        webhooks: config.webhooks.clone().resolved(config.dev_mode()),
+        instance_id: instance_id.clone(),
     };
     config.organizations.roles().map_err(|e| anyhow!("[organizations]: {e}"))?;
     config.sync.all_tables().map_err(|e| anyhow!("[sync]: {e}"))?;

@@ -49,6 +49,8 @@ pub struct Config {
     pub organizations: OrganizationConfig,
     /// Offline-first sync: limits and tables (`[sync]`, `[sync.tables.<name>]`).
     pub sync: SyncConfig,
+    /// Webhook delivery (`[webhooks]`): address policy, timeouts, rotation overlap.
+    pub webhooks: latchkey_service::webhooks::WebhookConfig,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             log_format: "text".into(),
             organizations: OrganizationConfig::default(),
             sync: SyncConfig::default(),
+            webhooks: Default::default(),
         }
     }
 }
@@ -231,6 +234,16 @@ client_ttl_days = 90                         # idle clients are forgotten
 # lines = { type = "json", max_length = 16384 }
 # kind = { type = "string", values = ["one-off", "monthly"] }
 # parent = { type = "reference", table = "invoices" }
+
+[webhooks]                                   # endpoints: latchkey webhooks create, or POST /v1/webhooks/endpoints
+enabled = true                               # run the delivery worker in this instance
+# allow_loopback = false                     # 127.0.0.1 and ::1 (default: on in development mode only)
+allow_private_networks = false               # 10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, ...
+# require_https = true                       # default: on outside development mode
+timeout_secs = 15                            # per attempt
+rotation_overlap_hours = 24                  # the previous secret keeps signing this long
+retention_days = 30                          # delivered messages are kept this long (for replays)
+concurrency = 16                             # attempts in flight in this instance
 "#;
 
 #[cfg(test)]

@@ -4,3 +4,4 @@
 pub mod app;
 pub mod config;
 pub mod proxy;
+pub mod webhooks_cli;

@@ -1,4 +1,4 @@
-//! The `latchkey` binary: `serve`, `migrate`, `keys`, `users`, `default-config`.
+//! The `latchkey` binary: `serve`, `migrate`, `keys`, `users`, `webhooks`, `default-config`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +49,11 @@ enum Command {
     Users {
         #[command(subcommand)]
         action: UsersAction,
+    },
+    /// Webhook endpoints, their secrets, deliveries and replays.
+    Webhooks {
+        #[command(subcommand)]
+        action: latchkey::webhooks_cli::WebhooksAction,
     },
     /// Protect another service: a reverse proxy that checks latchkey session tokens per route
     /// and forwards the verified identity in X-Latchkey-* headers.
@@ -212,6 +217,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Keys { action } => keys(config, action).await,
         Command::Users { action } => users(config, action).await,
+        Command::Webhooks { action } => latchkey::webhooks_cli::run(&services(&config).await?.services, action).await,
         Command::Proxy { upstream, listen, issuer, rules, public } => {
             let rules = latchkey::proxy::load_rules(rules.as_deref(), upstream, issuer, public)?;
             let guard = latchkey::proxy::guard_for(&rules, &config.public_url_for(config.listen))?;
@@ -237,7 +243,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let pk = state.config.publishable_key.clone();
     let dev = config.dev_mode();
 
-    // Hourly housekeeping: expired signing keys, and sync clients idle past their limit.
+    if config.webhooks.enabled {
+        let worker = latchkey_service::webhooks::worker::WebhookWorker::new(built.services.clone())
+            .map_err(|e| anyhow!("{}", e.long_message))?;
+        std::sync::Arc::new(worker).spawn();
+    }
+
+    // Hourly housekeeping: expired signing keys, sync clients idle past their limit,
+    // delivered webhook messages past their retention.
     let services = built.services.clone();
     tokio::spawn(async move {
         loop {
@@ -251,6 +264,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "forgot idle sync clients"),
                 Err(e) => tracing::warn!(error = %e, "sync client expiry failed"),
+            }
+            match services.prune_webhook_messages().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "forgot delivered webhook messages"),
+                Err(e) => tracing::warn!(error = %e.long_message, "webhook message pruning failed"),
             }
         }
     });

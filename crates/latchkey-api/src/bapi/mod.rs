@@ -13,6 +13,7 @@ mod templates;
 mod tickets;
 mod users;
 mod views;
+mod webhooks;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -48,6 +49,7 @@ fn operations() -> Vec<Operation> {
     ops.extend(tickets::operations());
     ops.extend(orgs::operations());
     ops.extend(sync::operations());
+    ops.extend(webhooks::operations());
     ops
 }
 

@@ -115,7 +115,7 @@ pub fn document(ops: &[Operation]) -> Value {
         "servers": [{"url": "/"}],
         "security": [{"secretKey": []}],
         "paths": paths,
-        "components": {"securitySchemes": {"secretKey": {"type": "http", "scheme": "bearer"}}, "schemas": schemas()},
+        "components": {"securitySchemes": {"secretKey": {"type": "http", "scheme": "bearer"}}, "schemas": with_webhooks(schemas())},
     })
 }
 
@@ -335,4 +335,11 @@ fn schemas() -> Value {
             "kty": {"const": "RSA"}, "kid": {"type": "string"}, "n": {"type": "string"}, "e": {"type": "string"}, "alg": {"type": "string"}, "use": {"const": "sig"},
         }))}})),
     })
+}
+
+fn with_webhooks(mut all: Value) -> Value {
+    if let (Value::Object(map), Value::Object(more)) = (&mut all, super::webhooks::schemas()) {
+        map.extend(more);
+    }
+    all
 }

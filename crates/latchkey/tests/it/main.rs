@@ -18,3 +18,4 @@ mod security;
 mod sync;
 mod sync_crash;
 mod sync_sim;
+mod webhooks;
