@@ -480,7 +480,10 @@ impl Services {
         done_row.password_hash = None;
         done_row.version = row.version + 1;
         let events = vec![
-            self.user_event("user.created", &UserRecord { user: user.clone(), emails: vec![email_row.clone()], phones: vec![] }),
+            self.user_event(
+                "user.created",
+                &UserRecord { user: user.clone(), emails: vec![email_row.clone()], phones: vec![] },
+            ),
             self.session_event("session.created", &session),
         ];
         let done = CompleteSignUp { sign_up: done_row.clone(), user, email: email_row, session };

@@ -114,7 +114,14 @@ pub async fn run(s: &Services, action: WebhooksAction) -> anyhow::Result<()> {
                 s.webhook_deliveries(&id, status.as_deref(), limit.clamp(1, 500), 0).await.map_err(fail)?;
             for d in rows {
                 let r = &d.delivery;
-                println!("{}\t{}\t{}\t{}\tattempts={}", r.id, r.message_id, r.event_type, r.status.as_str(), r.attempts);
+                println!(
+                    "{}\t{}\t{}\t{}\tattempts={}",
+                    r.id,
+                    r.message_id,
+                    r.event_type,
+                    r.status.as_str(),
+                    r.attempts
+                );
                 for a in d.attempts {
                     let code = a.status_code.map_or("-".to_owned(), |c| c.to_string());
                     println!("\t{}\t{code}\t{}", a.attempted_at, a.error.unwrap_or_default());

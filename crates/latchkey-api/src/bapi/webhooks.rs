@@ -35,9 +35,13 @@ pub fn operations() -> Vec<Operation> {
             method: Method::POST,
             path: "/v1/webhooks/endpoints",
             route: post(create),
-            doc: Doc::new("webhooks", "Create a webhook endpoint (its secret is in the answer)", "CreateWebhookEndpoint")
-                .body(body.clone(), &["url"])
-                .ok("WebhookEndpoint"),
+            doc: Doc::new(
+                "webhooks",
+                "Create a webhook endpoint (its secret is in the answer)",
+                "CreateWebhookEndpoint",
+            )
+            .body(body.clone(), &["url"])
+            .ok("WebhookEndpoint"),
         },
         Operation {
             method: Method::GET,

@@ -80,7 +80,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found.iter().copied().filter(|a| refusal(a.ip(), policy).is_none()).collect();
+            let allowed: Vec<SocketAddr> =
+                found.iter().copied().filter(|a| refusal(a.ip(), policy).is_none()).collect();
             if allowed.is_empty() {
                 let why = found.first().and_then(|a| refusal(a.ip(), policy)).unwrap_or("no address");
                 return Err(format!("{host} resolves to {why}, which webhooks may not reach").into());

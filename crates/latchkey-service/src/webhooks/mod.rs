@@ -9,9 +9,7 @@ pub mod worker;
 use std::sync::Arc;
 
 use latchkey_core::ids::IdKind;
-use latchkey_store::{
-    AttemptRow, DeliveryQuery, DeliveryRow, DeliveryStatus, OutboxEvent, Store, WebhookEndpointRow,
-};
+use latchkey_store::{AttemptRow, DeliveryQuery, DeliveryRow, DeliveryStatus, OutboxEvent, Store, WebhookEndpointRow};
 use serde_json::{json, Value};
 
 use crate::{Result, ServiceError, Services};
@@ -196,9 +194,12 @@ impl Services {
         for t in types {
             let t = t.trim();
             if !EVENT_TYPES.contains(&t) {
-                return Err(ServiceError::unprocessable("form_param_value_invalid", "events has an unknown event type")
-                    .long(format!("{t:?} is not an event latchkey sends; known: {}", EVENT_TYPES.join(", ")))
-                    .param("events"));
+                return Err(ServiceError::unprocessable(
+                    "form_param_value_invalid",
+                    "events has an unknown event type",
+                )
+                .long(format!("{t:?} is not an event latchkey sends; known: {}", EVENT_TYPES.join(", ")))
+                .param("events"));
             }
             if !out.iter().any(|o| o == t) {
                 out.push(t.to_owned());
@@ -209,12 +210,11 @@ impl Services {
 
     fn check_description(d: Option<String>) -> Result<Option<String>> {
         match d {
-            Some(d) if d.chars().count() > 512 => Err(ServiceError::unprocessable(
-                "form_param_format_invalid",
-                "description is too long",
-            )
-            .long("description must be at most 512 characters")
-            .param("description")),
+            Some(d) if d.chars().count() > 512 => {
+                Err(ServiceError::unprocessable("form_param_format_invalid", "description is too long")
+                    .long("description must be at most 512 characters")
+                    .param("description"))
+            }
             other => Ok(other),
         }
     }
@@ -297,10 +297,8 @@ impl Services {
         let mut row = self.webhook_endpoint(id).await?;
         let now = self.now();
         let secret = sign::new_secret(self.rng.as_ref());
-        row.previous_secret_sealed = Some(std::mem::replace(
-            &mut row.secret_sealed,
-            self.keys.seal_secret(secret.as_bytes(), &row.id)?,
-        ));
+        row.previous_secret_sealed =
+            Some(std::mem::replace(&mut row.secret_sealed, self.keys.seal_secret(secret.as_bytes(), &row.id)?));
         row.previous_secret_expires_at = Some(now + self.config.webhooks.rotation_overlap_hours.max(0) * 3_600_000);
         row.updated_at = now;
         if !self.store.update_webhook_endpoint(&row).await? {
@@ -380,7 +378,12 @@ impl Services {
 
     /// `session.revoked` for each active session of the user but `keep`, as revoking them
     /// all at `now` leaves them.
-    pub(crate) async fn revocation_events(&self, user_id: &str, keep: Option<&str>, now: i64) -> Result<Vec<OutboxEvent>> {
+    pub(crate) async fn revocation_events(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<OutboxEvent>> {
         let sessions = self.store.sessions_for_user(user_id).await?;
         Ok(sessions
             .into_iter()

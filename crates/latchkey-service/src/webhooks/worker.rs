@@ -17,9 +17,10 @@ use crate::Services;
 pub const RETRY_DELAYS_SECS: [i64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
 /// The longest wait a `Retry-After` may ask for.
 const MAX_RETRY_AFTER_SECS: i64 = 86_400;
-/// How long a claim lasts: past it, a delivery whose worker died is due again.
+/// How long a claim lasts: past it, a delivery whose worker died is due again (twice the
+/// attempt's timeout and a margin, so a live worker always records its attempt first).
 const fn lease_ms(timeout_secs: u64) -> i64 {
-    (timeout_secs as i64 + 45) * 1000
+    (timeout_secs as i64 * 2 + 5) * 1000
 }
 
 /// When the next attempt is due after `attempts_made` failed ones, or `None` when the
@@ -77,15 +78,20 @@ impl WebhookWorker {
                 tracing::error!(error = %e, "cannot build the webhook HTTP client");
                 crate::ServiceError::internal()
             })?;
-        Ok(Self { services, http, policy, timeout_secs: config.timeout_secs.max(1), concurrency: config.concurrency.max(1) })
+        Ok(Self {
+            services,
+            http,
+            policy,
+            timeout_secs: config.timeout_secs.max(1),
+            concurrency: config.concurrency.max(1),
+        })
     }
 
     /// Claims what is due now and makes one attempt of each; returns how many were attempted.
     pub async fn run_once(self: &Arc<Self>) -> crate::Result<usize> {
         let now = self.services.now();
         let limit = i64::try_from(self.concurrency * 4).unwrap_or(64);
-        let claimed =
-            self.services.store.claim_webhook_deliveries(now, lease_ms(self.timeout_secs), limit).await?;
+        let claimed = self.services.store.claim_webhook_deliveries(now, lease_ms(self.timeout_secs), limit).await?;
         let n = claimed.len();
         let mut running = tokio::task::JoinSet::new();
         for c in claimed {

@@ -19,3 +19,4 @@ mod sync;
 mod sync_crash;
 mod sync_sim;
 mod webhooks;
+mod webhooks_crash;

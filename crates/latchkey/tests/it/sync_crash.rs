@@ -23,13 +23,14 @@ const CLIENTS: usize = 4;
 const OPS_PER_CLIENT: usize = 120;
 const KILLS: usize = 5;
 
-async fn spawn(dir: &Path, port: u16) -> (Child, Option<String>) {
+pub(crate) async fn spawn(dir: &Path, port: u16, env: &[(&str, &str)]) -> (Child, Option<String>) {
     let mut child = Command::new(BIN)
         .current_dir(dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("LATCHKEY_LOG", "warn")
         .env("LATCHKEY_RATE_LIMITS__ENABLED", "false")
         .env_remove("LATCHKEY_DATABASE_URL")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -155,7 +156,7 @@ async fn pushes_survive_sigkill_and_restart() {
     println!("seed {seed}");
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (mut server, key) = spawn(dir.path(), port).await;
+    let (mut server, key) = spawn(dir.path(), port, &[]).await;
     let key = key.expect("a secret key on first start");
     let base = format!("http://127.0.0.1:{port}");
     let admin = reqwest::Client::new();
@@ -198,7 +199,7 @@ async fn pushes_survive_sigkill_and_restart() {
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status().await;
         let _ = server.wait().await;
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..100))).await;
-        server = spawn(dir.path(), port).await.0;
+        server = spawn(dir.path(), port, &[]).await.0;
     }
     assert!(kills >= 3, "the clients finished before the server was killed three times");
     let mut written = BTreeMap::new();

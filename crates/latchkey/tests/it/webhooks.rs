@@ -39,17 +39,19 @@ pub struct Receiver {
     pub url: String,
     pub got: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<(u16, Vec<(String, String)>)>>>,
+    /// How long each answer takes.
+    pub delay: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Receiver {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let me = Self { url, got: Default::default(), script: Default::default() };
-        let (got, script) = (me.got.clone(), me.script.clone());
+        let me = Self { url, got: Default::default(), script: Default::default(), delay: Default::default() };
+        let (got, script, delay) = (me.got.clone(), me.script.clone(), me.delay.clone());
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
-                let (got, script) = (got.clone(), script.clone());
+                let (got, script, delay) = (got.clone(), script.clone(), delay.clone());
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 8192];
@@ -70,8 +72,11 @@ impl Receiver {
                         .filter_map(|l| l.split_once(':'))
                         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
                         .collect();
-                    let len: usize =
-                        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                    let len: usize = headers
+                        .iter()
+                        .find(|(k, _)| k == "content-length")
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
                     let mut body = buf[head_end + 4..].to_vec();
                     while body.len() < len {
                         let Ok(n) = stream.read(&mut chunk).await else { return };
@@ -79,6 +84,10 @@ impl Receiver {
                             break;
                         }
                         body.extend_from_slice(&chunk[..n]);
+                    }
+                    let wait = delay.load(std::sync::atomic::Ordering::Relaxed);
+                    if wait > 0 {
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
                     }
                     let (status, extra) = script.lock().await.pop_front().unwrap_or((204, Vec::new()));
                     got.lock().await.push(Received { headers, body: String::from_utf8_lossy(&body).to_string() });
@@ -173,7 +182,8 @@ fn expected_signature(secret: &str, id: &str, ts: &str, body: &str) -> String {
 }
 
 async fn new_user(admin: &Admin, email: &str) -> String {
-    let r = admin.post("/v1/users", json!({"email_address": [email], "password": "correct horse battery staple"})).await;
+    let r =
+        admin.post("/v1/users", json!({"email_address": [email], "password": "correct horse battery staple"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body["id"].as_str().unwrap().to_owned()
 }
@@ -197,12 +207,15 @@ async fn every_change_sends_its_event_on(backend: Backend) {
     let r = admin.post("/v1/organizations", json!({"name": "Family", "created_by": user_id})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let org_id = r.body["id"].as_str().unwrap().to_owned();
-    assert_eq!(admin.patch(&format!("/v1/organizations/{org_id}"), json!({"name": "Family 2"})).await.status, StatusCode::OK);
-    let r = admin.post(&format!("/v1/organizations/{org_id}/memberships"), json!({"user_id": other, "role": "org:member"})).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        admin.patch(&format!("/v1/organizations/{org_id}"), json!({"name": "Family 2"})).await.status,
+        StatusCode::OK
+    );
     let r = admin
-        .patch(&format!("/v1/organizations/{org_id}/memberships/{other}"), json!({"role": "org:admin"}))
+        .post(&format!("/v1/organizations/{org_id}/memberships"), json!({"user_id": other, "role": "org:member"}))
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = admin.patch(&format!("/v1/organizations/{org_id}/memberships/{other}"), json!({"role": "org:admin"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = admin
         .post(
@@ -277,8 +290,12 @@ async fn every_change_sends_its_event_on(backend: Backend) {
     assert_eq!(created["data"]["email_addresses"][0]["email_address"], "hooks@example.com");
     assert!(created["data"]["private_metadata"].is_object(), "the backend's view");
     let updated = by_type("user.updated");
-    assert!(updated.iter().any(|u| u["data"]["first_name"] == "Grace" && u["data"]["public_metadata"]["plan"].is_null()));
-    assert!(updated.iter().any(|u| u["data"]["first_name"] == "Grace" && u["data"]["public_metadata"]["plan"] == "pro"));
+    assert!(updated
+        .iter()
+        .any(|u| u["data"]["first_name"] == "Grace" && u["data"]["public_metadata"]["plan"].is_null()));
+    assert!(updated
+        .iter()
+        .any(|u| u["data"]["first_name"] == "Grace" && u["data"]["public_metadata"]["plan"] == "pro"));
     assert_eq!(by_type("user.deleted")[0]["data"], json!({"object": "user", "id": other, "deleted": true}));
     let m = &by_type("organizationMembership.updated")[0]["data"];
     assert_eq!((m["object"].as_str(), m["role"].as_str()), (Some("organization_membership"), Some("org:admin")));
@@ -525,7 +542,11 @@ async fn management_refuses_bad_input_and_changes_nothing() {
         (json!({"url": "not a url"}), StatusCode::UNPROCESSABLE_ENTITY, "url"),
         (json!({"url": "https://user:pw@example.com/"}), StatusCode::UNPROCESSABLE_ENTITY, "url"),
         (json!({"url": 7}), StatusCode::UNPROCESSABLE_ENTITY, "url"),
-        (json!({"url": "https://example.com/", "events": ["user.exploded"]}), StatusCode::UNPROCESSABLE_ENTITY, "events"),
+        (
+            json!({"url": "https://example.com/", "events": ["user.exploded"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "events",
+        ),
         (json!({"url": "https://example.com/", "events": [7]}), StatusCode::UNPROCESSABLE_ENTITY, "events"),
         (
             json!({"url": "https://example.com/", "description": "x".repeat(513)}),
