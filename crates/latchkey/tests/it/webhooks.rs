@@ -32,13 +32,16 @@ impl Received {
     }
 }
 
+/// Scripted replies: status and extra headers.
+type Script = Arc<Mutex<VecDeque<(u16, Vec<(String, String)>)>>>;
+
 /// A webhook receiver on 127.0.0.1: answers each request with the next scripted reply
 /// (status and extra headers), then with 204 once the script is spent.
 #[derive(Clone)]
 pub struct Receiver {
     pub url: String,
     pub got: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<VecDeque<(u16, Vec<(String, String)>)>>>,
+    script: Script,
     /// How long each answer takes.
     pub delay: Arc<std::sync::atomic::AtomicU64>,
 }
