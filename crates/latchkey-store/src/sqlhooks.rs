@@ -264,35 +264,40 @@ impl<D: SqlDriver> WebhookStore for SqlStore<D> {
             .collect()
     }
 
-    async fn record_webhook_attempt(&self, o: &AttemptOutcome) -> Result<()> {
-        let a = &o.attempt;
+    async fn record_webhook_attempts(&self, outcomes: &[AttemptOutcome]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.db.begin().await?;
-        tx.execute(
-            &format!("INSERT INTO webhook_attempts ({ATTEMPT_COLS}) VALUES ({})", placeholders(7, 1)),
-            &[
-                a.id.clone().into(),
-                a.delivery_id.clone().into(),
-                a.attempted_at.into(),
-                a.status_code.into(),
-                a.succeeded.into(),
-                a.error.clone().into(),
-                a.duration_ms.into(),
-            ],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3, updated_at = $4 \
-             WHERE id = $1",
-            &[a.delivery_id.clone().into(), o.status.as_str().into(), o.next_attempt_at.into(), a.attempted_at.into()],
-        )
-        .await?;
-        if let Some(reason) = &o.disable_endpoint {
+        for o in outcomes {
+            let a = &o.attempt;
             tx.execute(
-                "UPDATE webhook_endpoints SET disabled_reason = $2, updated_at = $3 WHERE id = \
-                 (SELECT endpoint_id FROM webhook_deliveries WHERE id = $1)",
-                &[a.delivery_id.clone().into(), reason.clone().into(), a.attempted_at.into()],
+                &format!("INSERT INTO webhook_attempts ({ATTEMPT_COLS}) VALUES ({})", placeholders(7, 1)),
+                &[
+                    a.id.clone().into(),
+                    a.delivery_id.clone().into(),
+                    a.attempted_at.into(),
+                    a.status_code.into(),
+                    a.succeeded.into(),
+                    a.error.clone().into(),
+                    a.duration_ms.into(),
+                ],
             )
             .await?;
+            tx.execute(
+                "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3, updated_at = $4 \
+                 WHERE id = $1",
+                &[a.delivery_id.clone().into(), o.status.as_str().into(), o.next_attempt_at.into(), a.attempted_at.into()],
+            )
+            .await?;
+            if let Some(reason) = &o.disable_endpoint {
+                tx.execute(
+                    "UPDATE webhook_endpoints SET disabled_reason = $2, updated_at = $3 WHERE id = \
+                     (SELECT endpoint_id FROM webhook_deliveries WHERE id = $1)",
+                    &[a.delivery_id.clone().into(), reason.clone().into(), a.attempted_at.into()],
+                )
+                .await?;
+            }
         }
         tx.commit().await
     }

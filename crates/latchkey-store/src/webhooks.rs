@@ -132,8 +132,11 @@ pub trait WebhookStore: Send + Sync {
     /// ends. On PostgreSQL the rows are selected `FOR UPDATE SKIP LOCKED`, so concurrent
     /// workers never claim the same delivery.
     async fn claim_webhook_deliveries(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<ClaimedDelivery>>;
-    /// Records an attempt and moves its delivery on, in one transaction.
-    async fn record_webhook_attempt(&self, outcome: &AttemptOutcome) -> Result<()>;
+    /// Records attempts and moves their deliveries on, in one transaction.
+    async fn record_webhook_attempts(&self, outcomes: &[AttemptOutcome]) -> Result<()>;
+    async fn record_webhook_attempt(&self, outcome: &AttemptOutcome) -> Result<()> {
+        self.record_webhook_attempts(std::slice::from_ref(outcome)).await
+    }
     /// Newest first, and how many the query selects in all.
     async fn list_webhook_deliveries(&self, query: &DeliveryQuery) -> Result<(Vec<DeliveryRow>, i64)>;
     async fn get_webhook_delivery(&self, id: &str) -> Result<Option<DeliveryRow>>;

@@ -102,6 +102,7 @@ const ENV_KEYS: &[&str] = &[
     "log_format",
     "organizations",
     "sync",
+    "webhooks",
 ];
 
 impl Config {
@@ -260,11 +261,13 @@ mod tests {
             )?;
             jail.set_env("LATCHKEY_APP_NAME", "from env");
             jail.set_env("LATCHKEY_RATE_LIMITS__ENABLED", "false");
+            jail.set_env("LATCHKEY_WEBHOOKS__TIMEOUT_SECS", "3");
             jail.set_env("LATCHKEY_KEK", "not a config key");
             let c = Config::load(None, &Overrides::default()).unwrap();
             assert_eq!(c.listen.port(), 5000);
             assert_eq!(c.app_name, "from env");
             assert!(!c.rate_limits.enabled);
+            assert_eq!(c.webhooks.timeout_secs, 3);
             assert_eq!(c.rate_limits.per_ip_per_minute, 7);
             let flags = Overrides { listen: Some("127.0.0.1:6000".parse().unwrap()), ..Overrides::default() };
             assert_eq!(Config::load(None, &flags).unwrap().listen.port(), 6000, "flags win");

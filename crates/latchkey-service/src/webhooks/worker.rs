@@ -32,6 +32,26 @@ pub fn next_attempt_at(now: i64, attempts_made: i64, retry_after_secs: Option<i6
     Some(now + wait * 1000)
 }
 
+/// Writes outcomes as they come, everything waiting in one transaction. A failed write is
+/// logged; the deliveries' leases run out and they are attempted again (at least once).
+async fn record_in_batches(
+    services: Arc<Services>,
+    mut outcomes: tokio::sync::mpsc::UnboundedReceiver<AttemptOutcome>,
+) {
+    while let Some(first) = outcomes.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 256 {
+            match outcomes.try_recv() {
+                Ok(o) => batch.push(o),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = services.store.record_webhook_attempts(&batch).await {
+            tracing::warn!(error = %e, attempts = batch.len(), "cannot record webhook attempts");
+        }
+    }
+}
+
 /// What an HTTP status means for the delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -87,44 +107,87 @@ impl WebhookWorker {
         })
     }
 
-    /// Claims what is due now and makes one attempt of each; returns how many were attempted.
-    pub async fn run_once(self: &Arc<Self>) -> crate::Result<usize> {
+    async fn claim(&self, limit: usize) -> crate::Result<Vec<ClaimedDelivery>> {
         let now = self.services.now();
-        let limit = i64::try_from(self.concurrency * 4).unwrap_or(64);
-        let claimed = self.services.store.claim_webhook_deliveries(now, lease_ms(self.timeout_secs), limit).await?;
+        let limit = i64::try_from(limit).unwrap_or(64);
+        Ok(self.services.store.claim_webhook_deliveries(now, lease_ms(self.timeout_secs), limit).await?)
+    }
+
+    /// Claims what is due now, makes one attempt of each and records them; returns how many
+    /// were attempted. (Tests step the worker with this; `spawn` runs a pipeline instead.)
+    pub async fn run_once(self: &Arc<Self>) -> crate::Result<usize> {
+        let claimed = self.claim(self.concurrency * 4).await?;
         let n = claimed.len();
         let mut running = tokio::task::JoinSet::new();
+        let mut outcomes = Vec::with_capacity(n);
         for c in claimed {
             while running.len() >= self.concurrency {
-                running.join_next().await;
+                if let Some(Ok(o)) = running.join_next().await {
+                    outcomes.push(o);
+                }
             }
             let me = self.clone();
             running.spawn(async move { me.deliver(c).await });
         }
-        while running.join_next().await.is_some() {}
+        while let Some(done) = running.join_next().await {
+            if let Ok(o) = done {
+                outcomes.push(o);
+            }
+        }
+        self.services.store.record_webhook_attempts(&outcomes).await?;
         Ok(n)
     }
 
-    /// Runs until the process ends: delivers whatever is due, then waits for the next commit
-    /// with events or a second (other instances' events, retries coming due).
+    /// Runs until the process ends: up to `concurrency` attempts in flight, a new claim as soon
+    /// as one finishes (a slow endpoint holds one slot, not the whole round), and outcomes
+    /// recorded in batches by one task. When nothing is due it waits for the next commit with
+    /// events, or a second (retries coming due, other instances' events).
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         let signal = self.services.store.outbox_signal();
+        let (done, outcomes) = tokio::sync::mpsc::unbounded_channel::<AttemptOutcome>();
+        tokio::spawn(record_in_batches(self.services.clone(), outcomes));
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         tokio::spawn(async move {
             loop {
-                match self.run_once().await {
-                    Ok(n) if n > 0 => continue,
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e.long_message, "webhook delivery round failed"),
+                let Ok(first) = slots.clone().acquire_owned().await else { return };
+                let claimed = match self.claim(slots.available_permits() + 1).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e.long_message, "claiming webhook deliveries failed");
+                        Vec::new()
+                    }
+                };
+                if claimed.is_empty() {
+                    drop(first);
+                    tokio::select! {
+                        _ = signal.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
                 }
-                tokio::select! {
-                    _ = signal.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                let mut first = Some(first);
+                for c in claimed {
+                    let slot = match first.take() {
+                        Some(s) => s,
+                        None => match slots.clone().acquire_owned().await {
+                            Ok(s) => s,
+                            Err(_) => return,
+                        },
+                    };
+                    let (me, done) = (self.clone(), done.clone());
+                    tokio::spawn(async move {
+                        let outcome = me.deliver(c).await;
+                        drop(slot);
+                        // The recorder lives as long as this loop; if it is gone, the lease
+                        // makes the delivery due again.
+                        let _ = done.send(outcome);
+                    });
                 }
             }
         })
     }
 
-    async fn deliver(&self, c: ClaimedDelivery) {
+    async fn deliver(&self, c: ClaimedDelivery) -> AttemptOutcome {
         let outcome = self.attempt(&c).await;
         match (&outcome.attempt.status_code, &outcome.attempt.error) {
             (_, Some(error)) => {
@@ -135,10 +198,7 @@ impl WebhookWorker {
             }
             _ => {}
         }
-        if let Err(e) = self.services.store.record_webhook_attempt(&outcome).await {
-            // The claim's lease runs out and the delivery is attempted again: at least once.
-            tracing::warn!(delivery = %c.delivery.id, error = %e, "cannot record a webhook attempt");
-        }
+        outcome
     }
 
     /// The signing keys of the endpoint now: its secret, and the previous one during a rotation.

@@ -421,3 +421,57 @@ async fn the_proxy_command_starts_serves_and_stops() {
         "unknown keys are errors"
     );
 }
+
+#[tokio::test]
+async fn webhooks_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut c = command(dir.path());
+        c.arg("webhooks").args(args);
+        async move {
+            let out = c.output().await.unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).to_string(),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            )
+        }
+    };
+    let (ok, out, err) =
+        run(&["create", "--url", "https://example.com/hook", "--events", "user.created,user.deleted"]).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let (id, secret) = (lines[0].to_owned(), lines[1].to_owned());
+    assert!(id.starts_with("whe_") && secret.starts_with("whsec_"), "{out}");
+    let (_, out, _) = run(&["list"]).await;
+    assert!(out.contains(&format!("{id}\tenabled\thttps://example.com/hook\tuser.created,user.deleted")), "{out}");
+    let (_, out, _) = run(&["secret", &id]).await;
+    assert_eq!(out.trim(), secret);
+
+    let (ok, out, err) = run(&["update", &id, "--disable", "--events", ""]).await;
+    assert!(ok && out.contains("disabled"), "{err}");
+    let (_, out, _) = run(&["list"]).await;
+    assert!(out.contains(&format!("{id}\tdisabled (manual)\thttps://example.com/hook\t*")), "{out}");
+    let (ok, out, _) = run(&["rotate-secret", &id]).await;
+    assert!(ok && out.trim().starts_with("whsec_") && out.trim() != secret);
+    let (_, now_secret, _) = run(&["secret", &id]).await;
+    assert_eq!(now_secret.trim(), out.trim());
+    let (ok, _, err) = run(&["deliveries", &id]).await;
+    assert!(ok && err.contains("0 deliveries in all"), "{err}");
+    let (ok, out, _) = run(&["replay", &id, "--since", "0"]).await;
+    assert!(ok && out.contains("deliveries queued"));
+
+    // Refusals: a bad URL, an unknown event, a replay of nothing, an unknown endpoint.
+    let (ok, _, err) = run(&["create", "--url", "http://169.254.169.254/"]).await;
+    assert!(!ok && err.contains("may not reach"), "{err}");
+    let (ok, _, err) = run(&["create", "--url", "https://example.com/", "--events", "user.exploded"]).await;
+    assert!(!ok && err.contains("user.exploded"), "{err}");
+    let (ok, _, err) = run(&["replay", &id]).await;
+    assert!(!ok && err.contains("--message"), "{err}");
+    let (ok, _, err) = run(&["delete", "whe_missing"]).await;
+    assert!(!ok && err.contains("not found"), "{err}");
+    let (ok, out, _) = run(&["delete", &id]).await;
+    assert!(ok && out.contains("deleted"));
+    let (_, out, _) = run(&["list"]).await;
+    assert!(!out.contains(&id));
+}

@@ -42,6 +42,7 @@ async fn deliveries_survive_sigkill_and_restart() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    let endpoint = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
 
     // The creator retries each user until one answer says it exists (a retry after a lost
     // answer may meet "taken": the first attempt had landed).
@@ -92,7 +93,8 @@ async fn deliveries_survive_sigkill_and_restart() {
     assert!(kills >= 2, "the creator finished before the server was killed twice");
     assert!(refused.load(std::sync::atomic::Ordering::Relaxed) > 0, "no request ever found the server down");
 
-    // Every acknowledged user's event arrives (leases of cut-off attempts run out in ≤ 7 s).
+    // Every acknowledged user's event arrives, and nothing stays owed (leases of cut-off
+    // attempts run out in ≤ 7 s, then they are sent again).
     let acknowledged = acknowledged.lock().await.clone();
     assert!(!acknowledged.is_empty());
     let delivered = || async {
@@ -102,8 +104,17 @@ async fn deliveries_survive_sigkill_and_restart() {
             .map(|m| m.json()["data"]["id"].as_str().unwrap_or_default().to_owned())
             .collect::<BTreeSet<_>>()
     };
+    let pending = || async {
+        let r = http
+            .get(format!("{base}/v1/webhooks/endpoints/{endpoint}/deliveries?status=pending"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["total_count"].as_i64().unwrap()
+    };
     for _ in 0..400 {
-        if acknowledged.is_subset(&delivered().await) {
+        if acknowledged.is_subset(&delivered().await) && pending().await == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -112,6 +123,7 @@ async fn deliveries_survive_sigkill_and_restart() {
     let ids = delivered().await;
     let missing: Vec<&String> = acknowledged.difference(&ids).collect();
     assert!(missing.is_empty(), "events never delivered for {missing:?}");
+    assert_eq!(pending().await, 0, "deliveries still owed");
 
     // One id per event, the same bytes whenever it is sent again; one event per user.
     let mut by_message: BTreeMap<String, String> = BTreeMap::new();
@@ -131,7 +143,24 @@ async fn deliveries_survive_sigkill_and_restart() {
         let r = http.get(format!("{base}/v1/users/{user}")).bearer_auth(&key).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "an event for {user}, who does not exist");
     }
-    println!("{kills} kills, {} deliveries of {} events", got.len(), by_message.len());
+    let r = http
+        .get(format!("{base}/v1/webhooks/endpoints/{endpoint}/deliveries?limit=500"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let failures: Vec<String> = r["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["attempts"].as_array().unwrap().iter())
+        .filter(|a| a["succeeded"] == false)
+        .map(|a| a["error"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    println!("{kills} kills, {} deliveries of {} events, failed attempts: {failures:?}", got.len(), by_message.len());
     // The receiver answers slowly, so kills cut attempts off mid-send: those were sent again.
     assert!(got.len() > by_message.len(), "no kill landed during a delivery");
     let _ = server.kill().await;
