@@ -1,9 +1,34 @@
 //! What `latchkey serve` prints at start: the URL it listens on and, on a fresh database, the
 //! secret key. Shared by the benchmark binaries.
 
-use anyhow::anyhow;
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{anyhow, Context};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
+use tokio::process::{Child, Command};
+
+/// Starts `bin serve` on a free loopback port in `dir`, without rate limits, on SQLite there
+/// or on `postgres`; returns the process with its URL and (fresh database) secret key.
+/// (`bapi.rs` starts its own, with a data directory it fills first.)
+#[allow(dead_code)]
+pub async fn start_server(bin: &Path, dir: &Path, postgres: Option<&str>) -> anyhow::Result<(Child, String, String)> {
+    let mut command = Command::new(bin);
+    command
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_RATE_LIMITS__ENABLED", "false")
+        .env("LATCHKEY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(url) = postgres {
+        command.env("LATCHKEY_DATABASE_URL", url);
+    }
+    let mut child = command.spawn().context("starting latchkey")?;
+    let (url, key) = read_banner(&mut child).await?;
+    Ok((child, url, key))
+}
 
 /// `(url, secret key)`; the key is empty when the database already had one. The rest of the
 /// server's output is drained in the background.

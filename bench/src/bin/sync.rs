@@ -11,14 +11,12 @@ mod banner;
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
-use tokio::process::Command;
 
 const RECORDS: usize = 10_000;
 const BATCH: usize = 100;
@@ -182,21 +180,8 @@ async fn main() -> anyhow::Result<()> {
     ))?;
     let postgres = std::env::args().nth(2);
     let dir = tempfile::tempdir()?;
-    let mut command = Command::new(&bin);
-    command
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("LATCHKEY_RATE_LIMITS__ENABLED", "false")
-        .env("LATCHKEY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    if let Some(url) = &postgres {
-        command.env("LATCHKEY_DATABASE_URL", url);
-    }
-    let mut child = command.spawn().context("starting latchkey")?;
+    let (mut child, url, key) = banner::start_server(&bin, dir.path(), postgres.as_deref()).await?;
     let pid = child.id().ok_or_else(|| anyhow!("no pid"))?;
-    let (url, key) = banner::read_banner(&mut child).await?;
     if key.is_empty() {
         bail!("no secret key was printed: use a fresh database");
     }

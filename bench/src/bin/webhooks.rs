@@ -11,15 +11,13 @@
 mod banner;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use latchkey_store::{OutboxEvent, Store, UserRecord, UserRow};
 use serde_json::{json, Value};
-use tokio::process::Command;
 
 const UPDATES: usize = 1_000;
 
@@ -127,20 +125,7 @@ async fn main() -> anyhow::Result<()> {
         store_cost().await?;
     }
     let dir = tempfile::tempdir()?;
-    let mut command = Command::new(&bin);
-    command
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("LATCHKEY_RATE_LIMITS__ENABLED", "false")
-        .env("LATCHKEY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    if let Some(url) = &postgres {
-        command.env("LATCHKEY_DATABASE_URL", url);
-    }
-    let mut child = command.spawn().context("starting latchkey")?;
-    let (base, key) = banner::read_banner(&mut child).await?;
+    let (mut child, base, key) = banner::start_server(&bin, dir.path(), postgres.as_deref()).await?;
     if key.is_empty() {
         bail!("the database must be fresh (no secret key was printed)");
     }
