@@ -625,3 +625,73 @@ async fn workers_of_two_instances_never_attempt_a_delivery_twice() {
     ids.dedup();
     assert_eq!((got.len(), ids.len()), (USERS, USERS));
 }
+
+#[tokio::test]
+async fn sessions_invitations_roles_and_timeouts() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.organizations.permissions = vec!["org:invoices:create".into()];
+        c.webhooks.timeout_secs = 1;
+    })
+    .await;
+    let admin = Admin::new(&server).await;
+    let rx = Receiver::start().await;
+    let (endpoint, _) = admin.endpoint(&rx.url, &[]).await;
+    let w = worker(&server);
+
+    let owner = new_user(&admin, "owner@example.com").await;
+    let r = admin.post("/v1/organizations", json!({"name": "Home", "created_by": owner})).await;
+    let org_id = r.body["id"].as_str().unwrap().to_owned();
+    let r = admin
+        .post(
+            &format!("/v1/organizations/{org_id}/invitations"),
+            json!({"email_address": "partner@example.com", "role": "org:member", "inviter_user_id": owner}),
+        )
+        .await;
+    let invitation = r.body["id"].as_str().unwrap().to_owned();
+    // The invitee signs up with the invited address: the invitation is accepted.
+    let (partner, _) = server.sign_up(&server.browser(), "partner@example.com", "correct horse battery staple").await;
+
+    // A session revoked by the backend, another removed by its client.
+    let b = server.browser();
+    let r = server.sign_in(&b, "owner@example.com", "correct horse battery staple").await;
+    let first = r.body["response"]["created_session_id"].as_str().unwrap().to_owned();
+    assert_eq!(admin.post(&format!("/v1/sessions/{first}/revoke"), json!({})).await.status, StatusCode::OK);
+    let r = server.sign_in(&b, "owner@example.com", "correct horse battery staple").await;
+    let second = r.body["response"]["created_session_id"].as_str().unwrap().to_owned();
+    let r = b.post(&format!("/v1/client/sessions/{second}/remove"), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    drain(&w).await;
+
+    let events: Vec<Value> = rx.all().await.iter().map(Received::json).collect();
+    let find = |t: &str, f: &dyn Fn(&Value) -> bool| events.iter().any(|e| e["type"] == t && f(&e["data"]));
+    assert!(find("organizationInvitation.accepted", &|d| d["id"] == invitation.as_str() && d["status"] == "accepted"));
+    assert!(find("organizationMembership.created", &|d| d["public_user_data"]["user_id"] == partner.as_str()
+        && d["organization"]["id"] == org_id.as_str()));
+    assert!(find("session.revoked", &|d| d["id"] == first.as_str() && d["status"] == "revoked"));
+    assert!(find("session.removed", &|d| d["id"] == second.as_str() && d["status"] == "removed"));
+    assert_eq!(events.iter().filter(|e| e["type"] == "session.created").count(), 3, "the sign-up's and two sign-ins'");
+
+    // Roles and permissions were announced at the first start, before any endpoint: a replay
+    // of everything since then brings them.
+    let r = admin.post(&format!("/v1/webhooks/endpoints/{endpoint}/replay"), json!({"since": 0})).await;
+    assert!(r.body["queued"].as_u64().unwrap() > events.len() as u64);
+    drain(&w).await;
+    let all: Vec<Value> = rx.all().await.iter().map(Received::json).collect();
+    let role = all.iter().find(|e| e["type"] == "role.created" && e["data"]["key"] == "org:admin").unwrap();
+    assert!(role["data"]["permissions"].as_array().unwrap().iter().any(|p| p["key"] == "org:invoices:create"));
+    assert!(all.iter().any(|e| e["type"] == "role.created" && e["data"]["key"] == "org:member"));
+    assert!(all.iter().any(|e| e["type"] == "permission.created" && e["data"]["key"] == "org:invoices:create"));
+
+    // An endpoint that does not answer within the timeout: a failed attempt, retried later.
+    let silent = Receiver::start().await;
+    silent.delay.store(2_500, std::sync::atomic::Ordering::Relaxed);
+    let (slow, _) = admin.endpoint(&silent.url, &["user.created"]).await;
+    new_user(&admin, "late@example.com").await;
+    drain(&w).await;
+    let r = admin.get(&format!("/v1/webhooks/endpoints/{slow}/deliveries")).await;
+    let d = &r.body["data"][0];
+    assert_eq!(d["status"], "pending");
+    assert_eq!(d["attempts"][0]["status_code"], Value::Null);
+    assert_eq!(d["attempts"][0]["error"], "no response within 1 s");
+    assert_eq!(d["next_attempt_at"].as_i64().unwrap(), d["attempts"][0]["attempted_at"].as_i64().unwrap() + 5_000);
+}
