@@ -33,14 +33,34 @@ failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 
 # The real binary cargo just built, driven by third-party clients.
 export LATCHKEY_BIN="$PWD/target/debug/latchkey"
-echo "== @clerk/backend (npm, pinned) against a fresh latchkey"
-set +e
-(cd sdk/clerk-backend && npm ci --no-audit --no-fund --loglevel=error && npm test) 2>&1 | tee "$log"
-sdk_status=${PIPESTATUS[0]}
-set -e
-passed=$((passed + $(grep -Eo '^# pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')))
-failed=$((failed + $(grep -Eo '^# fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')))
-if [ "$sdk_status" -ne 0 ] && ! grep -Eq '^# fail [1-9]' "$log"; then failed=$((failed + 1)); fi
+echo "== npm packages (pinned in package.json / package-lock.json) and Debian's Chromium"
+npm ci --no-audit --no-fund --loglevel=error
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+fi
+"${CHROMIUM_PATH:-/usr/bin/chromium}" --version
+
+sdk_status=0
+# Runs one npm test script and adds its node:test counts to the totals.
+run_node_tests() {
+  local name=$1 status
+  echo "== $name"
+  set +e
+  npm run --silent "$2" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  set -e
+  passed=$((passed + $(grep -Eo '^# pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')))
+  failed=$((failed + $(grep -Eo '^# fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')))
+  if [ "$status" -ne 0 ]; then
+    sdk_status=1
+    if ! grep -Eq '^# fail [1-9]' "$log"; then failed=$((failed + 1)); fi
+  fi
+}
+run_node_tests "@clerk/backend (npm, pinned) against a fresh latchkey" test:clerk-backend
+run_node_tests "@clerk/clerk-js and @clerk/ui (npm, pinned) in Chromium against a fresh latchkey" test:clerk-js
 
 echo "== PyJWT and schemathesis (PyPI, pinned) against a fresh latchkey"
 set +e

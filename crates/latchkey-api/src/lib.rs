@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::origin_guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::cors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::proxy_context))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .with_state(state)

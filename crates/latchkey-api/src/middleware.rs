@@ -157,10 +157,57 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     res
 }
 
+/// A request that came through an app's same-origin Frontend API proxy (`/__clerk`, as
+/// `@clerk/nextjs`'s `frontendApiProxy` and `@clerk/backend/proxy` forward it), proven by the
+/// instance's secret key in `Clerk-Secret-Key`: the origin of the proxy's public URL
+/// (`Clerk-Proxy-Url`), which is the app's.
+#[derive(Debug, Clone)]
+pub struct ViaProxy {
+    pub origin: String,
+}
+
+/// Whether `origin` is trusted for this request: the instance's own and allow-listed origins,
+/// and the origin of the authenticated proxy the request came through.
+pub fn origin_trusted(config: &crate::AppConfig, extensions: &http::Extensions, origin: &str) -> bool {
+    config.origin_allowed(origin) || extensions.get::<ViaProxy>().is_some_and(|p| p.origin == origin)
+}
+
+/// Recognises the Frontend API proxy headers `Clerk-Proxy-Url` and `Clerk-Secret-Key`. A
+/// proxy URL without a valid secret key is refused: an unproven proxy must not widen the
+/// trusted origins, and a misconfigured one should hear so at once.
+pub async fn proxy_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (url, secret) = (header_text("clerk-proxy-url"), header_text("clerk-secret-key"));
+    let Some(url) = url else {
+        return next.run(req).await;
+    };
+    let refuse = |message: &str| {
+        ApiError(
+            ServiceError::new(ErrorKind::Unauthenticated, "proxy_request_invalid", message.to_owned())
+                .long("A Frontend API proxy must send the instance's secret key as Clerk-Secret-Key and its public URL as Clerk-Proxy-Url."),
+        )
+        .into_response()
+    };
+    let Some(origin) = crate::origin_of(&url) else {
+        return refuse("Clerk-Proxy-Url is not an absolute http(s) URL.");
+    };
+    let proven = match secret {
+        Some(s) => state.services.authenticate_secret_key(&s).await.is_ok(),
+        None => false,
+    };
+    if !proven {
+        tracing::warn!(proxy_url = %url, "Frontend API proxy request without a valid secret key refused");
+        return refuse("Clerk-Secret-Key is missing or is not a secret key of this instance.");
+    }
+    req.extensions_mut().insert(ViaProxy { origin });
+    next.run(req).await
+}
+
 /// CORS for allow-listed origins only, with credentials; never `*` with credentials.
 pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let allowed = origin.as_deref().filter(|o| state.config.origin_allowed(o)).map(str::to_owned);
+    let allowed = origin.as_deref().filter(|o| origin_trusted(&state.config, req.extensions(), o)).map(str::to_owned);
     let preflight =
         req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut res = if preflight {
@@ -198,7 +245,7 @@ pub async fn origin_guard(State(state): State<AppState>, req: Request, next: Nex
     let h = req.headers();
     let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    let origin_ok = origin.is_some_and(|o| state.config.origin_allowed(o));
+    let origin_ok = origin.is_some_and(|o| origin_trusted(&state.config, req.extensions(), o));
     let ok = match site {
         Some("same-origin" | "none") => true,
         Some(_) => origin_ok,

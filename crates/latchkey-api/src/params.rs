@@ -30,6 +30,11 @@ const PRIVILEGED: &[&str] = &[
     "id",
 ];
 
+/// The error of a required field or query parameter that is absent or empty.
+pub fn missing(key: &'static str) -> ApiError {
+    ApiError(ServiceError::unprocessable("form_param_missing", format!("{key} is required")).param(key))
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Params(pub HashMap<String, Value>);
 
@@ -53,9 +58,7 @@ impl Params {
 
     /// A required text field.
     pub fn required(&self, key: &'static str) -> Result<String, ApiError> {
-        self.text(key).filter(|s| !s.is_empty()).ok_or_else(|| {
-            ApiError(ServiceError::unprocessable("form_param_missing", format!("{key} is required")).param(key))
-        })
+        self.text(key).filter(|s| !s.is_empty()).ok_or_else(|| missing(key))
     }
 
     /// A JSON object field, sent as an object (JSON bodies) or a JSON string (form bodies).

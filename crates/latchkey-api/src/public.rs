@@ -83,6 +83,9 @@ async fn avatar() -> Response {
     let mut res = svg.into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    // Clerk's components load avatars with `crossorigin`: any page may show this public image.
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    res.headers_mut().insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
     res
 }
 

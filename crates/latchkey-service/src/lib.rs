@@ -6,6 +6,7 @@
 pub mod account;
 pub mod admin;
 pub mod error;
+pub mod handshake;
 pub mod hasher;
 pub mod identity;
 pub mod kek;

@@ -106,6 +106,7 @@ pub async fn run_all(store: &dyn Store) {
     session_queries(store).await;
     invitations(store).await;
     sign_in_tokens(store).await;
+    handshake_nonces(store).await;
     jwt_templates(store).await;
     phones_and_emails(store).await;
     organizations(store).await;
@@ -469,6 +470,24 @@ async fn sign_in_tokens(store: &dyn Store) {
     assert_eq!(store.get_sign_in_token(&t.id).await.unwrap(), Some(used));
     store.delete_user(&a).await.unwrap();
     assert_eq!(store.get_sign_in_token(&t.id).await.unwrap(), None, "deleted with its user");
+}
+
+async fn handshake_nonces(store: &dyn Store) {
+    let (a, b, old) = (uid("hs"), uid("hs"), uid("hs"));
+    store.insert_handshake_nonce(&a, r#"["__session=x"]"#, 10_000).await.unwrap();
+    store.insert_handshake_nonce(&b, "[]", 10_000).await.unwrap();
+    store.insert_handshake_nonce(&old, "[]", 5_000).await.unwrap();
+    assert!(store.insert_handshake_nonce(&a, "[]", 10_000).await.is_err(), "a digest is stored once");
+    // Racing takers: exactly one gets the directives.
+    let t = || store.take_handshake_nonce(&a, 9_000);
+    let (t1, t2, t3, t4) = tokio::join!(t(), t(), t(), t());
+    let won: Vec<_> = [t1, t2, t3, t4].into_iter().map(|t| t.unwrap()).filter(Option::is_some).collect();
+    assert_eq!(won, vec![Some(r#"["__session=x"]"#.to_owned())]);
+    assert_eq!(store.take_handshake_nonce(&a, 9_000).await.unwrap(), None, "single use");
+    assert_eq!(store.take_handshake_nonce(&uid("hs"), 9_000).await.unwrap(), None, "unknown");
+    assert_eq!(store.take_handshake_nonce(&b, 10_000).await.unwrap(), None, "expired at its expiry");
+    assert!(store.prune_handshake_nonces(6_000).await.unwrap() >= 1);
+    assert_eq!(store.take_handshake_nonce(&old, 1_000).await.unwrap(), None, "pruned");
 }
 
 async fn jwt_templates(store: &dyn Store) {

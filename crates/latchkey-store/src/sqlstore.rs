@@ -1862,4 +1862,33 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         tx.commit().await?;
         Ok(true)
     }
+
+    async fn insert_handshake_nonce(&self, digest: &str, directives: &str, expires_at: i64) -> Result<()> {
+        self.write_one(
+            "INSERT INTO handshake_nonces (nonce_digest, directives, expires_at) VALUES ($1, $2, $3)",
+            &[digest.into(), directives.into(), expires_at.into()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn take_handshake_nonce(&self, digest: &str, now: i64) -> Result<Option<String>> {
+        let mut tx = self.begin().await?;
+        // One DELETE decides who takes it: a second caller finds no row.
+        let rows = tx
+            .query(
+                "DELETE FROM handshake_nonces WHERE nonce_digest = $1 RETURNING directives, expires_at",
+                &[digest.into()],
+            )
+            .await?;
+        tx.commit().await?;
+        match rows.first() {
+            Some(r) if r.int(1)? > now => Ok(Some(r.text(0)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn prune_handshake_nonces(&self, now: i64) -> Result<u64> {
+        self.write_one("DELETE FROM handshake_nonces WHERE expires_at <= $1", &[now.into()]).await
+    }
 }

@@ -186,4 +186,12 @@ pub trait Store: crate::sync::SyncStore + crate::webhooks::WebhookStore + Send +
         membership: &MembershipRow,
         max_allowed: i64,
     ) -> Result<bool>;
+
+    /// Keeps handshake cookie directives (a JSON array) under a nonce's digest until `expires_at`.
+    async fn insert_handshake_nonce(&self, digest: &str, directives: &str, expires_at: i64) -> Result<()>;
+    /// Takes the directives stored under `digest` once: the first call before expiry gets them
+    /// and deletes them; every later call, or one after expiry, gets `None`.
+    async fn take_handshake_nonce(&self, digest: &str, now: i64) -> Result<Option<String>>;
+    /// Deletes expired handshake nonces; returns how many.
+    async fn prune_handshake_nonces(&self, now: i64) -> Result<u64>;
 }

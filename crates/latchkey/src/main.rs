@@ -250,7 +250,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
 
     // Hourly housekeeping: expired signing keys, sync clients idle past their limit,
-    // delivered webhook messages past their retention.
+    // delivered webhook messages past their retention, handshake nonces nobody took.
     let services = built.services.clone();
     tokio::spawn(async move {
         loop {
@@ -269,6 +269,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "forgot delivered webhook messages"),
                 Err(e) => tracing::warn!(error = %e.long_message, "webhook message pruning failed"),
+            }
+            if let Err(e) = services.prune_handshake_nonces().await {
+                tracing::warn!(error = %e.long_message, "handshake nonce pruning failed");
             }
         }
     });

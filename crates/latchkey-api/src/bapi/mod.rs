@@ -4,6 +4,7 @@
 //! Every operation is declared once, in [`operations`], with its route and its documentation:
 //! the router and `/v1/openapi.json` are both built from that list, so they cannot disagree.
 
+mod clients;
 pub(crate) mod input;
 mod openapi;
 mod orgs;
@@ -44,6 +45,7 @@ fn operations() -> Vec<Operation> {
         doc: Doc::new("jwks", "The keys that verify session tokens", "getJWKS").ok("Jwks"),
     }];
     ops.extend(users::operations());
+    ops.extend(clients::operations());
     ops.extend(sessions::operations());
     ops.extend(templates::operations());
     ops.extend(tickets::operations());

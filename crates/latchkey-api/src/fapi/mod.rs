@@ -3,6 +3,7 @@
 //! every mutation, bare `environment` and token responses, and the `__client`,
 //! `__client_uat` and `__session` cookies. The hosted pages call the same service functions.
 
+mod handshake;
 pub mod json;
 mod me;
 mod orgs;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/client/sessions/{id}/tokens", post(session_token))
         .route("/v1/client/sessions/{id}/end", post(end_session))
         .route("/v1/client/sessions/{id}/remove", post(remove_session))
+        .merge(handshake::routes())
         .merge(me::routes())
         .merge(orgs::routes())
 }
@@ -109,6 +111,13 @@ pub struct Caller {
 }
 
 fn client_ip(parts: &Parts, config: &AppConfig) -> String {
+    // An authenticated Frontend API proxy names the browser's address itself.
+    if parts.extensions.get::<crate::middleware::ViaProxy>().is_some() {
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if let Some(ip) = forwarded.split(',').next().and_then(|s| s.trim().parse::<std::net::IpAddr>().ok()) {
+            return ip.to_string();
+        }
+    }
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     if let Some(peer_ip) = peer {
         if config.trusted_proxies.contains(&peer_ip) {
@@ -133,7 +142,7 @@ pub fn request_context(parts: &Parts, config: &AppConfig) -> RequestContext {
         .headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        .filter(|o| config.origin_allowed(o))
+        .filter(|o| crate::middleware::origin_trusted(config, &parts.extensions, o))
         .map(str::to_owned);
     RequestContext { ip: client_ip(parts, config), origin }
 }

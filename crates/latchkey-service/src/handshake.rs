@@ -1,0 +1,35 @@
+//! The handshake of server-rendered apps (clerk-fapi.md §5): the Frontend API answers a
+//! navigation with a single-use nonce; the app's backend trades it, with its secret key, for
+//! the cookie directives (`Set-Cookie` strings) that bring its domain's `__session` and
+//! `__client_uat` up to date. Only the nonce's digest is stored, for a short while.
+
+use latchkey_core::secret::{new_opaque_secret, secret_digest};
+
+use crate::error::{Result, ServiceError};
+use crate::Services;
+
+/// How long a nonce waits for the app's backend: the browser follows the redirect at once.
+pub const HANDSHAKE_NONCE_TTL_MS: i64 = 120_000;
+
+impl Services {
+    /// Stores `directives` and returns the nonce that takes them once.
+    pub async fn issue_handshake_nonce(&self, directives: &[String]) -> Result<String> {
+        let nonce = new_opaque_secret(self.rng.as_ref());
+        let body = serde_json::to_string(directives).map_err(|_| ServiceError::internal())?;
+        let expires_at = self.now() + HANDSHAKE_NONCE_TTL_MS;
+        self.store.insert_handshake_nonce(&secret_digest(&nonce), &body, expires_at).await?;
+        Ok(nonce)
+    }
+
+    /// The directives of a nonce, once; unknown, used or expired nonces are not found.
+    pub async fn take_handshake_nonce(&self, nonce: &str) -> Result<Vec<String>> {
+        let stored = self.store.take_handshake_nonce(&secret_digest(nonce), self.now()).await?;
+        let body = stored.ok_or_else(|| ServiceError::not_found("Handshake nonce"))?;
+        serde_json::from_str(&body).map_err(|_| ServiceError::internal())
+    }
+
+    /// Housekeeping: forgets nonces nobody took.
+    pub async fn prune_handshake_nonces(&self) -> Result<u64> {
+        Ok(self.store.prune_handshake_nonces(self.now()).await?)
+    }
+}

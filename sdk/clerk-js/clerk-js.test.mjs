@@ -1,0 +1,173 @@
+// Clerk's own browser SDK, unmodified: the pinned @clerk/clerk-js and @clerk/ui bundles,
+// self-hosted by a plain page that reaches latchkey through Clerk's own same-origin proxy,
+// drive sign-up with the emailed code, a token refresh, a profile update, organizations,
+// sign-out and a password sign-in in Debian's Chromium. Screenshots of the prebuilt
+// components are kept under target/artifacts/clerk-js/.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startLatchkey } from '../clerk-backend/latchkey.mjs';
+import { readPage, startAppServer } from './app-server.mjs';
+import { launchBrowser, recordWire } from './browser.mjs';
+
+const artifacts = resolve(import.meta.dirname, '../../target/artifacts/clerk-js');
+mkdirSync(artifacts, { recursive: true });
+
+const EMAIL = 'ada@example.com';
+const PASSWORD = 'correct horse battery staple';
+let latchkey, app, browser, page, wire;
+const problems = [];
+
+const decode = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png` });
+const state = () => page.textContent('#state');
+const until = (what, fn, ms = 15_000) => page.waitForFunction(fn, null, { timeout: ms }).catch((e) => {
+  throw new Error(`${what}: ${e.message}`);
+});
+
+// Mounts one prebuilt component in a fresh element, unmounting the one before it.
+async function mount(component) {
+  await page.evaluate(async (c) => {
+    const prev = window.__mounted;
+    if (prev) {
+      window.Clerk[`unmount${prev.c}`](prev.el);
+      await new Promise((r) => setTimeout(r, 50));
+      prev.el.remove();
+    }
+    const el = document.createElement('div');
+    document.getElementById('component').append(el);
+    window.__mounted = { c, el };
+    window.Clerk[`mount${c}`](el, {});
+  }, component);
+}
+
+async function latestCode(to) {
+  const body = await (await fetch(`${latchkey.url}/dev/mail?to=${encodeURIComponent(to)}`)).json();
+  const last = body.messages.at(-1);
+  return last.text.match(/\b(\d{6})\b/)[1];
+}
+
+before(async () => {
+  latchkey = await startLatchkey();
+  app = await startAppServer({
+    latchkey,
+    pages: { '/': (c) => readPage('page.html').replace('{{PUBLISHABLE_KEY}}', c.publishableKey) },
+  });
+  browser = await launchBrowser();
+  page = await browser.context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && !/Failed to load resource/.test(m.text()) && problems.push(`console: ${m.text()}`));
+  wire = recordWire(page);
+  await page.goto(`${app.origin}/`);
+  await page.evaluate(() => window.clerkLoaded);
+});
+
+after(async () => {
+  await browser?.close();
+  await app?.close();
+  await latchkey?.stop();
+});
+
+test('clerk-js loads against latchkey: environment and client through the proxy', async () => {
+  assert.equal(await state(), 'signed out');
+  assert.deepEqual(wire.slice(0, 2).map((w) => `${w.method} ${w.path} ${w.status}`).sort(), ['GET /v1/client 200', 'GET /v1/environment 200']);
+});
+
+test('sign-up with the email code in the prebuilt SignUp', async () => {
+  await mount('SignUp');
+  await page.waitForSelector('input[name=emailAddress]');
+  await shot('SignUp');
+  await page.fill('input[name=emailAddress]', EMAIL);
+  await page.fill('input[name=password]', PASSWORD);
+  await page.click('button:has-text("Continue")');
+  await page.waitForSelector('input[autocomplete=one-time-code]');
+  await shot('SignUp-verify');
+  await page.fill('input[autocomplete=one-time-code]', await latestCode(EMAIL));
+  await until('signed in after the code', () => window.Clerk.user?.primaryEmailAddress?.emailAddress === 'ada@example.com');
+  assert.equal(await state(), `signed in as ${EMAIL}`);
+  const calls = wire.map((w) => `${w.method} ${w.path.replace(/\/(sua|sess)_[A-Za-z0-9]+/, '/{id}')} ${w.status}`);
+  assert.ok(calls.includes('POST /v1/client/sign_ups 200'), calls.join('\n'));
+  assert.ok(calls.includes('POST /v1/client/sign_ups/{id}/attempt_verification 200'), calls.join('\n'));
+  const cookies = await browser.context.cookies(app.origin);
+  assert.ok(cookies.some((c) => c.name === '__client' && c.httpOnly), 'HttpOnly __client on the app origin');
+  assert.ok(cookies.some((c) => c.name === '__client_uat' && Number(c.value) > 0));
+  assert.ok(cookies.some((c) => c.name === '__session'));
+});
+
+test('a profile update in the prebuilt UserProfile', async () => {
+  await mount('UserProfile');
+  await page.click('button:has-text("Update profile")');
+  await page.fill('input[name=firstName]', 'Ada');
+  await page.fill('input[name=lastName]', 'Lovelace');
+  await page.click('button:has-text("Save")');
+  await until('the new name shown', () => window.Clerk.user?.fullName === 'Ada Lovelace');
+  await page.waitForSelector('button:has-text("Update profile")');
+  await shot('UserProfile');
+  assert.ok(wire.some((w) => w.method === 'PATCH' && w.path === '/v1/me' && w.status === 200));
+  const users = await (await fetch(`${latchkey.url}/v1/users?email_address=${EMAIL}`, { headers: { authorization: `Bearer ${latchkey.secretKey}` } })).json();
+  assert.equal(users[0].first_name, 'Ada', 'stored by latchkey');
+});
+
+test('creating an organization and switching to it: the next token carries its o claim', async () => {
+  await mount('CreateOrganization');
+  await page.waitForSelector('input[name=name]');
+  await shot('CreateOrganization');
+  await page.fill('input[name=name]', 'Night Shift');
+  await page.click('button:has-text("Create organization")');
+  await until('the new organization active', () => window.Clerk.organization?.name === 'Night Shift');
+  const org = await page.evaluate(() => ({ id: window.Clerk.organization.id, slug: window.Clerk.organization.slug }));
+  const claims = decode(await page.evaluate(() => window.Clerk.session.getToken({ skipCache: true })));
+  assert.equal(claims.o?.id, org.id);
+  assert.equal(claims.o?.rol, 'admin');
+  await mount('OrganizationSwitcher');
+  await page.click('.cl-organizationSwitcherTrigger');
+  await page.waitForSelector('text=Personal account');
+  await shot('OrganizationSwitcher');
+  await page.click('text=Personal account');
+  await until('personal account active', () => window.Clerk.organization === null);
+  const personal = decode(await page.evaluate(() => window.Clerk.session.getToken({ skipCache: true })));
+  assert.equal(personal.o, undefined, 'no organization in the personal token');
+  const touches = wire.filter((w) => w.path.endsWith('/touch'));
+  assert.ok(touches.length >= 2, 'switching goes through touch');
+});
+
+test('sign-out, then a password sign-in in the prebuilt SignIn', async () => {
+  await page.evaluate(() => window.Clerk.signOut());
+  await until('signed out', () => window.Clerk.user == null);
+  assert.equal(await state(), 'signed out');
+  assert.ok(wire.some((w) => w.method === 'DELETE' && w.path === '/v1/client/sessions' && w.status === 200), 'sign-out on the wire');
+  const cookies = await browser.context.cookies(app.origin);
+  assert.equal(cookies.find((c) => c.name === '__client_uat')?.value, '0');
+  await mount('SignIn');
+  await page.waitForSelector('input[name=identifier]');
+  await shot('SignIn');
+  await page.fill('input[name=identifier]', EMAIL);
+  await page.click('button:has-text("Continue")');
+  await page.waitForSelector('input[name=password]');
+  await page.fill('input[name=password]', 'not the password');
+  await page.click('button:has-text("Continue")');
+  await page.waitForSelector('text=/Password is incorrect/i');
+  await page.waitForTimeout(400); // the message fades in
+  await shot('SignIn-wrong-password');
+  await page.fill('input[name=password]', PASSWORD);
+  await page.click('button:has-text("Continue")');
+  await until('signed in with the password', () => window.Clerk.user?.fullName === 'Ada Lovelace');
+  assert.equal(await state(), `signed in as ${EMAIL}`);
+});
+
+test('clerk-js refreshes the session token on its own before it expires', async () => {
+  const jwt = await page.evaluate(() => window.Clerk.session.getToken({ skipCache: true }));
+  const issued = Date.now();
+  const before = decode(jwt);
+  assert.equal(before.exp - before.iat, 60, 'latchkey issues 60 s tokens');
+  // clerk-js arms a timer at exp - 17 s (≈43 s for a 60 s token) and polls: nothing here asks.
+  const refresh = await page.waitForResponse((r) => /\/v1\/client\/sessions\/[^/]+\/tokens/.test(r.url()), { timeout: 70_000 });
+  const after = Date.now() - issued;
+  assert.ok(after > 30_000 && after < 62_000, `refreshed ${after} ms after issue`);
+  assert.equal(refresh.status(), 200);
+  const fresh = decode((await refresh.json()).jwt);
+  assert.ok(fresh.iat > before.iat && fresh.sid === before.sid);
+});
+
+test('problems', () => assert.deepEqual(problems, []));
