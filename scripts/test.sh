@@ -61,6 +61,7 @@ run_node_tests() {
 }
 run_node_tests "@clerk/backend (npm, pinned) against a fresh latchkey" test:clerk-backend
 run_node_tests "@clerk/clerk-js and @clerk/ui (npm, pinned) in Chromium against a fresh latchkey" test:clerk-js
+run_node_tests "examples/nextjs-clerk: @clerk/nextjs (npm, pinned) built, started and used in Chromium" test:clerk-nextjs
 
 echo "== PyJWT and schemathesis (PyPI, pinned) against a fresh latchkey"
 set +e

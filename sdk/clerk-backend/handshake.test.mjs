@@ -134,6 +134,28 @@ describe('handshake', () => {
     assert.equal(claims.o?.id, org.id);
   });
 
+  test('behind an https app, every cookie latchkey sets through the proxy is Secure, directives included', async () => {
+    const httpsProxy = 'https://app.example/__clerk';
+    await clerk.users.createUser({ emailAddress: ['hs-tls@example.com'], password });
+    const res = await viaProxy(`${httpsProxy}/v1/client/sign_ins`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://app.example', 'sec-fetch-site': 'same-origin' },
+      body: new URLSearchParams({ identifier: 'hs-tls@example.com', password, strategy: 'password' }),
+    });
+    assert.equal(res.status, 200);
+    const set = res.headers.getSetCookie();
+    assert.ok(set.length >= 5, set.join('\n'));
+    for (const c of set) assert.match(c, /; Secure/, c);
+    const url = new URL(`${httpsProxy}/v1/client/handshake`);
+    url.search = new URLSearchParams({ redirect_url: 'https://app.example/', format: 'nonce' }).toString();
+    const hs = await viaProxy(url, { headers: { cookie: `__client=${named(set, '__client')}` } });
+    assert.equal(hs.status, 307);
+    const nonce = new URL(hs.headers.get('location')).searchParams.get('__clerk_handshake_nonce');
+    const { directives } = await clerk.clients.getHandshakePayload({ nonce });
+    assert.ok(named(directives, '__session'));
+    for (const c of directives) assert.match(c, /; Secure/, c);
+  });
+
   test('refused: an untrusted redirect_url, a proxy without the secret key, a missing nonce', async () => {
     const evil = new URL(`${PROXY}/v1/client/handshake`);
     evil.search = new URLSearchParams({ redirect_url: 'https://evil.example/steal', format: 'nonce' }).toString();

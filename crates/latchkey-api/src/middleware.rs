@@ -200,8 +200,38 @@ pub async fn proxy_context(State(state): State<AppState>, mut req: Request, next
         tracing::warn!(proxy_url = %url, "Frontend API proxy request without a valid secret key refused");
         return refuse("Clerk-Secret-Key is missing or is not a secret key of this instance.");
     }
+    let https = origin.starts_with("https://");
     req.extensions_mut().insert(ViaProxy { origin });
-    next.run(req).await
+    let mut res = next.run(req).await;
+    if https {
+        secure_cookies(res.headers_mut());
+    }
+    res
+}
+
+/// A `Set-Cookie` value with the `Secure` attribute.
+pub fn secure_cookie(cookie: String) -> String {
+    if cookie.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure")) {
+        cookie
+    } else {
+        format!("{cookie}; Secure")
+    }
+}
+
+/// Marks every cookie `Secure`: the browser reached latchkey over https through the proxy,
+/// even when latchkey itself listens on plain http behind it.
+fn secure_cookies(headers: &mut HeaderMap) {
+    let cookies: Vec<String> =
+        headers.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(header::SET_COOKIE);
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&secure_cookie(c)) {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
 }
 
 /// CORS for allow-listed origins only, with credentials; never `*` with credentials.

@@ -52,6 +52,12 @@ async fn handshake(
             policy.uat(0).into_iter().chain(policy.session(None)).collect()
         }
     };
+    // The app's cookies follow the scheme the browser uses for the app.
+    let directives: Vec<String> = if target.scheme() == "https" {
+        directives.into_iter().map(crate::middleware::secure_cookie).collect()
+    } else {
+        directives
+    };
     let nonce = state.services.issue_handshake_nonce(&directives).await?;
     target.query_pairs_mut().append_pair(NONCE_PARAM, &nonce);
     let mut res = StatusCode::TEMPORARY_REDIRECT.into_response();

@@ -1,0 +1,213 @@
+// examples/nextjs-clerk — a Next.js App Router app on unmodified @clerk/nextjs (pinned in the
+// root package.json) — built and started against a fresh latchkey, then used in Debian's
+// Chromium: sign-up in <SignUp/>, every seed route handler signed in and signed out, the
+// middleware's auth.protect(), and a server-rendered page after a handshake. Only
+// environment variables point it at latchkey, plus `frontendApiProxy: { enabled: true }`.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startLatchkey } from '../clerk-backend/latchkey.mjs';
+import { launchBrowser, recordWire } from '../clerk-js/browser.mjs';
+
+const root = resolve(import.meta.dirname, '../..');
+const appDir = resolve(root, 'examples/nextjs-clerk');
+const artifacts = resolve(root, 'target/artifacts/clerk-nextjs');
+mkdirSync(artifacts, { recursive: true });
+const EMAIL = 'grace@example.com';
+const PASSWORD = 'correct horse battery staple';
+const CONFIG = `
+[[organizations.roles]]
+key = "billing"
+name = "Billing"
+permissions = ["org:invoices:create"]
+`;
+
+let latchkey, next, browser, page, wire, origin;
+const problems = [];
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+function run(args, env, { until, timeoutMs }) {
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, [resolve(root, 'node_modules/next/dist/bin/next'), ...args], {
+      cwd: appDir,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`next ${args[0]} took over ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    const onData = (d) => {
+      out += d;
+      if (until && until.test(out)) {
+        clearTimeout(timer);
+        ok({ child, out: () => out });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (!until && code === 0) ok({ child, out: () => out });
+      else if (code !== 0 || until) fail(new Error(`next ${args[0]} exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+// The app as a developer would configure it for latchkey: environment variables only.
+function environment(port) {
+  return {
+    NEXT_TELEMETRY_DISABLED: '1',
+    NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY: latchkey.publishableKey,
+    CLERK_SECRET_KEY: latchkey.secretKey,
+    CLERK_API_URL: latchkey.url,
+    CLERK_FAPI_URL: latchkey.url,
+    NEXT_PUBLIC_CLERK_PROXY_URL: '/__clerk',
+    NEXT_PUBLIC_CLERK_JS_URL: '/clerk-js/clerk.browser.js',
+    NEXT_PUBLIC_CLERK_UI_URL: '/clerk-ui/ui.browser.js',
+    NEXT_PUBLIC_CLERK_TELEMETRY_DISABLED: '1',
+    NEXT_PUBLIC_CLERK_SIGN_IN_URL: '/sign-in',
+    NEXT_PUBLIC_CLERK_SIGN_UP_URL: '/sign-up',
+    PORT: String(port),
+  };
+}
+
+const decode = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+// A call of the app's API from the page, with the browser's cookies or without any.
+const call = (method, path, { body, signedOut = false } = {}) =>
+  page.evaluate(
+    async ({ method, path, body, signedOut }) => {
+      const res = await fetch(path, {
+        method,
+        credentials: signedOut ? 'omit' : 'same-origin',
+        headers: body ? { 'content-type': 'application/json' } : {},
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const text = await res.text();
+      let json = null;
+      try { json = JSON.parse(text); } catch {}
+      return { status: res.status, json };
+    },
+    { method, path, body, signedOut },
+  );
+
+before(async () => {
+  latchkey = await startLatchkey({ config: CONFIG });
+  // Self-hosted bundles (NEXT_PUBLIC_CLERK_JS_URL / _UI_URL), copied from the pinned packages.
+  for (const [pkg, dir] of [['@clerk/clerk-js', 'clerk-js'], ['@clerk/ui', 'clerk-ui']]) {
+    rmSync(resolve(appDir, 'public', dir), { recursive: true, force: true });
+    cpSync(resolve(root, 'node_modules', pkg, 'dist'), resolve(appDir, 'public', dir), { recursive: true });
+  }
+  const port = await freePort();
+  // `next start -H 127.0.0.1` makes Next's own internal requests to localhost fail; /etc/hosts
+  // maps localhost to 127.0.0.1 only, so the app listens on loopback either way.
+  origin = `http://localhost:${port}`;
+  const env = environment(port);
+  await run(['build'], env, { timeoutMs: 600_000 });
+  next = (await run(['start', '-H', 'localhost', '-p', String(port)], env, { until: /Ready|started server/i, timeoutMs: 60_000 })).child;
+  browser = await launchBrowser();
+  page = await browser.context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  wire = recordWire(page);
+});
+
+after(async () => {
+  await browser?.close();
+  next?.kill('SIGTERM');
+  await latchkey?.stop();
+});
+
+test('signed out: public routes answer, route handlers say 401, auth.protect() sends to sign-in', async () => {
+  await page.goto(`${origin}/`);
+  assert.equal(await page.textContent('#home-user'), 'signed out');
+  assert.deepEqual(await call('GET', '/api/public/health'), { status: 200, json: { ok: true } });
+  for (const [method, path] of [['GET', '/api/items'], ['POST', '/api/items'], ['DELETE', '/api/items'], ['GET', '/api/orgs/org_x/data'], ['POST', '/api/invoices']]) {
+    const res = await call(method, path, { body: method === 'POST' ? { name: 'x' } : undefined });
+    assert.equal(res.status, 401, `${method} ${path}`);
+    assert.deepEqual(res.json, { error: 'Unauthorized' });
+  }
+  // clerkMiddleware's auth.protect() with nobody signed in: @clerk/nextjs 7.9 on Next 16
+  // treats the request as a page request and redirects it to sign-in (Clerk's code decides
+  // this, not latchkey); a signed-in caller without the role gets 404 (next test).
+  const plain = await fetch(`${origin}/api/admin/stats`, { redirect: 'manual' });
+  assert.equal(plain.status, 307);
+  assert.equal(new URL(plain.headers.get('location'), origin).pathname, '/sign-in');
+  const res = await page.goto(`${origin}/dashboard`);
+  assert.match(new URL(page.url()).pathname, /^\/sign-in/, `redirected to sign-in, got ${page.url()} (${res.status()})`);
+});
+
+test('sign-up in <SignUp/> through the /__clerk proxy, then every route handler signed in', async () => {
+  await page.goto(`${origin}/sign-up`);
+  await page.waitForSelector('input[name=emailAddress]', { timeout: 30_000 });
+  await page.screenshot({ path: `${artifacts}/SignUp.png` });
+  await page.fill('input[name=emailAddress]', EMAIL);
+  await page.fill('input[name=password]', PASSWORD);
+  await page.click('button:has-text("Continue")');
+  await page.waitForSelector('input[autocomplete=one-time-code]');
+  const mail = await (await fetch(`${latchkey.url}/dev/mail?to=${EMAIL}`)).json();
+  await page.fill('input[autocomplete=one-time-code]', mail.messages.at(-1).text.match(/\b(\d{6})\b/)[1]);
+  await page.waitForFunction(() => window.Clerk?.user?.primaryEmailAddress?.emailAddress === 'grace@example.com', null, { timeout: 20_000 });
+  assert.ok(wire.some((w) => w.path === '/v1/client/sign_ups' && w.status === 200), 'the Frontend API went through /__clerk');
+  const userId = await page.evaluate(() => window.Clerk.user.id);
+
+  assert.deepEqual(await call('GET', '/api/items'), { status: 200, json: { items: [] } });
+  const created = await call('POST', '/api/items', { body: { name: 'bottle' } });
+  assert.equal(created.status, 201);
+  assert.equal(created.json.userId, userId, 'scoped by the caller');
+  assert.equal((await call('GET', '/api/items')).json.items.length, 1);
+  assert.deepEqual(await call('GET', '/api/items', { signedOut: true }), { status: 401, json: { error: 'Unauthorized' } });
+  // Signed in without the right: 403.
+  assert.deepEqual(await call('DELETE', '/api/items'), { status: 403, json: { error: 'Forbidden' } });
+  assert.equal((await call('POST', '/api/invoices', { body: { amount: 5 } })).status, 403);
+  assert.equal((await call('GET', '/api/orgs/org_someone_else/data')).status, 403);
+  assert.equal((await call('GET', '/api/admin/stats')).status, 404, 'auth.protect({role}) hides it from a non-admin');
+});
+
+test('with an organization active: has({role}), has({permission}), the org-scoped route, auth.protect({role})', async () => {
+  const org = await page.evaluate(async () => {
+    const o = await window.Clerk.createOrganization({ name: 'Grace Family' });
+    await window.Clerk.setActive({ organization: o.id });
+    return { id: o.id };
+  });
+  const jwt = await page.evaluate(() => window.Clerk.session.getToken());
+  assert.equal(decode(jwt).o?.id, org.id);
+  assert.deepEqual(await call('GET', `/api/orgs/${org.id}/data`), { status: 200, json: { organizationId: org.id, data: [] } });
+  assert.equal((await call('GET', '/api/orgs/org_someone_else/data')).status, 403);
+  const invoice = await call('POST', '/api/invoices', { body: { amount: 5 } });
+  assert.equal(invoice.status, 201, 'org:admin holds every permission, org:invoices:create included');
+  assert.deepEqual(await call('GET', '/api/admin/stats'), { status: 200, json: { orgId: org.id, orgRole: 'org:admin' } });
+  assert.deepEqual(await call('DELETE', '/api/items'), { status: 200, json: { success: true } });
+  await page.evaluate(() => window.Clerk.setActive({ organization: null }));
+});
+
+test('a server-rendered page shows the user after the handshake', async () => {
+  const userId = await page.evaluate(() => window.Clerk.user.id);
+  // Lose the session cookie (as when it expires): the middleware must ask latchkey.
+  await browser.context.clearCookies({ name: /^__session/ });
+  const navigations = [];
+  page.on('request', (r) => r.isNavigationRequest() && navigations.push(r.url()));
+  await page.goto(`${origin}/dashboard`);
+  await page.waitForSelector('#server-user');
+  assert.equal(await page.textContent('#server-user'), `${userId} ${EMAIL}`);
+  assert.ok(navigations.some((u) => new URL(u).pathname === '/__clerk/v1/client/handshake'), navigations.join('\n'));
+  assert.ok(navigations.length <= 4, `no redirect loop: ${navigations.join('\n')}`);
+  const cookies = await browser.context.cookies(origin);
+  assert.ok(cookies.some((c) => c.name === '__session' && c.value), 'the handshake set __session again');
+  await page.screenshot({ path: `${artifacts}/dashboard.png` });
+});
+
+test('no page errors', () => assert.deepEqual(problems, []));
