@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
 
-function freePort() {
+/** A loopback port nothing listens on right now. */
+export function freePort() {
   return new Promise((ok, fail) => {
     const srv = createServer();
     srv.once('error', fail);

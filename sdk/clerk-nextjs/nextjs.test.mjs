@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startLatchkey } from '../clerk-backend/latchkey.mjs';
+import { freePort, startLatchkey } from '../clerk-backend/latchkey.mjs';
 import { launchBrowser, recordWire } from '../clerk-js/browser.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -27,17 +26,6 @@ permissions = ["org:invoices:create"]
 
 let latchkey, next, browser, page, wire, origin;
 const problems = [];
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 function run(args, env, { until, timeoutMs }) {
   return new Promise((ok, fail) => {
