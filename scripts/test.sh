@@ -59,6 +59,7 @@ run_node_tests() {
     if ! grep -Eq '^# fail [1-9]' "$log"; then failed=$((failed + 1)); fi
   fi
 }
+run_node_tests "latchkey-js (web/packages/latchkey-js: TypeScript build, unit tests against a fresh latchkey)" test:latchkey-js
 run_node_tests "@clerk/backend (npm, pinned) against a fresh latchkey" test:clerk-backend
 run_node_tests "@clerk/clerk-js and @clerk/ui (npm, pinned) in Chromium against a fresh latchkey" test:clerk-js
 run_node_tests "examples/nextjs-clerk: @clerk/nextjs (npm, pinned) built, started and used in Chromium" test:clerk-nextjs

@@ -42,10 +42,15 @@ async function mount(component) {
   }, component);
 }
 
+// The code from the development mail sink (mail is sent just after the sign-up answers).
 async function latestCode(to) {
-  const body = await (await fetch(`${latchkey.url}/dev/mail?to=${encodeURIComponent(to)}`)).json();
-  const last = body.messages.at(-1);
-  return last.text.match(/\b(\d{6})\b/)[1];
+  for (let i = 0; i < 100; i++) {
+    const body = await (await fetch(`${latchkey.url}/dev/mail?to=${encodeURIComponent(to)}`)).json();
+    const last = body.messages.at(-1);
+    if (last) return last.text.match(/\b(\d{6})\b/)[1];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no mail for ${to}`);
 }
 
 before(async () => {

@@ -146,7 +146,11 @@ test('sign-up in <SignUp/> through the /__clerk proxy, then every route handler 
   await page.fill('input[name=password]', PASSWORD);
   await page.click('button:has-text("Continue")');
   await page.waitForSelector('input[autocomplete=one-time-code]');
-  const mail = await (await fetch(`${latchkey.url}/dev/mail?to=${EMAIL}`)).json();
+  let mail = { messages: [] };
+  for (let i = 0; i < 100 && mail.messages.length === 0; i++) {
+    if (i) await new Promise((r) => setTimeout(r, 50));
+    mail = await (await fetch(`${latchkey.url}/dev/mail?to=${EMAIL}`)).json();
+  }
   await page.fill('input[autocomplete=one-time-code]', mail.messages.at(-1).text.match(/\b(\d{6})\b/)[1]);
   await page.waitForFunction(() => window.Clerk?.user?.primaryEmailAddress?.emailAddress === 'grace@example.com', null, { timeout: 20_000 });
   assert.ok(wire.some((w) => w.path === '/v1/client/sign_ups' && w.status === 200), 'the Frontend API went through /__clerk');

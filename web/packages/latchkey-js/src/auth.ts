@@ -1,0 +1,286 @@
+// Sign-up, sign-in, sessions, organizations and session tokens over the Frontend API.
+// `getToken()` refreshes ahead of expiry, one refresh at a time: in a tab through a shared
+// promise, across tabs through a Web Lock, and a token one tab fetched reaches the others on a
+// BroadcastChannel, so tabs never race each other into signing out.
+
+import { LatchkeyError, Wire, type WireClient, type WireMembership, type WireOptions, type WireSession, type WireUser } from './fapi.js';
+
+/** Refresh when less than this is left (latchkey's tokens live 60 s). */
+export const REFRESH_AHEAD_MS = 20_000;
+
+export interface Organization {
+  id: string;
+  name: string;
+  slug: string;
+  role: string;
+  permissions: string[];
+}
+
+export interface User {
+  id: string;
+  firstName: string | null;
+  lastName: string | null;
+  emailAddress: string | null;
+  organizations: Organization[];
+}
+
+export interface AuthOptions extends WireOptions {
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
+  /** Name of the cross-tab lock and channel (one per latchkey instance and app). */
+  channelName?: string;
+}
+
+interface CachedToken {
+  sessionId: string;
+  organizationId: string | null;
+  jwt: string;
+  expiresAt: number;
+}
+
+type Listener = () => void;
+
+export class Auth {
+  readonly wire: Wire;
+  private client: WireClient | null = null;
+  private token: CachedToken | null = null;
+  private inflight: Promise<string | null> | null = null;
+  private signUpId: string | null = null;
+  private readonly listeners = new Set<Listener>();
+  private readonly now: () => number;
+  private readonly lockName: string;
+  private readonly channel: BroadcastChannel | null;
+
+  constructor(options: AuthOptions = {}) {
+    this.wire = new Wire(options);
+    this.now = options.now ?? Date.now;
+    this.lockName = options.channelName ?? 'latchkey:token';
+    this.channel = typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(this.lockName) : null;
+    this.channel?.addEventListener('message', (event: MessageEvent) => this.receive(event.data));
+  }
+
+  /** Reads the client (its sessions) from latchkey. */
+  async load(): Promise<void> {
+    const { response } = await this.wire.call<WireClient | null>('GET', '/v1/client');
+    this.adopt(response);
+  }
+
+  /** Stops listening to other tabs. */
+  close(): void {
+    this.channel?.close();
+  }
+
+  onChange(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get session(): WireSession | null {
+    const c = this.client;
+    if (!c) return null;
+    return c.sessions.find((s) => s.id === c.last_active_session_id) ?? c.sessions[0] ?? null;
+  }
+
+  get isSignedIn(): boolean {
+    return this.session !== null;
+  }
+
+  get user(): User | null {
+    const u = this.session?.user;
+    return u ? toUser(u) : null;
+  }
+
+  /** The session's active organization, `null` for the personal account. */
+  get organizationId(): string | null {
+    return this.session?.last_active_organization_id ?? null;
+  }
+
+  /** Starts a sign-up; latchkey mails the verification code at once. */
+  async signUp(input: { emailAddress: string; password: string; firstName?: string; lastName?: string }): Promise<void> {
+    const { response, client } = await this.wire.call<{ id: string }>('POST', '/v1/client/sign_ups', {
+      email_address: input.emailAddress,
+      password: input.password,
+      first_name: input.firstName,
+      last_name: input.lastName,
+    });
+    this.signUpId = response.id;
+    this.adopt(client);
+  }
+
+  /** Finishes the sign-up with the mailed code; signed in afterwards. */
+  async verifyEmailCode(code: string): Promise<void> {
+    const id = this.signUpId ?? (this.client?.sign_up as { id?: string } | null)?.id;
+    if (!id) throw new LatchkeyError(400, { code: 'sign_up_missing', message: 'Start a sign-up first.' });
+    const { client } = await this.wire.call('POST', `/v1/client/sign_ups/${id}/attempt_verification`, {
+      strategy: 'email_code',
+      code,
+    });
+    this.signUpId = null;
+    this.adopt(client);
+  }
+
+  async signIn(input: { identifier: string; password: string }): Promise<void> {
+    const { client } = await this.wire.call('POST', '/v1/client/sign_ins', {
+      identifier: input.identifier,
+      password: input.password,
+      strategy: 'password',
+    });
+    this.adopt(client);
+  }
+
+  /** Ends every session of this client (the device stays known). */
+  async signOut(): Promise<void> {
+    const { client } = await this.wire.call('DELETE', '/v1/client/sessions');
+    this.adopt(client);
+  }
+
+  /** The user's active sessions on every device. */
+  async activeSessions(): Promise<{ id: string; lastActiveAt: number }[]> {
+    const sid = this.requireSession().id;
+    const { response } = await this.wire.call<{ id: string; last_active_at: number }[]>(
+      'GET',
+      `/v1/me/sessions/active?_clerk_session_id=${sid}`,
+    );
+    return response.map((s) => ({ id: s.id, lastActiveAt: s.last_active_at }));
+  }
+
+  async createOrganization(name: string): Promise<Organization> {
+    const sid = this.requireSession().id;
+    const { response } = await this.wire.call<{ id: string; name: string; slug: string }>(
+      'POST',
+      `/v1/organizations?_clerk_session_id=${sid}`,
+      { name },
+    );
+    await this.load();
+    return this.user?.organizations.find((o) => o.id === response.id) ?? { ...response, role: 'org:admin', permissions: [] };
+  }
+
+  /** Invites someone by email into an organization (an admin's right). */
+  async inviteToOrganization(organizationId: string, emailAddress: string, role = 'org:member'): Promise<void> {
+    const sid = this.requireSession().id;
+    await this.wire.call('POST', `/v1/organizations/${organizationId}/invitations?_clerk_session_id=${sid}`, {
+      email_address: emailAddress,
+      role,
+    });
+  }
+
+  /** Makes an organization (or, with `null`, the personal account) the session's active one. */
+  async setActiveOrganization(organizationId: string | null): Promise<void> {
+    const sid = this.requireSession().id;
+    const { response, client } = await this.wire.call<WireSession>('POST', `/v1/client/sessions/${sid}/touch`, {
+      active_organization_id: organizationId ?? '',
+      intent: 'select_org',
+    });
+    this.adopt(client);
+    if (response.last_active_token?.jwt) this.remember(sid, response.last_active_organization_id, response.last_active_token.jwt);
+  }
+
+  /**
+   * A session token valid for at least `REFRESH_AHEAD_MS`, or `null` when signed out.
+   * `force` fetches a new one even if the cached token is still fresh (after a 401).
+   */
+  async getToken(options: { force?: boolean } = {}): Promise<string | null> {
+    const session = this.session;
+    if (!session) return null;
+    if (!options.force && this.fresh(session)) return this.token!.jwt;
+    if (!this.inflight) {
+      const stale = this.token?.jwt;
+      this.inflight = this.refreshAcrossTabs(session, options.force ? stale : undefined).finally(() => {
+        this.inflight = null;
+      });
+    }
+    return this.inflight;
+  }
+
+  private fresh(session: WireSession): boolean {
+    const t = this.token;
+    return (
+      t !== null &&
+      t.sessionId === session.id &&
+      t.organizationId === session.last_active_organization_id &&
+      t.expiresAt - this.now() > REFRESH_AHEAD_MS
+    );
+  }
+
+  private async refreshAcrossTabs(session: WireSession, stale?: string): Promise<string | null> {
+    const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+    const refresh = async () => {
+      // Another tab may have refreshed while this one waited for the lock.
+      if (this.fresh(session) && this.token!.jwt !== stale) return this.token!.jwt;
+      return this.fetchToken(session);
+    };
+    return locks ? locks.request(this.lockName, refresh) : refresh();
+  }
+
+  private async fetchToken(session: WireSession): Promise<string | null> {
+    try {
+      const { response } = await this.wire.call<{ jwt: string }>('POST', `/v1/client/sessions/${session.id}/tokens`);
+      this.remember(session.id, session.last_active_organization_id, response.jwt);
+      return response.jwt;
+    } catch (e) {
+      if (e instanceof LatchkeyError && (e.status === 401 || e.status === 404)) {
+        // The session ended elsewhere (signed out, revoked): learn the client's real state.
+        this.token = null;
+        await this.load().catch(() => this.adopt(null));
+        return null;
+      }
+      throw e;
+    }
+  }
+
+  private remember(sessionId: string, organizationId: string | null, jwt: string): void {
+    this.token = { sessionId, organizationId, jwt, expiresAt: expiryOf(jwt) };
+    this.channel?.postMessage({ kind: 'token', token: this.token });
+  }
+
+  private receive(message: { kind?: string; token?: CachedToken }): void {
+    if (message?.kind === 'token' && message.token) {
+      const t = message.token;
+      if (!this.token || t.expiresAt > this.token.expiresAt) this.token = t;
+    } else if (message?.kind === 'client') {
+      this.load().catch(() => undefined);
+    }
+  }
+
+  private adopt(client: WireClient | null): void {
+    const before = `${this.session?.id}:${this.organizationId}`;
+    this.client = client;
+    const s = this.session;
+    if (s?.last_active_token?.jwt) this.remember(s.id, s.last_active_organization_id, s.last_active_token.jwt);
+    if (!s) this.token = null;
+    const after = `${this.session?.id}:${this.organizationId}`;
+    if (before !== after) this.channel?.postMessage({ kind: 'client' });
+    for (const l of this.listeners) l();
+  }
+
+  private requireSession(): WireSession {
+    const s = this.session;
+    if (!s) throw new LatchkeyError(401, { code: 'signed_out', message: 'Sign in first.' });
+    return s;
+  }
+}
+
+function toUser(u: WireUser): User {
+  const primary = u.email_addresses.find((e) => e.id === u.primary_email_address_id) ?? u.email_addresses[0];
+  return {
+    id: u.id,
+    firstName: u.first_name,
+    lastName: u.last_name,
+    emailAddress: primary?.email_address ?? null,
+    organizations: (u.organization_memberships ?? []).map((m: WireMembership) => ({
+      id: m.organization.id,
+      name: m.organization.name,
+      slug: m.organization.slug,
+      role: m.role,
+      permissions: m.permissions,
+    })),
+  };
+}
+
+/** `exp` of a JWT, in ms (the SDK only reads it; latchkey and the app's backend verify it). */
+export function expiryOf(jwt: string): number {
+  const payload = jwt.split('.')[1] ?? '';
+  const text = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+  const exp = Number(JSON.parse(text).exp);
+  return Number.isFinite(exp) ? exp * 1000 : 0;
+}

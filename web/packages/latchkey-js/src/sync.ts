@@ -1,0 +1,497 @@
+// The offline-first sync engine (DESIGN.md "Sync"): every local write and its outbox entry go
+// into one Dexie transaction; a loop pushes the outbox and pulls changes with backoff and
+// jitter, wakes on `online`, on local writes and on the server's live events, and runs in one
+// tab at a time (a Web Lock). Ownership comes from the session token on the server, never from
+// here: the engine names a space only as `me` or an organization id.
+
+import { Dexie, type Table } from 'dexie';
+import type { Auth } from './auth.js';
+import { LatchkeyError } from './fapi.js';
+
+export type SyncState = 'offline' | 'signed-out' | 'pending' | 'syncing' | 'error' | 'up-to-date';
+
+export interface SyncStatus {
+  state: SyncState;
+  /** Local changes not yet acknowledged by the server. */
+  pending: number;
+  /** Why the last attempt failed (state `error`). */
+  error?: string;
+}
+
+export interface SyncRecord {
+  id: string;
+  /** `me`, an organization id, or `null` before the first sign-in. */
+  space: string | null;
+  [field: string]: unknown;
+}
+
+export interface OutboxOp {
+  key?: number;
+  op_id: string;
+  seq: number | null;
+  space: string | null;
+  table: string;
+  id: string;
+  action: 'put' | 'delete';
+  fields?: Record<string, unknown>;
+  hlc: string;
+}
+
+export interface RejectedOp extends OutboxOp {
+  reason: { code: string; message: string };
+  rejectedAt: number;
+}
+
+interface Meta {
+  key: string;
+  value: unknown;
+}
+
+export interface SyncOptions {
+  auth: Auth;
+  /** The synced tables (as configured in latchkey's `[sync.tables]`). */
+  tables: string[];
+  /** The local database's name (one per app and user profile). */
+  dbName?: string;
+  schemaVersion?: number;
+  /** Ops per push (latchkey's default limit is 500). */
+  batchSize?: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+interface PushResult {
+  seq: number;
+  op_id: string;
+  status: 'applied' | 'duplicate' | 'superseded' | 'rejected';
+  winning?: Record<string, unknown>;
+  reason?: { code: string; message: string };
+}
+
+interface PullPage {
+  changes: { space: string; table: string; id: string; deleted: boolean; fields?: Record<string, unknown> }[];
+  cursor: string;
+  has_more: boolean;
+  last_seq: number;
+  spaces: { added: string[]; removed: string[]; reset: string[] };
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+/** Thrown by a sync attempt that should be retried later (network, 5xx, 429). */
+class RetryLater extends Error {}
+
+export class SyncEngine {
+  readonly db: Dexie;
+  private readonly auth: Auth;
+  private readonly tables: string[];
+  private readonly schemaVersion: number;
+  private batchSize: number;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private status: SyncStatus = { state: 'up-to-date', pending: 0 };
+  private readonly listeners = new Set<(s: SyncStatus) => void>();
+  private lastWall = 0;
+  private counter = 0;
+  private clientId: string | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private failures = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = true;
+  private events: AbortController | null = null;
+  private readonly cleanups: (() => void)[] = [];
+  private writeSpace: string | null = 'me';
+  private statusTicket = 0;
+
+  constructor(options: SyncOptions) {
+    this.auth = options.auth;
+    this.tables = options.tables;
+    this.schemaVersion = options.schemaVersion ?? 1;
+    this.batchSize = options.batchSize ?? 200;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.db = new Dexie(options.dbName ?? 'latchkey');
+    const stores: Record<string, string> = { _outbox: '++key, [table+id]', _meta: 'key', _rejected: '++key' };
+    for (const t of this.tables) stores[t] = 'id, space';
+    this.db.version(1).stores(stores);
+  }
+
+  table<T extends SyncRecord = SyncRecord>(name: string): Table<T, string> {
+    return this.db.table(name);
+  }
+
+  /** Where new records go once signed in: `me` (the default) or an organization id. */
+  setSpace(space: string): void {
+    this.writeSpace = space;
+  }
+
+  onStatus(listener: (s: SyncStatus) => void): () => void {
+    this.listeners.add(listener);
+    listener(this.status);
+    return () => this.listeners.delete(listener);
+  }
+
+  get currentStatus(): SyncStatus {
+    return this.status;
+  }
+
+  /** Creates or updates a record: the local row and its outbox entry in one transaction. */
+  async put(table: string, id: string, fields: Record<string, unknown>, options: { space?: string } = {}): Promise<void> {
+    await this.write({ table, id, action: 'put', fields }, options.space);
+  }
+
+  async delete(table: string, id: string): Promise<void> {
+    await this.write({ table, id, action: 'delete' });
+  }
+
+  /** Operations the server refused, with its reason; they stay until `dismissRejected`. */
+  async rejected(): Promise<RejectedOp[]> {
+    return this.db.table<RejectedOp, number>('_rejected').toArray();
+  }
+
+  async dismissRejected(key: number): Promise<void> {
+    await this.db.table('_rejected').delete(key);
+  }
+
+  async pendingCount(): Promise<number> {
+    return this.db.table('_outbox').count();
+  }
+
+  private async write(op: Pick<OutboxOp, 'table' | 'id' | 'action' | 'fields'>, space?: string): Promise<void> {
+    if (!this.tables.includes(op.table)) throw new Error(`${op.table} is not a synced table`);
+    const clientId = await this.ensureClientId();
+    const outbox = this.db.table<OutboxOp, number>('_outbox');
+    await this.db.transaction('rw', [this.db.table(op.table), outbox], async () => {
+      const rows = this.db.table<SyncRecord, string>(op.table);
+      const existing = await rows.get(op.id);
+      const target = existing?.space ?? space ?? (this.auth.isSignedIn ? this.writeSpace : null);
+      if (op.action === 'put') await rows.put({ ...(existing ?? {}), ...op.fields, id: op.id, space: target });
+      else await rows.delete(op.id);
+      await outbox.add({ ...op, op_id: `${clientId}-${crypto.randomUUID()}`, seq: null, space: target, hlc: this.stamp(clientId) });
+    });
+    this.poke();
+  }
+
+  /** Starts syncing: now, on local writes, when back online, and on the server's events. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const wake = () => this.poke();
+    if (typeof window !== 'undefined') {
+      window.addEventListener('online', wake);
+      window.addEventListener('offline', wake);
+      this.cleanups.push(() => window.removeEventListener('online', wake), () => window.removeEventListener('offline', wake));
+    }
+    this.cleanups.push(this.auth.onChange(wake));
+    this.poke();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.events?.abort();
+    this.events = null;
+    for (const c of this.cleanups.splice(0)) c();
+  }
+
+  /** Asks for a sync soon (coalesced with one already running). */
+  poke(): void {
+    if (this.stopped) {
+      void this.refreshStatus();
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    void this.sync().catch(() => undefined);
+  }
+
+  /** One full sync (push, then pull until caught up); resolves when it is done. */
+  async sync(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.runExclusive().finally(() => {
+      this.running = null;
+    });
+    await this.running;
+    if (this.again) {
+      this.again = false;
+      await this.sync();
+    }
+  }
+
+  private async runExclusive(): Promise<void> {
+    const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+    const name = `latchkey:sync:${this.db.name}`;
+    // One tab syncs at a time; the others' writes are in the same IndexedDB outbox.
+    if (locks) await locks.request(name, () => this.attempt());
+    else await this.attempt();
+  }
+
+  private async attempt(): Promise<void> {
+    if (typeof navigator !== 'undefined' && navigator.onLine === false) return this.setStatus('offline');
+    let token = await this.auth.getToken().catch(() => undefined);
+    if (token === undefined) return this.failed('network');
+    if (token === null) return this.setStatus('signed-out');
+    await this.setStatus('syncing');
+    try {
+      await this.forgetOtherUser();
+      await this.claim();
+      token = await this.pushAll(token);
+      if (token === null) return this.setStatus('signed-out');
+      token = await this.pullAll(token);
+      if (token === null) return this.setStatus('signed-out');
+      this.failures = 0;
+      this.listen(token);
+      await this.refreshStatus();
+    } catch (e) {
+      await this.failed(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  private async failed(reason: string): Promise<void> {
+    const offline = typeof navigator !== 'undefined' && navigator.onLine === false;
+    await this.setStatus(offline ? 'offline' : 'error', reason);
+    this.failures += 1;
+    if (this.stopped) return;
+    const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (this.failures - 1));
+    const delay = base / 2 + this.random() * (base / 2);
+    this.timer = setTimeout(() => this.poke(), delay);
+  }
+
+  /**
+   * When another user signs in on this device, the previous user's records and unsent
+   * changes leave it, and the device starts a fresh sync client (sequence numbers and the
+   * cursor belong to one user). Data written before any sign-in stays, to be claimed.
+   */
+  private async forgetOtherUser(): Promise<void> {
+    const user = this.auth.user?.id;
+    const meta = this.db.table<Meta, string>('_meta');
+    const owner = (await meta.get('user_id'))?.value as string | undefined;
+    if (!user || owner === user) return;
+    const outbox = this.db.table<OutboxOp, number>('_outbox');
+    await this.db.transaction('rw', [meta, outbox, ...this.tables.map((t) => this.db.table(t))], async () => {
+      if (owner) {
+        await outbox.filter((op) => op.space !== null).delete();
+        for (const t of this.tables) await this.db.table(t).filter((r: SyncRecord) => r.space !== null).delete();
+        await meta.bulkDelete(['client_id', 'next_seq', 'cursor']);
+        this.clientId = null;
+      }
+      await meta.put({ key: 'user_id', value: user });
+    });
+  }
+
+  /** Data written before the first sign-in joins the chosen space (`me` by default). */
+  private async claim(): Promise<void> {
+    const outbox = this.db.table<OutboxOp, number>('_outbox');
+    const unclaimed = await outbox.filter((op) => op.space === null).count();
+    if (unclaimed === 0) return;
+    const space = this.writeSpace;
+    await this.db.transaction('rw', [outbox, ...this.tables.map((t) => this.db.table(t))], async () => {
+      await outbox.filter((op) => op.space === null).modify({ space });
+      for (const t of this.tables) await this.db.table(t).filter((r: SyncRecord) => r.space === null).modify({ space });
+    });
+  }
+
+  /** Pushes the outbox in batches; returns the token in use, or `null` if signed out. */
+  private async pushAll(token: string): Promise<string | null> {
+    const outbox = this.db.table<OutboxOp, number>('_outbox');
+    for (;;) {
+      const batch = await outbox.orderBy('key').limit(this.batchSize).toArray();
+      if (batch.length === 0) return token;
+      await this.numberOps(batch);
+      const clientId = await this.ensureClientId();
+      const body = JSON.stringify({
+        client_id: clientId,
+        schema_version: this.schemaVersion,
+        ops: batch.map(({ key: _key, ...op }) => op),
+      });
+      const sent = await this.request('/v1/sync/push', token, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      if (sent === null) return null;
+      token = sent.token;
+      if (sent.res.status === 413 && this.batchSize > 1) {
+        this.batchSize = Math.max(1, Math.floor(this.batchSize / 2));
+        continue;
+      }
+      if (!sent.res.ok) throw await problem(sent.res);
+      const { results } = (await sent.res.json()) as { results: PushResult[] };
+      await this.settle(batch, results);
+    }
+  }
+
+  /** Gives unsent ops the client's next sequence numbers, once (a resend keeps its number). */
+  private async numberOps(batch: OutboxOp[]): Promise<void> {
+    if (batch.every((op) => op.seq !== null)) return;
+    const meta = this.db.table<Meta, string>('_meta');
+    const outbox = this.db.table<OutboxOp, number>('_outbox');
+    await this.db.transaction('rw', [meta, outbox], async () => {
+      let next = Number((await meta.get('next_seq'))?.value ?? 1);
+      for (const op of batch) {
+        if (op.seq !== null) continue;
+        op.seq = next++;
+        await outbox.update(op.key!, { seq: op.seq });
+      }
+      await meta.put({ key: 'next_seq', value: next });
+    });
+  }
+
+  private async settle(batch: OutboxOp[], results: PushResult[]): Promise<void> {
+    const bySeq = new Map(results.map((r) => [r.seq, r]));
+    const outbox = this.db.table<OutboxOp, number>('_outbox');
+    const rejected = this.db.table<RejectedOp, number>('_rejected');
+    await this.db.transaction('rw', [outbox, rejected, ...this.tables.map((t) => this.db.table(t))], async () => {
+      for (const op of batch) {
+        const r = bySeq.get(op.seq!);
+        if (!r) continue;
+        const first = r.status === 'duplicate' ? ((r as unknown as { original?: PushResult }).original ?? r) : r;
+        if (first.status === 'rejected') {
+          const { key: _key, ...rest } = op;
+          await rejected.add({ ...rest, reason: first.reason ?? { code: 'rejected', message: 'Refused by the server' }, rejectedAt: this.now() });
+        } else if (first.status === 'superseded' && first.winning && op.action === 'put') {
+          const rows = this.db.table<SyncRecord, string>(op.table);
+          const row = await rows.get(op.id);
+          if (row) await rows.put({ ...row, ...first.winning });
+        }
+        await outbox.delete(op.key!);
+      }
+    });
+  }
+
+  /** Pulls until caught up; returns the token in use, or `null` if signed out. */
+  private async pullAll(token: string): Promise<string | null> {
+    const meta = this.db.table<Meta, string>('_meta');
+    for (;;) {
+      const cursor = (await meta.get('cursor'))?.value as string | undefined;
+      const q = new URLSearchParams({ client_id: await this.ensureClientId(), limit: '500' });
+      if (cursor) q.set('cursor', cursor);
+      const got = await this.request(`/v1/sync/pull?${q}`, token, { method: 'GET' });
+      if (got === null) return null;
+      token = got.token;
+      if (!got.res.ok) throw await problem(got.res);
+      const page = (await got.res.json()) as PullPage;
+      await this.apply(page);
+      if (!page.has_more) return token;
+    }
+  }
+
+  private async apply(page: PullPage): Promise<void> {
+    const outbox = this.db.table<OutboxOp, number>('_outbox');
+    const meta = this.db.table<Meta, string>('_meta');
+    const tables = this.tables.map((t) => this.db.table<SyncRecord, string>(t));
+    await this.db.transaction('rw', [outbox, meta, ...tables], async () => {
+      // Spaces the caller lost (left the family) or must read again from the start.
+      for (const space of [...page.spaces.removed, ...page.spaces.reset]) {
+        for (const t of tables) await t.where('space').equals(space).delete();
+        if (page.spaces.removed.includes(space)) await outbox.filter((op) => op.space === space).delete();
+      }
+      for (const c of page.changes) {
+        if (!this.tables.includes(c.table)) continue;
+        const rows = this.db.table<SyncRecord, string>(c.table);
+        // Local writes not yet acknowledged stay on top of what the server says.
+        const pending = await outbox.where('[table+id]').equals([c.table, c.id]).sortBy('key');
+        if (pending.some((op) => op.action === 'delete')) continue;
+        const overlay = Object.assign({}, ...pending.map((op) => op.fields ?? {}));
+        if (c.deleted && pending.length === 0) await rows.delete(c.id);
+        else await rows.put({ ...(c.fields ?? {}), ...overlay, id: c.id, space: c.space });
+      }
+      await meta.put({ key: 'cursor', value: page.cursor });
+    });
+  }
+
+  /**
+   * Sends a sync request with the session token; on 401 gets a fresh token and tries once
+   * more (the outbox is untouched either way). `null` when the session is gone.
+   */
+  private async request(path: string, token: string, init: RequestInit): Promise<{ res: Response; token: string } | null> {
+    const send = (t: string) =>
+      fetch(this.auth.wire.url(path), { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${t}` } }).catch((e) => {
+        throw new RetryLater(`network: ${e instanceof Error ? e.message : e}`);
+      });
+    let res = await send(token);
+    if (res.status === 401) {
+      const fresh = await this.auth.getToken({ force: true });
+      if (!fresh) return null;
+      token = fresh;
+      res = await send(token);
+      if (res.status === 401) return null;
+    }
+    if (res.status === 429 || res.status >= 500) throw new RetryLater(`${res.status} from the server`);
+    return { res, token };
+  }
+
+  /** Listens to the server's "this space changed" events and pulls when one arrives. */
+  private listen(token: string): void {
+    if (this.events || this.stopped) return;
+    const abort = new AbortController();
+    this.events = abort;
+    const run = async () => {
+      const res = await fetch(this.auth.wire.url('/v1/sync/events'), {
+        headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+        signal: abort.signal,
+      });
+      if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (/^data:/m.test(event)) this.poke();
+        }
+      }
+    };
+    run()
+      .catch(() => undefined)
+      .finally(() => {
+        // The stream ends when the token expires or the network drops: listen again on the
+        // next successful sync.
+        if (this.events === abort) this.events = null;
+        if (!this.stopped && !abort.signal.aborted) this.timer ??= setTimeout(() => this.poke(), 1000);
+      });
+  }
+
+  private async refreshStatus(): Promise<void> {
+    if (!this.auth.isSignedIn) return this.setStatus('signed-out');
+    const pending = await this.pendingCount();
+    return this.setStatus(pending > 0 ? 'pending' : 'up-to-date', undefined, pending);
+  }
+
+  /** Publishes a status; of two racing updates the one asked for last wins. */
+  private async setStatus(state: SyncState, error?: string, pending?: number): Promise<void> {
+    const ticket = ++this.statusTicket;
+    const n = pending ?? (await this.pendingCount().catch(() => this.status.pending));
+    if (ticket !== this.statusTicket) return;
+    this.status = error ? { state, pending: n, error } : { state, pending: n };
+    for (const l of this.listeners) l(this.status);
+  }
+
+  private async ensureClientId(): Promise<string> {
+    if (this.clientId) return this.clientId;
+    const meta = this.db.table<Meta, string>('_meta');
+    const stored = (await meta.get('client_id'))?.value as string | undefined;
+    const id = stored ?? `cl_${crypto.randomUUID().replace(/-/g, '')}`;
+    if (!stored) await meta.put({ key: 'client_id', value: id });
+    this.clientId = id;
+    return id;
+  }
+
+  /** A hybrid logical clock stamp `<wall ms>-<counter>-<client>`, never going backwards. */
+  private stamp(clientId: string): string {
+    const wall = Math.max(this.now(), this.lastWall);
+    this.counter = wall === this.lastWall ? this.counter + 1 : 0;
+    this.lastWall = wall;
+    return `${wall}-${this.counter}-${clientId}`;
+  }
+}
+
+async function problem(res: Response): Promise<Error> {
+  const body = await res.json().catch(() => null);
+  const e = body?.errors?.[0];
+  return e ? new LatchkeyError(res.status, e) : new Error(`${res.status} from the server`);
+}

@@ -1,0 +1,206 @@
+// latchkey-js in Node against a freshly started latchkey (the binary cargo built), with
+// fake-indexeddb standing in for the browser's IndexedDB. The browser itself is exercised by
+// the BabyLog end-to-end tests in Chromium.
+import 'fake-indexeddb/auto';
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Auth, SyncEngine, bannerText } from '../dist/index.js';
+import { startLatchkey } from '../../../../sdk/clerk-backend/latchkey.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+const TABLES = ['babies', 'feeds', 'sleeps', 'diapers', 'notes'];
+let lk;
+const opened = [];
+
+before(async () => {
+  lk = await startLatchkey();
+});
+after(async () => {
+  for (const o of opened) o.close();
+  await lk?.stop();
+});
+
+const memoryStore = () => ({ token: null, get() { return this.token; }, set(t) { this.token = t; } });
+
+// A device: its own client token (as a native app keeps it) and its own local database.
+function device(name, { now, fetchCounter } = {}) {
+  const doFetch = fetchCounter
+    ? (input, init) => {
+        fetchCounter.push(String(input));
+        return fetch(input, init);
+      }
+    : undefined;
+  const auth = new Auth({ baseUrl: lk.url, tokenStore: memoryStore(), now, fetch: doFetch, channelName: `test:${name}` });
+  const sync = new SyncEngine({ auth, tables: TABLES, dbName: `db-${name}-${Math.random()}`, now });
+  opened.push({ close: () => { sync.stop(); auth.close(); sync.db.close(); } });
+  return { auth, sync };
+}
+
+// The code from the development mail sink (mail is sent just after the sign-up answers).
+async function codeFor(email) {
+  for (let i = 0; i < 100; i++) {
+    const body = await (await fetch(`${lk.url}/dev/mail?to=${encodeURIComponent(email)}`)).json();
+    const last = body.messages.at(-1);
+    if (last) return last.text.match(/\b(\d{6})\b/)[1];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no mail for ${email}`);
+}
+
+async function signUp(auth, email) {
+  await auth.signUp({ emailAddress: email, password: PASSWORD });
+  await auth.verifyEmailCode(await codeFor(email));
+}
+
+const backend = (path, init = {}) =>
+  fetch(`${lk.url}${path}`, { ...init, headers: { authorization: `Bearer ${lk.secretKey}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+
+const strip = (rows) => rows.map(({ space, ...r }) => r).sort((a, b) => a.id.localeCompare(b.id));
+
+test('auth: sign-up with the mailed code, the user, a token, an organization made active, sign-out', async () => {
+  const { auth } = device('auth');
+  await auth.load();
+  assert.equal(auth.isSignedIn, false);
+  assert.equal(await auth.getToken(), null);
+  await signUp(auth, 'js-ada@example.com');
+  assert.equal(auth.user.emailAddress, 'js-ada@example.com');
+  const jwt = await auth.getToken();
+  const claims = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url'));
+  assert.equal(claims.sub, auth.user.id);
+  const org = await auth.createOrganization('Ada Family');
+  assert.equal(org.role, 'org:admin');
+  await auth.setActiveOrganization(org.id);
+  assert.equal(auth.organizationId, org.id);
+  const orgClaims = JSON.parse(Buffer.from((await auth.getToken()).split('.')[1], 'base64url'));
+  assert.equal(orgClaims.o.id, org.id);
+  await auth.setActiveOrganization(null);
+  assert.equal(auth.organizationId, null);
+  assert.equal((await auth.activeSessions()).length, 1);
+  await auth.signOut();
+  assert.equal(auth.isSignedIn, false);
+  assert.equal(await auth.getToken(), null);
+  await assert.rejects(auth.signIn({ identifier: 'js-ada@example.com', password: 'wrong password here' }), (e) => e.status === 422 && e.code === 'form_password_incorrect');
+  await auth.signIn({ identifier: 'js-ada@example.com', password: PASSWORD });
+  assert.equal(auth.user.emailAddress, 'js-ada@example.com');
+});
+
+test('getToken: cached while fresh, refreshed ahead of expiry, one request for many callers', async () => {
+  let offset = 0;
+  const calls = [];
+  const { auth } = device('tokens', { now: () => Date.now() + offset, fetchCounter: calls });
+  await signUp(auth, 'js-tokens@example.com');
+  const first = await auth.getToken();
+  const tokenCalls = () => calls.filter((u) => u.includes('/tokens')).length;
+  const before = tokenCalls();
+  assert.equal(await auth.getToken(), first, 'fresh: no request');
+  assert.equal(tokenCalls(), before);
+  offset = 45_000; // 15 s left of 60: inside the refresh window
+  const tokens = await Promise.all(Array.from({ length: 10 }, () => auth.getToken()));
+  assert.equal(tokenCalls(), before + 1, 'ten callers, one refresh');
+  assert.ok(tokens.every((t) => t === tokens[0]), 'every caller got the same token');
+  assert.ok(first);
+});
+
+test('sync: written before sign-in, claimed into the personal space at sign-up, seen by a second device', async () => {
+  const phone = device('phone');
+  await phone.auth.load();
+  const statuses = [];
+  phone.sync.onStatus((s) => statuses.push(bannerText(s)));
+  await phone.sync.put('babies', 'baby-ivy', { name: 'Ivy', created_at: 1_700_000_000_000 });
+  await phone.sync.put('feeds', 'feed-1', { baby_id: 'baby-ivy', kind: 'bottle', started_at: 1_700_000_100_000, amount_ml: 120 });
+  await phone.sync.sync();
+  assert.deepEqual(phone.sync.currentStatus, { state: 'signed-out', pending: 2 });
+  assert.equal(bannerText(phone.sync.currentStatus), 'Sign in to sync');
+  assert.equal((await phone.sync.table('babies').get('baby-ivy')).space, null, 'not anyone\'s yet');
+
+  await signUp(phone.auth, 'js-parent@example.com');
+  await phone.sync.sync();
+  assert.deepEqual(phone.sync.currentStatus, { state: 'up-to-date', pending: 0 });
+  assert.equal((await phone.sync.table('babies').get('baby-ivy')).space, 'me');
+  assert.ok(statuses.includes('Syncing…'));
+
+  const tablet = device('tablet');
+  await tablet.auth.signIn({ identifier: 'js-parent@example.com', password: PASSWORD });
+  await tablet.sync.sync();
+  assert.deepEqual(strip(await tablet.sync.table('feeds').toArray()), [
+    { id: 'feed-1', baby_id: 'baby-ivy', kind: 'bottle', started_at: 1_700_000_100_000, amount_ml: 120 },
+  ]);
+  assert.deepEqual(strip(await tablet.sync.table('babies').toArray()), [{ id: 'baby-ivy', name: 'Ivy', created_at: 1_700_000_000_000 }]);
+
+  // A delete travels as a tombstone.
+  await tablet.sync.delete('feeds', 'feed-1');
+  await tablet.sync.sync();
+  await phone.sync.sync();
+  assert.equal(await phone.sync.table('feeds').get('feed-1'), undefined);
+});
+
+test('field-level last write wins: both devices end with the later value of each field', async () => {
+  let t = 1_800_000_000_000;
+  const a = device('lww-a', { now: () => t });
+  const b = device('lww-b', { now: () => t });
+  await signUp(a.auth, 'js-lww@example.com');
+  await b.auth.signIn({ identifier: 'js-lww@example.com', password: PASSWORD });
+  await a.sync.put('babies', 'baby-lww', { name: 'First', color: 'green' });
+  await a.sync.sync();
+  await b.sync.sync();
+  // Offline edits: B changes the colour, then A (later) the name and B (later still) nothing more.
+  t += 1000;
+  await b.sync.put('babies', 'baby-lww', { color: 'blue' });
+  t += 1000;
+  await a.sync.put('babies', 'baby-lww', { name: 'Second' });
+  await b.sync.sync();
+  await a.sync.sync();
+  await b.sync.sync();
+  const expected = [{ id: 'baby-lww', name: 'Second', color: 'blue' }];
+  assert.deepEqual(strip(await a.sync.table('babies').toArray()), expected);
+  assert.deepEqual(strip(await b.sync.table('babies').toArray()), expected);
+});
+
+test('a rejected op stays visible with its reason and does not block the ops after it', async () => {
+  const { auth, sync } = device('rejects');
+  await signUp(auth, 'js-rejects@example.com');
+  await sync.put('babies', 'baby-r', { name: 'Rae' });
+  await sync.put('feeds', 'feed-bad', { baby_id: 'baby-r', kind: 'juice', started_at: 1 });
+  await sync.put('feeds', 'feed-good', { baby_id: 'baby-r', kind: 'solids', started_at: 2, food: 'pear' });
+  await sync.sync();
+  assert.deepEqual(sync.currentStatus, { state: 'up-to-date', pending: 0 });
+  const rejected = await sync.rejected();
+  assert.equal(rejected.length, 1);
+  assert.equal(rejected[0].id, 'feed-bad');
+  assert.ok(rejected[0].reason.code && rejected[0].reason.message, JSON.stringify(rejected[0].reason));
+  const other = device('rejects-2');
+  await other.auth.signIn({ identifier: 'js-rejects@example.com', password: PASSWORD });
+  await other.sync.sync();
+  assert.deepEqual((await other.sync.table('feeds').toArray()).map((f) => f.id), ['feed-good']);
+});
+
+test('a revoked session: sync stops as signed out with the outbox intact, and resumes after signing in', async () => {
+  const { auth, sync } = device('revoked');
+  await signUp(auth, 'js-revoked@example.com');
+  await sync.put('notes', 'note-1', { at: 1, text: 'first night' });
+  await sync.sync();
+  const sessionId = auth.session.id;
+  assert.equal((await backend(`/v1/sessions/${sessionId}/revoke`, { method: 'POST' })).status, 200);
+  await sync.put('notes', 'note-2', { at: 2, text: 'second night' });
+  await sync.sync();
+  assert.deepEqual(sync.currentStatus, { state: 'signed-out', pending: 1 });
+  await auth.signIn({ identifier: 'js-revoked@example.com', password: PASSWORD });
+  await sync.sync();
+  assert.deepEqual(sync.currentStatus, { state: 'up-to-date', pending: 0 });
+  const other = device('revoked-2');
+  await other.auth.signIn({ identifier: 'js-revoked@example.com', password: PASSWORD });
+  await other.sync.sync();
+  assert.deepEqual((await other.sync.table('notes').toArray()).map((n) => n.id).sort(), ['note-1', 'note-2']);
+});
+
+test('server down: the attempt fails as an error with nothing lost; the status names it', async () => {
+  const auth = new Auth({ baseUrl: 'http://127.0.0.1:9', tokenStore: memoryStore(), channelName: 'test:down' });
+  const sync = new SyncEngine({ auth, tables: TABLES, dbName: `db-down-${Math.random()}` });
+  opened.push({ close: () => { sync.stop(); auth.close(); sync.db.close(); } });
+  await sync.put('notes', 'note-x', { at: 1, text: 'offline' });
+  await assert.rejects(auth.load());
+  assert.equal(await sync.pendingCount(), 1);
+  assert.equal(bannerText({ state: 'error', pending: 1 }), 'Sync failed — retry');
+  assert.equal(bannerText({ state: 'pending', pending: 3 }), 'Sync (3 changes)');
+  assert.equal(bannerText({ state: 'offline', pending: 3 }), 'Offline mode — changes saved locally');
+});
