@@ -60,6 +60,9 @@ run_node_tests() {
   fi
 }
 run_node_tests "latchkey-js (web/packages/latchkey-js: TypeScript build, unit tests against a fresh latchkey)" test:latchkey-js
+echo "== BabyLog: the build embedded in the binary equals a fresh build of web/apps/babylog"
+if npm run --silent check:babylog; then passed=$((passed + 1)); else failed=$((failed + 1)); sdk_status=1; fi
+run_node_tests "BabyLog (served by latchkey at /) end to end in Chromium" test:babylog
 run_node_tests "@clerk/backend (npm, pinned) against a fresh latchkey" test:clerk-backend
 run_node_tests "@clerk/clerk-js and @clerk/ui (npm, pinned) in Chromium against a fresh latchkey" test:clerk-js
 run_node_tests "examples/nextjs-clerk: @clerk/nextjs (npm, pinned) built, started and used in Chromium" test:clerk-nextjs

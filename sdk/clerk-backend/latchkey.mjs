@@ -21,26 +21,34 @@ export function freePort() {
 }
 
 // `config` is the text of a latchkey.toml for this instance (read from its working directory).
+// `kill(signal)` stops the process without cleaning up (a crash with SIGKILL) and `restart()`
+// starts it again on the same port and data, as an operator would after a crash.
 export async function startLatchkey({ config } = {}) {
   const bin = process.env.LATCHKEY_BIN ?? join(root, 'target', 'debug', 'latchkey');
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-sdk-'));
   if (config) writeFileSync(join(dir, 'latchkey.toml'), config);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--public-url', url, '--data-dir', join(dir, 'data')], {
-    cwd: dir,
-    env: { ...process.env, LATCHKEY_LOG: 'warn', RUST_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  let child;
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const deadline = Date.now() + 30_000;
-  while (!/development mode|next steps/.test(out)) {
-    if (child.exitCode !== null) throw new Error(`latchkey exited early:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`latchkey did not start in 30 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const launch = async (ready) => {
+    out = '';
+    child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--public-url', url, '--data-dir', join(dir, 'data')], {
+      cwd: dir,
+      env: { ...process.env, LATCHKEY_LOG: 'warn', RUST_LOG: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const deadline = Date.now() + 30_000;
+    while (!(await ready())) {
+      if (child.exitCode !== null) throw new Error(`latchkey exited early:\n${out}`);
+      if (Date.now() > deadline) throw new Error(`latchkey did not start in 30 s:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const exited = () => new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', r)));
+  await launch(async () => /development mode|next steps/.test(out));
   const secretKey = out.match(/sk_live_[A-Za-z0-9_-]+/)?.[0];
   const publishableKey = out.match(/pk_live_[A-Za-z0-9+/=_-]+/)?.[0];
   if (!secretKey || !publishableKey) throw new Error(`keys not printed:\n${out}`);
@@ -48,9 +56,17 @@ export async function startLatchkey({ config } = {}) {
     url,
     secretKey,
     publishableKey,
+    async kill(signal = 'SIGKILL') {
+      child.kill(signal);
+      await exited();
+    },
+    async restart() {
+      // A restarted instance prints no new keys: it is ready when it answers.
+      await launch(() => fetch(`${url}/healthz`).then((r) => r.ok, () => false));
+    },
     async stop() {
       child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      await exited();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -2,6 +2,7 @@
 //! endpoints (JWKS, OpenID configuration, health, metrics), the hosted pages and the
 //! development mail sink. Handlers extract, authorize, call `latchkey-service` and map errors.
 
+mod babylog;
 mod bapi;
 pub mod cookies;
 pub mod error;
@@ -82,12 +83,15 @@ impl AppState {
 /// Every route, with the security and operational layers.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
+    let sync = &state.services.config.sync;
+    let babylog = if sync.enabled && sync.include_babylog { babylog::routes() } else { Router::new() };
     Router::new()
         .merge(fapi::routes())
         .merge(bapi::routes())
         .merge(public::routes())
         .merge(pages::routes())
         .merge(sync::routes())
+        .merge(babylog)
         .route(middleware::NO_CREDENTIAL_PATH, axum::routing::any(middleware::no_credential))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -132,3 +132,37 @@ async fn health_readiness_metrics_discovery() {
     assert!(env.body.get("commerce_settings").is_none());
     assert_eq!(env.body["user_settings"]["attributes"].as_object().unwrap().len(), 11);
 }
+
+#[tokio::test]
+async fn babylog_is_served_at_the_root_with_the_html_security_headers() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let b = server.browser();
+    let page = b.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.content_type().starts_with("text/html"));
+    assert!(page.text.contains("<title>BabyLog</title>") && page.text.contains("/babylog/app.js"));
+    assert!(page.headers["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    for (path, kind) in [
+        ("/babylog/app.js", "text/javascript"),
+        ("/babylog/styles.css", "text/css"),
+        ("/babylog/manifest.webmanifest", "application/manifest+json"),
+        ("/babylog/icon.svg", "image/svg+xml"),
+        ("/sw.js", "text/javascript"),
+    ] {
+        let asset = b.get(path).await;
+        assert_eq!(asset.status, StatusCode::OK, "{path}");
+        assert!(asset.content_type().starts_with(kind), "{path}: {}", asset.content_type());
+        assert_eq!(asset.headers["cache-control"], "no-cache", "{path}");
+    }
+    assert_eq!(b.get("/babylog/nope.js").await.status, StatusCode::NOT_FOUND);
+
+    // Without sync (or without BabyLog's tables) there is no app to serve.
+    let without: [fn(&mut latchkey::config::Config); 2] =
+        [|c| c.sync.enabled = false, |c| c.sync.include_babylog = false];
+    for off in without {
+        let server = TestServer::start_with(Backend::Sqlite, off).await;
+        let root = server.browser().get("/").await;
+        assert_eq!(root.status, StatusCode::NOT_FOUND);
+        assert_eq!(root.error_code(), "resource_not_found");
+    }
+}

@@ -56,6 +56,11 @@ export interface SyncOptions {
   schemaVersion?: number;
   /** Ops per push (latchkey's default limit is 500). */
   batchSize?: number;
+  /**
+   * How long a local write waits before it is pushed, so a burst of edits goes in one push
+   * (the status says `pending` meanwhile; `sync()` or `poke()` push at once).
+   */
+  writeDelayMs?: number;
   now?: () => number;
   random?: () => number;
 }
@@ -87,6 +92,7 @@ export class SyncEngine {
   private readonly tables: string[];
   private readonly schemaVersion: number;
   private batchSize: number;
+  private readonly writeDelayMs: number;
   private readonly now: () => number;
   private readonly random: () => number;
   private status: SyncStatus = { state: 'up-to-date', pending: 0 };
@@ -109,6 +115,7 @@ export class SyncEngine {
     this.tables = options.tables;
     this.schemaVersion = options.schemaVersion ?? 1;
     this.batchSize = options.batchSize ?? 200;
+    this.writeDelayMs = options.writeDelayMs ?? 1500;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.db = new Dexie(options.dbName ?? 'latchkey');
@@ -170,7 +177,12 @@ export class SyncEngine {
       else await rows.delete(op.id);
       await outbox.add({ ...op, op_id: `${clientId}-${crypto.randomUUID()}`, seq: null, space: target, hlc: this.stamp(clientId) });
     });
-    this.poke();
+    if (!this.stopped) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.poke(), this.writeDelayMs);
+    }
+    // A sync in progress reports its own status when it ends.
+    if (!this.running) await this.refreshStatus();
   }
 
   /** Starts syncing: now, on local writes, when back online, and on the server's events. */
@@ -183,7 +195,11 @@ export class SyncEngine {
       window.addEventListener('offline', wake);
       this.cleanups.push(() => window.removeEventListener('online', wake), () => window.removeEventListener('offline', wake));
     }
-    this.cleanups.push(this.auth.onChange(wake));
+    // A new session or membership changes the spaces the live events must cover.
+    this.cleanups.push(this.auth.onChange(() => {
+      this.resubscribe();
+      wake();
+    }));
     this.poke();
   }
 
@@ -372,6 +388,7 @@ export class SyncEngine {
       if (!got.res.ok) throw await problem(got.res);
       const page = (await got.res.json()) as PullPage;
       await this.apply(page);
+      if (page.spaces.added.length > 0 || page.spaces.removed.length > 0) this.resubscribe();
       if (!page.has_more) return token;
     }
   }
@@ -421,6 +438,12 @@ export class SyncEngine {
     return { res, token };
   }
 
+  /** Drops the live-event stream; the next successful sync opens one for the current spaces. */
+  private resubscribe(): void {
+    this.events?.abort();
+    this.events = null;
+  }
+
   /** Listens to the server's "this space changed" events and pulls when one arrives. */
   private listen(token: string): void {
     if (this.events || this.stopped) return;
@@ -457,6 +480,7 @@ export class SyncEngine {
   }
 
   private async refreshStatus(): Promise<void> {
+    if (typeof navigator !== 'undefined' && navigator.onLine === false) return this.setStatus('offline');
     if (!this.auth.isSignedIn) return this.setStatus('signed-out');
     const pending = await this.pendingCount();
     return this.setStatus(pending > 0 ? 'pending' : 'up-to-date', undefined, pending);

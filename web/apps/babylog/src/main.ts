@@ -1,0 +1,436 @@
+// BabyLog: always opens, reads and writes the local database (latchkey-js on Dexie), needs
+// sign-in only to sync, and shares a family's log through an organization.
+
+import { Auth, LatchkeyError, SyncEngine, bannerText, type SyncRecord, type SyncStatus } from 'latchkey-js';
+
+const TABLES = ['babies', 'feeds', 'sleeps', 'diapers', 'notes'] as const;
+type Kind = 'feeds' | 'sleeps' | 'diapers' | 'notes';
+
+interface Baby extends SyncRecord { name: string; created_at?: number }
+interface Entry extends SyncRecord {
+  baby_id?: string;
+  kind?: string;
+  side?: string;
+  started_at?: number;
+  ended_at?: number | null;
+  amount_ml?: number;
+  food?: string;
+  note?: string;
+  at?: number;
+  text?: string;
+}
+
+// Tests (and the curious) can hold writes back longer than the default burst window.
+const delayOverride = Number(localStorage.getItem('babylog:syncDelayMs'));
+const auth = new Auth({ channelName: 'babylog:token' });
+const sync = new SyncEngine({
+  auth,
+  tables: [...TABLES],
+  dbName: 'babylog',
+  writeDelayMs: Number.isFinite(delayOverride) && delayOverride > 0 ? delayOverride : undefined,
+});
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...kids: (Node | string)[]) => {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...kids);
+  return node;
+};
+const newId = (prefix: string) => `${prefix}_${crypto.randomUUID().replace(/-/g, '')}`;
+const startOfToday = () => new Date(new Date().setHours(0, 0, 0, 0)).getTime();
+const clock = (ms: number) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+const duration = (ms: number) => {
+  const mins = Math.max(0, Math.round(ms / 60_000));
+  return mins < 60 ? `${mins} min` : `${Math.floor(mins / 60)} h ${mins % 60} min`;
+};
+const stopwatch = (ms: number) => {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+};
+
+let babyId: string | null = localStorage.getItem('babylog:baby');
+let status: SyncStatus = sync.currentStatus;
+
+// ---- the banner -------------------------------------------------------------------------
+
+function renderBanner(s: SyncStatus): void {
+  status = s;
+  const banner = $<HTMLButtonElement>('banner');
+  const text = bannerText(s);
+  banner.hidden = text === null;
+  banner.textContent = text ?? '';
+  banner.dataset.state = s.state;
+  banner.title = s.state === 'error' && s.error ? s.error : '';
+  void renderRejected();
+}
+
+$('banner').addEventListener('click', () => {
+  if (status.state === 'signed-out') location.assign(signInUrl());
+  else sync.poke();
+});
+
+const signInUrl = () => `/sign-in?redirect_url=${encodeURIComponent('/')}`;
+const signUpUrl = () => `/sign-up?redirect_url=${encodeURIComponent('/')}`;
+
+// ---- account and family -----------------------------------------------------------------
+
+function renderAccount(): void {
+  const box = $('account');
+  const user = auth.user;
+  if (!user) {
+    box.replaceChildren(
+      el('a', { href: signInUrl(), id: 'sign-in' }, 'Sign in'),
+      el('a', { href: signUpUrl(), id: 'sign-up' }, 'Create account'),
+    );
+  } else {
+    const out = el('button', { type: 'button', id: 'sign-out' }, 'Sign out');
+    out.addEventListener('click', async () => {
+      await auth.signOut().catch(() => undefined);
+    });
+    box.replaceChildren(el('span', { id: 'who' }, user.emailAddress ?? user.id), out);
+  }
+  renderFamily();
+}
+
+function family() {
+  return auth.user?.organizations[0] ?? null;
+}
+
+function renderFamily(): void {
+  const section = $('family');
+  section.hidden = !auth.isSignedIn;
+  const fam = family();
+  $('create-family').hidden = fam !== null;
+  $('invite').hidden = fam === null || fam.role !== 'org:admin';
+  $('family-status').textContent = fam
+    ? `Family “${fam.name}”: new babies you add are shared with everyone in it.`
+    : 'Create a family to share babies with your partner; they join by the invitation we email them.';
+  // New babies go to the family once there is one; entries follow their baby.
+  sync.setSpace(fam?.id ?? 'me');
+}
+
+$('create-family').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const input = $<HTMLInputElement>('family-name');
+  try {
+    await auth.createOrganization(input.value.trim());
+    input.value = '';
+    message('Family created.');
+    renderAccount();
+  } catch (e) {
+    message(describe(e));
+  }
+});
+
+$('invite').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const input = $<HTMLInputElement>('invite-email');
+  const fam = family();
+  if (!fam) return;
+  try {
+    await auth.inviteToOrganization(fam.id, input.value.trim());
+    message(`Invitation sent to ${input.value.trim()}.`);
+    input.value = '';
+  } catch (e) {
+    message(describe(e));
+  }
+});
+
+const message = (text: string) => ($('family-message').textContent = text);
+const describe = (e: unknown) => (e instanceof LatchkeyError ? e.message : 'That did not work; check your connection and try again.');
+
+// ---- babies -----------------------------------------------------------------------------
+
+async function babies(): Promise<Baby[]> {
+  const all = await sync.table<Baby>('babies').toArray();
+  return all.sort((a, b) => (a.created_at ?? 0) - (b.created_at ?? 0) || a.name.localeCompare(b.name));
+}
+
+async function renderBabies(): Promise<Baby | null> {
+  const list = await babies();
+  if (!list.some((b) => b.id === babyId)) babyId = list[0]?.id ?? null;
+  const box = $('babies');
+  box.replaceChildren(
+    ...list.map((b) => {
+      const chip = el('button', { type: 'button', textContent: b.name });
+      chip.setAttribute('role', 'radio');
+      chip.setAttribute('aria-checked', String(b.id === babyId));
+      chip.dataset.id = b.id;
+      chip.addEventListener('click', () => {
+        babyId = b.id;
+        localStorage.setItem('babylog:baby', b.id);
+        void render();
+      });
+      return chip;
+    }),
+  );
+  if (list.length === 0) box.replaceChildren(el('p', { className: 'empty' }, 'Add your baby to start logging.'));
+  return list.find((b) => b.id === babyId) ?? null;
+}
+
+$('add-baby').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const input = $<HTMLInputElement>('baby-name');
+  const id = newId('baby');
+  await sync.put('babies', id, { name: input.value.trim(), created_at: Date.now() });
+  input.value = '';
+  babyId = id;
+  localStorage.setItem('babylog:baby', id);
+  await render();
+});
+
+// ---- logging ----------------------------------------------------------------------------
+
+async function log(table: Kind, fields: Record<string, unknown>): Promise<void> {
+  const baby = (await sync.table<Baby>('babies').get(babyId ?? '')) ?? null;
+  if (!baby) return;
+  await sync.put(table, newId(table.slice(0, -1)), { baby_id: baby.id, ...fields }, { space: baby.space ?? undefined });
+  await render();
+}
+
+document.querySelectorAll<HTMLButtonElement>('[data-timer]').forEach((button) =>
+  button.addEventListener('click', async () => {
+    const which = button.dataset.timer!;
+    const running = (await runningTimers()).find((t) => t.which === which);
+    if (running) {
+      await sync.put(running.table, running.entry.id, { ended_at: Date.now() });
+      await render();
+    } else if (which === 'sleep') await log('sleeps', { started_at: Date.now() });
+    else await log('feeds', { kind: 'breast', side: which === 'breast-left' ? 'left' : 'right', started_at: Date.now() });
+  }),
+);
+
+$('bottle').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const input = $<HTMLInputElement>('bottle-ml');
+  await log('feeds', { kind: 'bottle', amount_ml: Math.round(Number(input.value)), started_at: Date.now() });
+  input.value = '';
+});
+
+$('solids').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const input = $<HTMLInputElement>('solids-food');
+  await log('feeds', { kind: 'solids', food: input.value.trim(), started_at: Date.now() });
+  input.value = '';
+});
+
+document.querySelectorAll<HTMLButtonElement>('[data-diaper]').forEach((button) =>
+  button.addEventListener('click', () => log('diapers', { kind: button.dataset.diaper, at: Date.now() })),
+);
+
+$('note').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const input = $<HTMLInputElement>('note-text');
+  await log('notes', { text: input.value.trim(), at: Date.now() });
+  input.value = '';
+});
+
+// ---- today ------------------------------------------------------------------------------
+
+interface Item { table: Kind; entry: Entry; at: number }
+
+async function entriesOf(baby: string): Promise<Item[]> {
+  const items: Item[] = [];
+  for (const table of ['feeds', 'sleeps', 'diapers', 'notes'] as const) {
+    const rows = await sync.table<Entry>(table).filter((r) => r.baby_id === baby).toArray();
+    for (const entry of rows) items.push({ table, entry, at: entry.started_at ?? entry.at ?? 0 });
+  }
+  return items.sort((a, b) => b.at - a.at);
+}
+
+async function runningTimers(): Promise<{ which: string; table: Kind; entry: Entry }[]> {
+  if (!babyId) return [];
+  return (await entriesOf(babyId))
+    .filter(({ table, entry }) => (table === 'sleeps' || entry.kind === 'breast') && entry.started_at && !entry.ended_at)
+    .map(({ table, entry }) => ({ which: table === 'sleeps' ? 'sleep' : `breast-${entry.side}`, table, entry }));
+}
+
+function describeEntry({ table, entry }: Item): string {
+  const until = entry.ended_at ? ` · ${duration(entry.ended_at - (entry.started_at ?? 0))}` : entry.started_at ? ' · running' : '';
+  if (table === 'feeds' && entry.kind === 'bottle') return `Bottle · ${entry.amount_ml} ml`;
+  if (table === 'feeds' && entry.kind === 'solids') return `Solids · ${entry.food}`;
+  if (table === 'feeds') return `Breast (${entry.side})${until}`;
+  if (table === 'sleeps') return `Sleep${until}`;
+  if (table === 'diapers') return `Diaper · ${entry.kind}`;
+  return `Note · ${entry.text}`;
+}
+
+async function renderToday(baby: Baby | null): Promise<void> {
+  $('log').hidden = baby === null;
+  $('today').hidden = baby === null;
+  if (!baby) return;
+  $('today-title').textContent = `Today · ${baby.name}`;
+  const today = (await entriesOf(baby.id)).filter((i) => i.at >= startOfToday());
+  const feeds = today.filter((i) => i.table === 'feeds');
+  const ml = feeds.reduce((sum, i) => sum + (i.entry.kind === 'bottle' ? Number(i.entry.amount_ml ?? 0) : 0), 0);
+  const slept = today
+    .filter((i) => i.table === 'sleeps')
+    .reduce((sum, i) => sum + ((i.entry.ended_at ?? Date.now()) - (i.entry.started_at ?? 0)), 0);
+  const totals: [string, string, string][] = [
+    ['feeds', 'Feeds', String(feeds.length)],
+    ['bottle', 'Bottle', `${ml} ml`],
+    ['sleep', 'Sleep', duration(slept)],
+    ['diapers', 'Diapers', String(today.filter((i) => i.table === 'diapers').length)],
+  ];
+  $('totals').replaceChildren(
+    ...totals.map(([key, label, value]) => {
+      const dd = el('dd', {}, value);
+      dd.dataset.total = key;
+      return el('div', {}, el('dt', {}, label), dd);
+    }),
+  );
+  const timeline = $('timeline');
+  if (today.length === 0) {
+    timeline.replaceChildren(el('li', { className: 'empty' }, 'Nothing logged today yet.'));
+    return;
+  }
+  timeline.replaceChildren(
+    ...today.map((item) => {
+      const button = el('button', { type: 'button' }, el('span', {}, describeEntry(item)), el('time', { dateTime: new Date(item.at).toISOString() }, clock(item.at)));
+      button.dataset.id = item.entry.id;
+      button.dataset.table = item.table;
+      button.setAttribute('aria-label', `Edit ${describeEntry(item)} at ${clock(item.at)}`);
+      button.addEventListener('click', () => edit(item));
+      const note = item.table !== 'notes' && item.entry.note ? el('p', { className: 'empty' }, item.entry.note) : '';
+      return el('li', {}, button, note);
+    }),
+  );
+}
+
+async function renderTimers(): Promise<void> {
+  const timers = await runningTimers();
+  $('timers').replaceChildren(
+    ...timers.map((t) =>
+      el('div', { className: 'timer' }, el('span', {}, t.which === 'sleep' ? 'Sleeping' : `Feeding (${t.entry.side})`), el('strong', {}, stopwatch(Date.now() - (t.entry.started_at ?? 0)))),
+    ),
+  );
+  document.querySelectorAll<HTMLButtonElement>('[data-timer]').forEach((b) => {
+    const on = timers.some((t) => t.which === b.dataset.timer);
+    const label = b.dataset.timer === 'sleep' ? 'Sleep' : `Breast · ${b.dataset.timer === 'breast-left' ? 'left' : 'right'}`;
+    b.textContent = on ? `Stop ${label.toLowerCase()}` : label;
+    b.setAttribute('aria-pressed', String(on));
+  });
+}
+
+// ---- editing: only the fields the user changed are written ------------------------------
+
+const EDITABLE: Record<Kind, { name: string; label: string; type: 'text' | 'number' | 'select'; values?: string[] }[]> = {
+  feeds: [
+    { name: 'amount_ml', label: 'Amount (ml)', type: 'number' },
+    { name: 'side', label: 'Side', type: 'select', values: ['left', 'right', 'both'] },
+    { name: 'food', label: 'Food', type: 'text' },
+    { name: 'note', label: 'Note', type: 'text' },
+  ],
+  sleeps: [{ name: 'note', label: 'Note', type: 'text' }],
+  diapers: [
+    { name: 'kind', label: 'Kind', type: 'select', values: ['wet', 'dirty', 'mixed', 'dry'] },
+    { name: 'note', label: 'Note', type: 'text' },
+  ],
+  notes: [{ name: 'text', label: 'Text', type: 'text' }],
+};
+
+function edit(item: Item): void {
+  const dialog = $<HTMLDialogElement>('edit');
+  const fields = EDITABLE[item.table].filter((f) => {
+    if (item.table !== 'feeds') return true;
+    if (f.name === 'amount_ml') return item.entry.kind === 'bottle';
+    if (f.name === 'side') return item.entry.kind === 'breast';
+    if (f.name === 'food') return item.entry.kind === 'solids';
+    return true;
+  });
+  $('edit-fields').replaceChildren(
+    ...fields.map((f) => {
+      const id = `edit-${f.name}`;
+      const value = item.entry[f.name as keyof Entry];
+      let input: HTMLElement;
+      if (f.type === 'select') {
+        const select = document.createElement('select');
+        for (const v of f.values ?? []) select.append(new Option(v, v, false, v === value));
+        input = select;
+      } else {
+        const text = document.createElement('input');
+        text.type = f.type;
+        text.value = value === undefined || value === null ? '' : String(value);
+        input = text;
+      }
+      input.id = id;
+      input.setAttribute('name', f.name);
+      return el('p', { className: 'inline' }, el('label', { htmlFor: id }, f.label), input);
+    }),
+  );
+  dialog.onclose = async () => {
+    if (dialog.returnValue === 'delete') await sync.delete(item.table, item.entry.id);
+    if (dialog.returnValue === 'save') {
+      const changed: Record<string, unknown> = {};
+      for (const f of fields) {
+        const input = document.getElementById(`edit-${f.name}`) as HTMLInputElement | HTMLSelectElement;
+        const before = item.entry[f.name as keyof Entry];
+        const raw = input.value.trim();
+        const after = f.type === 'number' ? (raw === '' ? undefined : Math.round(Number(raw))) : raw;
+        if (after !== undefined && after !== (before ?? '')) changed[f.name] = after;
+      }
+      if (Object.keys(changed).length > 0) await sync.put(item.table, item.entry.id, changed);
+    }
+    await render();
+  };
+  dialog.returnValue = '';
+  dialog.showModal();
+}
+
+// ---- rejected operations stay visible with the server's reason ---------------------------
+
+async function renderRejected(): Promise<void> {
+  const rejected = await sync.rejected();
+  $('rejected').hidden = rejected.length === 0;
+  $('rejected-list').replaceChildren(
+    ...rejected.map((op) => {
+      const dismiss = el('button', { type: 'button' }, 'Dismiss');
+      dismiss.addEventListener('click', async () => {
+        await sync.dismissRejected(op.key!);
+        await renderRejected();
+      });
+      return el('li', {}, `${op.table} ${op.action}: ${op.reason.message} `, dismiss);
+    }),
+  );
+}
+
+// ---- wiring -------------------------------------------------------------------------------
+
+let rendering: Promise<void> | null = null;
+let renderAgain = false;
+
+/** Renders from the local database; calls that arrive during a render coalesce into one more. */
+async function render(): Promise<void> {
+  if (rendering) {
+    renderAgain = true;
+    return rendering;
+  }
+  rendering = (async () => {
+    do {
+      renderAgain = false;
+      await renderToday(await renderBabies());
+      await renderTimers();
+    } while (renderAgain);
+  })().finally(() => (rendering = null));
+  return rendering;
+}
+
+async function main(): Promise<void> {
+  sync.onStatus((s) => {
+    renderBanner(s);
+    // A finished sync may have brought the partner's entries.
+    if (s.state === 'up-to-date' || s.state === 'pending') void render();
+  });
+  auth.onChange(renderAccount);
+  renderAccount();
+  await render();
+  setInterval(() => void renderTimers(), 1000);
+  // Offline, or latchkey unreachable: the app works on; the engine says so and retries.
+  await auth.load().catch(() => undefined);
+  window.addEventListener('online', () => void auth.load().catch(() => undefined));
+  sync.start();
+  document.body.dataset.ready = 'true';
+  if ('serviceWorker' in navigator) await navigator.serviceWorker.register('/sw.js').catch(() => undefined);
+}
+
+void main();

@@ -1,0 +1,347 @@
+// BabyLog end to end: the app latchkey embeds and serves at /, in Debian's Chromium (driven by
+// playwright-core), against a fresh latchkey (the binary cargo built). A screenshot of every
+// banner state lands in target/artifacts/babylog/.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { launchBrowser } from '../../sdk/clerk-js/browser.mjs';
+import { startLatchkey } from '../../sdk/clerk-backend/latchkey.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+const ARTIFACTS = resolve(import.meta.dirname, '../../target/artifacts/babylog');
+const BANNER = {
+  offline: 'Offline mode — changes saved locally',
+  signedOut: 'Sign in to sync',
+  syncing: 'Syncing…',
+  failed: 'Sync failed — retry',
+};
+mkdirSync(ARTIFACTS, { recursive: true });
+
+let lk;
+const browsers = [];
+const pageErrors = [];
+
+before(async () => {
+  lk = await startLatchkey();
+});
+after(async () => {
+  for (const b of browsers) await b.close().catch(() => undefined);
+  await lk?.stop();
+});
+
+let emails = 0;
+const freshEmail = (who) => `${who}-${Date.now()}-${++emails}@example.com`;
+
+/** A new browser profile with BabyLog open and its service worker in control. */
+async function openApp({ syncDelayMs } = {}) {
+  const browser = await launchBrowser();
+  browsers.push(browser);
+  const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  if (process.env.BABYLOG_DEBUG) {
+    page.on('console', (m) => console.log(`[console] ${m.text()}`));
+    page.on('response', (r) => console.log(`[http] ${r.status()} ${r.request().method()} ${r.url()}`));
+  }
+  if (syncDelayMs) await browser.context.addInitScript((ms) => localStorage.setItem('babylog:syncDelayMs', String(ms)), syncDelayMs);
+  await page.goto(`${lk.url}/`);
+  await ready(page);
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 20_000 });
+  return { browser, context: browser.context, page };
+}
+
+const ready = (page) => page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 20_000 });
+
+async function bannerIs(page, text, shot) {
+  await page.locator('#banner', { hasText: text }).waitFor({ state: 'visible', timeout: 30_000 });
+  assert.equal((await page.textContent('#banner')).trim(), text);
+  if (shot) await page.screenshot({ path: join(ARTIFACTS, `${shot}.png`), fullPage: true });
+}
+
+async function upToDate(page, shot) {
+  await page.waitForSelector('#banner[hidden]', { state: 'attached', timeout: 30_000 });
+  if (shot) await page.screenshot({ path: join(ARTIFACTS, `${shot}.png`), fullPage: true });
+}
+
+// The code from latchkey's development mail sink.
+async function codeFor(email) {
+  for (let i = 0; i < 200; i++) {
+    const body = await (await fetch(`${lk.url}/dev/mail?to=${encodeURIComponent(email)}`)).json();
+    const last = body.messages.at(-1);
+    if (last) return last.text.match(/\b(\d{6})\b/)[1];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no mail for ${email}`);
+}
+
+/** Signs up through the hosted pages from the app's "Create account" link, and comes back. */
+async function signUp(page, email) {
+  await page.click('#sign-up');
+  await page.fill('#email_address', email);
+  await page.fill('#password', PASSWORD);
+  await page.click('button.primary[type=submit]');
+  await page.waitForSelector('#code');
+  await page.fill('#code', await codeFor(email));
+  await page.click('button.primary[type=submit]');
+  await page.waitForURL(`${lk.url}/`);
+  await ready(page);
+  await page.locator('#who', { hasText: email }).waitFor();
+}
+
+async function signIn(page, email) {
+  await page.goto(`${lk.url}/sign-in?redirect_url=%2F`);
+  await page.fill('#identifier', email);
+  await page.fill('#password', PASSWORD);
+  await page.click('button.primary[type=submit]');
+  await page.waitForURL(`${lk.url}/`);
+  await ready(page);
+  await page.locator('#who', { hasText: email }).waitFor();
+}
+
+const backend = async (path) => {
+  const res = await fetch(`${lk.url}${path}`, { headers: { authorization: `Bearer ${lk.secretKey}` } });
+  assert.equal(res.status, 200, `${path}: ${res.status}`);
+  return res.json();
+};
+
+/** What the server holds for a user (the Backend API's export of the personal space). */
+async function serverRecords(email) {
+  const [user] = await backend(`/v1/users?email_address=${encodeURIComponent(email)}`);
+  assert.ok(user, `no user ${email}`);
+  return (await backend(`/v1/users/${user.id}/sync_export`)).tables;
+}
+
+async function addBaby(page, name) {
+  await page.fill('#baby-name', name);
+  await page.click('#add-baby button[type=submit]');
+  await page.locator('#babies [role=radio]', { hasText: name }).waitFor();
+}
+
+async function logBottle(page, ml) {
+  await page.fill('#bottle-ml', String(ml));
+  await page.click('#bottle button[type=submit]');
+  await page.locator('#timeline button', { hasText: `Bottle · ${ml} ml` }).first().waitFor();
+}
+
+async function logNote(page, text) {
+  await page.fill('#note-text', text);
+  await page.click('#note button[type=submit]');
+  await page.locator('#timeline button', { hasText: `Note · ${text}` }).waitFor();
+}
+
+const timeline = (page) => page.$$eval('#timeline button', (bs) => bs.map((b) => b.firstChild.textContent).sort());
+
+test('first use offline, entries survive a reload, sign-up with the mailed code syncs them, a second browser sees them', async () => {
+  const { context, page } = await openApp();
+  await bannerIs(page, BANNER.signedOut);
+
+  await context.setOffline(true);
+  await page.reload();
+  await ready(page);
+  await bannerIs(page, BANNER.offline, 'offline');
+  await addBaby(page, 'Mia');
+  await logBottle(page, 120);
+  await page.click('[data-diaper="wet"]');
+  await page.locator('#timeline button', { hasText: 'Diaper · wet' }).waitFor();
+  await logNote(page, 'first day home');
+  await page.click('[data-timer="sleep"]');
+  await page.locator('#timers', { hasText: 'Sleeping' }).waitFor();
+  await page.click('[data-timer="sleep"]');
+  await page.locator('#timeline button', { hasText: /^Sleep · \d+ min/ }).waitFor();
+
+  await page.reload();
+  await ready(page);
+  const offlineEntries = await timeline(page);
+  assert.equal(offlineEntries.length, 4, offlineEntries.join());
+  assert.equal(await page.textContent('[data-total="bottle"]'), '120 ml');
+  assert.equal(await page.textContent('[data-total="diapers"]'), '1');
+
+  await context.setOffline(false);
+  await bannerIs(page, BANNER.signedOut, 'signed-out');
+  const email = freshEmail('mia-parent');
+  await signUp(page, email);
+  await upToDate(page, 'up-to-date');
+  assert.deepEqual(await timeline(page), offlineEntries);
+
+  const server = await serverRecords(email);
+  assert.equal(server.babies.length, 1);
+  assert.equal(server.babies[0].fields.name, 'Mia');
+  assert.equal(server.feeds.length, 1);
+  assert.equal(server.feeds[0].fields.amount_ml, 120);
+  assert.equal(server.diapers.length, 1);
+  assert.equal(server.sleeps.length, 1);
+  assert.ok(server.sleeps[0].fields.ended_at >= server.sleeps[0].fields.started_at);
+  assert.equal(server.notes[0].fields.text, 'first day home');
+
+  const second = await openApp();
+  await signIn(second.page, email);
+  await second.page.locator('#babies [role=radio]', { hasText: 'Mia' }).waitFor();
+  await second.page.locator('#timeline button', { hasText: 'Note · first day home' }).waitFor();
+  assert.deepEqual(await timeline(second.page), offlineEntries);
+  await upToDate(second.page);
+});
+
+test('the same entry edited in two browsers, one offline: both end with the field-level last write', async () => {
+  const a = await openApp();
+  const email = freshEmail('lww');
+  await signUp(a.page, email);
+  await addBaby(a.page, 'Leo');
+  await logBottle(a.page, 100);
+  await upToDate(a.page);
+
+  const b = await openApp();
+  await signIn(b.page, email);
+  await b.page.locator('#timeline button', { hasText: 'Bottle · 100 ml' }).waitFor();
+  await upToDate(b.page);
+
+  // B, offline, changes the amount and the note; then A, online, changes only the note.
+  await b.context.setOffline(true);
+  await bannerIs(b.page, BANNER.offline);
+  await edit(b.page, 'Bottle · 100 ml', { amount_ml: '150', note: 'from B' });
+  await b.page.locator('#timeline button', { hasText: 'Bottle · 150 ml' }).waitFor();
+  await new Promise((r) => setTimeout(r, 20));
+  await edit(a.page, 'Bottle · 100 ml', { note: 'from A' });
+  await upToDate(a.page);
+
+  await b.context.setOffline(false);
+  for (const { page } of [b, a]) {
+    await page.locator('#timeline button', { hasText: 'Bottle · 150 ml' }).waitFor({ timeout: 30_000 });
+    await page.locator('#timeline li', { hasText: 'from A' }).waitFor({ timeout: 30_000 });
+    await upToDate(page);
+    assert.equal(await page.locator('#timeline li', { hasText: 'from B' }).count(), 0);
+  }
+  const [feed] = (await serverRecords(email)).feeds;
+  assert.equal(feed.fields.amount_ml, 150);
+  assert.equal(feed.fields.note, 'from A');
+});
+
+async function edit(page, entryText, fields) {
+  await page.locator('#timeline button', { hasText: entryText }).click();
+  for (const [name, value] of Object.entries(fields)) await page.fill(`#edit-${name}`, value);
+  await page.click('#edit button[value=save]');
+  await page.waitForSelector('#edit', { state: 'hidden' });
+}
+
+test('"Sync (3 changes)", then "Syncing…" while the push is in flight, then up to date', async () => {
+  const { page } = await openApp({ syncDelayMs: 600_000 });
+  const email = freshEmail('banner');
+  await signUp(page, email);
+  await upToDate(page);
+  await addBaby(page, 'Ava');
+  await logBottle(page, 60);
+  await logNote(page, 'hiccups');
+  await bannerIs(page, 'Sync (3 changes)', 'pending');
+
+  let release;
+  const held = new Promise((r) => (release = r));
+  await page.route('**/v1/sync/push', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.click('#banner');
+  await bannerIs(page, BANNER.syncing, 'syncing');
+  release();
+  await upToDate(page);
+  await page.unroute('**/v1/sync/push');
+  const server = await serverRecords(email);
+  assert.equal(server.babies.length + server.feeds.length + server.notes.length, 3);
+});
+
+test('server down: "Sync failed — retry"; server back: the retry succeeds', async () => {
+  const { page } = await openApp();
+  const email = freshEmail('down');
+  await signUp(page, email);
+  await addBaby(page, 'Noah');
+  await upToDate(page);
+
+  await lk.kill('SIGKILL');
+  await logNote(page, 'written while the server is down');
+  await bannerIs(page, BANNER.failed, 'sync-failed');
+  await lk.restart();
+  await page.click('#banner');
+  await upToDate(page);
+  const server = await serverRecords(email);
+  assert.deepEqual(server.notes.map((n) => n.fields.text), ['written while the server is down']);
+});
+
+test('token expired while offline and the server killed in the middle of a push: nothing lost, nothing twice', async () => {
+  const { context, page } = await openApp();
+  const email = freshEmail('crash');
+  await signUp(page, email);
+  await addBaby(page, 'Ivy');
+  await upToDate(page);
+
+  await context.setOffline(true);
+  await bannerIs(page, BANNER.offline);
+  for (let i = 1; i <= 5; i++) await logNote(page, `night note ${i}`);
+  // latchkey's session tokens live 60 s: the one the app holds is dead when it comes back.
+  await new Promise((r) => setTimeout(r, 62_000));
+
+  // The server applies the push, then dies before the answer reaches the browser.
+  let crashed = false;
+  await page.route('**/v1/sync/push', async (route) => {
+    if (crashed) return route.continue();
+    crashed = true;
+    await route.fetch().catch(() => undefined);
+    await lk.kill('SIGKILL');
+    await route.abort('connectionreset');
+  });
+  await context.setOffline(false);
+  await bannerIs(page, BANNER.failed);
+  assert.ok(crashed, 'the push reached the server');
+  await lk.restart();
+  await page.click('#banner');
+  await upToDate(page);
+  await page.unroute('**/v1/sync/push');
+
+  const notes = (await serverRecords(email)).notes.map((n) => n.fields.text).sort();
+  assert.deepEqual(notes, [1, 2, 3, 4, 5].map((i) => `night note ${i}`));
+  await page.reload();
+  await ready(page);
+  await upToDate(page);
+  const shown = (await timeline(page)).filter((t) => t.startsWith('Note · night note'));
+  assert.equal(shown.length, 5, shown.join());
+});
+
+test('sharing with a partner: a family, an emailed invitation, and both parents log the same baby', async () => {
+  const a = await openApp();
+  const emailA = freshEmail('parent-a');
+  const emailB = freshEmail('parent-b');
+  await signUp(a.page, emailA);
+  await a.page.fill('#family-name', 'The Smiths');
+  await a.page.click('#create-family button[type=submit]');
+  await a.page.locator('#family-status', { hasText: 'The Smiths' }).waitFor();
+  await a.page.fill('#invite-email', emailB);
+  await a.page.click('#invite button[type=submit]');
+  await a.page.locator('#family-message', { hasText: `Invitation sent to ${emailB}` }).waitFor();
+  await addBaby(a.page, 'Zoe');
+  await logBottle(a.page, 90);
+  await upToDate(a.page);
+
+  // The partner signs up with the invited address and joins the family.
+  const b = await openApp();
+  await signUp(b.page, emailB);
+  await b.page.locator('#family-status', { hasText: 'The Smiths' }).waitFor();
+  await b.page.locator('#babies [role=radio]', { hasText: 'Zoe' }).waitFor({ timeout: 30_000 });
+  await b.page.locator('#timeline button', { hasText: 'Bottle · 90 ml' }).waitFor();
+  await logNote(b.page, 'from the partner');
+  await upToDate(b.page);
+  // The first parent's app hears of it over the live events and pulls.
+  await a.page.locator('#timeline button', { hasText: 'Note · from the partner' }).waitFor({ timeout: 30_000 });
+
+  const orgs = await backend(`/v1/organizations?query=${encodeURIComponent('The Smiths')}`);
+  const org = (orgs.data ?? orgs).find((o) => o.name === 'The Smiths');
+  const shared = (await backend(`/v1/organizations/${org.id}/sync_export`)).tables;
+  assert.deepEqual(shared.babies.map((x) => x.fields.name), ['Zoe']);
+  assert.equal(shared.feeds[0].fields.amount_ml, 90);
+  assert.deepEqual(shared.notes.map((x) => x.fields.text), ['from the partner']);
+  // Nothing of the family landed in either parent's personal space.
+  for (const email of [emailA, emailB]) {
+    const own = await serverRecords(email);
+    assert.equal(Object.values(own).flat().length, 0, JSON.stringify(own));
+  }
+});
+
+test('no page errors in any of the above', () => {
+  assert.deepEqual(pageErrors, []);
+});
