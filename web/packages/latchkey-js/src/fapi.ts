@@ -100,6 +100,11 @@ export class Wire {
     return `${this.base}${path}`;
   }
 
+  /** A request to latchkey with the configured `fetch` (sync calls and event streams use it too). */
+  send(path: string, init: RequestInit): Promise<Response> {
+    return this.doFetch(this.url(path), init);
+  }
+
   /** Headers that name this client: its bearer token when not in a browser. */
   async authHeaders(): Promise<Record<string, string>> {
     const token = this.store ? await this.store.get() : null;

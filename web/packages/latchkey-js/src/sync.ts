@@ -423,7 +423,7 @@ export class SyncEngine {
    */
   private async request(path: string, token: string, init: RequestInit): Promise<{ res: Response; token: string } | null> {
     const send = (t: string) =>
-      fetch(this.auth.wire.url(path), { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${t}` } }).catch((e) => {
+      this.auth.wire.send(path, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${t}` } }).catch((e) => {
         throw new RetryLater(`network: ${e instanceof Error ? e.message : e}`);
       });
     let res = await send(token);
@@ -450,7 +450,7 @@ export class SyncEngine {
     const abort = new AbortController();
     this.events = abort;
     const run = async () => {
-      const res = await fetch(this.auth.wire.url('/v1/sync/events'), {
+      const res = await this.auth.wire.send('/v1/sync/events', {
         headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
         signal: abort.signal,
       });

@@ -23,7 +23,7 @@ after(async () => {
 const memoryStore = () => ({ token: null, get() { return this.token; }, set(t) { this.token = t; } });
 
 // A device: its own client token (as a native app keeps it) and its own local database.
-function device(name, { now, fetchCounter } = {}) {
+function device(name, { now, fetchCounter, writeDelayMs } = {}) {
   const doFetch = fetchCounter
     ? (input, init) => {
         fetchCounter.push(String(input));
@@ -31,7 +31,7 @@ function device(name, { now, fetchCounter } = {}) {
       }
     : undefined;
   const auth = new Auth({ baseUrl: lk.url, tokenStore: memoryStore(), now, fetch: doFetch, channelName: `test:${name}` });
-  const sync = new SyncEngine({ auth, tables: TABLES, dbName: `db-${name}-${Math.random()}`, now });
+  const sync = new SyncEngine({ auth, tables: TABLES, dbName: `db-${name}-${Math.random()}`, now, writeDelayMs });
   opened.push({ close: () => { sync.stop(); auth.close(); sync.db.close(); } });
   return { auth, sync };
 }
@@ -203,4 +203,42 @@ test('server down: the attempt fails as an error with nothing lost; the status n
   assert.equal(bannerText({ state: 'error', pending: 1 }), 'Sync failed — retry');
   assert.equal(bannerText({ state: 'pending', pending: 3 }), 'Sync (3 changes)');
   assert.equal(bannerText({ state: 'offline', pending: 3 }), 'Offline mode — changes saved locally');
+});
+
+const until = async (what, check) => {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+test('a running engine: a burst of writes is pending, then goes in one push; a new organization gets live events', async () => {
+  const requests = [];
+  const phone = device('burst', { fetchCounter: requests, writeDelayMs: 400 });
+  await signUp(phone.auth, 'js-burst@example.com');
+  phone.sync.start();
+  await until('the first sync', () => phone.sync.currentStatus.state === 'up-to-date');
+  // The stream's first event asks for a pull; let it finish so the writes below meet an idle engine.
+  await until('the event stream', () => requests.some((u) => u.includes('/v1/sync/events')));
+  await new Promise((r) => setTimeout(r, 100));
+  await phone.sync.sync();
+  const pushesBefore = requests.filter((u) => u.includes('/v1/sync/push')).length;
+
+  await phone.sync.put('babies', 'baby-burst', { name: 'Burst' });
+  await phone.sync.put('notes', 'note-b1', { baby_id: 'baby-burst', at: 1, text: 'one' });
+  await phone.sync.put('notes', 'note-b2', { baby_id: 'baby-burst', at: 2, text: 'two' });
+  assert.deepEqual(phone.sync.currentStatus, { state: 'pending', pending: 3 });
+  assert.equal(bannerText(phone.sync.currentStatus), 'Sync (3 changes)');
+  await until('the delayed push', () => phone.sync.currentStatus.state === 'up-to-date');
+  assert.equal(requests.filter((u) => u.includes('/v1/sync/push')).length - pushesBefore, 1, 'one push for the burst');
+
+  // An organization created after the event stream opened: its changes still arrive live.
+  const org = await phone.auth.createOrganization('Burst family');
+  await until('the stream for the new space', async () => requests.filter((u) => u.includes('/v1/sync/events')).length >= 2);
+  const tablet = device('burst-tablet');
+  await tablet.auth.signIn({ identifier: 'js-burst@example.com', password: PASSWORD });
+  await tablet.sync.put('babies', 'baby-family', { name: 'Family baby' }, { space: org.id });
+  await tablet.sync.sync();
+  await until('the live update', async () => (await phone.sync.table('babies').get('baby-family'))?.space === org.id);
 });
