@@ -163,6 +163,16 @@ test('first use offline, entries survive a reload, sign-up with the mailed code 
   await upToDate(page, 'up-to-date');
   assert.deepEqual(await timeline(page), offlineEntries);
 
+  // Mobile first and labelled: a phone-sized screenshot, and every control has a name.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(ARTIFACTS, 'phone.png'), fullPage: true });
+  const unnamed = await page.$$eval('input, select, button', (els) =>
+    els.filter((e) => e.offsetParent !== null && !(e.labels?.length || e.getAttribute('aria-label') || e.textContent.trim() || e.placeholder)).map((e) => e.outerHTML),
+  );
+  assert.deepEqual(unnamed, []);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
+
   const server = await serverRecords(email);
   assert.equal(server.babies.length, 1);
   assert.equal(server.babies[0].fields.name, 'Mia');

@@ -242,3 +242,20 @@ test('a running engine: a burst of writes is pending, then goes in one push; a n
   await tablet.sync.sync();
   await until('the live update', async () => (await phone.sync.table('babies').get('baby-family'))?.space === org.id);
 });
+
+test('a space the user no longer belongs to is dropped from the device; the personal space stays', async () => {
+  const phone = device('removed');
+  await signUp(phone.auth, 'js-removed@example.com');
+  const org = await phone.auth.createOrganization('Short-lived family');
+  await phone.sync.put('babies', 'baby-org', { name: 'Shared' }, { space: org.id });
+  await phone.sync.put('babies', 'baby-own', { name: 'Own' });
+  await phone.sync.sync();
+  assert.equal((await phone.sync.table('babies').get('baby-org')).space, org.id);
+
+  const res = await backend(`/v1/organizations/${org.id}`, { method: 'DELETE' });
+  assert.equal(res.status, 200);
+  await phone.sync.sync();
+  assert.equal(await phone.sync.table('babies').get('baby-org'), undefined);
+  assert.deepEqual(strip(await phone.sync.table('babies').toArray()), [{ id: 'baby-own', name: 'Own' }]);
+  assert.deepEqual(phone.sync.currentStatus, { state: 'up-to-date', pending: 0 });
+});
