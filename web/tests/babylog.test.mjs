@@ -352,6 +352,32 @@ test('sharing with a partner: a family, an emailed invitation, and both parents 
   }
 });
 
+test('two tabs of one browser: one outbox, each entry on the server once, neither tab signed out', async () => {
+  const { context, page } = await openApp();
+  const email = freshEmail('tabs');
+  await signUp(page, email);
+  await addBaby(page, 'Tom');
+  await upToDate(page);
+  const other = await context.newPage();
+  other.on('pageerror', (e) => pageErrors.push(String(e)));
+  await other.goto(`${lk.url}/`);
+  await ready(other);
+  await other.locator('#who', { hasText: email }).waitFor();
+
+  for (let i = 1; i <= 3; i++) {
+    await logNote(page, `tab one ${i}`);
+    await logNote(other, `tab two ${i}`);
+  }
+  for (const p of [page, other]) await upToDate(p);
+  const notes = (await serverRecords(email)).notes.map((n) => n.fields.text).sort();
+  assert.deepEqual(notes, ['tab one 1', 'tab one 2', 'tab one 3', 'tab two 1', 'tab two 2', 'tab two 3']);
+  await other.reload();
+  await ready(other);
+  await other.locator('#who', { hasText: email }).waitFor();
+  assert.equal((await timeline(other)).filter((t) => t.startsWith('Note · tab')).length, 6);
+  await other.close();
+});
+
 test('no page errors in any of the above', () => {
   assert.deepEqual(pageErrors, []);
 });
