@@ -283,6 +283,11 @@ test('token expired while offline and the server killed in the middle of a push:
 
   await context.setOffline(true);
   await bannerIs(page, BANNER.offline);
+  // Opened offline, the app still knows whose it is (and offers no sign-in it cannot do).
+  await page.reload();
+  await ready(page);
+  await page.locator('#who-offline', { hasText: email }).waitFor();
+  assert.equal(await page.locator('#sign-in').count(), 0);
   for (let i = 1; i <= 5; i++) await logNote(page, `night note ${i}`);
   // latchkey's session tokens live 60 s: the one the app holds is dead when it comes back.
   await new Promise((r) => setTimeout(r, 62_000));

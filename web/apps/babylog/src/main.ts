@@ -74,10 +74,19 @@ const signUpUrl = () => `/sign-up?redirect_url=${encodeURIComponent('/')}`;
 
 // ---- account and family -----------------------------------------------------------------
 
+// Whether latchkey has told us who is signed in since the page opened (not when opened offline).
+let accountKnown = false;
+
 function renderAccount(): void {
   const box = $('account');
   const user = auth.user;
-  if (!user) {
+  const remembered = localStorage.getItem('babylog:who');
+  if (user) localStorage.setItem('babylog:who', user.emailAddress ?? user.id);
+  else if (accountKnown) localStorage.removeItem('babylog:who');
+  if (!user && !accountKnown && remembered) {
+    // Opened offline: the session is still there, latchkey just cannot be asked yet.
+    box.replaceChildren(el('span', { id: 'who-offline', title: 'Signed in; syncs when back online' }, remembered));
+  } else if (!user) {
     box.replaceChildren(
       el('a', { href: signInUrl(), id: 'sign-in' }, 'Sign in'),
       el('a', { href: signUpUrl(), id: 'sign-up' }, 'Create account'),
@@ -426,8 +435,16 @@ async function main(): Promise<void> {
   await render();
   setInterval(() => void renderTimers(), 1000);
   // Offline, or latchkey unreachable: the app works on; the engine says so and retries.
-  await auth.load().catch(() => undefined);
-  window.addEventListener('online', () => void auth.load().catch(() => undefined));
+  const load = () =>
+    auth.load().then(
+      () => {
+        accountKnown = true;
+        renderAccount();
+      },
+      () => undefined,
+    );
+  await load();
+  window.addEventListener('online', () => void load());
   sync.start();
   document.body.dataset.ready = 'true';
   if ('serviceWorker' in navigator) await navigator.serviceWorker.register('/sw.js').catch(() => undefined);
