@@ -109,3 +109,15 @@ export async function tokenForOrganization(url, identifier, password, organizati
   if (touch.status !== 200) throw new Error(`touch failed: ${touch.status} ${JSON.stringify(touched)}`);
   return { sessionId, jwt: touched.response.last_active_token.jwt };
 }
+
+// The six-digit code latchkey last mailed to `to`, from its development mail sink (mail is sent
+// just after the request that triggers it answers, so this waits up to 10 s for it).
+export async function mailedCode(url, to) {
+  for (let i = 0; i < 200; i++) {
+    const body = await (await fetch(`${url}/dev/mail?to=${encodeURIComponent(to)}`)).json();
+    const last = body.messages.at(-1);
+    if (last) return last.text.match(/\b(\d{6})\b/)[1];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no mail for ${to}`);
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startLatchkey } from '../clerk-backend/latchkey.mjs';
+import { startLatchkey, mailedCode } from '../clerk-backend/latchkey.mjs';
 import { readPage, startAppServer } from './app-server.mjs';
 import { launchBrowser, recordWire } from './browser.mjs';
 
@@ -40,17 +40,6 @@ async function mount(component) {
     window.__mounted = { c, el };
     window.Clerk[`mount${c}`](el, {});
   }, component);
-}
-
-// The code from the development mail sink (mail is sent just after the sign-up answers).
-async function latestCode(to) {
-  for (let i = 0; i < 100; i++) {
-    const body = await (await fetch(`${latchkey.url}/dev/mail?to=${encodeURIComponent(to)}`)).json();
-    const last = body.messages.at(-1);
-    if (last) return last.text.match(/\b(\d{6})\b/)[1];
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail for ${to}`);
 }
 
 before(async () => {
@@ -88,7 +77,7 @@ test('sign-up with the email code in the prebuilt SignUp', async () => {
   await page.click('button:has-text("Continue")');
   await page.waitForSelector('input[autocomplete=one-time-code]');
   await shot('SignUp-verify');
-  await page.fill('input[autocomplete=one-time-code]', await latestCode(EMAIL));
+  await page.fill('input[autocomplete=one-time-code]', await mailedCode(latchkey.url, EMAIL));
   await until('signed in after the code', () => window.Clerk.user?.primaryEmailAddress?.emailAddress === 'ada@example.com');
   assert.equal(await state(), `signed in as ${EMAIL}`);
   const calls = wire.map((w) => `${w.method} ${w.path.replace(/\/(sua|sess)_[A-Za-z0-9]+/, '/{id}')} ${w.status}`);

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { freePort, startLatchkey } from '../clerk-backend/latchkey.mjs';
+import { freePort, startLatchkey, mailedCode } from '../clerk-backend/latchkey.mjs';
 import { launchBrowser, recordWire } from '../clerk-js/browser.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -146,12 +146,7 @@ test('sign-up in <SignUp/> through the /__clerk proxy, then every route handler 
   await page.fill('input[name=password]', PASSWORD);
   await page.click('button:has-text("Continue")');
   await page.waitForSelector('input[autocomplete=one-time-code]');
-  let mail = { messages: [] };
-  for (let i = 0; i < 100 && mail.messages.length === 0; i++) {
-    if (i) await new Promise((r) => setTimeout(r, 50));
-    mail = await (await fetch(`${latchkey.url}/dev/mail?to=${EMAIL}`)).json();
-  }
-  await page.fill('input[autocomplete=one-time-code]', mail.messages.at(-1).text.match(/\b(\d{6})\b/)[1]);
+  await page.fill('input[autocomplete=one-time-code]', await mailedCode(latchkey.url, EMAIL));
   await page.waitForFunction(() => window.Clerk?.user?.primaryEmailAddress?.emailAddress === 'grace@example.com', null, { timeout: 20_000 });
   assert.ok(wire.some((w) => w.path === '/v1/client/sign_ups' && w.status === 200), 'the Frontend API went through /__clerk');
   const userId = await page.evaluate(() => window.Clerk.user.id);

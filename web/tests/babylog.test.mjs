@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from '../../sdk/clerk-js/browser.mjs';
-import { startLatchkey } from '../../sdk/clerk-backend/latchkey.mjs';
+import { startLatchkey, mailedCode } from '../../sdk/clerk-backend/latchkey.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const ARTIFACTS = resolve(import.meta.dirname, '../../target/artifacts/babylog');
@@ -63,17 +63,6 @@ async function upToDate(page, shot) {
   if (shot) await page.screenshot({ path: join(ARTIFACTS, `${shot}.png`), fullPage: true });
 }
 
-// The code from latchkey's development mail sink.
-async function codeFor(email) {
-  for (let i = 0; i < 200; i++) {
-    const body = await (await fetch(`${lk.url}/dev/mail?to=${encodeURIComponent(email)}`)).json();
-    const last = body.messages.at(-1);
-    if (last) return last.text.match(/\b(\d{6})\b/)[1];
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail for ${email}`);
-}
-
 /** Signs up through the hosted pages from the app's "Create account" link, and comes back. */
 async function signUp(page, email) {
   await page.click('#sign-up');
@@ -81,7 +70,7 @@ async function signUp(page, email) {
   await page.fill('#password', PASSWORD);
   await page.click('button.primary[type=submit]');
   await page.waitForSelector('#code');
-  await page.fill('#code', await codeFor(email));
+  await page.fill('#code', await mailedCode(lk.url, email));
   await page.click('button.primary[type=submit]');
   await page.waitForURL(`${lk.url}/`);
   await ready(page);

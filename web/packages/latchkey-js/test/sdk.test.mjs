@@ -5,7 +5,7 @@ import 'fake-indexeddb/auto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Auth, SyncEngine, bannerText } from '../dist/index.js';
-import { startLatchkey } from '../../../../sdk/clerk-backend/latchkey.mjs';
+import { startLatchkey, mailedCode } from '../../../../sdk/clerk-backend/latchkey.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const TABLES = ['babies', 'feeds', 'sleeps', 'diapers', 'notes'];
@@ -36,20 +36,9 @@ function device(name, { now, fetchCounter, writeDelayMs } = {}) {
   return { auth, sync };
 }
 
-// The code from the development mail sink (mail is sent just after the sign-up answers).
-async function codeFor(email) {
-  for (let i = 0; i < 100; i++) {
-    const body = await (await fetch(`${lk.url}/dev/mail?to=${encodeURIComponent(email)}`)).json();
-    const last = body.messages.at(-1);
-    if (last) return last.text.match(/\b(\d{6})\b/)[1];
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail for ${email}`);
-}
-
 async function signUp(auth, email) {
   await auth.signUp({ emailAddress: email, password: PASSWORD });
-  await auth.verifyEmailCode(await codeFor(email));
+  await auth.verifyEmailCode(await mailedCode(lk.url, email));
 }
 
 const backend = (path, init = {}) =>
