@@ -181,8 +181,10 @@ $('add-baby').addEventListener('submit', async (event) => {
   event.preventDefault();
   const input = $<HTMLInputElement>('baby-name');
   const id = newId('baby');
-  await sync.put('babies', id, { name: input.value.trim(), created_at: Date.now() });
+  const name = input.value.trim();
+  // Cleared before the write, so nothing typed meanwhile is wiped.
   input.value = '';
+  await sync.put('babies', id, { name, created_at: Date.now() });
   babyId = id;
   localStorage.setItem('babylog:baby', id);
   await render();
@@ -212,15 +214,17 @@ document.querySelectorAll<HTMLButtonElement>('[data-timer]').forEach((button) =>
 $('bottle').addEventListener('submit', async (event) => {
   event.preventDefault();
   const input = $<HTMLInputElement>('bottle-ml');
-  await log('feeds', { kind: 'bottle', amount_ml: Math.round(Number(input.value)), started_at: Date.now() });
+  const ml = Math.round(Number(input.value));
   input.value = '';
+  await log('feeds', { kind: 'bottle', amount_ml: ml, started_at: Date.now() });
 });
 
 $('solids').addEventListener('submit', async (event) => {
   event.preventDefault();
   const input = $<HTMLInputElement>('solids-food');
-  await log('feeds', { kind: 'solids', food: input.value.trim(), started_at: Date.now() });
+  const food = input.value.trim();
   input.value = '';
+  await log('feeds', { kind: 'solids', food, started_at: Date.now() });
 });
 
 document.querySelectorAll<HTMLButtonElement>('[data-diaper]').forEach((button) =>
@@ -230,8 +234,9 @@ document.querySelectorAll<HTMLButtonElement>('[data-diaper]').forEach((button) =
 $('note').addEventListener('submit', async (event) => {
   event.preventDefault();
   const input = $<HTMLInputElement>('note-text');
-  await log('notes', { text: input.value.trim(), at: Date.now() });
+  const text = input.value.trim();
   input.value = '';
+  await log('notes', { text, at: Date.now() });
 });
 
 // ---- today ------------------------------------------------------------------------------
@@ -406,29 +411,32 @@ async function renderRejected(): Promise<void> {
 // ---- wiring -------------------------------------------------------------------------------
 
 let rendering: Promise<void> | null = null;
-let renderAgain = false;
+let queued: Promise<void> | null = null;
 
-/** Renders from the local database; calls that arrive during a render coalesce into one more. */
-async function render(): Promise<void> {
-  if (rendering) {
-    renderAgain = true;
-    return rendering;
-  }
-  rendering = (async () => {
-    do {
-      renderAgain = false;
+/**
+ * Renders from the local database. A call during a render queues exactly one more, which starts
+ * after it, so the latest write is always drawn and bursts of calls cost two renders.
+ */
+function render(): Promise<void> {
+  if (!rendering) {
+    rendering = (async () => {
       await renderToday(await renderBabies());
       await renderTimers();
-    } while (renderAgain);
-  })().finally(() => (rendering = null));
-  return rendering;
+    })().finally(() => (rendering = null));
+    return rendering;
+  }
+  queued ??= rendering.then(() => {
+    queued = null;
+    return render();
+  });
+  return queued;
 }
 
 async function main(): Promise<void> {
   sync.onStatus((s) => {
     renderBanner(s);
-    // A finished sync may have brought the partner's entries.
-    if (s.state === 'up-to-date' || s.state === 'pending') void render();
+    // A sync may have brought the partner's entries, or another tab wrote some.
+    void render();
   });
   auth.onChange(renderAccount);
   renderAccount();

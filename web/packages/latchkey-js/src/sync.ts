@@ -109,6 +109,8 @@ export class SyncEngine {
   private readonly cleanups: (() => void)[] = [];
   private writeSpace: string | null = 'me';
   private statusTicket = 0;
+  /** Tells this database's other tabs that its records changed (they share IndexedDB). */
+  private readonly tabs: BroadcastChannel | null;
 
   constructor(options: SyncOptions) {
     this.auth = options.auth;
@@ -122,6 +124,11 @@ export class SyncEngine {
     const stores: Record<string, string> = { _outbox: '++key, [table+id]', _meta: 'key', _rejected: '++key' };
     for (const t of this.tables) stores[t] = 'id, space';
     this.db.version(1).stores(stores);
+    this.tabs = typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(`latchkey:sync:${this.db.name}`) : null;
+    // Another tab wrote or synced: re-read the pending count and let the app re-render.
+    this.tabs?.addEventListener('message', () => {
+      if (!this.running) void this.refreshStatus();
+    });
   }
 
   table<T extends SyncRecord = SyncRecord>(name: string): Table<T, string> {
@@ -181,6 +188,7 @@ export class SyncEngine {
       if (this.timer) clearTimeout(this.timer);
       this.timer = setTimeout(() => this.poke(), this.writeDelayMs);
     }
+    this.tabs?.postMessage('changed');
     // A sync in progress reports its own status when it ends.
     if (!this.running) await this.refreshStatus();
   }
@@ -201,6 +209,12 @@ export class SyncEngine {
       wake();
     }));
     this.poke();
+  }
+
+  /** Stops syncing; `close()` also releases the tab channel. */
+  close(): void {
+    this.stop();
+    this.tabs?.close();
   }
 
   stop(): void {
@@ -261,6 +275,7 @@ export class SyncEngine {
       if (token === null) return this.setStatus('signed-out');
       this.failures = 0;
       this.listen(token);
+      this.tabs?.postMessage('changed');
       await this.refreshStatus();
     } catch (e) {
       await this.failed(e instanceof Error ? e.message : String(e));

@@ -32,7 +32,7 @@ function device(name, { now, fetchCounter, writeDelayMs } = {}) {
     : undefined;
   const auth = new Auth({ baseUrl: lk.url, tokenStore: memoryStore(), now, fetch: doFetch, channelName: `test:${name}` });
   const sync = new SyncEngine({ auth, tables: TABLES, dbName: `db-${name}-${Math.random()}`, now, writeDelayMs });
-  opened.push({ close: () => { sync.stop(); auth.close(); sync.db.close(); } });
+  opened.push({ close: () => { sync.close(); auth.close(); sync.db.close(); } });
   return { auth, sync };
 }
 
@@ -185,7 +185,7 @@ test('a revoked session: sync stops as signed out with the outbox intact, and re
 test('server down: the attempt fails as an error with nothing lost; the status names it', async () => {
   const auth = new Auth({ baseUrl: 'http://127.0.0.1:9', tokenStore: memoryStore(), channelName: 'test:down' });
   const sync = new SyncEngine({ auth, tables: TABLES, dbName: `db-down-${Math.random()}` });
-  opened.push({ close: () => { sync.stop(); auth.close(); sync.db.close(); } });
+  opened.push({ close: () => { sync.close(); auth.close(); sync.db.close(); } });
   await sync.put('notes', 'note-x', { at: 1, text: 'offline' });
   await assert.rejects(auth.load());
   assert.equal(await sync.pendingCount(), 1);
