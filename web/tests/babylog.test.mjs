@@ -339,7 +339,7 @@ test('sharing with a partner: a family, an emailed invitation, and both parents 
   await a.page.locator('#timeline button', { hasText: 'Note · from the partner' }).waitFor({ timeout: 30_000 });
 
   const orgs = await backend(`/v1/organizations?query=${encodeURIComponent('The Smiths')}`);
-  const org = (orgs.data ?? orgs).find((o) => o.name === 'The Smiths');
+  const org = orgs.data.find((o) => o.name === 'The Smiths');
   const shared = (await backend(`/v1/organizations/${org.id}/sync_export`)).tables;
   assert.deepEqual(shared.babies.map((x) => x.fields.name), ['Zoe']);
   assert.equal(shared.feeds[0].fields.amount_ml, 90);

@@ -261,7 +261,7 @@ export class SyncEngine {
   }
 
   private async attempt(): Promise<void> {
-    if (typeof navigator !== 'undefined' && navigator.onLine === false) return this.setStatus('offline');
+    if (browserOffline()) return this.setStatus('offline');
     let token = await this.auth.getToken().catch(() => undefined);
     if (token === undefined) return this.failed('network');
     if (token === null) return this.setStatus('signed-out');
@@ -283,8 +283,7 @@ export class SyncEngine {
   }
 
   private async failed(reason: string): Promise<void> {
-    const offline = typeof navigator !== 'undefined' && navigator.onLine === false;
-    await this.setStatus(offline ? 'offline' : 'error', reason);
+    await this.setStatus(browserOffline() ? 'offline' : 'error', reason);
     this.failures += 1;
     if (this.stopped) return;
     const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (this.failures - 1));
@@ -495,7 +494,7 @@ export class SyncEngine {
   }
 
   private async refreshStatus(): Promise<void> {
-    if (typeof navigator !== 'undefined' && navigator.onLine === false) return this.setStatus('offline');
+    if (browserOffline()) return this.setStatus('offline');
     if (!this.auth.isSignedIn) return this.setStatus('signed-out');
     const pending = await this.pendingCount();
     return this.setStatus(pending > 0 ? 'pending' : 'up-to-date', undefined, pending);
@@ -527,6 +526,11 @@ export class SyncEngine {
     this.lastWall = wall;
     return `${wall}-${this.counter}-${clientId}`;
   }
+}
+
+/** The browser says it has no network (outside a browser: never). */
+function browserOffline(): boolean {
+  return typeof navigator !== 'undefined' && navigator.onLine === false;
 }
 
 async function problem(res: Response): Promise<Error> {
