@@ -23,12 +23,36 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Other(format!("stored sync JSON is invalid: {e}")))
 }
 
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Other(e.to_string()))
+}
+
 fn record_state(row: &Row, from: usize) -> Result<RecordState> {
-    Ok(RecordState {
-        fields: parse_json::<Map<String, Value>>(&row.text(from)?)?,
-        clocks: parse_json::<BTreeMap<String, String>>(&row.text(from + 1)?)?,
-        floor: row.opt_text(from + 2)?,
-    })
+    let fields = parse_json::<Map<String, Value>>(&row.text(from)?)?;
+    let clocks = parse_clocks(&row.text(from + 1)?, &fields)?;
+    Ok(RecordState { fields, clocks, floor: row.opt_text(from + 2)? })
+}
+
+/// Field clocks as stored: one JSON string when every field has the same stamp (a record
+/// written by one put, the usual case: it halves the row), else an object field → stamp.
+fn clocks_text(state: &RecordState) -> Result<String> {
+    let mut stamps = state.clocks.values();
+    if let Some(first) = stamps.next() {
+        let same_keys =
+            state.clocks.len() == state.fields.len() && state.fields.keys().all(|k| state.clocks.contains_key(k));
+        if same_keys && stamps.all(|s| s == first) {
+            return to_json(first);
+        }
+    }
+    to_json(&state.clocks)
+}
+
+fn parse_clocks(text: &str, fields: &Map<String, Value>) -> Result<BTreeMap<String, String>> {
+    if text.starts_with('"') {
+        let stamp: String = parse_json(text)?;
+        return Ok(fields.keys().map(|k| (k.clone(), stamp.clone())).collect());
+    }
+    parse_json(text)
 }
 
 /// `INSERT INTO … VALUES (…), (…)` with `width` columns per row.
@@ -97,29 +121,11 @@ async fn load_records(tx: &mut Box<dyn SqlTx>, writes: &[&SyncWrite]) -> Result<
     Ok(found)
 }
 
-/// Stored first results, by `seq` for this client and by `op_id` for any client of the user.
-async fn stored_results(
-    tx: &mut Box<dyn SqlTx>,
-    p: &SyncPush,
-    seen: &[i64],
-    op_ids: &[&str],
-) -> Result<(HashMap<i64, Value>, HashMap<String, Value>)> {
-    let mut by_seq = HashMap::new();
-    for chunk in seen.chunks(ROWS_PER_STATEMENT) {
-        let mut params: Vec<SqlValue> = vec![p.user_id.clone().into(), p.client_id.clone().into()];
-        params.extend(chunk.iter().map(|s| SqlValue::from(*s)));
-        let sql = format!(
-            "SELECT seq, result, op_id FROM sync_ops WHERE user_id = $1 AND client_id = $2 AND seq IN ({})",
-            placeholders(chunk.len(), 3)
-        );
-        for row in tx.query(&sql, &params).await? {
-            let seq = row.int(0)?;
-            by_seq.insert(seq, stored_result(&row, seq, 2)?);
-        }
-    }
+/// The first result of each of `op_ids` this user has pushed (from any of its clients).
+async fn stored_results(tx: &mut Box<dyn SqlTx>, p: &SyncPush, op_ids: &[&str]) -> Result<HashMap<String, Value>> {
     let mut by_op = HashMap::new();
     for chunk in op_ids.chunks(ROWS_PER_STATEMENT) {
-        let mut params: Vec<SqlValue> = vec![p.user_id.clone().into()];
+        let mut params: Vec<SqlValue> = vec![p.user_id.as_str().into()];
         params.extend(chunk.iter().map(|s| SqlValue::from(*s)));
         let sql = format!(
             "SELECT seq, result, op_id FROM sync_ops WHERE user_id = $1 AND op_id IN ({})",
@@ -130,7 +136,7 @@ async fn stored_results(
             by_op.insert(row.text(2)?, stored_result(&row, seq, 2)?);
         }
     }
-    Ok((by_seq, by_op))
+    Ok(by_op)
 }
 
 /// A stored result; `applied` ones are not stored but rebuilt.
@@ -154,8 +160,8 @@ async fn write_records(tx: &mut Box<dyn SqlTx>, work: &HashMap<RecordKey, Work>,
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut params = Vec::with_capacity(chunk.len() * 9);
         for ((space, table, id), p, seq) in chunk {
-            let data = Value::Object(p.state.fields.clone()).to_string();
-            let clocks = serde_json::to_string(&p.state.clocks).map_err(|e| StoreError::Other(e.to_string()))?;
+            let data = to_json(&p.state.fields)?;
+            let clocks = clocks_text(&p.state)?;
             params.extend([
                 space.clone().into(),
                 table.clone().into(),
@@ -179,25 +185,22 @@ async fn write_records(tx: &mut Box<dyn SqlTx>, work: &HashMap<RecordKey, Work>,
     Ok(())
 }
 
-async fn write_results(
-    tx: &mut Box<dyn SqlTx>,
-    p: &SyncPush,
-    rows: &[(i64, Option<&str>, Option<String>)],
-) -> Result<()> {
+/// Stores the first result of each op id (`None`: applied, rebuilt when asked for).
+async fn write_results(tx: &mut Box<dyn SqlTx>, p: &SyncPush, rows: &[(i64, &str, Option<String>)]) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut params = Vec::with_capacity(chunk.len() * 6);
         for (seq, op_id, result) in chunk {
             params.extend([
-                p.user_id.clone().into(),
-                p.client_id.clone().into(),
+                p.user_id.as_str().into(),
+                (*op_id).into(),
+                p.client_id.as_str().into(),
                 (*seq).into(),
-                SqlValue::Text(op_id.map(str::to_owned)),
                 result.clone().into(),
                 p.now.into(),
             ]);
         }
         let sql = format!(
-            "INSERT INTO sync_ops (user_id, client_id, seq, op_id, result, created_at) VALUES {}",
+            "INSERT INTO sync_ops (user_id, op_id, client_id, seq, result, created_at) VALUES {}",
             multi_row_values(chunk.len(), 6)
         );
         tx.execute(&sql, &params).await?;
@@ -210,7 +213,7 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
     async fn sync_push(&self, p: &SyncPush) -> Result<SyncPushOutcome> {
         let mut tx = self.db.begin().await?;
         let (new_client, last) = lock_client(&mut tx, p).await?;
-        let (seen, fresh): (Vec<&SyncOpIn>, Vec<&SyncOpIn>) = p.ops.iter().partition(|op| op.seq <= last);
+        let fresh: Vec<&SyncOpIn> = p.ops.iter().filter(|op| op.seq > last).collect();
         for (i, op) in fresh.iter().enumerate() {
             if op.seq != last + 1 + i as i64 {
                 // Dropping the transaction rolls back, the new client row included.
@@ -221,9 +224,8 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
                 });
             }
         }
-        let seen_seqs: Vec<i64> = seen.iter().map(|op| op.seq).collect();
-        let fresh_ids: Vec<&str> = fresh.iter().map(|op| op.op_id.as_str()).collect();
-        let (by_seq, by_op) = stored_results(&mut tx, p, &seen_seqs, &fresh_ids).await?;
+        let op_ids: BTreeSet<&str> = p.ops.iter().map(|op| op.op_id.as_str()).collect();
+        let by_op = stored_results(&mut tx, p, &op_ids.into_iter().collect::<Vec<_>>()).await?;
 
         let writes: Vec<&SyncWrite> = fresh
             .iter()
@@ -249,15 +251,11 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
         // Op ids first seen in this batch, with the index of their result.
         let mut batch_ops: HashMap<&str, usize> = HashMap::new();
         for op in &p.ops {
-            if op.seq <= last {
-                results.push(duplicate_result(op.seq, &op.op_id, by_seq.get(&op.seq).cloned()));
-                continue;
-            }
+            // A replay of an acknowledged op, or an op id pushed before (by any client of the
+            // user): answered with the first result of that op id.
             let first = by_op.get(&op.op_id).or_else(|| batch_ops.get(op.op_id.as_str()).map(|i| &results[*i]));
-            if let Some(first) = first {
-                let result = duplicate_result(op.seq, &op.op_id, Some(first.clone()));
-                result_rows.push((op.seq, None, Some(result.to_string())));
-                results.push(result);
+            if op.seq <= last || first.is_some() {
+                results.push(duplicate_result(op.seq, &op.op_id, first.cloned()));
                 continue;
             }
             let status = match &op.body {
@@ -285,7 +283,7 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
             let result = op_result(op.seq, &op.op_id, &status);
             let stored = (status != OpStatus::Applied).then(|| result.to_string());
             batch_ops.insert(&op.op_id, results.len());
-            result_rows.push((op.seq, Some(op.op_id.as_str()), stored));
+            result_rows.push((op.seq, op.op_id.as_str(), stored));
             results.push(result);
         }
 

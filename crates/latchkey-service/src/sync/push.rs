@@ -6,18 +6,53 @@ use latchkey_core::sync::hlc::Stamp;
 use latchkey_core::sync::{valid_id, Rejection};
 use latchkey_store::{SyncOpBody, SyncOpIn, SyncPush, SyncPushOutcome, SyncWrite};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::{space_index, SpaceAccess, SpaceChanged, SyncCaller, PERSONAL_SPACE};
 use crate::{ErrorKind, Result, ServiceError, Services};
 
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     client_id: Value,
     schema_version: Value,
-    ops: Vec<Value>,
+    #[serde(borrow)]
+    ops: Vec<&'a RawValue>,
+}
+
+/// The usual shape of an operation, read without building a JSON tree. Anything else (a
+/// member missing or of another type) is read again as a `Value` for its precise answer.
+#[derive(Deserialize)]
+struct WireOp<'a> {
+    seq: i64,
+    #[serde(borrow)]
+    op_id: Cow<'a, str>,
+    #[serde(borrow)]
+    space: Cow<'a, str>,
+    #[serde(borrow)]
+    table: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(borrow)]
+    hlc: Cow<'a, str>,
+    #[serde(default)]
+    fields: Option<Map<String, Value>>,
+}
+
+/// An operation's members as the checks read them (`None`: missing or of the wrong type).
+struct OpParts<'x> {
+    space: Option<&'x str>,
+    table: Option<&'x str>,
+    id: Option<&'x str>,
+    action: Option<&'x str>,
+    hlc: Option<&'x str>,
+    /// The fields, when they are an object.
+    fields: Option<Map<String, Value>>,
 }
 
 pub type PushResponse = Value;
@@ -87,8 +122,9 @@ impl Services {
             .long("Nothing was applied. Push the outbox in smaller batches."));
         }
         // Organization spaces are looked up only when an operation names one.
-        let personal_only =
-            envelope.ops.iter().all(|op| op.get("space").and_then(Value::as_str) == Some(PERSONAL_SPACE));
+        let wire: Vec<Option<WireOp<'_>>> =
+            envelope.ops.iter().map(|raw| serde_json::from_str::<WireOp<'_>>(raw.get()).ok()).collect();
+        let personal_only = wire.iter().all(|op| op.as_ref().is_some_and(|op| op.space == PERSONAL_SPACE));
         let spaces = if personal_only {
             vec![SpaceAccess::personal(&caller.user_id)]
         } else {
@@ -97,8 +133,11 @@ impl Services {
         let now = self.now();
         let ctx = OpContext { client_id: &client_id, spaces: space_index(&spaces), now };
         let mut ops = Vec::with_capacity(envelope.ops.len());
-        for (i, raw) in envelope.ops.into_iter().enumerate() {
-            let op = self.sync_op(raw, i, &ctx)?;
+        for (i, (raw, fast)) in envelope.ops.iter().zip(wire).enumerate() {
+            let op = match fast {
+                Some(op) => self.sync_wire_op(op, i, &ctx)?,
+                None => self.sync_op(raw, i, &ctx)?,
+            };
             if let Some(first) = ops.first().map(|o: &SyncOpIn| o.seq) {
                 if op.seq != first + i as i64 {
                     return Err(invalid("ops", "The seq of each operation must be one more than the one before."));
@@ -134,45 +173,61 @@ impl Services {
         }
     }
 
-    /// One operation: its `seq` and `op_id` must be sound (else the push is malformed); the
-    /// rest is judged per operation.
-    fn sync_op(&self, raw: Value, i: usize, ctx: &OpContext<'_>) -> Result<SyncOpIn> {
-        let Value::Object(mut op) = raw else {
-            return Err(invalid("ops", format!("ops[{i}] must be an object.")));
+    /// One operation of the usual shape.
+    fn sync_wire_op(&self, op: WireOp<'_>, i: usize, ctx: &OpContext<'_>) -> Result<SyncOpIn> {
+        let (seq, op_id) = op_head(Some(op.seq), Some(&op.op_id), i)?;
+        let parts = OpParts {
+            space: Some(&op.space),
+            table: Some(&op.table),
+            id: Some(&op.id),
+            action: Some(&op.action),
+            hlc: Some(&op.hlc),
+            fields: op.fields,
         };
-        let seq = op
-            .get("seq")
-            .and_then(Value::as_i64)
-            .filter(|s| *s >= 1)
-            .ok_or_else(|| invalid("ops", format!("ops[{i}].seq must be a positive integer.")))?;
-        let op_id = op
-            .get("op_id")
-            .and_then(Value::as_str)
-            .filter(|id| valid_id(id))
-            .ok_or_else(|| invalid("ops", format!("ops[{i}].op_id must be 1 to 128 letters, digits, _ or -.")))?
-            .to_owned();
-        let body = match self.sync_write(&mut op, ctx) {
-            Ok(write) => SyncOpBody::Write(write),
-            Err(rejection) => SyncOpBody::Rejected(rejection),
-        };
-        Ok(SyncOpIn { seq, op_id, body })
+        Ok(SyncOpIn { seq, op_id, body: self.sync_body(parts, ctx) })
     }
 
-    fn sync_write(
-        &self,
-        op: &mut Map<String, Value>,
-        ctx: &OpContext<'_>,
-    ) -> std::result::Result<SyncWrite, Rejection> {
-        let text = |op: &Map<String, Value>, key: &str| op.get(key).and_then(Value::as_str).map(str::to_owned);
-        let space_name = text(op, "space")
-            .ok_or_else(|| Rejection::new("invalid_space", "space must be `me` or an organization id."))?;
-        let space = ctx.spaces.get(space_name.as_str()).ok_or_else(|| {
+    /// One operation of any other shape: its `seq` and `op_id` must be sound (else the push
+    /// is malformed); the rest is judged per operation.
+    fn sync_op(&self, raw: &RawValue, i: usize, ctx: &OpContext<'_>) -> Result<SyncOpIn> {
+        let Ok(Value::Object(mut op)) = serde_json::from_str::<Value>(raw.get()) else {
+            return Err(invalid("ops", format!("ops[{i}] must be an object.")));
+        };
+        let text = |key: &str| op.get(key).and_then(Value::as_str);
+        let (seq, op_id) = op_head(op.get("seq").and_then(Value::as_i64), text("op_id"), i)?;
+        let fields = match op.remove("fields") {
+            Some(Value::Object(fields)) => Some(fields),
+            _ => None,
+        };
+        let text = |key: &str| op.get(key).and_then(Value::as_str);
+        let parts = OpParts {
+            space: text("space"),
+            table: text("table"),
+            id: text("id"),
+            action: text("action"),
+            hlc: text("hlc"),
+            fields,
+        };
+        Ok(SyncOpIn { seq, op_id, body: self.sync_body(parts, ctx) })
+    }
+
+    fn sync_body(&self, parts: OpParts<'_>, ctx: &OpContext<'_>) -> SyncOpBody {
+        match self.sync_write(parts, ctx) {
+            Ok(write) => SyncOpBody::Write(write),
+            Err(rejection) => SyncOpBody::Rejected(rejection),
+        }
+    }
+
+    fn sync_write(&self, op: OpParts<'_>, ctx: &OpContext<'_>) -> std::result::Result<SyncWrite, Rejection> {
+        let space_name =
+            op.space.ok_or_else(|| Rejection::new("invalid_space", "space must be `me` or an organization id."))?;
+        let space = ctx.spaces.get(space_name).ok_or_else(|| {
             Rejection::new("space_not_found", format!("You are not a member of space `{space_name}`."))
         })?;
-        let table_name = text(op, "table").unwrap_or_default();
+        let table_name = op.table.unwrap_or_default();
         let (table, required) = self
             .sync_tables
-            .get(&table_name)
+            .get(table_name)
             .ok_or_else(|| Rejection::new("unknown_table", format!("There is no sync table `{table_name}`.")))?;
         if !space.can_write(table) {
             let needed = table.write_permission.clone().unwrap_or_default();
@@ -181,16 +236,16 @@ impl Services {
                 format!("Writing `{table_name}` here needs the {needed} permission."),
             ));
         }
-        let id = text(op, "id").filter(|id| valid_id(id));
+        let id = op.id.filter(|id| valid_id(id));
         let id = id.ok_or_else(|| Rejection::new("invalid_id", "id must be 1 to 128 letters, digits, _ or -."))?;
-        let stamp = text(op, "hlc").ok_or_else(|| Rejection::new("invalid_hlc", "hlc is required."))?;
-        let stamp = Stamp::parse(&stamp)?
+        let stamp = op.hlc.ok_or_else(|| Rejection::new("invalid_hlc", "hlc is required."))?;
+        let stamp = Stamp::parse(stamp)?
             .bounded(ctx.now, self.config.sync.max_clock_ahead_secs * 1000)
             .canonical(ctx.client_id);
-        let fields = match op.get("action").and_then(Value::as_str) {
+        let fields = match op.action {
             Some("delete") => None,
             Some("put") => {
-                let Some(Value::Object(fields)) = op.remove("fields") else {
+                let Some(fields) = op.fields else {
                     return Err(Rejection::new("invalid_fields", "A put needs `fields`, an object."));
                 };
                 let len = serde_json::to_vec(&fields).map_or(usize::MAX, |v| v.len());
@@ -199,6 +254,23 @@ impl Services {
             }
             _ => return Err(Rejection::new("invalid_action", "action must be `put` or `delete`.")),
         };
-        Ok(SyncWrite { space: space.key.clone(), table: table_name, id, fields, stamp, required: required.clone() })
+        Ok(SyncWrite {
+            space: space.key.clone(),
+            table: table_name.to_owned(),
+            id: id.to_owned(),
+            fields,
+            stamp,
+            required: required.clone(),
+        })
     }
+}
+
+/// An operation's `seq` and `op_id`, which must be sound for the push to be read at all.
+fn op_head(seq: Option<i64>, op_id: Option<&str>, i: usize) -> Result<(i64, String)> {
+    let seq =
+        seq.filter(|s| *s >= 1).ok_or_else(|| invalid("ops", format!("ops[{i}].seq must be a positive integer.")))?;
+    let op_id = op_id
+        .filter(|id| valid_id(id))
+        .ok_or_else(|| invalid("ops", format!("ops[{i}].op_id must be 1 to 128 letters, digits, _ or -.")))?;
+    Ok((seq, op_id.to_owned()))
 }
