@@ -54,6 +54,7 @@ pub async fn run(store: &dyn Store) {
     pushes_apply_in_order_and_replays_change_nothing(store).await;
     merge_results_and_tombstones(store).await;
     deleting_the_owner_deletes_the_space(store).await;
+    old_tombstones_are_compacted(store).await;
 }
 
 async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store) {
@@ -188,4 +189,53 @@ async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
     assert!(store.sync_changes(&id, 0, 10, false).await.unwrap().is_empty());
     assert!(store.sync_spaces(std::slice::from_ref(&id)).await.unwrap().is_empty());
     assert_eq!(store.sync_client_last_seq(&id, "c1").await.unwrap(), None);
+}
+
+async fn old_tombstones_are_compacted(store: &dyn Store) {
+    let (space, client) = (uid("user"), uid("cl"));
+    let at = |now: i64, p: SyncPush| SyncPush { now, ..p };
+    let old = at(
+        1_000,
+        push(
+            &space,
+            &client,
+            vec![
+                (1, "t1", put(&space, "kept", json!({"kind": "bottle"}), "1-0-x")),
+                (2, "t2", put(&space, "gone", json!({"kind": "bottle"}), "1-1-x")),
+                (3, "t3", delete(&space, "gone", "1-2-x")),
+            ],
+        ),
+    );
+    done(store, &old).await;
+    let gone_seq = store.sync_changes(&space, 0, 10, false).await.unwrap().iter().find(|c| c.id == "gone").unwrap().seq;
+    let recent = at(
+        9_000,
+        push(
+            &space,
+            &client,
+            vec![
+                (4, "t4", put(&space, "recent", json!({"kind": "bottle"}), "9-0-x")),
+                (5, "t5", delete(&space, "recent", "9-1-x")),
+            ],
+        ),
+    );
+    done(store, &recent).await;
+    let untouched = uid("user");
+    done(store, &push(&untouched, &client, vec![(1, "u1", put(&untouched, "x", json!({"kind": "bottle"}), "1-0-x"))]))
+        .await;
+
+    assert!(store.sync_compact_tombstones(5_000).await.unwrap() >= 1);
+    let ids: Vec<String> = store.sync_changes(&space, 0, 10, false).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, ["kept", "recent"], "the old tombstone is gone; live records and a recent tombstone stay");
+    let states = store.sync_spaces(&[space.clone(), untouched.clone()]).await.unwrap();
+    let compacted = |key: &str| states.iter().find(|s| s.space == key).unwrap().compacted_seq;
+    assert_eq!(compacted(&space), gone_seq);
+    assert_eq!(compacted(&untouched), 0);
+    assert_eq!(store.sync_compact_tombstones(5_000).await.unwrap(), 0, "nothing left to compact");
+    assert_eq!(store.sync_spaces(std::slice::from_ref(&space)).await.unwrap()[0].compacted_seq, gone_seq);
+
+    // The record can be written again; it starts over.
+    let again =
+        at(9_500, push(&space, &client, vec![(6, "t6", put(&space, "gone", json!({"kind": "solids"}), "9-5-x"))]));
+    assert_eq!(statuses(&done(store, &again).await), ["applied"]);
 }

@@ -316,13 +316,15 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
             return Ok(Vec::new());
         }
         let params: Vec<SqlValue> = spaces.iter().map(SqlValue::from).collect();
-        let sql =
-            format!("SELECT space, seq, epoch FROM sync_spaces WHERE space IN ({})", placeholders(spaces.len(), 1));
+        let sql = format!(
+            "SELECT space, seq, epoch, compacted_seq FROM sync_spaces WHERE space IN ({})",
+            placeholders(spaces.len(), 1)
+        );
         self.db
             .read(&sql, &params)
             .await?
             .iter()
-            .map(|r| Ok(SpaceState { space: r.text(0)?, seq: r.int(1)?, epoch: r.text(2)? }))
+            .map(|r| Ok(SpaceState { space: r.text(0)?, seq: r.int(1)?, epoch: r.text(2)?, compacted_seq: r.int(3)? }))
             .collect()
     }
 
@@ -418,6 +420,17 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
         Ok(Some(rx))
     }
 
+    async fn sync_compact_tombstones(&self, deleted_before: i64) -> Result<u64> {
+        let mut removed = 0;
+        loop {
+            let (n, more) = compact_some_spaces(self, deleted_before).await?;
+            removed += n;
+            if !more {
+                return Ok(removed);
+            }
+        }
+    }
+
     async fn sync_expire_clients(&self, idle_before: i64) -> Result<u64> {
         let mut tx = self.db.begin().await?;
         tx.execute(
@@ -430,6 +443,41 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
         tx.commit().await?;
         Ok(n)
     }
+}
+
+/// Spaces compacted per transaction, so a large backlog never holds the writer for long.
+const SPACES_PER_COMPACTION: i64 = 100;
+
+/// One transaction of tombstone compaction: up to [`SPACES_PER_COMPACTION`] spaces. Returns
+/// `(tombstones removed, whether spaces remain)`.
+async fn compact_some_spaces<D: SqlDriver>(store: &SqlStore<D>, deleted_before: i64) -> Result<(u64, bool)> {
+    let mut tx = store.db.begin().await?;
+    let spaces = tx
+        .query(
+            "SELECT space, max(seq) FROM sync_records WHERE deleted AND updated_at < $1 \
+             GROUP BY space ORDER BY space LIMIT $2",
+            &[deleted_before.into(), SPACES_PER_COMPACTION.into()],
+        )
+        .await?;
+    let mut removed = 0;
+    for row in &spaces {
+        let (space, last) = (row.text(0)?, row.int(1)?);
+        // The space's row first: on PostgreSQL this waits for the space's pushes, like they
+        // wait for each other. A tombstone a push brought back to life since is no longer one.
+        tx.execute(
+            "UPDATE sync_spaces SET compacted_seq = $2 WHERE space = $1 AND compacted_seq < $2",
+            &[space.as_str().into(), last.into()],
+        )
+        .await?;
+        removed += tx
+            .execute(
+                "DELETE FROM sync_records WHERE space = $1 AND deleted AND updated_at < $2 AND seq <= $3",
+                &[space.as_str().into(), deleted_before.into(), last.into()],
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    Ok((removed, spaces.len() as i64 == SPACES_PER_COMPACTION))
 }
 
 /// The records of a page query's space changed after `after`, in its tables (and live only

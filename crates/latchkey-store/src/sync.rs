@@ -73,6 +73,9 @@ pub struct SpaceState {
     pub space: String,
     pub seq: i64,
     pub epoch: String,
+    /// The largest sequence number of a tombstone compacted away (0: none): a cursor below it
+    /// may have missed a delete.
+    pub compacted_seq: i64,
 }
 
 /// A record as a pull serves it: its latest state and the sequence number of that change.
@@ -133,4 +136,7 @@ pub trait SyncStore: Send + Sync {
     async fn sync_listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<(String, i64)>>>;
     /// Forgets clients idle since before `idle_before`, with their operation results.
     async fn sync_expire_clients(&self, idle_before: i64) -> Result<u64>;
+    /// Removes tombstones written before `deleted_before`, raising each space's
+    /// `compacted_seq` to the largest removed; returns how many were removed.
+    async fn sync_compact_tombstones(&self, deleted_before: i64) -> Result<u64>;
 }

@@ -222,6 +222,7 @@ default_pull_limit = 1000
 max_pull_limit = 10000
 max_clock_ahead_secs = 60                    # clock stamps further ahead are pulled back
 client_ttl_days = 90                         # idle clients are forgotten
+tombstone_ttl_days = 90                      # older deletes are compacted; older cursors reset
 
 # [sync.tables.invoices]                     # your own tables, beside BabyLog's
 # read_permission = "org:invoices:read"      # needed in an organization's space (none: every member)

@@ -254,7 +254,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         std::sync::Arc::new(worker).spawn();
     }
 
-    // Hourly housekeeping: expired signing keys, sync clients idle past their limit,
+    // Hourly housekeeping: expired signing keys, old sync tombstones, sync clients idle past their limit,
     // delivered webhook messages past their retention, handshake nonces nobody took.
     let services = built.services.clone();
     tokio::spawn(async move {
@@ -264,6 +264,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "pruned expired signing keys"),
                 Err(e) => tracing::warn!(error = %e, "key pruning failed"),
+            }
+            match services.compact_sync_tombstones().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "compacted sync tombstones"),
+                Err(e) => tracing::warn!(error = %e, "sync tombstone compaction failed"),
             }
             match services.expire_sync_clients().await {
                 Ok(0) => {}

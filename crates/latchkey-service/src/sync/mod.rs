@@ -40,6 +40,9 @@ pub struct SyncConfig {
     pub max_clock_ahead_secs: i64,
     /// Clients idle this long are forgotten (a returning one re-pushes under a new id).
     pub client_ttl_days: i64,
+    /// Tombstones older than this are removed; a client whose cursor predates a removed one
+    /// has that space reset (it pulls the space again from the start).
+    pub tombstone_ttl_days: i64,
     pub tables: BTreeMap<String, TableSpec>,
 }
 
@@ -56,6 +59,7 @@ impl Default for SyncConfig {
             max_pull_limit: 10_000,
             max_clock_ahead_secs: 60,
             client_ttl_days: 90,
+            tombstone_ttl_days: 90,
             tables: BTreeMap::new(),
         }
     }
@@ -87,8 +91,10 @@ impl SyncConfig {
         if !(1..=self.max_pull_limit).contains(&self.default_pull_limit) {
             return Err("sync.default_pull_limit must be between 1 and sync.max_pull_limit".into());
         }
-        if self.max_clock_ahead_secs < 0 || self.client_ttl_days < 1 {
-            return Err("sync.max_clock_ahead_secs must be >= 0 and sync.client_ttl_days >= 1".into());
+        if self.max_clock_ahead_secs < 0 || self.client_ttl_days < 1 || self.tombstone_ttl_days < 1 {
+            return Err(
+                "sync.max_clock_ahead_secs must be >= 0, sync.client_ttl_days and sync.tombstone_ttl_days >= 1".into(),
+            );
         }
         Ok(tables)
     }
@@ -264,6 +270,12 @@ impl Services {
             });
         }
         Ok(())
+    }
+
+    /// Removes tombstones older than the configured limit.
+    pub async fn compact_sync_tombstones(&self) -> Result<u64> {
+        let cutoff = self.now() - self.config.sync.tombstone_ttl_days * 86_400_000;
+        Ok(self.store.sync_compact_tombstones(cutoff).await?)
     }
 
     /// Forgets sync clients idle past the configured limit.

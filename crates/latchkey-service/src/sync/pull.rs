@@ -90,8 +90,13 @@ impl Services {
             None => None,
         };
         let keys: Vec<String> = spaces.iter().map(|s| s.key.clone()).collect();
-        let states: BTreeMap<String, (i64, String)> =
-            self.store.sync_spaces(&keys).await?.into_iter().map(|s| (s.space, (s.seq, s.epoch))).collect();
+        let states: BTreeMap<String, (i64, String, i64)> = self
+            .store
+            .sync_spaces(&keys)
+            .await?
+            .into_iter()
+            .map(|s| (s.space, (s.seq, s.epoch, s.compacted_seq)))
+            .collect();
 
         let (mut added, mut reset) = (Vec::new(), Vec::new());
         let removed: Vec<String> =
@@ -101,7 +106,7 @@ impl Services {
         body.push_str("{\"changes\":[");
         let (mut remaining, mut any, mut has_more) = (limit, false, false);
         for space in &spaces {
-            let (current_seq, epoch) = states.get(&space.key).cloned().unwrap_or((0, String::new()));
+            let (current_seq, epoch, compacted) = states.get(&space.key).cloned().unwrap_or((0, String::new(), 0));
             let readable: Vec<String> =
                 self.sync_tables.iter().filter(|(_, (t, _))| space.can_read(t)).map(|(n, _)| n.clone()).collect();
             let access = access_fingerprint(&readable);
@@ -111,8 +116,9 @@ impl Services {
                     0
                 }
                 // Another epoch (the space was recreated), a position the space never reached
-                // (a restore from backup), or other readable tables (a role change): start over.
-                Some((seq, e, a)) if *e != epoch || *seq > current_seq || *a != access => {
+                // (a restore from backup), other readable tables (a role change), or a position
+                // before a tombstone that was compacted away (a missed delete): start over.
+                Some((seq, e, a)) if *e != epoch || *seq > current_seq || *a != access || *seq < compacted => {
                     reset.push(space.name.clone());
                     0
                 }

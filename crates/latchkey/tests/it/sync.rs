@@ -441,6 +441,44 @@ both_backends!(paging_cursors_reset_and_compression, |backend| async move {
     assert!(compressed * 4 < plain, "gzip {compressed} bytes vs {plain}");
 });
 
+both_backends!(old_tombstones_are_compacted_and_stale_cursors_reset, |backend| async move {
+    let server = TestServer::start_with(backend, |c| c.sync.tombstone_ttl_days = 1).await;
+    let ada = Person::sign_up(&server, "ada@example.com").await;
+    let mut phone = Device::new(&ada, "phone");
+    let h = stamp(&server, 0);
+    let r = phone.push(vec![feed("feed_1", 1, &h), feed("feed_2", 2, &h), feed("feed_3", 3, &h)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut tablet = Device::new(&ada, "tablet");
+    tablet.pull_all(100).await;
+    assert_eq!(tablet.live().len(), 3);
+
+    server.clock.advance_ms(10);
+    assert_eq!(phone.push(vec![del("me", "feeds", "feed_2", &stamp(&server, 0))]).await.status, StatusCode::OK);
+    let mut laptop = Device::new(&ada, "laptop");
+    laptop.pull_all(100).await;
+    // Within the limit nothing is compacted.
+    assert_eq!(server.services.compact_sync_tombstones().await.unwrap(), 0);
+
+    server.clock.advance_ms(25 * 3_600_000);
+    assert_eq!(server.services.compact_sync_tombstones().await.unwrap(), 1);
+    // The tablet's cursor predates the removed delete: it is told to start over, and does
+    // not keep the deleted record.
+    let r = tablet.pull_page(100).await;
+    assert_eq!(r.body["spaces"]["reset"], json!(["me"]), "{}", r.text);
+    let ids: Vec<String> = tablet.live().keys().map(|(_, _, id)| id.clone()).collect();
+    assert_eq!(ids, ["feed_1", "feed_3"]);
+    // The laptop saw the delete: its cursor is still good.
+    let r = laptop.pull_page(100).await;
+    assert_eq!(r.body["spaces"]["reset"], json!([]), "{}", r.text);
+    assert_eq!(r.body["changes"], json!([]));
+    assert_eq!(laptop.live().len(), 2);
+    // The store keeps no tombstone, and a record written again starts over.
+    let changes = server.services.store.sync_changes(&ada.user_id, 0, 100, false).await.unwrap();
+    assert!(changes.iter().all(|c| !c.deleted), "{changes:?}");
+    let r = phone.push(vec![feed("feed_2", 20, &stamp(&server, 0))]).await;
+    assert_eq!(statuses(&r), ["applied"]);
+});
+
 /// An instance where reading and writing `journal` in a family needs permissions that only
 /// the custom role `org:parent` has.
 async fn family_server(backend: Backend) -> TestServer {
