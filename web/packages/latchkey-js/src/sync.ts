@@ -414,8 +414,14 @@ export class SyncEngine {
     await this.db.transaction('rw', [outbox, meta, ...tables], async () => {
       // Spaces the caller lost (left the family) or must read again from the start.
       for (const space of [...page.spaces.removed, ...page.spaces.reset]) {
-        for (const t of tables) await t.where('space').equals(space).delete();
-        if (page.spaces.removed.includes(space)) await outbox.filter((op) => op.space === space).delete();
+        const removed = page.spaces.removed.includes(space);
+        // A space read again from the start keeps the records of local writes not yet pushed.
+        const pending = removed ? [] : await outbox.filter((op) => op.space === space).toArray();
+        for (const t of tables) {
+          const keep = new Set(pending.filter((op) => op.table === t.name).map((op) => op.id));
+          await t.where('space').equals(space).filter((r) => !keep.has(r.id)).delete();
+        }
+        if (removed) await outbox.filter((op) => op.space === space).delete();
       }
       for (const c of page.changes) {
         if (!this.tables.includes(c.table)) continue;

@@ -248,3 +248,43 @@ test('a space the user no longer belongs to is dropped from the device; the pers
   assert.deepEqual(strip(await phone.sync.table('babies').toArray()), [{ id: 'baby-own', name: 'Own' }]);
   assert.deepEqual(phone.sync.currentStatus, { state: 'up-to-date', pending: 0 });
 });
+
+test('a space reset (a cursor the server cannot serve) is read again; a write made meanwhile is kept and pushed', async () => {
+  let holdPull = null;
+  const pulled = [];
+  const doFetch = async (input, init) => {
+    const res = await fetch(input, init);
+    if (holdPull && String(input).includes('/v1/sync/pull')) {
+      pulled.push(String(input));
+      await holdPull;
+    }
+    return res;
+  };
+  const auth = new Auth({ baseUrl: lk.url, tokenStore: memoryStore(), fetch: doFetch, channelName: 'test:reset' });
+  const sync = new SyncEngine({ auth, tables: TABLES, dbName: `db-reset-${Math.random()}` });
+  opened.push({ close: () => { sync.close(); auth.close(); sync.db.close(); } });
+  await signUp(auth, 'js-reset@example.com');
+  const feed = (n) => ({ baby_id: 'baby_reset', kind: 'bottle', started_at: 1_700_000_000_000, amount_ml: n });
+  await sync.put('feeds', 'feed_1', feed(1));
+  await sync.put('feeds', 'feed_2', feed(2));
+  await sync.sync();
+  // A cursor of another epoch (the database was restored, the space recreated): reset.
+  const bogus = Buffer.from(JSON.stringify({ v: 1, s: { [auth.user.id]: [999999, 'another-epoch', '00000000'] } })).toString('base64url');
+  await sync.db.table('_meta').put({ key: 'cursor', value: bogus });
+  await sync.db.table('feeds').put({ id: 'ghost', space: 'me', ...feed(9) });
+  let release;
+  holdPull = new Promise((r) => { release = r; });
+  const running = sync.sync();
+  while (pulled.length === 0) await new Promise((r) => setTimeout(r, 10));
+  await sync.put('feeds', 'feed_3', feed(3));
+  release();
+  holdPull = null;
+  await running;
+  const ids = (await sync.db.table('feeds').toArray()).map((r) => r.id).sort();
+  assert.deepEqual(ids, ['feed_1', 'feed_2', 'feed_3'], 'the ghost is gone, the pending write stays');
+  await sync.sync();
+  const exported = await (await backend(`/v1/users/${auth.user.id}/sync_export`)).json();
+  const onServer = JSON.stringify(exported);
+  for (const id of ['feed_1', 'feed_2', 'feed_3']) assert.ok(onServer.includes(`"${id}"`), `${id} on the server: ${onServer}`);
+  assert.ok(!onServer.includes('ghost'));
+});
