@@ -224,6 +224,12 @@ max_clock_ahead_secs = 60                    # clock stamps further ahead are pu
 client_ttl_days = 90                         # idle clients are forgotten
 tombstone_ttl_days = 90                      # older deletes are compacted; older cursors reset
 
+# [[sync.migrations]]                       # ops of older schema versions, brought forward
+# version = 2                                # what this step brings an op of version 1 to
+# table = "feeds"
+# rename = { amount = "amount_ml" }          # old field name = new field name
+# remove = ["legacy_flag"]                   # fields version 2 no longer has
+
 # [sync.tables.invoices]                     # your own tables, beside BabyLog's
 # read_permission = "org:invoices:read"      # needed in an organization's space (none: every member)
 # write_permission = "org:invoices:create"

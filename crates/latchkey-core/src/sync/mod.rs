@@ -5,6 +5,7 @@
 
 pub mod hlc;
 pub mod merge;
+pub mod migration;
 pub mod schema;
 
 /// Why an operation was refused; it is still counted as processed.

@@ -9,6 +9,7 @@ mod push;
 use std::collections::{BTreeMap, HashMap};
 
 use latchkey_core::authz::{has, AuthState, Check};
+use latchkey_core::sync::migration::{check_migrations, Migration};
 use latchkey_core::sync::schema::{check_tables, TableSpec};
 use latchkey_token::{VerifierOptions, VerifyError};
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,8 @@ pub struct SyncConfig {
     /// has that space reset (it pulls the space again from the start).
     pub tombstone_ttl_days: i64,
     pub tables: BTreeMap<String, TableSpec>,
+    /// How operations of older schema versions are brought forward, step by step.
+    pub migrations: Vec<Migration>,
 }
 
 impl Default for SyncConfig {
@@ -61,6 +64,7 @@ impl Default for SyncConfig {
             client_ttl_days: 90,
             tombstone_ttl_days: 90,
             tables: BTreeMap::new(),
+            migrations: Vec::new(),
         }
     }
 }
@@ -82,6 +86,7 @@ impl SyncConfig {
             }
         }
         check_tables(&tables)?;
+        check_migrations(&self.migrations, &tables, self.schema_version)?;
         if self.min_schema_version < 1 || self.min_schema_version > self.schema_version {
             return Err("sync.min_schema_version must be between 1 and sync.schema_version".into());
         }

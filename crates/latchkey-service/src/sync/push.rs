@@ -3,6 +3,7 @@
 //! `rejected` result that still counts as processed.
 
 use latchkey_core::sync::hlc::Stamp;
+use latchkey_core::sync::migration::{steps_from, Migration};
 use latchkey_core::sync::{valid_id, Rejection};
 use latchkey_store::{SyncOpBody, SyncOpIn, SyncPush, SyncPushOutcome, SyncWrite};
 use serde::Deserialize;
@@ -62,6 +63,8 @@ struct OpContext<'a> {
     client_id: &'a str,
     spaces: HashMap<&'a str, &'a SpaceAccess>,
     now: i64,
+    /// The migrations that bring this push's schema version up to the current one.
+    steps: Vec<&'a Migration>,
 }
 
 fn invalid(param: &'static str, message: impl Into<String>) -> ServiceError {
@@ -131,7 +134,8 @@ impl Services {
             self.sync_spaces_of(&caller.user_id).await?
         };
         let now = self.now();
-        let ctx = OpContext { client_id: &client_id, spaces: space_index(&spaces), now };
+        let steps = steps_from(&self.config.sync.migrations, version);
+        let ctx = OpContext { client_id: &client_id, spaces: space_index(&spaces), now, steps };
         let mut ops = Vec::with_capacity(envelope.ops.len());
         for (i, (raw, fast)) in envelope.ops.iter().zip(wire).enumerate() {
             let op = match fast {
@@ -245,9 +249,12 @@ impl Services {
         let fields = match op.action {
             Some("delete") => None,
             Some("put") => {
-                let Some(fields) = op.fields else {
+                let Some(mut fields) = op.fields else {
                     return Err(Rejection::new("invalid_fields", "A put needs `fields`, an object."));
                 };
+                for step in ctx.steps.iter().filter(|m| m.table == table_name) {
+                    step.apply(&mut fields);
+                }
                 let len = serde_json::to_vec(&fields).map_or(usize::MAX, |v| v.len());
                 table.check_fields(&fields, len)?;
                 Some(fields)

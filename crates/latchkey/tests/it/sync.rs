@@ -479,6 +479,54 @@ both_backends!(old_tombstones_are_compacted_and_stale_cursors_reset, |backend| a
     assert_eq!(statuses(&r), ["applied"]);
 });
 
+both_backends!(ops_of_an_older_schema_version_are_brought_forward, |backend| async move {
+    let server = TestServer::start_with(backend, |c| {
+        c.sync.schema_version = 2;
+        c.sync.migrations = vec![latchkey_core::sync::migration::Migration {
+            version: 2,
+            table: "feeds".into(),
+            rename: [("ml".to_owned(), "amount_ml".to_owned())].into(),
+            remove: vec!["legacy_flag".into()],
+        }];
+    })
+    .await;
+    let ada = Person::sign_up(&server, "ada@example.com").await;
+    let old_fields =
+        json!({"baby_id": BABY, "kind": "bottle", "started_at": 1_700_000_000_000_i64, "ml": 90, "legacy_flag": true});
+    let h = stamp(&server, 0);
+    // Written by an app of version 1 (the device pushes schema_version 1).
+    let mut phone = Device::new(&ada, "phone");
+    let r = phone.push(vec![put("me", "feeds", "feed_1", old_fields.clone(), &h)]).await;
+    assert_eq!(statuses(&r), ["applied"], "{}", r.text);
+    let changes = server.services.store.sync_changes(&ada.user_id, 0, 10, false).await.unwrap();
+    let stored: Value = serde_json::from_str(&changes[0].data).unwrap();
+    assert_eq!(stored["amount_ml"], 90);
+    assert!(stored.get("ml").is_none() && stored.get("legacy_flag").is_none(), "{stored}");
+    // The current version has no field `ml`: the same op is refused there.
+    let token = phone.token().await;
+    let body = json!({"client_id": "tablet", "schema_version": 2, "ops": [
+        {"seq": 1, "op_id": "t1", "space": "me", "table": "feeds", "id": "feed_2", "action": "put", "fields": old_fields, "hlc": h}]});
+    let r = raw_push(&phone.person_b, &token, &body).await;
+    assert_eq!(statuses(&r), ["rejected"], "{}", r.text);
+    assert_eq!(r.body["results"][0]["reason"]["code"], "unknown_field");
+});
+
+#[test]
+fn a_migration_of_an_unknown_table_is_a_configuration_error() {
+    let config = latchkey_service::sync::SyncConfig {
+        schema_version: 2,
+        migrations: vec![latchkey_core::sync::migration::Migration {
+            version: 2,
+            table: "invoices".into(),
+            rename: Default::default(),
+            remove: vec![],
+        }],
+        ..Default::default()
+    };
+    let err = config.all_tables().unwrap_err();
+    assert!(err.contains("no sync table `invoices`"), "{err}");
+}
+
 /// An instance where reading and writing `journal` in a family needs permissions that only
 /// the custom role `org:parent` has.
 async fn family_server(backend: Backend) -> TestServer {
