@@ -144,7 +144,7 @@ fn map_rusqlite(e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// Runs one statement on the writer: its rows when `rows`, else the number of rows changed.
+/// Runs one statement on a connection: its rows when `rows`, else the number of rows changed.
 fn run_statement(
     conn: &rusqlite::Connection,
     sql: &str,
