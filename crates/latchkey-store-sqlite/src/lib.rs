@@ -109,7 +109,8 @@ fn dialect(sql: &str) -> String {
     out
 }
 
-pub fn map_err(e: sqlx::Error) -> StoreError {
+/// Errors of the migration connection (`sqlx`).
+fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
         sqlx::Error::Database(db) if db.message().contains("database is locked") => {

@@ -52,6 +52,7 @@ fn statuses(d: &SyncPushDone) -> Vec<&str> {
 
 pub async fn run(store: &dyn Store) {
     pushes_apply_in_order_and_replays_change_nothing(store).await;
+    an_op_id_twice_in_one_push_is_applied_once(store).await;
     merge_results_and_tombstones(store).await;
     deleting_the_owner_deletes_the_space(store).await;
     old_tombstones_are_compacted(store).await;
@@ -137,6 +138,31 @@ async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store) {
     // Idle clients expire with their results.
     assert!(store.sync_expire_clients(5_001).await.unwrap() >= 3);
     assert_eq!(store.sync_client_last_seq(&space, &client).await.unwrap(), None);
+}
+
+async fn an_op_id_twice_in_one_push_is_applied_once(store: &dyn Store) {
+    let (space, client) = (uid("user"), uid("cl"));
+    let twice = push(
+        &space,
+        &client,
+        vec![
+            (1, "same", put(&space, "t1", json!({"kind": "bottle", "ml": 1}), "1-0-x")),
+            (2, "same", put(&space, "t1", json!({"kind": "bottle", "ml": 2}), "1-1-x")),
+            (3, "other", put(&space, "t2", json!({"kind": "solids"}), "1-2-x")),
+        ],
+    );
+    let d = done(store, &twice).await;
+    assert_eq!(statuses(&d), ["applied", "duplicate", "applied"]);
+    assert_eq!(d.results[1]["original"], json!({"seq": 1, "op_id": "same", "status": "applied"}));
+    assert_eq!(d.last_seq, 3, "the duplicate consumes its seq");
+    let data: Value = serde_json::from_str(&store.sync_changes(&space, 0, 10, true).await.unwrap()[0].data).unwrap();
+    assert_eq!(data["ml"], 1, "the second op with the same id was not applied");
+    // Replayed whole (its answer was lost): the same answers, nothing applied.
+    let again = done(store, &twice).await;
+    assert_eq!(statuses(&again), ["duplicate"; 3]);
+    assert_eq!(again.results[1]["original"], d.results[1]["original"]);
+    assert_eq!(again.results[0]["original"], json!({"seq": 1, "op_id": "same", "status": "applied"}));
+    assert!(again.changed.is_empty());
 }
 
 async fn merge_results_and_tombstones(store: &dyn Store) {

@@ -462,8 +462,8 @@ async fn compact_some_spaces<D: SqlDriver>(store: &SqlStore<D>, deleted_before: 
     let mut removed = 0;
     for row in &spaces {
         let (space, last) = (row.text(0)?, row.int(1)?);
-        // The space's row first: on PostgreSQL this waits for the space's pushes, like they
-        // wait for each other. A tombstone a push brought back to life since is no longer one.
+        // A record a push brought back to life since the SELECT is no longer `deleted`, and
+        // the DELETE checks again (on PostgreSQL after waiting for that push's row lock).
         tx.execute(
             "UPDATE sync_spaces SET compacted_seq = $2 WHERE space = $1 AND compacted_seq < $2",
             &[space.as_str().into(), last.into()],

@@ -197,13 +197,12 @@ impl Services {
         let Ok(Value::Object(mut op)) = serde_json::from_str::<Value>(raw.get()) else {
             return Err(invalid("ops", format!("ops[{i}] must be an object.")));
         };
-        let text = |key: &str| op.get(key).and_then(Value::as_str);
-        let (seq, op_id) = op_head(op.get("seq").and_then(Value::as_i64), text("op_id"), i)?;
         let fields = match op.remove("fields") {
             Some(Value::Object(fields)) => Some(fields),
             _ => None,
         };
         let text = |key: &str| op.get(key).and_then(Value::as_str);
+        let (seq, op_id) = op_head(op.get("seq").and_then(Value::as_i64), text("op_id"), i)?;
         let parts = OpParts {
             space: text("space"),
             table: text("table"),
