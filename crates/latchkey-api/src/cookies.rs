@@ -9,6 +9,10 @@ use base64::Engine;
 use sha1::{Digest, Sha1};
 
 pub const CLIENT_COOKIE: &str = "__client";
+/// The client cookie where the deployment allows the prefix (an `https://` public URL): the
+/// browser takes it only from this origin (Secure, `Path=/`, no `Domain`), so a sibling
+/// subdomain cannot plant one.
+pub const HOST_CLIENT_COOKIE: &str = "__Host-client";
 pub const UAT_COOKIE: &str = "__client_uat";
 pub const SESSION_COOKIE: &str = "__session";
 const YEAR_SECS: i64 = 365 * 24 * 3600;
@@ -21,6 +25,12 @@ pub fn publishable_key(host: &str) -> String {
 /// First 8 characters of base64url(SHA-1(publishable key)).
 pub fn cookie_suffix(publishable_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha1::digest(publishable_key.as_bytes())).chars().take(8).collect()
+}
+
+/// The client token a browser sent: the `__Host-` cookie first, the plain one otherwise
+/// (from before the deployment moved to https, or from a deployment without it).
+pub fn read_client_cookie(headers: &HeaderMap) -> Option<String> {
+    read_cookie(headers, HOST_CLIENT_COOKIE).or_else(|| read_cookie(headers, CLIENT_COOKIE))
 }
 
 /// Reads a cookie from the request headers.
@@ -52,8 +62,10 @@ impl CookiePolicy {
         a
     }
 
+    /// The client cookie: `__Host-client` when cookies are `Secure`, `__client` otherwise.
     pub fn client(&self, token: &str) -> Vec<String> {
-        vec![format!("{CLIENT_COOKIE}={token}{}", self.attrs(true, Some(YEAR_SECS)))]
+        let name = if self.secure { HOST_CLIENT_COOKIE } else { CLIENT_COOKIE };
+        vec![format!("{name}={token}{}", self.attrs(true, Some(YEAR_SECS)))]
     }
 
     /// `__client_uat` and its suffixed twin.
@@ -96,12 +108,18 @@ mod tests {
         h.insert(header::COOKIE, HeaderValue::from_static("a=1; __client=tok; b=2"));
         assert_eq!(read_cookie(&h, "__client").as_deref(), Some("tok"));
         assert_eq!(read_cookie(&h, "__session"), None);
+        assert_eq!(read_client_cookie(&h).as_deref(), Some("tok"));
+        h.insert(header::COOKIE, HeaderValue::from_static("__client=planted; __Host-client=mine"));
+        assert_eq!(read_client_cookie(&h).as_deref(), Some("mine"), "the __Host- cookie wins");
     }
 
     #[test]
     fn attributes() {
         let p = CookiePolicy { secure: true, suffix: "abcdefgh".into() };
         let c = &p.client("t")[0];
+        assert!(c.starts_with("__Host-client=t;"), "{c}");
+        let plain = CookiePolicy { secure: false, suffix: "abcdefgh".into() };
+        assert!(plain.client("t")[0].starts_with("__client=t;"));
         assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax") && c.contains("Path=/"));
         assert!(!c.contains("Domain"));
         assert_eq!(p.uat(0)[1], "__client_uat_abcdefgh=0; Path=/; SameSite=Lax; Secure; Max-Age=31536000");

@@ -12,6 +12,7 @@ mod middleware;
 mod org_json;
 mod pages;
 pub mod params;
+pub use fapi::forwarded_client;
 mod public;
 mod sync;
 
@@ -40,6 +41,9 @@ pub struct AppConfig {
     pub instance_id: String,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Which `X-Forwarded-For` address is the client's, counted from the right after the
+    /// trusted proxies' own (1: the one the nearest proxy added).
+    pub forwarded_hops: usize,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
 }

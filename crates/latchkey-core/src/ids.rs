@@ -62,6 +62,19 @@ pub fn new_id(kind: IdKind, now: Millis, rng: &dyn Random) -> String {
 }
 
 /// True when `id` has the prefix of `kind` and a well-formed body.
+/// An id of `kind` that depends only on `subject` and the instance's `key`: the same every
+/// time, unguessable without the key, and carrying no creation time (its leading bytes are
+/// not a timestamp). For objects shown before a sign-in proves anything, so that a known and
+/// an unknown identifier look alike.
+pub fn keyed_id(kind: IdKind, key: &[u8], subject: &str) -> String {
+    let digest = crate::code::code_digest(key, &format!("keyed-id:{}", kind.prefix()), subject);
+    let mut raw = [0u8; 20];
+    for (i, byte) in raw.iter_mut().enumerate() {
+        *byte = digest.get(i * 2..i * 2 + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(0);
+    }
+    format!("{}_{}", kind.prefix(), base62_fixed(&raw))
+}
+
 pub fn is_id_of(kind: IdKind, id: &str) -> bool {
     id.strip_prefix(kind.prefix())
         .and_then(|rest| rest.strip_prefix('_'))
@@ -110,6 +123,15 @@ mod tests {
         let a = new_id(IdKind::User, 1_700_000_000_000, &rng);
         let b = new_id(IdKind::User, 1_700_000_100_000, &rng);
         assert!(a < b);
+    }
+
+    #[test]
+    fn keyed_ids_are_stable_per_subject_and_key() {
+        let a = keyed_id(IdKind::Identification, b"key one", "ada@example.com");
+        assert!(is_id_of(IdKind::Identification, &a), "{a}");
+        assert_eq!(a, keyed_id(IdKind::Identification, b"key one", "ada@example.com"));
+        assert_ne!(a, keyed_id(IdKind::Identification, b"key one", "bob@example.com"));
+        assert_ne!(a, keyed_id(IdKind::Identification, b"key two", "ada@example.com"));
     }
 
     #[test]

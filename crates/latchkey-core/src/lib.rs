@@ -17,6 +17,7 @@ pub mod secret;
 pub mod session;
 pub mod sync;
 pub mod template;
+pub mod throttle;
 pub mod username;
 
 pub use clock::{Clock, ManualClock, SystemClock};

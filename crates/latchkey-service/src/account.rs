@@ -6,6 +6,7 @@ use latchkey_core::ids::IdKind;
 use latchkey_core::password::check_new_password;
 use latchkey_store::{CodeFields, EmailRow, SessionRow, StoreError, UserRecord};
 
+use crate::attempts::CodePurpose;
 use crate::error::{Result, ServiceError};
 use crate::identity::{code_error, code_fields, email_param, password_error, pending, username_param};
 use crate::{Action, RequestContext, Services};
@@ -126,12 +127,16 @@ impl Services {
         self.user(user_id).await
     }
 
-    pub async fn add_email(&self, user_id: &str, address: &str) -> Result<EmailRow> {
+    /// Adds an unverified address to the caller's account and mails it a code (within the
+    /// caller's mail budget and the address's code budget).
+    pub async fn add_email(&self, ctx: &RequestContext, user_id: &str, address: &str) -> Result<EmailRow> {
         let record = self.user(user_id).await?;
         let email = email_param(address, "email_address")?;
         if record.emails.iter().any(|e| e.email == email) {
             return Err(ServiceError::identifier_exists("email_address"));
         }
+        self.mail_budget(ctx, Some(user_id), 1).await?;
+        self.code_issued(&email).await?;
         let now = self.now();
         let mut row = EmailRow {
             id: self.new_id(IdKind::Identification),
@@ -182,6 +187,8 @@ impl Services {
         if row.verified {
             return Err(ServiceError::already_verified());
         }
+        self.mail_budget(ctx, Some(user_id), 1).await?;
+        self.code_issued(&row.email).await?;
         let code = self.issue_email_code(&mut row);
         row.updated_at = self.now();
         row.version += 1;
@@ -208,6 +215,10 @@ impl Services {
         let Some(mut p) = pending(&row.code) else {
             return Err(ServiceError::bad_request("verification_missing", "Request a verification code first."));
         };
+        // Budgets of the address (whoever adds it) and of the account (whatever it adds).
+        let subjects = [row.email.clone(), user_id.to_owned()];
+        let subjects = [subjects[0].as_str(), subjects[1].as_str()];
+        self.code_budget_left(CodePurpose::AddressVerification, &subjects).await?;
         let outcome = p.attempt(&self.code_key, &row.id, code, self.now());
         row.code = code_fields(&p);
         row.updated_at = self.now();
@@ -224,6 +235,9 @@ impl Services {
             return Ok(row);
         }
         self.store.update_email(&row).await?;
+        if matches!(outcome, CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts) {
+            self.code_failed(CodePurpose::AddressVerification, &subjects).await?;
+        }
         Err(code_error(outcome))
     }
 

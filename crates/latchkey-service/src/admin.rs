@@ -52,6 +52,9 @@ pub struct UserUpdate {
     pub username: Option<Option<String>>,
     pub external_id: Option<Option<String>>,
     pub password: Option<String>,
+    /// An argon2 digest to import instead of a password, as on creation.
+    pub password_digest: Option<String>,
+    pub password_hasher: Option<String>,
     pub skip_password_checks: bool,
     pub sign_out_of_other_sessions: bool,
     pub primary_email_address_id: Option<String>,
@@ -286,7 +289,7 @@ impl Services {
                 .param("password_hasher"))
             }
         };
-        if !prefix_ok || argon2::PasswordHash::new(digest).is_err() {
+        if !prefix_ok || !is_complete_argon2_phc(digest) {
             return Err(ServiceError::unprocessable(
                 "form_param_format_invalid",
                 "password_digest is not a PHC string of the named hasher",
@@ -295,7 +298,23 @@ impl Services {
         }
         Ok(Some(digest.clone()))
     }
+}
 
+/// A PHC string that can verify a password: parameters argon2 accepts, a salt and a hash
+/// (`$argon2id$garbage` parses as PHC, with `garbage` as its salt, and verifies nothing).
+fn is_complete_argon2_phc(digest: &str) -> bool {
+    let Ok(hash) = argon2::PasswordHash::new(digest) else {
+        return false;
+    };
+    let output_ok = hash.hash.is_some_and(|h| h.len() >= 16);
+    let salt_ok = hash.salt.is_some_and(|s| s.len() >= 8);
+    output_ok
+        && salt_ok
+        && hash.version.is_none_or(|v| v == 0x13 || v == 0x10)
+        && argon2::Params::try_from(&hash).is_ok()
+}
+
+impl Services {
     pub async fn update_user(&self, user_id: &str, update: UserUpdate) -> Result<UserRecord> {
         let record = self.user(user_id).await?;
         let mut user = record.user.clone();
@@ -345,9 +364,15 @@ impl Services {
         if let Some(v) = update.created_at {
             user.created_at = v;
         }
-        if let Some(p) = &update.password {
-            user.password_hash =
-                self.initial_password(&Some(p.clone()), &None, &None, update.skip_password_checks).await?;
+        if update.password.is_some() || update.password_digest.is_some() {
+            user.password_hash = self
+                .initial_password(
+                    &update.password,
+                    &update.password_digest,
+                    &update.password_hasher,
+                    update.skip_password_checks,
+                )
+                .await?;
             user.password_updated_at = Some(now);
         }
         user.updated_at = now;

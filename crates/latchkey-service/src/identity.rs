@@ -3,18 +3,19 @@
 
 use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
 use latchkey_core::email::normalize_email;
-use latchkey_core::ids::IdKind;
+use latchkey_core::ids::{keyed_id, IdKind};
 use latchkey_core::lockout::FailureState;
 use latchkey_core::password::{check_new_password, PasswordProblem};
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
 use latchkey_core::session::{SessionStatus, DAY_MS};
 use latchkey_core::username::{normalize_username, UsernameProblem};
 use latchkey_store::{
-    ClientRow, CodeFields, CompleteSignIn, CompleteSignUp, EmailRow, SessionRow, SignInRow, SignUpRow, StoreError,
-    UserRecord, UserRow,
+    AccountFailure, ClientRow, CodeFields, CompleteSignIn, CompleteSignUp, EmailRow, FailedAttempt, SessionRow,
+    SignInRow, SignUpRow, StoreError, UserRecord, UserRow,
 };
 use latchkey_token::{SessionClaims, SESSION_TOKEN_CAT};
 
+use crate::attempts::CodePurpose;
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::{Action, RequestContext, Services};
 
@@ -35,6 +36,20 @@ pub struct SignInInput {
     pub identifier: Option<String>,
     pub strategy: Option<String>,
     pub password: Option<String>,
+}
+
+/// A step of a sign-in or sign-up. When it completed the attempt, the client's token was
+/// replaced (session fixation: docs/SECURITY.md), and the new token must reach the caller.
+#[derive(Debug, Clone)]
+pub struct Step<T> {
+    pub row: T,
+    pub new_client_token: Option<String>,
+}
+
+impl<T> Step<T> {
+    fn pending(row: T) -> Self {
+        Self { row, new_client_token: None }
+    }
 }
 
 /// A client as the Frontend API shows it: its live sessions with their users, and the
@@ -258,6 +273,9 @@ impl Services {
             version: 1,
         };
         self.apply_sign_up_input(&mut row, input).await?;
+        if let Some(email) = row.email.clone() {
+            self.sign_up_code_allowed(ctx, &email).await?;
+        }
         let code = row.email.is_some().then(|| self.issue_sign_up_code(&mut row));
         self.store.insert_sign_up(&row).await?;
         if let Some(code) = code {
@@ -272,7 +290,7 @@ impl Services {
         client: &ClientRow,
         id: &str,
         input: SignUpInput,
-    ) -> Result<SignUpRow> {
+    ) -> Result<Step<SignUpRow>> {
         self.limit_ip(Action::SignUp, ctx)?;
         let mut row = self.sign_up_of(client, id).await?;
         if row.status == "complete" {
@@ -283,6 +301,9 @@ impl Services {
         let email_changed = row.email != email_before && row.email.is_some();
         if email_changed {
             row.email_verified = false;
+            if let Some(email) = row.email.clone() {
+                self.sign_up_code_allowed(ctx, &email).await?;
+            }
         }
         let code = email_changed.then(|| self.issue_sign_up_code(&mut row));
         row.updated_at = self.now();
@@ -295,7 +316,14 @@ impl Services {
         if row.email_verified && row.password_hash.is_some() {
             return self.finish_sign_up(client, row).await;
         }
-        Ok(row)
+        Ok(Step::pending(row))
+    }
+
+    /// A sign-up code may be mailed to `email`: within the address's hourly code budget and
+    /// the caller's mail budget.
+    async fn sign_up_code_allowed(&self, ctx: &RequestContext, email: &str) -> Result<()> {
+        self.mail_budget(ctx, None, 1).await?;
+        self.code_issued(email).await
     }
 
     async fn apply_sign_up_input(&self, row: &mut SignUpRow, input: SignUpInput) -> Result<()> {
@@ -387,10 +415,11 @@ impl Services {
         if row.status == "complete" || row.email_verified {
             return Err(ServiceError::already_verified());
         }
-        if row.email.is_none() {
+        let Some(email) = row.email.clone() else {
             return Err(ServiceError::unprocessable("form_param_missing", "Enter an email address first.")
                 .param("email_address"));
-        }
+        };
+        self.sign_up_code_allowed(ctx, &email).await?;
         let code = self.issue_sign_up_code(&mut row);
         row.updated_at = self.now();
         row.version += 1;
@@ -405,7 +434,7 @@ impl Services {
         client: &ClientRow,
         id: &str,
         code: &str,
-    ) -> Result<SignUpRow> {
+    ) -> Result<Step<SignUpRow>> {
         self.limit_ip(Action::Verify, ctx)?;
         let mut row = self.sign_up_of(client, id).await?;
         if row.status == "complete" || row.email_verified {
@@ -414,6 +443,8 @@ impl Services {
         let Some(mut p) = pending(&row.code) else {
             return Err(ServiceError::bad_request("verification_missing", "Request a verification code first."));
         };
+        let address = row.email.clone().unwrap_or_default();
+        self.code_budget_left(CodePurpose::SignUp, &[&address]).await?;
         let outcome = p.attempt(&self.code_key, &row.id, code, self.now());
         row.code = code_fields(&p);
         row.updated_at = self.now();
@@ -421,6 +452,7 @@ impl Services {
             if matches!(outcome, CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts) {
                 row.version += 1;
                 self.store.update_sign_up(&row).await?;
+                self.code_failed(CodePurpose::SignUp, &[&address]).await?;
             }
             return Err(code_error(outcome));
         }
@@ -432,7 +464,7 @@ impl Services {
                 // The caller proved the address, so telling them it is taken reveals nothing new.
                 return Err(ServiceError::identifier_exists("email_address"));
             }
-            return Ok(row);
+            return Ok(Step::pending(row));
         }
         // `finish_sign_up` writes the consumed code together with the new account.
         self.finish_sign_up(client, row).await
@@ -440,10 +472,10 @@ impl Services {
 
     /// Creates the user and the first session; exactly one of two racing sign-ups with the
     /// same address wins (the unique index decides), the other gets `form_identifier_exists`.
-    async fn finish_sign_up(&self, client: &ClientRow, mut row: SignUpRow) -> Result<SignUpRow> {
+    async fn finish_sign_up(&self, client: &ClientRow, mut row: SignUpRow) -> Result<Step<SignUpRow>> {
         let now = self.now();
         let Some(email) = row.email.clone() else {
-            return Ok(row);
+            return Ok(Step::pending(row));
         };
         let user_id = self.new_id(IdKind::User);
         let email_row = EmailRow {
@@ -486,7 +518,14 @@ impl Services {
             ),
             self.session_event("session.created", &session),
         ];
-        let done = CompleteSignUp { sign_up: done_row.clone(), user, email: email_row, session };
+        let client_token = new_opaque_secret(self.rng.as_ref());
+        let done = CompleteSignUp {
+            sign_up: done_row.clone(),
+            user,
+            email: email_row,
+            session,
+            client_token_digest: secret_digest(&client_token),
+        };
         match self.emitting(events).complete_sign_up(&done).await {
             Ok(()) => {
                 // The account exists now: what follows must not turn its creation into an error.
@@ -494,7 +533,7 @@ impl Services {
                     tracing::warn!(user_id, code = e.code, "invitations not marked accepted");
                 }
                 self.accept_invitations_at_sign_in(&user_id).await;
-                Ok(done_row)
+                Ok(Step { row: done_row, new_client_token: Some(client_token) })
             }
             Err(e @ StoreError::Conflict(_)) => {
                 let field = if e.is_conflict_on("username") { "username" } else { "email_address" };
@@ -514,7 +553,7 @@ impl Services {
         ctx: &RequestContext,
         client: &ClientRow,
         input: SignInInput,
-    ) -> Result<SignInRow> {
+    ) -> Result<Step<SignInRow>> {
         self.limit_ip(Action::SignIn, ctx)?;
         self.refuse_if_signed_in(client).await?;
         let identifier = input.identifier.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -529,16 +568,10 @@ impl Services {
         let (identifier, user_id, email_id) = if identifier.contains('@') {
             let email = email_param(identifier, "identifier")?;
             let user_id = self.store.user_id_by_verified_email(&email).await?;
-            let email_id = match &user_id {
-                Some(uid) => self
-                    .store
-                    .get_user(uid)
-                    .await?
-                    .and_then(|u| u.emails.into_iter().find(|e| e.email == email).map(|e| e.id)),
-                None => None,
-            };
-            // An unknown address gets a decoy id so the two cases look alike.
-            (email, user_id, Some(email_id.unwrap_or_else(|| self.new_id(IdKind::Identification))))
+            // Known or not, the address shows the same id, derived from the address alone: a
+            // stored id would carry its creation time, a fresh decoy would change per request.
+            let email_id = keyed_id(IdKind::Identification, &self.code_key, &email);
+            (email, user_id, Some(email_id))
         } else {
             let name = identifier.to_lowercase();
             let user_id = self.store.user_id_by_username(&name).await?;
@@ -568,10 +601,10 @@ impl Services {
         self.store.insert_sign_in(&row).await?;
         if input.strategy.as_deref() == Some("password") || (input.strategy.is_none() && input.password.is_some()) {
             if let Some(password) = input.password {
-                return self.attempt_password(ctx, client, row, &password).await;
+                return self.attempt_password(client, row, &password).await;
             }
         }
-        Ok(row)
+        Ok(Step::pending(row))
     }
 
     /// A sign-in of this client (another client's is reported as not found).
@@ -597,6 +630,10 @@ impl Services {
         match strategy {
             "password" => {}
             "email_code" if row.email_address_id.is_some() => {
+                // Counted alike for addresses with and without an account.
+                let address = row.identifier.clone().unwrap_or_default();
+                self.mail_budget(ctx, None, 1).await?;
+                self.code_issued(&address).await?;
                 let code = new_code(self.rng.as_ref());
                 let p = PendingCode::issue(&self.code_key, &row.id, &code, self.now());
                 row.code = code_fields(&p);
@@ -634,14 +671,19 @@ impl Services {
         id: &str,
         strategy: &str,
         secret: &str,
-    ) -> Result<SignInRow> {
+    ) -> Result<Step<SignInRow>> {
         self.limit_ip(Action::SignIn, ctx)?;
         let row = self.sign_in_of(client, id).await?;
         if row.status == "complete" {
             return Err(ServiceError::bad_request("sign_in_already_complete", "This sign-in is already complete."));
         }
         match strategy {
-            "password" => self.attempt_password(ctx, client, row, secret).await,
+            "password" => {
+                if let Some(identifier) = &row.identifier {
+                    self.limit_identifier(identifier)?;
+                }
+                self.attempt_password(client, row, secret).await
+            }
             "email_code" => self.attempt_code(client, row, secret).await,
             _ => Err(ServiceError::unprocessable(
                 "strategy_for_user_invalid",
@@ -651,18 +693,17 @@ impl Services {
         }
     }
 
-    /// The password step. Unknown account, wrong password and unverified address take the same
-    /// path: one argon2id verification, the same error, the same status.
+    /// The password step. Unknown account, wrong password, unverified address and an account
+    /// locked by failures take the same path: one argon2id verification, the same error, the
+    /// same status (docs/SECURITY.md "Limits and lockout").
     async fn attempt_password(
         &self,
-        _ctx: &RequestContext,
         client: &ClientRow,
         mut row: SignInRow,
         password: &str,
-    ) -> Result<SignInRow> {
-        if let Some(identifier) = &row.identifier {
-            self.limit_identifier(identifier)?;
-        }
+    ) -> Result<Step<SignInRow>> {
+        let identifier = row.identifier.clone().unwrap_or_default();
+        self.wait_for_identifier(&identifier).await?;
         let now = self.now();
         let user = match &row.user_id {
             Some(uid) => self.store.get_user_row(uid).await?,
@@ -672,16 +713,7 @@ impl Services {
             consecutive_failures: u32::try_from(u.failed_attempts).unwrap_or(u32::MAX),
             locked_until: u.locked_until,
         });
-        if let Some(state) = failures.filter(|s| s.is_locked(now)) {
-            let secs = state.lockout_remaining_secs(now).unwrap_or(0);
-            return Err(ServiceError::new(
-                ErrorKind::Forbidden,
-                "user_locked",
-                "Your account is locked. Try again later.",
-            )
-            .long(format!("Too many failed attempts. You can try again in {secs} seconds."))
-            .meta("lockout_expires_in_seconds", secs.into()));
-        }
+        let locked = failures.is_some_and(|s| s.is_locked(now));
         let verdict = match user.as_ref().and_then(|u| u.password_hash.clone()) {
             Some(phc) => Some(self.hasher.verify(password, &phc).await?),
             None => {
@@ -692,23 +724,50 @@ impl Services {
         row.first_factor_strategy = Some("password".into());
         row.updated_at = now;
         row.version += 1;
-        let (Some(user), Some(verdict)) = (user, verdict.filter(|v| v.ok)) else {
-            if let (Some(uid), Some(state)) = (&row.user_id, failures) {
-                let next = state.after_failure(now);
-                self.store.record_sign_in_failure(uid, i64::from(next.consecutive_failures), next.locked_until).await?;
-            }
+        let (Some(user), Some(verdict)) = (user, verdict.filter(|v| v.ok && !locked)) else {
             row.first_factor_status = Some("failed".into());
-            self.store.update_sign_in(&row).await?;
+            let next = failures.map(|state| state.after_failure(now));
+            let account = row.user_id.clone().zip(next).map(|(user_id, next)| AccountFailure {
+                user_id,
+                failed_attempts: i64::from(next.consecutive_failures),
+                locked_until: next.locked_until,
+            });
+            let counters = vec![self.identifier_failure_counter(&identifier)];
+            self.store.record_failed_attempt(&FailedAttempt { sign_in: row, counters, account, now }).await?;
+            if next.is_some_and(|n| n.is_locked(now)) && !locked {
+                self.mail_lockout_notice(&identifier);
+            }
             return Err(ServiceError::password_incorrect());
         };
+        self.identifier_succeeded(&identifier).await?;
         let rehashed = if verdict.needs_rehash { Some(self.hasher.hash(password).await?) } else { None };
         self.complete_sign_in(client, row, &user.id, rehashed).await
     }
 
-    async fn attempt_code(&self, client: &ClientRow, mut row: SignInRow, code: &str) -> Result<SignInRow> {
+    /// Tells the owner of a locked account (by mail, which only they read) why their password
+    /// stopped working and how to get back in.
+    fn mail_lockout_notice(&self, identifier: &str) {
+        if !identifier.contains('@') {
+            return;
+        }
+        let app = &self.config.app_name;
+        self.send_mail(
+            identifier,
+            &format!("Password sign-in to your {app} account is paused"),
+            format!(
+                "Someone entered a wrong password for your {app} account many times, so password sign-in is paused for an hour.\n\n\
+                 You can still sign in with a code sent to this address; doing so lifts the pause at once.\n"
+            ),
+        );
+    }
+
+    async fn attempt_code(&self, client: &ClientRow, mut row: SignInRow, code: &str) -> Result<Step<SignInRow>> {
         let Some(mut p) = pending(&row.code) else {
             return Err(ServiceError::bad_request("verification_missing", "Request a sign-in code first."));
         };
+        let identifier = row.identifier.clone().unwrap_or_default();
+        self.wait_for_identifier(&identifier).await?;
+        self.code_budget_left(CodePurpose::SignIn, &[&identifier]).await?;
         let mut outcome = p.attempt(&self.code_key, &row.id, code, self.now());
         if outcome == CodeOutcome::Verified && row.user_id.is_none() {
             // No code was ever sent for an unknown account; nothing can verify it.
@@ -718,12 +777,21 @@ impl Services {
         row.updated_at = self.now();
         row.version += 1;
         if outcome != CodeOutcome::Verified {
-            self.store.update_sign_in(&row).await?;
+            let counters = match outcome {
+                CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts => vec![
+                    self.identifier_failure_counter(&identifier),
+                    self.code_failure_counter(CodePurpose::SignIn, &identifier),
+                ],
+                _ => Vec::new(),
+            };
+            let now = self.now();
+            self.store.record_failed_attempt(&FailedAttempt { sign_in: row, counters, account: None, now }).await?;
             return Err(match outcome {
                 CodeOutcome::Incorrect { .. } => ServiceError::code_incorrect(),
                 other => code_error(other),
             });
         }
+        self.identifier_succeeded(&identifier).await?;
         let uid = row.user_id.clone().unwrap_or_default();
         self.complete_sign_in(client, row, &uid, None).await
     }
@@ -734,7 +802,7 @@ impl Services {
         mut row: SignInRow,
         user_id: &str,
         rehashed: Option<String>,
-    ) -> Result<SignInRow> {
+    ) -> Result<Step<SignInRow>> {
         let now = self.now();
         if let Some(user) = self.store.get_user_row(user_id).await? {
             self.refuse_blocked(&user)?;
@@ -744,17 +812,19 @@ impl Services {
         row.first_factor_status = Some("verified".into());
         row.created_session_id = Some(session.id.clone());
         let event = self.session_event("session.created", &session);
+        let client_token = new_opaque_secret(self.rng.as_ref());
         let done = CompleteSignIn {
             sign_in: row.clone(),
             session,
             user_id: user_id.to_owned(),
             rehashed_password: rehashed,
+            client_token_digest: secret_digest(&client_token),
             now,
         };
         self.emitting(vec![event]).complete_sign_in(&done).await?;
         tracing::info!(user_id, session_id = ?row.created_session_id, "sign-in complete");
         self.accept_invitations_at_sign_in(user_id).await;
-        Ok(row)
+        Ok(Step { row, new_client_token: Some(client_token) })
     }
 
     // ---- sessions and tokens ------------------------------------------------------------------

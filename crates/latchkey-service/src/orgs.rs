@@ -24,7 +24,7 @@ use crate::admin::{apply_metadata, merge_metadata, metadata_param, paging, Metad
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::identity::email_param;
 use crate::tickets::invitation_statuses;
-use crate::Services;
+use crate::{RequestContext, Services};
 
 /// `[organizations]` in the configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -690,6 +690,12 @@ impl Services {
         );
         tracing::info!(organization_id = %org.id, invitation_id = %row.id, "organization invitation created");
         Ok((row, url))
+    }
+
+    /// Counts the mail of `count` invitations a member sends (Frontend API, hosted pages)
+    /// against their and their IP address's mail budget; refused past either.
+    pub async fn member_invitations_allowed(&self, ctx: &RequestContext, inviter: &OrgActor, count: u32) -> Result<()> {
+        self.mail_budget(ctx, Some(&inviter.user_id), count).await
     }
 
     pub async fn org_invitation(&self, org_id: &str, invitation_id: &str) -> Result<OrgInvitationRow> {

@@ -247,7 +247,7 @@ impl Services {
         ctx: &RequestContext,
         client: &ClientRow,
         ticket: &str,
-    ) -> Result<SignInRow> {
+    ) -> Result<crate::identity::Step<SignInRow>> {
         self.limit_ip(crate::Action::SignIn, ctx)?;
         self.refuse_if_signed_in(client).await?;
         let invalid = || {

@@ -70,6 +70,25 @@ fn session(id: &str, client_id: &str, user_id: &str) -> SessionRow {
     }
 }
 
+fn sign_in(id: &str, client_id: &str) -> SignInRow {
+    SignInRow {
+        id: id.into(),
+        client_id: client_id.into(),
+        status: "needs_first_factor".into(),
+        identifier: Some("someone@example.com".into()),
+        user_id: None,
+        email_address_id: None,
+        first_factor_strategy: None,
+        first_factor_status: None,
+        code: CodeFields::default(),
+        created_session_id: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+        abandon_at: 2_000,
+        version: 1,
+    }
+}
+
 fn sign_up(id: &str, client_id: &str, address: &str) -> SignUpRow {
     SignUpRow {
         id: id.into(),
@@ -111,8 +130,35 @@ pub async fn run_all(store: &dyn Store) {
     phones_and_emails(store).await;
     organizations(store).await;
     a_ban_and_its_revocation_land_together(store).await;
+    attempt_counters(store).await;
     crate::conformance_sync::run(store).await;
     crate::conformance_webhooks::run(store).await;
+}
+
+/// Windowed counters: one count per bump, none lost under concurrency, a new window after the
+/// old one ends, and pruning that removes only ended windows.
+async fn attempt_counters(store: &dyn Store) {
+    let key = uid("ctr");
+    assert_eq!(store.get_counter(&key).await.unwrap(), None);
+    let first = store.bump_counter(&key, 1_000, 10_000).await.unwrap();
+    assert_eq!(first, crate::Counter { count: 1, window_start: 10_000, last_at: 10_000, expires_at: 11_000 });
+    let second = store.bump_counter(&key, 1_000, 10_500).await.unwrap();
+    assert_eq!((second.count, second.window_start, second.last_at, second.expires_at), (2, 10_000, 10_500, 11_000));
+    let bump = || store.bump_counter(&key, 1_000, 10_600);
+    let (c1, c2, c3, c4) = tokio::join!(bump(), bump(), bump(), bump());
+    let mut counts: Vec<i64> = [c1, c2, c3, c4].into_iter().map(|c| c.unwrap().count).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [3, 4, 5, 6], "every concurrent bump counts once");
+    let restarted = store.bump_counter(&key, 1_000, 11_000).await.unwrap();
+    assert_eq!((restarted.count, restarted.window_start, restarted.expires_at), (1, 11_000, 12_000));
+    assert_eq!(store.get_counter(&key).await.unwrap(), Some(restarted));
+    let other = uid("ctr");
+    store.bump_counter(&other, 100_000, 11_000).await.unwrap();
+    assert!(store.prune_counters(12_000).await.unwrap() >= 1);
+    assert_eq!(store.get_counter(&key).await.unwrap(), None, "an ended window is pruned");
+    assert_eq!(store.get_counter(&other).await.unwrap().map(|c| c.count), Some(1), "a live one is kept");
+    store.clear_counter(&other).await.unwrap();
+    assert_eq!(store.get_counter(&other).await.unwrap(), None);
 }
 
 async fn a_ban_and_its_revocation_land_together(store: &dyn Store) {
@@ -697,12 +743,16 @@ async fn sign_up_completion_is_atomic(store: &dyn Store) {
             user: user(&u, None),
             email: email(&u, &address, true),
             session: session(&sess, &c.id, &u),
+            client_token_digest: format!("new-token-of-{}", c.id),
         };
         outcomes.push((store.complete_sign_up(&done).await, u, c.id.clone()));
     }
     assert!(outcomes[0].0.is_ok());
     let winner_client = store.get_client(&outcomes[0].2).await.unwrap().unwrap();
     assert!(winner_client.last_active_session_id.is_some(), "the client points at its new session");
+    assert_eq!(winner_client.token_digest, format!("new-token-of-{}", winner_client.id), "and has its new token");
+    let by_new_token = store.client_by_token_digest(&winner_client.token_digest).await.unwrap();
+    assert_eq!(by_new_token.map(|c| c.id), Some(winner_client.id.clone()));
     assert_eq!(
         winner_client.sign_up_id.as_deref(),
         Some(sign_up_ids[0].as_str()),
@@ -710,6 +760,7 @@ async fn sign_up_completion_is_atomic(store: &dyn Store) {
     );
     let loser_client = store.get_client(&outcomes[1].2).await.unwrap().unwrap();
     assert_eq!(loser_client.last_active_session_id, None);
+    assert_ne!(loser_client.token_digest, format!("new-token-of-{}", loser_client.id), "the loser keeps its token");
     assert!(matches!(&outcomes[1].0, Err(e) if e.is_conflict_on("email")), "{:?}", outcomes[1].0);
     // The loser wrote nothing: no user, no session, and its sign-up is unchanged.
     assert!(store.get_user(&outcomes[1].1).await.unwrap().is_none());
@@ -752,11 +803,35 @@ async fn keys(store: &dyn Store) {
 async fn failures_are_counted(store: &dyn Store) {
     let a = uid("user");
     store.create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![] }).await.unwrap();
-    for _ in 0..3 {
-        store.record_sign_in_failure(&a, 1, None).await.unwrap();
+    let c = client(&uid("client"));
+    store.insert_client(&c).await.unwrap();
+    let mut attempt = sign_in(&uid("sia"), &c.id);
+    store.insert_sign_in(&attempt).await.unwrap();
+    let key = uid("fail");
+    let account = |n, locked_until| AccountFailure { user_id: a.clone(), failed_attempts: n, locked_until };
+    for round in 1..=3 {
+        attempt.version += 1;
+        attempt.first_factor_status = Some("failed".into());
+        let failed = FailedAttempt {
+            sign_in: attempt.clone(),
+            counters: vec![(key.clone(), 60_000)],
+            account: Some(account(1, None)),
+            now: 1_000,
+        };
+        let counters = store.record_failed_attempt(&failed).await.unwrap();
+        assert_eq!(counters.iter().map(|c| c.count).collect::<Vec<_>>(), [round]);
     }
     assert_eq!(store.get_user(&a).await.unwrap().unwrap().user.failed_attempts, 3);
-    store.record_sign_in_failure(&a, 1, Some(77)).await.unwrap();
+    assert_eq!(store.get_sign_in(&attempt.id).await.unwrap().unwrap().version, attempt.version);
+    attempt.version += 1;
+    let locking =
+        FailedAttempt { sign_in: attempt.clone(), counters: vec![], account: Some(account(1, Some(77))), now: 1_000 };
+    store.record_failed_attempt(&locking).await.unwrap();
     let u = store.get_user(&a).await.unwrap().unwrap().user;
     assert_eq!((u.failed_attempts, u.locked_until), (4, Some(77)));
+    // A stale attempt writes nothing: neither the counters nor the account.
+    let stale = FailedAttempt { counters: vec![(key.clone(), 60_000)], ..locking };
+    assert!(matches!(store.record_failed_attempt(&stale).await, Err(StoreError::Stale)));
+    assert_eq!(store.get_counter(&key).await.unwrap().map(|c| c.count), Some(3));
+    assert_eq!(store.get_user(&a).await.unwrap().unwrap().user.failed_attempts, 4);
 }

@@ -128,7 +128,23 @@ async fn events_land_with_their_change_only(store: &dyn Store) {
     let mail = event("email.created", 1_400);
     store.append_events(std::slice::from_ref(&mail)).await.unwrap();
     assert_eq!(store.get_webhook_message(&mail.id).await.unwrap(), Some(mail));
-    for e in [&all, &created_only, &deleted_only, &disabled] {
+    // Only for subscribers: with an endpoint taking every event, a mail event is kept.
+    let subscribed = event("email.created", 1_500);
+    store.append_subscribed_events(std::slice::from_ref(&subscribed)).await.unwrap();
+    assert_eq!(store.get_webhook_message(&subscribed.id).await.unwrap(), Some(subscribed.clone()));
+    assert_eq!(deliveries_of(store, &all.id).await.iter().filter(|d| d.message_id == subscribed.id).count(), 1);
+    store.delete_webhook_endpoint(&all.id).await.unwrap();
+    // With only endpoints that filter it out (or are disabled), it is not written at all.
+    let unsubscribed = event("email.created", 1_600);
+    store.append_subscribed_events(std::slice::from_ref(&unsubscribed)).await.unwrap();
+    assert_eq!(store.get_webhook_message(&unsubscribed.id).await.unwrap(), None);
+    let wanted = endpoint(&["email.created"]);
+    store.insert_webhook_endpoint(&wanted).await.unwrap();
+    let taken = event("email.created", 1_700);
+    store.append_subscribed_events(std::slice::from_ref(&taken)).await.unwrap();
+    assert!(store.get_webhook_message(&taken.id).await.unwrap().is_some());
+    assert_eq!(deliveries_of(store, &wanted.id).await.len(), 1);
+    for e in [&created_only, &deleted_only, &disabled, &wanted] {
         store.delete_webhook_endpoint(&e.id).await.unwrap();
     }
 }

@@ -9,8 +9,10 @@ pub mod sql;
 mod sqlhooks;
 mod sqlstore;
 mod sqlsync;
+pub(crate) mod sqlthrottle;
 mod store;
 mod sync;
+mod throttle;
 mod webhooks;
 
 #[cfg(feature = "conformance")]
@@ -25,4 +27,5 @@ pub use records::*;
 pub use sqlstore::SqlStore;
 pub use store::Store;
 pub use sync::*;
+pub use throttle::*;
 pub use webhooks::*;

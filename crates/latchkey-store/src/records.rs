@@ -256,7 +256,7 @@ pub struct SignInRow {
     pub identifier: Option<String>,
     /// `None` for an identifier with no account: the attempt proceeds indistinguishably.
     pub user_id: Option<String>,
-    /// The id shown for the email-code factor (a decoy id when there is no account).
+    /// The id shown for the email-code factor: derived from the address, known or not.
     pub email_address_id: Option<String>,
     pub first_factor_strategy: Option<String>,
     pub first_factor_status: Option<String>,
@@ -299,6 +299,9 @@ pub struct CompleteSignUp {
     pub user: UserRow,
     pub email: EmailRow,
     pub session: SessionRow,
+    /// The client's new token digest: a completed sign-up replaces the client's token, so a
+    /// token planted before it (session fixation) never holds the new session.
+    pub client_token_digest: String,
 }
 
 /// Everything that a successful sign-in writes, in one transaction (the client's last active
@@ -310,7 +313,30 @@ pub struct CompleteSignIn {
     pub user_id: String,
     /// Set when the stored password hash is upgraded to current parameters.
     pub rehashed_password: Option<String>,
+    /// The client's new token digest (see [`CompleteSignUp::client_token_digest`]).
+    pub client_token_digest: String,
     pub now: i64,
+}
+
+/// Everything a failed sign-in factor writes, in one transaction: the attempt, the counters
+/// of the budgets it spends, and (for an existing account) its failure count. One commit for
+/// a known and an unknown identifier alike, so the two take the same time.
+#[derive(Debug, Clone)]
+pub struct FailedAttempt {
+    /// Written if its stored version is `sign_in.version - 1`.
+    pub sign_in: SignInRow,
+    /// Counter keys to bump, each with its window (see `ThrottleStore::bump_counter`).
+    pub counters: Vec<(String, i64)>,
+    /// The account's consecutive failures (a floor: counted in SQL) and lock.
+    pub account: Option<AccountFailure>,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountFailure {
+    pub user_id: String,
+    pub failed_attempts: i64,
+    pub locked_until: Option<i64>,
 }
 
 /// A role defined for the instance, with the permissions it grants.

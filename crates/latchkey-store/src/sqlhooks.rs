@@ -41,7 +41,7 @@ impl SqlTx for OutboxTx {
     async fn commit(mut self: Box<Self>) -> Result<()> {
         let wrote = self.changed > 0;
         if wrote {
-            write_events(&mut self.inner, &self.events).await?;
+            write_events(&mut self.inner, &self.events, false).await?;
         }
         self.inner.commit().await?;
         if wrote {
@@ -51,18 +51,41 @@ impl SqlTx for OutboxTx {
     }
 }
 
-/// Writes each event and queues one delivery of it per enabled endpoint whose filter takes it.
-async fn write_events(tx: &mut Box<dyn SqlTx>, events: &[OutboxEvent]) -> Result<()> {
+/// The enabled endpoints whose filter takes the event type bound to `$N`.
+fn subscribers(event_type_param: &str) -> String {
+    format!("FROM webhook_endpoints e WHERE e.disabled_reason IS NULL AND (e.event_types = '' OR e.event_types LIKE {event_type_param})")
+}
+
+/// Writes each event and queues one delivery of it per enabled endpoint whose filter takes it;
+/// with `only_subscribed`, an event no endpoint takes is not written at all.
+async fn write_events(tx: &mut Box<dyn SqlTx>, events: &[OutboxEvent], only_subscribed: bool) -> Result<()> {
     for e in events {
+        let params = [e.id.clone().into(), e.event_type.clone().into(), e.payload.clone().into(), e.created_at.into()];
+        if only_subscribed {
+            let pattern: SqlValue = format!("%,{},%", e.event_type).into();
+            let [a, b, c, d] = params;
+            tx.execute(
+                &format!(
+                    "INSERT INTO webhook_messages (id, event_type, payload, created_at) \
+                     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 {})",
+                    subscribers("$5")
+                ),
+                &[a, b, c, d, pattern],
+            )
+            .await?;
+        } else {
+            tx.execute(
+                "INSERT INTO webhook_messages (id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)",
+                &params,
+            )
+            .await?;
+        }
         tx.execute(
-            "INSERT INTO webhook_messages (id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)",
-            &[e.id.clone().into(), e.event_type.clone().into(), e.payload.clone().into(), e.created_at.into()],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) \
-             SELECT $3 || substr(e.id, 5), $1, e.id, 'pending', 0, $2, $2, $2 FROM webhook_endpoints e \
-             WHERE e.disabled_reason IS NULL AND (e.event_types = '' OR e.event_types LIKE $4)",
+            &format!(
+                "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) \
+                 SELECT $3 || substr(e.id, 5), $1, e.id, 'pending', 0, $2, $2, $2 {}",
+                subscribers("$4")
+            ),
             &[
                 e.id.clone().into(),
                 e.created_at.into(),
@@ -156,7 +179,15 @@ fn attempt_from(r: &Row) -> Result<AttemptRow> {
 impl<D: SqlDriver> WebhookStore for SqlStore<D> {
     async fn append_events(&self, events: &[OutboxEvent]) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        write_events(&mut tx, events).await?;
+        write_events(&mut tx, events, false).await?;
+        tx.commit().await?;
+        crate::Store::outbox_signal(self).notify_one();
+        Ok(())
+    }
+
+    async fn append_subscribed_events(&self, events: &[OutboxEvent]) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        write_events(&mut tx, events, true).await?;
         tx.commit().await?;
         crate::Store::outbox_signal(self).notify_one();
         Ok(())

@@ -973,11 +973,12 @@ impl<D: SqlDriver> SqlStore<D> {
     }
 }
 
-/// Points the session's client at it: the new session is the client's active one.
-async fn set_last_active_session(tx: &mut Box<dyn SqlTx>, session: &SessionRow) -> Result<()> {
+/// Points the session's client at it (the new session is the client's active one) and gives
+/// the client its new token: the token it had before the sign-in stops working.
+async fn hand_session_to_client(tx: &mut Box<dyn SqlTx>, session: &SessionRow, token_digest: &str) -> Result<()> {
     tx.execute(
-        "UPDATE clients SET last_active_session_id = $2, updated_at = $3 WHERE id = $1",
-        &[session.client_id.clone().into(), session.id.clone().into(), session.created_at.into()],
+        "UPDATE clients SET last_active_session_id = $2, updated_at = $3, token_digest = $4 WHERE id = $1",
+        &[session.client_id.clone().into(), session.id.clone().into(), session.created_at.into(), token_digest.into()],
     )
     .await
     .map(|_| ())
@@ -1129,7 +1130,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         tx.execute(&insert_sql("users", USER_COLS), &user_params(&done.user)).await?;
         tx.execute(&insert_sql("email_addresses", EMAIL_COLS), &email_params(&done.email)).await?;
         tx.execute(&insert_sql("sessions", SESSION_COLS), &session_params(&done.session)).await?;
-        set_last_active_session(&mut tx, &done.session).await?;
+        hand_session_to_client(&mut tx, &done.session, &done.client_token_digest).await?;
         tx.commit().await
     }
 
@@ -1158,7 +1159,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         let params = with_expected_version(sign_in_params(&done.sign_in), done.sign_in.version);
         tx_versioned(&mut tx, &update_sql("sign_ins", SIGN_IN_COLS, true), &params).await?;
         tx.execute(&insert_sql("sessions", SESSION_COLS), &session_params(&done.session)).await?;
-        set_last_active_session(&mut tx, &done.session).await?;
+        hand_session_to_client(&mut tx, &done.session, &done.client_token_digest).await?;
         tx.execute(
             "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = $2, last_active_at = $2, \
              updated_at = $2, version = version + 1 WHERE id = $1",
@@ -1238,20 +1239,25 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         Ok(n)
     }
 
-    async fn record_sign_in_failure(
-        &self,
-        user_id: &str,
-        failed_attempts: i64,
-        locked_until: Option<i64>,
-    ) -> Result<()> {
-        // Counted in SQL so that concurrent failures all count; the caller's value is a floor.
-        self.write_one(
-            "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 > $2 THEN failed_attempts + 1 ELSE $2 END, \
-             locked_until = $3 WHERE id = $1",
-            &[user_id.into(), failed_attempts.into(), locked_until.into()],
-        )
-        .await
-        .map(|_| ())
+    async fn record_failed_attempt(&self, f: &FailedAttempt) -> Result<Vec<crate::Counter>> {
+        let mut tx = self.begin().await?;
+        let params = with_expected_version(sign_in_params(&f.sign_in), f.sign_in.version);
+        tx_versioned(&mut tx, &update_sql("sign_ins", SIGN_IN_COLS, true), &params).await?;
+        let mut counters = Vec::with_capacity(f.counters.len());
+        for (key, window_ms) in &f.counters {
+            counters.push(crate::sqlthrottle::bump_in(&mut tx, key, *window_ms, f.now).await?);
+        }
+        if let Some(a) = &f.account {
+            // Counted in SQL so that concurrent failures all count; the caller's value is a floor.
+            tx.execute(
+                "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 > $2 THEN failed_attempts + 1 ELSE $2 END, \
+                 locked_until = $3 WHERE id = $1",
+                &[a.user_id.clone().into(), a.failed_attempts.into(), a.locked_until.into()],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(counters)
     }
 
     async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>> {

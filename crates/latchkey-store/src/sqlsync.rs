@@ -98,7 +98,11 @@ async fn reserve_seqs(
     Ok(start)
 }
 
-async fn load_records(tx: &mut Box<dyn SqlTx>, writes: &[&SyncWrite]) -> Result<HashMap<RecordKey, RecordState>> {
+/// The touched records as stored, with the bytes each takes (its fields and clocks).
+async fn load_records(
+    tx: &mut Box<dyn SqlTx>,
+    writes: &[&SyncWrite],
+) -> Result<HashMap<RecordKey, (RecordState, i64)>> {
     let mut groups: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
     for w in writes {
         groups.entry((&w.space, &w.table)).or_default().insert(&w.id);
@@ -114,7 +118,9 @@ async fn load_records(tx: &mut Box<dyn SqlTx>, writes: &[&SyncWrite]) -> Result<
                 placeholders(chunk.len(), 3)
             );
             for row in tx.query(&sql, &params).await? {
-                found.insert((space.to_owned(), table.to_owned(), row.text(0)?), record_state(&row, 1)?);
+                let stored = row.text(1)?.len() + row.text(2)?.len();
+                let stored = i64::try_from(stored).unwrap_or(i64::MAX);
+                found.insert((space.to_owned(), table.to_owned(), row.text(0)?), (record_state(&row, 1)?, stored));
             }
         }
     }
@@ -151,9 +157,17 @@ fn stored_result(row: &Row, seq: i64, op_id_col: usize) -> Result<Value> {
 struct Work {
     state: RecordState,
     seq: Option<i64>,
+    /// Bytes the record took before this push (0 for a new one).
+    stored_len: i64,
 }
 
-async fn write_records(tx: &mut Box<dyn SqlTx>, work: &HashMap<RecordKey, Work>, now: i64) -> Result<()> {
+/// Writes the changed records and returns how many bytes each space grew (or shrank) by.
+async fn write_records(
+    tx: &mut Box<dyn SqlTx>,
+    work: &HashMap<RecordKey, Work>,
+    now: i64,
+) -> Result<BTreeMap<String, i64>> {
+    let mut growth: BTreeMap<String, i64> = BTreeMap::new();
     let mut rows: Vec<(&RecordKey, &Work, i64)> =
         work.iter().filter_map(|(k, w)| w.seq.map(|seq| (k, w, seq))).collect();
     rows.sort_by_key(|(_, _, seq)| *seq);
@@ -162,6 +176,8 @@ async fn write_records(tx: &mut Box<dyn SqlTx>, work: &HashMap<RecordKey, Work>,
         for ((space, table, id), p, seq) in chunk {
             let data = to_json(&p.state.fields)?;
             let clocks = clocks_text(&p.state)?;
+            let len = i64::try_from(data.len() + clocks.len()).unwrap_or(i64::MAX);
+            *growth.entry(space.clone()).or_default() += len - p.stored_len;
             params.extend([
                 space.clone().into(),
                 table.clone().into(),
@@ -182,7 +198,7 @@ async fn write_records(tx: &mut Box<dyn SqlTx>, work: &HashMap<RecordKey, Work>,
         );
         tx.execute(&sql, &params).await?;
     }
-    Ok(())
+    Ok(growth)
 }
 
 /// Stores the first result of each op id (`None`: applied, rebuilt when asked for).
@@ -243,7 +259,7 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
         let mut work: HashMap<RecordKey, Work> = load_records(&mut tx, &writes)
             .await?
             .into_iter()
-            .map(|(k, state)| (k, Work { state, seq: None }))
+            .map(|(k, (state, stored_len))| (k, Work { state, seq: None, stored_len }))
             .collect();
 
         let mut results = Vec::with_capacity(p.ops.len());
@@ -262,7 +278,11 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
                 SyncOpBody::Rejected(r) => OpStatus::Rejected(r.clone()),
                 SyncOpBody::Write(w) => {
                     let key = (w.space.clone(), w.table.clone(), w.id.clone());
-                    let entry = work.entry(key).or_insert_with(|| Work { state: RecordState::default(), seq: None });
+                    let entry = work.entry(key).or_insert_with(|| Work {
+                        state: RecordState::default(),
+                        seq: None,
+                        stored_len: 0,
+                    });
                     let change = w.fields.as_ref().map_or(Change::Delete, Change::Put);
                     match merge(&mut entry.state, change, &w.stamp, &w.required) {
                         Err(r) => OpStatus::Rejected(r),
@@ -287,7 +307,14 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
             results.push(result);
         }
 
-        write_records(&mut tx, &work, p.now).await?;
+        let growth = write_records(&mut tx, &work, p.now).await?;
+        for (space, bytes) in growth.iter().filter(|(_, bytes)| **bytes != 0) {
+            tx.execute(
+                "UPDATE sync_spaces SET bytes = bytes + $2 WHERE space = $1",
+                &[space.clone().into(), (*bytes).into()],
+            )
+            .await?;
+        }
         write_results(&mut tx, p, &result_rows).await?;
         let last_seq = last + fresh.len() as i64;
         if !fresh.is_empty() {
@@ -317,14 +344,22 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
         }
         let params: Vec<SqlValue> = spaces.iter().map(SqlValue::from).collect();
         let sql = format!(
-            "SELECT space, seq, epoch, compacted_seq FROM sync_spaces WHERE space IN ({})",
+            "SELECT space, seq, epoch, compacted_seq, bytes FROM sync_spaces WHERE space IN ({})",
             placeholders(spaces.len(), 1)
         );
         self.db
             .read(&sql, &params)
             .await?
             .iter()
-            .map(|r| Ok(SpaceState { space: r.text(0)?, seq: r.int(1)?, epoch: r.text(2)?, compacted_seq: r.int(3)? }))
+            .map(|r| {
+                Ok(SpaceState {
+                    space: r.text(0)?,
+                    seq: r.int(1)?,
+                    epoch: r.text(2)?,
+                    compacted_seq: r.int(3)?,
+                    bytes: r.int(4)?,
+                })
+            })
             .collect()
     }
 
@@ -469,12 +504,20 @@ async fn compact_some_spaces<D: SqlDriver>(store: &SqlStore<D>, deleted_before: 
             &[space.as_str().into(), last.into()],
         )
         .await?;
-        removed += tx
-            .execute(
-                "DELETE FROM sync_records WHERE space = $1 AND deleted AND updated_at < $2 AND seq <= $3",
+        let gone = tx
+            .query(
+                "DELETE FROM sync_records WHERE space = $1 AND deleted AND updated_at < $2 AND seq <= $3 \
+                 RETURNING octet_length(data) + octet_length(clocks)",
                 &[space.as_str().into(), deleted_before.into(), last.into()],
             )
             .await?;
+        let freed = gone.iter().map(|r| r.int(0)).sum::<Result<i64>>()?;
+        tx.execute(
+            "UPDATE sync_spaces SET bytes = bytes - $2 WHERE space = $1",
+            &[space.as_str().into(), freed.into()],
+        )
+        .await?;
+        removed += gone.len() as u64;
     }
     tx.commit().await?;
     Ok((removed, spaces.len() as i64 == SPACES_PER_COMPACTION))

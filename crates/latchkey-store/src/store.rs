@@ -8,7 +8,9 @@ use crate::error::Result;
 use crate::records::*;
 
 #[async_trait]
-pub trait Store: crate::sync::SyncStore + crate::webhooks::WebhookStore + Send + Sync + 'static {
+pub trait Store:
+    crate::sync::SyncStore + crate::webhooks::WebhookStore + crate::throttle::ThrottleStore + Send + Sync + 'static
+{
     fn backend(&self) -> &'static str;
     /// This store, with every write transaction it opens also writing `events` to the outbox
     /// at commit, provided the transaction changed a row: no event without its change, and
@@ -67,13 +69,10 @@ pub trait Store: crate::sync::SyncStore + crate::webhooks::WebhookStore + Send +
     /// Writes the user (optimistically, like `update_user`) and revokes every active session of
     /// theirs in the same transaction, so a ban or lock never lands without its revocation.
     async fn update_user_revoking_sessions(&self, user: &UserRow, now: i64) -> Result<u64>;
-    /// Counts a failed sign-in without the optimistic check (failures must never be lost).
-    async fn record_sign_in_failure(
-        &self,
-        user_id: &str,
-        failed_attempts: i64,
-        locked_until: Option<i64>,
-    ) -> Result<()>;
+    /// Writes a failed sign-in factor in one transaction (see [`FailedAttempt`]); the account's
+    /// count is kept without the optimistic check (failures must never be lost). Returns the
+    /// counters after their bump, in order.
+    async fn record_failed_attempt(&self, failed: &FailedAttempt) -> Result<Vec<crate::Counter>>;
     async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>>;
     async fn count_users(&self) -> Result<i64>;
     /// One page of the users a query selects.

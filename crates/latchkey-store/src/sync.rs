@@ -76,6 +76,8 @@ pub struct SpaceState {
     /// The largest sequence number of a tombstone compacted away (0: none): a cursor below it
     /// may have missed a delete.
     pub compacted_seq: i64,
+    /// Bytes its records take as stored (fields and clocks), kept by every push.
+    pub bytes: i64,
 }
 
 /// A record as a pull serves it: its latest state and the sequence number of that change.

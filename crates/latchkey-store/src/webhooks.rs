@@ -120,6 +120,9 @@ pub struct DeliveryQuery {
 pub trait WebhookStore: Send + Sync {
     /// Writes events on their own, outside any change (mail sent, for `email.created`).
     async fn append_events(&self, events: &[OutboxEvent]) -> Result<()>;
+    /// Like [`WebhookStore::append_events`], but an event that no enabled endpoint takes is
+    /// not stored at all (mail bodies carry one-time codes: they are kept only to be sent).
+    async fn append_subscribed_events(&self, events: &[OutboxEvent]) -> Result<()>;
     async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpointRow) -> Result<()>;
     async fn get_webhook_endpoint(&self, id: &str) -> Result<Option<WebhookEndpointRow>>;
     /// Oldest first, and how many there are in all.

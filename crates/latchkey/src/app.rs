@@ -21,6 +21,7 @@ use crate::config::Config;
 
 /// Opens the store named by the URL scheme and applies migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    make_data_dir_private(&config.data_dir)?;
     let url = config.database_url.trim();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = latchkey_store_postgres::open(url, config.postgres_max_connections)
@@ -29,9 +30,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         Ok(Arc::new(store))
     } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         let file = path.split('?').next().unwrap_or(path);
-        if let Some(parent) = Path::new(file).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create the directory {}", parent.display()))?;
+        if !file.is_empty() && file != ":memory:" {
+            if let Some(parent) = Path::new(file).parent().filter(|p| !p.as_os_str().is_empty()) {
+                create_private_dir(parent)?;
+            }
+            make_database_files_private(Path::new(file))?;
         }
         let store = latchkey_store_sqlite::open(url)
             .await
@@ -52,8 +55,7 @@ pub fn load_kek(config: &Config, rng: &dyn Random) -> anyhow::Result<Kek> {
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         return Kek::from_base64(&text).map_err(|e| anyhow!("{}: {e}", path.display()));
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    create_private_dir(&config.data_dir)?;
     let mut raw = [0u8; 32];
     rng.fill(&mut raw);
     let text = STANDARD.encode(raw);
@@ -65,6 +67,65 @@ pub fn load_kek(config: &Config, rng: &dyn Random) -> anyhow::Result<Kek> {
         );
     }
     Kek::from_base64(&text).map_err(|e| anyhow!("{e}"))
+}
+
+/// Creates a directory (and its missing parents) readable by this user only (0700).
+pub fn create_private_dir(path: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path).with_context(|| format!("cannot create the directory {}", path.display()))
+}
+
+/// An existing data directory that others may read is made 0700 (it holds the generated
+/// key-encryption key and, by default, the database). Other directories are left alone.
+fn make_data_dir_private(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(dir) {
+            if meta.is_dir() && meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .with_context(|| format!("cannot make {} private", dir.display()))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// The SQLite database holds password digests and sealed keys: it is created 0600 before
+/// SQLite opens it (SQLite gives its -wal and -shm files the database file's mode), and an
+/// existing database, WAL and shared-memory file are brought to 0600.
+fn make_database_files_private(file: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !file.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(file)
+                .with_context(|| format!("cannot create {}", file.display()))?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("cannot make {} private", path.display()))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 fn write_private_file(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -200,6 +261,7 @@ pub fn app_state(
         publishable_key: pk,
         instance_id: built.instance_id.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
+        forwarded_hops: config.forwarded_hops.max(1),
         request_timeout: std::time::Duration::from_secs(config.request_timeout_secs.max(1)),
         body_limit_bytes: config.body_limit_bytes,
     };

@@ -23,14 +23,18 @@ pub struct Config {
     pub database_url: String,
     /// Where SQLite and the generated key-encryption key live.
     pub data_dir: PathBuf,
-    /// Development mode (mail sink at /dev/mail, relaxed cookies on http loopback). Default:
-    /// on when listening on a loopback address.
+    /// Development mode (mail sink at /dev/mail, webhooks to loopback, cookies without
+    /// `Secure`). Default: on when the public URL is `http://` on a loopback host. Never on
+    /// with an `https://` public URL, whatever is set (see [`Config::mode`]).
     pub dev_mode: Option<bool>,
     pub app_name: String,
     /// Origins (scheme://host:port) of the apps that use latchkey: CORS, CSRF, azp, redirects.
     pub allowed_origins: Vec<String>,
     /// Reverse proxies whose X-Forwarded-For is trusted.
     pub trusted_proxies: Vec<IpAddr>,
+    /// How many proxies in front of latchkey append to X-Forwarded-For: the client is that
+    /// many addresses from the right (not counting the trusted proxies' own addresses).
+    pub forwarded_hops: usize,
     /// Hide whether an account exists (security.md §2.10). Clerk's default is off.
     pub enumeration_protection: bool,
     pub session_lifetime_days: i64,
@@ -64,6 +68,7 @@ impl Default for Config {
             app_name: "latchkey".into(),
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            forwarded_hops: 1,
             enumeration_protection: true,
             session_lifetime_days: 7,
             session_inactivity_minutes: 0,
@@ -90,6 +95,7 @@ const ENV_KEYS: &[&str] = &[
     "app_name",
     "allowed_origins",
     "trusted_proxies",
+    "forwarded_hops",
     "enumeration_protection",
     "session_lifetime_days",
     "session_inactivity_minutes",
@@ -125,8 +131,32 @@ impl Config {
         fig.extract().map_err(Box::new)
     }
 
+    /// Whether development mode is on. It follows the public URL, never the listen address:
+    /// latchkey behind a reverse proxy listens on loopback while the world reaches it.
     pub fn dev_mode(&self) -> bool {
-        self.dev_mode.unwrap_or_else(|| self.listen.ip().is_loopback())
+        self.mode_at(self.listen).development
+    }
+
+    /// Development or production mode of a server bound at `bound`, and why (the start-up
+    /// banner says both).
+    pub fn mode_at(&self, bound: SocketAddr) -> Mode {
+        let url = self.public_url_for(bound);
+        let parsed = url::Url::parse(&url).ok();
+        let scheme = parsed.as_ref().map_or("", |u| u.scheme()).to_owned();
+        let loopback = parsed.as_ref().is_some_and(|u| match u.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        });
+        let (development, reason) = match (scheme.as_str(), self.dev_mode, loopback) {
+            ("http", Some(true), _) => (true, "dev_mode = true".to_owned()),
+            ("http", Some(false), _) => (false, "dev_mode = false".to_owned()),
+            ("http", None, true) => (true, format!("the public URL {url} is http:// on a loopback host")),
+            (_, Some(true), _) => (false, format!("dev_mode = true is ignored: the public URL {url} is not http://")),
+            _ => (false, format!("the public URL {url} is not http:// on a loopback host")),
+        };
+        Mode { development, reason }
     }
 
     pub fn public_url_for(&self, bound: SocketAddr) -> String {
@@ -146,6 +176,13 @@ impl Config {
             _ => self.database_url.clone(),
         }
     }
+}
+
+/// Development or production, with the reason, for the start-up banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mode {
+    pub development: bool,
+    pub reason: String,
 }
 
 /// Flags that override every other layer (only those given).
@@ -170,10 +207,13 @@ listen = "127.0.0.1:4000"
 # public_url = "https://auth.example.com"   # default: http://<listen>
 database_url = "sqlite://./data/latchkey.db" # or postgres://user:pass@host/db
 data_dir = "./data"
-# dev_mode = true                            # default: true when listening on loopback
+# dev_mode = true                            # default: true when public_url is http:// on loopback;
+                                             # never with an https:// public_url
 app_name = "latchkey"
 allowed_origins = []                         # e.g. ["https://app.example.com"]
 trusted_proxies = []                         # e.g. ["10.0.0.2"]
+forwarded_hops = 1                           # proxies that append to X-Forwarded-For (a CDN before
+                                             # the load balancer: 2); the client is that far from the right
 enumeration_protection = true
 session_lifetime_days = 7
 session_inactivity_minutes = 0               # 0: no idle limit
@@ -183,10 +223,14 @@ body_limit_bytes = 65536
 postgres_max_connections = 16
 log_format = "text"                          # or "json"
 
-[rate_limits]
-enabled = true
-per_ip_per_minute = 30
+[rate_limits]                                # docs/SECURITY.md, "Limits and lockout"
+enabled = true                               # false turns every limit off (benchmarks only)
+per_ip_per_minute = 30                       # per action; IPv6 counted per /64
 per_identifier_per_minute = 10
+codes_per_address_per_hour = 10              # one-time codes mailed to one address
+code_failures_per_address_per_day = 20       # wrong codes per address (and account), across codes
+mail_per_user_per_hour = 20                  # mail a signed-in user's requests send
+mail_per_ip_per_hour = 100                   # mail requests from one IP (/64) send
 
 # [smtp]                                     # without it, dev mode keeps mail at /dev/mail
 # host = "127.0.0.1"
@@ -218,6 +262,8 @@ schema_version = 1                           # what clients write now
 min_schema_version = 1                       # the oldest still accepted
 max_ops_per_push = 1000
 max_push_bytes = 1048576
+pushes_per_minute = 600                      # per user; 429 beyond (0: no limit)
+max_space_bytes = 268435456                  # per space; puts to a full space are rejected (0: no quota)
 default_pull_limit = 1000
 max_pull_limit = 10000
 max_clock_ahead_secs = 60                    # clock stamps further ahead are pulled back
@@ -345,6 +391,34 @@ mod tests {
             assert!(error.contains("org:ghost"), "{error}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn development_mode_follows_the_public_url_never_the_listen_address() {
+        let with = |listen: &str, public_url: Option<&str>, dev_mode: Option<bool>| Config {
+            listen: listen.parse().unwrap(),
+            public_url: public_url.map(str::to_owned),
+            dev_mode,
+            ..Config::default()
+        };
+        assert!(with("127.0.0.1:4000", None, None).dev_mode(), "the quick start is development");
+        assert!(with("127.0.0.1:4000", Some("http://localhost:3000"), None).dev_mode());
+        assert!(with("0.0.0.0:4000", Some("http://[::1]:4000"), None).dev_mode());
+        // Behind a reverse proxy: loopback listen address, public https URL.
+        let proxied = with("127.0.0.1:4000", Some("https://auth.example.com"), None);
+        assert!(!proxied.dev_mode());
+        assert!(
+            proxied.mode_at(proxied.listen).reason.contains("https://auth.example.com"),
+            "{:?}",
+            proxied.mode_at(proxied.listen)
+        );
+        let forced = with("127.0.0.1:4000", Some("https://auth.example.com"), Some(true));
+        assert!(!forced.dev_mode(), "https:// turns development mode off whatever is set");
+        assert!(forced.mode_at(forced.listen).reason.contains("ignored"), "{:?}", forced.mode_at(forced.listen));
+        assert!(!with("127.0.0.1:4000", Some("http://auth.example.com"), None).dev_mode());
+        assert!(with("10.0.0.5:4000", Some("http://10.0.0.5:4000"), Some(true)).dev_mode(), "explicitly, on a LAN");
+        assert!(!with("127.0.0.1:4000", None, Some(false)).dev_mode());
+        assert!(!with("0.0.0.0:4000", None, None).dev_mode(), "http://0.0.0.0 is not loopback");
     }
 
     #[test]

@@ -246,7 +246,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let built = app::build(&config, store, &public_url).await?;
     let state = app::app_state(&config, &built, bound)?;
     let pk = state.config.publishable_key.clone();
-    let dev = config.dev_mode();
+    let mode = config.mode_at(bound);
 
     if config.webhooks.enabled {
         let worker = latchkey_service::webhooks::worker::WebhookWorker::new(built.services.clone())
@@ -288,6 +288,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let shutdown = shutdown_signal()?;
     println!("latchkey listening on {public_url}");
+    if public_url != format!("http://{bound}") {
+        println!("  bound to         http://{bound}");
+    }
     println!("  database         {} ({})", config.redacted_database_url(), built.services.store.backend());
     println!("  publishable key  {pk}");
     if let Some(sk) = &built.new_secret_key {
@@ -296,8 +299,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     println!("  next steps       open {public_url}/sign-up to create an account,");
     println!("                   verify tokens with {public_url}/.well-known/jwks.json");
-    if dev {
-        println!("  development mode mail is kept at {public_url}/dev/mail");
+    if mode.development {
+        println!("  mode             development mode ({}): mail is kept at {public_url}/dev/mail", mode.reason);
+    } else {
+        println!("  mode             production ({}): /dev/mail is off", mode.reason);
     }
     let _ = std::io::Write::flush(&mut std::io::stdout());
     tracing::info!(%public_url, instance_id = %built.instance_id, "latchkey started");

@@ -155,8 +155,13 @@ impl Proxy {
 }
 
 fn identity_headers(headers: &mut HeaderMap, auth: Option<&Auth>) {
-    let incoming: Vec<HeaderName> =
-        headers.keys().filter(|k| k.as_str().starts_with(IDENTITY_PREFIX)).cloned().collect();
+    // Many frameworks (CGI and WSGI, nginx with underscores_in_headers, Rack) read
+    // `X_Latchkey_User_Id` as `X-Latchkey-User-Id`: every spelling of ours goes.
+    let incoming: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().to_ascii_lowercase().replace('_', "-").starts_with(IDENTITY_PREFIX))
+        .cloned()
+        .collect();
     for k in incoming {
         headers.remove(k);
     }

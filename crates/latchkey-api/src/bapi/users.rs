@@ -46,6 +46,7 @@ pub fn operations() -> Vec<Operation> {
     let update_body = json!({
         "first_name": {"type": ["string", "null"]}, "last_name": {"type": ["string", "null"]}, "username": {"type": ["string", "null"]},
         "external_id": {"type": ["string", "null"]}, "password": {"type": "string"}, "skip_password_checks": {"type": "boolean"},
+        "password_digest": {"type": "string"}, "password_hasher": {"type": "string"},
         "sign_out_of_other_sessions": {"type": "boolean"}, "primary_email_address_id": {"type": "string"},
         "primary_phone_number_id": {"type": "string"}, "public_metadata": {"type": "object"}, "private_metadata": {"type": "object"},
         "unsafe_metadata": {"type": "object"}, "delete_self_enabled": {"type": "boolean"}, "create_organization_enabled": {"type": "boolean"},
@@ -312,6 +313,8 @@ async fn update_user(
         username: b.nullable_string("username")?,
         external_id: b.nullable_string("external_id")?,
         password: b.string("password")?,
+        password_digest: b.string("password_digest")?,
+        password_hasher: b.string("password_hasher")?,
         skip_password_checks: b.bool("skip_password_checks")?.unwrap_or(false),
         sign_out_of_other_sessions: b.bool("sign_out_of_other_sessions")?.unwrap_or(false),
         primary_email_address_id: b.string("primary_email_address_id")?,

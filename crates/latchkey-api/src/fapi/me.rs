@@ -112,7 +112,7 @@ async fn add_email(
 ) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     let address = p.required("email_address")?;
-    let email = state.services.add_email(&m.user.user.id, &address).await?;
+    let email = state.services.add_email(&caller.ctx, &m.user.user.id, &address).await?;
     Reply::new(&caller, views::email_json(&email), Some(m.client)).send(&state, &caller.ctx).await
 }
 

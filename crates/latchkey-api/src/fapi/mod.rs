@@ -21,7 +21,7 @@ use latchkey_service::{RequestContext, ServiceError, SignInInput, SignUpInput};
 use latchkey_store::{ClientRow, SessionRow, UserRecord};
 use serde_json::{json, Value};
 
-use crate::cookies::{append_set_cookies, read_cookie, CLIENT_COOKIE};
+use crate::cookies::{append_set_cookies, read_client_cookie};
 use crate::error::{json_response, ApiError};
 use crate::params::Params;
 use crate::{AppConfig, AppState};
@@ -111,30 +111,29 @@ pub struct Caller {
 }
 
 fn client_ip(parts: &Parts, config: &AppConfig) -> String {
-    // An authenticated Frontend API proxy names the browser's address itself.
-    if parts.extensions.get::<crate::middleware::ViaProxy>().is_some() {
-        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
-        if let Some(ip) = forwarded.split(',').next().and_then(|s| s.trim().parse::<std::net::IpAddr>().ok()) {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    // An authenticated Frontend API proxy, or a configured reverse proxy, names the browser.
+    let via_proxy = parts.extensions.get::<crate::middleware::ViaProxy>().is_some();
+    if via_proxy || peer.is_some_and(|ip| config.trusted_proxies.contains(&ip)) {
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        if let Some(ip) = forwarded_client(forwarded, &config.trusted_proxies, config.forwarded_hops) {
             return ip.to_string();
         }
     }
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if let Some(peer_ip) = peer {
-        if config.trusted_proxies.contains(&peer_ip) {
-            let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
-            // The rightmost address not added by a trusted proxy is the client.
-            let chosen = forwarded
-                .split(',')
-                .rev()
-                .filter_map(|s| s.trim().parse::<std::net::IpAddr>().ok())
-                .find(|ip| !config.trusted_proxies.contains(ip));
-            if let Some(ip) = chosen {
-                return ip.to_string();
-            }
-        }
-        return peer_ip.to_string();
-    }
-    "unknown".into()
+    peer.map_or_else(|| "unknown".into(), |ip| ip.to_string())
+}
+
+/// The client address in `X-Forwarded-For`: proxies append the address they saw, so only
+/// the right end is theirs (the left end is whatever the browser claimed). Addresses of
+/// trusted proxies are skipped; the `hops`-th remaining address from the right is the client.
+pub fn forwarded_client<'a>(
+    values: impl Iterator<Item = &'a str>,
+    trusted: &[std::net::IpAddr],
+    hops: usize,
+) -> Option<std::net::IpAddr> {
+    let entries: Vec<Option<std::net::IpAddr>> =
+        values.flat_map(|v| v.split(',')).map(|s| s.trim().parse::<std::net::IpAddr>().ok()).collect();
+    entries.into_iter().rev().filter(|ip| !ip.is_some_and(|ip| trusted.contains(&ip))).nth(hops.max(1) - 1).flatten()
 }
 
 pub fn request_context(parts: &Parts, config: &AppConfig) -> RequestContext {
@@ -161,7 +160,7 @@ impl FromRequestParts<AppState> for Caller {
             parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "_is_native=1" || p == "_is_native=true"));
         let (token, native) = match bearer {
             Some(t) => (Some(t), true),
-            None => (read_cookie(&parts.headers, CLIENT_COOKIE), native_flag),
+            None => (read_client_cookie(&parts.headers), native_flag),
         };
         let client = match token {
             Some(t) => state.services.client_by_token(&t).await?,
@@ -176,7 +175,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub response: Value,
     pub client: Option<ClientRow>,
-    /// Set when this request created the client: the token to hand out once.
+    /// Set when this request created the client or completed a sign-in or sign-up (which
+    /// replaces the client's token): the token to hand out once.
     pub new_token: Option<String>,
     pub native: bool,
 }
@@ -370,8 +370,10 @@ async fn update_sign_up(
 ) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     let input = sign_up_input(&p)?;
-    let row = state.services.update_sign_up(&caller.ctx, &client, &id, input).await?;
-    Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client)).send(&state, &caller.ctx).await
+    let step = state.services.update_sign_up(&caller.ctx, &client, &id, input).await?;
+    let mut reply = Reply::new(&caller, json::sign_up_json(&step.row, state.services.now()), Some(client));
+    reply.new_token = step.new_client_token;
+    reply.send(&state, &caller.ctx).await
 }
 
 async fn prepare_sign_up_verification(
@@ -394,8 +396,10 @@ async fn attempt_sign_up_verification(
 ) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     let code = p.required("code")?;
-    let row = state.services.attempt_sign_up_verification(&caller.ctx, &client, &id, &code).await?;
-    Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client)).send(&state, &caller.ctx).await
+    let step = state.services.attempt_sign_up_verification(&caller.ctx, &client, &id, &code).await?;
+    let mut reply = Reply::new(&caller, json::sign_up_json(&step.row, state.services.now()), Some(client));
+    reply.new_token = step.new_client_token;
+    reply.send(&state, &caller.ctx).await
 }
 
 async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params) -> Result<Response, ApiError> {
@@ -411,9 +415,10 @@ async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params
         _ => state.services.create_sign_in(&caller.ctx, &client, input).await,
     };
     match outcome {
-        Ok(row) => {
-            let mut reply = Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client));
-            reply.new_token = token;
+        Ok(step) => {
+            let mut reply = Reply::new(&caller, json::sign_in_json(&step.row, &state.avatar()), Some(client));
+            // A completed sign-in replaced the token of the client it may just have created.
+            reply.new_token = step.new_client_token.or(token);
             reply.send(&state, &caller.ctx).await
         }
         Err(e) => Ok(error_keeping_new_client(&state, &caller, e, token)),
@@ -454,8 +459,10 @@ async fn attempt_first_factor(
         "password" => p.required("password")?,
         _ => p.required("code")?,
     };
-    let row = state.services.attempt_first_factor(&caller.ctx, &client, &id, &strategy, &secret).await?;
-    Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client)).send(&state, &caller.ctx).await
+    let step = state.services.attempt_first_factor(&caller.ctx, &client, &id, &strategy, &secret).await?;
+    let mut reply = Reply::new(&caller, json::sign_in_json(&step.row, &state.avatar()), Some(client));
+    reply.new_token = step.new_client_token;
+    reply.send(&state, &caller.ctx).await
 }
 
 async fn sign_out_all(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

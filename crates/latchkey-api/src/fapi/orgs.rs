@@ -342,6 +342,7 @@ async fn invite(
     let (m, a) = actor(&state, &caller, &q, &org).await?;
     a.require(MEMBERSHIPS_MANAGE)?;
     let input = invitation_input(&a, p.required("email_address")?, &p);
+    state.services.member_invitations_allowed(&caller.ctx, &a, 1).await?;
     let (row, _url) = state.services.invite_to_organization(&a.org.id, input).await?;
     reply(&state, &caller, m, org_json::invitation(&state, &row, None, WHO)).await
 }
@@ -366,6 +367,7 @@ async fn invite_many(
     for input in &inputs {
         state.services.check_org_invitation(&a.org, input).await?;
     }
+    state.services.member_invitations_allowed(&caller.ctx, &a, u32::try_from(inputs.len()).unwrap_or(u32::MAX)).await?;
     let mut created = Vec::with_capacity(inputs.len());
     for input in inputs {
         let (row, _url) = state.services.invite_to_organization(&a.org.id, input).await?;

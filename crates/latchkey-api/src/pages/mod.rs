@@ -55,14 +55,33 @@ pub(super) struct PageQuery {
     ticket: Option<String>,
 }
 
-/// A `redirect_url` we may send people to: a local path, or an allow-listed origin.
+/// A `redirect_url` we may send people to: resolved against the public URL, it must land on
+/// this instance's origin or an allow-listed one. Control characters, whitespace and
+/// backslashes are refused outright: browsers drop or reinterpret them (`/%09/evil.test`
+/// becomes `//evil.test`), so a target that contains one cannot be judged by its text.
 fn safe_redirect(state: &AppState, raw: Option<&str>) -> Option<String> {
-    let raw = raw?.trim();
-    if raw.starts_with('/') && !raw.starts_with("//") && !raw.starts_with("/\\") {
-        return Some(raw.to_owned());
+    resolve_redirect(&state.config, raw?)
+}
+
+pub(crate) fn resolve_redirect(config: &crate::AppConfig, raw: &str) -> Option<String> {
+    if raw.is_empty() || raw.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+        return None;
     }
-    let origin = crate::origin_of(raw)?;
-    state.config.origin_allowed(&origin).then(|| raw.to_owned())
+    let base = url::Url::parse(&config.public_url).ok()?;
+    let target = base.join(raw).ok()?;
+    if !matches!(target.scheme(), "http" | "https") || !target.username().is_empty() || target.password().is_some() {
+        return None;
+    }
+    let origin = target.origin().ascii_serialization();
+    if !config.origin_allowed(&origin) {
+        return None;
+    }
+    // On our own origin a path is enough, unless it would read as protocol-relative.
+    let path = &target[url::Position::BeforePath..];
+    if origin == config.own_origin() && !path.starts_with("//") {
+        return Some(path.to_owned());
+    }
+    Some(target.to_string())
 }
 
 pub(super) fn redirect(to: &str, cookies: &[String]) -> Response {
@@ -208,8 +227,10 @@ async fn sign_in_submit(
         }
     };
     match outcome {
-        Ok(row) if row.status == "complete" => {
-            finish_signed_in(&state, &caller, &client, redirect_url, new_cookie).await
+        Ok(step) if step.row.status == "complete" => {
+            // The completed sign-in replaced the client's token (session fixation).
+            let cookies = step.new_client_token.map(|t| state.config.cookies.client(&t)).unwrap_or(new_cookie);
+            finish_signed_in(&state, &caller, &client, redirect_url, cookies).await
         }
         Ok(_) => render_error(&ServiceError::password_incorrect(), &new_cookie),
         Err(e) => render_error(&e, &new_cookie),
@@ -379,8 +400,9 @@ async fn verify_submit(
     };
     let code = p.text("code").unwrap_or_default();
     match state.services.attempt_sign_up_verification(&caller.ctx, &client, &row.id, &code).await {
-        Ok(done) if done.status == "complete" => {
-            finish_signed_in(&state, &caller, &client, redirect_url, Vec::new()).await
+        Ok(done) if done.row.status == "complete" => {
+            let cookies = done.new_client_token.map(|t| state.config.cookies.client(&t)).unwrap_or_default();
+            finish_signed_in(&state, &caller, &client, redirect_url, cookies).await
         }
         Ok(_) => redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]),
         Err(e) => {
@@ -561,8 +583,12 @@ async fn user_profile(State(state): State<AppState>, headers: HeaderMap, caller:
 }
 
 async fn user_add_email(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
-    user_action(state, headers, caller, p, "email_added", |state, _caller, p, me| async move {
-        state.services.add_email(&me.user.user.id, &p.text("email_address").unwrap_or_default()).await.map(|_| ())
+    user_action(state, headers, caller, p, "email_added", |state, caller, p, me| async move {
+        state
+            .services
+            .add_email(&caller.ctx, &me.user.user.id, &p.text("email_address").unwrap_or_default())
+            .await
+            .map(|_| ())
     })
     .await
 }

@@ -345,8 +345,9 @@ async fn remove(
 }
 
 async fn invite(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
-    org_action(state, headers, caller, p, "invited", |state, _, p, a| async move {
+    org_action(state, headers, caller, p, "invited", |state, caller, p, a| async move {
         a.require(MEMBERSHIPS_MANAGE)?;
+        state.services.member_invitations_allowed(&caller.ctx, &a, 1).await?;
         let input = OrgInvitationInput {
             email_address: p.text("email_address").unwrap_or_default(),
             role: p.text("role").filter(|r| !r.is_empty()),

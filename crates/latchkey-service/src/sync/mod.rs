@@ -35,6 +35,12 @@ pub struct SyncConfig {
     pub max_ops_per_push: usize,
     /// Bytes of one push request body.
     pub max_push_bytes: usize,
+    /// Pushes one user may make per minute (429 with `Retry-After` beyond; 0: no limit).
+    pub pushes_per_minute: u32,
+    /// Bytes the records of one space may take (fields and clocks as stored). Once a space
+    /// holds this much, puts to it are rejected (`space_quota_exceeded`) until deletes free
+    /// room; deletes are always taken. 0: no quota.
+    pub max_space_bytes: i64,
     pub default_pull_limit: i64,
     pub max_pull_limit: i64,
     /// How far a clock stamp may run ahead of the server's clock.
@@ -58,6 +64,8 @@ impl Default for SyncConfig {
             min_schema_version: 1,
             max_ops_per_push: 1000,
             max_push_bytes: 1024 * 1024,
+            pushes_per_minute: 600,
+            max_space_bytes: 256 * 1024 * 1024,
             default_pull_limit: 1000,
             max_pull_limit: 10_000,
             max_clock_ahead_secs: 60,

@@ -100,6 +100,7 @@ impl Services {
     }
 
     pub async fn sync_push(&self, caller: &SyncCaller, body: &[u8]) -> Result<PushResponse> {
+        self.limit_pushes(&caller.user_id)?;
         let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
             ServiceError::bad_request("sync_push_invalid", "The body must be a JSON push request.")
                 .long(format!("Expected {{client_id, schema_version, ops: [...]}}: {e}"))
@@ -149,6 +150,7 @@ impl Services {
             }
             ops.push(op);
         }
+        self.refuse_puts_to_full_spaces(&mut ops).await?;
         let push = SyncPush { user_id: caller.user_id.clone(), client_id, ops, now, new_epoch: self.new_epoch() };
         match self.store.sync_push(&push).await? {
             SyncPushOutcome::Done(done) => {
@@ -175,6 +177,38 @@ impl Services {
             .long("Nothing was applied. Start a new client id, pull from no cursor, and push the outbox again from seq 1; op ids keep that safe.")
             .meta("expected_seq", json!(1))),
         }
+    }
+
+    /// Puts to a space that already holds `max_space_bytes` become `rejected` results (a soft
+    /// quota: the push that crosses it is taken whole; deletes always are).
+    async fn refuse_puts_to_full_spaces(&self, ops: &mut [SyncOpIn]) -> Result<()> {
+        let quota = self.config.sync.max_space_bytes;
+        if quota <= 0 {
+            return Ok(());
+        }
+        let mut spaces: Vec<String> = ops
+            .iter()
+            .filter_map(|op| match &op.body {
+                SyncOpBody::Write(w) if w.fields.is_some() => Some(w.space.clone()),
+                _ => None,
+            })
+            .collect();
+        spaces.sort_unstable();
+        spaces.dedup();
+        let full: Vec<String> =
+            self.store.sync_spaces(&spaces).await?.into_iter().filter(|s| s.bytes >= quota).map(|s| s.space).collect();
+        if full.is_empty() {
+            return Ok(());
+        }
+        for op in ops.iter_mut() {
+            if matches!(&op.body, SyncOpBody::Write(w) if w.fields.is_some() && full.contains(&w.space)) {
+                op.body = SyncOpBody::Rejected(Rejection::new(
+                    "space_quota_exceeded",
+                    format!("This space is full: it holds its quota of {quota} bytes. Delete records to make room."),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// One operation of the usual shape.

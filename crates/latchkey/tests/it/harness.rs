@@ -107,6 +107,10 @@ impl TestServer {
         };
         config.rate_limits.per_ip_per_minute = 100_000;
         config.rate_limits.per_identifier_per_minute = 100_000;
+        config.rate_limits.codes_per_address_per_hour = 100_000;
+        config.rate_limits.code_failures_per_address_per_day = 100_000;
+        config.rate_limits.mail_per_user_per_hour = 100_000;
+        config.rate_limits.mail_per_ip_per_hour = 100_000;
         config.hash_concurrency = 4;
         tweak(&mut config);
         let store = latchkey::app::open_store(&config).await.expect("open store");
@@ -145,24 +149,55 @@ impl TestServer {
         (self._db.url.clone(), self._db.dir.path().to_path_buf())
     }
 
-    /// The latest code mailed to `to` (waits briefly: mail is sent in the background).
-    pub async fn code_for(&self, to: &str) -> String {
-        for _ in 0..100 {
-            let messages = self.mail.sink().unwrap_or_default();
-            if let Some(m) = messages.iter().rev().find(|m| m.to == to) {
-                let code: String = m.subject.chars().take_while(char::is_ascii_digit).collect();
-                if code.len() == 6 {
-                    return code;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    /// Waits until every message asked for so far has been through the mailer. Mail is sent
+    /// after the response that asked for it (docs/SECURITY.md, "Mail"), so a test that reads
+    /// the sink waits for this first: never for a guessed delay.
+    pub async fn mail_settled(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.services.mail_in_flight() > 0 {
+            assert!(std::time::Instant::now() < deadline, "mail still in flight after 30 s");
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        panic!("no code was mailed to {to}");
     }
 
+    /// Every message mailed to `to` so far, oldest first.
     pub async fn mail_to(&self, to: &str) -> Vec<latchkey_service::MailMessage> {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.mail_settled().await;
         self.mail.sink().unwrap_or_default().into_iter().filter(|m| m.to == to).collect()
+    }
+
+    /// How many messages were mailed to `to` so far (take it before a request, then
+    /// [`TestServer::code_after`] reads the code that request mailed).
+    pub async fn mail_count(&self, to: &str) -> usize {
+        self.mail_to(to).await.len()
+    }
+
+    /// The newest message to `to` that `matches`.
+    pub async fn wait_for_mail(
+        &self,
+        to: &str,
+        matches: impl Fn(&latchkey_service::MailMessage) -> bool,
+    ) -> latchkey_service::MailMessage {
+        let mails = self.mail_to(to).await;
+        mails.into_iter().rev().find(|m| matches(m)).unwrap_or_else(|| panic!("no such message was mailed to {to}"))
+    }
+
+    /// The code of the newest message mailed to `to`.
+    pub async fn code_for(&self, to: &str) -> String {
+        self.code_after(to, 0).await
+    }
+
+    /// The code in the newest message to `to` that holds one, among those after the first
+    /// `count` (the ones a request made after counting them).
+    pub async fn code_after(&self, to: &str, count: usize) -> String {
+        let mails = self.mail_to(to).await;
+        mails
+            .iter()
+            .skip(count)
+            .rev()
+            .map(|m| m.subject.chars().take_while(char::is_ascii_digit).collect::<String>())
+            .find(|code| code.len() == 6)
+            .unwrap_or_else(|| panic!("no code was mailed to {to} after its first {count} messages"))
     }
 
     /// Signs a new account up through the Frontend API; returns (user id, session id).

@@ -6,9 +6,11 @@ mod harness;
 
 mod bapi;
 mod conformance;
+mod enumeration;
 mod errors;
 mod flows;
 mod guard;
+mod hardening;
 mod keys;
 mod orgs;
 mod pages;

@@ -48,7 +48,12 @@ async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
             if let Some(u) = line.strip_prefix("latchkey listening on ") {
                 url = u.trim().to_owned();
             }
-            let last = line.trim_start().starts_with("development mode");
+            // Behind a proxy the public URL is not where the process listens.
+            if let Some(u) = line.trim_start().strip_prefix("bound to") {
+                url = u.trim().to_owned();
+            }
+            // The banner ends with the mode line.
+            let last = line.trim_start().starts_with("mode ");
             stdout.push(line);
             if last {
                 break;
@@ -98,6 +103,27 @@ async fn first_start_prints_keys_once_and_stops_cleanly_on_sigterm() {
     assert!(!out.contains("sk_live_"), "the secret key is shown only on first start: {out}");
     assert!(out.contains("pk_live_"));
     assert!(again.stop().await.0.success());
+}
+
+/// Behind a reverse proxy (loopback listen address, https public URL) latchkey is in
+/// production: the banner says so and why, and there is no mail sink.
+#[tokio::test]
+async fn behind_a_proxy_the_banner_says_production_and_there_is_no_mail_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[("LATCHKEY_PUBLIC_URL", "https://auth.example.com")]).await;
+    let banner = server.stdout.join("\n");
+    assert!(
+        banner.contains(
+            "mode             production (the public URL https://auth.example.com is not http:// on a loopback host)"
+        ),
+        "{banner}"
+    );
+    assert!(!banner.contains("/dev/mail is kept"), "{banner}");
+    let r = reqwest::get(format!("{}/dev/mail", server.url)).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+    let dev_dir = tempfile::tempdir().unwrap();
+    let dev = start(dev_dir.path(), &[]).await;
+    assert!(dev.stdout.join("\n").contains("development mode (the public URL http://127.0.0.1:"), "{:?}", dev.stdout);
 }
 
 #[tokio::test]

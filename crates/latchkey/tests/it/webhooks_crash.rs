@@ -46,13 +46,21 @@ async fn deliveries_survive_sigkill_and_restart() {
 
     // The creator retries each user until one answer says it exists (a retry after a lost
     // answer may meet "taken": the first attempt had landed).
+    // It holds back its last user until every kill has happened, so the kills always fall
+    // while users are being created, however fast this machine is.
     let acknowledged = Arc::new(Mutex::new(BTreeSet::new()));
     let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let kills_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let creator = {
-        let (http, base, key, acknowledged, refused) =
-            (http.clone(), base.clone(), key.clone(), acknowledged.clone(), refused.clone());
+        let (http, base, key, acknowledged, refused, kills_done) =
+            (http.clone(), base.clone(), key.clone(), acknowledged.clone(), refused.clone(), kills_done.clone());
         tokio::spawn(async move {
             for n in 0..USERS {
+                if n == USERS - 1 {
+                    while kills_done.load(std::sync::atomic::Ordering::SeqCst) < KILLS {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
                 let email = format!("crash{n}@example.com");
                 loop {
                     let sent = http
@@ -78,19 +86,24 @@ async fn deliveries_survive_sigkill_and_restart() {
         })
     };
 
+    // Each kill waits for the creator to reach a random point of its progress (an event, not
+    // a guessed delay), then a random moment more, so it lands in the middle of requests.
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut kills = 0;
-    while kills < KILLS && !creator.is_finished() {
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(30..150))).await;
+    let mut points: Vec<usize> = (0..KILLS).map(|_| rng.gen_range(5..USERS - 5)).collect();
+    points.sort_unstable();
+    for point in points {
+        while acknowledged.lock().await.len() < point {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..40))).await;
         let pid = server.id().unwrap();
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status().await;
         let _ = server.wait().await;
-        kills += 1;
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..100))).await;
         server = spawn(dir.path(), port, ENV).await.0;
+        kills_done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
     creator.await.unwrap();
-    assert!(kills >= 2, "the creator finished before the server was killed twice");
     assert!(refused.load(std::sync::atomic::Ordering::Relaxed) > 0, "no request ever found the server down");
 
     // Every acknowledged user's event arrives, and nothing stays owed (leases of cut-off
@@ -160,7 +173,7 @@ async fn deliveries_survive_sigkill_and_restart() {
         .filter(|a| a["succeeded"] == false)
         .map(|a| a["error"].as_str().unwrap_or_default().to_owned())
         .collect();
-    println!("{kills} kills, {} deliveries of {} events, failed attempts: {failures:?}", got.len(), by_message.len());
+    println!("{KILLS} kills, {} deliveries of {} events, failed attempts: {failures:?}", got.len(), by_message.len());
     // The receiver answers slowly, so kills cut attempts off mid-send: those were sent again.
     assert!(got.len() > by_message.len(), "no kill landed during a delivery");
     let _ = server.kill().await;

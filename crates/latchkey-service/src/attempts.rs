@@ -1,0 +1,157 @@
+//! Budgets against guessing and abuse over the store's windowed counters (the rules are
+//! `latchkey_core::throttle`; the policy is docs/SECURITY.md "Limits and lockout"):
+//!
+//! - growing delays per identifier after failed first factors (password or code), the same
+//!   for identifiers with and without an account;
+//! - a budget of failed code attempts per address and purpose across re-issued codes, and of
+//!   codes issued per address per hour;
+//! - mail that a request makes latchkey send, per user and per IP.
+//!
+//! Counter keys are keyed digests of what they count, so the table holds no address in clear.
+
+use latchkey_core::code::code_digest;
+use latchkey_core::throttle::{over_budget, wait_for_attempt, Counter, DAY_MS, FAILURE_WINDOW_MS, HOUR_MS, MINUTE_MS};
+
+use crate::error::{ErrorKind, Result, ServiceError};
+use crate::{RequestContext, Services};
+
+/// What a one-time code proves, each with its own failure budget (so that exhausting one
+/// flow's budget does not block another's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    SignIn,
+    SignUp,
+    /// Verifying an address added to an account.
+    AddressVerification,
+}
+
+impl CodePurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            CodePurpose::SignIn => "sign_in",
+            CodePurpose::SignUp => "sign_up",
+            CodePurpose::AddressVerification => "verify",
+        }
+    }
+}
+
+impl Services {
+    fn counter_key(&self, kind: &str, subject: &str) -> String {
+        let digest = code_digest(&self.code_key, kind, &subject.to_lowercase());
+        format!("{kind}:{}", digest.get(..32).unwrap_or(&digest))
+    }
+
+    fn budgets_on(&self) -> bool {
+        self.config.rate_limits.enabled
+    }
+
+    /// Refuses an attempt against `identifier` while the growing delay of its failures runs.
+    pub(crate) async fn wait_for_identifier(&self, identifier: &str) -> Result<()> {
+        if !self.budgets_on() {
+            return Ok(());
+        }
+        let counter = self.store.get_counter(&self.counter_key("fail", identifier)).await?;
+        match wait_for_attempt(counter.as_ref(), self.now()) {
+            Some(secs) => Err(ServiceError::rate_limited(secs)),
+            None => Ok(()),
+        }
+    }
+
+    /// The counter a failed first factor against `identifier` bumps (whether or not it has an
+    /// account), with its window: written with the failed attempt, in its transaction.
+    pub(crate) fn identifier_failure_counter(&self, identifier: &str) -> (String, i64) {
+        (self.counter_key("fail", identifier), FAILURE_WINDOW_MS)
+    }
+
+    /// The counter a failed code attempt of `purpose` against `subject` bumps, with its window.
+    pub(crate) fn code_failure_counter(&self, purpose: CodePurpose, subject: &str) -> (String, i64) {
+        (self.code_failures_key(purpose, subject), DAY_MS)
+    }
+
+    /// Forgets the failures of an identifier and the code failures of its address after a
+    /// successful sign-in.
+    pub(crate) async fn identifier_succeeded(&self, identifier: &str) -> Result<()> {
+        self.store.clear_counter(&self.counter_key("fail", identifier)).await?;
+        self.store.clear_counter(&self.code_failures_key(CodePurpose::SignIn, identifier)).await?;
+        Ok(())
+    }
+
+    fn code_failures_key(&self, purpose: CodePurpose, address: &str) -> String {
+        self.counter_key(&format!("codefail_{}", purpose.as_str()), address)
+    }
+
+    /// Counts a code about to be mailed to `address`; refused past the hourly budget.
+    pub(crate) async fn code_issued(&self, address: &str) -> Result<()> {
+        if !self.budgets_on() {
+            return Ok(());
+        }
+        let limit = self.config.rate_limits.codes_per_address_per_hour;
+        let counter = self.store.bump_counter(&self.counter_key("codes", address), HOUR_MS, self.now()).await?;
+        match over_budget(&counter, limit, self.now()) {
+            Some(secs) => Err(ServiceError::rate_limited(secs)
+                .long("Too many codes were requested for this address. Try again later.")),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a code attempt once the day's budget of failures for `subjects` (the address,
+    /// and the account when there is one) is spent, as if the code had too many attempts.
+    pub(crate) async fn code_budget_left(&self, purpose: CodePurpose, subjects: &[&str]) -> Result<()> {
+        if !self.budgets_on() {
+            return Ok(());
+        }
+        let limit = i64::from(self.config.rate_limits.code_failures_per_address_per_day);
+        for subject in subjects {
+            let counter = self.store.get_counter(&self.code_failures_key(purpose, subject)).await?;
+            if Counter::live_count(counter.as_ref(), self.now()) >= limit {
+                return Err(code_budget_spent());
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a failed code attempt against each of `subjects`.
+    pub(crate) async fn code_failed(&self, purpose: CodePurpose, subjects: &[&str]) -> Result<()> {
+        for subject in subjects {
+            let (key, window) = self.code_failure_counter(purpose, subject);
+            self.store.bump_counter(&key, window, self.now()).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts `count` mails that a request of `user_id` (if signed in) from `ctx` makes
+    /// latchkey send; refused past the hourly budget of the user or of the IP address.
+    pub(crate) async fn mail_budget(&self, ctx: &RequestContext, user_id: Option<&str>, count: u32) -> Result<()> {
+        if !self.budgets_on() || count == 0 {
+            return Ok(());
+        }
+        let limits = &self.config.rate_limits;
+        let mut checks = vec![(self.counter_key("mail_ip", &crate::ip_key(&ctx.ip)), limits.mail_per_ip_per_hour)];
+        if let Some(user) = user_id {
+            checks.push((self.counter_key("mail_user", user), limits.mail_per_user_per_hour));
+        }
+        for (key, limit) in checks {
+            let mut counter = None;
+            for _ in 0..count {
+                counter = Some(self.store.bump_counter(&key, HOUR_MS, self.now()).await?);
+            }
+            if let Some(secs) = counter.and_then(|c| over_budget(&c, limit, self.now())) {
+                return Err(ServiceError::rate_limited(secs)
+                    .long("Too many messages were sent at your request. Try again later."));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes counters whose window has ended (housekeeping).
+    pub async fn prune_attempt_counters(&self) -> Result<u64> {
+        Ok(self.store.prune_counters(self.now() - MINUTE_MS).await?)
+    }
+}
+
+/// The answer once a code budget is spent: the same as a code with too many attempts.
+fn code_budget_spent() -> ServiceError {
+    ServiceError::new(ErrorKind::Forbidden, "verification_failed", "Too many failed attempts. Try again later.")
+        .long("Too many codes were entered wrongly for this address today.")
+        .param("code")
+}

@@ -1,0 +1,20 @@
+//! Windowed counters behind the budgets of `latchkey_core::throttle`: failed attempts per
+//! identifier, codes and mail per address, user and IP. Kept in the database so that every
+//! instance sharing it counts together and a restart forgets nothing.
+
+use async_trait::async_trait;
+pub use latchkey_core::throttle::Counter;
+
+use crate::error::Result;
+
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// Counts one event under `key` and returns the counter after it. A window lasts
+    /// `window_ms` from its first event; the first event after it ends starts a new one.
+    async fn bump_counter(&self, key: &str, window_ms: i64, now: i64) -> Result<Counter>;
+    /// The counter as stored (its window may have ended: see [`Counter::live_count`]).
+    async fn get_counter(&self, key: &str) -> Result<Option<Counter>>;
+    async fn clear_counter(&self, key: &str) -> Result<()>;
+    /// Deletes counters whose window ended before `now`; returns how many.
+    async fn prune_counters(&self, now: i64) -> Result<u64>;
+}
