@@ -107,6 +107,9 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
+            if let Some(refused) = non_canonical_path(&parts, crate::Slashes::KeepEncoded) {
+                return Ok(refused);
+            }
             let auth = match bearer(&parts.headers) {
                 Some(token) => config.guard.verify(token).await.ok(),
                 None => match session_token(&parts.headers) {
@@ -203,6 +206,20 @@ pub fn is_page_request(headers: &HeaderMap) -> bool {
 
 /// latchkey's error shape (DESIGN.md), with `Content-Type: application/json` exactly; the
 /// trace id is the request's `x-request-id` when it has a sane one.
+/// A 400 for a request whose path has no canonical form (see [`crate::canonical_path`]): no
+/// rule may judge it, since what serves it may resolve it to another path.
+pub fn non_canonical_path(parts: &http::request::Parts, slashes: crate::Slashes) -> Option<Response> {
+    let problem = crate::canonical_path(parts.uri.path(), slashes).err()?;
+    Some(error_response_with_meta(
+        &parts.headers,
+        StatusCode::BAD_REQUEST,
+        "path_not_canonical",
+        "Bad request.",
+        &format!("{problem}: send the path as a browser would, with `.`, `..` and `//` resolved."),
+        json!({"param_name": "path"}),
+    ))
+}
+
 pub fn error_response(headers: &HeaderMap, status: StatusCode, code: &str, message: &str, long: &str) -> Response {
     error_response_with_meta(headers, status, code, message, long, json!({}))
 }

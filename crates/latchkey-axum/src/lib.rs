@@ -33,9 +33,10 @@ pub use auth::Auth;
 pub use keys::{KeyError, KeySource, REFRESH_SECS, UNKNOWN_KID_REFETCH_SECS};
 pub use latchkey_core::authz::Check;
 pub use layer::{
-    error_response, error_response_with_meta, is_page_request, session_token, GuardLayer, GuardService, Requirement,
+    error_response, error_response_with_meta, is_page_request, non_canonical_path, session_token, GuardLayer,
+    GuardService, Requirement,
 };
-pub use matcher::{PatternError, RouteMatcher, RoutePattern};
+pub use matcher::{canonical_path, PathProblem, PatternError, RouteMatcher, RoutePattern, Slashes};
 
 pub struct GuardConfig {
     pub keys: KeySource,
@@ -322,6 +323,12 @@ mod tests {
         assert_eq!(body, r#"user_1 Some("org:admin") ["org:invoices:create"]"#);
 
         assert_eq!(get_with(&app, "/admin/x", Some(&admin)).await.0, StatusCode::OK);
+        // A path the rules cannot judge as the router will read it is refused outright.
+        for path in ["/public/../admin/x", "/public/%2e%2e/admin/x", "/public//x"] {
+            let (status, body) = get_with(&app, path, Some(&member)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+            assert!(body.contains("path_not_canonical"), "{body}");
+        }
         let (status, body) = get_with(&app, "/admin/x", Some(&member)).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert!(body.contains("authorization_invalid"));

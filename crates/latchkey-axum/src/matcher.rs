@@ -1,7 +1,11 @@
 //! `RouteMatcher`: Clerk's `createRouteMatcher` (clerk-compat.md §8). Strings compile the way
 //! `path-to-regexp` v6 compiles them for `@clerk/nextjs` — case-insensitive, an optional
-//! trailing slash, anchored at both ends — and match the path after percent-decoding and
-//! collapsing `//`; regular expressions and predicates are accepted too.
+//! trailing slash, anchored at both ends — and match the path in its canonical form
+//! ([`canonical_path`]); regular expressions and predicates are accepted too.
+//!
+//! A path that is not canonical (dot segments, `//`, malformed escapes) matches nothing, and
+//! the guard and the proxy answer it with 400 before any rule is read: a check must never
+//! judge one path while the application serves another (`/public/../admin`).
 
 use std::sync::Arc;
 
@@ -64,10 +68,10 @@ impl RouteMatcher {
         self
     }
 
-    /// Whether the path (as `nextUrl.pathname` would be: decoded, `//` collapsed) matches.
-    /// A path whose percent-encoding is malformed matches nothing.
+    /// Whether the path, in its canonical form, matches. A path that is not canonical matches
+    /// nothing.
     pub fn matches_path(&self, path: &str) -> bool {
-        let Some(path) = normalize(path) else {
+        let Ok(path) = canonical_path(path, Slashes::KeepEncoded) else {
             return false;
         };
         self.rules.iter().any(|r| match r {
@@ -81,7 +85,7 @@ impl RouteMatcher {
         if self.rules.is_empty() {
             return false;
         }
-        let Some(path) = normalize(parts.uri.path()) else {
+        let Ok(path) = canonical_path(parts.uri.path(), Slashes::KeepEncoded) else {
             return false;
         };
         self.rules.iter().any(|r| match r {
@@ -106,45 +110,119 @@ impl RoutePattern {
 
     /// `None` when the path does not match; else the value of `name` (if the pattern has it).
     pub fn param(&self, path: &str, name: &str) -> Option<Option<String>> {
-        let path = normalize(path)?;
+        let path = canonical_path(path, Slashes::KeepEncoded).ok()?;
         let caps = self.0.captures(&path)?;
-        Some(caps.name(name).map(|m| m.as_str().to_owned()))
+        Some(caps.name(name).map(|m| decode_kept(m.as_str())))
     }
 
     pub fn matches(&self, path: &str) -> bool {
-        normalize(path).is_some_and(|p| self.0.is_match(&p))
+        canonical_path(path, Slashes::KeepEncoded).is_ok_and(|p| self.0.is_match(&p))
     }
 }
 
-/// Percent-decodes (failing on malformed encoding or invalid UTF-8) and collapses `//`.
-pub fn normalize(path: &str) -> Option<String> {
-    // The common case needs no work beyond one copy.
-    if !path.contains('%') && !path.contains("//") {
-        return Some(path.to_owned());
+/// What an encoded slash (`%2F`) or a backslash in a segment means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slashes {
+    /// Part of its segment: `%2F` stays encoded so a `:param` never splits at it (an axum app
+    /// routes on the raw path, where `%2F` is not a separator).
+    KeepEncoded,
+    /// Refused, with backslashes: in front of an application whose framework may decode `%2F`
+    /// or read `\` as `/` before routing (`latchkey proxy`), such a path is ambiguous.
+    Refuse,
+}
+
+/// Why a path is not canonical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathProblem {
+    #[error("the path is not absolute")]
+    NotAbsolute,
+    #[error("the path has a malformed percent-escape or is not UTF-8")]
+    Malformed,
+    #[error("the path has a `.` or `..` segment")]
+    DotSegment,
+    #[error("the path has an empty segment (`//`)")]
+    EmptySegment,
+    #[error("the path has an encoded slash or a backslash")]
+    AmbiguousSlash,
+}
+
+/// The canonical form of a request path: each segment percent-decoded (except `%2F`, kept as
+/// `%2F` in [`Slashes::KeepEncoded`]). A path with a `.` or `..` segment (in any encoding), an
+/// empty segment other than a trailing one, a malformed escape, or (with [`Slashes::Refuse`])
+/// an encoded slash or a backslash has no canonical form: the caller answers 400, because an
+/// application or a proxy further on may resolve it to another path than the one checked.
+pub fn canonical_path(raw: &str, slashes: Slashes) -> Result<String, PathProblem> {
+    let rest = raw.strip_prefix('/').ok_or(PathProblem::NotAbsolute)?;
+    // The common case: nothing to decode, nothing to refuse.
+    let plain = !rest.bytes().any(|b| matches!(b, b'%' | b'\\' | b'.'));
+    if plain && !rest.contains("//") {
+        return Ok(raw.to_owned());
     }
-    let bytes = path.as_bytes();
+    let segments: Vec<&str> = rest.split('/').collect();
+    let mut out = String::with_capacity(raw.len());
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        if segment.is_empty() && !last {
+            return Err(PathProblem::EmptySegment);
+        }
+        let decoded = decode_segment(segment, slashes)?;
+        if decoded == "." || decoded == ".." {
+            return Err(PathProblem::DotSegment);
+        }
+        out.push('/');
+        out.push_str(&decoded);
+    }
+    Ok(out)
+}
+
+/// A piece of a canonical path with its kept escapes (`%2F`, `%25`) decoded.
+fn decode_kept(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let Some(escape) = rest.get(at..at + 3) else {
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        match escape {
+            "%2F" => out.push('/'),
+            "%25" => out.push('%'),
+            other => out.push_str(other),
+        }
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn decode_segment(segment: &str, slashes: Slashes) -> Result<String, PathProblem> {
+    let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let s = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(s, 16).ok()?);
+            let hex = bytes.get(i + 1..i + 3).ok_or(PathProblem::Malformed)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| PathProblem::Malformed)?;
+            let byte = u8::from_str_radix(hex, 16).map_err(|_| PathProblem::Malformed)?;
+            match (byte, slashes) {
+                (b'/' | b'\\', Slashes::Refuse) => return Err(PathProblem::AmbiguousSlash),
+                // Kept encoded, and so is `%` itself, so that `%2F` in the result always means
+                // an encoded slash (`%252F` was a `%` followed by `2F`).
+                (b'/', Slashes::KeepEncoded) => out.extend_from_slice(b"%2F"),
+                (b'%', Slashes::KeepEncoded) => out.extend_from_slice(b"%25"),
+                (byte, _) => out.push(byte),
+            }
             i += 3;
         } else {
+            if bytes[i] == b'\\' && slashes == Slashes::Refuse {
+                return Err(PathProblem::AmbiguousSlash);
+            }
             out.push(bytes[i]);
             i += 1;
         }
     }
-    let decoded = String::from_utf8(out).ok()?;
-    let mut collapsed = String::with_capacity(decoded.len());
-    for c in decoded.chars() {
-        if c == '/' && collapsed.ends_with('/') {
-            continue;
-        }
-        collapsed.push(c);
-    }
-    Some(collapsed)
+    String::from_utf8(out).map_err(|_| PathProblem::Malformed)
 }
 
 const DEFAULT_SEGMENT: &str = r"[^/#?]+?";
@@ -328,13 +406,115 @@ mod tests {
     }
 
     #[test]
-    fn decoding_collapsing_and_malformed_paths() {
+    fn decoding_and_paths_without_a_canonical_form() {
         let api = m("/api/items");
-        assert!(api.matches_path("//api//items"), "// collapses");
+        assert!(!api.matches_path("//api//items"), "`//` is not canonical");
         assert!(m("/caf\u{e9}").matches_path("/caf%C3%A9"), "percent-decoded");
         assert!(!api.matches_path("/api/%zz"), "malformed encoding matches nothing");
         assert!(!m("/api/(.*)").matches_path("/api/%E0%A4%A"), "truncated escape");
-        assert_eq!(normalize("/a%2Fb"), Some("/a/b".into()));
+        let keep = |p| canonical_path(p, Slashes::KeepEncoded);
+        let refuse = |p| canonical_path(p, Slashes::Refuse);
+        assert_eq!(keep("/a%2fb"), Ok("/a%2Fb".into()), "an encoded slash stays in its segment");
+        assert_eq!(refuse("/a%2Fb"), Err(PathProblem::AmbiguousSlash));
+        assert_eq!(refuse("/a\\b"), Err(PathProblem::AmbiguousSlash));
+        assert_eq!(refuse("/a%5cb"), Err(PathProblem::AmbiguousSlash));
+        for dots in ["/webhooks/../admin", "/x/%2e%2e/admin", "/x/.%2E/y", "/./x", "/x/.", "/x/..", "/%2E"] {
+            assert_eq!(keep(dots), Err(PathProblem::DotSegment), "{dots}");
+        }
+        assert_eq!(keep("/a//b"), Err(PathProblem::EmptySegment));
+        assert_eq!(keep("/a/b/"), Ok("/a/b/".into()), "a trailing slash is canonical");
+        assert_eq!(keep("/file..json/.well-known/x.y"), Ok("/file..json/.well-known/x.y".into()));
+        assert_eq!(keep("relative"), Err(PathProblem::NotAbsolute));
+        assert_eq!(keep("/"), Ok("/".into()));
+        let file = RoutePattern::new("/files/:name").unwrap();
+        assert_eq!(file.param("/files/a%2Fb", "name"), Some(Some("a/b".into())), "%2F does not split a parameter");
+        assert_eq!(file.param("/files/a%252Fb", "name"), Some(Some("a%2Fb".into())), "an encoded %");
+        assert_eq!(file.param("/files/100%25", "name"), Some(Some("100%".into())));
+        assert!(!m("/files/:name").matches_path("/files/a/b"));
+    }
+
+    /// Pieces of paths an attacker writes: dots and slashes in every encoding and case.
+    fn piece() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(vec![
+            "admin",
+            "webhooks",
+            "orgs",
+            "org_a",
+            "org_b",
+            "data",
+            "x",
+            "",
+            ".",
+            "..",
+            "%2e",
+            "%2E",
+            "%2e%2e",
+            ".%2E",
+            "%2E.",
+            "...",
+            "%2f",
+            "%2F",
+            "%5c",
+            "%5C",
+            "\\",
+            "a%2Fb",
+            "%252e%252e",
+            "%25",
+            "caf%C3%A9",
+            "%zz",
+            ";",
+            "a.b",
+        ])
+    }
+
+    proptest::proptest! {
+        /// Whatever resolves dot segments and decodes escapes (a WHATWG URL parser here, as
+        /// browsers and many frameworks do) reads a path with a canonical form (no `%2F`, no
+        /// backslash allowed) as exactly that form; every other path is refused.
+        #[test]
+        fn a_canonical_path_is_what_any_resolver_reads(pieces in proptest::collection::vec(piece(), 0..7)) {
+            let raw = format!("/{}", pieces.join("/"));
+            if let Ok(canonical) = canonical_path(&raw, Slashes::Refuse) {
+                let resolved = url::Url::parse(&format!("http://h{raw}")).unwrap();
+                let decoded = decode_all(resolved.path());
+                proptest::prop_assert_eq!(&decoded, &canonical, "{}", raw);
+                proptest::prop_assert!(!canonical.split('/').any(|s| s == "." || s == ".."));
+            }
+        }
+
+        /// With encoded slashes kept, a canonical path still has no dot segment and its
+        /// parameters never split at an encoded slash.
+        #[test]
+        fn kept_slashes_stay_inside_their_segment(pieces in proptest::collection::vec(piece(), 1..6)) {
+            let raw = format!("/{}", pieces.join("/"));
+            if let Ok(canonical) = canonical_path(&raw, Slashes::KeepEncoded) {
+                proptest::prop_assert_eq!(canonical.matches('/').count(), raw.matches('/').count());
+                proptest::prop_assert!(!canonical.split('/').any(|s| s == "." || s == ".."));
+            }
+        }
+    }
+
+    fn decode_all(path: &str) -> String {
+        let mut out = Vec::new();
+        let bytes = path.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let escape = (bytes[i] == b'%')
+                .then(|| bytes.get(i + 1..i + 3))
+                .flatten()
+                .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+            match escape {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                None => {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     #[test]

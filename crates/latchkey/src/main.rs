@@ -255,7 +255,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
 
     // Hourly housekeeping: expired signing keys, old sync tombstones, sync clients idle past their limit,
-    // delivered webhook messages past their retention, handshake nonces nobody took.
+    // delivered webhook messages past their retention, handshake nonces nobody took, attempt
+    // counters whose window ended.
     let services = built.services.clone();
     tokio::spawn(async move {
         loop {
@@ -282,6 +283,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
             if let Err(e) = services.prune_handshake_nonces().await {
                 tracing::warn!(error = %e.long_message, "handshake nonce pruning failed");
+            }
+            if let Err(e) = services.prune_attempt_counters().await {
+                tracing::warn!(error = %e.long_message, "attempt counter pruning failed");
             }
         }
     });

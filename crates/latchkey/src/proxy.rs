@@ -19,7 +19,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use latchkey_axum::{
-    error_response, is_page_request, session_token, Auth, Guard, GuardConfig, KeySource, RouteMatcher, RoutePattern,
+    error_response, is_page_request, non_canonical_path, session_token, Auth, Guard, GuardConfig, KeySource,
+    RouteMatcher, RoutePattern, Slashes,
 };
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -217,6 +218,11 @@ async fn handle(
     req: Request<Body>,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
+    // Checked and forwarded as one form: an upstream that resolves `..` or decodes `%2F`
+    // must never reach another path than the rules judged.
+    if let Some(refused) = non_canonical_path(&parts, Slashes::Refuse) {
+        return refused;
+    }
     let path = parts.uri.path().to_owned();
     let auth = match session_token(&parts.headers) {
         Some(t) => proxy.guard.verify(&t).await.ok(),

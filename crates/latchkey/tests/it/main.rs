@@ -16,6 +16,7 @@ mod orgs;
 mod pages;
 mod process;
 mod proxy;
+mod proxy_paths;
 mod security;
 mod sync;
 mod sync_crash;

@@ -15,13 +15,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::harness::{Backend, Browser, Reply, TestServer};
 use crate::orgs::{server as org_server, Person};
 
-struct Upstream {
+pub(crate) struct Upstream {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Upstream {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/upstream.py");
         let mut child =
             Command::new("python3").arg(script).stdout(Stdio::piped()).spawn().expect("python3 runs the upstream");
@@ -38,11 +38,11 @@ impl Drop for Upstream {
     }
 }
 
-async fn start_proxy(server: &TestServer, upstream: &str) -> String {
+pub(crate) async fn start_proxy(server: &TestServer, upstream: &str) -> String {
     let rules = ProxyRules {
         upstream: Some(upstream.to_owned()),
         issuer: Some(server.url.clone()),
-        public: vec!["/health".into()],
+        public: vec!["/health".into(), "/webhooks(.*)".into()],
         routes: vec![
             RouteRule { path: "/admin(.*)".into(), role: Some("org:admin".into()), ..Default::default() },
             RouteRule {

@@ -1,5 +1,7 @@
 """A small upstream for the proxy tests (standard library only). Prints its port, then serves:
-  any path      -> JSON: method, path, headers (lower-cased), length and sum of the body
+  any path      -> JSON: method, path, resolved (the path as an upstream that decodes escapes,
+                   reads backslashes as slashes and resolves dot segments sees it), headers
+                   (lower-cased), length and sum of the body
   /events       -> server-sent events: one event, then (after /release) a second, then closes
   /release      -> lets /events send its second event
   /ws           -> answers a WebSocket upgrade with 101, then echoes raw bytes until closed
@@ -7,11 +9,22 @@
 import base64
 import hashlib
 import json
+import posixpath
 import sys
+from urllib.parse import unquote
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 release = threading.Event()
+
+
+def resolved(path):
+    """How a lenient upstream routes: decoded, backslashes as slashes, `.`/`..`/`//` resolved."""
+    p = unquote(path.split("?", 1)[0]).replace("\\", "/")
+    r = posixpath.normpath(p) if p else "/"
+    if r.startswith("//"):
+        r = "/" + r.lstrip("/")
+    return r + "/" if p.endswith("/") and r != "/" else r
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -35,6 +48,7 @@ class Handler(BaseHTTPRequestHandler):
         out = json.dumps({
             "method": self.command,
             "path": self.path,
+            "resolved": resolved(self.path),
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "length": len(data),
             "sum": sum(data) % 1000003,
