@@ -46,6 +46,19 @@ pub struct AppConfig {
     pub forwarded_hops: usize,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    /// Who may read `/metrics` on the main listener.
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read `/metrics` on the main listener (docs/SECURITY.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Anyone: development mode without a token.
+    Open,
+    /// Whoever sends `Authorization: Bearer <token>`.
+    Token(String),
+    /// Nobody (404): metrics are on their own listen address, or not served.
+    Closed,
 }
 
 impl AppConfig {
@@ -121,6 +134,23 @@ async fn method_not_allowed() -> error::ApiError {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, finishing in-flight requests.
+/// Serves `/metrics` alone on its own (internal) listen address.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| async move {
+                public::render_metrics(&state).await
+            }),
+        )
+        .with_state(state);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
 pub async fn serve(
     listener: TcpListener,
     state: AppState,

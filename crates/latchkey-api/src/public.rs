@@ -70,7 +70,27 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// `/metrics` on the main listener: per-route and per-status counts help an attacker (and each
+/// call pings the database), so it answers only with the configured bearer token, or in
+/// development mode; otherwise it is served on `metrics_listen` alone (docs/SECURITY.md).
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let allowed = match &state.config.metrics {
+        crate::MetricsAccess::Open => true,
+        crate::MetricsAccess::Closed => false,
+        crate::MetricsAccess::Token(token) => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| latchkey_core::secret::constant_time_eq(given.trim().as_bytes(), token.as_bytes())),
+    };
+    if !allowed {
+        return ApiError(ServiceError::not_found("Resource")).into_response();
+    }
+    render_metrics(&state).await
+}
+
+/// The metrics, for the main listener (when allowed) or the separate metrics listener.
+pub async fn render_metrics(state: &AppState) -> Response {
     let up = state.services.store.ping().await.is_ok();
     let mut res = state.metrics.render(up).into_response();
     res.headers_mut()

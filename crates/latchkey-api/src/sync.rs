@@ -109,47 +109,79 @@ async fn pull(
 }
 
 /// `GET /v1/sync/events`: a `change` event `{space, seq}` whenever a visible space changes,
-/// so the client pulls at once. The stream ends when the session token expires; the client
-/// reconnects with a fresh one (which also picks up membership changes).
+/// so the client pulls at once. At every keep-alive the session and its spaces are checked
+/// again: a session that ended closes the stream (`ended`), a space the user left is no longer
+/// announced. The stream also ends when the session token expires (`expired`); the client
+/// reconnects with a fresh one.
 async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let caller = caller(&state, &headers).await?;
-    let spaces = state.services.sync_spaces_of(&caller.user_id).await?;
-    let names: HashMap<String, String> = spaces.into_iter().map(|s| (s.key, s.name)).collect();
+    let slot = state.services.open_sync_stream(&caller)?;
+    let names = state.services.sync_stream_spaces(&caller).await?;
     let receiver = state.services.sync_hub.subscribe();
     let lifetime = (caller.expires_at - state.services.clock.now_secs()).clamp(1, 3600);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(lifetime as u64);
-    let stream = change_stream(receiver, names, deadline);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    let every = Duration::from_secs(state.services.config.sync.events_recheck_secs.max(1));
+    let live = LiveStream {
+        receiver,
+        names,
+        recheck: tokio::time::interval_at(tokio::time::Instant::now() + every, every),
+        caller,
+        _slot: slot,
+    };
+    let stream = change_stream(state, live, deadline);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(every)).into_response())
+}
+
+/// What one open stream holds: its subscription, the spaces it may hear of, when to check
+/// them again, and its place among the session's streams (freed when the stream ends).
+struct LiveStream {
+    receiver: tokio::sync::broadcast::Receiver<latchkey_service::sync::SpaceChanged>,
+    names: HashMap<String, String>,
+    recheck: tokio::time::Interval,
+    caller: SyncCaller,
+    _slot: latchkey_service::sync::events::StreamSlot,
 }
 
 fn change_stream(
-    receiver: tokio::sync::broadcast::Receiver<latchkey_service::sync::SpaceChanged>,
-    names: HashMap<String, String>,
+    state: AppState,
+    live: LiveStream,
     deadline: tokio::time::Instant,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let ready = Event::default().event("ready").data(r#"{"spaces":"subscribed"}"#);
     let first = stream::once(async move { Ok(ready) });
-    let rest = stream::unfold(Some((receiver, names)), move |state| async move {
-        let (mut receiver, names) = state?;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => {
-                    let end = Event::default().event("expired").data("{}");
-                    return Some((Ok(end), None));
-                }
-                received = receiver.recv() => match received {
-                    Ok(change) => {
-                        if let Some(name) = names.get(&change.space) {
-                            let data = serde_json::json!({"space": name, "seq": change.seq}).to_string();
-                            return Some((Ok(Event::default().event("change").data(data)), Some((receiver, names))));
+    let rest = stream::unfold(Some(live), move |live| {
+        let state = state.clone();
+        async move {
+            let mut live = live?;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => {
+                        let end = Event::default().event("expired").data("{}");
+                        return Some((Ok(end), None));
+                    }
+                    _ = live.recheck.tick() => match state.services.sync_stream_spaces(&live.caller).await {
+                        Ok(names) => live.names = names,
+                        Err(e) if e.kind == ErrorKind::Unauthenticated => {
+                            let end = Event::default().event("ended").data(r#"{"reason":"session_ended"}"#);
+                            return Some((Ok(end), None));
                         }
+                        // The database is away: keep the spaces it last allowed, try again later.
+                        Err(_) => {}
+                    },
+                    received = live.receiver.recv() => match received {
+                        Ok(change) => {
+                            if let Some(name) = live.names.get(&change.space) {
+                                let data = serde_json::json!({"space": name, "seq": change.seq}).to_string();
+                                return Some((Ok(Event::default().event("change").data(data)), Some(live)));
+                            }
+                        }
+                        // Missed events: tell the client to pull every space.
+                        Err(RecvError::Lagged(_)) => {
+                            let data = serde_json::json!({"space": PERSONAL_SPACE, "seq": null, "all": true}).to_string();
+                            return Some((Ok(Event::default().event("change").data(data)), Some(live)));
+                        }
+                        Err(RecvError::Closed) => return None,
                     }
-                    // Missed events: tell the client to pull every space.
-                    Err(RecvError::Lagged(_)) => {
-                        let data = serde_json::json!({"space": PERSONAL_SPACE, "seq": null, "all": true}).to_string();
-                        return Some((Ok(Event::default().event("change").data(data)), Some((receiver, names))));
-                    }
-                    Err(RecvError::Closed) => return None,
                 }
             }
         }

@@ -155,7 +155,7 @@ pub fn canonical_path(raw: &str, slashes: Slashes) -> Result<String, PathProblem
     let rest = raw.strip_prefix('/').ok_or(PathProblem::NotAbsolute)?;
     // The common case: nothing to decode, nothing to refuse.
     let plain = !rest.bytes().any(|b| matches!(b, b'%' | b'\\' | b'.'));
-    if plain && !rest.contains("//") {
+    if plain && !raw.contains("//") {
         return Ok(raw.to_owned());
     }
     let segments: Vec<&str> = rest.split('/').collect();
@@ -422,6 +422,7 @@ mod tests {
             assert_eq!(keep(dots), Err(PathProblem::DotSegment), "{dots}");
         }
         assert_eq!(keep("/a//b"), Err(PathProblem::EmptySegment));
+        assert_eq!(keep("//admin/x"), Err(PathProblem::EmptySegment), "a leading `//` too");
         assert_eq!(keep("/a/b/"), Ok("/a/b/".into()), "a trailing slash is canonical");
         assert_eq!(keep("/file..json/.well-known/x.y"), Ok("/file..json/.well-known/x.y".into()));
         assert_eq!(keep("relative"), Err(PathProblem::NotAbsolute));
@@ -479,6 +480,7 @@ mod tests {
                 let decoded = decode_all(resolved.path());
                 proptest::prop_assert_eq!(&decoded, &canonical, "{}", raw);
                 proptest::prop_assert!(!canonical.split('/').any(|s| s == "." || s == ".."));
+                proptest::prop_assert!(!has_inner_empty_segment(&canonical), "{}", canonical);
             }
         }
 
@@ -490,8 +492,15 @@ mod tests {
             if let Ok(canonical) = canonical_path(&raw, Slashes::KeepEncoded) {
                 proptest::prop_assert_eq!(canonical.matches('/').count(), raw.matches('/').count());
                 proptest::prop_assert!(!canonical.split('/').any(|s| s == "." || s == ".."));
+                proptest::prop_assert!(!has_inner_empty_segment(&canonical), "{}", canonical);
             }
         }
+    }
+
+    /// `//` anywhere but a trailing `/`: what lenient routers collapse.
+    fn has_inner_empty_segment(path: &str) -> bool {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        path.starts_with("//") || segments[..segments.len().saturating_sub(1)].iter().any(|s| s.is_empty())
     }
 
     fn decode_all(path: &str) -> String {

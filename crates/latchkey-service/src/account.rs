@@ -62,14 +62,8 @@ impl Services {
             user.primary_email_id = Some(primary_email_choice(&record, id)?);
         }
         if let Some(meta) = update.unsafe_metadata {
-            if !meta.is_object() {
-                return Err(ServiceError::unprocessable(
-                    "form_param_format_invalid",
-                    "unsafe_metadata must be an object",
-                )
-                .param("unsafe_metadata"));
-            }
-            user.unsafe_metadata = meta.to_string();
+            // The Backend API's rules: an object of at most 8 KiB.
+            user.unsafe_metadata = crate::admin::metadata_param(&meta, "unsafe_metadata")?;
         }
         user.updated_at = self.now();
         user.version += 1;

@@ -126,18 +126,41 @@ impl Services {
             return Ok(());
         }
         let limits = &self.config.rate_limits;
-        let mut checks = vec![(self.counter_key("mail_ip", &crate::ip_key(&ctx.ip)), limits.mail_per_ip_per_hour)];
+        let mut checks = self.ip_budgets("mail_ip", ctx, limits.mail_per_ip_per_hour);
         if let Some(user) = user_id {
             checks.push((self.counter_key("mail_user", user), limits.mail_per_user_per_hour));
         }
-        for (key, limit) in checks {
+        self.spend(&checks, count, "Too many messages were sent at your request. Try again later.").await
+    }
+
+    /// Counts a new client (a browser or device seen for the first time) from `ctx`'s address:
+    /// clients are stored, so an address may make only so many an hour.
+    pub(crate) async fn client_budget(&self, ctx: &RequestContext) -> Result<()> {
+        if !self.budgets_on() {
+            return Ok(());
+        }
+        let checks = self.ip_budgets("clients_ip", ctx, self.config.rate_limits.clients_per_ip_per_hour);
+        self.spend(&checks, 1, "Too many new clients from your address. Try again later.").await
+    }
+
+    /// The counters of `kind` for the request's address and its wider IPv6 prefix, with their
+    /// limits.
+    fn ip_budgets(&self, kind: &str, ctx: &RequestContext, limit: u32) -> Vec<(String, u32)> {
+        crate::ip_keys(&ctx.ip)
+            .into_iter()
+            .map(|(key, factor)| (self.counter_key(kind, &key), limit.saturating_mul(factor)))
+            .collect()
+    }
+
+    /// Counts `count` events against each hourly budget; refused past any of them.
+    async fn spend(&self, budgets: &[(String, u32)], count: u32, why: &str) -> Result<()> {
+        for (key, limit) in budgets {
             let mut counter = None;
             for _ in 0..count {
-                counter = Some(self.store.bump_counter(&key, HOUR_MS, self.now()).await?);
+                counter = Some(self.store.bump_counter(key, HOUR_MS, self.now()).await?);
             }
-            if let Some(secs) = counter.and_then(|c| over_budget(&c, limit, self.now())) {
-                return Err(ServiceError::rate_limited(secs)
-                    .long("Too many messages were sent at your request. Try again later."));
+            if let Some(secs) = counter.and_then(|c| over_budget(&c, *limit, self.now())) {
+                return Err(ServiceError::rate_limited(secs).long(why));
             }
         }
         Ok(())

@@ -163,8 +163,15 @@ impl Services {
         Ok(self.store.client_by_token_digest(&secret_digest(token)).await?)
     }
 
+    /// A new client for a browser or device seen for the first time, within its address's
+    /// hourly budget of new clients (clients are stored).
+    pub async fn new_client_for(&self, ctx: &RequestContext) -> Result<(ClientRow, String)> {
+        self.client_budget(ctx).await?;
+        self.new_client().await
+    }
+
     /// A new client and the opaque token that identifies it (shown once, stored hashed).
-    pub async fn new_client(&self) -> Result<(ClientRow, String)> {
+    pub(crate) async fn new_client(&self) -> Result<(ClientRow, String)> {
         let token = new_opaque_secret(self.rng.as_ref());
         let now = self.now();
         let client = ClientRow {
@@ -346,14 +353,8 @@ impl Services {
             row.last_name = Some(v);
         }
         if let Some(meta) = input.unsafe_metadata {
-            if !meta.is_object() {
-                return Err(ServiceError::unprocessable(
-                    "form_param_format_invalid",
-                    "unsafe_metadata must be an object",
-                )
-                .param("unsafe_metadata"));
-            }
-            row.unsafe_metadata = meta.to_string();
+            // The Backend API's rules: an object of at most 8 KiB.
+            row.unsafe_metadata = crate::admin::metadata_param(&meta, "unsafe_metadata")?;
         }
         if let Some(password) = input.password {
             check_new_password(&password).map_err(password_error)?;
@@ -532,7 +533,7 @@ impl Services {
                 if let Err(e) = self.accept_invitations(&email).await {
                     tracing::warn!(user_id, code = e.code, "invitations not marked accepted");
                 }
-                self.accept_invitations_at_sign_in(&user_id).await;
+                self.accept_invitations_at_sign_up(&user_id).await;
                 Ok(Step { row: done_row, new_client_token: Some(client_token) })
             }
             Err(e @ StoreError::Conflict(_)) => {
@@ -823,7 +824,6 @@ impl Services {
         };
         self.emitting(vec![event]).complete_sign_in(&done).await?;
         tracing::info!(user_id, session_id = ?row.created_session_id, "sign-in complete");
-        self.accept_invitations_at_sign_in(user_id).await;
         Ok(Step { row, new_client_token: Some(client_token) })
     }
 

@@ -68,6 +68,8 @@ pub struct RateLimitConfig {
     pub mail_per_user_per_hour: u32,
     /// Mail that requests from one IP address (an IPv6 /64) make latchkey send per hour.
     pub mail_per_ip_per_hour: u32,
+    /// New clients (stored per browser or device) one IP address (an IPv6 /64) may make per hour.
+    pub clients_per_ip_per_hour: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -80,23 +82,33 @@ impl Default for RateLimitConfig {
             code_failures_per_address_per_day: 20,
             mail_per_user_per_hour: 20,
             mail_per_ip_per_hour: 100,
+            clients_per_ip_per_hour: 100,
         }
     }
 }
 
-/// The key per-IP limits count under: an IPv4 address, or the /64 an IPv6 address is in
-/// (one host commonly owns a whole /64, so counting single IPv6 addresses counts nothing).
-pub fn ip_key(ip: &str) -> String {
+/// How much more a wider IPv6 prefix may spend than one /64: a /48 (a site) gets this many
+/// /64s' budgets.
+pub const SITE_BUDGET_FACTOR: u32 = 8;
+
+/// The keys per-IP limits count under, each with the factor of the budget it gets: an IPv4
+/// address (×1); for IPv6 its /64 (×1: one host commonly owns a whole /64, so counting single
+/// addresses counts nothing) and its /48 (×[`SITE_BUDGET_FACTOR`], so that rotating through
+/// /64s of one site runs out too).
+pub fn ip_keys(ip: &str) -> Vec<(String, u32)> {
     match ip.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
+            Some(v4) => vec![(v4.to_string(), 1)],
             None => {
                 let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                vec![
+                    (format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]), 1),
+                    (format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]), SITE_BUDGET_FACTOR),
+                ]
             }
         },
-        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
-        Err(_) => ip.to_owned(),
+        Ok(std::net::IpAddr::V4(v4)) => vec![(v4.to_string(), 1)],
+        Err(_) => vec![(ip.to_owned(), 1)],
     }
 }
 
@@ -119,6 +131,8 @@ pub enum Action {
 struct Limits {
     enabled: bool,
     by_ip: [RateLimiter; 4],
+    /// The same limits for IPv6 /48s, at [`SITE_BUDGET_FACTOR`] times the budget.
+    by_site: [RateLimiter; 4],
     by_identifier: RateLimiter,
     /// Sync pushes per user (`None`: no limit).
     pushes: Option<RateLimiter>,
@@ -127,9 +141,11 @@ struct Limits {
 impl Limits {
     fn new(config: &RateLimitConfig, sync: &sync::SyncConfig) -> Self {
         let ip = || RateLimiter::new(config.per_ip_per_minute, 60_000);
+        let site = || RateLimiter::new(config.per_ip_per_minute.saturating_mul(SITE_BUDGET_FACTOR), 60_000);
         Self {
             enabled: config.enabled,
             by_ip: [ip(), ip(), ip(), ip()],
+            by_site: [site(), site(), site(), site()],
             by_identifier: RateLimiter::new(config.per_identifier_per_minute, 60_000),
             pushes: (sync.pushes_per_minute > 0).then(|| RateLimiter::new(sync.pushes_per_minute, 60_000)),
         }
@@ -149,6 +165,7 @@ pub struct Services {
     roles: Vec<latchkey_core::authz::Role>,
     sync_tables: sync::Tables,
     pub sync_hub: sync::SyncHub,
+    sync_streams: sync::events::StreamSlots,
     /// Mail handed to the background and not yet through the mailer (see [`Services::send_mail`]).
     mail_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -190,6 +207,7 @@ impl Services {
             roles,
             sync_tables,
             sync_hub,
+            sync_streams: Default::default(),
             mail_in_flight: Default::default(),
         }
     }
@@ -213,7 +231,11 @@ impl Services {
             Action::Verify => 2,
             Action::PasswordChange => 3,
         };
-        self.limits.by_ip[idx].check(&ip_key(&ctx.ip), self.now()).map_err(|r| ServiceError::rate_limited(r.0))
+        for (key, factor) in ip_keys(&ctx.ip) {
+            let limiter = if factor == 1 { &self.limits.by_ip[idx] } else { &self.limits.by_site[idx] };
+            limiter.check(&key, self.now()).map_err(|r| ServiceError::rate_limited(r.0))?;
+        }
+        Ok(())
     }
 
     /// Applies the per-user limit of sync pushes.

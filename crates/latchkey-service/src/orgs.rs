@@ -3,10 +3,11 @@
 //! they are; the Frontend API and the hosted pages reach them only through an [`OrgActor`],
 //! the caller's own membership, which must hold the system permission an action needs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use latchkey_core::authz::{
     self, has, pack_permissions, role_permissions, with_org_prefix, AuthState, Check, Role, ADMIN_ROLE,
+    MEMBERSHIPS_MANAGE,
 };
 use latchkey_core::ids::IdKind;
 use latchkey_core::org::{normalize_name, normalize_slug, slugify, OrgFieldProblem};
@@ -692,6 +693,17 @@ impl Services {
         Ok((row, url))
     }
 
+    /// The member addresses `viewer` already knows: those its organization invited (typed by
+    /// its membership managers, who alone see them). Any other member's address stays hidden
+    /// from other members (docs/SECURITY.md, "Organizations").
+    pub async fn addresses_known_to(&self, viewer: &OrgActor) -> Result<HashSet<String>> {
+        if !viewer.permissions.iter().any(|p| p == MEMBERSHIPS_MANAGE) {
+            return Ok(HashSet::new());
+        }
+        let (invited, _) = self.store.list_org_invitations(&viewer.org.id, &[], 10_000, 0).await?;
+        Ok(invited.into_iter().map(|i| i.email).collect())
+    }
+
     /// Counts the mail of `count` invitations a member sends (Frontend API, hosted pages)
     /// against their and their IP address's mail budget; refused past either.
     pub async fn member_invitations_allowed(&self, ctx: &RequestContext, inviter: &OrgActor, count: u32) -> Result<()> {
@@ -799,10 +811,12 @@ impl Services {
         }
     }
 
-    /// At sign-up and sign-in: every live invitation to the user's verified addresses is
-    /// accepted. One that cannot be (the organization is full) stays pending.
-    /// Runs after the sign-in has committed, so a failure here is logged, never the sign-in's.
-    pub(crate) async fn accept_invitations_at_sign_in(&self, user_id: &str) {
+    /// At sign-up: every live invitation to the address just proven is accepted (signing up
+    /// with the address an invitation went to is the invitee's consent). An existing user who
+    /// is invited later accepts explicitly; signing in accepts nothing. One that cannot be
+    /// accepted (the organization is full) stays pending. Runs after the sign-up has
+    /// committed, so a failure here is logged, never the sign-up's.
+    pub(crate) async fn accept_invitations_at_sign_up(&self, user_id: &str) {
         let invitations = match self.invitations_for_user(user_id).await {
             Ok(list) => list,
             Err(e) => {

@@ -131,8 +131,37 @@ pub async fn run_all(store: &dyn Store) {
     organizations(store).await;
     a_ban_and_its_revocation_land_together(store).await;
     attempt_counters(store).await;
+    abandoned_attempts_and_idle_clients_are_pruned(store).await;
     crate::conformance_sync::run(store).await;
     crate::conformance_webhooks::run(store).await;
+}
+
+async fn abandoned_attempts_and_idle_clients_are_pruned(store: &dyn Store) {
+    // Far in the future, so rows of other checks (and of a database in use) are not judged.
+    let far = 9_000_000_000_000_i64;
+    let idle = ClientRow { updated_at: far - 10, ..client(&uid("client")) };
+    let used = ClientRow { updated_at: far - 10, ..client(&uid("client")) };
+    let fresh = ClientRow { updated_at: far + 10, ..client(&uid("client")) };
+    for c in [&idle, &used, &fresh] {
+        store.insert_client(c).await.unwrap();
+    }
+    let u = uid("user");
+    store.create_user(&UserRecord { user: user(&u, None), emails: vec![], phones: vec![] }).await.unwrap();
+    store.insert_session(&session(&uid("sess"), &used.id, &u)).await.unwrap();
+    let abandoned = SignInRow { abandon_at: far - 1, ..sign_in(&uid("sia"), &fresh.id) };
+    let live = SignInRow { abandon_at: far + 1, ..sign_in(&uid("sia"), &fresh.id) };
+    let gone_up = SignUpRow { abandon_at: far - 1, ..sign_up(&uid("sua"), &fresh.id, "pruned@example.com") };
+    for s in [&abandoned, &live] {
+        store.insert_sign_in(s).await.unwrap();
+    }
+    store.insert_sign_up(&gone_up).await.unwrap();
+    assert!(store.prune_abandoned(far, far).await.unwrap() >= 3);
+    assert!(store.get_sign_in(&abandoned.id).await.unwrap().is_none());
+    assert!(store.get_sign_in(&live.id).await.unwrap().is_some(), "an attempt still running stays");
+    assert!(store.get_sign_up(&gone_up.id).await.unwrap().is_none());
+    assert!(store.get_client(&idle.id).await.unwrap().is_none(), "an idle client that never signed in goes");
+    assert!(store.get_client(&used.id).await.unwrap().is_some(), "a client with a session stays");
+    assert!(store.get_client(&fresh.id).await.unwrap().is_some(), "a recent client stays");
 }
 
 /// Windowed counters: one count per bump, none lost under concurrency, a new window after the

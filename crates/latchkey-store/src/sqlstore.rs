@@ -1894,6 +1894,31 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         }
     }
 
+    async fn prune_abandoned(&self, now: i64, idle_before: i64) -> Result<u64> {
+        const BATCH: i64 = 1000;
+        let statements = [
+            ("DELETE FROM sign_ins WHERE id IN (SELECT id FROM sign_ins WHERE abandon_at < $1 LIMIT $2)", now),
+            ("DELETE FROM sign_ups WHERE id IN (SELECT id FROM sign_ups WHERE abandon_at < $1 LIMIT $2)", now),
+            (
+                "DELETE FROM clients WHERE id IN (SELECT c.id FROM clients c WHERE c.updated_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.client_id = c.id) LIMIT $2)",
+                idle_before,
+            ),
+        ];
+        let mut removed = 0;
+        for (sql, before) in statements {
+            loop {
+                // One short transaction per batch, so the writer is never held for long.
+                let n = self.write_one(sql, &[before.into(), BATCH.into()]).await?;
+                removed += n;
+                if n < BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     async fn prune_handshake_nonces(&self, now: i64) -> Result<u64> {
         self.write_one("DELETE FROM handshake_nonces WHERE expires_at <= $1", &[now.into()]).await
     }

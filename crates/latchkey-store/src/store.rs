@@ -186,6 +186,11 @@ pub trait Store:
         max_allowed: i64,
     ) -> Result<bool>;
 
+    /// Housekeeping: deletes sign-in and sign-up attempts abandoned before `now`, and clients
+    /// that never held a session and have been idle since `idle_before` (what anyone can make
+    /// without an account must not pile up). Works in batches; returns how many rows went.
+    async fn prune_abandoned(&self, now: i64, idle_before: i64) -> Result<u64>;
+
     /// Keeps handshake cookie directives (a JSON array) under a nonce's digest until `expires_at`.
     async fn insert_handshake_nonce(&self, digest: &str, directives: &str, expires_at: i64) -> Result<()>;
     /// Takes the directives stored under `digest` once: the first call before expiry gets them

@@ -264,6 +264,7 @@ pub fn app_state(
         forwarded_hops: config.forwarded_hops.max(1),
         request_timeout: std::time::Duration::from_secs(config.request_timeout_secs.max(1)),
         body_limit_bytes: config.body_limit_bytes,
+        metrics: config.metrics_access()?,
     };
     Ok(latchkey_api::AppState::new(built.services.clone(), app_config))
 }

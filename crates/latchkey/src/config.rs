@@ -55,6 +55,10 @@ pub struct Config {
     pub sync: SyncConfig,
     /// Webhook delivery (`[webhooks]`): address policy, timeouts, rotation overlap.
     pub webhooks: latchkey_service::webhooks::WebhookConfig,
+    /// `/metrics` for whoever sends `Authorization: Bearer <token>` (at least 32 characters).
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` (without a token) on this address only, e.g. `127.0.0.1:9464`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -82,6 +86,8 @@ impl Default for Config {
             organizations: OrganizationConfig::default(),
             sync: SyncConfig::default(),
             webhooks: Default::default(),
+            metrics_token: None,
+            metrics_listen: None,
         }
     }
 }
@@ -109,6 +115,8 @@ const ENV_KEYS: &[&str] = &[
     "organizations",
     "sync",
     "webhooks",
+    "metrics_token",
+    "metrics_listen",
 ];
 
 impl Config {
@@ -166,6 +174,21 @@ impl Config {
         }
     }
 
+    /// Who may read `/metrics` on the main listener: a token if one is set, nobody when metrics
+    /// have their own listener, anyone only in development mode.
+    pub fn metrics_access(&self) -> anyhow::Result<latchkey_api::MetricsAccess> {
+        use latchkey_api::MetricsAccess;
+        match (&self.metrics_token, self.metrics_listen) {
+            (Some(t), _) if t.chars().count() < 32 => {
+                Err(anyhow::anyhow!("metrics_token must be at least 32 characters (a random secret)"))
+            }
+            (Some(t), _) => Ok(MetricsAccess::Token(t.clone())),
+            (None, Some(_)) => Ok(MetricsAccess::Closed),
+            (None, None) if self.dev_mode() => Ok(MetricsAccess::Open),
+            (None, None) => Ok(MetricsAccess::Closed),
+        }
+    }
+
     /// The database URL with any password hidden, for messages.
     pub fn redacted_database_url(&self) -> String {
         match url::Url::parse(&self.database_url) {
@@ -176,6 +199,11 @@ impl Config {
             _ => self.database_url.clone(),
         }
     }
+}
+
+/// Whether a database URL carries a password.
+pub fn url_has_password(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| u.password().is_some_and(|p| !p.is_empty()))
 }
 
 /// Development or production, with the reason, for the start-up banner.
@@ -222,6 +250,9 @@ body_limit_bytes = 65536
 # hash_concurrency = 2                       # default: one per CPU core
 postgres_max_connections = 16
 log_format = "text"                          # or "json"
+# metrics_token = "..."                      # /metrics with Authorization: Bearer <token> (32+ chars)
+# metrics_listen = "127.0.0.1:9464"          # or /metrics alone on an internal address
+                                             # (neither: /metrics only in development mode)
 
 [rate_limits]                                # docs/SECURITY.md, "Limits and lockout"
 enabled = true                               # false turns every limit off (benchmarks only)

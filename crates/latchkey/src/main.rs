@@ -18,7 +18,8 @@ struct Cli {
     /// Configuration file (default: ./latchkey.toml when present).
     #[arg(long, global = true, env = "LATCHKEY_CONFIG")]
     config: Option<PathBuf>,
-    /// Database URL (sqlite://… or postgres://…).
+    /// Database URL (sqlite://… or postgres://…). One with a password belongs in
+    /// LATCHKEY_DATABASE_URL or latchkey.toml: `ps` shows command lines to everyone.
     #[arg(long, global = true)]
     database_url: Option<String>,
     #[command(subcommand)]
@@ -185,6 +186,13 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
+    if cli.database_url.as_deref().is_some_and(config::url_has_password) {
+        // Every user of the machine can read a process's arguments (`ps`, /proc).
+        tracing::warn!(
+            "the database URL on the command line holds a password, which `ps` shows to every user of this machine: \
+             set LATCHKEY_DATABASE_URL or database_url in latchkey.toml instead"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -256,7 +264,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     // Hourly housekeeping: expired signing keys, old sync tombstones, sync clients idle past their limit,
     // delivered webhook messages past their retention, handshake nonces nobody took, attempt
-    // counters whose window ended.
+    // counters whose window ended, abandoned sign-in and sign-up attempts and idle clients.
     let services = built.services.clone();
     tokio::spawn(async move {
         loop {
@@ -284,6 +292,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             if let Err(e) = services.prune_handshake_nonces().await {
                 tracing::warn!(error = %e.long_message, "handshake nonce pruning failed");
             }
+            match services.prune_abandoned().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "forgot abandoned sign-ins, sign-ups and idle clients"),
+                Err(e) => tracing::warn!(error = %e.long_message, "pruning abandoned attempts failed"),
+            }
             if let Err(e) = services.prune_attempt_counters().await {
                 tracing::warn!(error = %e.long_message, "attempt counter pruning failed");
             }
@@ -291,6 +304,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
 
     let shutdown = shutdown_signal()?;
+    let metrics_at = match config.metrics_listen {
+        Some(addr) => {
+            let metrics =
+                TcpListener::bind(addr).await.map_err(|e| anyhow!("cannot listen on {addr} for /metrics: {e}"))?;
+            let bound = metrics.local_addr()?;
+            let (metrics_state, stop) = (state.clone(), shutdown_signal()?);
+            tokio::spawn(async move {
+                if let Err(e) = latchkey_api::serve_metrics(metrics, metrics_state, stop).await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            });
+            Some(bound)
+        }
+        None => None,
+    };
     println!("latchkey listening on {public_url}");
     if public_url != format!("http://{bound}") {
         println!("  bound to         http://{bound}");
@@ -303,6 +331,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     println!("  next steps       open {public_url}/sign-up to create an account,");
     println!("                   verify tokens with {public_url}/.well-known/jwks.json");
+    match (metrics_at, &config.metrics_token) {
+        (Some(at), _) => println!("  metrics          http://{at}/metrics"),
+        (None, Some(_)) => println!("  metrics          {public_url}/metrics with the metrics token"),
+        (None, None) if mode.development => println!("  metrics          {public_url}/metrics"),
+        (None, None) => println!("  metrics          off (set metrics_listen or metrics_token)"),
+    }
     if mode.development {
         println!("  mode             development mode ({}): mail is kept at {public_url}/dev/mail", mode.reason);
     } else {

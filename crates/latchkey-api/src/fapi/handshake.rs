@@ -20,6 +20,7 @@ use crate::params::missing;
 use crate::AppState;
 
 pub const NONCE_PARAM: &str = "__clerk_handshake_nonce";
+pub const TOKEN_PARAM: &str = "__clerk_handshake";
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/client/handshake", get(handshake))
@@ -29,6 +30,7 @@ async fn handshake(
     State(state): State<AppState>,
     caller: Caller,
     via: Option<Extension<ViaProxy>>,
+    headers: axum::http::HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let redirect = q.get("redirect_url").filter(|u| !u.is_empty()).ok_or_else(|| missing("redirect_url"))?;
@@ -39,7 +41,15 @@ async fn handshake(
         Some(client) => {
             // Organization sync: `organization_id` (an id, a slug, or empty for the personal
             // account) becomes the active organization of the client's last active session.
-            if let (Some(org), Some(session_id)) = (q.get("organization_id"), &client.last_active_session_id) {
+            // Only from the app itself: through its authenticated proxy, or a navigation from the
+            // same site. A link on another site must not switch a victim's organization.
+            let from_the_app = via.is_some()
+                || headers
+                    .get("sec-fetch-site")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|site| matches!(site, "same-origin" | "same-site"));
+            let org_sync = q.get("organization_id").filter(|_| from_the_app);
+            if let (Some(org), Some(session_id)) = (org_sync, &client.last_active_session_id) {
                 let org = Some(org.clone()).filter(|o| !o.is_empty());
                 if let Err(e) = state.services.touch_session(client, session_id, Some(org)).await {
                     tracing::debug!(code = e.code, "handshake: organization not activated");
@@ -58,8 +68,14 @@ async fn handshake(
     } else {
         directives
     };
-    let nonce = state.services.issue_handshake_nonce(&directives).await?;
-    target.query_pairs_mut().append_pair(NONCE_PARAM, &nonce);
+    if caller.client.is_some() {
+        let nonce = state.services.issue_handshake_nonce(&directives).await?;
+        target.query_pairs_mut().append_pair(NONCE_PARAM, &nonce);
+    } else {
+        // Signed out: nothing to keep, so nothing is stored (anyone can ask without limit).
+        let token = state.services.signed_out_handshake_token(&directives).await?;
+        target.query_pairs_mut().append_pair(TOKEN_PARAM, &token);
+    }
     let mut res = StatusCode::TEMPORARY_REDIRECT.into_response();
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(target.as_str()) {

@@ -273,7 +273,7 @@ pub async fn ensure_client(state: &AppState, caller: &Caller) -> Result<(ClientR
     match &caller.client {
         Some(c) => Ok((c.clone(), None)),
         None => {
-            let (client, token) = state.services.new_client().await?;
+            let (client, token) = state.services.new_client_for(&caller.ctx).await?;
             Ok((client, Some(token)))
         }
     }

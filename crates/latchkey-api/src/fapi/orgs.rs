@@ -66,9 +66,36 @@ async fn org_body(state: &AppState, org: &OrganizationRow) -> Result<Value, ApiE
     Ok(org_json::organization(state, org, counts.get(&org.id).copied(), WHO))
 }
 
-async fn membership_body(state: &AppState, m: &MembershipRow) -> Result<Value, ApiError> {
+/// The caller's own membership.
+async fn own_membership_body(state: &AppState, m: &MembershipRow) -> Result<Value, ApiError> {
     let ctx = MembershipContext::load(state, std::slice::from_ref(m)).await?;
     Ok(ctx.render(state, m, WHO))
+}
+
+/// A membership of `viewer`'s organization as they may see it.
+async fn membership_body(state: &AppState, viewer: &OrgActor, m: &MembershipRow) -> Result<Value, ApiError> {
+    let mut body = [own_membership_body(state, m).await?];
+    hide_unknown_addresses(state, viewer, &mut body).await?;
+    let [body] = body;
+    Ok(body)
+}
+
+/// Another member's address is shown only to a viewer who already knew it (their
+/// organization invited it); others see the name alone, so a membership never turns a user
+/// id into an address (docs/SECURITY.md, "Organizations").
+async fn hide_unknown_addresses(state: &AppState, viewer: &OrgActor, bodies: &mut [Value]) -> Result<(), ApiError> {
+    let known = state.services.addresses_known_to(viewer).await?;
+    for body in bodies {
+        let Some(public) = body.get_mut("public_user_data").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let own = public.get("user_id").and_then(Value::as_str) == Some(viewer.user_id.as_str());
+        let address = public.get("identifier").and_then(Value::as_str).filter(|i| i.contains('@'));
+        if !own && address.is_some_and(|a| !known.contains(&a.to_lowercase())) {
+            public.insert("identifier".into(), Value::String(String::new()));
+        }
+    }
+    Ok(())
 }
 
 /// The user's memberships as the Frontend API's user object carries them.
@@ -150,7 +177,7 @@ async fn accept_invitation(
     let orgs = state.services.organizations_by_id(std::slice::from_ref(&membership.organization_id)).await?;
     let body = match inv {
         Some(inv) => org_json::user_invitation(&state, &inv, orgs.get(&membership.organization_id)),
-        None => membership_body(&state, &membership).await?,
+        None => own_membership_body(&state, &membership).await?,
     };
     reply(&state, &caller, m, body).await
 }
@@ -261,23 +288,24 @@ async fn list_members(
     };
     let (rows, total) = state.services.list_memberships(query).await?;
     let ctx = MembershipContext::load(&state, &rows).await?;
-    let body = page(ctx.render_all(&state, &rows, WHO), total);
-    reply(&state, &caller, m, body).await
+    let mut members = ctx.render_all(&state, &rows, WHO);
+    hide_unknown_addresses(&state, &a, &mut members).await?;
+    reply(&state, &caller, m, page(members, total)).await
 }
 
+/// Members join by invitation and their own acceptance: a user adds nobody directly (the
+/// Backend API, which acts for the operator, still does).
 async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<SessionQuery>,
     Path(org): Path<String>,
-    p: Params,
 ) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
+    let (_, a) = actor(&state, &caller, &q, &org).await?;
     a.require(MEMBERSHIPS_MANAGE)?;
-    let user_id = p.required("user_id")?;
-    let added = state.services.add_member(&a.org.id, &user_id, p.text("role").as_deref()).await?;
-    let body = membership_body(&state, &added).await?;
-    reply(&state, &caller, m, body).await
+    Err(ApiError(ServiceError::new(ErrorKind::Forbidden, "not_allowed_access", "Members join by invitation.").long(
+        "Invite the person by email address; they join when they accept. Only the Backend API adds members directly.",
+    )))
 }
 
 async fn set_role(
@@ -290,7 +318,7 @@ async fn set_role(
     let (m, a) = actor(&state, &caller, &q, &org).await?;
     a.require(MEMBERSHIPS_MANAGE)?;
     let changed = state.services.set_member_role(&a.org.id, &user_id, &p.required("role")?).await?;
-    let body = membership_body(&state, &changed).await?;
+    let body = membership_body(&state, &a, &changed).await?;
     reply(&state, &caller, m, body).await
 }
 
@@ -303,7 +331,7 @@ async fn remove_member(
     let (m, a) = actor(&state, &caller, &q, &org).await?;
     a.require(MEMBERSHIPS_MANAGE)?;
     let removed = state.services.remove_member(&a.org.id, &user_id).await?;
-    let body = membership_body(&state, &removed).await?;
+    let body = membership_body(&state, &a, &removed).await?;
     reply(&state, &caller, m, body).await
 }
 

@@ -200,6 +200,8 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
         let query = MembershipQuery { organization_id: Some(a.org.id.clone()), limit: 500, ..Default::default() };
         let (members, total) = s.list_memberships(query).await.unwrap_or_default();
         let users = s.member_users(&members).await.unwrap_or_default();
+        // Another member's address only for a viewer whose organization invited it.
+        let known = s.addresses_known_to(a).await.unwrap_or_default();
         let mut items = String::new();
         for m in &members {
             let who = users.get(&m.user_id).map(|u| {
@@ -208,12 +210,14 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
                     .flatten()
                     .collect::<Vec<_>>()
                     .join(" ");
-                let id =
-                    latchkey_service::account::primary_email(u).or_else(|| u.user.username.clone()).unwrap_or_default();
-                if name.is_empty() {
-                    id
-                } else {
-                    format!("{name} ({id})")
+                let id = latchkey_service::account::primary_email(u)
+                    .filter(|e| m.user_id == a.user_id || known.contains(e))
+                    .or_else(|| u.user.username.clone());
+                match (name.is_empty(), id) {
+                    (false, Some(id)) => format!("{name} ({id})"),
+                    (false, None) => name,
+                    (true, Some(id)) => id,
+                    (true, None) => "A member".to_owned(),
                 }
             });
             let who = who.unwrap_or_else(|| m.user_id.clone());

@@ -3,6 +3,7 @@
 //! failures become per-operation results; the merge itself runs inside the store's
 //! transaction with the rules of `latchkey_core::sync`.
 
+pub mod events;
 mod pull;
 mod push;
 
@@ -47,6 +48,9 @@ pub struct SyncConfig {
     pub max_clock_ahead_secs: i64,
     /// Clients idle this long are forgotten (a returning one re-pushes under a new id).
     pub client_ttl_days: i64,
+    /// Seconds between keep-alives of a live stream, at each of which the stream's session and
+    /// spaces are checked again.
+    pub events_recheck_secs: u64,
     /// Tombstones older than this are removed; a client whose cursor predates a removed one
     /// has that space reset (it pulls the space again from the start).
     pub tombstone_ttl_days: i64,
@@ -71,6 +75,7 @@ impl Default for SyncConfig {
             max_clock_ahead_secs: 60,
             client_ttl_days: 90,
             tombstone_ttl_days: 90,
+            events_recheck_secs: 15,
             tables: BTreeMap::new(),
             migrations: Vec::new(),
         }

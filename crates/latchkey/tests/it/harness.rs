@@ -111,6 +111,7 @@ impl TestServer {
         config.rate_limits.code_failures_per_address_per_day = 100_000;
         config.rate_limits.mail_per_user_per_hour = 100_000;
         config.rate_limits.mail_per_ip_per_hour = 100_000;
+        config.rate_limits.clients_per_ip_per_hour = 100_000;
         config.hash_concurrency = 4;
         tweak(&mut config);
         let store = latchkey::app::open_store(&config).await.expect("open store");

@@ -11,6 +11,7 @@ mod errors;
 mod flows;
 mod guard;
 mod hardening;
+mod hardening_two;
 mod keys;
 mod orgs;
 mod pages;

@@ -237,7 +237,7 @@ both_backends!(members_create_switch_invite_and_change_roles, |backend| async mo
     assert!(ada.claims(&server).await.o.is_none(), "a deleted organization leaves the token");
 });
 
-both_backends!(invitations_are_accepted_at_sign_in_and_expire, |backend| async move {
+both_backends!(invitations_are_accepted_at_sign_up_or_explicitly_and_expire, |backend| async move {
     let server = server(backend).await;
     let ada = Person::sign_up(&server, "ada@example.com").await;
     let org = ada.call("POST", "/v1/organizations", &[("name", "Acme")]).await.body["response"]["id"]
@@ -274,10 +274,16 @@ both_backends!(invitations_are_accepted_at_sign_in_and_expire, |backend| async m
     let twice = cyd.call("POST", &format!("/v1/me/organization_invitations/{inv_id}/accept"), &[]).await;
     assert_eq!(twice.status, StatusCode::NOT_FOUND);
 
-    // An existing user invited later becomes a member when they next sign in.
+    // An existing user invited later is not made a member by signing in: they accept.
     ada.call("POST", &format!("/v1/organizations/{org}/invitations"), &[("email_address", "dee@example.com")]).await;
     let again = server.browser();
     assert_eq!(server.sign_in(&again, "dee@example.com", PASSWORD).await.status, StatusCode::OK);
+    let members = ada.call("GET", &format!("/v1/organizations/{org}/memberships"), &[]).await;
+    assert_eq!(members.body["response"]["total_count"], 2, "signing in accepts nothing: {}", members.text);
+    let waiting = dee.call("GET", "/v1/me/organization_invitations?status=pending", &[]).await;
+    let dee_inv = waiting.body["response"]["data"][0]["id"].as_str().unwrap().to_owned();
+    let accepted = dee.call("POST", &format!("/v1/me/organization_invitations/{dee_inv}/accept"), &[]).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text);
     let members = ada.call("GET", &format!("/v1/organizations/{org}/memberships"), &[]).await;
     assert_eq!(members.body["response"]["total_count"], 3, "{}", members.text);
 
@@ -641,6 +647,8 @@ both_backends!(authorization_matrix_of_every_organization_endpoint, |backend| as
         .as_str()
         .unwrap()
         .to_owned();
+    // The operator adds the spare user (the Backend API acts for them).
+    key.post(&format!("/v1/organizations/{x}/memberships"), json!({"user_id": spare})).await;
     let inv =
         key.post(&format!("/v1/organizations/{x}/invitations"), json!({"email_address": "invitee@example.com"})).await;
     let inv = inv.body["id"].as_str().unwrap().to_owned();
@@ -659,7 +667,8 @@ both_backends!(authorization_matrix_of_every_organization_endpoint, |backend| as
         ("GET", "/v1/organizations/x-slug-of-nothing".into(), vec![], all(401, 404, 404, 404)),
         ("PATCH", o.clone(), vec![("name", "X renamed".into())], all(401, 403, 404, 200)),
         ("GET", format!("{o}/memberships"), vec![], all(401, 200, 404, 200)),
-        ("POST", format!("{o}/memberships"), vec![("user_id", spare.clone())], all(401, 403, 404, 200)),
+        // Members join by invitation: nobody adds a user directly through the Frontend API.
+        ("POST", format!("{o}/memberships"), vec![("user_id", spare.clone())], all(401, 403, 404, 403)),
         ("PATCH", format!("{o}/memberships/{spare}"), vec![("role", "org:billing".into())], all(401, 403, 404, 200)),
         ("DELETE", format!("{o}/memberships/{spare}"), vec![], all(401, 403, 404, 200)),
         (

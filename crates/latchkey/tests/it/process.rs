@@ -149,8 +149,16 @@ async fn logs_never_contain_secrets() {
         .unwrap()
         .trim_start_matches("__client=")
         .to_owned();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mail = b.get("/dev/mail").await;
+    // Mail goes out after the response: wait for it to be there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mail = loop {
+        let mail = b.get("/dev/mail").await;
+        if mail.body["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+            break mail;
+        }
+        assert!(std::time::Instant::now() < deadline, "no mail after 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let code: String = mail.body["messages"][0]["subject"].as_str().unwrap().chars().take(6).collect();
     let done = b.post(&format!("/v1/client/sign_ups/{id}/attempt_verification"), &[("code", code.as_str())]).await;
     let sid = done.body["response"]["created_session_id"].as_str().unwrap().to_owned();
@@ -164,6 +172,37 @@ async fn logs_never_contain_secrets() {
     {
         assert!(!logs.contains(secret), "the log contains a secret: {secret}");
     }
+}
+
+/// `ps` shows a process's arguments to every user: a password there earns a warning.
+#[tokio::test]
+async fn a_database_password_on_the_command_line_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |url: &'static str| {
+        let mut c = command(dir.path());
+        c.args(["--database-url", url, "migrate"]);
+        async move { tokio::time::timeout(Duration::from_secs(30), c.output()).await.unwrap().unwrap() }
+    };
+    let out = run("postgres://latchkey:hunter2secret@127.0.0.1:1/none").await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("LATCHKEY_DATABASE_URL") && err.contains("ps"), "{err}");
+    assert!(!err.contains("hunter2secret"), "{err}");
+    let out = run("sqlite://./data/x.db").await;
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("LATCHKEY_DATABASE_URL"), "no password, no warning");
+}
+
+/// `/metrics` on its own address: served there, and not on the public listener.
+#[tokio::test]
+async fn metrics_can_have_their_own_listen_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[("LATCHKEY_METRICS_LISTEN", "127.0.0.1:0")]).await;
+    let line = server.stdout.iter().find_map(|l| l.trim_start().strip_prefix("metrics")).unwrap().trim().to_owned();
+    assert!(line.starts_with("http://127.0.0.1:") && line.ends_with("/metrics"), "{line}");
+    let metrics = reqwest::get(&line).await.unwrap();
+    assert_eq!(metrics.status(), reqwest::StatusCode::OK);
+    assert!(metrics.text().await.unwrap().contains("latchkey_database_up 1"));
+    let public = reqwest::get(format!("{}/metrics", server.url)).await.unwrap();
+    assert_eq!(public.status(), reqwest::StatusCode::NOT_FOUND, "not on the public listener");
 }
 
 #[tokio::test]

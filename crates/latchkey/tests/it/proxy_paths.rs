@@ -143,10 +143,13 @@ async fn what_the_upstream_is_reached_with_is_what_the_rules_allowed() {
                     "nobody reached {reached} with {path}"
                 );
             }
-            if let Some(rest) = lower.strip_prefix("/orgs/") {
-                let org_in_path = rest.split('/').next().unwrap_or("");
+            // The rule `/orgs/:org_id/(.*)` judged the same path the upstream routes.
+            if let Some((org_in_path, _)) = lower.strip_prefix("/orgs/").and_then(|rest| rest.split_once('/')) {
                 assert_eq!(org_in_path, org.to_ascii_lowercase(), "{who} reached {reached} with {path}");
             }
+            // And above all: what the rules read (the decoded path) is what the upstream reads.
+            let judged = latchkey_axum::canonical_path(&path, latchkey_axum::Slashes::Refuse).unwrap();
+            assert_eq!(reached, judged, "{who}: the proxy judged {judged}, the upstream routes {reached}");
         }
     }
     assert!(forwarded > 20, "the random paths exercised forwarding too ({forwarded})");
