@@ -3,7 +3,8 @@
 // /v1/client/handshake (through Clerk's own Frontend API proxy, as @clerk/nextjs deploys it),
 // latchkey answers with a single-use nonce, and the SDK trades it at
 // /v1/clients/handshake_payload for cookie directives that sign the request in — once, with
-// no second redirect.
+// no second redirect. A browser without a client gets a signed handshake token instead (the
+// signed-out directives, nothing stored).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createClerkClient } from '@clerk/backend';
@@ -105,6 +106,27 @@ describe('handshake', () => {
     assert.equal(named(directives, '__client_uat'), '0');
     assert.ok(directives.some((c) => c.startsWith('__session=;') && /Max-Age=0/i.test(c)));
     const next = await authenticate(navigation(`${APP}/`, '__client_uat=0'));
+    assert.equal(next.status, 'signed-out');
+    assert.equal(next.headers.get('location'), null, 'no further handshake');
+  });
+
+  test('a browser without a client: a signed handshake token, nothing stored, and @clerk/backend signs it out', async () => {
+    // Stale app cookies, but no __client at the Frontend API (cleared, or another browser).
+    const stale = '__client_uat=1700000000';
+    const first = await authenticate(navigation(`${APP}/page`, stale));
+    assert.equal(first.status, 'handshake', first.reason);
+    const hs = await viaProxy(first.headers.get('location'), { headers: { 'sec-fetch-dest': 'document' } });
+    assert.equal(hs.status, 307);
+    const back = new URL(hs.headers.get('location'));
+    assert.equal(back.searchParams.get('__clerk_handshake_nonce'), null, 'no nonce: nothing was stored');
+    assert.ok(back.searchParams.get('__clerk_handshake')?.startsWith('eyJ'), 'a signed token instead');
+    // The real SDK verifies the token with latchkey's keys and applies the directives.
+    const resolved = await authenticate(navigation(back, stale));
+    assert.equal(resolved.status, 'signed-out', resolved.reason);
+    const directives = resolved.headers.getSetCookie();
+    assert.equal(named(directives, '__client_uat'), '0');
+    assert.ok(directives.some((c) => c.startsWith('__session=;') && /Max-Age=0/i.test(c)));
+    const next = await authenticate(navigation(`${APP}/page`, cookieHeader(directives)));
     assert.equal(next.status, 'signed-out');
     assert.equal(next.headers.get('location'), null, 'no further handshake');
   });

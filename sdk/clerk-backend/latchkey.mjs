@@ -110,14 +110,42 @@ export async function tokenForOrganization(url, identifier, password, organizati
   return { sessionId, jwt: touched.response.last_active_token.jwt };
 }
 
-// The six-digit code latchkey last mailed to `to`, from its development mail sink (mail is sent
-// just after the request that triggers it answers, so this waits up to 10 s for it).
-export async function mailedCode(url, to) {
-  for (let i = 0; i < 200; i++) {
-    const body = await (await fetch(`${url}/dev/mail?to=${encodeURIComponent(to)}`)).json();
-    const last = body.messages.at(-1);
-    if (last) return last.text.match(/\b(\d{6})\b/)[1];
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail for ${to}`);
+// latchkey sends mail in the background (docs/SECURITY.md, "Mail"): a message may reach its
+// development sink at /dev/mail just after the response of the request that asked for it. So a
+// test opens the mailbox *before* that request, and afterwards waits for a message that was not
+// in it (by id), instead of taking whatever came last.
+//
+//   const inbox = await mailbox(url, email);
+//   await somethingThatMailsACode();
+//   const code = await inbox.code();
+const CODE_SUBJECT = /^(\d{6}) is your .+ code$/;
+const MAIL_DEADLINE_MS = 30_000;
+
+export async function mailbox(url, to) {
+  const list = async () => {
+    const res = await fetch(`${url}/dev/mail?to=${encodeURIComponent(to)}`);
+    if (!res.ok) throw new Error(`GET /dev/mail: ${res.status}`);
+    return (await res.json()).messages;
+  };
+  const seen = new Set((await list()).map((m) => m.id));
+  return {
+    /** The next message to `to` that `match`es and was not there before, waiting for it. */
+    async next(match = () => true, what = 'a message') {
+      const deadline = Date.now() + MAIL_DEADLINE_MS;
+      for (;;) {
+        const found = (await list()).find((m) => !seen.has(m.id) && match(m));
+        if (found) {
+          seen.add(found.id);
+          return found;
+        }
+        if (Date.now() > deadline) throw new Error(`no new ${what} for ${to} within ${MAIL_DEADLINE_MS / 1000} s`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    /** The six-digit code of the next code mail (sign-up, sign-in or address verification). */
+    async code() {
+      const m = await this.next((m) => CODE_SUBJECT.test(m.subject), 'code mail');
+      return m.subject.match(CODE_SUBJECT)[1];
+    },
+  };
 }

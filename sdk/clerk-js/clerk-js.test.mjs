@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startLatchkey, mailedCode } from '../clerk-backend/latchkey.mjs';
+import { startLatchkey, mailbox } from '../clerk-backend/latchkey.mjs';
 import { readPage, startAppServer } from './app-server.mjs';
 import { launchBrowser, recordWire } from './browser.mjs';
 
@@ -22,25 +22,45 @@ const problems = [];
 const decode = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
 const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png` });
 const state = () => page.textContent('#state');
-const until = (what, fn, ms = 15_000) => page.waitForFunction(fn, null, { timeout: ms }).catch((e) => {
+const until = (what, fn, ms = 30_000) => page.waitForFunction(fn, null, { timeout: ms }).catch((e) => {
   throw new Error(`${what}: ${e.message}`);
 });
 
-// Mounts one prebuilt component in a fresh element, unmounting the one before it.
+// clerk-js ends a completed sign-up or sign-in, and a sign-out, by navigating to its after-URL
+// ('/' here) with a full page load: until the new page has loaded clerk-js, `window.Clerk` is
+// undefined and the state reads "loading". Runs `action`, then waits for that load and for
+// clerk-js loaded on the new page.
+async function reloadsAfter(what, action) {
+  const loaded = page.waitForEvent('load', { timeout: 30_000 }).catch((e) => {
+    throw new Error(`no page load after ${what}: ${e.message}`);
+  });
+  await action();
+  await loaded;
+  await page.evaluate(() => window.clerkLoaded);
+}
+
+// Mounts one prebuilt component in a fresh element, unmounting the one before it. Unmounting
+// goes through clerk-ui's promises: the old element is removed once the component has left it.
 async function mount(component) {
-  await page.evaluate(async (c) => {
+  const unmounting = await page.evaluate(() => {
     const prev = window.__mounted;
-    if (prev) {
-      window.Clerk[`unmount${prev.c}`](prev.el);
-      await new Promise((r) => setTimeout(r, 50));
-      prev.el.remove();
-    }
+    if (prev) window.Clerk[`unmount${prev.c}`](prev.el);
+    return Boolean(prev);
+  });
+  if (unmounting) await until('the previous component unmounted', () => window.__mounted.el.childElementCount === 0);
+  await page.evaluate((c) => {
+    window.__mounted?.el.remove();
     const el = document.createElement('div');
     document.getElementById('component').append(el);
     window.__mounted = { c, el };
     window.Clerk[`mount${c}`](el, {});
   }, component);
 }
+
+// Waits until no transition or animation of the page runs (the prebuilt components fade
+// messages in), so a screenshot shows the settled UI.
+const settled = () => until('animations finished', () =>
+  document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
 
 before(async () => {
   latchkey = await startLatchkey();
@@ -74,10 +94,13 @@ test('sign-up with the email code in the prebuilt SignUp', async () => {
   await shot('SignUp');
   await page.fill('input[name=emailAddress]', EMAIL);
   await page.fill('input[name=password]', PASSWORD);
+  const inbox = await mailbox(latchkey.url, EMAIL);
   await page.click('button:has-text("Continue")');
   await page.waitForSelector('input[autocomplete=one-time-code]');
   await shot('SignUp-verify');
-  await page.fill('input[autocomplete=one-time-code]', await mailedCode(latchkey.url, EMAIL));
+  const code = await inbox.code();
+  // The sixth digit submits the code.
+  await reloadsAfter('the sign-up', () => page.fill('input[autocomplete=one-time-code]', code));
   await until('signed in after the code', () => window.Clerk.user?.primaryEmailAddress?.emailAddress === 'ada@example.com');
   assert.equal(await state(), `signed in as ${EMAIL}`);
   const calls = wire.map((w) => `${w.method} ${w.path.replace(/\/(sua|sess)_[A-Za-z0-9]+/, '/{id}')} ${w.status}`);
@@ -127,7 +150,11 @@ test('creating an organization and switching to it: the next token carries its o
 });
 
 test('sign-out, then a password sign-in in the prebuilt SignIn', async () => {
-  await page.evaluate(() => window.Clerk.signOut());
+  // Not awaited in the page: the navigation that ends signOut() may tear down this very
+  // evaluation. A failure of signOut() still shows, as a console error in `problems`.
+  await reloadsAfter('the sign-out', () => page.evaluate(() => {
+    window.Clerk.signOut().catch((e) => console.error(`signOut: ${e}`));
+  }));
   await until('signed out', () => window.Clerk.user == null);
   assert.equal(await state(), 'signed out');
   assert.ok(wire.some((w) => w.method === 'DELETE' && w.path === '/v1/client/sessions' && w.status === 200), 'sign-out on the wire');
@@ -142,10 +169,10 @@ test('sign-out, then a password sign-in in the prebuilt SignIn', async () => {
   await page.fill('input[name=password]', 'not the password');
   await page.click('button:has-text("Continue")');
   await page.waitForSelector('text=/Password is incorrect/i');
-  await page.waitForTimeout(400); // the message fades in
+  await settled(); // the message fades in
   await shot('SignIn-wrong-password');
   await page.fill('input[name=password]', PASSWORD);
-  await page.click('button:has-text("Continue")');
+  await reloadsAfter('the sign-in', () => page.click('button:has-text("Continue")'));
   await until('signed in with the password', () => window.Clerk.user?.fullName === 'Ada Lovelace');
   assert.equal(await state(), `signed in as ${EMAIL}`);
 });
@@ -156,7 +183,11 @@ test('clerk-js refreshes the session token on its own before it expires', async 
   const before = decode(jwt);
   assert.equal(before.exp - before.iat, 60, 'latchkey issues 60 s tokens');
   // clerk-js arms a timer at exp - 17 s (≈43 s for a 60 s token) and polls: nothing here asks.
-  const refresh = await page.waitForResponse((r) => /\/v1\/client\/sessions\/[^/]+\/tokens/.test(r.url()), { timeout: 70_000 });
+  // Only a request clerk-js starts after this token was issued counts.
+  const refresh = await page.waitForResponse(
+    (r) => /\/v1\/client\/sessions\/[^/]+\/tokens/.test(r.url()) && r.request().timing().startTime > issued,
+    { timeout: 70_000 },
+  );
   const after = Date.now() - issued;
   assert.ok(after > 30_000 && after < 62_000, `refreshed ${after} ms after issue`);
   assert.equal(refresh.status(), 200);

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { freePort, startLatchkey, mailedCode } from '../clerk-backend/latchkey.mjs';
+import { freePort, startLatchkey, mailbox } from '../clerk-backend/latchkey.mjs';
 import { launchBrowser, recordWire } from '../clerk-js/browser.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -144,10 +144,11 @@ test('sign-up in <SignUp/> through the /__clerk proxy, then every route handler 
   await page.screenshot({ path: `${artifacts}/SignUp.png` });
   await page.fill('input[name=emailAddress]', EMAIL);
   await page.fill('input[name=password]', PASSWORD);
+  const inbox = await mailbox(latchkey.url, EMAIL);
   await page.click('button:has-text("Continue")');
   await page.waitForSelector('input[autocomplete=one-time-code]');
-  await page.fill('input[autocomplete=one-time-code]', await mailedCode(latchkey.url, EMAIL));
-  await page.waitForFunction(() => window.Clerk?.user?.primaryEmailAddress?.emailAddress === 'grace@example.com', null, { timeout: 20_000 });
+  await page.fill('input[autocomplete=one-time-code]', await inbox.code());
+  await page.waitForFunction(() => window.Clerk?.user?.primaryEmailAddress?.emailAddress === 'grace@example.com', null, { timeout: 30_000 });
   assert.ok(wire.some((w) => w.path === '/v1/client/sign_ups' && w.status === 200), 'the Frontend API went through /__clerk');
   const userId = await page.evaluate(() => window.Clerk.user.id);
 
@@ -183,7 +184,10 @@ test('with an organization active: has({role}), has({permission}), the org-scope
 
 test('a server-rendered page shows the user after the handshake', async () => {
   const userId = await page.evaluate(() => window.Clerk.user.id);
-  // Lose the session cookie (as when it expires): the middleware must ask latchkey.
+  // Lose the session cookie (as when it expires): the middleware must ask latchkey. Off the
+  // app first, so no clerk-js still running there (a token refresh, the tail of the last
+  // setActive) can write the cookie again before the request.
+  await page.goto('about:blank');
   await browser.context.clearCookies({ name: /^__session/ });
   const navigations = [];
   page.on('request', (r) => r.isNavigationRequest() && navigations.push(r.url()));

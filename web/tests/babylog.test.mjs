@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from '../../sdk/clerk-js/browser.mjs';
-import { startLatchkey, mailedCode } from '../../sdk/clerk-backend/latchkey.mjs';
+import { startLatchkey, mailbox } from '../../sdk/clerk-backend/latchkey.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const ARTIFACTS = resolve(import.meta.dirname, '../../target/artifacts/babylog');
@@ -39,6 +39,9 @@ async function openApp({ syncDelayMs } = {}) {
   browsers.push(browser);
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   page.on('pageerror', (e) => pageErrors.push(String(e)));
+  // The paths of the answers the page got, in order (see `listening`).
+  const answered = [];
+  page.on('response', (r) => answered.push(new URL(r.url()).pathname));
   if (process.env.BABYLOG_DEBUG) {
     page.on('console', (m) => console.log(`[console] ${m.text()}`));
     page.on('response', (r) => console.log(`[http] ${r.status()} ${r.request().method()} ${r.url()}`));
@@ -46,11 +49,33 @@ async function openApp({ syncDelayMs } = {}) {
   if (syncDelayMs) await browser.context.addInitScript((ms) => localStorage.setItem('babylog:syncDelayMs', String(ms)), syncDelayMs);
   await page.goto(`${lk.url}/`);
   await ready(page);
-  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 20_000 });
-  return { browser, context: browser.context, page };
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  return { browser, context: browser.context, page, answered };
 }
 
-const ready = (page) => page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 20_000 });
+/** Waits for a condition the test checks itself, up to a deadline far beyond what it needs. */
+async function until(what, check, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Signed in, synced and listening: the first sync ends by opening the live-event stream, whose
+ * first event asks for a pull. Waits for that pull and the end of its sync, so writes made next
+ * meet an idle engine (and stay pending).
+ */
+async function listening({ page, answered }) {
+  await until('the live-event stream and the pull it asks for', () => {
+    const opened = answered.indexOf('/v1/sync/events');
+    return opened >= 0 && answered.slice(opened + 1).includes('/v1/sync/pull');
+  });
+  await upToDate(page);
+}
+
+const ready = (page) => page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 30_000 });
 
 async function bannerIs(page, text, shot) {
   await page.locator('#banner', { hasText: text }).waitFor({ state: 'visible', timeout: 30_000 });
@@ -68,9 +93,10 @@ async function signUp(page, email) {
   await page.click('#sign-up');
   await page.fill('#email_address', email);
   await page.fill('#password', PASSWORD);
+  const inbox = await mailbox(lk.url, email);
   await page.click('button.primary[type=submit]');
   await page.waitForSelector('#code');
-  await page.fill('#code', await mailedCode(lk.url, email));
+  await page.fill('#code', await inbox.code());
   await page.click('button.primary[type=submit]');
   await page.waitForURL(`${lk.url}/`);
   await ready(page);
@@ -121,6 +147,30 @@ async function logNote(page, text) {
     await page.screenshot({ path: join(ARTIFACTS, 'failed-note.png'), fullPage: true });
     throw e;
   }
+}
+
+/**
+ * Makes the next "Sync failed — retry" click the thing that syncs. With the server back, the
+ * app's own backoff would retry on its own and could sync before the test clicks (the banner
+ * gone, the click timing out). So until the banner is clicked every push fails as if the server
+ * were still down; the click is seen in the page itself (a capture listener runs before the
+ * app's), so no push the app sends before the click reaches the server, and any after it does.
+ * `first`, if given, answers the first push instead.
+ */
+async function pushesWaitForRetryClick(page, first) {
+  await page.evaluate(() => {
+    window.__retryClicked = false;
+    window.addEventListener('click', (e) => e.target.closest?.('#banner') && (window.__retryClicked = true), { capture: true });
+  });
+  let firstDone = !first;
+  await page.route('**/v1/sync/push', async (route) => {
+    if (!firstDone) {
+      firstDone = true;
+      return first(route);
+    }
+    if (await page.evaluate(() => window.__retryClicked)) return route.continue();
+    return route.abort('connectionrefused');
+  });
 }
 
 const timeline = (page) => page.$$eval('#timeline button', (bs) => bs.map((b) => b.firstChild.textContent).sort());
@@ -203,7 +253,9 @@ test('the same entry edited in two browsers, one offline: both end with the fiel
   await bannerIs(b.page, BANNER.offline);
   await edit(b.page, 'Bottle · 100 ml', { amount_ml: '150', note: 'from B' });
   await b.page.locator('#timeline button', { hasText: 'Bottle · 150 ml' }).waitFor();
-  await new Promise((r) => setTimeout(r, 20));
+  // A's note must be the later write: B's edit is stamped (ms) by now, so let the clock pass it.
+  const bEdited = Date.now();
+  while (Date.now() <= bEdited) await new Promise((r) => setImmediate(r));
   await edit(a.page, 'Bottle · 100 ml', { note: 'from A' });
   await upToDate(a.page);
 
@@ -227,10 +279,11 @@ async function edit(page, entryText, fields) {
 }
 
 test('"Sync (3 changes)", then "Syncing…" while the push is in flight, then up to date', async () => {
-  const { page } = await openApp({ syncDelayMs: 600_000 });
+  const app = await openApp({ syncDelayMs: 600_000 });
+  const { page } = app;
   const email = freshEmail('banner');
   await signUp(page, email);
-  await upToDate(page);
+  await listening(app);
   await addBaby(page, 'Ava');
   await logBottle(page, 60);
   await logNote(page, 'hiccups');
@@ -261,9 +314,11 @@ test('server down: "Sync failed — retry"; server back: the retry succeeds', as
   await lk.kill('SIGKILL');
   await logNote(page, 'written while the server is down');
   await bannerIs(page, BANNER.failed, 'sync-failed');
+  await pushesWaitForRetryClick(page);
   await lk.restart();
   await page.click('#banner');
   await upToDate(page);
+  await page.unroute('**/v1/sync/push');
   const server = await serverRecords(email);
   assert.deepEqual(server.notes.map((n) => n.fields.text), ['written while the server is down']);
 });
@@ -283,13 +338,13 @@ test('token expired while offline and the server killed in the middle of a push:
   await page.locator('#who-offline', { hasText: email }).waitFor();
   assert.equal(await page.locator('#sign-in').count(), 0);
   for (let i = 1; i <= 5; i++) await logNote(page, `night note ${i}`);
-  // latchkey's session tokens live 60 s: the one the app holds is dead when it comes back.
+  // latchkey's session tokens live 60 s: the one the app holds is dead when it comes back. A
+  // wait that is the scenario (the token's lifetime plus 2 s), not a guess at the machine.
   await new Promise((r) => setTimeout(r, 62_000));
 
   // The server applies the push, then dies before the answer reaches the browser.
   let crashed = false;
-  await page.route('**/v1/sync/push', async (route) => {
-    if (crashed) return route.continue();
+  await pushesWaitForRetryClick(page, async (route) => {
     crashed = true;
     await route.fetch().catch(() => undefined);
     await lk.kill('SIGKILL');
@@ -379,7 +434,7 @@ test('two tabs of one browser: one outbox, each entry on the server once, each t
   // Offline there are no live events: the other tab hears of a write from the engine itself.
   await context.setOffline(true);
   await logNote(page, 'tab one offline');
-  await other.locator('#timeline button', { hasText: 'Note · tab one offline' }).waitFor({ timeout: 10_000 });
+  await other.locator('#timeline button', { hasText: 'Note · tab one offline' }).waitFor({ timeout: 30_000 });
   await context.setOffline(false);
   for (const p of [page, other]) await upToDate(p);
   await other.close();

@@ -5,7 +5,7 @@ import 'fake-indexeddb/auto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Auth, SyncEngine, bannerText } from '../dist/index.js';
-import { startLatchkey, mailedCode } from '../../../../sdk/clerk-backend/latchkey.mjs';
+import { startLatchkey, mailbox } from '../../../../sdk/clerk-backend/latchkey.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const TABLES = ['babies', 'feeds', 'sleeps', 'diapers', 'notes'];
@@ -37,8 +37,18 @@ function device(name, { now, fetchCounter, writeDelayMs } = {}) {
 }
 
 async function signUp(auth, email) {
+  const inbox = await mailbox(lk.url, email);
   await auth.signUp({ emailAddress: email, password: PASSWORD });
-  await auth.verifyEmailCode(await mailedCode(lk.url, email));
+  await auth.verifyEmailCode(await inbox.code());
+}
+
+// Waits for a condition of the engine or the server, up to a deadline far beyond what it needs.
+async function until(what, check, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 const backend = (path, init = {}) =>
@@ -194,24 +204,20 @@ test('server down: the attempt fails as an error with nothing lost; the status n
   assert.equal(bannerText({ state: 'offline', pending: 3 }), 'Offline mode — changes saved locally');
 });
 
-const until = async (what, check) => {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
-
 test('a running engine: a burst of writes is pending, then goes in one push; a new organization gets live events', async () => {
   const requests = [];
-  const phone = device('burst', { fetchCounter: requests, writeDelayMs: 400 });
+  // The burst window: the three writes below must all land inside it for "one push" to hold,
+  // so it is generous (local writes take milliseconds); the test waits it out once.
+  const phone = device('burst', { fetchCounter: requests, writeDelayMs: 3000 });
   await signUp(phone.auth, 'js-burst@example.com');
   phone.sync.start();
-  await until('the first sync', () => phone.sync.currentStatus.state === 'up-to-date');
-  // The stream's first event asks for a pull; let it finish so the writes below meet an idle engine.
+  // The first sync ends by opening the event stream; the stream's first event ("ready") asks
+  // for a pull. Wait for that pull and the end of its sync, so the writes below meet an idle
+  // engine (the status is "syncing" from before the pull is sent until the sync ends).
   await until('the event stream', () => requests.some((u) => u.includes('/v1/sync/events')));
-  await new Promise((r) => setTimeout(r, 100));
-  await phone.sync.sync();
+  const afterStream = () => requests.slice(requests.findIndex((u) => u.includes('/v1/sync/events')) + 1);
+  await until('the pull the stream asks for', () => afterStream().some((u) => u.includes('/v1/sync/pull')));
+  await until('the end of that sync', () => phone.sync.currentStatus.state === 'up-to-date');
   const pushesBefore = requests.filter((u) => u.includes('/v1/sync/push')).length;
 
   await phone.sync.put('babies', 'baby-burst', { name: 'Burst' });
@@ -275,7 +281,7 @@ test('a space reset (a cursor the server cannot serve) is read again; a write ma
   let release;
   holdPull = new Promise((r) => { release = r; });
   const running = sync.sync();
-  while (pulled.length === 0) await new Promise((r) => setTimeout(r, 10));
+  await until('the pull to be held', () => pulled.length > 0);
   await sync.put('feeds', 'feed_3', feed(3));
   release();
   holdPull = null;
