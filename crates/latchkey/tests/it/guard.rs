@@ -310,20 +310,25 @@ async fn keys_are_fetched_once_cached_through_an_outage_and_flushed_on_revocatio
     }
     let fetches = guard.jwks_fetches();
     let clock = server.clock.clone();
+    let address = server.url.trim_start_matches("http://").to_owned();
     drop(p);
     drop(server);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Down means the port refuses connections: wait for that, not for a guessed delay.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(&address).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "latchkey still answers 30 s after it was stopped");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert!(guard.verify(&long[0]).await.is_ok(), "verified with the cached keys while latchkey is down");
     clock.advance_ms(301_000);
     assert!(guard.verify(&long[0]).await.is_ok(), "still, with the cache stale");
-    for _ in 0..50 {
-        if guard.jwks_fetches() > fetches {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    while guard.jwks_fetches() == fetches {
+        assert!(std::time::Instant::now() < deadline, "the stale set was never refreshed");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(guard.jwks_fetches(), fetches + 1, "the stale set was refreshed in the background, once");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // A refresh that fails (latchkey is down), awaited here: the cached keys stay.
+    guard.refresh_keys().await;
     assert!(guard.verify(&long[1]).await.is_ok(), "the failed refresh kept the cached keys");
 }
 

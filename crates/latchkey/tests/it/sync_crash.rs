@@ -60,6 +60,11 @@ struct Shared {
     first_results: Mutex<BTreeMap<String, u32>>,
     /// Attempts that found the server down (proof that the kills hit mid-run).
     refused: std::sync::atomic::AtomicUsize,
+    /// Operations the server has taken so far (the killer waits for points of this progress).
+    taken: std::sync::atomic::AtomicUsize,
+    /// Clients holding back their last batch until every kill has happened.
+    holding: std::sync::atomic::AtomicUsize,
+    kills_done: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -89,6 +94,13 @@ async fn client(
     let mut seq = 1i64;
     while written.len() < OPS_PER_CLIENT {
         let size = rng.gen_range(1..=10).min(OPS_PER_CLIENT - written.len());
+        if written.len() + size == OPS_PER_CLIENT {
+            // The last batch waits for the kills, so they always fall while clients push.
+            shared.holding.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            while shared.kills_done.load(std::sync::atomic::Ordering::SeqCst) < KILLS {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         let mut ops = Vec::new();
         for _ in 0..size {
             let record = format!("baby-{}", rng.gen_range(0..6));
@@ -135,6 +147,7 @@ async fn client(
                 continue;
             }
             let Ok(reply) = res.json::<Value>().await else { continue };
+            shared.taken.fetch_add(size, std::sync::atomic::Ordering::SeqCst);
             let mut first = shared.first_results.lock().await;
             for r in reply["results"].as_array().unwrap() {
                 let status = r["status"].as_str().unwrap();
@@ -186,22 +199,36 @@ async fn pushes_survive_sigkill_and_restart() {
         session_id,
         first_results: Mutex::new(BTreeMap::new()),
         refused: Default::default(),
+        taken: Default::default(),
+        holding: Default::default(),
+        kills_done: Default::default(),
     });
 
     let clients: Vec<_> =
         (0..CLIENTS).map(|n| tokio::spawn(client(shared.clone(), n, seed.wrapping_add(n as u64)))).collect();
+    // Each kill waits for a random point of the clients' progress (or for every client to be
+    // holding its last batch), then a random moment more, so it lands among pushes however fast
+    // this machine is.
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut kills = 0;
-    while kills < KILLS && !clients.iter().all(|c| c.is_finished()) {
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(20..200))).await;
-        kills += 1;
+    let total = CLIENTS * OPS_PER_CLIENT;
+    let mut points: Vec<usize> = (0..KILLS).map(|_| rng.gen_range(total / 20..total * 3 / 4)).collect();
+    points.sort_unstable();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    for point in points {
+        while shared.taken.load(std::sync::atomic::Ordering::SeqCst) < point
+            && shared.holding.load(std::sync::atomic::Ordering::SeqCst) < CLIENTS
+        {
+            assert!(tokio::time::Instant::now() < deadline, "the clients made no progress");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..40))).await;
         let pid = server.id().unwrap();
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status().await;
         let _ = server.wait().await;
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..100))).await;
         server = spawn(dir.path(), port, &[]).await.0;
+        shared.kills_done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
-    assert!(kills >= 3, "the clients finished before the server was killed three times");
     let mut written = BTreeMap::new();
     for c in clients {
         let (id, ops) = c.await.unwrap();
