@@ -8,6 +8,28 @@ use subtle::ConstantTimeEq;
 
 use crate::rng::Random;
 
+/// A secret read from configuration (a password, a token): `Debug` never shows it, so a
+/// configuration printed for debugging or logged by accident leaks nothing.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct ConfigSecret(String);
+
+impl ConfigSecret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ConfigSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigSecret(***)")
+    }
+}
+
 /// A fresh 256-bit opaque secret, base64url without padding (43 characters).
 pub fn new_opaque_secret(rng: &dyn Random) -> String {
     let mut raw = [0u8; 32];
@@ -23,6 +45,17 @@ pub fn secret_digest(secret: &str) -> String {
 /// Constant-time equality of two byte strings.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod config_secret_tests {
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let s = super::ConfigSecret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "ConfigSecret(***)");
+        assert_eq!(s.expose(), "hunter2");
+        assert_eq!(serde_json::to_string(&s).unwrap_or_default(), "\"hunter2\"");
+    }
 }
 
 pub fn hex(bytes: &[u8]) -> String {

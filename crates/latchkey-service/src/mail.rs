@@ -68,7 +68,7 @@ pub struct SmtpConfig {
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default, skip_serializing)]
-    pub password: Option<String>,
+    pub password: Option<latchkey_core::secret::ConfigSecret>,
     pub from: String,
 }
 
@@ -89,7 +89,7 @@ impl SmtpMailer {
             .port(config.port)
             .timeout(Some(std::time::Duration::from_secs(15)));
         if let (Some(user), Some(pass)) = (&config.username, &config.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+            builder = builder.credentials(Credentials::new(user.clone(), pass.expose().to_owned()));
         }
         Ok(Self { transport: builder.build(), from })
     }

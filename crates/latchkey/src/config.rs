@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use latchkey_core::secret::ConfigSecret;
 use latchkey_service::mail::SmtpConfig;
 use latchkey_service::orgs::OrganizationConfig;
 use latchkey_service::sync::SyncConfig;
@@ -20,7 +21,7 @@ pub struct Config {
     /// The URL browsers and SDKs use to reach latchkey (token issuer). Default: `http://<listen>`.
     pub public_url: Option<String>,
     /// `sqlite://path` (default `sqlite://./data/latchkey.db`) or `postgres://…`.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// Where SQLite and the generated key-encryption key live.
     pub data_dir: PathBuf,
     /// Development mode (mail sink at /dev/mail, webhooks to loopback, cookies without
@@ -56,7 +57,7 @@ pub struct Config {
     /// Webhook delivery (`[webhooks]`): address policy, timeouts, rotation overlap.
     pub webhooks: latchkey_service::webhooks::WebhookConfig,
     /// `/metrics` for whoever sends `Authorization: Bearer <token>` (at least 32 characters).
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<ConfigSecret>,
     /// Serve `/metrics` (without a token) on this address only, e.g. `127.0.0.1:9464`.
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -66,7 +67,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
             public_url: None,
-            database_url: "sqlite://./data/latchkey.db".into(),
+            database_url: DatabaseUrl("sqlite://./data/latchkey.db".into()),
             data_dir: PathBuf::from("./data"),
             dev_mode: None,
             app_name: "latchkey".into(),
@@ -179,10 +180,10 @@ impl Config {
     pub fn metrics_access(&self) -> anyhow::Result<latchkey_api::MetricsAccess> {
         use latchkey_api::MetricsAccess;
         match (&self.metrics_token, self.metrics_listen) {
-            (Some(t), _) if t.chars().count() < 32 => {
+            (Some(t), _) if t.expose().chars().count() < 32 => {
                 Err(anyhow::anyhow!("metrics_token must be at least 32 characters (a random secret)"))
             }
-            (Some(t), _) => Ok(MetricsAccess::Token(t.clone())),
+            (Some(t), _) => Ok(MetricsAccess::Token(t.expose().to_owned())),
             (None, Some(_)) => Ok(MetricsAccess::Closed),
             (None, None) if self.dev_mode() => Ok(MetricsAccess::Open),
             (None, None) => Ok(MetricsAccess::Closed),
@@ -191,13 +192,44 @@ impl Config {
 
     /// The database URL with any password hidden, for messages.
     pub fn redacted_database_url(&self) -> String {
-        match url::Url::parse(&self.database_url) {
+        self.database_url.redacted()
+    }
+}
+
+/// The database URL: it may hold a password, which `Debug` never shows.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    /// The URL with any password replaced by `***`, for messages.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
             Ok(mut u) if u.password().is_some() => {
                 let _ = u.set_password(Some("***"));
                 u.to_string()
             }
-            _ => self.database_url.clone(),
+            _ => self.0.clone(),
         }
+    }
+}
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        Self(url)
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.redacted())
     }
 }
 
@@ -454,7 +486,26 @@ mod tests {
 
     #[test]
     fn database_passwords_are_redacted() {
-        let c = Config { database_url: "postgres://u:secret@db/x".into(), ..Config::default() };
+        let c = Config { database_url: DatabaseUrl("postgres://u:secret@db/x".into()), ..Config::default() };
         assert_eq!(c.redacted_database_url(), "postgres://u:***@db/x");
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret_of_the_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "latchkey.toml",
+                "database_url = \"postgres://u:db-secret@db/x\"\nmetrics_token = \"metrics-secret-0123456789abcdef0123\"\n\
+                 [smtp]\nhost = \"smtp.example.com\"\nusername = \"u\"\npassword = \"smtp-secret\"\nfrom = \"a@example.com\"\n",
+            )?;
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            let shown = format!("{c:?}");
+            for secret in ["db-secret", "metrics-secret", "smtp-secret"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert_eq!(c.smtp.as_ref().and_then(|s| s.password.as_ref()).map(|p| p.expose()), Some("smtp-secret"));
+            assert_eq!(&*c.database_url, "postgres://u:db-secret@db/x");
+            Ok(())
+        });
     }
 }

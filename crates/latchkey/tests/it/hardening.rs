@@ -410,7 +410,7 @@ async fn the_data_directory_and_database_files_are_private() {
     let (dir, url) = (data.clone(), database_url.clone());
     let server = TestServer::start_with(Backend::Sqlite, move |c| {
         c.data_dir = dir;
-        c.database_url = url;
+        c.database_url = url.into();
     })
     .await;
     server.sign_up(&server.browser(), "files@example.com", PASSWORD).await;
@@ -432,7 +432,7 @@ async fn the_data_directory_and_database_files_are_private() {
     let (dir, url) = (data.clone(), format!("sqlite://{}", db.display()));
     let _server = TestServer::start_with(Backend::Sqlite, move |c| {
         c.data_dir = dir;
-        c.database_url = url;
+        c.database_url = url.into();
     })
     .await;
     assert_eq!((mode(&data), mode(&db)), (0o700, 0o600));

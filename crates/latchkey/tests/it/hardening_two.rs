@@ -366,7 +366,7 @@ async fn metrics_need_a_token_outside_development() {
     let token = "a-long-random-metrics-token-0123456789";
     let with_token = TestServer::start_with(Backend::Sqlite, move |c| {
         c.public_url = Some("https://auth.example.com".into());
-        c.metrics_token = Some(token.into());
+        c.metrics_token = Some(latchkey_core::secret::ConfigSecret::new(token));
     })
     .await;
     let b = with_token.browser();

@@ -100,7 +100,7 @@ impl TestServer {
         let db = TestDb::new(backend).await;
         let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
-            database_url: db.url.clone(),
+            database_url: db.url.clone().into(),
             data_dir: db.dir.path().to_path_buf(),
             allowed_origins: vec!["http://app.test:3000".into()],
             ..Config::default()

@@ -745,7 +745,7 @@ async fn live_events_reach_every_instance_on_postgres() {
     let (database_url, data_dir) = first.shared_storage();
     let second = TestServer::start_with(Backend::Postgres, move |c| {
         c.public_url = Some(issuer.into());
-        c.database_url = database_url;
+        c.database_url = database_url.into();
         c.data_dir = data_dir;
     })
     .await;

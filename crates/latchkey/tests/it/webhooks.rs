@@ -590,7 +590,7 @@ async fn workers_of_two_instances_never_attempt_a_delivery_twice() {
     let first = TestServer::start(Backend::Postgres).await;
     let (url, dir) = first.shared_storage();
     let second = TestServer::start_with(Backend::Postgres, |c| {
-        c.database_url = url.clone();
+        c.database_url = url.clone().into();
         c.data_dir = dir.clone();
     })
     .await;
