@@ -27,10 +27,17 @@ pub fn cookie_suffix(publishable_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha1::digest(publishable_key.as_bytes())).chars().take(8).collect()
 }
 
-/// The client token a browser sent: the `__Host-` cookie first, the plain one otherwise
-/// (from before the deployment moved to https, or from a deployment without it).
-pub fn read_client_cookie(headers: &HeaderMap) -> Option<String> {
-    read_cookie(headers, HOST_CLIENT_COOKIE).or_else(|| read_cookie(headers, CLIENT_COOKIE))
+/// The client token a browser sent. Where latchkey sets `__Host-client` (an https public URL)
+/// only that one counts: a plain `__client` there can only have been planted (by a sibling
+/// subdomain), so it is ignored. Elsewhere the plain cookie is the client cookie.
+pub fn read_client_cookie(headers: &HeaderMap, policy: &CookiePolicy) -> Option<String> {
+    let name = if policy.secure { HOST_CLIENT_COOKIE } else { CLIENT_COOKIE };
+    read_cookie(headers, name)
+}
+
+/// Whether the request carries a client cookie of either name (for routing only).
+pub fn has_client_cookie(headers: &HeaderMap) -> bool {
+    read_cookie(headers, HOST_CLIENT_COOKIE).is_some() || read_cookie(headers, CLIENT_COOKIE).is_some()
 }
 
 /// Reads a cookie from the request headers.
@@ -108,9 +115,13 @@ mod tests {
         h.insert(header::COOKIE, HeaderValue::from_static("a=1; __client=tok; b=2"));
         assert_eq!(read_cookie(&h, "__client").as_deref(), Some("tok"));
         assert_eq!(read_cookie(&h, "__session"), None);
-        assert_eq!(read_client_cookie(&h).as_deref(), Some("tok"));
+        let plain = CookiePolicy { secure: false, suffix: "abcdefgh".into() };
+        let secure = CookiePolicy { secure: true, suffix: "abcdefgh".into() };
+        assert_eq!(read_client_cookie(&h, &plain).as_deref(), Some("tok"));
+        assert_eq!(read_client_cookie(&h, &secure), None, "on https a plain __client was planted");
         h.insert(header::COOKIE, HeaderValue::from_static("__client=planted; __Host-client=mine"));
-        assert_eq!(read_client_cookie(&h).as_deref(), Some("mine"), "the __Host- cookie wins");
+        assert_eq!(read_client_cookie(&h, &secure).as_deref(), Some("mine"));
+        assert!(has_client_cookie(&h));
     }
 
     #[test]

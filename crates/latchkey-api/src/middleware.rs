@@ -39,7 +39,7 @@ fn route_organizations(req: &mut Request) {
         .map(|v| v.trim().strip_prefix("Bearer ").unwrap_or(v).trim());
     let frontend = match bearer {
         Some(token) => !token.starts_with("sk_") && !token.contains('.'),
-        None if crate::cookies::read_client_cookie(req.headers()).is_some() => true,
+        None if crate::cookies::has_client_cookie(req.headers()) => true,
         None => {
             if let Ok(uri) = NO_CREDENTIAL_PATH.parse() {
                 *req.uri_mut() = uri;

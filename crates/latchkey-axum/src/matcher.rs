@@ -144,17 +144,22 @@ pub enum PathProblem {
     EmptySegment,
     #[error("the path has an encoded slash or a backslash")]
     AmbiguousSlash,
+    #[error("the path has a `;` parameter")]
+    Parameter,
+    #[error("the path has a control character")]
+    ControlCharacter,
 }
 
 /// The canonical form of a request path: each segment percent-decoded (except `%2F`, kept as
-/// `%2F` in [`Slashes::KeepEncoded`]). A path with a `.` or `..` segment (in any encoding), an
-/// empty segment other than a trailing one, a malformed escape, or (with [`Slashes::Refuse`])
-/// an encoded slash or a backslash has no canonical form: the caller answers 400, because an
+/// `%2F` in [`Slashes::KeepEncoded`]). A path with a `.` or `..` segment (in any encoding, or
+/// followed by `;params`), an empty segment other than a trailing one, a malformed escape, a
+/// control character, or (with [`Slashes::Refuse`]) an encoded slash, a backslash or a `;`
+/// parameter has no canonical form: the caller answers 400, because an
 /// application or a proxy further on may resolve it to another path than the one checked.
 pub fn canonical_path(raw: &str, slashes: Slashes) -> Result<String, PathProblem> {
     let rest = raw.strip_prefix('/').ok_or(PathProblem::NotAbsolute)?;
     // The common case: nothing to decode, nothing to refuse.
-    let plain = !rest.bytes().any(|b| matches!(b, b'%' | b'\\' | b'.'));
+    let plain = !rest.bytes().any(|b| matches!(b, b'%' | b'\\' | b'.' | b';') || b.is_ascii_control());
     if plain && !raw.contains("//") {
         return Ok(raw.to_owned());
     }
@@ -166,8 +171,17 @@ pub fn canonical_path(raw: &str, slashes: Slashes) -> Result<String, PathProblem
             return Err(PathProblem::EmptySegment);
         }
         let decoded = decode_segment(segment, slashes)?;
-        if decoded == "." || decoded == ".." {
+        // Servlet containers (Tomcat, Jetty, Spring) drop `;params` before resolving dots, so
+        // `..;` is a `..` to them.
+        let before_params = decoded.split(';').next().unwrap_or("");
+        if before_params == "." || before_params == ".." {
             return Err(PathProblem::DotSegment);
+        }
+        if slashes == Slashes::Refuse && decoded.contains(';') {
+            return Err(PathProblem::Parameter);
+        }
+        if decoded.chars().any(char::is_control) {
+            return Err(PathProblem::ControlCharacter);
         }
         out.push('/');
         out.push_str(&decoded);
@@ -422,6 +436,14 @@ mod tests {
             assert_eq!(keep(dots), Err(PathProblem::DotSegment), "{dots}");
         }
         assert_eq!(keep("/a//b"), Err(PathProblem::EmptySegment));
+        for dots in ["/webhooks/..;/admin", "/x/%2e%2e;x/admin", "/x/.;/y"] {
+            assert_eq!(keep(dots), Err(PathProblem::DotSegment), "{dots}");
+        }
+        assert_eq!(refuse("/admin;x/secret"), Err(PathProblem::Parameter));
+        assert_eq!(refuse("/admin%3bx/secret"), Err(PathProblem::Parameter));
+        assert_eq!(keep("/a;b"), Ok("/a;b".into()), "axum routes `;` literally");
+        assert_eq!(keep("/a%00b"), Err(PathProblem::ControlCharacter));
+        assert_eq!(refuse("/..%00"), Err(PathProblem::ControlCharacter));
         assert_eq!(keep("//admin/x"), Err(PathProblem::EmptySegment), "a leading `//` too");
         assert_eq!(keep("/a/b/"), Ok("/a/b/".into()), "a trailing slash is canonical");
         assert_eq!(keep("/file..json/.well-known/x.y"), Ok("/file..json/.well-known/x.y".into()));
@@ -453,6 +475,12 @@ mod tests {
             ".%2E",
             "%2E.",
             "...",
+            "..;",
+            "..;x",
+            "%2e%2e%3b",
+            ";jsessionid=1",
+            "%00",
+            "%3B",
             "%2f",
             "%2F",
             "%5c",

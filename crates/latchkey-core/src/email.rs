@@ -3,13 +3,17 @@
 
 pub const MAX_EMAIL_LEN: usize = 254;
 
-/// Returns the normalised (trimmed, lower-cased) address, or `None` when it is not an address.
+/// Returns the normalised address — trimmed, lower-cased, its domain in the ASCII form mail
+/// relays deliver to (UTS-46: `ｅxample.org` and `xn--…` spellings are one domain, so they
+/// share one address's budgets) — or `None` when it is not an address.
 pub fn normalize_email(input: &str) -> Option<String> {
-    let email = input.trim().to_lowercase();
-    if email.is_empty() || email.len() > MAX_EMAIL_LEN {
+    let trimmed = input.trim().to_lowercase();
+    let (local, domain) = trimmed.rsplit_once('@')?;
+    let domain = idna::domain_to_ascii(domain).ok()?;
+    let email = format!("{local}@{domain}");
+    if local.is_empty() || email.len() > MAX_EMAIL_LEN {
         return None;
     }
-    let (local, domain) = email.rsplit_once('@')?;
     let local_ok = !local.is_empty()
         && local.len() <= 64
         && !local.starts_with('.')
@@ -38,6 +42,15 @@ mod tests {
     fn accepts_and_normalises() {
         assert_eq!(normalize_email(" Bob@Example.COM ").as_deref(), Some("bob@example.com"));
         assert_eq!(normalize_email("a.b+tag@sub.example.org").as_deref(), Some("a.b+tag@sub.example.org"));
+    }
+
+    #[test]
+    fn domains_take_the_ascii_form_relays_deliver_to() {
+        for variant in ["victim@ｅxample.org", "victim@exａmple.org", "victim@EXAMPLE.org"] {
+            assert_eq!(normalize_email(variant).as_deref(), Some("victim@example.org"), "{variant}");
+        }
+        assert_eq!(normalize_email("ana@bücher.example").as_deref(), Some("ana@xn--bcher-kva.example"));
+        assert_eq!(normalize_email("ana@xn--bcher-kva.example").as_deref(), Some("ana@xn--bcher-kva.example"));
     }
 
     #[test]

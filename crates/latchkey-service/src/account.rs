@@ -89,9 +89,11 @@ impl Services {
                 return Err(ServiceError::unprocessable("form_param_missing", "Enter your current password.")
                     .param("current_password"));
             };
+            let attempt = self.begin_password_check(user_id).await?;
             if !self.hasher.verify(current, phc).await?.ok {
                 return Err(ServiceError::password_incorrect().param("current_password"));
             }
+            self.attempt_passed(&attempt).await?;
         }
         check_new_password(new).map_err(|p| {
             let mut e = password_error(p);

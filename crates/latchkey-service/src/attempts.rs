@@ -12,8 +12,20 @@
 use latchkey_core::code::code_digest;
 use latchkey_core::throttle::{over_budget, wait_for_attempt, Counter, DAY_MS, FAILURE_WINDOW_MS, HOUR_MS, MINUTE_MS};
 
+use latchkey_store::ClientRow;
+
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::{RequestContext, Services};
+
+/// A first-factor attempt that [`Services::begin_attempt`] let through (and counted).
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    /// The delay counter it was counted under (`None`: not counted).
+    key: Option<String>,
+    /// Made from a client that has held a session of the account: the owner's device, which
+    /// budgets a stranger can spend do not hold back.
+    pub(crate) recognized: bool,
+}
 
 /// What a one-time code proves, each with its own failure budget (so that exhausting one
 /// flow's budget does not block another's).
@@ -45,22 +57,65 @@ impl Services {
         self.config.rate_limits.enabled
     }
 
-    /// Refuses an attempt against `identifier` while the growing delay of its failures runs.
-    pub(crate) async fn wait_for_identifier(&self, identifier: &str) -> Result<()> {
-        if !self.budgets_on() {
-            return Ok(());
+    /// Counts a first-factor attempt against `identifier` before the factor is checked, or
+    /// refuses it (429) while the growing delay of earlier failures runs. The delay is kept
+    /// per identifier and IP address (/64): a stranger's failures slow the stranger, not the
+    /// owner elsewhere; and a client that has held a session of the account is not slowed at
+    /// all (it is the owner's device). Counted with a compare and swap, so parallel attempts
+    /// cannot all pass one check. Known and unknown identifiers take the same path.
+    pub(crate) async fn begin_attempt(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        identifier: &str,
+        user_id: Option<&str>,
+    ) -> Result<Attempt> {
+        // Read for every attempt, so a known and an unknown identifier cost the same.
+        let sessions = self.store.sessions_for_client(&client.id).await?;
+        let recognized = user_id.is_some_and(|uid| sessions.iter().any(|s| s.user_id == uid));
+        if recognized || !self.budgets_on() {
+            return Ok(Attempt { key: None, recognized });
         }
-        let counter = self.store.get_counter(&self.counter_key("fail", identifier)).await?;
-        match wait_for_attempt(counter.as_ref(), self.now()) {
-            Some(secs) => Err(ServiceError::rate_limited(secs)),
-            None => Ok(()),
+        let ip = crate::ip_keys(&ctx.ip).into_iter().next().map(|(k, _)| k).unwrap_or_default();
+        let key = self.counter_key("fail", &format!("{identifier}\0{ip}"));
+        for _ in 0..3 {
+            let seen = self.store.get_counter(&key).await?;
+            if let Some(secs) = wait_for_attempt(seen.as_ref(), self.now()) {
+                return Err(ServiceError::rate_limited(secs));
+            }
+            if self.store.reserve_counter(&key, seen.as_ref(), FAILURE_WINDOW_MS, self.now()).await? {
+                return Ok(Attempt { key: Some(key), recognized });
+            }
         }
+        // Others' attempts keep moving the counter: one of them is being judged now.
+        Err(ServiceError::rate_limited(1))
     }
 
-    /// The counter a failed first factor against `identifier` bumps (whether or not it has an
-    /// account), with its window: written with the failed attempt, in its transaction.
-    pub(crate) fn identifier_failure_counter(&self, identifier: &str) -> (String, i64) {
-        (self.counter_key("fail", identifier), FAILURE_WINDOW_MS)
+    /// A password change checks the current password: guesses by whoever holds a session
+    /// get the same growing delays as sign-in attempts, counted per account.
+    pub(crate) async fn begin_password_check(&self, user_id: &str) -> Result<Attempt> {
+        if !self.budgets_on() {
+            return Ok(Attempt { key: None, recognized: false });
+        }
+        let key = self.counter_key("fail_pwchange", user_id);
+        for _ in 0..3 {
+            let seen = self.store.get_counter(&key).await?;
+            if let Some(secs) = wait_for_attempt(seen.as_ref(), self.now()) {
+                return Err(ServiceError::rate_limited(secs));
+            }
+            if self.store.reserve_counter(&key, seen.as_ref(), FAILURE_WINDOW_MS, self.now()).await? {
+                return Ok(Attempt { key: Some(key), recognized: false });
+            }
+        }
+        Err(ServiceError::rate_limited(1))
+    }
+
+    /// Forgets an attempt's failures once its factor proved right.
+    pub(crate) async fn attempt_passed(&self, attempt: &Attempt) -> Result<()> {
+        if let Some(key) = &attempt.key {
+            self.store.clear_counter(key).await?;
+        }
+        Ok(())
     }
 
     /// The counter a failed code attempt of `purpose` against `subject` bumps, with its window.
@@ -68,10 +123,10 @@ impl Services {
         (self.code_failures_key(purpose, subject), DAY_MS)
     }
 
-    /// Forgets the failures of an identifier and the code failures of its address after a
-    /// successful sign-in.
-    pub(crate) async fn identifier_succeeded(&self, identifier: &str) -> Result<()> {
-        self.store.clear_counter(&self.counter_key("fail", identifier)).await?;
+    /// Forgets the failures of an attempt's identifier (from its address) and the code
+    /// failures of its address after a successful sign-in.
+    pub(crate) async fn attempt_succeeded(&self, attempt: &Attempt, identifier: &str) -> Result<()> {
+        self.attempt_passed(attempt).await?;
         self.store.clear_counter(&self.code_failures_key(CodePurpose::SignIn, identifier)).await?;
         Ok(())
     }

@@ -4,7 +4,7 @@
 use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
 use latchkey_core::email::normalize_email;
 use latchkey_core::ids::{keyed_id, IdKind};
-use latchkey_core::lockout::FailureState;
+use latchkey_core::lockout::{FailureState, COOL_DOWN_MS, MAX_CONSECUTIVE_FAILURES};
 use latchkey_core::password::{check_new_password, PasswordProblem};
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
 use latchkey_core::session::{SessionStatus, DAY_MS};
@@ -602,7 +602,7 @@ impl Services {
         self.store.insert_sign_in(&row).await?;
         if input.strategy.as_deref() == Some("password") || (input.strategy.is_none() && input.password.is_some()) {
             if let Some(password) = input.password {
-                return self.attempt_password(client, row, &password).await;
+                return self.attempt_password(ctx, client, row, &password).await;
             }
         }
         Ok(Step::pending(row))
@@ -683,9 +683,9 @@ impl Services {
                 if let Some(identifier) = &row.identifier {
                     self.limit_identifier(identifier)?;
                 }
-                self.attempt_password(client, row, secret).await
+                self.attempt_password(ctx, client, row, secret).await
             }
-            "email_code" => self.attempt_code(client, row, secret).await,
+            "email_code" => self.attempt_code(ctx, client, row, secret).await,
             _ => Err(ServiceError::unprocessable(
                 "strategy_for_user_invalid",
                 "That strategy is not available for this sign-in.",
@@ -699,12 +699,13 @@ impl Services {
     /// same status (docs/SECURITY.md "Limits and lockout").
     async fn attempt_password(
         &self,
+        ctx: &RequestContext,
         client: &ClientRow,
         mut row: SignInRow,
         password: &str,
     ) -> Result<Step<SignInRow>> {
         let identifier = row.identifier.clone().unwrap_or_default();
-        self.wait_for_identifier(&identifier).await?;
+        let attempt = self.begin_attempt(ctx, client, &identifier, row.user_id.as_deref()).await?;
         let now = self.now();
         let user = match &row.user_id {
             Some(uid) => self.store.get_user_row(uid).await?,
@@ -727,20 +728,19 @@ impl Services {
         row.version += 1;
         let (Some(user), Some(verdict)) = (user, verdict.filter(|v| v.ok && !locked)) else {
             row.first_factor_status = Some("failed".into());
-            let next = failures.map(|state| state.after_failure(now));
-            let account = row.user_id.clone().zip(next).map(|(user_id, next)| AccountFailure {
+            let account = row.user_id.clone().filter(|_| failures.is_some()).map(|user_id| AccountFailure {
                 user_id,
-                failed_attempts: i64::from(next.consecutive_failures),
-                locked_until: next.locked_until,
+                lock_after: i64::from(MAX_CONSECUTIVE_FAILURES),
+                locked_until: now + COOL_DOWN_MS,
             });
-            let counters = vec![self.identifier_failure_counter(&identifier)];
-            self.store.record_failed_attempt(&FailedAttempt { sign_in: row, counters, account, now }).await?;
-            if next.is_some_and(|n| n.is_locked(now)) && !locked {
+            let failed = FailedAttempt { sign_in: row, counters: Vec::new(), account, now };
+            let counts = self.store.record_failed_attempt(&failed).await?;
+            if counts.account_failures == Some(i64::from(MAX_CONSECUTIVE_FAILURES)) {
                 self.mail_lockout_notice(&identifier);
             }
             return Err(ServiceError::password_incorrect());
         };
-        self.identifier_succeeded(&identifier).await?;
+        self.attempt_succeeded(&attempt, &identifier).await?;
         let rehashed = if verdict.needs_rehash { Some(self.hasher.hash(password).await?) } else { None };
         self.complete_sign_in(client, row, &user.id, rehashed).await
     }
@@ -762,13 +762,21 @@ impl Services {
         );
     }
 
-    async fn attempt_code(&self, client: &ClientRow, mut row: SignInRow, code: &str) -> Result<Step<SignInRow>> {
+    async fn attempt_code(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        mut row: SignInRow,
+        code: &str,
+    ) -> Result<Step<SignInRow>> {
         let Some(mut p) = pending(&row.code) else {
             return Err(ServiceError::bad_request("verification_missing", "Request a sign-in code first."));
         };
         let identifier = row.identifier.clone().unwrap_or_default();
-        self.wait_for_identifier(&identifier).await?;
-        self.code_budget_left(CodePurpose::SignIn, &[&identifier]).await?;
+        let attempt = self.begin_attempt(ctx, client, &identifier, row.user_id.as_deref()).await?;
+        if !attempt.recognized {
+            self.code_budget_left(CodePurpose::SignIn, &[&identifier]).await?;
+        }
         let mut outcome = p.attempt(&self.code_key, &row.id, code, self.now());
         if outcome == CodeOutcome::Verified && row.user_id.is_none() {
             // No code was ever sent for an unknown account; nothing can verify it.
@@ -779,10 +787,9 @@ impl Services {
         row.version += 1;
         if outcome != CodeOutcome::Verified {
             let counters = match outcome {
-                CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts => vec![
-                    self.identifier_failure_counter(&identifier),
-                    self.code_failure_counter(CodePurpose::SignIn, &identifier),
-                ],
+                CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts => {
+                    vec![self.code_failure_counter(CodePurpose::SignIn, &identifier)]
+                }
                 _ => Vec::new(),
             };
             let now = self.now();
@@ -792,7 +799,7 @@ impl Services {
                 other => code_error(other),
             });
         }
-        self.identifier_succeeded(&identifier).await?;
+        self.attempt_succeeded(&attempt, &identifier).await?;
         let uid = row.user_id.clone().unwrap_or_default();
         self.complete_sign_in(client, row, &uid, None).await
     }

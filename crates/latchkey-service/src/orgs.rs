@@ -685,7 +685,7 @@ impl Services {
             &email,
             &format!("You are invited to join {} on {app}", org.name),
             format!(
-                "You have been invited to join {} on {app}.\n\nSign up or sign in with this address to accept:\n{url}\n\nThe invitation expires in {days} days.\n",
+                "You have been invited to join {} on {app}.\n\nSign up with this address to join, or sign in and accept the invitation:\n{url}\n\nThe invitation expires in {days} days.\n",
                 org.name
             ),
         );

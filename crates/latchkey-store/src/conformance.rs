@@ -188,6 +188,18 @@ async fn attempt_counters(store: &dyn Store) {
     assert_eq!(store.get_counter(&other).await.unwrap().map(|c| c.count), Some(1), "a live one is kept");
     store.clear_counter(&other).await.unwrap();
     assert_eq!(store.get_counter(&other).await.unwrap(), None);
+
+    // Compare and swap: of two callers that judged the same state, one counts.
+    let key = uid("ctr");
+    assert!(store.reserve_counter(&key, None, 1_000, 20_000).await.unwrap());
+    assert!(!store.reserve_counter(&key, None, 1_000, 20_000).await.unwrap(), "a live window exists now");
+    let seen = store.get_counter(&key).await.unwrap().unwrap();
+    assert!(store.reserve_counter(&key, Some(&seen), 1_000, 20_100).await.unwrap());
+    assert!(!store.reserve_counter(&key, Some(&seen), 1_000, 20_200).await.unwrap(), "the state moved on");
+    let now = store.get_counter(&key).await.unwrap().unwrap();
+    assert_eq!((now.count, now.last_at), (2, 20_100));
+    assert!(store.reserve_counter(&key, Some(&now), 1_000, 21_000).await.unwrap(), "an ended window starts again");
+    assert_eq!(store.get_counter(&key).await.unwrap().map(|c| (c.count, c.window_start)), Some((1, 21_000)));
 }
 
 async fn a_ban_and_its_revocation_land_together(store: &dyn Store) {
@@ -837,27 +849,28 @@ async fn failures_are_counted(store: &dyn Store) {
     let mut attempt = sign_in(&uid("sia"), &c.id);
     store.insert_sign_in(&attempt).await.unwrap();
     let key = uid("fail");
-    let account = |n, locked_until| AccountFailure { user_id: a.clone(), failed_attempts: n, locked_until };
+    let account = AccountFailure { user_id: a.clone(), lock_after: 4, locked_until: 77 };
     for round in 1..=3 {
         attempt.version += 1;
         attempt.first_factor_status = Some("failed".into());
         let failed = FailedAttempt {
             sign_in: attempt.clone(),
             counters: vec![(key.clone(), 60_000)],
-            account: Some(account(1, None)),
+            account: Some(account.clone()),
             now: 1_000,
         };
-        let counters = store.record_failed_attempt(&failed).await.unwrap();
-        assert_eq!(counters.iter().map(|c| c.count).collect::<Vec<_>>(), [round]);
+        let counts = store.record_failed_attempt(&failed).await.unwrap();
+        assert_eq!(counts.counters.iter().map(|c| c.count).collect::<Vec<_>>(), [round]);
+        assert_eq!(counts.account_failures, Some(round));
     }
-    assert_eq!(store.get_user(&a).await.unwrap().unwrap().user.failed_attempts, 3);
+    let u = store.get_user(&a).await.unwrap().unwrap().user;
+    assert_eq!((u.failed_attempts, u.locked_until), (3, None), "not locked before the fourth");
     assert_eq!(store.get_sign_in(&attempt.id).await.unwrap().unwrap().version, attempt.version);
     attempt.version += 1;
-    let locking =
-        FailedAttempt { sign_in: attempt.clone(), counters: vec![], account: Some(account(1, Some(77))), now: 1_000 };
-    store.record_failed_attempt(&locking).await.unwrap();
+    let locking = FailedAttempt { sign_in: attempt.clone(), counters: vec![], account: Some(account), now: 1_000 };
+    assert_eq!(store.record_failed_attempt(&locking).await.unwrap().account_failures, Some(4));
     let u = store.get_user(&a).await.unwrap().unwrap().user;
-    assert_eq!((u.failed_attempts, u.locked_until), (4, Some(77)));
+    assert_eq!((u.failed_attempts, u.locked_until), (4, Some(77)), "the fourth locks, in SQL");
     // A stale attempt writes nothing: neither the counters nor the account.
     let stale = FailedAttempt { counters: vec![(key.clone(), 60_000)], ..locking };
     assert!(matches!(store.record_failed_attempt(&stale).await, Err(StoreError::Stale)));

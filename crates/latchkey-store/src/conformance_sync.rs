@@ -36,6 +36,7 @@ fn push(user: &str, client: &str, ops: Vec<(i64, &str, SyncOpBody)>) -> SyncPush
         ops: ops.into_iter().map(|(seq, op_id, body)| SyncOpIn { seq, op_id: op_id.into(), body }).collect(),
         now: 5_000,
         new_epoch: uid("ep"),
+        full_spaces: Vec::new(),
     }
 }
 
@@ -56,6 +57,41 @@ pub async fn run(store: &dyn Store) {
     merge_results_and_tombstones(store).await;
     deleting_the_owner_deletes_the_space(store).await;
     old_tombstones_are_compacted(store).await;
+    space_bytes_are_kept_and_full_spaces_take_no_new_tombstones(store).await;
+}
+
+async fn space_bytes_are_kept_and_full_spaces_take_no_new_tombstones(store: &dyn Store) {
+    let (space, client) = (uid("user"), uid("cl"));
+    let bytes = |space: String| async move { store.sync_spaces(&[space]).await.unwrap()[0].bytes };
+    done(
+        store,
+        &push(&space, &client, vec![(1, &uid("op"), put(&space, "f1", json!({"kind": "bottle", "ml": 90}), "1-0-x"))]),
+    )
+    .await;
+    let one = bytes(space.clone()).await;
+    // table + id + fields + clocks, as stored.
+    assert!(one >= ("feeds".len() + "f1".len() + r#"{"kind":"bottle","ml":90}"#.len()) as i64, "{one}");
+    done(
+        store,
+        &push(&space, &client, vec![(2, &uid("op"), put(&space, "f2", json!({"kind": "bottle", "ml": 90}), "1-0-x"))]),
+    )
+    .await;
+    assert_eq!(bytes(space.clone()).await, 2 * one, "two records of one shape take twice the bytes");
+    done(store, &push(&space, &client, vec![(3, &uid("op"), delete(&space, "f2", "2-0-x"))])).await;
+    let after_delete = bytes(space.clone()).await;
+    assert!(after_delete < 2 * one, "a tombstone is smaller than its record ({after_delete})");
+    // A full space: a delete of a record it holds is taken, one of a record it never held is not.
+    let full = SyncPush {
+        full_spaces: vec![space.clone()],
+        ..push(
+            &space,
+            &client,
+            vec![(4, &uid("op"), delete(&space, "f1", "3-0-x")), (5, &uid("op"), delete(&space, "never", "3-0-x"))],
+        )
+    };
+    let d = done(store, &full).await;
+    assert_eq!(statuses(&d), ["applied", "rejected"]);
+    assert_eq!(d.results[1]["reason"]["code"], "space_quota_exceeded");
 }
 
 async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store) {

@@ -327,16 +327,27 @@ pub struct FailedAttempt {
     pub sign_in: SignInRow,
     /// Counter keys to bump, each with its window (see `ThrottleStore::bump_counter`).
     pub counters: Vec<(String, i64)>,
-    /// The account's consecutive failures (a floor: counted in SQL) and lock.
+    /// The account whose consecutive failures count one more, and its lock.
     pub account: Option<AccountFailure>,
     pub now: i64,
 }
 
+/// One more consecutive failure of an account, counted in SQL so that concurrent failures all
+/// count: when the count reaches `lock_after` the account is locked until `locked_until`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountFailure {
     pub user_id: String,
-    pub failed_attempts: i64,
-    pub locked_until: Option<i64>,
+    pub lock_after: i64,
+    pub locked_until: i64,
+}
+
+/// What a failed attempt's write counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedAttemptCounts {
+    /// The counters after their bump, in order.
+    pub counters: Vec<crate::Counter>,
+    /// The account's consecutive failures after this one.
+    pub account_failures: Option<i64>,
 }
 
 /// A role defined for the instance, with the permissions it grants.

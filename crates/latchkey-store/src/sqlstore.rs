@@ -1239,7 +1239,7 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         Ok(n)
     }
 
-    async fn record_failed_attempt(&self, f: &FailedAttempt) -> Result<Vec<crate::Counter>> {
+    async fn record_failed_attempt(&self, f: &FailedAttempt) -> Result<FailedAttemptCounts> {
         let mut tx = self.begin().await?;
         let params = with_expected_version(sign_in_params(&f.sign_in), f.sign_in.version);
         tx_versioned(&mut tx, &update_sql("sign_ins", SIGN_IN_COLS, true), &params).await?;
@@ -1247,17 +1247,22 @@ impl<D: SqlDriver> Store for SqlStore<D> {
         for (key, window_ms) in &f.counters {
             counters.push(crate::sqlthrottle::bump_in(&mut tx, key, *window_ms, f.now).await?);
         }
+        let mut account_failures = None;
         if let Some(a) = &f.account {
-            // Counted in SQL so that concurrent failures all count; the caller's value is a floor.
-            tx.execute(
-                "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 > $2 THEN failed_attempts + 1 ELSE $2 END, \
-                 locked_until = $3 WHERE id = $1",
-                &[a.user_id.clone().into(), a.failed_attempts.into(), a.locked_until.into()],
-            )
-            .await?;
+            // Counted and locked in SQL (every SET reads the row as it was), so concurrent
+            // failures all count and none clears a lock another just set.
+            let rows = tx
+                .query(
+                    "UPDATE users SET failed_attempts = failed_attempts + 1, \
+                     locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until END \
+                     WHERE id = $1 RETURNING failed_attempts",
+                    &[a.user_id.clone().into(), a.lock_after.into(), a.locked_until.into()],
+                )
+                .await?;
+            account_failures = rows.first().map(|r| r.int(0)).transpose()?;
         }
         tx.commit().await?;
-        Ok(counters)
+        Ok(FailedAttemptCounts { counters, account_failures })
     }
 
     async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>> {

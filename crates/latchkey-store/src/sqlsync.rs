@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use latchkey_core::sync::merge::{merge, Change, RecordState};
-use latchkey_core::sync::{duplicate_result, op_result, OpStatus};
+use latchkey_core::sync::{duplicate_result, op_result, OpStatus, Rejection};
 use serde_json::{Map, Value};
 
 use crate::error::{Result, StoreError};
@@ -118,9 +118,10 @@ async fn load_records(
                 placeholders(chunk.len(), 3)
             );
             for row in tx.query(&sql, &params).await? {
-                let stored = row.text(1)?.len() + row.text(2)?.len();
-                let stored = i64::try_from(stored).unwrap_or(i64::MAX);
-                found.insert((space.to_owned(), table.to_owned(), row.text(0)?), (record_state(&row, 1)?, stored));
+                let id = row.text(0)?;
+                let floor = row.opt_text(3)?.unwrap_or_default();
+                let stored = row_bytes(table, &id, &row.text(1)?, &row.text(2)?, &floor);
+                found.insert((space.to_owned(), table.to_owned(), id), (record_state(&row, 1)?, stored));
             }
         }
     }
@@ -154,6 +155,16 @@ fn stored_result(row: &Row, seq: i64, op_id_col: usize) -> Result<Value> {
 }
 
 /// A record being merged: its state, and the sequence number of its change if it changed.
+/// The bytes a record's row takes, as the per-space quota counts them: its table, id, fields,
+/// clocks and delete stamp (the same sum as `ROW_BYTES_SQL`).
+fn row_bytes(table: &str, id: &str, data: &str, clocks: &str, floor: &str) -> i64 {
+    i64::try_from(table.len() + id.len() + data.len() + clocks.len() + floor.len()).unwrap_or(i64::MAX)
+}
+
+/// [`row_bytes`] in SQL, for rows deleted without being read.
+const ROW_BYTES_SQL: &str =
+    "octet_length(tbl) + octet_length(id) + octet_length(data) + octet_length(clocks) + COALESCE(octet_length(floor), 0)";
+
 struct Work {
     state: RecordState,
     seq: Option<i64>,
@@ -176,7 +187,7 @@ async fn write_records(
         for ((space, table, id), p, seq) in chunk {
             let data = to_json(&p.state.fields)?;
             let clocks = clocks_text(&p.state)?;
-            let len = i64::try_from(data.len() + clocks.len()).unwrap_or(i64::MAX);
+            let len = row_bytes(table, id, &data, &clocks, p.state.floor.as_deref().unwrap_or(""));
             *growth.entry(space.clone()).or_default() += len - p.stored_len;
             params.extend([
                 space.clone().into(),
@@ -278,6 +289,17 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
                 SyncOpBody::Rejected(r) => OpStatus::Rejected(r.clone()),
                 SyncOpBody::Write(w) => {
                     let key = (w.space.clone(), w.table.clone(), w.id.clone());
+                    if w.fields.is_none() && !work.contains_key(&key) && p.full_spaces.contains(&w.space) {
+                        // A delete of a record a full space has never held would only add a
+                        // tombstone to it.
+                        let full =
+                            Rejection::new("space_quota_exceeded", "This space is full: delete records it holds.");
+                        let result = op_result(op.seq, &op.op_id, &OpStatus::Rejected(full.clone()));
+                        batch_ops.insert(&op.op_id, results.len());
+                        result_rows.push((op.seq, op.op_id.as_str(), Some(result.to_string())));
+                        results.push(result);
+                        continue;
+                    }
                     let entry = work.entry(key).or_insert_with(|| Work {
                         state: RecordState::default(),
                         seq: None,
@@ -506,8 +528,10 @@ async fn compact_some_spaces<D: SqlDriver>(store: &SqlStore<D>, deleted_before: 
         .await?;
         let gone = tx
             .query(
-                "DELETE FROM sync_records WHERE space = $1 AND deleted AND updated_at < $2 AND seq <= $3 \
-                 RETURNING octet_length(data) + octet_length(clocks)",
+                &format!(
+                    "DELETE FROM sync_records WHERE space = $1 AND deleted AND updated_at < $2 AND seq <= $3 \
+                     RETURNING {ROW_BYTES_SQL}"
+                ),
                 &[space.as_str().into(), deleted_before.into(), last.into()],
             )
             .await?;

@@ -40,6 +40,32 @@ impl<D: SqlDriver> ThrottleStore for SqlStore<D> {
         Ok(counter)
     }
 
+    async fn reserve_counter(&self, key: &str, seen: Option<&Counter>, window_ms: i64, now: i64) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let counted = match seen.filter(|c| now < c.expires_at) {
+            // No live window: start one, unless a racing caller just did.
+            None => {
+                tx.execute(
+                    "INSERT INTO attempt_counters (key, count, window_start, last_at, expires_at) VALUES ($1, 1, $2, $2, $3) \
+                     ON CONFLICT (key) DO UPDATE SET count = 1, window_start = $2, last_at = $2, expires_at = $3 \
+                     WHERE attempt_counters.expires_at <= $2",
+                    &[key.into(), now.into(), now.saturating_add(window_ms).into()],
+                )
+                .await?
+            }
+            Some(c) => {
+                tx.execute(
+                    "UPDATE attempt_counters SET count = count + 1, last_at = $4 \
+                     WHERE key = $1 AND count = $2 AND last_at = $3",
+                    &[key.into(), c.count.into(), c.last_at.into(), now.into()],
+                )
+                .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(counted == 1)
+    }
+
     async fn get_counter(&self, key: &str) -> Result<Option<Counter>> {
         let sql = format!("SELECT {COUNTER_COLS} FROM attempt_counters WHERE key = $1");
         one(self.db.read(&sql, &[key.into()]).await?, counter_from)

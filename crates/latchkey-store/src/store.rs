@@ -70,9 +70,8 @@ pub trait Store:
     /// theirs in the same transaction, so a ban or lock never lands without its revocation.
     async fn update_user_revoking_sessions(&self, user: &UserRow, now: i64) -> Result<u64>;
     /// Writes a failed sign-in factor in one transaction (see [`FailedAttempt`]); the account's
-    /// count is kept without the optimistic check (failures must never be lost). Returns the
-    /// counters after their bump, in order.
-    async fn record_failed_attempt(&self, failed: &FailedAttempt) -> Result<Vec<crate::Counter>>;
+    /// count is kept without the optimistic check (failures must never be lost).
+    async fn record_failed_attempt(&self, failed: &FailedAttempt) -> Result<FailedAttemptCounts>;
     async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>>;
     async fn count_users(&self) -> Result<i64>;
     /// One page of the users a query selects.

@@ -46,6 +46,8 @@ pub struct SyncPush {
     pub now: i64,
     /// The epoch given to a space this push creates.
     pub new_epoch: String,
+    /// Spaces at their quota: a delete there of a record they do not hold is rejected.
+    pub full_spaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -15,6 +15,11 @@ pub trait ThrottleStore: Send + Sync {
     /// The counter as stored (its window may have ended: see [`Counter::live_count`]).
     async fn get_counter(&self, key: &str) -> Result<Option<Counter>>;
     async fn clear_counter(&self, key: &str) -> Result<()>;
+    /// Counts one event under `key` only if the counter is still as `seen` (compare and swap):
+    /// `seen` is what the caller judged the event by, so two racing callers cannot both pass a
+    /// check that only one of them may. `None` (or an ended window) starts a new window.
+    /// Returns whether this caller's event was counted.
+    async fn reserve_counter(&self, key: &str, seen: Option<&Counter>, window_ms: i64, now: i64) -> Result<bool>;
     /// Deletes counters whose window ended before `now`; returns how many.
     async fn prune_counters(&self, now: i64) -> Result<u64>;
 }

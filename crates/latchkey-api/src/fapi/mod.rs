@@ -160,7 +160,7 @@ impl FromRequestParts<AppState> for Caller {
             parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "_is_native=1" || p == "_is_native=true"));
         let (token, native) = match bearer {
             Some(t) => (Some(t), true),
-            None => (read_client_cookie(&parts.headers), native_flag),
+            None => (read_client_cookie(&parts.headers, &state.config.cookies), native_flag),
         };
         let client = match token {
             Some(t) => state.services.client_by_token(&t).await?,

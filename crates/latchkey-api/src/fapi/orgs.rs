@@ -392,10 +392,11 @@ async fn invite_many(
         ));
     }
     let inputs: Vec<OrgInvitationInput> = emails.into_iter().map(|e| invitation_input(&a, e, &p)).collect();
+    // Spent before the checks: answers about addresses (a member already?) cost mail budget.
+    state.services.member_invitations_allowed(&caller.ctx, &a, u32::try_from(inputs.len()).unwrap_or(u32::MAX)).await?;
     for input in &inputs {
         state.services.check_org_invitation(&a.org, input).await?;
     }
-    state.services.member_invitations_allowed(&caller.ctx, &a, u32::try_from(inputs.len()).unwrap_or(u32::MAX)).await?;
     let mut created = Vec::with_capacity(inputs.len());
     for input in inputs {
         let (row, _url) = state.services.invite_to_organization(&a.org.id, input).await?;

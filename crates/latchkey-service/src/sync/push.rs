@@ -150,8 +150,9 @@ impl Services {
             }
             ops.push(op);
         }
-        self.refuse_puts_to_full_spaces(&mut ops).await?;
-        let push = SyncPush { user_id: caller.user_id.clone(), client_id, ops, now, new_epoch: self.new_epoch() };
+        let full_spaces = self.refuse_puts_to_full_spaces(&mut ops).await?;
+        let new_epoch = self.new_epoch();
+        let push = SyncPush { user_id: caller.user_id.clone(), client_id, ops, now, new_epoch, full_spaces };
         match self.store.sync_push(&push).await? {
             SyncPushOutcome::Done(done) => {
                 // Where the store fans changes out, they come back through the listener.
@@ -180,17 +181,18 @@ impl Services {
     }
 
     /// Puts to a space that already holds `max_space_bytes` become `rejected` results (a soft
-    /// quota: the push that crosses it is taken whole; deletes always are).
-    async fn refuse_puts_to_full_spaces(&self, ops: &mut [SyncOpIn]) -> Result<()> {
+    /// quota: the push that crosses it is taken whole); the full spaces are returned, where the
+    /// store takes deletes only of records the space holds.
+    async fn refuse_puts_to_full_spaces(&self, ops: &mut [SyncOpIn]) -> Result<Vec<String>> {
         let quota = self.config.sync.max_space_bytes;
         if quota <= 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut spaces: Vec<String> = ops
             .iter()
             .filter_map(|op| match &op.body {
-                SyncOpBody::Write(w) if w.fields.is_some() => Some(w.space.clone()),
-                _ => None,
+                SyncOpBody::Write(w) => Some(w.space.clone()),
+                SyncOpBody::Rejected(_) => None,
             })
             .collect();
         spaces.sort_unstable();
@@ -198,7 +200,7 @@ impl Services {
         let full: Vec<String> =
             self.store.sync_spaces(&spaces).await?.into_iter().filter(|s| s.bytes >= quota).map(|s| s.space).collect();
         if full.is_empty() {
-            return Ok(());
+            return Ok(full);
         }
         for op in ops.iter_mut() {
             if matches!(&op.body, SyncOpBody::Write(w) if w.fields.is_some() && full.contains(&w.space)) {
@@ -208,7 +210,7 @@ impl Services {
                 ));
             }
         }
-        Ok(())
+        Ok(full)
     }
 
     /// One operation of the usual shape.

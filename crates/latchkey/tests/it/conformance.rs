@@ -75,6 +75,7 @@ async fn op_results_survive_the_migration_to_op_id_keys() {
             ops: vec![replay(1, "op_a"), replay(2, "op_b"), replay(3, "op_a")],
             now: 2,
             new_epoch: "e".into(),
+            full_spaces: Vec::new(),
         };
         let SyncPushOutcome::Done(done) = store.sync_push(&push).await.unwrap() else {
             panic!("{backend:?}: not done")

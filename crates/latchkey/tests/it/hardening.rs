@@ -563,3 +563,104 @@ both_backends!(sync_pushes_are_rate_limited_and_spaces_have_a_quota, |backend| a
     let r = phone.push(vec![feed("feed_5", 90, &stamp(10))]).await;
     assert_eq!(statuses(&r), ["applied"], "room again after deletes: {}", r.text);
 });
+
+// ---- found by the attacker's review of the fixes above ------------------------------------------
+
+// Attempts are counted before the factor is checked: parallel guesses cannot all pass one
+// check of the growing delay.
+both_backends!(parallel_wrong_passwords_get_no_more_than_the_free_attempts, |backend| async move {
+    let server = TestServer::start(backend).await;
+    server.sign_up(&server.browser(), "parallel@example.com", PASSWORD).await;
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let b = server.browser();
+        attempts.spawn(async move {
+            let form =
+                [("identifier", "parallel@example.com"), ("strategy", "password"), ("password", "a wrong password")];
+            b.post("/v1/client/sign_ins", &form).await.status
+        });
+    }
+    let statuses = attempts.join_all().await;
+    let guessed = statuses.iter().filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY).count();
+    let held = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((guessed, held), (5, 5), "{statuses:?}");
+});
+
+// A stranger's failures slow the stranger: the owner's own device, and the owner from
+// another address, still sign in.
+both_backends!(a_strangers_failures_do_not_keep_the_owner_out, |backend| async move {
+    let server = TestServer::start(backend).await;
+    server.sign_up(&server.browser(), "owner@example.com", PASSWORD).await;
+    let device = server.browser();
+    assert_eq!(server.sign_in(&device, "owner@example.com", PASSWORD).await.status, StatusCode::OK);
+    let sid = device.get("/v1/client").await.body["response"]["last_active_session_id"].as_str().unwrap().to_owned();
+    device.post(&format!("/v1/client/sessions/{sid}/end"), &[]).await;
+    let stranger = server.browser();
+    for _ in 0..6 {
+        server.sign_in(&stranger, "owner@example.com", "a wrong password").await;
+    }
+    assert_eq!(server.sign_in(&stranger, "owner@example.com", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        server.sign_in(&device, "owner@example.com", PASSWORD).await.status,
+        StatusCode::OK,
+        "the device the owner signed in on before is not held back"
+    );
+    // The owner on a new device elsewhere (through the app's proxy, which names the address).
+    let (_, key) = server.services.create_secret_key("proxy").await.unwrap();
+    let via = |ip: &'static str, password: &'static str| {
+        let b = Browser { base: server.url.clone(), http: reqwest::Client::new() };
+        let key = key.clone();
+        async move {
+            b.send(
+                b.http
+                    .post(b.url("/v1/client/sign_ins"))
+                    .header("clerk-proxy-url", "https://app.example.com/__clerk")
+                    .header("clerk-secret-key", key)
+                    .header("x-forwarded-for", ip)
+                    .form(&[("identifier", "owner@example.com"), ("password", password)]),
+            )
+            .await
+            .status
+        }
+    };
+    for _ in 0..6 {
+        via("198.51.100.7", "a wrong password").await;
+    }
+    assert_eq!(via("198.51.100.7", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(via("203.0.113.9", PASSWORD).await, StatusCode::OK, "another address is not held back");
+});
+
+// Whoever holds a session cannot guess the current password at request speed.
+both_backends!(password_change_guesses_are_slowed_down, |backend| async move {
+    let server = TestServer::start(backend).await;
+    let ada = Person::sign_up(&server, "changer@example.com").await;
+    let ada = &ada;
+    let change = |current: &'static str| async move {
+        let form = [("current_password", current), ("new_password", "another fine passphrase")];
+        ada.call("POST", "/v1/me/change_password", &form).await
+    };
+    for _ in 0..5 {
+        assert_eq!(change("a wrong password").await.error_code(), "form_password_incorrect");
+    }
+    assert_eq!(change("a wrong password").await.status, StatusCode::TOO_MANY_REQUESTS);
+    server.clock.advance_ms(1_000);
+    assert_eq!(change(PASSWORD).await.status, StatusCode::OK, "the right one after the delay");
+});
+
+/// On https latchkey sets `__Host-client`; a plain `__client` (which a sibling subdomain can
+/// set) is not read at all.
+#[tokio::test]
+async fn on_https_a_plain_client_cookie_is_ignored() {
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.public_url = Some("https://auth.example.com".into())).await;
+    let made = server.browser().post("/v1/client", &[]).await;
+    let token = cookie_value(&made, "__Host-client").expect("the __Host- cookie");
+    let b = Browser { base: server.url.clone(), http: reqwest::Client::new() };
+    let with = |cookie: String| b.send(b.http.get(b.url("/v1/client")).header("cookie", cookie));
+    assert_eq!(
+        with(format!("__client={token}")).await.body["response"],
+        Value::Null,
+        "a planted __client counts for nothing"
+    );
+    assert!(with(format!("__Host-client={token}")).await.body["response"]["id"].is_string());
+}

@@ -71,6 +71,11 @@ fn pieces(org: &str, other: &str) -> Vec<String> {
         "..\\",
         ";",
         "%00",
+        "..;",
+        "admin;x",
+        "%2e%2e;",
+        "%3b",
+        ";jsessionid=1",
     ]
     .iter()
     .map(|p| (*p).to_owned())
@@ -112,6 +117,10 @@ async fn what_the_upstream_is_reached_with_is_what_the_rules_allowed() {
         "/x/../admin/users".to_owned(),
         format!("/orgs/{org}/../{other}/data"),
         "/webhooks//x".to_owned(),
+        "/webhooks/..;/admin/secret".to_owned(),
+        "/admin;x/secret".to_owned(),
+        format!("/orgs/{org}/..;/{other}/data"),
+        "/webhooks/..%00".to_owned(),
     ] {
         let (status, body) = raw_get(&proxy, &path, Some(&bob_token)).await;
         assert_eq!(status, 400, "{path}: {body}");

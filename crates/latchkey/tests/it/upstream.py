@@ -19,8 +19,10 @@ release = threading.Event()
 
 
 def resolved(path):
-    """How a lenient upstream routes: decoded, backslashes as slashes, `.`/`..`/`//` resolved."""
-    p = unquote(path.split("?", 1)[0]).replace("\\", "/")
+    """How a lenient upstream routes (a servlet container, say): `;params` dropped from each
+    segment, then decoded, backslashes as slashes, `.`/`..`/`//` resolved."""
+    raw = "/".join(segment.split(";", 1)[0] for segment in path.split("?", 1)[0].split("/"))
+    p = unquote(raw).replace("\\", "/")
     r = posixpath.normpath(p) if p else "/"
     if r.startswith("//"):
         r = "/" + r.lstrip("/")
