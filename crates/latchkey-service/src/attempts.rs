@@ -1,8 +1,9 @@
 //! Budgets against guessing and abuse over the store's windowed counters (the rules are
 //! `latchkey_core::throttle`; the policy is docs/SECURITY.md "Limits and lockout"):
 //!
-//! - growing delays per identifier after failed first factors (password or code), the same
-//!   for identifiers with and without an account;
+//! - growing delays per identifier and IP address after failed first factors (password or
+//!   code), the same for identifiers with and without an account, none on the owner's own
+//!   device; and per account for the current password of a password change;
 //! - a budget of failed code attempts per address and purpose across re-issued codes, and of
 //!   codes issued per address per hour;
 //! - mail that a request makes latchkey send, per user and per IP.
@@ -78,13 +79,21 @@ impl Services {
         }
         let ip = crate::ip_keys(&ctx.ip).into_iter().next().map(|(k, _)| k).unwrap_or_default();
         let key = self.counter_key("fail", &format!("{identifier}\0{ip}"));
-        for _ in 0..3 {
-            let seen = self.store.get_counter(&key).await?;
+        self.reserve_after_delay(&key).await?;
+        Ok(Attempt { key: Some(key), recognized })
+    }
+
+    /// Counts one attempt under `key` once the growing delay of its earlier failures is over
+    /// (429 until then), with a compare and swap so that racing attempts count one by one.
+    async fn reserve_after_delay(&self, key: &str) -> Result<()> {
+        // Each lost swap means another attempt was counted; a few rounds settle it.
+        for _ in 0..16 {
+            let seen = self.store.get_counter(key).await?;
             if let Some(secs) = wait_for_attempt(seen.as_ref(), self.now()) {
                 return Err(ServiceError::rate_limited(secs));
             }
-            if self.store.reserve_counter(&key, seen.as_ref(), FAILURE_WINDOW_MS, self.now()).await? {
-                return Ok(Attempt { key: Some(key), recognized });
+            if self.store.reserve_counter(key, seen.as_ref(), FAILURE_WINDOW_MS, self.now()).await? {
+                return Ok(());
             }
         }
         // Others' attempts keep moving the counter: one of them is being judged now.
@@ -98,16 +107,8 @@ impl Services {
             return Ok(Attempt { key: None, recognized: false });
         }
         let key = self.counter_key("fail_pwchange", user_id);
-        for _ in 0..3 {
-            let seen = self.store.get_counter(&key).await?;
-            if let Some(secs) = wait_for_attempt(seen.as_ref(), self.now()) {
-                return Err(ServiceError::rate_limited(secs));
-            }
-            if self.store.reserve_counter(&key, seen.as_ref(), FAILURE_WINDOW_MS, self.now()).await? {
-                return Ok(Attempt { key: Some(key), recognized: false });
-            }
-        }
-        Err(ServiceError::rate_limited(1))
+        self.reserve_after_delay(&key).await?;
+        Ok(Attempt { key: Some(key), recognized: false })
     }
 
     /// Forgets an attempt's failures once its factor proved right.
