@@ -40,12 +40,9 @@ pub fn has_client_cookie(headers: &HeaderMap) -> bool {
     read_cookie(headers, HOST_CLIENT_COOKIE).is_some() || read_cookie(headers, CLIENT_COOKIE).is_some()
 }
 
-/// Reads a cookie from the request headers.
+/// Reads a cookie from the request headers (the credential edge's one cookie parser).
 pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k == name).then(|| v.to_owned())
-    })
+    latchkey_axum::credential::cookie(headers, name)
 }
 
 #[derive(Debug, Clone)]

@@ -32,11 +32,7 @@ fn route_organizations(req: &mut Request) {
     if !(rest.is_empty() || rest.starts_with('/')) {
         return;
     }
-    let bearer = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().strip_prefix("Bearer ").unwrap_or(v).trim());
+    let bearer = latchkey_axum::credential::authorization_token(req.headers());
     let frontend = match bearer {
         Some(token) => !token.starts_with("sk_") && !token.contains('.'),
         None if crate::cookies::has_client_cookie(req.headers()) => true,

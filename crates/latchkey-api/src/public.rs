@@ -77,11 +77,8 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
     let allowed = match &state.config.metrics {
         crate::MetricsAccess::Open => true,
         crate::MetricsAccess::Closed => false,
-        crate::MetricsAccess::Token(token) => headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|given| latchkey_core::secret::constant_time_eq(given.trim().as_bytes(), token.as_bytes())),
+        crate::MetricsAccess::Token(token) => latchkey_axum::credential::authorization_token(&headers)
+            .is_some_and(|given| latchkey_core::secret::constant_time_eq(given.as_bytes(), token.as_bytes())),
     };
     if !allowed {
         return ApiError(ServiceError::not_found("Resource")).into_response();

@@ -19,6 +19,8 @@ use latchkey_service::{ErrorKind, ServiceError};
 use tokio::sync::broadcast::error::RecvError;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
+use latchkey_axum::credential::authorization_token;
+
 use crate::error::{json_response, ApiError};
 use crate::AppState;
 
@@ -29,17 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/sync/events", get(events))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<SyncCaller, ApiError> {
-    Ok(state.services.sync_caller(bearer(headers)).await?)
+    Ok(state.services.sync_caller(authorization_token(headers)).await?)
 }
 
 async fn push(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {

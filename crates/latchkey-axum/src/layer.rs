@@ -5,52 +5,80 @@
 //! to the sign-in page with `redirect_url`; unmet role or permission requirements get 403 (or
 //! 404 on request, to mimic Clerk's `auth.protect()`).
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
+use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use latchkey_core::authz::Check;
 use serde_json::json;
 use tower::{Layer, Service};
 
 use crate::auth::Auth;
+use crate::credential::{authorization_token, cookie};
 use crate::matcher::RouteMatcher;
-use crate::Guard;
+use crate::{Guard, Slashes};
 
 /// What a protected route needs beyond a signed-in caller.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Requirement {
     Role(String),
     Permission(String),
     /// Every check must pass (`has({...})` with several dimensions).
     All(Vec<Check>),
+    /// Any rule over the request and the caller (`latchkey proxy` checks that an organization
+    /// named in the path is the caller's active one with it).
+    Custom(Arc<dyn Fn(&Parts, &Auth) -> bool + Send + Sync>),
+}
+
+impl std::fmt::Debug for Requirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Requirement::Role(r) => f.debug_tuple("Role").field(r).finish(),
+            Requirement::Permission(p) => f.debug_tuple("Permission").field(p).finish(),
+            Requirement::All(c) => f.debug_tuple("All").field(c).finish(),
+            Requirement::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
 }
 
 impl Requirement {
-    fn met(&self, auth: &Auth) -> bool {
+    fn met(&self, parts: &Parts, auth: &Auth) -> bool {
         match self {
             Requirement::Role(r) => auth.has_role(r),
             Requirement::Permission(p) => auth.has_permission(p),
             Requirement::All(checks) => auth.has(checks),
+            Requirement::Custom(rule) => rule(parts, auth),
         }
     }
 }
 
 /// `latchkey_axum::Guard::layer()` builds one; add rules, then `.layer(...)` a router with it.
+/// [`GuardLayer::decide`] is the whole decision, for servers that are not a tower stack
+/// (`latchkey proxy` calls it).
 #[derive(Clone)]
 pub struct GuardLayer {
     guard: Guard,
     public: RouteMatcher,
     rules: Vec<(RouteMatcher, Requirement)>,
     not_found_when_forbidden: bool,
+    slashes: Slashes,
 }
 
 impl GuardLayer {
     pub(crate) fn new(guard: Guard) -> Self {
-        Self { guard, public: RouteMatcher::default(), rules: Vec::new(), not_found_when_forbidden: false }
+        Self {
+            guard,
+            public: RouteMatcher::default(),
+            rules: Vec::new(),
+            not_found_when_forbidden: false,
+            slashes: Slashes::KeepEncoded,
+        }
     }
 
     /// Routes anyone may call (the token, if any, is still verified and offered to handlers).
@@ -59,7 +87,7 @@ impl GuardLayer {
         self
     }
 
-    /// Routes that also need `requirement`.
+    /// Routes that also need `requirement` (every rule whose routes match must be met).
     pub fn require(mut self, routes: RouteMatcher, requirement: Requirement) -> Self {
         self.rules.push((routes, requirement));
         self
@@ -70,13 +98,70 @@ impl GuardLayer {
         self.not_found_when_forbidden = true;
         self
     }
+
+    /// How encoded slashes in paths are judged (see [`Slashes`]); a router that decodes `%2F`
+    /// before routing (a proxy's upstream may) needs [`Slashes::Refuse`].
+    pub fn slashes(mut self, slashes: Slashes) -> Self {
+        self.slashes = slashes;
+        self
+    }
+
+    /// The guard's whole decision on a request: the verified caller (`None` on a public route
+    /// called signed out), or the response that refuses it (400 for a path with no canonical
+    /// form, 307 to sign in for a signed-out page request, 401 for a signed-out API call, 403 —
+    /// or 404 — for an unmet requirement).
+    pub async fn decide(&self, parts: &Parts) -> Result<Option<Auth>, Response> {
+        if let Some(refused) = non_canonical_path(parts, self.slashes) {
+            return Err(refused);
+        }
+        let auth = match request_token(&parts.headers) {
+            Some(token) => self.guard.verify(&token).await.ok(),
+            None => None,
+        };
+        if self.public.matches(parts) {
+            return Ok(auth);
+        }
+        let Some(caller) = &auth else {
+            return Err(if is_page_request(&parts.headers) {
+                self.guard.sign_in_redirect(parts)
+            } else {
+                error_response(
+                    &parts.headers,
+                    StatusCode::UNAUTHORIZED,
+                    "authentication_invalid",
+                    "You are signed out.",
+                    "This route needs a valid session token: `Authorization: Bearer <token>` or the __session cookie.",
+                )
+            });
+        };
+        if self.rules.iter().any(|(m, r)| m.matches(parts) && !r.met(parts, caller)) {
+            return Err(if self.not_found_when_forbidden {
+                error_response(
+                    &parts.headers,
+                    StatusCode::NOT_FOUND,
+                    "resource_not_found",
+                    "Not found.",
+                    "No such resource.",
+                )
+            } else {
+                error_response(
+                    &parts.headers,
+                    StatusCode::FORBIDDEN,
+                    "authorization_invalid",
+                    "You are not allowed to do this.",
+                    "Your role, permissions or active organization do not allow this request.",
+                )
+            });
+        }
+        Ok(auth)
+    }
 }
 
 impl<S> Layer<S> for GuardLayer {
     type Service = GuardService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GuardService { inner, config: std::sync::Arc::new(self.clone()) }
+        GuardService { inner, config: Arc::new(self.clone()) }
     }
 }
 
@@ -84,7 +169,7 @@ impl<S> Layer<S> for GuardLayer {
 pub struct GuardService<S> {
     inner: S,
     /// Shared, so a request costs a reference count rather than a copy of the rules.
-    config: std::sync::Arc<GuardLayer>,
+    config: Arc<GuardLayer>,
 }
 
 impl<S> Service<Request<Body>> for GuardService<S>
@@ -107,74 +192,28 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            if let Some(refused) = non_canonical_path(&parts, crate::Slashes::KeepEncoded) {
-                return Ok(refused);
-            }
-            let auth = match bearer(&parts.headers) {
-                Some(token) => config.guard.verify(token).await.ok(),
-                None => match session_token(&parts.headers) {
-                    Some(token) => config.guard.verify(&token).await.ok(),
-                    None => None,
-                },
-            };
-            let public = config.public.matches(&parts);
-            if !public {
-                let refusal = match &auth {
-                    None if is_page_request(&parts.headers) => Some(config.guard.sign_in_redirect(&parts)),
-                    None => Some(error_response(
-                        &parts.headers,
-                        StatusCode::UNAUTHORIZED,
-                        "authentication_invalid",
-                        "You are signed out.",
-                        "This route needs a valid session token: `Authorization: Bearer <token>` or the __session cookie.",
-                    )),
-                    Some(a) => {
-                        let unmet = config.rules.iter().find(|(m, r)| m.matches(&parts) && !r.met(a));
-                        unmet.map(|_| {
-                            if config.not_found_when_forbidden {
-                                error_response(&parts.headers, StatusCode::NOT_FOUND, "resource_not_found", "Not found.", "No such resource.")
-                            } else {
-                                error_response(
-                                    &parts.headers,
-                                    StatusCode::FORBIDDEN,
-                                    "authorization_invalid",
-                                    "You are not allowed to do this.",
-                                    "Your role or permissions in the active organization do not allow this request.",
-                                )
-                            }
-                        })
-                    }
-                };
-                if let Some(res) = refusal {
-                    return Ok(res);
+            match config.decide(&parts).await {
+                Ok(auth) => {
+                    parts.extensions.insert(auth);
+                    inner.call(Request::from_parts(parts, body)).await
                 }
+                Err(refused) => Ok(refused),
             }
-            parts.extensions.insert(auth);
-            inner.call(Request::from_parts(parts, body)).await
         })
     }
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k == name).then(|| v.to_owned())
-    })
-}
-
-/// The bearer token of the `Authorization` header, borrowed (the hot path copies nothing).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let token = v.strip_prefix("Bearer ").unwrap_or(v).trim();
-    (!token.is_empty() && !token.contains(' ')).then_some(token)
 }
 
 /// The token of a request: the `Authorization` header (Bearer, or a bare value) wins; a
 /// `__session` cookie counts only with a `__client_uat` that is set, not `0`, and not newer
 /// than the token's `iat` (otherwise the cookie is from before a sign-out or a new sign-in).
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    request_token(headers).map(Cow::into_owned)
+}
+
+/// [`session_token`], borrowed from the `Authorization` header (the hot path copies nothing).
+fn request_token(headers: &HeaderMap) -> Option<Cow<'_, str>> {
     if headers.contains_key(header::AUTHORIZATION) {
-        return bearer(headers).map(str::to_owned);
+        return authorization_token(headers).map(Cow::Borrowed);
     }
     let session = cookie(headers, "__session").filter(|s| !s.is_empty())?;
     let uat: i64 = cookie(headers, "__client_uat")?.parse().ok()?;
@@ -182,7 +221,7 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
         return None;
     }
     let iat = latchkey_token_iat(&session)?;
-    (iat >= uat).then_some(session)
+    (iat >= uat).then_some(Cow::Owned(session))
 }
 
 /// `iat` of a token, read without verifying (only to apply the `__client_uat` rule; the token
@@ -208,7 +247,7 @@ pub fn is_page_request(headers: &HeaderMap) -> bool {
 /// trace id is the request's `x-request-id` when it has a sane one.
 /// A 400 for a request whose path has no canonical form (see [`crate::canonical_path`]): no
 /// rule may judge it, since what serves it may resolve it to another path.
-pub fn non_canonical_path(parts: &http::request::Parts, slashes: crate::Slashes) -> Option<Response> {
+pub fn non_canonical_path(parts: &Parts, slashes: Slashes) -> Option<Response> {
     let problem = crate::canonical_path(parts.uri.path(), slashes).err()?;
     Some(error_response_with_meta(
         &parts.headers,

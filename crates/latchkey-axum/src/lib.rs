@@ -20,6 +20,7 @@
 
 mod auth;
 mod cache;
+pub mod credential;
 mod keys;
 mod layer;
 mod matcher;

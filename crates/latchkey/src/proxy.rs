@@ -14,13 +14,13 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::header::{self, HeaderName, HeaderValue};
+use http::request::Parts;
 use http::{HeaderMap, Request, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use latchkey_axum::{
-    error_response, is_page_request, non_canonical_path, session_token, Auth, Guard, GuardConfig, KeySource,
-    RouteMatcher, RoutePattern, Slashes,
+    error_response, Auth, Guard, GuardConfig, GuardLayer, KeySource, Requirement, RouteMatcher, RoutePattern, Slashes,
 };
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -58,11 +58,9 @@ struct CompiledRule {
 }
 
 pub struct Proxy {
-    guard: Guard,
+    /// The guard layer's decision, with the rules file's routes as one requirement.
+    decision: GuardLayer,
     upstream: Uri,
-    public: RouteMatcher,
-    rules: Vec<CompiledRule>,
-    not_found_when_forbidden: bool,
     client: Client<HttpConnector, Body>,
 }
 
@@ -106,44 +104,18 @@ impl Proxy {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-        Ok(Self {
-            guard,
-            upstream,
-            public,
-            rules: compiled,
-            not_found_when_forbidden: rules.not_found_when_forbidden,
-            client,
-        })
-    }
-
-    /// Why the caller may not pass, if they may not.
-    fn refusal(&self, headers: &HeaderMap, path: &str, auth: &Auth) -> Option<Response> {
-        let rule = self.rules.iter().find(|r| r.pattern.matches(path))?;
-        let mut ok = true;
-        if let Some(role) = &rule.rule.role {
-            ok &= auth.has_role(role);
+        // An upstream may decode `%2F` before routing: refuse encoded slashes outright.
+        let mut decision = guard.layer().public(public).slashes(Slashes::Refuse);
+        if !compiled.is_empty() {
+            let compiled = Arc::new(compiled);
+            let every_path = RouteMatcher::default().predicate(|_| true);
+            let rules_file = Requirement::Custom(Arc::new(move |parts, auth| first_rule_met(&compiled, parts, auth)));
+            decision = decision.require(every_path, rules_file);
         }
-        if let Some(p) = &rule.rule.permission {
-            ok &= auth.has_permission(p);
+        if rules.not_found_when_forbidden {
+            decision = decision.not_found_when_forbidden();
         }
-        if let Some(param) = &rule.rule.organization_param {
-            let named = rule.pattern.param(path, param).flatten();
-            ok &= named.is_some() && named.as_deref() == auth.org_id();
-        }
-        if ok {
-            return None;
-        }
-        Some(if self.not_found_when_forbidden {
-            error_response(headers, StatusCode::NOT_FOUND, "resource_not_found", "Not found.", "No such resource.")
-        } else {
-            error_response(
-                headers,
-                StatusCode::FORBIDDEN,
-                "authorization_invalid",
-                "You are not allowed to do this.",
-                "Your role, permissions or active organization do not allow this request.",
-            )
-        })
+        Ok(Self { decision, upstream, client })
     }
 
     fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
@@ -153,6 +125,27 @@ impl Proxy {
         let authority = self.upstream.authority()?;
         format!("{scheme}://{authority}{base}{pq}").parse().ok()
     }
+}
+
+/// The first route of the rules file whose path matches sets the requirements; a path no route
+/// names needs a sign-in only.
+fn first_rule_met(rules: &[CompiledRule], parts: &Parts, auth: &Auth) -> bool {
+    let path = parts.uri.path();
+    let Some(rule) = rules.iter().find(|r| r.pattern.matches(path)) else {
+        return true;
+    };
+    let mut ok = true;
+    if let Some(role) = &rule.rule.role {
+        ok &= auth.has_role(role);
+    }
+    if let Some(p) = &rule.rule.permission {
+        ok &= auth.has_permission(p);
+    }
+    if let Some(param) = &rule.rule.organization_param {
+        let named = rule.pattern.param(path, param).flatten();
+        ok &= named.is_some() && named.as_deref() == auth.org_id();
+    }
+    ok
 }
 
 fn identity_headers(headers: &mut HeaderMap, auth: Option<&Auth>) {
@@ -218,35 +211,12 @@ async fn handle(
     req: Request<Body>,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
-    // Checked and forwarded as one form: an upstream that resolves `..` or decodes `%2F`
-    // must never reach another path than the rules judged.
-    if let Some(refused) = non_canonical_path(&parts, Slashes::Refuse) {
-        return refused;
-    }
-    let path = parts.uri.path().to_owned();
-    let auth = match session_token(&parts.headers) {
-        Some(t) => proxy.guard.verify(&t).await.ok(),
-        None => None,
+    // Judged and forwarded as one form: the decision refuses a path that is not canonical, so
+    // an upstream that resolves `..` or decodes `%2F` never reaches another path than judged.
+    let auth = match proxy.decision.decide(&parts).await {
+        Ok(auth) => auth,
+        Err(refused) => return refused,
     };
-    if !proxy.public.matches(&parts) {
-        match &auth {
-            None if is_page_request(&parts.headers) => return proxy.guard.sign_in_redirect(&parts),
-            None => {
-                return error_response(
-                    &parts.headers,
-                    StatusCode::UNAUTHORIZED,
-                    "authentication_invalid",
-                    "You are signed out.",
-                    "This route needs a valid session token: `Authorization: Bearer <token>` or the __session cookie.",
-                )
-            }
-            Some(a) => {
-                if let Some(refused) = proxy.refusal(&parts.headers, &path, a) {
-                    return refused;
-                }
-            }
-        }
-    }
     let Some(target) = proxy.upstream_uri(&parts.uri) else {
         return error_response(
             &parts.headers,

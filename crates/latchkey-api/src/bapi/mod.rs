@@ -18,10 +18,11 @@ mod webhooks;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::Router;
+use latchkey_axum::credential::authorization_token;
 use latchkey_service::ServiceError;
 use serde_json::Value;
 
@@ -74,19 +75,12 @@ impl FromRequestParts<AppState> for SecretKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                ApiError(
-                    ServiceError::unauthenticated("Secret key missing")
-                        .long("Send your secret key as `Authorization: Bearer sk_live_…`."),
-                )
-            })?;
+        let presented = authorization_token(&parts.headers).ok_or_else(|| {
+            ApiError(
+                ServiceError::unauthenticated("Secret key missing")
+                    .long("Send your secret key as `Authorization: Bearer sk_live_…`."),
+            )
+        })?;
         let key = state.services.authenticate_secret_key(presented).await?;
         Ok(Self { key_id: key.id })
     }

@@ -16,6 +16,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use latchkey_axum::credential::authorization_token;
 use latchkey_core::session::SessionStatus;
 use latchkey_service::{RequestContext, ServiceError, SignInInput, SignUpInput};
 use latchkey_store::{ClientRow, SessionRow, UserRecord};
@@ -151,11 +152,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ctx = request_context(parts, &state.config);
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
+        let bearer = authorization_token(&parts.headers).map(str::to_owned);
         let native_flag =
             parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "_is_native=1" || p == "_is_native=true"));
         let (token, native) = match bearer {
