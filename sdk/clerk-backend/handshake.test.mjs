@@ -1,5 +1,5 @@
-// The handshake of server-rendered apps (clerk-fapi.md §5), judged by the real @clerk/backend:
-// `authenticateRequest` sends a navigation with stale cookies to latchkey's
+// The handshake of server-rendered apps (docs/frontend-api.md §8), judged by the real
+// @clerk/backend: `authenticateRequest` sends a navigation with stale cookies to latchkey's
 // /v1/client/handshake (through Clerk's own Frontend API proxy, as @clerk/nextjs deploys it),
 // latchkey answers with a single-use nonce, and the SDK trades it at
 // /v1/clients/handshake_payload for cookie directives that sign the request in — once, with

@@ -1,7 +1,7 @@
 // A plain web app on its own loopback port that self-hosts the pinned @clerk/clerk-js and
 // @clerk/ui bundles and reaches latchkey through Clerk's own same-origin Frontend API proxy
 // (`clerkFrontendApiProxy` from @clerk/backend/proxy, the code behind @clerk/nextjs's
-// `frontendApiProxy`) at `/__clerk` — the deployment clerk-fapi.md §3 recommends.
+// `frontendApiProxy`) at `/__clerk` — the deployment docs/frontend-api.md §2 describes.
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, resolve } from 'node:path';

@@ -1,4 +1,4 @@
-//! The cookies of the Frontend API (clerk-compat.md §6–7, clerk-fapi.md §3): `__client`
+//! The cookies of the Frontend API (docs/frontend-api.md §5, docs/backend-api.md §9): `__client`
 //! (HttpOnly, the opaque client token), `__client_uat` (seconds of the last sign-in state
 //! change, `0` when signed out) and `__session` (the session token), each of the last two
 //! also under the publishable key's suffix.

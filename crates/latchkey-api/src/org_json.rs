@@ -1,5 +1,5 @@
-//! Organization objects as Clerk's APIs show them (clerk-compat.md §3, clerk-fapi.md §7 (c),
-//! `clerk-fapi-golden/me-organization_memberships.json`), rendered by
+//! Organization objects as Clerk's APIs show them (docs/backend-api.md §5,
+//! docs/frontend-api.md §10), rendered by
 //! `latchkey_service::resources` (shared with webhook payloads), plus the loading of what
 //! memberships refer to.
 

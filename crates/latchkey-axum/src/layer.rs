@@ -243,8 +243,6 @@ pub fn is_page_request(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
 }
 
-/// latchkey's error shape (DESIGN.md), with `Content-Type: application/json` exactly; the
-/// trace id is the request's `x-request-id` when it has a sane one.
 /// A 400 for a request whose path has no canonical form (see [`crate::canonical_path`]): no
 /// rule may judge it, since what serves it may resolve it to another path.
 pub fn non_canonical_path(parts: &Parts, slashes: Slashes) -> Option<Response> {
@@ -259,6 +257,9 @@ pub fn non_canonical_path(parts: &Parts, slashes: Slashes) -> Option<Response> {
     ))
 }
 
+/// latchkey's error shape (docs/ARCHITECTURE.md, "HTTP surfaces and errors"), with
+/// `Content-Type: application/json` exactly; the trace id is the request's `x-request-id` when
+/// it has a sane one.
 pub fn error_response(headers: &HeaderMap, status: StatusCode, code: &str, message: &str, long: &str) -> Response {
     error_response_with_meta(headers, status, code, message, long, json!({}))
 }

@@ -1,4 +1,4 @@
-//! `RouteMatcher`: Clerk's `createRouteMatcher` (clerk-compat.md §8). Strings compile the way
+//! `RouteMatcher`: Clerk's `createRouteMatcher` (docs/backend-api.md §11). Strings compile the way
 //! `path-to-regexp` v6 compiles them for `@clerk/nextjs` — case-insensitive, an optional
 //! trailing slash, anchored at both ends — and match the path in its canonical form
 //! ([`canonical_path`]); regular expressions and predicates are accepted too.
@@ -385,7 +385,7 @@ mod tests {
         RouteMatcher::new([p]).unwrap()
     }
 
-    /// The examples of clerk-compat.md §8.
+    /// The examples of docs/backend-api.md §11.
     #[test]
     fn clerk_examples() {
         let sign_in = m("/sign-in(.*)");

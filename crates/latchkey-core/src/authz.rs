@@ -1,4 +1,4 @@
-//! Authorization as Clerk's SDKs see it (clerk-compat.md §4): organization permissions packed
+//! Authorization as Clerk's SDKs see it (docs/backend-api.md §7): organization permissions packed
 //! into the v2 session token's `fea` / `o.per` / `o.fpm` claims, and `has()` with the SDK's
 //! semantics, so the server's own checks and an app's `auth().has()` always agree.
 
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn packing_matches_the_sdk_example_and_round_trips() {
-        // clerk-compat.md §4: `o:dashboard`, per "read,manage", fpm "3" → both permissions.
+        // docs/backend-api.md §7: `o:dashboard`, per "read,manage", fpm "3" → both permissions.
         let packed = pack_permissions(&keys(&["org:dashboard:read", "org:dashboard:manage"]));
         assert_eq!(
             packed,

@@ -1,5 +1,5 @@
 //! The signing-key lifecycle, derived from timestamps alone so that every instance sharing a
-//! database agrees on the active key without coordination (security.md §2.8):
+//! database agrees on the active key without coordination (docs/security-baseline.md §7):
 //! pending (published) → active (signs) → retired (verifies) → removed, or revoked at once.
 
 use serde::Serialize;

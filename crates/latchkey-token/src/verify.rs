@@ -1,4 +1,4 @@
-//! RS256 session-token verification (RFC 8725; clerk-compat.md §5 order).
+//! RS256 session-token verification (RFC 8725, in the order of docs/backend-api.md §8).
 
 use std::collections::HashMap;
 

@@ -36,7 +36,7 @@ pub struct Config {
     /// How many proxies in front of latchkey append to X-Forwarded-For: the client is that
     /// many addresses from the right (not counting the trusted proxies' own addresses).
     pub forwarded_hops: usize,
-    /// Hide whether an account exists (security.md §2.10). Clerk's default is off.
+    /// Hide whether an account exists (docs/security-baseline.md §10). Clerk's default is off.
     pub enumeration_protection: bool,
     pub session_lifetime_days: i64,
     /// End sessions idle this long; 0 disables the idle limit.

@@ -1,5 +1,5 @@
 //! `clerkClient.clients.*`: the handshake payload a server-rendered app's backend fetches
-//! with the nonce the Frontend API's handshake redirect carried (clerk-fapi.md §5).
+//! with the nonce the Frontend API's handshake redirect carried (docs/frontend-api.md §8).
 
 use axum::extract::State;
 use axum::http::Method;

@@ -1,5 +1,5 @@
 //! The Backend API (`/v1/…` with `Authorization: Bearer sk_…`) in Clerk's wire format, so the
-//! official `@clerk/backend` works against latchkey unmodified (clerk-compat.md §1–§3, §12).
+//! official `@clerk/backend` works against latchkey unmodified (docs/backend-api.md §1–§5, §13).
 //!
 //! Every operation is declared once, in [`operations`], with its route and its documentation:
 //! the router and `/v1/openapi.json` are both built from that list, so they cannot disagree.

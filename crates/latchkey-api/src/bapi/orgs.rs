@@ -1,6 +1,6 @@
 //! Organizations (`clerkClient.organizations.*`): organizations, their memberships and
 //! metadata, organization invitations, the instance-wide membership list and a user's
-//! memberships. Lists are `{data, total_count}` (clerk-compat.md §2).
+//! memberships. Lists are `{data, total_count}` (docs/backend-api.md §2).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};

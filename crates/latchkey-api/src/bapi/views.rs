@@ -1,4 +1,4 @@
-//! Backend API objects (clerk-compat.md §3): snake_case, `object` discriminators, epoch
+//! Backend API objects (docs/backend-api.md §5): snake_case, `object` discriminators, epoch
 //! milliseconds. Users share the Frontend API's shape plus what only a backend may see.
 
 use latchkey_store::{InvitationRow, JwtTemplateRow, SessionRow, SignInTokenRow, UserRecord};

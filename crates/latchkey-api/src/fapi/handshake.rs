@@ -1,4 +1,4 @@
-//! `GET /v1/client/handshake` (clerk-fapi.md §5): a server-rendered app's middleware sends
+//! `GET /v1/client/handshake` (docs/frontend-api.md §8): a server-rendered app's middleware sends
 //! the browser here when its cookies cannot tell who is signed in. latchkey reads the client
 //! from `__client`, mints the session token (in the organization asked for, if any), stores
 //! the cookie directives under a single-use nonce and sends the browser back with it; the

@@ -1,4 +1,4 @@
-//! Clerk's Frontend API object shapes (clerk-fapi.md §4, `clerk-fapi-golden/`), built from
+//! Clerk's Frontend API object shapes and their states (docs/frontend-api.md §6), built from
 //! service records. Timestamps are epoch milliseconds.
 
 use latchkey_service::ClientView;

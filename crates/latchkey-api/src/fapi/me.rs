@@ -1,4 +1,4 @@
-//! `/v1/me…`: the signed-in user's own account (clerk-fapi.md §7 (b)). The session is the one
+//! `/v1/me…`: the signed-in user's own account (docs/frontend-api.md §9). The session is the one
 //! named by `_clerk_session_id`, or the client's last active session.
 
 use axum::extract::{Path, Query, State};

@@ -1,4 +1,4 @@
-//! The Frontend API, Clerk's wire format (clerk-fapi.md §2, §4, §10): `/v1` paths, form or
+//! The Frontend API, Clerk's wire format (docs/frontend-api.md §3–§7): `/v1` paths, form or
 //! JSON bodies, `_method` tunnelling, the `{response, client}` envelope with the client on
 //! every mutation, bare `environment` and token responses, and the `__client`,
 //! `__client_uat` and `__session` cookies. The hosted pages call the same service functions.

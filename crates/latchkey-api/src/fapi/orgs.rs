@@ -1,4 +1,4 @@
-//! Organizations in the Frontend API (clerk-fapi.md §7 (c)): the signed-in user's
+//! Organizations in the Frontend API (docs/frontend-api.md §10): the signed-in user's
 //! memberships and invitations under `/v1/me`, and `/v1/organizations/…` for the
 //! organizations they belong to. Every organization route first takes the caller's own
 //! membership ([`OrgActor`]): not a member → 404, whether the organization exists or not;

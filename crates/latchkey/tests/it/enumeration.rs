@@ -1,7 +1,8 @@
-//! Whether an account exists must not show, in anything a stranger can see (security.md §2.6,
-//! §2.10; ASVS 6.3.8): sign-in, the password and email-code factors, and sign-up are driven
-//! for a known and an unknown address, and their whole answers — status, body, headers and
-//! cookies — compared with only what is random per request masked, then their median times.
+//! Whether an account exists must not show, in anything a stranger can see
+//! (docs/security-baseline.md §9–§10; ASVS 6.3.8): sign-in, the password and email-code
+//! factors, and sign-up are driven for a known and an unknown address, and their whole
+//! answers — status, body, headers and cookies — compared with only what is random per request
+//! masked, then their median times.
 //! (A password reset flow does not exist yet; it joins this test when it does.)
 
 use std::time::{Duration, Instant};

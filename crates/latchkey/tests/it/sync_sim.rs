@@ -1,10 +1,10 @@
-//! A property-based simulation of the sync protocol (sync.md §5): 3 to 8 clients of two users
-//! and their family, random writes and deletes, offline windows, lost, duplicated and
-//! replayed (reordered) requests, and tokens expiring mid-run. After a final sync every
+//! A property-based simulation of the sync protocol (docs/sync-protocol.md §14): 3 to 8 clients
+//! of two users and their family, random writes and deletes, offline windows, lost, duplicated
+//! and replayed (reordered) requests, and tokens expiring mid-run. After a final sync every
 //! client holds the server's state; that state is the merge of every operation written (none
-//! lost, which the order-independence of the merge makes checkable); no operation got two
-//! first results (none applied twice); every client's operations were taken in its order;
-//! and nobody saw another person's personal space.
+//! lost, which the order-independence of the merge makes checkable); no operation got two first
+//! results (none applied twice); every client's operations were taken in its order; and nobody
+//! saw another person's personal space.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,6 @@
-// The wire of latchkey's Frontend API, which is Clerk's (clerk-fapi.md §2): `/v1` paths, form
-// bodies, PATCH/DELETE tunnelled as POST `?_method=`, the `{response, client}` envelope and
-// Clerk's error shape. In a browser the client is the HttpOnly `__client` cookie; elsewhere
+// The wire of latchkey's Frontend API, which is Clerk's (docs/frontend-api.md §3): `/v1` paths,
+// form bodies, PATCH/DELETE tunnelled as POST `?_method=`, the `{response, client}` envelope
+// and Clerk's error shape. In a browser the client is the HttpOnly `__client` cookie; elsewhere
 // (Node, native apps) it is a bearer client token kept in a `TokenStore`.
 
 export interface WireError {

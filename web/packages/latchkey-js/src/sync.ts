@@ -1,8 +1,8 @@
-// The offline-first sync engine (DESIGN.md "Sync"): every local write and its outbox entry go
-// into one Dexie transaction; a loop pushes the outbox and pulls changes with backoff and
-// jitter, wakes on `online`, on local writes and on the server's live events, and runs in one
-// tab at a time (a Web Lock). Ownership comes from the session token on the server, never from
-// here: the engine names a space only as `me` or an organization id.
+// The offline-first sync engine (docs/sync-protocol.md §12): every local write and its outbox
+// entry go into one Dexie transaction; a loop pushes the outbox and pulls changes with backoff
+// and jitter, wakes on `online`, on local writes and on the server's live events, and runs in
+// one tab at a time (a Web Lock). Ownership comes from the session token on the server, never
+// from here: the engine names a space only as `me` or an organization id.
 
 import { Dexie, type Table } from 'dexie';
 import type { Auth } from './auth.js';
@@ -54,7 +54,7 @@ export interface SyncOptions {
   /** The local database's name (one per app and user profile). */
   dbName?: string;
   schemaVersion?: number;
-  /** Ops per push (latchkey's default limit is 500). */
+  /** Ops per push (latchkey accepts up to 1,000 by default: `[sync] max_ops_per_push`). */
   batchSize?: number;
   /**
    * How long a local write waits before it is pushed, so a burst of edits goes in one push
