@@ -153,7 +153,8 @@ impl Limits {
 }
 
 pub struct Services {
-    pub store: Arc<dyn Store>,
+    /// Private to this crate: the HTTP handlers and the CLI reach the store through methods.
+    pub(crate) store: Arc<dyn Store>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub mailer: Arc<dyn Mailer>,
     pub keys: Arc<KeyManager>,
@@ -218,6 +219,16 @@ impl Services {
 
     pub fn new_id(&self, kind: ids::IdKind) -> String {
         ids::new_id(kind, self.now(), self.rng.as_ref())
+    }
+
+    /// Whether the database answers: the readiness probe and the metrics' `up`.
+    pub async fn readiness(&self) -> std::result::Result<(), latchkey_store::StoreError> {
+        self.store.ping().await
+    }
+
+    /// The database in use (`postgres` or `sqlite`).
+    pub fn database_backend(&self) -> &'static str {
+        self.store.backend()
     }
 
     /// Applies the per-IP limit of `action`.
