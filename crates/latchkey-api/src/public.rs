@@ -58,9 +58,9 @@ async fn healthz() -> Response {
 
 /// Ready when the database answers; 503 otherwise (and ready again as soon as it does).
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.services.store.ping().await {
+    match state.services.readiness().await {
         Ok(()) => {
-            json_response(StatusCode::OK, &json!({"status": "ready", "database": state.services.store.backend()}))
+            json_response(StatusCode::OK, &json!({"status": "ready", "database": state.services.database_backend()}))
         }
         Err(e) => {
             tracing::warn!(error = %e, "readiness probe: database unavailable");
@@ -88,7 +88,7 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
 
 /// The metrics, for the main listener (when allowed) or the separate metrics listener.
 pub async fn render_metrics(state: &AppState) -> Response {
-    let up = state.services.store.ping().await.is_ok();
+    let up = state.services.readiness().await.is_ok();
     let mut res = state.metrics.render(up).into_response();
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));

@@ -46,6 +46,11 @@ impl Services {
         self.store.get_user(user_id).await?.ok_or_else(|| ServiceError::not_found("User"))
     }
 
+    /// The user, or `None` when there is no such user (any more).
+    pub async fn find_user(&self, user_id: &str) -> Result<Option<UserRecord>> {
+        Ok(self.store.get_user(user_id).await?)
+    }
+
     pub async fn update_profile(&self, user_id: &str, update: ProfileUpdate) -> Result<UserRecord> {
         let record = self.user(user_id).await?;
         let mut user = record.user.clone();

@@ -2,6 +2,28 @@
 //! changes, administration) as one function that the Frontend API, the hosted pages and the
 //! CLI all call, so the doors never disagree. Orchestrates the store, the password hasher,
 //! the mailer and the key manager; the rules themselves live in `latchkey-core`.
+//!
+//! One [`Services`] value holds every flow; its `impl` blocks are spread over the modules by
+//! feature:
+//!
+//! - [`identity`]: the Frontend API's state machines, one file each for clients
+//!   (`identity/clients.rs`), sign-up (`identity/sign_up.rs`), sign-in (`identity/sign_in.rs`)
+//!   and sessions with their tokens (`identity/sessions.rs`);
+//! - [`account`]: a signed-in user's own account; [`tickets`]: invitations and sign-in tokens;
+//!   [`attempts`]: budgets against guessing and abuse;
+//! - [`orgs`]: organizations, memberships, invitations, roles, the `[organizations]`
+//!   configuration and the caller's own organizations, one file each under `orgs/`;
+//! - [`sync`]: offline-first sync (push, pull, live events);
+//! - [`webhooks`]: events, endpoints and the delivery worker;
+//! - [`admin`]: what the Backend API and the CLI administer, one file each under `admin/`:
+//!   users, their email addresses and phone numbers, sessions (organizations are administered
+//!   in [`orgs`], webhook endpoints in [`webhooks`]);
+//! - [`keys`], [`templates`], [`handshake`]: signing keys, JWT templates, the handshake of
+//!   server-rendered apps; [`resources`]: resource JSON as Clerk's APIs show it; [`mail`],
+//!   [`hasher`], [`kek`], [`error`]: mail, password hashing, key sealing, errors.
+//!
+//! The store is private to this crate: the HTTP layer and the CLI reach it only through the
+//! methods of [`Services`] (such as [`Services::readiness`]).
 
 pub mod account;
 pub mod admin;
@@ -153,7 +175,8 @@ impl Limits {
 }
 
 pub struct Services {
-    pub store: Arc<dyn Store>,
+    /// Private to this crate: the HTTP handlers and the CLI reach the store through methods.
+    pub(crate) store: Arc<dyn Store>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub mailer: Arc<dyn Mailer>,
     pub keys: Arc<KeyManager>,
@@ -218,6 +241,16 @@ impl Services {
 
     pub fn new_id(&self, kind: ids::IdKind) -> String {
         ids::new_id(kind, self.now(), self.rng.as_ref())
+    }
+
+    /// Whether the database answers: the readiness probe and the metrics' `up`.
+    pub async fn readiness(&self) -> std::result::Result<(), latchkey_store::StoreError> {
+        self.store.ping().await
+    }
+
+    /// The database in use (`postgres` or `sqlite`).
+    pub fn database_backend(&self) -> &'static str {
+        self.store.backend()
     }
 
     /// Applies the per-IP limit of `action`.

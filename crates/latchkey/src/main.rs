@@ -323,7 +323,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if public_url != format!("http://{bound}") {
         println!("  bound to         http://{bound}");
     }
-    println!("  database         {} ({})", config.redacted_database_url(), built.services.store.backend());
+    println!("  database         {} ({})", config.redacted_database_url(), built.services.database_backend());
     println!("  publishable key  {pk}");
     if let Some(sk) = &built.new_secret_key {
         println!("  secret key       {sk}");

@@ -192,7 +192,7 @@ pub async fn client_state(
     client: &ClientRow,
 ) -> Result<(Value, Vec<String>), ApiError> {
     let s = &state.services;
-    let fresh = s.store.get_client(&client.id).await?.unwrap_or_else(|| client.clone());
+    let fresh = s.refreshed_client(client).await?;
     let view = s.client_view(&fresh).await?;
     let mut tokens = Vec::new();
     for (session, _) in &view.sessions {
@@ -541,7 +541,7 @@ async fn end_or_remove(
 ) -> Result<Response, ApiError> {
     let client = require_client(&caller)?;
     let session = state.services.end_session(&client, &id, status).await?;
-    let user = state.services.store.get_user(&session.user_id).await.map_err(ServiceError::from)?;
+    let user = state.services.find_user(&session.user_id).await?;
     Reply::new(&caller, session_body(&state, &session, user.as_ref(), None), Some(client))
         .send(&state, &caller.ctx)
         .await

@@ -173,7 +173,7 @@ async fn accept_invitation(
 ) -> Result<Response, ApiError> {
     let m = me(&state, &caller, &q).await?;
     let membership = state.services.accept_org_invitation(&m.user.user.id, &id).await?;
-    let inv = state.services.store.get_org_invitation(&id).await.map_err(ServiceError::from)?;
+    let inv = state.services.find_org_invitation(&id).await?;
     let orgs = state.services.organizations_by_id(std::slice::from_ref(&membership.organization_id)).await?;
     let body = match inv {
         Some(inv) => org_json::user_invitation(&state, &inv, orgs.get(&membership.organization_id)),

@@ -238,12 +238,7 @@ async fn sign_in_submit(
 }
 
 async fn has_active_session(state: &AppState, client: &ClientRow) -> bool {
-    state
-        .services
-        .store
-        .sessions_for_client(&client.id)
-        .await
-        .is_ok_and(|v| v.iter().any(|s| state.services.session_is_active(s)))
+    state.services.client_has_active_session(client).await.unwrap_or(false)
 }
 
 async fn finish_signed_in(
@@ -561,7 +556,7 @@ where
             let Ok(user) = state.services.user(&user_id).await else {
                 return redirect("/sign-in", &[]);
             };
-            let Ok(Some(session)) = state.services.store.get_session(&session_id).await else {
+            let Ok(session) = state.services.session(&session_id).await else {
                 return redirect("/sign-in", &[]);
             };
             render_user(&state, &headers, &Signed { session, user }, None, Some(&e), status_of(&e)).await

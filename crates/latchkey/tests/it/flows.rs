@@ -345,7 +345,7 @@ both_backends!(weak_hashes_are_upgraded_at_sign_in, |backend| async move {
         .unwrap(),
     );
     user.version += 1;
-    server.services.store.update_user(&user).await.unwrap();
+    server.store.update_user(&user).await.unwrap();
     let r = server.sign_in(&server.browser(), "old@example.com", PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let stored = server.services.user(&user_id).await.unwrap().user.password_hash.unwrap();

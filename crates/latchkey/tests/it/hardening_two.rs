@@ -189,7 +189,7 @@ both_backends!(strangers_cannot_grow_the_database, |backend| async move {
     assert_eq!(count(&server, "sign_ins").await, 0);
     assert_eq!(count(&server, "sign_ups").await, 0);
     assert_eq!(count(&server, "clients").await, 1, "only the client that holds a session");
-    let sessions = server.services.store.sessions_for_user(&user_id).await.unwrap();
+    let sessions = server.store.sessions_for_user(&user_id).await.unwrap();
     assert_eq!(sessions.len(), 1);
 });
 

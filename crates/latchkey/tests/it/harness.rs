@@ -9,6 +9,7 @@ use std::time::Duration;
 use latchkey::config::Config;
 use latchkey_core::{ManualClock, OsRandom, SystemClock};
 use latchkey_service::{DevMailSink, Mailer, Services};
+use latchkey_store::Store;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -85,6 +86,9 @@ pub struct TestServer {
     pub clock: ManualClock,
     pub mail: Arc<DevMailSink>,
     pub services: Arc<Services>,
+    /// The store the server was built on, for tests that inspect or set up stored state
+    /// directly (the service keeps its own handle private).
+    pub store: Arc<dyn Store>,
     shutdown: Option<oneshot::Sender<()>>,
     _db: TestDb,
 }
@@ -121,7 +125,7 @@ impl TestServer {
         let mail = Arc::new(DevMailSink::default());
         let built = latchkey::app::build_with(
             &config,
-            store,
+            store.clone(),
             &config.public_url_for(bound),
             Arc::new(clock.clone()),
             Arc::new(OsRandom),
@@ -138,7 +142,15 @@ impl TestServer {
             })
             .await;
         });
-        Self { url: format!("http://{bound}"), clock, mail, services: built.services, shutdown: Some(tx), _db: db }
+        Self {
+            url: format!("http://{bound}"),
+            clock,
+            mail,
+            services: built.services,
+            store,
+            shutdown: Some(tx),
+            _db: db,
+        }
     }
 
     pub fn browser(&self) -> Browser {

@@ -605,7 +605,7 @@ both_backends!(backend_api_organizations_memberships_and_invitations, |backend| 
     let deleted = admin.call(Method::DELETE, &format!("/v1/organizations/{org}"), None).await;
     assert_eq!(deleted.body, json!({"object": "organization", "id": org, "slug": "acme", "deleted": true}));
     assert_eq!(admin.get(&format!("/v1/users/{}/organization_memberships", users[1])).await.body["total_count"], 0);
-    assert!(server.services.store.get_org_invitation(&inv_id).await.unwrap().is_none());
+    assert!(server.store.get_org_invitation(&inv_id).await.unwrap().is_none());
     assert_eq!(
         admin.call(Method::DELETE, &format!("/v1/organizations/{org}"), None).await.status,
         StatusCode::NOT_FOUND
@@ -618,7 +618,7 @@ const CALLERS: [&str; 4] = ["signed out", "member", "admin of another organizati
 
 /// What the organization looks like in the store, to prove a refused call changed nothing.
 async fn snapshot(server: &TestServer, org: &str) -> String {
-    let s = &server.services.store;
+    let s = &server.store;
     let query = latchkey_store::MembershipQuery { organization_id: Some(org.into()), limit: 100, ..Default::default() };
     format!(
         "{:?} {:?} {:?}",

@@ -241,7 +241,7 @@ async fn organizations_on_the_hosted_pages() {
     assert!(bob_user.text.contains("The &lt;Smiths&gt;") && bob_user.text.contains("Switch"), "{}", bob_user.text);
     let org_id = server
         .services
-        .user_organizations(&server.services.store.user_id_by_verified_email("bob@example.com").await.unwrap().unwrap())
+        .user_organizations(&server.store.user_id_by_verified_email("bob@example.com").await.unwrap().unwrap())
         .await
         .unwrap()[0]
         .1
@@ -264,7 +264,7 @@ async fn organizations_on_the_hosted_pages() {
     assert!(refused.text.contains("permission"));
 
     // Promoted, the same page offers the tools; then bob leaves and ada deletes.
-    let bob_id = server.services.store.user_id_by_verified_email("bob@example.com").await.unwrap().unwrap();
+    let bob_id = server.store.user_id_by_verified_email("bob@example.com").await.unwrap().unwrap();
     let promoted = ada
         .post(&format!("/organization/members/{bob_id}/role"), &[("csrf", csrf.as_str()), ("role", "org:admin")])
         .await;

@@ -340,7 +340,7 @@ both_backends!(tokens_and_bad_input_change_nothing, |backend| async move {
     let mut check = Device::new(&ada, "check");
     check.pull_all(100).await;
     assert_eq!(check.live().len(), 1);
-    assert_eq!(server.services.store.sync_client_last_seq(&ada.user_id, "phone").await.unwrap(), Some(1));
+    assert_eq!(server.store.sync_client_last_seq(&ada.user_id, "phone").await.unwrap(), Some(1));
 
     // Bad operations are rejected one by one, counted as processed, and never wedge the queue.
     let r = phone
@@ -473,7 +473,7 @@ both_backends!(old_tombstones_are_compacted_and_stale_cursors_reset, |backend| a
     assert_eq!(r.body["changes"], json!([]));
     assert_eq!(laptop.live().len(), 2);
     // The store keeps no tombstone, and a record written again starts over.
-    let changes = server.services.store.sync_changes(&ada.user_id, 0, 100, false).await.unwrap();
+    let changes = server.store.sync_changes(&ada.user_id, 0, 100, false).await.unwrap();
     assert!(changes.iter().all(|c| !c.deleted), "{changes:?}");
     let r = phone.push(vec![feed("feed_2", 20, &stamp(&server, 0))]).await;
     assert_eq!(statuses(&r), ["applied"]);
@@ -498,7 +498,7 @@ both_backends!(ops_of_an_older_schema_version_are_brought_forward, |backend| asy
     let mut phone = Device::new(&ada, "phone");
     let r = phone.push(vec![put("me", "feeds", "feed_1", old_fields.clone(), &h)]).await;
     assert_eq!(statuses(&r), ["applied"], "{}", r.text);
-    let changes = server.services.store.sync_changes(&ada.user_id, 0, 10, false).await.unwrap();
+    let changes = server.store.sync_changes(&ada.user_id, 0, 10, false).await.unwrap();
     let stored: Value = serde_json::from_str(&changes[0].data).unwrap();
     assert_eq!(stored["amount_ml"], 90);
     assert!(stored.get("ml").is_none() && stored.get("legacy_flag").is_none(), "{stored}");
@@ -631,10 +631,10 @@ both_backends!(organization_spaces_and_permissions, |backend| async move {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
     server.services.delete_organization(&org).await.unwrap();
-    assert!(server.services.store.sync_changes(&org, 0, 100, false).await.unwrap().is_empty());
+    assert!(server.store.sync_changes(&org, 0, 100, false).await.unwrap().is_empty());
     let r = b.send(b.http.delete(b.url(&format!("/v1/users/{}", ada.user_id))).bearer_auth(&key)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert!(server.services.store.sync_changes(&ada.user_id, 0, 100, false).await.unwrap().is_empty());
+    assert!(server.store.sync_changes(&ada.user_id, 0, 100, false).await.unwrap().is_empty());
 });
 
 both_backends!(live_events_announce_changes, |backend| async move {
@@ -787,6 +787,6 @@ async fn a_disabled_sync_answers_not_found() {
         let r = b.send(b.http.get(b.url(path)).bearer_auth(&token)).await;
         assert_eq!((r.status, r.error_code()), (StatusCode::NOT_FOUND, "resource_not_found"), "{path}");
     }
-    assert!(server.services.store.sync_changes(&ada.user_id, 0, 10, false).await.unwrap().is_empty());
-    assert_eq!(server.services.store.sync_client_last_seq(&ada.user_id, "phone").await.unwrap(), None);
+    assert!(server.store.sync_changes(&ada.user_id, 0, 10, false).await.unwrap().is_empty());
+    assert_eq!(server.store.sync_client_last_seq(&ada.user_id, "phone").await.unwrap(), None);
 }

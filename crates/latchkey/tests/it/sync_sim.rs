@@ -324,7 +324,7 @@ async fn simulate(server: &TestServer, users: Vec<Person>, org: String, clients:
             .map(|((space, _, id), f)| ((space.clone(), id.clone()), f.as_object().cloned().unwrap_or_default()))
             .collect();
         assert_eq!(held, mine, "client {c} differs from the merge of every operation written");
-        let last = server.services.store.sync_client_last_seq(user_id, &client.id).await.unwrap().unwrap_or(0);
+        let last = server.store.sync_client_last_seq(user_id, &client.id).await.unwrap().unwrap_or(0);
         assert_eq!(last, client.next_seq - 1, "client {c}: every op taken, in order");
     }
     let written_ids: BTreeSet<String> =

@@ -1,0 +1,174 @@
+//! Administration of users, their identifications and sessions: what the Backend API and the
+//! `latchkey users` CLI do. Every rule (formats, uniqueness, metadata limits, password policy)
+//! is the one the self-service flows apply.
+//!
+//! - `users`: creating, updating, deleting, banning, locking and listing users;
+//! - `identifications`: a user's email addresses and phone numbers;
+//! - `sessions`: reading, listing, creating and revoking sessions.
+//!
+//! Organizations are administered in [`crate::orgs`], webhook endpoints in [`crate::webhooks`].
+//! This file holds the inputs and the parameter rules (metadata, paging) other modules share.
+
+mod identifications;
+mod sessions;
+mod users;
+
+use latchkey_core::metadata::{self, MetadataProblem};
+use latchkey_core::phone::normalize_phone;
+use latchkey_store::StoreError;
+use serde_json::Value;
+
+use crate::account::{conflict_to_identifier, trimmed};
+use crate::error::{Result, ServiceError};
+
+/// Largest page a list returns.
+pub const MAX_PAGE: i64 = 500;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub email_addresses: Vec<String>,
+    pub phone_numbers: Vec<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// An existing hash to import, with `password_hasher` naming its scheme.
+    pub password_digest: Option<String>,
+    pub password_hasher: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub external_id: Option<String>,
+    pub public_metadata: Option<Value>,
+    pub private_metadata: Option<Value>,
+    pub unsafe_metadata: Option<Value>,
+    pub skip_password_checks: bool,
+    pub legal_accepted_at: Option<i64>,
+    pub created_at: Option<i64>,
+    pub banned: bool,
+    pub locked: bool,
+    pub delete_self_enabled: Option<bool>,
+    pub create_organization_enabled: Option<bool>,
+    pub create_organizations_limit: Option<i64>,
+}
+
+/// A change to a user; `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub username: Option<Option<String>>,
+    pub external_id: Option<Option<String>>,
+    pub password: Option<String>,
+    /// An argon2 digest to import instead of a password, as on creation.
+    pub password_digest: Option<String>,
+    pub password_hasher: Option<String>,
+    pub skip_password_checks: bool,
+    pub sign_out_of_other_sessions: bool,
+    pub primary_email_address_id: Option<String>,
+    pub primary_phone_number_id: Option<String>,
+    /// Replaced whole (the v2 SDK sends metadata inline in the update).
+    pub public_metadata: Option<Value>,
+    pub private_metadata: Option<Value>,
+    pub unsafe_metadata: Option<Value>,
+    pub delete_self_enabled: Option<bool>,
+    pub create_organization_enabled: Option<bool>,
+    pub create_organizations_limit: Option<Option<i64>>,
+    pub legal_accepted_at: Option<i64>,
+    pub created_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetadataChange {
+    pub public_metadata: Option<Value>,
+    pub private_metadata: Option<Value>,
+    pub unsafe_metadata: Option<Value>,
+}
+
+pub(crate) fn metadata_param(value: &Value, param: &'static str) -> Result<String> {
+    metadata::check(value).map_err(|p| {
+        let message = match p {
+            MetadataProblem::NotAnObject => format!("{param} must be a JSON object"),
+            MetadataProblem::TooLarge => {
+                format!("{param} exceeds the maximum size of {} bytes", metadata::MAX_METADATA_BYTES)
+            }
+        };
+        let code = match p {
+            MetadataProblem::NotAnObject => "form_param_format_invalid",
+            MetadataProblem::TooLarge => "form_param_exceeds_allowed_size",
+        };
+        ServiceError::unprocessable(code, message).param(param)
+    })?;
+    Ok(value.to_string())
+}
+
+/// A metadata write: deep merge (`null` deletes a key) or replacement.
+pub(crate) fn apply_metadata(stored: &str, patch: &Value, param: &'static str, merge: bool) -> Result<String> {
+    if merge {
+        merge_metadata(stored, patch, param)
+    } else {
+        metadata_param(patch, param)
+    }
+}
+
+pub(crate) fn merge_metadata(stored: &str, patch: &Value, param: &'static str) -> Result<String> {
+    let Value::Object(patch) = patch else {
+        return Err(ServiceError::unprocessable("form_param_format_invalid", format!("{param} must be a JSON object"))
+            .param(param));
+    };
+    let mut current = metadata::parse(stored);
+    metadata::deep_merge(&mut current, patch);
+    metadata_param(&Value::Object(current), param)
+}
+
+pub(crate) fn phone_param(value: &str) -> Result<String> {
+    normalize_phone(value).ok_or_else(|| {
+        ServiceError::unprocessable(
+            "form_param_format_invalid",
+            "Enter a phone number in international format, such as +15550100199.",
+        )
+        .param("phone_number")
+    })
+}
+
+fn external_id_param(value: Option<String>) -> Result<Option<String>> {
+    match trimmed(value, "external_id")? {
+        Some(v) => Ok(v),
+        None => Ok(None),
+    }
+}
+
+fn limit_param(value: Option<i64>) -> Result<Option<i64>> {
+    match value {
+        Some(n) if n < 0 => {
+            Err(ServiceError::unprocessable("form_param_value_invalid", "create_organizations_limit must be 0 or more")
+                .param("create_organizations_limit"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Maps a uniqueness conflict on a user write to the identifier it names.
+fn user_conflict(e: StoreError) -> ServiceError {
+    let param = if e.is_conflict_on("username") {
+        "username"
+    } else if e.is_conflict_on("external_id") {
+        "external_id"
+    } else if e.is_conflict_on("phone") {
+        "phone_number"
+    } else {
+        "email_address"
+    };
+    conflict_to_identifier(e, param)
+}
+
+pub(crate) fn paging(limit: i64, offset: i64) -> Result<(i64, i64)> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ServiceError::unprocessable(
+            "form_param_value_invalid",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        )
+        .param("limit"));
+    }
+    if offset < 0 {
+        return Err(ServiceError::unprocessable("form_param_value_invalid", "offset must be 0 or more").param("offset"));
+    }
+    Ok((limit, offset))
+}

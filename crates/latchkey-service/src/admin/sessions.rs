@@ -1,0 +1,87 @@
+//! Sessions as administrators see them: reading, listing, creating (Clerk's testing endpoint)
+//! and revoking, and the refusal of banned and locked users.
+
+use latchkey_store::{SessionQuery, SessionRow, UserRow};
+use serde_json::Value;
+
+use crate::error::{ErrorKind, Result, ServiceError};
+use crate::Services;
+
+use super::paging;
+
+impl Services {
+    pub async fn session(&self, id: &str) -> Result<SessionRow> {
+        self.store.get_session(id).await?.ok_or_else(|| ServiceError::not_found("Session"))
+    }
+
+    pub async fn list_sessions(
+        &self,
+        user_id: Option<String>,
+        client_id: Option<String>,
+        status: Option<String>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<SessionRow>, i64)> {
+        let (limit, offset) = paging(limit, offset)?;
+        if let Some(s) = &status {
+            const STATUSES: &[&str] =
+                &["active", "revoked", "ended", "expired", "removed", "abandoned", "replaced", "pending"];
+            if !STATUSES.contains(&s.as_str()) {
+                return Err(ServiceError::unprocessable(
+                    "form_param_value_invalid",
+                    format!("status must be one of {}", STATUSES.join(", ")),
+                )
+                .param("status"));
+            }
+        }
+        let query = SessionQuery {
+            user_id,
+            client_id,
+            status,
+            now: self.now(),
+            idle_timeout_ms: self.config.session.inactivity_timeout_ms,
+            limit,
+            offset,
+        };
+        Ok(self.store.query_sessions(&query).await?)
+    }
+
+    /// A new session on a new client for `user_id` (Clerk's testing endpoint).
+    pub async fn admin_create_session(&self, user_id: &str) -> Result<SessionRow> {
+        let user = self.user(user_id).await?.user;
+        self.refuse_blocked(&user)?;
+        let (client, _token) = self.new_client().await?;
+        let session = self.new_session(&client.id, user_id);
+        self.emitting(vec![self.session_event("session.created", &session)]).insert_session(&session).await?;
+        let mut client = client;
+        client.last_active_session_id = Some(session.id.clone());
+        client.updated_at = session.created_at;
+        self.store.update_client(&client).await?;
+        tracing::info!(user_id, session_id = %session.id, "session created by an administrator");
+        Ok(session)
+    }
+
+    pub async fn admin_revoke_session(&self, id: &str) -> Result<SessionRow> {
+        let mut session = self.session(id).await?;
+        if session.status == "active" {
+            session.status = "revoked".into();
+            session.updated_at = self.now();
+            self.emitting(vec![self.session_event("session.revoked", &session)]).update_session(&session).await?;
+        }
+        Ok(session)
+    }
+
+    /// Refuses banned and administratively locked users.
+    pub(crate) fn refuse_blocked(&self, user: &UserRow) -> Result<()> {
+        if user.banned {
+            return Err(ServiceError::new(ErrorKind::Forbidden, "user_banned", "This account is banned.")
+                .long("This account has been banned. Contact the application's support."));
+        }
+        if user.locked {
+            return Err(ServiceError::new(ErrorKind::Forbidden, "user_locked", "Your account is locked.")
+                .long("This account has been locked by an administrator.")
+                .meta("lockout_expires_in_seconds", Value::Null));
+        }
+        Ok(())
+    }
+}

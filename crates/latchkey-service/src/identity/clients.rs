@@ -1,0 +1,98 @@
+//! Clients: the browser or device a cookie (or a native app's bearer token) names, created
+//! within its address's budget, and the client as the Frontend API shows it.
+
+use latchkey_core::ids::IdKind;
+use latchkey_core::secret::{new_opaque_secret, secret_digest};
+use latchkey_store::{ClientRow, SessionRow, SignInRow, SignUpRow, UserRecord};
+
+use crate::error::{Result, ServiceError};
+use crate::{RequestContext, Services};
+
+/// A client as the Frontend API shows it: its live sessions with their users, and the
+/// current sign-in and sign-up attempts.
+#[derive(Debug, Clone)]
+pub struct ClientView {
+    pub client: ClientRow,
+    pub sessions: Vec<(SessionRow, UserRecord)>,
+    pub sign_in: Option<SignInRow>,
+    pub sign_up: Option<SignUpRow>,
+}
+
+impl Services {
+    /// The client a cookie or bearer token names, if it exists.
+    pub async fn client_by_token(&self, token: &str) -> Result<Option<ClientRow>> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        Ok(self.store.client_by_token_digest(&secret_digest(token)).await?)
+    }
+
+    /// A new client for a browser or device seen for the first time, within its address's
+    /// hourly budget of new clients (clients are stored).
+    pub async fn new_client_for(&self, ctx: &RequestContext) -> Result<(ClientRow, String)> {
+        self.client_budget(ctx).await?;
+        self.new_client().await
+    }
+
+    /// A new client and the opaque token that identifies it (shown once, stored hashed).
+    pub(crate) async fn new_client(&self) -> Result<(ClientRow, String)> {
+        let token = new_opaque_secret(self.rng.as_ref());
+        let now = self.now();
+        let client = ClientRow {
+            id: self.new_id(IdKind::Client),
+            token_digest: secret_digest(&token),
+            sign_in_id: None,
+            sign_up_id: None,
+            last_active_session_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_client(&client).await?;
+        Ok((client, token))
+    }
+
+    /// The client as stored now (a sign-in, sign-up or sign-out may have changed it since it
+    /// was read); the one given when it is gone.
+    pub async fn refreshed_client(&self, client: &ClientRow) -> Result<ClientRow> {
+        Ok(self.store.get_client(&client.id).await?.unwrap_or_else(|| client.clone()))
+    }
+
+    /// Whether any session of this client is active.
+    pub async fn client_has_active_session(&self, client: &ClientRow) -> Result<bool> {
+        Ok(self.store.sessions_for_client(&client.id).await?.iter().any(|s| self.session_is_active(s)))
+    }
+
+    pub async fn client_view(&self, client: &ClientRow) -> Result<ClientView> {
+        let mut sessions = Vec::new();
+        for s in self.store.sessions_for_client(&client.id).await? {
+            if !self.session_is_active(&s) {
+                continue;
+            }
+            if let Some(user) = self.store.get_user(&s.user_id).await? {
+                sessions.push((s, user));
+            }
+        }
+        let sign_in = match &client.sign_in_id {
+            Some(id) => self.store.get_sign_in(id).await?,
+            None => None,
+        };
+        let sign_up = match &client.sign_up_id {
+            Some(id) => self.store.get_sign_up(id).await?,
+            None => None,
+        };
+        Ok(ClientView { client: client.clone(), sessions, sign_in, sign_up })
+    }
+
+    pub(crate) async fn refuse_if_signed_in(&self, client: &ClientRow) -> Result<()> {
+        // In single-session mode (as Clerk's environment announces) a client with no last active
+        // session has no active session at all: nothing to look up.
+        if client.last_active_session_id.is_none() {
+            return Ok(());
+        }
+        let active = self.store.sessions_for_client(&client.id).await?.iter().any(|s| self.session_is_active(s));
+        if active {
+            return Err(ServiceError::bad_request("session_exists", "You're already signed in."));
+        }
+        Ok(())
+    }
+}

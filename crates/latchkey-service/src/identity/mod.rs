@@ -1,0 +1,148 @@
+//! Clients, sign-ups, sign-ins, sessions and session tokens: Clerk's Frontend API state
+//! machines, with enumeration protection and failure lockout.
+//!
+//! - `clients`: the client a token names, new clients, the client view;
+//! - `sign_up`: sign-up attempts, their email code, the new account;
+//! - `sign_in`: sign-in attempts, password and email-code factors, lockout;
+//! - `sessions`: active sessions, session tokens, touch, end, sign-out.
+//!
+//! This file holds what they share: the inputs, [`Step`], and the parameter and error rules.
+
+mod clients;
+mod sessions;
+mod sign_in;
+mod sign_up;
+
+pub use clients::ClientView;
+
+use latchkey_core::code::{CodeOutcome, PendingCode};
+use latchkey_core::email::normalize_email;
+use latchkey_core::password::PasswordProblem;
+use latchkey_core::session::DAY_MS;
+use latchkey_core::username::{normalize_username, UsernameProblem};
+use latchkey_store::CodeFields;
+
+use crate::error::{ErrorKind, Result, ServiceError};
+
+const ATTEMPT_LIFETIME_MS: i64 = DAY_MS;
+
+#[derive(Debug, Clone, Default)]
+pub struct SignUpInput {
+    pub email_address: Option<String>,
+    pub password: Option<String>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub unsafe_metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SignInInput {
+    pub identifier: Option<String>,
+    pub strategy: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A step of a sign-in or sign-up. When it completed the attempt, the client's token was
+/// replaced (session fixation: docs/SECURITY.md), and the new token must reach the caller.
+#[derive(Debug, Clone)]
+pub struct Step<T> {
+    pub row: T,
+    pub new_client_token: Option<String>,
+}
+
+impl<T> Step<T> {
+    fn pending(row: T) -> Self {
+        Self { row, new_client_token: None }
+    }
+}
+
+pub(crate) fn code_fields(p: &PendingCode) -> CodeFields {
+    CodeFields {
+        digest: Some(p.digest.clone()),
+        expires_at: Some(p.expires_at),
+        attempts: i64::from(p.attempts),
+        consumed: p.consumed,
+    }
+}
+
+pub(crate) fn pending(c: &CodeFields) -> Option<PendingCode> {
+    Some(PendingCode {
+        digest: c.digest.clone()?,
+        expires_at: c.expires_at?,
+        attempts: u32::try_from(c.attempts).unwrap_or(u32::MAX),
+        consumed: c.consumed,
+    })
+}
+
+fn name_field(value: Option<String>, param: &'static str) -> Result<Option<String>> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if v.chars().count() > 256 => {
+            Err(ServiceError::unprocessable("form_param_exceeds_allowed_size", format!("{param} is too long"))
+                .param(param))
+        }
+        Some(v) if v.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+pub(crate) fn password_error(problem: PasswordProblem) -> ServiceError {
+    match problem {
+        PasswordProblem::TooShort => {
+            ServiceError::unprocessable("form_password_length_too_short", "Passwords must be 8 characters or more.")
+                .param("password")
+        }
+        PasswordProblem::TooLong => {
+            ServiceError::unprocessable("form_password_length_too_long", "Passwords must be 256 characters or fewer.")
+                .param("password")
+        }
+        PasswordProblem::Common => ServiceError::unprocessable(
+            "form_password_pwned",
+            "This password is among the most common passwords. Please choose another.",
+        )
+        .param("password"),
+    }
+}
+
+pub(crate) fn email_param(value: &str, param: &'static str) -> Result<String> {
+    normalize_email(value).ok_or_else(|| {
+        ServiceError::unprocessable("form_param_format_invalid", "Enter a valid email address.").param(param)
+    })
+}
+
+pub(crate) fn username_param(value: &str) -> Result<String> {
+    normalize_username(value).map_err(|p| match p {
+        UsernameProblem::Length => ServiceError::unprocessable(
+            "form_username_invalid_length",
+            "Usernames must be between 4 and 64 characters long.",
+        )
+        .param("username"),
+        UsernameProblem::Characters => ServiceError::unprocessable(
+            "form_username_invalid_character",
+            "Usernames may contain only letters, digits, '_' and '-'.",
+        )
+        .param("username"),
+    })
+}
+
+pub(crate) fn code_error(outcome: CodeOutcome) -> ServiceError {
+    match outcome {
+        CodeOutcome::Incorrect { attempts_left } => {
+            ServiceError::code_incorrect().meta("attempts_remaining", attempts_left.into())
+        }
+        CodeOutcome::Expired => {
+            ServiceError::unprocessable("verification_expired", "This verification has expired. Request a new code.")
+                .param("code")
+        }
+        CodeOutcome::TooManyAttempts => ServiceError::new(
+            ErrorKind::Forbidden,
+            "verification_failed",
+            "Too many failed attempts. Request a new code.",
+        )
+        .param("code"),
+        CodeOutcome::AlreadyUsed => {
+            ServiceError::bad_request("verification_already_verified", "This code has already been used.")
+        }
+        CodeOutcome::Verified => ServiceError::internal(),
+    }
+}

@@ -1,0 +1,202 @@
+//! Sessions of a client: whether one is active, its session tokens, touching it (and choosing
+//! its active organization), ending it, and signing the client out.
+
+use latchkey_core::ids::IdKind;
+use latchkey_core::session::SessionStatus;
+use latchkey_store::{ClientRow, SessionRow};
+use latchkey_token::{SessionClaims, SESSION_TOKEN_CAT};
+
+use crate::error::{Result, ServiceError};
+use crate::{RequestContext, Services};
+
+impl Services {
+    pub fn session_is_active(&self, s: &SessionRow) -> bool {
+        let status = SessionStatus::parse(&s.status).unwrap_or(SessionStatus::Ended);
+        self.config.session.effective_status(status, s.expire_at, s.last_active_at, self.now()) == SessionStatus::Active
+    }
+
+    /// The status a session shows now (an active session past its deadline shows `expired`).
+    pub fn session_status(&self, s: &SessionRow) -> &'static str {
+        let status = SessionStatus::parse(&s.status).unwrap_or(SessionStatus::Ended);
+        self.config.session.effective_status(status, s.expire_at, s.last_active_at, self.now()).as_str()
+    }
+
+    pub(crate) fn new_session(&self, client_id: &str, user_id: &str) -> SessionRow {
+        let now = self.now();
+        SessionRow {
+            id: self.new_id(IdKind::Session),
+            client_id: client_id.to_owned(),
+            user_id: user_id.to_owned(),
+            status: SessionStatus::Active.as_str().to_owned(),
+            active_org_id: None,
+            created_at: now,
+            updated_at: now,
+            last_active_at: now,
+            expire_at: self.config.session.expire_at(now),
+            abandon_at: self.config.session.abandon_at(now),
+        }
+    }
+
+    /// A session of this client that is still active.
+    pub async fn active_session_of(&self, client: &ClientRow, session_id: &str) -> Result<SessionRow> {
+        match self.store.get_session(session_id).await? {
+            Some(s) if s.client_id == client.id && self.session_is_active(&s) => Ok(s),
+            Some(s) if s.client_id == client.id => {
+                Err(ServiceError::unauthenticated("The session is no longer active.")
+                    .long("The session has ended, expired or been revoked. Sign in again."))
+            }
+            _ => Err(ServiceError::not_found("Session")),
+        }
+    }
+
+    /// Mints a fresh session token; `last_active_at` is refreshed at most once a minute.
+    pub async fn session_token(&self, ctx: &RequestContext, client: &ClientRow, session_id: &str) -> Result<String> {
+        let mut session = self.active_session_of(client, session_id).await?;
+        let now = self.now();
+        if now - session.last_active_at > 60_000 {
+            session.last_active_at = now;
+            session.updated_at = now;
+            self.store.update_session(&session).await?;
+        }
+        self.sign_session_token(ctx, &session).await
+    }
+
+    pub async fn sign_session_token(&self, ctx: &RequestContext, session: &SessionRow) -> Result<String> {
+        self.sign_session_token_ttl(ctx, session, self.config.token_ttl_secs).await
+    }
+
+    pub async fn sign_session_token_ttl(
+        &self,
+        ctx: &RequestContext,
+        session: &SessionRow,
+        ttl_secs: i64,
+    ) -> Result<String> {
+        self.sign_token_for(ctx, session, session.active_org_id.as_deref(), ttl_secs).await
+    }
+
+    /// A session token for `org_id` instead of the session's active organization (the
+    /// Frontend API's `organization_id` on `/tokens`); the caller must be a member.
+    pub async fn session_token_for_org(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        session_id: &str,
+        org_id: Option<&str>,
+    ) -> Result<String> {
+        let session = self.active_session_of(client, session_id).await?;
+        let org = match org_id {
+            Some(id) => {
+                Some(self.org_actor(&session.user_id, id).await.map_err(|e| e.param("organization_id"))?.org.id)
+            }
+            None => None,
+        };
+        self.sign_token_for(ctx, &session, org.as_deref(), self.config.token_ttl_secs).await
+    }
+
+    async fn sign_token_for(
+        &self,
+        ctx: &RequestContext,
+        session: &SessionRow,
+        org_id: Option<&str>,
+        ttl_secs: i64,
+    ) -> Result<String> {
+        let (o, fea) = match self.org_claims(session, org_id).await? {
+            Some((claim, fea)) => (Some(claim), (!fea.is_empty()).then_some(fea)),
+            None => (None, None),
+        };
+        let now_s = self.clock.now_secs();
+        let minutes_since_sign_in = (self.now() - session.created_at).max(0) / 60_000;
+        let claims = SessionClaims {
+            sub: session.user_id.clone(),
+            sid: session.id.clone(),
+            iss: self.config.issuer.clone(),
+            azp: ctx.origin.clone(),
+            exp: now_s + ttl_secs,
+            iat: now_s,
+            nbf: now_s - 10,
+            v: 2,
+            fva: [minutes_since_sign_in, -1],
+            sts: "active".into(),
+            o,
+            fea,
+        };
+        let key = self.keys.signing_key().await?;
+        key.sign(&claims, Some(SESSION_TOKEN_CAT)).map_err(|_| ServiceError::internal())
+    }
+
+    /// Touches a session; `active_org` is `Some(None)` to select the personal account.
+    pub async fn touch_session(
+        &self,
+        client: &ClientRow,
+        session_id: &str,
+        active_org: Option<Option<String>>,
+    ) -> Result<SessionRow> {
+        let mut session = self.active_session_of(client, session_id).await?;
+        if let Some(choice) = active_org {
+            // Only an organization the user belongs to can become active (by id or slug).
+            session.active_org_id = match choice {
+                Some(org) => Some(
+                    self.org_actor(&session.user_id, &org).await.map_err(|e| e.param("active_organization_id"))?.org.id,
+                ),
+                None => None,
+            };
+        }
+        let now = self.now();
+        session.last_active_at = now;
+        session.updated_at = now;
+        self.store.update_session(&session).await?;
+        let mut client = client.clone();
+        if client.last_active_session_id.as_deref() != Some(session_id) {
+            client.last_active_session_id = Some(session_id.to_owned());
+            self.store.update_client(&client).await?;
+        }
+        Ok(session)
+    }
+
+    /// Ends one session of this client (`ended` for sign-out, `removed` for remove).
+    pub async fn end_session(&self, client: &ClientRow, session_id: &str, status: SessionStatus) -> Result<SessionRow> {
+        let mut session = match self.store.get_session(session_id).await? {
+            Some(s) if s.client_id == client.id => s,
+            _ => return Err(ServiceError::not_found("Session")),
+        };
+        let now = self.now();
+        if session.status == "active" {
+            session.status = status.as_str().to_owned();
+            session.updated_at = now;
+            let event = self.session_event(&format!("session.{}", status.as_str()), &session);
+            self.emitting(vec![event]).update_session(&session).await?;
+        }
+        let mut client = client.clone();
+        if client.last_active_session_id.as_deref() == Some(session_id) {
+            client.last_active_session_id = None;
+        }
+        client.updated_at = now;
+        self.store.update_client(&client).await?;
+        Ok(session)
+    }
+
+    /// Signs the client out of every session; the client itself (and its cookie) remain.
+    pub async fn sign_out_client(&self, client: &ClientRow) -> Result<ClientRow> {
+        let now = self.now();
+        let events = self
+            .store
+            .sessions_for_client(&client.id)
+            .await?
+            .into_iter()
+            .filter(|s| s.status == "active")
+            .map(|mut s| {
+                s.status = SessionStatus::Ended.as_str().to_owned();
+                s.updated_at = now;
+                self.session_event("session.ended", &s)
+            })
+            .collect();
+        self.emitting(events).end_client_sessions(&client.id, SessionStatus::Ended.as_str(), now).await?;
+        let mut client = client.clone();
+        client.last_active_session_id = None;
+        client.sign_in_id = None;
+        client.sign_up_id = None;
+        client.updated_at = now;
+        self.store.update_client(&client).await?;
+        Ok(client)
+    }
+}

@@ -1,0 +1,301 @@
+//! Sign-ins: the attempt, its first factor (password or email code, with enumeration
+//! protection and failure lockout), and the session it creates.
+
+use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
+use latchkey_core::ids::{keyed_id, IdKind};
+use latchkey_core::lockout::{FailureState, COOL_DOWN_MS, MAX_CONSECUTIVE_FAILURES};
+use latchkey_core::secret::{new_opaque_secret, secret_digest};
+use latchkey_store::{AccountFailure, ClientRow, CodeFields, CompleteSignIn, FailedAttempt, SignInRow};
+
+use crate::attempts::CodePurpose;
+use crate::error::{Result, ServiceError};
+use crate::{Action, RequestContext, Services};
+
+use super::{code_error, code_fields, email_param, pending, SignInInput, Step, ATTEMPT_LIFETIME_MS};
+
+impl Services {
+    pub async fn create_sign_in(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        input: SignInInput,
+    ) -> Result<Step<SignInRow>> {
+        self.limit_ip(Action::SignIn, ctx)?;
+        self.refuse_if_signed_in(client).await?;
+        let identifier = input.identifier.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+            ServiceError::unprocessable("form_param_missing", "Enter an email address or username.").param("identifier")
+        })?;
+        if identifier.chars().count() > 256 {
+            return Err(
+                ServiceError::unprocessable("form_param_format_invalid", "Identifier is too long").param("identifier")
+            );
+        }
+        self.limit_identifier(identifier)?;
+        let (identifier, user_id, email_id) = if identifier.contains('@') {
+            let email = email_param(identifier, "identifier")?;
+            let user_id = self.store.user_id_by_verified_email(&email).await?;
+            // Known or not, the address shows the same id, derived from the address alone: a
+            // stored id would carry its creation time, a fresh decoy would change per request.
+            let email_id = keyed_id(IdKind::Identification, &self.code_key, &email);
+            (email, user_id, Some(email_id))
+        } else {
+            let name = identifier.to_lowercase();
+            let user_id = self.store.user_id_by_username(&name).await?;
+            (name, user_id, None)
+        };
+        if user_id.is_none() && !self.config.enumeration_protection {
+            return Err(ServiceError::unprocessable("form_identifier_not_found", "Couldn't find your account.")
+                .param("identifier"));
+        }
+        let now = self.now();
+        let row = SignInRow {
+            id: self.new_id(IdKind::SignIn),
+            client_id: client.id.clone(),
+            status: "needs_first_factor".into(),
+            identifier: Some(identifier),
+            user_id,
+            email_address_id: email_id,
+            first_factor_strategy: None,
+            first_factor_status: None,
+            code: CodeFields::default(),
+            created_session_id: None,
+            created_at: now,
+            updated_at: now,
+            abandon_at: now + ATTEMPT_LIFETIME_MS,
+            version: 1,
+        };
+        self.store.insert_sign_in(&row).await?;
+        if input.strategy.as_deref() == Some("password") || (input.strategy.is_none() && input.password.is_some()) {
+            if let Some(password) = input.password {
+                return self.attempt_password(ctx, client, row, &password).await;
+            }
+        }
+        Ok(Step::pending(row))
+    }
+
+    /// A sign-in of this client (another client's is reported as not found).
+    pub async fn sign_in_of(&self, client: &ClientRow, id: &str) -> Result<SignInRow> {
+        match self.store.get_sign_in(id).await? {
+            Some(row) if row.client_id == client.id => Ok(row),
+            _ => Err(ServiceError::not_found("Sign-in")),
+        }
+    }
+
+    pub async fn prepare_first_factor(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        id: &str,
+        strategy: &str,
+    ) -> Result<SignInRow> {
+        self.limit_ip(Action::Verify, ctx)?;
+        let mut row = self.sign_in_of(client, id).await?;
+        if row.status == "complete" {
+            return Err(ServiceError::bad_request("sign_in_already_complete", "This sign-in is already complete."));
+        }
+        match strategy {
+            "password" => {}
+            "email_code" if row.email_address_id.is_some() => {
+                // Counted alike for addresses with and without an account.
+                let address = row.identifier.clone().unwrap_or_default();
+                self.mail_budget(ctx, None, 1).await?;
+                self.code_issued(&address).await?;
+                let code = new_code(self.rng.as_ref());
+                let p = PendingCode::issue(&self.code_key, &row.id, &code, self.now());
+                row.code = code_fields(&p);
+                if row.user_id.is_some() {
+                    if let Some(email) = row.identifier.clone() {
+                        let app = &self.config.app_name;
+                        self.send_mail(
+                            &email,
+                            &format!("{code} is your {app} sign-in code"),
+                            format!("Your {app} sign-in code is {code}\n\nIt expires in 10 minutes. If you did not try to sign in, ignore this message.\n"),
+                        );
+                    }
+                }
+            }
+            _ => {
+                return Err(ServiceError::unprocessable(
+                    "strategy_for_user_invalid",
+                    "That strategy is not available for this sign-in.",
+                )
+                .param("strategy"))
+            }
+        }
+        row.first_factor_strategy = Some(strategy.to_owned());
+        row.first_factor_status = Some("unverified".into());
+        row.updated_at = self.now();
+        row.version += 1;
+        self.store.update_sign_in(&row).await?;
+        Ok(row)
+    }
+
+    pub async fn attempt_first_factor(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        id: &str,
+        strategy: &str,
+        secret: &str,
+    ) -> Result<Step<SignInRow>> {
+        self.limit_ip(Action::SignIn, ctx)?;
+        let row = self.sign_in_of(client, id).await?;
+        if row.status == "complete" {
+            return Err(ServiceError::bad_request("sign_in_already_complete", "This sign-in is already complete."));
+        }
+        match strategy {
+            "password" => {
+                if let Some(identifier) = &row.identifier {
+                    self.limit_identifier(identifier)?;
+                }
+                self.attempt_password(ctx, client, row, secret).await
+            }
+            "email_code" => self.attempt_code(ctx, client, row, secret).await,
+            _ => Err(ServiceError::unprocessable(
+                "strategy_for_user_invalid",
+                "That strategy is not available for this sign-in.",
+            )
+            .param("strategy")),
+        }
+    }
+
+    /// The password step. Unknown account, wrong password, unverified address and an account
+    /// locked by failures take the same path: one argon2id verification, the same error, the
+    /// same status (docs/SECURITY.md "Limits and lockout").
+    async fn attempt_password(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        mut row: SignInRow,
+        password: &str,
+    ) -> Result<Step<SignInRow>> {
+        let identifier = row.identifier.clone().unwrap_or_default();
+        let attempt = self.begin_attempt(ctx, client, &identifier, row.user_id.as_deref()).await?;
+        let now = self.now();
+        let user = match &row.user_id {
+            Some(uid) => self.store.get_user_row(uid).await?,
+            None => None,
+        };
+        let failures = user.as_ref().map(|u| FailureState {
+            consecutive_failures: u32::try_from(u.failed_attempts).unwrap_or(u32::MAX),
+            locked_until: u.locked_until,
+        });
+        let locked = failures.is_some_and(|s| s.is_locked(now));
+        let verdict = match user.as_ref().and_then(|u| u.password_hash.clone()) {
+            Some(phc) => Some(self.hasher.verify(password, &phc).await?),
+            None => {
+                self.hasher.verify_dummy(password).await?;
+                None
+            }
+        };
+        row.first_factor_strategy = Some("password".into());
+        row.updated_at = now;
+        row.version += 1;
+        let (Some(user), Some(verdict)) = (user, verdict.filter(|v| v.ok && !locked)) else {
+            row.first_factor_status = Some("failed".into());
+            let account = row.user_id.clone().filter(|_| failures.is_some()).map(|user_id| AccountFailure {
+                user_id,
+                lock_after: i64::from(MAX_CONSECUTIVE_FAILURES),
+                locked_until: now + COOL_DOWN_MS,
+            });
+            let failed = FailedAttempt { sign_in: row, counters: Vec::new(), account, now };
+            let counts = self.store.record_failed_attempt(&failed).await?;
+            if counts.account_failures == Some(i64::from(MAX_CONSECUTIVE_FAILURES)) {
+                self.mail_lockout_notice(&identifier);
+            }
+            return Err(ServiceError::password_incorrect());
+        };
+        self.attempt_succeeded(&attempt, &identifier).await?;
+        let rehashed = if verdict.needs_rehash { Some(self.hasher.hash(password).await?) } else { None };
+        self.complete_sign_in(client, row, &user.id, rehashed).await
+    }
+
+    /// Tells the owner of a locked account (by mail, which only they read) why their password
+    /// stopped working and how to get back in.
+    fn mail_lockout_notice(&self, identifier: &str) {
+        if !identifier.contains('@') {
+            return;
+        }
+        let app = &self.config.app_name;
+        self.send_mail(
+            identifier,
+            &format!("Password sign-in to your {app} account is paused"),
+            format!(
+                "Someone entered a wrong password for your {app} account many times, so password sign-in is paused for an hour.\n\n\
+                 You can still sign in with a code sent to this address; doing so lifts the pause at once.\n"
+            ),
+        );
+    }
+
+    async fn attempt_code(
+        &self,
+        ctx: &RequestContext,
+        client: &ClientRow,
+        mut row: SignInRow,
+        code: &str,
+    ) -> Result<Step<SignInRow>> {
+        let Some(mut p) = pending(&row.code) else {
+            return Err(ServiceError::bad_request("verification_missing", "Request a sign-in code first."));
+        };
+        let identifier = row.identifier.clone().unwrap_or_default();
+        let attempt = self.begin_attempt(ctx, client, &identifier, row.user_id.as_deref()).await?;
+        if !attempt.recognized {
+            self.code_budget_left(CodePurpose::SignIn, &[&identifier]).await?;
+        }
+        let mut outcome = p.attempt(&self.code_key, &row.id, code, self.now());
+        if outcome == CodeOutcome::Verified && row.user_id.is_none() {
+            // No code was ever sent for an unknown account; nothing can verify it.
+            outcome = CodeOutcome::Incorrect { attempts_left: 0 };
+        }
+        row.code = code_fields(&p);
+        row.updated_at = self.now();
+        row.version += 1;
+        if outcome != CodeOutcome::Verified {
+            let counters = match outcome {
+                CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts => {
+                    vec![self.code_failure_counter(CodePurpose::SignIn, &identifier)]
+                }
+                _ => Vec::new(),
+            };
+            let now = self.now();
+            self.store.record_failed_attempt(&FailedAttempt { sign_in: row, counters, account: None, now }).await?;
+            return Err(match outcome {
+                CodeOutcome::Incorrect { .. } => ServiceError::code_incorrect(),
+                other => code_error(other),
+            });
+        }
+        self.attempt_succeeded(&attempt, &identifier).await?;
+        let uid = row.user_id.clone().unwrap_or_default();
+        self.complete_sign_in(client, row, &uid, None).await
+    }
+
+    pub(crate) async fn complete_sign_in(
+        &self,
+        client: &ClientRow,
+        mut row: SignInRow,
+        user_id: &str,
+        rehashed: Option<String>,
+    ) -> Result<Step<SignInRow>> {
+        let now = self.now();
+        if let Some(user) = self.store.get_user_row(user_id).await? {
+            self.refuse_blocked(&user)?;
+        }
+        let session = self.new_session(&client.id, user_id);
+        row.status = "complete".into();
+        row.first_factor_status = Some("verified".into());
+        row.created_session_id = Some(session.id.clone());
+        let event = self.session_event("session.created", &session);
+        let client_token = new_opaque_secret(self.rng.as_ref());
+        let done = CompleteSignIn {
+            sign_in: row.clone(),
+            session,
+            user_id: user_id.to_owned(),
+            rehashed_password: rehashed,
+            client_token_digest: secret_digest(&client_token),
+            now,
+        };
+        self.emitting(vec![event]).complete_sign_in(&done).await?;
+        tracing::info!(user_id, session_id = ?row.created_session_id, "sign-in complete");
+        Ok(Step { row, new_client_token: Some(client_token) })
+    }
+}

@@ -1,0 +1,69 @@
+//! What the session's active organization puts in session tokens (the `o` and `fea` claims)
+//! and in templates.
+
+use latchkey_core::authz::{self, pack_permissions, role_permissions};
+use latchkey_store::{MembershipRow, OrganizationRow, SessionRow};
+use latchkey_token::OrgClaim;
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::Services;
+
+impl Services {
+    /// The v2 `o` and `fea` claims for the session's active organization, read fresh for every
+    /// token so that a role change or a removal shows in the next one. `None` when the session
+    /// has no active organization or its user is no longer a member.
+    pub(crate) async fn org_claims(
+        &self,
+        session: &SessionRow,
+        org_id: Option<&str>,
+    ) -> Result<Option<(OrgClaim, String)>> {
+        let Some((membership, org)) = self.membership_in(&session.user_id, org_id).await? else {
+            return Ok(None);
+        };
+        let packed = pack_permissions(role_permissions(&self.roles, &membership.role));
+        let claim = OrgClaim {
+            id: org.id,
+            slg: org.slug,
+            rol: membership.role.trim_start_matches("org:").to_owned(),
+            per: packed.per,
+            fpm: packed.fpm,
+        };
+        Ok(Some((claim, packed.fea.join(","))))
+    }
+
+    /// The user's membership of `org_id` with the organization, if both still exist.
+    async fn membership_in(
+        &self,
+        user_id: &str,
+        org_id: Option<&str>,
+    ) -> Result<Option<(MembershipRow, OrganizationRow)>> {
+        let Some(org_id) = org_id else {
+            return Ok(None);
+        };
+        let Some(membership) = self.store.get_membership(org_id, user_id).await? else {
+            return Ok(None);
+        };
+        Ok(self.store.get_organization(org_id).await?.map(|org| (membership, org)))
+    }
+
+    /// What template shortcodes see as `org`.
+    pub(crate) async fn org_template_context(&self, session: &SessionRow) -> Result<Value> {
+        let empty = serde_json::json!({"id": null, "name": null, "slug": null, "role": null, "image_url": null, "public_metadata": {}, "permissions": []});
+        let Some((m, org)) = self.membership_in(&session.user_id, session.active_org_id.as_deref()).await? else {
+            return Ok(empty);
+        };
+        let permissions: Vec<String> =
+            self.permissions_of(&m.role).into_iter().filter(|p| !authz::is_system_permission(p)).collect();
+        Ok(serde_json::json!({
+            "id": org.id,
+            "name": org.name,
+            "slug": org.slug,
+            "role": m.role,
+            "image_url": org.image_url.unwrap_or_else(|| format!("{}/avatar.svg", self.config.issuer.trim_end_matches('/'))),
+            "public_metadata": Value::Object(latchkey_core::metadata::parse(&org.public_metadata)),
+            "membership_metadata": Value::Object(latchkey_core::metadata::parse(&m.public_metadata)),
+            "permissions": permissions,
+        }))
+    }
+}
