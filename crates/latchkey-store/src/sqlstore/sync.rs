@@ -9,9 +9,10 @@ use latchkey_core::sync::merge::{merge, Change, RecordState};
 use latchkey_core::sync::{duplicate_result, op_result, OpStatus, Rejection};
 use serde_json::{Map, Value};
 
+use super::base::SqlStore;
+use super::shared::placeholders;
 use crate::error::{Result, StoreError};
 use crate::sql::{Row, SqlDriver, SqlTx, SqlValue};
-use crate::sqlstore::{placeholders, SqlStore};
 use crate::sync::*;
 
 /// Rows per multi-row statement: far below both backends' parameter limits.
@@ -560,18 +561,4 @@ fn changes_after(q: &SyncPageQuery<'_>, after: i64) -> (String, Vec<SqlValue>) {
     let tables = placeholders(q.tables.len(), params.len() + 1);
     params.extend(q.tables.iter().map(SqlValue::from));
     (format!("space = $1 AND seq > $2{live} AND tbl IN ({tables})"), params)
-}
-
-/// Deletes a space and everything in it (part of deleting its user or organization).
-pub(crate) async fn delete_space(tx: &mut Box<dyn SqlTx>, space: &str) -> Result<()> {
-    tx.execute("DELETE FROM sync_records WHERE space = $1", &[space.into()]).await?;
-    tx.execute("DELETE FROM sync_spaces WHERE space = $1", &[space.into()]).await?;
-    Ok(())
-}
-
-/// Deletes a user's sync clients and their results.
-pub(crate) async fn delete_user_clients(tx: &mut Box<dyn SqlTx>, user_id: &str) -> Result<()> {
-    tx.execute("DELETE FROM sync_ops WHERE user_id = $1", &[user_id.into()]).await?;
-    tx.execute("DELETE FROM sync_clients WHERE user_id = $1", &[user_id.into()]).await?;
-    Ok(())
 }
