@@ -15,6 +15,8 @@ use crate::error::{Result, StoreError};
 use crate::sql::{Row, SqlDriver, SqlTx, SqlValue};
 use crate::sync::*;
 
+record!(SpaceState in "sync_spaces" { space, seq, epoch, compacted_seq, bytes });
+
 /// Rows per multi-row statement: far below both backends' parameter limits.
 const ROWS_PER_STATEMENT: usize = 200;
 
@@ -366,24 +368,7 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
             return Ok(Vec::new());
         }
         let params: Vec<SqlValue> = spaces.iter().map(SqlValue::from).collect();
-        let sql = format!(
-            "SELECT space, seq, epoch, compacted_seq, bytes FROM sync_spaces WHERE space IN ({})",
-            placeholders(spaces.len(), 1)
-        );
-        self.db
-            .read(&sql, &params)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(SpaceState {
-                    space: r.text(0)?,
-                    seq: r.int(1)?,
-                    epoch: r.text(2)?,
-                    compacted_seq: r.int(3)?,
-                    bytes: r.int(4)?,
-                })
-            })
-            .collect()
+        self.find_all(&format!("space IN ({})", placeholders(spaces.len(), 1)), &params).await
     }
 
     async fn sync_changes(&self, space: &str, after: i64, limit: i64, live_only: bool) -> Result<Vec<SyncChange>> {
