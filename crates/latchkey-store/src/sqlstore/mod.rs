@@ -1,7 +1,7 @@
 //! [`Store`] implemented once in portable SQL over a backend's [`SqlDriver`], by area: each
 //! module below holds the statements of one area and describes its tables once
 //! ([`shared::Record`]); this module only says which area answers each method. The areas
-//! import [`base`] and [`shared`], never each other; [`SyncStore`](crate::SyncStore),
+//! import [`base`], [`shared`] and [`outbox`], never each other; [`SyncStore`](crate::SyncStore),
 //! [`WebhookStore`](crate::WebhookStore) and [`ThrottleStore`](crate::ThrottleStore) are
 //! implemented in their own areas.
 
