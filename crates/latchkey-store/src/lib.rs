@@ -6,10 +6,7 @@
 mod error;
 mod records;
 pub mod sql;
-mod sqlhooks;
 mod sqlstore;
-mod sqlsync;
-pub(crate) mod sqlthrottle;
 mod store;
 mod sync;
 mod throttle;
@@ -17,10 +14,6 @@ mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
-#[cfg(feature = "conformance")]
-pub mod conformance_sync;
-#[cfg(feature = "conformance")]
-pub mod conformance_webhooks;
 
 pub use error::StoreError;
 pub use records::*;

@@ -14,45 +14,26 @@ pub enum SqlValue {
     Bool(Option<bool>),
 }
 
-impl From<i64> for SqlValue {
-    fn from(v: i64) -> Self {
-        SqlValue::Int(Some(v))
-    }
+/// `From` conversions: `$type => $variant(expression of v)`.
+macro_rules! sql_value_from {
+    ($($ty:ty => |$v:ident| $value:expr;)+) => {$(
+        impl From<$ty> for SqlValue {
+            fn from($v: $ty) -> Self {
+                $value
+            }
+        }
+    )+};
 }
-impl From<Option<i64>> for SqlValue {
-    fn from(v: Option<i64>) -> Self {
-        SqlValue::Int(v)
-    }
-}
-impl From<bool> for SqlValue {
-    fn from(v: bool) -> Self {
-        SqlValue::Bool(Some(v))
-    }
-}
-impl From<&str> for SqlValue {
-    fn from(v: &str) -> Self {
-        SqlValue::Text(Some(v.to_owned()))
-    }
-}
-impl From<String> for SqlValue {
-    fn from(v: String) -> Self {
-        SqlValue::Text(Some(v))
-    }
-}
-impl From<&String> for SqlValue {
-    fn from(v: &String) -> Self {
-        SqlValue::Text(Some(v.clone()))
-    }
-}
-impl From<Option<String>> for SqlValue {
-    fn from(v: Option<String>) -> Self {
-        SqlValue::Text(v)
-    }
-}
-impl From<&Option<String>> for SqlValue {
-    fn from(v: &Option<String>) -> Self {
-        SqlValue::Text(v.clone())
-    }
+
+sql_value_from! {
+    i64 => |v| SqlValue::Int(Some(v));
+    Option<i64> => |v| SqlValue::Int(v);
+    bool => |v| SqlValue::Bool(Some(v));
+    &str => |v| SqlValue::Text(Some(v.to_owned()));
+    String => |v| SqlValue::Text(Some(v));
+    &String => |v| SqlValue::Text(Some(v.clone()));
+    Option<String> => |v| SqlValue::Text(v);
+    &Option<String> => |v| SqlValue::Text(v.clone());
 }
 
 /// A value read back from the database.

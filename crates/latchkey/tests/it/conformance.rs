@@ -1,16 +1,42 @@
 use crate::harness::{Backend, TestDb};
 
-#[tokio::test]
-async fn sqlite_store_passes_the_conformance_suite() {
-    let db = TestDb::new(Backend::Sqlite).await;
-    let store = latchkey_store_sqlite::open(&db.url).await.unwrap();
-    latchkey_store::conformance::run_all(&store).await;
+/// One test per scenario of the store's conformance suite and per backend, each on a fresh
+/// database, so that a failure names both (`conformance::postgres::organizations`).
+macro_rules! backend_tests {
+    ($($area:ident::$scenario:ident),* $(,)?) => {
+        mod sqlite {
+            use crate::harness::{Backend, TestDb};
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let db = TestDb::new(Backend::Sqlite).await;
+                    let store = latchkey_store_sqlite::open(&db.url).await.unwrap();
+                    latchkey_store::conformance::$area::$scenario(&store).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            use crate::harness::{Backend, TestDb};
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let db = TestDb::new(Backend::Postgres).await;
+                    let store = latchkey_store_postgres::open(&db.url, 4).await.unwrap();
+                    latchkey_store::conformance::$area::$scenario(&store).await;
+                }
+            )*
+        }
+    };
 }
 
+latchkey_store::conformance_scenarios!(backend_tests);
+
+/// The whole suite against one database, as it runs against a database that holds data.
 #[tokio::test]
-async fn postgres_store_passes_the_conformance_suite() {
-    let db = TestDb::new(Backend::Postgres).await;
-    let store = latchkey_store_postgres::open(&db.url, 4).await.unwrap();
+async fn the_scenarios_share_a_database() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = latchkey_store_sqlite::open(&db.url).await.unwrap();
     latchkey_store::conformance::run_all(&store).await;
 }
 

@@ -4,7 +4,7 @@
 use latchkey_core::sync::Rejection;
 use serde_json::{json, Value};
 
-use crate::conformance::{uid, user};
+use super::{uid, user};
 use crate::{Store, SyncOpBody, SyncOpIn, SyncPush, SyncPushDone, SyncPushOutcome, SyncWrite};
 
 fn put(space: &str, id: &str, fields: Value, stamp: &str) -> SyncOpBody {
@@ -51,16 +51,7 @@ fn statuses(d: &SyncPushDone) -> Vec<&str> {
     d.results.iter().map(|r| r["status"].as_str().unwrap()).collect()
 }
 
-pub async fn run(store: &dyn Store) {
-    pushes_apply_in_order_and_replays_change_nothing(store).await;
-    an_op_id_twice_in_one_push_is_applied_once(store).await;
-    merge_results_and_tombstones(store).await;
-    deleting_the_owner_deletes_the_space(store).await;
-    old_tombstones_are_compacted(store).await;
-    space_bytes_are_kept_and_full_spaces_take_no_new_tombstones(store).await;
-}
-
-async fn space_bytes_are_kept_and_full_spaces_take_no_new_tombstones(store: &dyn Store) {
+pub async fn space_bytes_are_kept_and_full_spaces_take_no_new_tombstones(store: &dyn Store) {
     let (space, client) = (uid("user"), uid("cl"));
     let bytes = |space: String| async move { store.sync_spaces(&[space]).await.unwrap()[0].bytes };
     done(
@@ -94,7 +85,7 @@ async fn space_bytes_are_kept_and_full_spaces_take_no_new_tombstones(store: &dyn
     assert_eq!(d.results[1]["reason"]["code"], "space_quota_exceeded");
 }
 
-async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store) {
+pub async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store) {
     let (space, client) = (uid("user"), uid("cl"));
     let (a, b, c) = (uid("op"), uid("op"), uid("op"));
     let first = push(
@@ -176,7 +167,7 @@ async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store) {
     assert_eq!(store.sync_client_last_seq(&space, &client).await.unwrap(), None);
 }
 
-async fn an_op_id_twice_in_one_push_is_applied_once(store: &dyn Store) {
+pub async fn an_op_id_twice_in_one_push_is_applied_once(store: &dyn Store) {
     let (space, client) = (uid("user"), uid("cl"));
     let twice = push(
         &space,
@@ -201,7 +192,7 @@ async fn an_op_id_twice_in_one_push_is_applied_once(store: &dyn Store) {
     assert!(again.changed.is_empty());
 }
 
-async fn merge_results_and_tombstones(store: &dyn Store) {
+pub async fn merge_results_and_tombstones(store: &dyn Store) {
     let (space, client) = (uid("user"), uid("cl"));
     let d = done(
         store,
@@ -242,7 +233,7 @@ async fn merge_results_and_tombstones(store: &dyn Store) {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
 }
 
-async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
+pub async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
     let id = uid("user");
     store.create_user(&crate::UserRecord { user: user(&id, None), emails: vec![], phones: vec![] }).await.unwrap();
     done(store, &push(&id, "c1", vec![(1, "d1", put(&id, "x", json!({"kind": "bottle"}), "1-0-c1"))])).await;
@@ -253,7 +244,7 @@ async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
     assert_eq!(store.sync_client_last_seq(&id, "c1").await.unwrap(), None);
 }
 
-async fn old_tombstones_are_compacted(store: &dyn Store) {
+pub async fn old_tombstones_are_compacted(store: &dyn Store) {
     let (space, client) = (uid("user"), uid("cl"));
     let at = |now: i64, p: SyncPush| SyncPush { now, ..p };
     let old = at(

@@ -9,10 +9,13 @@ use latchkey_core::sync::merge::{merge, Change, RecordState};
 use latchkey_core::sync::{duplicate_result, op_result, OpStatus, Rejection};
 use serde_json::{Map, Value};
 
+use super::base::SqlStore;
+use super::shared::placeholders;
 use crate::error::{Result, StoreError};
 use crate::sql::{Row, SqlDriver, SqlTx, SqlValue};
-use crate::sqlstore::{placeholders, SqlStore};
 use crate::sync::*;
+
+record!(SpaceState in "sync_spaces" { space, seq, epoch, compacted_seq, bytes });
 
 /// Rows per multi-row statement: far below both backends' parameter limits.
 const ROWS_PER_STATEMENT: usize = 200;
@@ -365,24 +368,7 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
             return Ok(Vec::new());
         }
         let params: Vec<SqlValue> = spaces.iter().map(SqlValue::from).collect();
-        let sql = format!(
-            "SELECT space, seq, epoch, compacted_seq, bytes FROM sync_spaces WHERE space IN ({})",
-            placeholders(spaces.len(), 1)
-        );
-        self.db
-            .read(&sql, &params)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(SpaceState {
-                    space: r.text(0)?,
-                    seq: r.int(1)?,
-                    epoch: r.text(2)?,
-                    compacted_seq: r.int(3)?,
-                    bytes: r.int(4)?,
-                })
-            })
-            .collect()
+        self.find_all(&format!("space IN ({})", placeholders(spaces.len(), 1)), &params).await
     }
 
     async fn sync_changes(&self, space: &str, after: i64, limit: i64, live_only: bool) -> Result<Vec<SyncChange>> {
@@ -560,18 +546,4 @@ fn changes_after(q: &SyncPageQuery<'_>, after: i64) -> (String, Vec<SqlValue>) {
     let tables = placeholders(q.tables.len(), params.len() + 1);
     params.extend(q.tables.iter().map(SqlValue::from));
     (format!("space = $1 AND seq > $2{live} AND tbl IN ({tables})"), params)
-}
-
-/// Deletes a space and everything in it (part of deleting its user or organization).
-pub(crate) async fn delete_space(tx: &mut Box<dyn SqlTx>, space: &str) -> Result<()> {
-    tx.execute("DELETE FROM sync_records WHERE space = $1", &[space.into()]).await?;
-    tx.execute("DELETE FROM sync_spaces WHERE space = $1", &[space.into()]).await?;
-    Ok(())
-}
-
-/// Deletes a user's sync clients and their results.
-pub(crate) async fn delete_user_clients(tx: &mut Box<dyn SqlTx>, user_id: &str) -> Result<()> {
-    tx.execute("DELETE FROM sync_ops WHERE user_id = $1", &[user_id.into()]).await?;
-    tx.execute("DELETE FROM sync_clients WHERE user_id = $1", &[user_id.into()]).await?;
-    Ok(())
 }

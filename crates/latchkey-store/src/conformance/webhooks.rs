@@ -2,7 +2,7 @@
 //! then), fan-out by filter, claims with leases, attempts, disabling, replays and pruning.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
-use crate::conformance::{uid, user};
+use super::{uid, user};
 use crate::webhooks::*;
 use crate::{Store, UserRecord};
 
@@ -47,14 +47,7 @@ async fn claim_for(store: &dyn Store, now: i64, endpoints: &[&str]) -> Vec<Claim
     }
 }
 
-pub async fn run(store: &dyn Store) {
-    endpoints_round_trip(store).await;
-    events_land_with_their_change_only(store).await;
-    claims_attempts_and_disabling(store).await;
-    replays_and_pruning(store).await;
-}
-
-async fn endpoints_round_trip(store: &dyn Store) {
+pub async fn endpoints_round_trip(store: &dyn Store) {
     let mut e = endpoint(&["user.created", "user.deleted"]);
     store.insert_webhook_endpoint(&e).await.unwrap();
     assert_eq!(store.get_webhook_endpoint(&e.id).await.unwrap(), Some(e.clone()));
@@ -74,7 +67,7 @@ async fn endpoints_round_trip(store: &dyn Store) {
     assert!(!store.update_webhook_endpoint(&e).await.unwrap());
 }
 
-async fn events_land_with_their_change_only(store: &dyn Store) {
+pub async fn events_land_with_their_change_only(store: &dyn Store) {
     let all = endpoint(&[]);
     let created_only = endpoint(&["user.created"]);
     let deleted_only = endpoint(&["user.deleted"]);
@@ -149,7 +142,7 @@ async fn events_land_with_their_change_only(store: &dyn Store) {
     }
 }
 
-async fn claims_attempts_and_disabling(store: &dyn Store) {
+pub async fn claims_attempts_and_disabling(store: &dyn Store) {
     let e = endpoint(&[]);
     store.insert_webhook_endpoint(&e).await.unwrap();
     let (m1, m2) = (event("user.created", 10_000), event("user.updated", 10_000));
@@ -237,7 +230,7 @@ async fn claims_attempts_and_disabling(store: &dyn Store) {
     assert!(store.get_webhook_delivery(&ok.id).await.unwrap().is_none(), "deliveries go with their endpoint");
 }
 
-async fn replays_and_pruning(store: &dyn Store) {
+pub async fn replays_and_pruning(store: &dyn Store) {
     let users_only = endpoint(&["user.created"]);
     store.insert_webhook_endpoint(&users_only).await.unwrap();
     let old = event("user.created", 100);

@@ -3,33 +3,11 @@
 
 use async_trait::async_trait;
 
+use super::base::SqlStore;
+use super::shared::{bump_in, counter_from, one, select_counter_sql};
 use crate::error::Result;
-use crate::sql::{Row, SqlDriver, SqlTx};
-use crate::sqlstore::{one, SqlStore};
+use crate::sql::SqlDriver;
 use crate::throttle::{Counter, ThrottleStore};
-
-const COUNTER_COLS: &str = "count, window_start, last_at, expires_at";
-
-fn counter_from(r: &Row) -> Result<Counter> {
-    Ok(Counter { count: r.int(0)?, window_start: r.int(1)?, last_at: r.int(2)?, expires_at: r.int(3)? })
-}
-
-/// Counts one event under `key` inside a write transaction (see
-/// [`ThrottleStore::bump_counter`]).
-pub(crate) async fn bump_in(tx: &mut Box<dyn SqlTx>, key: &str, window_ms: i64, now: i64) -> Result<Counter> {
-    // Every SET expression reads the row as it was, so an ended window restarts at 1.
-    let sql = format!(
-            "INSERT INTO attempt_counters (key, count, window_start, last_at, expires_at) VALUES ($1, 1, $2, $2, $3) \
-             ON CONFLICT (key) DO UPDATE SET \
-             count = CASE WHEN attempt_counters.expires_at <= $2 THEN 1 ELSE attempt_counters.count + 1 END, \
-             window_start = CASE WHEN attempt_counters.expires_at <= $2 THEN $2 ELSE attempt_counters.window_start END, \
-             expires_at = CASE WHEN attempt_counters.expires_at <= $2 THEN $3 ELSE attempt_counters.expires_at END, \
-             last_at = $2 \
-             RETURNING {COUNTER_COLS}"
-    );
-    let rows = tx.query(&sql, &[key.into(), now.into(), now.saturating_add(window_ms).into()]).await?;
-    one(rows, counter_from)?.ok_or_else(|| crate::StoreError::Other("counter upsert returned no row".into()))
-}
 
 #[async_trait]
 impl<D: SqlDriver> ThrottleStore for SqlStore<D> {
@@ -67,8 +45,7 @@ impl<D: SqlDriver> ThrottleStore for SqlStore<D> {
     }
 
     async fn get_counter(&self, key: &str) -> Result<Option<Counter>> {
-        let sql = format!("SELECT {COUNTER_COLS} FROM attempt_counters WHERE key = $1");
-        one(self.db.read(&sql, &[key.into()]).await?, counter_from)
+        one(self.db.read(&select_counter_sql(), &[key.into()]).await?, counter_from)
     }
 
     async fn clear_counter(&self, key: &str) -> Result<()> {
