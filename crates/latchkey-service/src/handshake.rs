@@ -1,4 +1,4 @@
-//! The handshake of server-rendered apps (clerk-fapi.md §5): the Frontend API answers a
+//! The handshake of server-rendered apps (docs/frontend-api.md §8): the Frontend API answers a
 //! navigation with a single-use nonce; the app's backend trades it, with its secret key, for
 //! the cookie directives (`Set-Cookie` strings) that bring its domain's `__session` and
 //! `__client_uat` up to date. Only the nonce's digest is stored, for a short while.

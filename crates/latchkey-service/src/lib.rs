@@ -62,7 +62,7 @@ pub struct ServiceConfig {
     pub issuer: String,
     pub app_name: String,
     pub session: SessionPolicy,
-    /// Unknown identifiers and taken emails are not revealed (security.md §2.10).
+    /// Unknown identifiers and taken emails are not revealed (docs/security-baseline.md §10).
     pub enumeration_protection: bool,
     pub token_ttl_secs: i64,
     pub rate_limits: RateLimitConfig,
@@ -311,7 +311,7 @@ impl Services {
             text,
             created_at: self.now(),
         };
-        // `email.created` lets an app send its own mail (clerk-compat.md §9).
+        // `email.created` lets an app send its own mail (docs/backend-api.md §12).
         let event = self.event(
             "email.created",
             serde_json::json!({

@@ -1,6 +1,6 @@
-//! Resource JSON as Clerk's APIs show it (clerk-compat.md §3, clerk-fapi.md §4 and §7):
+//! Resource JSON as Clerk's APIs show it (docs/backend-api.md §5, docs/frontend-api.md §6, §10):
 //! snake_case, `object` discriminators, epoch milliseconds. The Frontend API, the Backend API
-//! and webhook payloads (clerk-compat.md §9) render from these, so they never disagree.
+//! and webhook payloads (docs/backend-api.md §12) render from these, so they never disagree.
 
 use latchkey_core::authz::Role;
 use latchkey_store::{

@@ -1,7 +1,8 @@
 //! Organizations, their members with one role each, and invitations by email (Clerk's model,
-//! clerk-compat.md §2–§4). The trusted functions here serve the Backend API and the CLI as
-//! they are; the Frontend API and the hosted pages reach them only through an [`OrgActor`],
-//! the caller's own membership, which must hold the system permission an action needs.
+//! docs/backend-api.md §4–§7, docs/frontend-api.md §10). The trusted functions here serve the
+//! Backend API and the CLI as they are; the Frontend API and the hosted pages reach them only
+//! through an [`OrgActor`], the caller's own membership, which must hold the system permission
+//! an action needs.
 //!
 //! - `config`: `[organizations]` in the configuration;
 //! - `roles`: the instance's roles and permissions;

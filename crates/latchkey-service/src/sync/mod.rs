@@ -1,4 +1,4 @@
-//! Offline-first sync (DESIGN.md "Sync"): who the caller is (from the session token only),
+//! Offline-first sync (docs/sync-protocol.md): who the caller is (from the session token only),
 //! which spaces they may read and write, the push and the pull. Validation and permission
 //! failures become per-operation results; the merge itself runs inside the store's
 //! transaction with the rules of `latchkey_core::sync`.

@@ -1,4 +1,4 @@
-//! The SSRF guard (security.md §2.5): webhook URLs are resolved by latchkey, and loopback,
+//! The SSRF guard (docs/security-baseline.md §8): webhook URLs are resolved by latchkey, and loopback,
 //! private, link-local, metadata and other non-public addresses are refused before any
 //! connection is made, unless configuration allows them.
 

@@ -71,7 +71,7 @@ impl WebhookConfig {
     }
 }
 
-/// Every event type latchkey sends (clerk-compat.md §9).
+/// Every event type latchkey sends (docs/backend-api.md §12).
 pub const EVENT_TYPES: &[&str] = &[
     "user.created",
     "user.updated",
@@ -121,7 +121,7 @@ pub struct DeliveryView {
 }
 
 impl Services {
-    /// An event of `event_type` about `data`, stamped now (Clerk's envelope, clerk-compat.md §9).
+    /// An event of `event_type` about `data`, stamped now (Clerk's envelope, docs/backend-api.md §12).
     pub fn event(&self, event_type: &str, data: Value) -> OutboxEvent {
         let now = self.now();
         let payload = json!({

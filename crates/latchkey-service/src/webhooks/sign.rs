@@ -1,4 +1,4 @@
-//! Signing as Standard Webhooks and Svix do (security.md §2.5): `v1,` + base64 of
+//! Signing as Standard Webhooks and Svix do (docs/security-baseline.md §8): `v1,` + base64 of
 //! HMAC-SHA256 over `"{id}.{timestamp}.{body}"`, keyed with the bytes of a `whsec_` secret.
 
 use base64::engine::general_purpose::STANDARD;
@@ -45,7 +45,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// The vector of the `standardwebhooks` crate's own tests (security.md §2.5).
+    /// The vector of the `standardwebhooks` crate's own tests (docs/security-baseline.md §8).
     #[test]
     fn reproduces_the_standard_webhooks_vector() {
         let key = secret_key("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();

@@ -1,5 +1,5 @@
 //! Delivery: claims due deliveries from the outbox, signs and sends them, and records each
-//! attempt with what comes next (security.md §2.5): attempts now, then after 5 s, 5 min,
+//! attempt with what comes next (docs/security-baseline.md §8): attempts now, then after 5 s, 5 min,
 //! 30 min, 2 h, 5 h, 10 h and 10 h; `Retry-After` honoured; 2xx succeeds; 3xx fails and is not
 //! followed; 410 disables the endpoint; each attempt may take `timeout_secs`.
 
