@@ -33,8 +33,11 @@ pub enum Requirement {
     All(Vec<Check>),
     /// Any rule over the request and the caller (`latchkey proxy` checks that an organization
     /// named in the path is the caller's active one with it).
-    Custom(Arc<dyn Fn(&Parts, &Auth) -> bool + Send + Sync>),
+    Custom(RequestRule),
 }
+
+/// A rule over the request and its verified caller: `true` lets it pass.
+pub type RequestRule = Arc<dyn Fn(&Parts, &Auth) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Requirement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -35,7 +35,7 @@ pub use keys::{KeyError, KeySource, REFRESH_SECS, UNKNOWN_KID_REFETCH_SECS};
 pub use latchkey_core::authz::Check;
 pub use layer::{
     error_response, error_response_with_meta, is_page_request, non_canonical_path, session_token, GuardLayer,
-    GuardService, Requirement,
+    GuardService, RequestRule, Requirement,
 };
 pub use matcher::{canonical_path, PathProblem, PatternError, RouteMatcher, RoutePattern, Slashes};
 
