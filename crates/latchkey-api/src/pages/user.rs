@@ -1,0 +1,222 @@
+//! The hosted profile page (`/user`): the signed-in person's name, email addresses, password
+//! and sessions, each change a form post with the CSRF token.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use latchkey_service::account::ProfileUpdate;
+use latchkey_service::ServiceError;
+
+use super::html::{self, Page};
+use super::org;
+use super::{check_csrf, csrf_token, redirect, signed_in, status_of, with_retry_after, PageQuery, Signed};
+use crate::fapi::Caller;
+use crate::params::Params;
+use crate::AppState;
+
+fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "profile" => "Profile saved.",
+        "email_added" => "Address added. Enter the code we emailed to verify it.",
+        "email_verified" => "Address verified.",
+        "email_primary" => "Primary address changed.",
+        "email_deleted" => "Address removed.",
+        "code_sent" => "A new code is on its way.",
+        "password" => "Password changed.",
+        "session_revoked" => "Session signed out.",
+        "org_selected" => "Active organization changed.",
+        "org_left" => "You left the organization.",
+        "org_deleted" => "Organization deleted.",
+        "invitation_accepted" => "Invitation accepted. Welcome aboard.",
+        _ => return None,
+    })
+}
+
+pub(super) async fn user_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+    caller: Caller,
+) -> Response {
+    let Some(me) = signed_in(&state, &caller).await else {
+        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+    };
+    render_user(&state, &headers, &me, q.notice.as_deref().and_then(notice_text), None, StatusCode::OK).await
+}
+
+async fn render_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    me: &Signed,
+    notice: Option<&str>,
+    error: Option<&ServiceError>,
+    status: StatusCode,
+) -> Response {
+    let (csrf, cookies) = csrf_token(state, headers);
+    let sessions = state.services.active_sessions(&me.user.user.id).await.unwrap_or_default();
+    let mut page = Page::new("Your account", "").wide();
+    if let Some(n) = notice {
+        page = page.notice(n);
+    }
+    if let Some(e) = error {
+        page = page.alert(&e.long_message);
+    }
+    let organizations = org::switcher(state, &csrf, me).await;
+    let body = html::user_sections(&csrf, &me.user, &sessions, &me.session.id, state.services.now(), &organizations);
+    let res = page.body(body).into_response(status, &cookies);
+    match error {
+        Some(e) => with_retry_after(res, e),
+        None => res,
+    }
+}
+
+/// Runs a profile action for the signed-in user, then shows the page with a notice or error.
+async fn user_action<F, Fut>(
+    state: AppState,
+    headers: HeaderMap,
+    caller: Caller,
+    p: Params,
+    notice: &'static str,
+    action: F,
+) -> Response
+where
+    F: FnOnce(AppState, Caller, Params, Signed) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ServiceError>>,
+{
+    if let Err(res) = check_csrf(&headers, &p) {
+        return *res;
+    }
+    let Some(me) = signed_in(&state, &caller).await else {
+        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+    };
+    let user_id = me.user.user.id.clone();
+    let session_id = me.session.id.clone();
+    match action(state.clone(), caller, p, me).await {
+        Ok(()) => redirect(&format!("/user?notice={notice}"), &[]),
+        Err(e) => {
+            let Ok(user) = state.services.user(&user_id).await else {
+                return redirect("/sign-in", &[]);
+            };
+            let Ok(session) = state.services.session(&session_id).await else {
+                return redirect("/sign-in", &[]);
+            };
+            render_user(&state, &headers, &Signed { session, user }, None, Some(&e), status_of(&e)).await
+        }
+    }
+}
+
+pub(super) async fn user_profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    p: Params,
+) -> Response {
+    user_action(state, headers, caller, p, "profile", |state, _caller, p, me| async move {
+        let update = ProfileUpdate {
+            first_name: p.text("first_name"),
+            last_name: p.text("last_name"),
+            username: p.text("username"),
+            ..Default::default()
+        };
+        state.services.update_profile(&me.user.user.id, update).await.map(|_| ())
+    })
+    .await
+}
+
+pub(super) async fn user_add_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    p: Params,
+) -> Response {
+    user_action(state, headers, caller, p, "email_added", |state, caller, p, me| async move {
+        state
+            .services
+            .add_email(&caller.ctx, &me.user.user.id, &p.text("email_address").unwrap_or_default())
+            .await
+            .map(|_| ())
+    })
+    .await
+}
+
+pub(super) async fn user_verify_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> Response {
+    user_action(state, headers, caller, p, "email_verified", |state, caller, p, me| async move {
+        let code = p.text("code").unwrap_or_default();
+        state.services.attempt_email_verification(&caller.ctx, &me.user.user.id, &id, &code).await.map(|_| ())
+    })
+    .await
+}
+
+pub(super) async fn user_resend_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> Response {
+    user_action(state, headers, caller, p, "code_sent", |state, caller, _p, me| async move {
+        state.services.prepare_email_verification(&caller.ctx, &me.user.user.id, &id).await.map(|_| ())
+    })
+    .await
+}
+
+pub(super) async fn user_primary_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> Response {
+    user_action(state, headers, caller, p, "email_primary", |state, _caller, _p, me| async move {
+        let update = ProfileUpdate { primary_email_address_id: Some(id), ..Default::default() };
+        state.services.update_profile(&me.user.user.id, update).await.map(|_| ())
+    })
+    .await
+}
+
+pub(super) async fn user_delete_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> Response {
+    user_action(state, headers, caller, p, "email_deleted", |state, _caller, _p, me| async move {
+        state.services.delete_email(&me.user.user.id, &id).await
+    })
+    .await
+}
+
+pub(super) async fn user_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    p: Params,
+) -> Response {
+    user_action(state, headers, caller, p, "password", |state, caller, p, me| async move {
+        let keep = p.flag("sign_out_of_other_sessions").then_some(me.session.id.as_str());
+        let current = p.text("current_password");
+        let new = p.text("new_password").unwrap_or_default();
+        state.services.change_password(&caller.ctx, &me.user.user.id, current.as_deref(), &new, keep).await.map(|_| ())
+    })
+    .await
+}
+
+pub(super) async fn user_revoke_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    caller: Caller,
+    p: Params,
+) -> Response {
+    user_action(state, headers, caller, p, "session_revoked", |state, _caller, _p, me| async move {
+        state.services.revoke_own_session(&me.user.user.id, &id).await.map(|_| ())
+    })
+    .await
+}
