@@ -7,6 +7,7 @@ use latchkey_core::password::check_new_password;
 use latchkey_store::{CodeFields, EmailRow, SessionRow, StoreError, UserRecord};
 
 use crate::attempts::CodePurpose;
+use crate::authority::{Operator, SignedIn};
 use crate::error::{Result, ServiceError};
 use crate::identity::{code_error, code_fields, email_param, password_error, pending, username_param};
 use crate::{Action, RequestContext, Services};
@@ -51,7 +52,8 @@ impl Services {
         Ok(self.store.get_user(user_id).await?)
     }
 
-    pub async fn update_profile(&self, user_id: &str, update: ProfileUpdate) -> Result<UserRecord> {
+    pub async fn update_profile(&self, who: &SignedIn, update: ProfileUpdate) -> Result<UserRecord> {
+        let user_id = who.user_id();
         let record = self.user(user_id).await?;
         let mut user = record.user.clone();
         if let Some(v) = trimmed(update.first_name, "first_name")? {
@@ -81,11 +83,12 @@ impl Services {
     pub async fn change_password(
         &self,
         ctx: &RequestContext,
-        user_id: &str,
+        who: &SignedIn,
         current: Option<&str>,
         new: &str,
         sign_out_others_except: Option<&str>,
     ) -> Result<UserRecord> {
+        let user_id = who.user_id();
         self.limit_ip(Action::PasswordChange, ctx)?;
         self.limit_identifier(user_id)?;
         let record = self.user(user_id).await?;
@@ -130,7 +133,8 @@ impl Services {
 
     /// Adds an unverified address to the caller's account and mails it a code (within the
     /// caller's mail budget and the address's code budget).
-    pub async fn add_email(&self, ctx: &RequestContext, user_id: &str, address: &str) -> Result<EmailRow> {
+    pub async fn add_email(&self, ctx: &RequestContext, who: &SignedIn, address: &str) -> Result<EmailRow> {
+        let user_id = who.user_id();
         let record = self.user(user_id).await?;
         let email = email_param(address, "email_address")?;
         if record.emails.iter().any(|e| e.email == email) {
@@ -138,18 +142,7 @@ impl Services {
         }
         self.mail_budget(ctx, Some(user_id), 1).await?;
         self.code_issued(&email).await?;
-        let now = self.now();
-        let mut row = EmailRow {
-            id: self.new_id(IdKind::Identification),
-            user_id: user_id.to_owned(),
-            email,
-            verified: false,
-            verified_at: None,
-            code: CodeFields::default(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
+        let mut row = self.new_email_row(user_id, email, false);
         let code = self.issue_email_code(&mut row);
         let event = self.user_changed(user_id, |r| crate::webhooks::put_email(r, &row)).await?;
         self.emitting(vec![event]).insert_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
@@ -172,6 +165,22 @@ impl Services {
         );
     }
 
+    /// A new address of the user's, verified now or not yet, with no code pending.
+    pub(crate) fn new_email_row(&self, user_id: &str, email: String, verified: bool) -> EmailRow {
+        let now = self.now();
+        EmailRow {
+            id: self.new_id(IdKind::Identification),
+            user_id: user_id.to_owned(),
+            email,
+            verified,
+            verified_at: verified.then_some(now),
+            code: CodeFields::default(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
     fn email_of<'a>(record: &'a UserRecord, email_id: &str) -> Result<&'a EmailRow> {
         record.emails.iter().find(|e| e.id == email_id).ok_or_else(|| ServiceError::not_found("Email address"))
     }
@@ -179,9 +188,10 @@ impl Services {
     pub async fn prepare_email_verification(
         &self,
         ctx: &RequestContext,
-        user_id: &str,
+        who: &SignedIn,
         email_id: &str,
     ) -> Result<EmailRow> {
+        let user_id = who.user_id();
         self.limit_ip(Action::Verify, ctx)?;
         let record = self.user(user_id).await?;
         let mut row = Self::email_of(&record, email_id)?.clone();
@@ -203,10 +213,11 @@ impl Services {
     pub async fn attempt_email_verification(
         &self,
         ctx: &RequestContext,
-        user_id: &str,
+        who: &SignedIn,
         email_id: &str,
         code: &str,
     ) -> Result<EmailRow> {
+        let user_id = who.user_id();
         self.limit_ip(Action::Verify, ctx)?;
         let record = self.user(user_id).await?;
         let mut row = Self::email_of(&record, email_id)?.clone();
@@ -242,7 +253,12 @@ impl Services {
         Err(code_error(outcome))
     }
 
-    pub async fn delete_email(&self, user_id: &str, email_id: &str) -> Result<()> {
+    pub async fn delete_email(&self, who: &SignedIn, email_id: &str) -> Result<()> {
+        self.remove_email(who.user_id(), email_id).await
+    }
+
+    /// Deletes one of the user's addresses (not the primary one), whoever asked.
+    pub(crate) async fn remove_email(&self, user_id: &str, email_id: &str) -> Result<()> {
         let record = self.user(user_id).await?;
         Self::email_of(&record, email_id)?;
         if record.user.primary_email_id.as_deref() == Some(email_id) {
@@ -259,11 +275,13 @@ impl Services {
     }
 
     /// The user's sessions that are still active, newest first.
-    pub async fn active_sessions(&self, user_id: &str) -> Result<Vec<SessionRow>> {
+    pub async fn active_sessions(&self, who: &SignedIn) -> Result<Vec<SessionRow>> {
+        let user_id = who.user_id();
         Ok(self.store.sessions_for_user(user_id).await?.into_iter().filter(|s| self.session_is_active(s)).collect())
     }
 
-    pub async fn revoke_own_session(&self, user_id: &str, session_id: &str) -> Result<SessionRow> {
+    pub async fn revoke_own_session(&self, who: &SignedIn, session_id: &str) -> Result<SessionRow> {
+        let user_id = who.user_id();
         let mut session = match self.store.get_session(session_id).await? {
             Some(s) if s.user_id == user_id => s,
             _ => return Err(ServiceError::not_found("Session")),
@@ -303,7 +321,11 @@ pub fn primary_email(record: &UserRecord) -> Option<String> {
 
 impl Services {
     /// A new `sk_live_` secret key: returned once, stored only as a SHA-256 digest.
-    pub async fn create_secret_key(&self, label: &str) -> Result<(latchkey_store::ApiKeyRow, String)> {
+    pub async fn create_secret_key(
+        &self,
+        _operator: &Operator,
+        label: &str,
+    ) -> Result<(latchkey_store::ApiKeyRow, String)> {
         let secret = format!("sk_live_{}", latchkey_core::secret::new_opaque_secret(self.rng.as_ref()));
         let row = latchkey_store::ApiKeyRow {
             id: self.new_id(IdKind::Instance).replacen("ins_", "ak_", 1),
@@ -316,8 +338,9 @@ impl Services {
         Ok((row, secret))
     }
 
-    /// The live key a presented secret names; the digests are compared in constant time.
-    pub async fn authenticate_secret_key(&self, presented: &str) -> Result<latchkey_store::ApiKeyRow> {
+    /// The operator behind a presented secret, when it names a live key; the digests are
+    /// compared in constant time. The only way to the [`Operator`] proof over HTTP.
+    pub async fn authenticate_secret_key(&self, presented: &str) -> Result<Operator> {
         let invalid = || {
             ServiceError::new(crate::ErrorKind::Unauthenticated, "clerk_key_invalid", "The secret key is invalid.")
                 .long("The provided secret key is invalid or has been revoked. Find your keys with `latchkey keys secret list`.")
@@ -331,7 +354,7 @@ impl Services {
                 if row.revoked_at.is_none()
                     && latchkey_core::secret::constant_time_eq(row.digest.as_bytes(), digest.as_bytes()) =>
             {
-                Ok(row)
+                Ok(Operator::secret_key(row.id))
             }
             _ => Err(invalid()),
         }
@@ -341,7 +364,7 @@ impl Services {
         Ok(self.store.list_api_keys().await?)
     }
 
-    pub async fn revoke_secret_key(&self, id: &str) -> Result<()> {
+    pub async fn revoke_secret_key(&self, _operator: &Operator, id: &str) -> Result<()> {
         if self.store.revoke_api_key(id, self.now()).await? {
             Ok(())
         } else {

@@ -28,6 +28,7 @@
 pub mod account;
 pub mod admin;
 pub mod attempts;
+pub mod authority;
 pub mod error;
 pub mod handshake;
 pub mod hasher;
@@ -50,6 +51,7 @@ use latchkey_core::session::SessionPolicy;
 use latchkey_core::{ids, Clock, Random};
 use latchkey_store::Store;
 
+pub use authority::{Operator, OrgAccess, SignedIn};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use hasher::{Argon2Hasher, HashParams, PasswordHasher};
 pub use identity::{ClientView, SignInInput, SignUpInput};

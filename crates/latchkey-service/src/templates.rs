@@ -8,6 +8,7 @@ use latchkey_token::{CustomKey, TEMPLATE_TOKEN_CAT};
 use serde_json::{json, Map, Value};
 
 use crate::account::primary_email;
+use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 use crate::{RequestContext, Services};
 
@@ -47,7 +48,7 @@ impl Services {
         Ok(self.store.list_jwt_templates().await?)
     }
 
-    pub async fn create_jwt_template(&self, input: TemplateInput) -> Result<JwtTemplateRow> {
+    pub async fn create_jwt_template(&self, _operator: &Operator, input: TemplateInput) -> Result<JwtTemplateRow> {
         let now = self.now();
         let mut row = JwtTemplateRow {
             id: self.new_id(IdKind::JwtTemplate),
@@ -71,7 +72,12 @@ impl Services {
         Ok(row)
     }
 
-    pub async fn update_jwt_template(&self, id: &str, input: TemplateInput) -> Result<JwtTemplateRow> {
+    pub async fn update_jwt_template(
+        &self,
+        _operator: &Operator,
+        id: &str,
+        input: TemplateInput,
+    ) -> Result<JwtTemplateRow> {
         let mut row = self.jwt_template(id).await?;
         self.apply_template_input(&mut row, input)?;
         row.updated_at = self.now();
@@ -79,7 +85,7 @@ impl Services {
         Ok(row)
     }
 
-    pub async fn delete_jwt_template(&self, id: &str) -> Result<()> {
+    pub async fn delete_jwt_template(&self, _operator: &Operator, id: &str) -> Result<()> {
         if self.store.delete_jwt_template(id).await? {
             Ok(())
         } else {
@@ -215,7 +221,12 @@ impl Services {
 
     /// A session token for `session_id` (`POST /v1/sessions/{id}/tokens`), optionally with a
     /// custom lifetime.
-    pub async fn admin_session_token(&self, session_id: &str, expires_in_seconds: Option<i64>) -> Result<String> {
+    pub async fn admin_session_token(
+        &self,
+        _operator: &Operator,
+        session_id: &str,
+        expires_in_seconds: Option<i64>,
+    ) -> Result<String> {
         let session = self.active_session(session_id).await?;
         let ttl = match expires_in_seconds {
             None => self.config.token_ttl_secs,
@@ -227,6 +238,7 @@ impl Services {
     /// A token from the named template for `session_id`.
     pub async fn template_token(
         &self,
+        _operator: &Operator,
         session_id: &str,
         template_name: &str,
         expires_in_seconds: Option<i64>,

@@ -9,6 +9,7 @@ use latchkey_store::{ClientRow, CodeFields, InvitationRow, SignInRow, SignInToke
 use serde_json::Value;
 
 use crate::admin::{metadata_param, MAX_PAGE};
+use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 use crate::identity::email_param;
 use crate::{RequestContext, Services};
@@ -93,7 +94,11 @@ impl Services {
     }
 
     /// Creates an invitation; returns it with the link that accepts it (shown once).
-    pub async fn create_invitation(&self, input: InvitationInput) -> Result<(InvitationRow, String)> {
+    pub async fn create_invitation(
+        &self,
+        _operator: &Operator,
+        input: InvitationInput,
+    ) -> Result<(InvitationRow, String)> {
         let (email, days, public_metadata) = self.validated_invitation(&input).await?;
         let now = self.now();
         let token = new_opaque_secret(self.rng.as_ref());
@@ -149,7 +154,7 @@ impl Services {
         Ok(self.store.list_invitations(statuses, query, limit, offset).await?)
     }
 
-    pub async fn revoke_invitation(&self, id: &str) -> Result<InvitationRow> {
+    pub async fn revoke_invitation(&self, _operator: &Operator, id: &str) -> Result<InvitationRow> {
         self.expire_invitations().await?;
         let mut row = self.invitation(id).await?;
         if row.status != "pending" {
@@ -164,7 +169,7 @@ impl Services {
         Ok(row)
     }
 
-    pub async fn delete_invitation(&self, id: &str) -> Result<()> {
+    pub async fn delete_invitation(&self, _operator: &Operator, id: &str) -> Result<()> {
         if self.store.delete_invitation(id).await? {
             Ok(())
         } else {
@@ -196,6 +201,7 @@ impl Services {
     /// A single-use sign-in link for `user_id`; the token is returned once.
     pub async fn create_sign_in_token(
         &self,
+        _operator: &Operator,
         user_id: &str,
         expires_in_seconds: Option<i64>,
     ) -> Result<(SignInTokenRow, String, String)> {
@@ -224,7 +230,7 @@ impl Services {
         Ok((row, token, url))
     }
 
-    pub async fn revoke_sign_in_token(&self, id: &str) -> Result<SignInTokenRow> {
+    pub async fn revoke_sign_in_token(&self, _operator: &Operator, id: &str) -> Result<SignInTokenRow> {
         let mut row =
             self.store.get_sign_in_token(id).await?.ok_or_else(|| ServiceError::not_found("Sign-in token"))?;
         if row.status != "pending" {

@@ -5,3 +5,10 @@ pub mod app;
 pub mod config;
 pub mod proxy;
 pub mod webhooks_cli;
+
+/// The operator at this server's own command line, who administers with the configuration
+/// and the database the process already holds (the proofs: latchkey_service::authority).
+#[allow(clippy::disallowed_methods)]
+pub fn operator() -> latchkey_service::Operator {
+    latchkey_service::Operator::command_line()
+}

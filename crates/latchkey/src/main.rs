@@ -409,7 +409,7 @@ async fn secret_keys(s: &latchkey_service::Services, action: SecretAction) -> an
     let fail = |e: latchkey_service::ServiceError| anyhow!("{}", e.long_message);
     match action {
         SecretAction::Create { label } => {
-            let (row, secret) = s.create_secret_key(&label).await.map_err(fail)?;
+            let (row, secret) = s.create_secret_key(&latchkey::operator(), &label).await.map_err(fail)?;
             println!("{secret}");
             eprintln!("created {} (shown only now: store it safely)", row.id);
         }
@@ -420,7 +420,7 @@ async fn secret_keys(s: &latchkey_service::Services, action: SecretAction) -> an
             }
         }
         SecretAction::Revoke { id } => {
-            s.revoke_secret_key(&id).await.map_err(fail)?;
+            s.revoke_secret_key(&latchkey::operator(), &id).await.map_err(fail)?;
             println!("revoked {id}");
         }
     }
@@ -440,15 +440,18 @@ async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
                 None
             };
             let user = s
-                .admin_create_user(NewUser {
-                    email_addresses: email,
-                    phone_numbers: phone,
-                    username,
-                    password,
-                    first_name,
-                    last_name,
-                    ..NewUser::default()
-                })
+                .admin_create_user(
+                    &latchkey::operator(),
+                    NewUser {
+                        email_addresses: email,
+                        phone_numbers: phone,
+                        username,
+                        password,
+                        first_name,
+                        last_name,
+                        ..NewUser::default()
+                    },
+                )
                 .await
                 .map_err(|e| anyhow!("{}", e.long_message))?;
             println!("{}", user.user.id);
@@ -461,20 +464,30 @@ async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
                 query,
                 ..Default::default()
             };
-            let users = s.query_users(&query).await.map_err(|e| anyhow!("{}", e.long_message))?;
-            let total = s.count_users(&query).await.map_err(|e| anyhow!("{}", e.long_message))?;
+            let users =
+                s.query_users(&latchkey::operator(), &query).await.map_err(|e| anyhow!("{}", e.long_message))?;
+            let total =
+                s.count_users(&latchkey::operator(), &query).await.map_err(|e| anyhow!("{}", e.long_message))?;
             for u in users {
                 let email = latchkey_service::account::primary_email(&u).unwrap_or_default();
                 println!("{}\t{}\t{}", u.user.id, email, u.user.username.unwrap_or_default());
             }
             eprintln!("{total} users in all");
         }
-        UsersAction::Ban { user_id } => report_user(s.set_banned(&user_id, true).await, "banned")?,
-        UsersAction::Unban { user_id } => report_user(s.set_banned(&user_id, false).await, "unbanned")?,
-        UsersAction::Lock { user_id } => report_user(s.set_locked(&user_id, true).await, "locked")?,
-        UsersAction::Unlock { user_id } => report_user(s.set_locked(&user_id, false).await, "unlocked")?,
+        UsersAction::Ban { user_id } => {
+            report_user(s.set_banned(&latchkey::operator(), &user_id, true).await, "banned")?
+        }
+        UsersAction::Unban { user_id } => {
+            report_user(s.set_banned(&latchkey::operator(), &user_id, false).await, "unbanned")?
+        }
+        UsersAction::Lock { user_id } => {
+            report_user(s.set_locked(&latchkey::operator(), &user_id, true).await, "locked")?
+        }
+        UsersAction::Unlock { user_id } => {
+            report_user(s.set_locked(&latchkey::operator(), &user_id, false).await, "unlocked")?
+        }
         UsersAction::Delete { user_id } => {
-            s.delete_user(&user_id).await.map_err(|e| anyhow!("{}", e.long_message))?;
+            s.delete_user(&latchkey::operator(), &user_id).await.map_err(|e| anyhow!("{}", e.long_message))?;
             println!("{user_id} deleted");
         }
     }

@@ -67,8 +67,10 @@ pub async fn run(s: &Services, action: WebhooksAction) -> anyhow::Result<()> {
     match action {
         WebhooksAction::Create { url, events, description } => {
             let events = events.into_iter().filter(|e| !e.trim().is_empty()).collect();
-            let (row, secret) =
-                s.create_webhook_endpoint(NewEndpoint { url, description, event_types: events }).await.map_err(fail)?;
+            let (row, secret) = s
+                .create_webhook_endpoint(&crate::operator(), NewEndpoint { url, description, event_types: events })
+                .await
+                .map_err(fail)?;
             println!("{}", row.id);
             println!("{secret}");
             eprintln!("created {} for {} (the second line is its signing secret)", row.id, row.url);
@@ -92,16 +94,16 @@ pub async fn run(s: &Services, action: WebhooksAction) -> anyhow::Result<()> {
             };
             let event_types = events.map(|v| v.into_iter().filter(|e| !e.trim().is_empty()).collect());
             let patch = EndpointPatch { url, description, event_types, disabled };
-            let row = s.update_webhook_endpoint(&id, patch).await.map_err(fail)?;
+            let row = s.update_webhook_endpoint(&crate::operator(), &id, patch).await.map_err(fail)?;
             println!("{} updated ({})", row.id, if row.disabled_reason.is_some() { "disabled" } else { "enabled" });
         }
         WebhooksAction::Delete { id } => {
-            s.delete_webhook_endpoint(&id).await.map_err(fail)?;
+            s.delete_webhook_endpoint(&crate::operator(), &id).await.map_err(fail)?;
             println!("{id} deleted");
         }
-        WebhooksAction::Secret { id } => println!("{}", s.webhook_secret(&id).await.map_err(fail)?),
+        WebhooksAction::Secret { id } => println!("{}", s.webhook_secret(&crate::operator(), &id).await.map_err(fail)?),
         WebhooksAction::RotateSecret { id } => {
-            let (row, secret) = s.rotate_webhook_secret(&id).await.map_err(fail)?;
+            let (row, secret) = s.rotate_webhook_secret(&crate::operator(), &id).await.map_err(fail)?;
             println!("{secret}");
             eprintln!(
                 "the previous secret of {} keeps signing until {} (epoch ms)",
@@ -131,8 +133,8 @@ pub async fn run(s: &Services, action: WebhooksAction) -> anyhow::Result<()> {
         }
         WebhooksAction::Replay { id, message, since } => {
             let queued = match (message, since) {
-                (Some(m), _) => s.replay_webhook_message(&id, &m).await.map_err(fail)?,
-                (None, Some(t)) => s.replay_webhook_since(&id, t).await.map_err(fail)?,
+                (Some(m), _) => s.replay_webhook_message(&crate::operator(), &id, &m).await.map_err(fail)?,
+                (None, Some(t)) => s.replay_webhook_since(&crate::operator(), &id, t).await.map_err(fail)?,
                 (None, None) => return Err(anyhow!("name a message (--message) or a time (--since)")),
             };
             println!("{queued} deliveries queued");

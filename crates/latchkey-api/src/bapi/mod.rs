@@ -23,7 +23,7 @@ use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::Router;
 use latchkey_axum::credential::authorization_token;
-use latchkey_service::ServiceError;
+use latchkey_service::{Operator, ServiceError};
 use serde_json::Value;
 
 use crate::error::{json_response, ApiError};
@@ -66,10 +66,9 @@ pub fn routes() -> Router<AppState> {
     router.route("/v1/openapi.json", get(move || async move { json_response(StatusCode::OK, &spec) }))
 }
 
-/// A request authenticated by a live secret key.
-pub struct SecretKey {
-    pub key_id: String,
-}
+/// A request authenticated by a live secret key, and the [`Operator`] proof that
+/// administrative actions take.
+pub struct SecretKey(pub Operator);
 
 impl FromRequestParts<AppState> for SecretKey {
     type Rejection = ApiError;
@@ -81,8 +80,7 @@ impl FromRequestParts<AppState> for SecretKey {
                     .long("Send your secret key as `Authorization: Bearer sk_live_…`."),
             )
         })?;
-        let key = state.services.authenticate_secret_key(presented).await?;
-        Ok(Self { key_id: key.id })
+        Ok(Self(state.services.authenticate_secret_key(presented).await?))
     }
 }
 
@@ -93,7 +91,7 @@ pub(crate) fn ok(body: Value) -> Result<Response, ApiError> {
 /// `GET /v1/jwks`: the keys that verify session tokens (what `verifyToken` with `secretKey`
 /// fetches).
 async fn jwks(State(state): State<AppState>, key: SecretKey) -> Result<Response, ApiError> {
-    tracing::debug!(key_id = %key.key_id, "backend API: jwks");
+    tracing::debug!(key_id = key.0.key_id(), "backend API: jwks");
     let jwks = state.services.keys.jwks().await?;
     ok(serde_json::to_value(jwks).unwrap_or_default())
 }

@@ -285,7 +285,11 @@ fn metadata_change(b: &Body) -> Result<MetadataChange, ApiError> {
     })
 }
 
-async fn create_organization(State(state): State<AppState>, _: SecretKey, b: Body) -> Result<Response, ApiError> {
+async fn create_organization(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    b: Body,
+) -> Result<Response, ApiError> {
     let input = NewOrganization {
         name: b.required_string("name")?,
         slug: b.string("slug")?,
@@ -295,7 +299,7 @@ async fn create_organization(State(state): State<AppState>, _: SecretKey, b: Bod
         public_metadata: b.value("public_metadata"),
         private_metadata: b.value("private_metadata"),
     };
-    let org = state.services.create_organization(input).await?;
+    let org = state.services.create_organization(&op, input).await?;
     render_org(&state, &org, false).await
 }
 
@@ -311,7 +315,7 @@ async fn get_organization(
 
 async fn update_organization(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
@@ -323,36 +327,36 @@ async fn update_organization(
         public_metadata: b.value("public_metadata"),
         private_metadata: b.value("private_metadata"),
     };
-    let org = state.services.update_organization(&id, update).await?;
+    let org = state.services.update_organization(&op.organization(&id), update).await?;
     render_org(&state, &org, false).await
 }
 
 async fn merge_metadata(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let org = state.services.update_organization_metadata(&id, metadata_change(&b)?, true).await?;
+    let org = state.services.update_organization_metadata(&op.organization(&id), metadata_change(&b)?, true).await?;
     render_org(&state, &org, false).await
 }
 
 async fn replace_metadata(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let org = state.services.update_organization_metadata(&id, metadata_change(&b)?, false).await?;
+    let org = state.services.update_organization_metadata(&op.organization(&id), metadata_change(&b)?, false).await?;
     render_org(&state, &org, false).await
 }
 
 async fn delete_organization(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let org = state.services.delete_organization(&id).await?;
+    let org = state.services.delete_organization(&op.organization(&id)).await?;
     ok(org_json::deleted_organization(&org))
 }
 
@@ -390,41 +394,41 @@ async fn list_memberships(
 
 async fn create_membership(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
     let user_id = b.required_string("user_id")?;
-    let m = state.services.add_member(&id, &user_id, b.string("role")?.as_deref()).await?;
+    let m = state.services.add_member(&op.organization(&id), &user_id, b.string("role")?.as_deref()).await?;
     render_membership(&state, &m).await
 }
 
 async fn update_membership(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path((id, user_id)): Path<(String, String)>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let m = state.services.set_member_role(&id, &user_id, &b.required_string("role")?).await?;
+    let m = state.services.set_member_role(&op.organization(&id), &user_id, &b.required_string("role")?).await?;
     render_membership(&state, &m).await
 }
 
 async fn membership_metadata(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path((id, user_id)): Path<(String, String)>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let m = state.services.update_membership_metadata(&id, &user_id, metadata_change(&b)?).await?;
+    let m = state.services.update_membership_metadata(&op.organization(&id), &user_id, metadata_change(&b)?).await?;
     render_membership(&state, &m).await
 }
 
 async fn delete_membership(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let m = state.services.remove_member(&id, &user_id).await?;
+    let m = state.services.remove_member(&op.organization(&id), &user_id).await?;
     render_membership(&state, &m).await
 }
 
@@ -462,30 +466,31 @@ fn invitation_input(b: &Body) -> Result<OrgInvitationInput, ApiError> {
 
 async fn list_invitations(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     q: Query,
 ) -> Result<Response, ApiError> {
     let (limit, offset) = q.paging()?;
-    let (rows, total) = state.services.list_org_invitations(&id, &q.all("status"), limit, offset).await?;
+    let (rows, total) =
+        state.services.list_org_invitations(&op.organization(&id), &q.all("status"), limit, offset).await?;
     let data = rows.iter().map(|i| org_json::invitation(&state, i, None, WHO)).collect();
     ok(views::paginated(data, total))
 }
 
 async fn create_invitation(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let (row, url) = state.services.invite_to_organization(&id, invitation_input(&b)?).await?;
+    let (row, url) = state.services.invite_to_organization(&op.organization(&id), invitation_input(&b)?).await?;
     ok(org_json::invitation(&state, &row, Some(&url), WHO))
 }
 
 /// Every entry is checked before any is created, so a bad entry creates nothing.
 async fn create_invitations(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -496,7 +501,7 @@ async fn create_invitations(
     }
     let mut created = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let (row, url) = state.services.invite_to_organization(&org.id, input).await?;
+        let (row, url) = state.services.invite_to_organization(&op.organization(&org.id), input).await?;
         created.push(org_json::invitation(&state, &row, Some(&url), WHO));
     }
     let n = created.len() as i64;
@@ -505,16 +510,21 @@ async fn create_invitations(
 
 async fn get_invitation(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path((id, inv)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    ok(org_json::invitation(&state, &state.services.org_invitation(&id, &inv).await?, None, WHO))
+    ok(org_json::invitation(&state, &state.services.org_invitation(&op.organization(&id), &inv).await?, None, WHO))
 }
 
 async fn revoke_invitation(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path((id, inv)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    ok(org_json::invitation(&state, &state.services.revoke_org_invitation(&id, &inv).await?, None, WHO))
+    ok(org_json::invitation(
+        &state,
+        &state.services.revoke_org_invitation(&op.organization(&id), &inv).await?,
+        None,
+        WHO,
+    ))
 }

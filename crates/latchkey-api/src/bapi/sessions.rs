@@ -82,9 +82,13 @@ async fn list_sessions(State(state): State<AppState>, _: SecretKey, q: Query) ->
     }
 }
 
-async fn create_session(State(state): State<AppState>, _: SecretKey, b: Body) -> Result<Response, ApiError> {
+async fn create_session(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    b: Body,
+) -> Result<Response, ApiError> {
     let user_id = b.required_string("user_id")?;
-    ok(views::session(&state, &state.services.admin_create_session(&user_id).await?))
+    ok(views::session(&state, &state.services.admin_create_session(&op, &user_id).await?))
 }
 
 async fn get_session(
@@ -97,28 +101,28 @@ async fn get_session(
 
 async fn revoke_session(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    ok(views::session(&state, &state.services.admin_revoke_session(&id).await?))
+    ok(views::session(&state, &state.services.admin_revoke_session(&op, &id).await?))
 }
 
 async fn session_token(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let jwt = state.services.admin_session_token(&id, b.int("expires_in_seconds")?).await?;
+    let jwt = state.services.admin_session_token(&op, &id, b.int("expires_in_seconds")?).await?;
     ok(views::token(&jwt))
 }
 
 async fn template_token(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path((id, template)): Path<(String, String)>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let jwt = state.services.template_token(&id, &template, b.int("expires_in_seconds")?).await?;
+    let jwt = state.services.template_token(&op, &id, &template, b.int("expires_in_seconds")?).await?;
     ok(views::token(&jwt))
 }

@@ -41,18 +41,18 @@ pub fn operations() -> Vec<Operation> {
 
 async fn export_user(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let user = state.services.user(&id).await?;
-    ok(state.services.sync_export(&user.user.id).await?)
+    ok(state.services.sync_export(&op, &user.user.id).await?)
 }
 
 async fn export_organization(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let org = state.services.organization(&id).await?;
-    ok(state.services.sync_export(&org.id).await?)
+    ok(state.services.sync_export(&op, &org.id).await?)
 }

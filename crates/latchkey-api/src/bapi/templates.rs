@@ -101,8 +101,8 @@ async fn list(State(state): State<AppState>, _: SecretKey, q: Query) -> Result<R
     }
 }
 
-async fn create(State(state): State<AppState>, _: SecretKey, b: Body) -> Result<Response, ApiError> {
-    ok(views::jwt_template(&state.services.create_jwt_template(input(&b)?).await?))
+async fn create(State(state): State<AppState>, SecretKey(op): SecretKey, b: Body) -> Result<Response, ApiError> {
+    ok(views::jwt_template(&state.services.create_jwt_template(&op, input(&b)?).await?))
 }
 
 async fn get_one(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -111,14 +111,18 @@ async fn get_one(State(state): State<AppState>, _: SecretKey, Path(id): Path<Str
 
 async fn update(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    ok(views::jwt_template(&state.services.update_jwt_template(&id, input(&b)?).await?))
+    ok(views::jwt_template(&state.services.update_jwt_template(&op, &id, input(&b)?).await?))
 }
 
-async fn remove(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    state.services.delete_jwt_template(&id).await?;
+async fn remove(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.services.delete_jwt_template(&op, &id).await?;
     ok(views::deleted("jwt_template", &id))
 }

@@ -106,20 +106,28 @@ async fn list_invitations(State(state): State<AppState>, _: SecretKey, q: Query)
     }
 }
 
-async fn create_invitation(State(state): State<AppState>, _: SecretKey, b: Body) -> Result<Response, ApiError> {
-    let (row, url) = state.services.create_invitation(invitation_input(&b)?).await?;
+async fn create_invitation(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    b: Body,
+) -> Result<Response, ApiError> {
+    let (row, url) = state.services.create_invitation(&op, invitation_input(&b)?).await?;
     ok(views::invitation(&row, Some(&url)))
 }
 
 /// Every entry is validated before any is created, so a bad entry creates nothing.
-async fn create_invitations(State(state): State<AppState>, _: SecretKey, body: Bytes) -> Result<Response, ApiError> {
+async fn create_invitations(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let inputs = Body::list(&body, "invitations")?.iter().map(invitation_input).collect::<Result<Vec<_>, _>>()?;
     let mut created = Vec::with_capacity(inputs.len());
     for input in &inputs {
         state.services.check_invitation(input).await?;
     }
     for input in inputs {
-        let (row, url) = state.services.create_invitation(input).await?;
+        let (row, url) = state.services.create_invitation(&op, input).await?;
         created.push(views::invitation(&row, Some(&url)));
     }
     ok(Value::Array(created))
@@ -127,31 +135,35 @@ async fn create_invitations(State(state): State<AppState>, _: SecretKey, body: B
 
 async fn revoke_invitation(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    ok(views::invitation(&state.services.revoke_invitation(&id).await?, None))
+    ok(views::invitation(&state.services.revoke_invitation(&op, &id).await?, None))
 }
 
 async fn delete_invitation(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.services.delete_invitation(&id).await?;
+    state.services.delete_invitation(&op, &id).await?;
     ok(views::deleted("invitation", &id))
 }
 
-async fn create_sign_in_token(State(state): State<AppState>, _: SecretKey, b: Body) -> Result<Response, ApiError> {
+async fn create_sign_in_token(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    b: Body,
+) -> Result<Response, ApiError> {
     let user_id = b.required_string("user_id")?;
-    let (row, token, url) = state.services.create_sign_in_token(&user_id, b.int("expires_in_seconds")?).await?;
+    let (row, token, url) = state.services.create_sign_in_token(&op, &user_id, b.int("expires_in_seconds")?).await?;
     ok(views::sign_in_token(&row, Some(&token), Some(&url)))
 }
 
 async fn revoke_sign_in_token(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    ok(views::sign_in_token(&state.services.revoke_sign_in_token(&id).await?, None, None))
+    ok(views::sign_in_token(&state.services.revoke_sign_in_token(&op, &id).await?, None, None))
 }

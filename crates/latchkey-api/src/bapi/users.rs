@@ -248,22 +248,22 @@ fn user_query(q: &Query) -> Result<UserQuery, ApiError> {
     })
 }
 
-async fn list_users(State(state): State<AppState>, _: SecretKey, q: Query) -> Result<Response, ApiError> {
+async fn list_users(State(state): State<AppState>, SecretKey(op): SecretKey, q: Query) -> Result<Response, ApiError> {
     let query = user_query(&q)?;
-    let users = state.services.query_users(&query).await?;
+    let users = state.services.query_users(&op, &query).await?;
     ok(Value::Array(users.iter().map(|u| views::user(&state, u)).collect()))
 }
 
-async fn count_users(State(state): State<AppState>, _: SecretKey, q: Query) -> Result<Response, ApiError> {
+async fn count_users(State(state): State<AppState>, SecretKey(op): SecretKey, q: Query) -> Result<Response, ApiError> {
     let query = user_query(&q)?;
-    ok(views::total_count(state.services.count_users(&query).await?))
+    ok(views::total_count(state.services.count_users(&op, &query).await?))
 }
 
 async fn get_user(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
     ok(views::user(&state, &state.services.user(&id).await?))
 }
 
-async fn create_user(State(state): State<AppState>, _: SecretKey, b: Body) -> Result<Response, ApiError> {
+async fn create_user(State(state): State<AppState>, SecretKey(op): SecretKey, b: Body) -> Result<Response, ApiError> {
     for unsupported in ["totp_secret", "backup_codes", "web3_wallet"] {
         if b.value(unsupported).is_some() {
             return Err(ApiError(
@@ -297,13 +297,13 @@ async fn create_user(State(state): State<AppState>, _: SecretKey, b: Body) -> Re
         create_organization_enabled: b.bool("create_organization_enabled")?,
         create_organizations_limit: b.int("create_organizations_limit")?,
     };
-    let record = state.services.admin_create_user(input).await?;
+    let record = state.services.admin_create_user(&op, input).await?;
     ok(views::user(&state, &record))
 }
 
 async fn update_user(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
@@ -328,15 +328,15 @@ async fn update_user(
         legal_accepted_at: b.date("legal_accepted_at")?,
         created_at: b.date("created_at")?,
     };
-    ok(views::user(&state, &state.services.update_user(&id, update).await?))
+    ok(views::user(&state, &state.services.update_user(&op, &id, update).await?))
 }
 
 async fn delete_user(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.services.delete_user(&id).await?;
+    state.services.delete_user(&op, &id).await?;
     ok(views::deleted("user", &id))
 }
 
@@ -350,57 +350,73 @@ fn metadata_change(b: &Body) -> Result<MetadataChange, ApiError> {
 
 async fn merge_metadata(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let record = state.services.update_user_metadata(&id, metadata_change(&b)?, true).await?;
+    let record = state.services.update_user_metadata(&op, &id, metadata_change(&b)?, true).await?;
     ok(views::user(&state, &record))
 }
 
 async fn replace_metadata(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let record = state.services.update_user_metadata(&id, metadata_change(&b)?, false).await?;
+    let record = state.services.update_user_metadata(&op, &id, metadata_change(&b)?, false).await?;
     ok(views::user(&state, &record))
 }
 
 async fn verify_password(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
     let password = b.required_string("password")?;
-    state.services.verify_user_password(&id, &password).await?;
+    state.services.verify_user_password(&op, &id, &password).await?;
     ok(json!({"verified": true}))
 }
 
-async fn ban(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    ok(views::user(&state, &state.services.set_banned(&id, true).await?))
+async fn ban(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    ok(views::user(&state, &state.services.set_banned(&op, &id, true).await?))
 }
 
-async fn unban(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    ok(views::user(&state, &state.services.set_banned(&id, false).await?))
+async fn unban(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    ok(views::user(&state, &state.services.set_banned(&op, &id, false).await?))
 }
 
-async fn lock(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    ok(views::user(&state, &state.services.set_locked(&id, true).await?))
+async fn lock(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    ok(views::user(&state, &state.services.set_locked(&op, &id, true).await?))
 }
 
-async fn unlock(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    ok(views::user(&state, &state.services.set_locked(&id, false).await?))
+async fn unlock(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    ok(views::user(&state, &state.services.set_locked(&op, &id, false).await?))
 }
 
-async fn create_email(State(state): State<AppState>, _: SecretKey, b: Body) -> Result<Response, ApiError> {
+async fn create_email(State(state): State<AppState>, SecretKey(op): SecretKey, b: Body) -> Result<Response, ApiError> {
     let user_id = b.required_string("user_id")?;
     let address = b.required_string("email_address")?;
     let verified = b.bool("verified")?.unwrap_or(false);
     let primary = b.bool("primary")?.unwrap_or(false);
-    let row = state.services.admin_add_email(&user_id, &address, verified, primary).await?;
+    let row = state.services.admin_add_email(&op, &user_id, &address, verified, primary).await?;
     ok(views::email_json(&row))
 }
 
@@ -410,29 +426,30 @@ async fn get_email(State(state): State<AppState>, _: SecretKey, Path(id): Path<S
 
 async fn update_email(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let row = state.services.admin_update_email(&id, b.bool("verified")?, b.bool("primary")?).await?;
+    let row = state.services.admin_update_email(&op, &id, b.bool("verified")?, b.bool("primary")?).await?;
     ok(views::email_json(&row))
 }
 
 async fn delete_email(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.services.admin_delete_email(&id).await?;
+    state.services.admin_delete_email(&op, &id).await?;
     ok(views::deleted("email_address", &id))
 }
 
-async fn create_phone(State(state): State<AppState>, _: SecretKey, b: Body) -> Result<Response, ApiError> {
+async fn create_phone(State(state): State<AppState>, SecretKey(op): SecretKey, b: Body) -> Result<Response, ApiError> {
     let user_id = b.required_string("user_id")?;
     let number = b.required_string("phone_number")?;
     let row = state
         .services
         .admin_add_phone(
+            &op,
             &user_id,
             &number,
             b.bool("verified")?.unwrap_or(false),
@@ -449,22 +466,22 @@ async fn get_phone(State(state): State<AppState>, _: SecretKey, Path(id): Path<S
 
 async fn update_phone(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
     let row = state
         .services
-        .admin_update_phone(&id, b.bool("verified")?, b.bool("primary")?, b.bool("reserved_for_second_factor")?)
+        .admin_update_phone(&op, &id, b.bool("verified")?, b.bool("primary")?, b.bool("reserved_for_second_factor")?)
         .await?;
     ok(views::phone_json(&row))
 }
 
 async fn delete_phone(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.services.admin_delete_phone(&id).await?;
+    state.services.admin_delete_phone(&op, &id).await?;
     ok(views::deleted("phone_number", &id))
 }

@@ -195,13 +195,13 @@ async fn list(State(state): State<AppState>, _: SecretKey, q: Query) -> Result<R
     ok(views::paginated(rows.iter().map(|e| endpoint_json(e, None)).collect(), total))
 }
 
-async fn create(State(state): State<AppState>, _: SecretKey, b: Body) -> Result<Response, ApiError> {
+async fn create(State(state): State<AppState>, SecretKey(op): SecretKey, b: Body) -> Result<Response, ApiError> {
     let new = NewEndpoint {
         url: b.required_string("url")?,
         description: b.string("description")?,
         event_types: b.strings("events")?,
     };
-    let (row, secret) = state.services.create_webhook_endpoint(new).await?;
+    let (row, secret) = state.services.create_webhook_endpoint(&op, new).await?;
     ok(endpoint_json(&row, Some(&secret)))
 }
 
@@ -211,7 +211,7 @@ async fn get_one(State(state): State<AppState>, _: SecretKey, Path(id): Path<Str
 
 async fn update(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
@@ -221,20 +221,32 @@ async fn update(
         event_types: if b.value("events").is_some() { Some(b.strings("events")?) } else { None },
         disabled: b.bool("disabled")?,
     };
-    ok(endpoint_json(&state.services.update_webhook_endpoint(&id, patch).await?, None))
+    ok(endpoint_json(&state.services.update_webhook_endpoint(&op, &id, patch).await?, None))
 }
 
-async fn remove(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    state.services.delete_webhook_endpoint(&id).await?;
+async fn remove(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.services.delete_webhook_endpoint(&op, &id).await?;
     ok(views::deleted("webhook_endpoint", &id))
 }
 
-async fn secret(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    ok(json!({"object": "webhook_secret", "key": state.services.webhook_secret(&id).await?}))
+async fn secret(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    ok(json!({"object": "webhook_secret", "key": state.services.webhook_secret(&op, &id).await?}))
 }
 
-async fn rotate(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let (row, secret) = state.services.rotate_webhook_secret(&id).await?;
+async fn rotate(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (row, secret) = state.services.rotate_webhook_secret(&op, &id).await?;
     ok(endpoint_json(&row, Some(&secret)))
 }
 
@@ -252,14 +264,14 @@ async fn deliveries(
 
 async fn replay(
     State(state): State<AppState>,
-    _: SecretKey,
+    SecretKey(op): SecretKey,
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
     let s = &state.services;
     let queued = match (b.string("message_id")?, b.int("since")?) {
-        (Some(message), _) => s.replay_webhook_message(&id, &message).await?,
-        (None, Some(since)) => s.replay_webhook_since(&id, since).await?,
+        (Some(message), _) => s.replay_webhook_message(&op, &id, &message).await?,
+        (None, Some(since)) => s.replay_webhook_since(&op, &id, since).await?,
         (None, None) => {
             return Err(ApiError(
                 latchkey_service::ServiceError::unprocessable("form_param_missing", "message_id or since is required")

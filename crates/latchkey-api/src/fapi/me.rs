@@ -1,12 +1,13 @@
 //! `/v1/me…`: the signed-in user's own account (docs/frontend-api.md §9). The session is the one
 //! named by `_clerk_session_id`, or the client's last active session.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use latchkey_service::account::ProfileUpdate;
-use latchkey_service::ServiceError;
+use latchkey_service::{ServiceError, SignedIn};
 use latchkey_store::{ClientRow, SessionRow, UserRecord};
 use serde_json::{json, Value};
 
@@ -28,31 +29,48 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/sessions/{id}/revoke", post(revoke_session))
 }
 
-#[derive(serde::Deserialize, Default)]
-pub struct SessionQuery {
-    #[serde(default)]
-    _clerk_session_id: Option<String>,
-}
-
+/// The signed-in caller: their client, the active session (`_clerk_session_id`, or the
+/// client's last active one), their user, and the [`SignedIn`] proof that account and
+/// organization actions take. An extractor: a handler that takes it answers 401 to anyone
+/// signed out before it runs.
 pub struct Me {
+    pub caller: Caller,
     pub client: ClientRow,
     pub session: SessionRow,
     pub user: UserRecord,
+    pub who: SignedIn,
 }
 
-pub async fn me(state: &AppState, caller: &Caller, q: &SessionQuery) -> Result<Me, ApiError> {
+impl FromRequestParts<AppState> for Me {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let named = parts.uri.query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "_clerk_session_id")
+                .map(|(_, v)| v.into_owned())
+        });
+        me(state, caller, named).await
+    }
+}
+
+impl Me {
+    /// The `{response, client}` envelope with the client as it is now.
+    pub async fn reply(self, state: &AppState, body: Value) -> Result<Response, ApiError> {
+        Reply::new(&self.caller, body, Some(self.client)).send(state, &self.caller.ctx).await
+    }
+}
+
+async fn me(state: &AppState, caller: Caller, named: Option<String>) -> Result<Me, ApiError> {
     let signed_out =
         || ApiError(ServiceError::unauthenticated("You are signed out.").long("Sign in to use this endpoint."));
     let client = caller.client.clone().ok_or_else(signed_out)?;
-    let sid = q
-        ._clerk_session_id
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or_else(|| client.last_active_session_id.clone())
-        .ok_or_else(signed_out)?;
-    let session = state.services.active_session_of(&client, &sid).await.map_err(|_| signed_out())?;
-    let user = state.services.user(&session.user_id).await?;
-    Ok(Me { client, session, user })
+    let sid =
+        named.filter(|s| !s.is_empty()).or_else(|| client.last_active_session_id.clone()).ok_or_else(signed_out)?;
+    let (who, session) = state.services.signed_in(&client, &sid).await.map_err(|_| signed_out())?;
+    let user = state.services.user(who.user_id()).await?;
+    Ok(Me { caller, client, session, user, who })
 }
 
 async fn user_body(state: &AppState, u: &UserRecord) -> Result<Value, ApiError> {
@@ -61,23 +79,13 @@ async fn user_body(state: &AppState, u: &UserRecord) -> Result<Value, ApiError> 
     Ok(v)
 }
 
-async fn get_me(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
-    Reply::new(&caller, user_body(&state, &m.user).await?, Some(m.client)).send(&state, &caller.ctx).await
+async fn get_me(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
+    let body = user_body(&state, &m.user).await?;
+    m.reply(&state, body).await
 }
 
-async fn update_me(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    p: Params,
-) -> Result<Response, ApiError> {
+async fn update_me(State(state): State<AppState>, m: Me, p: Params) -> Result<Response, ApiError> {
     p.refuse_privileged()?;
-    let m = me(&state, &caller, &q).await?;
     let update = ProfileUpdate {
         first_name: p.text("first_name"),
         last_name: p.text("last_name"),
@@ -85,8 +93,8 @@ async fn update_me(
         primary_email_address_id: p.text("primary_email_address_id").filter(|s| !s.is_empty()),
         unsafe_metadata: p.object("unsafe_metadata")?,
     };
-    let user = state.services.update_profile(&m.user.user.id, update).await?;
-    Reply::new(&caller, user_body(&state, &user).await?, Some(m.client)).send(&state, &caller.ctx).await
+    let user = state.services.update_profile(&m.who, update).await?;
+    m.reply(&state, user_body(&state, &user).await?).await
 }
 
 fn list(data: Vec<Value>) -> Value {
@@ -94,98 +102,55 @@ fn list(data: Vec<Value>) -> Value {
     json!({"data": data, "total_count": n})
 }
 
-async fn list_emails(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
+async fn list_emails(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
     let data = m.user.emails.iter().map(views::email_json).collect();
-    Reply::new(&caller, list(data), Some(m.client)).send(&state, &caller.ctx).await
+    m.reply(&state, list(data)).await
 }
 
-async fn add_email(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
+async fn add_email(State(state): State<AppState>, m: Me, p: Params) -> Result<Response, ApiError> {
     let address = p.required("email_address")?;
-    let email = state.services.add_email(&caller.ctx, &m.user.user.id, &address).await?;
-    Reply::new(&caller, views::email_json(&email), Some(m.client)).send(&state, &caller.ctx).await
+    let email = state.services.add_email(&m.caller.ctx, &m.who, &address).await?;
+    m.reply(&state, views::email_json(&email)).await
 }
 
-async fn get_email(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
+async fn get_email(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
     let email =
         m.user.emails.iter().find(|e| e.id == id).ok_or_else(|| ApiError(ServiceError::not_found("Email address")))?;
-    Reply::new(&caller, views::email_json(email), Some(m.client.clone())).send(&state, &caller.ctx).await
+    let body = views::email_json(email);
+    m.reply(&state, body).await
 }
 
-async fn delete_email(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
-    state.services.delete_email(&m.user.user.id, &id).await?;
-    Reply::new(&caller, json!({"object": "email_address", "id": id, "deleted": true}), Some(m.client))
-        .send(&state, &caller.ctx)
-        .await
+async fn delete_email(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
+    state.services.delete_email(&m.who, &id).await?;
+    m.reply(&state, json!({"object": "email_address", "id": id, "deleted": true})).await
 }
 
-async fn prepare_email(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
-    let email = state.services.prepare_email_verification(&caller.ctx, &m.user.user.id, &id).await?;
-    Reply::new(&caller, views::email_json(&email), Some(m.client)).send(&state, &caller.ctx).await
+async fn prepare_email(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let email = state.services.prepare_email_verification(&m.caller.ctx, &m.who, &id).await?;
+    m.reply(&state, views::email_json(&email)).await
 }
 
 async fn attempt_email(
     State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
+    m: Me,
     Path(id): Path<String>,
     p: Params,
 ) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
     let code = p.required("code")?;
-    let email = state.services.attempt_email_verification(&caller.ctx, &m.user.user.id, &id, &code).await?;
-    Reply::new(&caller, views::email_json(&email), Some(m.client)).send(&state, &caller.ctx).await
+    let email = state.services.attempt_email_verification(&m.caller.ctx, &m.who, &id, &code).await?;
+    m.reply(&state, views::email_json(&email)).await
 }
 
-async fn change_password(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
+async fn change_password(State(state): State<AppState>, m: Me, p: Params) -> Result<Response, ApiError> {
     let new = p.required("new_password")?;
     let current = p.text("current_password");
     let keep = p.flag("sign_out_of_other_sessions").then_some(m.session.id.as_str());
-    let user = state.services.change_password(&caller.ctx, &m.user.user.id, current.as_deref(), &new, keep).await?;
-    Reply::new(&caller, user_body(&state, &user).await?, Some(m.client)).send(&state, &caller.ctx).await
+    let user = state.services.change_password(&m.caller.ctx, &m.who, current.as_deref(), &new, keep).await?;
+    m.reply(&state, user_body(&state, &user).await?).await
 }
 
-async fn list_sessions(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
-    let sessions = state.services.active_sessions(&m.user.user.id).await?;
+async fn list_sessions(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
+    let sessions = state.services.active_sessions(&m.who).await?;
     let now = state.services.now();
     let data: Vec<Value> = sessions
         .iter()
@@ -198,17 +163,11 @@ async fn list_sessions(
         })
         .collect();
     // Clerk's SDK expects a bare array here.
-    Reply::new(&caller, Value::Array(data), Some(m.client)).send(&state, &caller.ctx).await
+    m.reply(&state, Value::Array(data)).await
 }
 
-async fn revoke_session(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
-    let session = state.services.revoke_own_session(&m.user.user.id, &id).await?;
+async fn revoke_session(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let session = state.services.revoke_own_session(&m.who, &id).await?;
     let body = views::session_json(
         &session,
         state.services.session_status(&session),
@@ -217,5 +176,5 @@ async fn revoke_session(
         state.services.now(),
         &state.avatar(),
     );
-    Reply::new(&caller, body, Some(m.client)).send(&state, &caller.ctx).await
+    m.reply(&state, body).await
 }

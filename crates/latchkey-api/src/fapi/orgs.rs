@@ -1,21 +1,21 @@
 //! Organizations in the Frontend API (docs/frontend-api.md §10): the signed-in user's
 //! memberships and invitations under `/v1/me`, and `/v1/organizations/…` for the
-//! organizations they belong to. Every organization route first takes the caller's own
-//! membership ([`OrgActor`]): not a member → 404, whether the organization exists or not;
-//! a member without the system permission the action needs → 403.
+//! organizations they belong to. Every organization route takes the caller's own membership
+//! ([`Member`], an extractor): not a member → 404, whether the organization exists or not.
+//! The service action asks the membership for the system permission it needs: without it → 403.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, RawPathParams, State};
+use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use latchkey_core::authz::{MEMBERSHIPS_MANAGE, MEMBERSHIPS_READ, PROFILE_DELETE, PROFILE_MANAGE};
+use latchkey_core::authz::{MEMBERSHIPS_MANAGE, MEMBERSHIPS_READ, PROFILE_MANAGE};
 use latchkey_service::orgs::{OrgActor, OrgInvitationInput, OrganizationUpdate};
 use latchkey_service::{ErrorKind, ServiceError};
 use latchkey_store::{MembershipQuery, MembershipRow, OrganizationRow};
 use serde_json::{json, Value};
 
-use super::me::{me, Me, SessionQuery};
-use super::{Caller, Reply};
+use super::me::Me;
 use crate::bapi::input::Query as ListQuery;
 use crate::error::ApiError;
 use crate::middleware::FRONTEND_ORGS_PREFIX;
@@ -50,15 +50,25 @@ fn page(data: Vec<Value>, total: i64) -> Value {
     json!({"data": data, "total_count": total})
 }
 
-async fn reply(state: &AppState, caller: &Caller, m: Me, body: Value) -> Result<Response, ApiError> {
-    Reply::new(caller, body, Some(m.client)).send(state, &caller.ctx).await
+/// The signed-in caller's membership of the organization in the path (`{org}`): the
+/// [`OrgActor`] proof that organization actions take.
+struct Member {
+    me: Me,
+    actor: OrgActor,
 }
 
-/// The signed-in caller and their membership of `org`.
-async fn actor(state: &AppState, caller: &Caller, q: &SessionQuery, org: &str) -> Result<(Me, OrgActor), ApiError> {
-    let m = me(state, caller, q).await?;
-    let actor = state.services.org_actor(&m.user.user.id, org).await?;
-    Ok((m, actor))
+impl FromRequestParts<AppState> for Member {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let me = Me::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError(ServiceError::not_found("Organization")))?;
+        let org = params.iter().find(|(k, _)| *k == "org").map(|(_, v)| v.to_owned()).unwrap_or_default();
+        let actor = state.services.org_actor(&me.who, &org).await?;
+        Ok(Self { me, actor })
+    }
 }
 
 async fn org_body(state: &AppState, org: &OrganizationRow) -> Result<Value, ApiError> {
@@ -89,7 +99,7 @@ async fn hide_unknown_addresses(state: &AppState, viewer: &OrgActor, bodies: &mu
         let Some(public) = body.get_mut("public_user_data").and_then(Value::as_object_mut) else {
             continue;
         };
-        let own = public.get("user_id").and_then(Value::as_str) == Some(viewer.user_id.as_str());
+        let own = public.get("user_id").and_then(Value::as_str) == Some(viewer.user_id());
         let address = public.get("identifier").and_then(Value::as_str).filter(|i| i.contains('@'));
         if !own && address.is_some_and(|a| !known.contains(&a.to_lowercase())) {
             public.insert("identifier".into(), Value::String(String::new()));
@@ -109,45 +119,27 @@ pub async fn memberships_of(state: &AppState, user_id: &str) -> Result<Vec<Value
     Ok(ctx.render_all(state, &ms, WHO))
 }
 
-async fn my_memberships(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    list: ListQuery,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
+async fn my_memberships(State(state): State<AppState>, m: Me, list: ListQuery) -> Result<Response, ApiError> {
     let (limit, offset) = list.paging()?;
-    let query = MembershipQuery { user_ids: vec![m.user.user.id.clone()], limit, offset, ..Default::default() };
+    let query = MembershipQuery { user_ids: vec![m.who.user_id().to_owned()], limit, offset, ..Default::default() };
     let (rows, total) = state.services.list_memberships(query).await?;
     let ctx = MembershipContext::load(&state, &rows).await?;
     let body = page(ctx.render_all(&state, &rows, WHO), total);
-    reply(&state, &caller, m, body).await
+    m.reply(&state, body).await
 }
 
-async fn leave(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
-    let left = state.services.leave_organization(&m.user.user.id, &org).await?;
+async fn leave(State(state): State<AppState>, member: Member) -> Result<Response, ApiError> {
+    let left = state.services.leave_organization(&member.actor).await?;
     let body = json!({"object": "organization_membership", "id": left.id, "deleted": true});
-    reply(&state, &caller, m, body).await
+    member.me.reply(&state, body).await
 }
 
-async fn my_invitations(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    list: ListQuery,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
+async fn my_invitations(State(state): State<AppState>, m: Me, list: ListQuery) -> Result<Response, ApiError> {
     let (limit, offset) = list.paging()?;
     // Only live pending invitations can be listed to their invitee; asking for others is empty.
     let statuses = list.all("status");
     let invitations = if statuses.is_empty() || statuses.iter().any(|s| s == "pending") {
-        state.services.invitations_for_user(&m.user.user.id).await?
+        state.services.invitations_for_user(&m.who).await?
     } else {
         Vec::new()
     };
@@ -162,147 +154,78 @@ async fn my_invitations(
         .take(usize::try_from(limit).unwrap_or(0))
         .map(|i| org_json::user_invitation(&state, i, orgs.get(&i.organization_id)))
         .collect();
-    reply(&state, &caller, m, page(data, total)).await
+    m.reply(&state, page(data, total)).await
 }
 
-async fn accept_invitation(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
-    let membership = state.services.accept_org_invitation(&m.user.user.id, &id).await?;
+async fn accept_invitation(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let membership = state.services.accept_org_invitation(&m.who, &id).await?;
     let inv = state.services.find_org_invitation(&id).await?;
     let orgs = state.services.organizations_by_id(std::slice::from_ref(&membership.organization_id)).await?;
     let body = match inv {
         Some(inv) => org_json::user_invitation(&state, &inv, orgs.get(&membership.organization_id)),
         None => own_membership_body(&state, &membership).await?,
     };
-    reply(&state, &caller, m, body).await
+    m.reply(&state, body).await
 }
 
-async fn empty_list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
-    reply(&state, &caller, m, page(Vec::new(), 0)).await
+async fn empty_list(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
+    m.reply(&state, page(Vec::new(), 0)).await
 }
 
-async fn empty_member_list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
-) -> Result<Response, ApiError> {
-    let (m, _) = actor(&state, &caller, &q, &org).await?;
-    reply(&state, &caller, m, page(Vec::new(), 0)).await
+async fn empty_member_list(State(state): State<AppState>, member: Member) -> Result<Response, ApiError> {
+    member.me.reply(&state, page(Vec::new(), 0)).await
 }
 
-async fn create_organization(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let m = me(&state, &caller, &q).await?;
+async fn create_organization(State(state): State<AppState>, m: Me, p: Params) -> Result<Response, ApiError> {
     let name = p.required("name")?;
     let slug = p.text("slug").filter(|s| !s.trim().is_empty());
-    let org = state.services.create_own_organization(&m.user.user.id, &name, slug).await?;
+    let org = state.services.create_own_organization(&m.who, &name, slug).await?;
     let body = org_body(&state, &org).await?;
-    reply(&state, &caller, m, body).await
+    m.reply(&state, body).await
 }
 
-async fn get_organization(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
-) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    let body = org_body(&state, &a.org).await?;
-    reply(&state, &caller, m, body).await
+async fn get_organization(State(state): State<AppState>, member: Member) -> Result<Response, ApiError> {
+    let body = org_body(&state, member.actor.org()).await?;
+    member.me.reply(&state, body).await
 }
 
-async fn update_organization(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(PROFILE_MANAGE)?;
-    // Only the profile: limits and metadata belong to the Backend API.
-    for privileged in ["max_allowed_memberships", "admin_delete_enabled", "public_metadata", "private_metadata"] {
-        if p.0.contains_key(privileged) {
+async fn update_organization(State(state): State<AppState>, member: Member, p: Params) -> Result<Response, ApiError> {
+    // Only the profile: limits and metadata belong to the Backend API (a given key is refused
+    // even when empty).
+    let privileged = ["max_allowed_memberships", "admin_delete_enabled", "public_metadata", "private_metadata"];
+    let update = OrganizationUpdate { name: p.text("name"), slug: p.text("slug"), ..Default::default() };
+    let org = match privileged.iter().find(|k| p.0.contains_key(**k)) {
+        Some(k) => {
+            member.actor.require(PROFILE_MANAGE)?;
             return Err(ApiError::bad_request(
                 "form_param_unknown",
-                format!("{privileged} is not a valid parameter for this request."),
+                format!("{k} is not a valid parameter for this request."),
             ));
         }
-    }
-    let update = OrganizationUpdate { name: p.text("name"), slug: p.text("slug"), ..Default::default() };
-    let org = state.services.update_organization(&a.org.id, update).await?;
-    let body = org_body(&state, &org).await?;
-    reply(&state, &caller, m, body).await
-}
-
-async fn delete_organization(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
-) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(PROFILE_DELETE)?;
-    if !a.org.admin_delete_enabled {
-        return Err(ApiError(ServiceError::new(
-            ErrorKind::Forbidden,
-            "organization_deletion_not_allowed",
-            "Deleting this organization is turned off.",
-        )));
-    }
-    let org = state.services.delete_organization(&a.org.id).await?;
-    reply(&state, &caller, m, org_json::deleted_organization(&org)).await
-}
-
-async fn list_members(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
-    list: ListQuery,
-) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(MEMBERSHIPS_READ)?;
-    let (limit, offset) = list.paging()?;
-    let query = MembershipQuery {
-        organization_id: Some(a.org.id.clone()),
-        roles: list.all("role"),
-        limit,
-        offset,
-        ..Default::default()
+        None => state.services.update_organization(&member.actor, update).await?,
     };
-    let (rows, total) = state.services.list_memberships(query).await?;
+    let body = org_body(&state, &org).await?;
+    member.me.reply(&state, body).await
+}
+
+async fn delete_organization(State(state): State<AppState>, member: Member) -> Result<Response, ApiError> {
+    let org = state.services.delete_organization(&member.actor).await?;
+    member.me.reply(&state, org_json::deleted_organization(&org)).await
+}
+
+async fn list_members(State(state): State<AppState>, member: Member, list: ListQuery) -> Result<Response, ApiError> {
+    let (limit, offset) = list.paging()?;
+    let (rows, total) = state.services.org_members(&member.actor, list.all("role"), limit, offset).await?;
     let ctx = MembershipContext::load(&state, &rows).await?;
     let mut members = ctx.render_all(&state, &rows, WHO);
-    hide_unknown_addresses(&state, &a, &mut members).await?;
-    reply(&state, &caller, m, page(members, total)).await
+    hide_unknown_addresses(&state, &member.actor, &mut members).await?;
+    member.me.reply(&state, page(members, total)).await
 }
 
 /// Members join by invitation and their own acceptance: a user adds nobody directly (the
 /// Backend API, which acts for the operator, still does).
-async fn add_member(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
-) -> Result<Response, ApiError> {
-    let (_, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(MEMBERSHIPS_MANAGE)?;
+async fn add_member(member: Member) -> Result<Response, ApiError> {
+    member.actor.require(MEMBERSHIPS_MANAGE)?;
     Err(ApiError(ServiceError::new(ErrorKind::Forbidden, "not_allowed_access", "Members join by invitation.").long(
         "Invite the person by email address; they join when they accept. Only the Backend API adds members directly.",
     )))
@@ -310,123 +233,94 @@ async fn add_member(
 
 async fn set_role(
     State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path((org, user_id)): Path<(String, String)>,
+    member: Member,
+    Path((_, user_id)): Path<(String, String)>,
     p: Params,
 ) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(MEMBERSHIPS_MANAGE)?;
-    let changed = state.services.set_member_role(&a.org.id, &user_id, &p.required("role")?).await?;
-    let body = membership_body(&state, &a, &changed).await?;
-    reply(&state, &caller, m, body).await
+    member.actor.require(MEMBERSHIPS_MANAGE)?;
+    let role = p.required("role")?;
+    let changed = state.services.set_member_role(&member.actor, &user_id, &role).await?;
+    let body = membership_body(&state, &member.actor, &changed).await?;
+    member.me.reply(&state, body).await
 }
 
 async fn remove_member(
     State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path((org, user_id)): Path<(String, String)>,
+    member: Member,
+    Path((_, user_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(MEMBERSHIPS_MANAGE)?;
-    let removed = state.services.remove_member(&a.org.id, &user_id).await?;
-    let body = membership_body(&state, &a, &removed).await?;
-    reply(&state, &caller, m, body).await
+    let removed = state.services.remove_member(&member.actor, &user_id).await?;
+    let body = membership_body(&state, &member.actor, &removed).await?;
+    member.me.reply(&state, body).await
 }
 
 async fn list_invitations(
     State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
+    member: Member,
     list: ListQuery,
 ) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    // Who was invited is the admins' business, as in Clerk.
-    a.require(MEMBERSHIPS_MANAGE)?;
     let (limit, offset) = list.paging()?;
-    let (rows, total) = state.services.list_org_invitations(&a.org.id, &list.all("status"), limit, offset).await?;
+    let (rows, total) = state.services.list_org_invitations(&member.actor, &list.all("status"), limit, offset).await?;
     let data = rows.iter().map(|i| org_json::invitation(&state, i, None, WHO)).collect();
-    reply(&state, &caller, m, page(data, total)).await
+    member.me.reply(&state, page(data, total)).await
 }
 
 fn invitation_input(actor: &OrgActor, email: String, p: &Params) -> OrgInvitationInput {
     OrgInvitationInput {
         email_address: email,
         role: p.text("role").filter(|r| !r.is_empty()),
-        inviter_user_id: Some(actor.user_id.clone()),
+        inviter_user_id: Some(actor.user_id().to_owned()),
         ..Default::default()
     }
 }
 
-async fn invite(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(MEMBERSHIPS_MANAGE)?;
-    let input = invitation_input(&a, p.required("email_address")?, &p);
-    state.services.member_invitations_allowed(&caller.ctx, &a, 1).await?;
-    let (row, _url) = state.services.invite_to_organization(&a.org.id, input).await?;
-    reply(&state, &caller, m, org_json::invitation(&state, &row, None, WHO)).await
+async fn invite(State(state): State<AppState>, member: Member, p: Params) -> Result<Response, ApiError> {
+    let Member { me, actor } = member;
+    actor.require(MEMBERSHIPS_MANAGE)?;
+    let input = invitation_input(&actor, p.required("email_address")?, &p);
+    state.services.member_invitations_allowed(&me.caller.ctx, &actor, 1).await?;
+    let (row, _url) = state.services.invite_to_organization(&actor, input).await?;
+    me.reply(&state, org_json::invitation(&state, &row, None, WHO)).await
 }
 
 /// Several addresses with one role; every one is checked before any invitation is sent.
-async fn invite_many(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(MEMBERSHIPS_MANAGE)?;
+async fn invite_many(State(state): State<AppState>, member: Member, p: Params) -> Result<Response, ApiError> {
+    let Member { me, actor } = member;
+    actor.require(MEMBERSHIPS_MANAGE)?;
     let emails = p.texts("email_address");
     if emails.is_empty() || emails.len() > 100 {
         return Err(ApiError(
             ServiceError::unprocessable("form_param_missing", "Give 1 to 100 email addresses.").param("email_address"),
         ));
     }
-    let inputs: Vec<OrgInvitationInput> = emails.into_iter().map(|e| invitation_input(&a, e, &p)).collect();
+    let inputs: Vec<OrgInvitationInput> = emails.into_iter().map(|e| invitation_input(&actor, e, &p)).collect();
     // Spent before the checks: answers about addresses (a member already?) cost mail budget.
-    state.services.member_invitations_allowed(&caller.ctx, &a, u32::try_from(inputs.len()).unwrap_or(u32::MAX)).await?;
+    let count = u32::try_from(inputs.len()).unwrap_or(u32::MAX);
+    state.services.member_invitations_allowed(&me.caller.ctx, &actor, count).await?;
     for input in &inputs {
-        state.services.check_org_invitation(&a.org, input).await?;
+        state.services.check_org_invitation(actor.org(), input).await?;
     }
     let mut created = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let (row, _url) = state.services.invite_to_organization(&a.org.id, input).await?;
+        let (row, _url) = state.services.invite_to_organization(&actor, input).await?;
         created.push(org_json::invitation(&state, &row, None, WHO));
     }
     // clerk-js reads a bare array here.
-    reply(&state, &caller, m, Value::Array(created)).await
+    me.reply(&state, Value::Array(created)).await
 }
 
 async fn revoke_invitation(
     State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path((org, id)): Path<(String, String)>,
+    member: Member,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(MEMBERSHIPS_MANAGE)?;
-    let inv = state.services.revoke_org_invitation(&a.org.id, &id).await?;
-    reply(&state, &caller, m, org_json::invitation(&state, &inv, None, WHO)).await
+    let inv = state.services.revoke_org_invitation(&member.actor, &id).await?;
+    member.me.reply(&state, org_json::invitation(&state, &inv, None, WHO)).await
 }
 
-async fn list_roles(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<SessionQuery>,
-    Path(org): Path<String>,
-) -> Result<Response, ApiError> {
-    let (m, a) = actor(&state, &caller, &q, &org).await?;
-    a.require(MEMBERSHIPS_READ)?;
+async fn list_roles(State(state): State<AppState>, member: Member) -> Result<Response, ApiError> {
+    member.actor.require(MEMBERSHIPS_READ)?;
     let roles: Vec<Value> = state.services.roles().iter().map(org_json::role).collect();
     let n = roles.len() as i64;
-    reply(&state, &caller, m, page(roles, n)).await
+    member.me.reply(&state, page(roles, n)).await
 }

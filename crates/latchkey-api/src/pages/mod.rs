@@ -463,12 +463,13 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap, caller: Cal
 pub(super) struct Signed {
     pub(super) session: SessionRow,
     pub(super) user: UserRecord,
+    pub(super) who: latchkey_service::SignedIn,
 }
 
 pub(super) async fn signed_in(state: &AppState, caller: &Caller) -> Option<Signed> {
     let client = caller.client.as_ref()?;
     let sid = client.last_active_session_id.as_deref()?;
-    let session = state.services.active_session_of(client, sid).await.ok()?;
-    let user = state.services.user(&session.user_id).await.ok()?;
-    Some(Signed { session, user })
+    let (who, session) = state.services.signed_in(client, sid).await.ok()?;
+    let user = state.services.user(who.user_id()).await.ok()?;
+    Some(Signed { session, user, who })
 }

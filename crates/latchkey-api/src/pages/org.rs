@@ -53,7 +53,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
 pub async fn switcher(state: &AppState, csrf: &str, me: &Signed) -> String {
     let s = &state.services;
     let joined = s.user_organizations(&me.user.user.id).await.unwrap_or_default();
-    let invitations = s.invitations_for_user(&me.user.user.id).await.unwrap_or_default();
+    let invitations = s.invitations_for_user(&me.who).await.unwrap_or_default();
     let active = me.session.active_org_id.as_deref();
     let select = |org: &str, label: &str| {
         format!(
@@ -139,10 +139,10 @@ async fn render(
 ) -> Response {
     let (csrf, cookies) = csrf_token(state, headers);
     let actor = match me.session.active_org_id.as_deref() {
-        Some(org) => state.services.org_actor(&me.user.user.id, org).await.ok(),
+        Some(org) => state.services.org_actor(&me.who, org).await.ok(),
         None => None,
     };
-    let title = actor.as_ref().map_or("Organization".to_owned(), |a| a.org.name.clone());
+    let title = actor.as_ref().map_or("Organization".to_owned(), |a| a.org().name.clone());
     let mut page = Page::new(&title, "").wide();
     if let Some(n) = notice {
         page = page.notice(n);
@@ -181,7 +181,7 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
     let manage = a.can(MEMBERSHIPS_MANAGE);
     let mut out = format!(
         r#"<div class="top"><a href="/user">Your account</a><span class="badge">{}</span></div>"#,
-        esc(&s.role_name(&a.membership.role))
+        esc(&s.role_name(&a.membership().role))
     );
 
     if a.can(PROFILE_MANAGE) {
@@ -191,13 +191,13 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
 <div><label for="oslug">Slug</label><input id="oslug" name="slug" type="text" value="{}" pattern="[a-z0-9]+(-[a-z0-9]+)*" maxlength="64"></div></div>
 <button class="primary" type="submit">Save</button></form></section>"#,
             hidden(csrf),
-            esc(&a.org.name),
-            esc(&a.org.slug)
+            esc(&a.org().name),
+            esc(&a.org().slug)
         ));
     }
 
     if a.can(MEMBERSHIPS_READ) {
-        let query = MembershipQuery { organization_id: Some(a.org.id.clone()), limit: 500, ..Default::default() };
+        let query = MembershipQuery { organization_id: Some(a.org().id.clone()), limit: 500, ..Default::default() };
         let (members, total) = s.list_memberships(query).await.unwrap_or_default();
         let users = s.member_users(&members).await.unwrap_or_default();
         // Another member's address only for a viewer whose organization invited it.
@@ -211,7 +211,7 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
                     .collect::<Vec<_>>()
                     .join(" ");
                 let id = latchkey_service::account::primary_email(u)
-                    .filter(|e| m.user_id == a.user_id || known.contains(e))
+                    .filter(|e| m.user_id == a.user_id() || known.contains(e))
                     .or_else(|| u.user.username.clone());
                 match (name.is_empty(), id) {
                     (false, Some(id)) => format!("{name} ({id})"),
@@ -221,14 +221,14 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
                 }
             });
             let who = who.unwrap_or_else(|| m.user_id.clone());
-            let you = if m.user_id == a.user_id { r#" <span class="badge">You</span>"# } else { "" };
+            let you = if m.user_id == a.user_id() { r#" <span class="badge">You</span>"# } else { "" };
             let actions = if manage {
                 format!(
                     r#"<form method="post" action="/organization/members/{id}/role" class="inline">{h}<label class="sr-only" for="role-{id}">Role</label><select id="role-{id}" name="role">{opts}</select><button class="secondary" type="submit">Change role</button></form>{remove}"#,
                     id = esc(&m.user_id),
                     h = hidden(csrf),
                     opts = role_options(state, &m.role),
-                    remove = if m.user_id == a.user_id {
+                    remove = if m.user_id == a.user_id() {
                         String::new()
                     } else {
                         button_form(&format!("/organization/members/{}/remove", m.user_id), csrf, "Remove", "danger")
@@ -248,7 +248,7 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
     }
 
     if manage {
-        let (invitations, _) = s.list_org_invitations(&a.org.id, &["pending".into()], 100, 0).await.unwrap_or_default();
+        let (invitations, _) = s.list_org_invitations(a, &["pending".into()], 100, 0).await.unwrap_or_default();
         let mut items = String::new();
         for i in &invitations {
             items.push_str(&format!(
@@ -272,7 +272,7 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
     }
 
     let mut danger = button_form("/organization/leave", csrf, "Leave organization", "danger");
-    if a.can(PROFILE_DELETE) && a.org.admin_delete_enabled {
+    if a.can(PROFILE_DELETE) && a.org().admin_delete_enabled {
         danger.push_str(&button_form("/organization/delete", csrf, "Delete organization", "danger"));
     }
     out.push_str(&format!(r#"<section class="card" aria-labelledby="dz-h"><h2 id="dz-h">Leave or delete</h2><div class="actions">{danger}</div></section>"#));
@@ -301,7 +301,7 @@ where
     let Some(org) = me.session.active_org_id.clone() else {
         return redirect("/organization", &[]);
     };
-    let outcome = match state.services.org_actor(&me.user.user.id, &org).await {
+    let outcome = match state.services.org_actor(&me.who, &org).await {
         Ok(actor) => action(state.clone(), caller, p, actor).await,
         Err(e) => Err(e),
     };
@@ -313,9 +313,8 @@ where
 
 async fn profile(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
     org_action(state, headers, caller, p, "profile", |state, _, p, a| async move {
-        a.require(PROFILE_MANAGE)?;
         let update = OrganizationUpdate { name: p.text("name"), slug: p.text("slug"), ..Default::default() };
-        state.services.update_organization(&a.org.id, update).await.map(|_| ())
+        state.services.update_organization(&a, update).await.map(|_| ())
     })
     .await
 }
@@ -328,8 +327,7 @@ async fn change_role(
     p: Params,
 ) -> Response {
     org_action(state, headers, caller, p, "role", |state, _, p, a| async move {
-        a.require(MEMBERSHIPS_MANAGE)?;
-        state.services.set_member_role(&a.org.id, &user_id, &p.text("role").unwrap_or_default()).await.map(|_| ())
+        state.services.set_member_role(&a, &user_id, &p.text("role").unwrap_or_default()).await.map(|_| ())
     })
     .await
 }
@@ -342,8 +340,7 @@ async fn remove(
     p: Params,
 ) -> Response {
     org_action(state, headers, caller, p, "removed", |state, _, _, a| async move {
-        a.require(MEMBERSHIPS_MANAGE)?;
-        state.services.remove_member(&a.org.id, &user_id).await.map(|_| ())
+        state.services.remove_member(&a, &user_id).await.map(|_| ())
     })
     .await
 }
@@ -355,10 +352,10 @@ async fn invite(State(state): State<AppState>, headers: HeaderMap, caller: Calle
         let input = OrgInvitationInput {
             email_address: p.text("email_address").unwrap_or_default(),
             role: p.text("role").filter(|r| !r.is_empty()),
-            inviter_user_id: Some(a.user_id.clone()),
+            inviter_user_id: Some(a.user_id().to_owned()),
             ..Default::default()
         };
-        state.services.invite_to_organization(&a.org.id, input).await.map(|_| ())
+        state.services.invite_to_organization(&a, input).await.map(|_| ())
     })
     .await
 }
@@ -371,8 +368,7 @@ async fn revoke(
     p: Params,
 ) -> Response {
     org_action(state, headers, caller, p, "revoked", |state, _, _, a| async move {
-        a.require(MEMBERSHIPS_MANAGE)?;
-        state.services.revoke_org_invitation(&a.org.id, &id).await.map(|_| ())
+        state.services.revoke_org_invitation(&a, &id).await.map(|_| ())
     })
     .await
 }
@@ -380,7 +376,7 @@ async fn revoke(
 /// Leaving or deleting ends on `/user`, since there is no active organization left to show.
 async fn leave(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
     let res = org_action(state, headers, caller, p, "left", |state, _, _, a| async move {
-        state.services.leave_organization(&a.user_id, &a.org.id).await.map(|_| ())
+        state.services.leave_organization(&a).await.map(|_| ())
     })
     .await;
     to_user_page_on_success(res, "left")
@@ -388,15 +384,7 @@ async fn leave(State(state): State<AppState>, headers: HeaderMap, caller: Caller
 
 async fn delete(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
     let res = org_action(state, headers, caller, p, "deleted", |state, _, _, a| async move {
-        a.require(PROFILE_DELETE)?;
-        if !a.org.admin_delete_enabled {
-            return Err(ServiceError::new(
-                latchkey_service::ErrorKind::Forbidden,
-                "organization_deletion_not_allowed",
-                "Deleting this organization is turned off.",
-            ));
-        }
-        state.services.delete_organization(&a.org.id).await.map(|_| ())
+        state.services.delete_organization(&a).await.map(|_| ())
     })
     .await;
     to_user_page_on_success(res, "deleted")
@@ -459,7 +447,7 @@ async fn accept(
     p: Params,
 ) -> Response {
     user_org_action(state, headers, caller, p, "invitation_accepted", |state, _, _, me| async move {
-        state.services.accept_org_invitation(&me.user.user.id, &id).await.map(|_| ())
+        state.services.accept_org_invitation(&me.who, &id).await.map(|_| ())
     })
     .await
 }
@@ -474,7 +462,7 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, caller: Calle
     };
     let name = p.text("name").unwrap_or_default();
     let slug = p.text("slug").filter(|s| !s.trim().is_empty());
-    let outcome = match state.services.create_own_organization(&me.user.user.id, &name, slug).await {
+    let outcome = match state.services.create_own_organization(&me.who, &name, slug).await {
         Ok(org) => match caller.client.as_ref() {
             Some(client) => state.services.touch_session(client, &me.session.id, Some(Some(org.id))).await.map(|_| ()),
             None => Ok(()),

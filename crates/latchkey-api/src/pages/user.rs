@@ -53,7 +53,7 @@ async fn render_user(
     status: StatusCode,
 ) -> Response {
     let (csrf, cookies) = csrf_token(state, headers);
-    let sessions = state.services.active_sessions(&me.user.user.id).await.unwrap_or_default();
+    let sessions = state.services.active_sessions(&me.who).await.unwrap_or_default();
     let mut page = Page::new("Your account", "").wide();
     if let Some(n) = notice {
         page = page.notice(n);
@@ -91,6 +91,7 @@ where
     };
     let user_id = me.user.user.id.clone();
     let session_id = me.session.id.clone();
+    let who = me.who.clone();
     match action(state.clone(), caller, p, me).await {
         Ok(()) => redirect(&format!("/user?notice={notice}"), &[]),
         Err(e) => {
@@ -100,7 +101,7 @@ where
             let Ok(session) = state.services.session(&session_id).await else {
                 return redirect("/sign-in", &[]);
             };
-            render_user(&state, &headers, &Signed { session, user }, None, Some(&e), status_of(&e)).await
+            render_user(&state, &headers, &Signed { session, user, who }, None, Some(&e), status_of(&e)).await
         }
     }
 }
@@ -118,7 +119,7 @@ pub(super) async fn user_profile(
             username: p.text("username"),
             ..Default::default()
         };
-        state.services.update_profile(&me.user.user.id, update).await.map(|_| ())
+        state.services.update_profile(&me.who, update).await.map(|_| ())
     })
     .await
 }
@@ -130,11 +131,7 @@ pub(super) async fn user_add_email(
     p: Params,
 ) -> Response {
     user_action(state, headers, caller, p, "email_added", |state, caller, p, me| async move {
-        state
-            .services
-            .add_email(&caller.ctx, &me.user.user.id, &p.text("email_address").unwrap_or_default())
-            .await
-            .map(|_| ())
+        state.services.add_email(&caller.ctx, &me.who, &p.text("email_address").unwrap_or_default()).await.map(|_| ())
     })
     .await
 }
@@ -148,7 +145,7 @@ pub(super) async fn user_verify_email(
 ) -> Response {
     user_action(state, headers, caller, p, "email_verified", |state, caller, p, me| async move {
         let code = p.text("code").unwrap_or_default();
-        state.services.attempt_email_verification(&caller.ctx, &me.user.user.id, &id, &code).await.map(|_| ())
+        state.services.attempt_email_verification(&caller.ctx, &me.who, &id, &code).await.map(|_| ())
     })
     .await
 }
@@ -161,7 +158,7 @@ pub(super) async fn user_resend_email(
     p: Params,
 ) -> Response {
     user_action(state, headers, caller, p, "code_sent", |state, caller, _p, me| async move {
-        state.services.prepare_email_verification(&caller.ctx, &me.user.user.id, &id).await.map(|_| ())
+        state.services.prepare_email_verification(&caller.ctx, &me.who, &id).await.map(|_| ())
     })
     .await
 }
@@ -175,7 +172,7 @@ pub(super) async fn user_primary_email(
 ) -> Response {
     user_action(state, headers, caller, p, "email_primary", |state, _caller, _p, me| async move {
         let update = ProfileUpdate { primary_email_address_id: Some(id), ..Default::default() };
-        state.services.update_profile(&me.user.user.id, update).await.map(|_| ())
+        state.services.update_profile(&me.who, update).await.map(|_| ())
     })
     .await
 }
@@ -188,7 +185,7 @@ pub(super) async fn user_delete_email(
     p: Params,
 ) -> Response {
     user_action(state, headers, caller, p, "email_deleted", |state, _caller, _p, me| async move {
-        state.services.delete_email(&me.user.user.id, &id).await
+        state.services.delete_email(&me.who, &id).await
     })
     .await
 }
@@ -203,7 +200,7 @@ pub(super) async fn user_password(
         let keep = p.flag("sign_out_of_other_sessions").then_some(me.session.id.as_str());
         let current = p.text("current_password");
         let new = p.text("new_password").unwrap_or_default();
-        state.services.change_password(&caller.ctx, &me.user.user.id, current.as_deref(), &new, keep).await.map(|_| ())
+        state.services.change_password(&caller.ctx, &me.who, current.as_deref(), &new, keep).await.map(|_| ())
     })
     .await
 }
@@ -216,7 +213,7 @@ pub(super) async fn user_revoke_session(
     p: Params,
 ) -> Response {
     user_action(state, headers, caller, p, "session_revoked", |state, _caller, _p, me| async move {
-        state.services.revoke_own_session(&me.user.user.id, &id).await.map(|_| ())
+        state.services.revoke_own_session(&me.who, &id).await.map(|_| ())
     })
     .await
 }

@@ -1,9 +1,10 @@
 //! A user's email addresses and phone numbers: adding, verifying, making primary, deleting.
 
 use latchkey_core::ids::IdKind;
-use latchkey_store::{CodeFields, EmailRow, PhoneRow};
+use latchkey_store::{EmailRow, PhoneRow};
 
 use crate::account::conflict_to_identifier;
+use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 use crate::identity::email_param;
 use crate::Services;
@@ -17,6 +18,7 @@ impl Services {
 
     pub async fn admin_add_email(
         &self,
+        _operator: &Operator,
         user_id: &str,
         address: &str,
         verified: bool,
@@ -34,18 +36,7 @@ impl Services {
             )
             .param("primary"));
         }
-        let now = self.now();
-        let row = EmailRow {
-            id: self.new_id(IdKind::Identification),
-            user_id: user_id.to_owned(),
-            email,
-            verified,
-            verified_at: verified.then_some(now),
-            code: CodeFields::default(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
+        let row = self.new_email_row(user_id, email, verified);
         let mut after = record.clone();
         crate::webhooks::put_email(&mut after, &row);
         let event = self.user_event("user.updated", &after);
@@ -57,7 +48,7 @@ impl Services {
     }
 
     async fn make_primary_email(&self, user_id: &str, email_id: &str) -> Result<()> {
-        self.update_user(
+        self.change_user(
             user_id,
             UserUpdate { primary_email_address_id: Some(email_id.to_owned()), ..Default::default() },
         )
@@ -67,6 +58,7 @@ impl Services {
 
     pub async fn admin_update_email(
         &self,
+        _operator: &Operator,
         id: &str,
         verified: Option<bool>,
         primary: Option<bool>,
@@ -99,9 +91,9 @@ impl Services {
         self.email_address(id).await
     }
 
-    pub async fn admin_delete_email(&self, id: &str) -> Result<()> {
+    pub async fn admin_delete_email(&self, _operator: &Operator, id: &str) -> Result<()> {
         let row = self.email_address(id).await?;
-        self.delete_email(&row.user_id, id).await
+        self.remove_email(&row.user_id, id).await
     }
 
     pub async fn phone_number(&self, id: &str) -> Result<PhoneRow> {
@@ -110,6 +102,7 @@ impl Services {
 
     pub async fn admin_add_phone(
         &self,
+        _operator: &Operator,
         user_id: &str,
         number: &str,
         verified: bool,
@@ -143,7 +136,7 @@ impl Services {
         let event = self.user_event("user.updated", &after);
         self.emitting(vec![event]).insert_phone(&row).await.map_err(|e| conflict_to_identifier(e, "phone_number"))?;
         if primary || (verified && record.user.primary_phone_id.is_none()) {
-            self.update_user(
+            self.change_user(
                 user_id,
                 UserUpdate { primary_phone_number_id: Some(row.id.clone()), ..Default::default() },
             )
@@ -154,6 +147,7 @@ impl Services {
 
     pub async fn admin_update_phone(
         &self,
+        _operator: &Operator,
         id: &str,
         verified: Option<bool>,
         primary: Option<bool>,
@@ -178,7 +172,7 @@ impl Services {
         let event = self.user_changed(&row.user_id, |r| crate::webhooks::put_phone(r, &row)).await?;
         self.emitting(vec![event]).update_phone(&row).await.map_err(|e| conflict_to_identifier(e, "phone_number"))?;
         if primary == Some(true) {
-            self.update_user(
+            self.change_user(
                 &row.user_id,
                 UserUpdate { primary_phone_number_id: Some(id.to_owned()), ..Default::default() },
             )
@@ -187,7 +181,7 @@ impl Services {
         self.phone_number(id).await
     }
 
-    pub async fn admin_delete_phone(&self, id: &str) -> Result<()> {
+    pub async fn admin_delete_phone(&self, _operator: &Operator, id: &str) -> Result<()> {
         let row = self.phone_number(id).await?;
         let user = self.user(&row.user_id).await?.user;
         if user.primary_phone_id.as_deref() == Some(id) {

@@ -4,6 +4,7 @@
 use latchkey_store::{SessionQuery, SessionRow, UserRow};
 use serde_json::Value;
 
+use crate::authority::Operator;
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::Services;
 
@@ -47,7 +48,7 @@ impl Services {
     }
 
     /// A new session on a new client for `user_id` (Clerk's testing endpoint).
-    pub async fn admin_create_session(&self, user_id: &str) -> Result<SessionRow> {
+    pub async fn admin_create_session(&self, _operator: &Operator, user_id: &str) -> Result<SessionRow> {
         let user = self.user(user_id).await?.user;
         self.refuse_blocked(&user)?;
         let (client, _token) = self.new_client().await?;
@@ -61,7 +62,7 @@ impl Services {
         Ok(session)
     }
 
-    pub async fn admin_revoke_session(&self, id: &str) -> Result<SessionRow> {
+    pub async fn admin_revoke_session(&self, _operator: &Operator, id: &str) -> Result<SessionRow> {
         let mut session = self.session(id).await?;
         if session.status == "active" {
             session.status = "revoked".into();

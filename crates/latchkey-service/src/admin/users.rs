@@ -3,10 +3,11 @@
 
 use latchkey_core::ids::IdKind;
 use latchkey_core::password::check_new_password;
-use latchkey_store::{CodeFields, EmailRow, PhoneRow, StoreError, UserQuery, UserRecord, UserRow};
+use latchkey_store::{EmailRow, PhoneRow, StoreError, UserQuery, UserRecord, UserRow};
 use serde_json::Value;
 
 use crate::account::{primary_email_choice, trimmed};
+use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 use crate::identity::{email_param, password_error, username_param};
 use crate::Services;
@@ -17,7 +18,7 @@ use super::{
 };
 
 impl Services {
-    pub async fn admin_create_user(&self, input: NewUser) -> Result<UserRecord> {
+    pub async fn admin_create_user(&self, _operator: &Operator, input: NewUser) -> Result<UserRecord> {
         let now = self.now();
         let user_id = self.new_id(IdKind::User);
         let mut emails: Vec<EmailRow> = Vec::new();
@@ -26,17 +27,7 @@ impl Services {
             if emails.iter().any(|e| e.email == email) {
                 continue;
             }
-            emails.push(EmailRow {
-                id: self.new_id(IdKind::Identification),
-                user_id: user_id.clone(),
-                email,
-                verified: true,
-                verified_at: Some(now),
-                code: CodeFields::default(),
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            });
+            emails.push(self.new_email_row(&user_id, email, true));
         }
         let mut phones: Vec<PhoneRow> = Vec::new();
         for number in &input.phone_numbers {
@@ -147,7 +138,12 @@ impl Services {
         Ok(Some(digest.clone()))
     }
 
-    pub async fn update_user(&self, user_id: &str, update: UserUpdate) -> Result<UserRecord> {
+    pub async fn update_user(&self, _operator: &Operator, user_id: &str, update: UserUpdate) -> Result<UserRecord> {
+        self.change_user(user_id, update).await
+    }
+
+    /// Applies an update to a user, for the operator or a flow of this crate.
+    pub(crate) async fn change_user(&self, user_id: &str, update: UserUpdate) -> Result<UserRecord> {
         let record = self.user(user_id).await?;
         let mut user = record.user.clone();
         let now = self.now();
@@ -218,7 +214,13 @@ impl Services {
     }
 
     /// Deep-merges (`merge`) or replaces the given metadata objects.
-    pub async fn update_user_metadata(&self, user_id: &str, change: MetadataChange, merge: bool) -> Result<UserRecord> {
+    pub async fn update_user_metadata(
+        &self,
+        _operator: &Operator,
+        user_id: &str,
+        change: MetadataChange,
+        merge: bool,
+    ) -> Result<UserRecord> {
         let record = self.user(user_id).await?;
         let mut user = record.user;
         let apply = |stored: &str, patch: &Value, param: &'static str| apply_metadata(stored, patch, param, merge);
@@ -238,7 +240,7 @@ impl Services {
         self.user(user_id).await
     }
 
-    pub async fn delete_user(&self, user_id: &str) -> Result<()> {
+    pub async fn delete_user(&self, _operator: &Operator, user_id: &str) -> Result<()> {
         let event = self.deleted_event("user.deleted", "user", user_id);
         if self.emitting(vec![event]).delete_user(user_id).await? {
             tracing::info!(user_id, "user deleted");
@@ -249,12 +251,12 @@ impl Services {
     }
 
     /// Bans or unbans; a ban revokes every session and refuses every later sign-in.
-    pub async fn set_banned(&self, user_id: &str, banned: bool) -> Result<UserRecord> {
+    pub async fn set_banned(&self, _operator: &Operator, user_id: &str, banned: bool) -> Result<UserRecord> {
         self.set_user_flags(user_id, |u| u.banned = banned, banned).await
     }
 
     /// Locks (revoking every session) or unlocks (clearing failed attempts too).
-    pub async fn set_locked(&self, user_id: &str, locked: bool) -> Result<UserRecord> {
+    pub async fn set_locked(&self, _operator: &Operator, user_id: &str, locked: bool) -> Result<UserRecord> {
         self.set_user_flags(
             user_id,
             |u| {
@@ -306,7 +308,7 @@ impl Services {
     }
 
     /// Checks a user's password without signing in (`users.verifyPassword`).
-    pub async fn verify_user_password(&self, user_id: &str, password: &str) -> Result<()> {
+    pub async fn verify_user_password(&self, _operator: &Operator, user_id: &str, password: &str) -> Result<()> {
         let user = self.user(user_id).await?.user;
         let Some(phc) = user.password_hash else {
             self.hasher.verify_dummy(password).await?;
@@ -321,17 +323,17 @@ impl Services {
     }
 
     /// One page of users and the number the filters select.
-    pub async fn query_users(&self, query: &UserQuery) -> Result<Vec<UserRecord>> {
+    pub async fn query_users(&self, _operator: &Operator, query: &UserQuery) -> Result<Vec<UserRecord>> {
         paging(query.limit, query.offset)?;
         Ok(self.store.query_users(query).await?)
     }
 
-    pub async fn count_users(&self, query: &UserQuery) -> Result<i64> {
+    pub async fn count_users(&self, _operator: &Operator, query: &UserQuery) -> Result<i64> {
         Ok(self.store.count_users_matching(query).await?)
     }
 
     /// Newest first, for the CLI.
-    pub async fn list_users(&self, limit: i64, offset: i64) -> Result<(Vec<UserRecord>, i64)> {
+    pub async fn list_users(&self, _operator: &Operator, limit: i64, offset: i64) -> Result<(Vec<UserRecord>, i64)> {
         let query = UserQuery {
             limit: limit.clamp(1, MAX_PAGE),
             offset: offset.max(0),

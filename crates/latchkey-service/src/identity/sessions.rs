@@ -6,6 +6,7 @@ use latchkey_core::session::SessionStatus;
 use latchkey_store::{ClientRow, SessionRow};
 use latchkey_token::{SessionClaims, SESSION_TOKEN_CAT};
 
+use crate::authority::SignedIn;
 use crate::error::{Result, ServiceError};
 use crate::{RequestContext, Services};
 
@@ -49,6 +50,13 @@ impl Services {
         }
     }
 
+    /// The signed-in user behind an active session of this client: the proof that account
+    /// and organization actions take (crate::authority).
+    pub async fn signed_in(&self, client: &ClientRow, session_id: &str) -> Result<(SignedIn, SessionRow)> {
+        let session = self.active_session_of(client, session_id).await?;
+        Ok((SignedIn::new(session.user_id.clone(), session.id.clone()), session))
+    }
+
     /// Mints a fresh session token; `last_active_at` is refreshed at most once a minute.
     pub async fn session_token(&self, ctx: &RequestContext, client: &ClientRow, session_id: &str) -> Result<String> {
         let mut session = self.active_session_of(client, session_id).await?;
@@ -85,9 +93,9 @@ impl Services {
     ) -> Result<String> {
         let session = self.active_session_of(client, session_id).await?;
         let org = match org_id {
-            Some(id) => {
-                Some(self.org_actor(&session.user_id, id).await.map_err(|e| e.param("organization_id"))?.org.id)
-            }
+            Some(id) => Some(
+                self.member_actor(&session.user_id, id).await.map_err(|e| e.param("organization_id"))?.org().id.clone(),
+            ),
             None => None,
         };
         self.sign_token_for(ctx, &session, org.as_deref(), self.config.token_ttl_secs).await
@@ -136,7 +144,12 @@ impl Services {
             // Only an organization the user belongs to can become active (by id or slug).
             session.active_org_id = match choice {
                 Some(org) => Some(
-                    self.org_actor(&session.user_id, &org).await.map_err(|e| e.param("active_organization_id"))?.org.id,
+                    self.member_actor(&session.user_id, &org)
+                        .await
+                        .map_err(|e| e.param("active_organization_id"))?
+                        .org()
+                        .id
+                        .clone(),
                 ),
                 None => None,
             };

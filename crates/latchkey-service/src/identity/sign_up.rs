@@ -5,7 +5,7 @@ use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
 use latchkey_core::ids::IdKind;
 use latchkey_core::password::check_new_password;
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
-use latchkey_store::{ClientRow, CodeFields, CompleteSignUp, EmailRow, SignUpRow, StoreError, UserRecord, UserRow};
+use latchkey_store::{ClientRow, CodeFields, CompleteSignUp, SignUpRow, StoreError, UserRecord, UserRow};
 
 use crate::attempts::CodePurpose;
 use crate::error::{Result, ServiceError};
@@ -246,17 +246,7 @@ impl Services {
             return Ok(Step::pending(row));
         };
         let user_id = self.new_id(IdKind::User);
-        let email_row = EmailRow {
-            id: self.new_id(IdKind::Identification),
-            user_id: user_id.clone(),
-            email: email.clone(),
-            verified: true,
-            verified_at: Some(now),
-            code: CodeFields::default(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
+        let email_row = self.new_email_row(&user_id, email.clone(), true);
         let user = UserRow {
             id: user_id.clone(),
             username: row.username.clone(),

@@ -11,6 +11,7 @@ use latchkey_store::{MembershipRow, OrgInvitationRow, OrganizationRow, StoreErro
 use serde_json::Value;
 
 use crate::admin::{metadata_param, paging};
+use crate::authority::{OrgAccess, SignedIn};
 use crate::error::{Result, ServiceError};
 use crate::identity::email_param;
 use crate::tickets::invitation_statuses;
@@ -88,10 +89,10 @@ impl Services {
     /// (shown once: the link carries a secret that is stored only as a digest).
     pub async fn invite_to_organization(
         &self,
-        org_id: &str,
+        access: &dyn OrgAccess,
         input: OrgInvitationInput,
     ) -> Result<(OrgInvitationRow, String)> {
-        let org = self.organization(org_id).await?;
+        let org = self.organization(access.allow(MEMBERSHIPS_MANAGE)?).await?;
         let (email, role, days) = self.validated_org_invitation(&org, &input).await?;
         let now = self.now();
         let token = new_opaque_secret(self.rng.as_ref());
@@ -129,20 +130,25 @@ impl Services {
     /// its membership managers, who alone see them). Any other member's address stays hidden
     /// from other members (docs/SECURITY.md, "Organizations").
     pub async fn addresses_known_to(&self, viewer: &OrgActor) -> Result<HashSet<String>> {
-        if !viewer.permissions.iter().any(|p| p == MEMBERSHIPS_MANAGE) {
+        if !viewer.permissions().iter().any(|p| p == MEMBERSHIPS_MANAGE) {
             return Ok(HashSet::new());
         }
-        let (invited, _) = self.store.list_org_invitations(&viewer.org.id, &[], 10_000, 0).await?;
+        let (invited, _) = self.store.list_org_invitations(&viewer.org().id, &[], 10_000, 0).await?;
         Ok(invited.into_iter().map(|i| i.email).collect())
     }
 
     /// Counts the mail of `count` invitations a member sends (Frontend API, hosted pages)
     /// against their and their IP address's mail budget; refused past either.
     pub async fn member_invitations_allowed(&self, ctx: &RequestContext, inviter: &OrgActor, count: u32) -> Result<()> {
-        self.mail_budget(ctx, Some(&inviter.user_id), count).await
+        self.mail_budget(ctx, Some(inviter.user_id()), count).await
     }
 
-    pub async fn org_invitation(&self, org_id: &str, invitation_id: &str) -> Result<OrgInvitationRow> {
+    /// One of the organization's invitations, for whoever manages its members.
+    pub async fn org_invitation(&self, access: &dyn OrgAccess, invitation_id: &str) -> Result<OrgInvitationRow> {
+        self.invitation_of(access.allow(MEMBERSHIPS_MANAGE)?, invitation_id).await
+    }
+
+    async fn invitation_of(&self, org_id: &str, invitation_id: &str) -> Result<OrgInvitationRow> {
         let org = self.organization(org_id).await?;
         match self.store.get_org_invitation(invitation_id).await? {
             Some(i) if i.organization_id == org.id => Ok(i),
@@ -155,13 +161,15 @@ impl Services {
         Ok(self.store.get_org_invitation(invitation_id).await?)
     }
 
+    /// Who was invited is the membership managers' business, as in Clerk.
     pub async fn list_org_invitations(
         &self,
-        org_id: &str,
+        access: &dyn OrgAccess,
         statuses: &[String],
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<OrgInvitationRow>, i64)> {
+        let org_id = access.allow(MEMBERSHIPS_MANAGE)?;
         invitation_statuses(statuses)?;
         let (limit, offset) = paging(limit, offset)?;
         let org = self.organization(org_id).await?;
@@ -182,8 +190,8 @@ impl Services {
         Ok(())
     }
 
-    pub async fn revoke_org_invitation(&self, org_id: &str, invitation_id: &str) -> Result<OrgInvitationRow> {
-        let mut inv = self.org_invitation(org_id, invitation_id).await?;
+    pub async fn revoke_org_invitation(&self, access: &dyn OrgAccess, invitation_id: &str) -> Result<OrgInvitationRow> {
+        let mut inv = self.invitation_of(access.allow(MEMBERSHIPS_MANAGE)?, invitation_id).await?;
         let status = self.org_invitation_status(&inv).to_owned();
         if status != "pending" {
             return Err(ServiceError::bad_request(
@@ -199,7 +207,11 @@ impl Services {
     }
 
     /// Live pending invitations addressed to any of the user's verified addresses.
-    pub async fn invitations_for_user(&self, user_id: &str) -> Result<Vec<OrgInvitationRow>> {
+    pub async fn invitations_for_user(&self, who: &SignedIn) -> Result<Vec<OrgInvitationRow>> {
+        self.invitations_to(who.user_id()).await
+    }
+
+    async fn invitations_to(&self, user_id: &str) -> Result<Vec<OrgInvitationRow>> {
         let user = self.user(user_id).await?;
         let now = self.now();
         let mut out = Vec::new();
@@ -215,9 +227,10 @@ impl Services {
 
     /// Accepts one invitation addressed to the user: the membership and the status change
     /// land together.
-    pub async fn accept_org_invitation(&self, user_id: &str, invitation_id: &str) -> Result<MembershipRow> {
+    pub async fn accept_org_invitation(&self, who: &SignedIn, invitation_id: &str) -> Result<MembershipRow> {
+        let user_id = who.user_id();
         let inv = self
-            .invitations_for_user(user_id)
+            .invitations_to(user_id)
             .await?
             .into_iter()
             .find(|i| i.id == invitation_id)
@@ -254,7 +267,7 @@ impl Services {
     /// accepted (the organization is full) stays pending. Runs after the sign-up has
     /// committed, so a failure here is logged, never the sign-up's.
     pub(crate) async fn accept_invitations_at_sign_up(&self, user_id: &str) {
-        let invitations = match self.invitations_for_user(user_id).await {
+        let invitations = match self.invitations_to(user_id).await {
             Ok(list) => list,
             Err(e) => {
                 tracing::warn!(user_id, code = e.code, "pending organization invitations not checked");

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 
-use latchkey_core::authz::{with_org_prefix, ADMIN_ROLE};
+use latchkey_core::authz::{with_org_prefix, ADMIN_ROLE, MEMBERSHIPS_MANAGE, MEMBERSHIPS_READ};
 use latchkey_core::ids::IdKind;
 use latchkey_store::{MembershipQuery, MembershipRow, OrganizationRow, StoreError, UserQuery, UserRecord};
 
 use crate::admin::{merge_metadata, paging, MetadataChange};
+use crate::authority::{OperatorOrg, OrgAccess};
 use crate::error::{Result, ServiceError};
 use crate::Services;
 
@@ -18,6 +19,19 @@ impl Services {
         (query.limit, query.offset) = paging(query.limit, query.offset)?;
         query.roles = query.roles.iter().map(|r| with_org_prefix(r)).collect();
         Ok(self.store.list_memberships(&query).await?)
+    }
+
+    /// The organization's members (optionally with one of `roles`), for whoever may read them.
+    pub async fn org_members(
+        &self,
+        access: &dyn OrgAccess,
+        roles: Vec<String>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<MembershipRow>, i64)> {
+        let org = self.organization(access.allow(MEMBERSHIPS_READ)?).await?;
+        let query = MembershipQuery { organization_id: Some(org.id), roles, limit, offset, ..Default::default() };
+        self.list_memberships(query).await
     }
 
     /// The users behind memberships, by id (one query).
@@ -55,8 +69,9 @@ impl Services {
         }
     }
 
-    pub async fn add_member(&self, org_id: &str, user_id: &str, role: Option<&str>) -> Result<MembershipRow> {
-        let org = self.organization(org_id).await?;
+    /// The operator adds a member directly; members join by invitation.
+    pub async fn add_member(&self, access: &OperatorOrg, user_id: &str, role: Option<&str>) -> Result<MembershipRow> {
+        let org = self.organization(access.allow(MEMBERSHIPS_MANAGE)?).await?;
         let role = match role {
             Some(r) => self.role_param(r)?,
             None => with_org_prefix(&self.config.organizations.default_role),
@@ -87,8 +102,8 @@ impl Services {
         }
     }
 
-    pub async fn set_member_role(&self, org_id: &str, user_id: &str, role: &str) -> Result<MembershipRow> {
-        let org = self.organization(org_id).await?;
+    pub async fn set_member_role(&self, access: &dyn OrgAccess, user_id: &str, role: &str) -> Result<MembershipRow> {
+        let org = self.organization(access.allow(MEMBERSHIPS_MANAGE)?).await?;
         let role = self.role_param(role)?;
         let mut m = self.membership(&org.id, user_id).await?;
         m.role = role;
@@ -100,11 +115,11 @@ impl Services {
     /// Deep-merges the membership's public and private metadata.
     pub async fn update_membership_metadata(
         &self,
-        org_id: &str,
+        access: &OperatorOrg,
         user_id: &str,
         change: MetadataChange,
     ) -> Result<MembershipRow> {
-        let org = self.organization(org_id).await?;
+        let org = self.organization(access.allow(MEMBERSHIPS_MANAGE)?).await?;
         let mut m = self.membership(&org.id, user_id).await?;
         if let Some(v) = &change.public_metadata {
             m.public_metadata = merge_metadata(&m.public_metadata, v, "public_metadata")?;
@@ -128,7 +143,12 @@ impl Services {
     }
 
     /// Removes a member (the last admin of an organization with other members stays).
-    pub async fn remove_member(&self, org_id: &str, user_id: &str) -> Result<MembershipRow> {
+    pub async fn remove_member(&self, access: &dyn OrgAccess, user_id: &str) -> Result<MembershipRow> {
+        self.delete_membership(access.allow(MEMBERSHIPS_MANAGE)?, user_id).await
+    }
+
+    /// Removes the membership, whoever asked (a manager, the operator, the member leaving).
+    pub(super) async fn delete_membership(&self, org_id: &str, user_id: &str) -> Result<MembershipRow> {
         let org = self.organization(org_id).await?;
         let m = self.membership(&org.id, user_id).await?;
         let event = self.membership_event("organizationMembership.deleted", &m, &org).await?;

@@ -1,15 +1,15 @@
 //! Organizations, their members with one role each, and invitations by email (Clerk's model,
-//! docs/backend-api.md §4–§7, docs/frontend-api.md §10). The trusted functions here serve the
-//! Backend API and the CLI as they are; the Frontend API and the hosted pages reach them only
-//! through an [`OrgActor`], the caller's own membership, which must hold the system permission
-//! an action needs.
+//! docs/backend-api.md §4–§7, docs/frontend-api.md §10). Every action on an organization takes
+//! an [`OrgAccess`] (crate::authority) and asks it for the system permission it needs: the
+//! Frontend API and the hosted pages hold an [`OrgActor`], the caller's own membership; the
+//! Backend API holds the operator's access, which allows everything.
 //!
 //! - `config`: `[organizations]` in the configuration;
 //! - `roles`: the instance's roles and permissions;
 //! - `organizations`: reading, creating, updating, deleting organizations;
 //! - `memberships`: members and their roles;
 //! - `invitations`: invitations by email;
-//! - `actor`: the caller's own organizations ([`OrgActor`]);
+//! - `actor`: the caller's own organizations (making their [`OrgActor`], leaving, creating);
 //! - `claims`: the organization claims of session tokens, and the template context.
 //!
 //! This file holds the inputs and the errors they share.
@@ -22,7 +22,7 @@ mod memberships;
 mod organizations;
 mod roles;
 
-pub use actor::OrgActor;
+pub use crate::authority::{OperatorOrg, OrgAccess, OrgActor};
 pub use config::{OrganizationConfig, RoleConfig};
 
 use latchkey_core::org::OrgFieldProblem;

@@ -2,14 +2,15 @@
 
 use std::collections::HashMap;
 
-use latchkey_core::authz::with_org_prefix;
+use latchkey_core::authz::{with_org_prefix, PROFILE_DELETE, PROFILE_MANAGE};
 use latchkey_core::ids::IdKind;
 use latchkey_core::org::{normalize_name, normalize_slug, slugify};
 use latchkey_store::{OrgCounts, OrgQuery, OrganizationRow};
 use serde_json::Value;
 
 use crate::admin::{apply_metadata, metadata_param, paging, MetadataChange};
-use crate::error::{Result, ServiceError};
+use crate::authority::{Operator, OperatorOrg, OrgAccess};
+use crate::error::{ErrorKind, Result, ServiceError};
 use crate::Services;
 
 use super::{field_error, limit_param, slug_conflict, NewOrganization, OrganizationUpdate};
@@ -63,9 +64,14 @@ impl Services {
         Err(ServiceError::stale())
     }
 
+    /// The operator creates an organization (the Backend API, with any creator).
+    pub async fn create_organization(&self, _operator: &Operator, input: NewOrganization) -> Result<OrganizationRow> {
+        self.new_organization(input).await
+    }
+
     /// Creates an organization; `created_by` becomes its first member with the creator role,
     /// in the same transaction.
-    pub async fn create_organization(&self, input: NewOrganization) -> Result<OrganizationRow> {
+    pub(crate) async fn new_organization(&self, input: NewOrganization) -> Result<OrganizationRow> {
         let name = normalize_name(&input.name).map_err(field_error)?;
         let slug = match input.slug.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(s) => normalize_slug(s).map_err(field_error)?,
@@ -113,7 +119,27 @@ impl Services {
         with_org_prefix(&self.config.organizations.creator_role)
     }
 
-    pub async fn update_organization(&self, id_or_slug: &str, update: OrganizationUpdate) -> Result<OrganizationRow> {
+    /// Members change the profile (name, slug) only; limits and metadata are the operator's.
+    pub async fn update_organization(
+        &self,
+        access: &dyn OrgAccess,
+        update: OrganizationUpdate,
+    ) -> Result<OrganizationRow> {
+        let id_or_slug = access.allow(PROFILE_MANAGE)?;
+        if access.member().is_some() {
+            let privileged = [
+                ("max_allowed_memberships", update.max_allowed_memberships.is_some()),
+                ("admin_delete_enabled", update.admin_delete_enabled.is_some()),
+                ("public_metadata", update.public_metadata.is_some()),
+                ("private_metadata", update.private_metadata.is_some()),
+            ];
+            if let Some((param, _)) = privileged.iter().find(|(_, given)| *given) {
+                return Err(ServiceError::bad_request(
+                    "form_param_unknown",
+                    format!("{param} is not a valid parameter for this request."),
+                ));
+            }
+        }
         let mut org = self.organization(id_or_slug).await?;
         if let Some(name) = &update.name {
             org.name = normalize_name(name).map_err(field_error)?;
@@ -142,11 +168,11 @@ impl Services {
     /// Deep-merges (`merge`) or replaces the organization's public and private metadata.
     pub async fn update_organization_metadata(
         &self,
-        id_or_slug: &str,
+        access: &OperatorOrg,
         change: MetadataChange,
         merge: bool,
     ) -> Result<OrganizationRow> {
-        let mut org = self.organization(id_or_slug).await?;
+        let mut org = self.organization(access.allow(PROFILE_MANAGE)?).await?;
         let apply = |stored: &str, patch: &Value, param: &'static str| apply_metadata(stored, patch, param, merge);
         if let Some(v) = &change.public_metadata {
             org.public_metadata = apply(&org.public_metadata, v, "public_metadata")?;
@@ -160,9 +186,17 @@ impl Services {
         Ok(org)
     }
 
-    /// Deletes the organization with its memberships and invitations.
-    pub async fn delete_organization(&self, id_or_slug: &str) -> Result<OrganizationRow> {
-        let org = self.organization(id_or_slug).await?;
+    /// Deletes the organization with its memberships and invitations. A member may only
+    /// where the organization allows its admins to (`admin_delete_enabled`).
+    pub async fn delete_organization(&self, access: &dyn OrgAccess) -> Result<OrganizationRow> {
+        let org = self.organization(access.allow(PROFILE_DELETE)?).await?;
+        if access.member().is_some() && !org.admin_delete_enabled {
+            return Err(ServiceError::new(
+                ErrorKind::Forbidden,
+                "organization_deletion_not_allowed",
+                "Deleting this organization is turned off.",
+            ));
+        }
         let event = self.event("organization.deleted", crate::resources::deleted_organization(&org));
         if !self.emitting(vec![event]).delete_organization(&org.id).await? {
             return Err(ServiceError::not_found("Organization"));

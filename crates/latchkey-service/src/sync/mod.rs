@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 pub use pull::PullQuery;
 pub use push::PushResponse;
 
+use crate::authority::Operator;
 use crate::{ErrorKind, Result, ServiceError, Services};
 
 const BABYLOG_TABLES: &str = include_str!("babylog.toml");
@@ -252,7 +253,7 @@ impl Services {
     }
 
     /// Every live record of a space, by table (Backend API: backups and data requests).
-    pub async fn sync_export(&self, space_key: &str) -> Result<serde_json::Value> {
+    pub async fn sync_export(&self, _operator: &Operator, space_key: &str) -> Result<serde_json::Value> {
         let records = self.store.sync_changes(space_key, 0, i64::MAX, true).await?;
         let mut tables: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
         for r in records {

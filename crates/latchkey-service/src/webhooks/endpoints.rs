@@ -5,6 +5,7 @@
 use latchkey_core::ids::IdKind;
 use latchkey_store::{DeliveryQuery, DeliveryStatus, WebhookEndpointRow};
 
+use crate::authority::Operator;
 use crate::{Result, ServiceError, Services};
 
 use super::{guard, sign, DeliveryView, EndpointPatch, NewEndpoint, EVENT_TYPES};
@@ -72,7 +73,11 @@ impl Services {
     }
 
     /// Creates an endpoint; returns it with its secret.
-    pub async fn create_webhook_endpoint(&self, new: NewEndpoint) -> Result<(WebhookEndpointRow, String)> {
+    pub async fn create_webhook_endpoint(
+        &self,
+        _operator: &Operator,
+        new: NewEndpoint,
+    ) -> Result<(WebhookEndpointRow, String)> {
         let url = self.check_endpoint_url(&new.url)?;
         let event_types = Self::check_event_types(&new.event_types)?;
         let description = Self::check_description(new.description)?.unwrap_or_default();
@@ -103,7 +108,12 @@ impl Services {
         Ok(self.store.list_webhook_endpoints(limit, offset).await?)
     }
 
-    pub async fn update_webhook_endpoint(&self, id: &str, patch: EndpointPatch) -> Result<WebhookEndpointRow> {
+    pub async fn update_webhook_endpoint(
+        &self,
+        _operator: &Operator,
+        id: &str,
+        patch: EndpointPatch,
+    ) -> Result<WebhookEndpointRow> {
         let mut row = self.webhook_endpoint(id).await?;
         if let Some(url) = patch.url {
             row.url = self.check_endpoint_url(&url)?;
@@ -126,7 +136,7 @@ impl Services {
         Ok(row)
     }
 
-    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<()> {
+    pub async fn delete_webhook_endpoint(&self, _operator: &Operator, id: &str) -> Result<()> {
         if !self.store.delete_webhook_endpoint(id).await? {
             return Err(ServiceError::not_found("webhook endpoint"));
         }
@@ -134,7 +144,7 @@ impl Services {
     }
 
     /// The endpoint's current secret.
-    pub async fn webhook_secret(&self, id: &str) -> Result<String> {
+    pub async fn webhook_secret(&self, _operator: &Operator, id: &str) -> Result<String> {
         let row = self.webhook_endpoint(id).await?;
         self.open_endpoint_secret(&row.secret_sealed, &row.id)
     }
@@ -145,7 +155,7 @@ impl Services {
     }
 
     /// A new secret; the previous one keeps signing (a second signature) for the overlap.
-    pub async fn rotate_webhook_secret(&self, id: &str) -> Result<(WebhookEndpointRow, String)> {
+    pub async fn rotate_webhook_secret(&self, _operator: &Operator, id: &str) -> Result<(WebhookEndpointRow, String)> {
         let mut row = self.webhook_endpoint(id).await?;
         let now = self.now();
         let secret = sign::new_secret(self.rng.as_ref());
@@ -192,7 +202,12 @@ impl Services {
     }
 
     /// Sends one message to the endpoint again (same `webhook-id`); returns how many were queued.
-    pub async fn replay_webhook_message(&self, endpoint_id: &str, message_id: &str) -> Result<u64> {
+    pub async fn replay_webhook_message(
+        &self,
+        _operator: &Operator,
+        endpoint_id: &str,
+        message_id: &str,
+    ) -> Result<u64> {
         self.webhook_endpoint(endpoint_id).await?;
         if self.store.get_webhook_message(message_id).await?.is_none() {
             return Err(ServiceError::not_found("webhook message"));
@@ -202,7 +217,7 @@ impl Services {
     }
 
     /// Sends every message since `since` (epoch ms) that the endpoint's filter takes, again.
-    pub async fn replay_webhook_since(&self, endpoint_id: &str, since: i64) -> Result<u64> {
+    pub async fn replay_webhook_since(&self, _operator: &Operator, endpoint_id: &str, since: i64) -> Result<u64> {
         self.webhook_endpoint(endpoint_id).await?;
         let base = self.new_id(IdKind::Message).replacen("msg_", "whd_", 1) + "_";
         Ok(self.store.replay_webhook_messages(endpoint_id, None, Some(since), self.now(), &base).await?)

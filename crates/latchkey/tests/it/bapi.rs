@@ -16,21 +16,24 @@ async fn the_backend_api_needs_a_live_secret_key() {
         assert_eq!((r.status, r.error_code()), (StatusCode::UNAUTHORIZED, "clerk_key_invalid"), "{wrong}");
         assert!(r.body["clerk_trace_id"].is_string());
     }
-    let (row, secret) = server.services.create_secret_key("test").await.unwrap();
+    let (row, secret) = server.services.create_secret_key(&latchkey::operator(), "test").await.unwrap();
     let ok = b.send(b.http.get(b.url("/v1/jwks")).bearer_auth(&secret)).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
     assert_eq!(ok.content_type(), "application/json");
     assert_eq!(ok.body["keys"][0]["alg"], "RS256");
     assert_eq!(ok.body["keys"], b.get("/.well-known/jwks.json").await.body["keys"]);
-    let (_, second) = server.services.create_secret_key("second").await.unwrap();
-    server.services.revoke_secret_key(&row.id).await.unwrap();
+    let (_, second) = server.services.create_secret_key(&latchkey::operator(), "second").await.unwrap();
+    server.services.revoke_secret_key(&latchkey::operator(), &row.id).await.unwrap();
     assert_eq!(b.send(b.http.get(b.url("/v1/jwks")).bearer_auth(&secret)).await.error_code(), "clerk_key_invalid");
     assert_eq!(
         b.send(b.http.get(b.url("/v1/jwks")).bearer_auth(&second)).await.status,
         StatusCode::OK,
         "several keys per instance"
     );
-    assert!(server.services.revoke_secret_key(&row.id).await.is_err(), "revoking twice is refused");
+    assert!(
+        server.services.revoke_secret_key(&latchkey::operator(), &row.id).await.is_err(),
+        "revoking twice is refused"
+    );
 }
 
 /// A Backend API caller: the secret key on every request, JSON bodies.
@@ -41,7 +44,7 @@ struct Admin {
 
 impl Admin {
     async fn new(server: &TestServer) -> Self {
-        let (_, key) = server.services.create_secret_key("tests").await.unwrap();
+        let (_, key) = server.services.create_secret_key(&latchkey::operator(), "tests").await.unwrap();
         Self { b: server.browser(), key }
     }
     async fn call(

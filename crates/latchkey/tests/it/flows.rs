@@ -113,7 +113,7 @@ both_backends!(concurrent_sign_ups_with_one_email_have_one_winner, |backend| asy
     let loser = if x.status == StatusCode::OK { &y } else { &x };
     assert_eq!(loser.error_code(), "form_identifier_exists");
     assert_eq!(loser.body["errors"][0]["meta"]["param_name"], "email_address");
-    let (users, _) = server.services.list_users(100, 0).await.unwrap();
+    let (users, _) = server.services.list_users(&latchkey::operator(), 100, 0).await.unwrap();
     assert_eq!(users.iter().filter(|u| u.emails.iter().any(|e| e.email == "twin@example.com")).count(), 1);
 });
 
@@ -189,7 +189,11 @@ both_backends!(unknown_wrong_and_unverified_look_the_same, |backend| async move 
     let server = TestServer::start(backend).await;
     let a = server.browser();
     let (user_id, _) = server.sign_up(&a, "known@example.com", PASSWORD).await;
-    server.services.add_email(&Default::default(), &user_id, "unverified@example.com").await.unwrap();
+    server
+        .services
+        .admin_add_email(&latchkey::operator(), &user_id, "unverified@example.com", false, false)
+        .await
+        .unwrap();
 
     let known = server.browser().post("/v1/client/sign_ins", &[("identifier", "known@example.com")]).await;
     let unknown = server.browser().post("/v1/client/sign_ins", &[("identifier", "nobody@example.com")]).await;

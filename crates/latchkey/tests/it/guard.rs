@@ -90,7 +90,7 @@ async fn the_protected_api_answers_as_the_seeds_say() {
         .as_str()
         .unwrap()
         .to_owned();
-    let key = server.services.create_secret_key("t").await.unwrap().1;
+    let key = server.services.create_secret_key(&latchkey::operator(), "t").await.unwrap().1;
     let add = Browser::new(&server.url);
     add.send(
         add.http
@@ -293,7 +293,7 @@ async fn keys_are_fetched_once_cached_through_an_outage_and_flushed_on_revocatio
     // An outage: latchkey stops answering. Tokens signed by a cached key still verify, and a
     // failed background refresh keeps the cached keys. (Hour-long tokens from the Backend API,
     // minted before the outage, outlive the stale-cache wait.)
-    let key = server.services.create_secret_key("t").await.unwrap().1;
+    let key = server.services.create_secret_key(&latchkey::operator(), "t").await.unwrap().1;
     let admin = Browser::new(&server.url);
     let mut long = Vec::new();
     for _ in 0..2 {

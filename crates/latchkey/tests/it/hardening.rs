@@ -65,7 +65,7 @@ async fn an_https_public_url_turns_every_development_relaxation_off() {
     let cookies = r.set_cookies();
     let client = cookies.iter().find(|c| c.contains("client=")).unwrap();
     assert!(client.starts_with("__Host-client=") && client.contains("Secure"), "{client}");
-    let (_, key) = server.services.create_secret_key("test").await.unwrap();
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "test").await.unwrap();
     for url in ["http://127.0.0.1:9/hook", "http://hooks.example.com/x"] {
         let r = b.send(b.http.post(b.url("/v1/webhooks/endpoints")).bearer_auth(&key).json(&json!({"url": url}))).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {}", r.text);
@@ -380,7 +380,7 @@ both_backends!(mail_bodies_are_stored_only_for_a_subscribed_endpoint, |backend| 
     server.sign_up(&server.browser(), "quiet@example.com", PASSWORD).await;
     server.mail_settled().await;
     assert_eq!(stored_mail_events(&server).await, 0, "no endpoint: the code mail is not kept");
-    let (_, key) = server.services.create_secret_key("test").await.unwrap();
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "test").await.unwrap();
     let b = server.browser();
     let users_only = json!({"url": "http://hooks.example.com/users", "events": ["user.created"]});
     let r = b.send(b.http.post(b.url("/v1/webhooks/endpoints")).bearer_auth(&key).json(&users_only)).await;
@@ -445,7 +445,7 @@ async fn the_data_directory_and_database_files_are_private() {
 #[tokio::test]
 async fn the_client_address_is_the_one_the_proxy_added() {
     let server = TestServer::start_with(Backend::Sqlite, |c| c.rate_limits.per_ip_per_minute = 3).await;
-    let (_, key) = server.services.create_secret_key("proxy").await.unwrap();
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "proxy").await.unwrap();
     let b = Browser { base: server.url.clone(), http: reqwest::Client::new() };
     let mut statuses = Vec::new();
     for i in 0..4 {
@@ -501,7 +501,7 @@ both_backends!(the_password_path_counts_each_attempt_once_against_the_identifier
 #[tokio::test]
 async fn a_malformed_imported_digest_is_refused_with_its_parameter() {
     let server = TestServer::start(Backend::Sqlite).await;
-    let (_, key) = server.services.create_secret_key("test").await.unwrap();
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "test").await.unwrap();
     let b = server.browser();
     let create = |body: Value| b.send(b.http.post(b.url("/v1/users")).bearer_auth(&key).json(&body));
     for digest in ["$argon2id$garbage", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ", "not a digest"] {
@@ -606,7 +606,7 @@ both_backends!(a_strangers_failures_do_not_keep_the_owner_out, |backend| async m
         "the device the owner signed in on before is not held back"
     );
     // The owner on a new device elsewhere (through the app's proxy, which names the address).
-    let (_, key) = server.services.create_secret_key("proxy").await.unwrap();
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "proxy").await.unwrap();
     let via = |ip: &'static str, password: &'static str| {
         let b = Browser { base: server.url.clone(), http: reqwest::Client::new() };
         let key = key.clone();

@@ -56,7 +56,7 @@ both_backends!(members_join_by_their_own_consent_and_addresses_stay_private, |ba
     let cyd = Person::sign_up(&server, "cyd@example.com").await;
     // The operator adds dan directly (the Backend API acts for them).
     let dan = Person::sign_up(&server, "dan@example.com").await;
-    let (_, key) = server.services.create_secret_key("ops").await.unwrap();
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "ops").await.unwrap();
     let b = server.browser();
     let r = b
         .send(
@@ -110,7 +110,7 @@ async fn via_proxy_from(server: &TestServer, key: &str, ip: &str) -> StatusCode 
 #[tokio::test]
 async fn ipv6_addresses_share_the_budget_of_their_64_and_their_48() {
     let server = TestServer::start_with(Backend::Sqlite, |c| c.rate_limits.per_ip_per_minute = 3).await;
-    let (_, key) = server.services.create_secret_key("proxy").await.unwrap();
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "proxy").await.unwrap();
     let mut statuses = Vec::new();
     for host in 1..=4 {
         statuses.push(via_proxy_from(&server, &key, &format!("2001:db8:1:2::{host:x}")).await);
@@ -273,7 +273,7 @@ both_backends!(live_streams_close_or_narrow_when_access_ends, |backend| async mo
     let ada = Person::sign_up(&server, "ada@example.com").await;
     let bob = Person::sign_up(&server, "bob@example.com").await;
     let org = org_of(&ada, "Family").await;
-    let (_, key) = server.services.create_secret_key("ops").await.unwrap();
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "ops").await.unwrap();
     let admin = server.browser();
     admin
         .send(

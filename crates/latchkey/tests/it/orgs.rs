@@ -337,7 +337,7 @@ struct Admin {
 
 impl Admin {
     async fn new(server: &TestServer) -> Self {
-        let (_, key) = server.services.create_secret_key("tests").await.unwrap();
+        let (_, key) = server.services.create_secret_key(&latchkey::operator(), "tests").await.unwrap();
         Self { b: server.browser(), key }
     }
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {

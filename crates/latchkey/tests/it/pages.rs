@@ -167,13 +167,14 @@ async fn a_sign_in_link_signs_in_once_after_one_click() {
     let server = TestServer::start(Backend::Sqlite).await;
     let user = server
         .services
-        .admin_create_user(latchkey_service::admin::NewUser {
-            email_addresses: vec!["link@example.com".into()],
-            ..Default::default()
-        })
+        .admin_create_user(
+            &latchkey::operator(),
+            latchkey_service::admin::NewUser { email_addresses: vec!["link@example.com".into()], ..Default::default() },
+        )
         .await
         .unwrap();
-    let (_, _token, url) = server.services.create_sign_in_token(&user.user.id, Some(600)).await.unwrap();
+    let (_, _token, url) =
+        server.services.create_sign_in_token(&latchkey::operator(), &user.user.id, Some(600)).await.unwrap();
     let path = url.strip_prefix(&server.url).expect("a link to this instance").to_owned();
     assert!(path.starts_with("/sign-in?__clerk_ticket="), "{path}");
 

@@ -92,7 +92,7 @@ async fn the_proxy_applies_rules_and_forwards_identity() {
         .as_str()
         .unwrap()
         .to_owned();
-    let key = server.services.create_secret_key("t").await.unwrap().1;
+    let key = server.services.create_secret_key(&latchkey::operator(), "t").await.unwrap().1;
     let admin = Browser::new(&server.url);
     admin
         .send(

@@ -93,7 +93,7 @@ async fn what_the_upstream_is_reached_with_is_what_the_rules_allowed() {
     let org_of = |r: &crate::harness::Reply| r.body["response"]["id"].as_str().unwrap().to_owned();
     let org = org_of(&ada.call("POST", "/v1/organizations", &[("name", "Mine")]).await);
     let other = org_of(&ada.call("POST", "/v1/organizations", &[("name", "Theirs")]).await);
-    let key = server.services.create_secret_key("t").await.unwrap().1;
+    let key = server.services.create_secret_key(&latchkey::operator(), "t").await.unwrap().1;
     let admin = Browser::new(&server.url);
     let added = admin
         .send(

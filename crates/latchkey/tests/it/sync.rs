@@ -559,7 +559,11 @@ both_backends!(organization_spaces_and_permissions, |backend| async move {
     let eve = Person::sign_up(&server, "eve@example.com").await;
     let created = ada.call("POST", "/v1/organizations", &[("name", "Family")]).await;
     let org = created.body["response"]["id"].as_str().unwrap().to_owned();
-    server.services.add_member(&org, &bob.user_id, Some("org:member")).await.unwrap();
+    server
+        .services
+        .add_member(&latchkey::operator().organization(&org), &bob.user_id, Some("org:member"))
+        .await
+        .unwrap();
 
     let mut ada_phone = Device::new(&ada, "ada-phone");
     let h = stamp(&server, 0);
@@ -598,14 +602,18 @@ both_backends!(organization_spaces_and_permissions, |backend| async move {
 
     // Promoted to parent, Bob's phone starts the family's space over and now gets the journal
     // written before; removed, he drops the space.
-    server.services.set_member_role(&org, &bob.user_id, "org:parent").await.unwrap();
+    server
+        .services
+        .set_member_role(&latchkey::operator().organization(&org), &bob.user_id, "org:parent")
+        .await
+        .unwrap();
     let r = bob_phone.pull_page(100).await;
     assert_eq!(r.body["spaces"]["reset"], json!([org]), "{}", r.text);
     assert!(bob_phone.live().contains_key(&(org.clone(), "journal".to_owned(), "j1".to_owned())));
     let mut bob_tablet = Device::new(&bob, "bob-tablet");
     bob_tablet.pull_all(100).await;
     assert_eq!(bob_tablet.live(), bob_phone.live());
-    server.services.remove_member(&org, &bob.user_id).await.unwrap();
+    server.services.remove_member(&latchkey::operator().organization(&org), &bob.user_id).await.unwrap();
     let r = bob_tablet.pull_page(100).await;
     assert_eq!(r.body["spaces"]["removed"], json!([org]));
     assert!(bob_tablet.live().is_empty());
@@ -613,7 +621,7 @@ both_backends!(organization_spaces_and_permissions, |backend| async move {
     assert_eq!(r.body["results"][0]["reason"]["code"], "space_not_found");
 
     // Export (Backend API) and deletion: the organization's space goes with it.
-    let (_, key) = server.services.create_secret_key("tests").await.unwrap();
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "tests").await.unwrap();
     let b = server.browser();
     let export = b.send(b.http.get(b.url(&format!("/v1/organizations/{org}/sync_export"))).bearer_auth(&key)).await;
     assert_eq!(export.status, StatusCode::OK, "{}", export.text);
@@ -630,7 +638,7 @@ both_backends!(organization_spaces_and_permissions, |backend| async move {
     let missing = b.send(b.http.get(b.url("/v1/users/user_nope/sync_export")).bearer_auth(&key)).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
-    server.services.delete_organization(&org).await.unwrap();
+    server.services.delete_organization(&latchkey::operator().organization(&org)).await.unwrap();
     assert!(server.store.sync_changes(&org, 0, 100, false).await.unwrap().is_empty());
     let r = b.send(b.http.delete(b.url(&format!("/v1/users/{}", ada.user_id))).bearer_auth(&key)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);

@@ -361,7 +361,11 @@ fn run(backend: Backend, cases: u32) {
                 let b = Person::sign_up(&server, &format!("b{n}@example.com")).await;
                 let created = a.call("POST", "/v1/organizations", &[("name", &format!("Family {n}"))]).await;
                 let org = created.body["response"]["id"].as_str().unwrap().to_owned();
-                server.services.add_member(&org, &b.user_id, Some("org:member")).await.unwrap();
+                server
+                    .services
+                    .add_member(&latchkey::operator().organization(&org), &b.user_id, Some("org:member"))
+                    .await
+                    .unwrap();
                 let task = simulate(&server, vec![a, b], org, clients, steps);
                 // A failing case panics; proptest shrinks it.
                 task.await;

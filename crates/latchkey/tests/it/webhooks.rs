@@ -129,7 +129,7 @@ pub struct Admin {
 
 impl Admin {
     pub async fn new(server: &TestServer) -> Self {
-        let (_, key) = server.services.create_secret_key("webhook tests").await.unwrap();
+        let (_, key) = server.services.create_secret_key(&latchkey::operator(), "webhook tests").await.unwrap();
         Self { b: server.browser(), key }
     }
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
