@@ -21,13 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use latchkey_service::Services;
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use cookies::{cookie_suffix, publishable_key, CookiePolicy};
 pub use metrics::Metrics;
@@ -104,32 +100,6 @@ impl AppState {
 /// Every route, with the security and operational layers.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
-    // Each stack is one `Router::layer`, so the router boxes it once. The first layer listed is
-    // the outermost: the last one listed sets its header first.
-    let hsts = state.config.public_url.starts_with("https://").then(|| {
-        SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-        )
-    });
-    let security_headers = ServiceBuilder::new()
-        .option_layer(hsts)
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, middleware::no_store_for_html))
-        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, middleware::csp_for_html))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
-    let request_ids = ServiceBuilder::new()
-        .map_request(middleware::drop_invalid_request_id)
-        .layer(SetRequestIdLayer::x_request_id(middleware::HexRequestId(state.services.rng.clone())))
-        .layer(PropagateRequestIdLayer::x_request_id());
     let sync = &state.services.config.sync;
     let babylog = if sync.enabled && sync.include_babylog { babylog::routes() } else { Router::new() };
     Router::new()
@@ -146,9 +116,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::origin_guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::cors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::proxy_context))
-        .layer(security_headers)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
-        .layer(request_ids)
         .with_state(state)
 }
 

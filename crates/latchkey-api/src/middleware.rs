@@ -1,16 +1,13 @@
 //! Cross-cutting layers: request ids and tracing, timeouts, metrics, `_method` tunnelling,
 //! CORS for allow-listed origins, CSRF protection by origin, and security headers.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use latchkey_core::rng::Random;
 use latchkey_service::{ErrorKind, ServiceError};
-use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing::Instrument;
 
 use crate::error::{ApiError, TRACE_ID};
@@ -21,7 +18,6 @@ pub const FRONTEND_ORGS_PREFIX: &str = "/v1/_frontend/organizations";
 /// Where a `/v1/organizations…` request without any credential goes: a 401 inside the router,
 /// so it gets the request id, headers and CORS of every other answer.
 pub const NO_CREDENTIAL_PATH: &str = "/v1/_no_credential";
-const X_REQUEST_ID: &str = "x-request-id";
 
 /// Both APIs serve `/v1/organizations…`, as Clerk's do. A request goes to the Frontend API
 /// when it carries a Frontend API credential — a `__client` cookie, or a bearer client token
@@ -85,50 +81,33 @@ pub async fn method_override(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// An incoming `x-request-id` is kept only when it is 1–64 of `[A-Za-z0-9_-]`: safe to log and
-/// to echo.
-fn request_id_valid(v: &HeaderValue) -> bool {
-    let b = v.as_bytes();
-    !b.is_empty() && b.len() <= 64 && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-}
-
-/// Drops an incoming `x-request-id` that is not valid, so `SetRequestIdLayer` makes a new one:
-/// tower-http keeps whatever a client sends.
-pub fn drop_invalid_request_id(mut req: Request) -> Request {
-    if req.headers().get(X_REQUEST_ID).is_some_and(|v| !request_id_valid(v)) {
-        req.headers_mut().remove(X_REQUEST_ID);
-    }
-    req
-}
-
-/// New request ids: 12 bytes of the instance's [`Random`] as 24 hex digits.
-#[derive(Clone)]
-pub struct HexRequestId(pub Arc<dyn Random>);
-
-impl MakeRequestId for HexRequestId {
-    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
-        let mut raw = [0u8; 12];
-        self.0.fill(&mut raw);
-        HeaderValue::from_str(&latchkey_core::secret::hex(&raw)).ok().map(RequestId::new)
+fn request_id(headers: &HeaderMap, state: &AppState) -> String {
+    let incoming = headers.get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| {
+        !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    match incoming {
+        Some(v) => v.to_owned(),
+        None => {
+            let mut raw = [0u8; 12];
+            state.services.rng.fill(&mut raw);
+            latchkey_core::secret::hex(&raw)
+        }
     }
 }
 
-/// The request id (set by tower-http's request-id layers outside this one) as
-/// `clerk_trace_id`, a tracing span, the request timeout, metrics and one log line per request.
-/// Query strings are never logged. Hand-written: tower-http's `TraceLayer` cannot scope the
-/// trace id that error bodies read, nor hand the matched route to the metrics; its
-/// `TimeoutLayer` answers an empty body, not the JSON error shape.
+/// Request id (echoed as `x-request-id` and used as `clerk_trace_id`), a tracing span, the
+/// request timeout, metrics and one log line per request. Query strings are never logged.
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or_default();
-    let id = id.to_owned();
+    let id = request_id(req.headers(), &state);
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
     let start = Instant::now();
     let timeout = state.config.request_timeout;
-    let res = TRACE_ID
-        .scope(id, async move {
+    let id_for_scope = id.clone();
+    let mut res = TRACE_ID
+        .scope(id.clone(), async move {
             match tokio::time::timeout(timeout, next.run(req)).await {
                 Ok(res) => res,
                 Err(_) => {
@@ -140,6 +119,9 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .instrument(span.clone())
         .await;
     let elapsed = start.elapsed();
+    if let Ok(v) = HeaderValue::from_str(&id_for_scope) {
+        res.headers_mut().insert("x-request-id", v);
+    }
     let status = res.status().as_u16();
     state.metrics.observe(method.as_str(), &route, status, u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
     span.in_scope(|| {
@@ -148,21 +130,27 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     res
 }
 
-/// The content security policy of HTML pages.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
-
-fn is_html(res: &Response) -> bool {
-    res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"))
-}
-
-/// `Content-Security-Policy` for HTML pages only (for `SetResponseHeaderLayer`).
-pub fn csp_for_html(res: &Response) -> Option<HeaderValue> {
-    is_html(res).then(|| HeaderValue::from_static(CONTENT_SECURITY_POLICY))
-}
-
-/// `Cache-Control: no-store` for HTML pages only (for `SetResponseHeaderLayer`).
-pub fn no_store_for_html(res: &Response) -> Option<HeaderValue> {
-    is_html(res).then(|| HeaderValue::from_static("no-store"))
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    let is_html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+            ),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.config.public_url.starts_with("https://") {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    res
 }
 
 /// A request that came through an app's same-origin Frontend API proxy (`/__clerk`, as
@@ -243,8 +231,6 @@ fn secure_cookies(headers: &mut HeaderMap) {
 }
 
 /// CORS for allow-listed origins only, with credentials; never `*` with credentials.
-/// Hand-written: tower-http's `CorsLayer` answers every OPTIONS itself (200, not 204), and sends
-/// the allowed methods, headers and credentials to refused origins too.
 pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let allowed = origin.as_deref().filter(|o| origin_trusted(&state.config, req.extensions(), o)).map(str::to_owned);
