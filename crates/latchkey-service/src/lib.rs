@@ -161,16 +161,15 @@ struct Limits {
 }
 
 impl Limits {
-    fn new(config: &RateLimitConfig, sync: &sync::SyncConfig, clock: &Arc<dyn Clock>) -> Self {
-        let limiter = |burst: u32| RateLimiter::new(burst, 60_000, clock.clone());
-        let ip = || limiter(config.per_ip_per_minute);
-        let site = || limiter(config.per_ip_per_minute.saturating_mul(SITE_BUDGET_FACTOR));
+    fn new(config: &RateLimitConfig, sync: &sync::SyncConfig) -> Self {
+        let ip = || RateLimiter::new(config.per_ip_per_minute, 60_000);
+        let site = || RateLimiter::new(config.per_ip_per_minute.saturating_mul(SITE_BUDGET_FACTOR), 60_000);
         Self {
             enabled: config.enabled,
             by_ip: [ip(), ip(), ip(), ip()],
             by_site: [site(), site(), site(), site()],
-            by_identifier: limiter(config.per_identifier_per_minute),
-            pushes: (sync.pushes_per_minute > 0).then(|| limiter(sync.pushes_per_minute)),
+            by_identifier: RateLimiter::new(config.per_identifier_per_minute, 60_000),
+            pushes: (sync.pushes_per_minute > 0).then(|| RateLimiter::new(sync.pushes_per_minute, 60_000)),
         }
     }
 }
@@ -207,7 +206,7 @@ impl Services {
         config: ServiceConfig,
         code_key: Vec<u8>,
     ) -> Self {
-        let limits = Limits::new(&config.rate_limits, &config.sync, &clock);
+        let limits = Limits::new(&config.rate_limits, &config.sync);
         // The binary refuses a configuration whose roles are invalid before it gets here;
         // should one slip through, the default roles are the safe choice.
         let roles = config
@@ -267,7 +266,7 @@ impl Services {
         };
         for (key, factor) in ip_keys(&ctx.ip) {
             let limiter = if factor == 1 { &self.limits.by_ip[idx] } else { &self.limits.by_site[idx] };
-            limiter.check(&key).map_err(|r| ServiceError::rate_limited(r.0))?;
+            limiter.check(&key, self.now()).map_err(|r| ServiceError::rate_limited(r.0))?;
         }
         Ok(())
     }
@@ -275,7 +274,7 @@ impl Services {
     /// Applies the per-user limit of sync pushes.
     pub fn limit_pushes(&self, user_id: &str) -> Result<()> {
         match &self.limits.pushes {
-            Some(limiter) if self.limits.enabled => limiter.check(user_id).map_err(|r| {
+            Some(limiter) if self.limits.enabled => limiter.check(user_id, self.now()).map_err(|r| {
                 ServiceError::rate_limited(r.0).long("Too many pushes: wait, then push the outbox again.")
             }),
             _ => Ok(()),
@@ -287,7 +286,10 @@ impl Services {
         if !self.limits.enabled {
             return Ok(());
         }
-        self.limits.by_identifier.check(&identifier.to_lowercase()).map_err(|r| ServiceError::rate_limited(r.0))
+        self.limits
+            .by_identifier
+            .check(&identifier.to_lowercase(), self.now())
+            .map_err(|r| ServiceError::rate_limited(r.0))
     }
 
     /// How many messages [`Services::send_mail`] has accepted that the mailer has not finished
