@@ -81,6 +81,7 @@ pub async fn method_override(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+// Not tower-http's SetRequestId/PropagateRequestId: 1.18–1.35× the time per request (docs/BENCHMARKS.md).
 fn request_id(headers: &HeaderMap, state: &AppState) -> String {
     let incoming = headers.get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| {
         !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -97,6 +98,8 @@ fn request_id(headers: &HeaderMap, state: &AppState) -> String {
 
 /// Request id (echoed as `x-request-id` and used as `clerk_trace_id`), a tracing span, the
 /// request timeout, metrics and one log line per request. Query strings are never logged.
+/// Not tower-http's `TraceLayer`/`TimeoutLayer`: they cannot scope the trace id error bodies
+/// read or give metrics the matched route, and their timeout answer has an empty body.
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let id = request_id(req.headers(), &state);
     let method = req.method().clone();
@@ -130,6 +133,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     res
 }
 
+// Not tower-http's SetResponseHeaderLayers: 1.05–1.18× the time per request (docs/BENCHMARKS.md).
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
@@ -231,6 +235,8 @@ fn secure_cookies(headers: &mut HeaderMap) {
 }
 
 /// CORS for allow-listed origins only, with credentials; never `*` with credentials.
+/// Not tower-http's `CorsLayer`: it answers every OPTIONS itself (200, not 204) and sends the
+/// allowed methods and headers to refused origins too.
 pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let allowed = origin.as_deref().filter(|o| origin_trusted(&state.config, req.extensions(), o)).map(str::to_owned);
