@@ -111,7 +111,7 @@ async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     let slot = state.services.open_sync_stream(&caller)?;
     let names = state.services.sync_stream_spaces(&caller).await?;
     let receiver = state.services.sync_hub.subscribe();
-    let lifetime = (caller.expires_at - state.services.clock.now_secs()).clamp(1, 3600);
+    let lifetime = (caller.expires_at() - state.services.clock.now_secs()).clamp(1, 3600);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(lifetime as u64);
     let every = Duration::from_secs(state.services.config.sync.events_recheck_secs.max(1));
     let live = LiveStream {

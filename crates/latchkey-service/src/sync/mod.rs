@@ -122,10 +122,27 @@ impl SyncConfig {
 /// The signed-in caller of the sync API, from a verified session token.
 #[derive(Debug, Clone)]
 pub struct SyncCaller {
-    pub user_id: String,
-    pub session_id: String,
+    pub(crate) user_id: String,
+    pub(crate) session_id: String,
     /// When the token stops being valid (seconds since the epoch).
-    pub expires_at: i64,
+    pub(crate) expires_at: i64,
+}
+
+/// Made only by [`Services::sync_caller`] from a verified session token of a live session, so
+/// ownership always comes from the token (docs/sync-protocol.md).
+impl SyncCaller {
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// When the token stops being valid (seconds since the epoch).
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
 }
 
 /// A space the caller can see, with what they may do there.

@@ -140,7 +140,7 @@ impl Services {
     }
 
     /// The store, writing `events` in the transaction of the next write (see [`Store::emitting`]).
-    pub fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn Store> {
+    pub(crate) fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn Store> {
         self.store.emitting(events)
     }
 
