@@ -2,7 +2,7 @@
 // benchmark wrote: cold (every token once) and warm (one token again and again).
 // Usage: node bench/node/verify.mjs <pem file> <tokens file, one per line> <warm iterations>
 import { readFileSync } from 'node:fs';
-import { verifyToken } from '../../sdk/clerk-backend/node_modules/@clerk/backend/dist/index.mjs';
+import { verifyToken } from '../../node_modules/@clerk/backend/dist/index.mjs';
 
 const [pemFile, tokensFile, warmArg] = process.argv.slice(2);
 const jwtKey = readFileSync(pemFile, 'utf8');
