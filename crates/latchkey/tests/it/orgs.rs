@@ -228,6 +228,23 @@ both_backends!(members_create_switch_invite_and_change_roles, |backend| async mo
     let privileged =
         ada.call("PATCH", &format!("/v1/organizations/{org_id}"), &[("max_allowed_memberships", "100")]).await;
     assert_eq!((privileged.status, privileged.error_code()), (StatusCode::BAD_REQUEST, "form_param_unknown"));
+
+    // Where the operator turned deletion by admins off, the admin's delete is refused and the
+    // organization stays (the rule lives in the service, whichever door asks).
+    let operator_access = latchkey::operator().organization(&org_id);
+    let off = latchkey_service::orgs::OrganizationUpdate { admin_delete_enabled: Some(false), ..Default::default() };
+    server.services.update_organization(&operator_access, off).await.unwrap();
+    let refused = ada.call("DELETE", &format!("/v1/organizations/{org_id}"), &[]).await;
+    assert_eq!(
+        (refused.status, refused.error_code()),
+        (StatusCode::FORBIDDEN, "organization_deletion_not_allowed"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(ada.call("GET", &format!("/v1/organizations/{org_id}"), &[]).await.status, StatusCode::OK);
+    let on = latchkey_service::orgs::OrganizationUpdate { admin_delete_enabled: Some(true), ..Default::default() };
+    server.services.update_organization(&operator_access, on).await.unwrap();
+
     let deleted = ada.call("DELETE", &format!("/v1/organizations/{org_id}"), &[]).await;
     assert_eq!(
         deleted.body["response"],
