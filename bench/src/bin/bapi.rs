@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
-use latchkey_store::{CodeFields, EmailRow, Store, UserQuery, UserRecord, UserRow};
+use latchkey_store::{CodeFields, EmailRow, UserQuery, UserRecord, UserRow, UserStore};
 use tokio::process::Command;
 
 const CONCURRENCY: usize = 16;

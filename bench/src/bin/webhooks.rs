@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
-use latchkey_store::{OutboxEvent, Store, UserRecord, UserRow};
+use latchkey_store::{OutboxEvent, Store, UserRecord, UserRow, UserStore};
 use serde_json::{json, Value};
 
 const UPDATES: usize = 1_000;

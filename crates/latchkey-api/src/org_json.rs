@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use latchkey_service::resources;
 use latchkey_store::{MembershipRow, OrgCounts, OrgInvitationRow, OrganizationRow, UserRecord};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -68,18 +68,5 @@ pub fn invitation(state: &AppState, i: &OrgInvitationRow, url: Option<&str>, who
 
 /// An invitation as its invitee sees it (`/v1/me/organization_invitations`).
 pub fn user_invitation(state: &AppState, i: &OrgInvitationRow, org: Option<&OrganizationRow>) -> Value {
-    let mut v = invitation(state, i, None, Audience::Frontend);
-    if let Value::Object(map) = &mut v {
-        map.insert(
-            "public_organization_data".into(),
-            match org {
-                Some(o) => json!({
-                    "id": o.id, "name": o.name, "slug": o.slug,
-                    "image_url": o.image_url.clone().unwrap_or_else(|| state.avatar()), "has_image": o.image_url.is_some(),
-                }),
-                None => Value::Null,
-            },
-        );
-    }
-    v
+    resources::to_value(resources::OrgInvitationView::for_invitee(&state.services, &state.avatar(), i, org))
 }

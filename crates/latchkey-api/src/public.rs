@@ -25,9 +25,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let jwks = state.services.keys.jwks().await?;
+    let jwks = state.services.jwks().await?;
     let mut res = json_response(StatusCode::OK, &serde_json::to_value(jwks).unwrap_or_default());
-    let max_age = state.services.keys.timing.jwks_max_age_ms / 1000;
+    let max_age = state.services.jwks_max_age_ms() / 1000;
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
         res.headers_mut().insert(header::CACHE_CONTROL, v);
     }

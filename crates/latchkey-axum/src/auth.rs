@@ -8,6 +8,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::Response;
 use http::request::Parts;
 use latchkey_core::authz::{self, AuthState, Check};
+use latchkey_core::caller::TokenCaller;
 use serde_json::{Map, Value};
 
 use crate::layer::error_response;
@@ -26,41 +27,10 @@ struct Inner {
 }
 
 impl Auth {
-    /// Reads a verified token's claims: v2 (`o`, `fea`) or v1 (`org_id`, `org_role`, …).
+    /// Reads a verified token's claims (v2 or v1) the one way every verifier does
+    /// (`latchkey_core::caller`).
     pub(crate) fn from_claims(claims: Map<String, Value>) -> Option<Self> {
-        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
-        let user_id = text(claims.get("sub"))?;
-        let session_id = text(claims.get("sid"));
-        let fva = claims.get("fva").and_then(Value::as_array).and_then(|a| {
-            let first = a.first()?.as_i64()?;
-            let second = a.get(1)?.as_i64()?;
-            Some([first, second])
-        });
-        let (org_id, org_role, org_slug, org_permissions) = match claims.get("o").and_then(Value::as_object) {
-            Some(o) => {
-                let fea = claims.get("fea").and_then(Value::as_str).unwrap_or("");
-                let per = o.get("per").and_then(Value::as_str);
-                let fpm = o.get("fpm").and_then(Value::as_str);
-                (
-                    text(o.get("id")),
-                    text(o.get("rol")).map(|r| authz::with_org_prefix(&r)),
-                    text(o.get("slg")),
-                    authz::unpack_permissions(fea, per, fpm),
-                )
-            }
-            None => (
-                text(claims.get("org_id")),
-                text(claims.get("org_role")),
-                text(claims.get("org_slug")),
-                claims
-                    .get("org_permissions")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                    .unwrap_or_default(),
-            ),
-        };
-        let state =
-            AuthState { user_id: Some(user_id), org_id, org_role, org_permissions, factor_verification_age: fva };
+        let TokenCaller { state, session_id, org_slug, .. } = TokenCaller::from_claims(&claims)?;
         Some(Self { inner: Arc::new(Inner { state, session_id, org_slug, claims }) })
     }
 

@@ -2,6 +2,7 @@
 //! credential policies, one-time codes, session lifetimes, failure lockout and rate limiting.
 
 pub mod authz;
+pub mod caller;
 pub mod clock;
 pub mod code;
 pub mod email;

@@ -13,8 +13,7 @@
 use latchkey_core::code::code_digest;
 use latchkey_core::throttle::{over_budget, wait_for_attempt, Counter, DAY_MS, FAILURE_WINDOW_MS, HOUR_MS, MINUTE_MS};
 
-use latchkey_store::ClientRow;
-
+use crate::authority::Client;
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::{RequestContext, Services};
 
@@ -67,7 +66,7 @@ impl Services {
     pub(crate) async fn begin_attempt(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         identifier: &str,
         user_id: Option<&str>,
     ) -> Result<Attempt> {

@@ -4,6 +4,8 @@
 //!
 //! - [`Operator`]: the holder of a live secret key (the Backend API), or the operator at the
 //!   server's own command line. Administers everything.
+//! - [`Client`]: the browser or device whose client token the caller presented. Sign-in,
+//!   sign-up and session actions take it, so none of them acts on a client named by id.
 //! - [`SignedIn`]: a user proven by an active session of their client. Account actions take
 //!   it and act on that user alone.
 //! - [`OrgAccess`]: what may act on one organization, and how far: a member's [`OrgActor`]
@@ -12,7 +14,7 @@
 //!   one.
 
 use latchkey_core::authz::{has, AuthState, Check};
-use latchkey_store::{MembershipRow, OrganizationRow};
+use latchkey_store::{ClientRow, MembershipRow, OrganizationRow};
 
 use crate::error::{ErrorKind, Result, ServiceError};
 
@@ -43,6 +45,28 @@ impl Operator {
     /// The operator's access to one organization (by id or slug).
     pub fn organization(&self, id_or_slug: &str) -> OperatorOrg {
         OperatorOrg { org: id_or_slug.to_owned() }
+    }
+}
+
+/// A client the caller proved by presenting its token (cookie or bearer): made only by
+/// [`crate::Services::client_by_token`] and [`crate::Services::new_client_for`] (and from one
+/// of those by the actions that change it). Reads as the stored row.
+#[derive(Debug, Clone)]
+pub struct Client {
+    row: ClientRow,
+}
+
+impl Client {
+    pub(crate) fn new(row: ClientRow) -> Self {
+        Self { row }
+    }
+}
+
+impl std::ops::Deref for Client {
+    type Target = ClientRow;
+
+    fn deref(&self) -> &ClientRow {
+        &self.row
     }
 }
 

@@ -273,3 +273,21 @@ fn record(row: &SigningKeyRow) -> KeyRecord {
         revoked_at: row.revoked_at,
     }
 }
+
+impl crate::Services {
+    /// The public keys that verify session tokens, as the JWKS publishes them.
+    pub async fn jwks(&self) -> Result<Jwks> {
+        self.keys.jwks().await
+    }
+
+    /// How long a JWKS response may be cached, in milliseconds.
+    pub fn jwks_max_age_ms(&self) -> Millis {
+        self.keys.timing.jwks_max_age_ms
+    }
+
+    /// The signing keys themselves (rotate, revoke, prune, list): the operator's alone, since
+    /// whoever holds them can sign a session token for anyone.
+    pub fn signing_keys(&self, _operator: &crate::Operator) -> &KeyManager {
+        &self.keys
+    }
+}

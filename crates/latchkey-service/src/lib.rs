@@ -181,7 +181,7 @@ pub struct Services {
     pub(crate) store: Arc<dyn Store>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub mailer: Arc<dyn Mailer>,
-    pub keys: Arc<KeyManager>,
+    keys: Arc<KeyManager>,
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Random>,
     pub config: ServiceConfig,

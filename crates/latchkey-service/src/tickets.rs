@@ -5,10 +5,11 @@
 
 use latchkey_core::ids::IdKind;
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
-use latchkey_store::{ClientRow, CodeFields, InvitationRow, SignInRow, SignInTokenRow};
+use latchkey_store::{CodeFields, InvitationRow, SignInRow, SignInTokenRow};
 use serde_json::Value;
 
 use crate::admin::{metadata_param, MAX_PAGE};
+use crate::authority::Client;
 use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 use crate::identity::email_param;
@@ -251,7 +252,7 @@ impl Services {
     pub async fn sign_in_with_ticket(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         ticket: &str,
     ) -> Result<crate::identity::Step<SignInRow>> {
         self.limit_ip(crate::Action::SignIn, ctx)?;

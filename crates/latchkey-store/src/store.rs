@@ -7,9 +7,21 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::records::*;
 
+/// Everything the service layer stores, by area: each area is a trait of its own, implemented
+/// in its own module of [`crate::SqlStore`].
 #[async_trait]
 pub trait Store:
-    crate::sync::SyncStore + crate::webhooks::WebhookStore + crate::throttle::ThrottleStore + Send + Sync + 'static
+    KeyStore
+    + SessionStore
+    + UserStore
+    + InvitationStore
+    + OrganizationStore
+    + crate::sync::SyncStore
+    + crate::webhooks::WebhookStore
+    + crate::throttle::ThrottleStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> &'static str;
     /// This store, with every write transaction it opens also writing `events` to the outbox
@@ -19,31 +31,37 @@ pub trait Store:
     /// Notified after every commit that wrote events (wakes this instance's delivery worker).
     fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     async fn ping(&self) -> Result<()>;
+}
 
-    // Instance settings: written once, then read.
+/// Instance settings, the Backend API's secret keys, session-token signing keys and JWT templates.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
     /// Stores `value` unless `key` has one; returns the value that is stored either way.
     async fn init_setting(&self, key: &str, value: &str) -> Result<String>;
-
-    // Secret keys for the Backend API.
     async fn insert_api_key(&self, key: &ApiKeyRow) -> Result<()>;
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>>;
     async fn api_key_by_digest(&self, digest: &str) -> Result<Option<ApiKeyRow>>;
     async fn revoke_api_key(&self, id: &str, now: i64) -> Result<bool>;
-
-    // Session-token signing keys.
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRow>>;
     async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<()>;
     async fn revoke_signing_key(&self, kid: &str, now: i64) -> Result<bool>;
     async fn delete_signing_key(&self, kid: &str) -> Result<()>;
+    async fn insert_jwt_template(&self, template: &JwtTemplateRow) -> Result<()>;
+    async fn get_jwt_template(&self, id: &str) -> Result<Option<JwtTemplateRow>>;
+    async fn jwt_template_by_name(&self, name: &str) -> Result<Option<JwtTemplateRow>>;
+    async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplateRow>>;
+    async fn update_jwt_template(&self, template: &JwtTemplateRow) -> Result<()>;
+    async fn delete_jwt_template(&self, id: &str) -> Result<bool>;
+}
 
-    // Clients (one per browser or device).
+/// Clients, sign-up and sign-in attempts, sessions, failed factors, handshake nonces and the housekeeping of what anyone can make without an account.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     async fn insert_client(&self, client: &ClientRow) -> Result<()>;
     async fn get_client(&self, id: &str) -> Result<Option<ClientRow>>;
     async fn client_by_token_digest(&self, digest: &str) -> Result<Option<ClientRow>>;
     async fn update_client(&self, client: &ClientRow) -> Result<()>;
-
-    // Sign-up and sign-in attempts.
     /// Inserts a sign-up and makes it the client's current one, in one transaction.
     async fn insert_sign_up(&self, sign_up: &SignUpRow) -> Result<()>;
     async fn get_sign_up(&self, id: &str) -> Result<Option<SignUpRow>>;
@@ -55,8 +73,35 @@ pub trait Store:
     async fn get_sign_in(&self, id: &str) -> Result<Option<SignInRow>>;
     async fn update_sign_in(&self, sign_in: &SignInRow) -> Result<()>;
     async fn complete_sign_in(&self, done: &CompleteSignIn) -> Result<()>;
+    /// Writes a failed sign-in factor in one transaction (see [`FailedAttempt`]); the account's
+    /// count is kept without the optimistic check (failures must never be lost).
+    async fn record_failed_attempt(&self, failed: &FailedAttempt) -> Result<FailedAttemptCounts>;
+    async fn insert_session(&self, session: &SessionRow) -> Result<()>;
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRow>>;
+    async fn update_session(&self, session: &SessionRow) -> Result<()>;
+    async fn sessions_for_client(&self, client_id: &str) -> Result<Vec<SessionRow>>;
+    async fn sessions_for_user(&self, user_id: &str) -> Result<Vec<SessionRow>>;
+    /// Sets every active session of the client to `status`; returns how many changed.
+    async fn end_client_sessions(&self, client_id: &str, status: &str, now: i64) -> Result<u64>;
+    async fn query_sessions(&self, query: &SessionQuery) -> Result<(Vec<SessionRow>, i64)>;
+    /// Revokes every active session of the user except `keep`.
+    async fn revoke_user_sessions(&self, user_id: &str, keep: Option<&str>, now: i64) -> Result<u64>;
+    /// Housekeeping: deletes sign-in and sign-up attempts abandoned before `now`, and clients
+    /// that never held a session and have been idle since `idle_before` (what anyone can make
+    /// without an account must not pile up). Works in batches; returns how many rows went.
+    async fn prune_abandoned(&self, now: i64, idle_before: i64) -> Result<u64>;
+    /// Keeps handshake cookie directives (a JSON array) under a nonce's digest until `expires_at`.
+    async fn insert_handshake_nonce(&self, digest: &str, directives: &str, expires_at: i64) -> Result<()>;
+    /// Takes the directives stored under `digest` once: the first call before expiry gets them
+    /// and deletes them; every later call, or one after expiry, gets `None`.
+    async fn take_handshake_nonce(&self, digest: &str, now: i64) -> Result<Option<String>>;
+    /// Deletes expired handshake nonces; returns how many.
+    async fn prune_handshake_nonces(&self, now: i64) -> Result<u64>;
+}
 
-    // Users and their identifications.
+/// Users with their email addresses and phone numbers.
+#[async_trait]
+pub trait UserStore: Send + Sync {
     async fn create_user(&self, user: &UserRecord) -> Result<()>;
     async fn get_user(&self, id: &str) -> Result<Option<UserRecord>>;
     async fn user_id_by_verified_email(&self, email: &str) -> Result<Option<String>>;
@@ -69,9 +114,6 @@ pub trait Store:
     /// Writes the user (optimistically, like `update_user`) and revokes every active session of
     /// theirs in the same transaction, so a ban or lock never lands without its revocation.
     async fn update_user_revoking_sessions(&self, user: &UserRow, now: i64) -> Result<u64>;
-    /// Writes a failed sign-in factor in one transaction (see [`FailedAttempt`]); the account's
-    /// count is kept without the optimistic check (failures must never be lost).
-    async fn record_failed_attempt(&self, failed: &FailedAttempt) -> Result<FailedAttemptCounts>;
     async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>>;
     async fn count_users(&self) -> Result<i64>;
     /// One page of the users a query selects.
@@ -88,20 +130,11 @@ pub trait Store:
     async fn get_phone(&self, id: &str) -> Result<Option<PhoneRow>>;
     async fn update_phone(&self, phone: &PhoneRow) -> Result<()>;
     async fn delete_phone(&self, id: &str) -> Result<()>;
+}
 
-    // Sessions.
-    async fn insert_session(&self, session: &SessionRow) -> Result<()>;
-    async fn get_session(&self, id: &str) -> Result<Option<SessionRow>>;
-    async fn update_session(&self, session: &SessionRow) -> Result<()>;
-    async fn sessions_for_client(&self, client_id: &str) -> Result<Vec<SessionRow>>;
-    async fn sessions_for_user(&self, user_id: &str) -> Result<Vec<SessionRow>>;
-    /// Sets every active session of the client to `status`; returns how many changed.
-    async fn end_client_sessions(&self, client_id: &str, status: &str, now: i64) -> Result<u64>;
-    async fn query_sessions(&self, query: &SessionQuery) -> Result<(Vec<SessionRow>, i64)>;
-    /// Revokes every active session of the user except `keep`.
-    async fn revoke_user_sessions(&self, user_id: &str, keep: Option<&str>, now: i64) -> Result<u64>;
-
-    // App-level invitations.
+/// Invitations to the application and sign-in tokens.
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
     async fn insert_invitation(&self, invitation: &InvitationRow) -> Result<()>;
     async fn get_invitation(&self, id: &str) -> Result<Option<InvitationRow>>;
     async fn update_invitation(&self, invitation: &InvitationRow) -> Result<()>;
@@ -119,23 +152,16 @@ pub trait Store:
     /// Invitations for the address that are pending and not expired at `now` (read only: the
     /// sign-up path must not write to find them).
     async fn pending_invitations_for(&self, email: &str, now: i64) -> Result<Vec<InvitationRow>>;
-
-    // Sign-in tokens.
     async fn insert_sign_in_token(&self, token: &SignInTokenRow) -> Result<()>;
     async fn get_sign_in_token(&self, id: &str) -> Result<Option<SignInTokenRow>>;
     async fn sign_in_token_by_digest(&self, digest: &str) -> Result<Option<SignInTokenRow>>;
     /// Moves a token from `from` to `token.status`; false if it was no longer in `from`.
     async fn transition_sign_in_token(&self, token: &SignInTokenRow, from: &str) -> Result<bool>;
+}
 
-    // JWT templates.
-    async fn insert_jwt_template(&self, template: &JwtTemplateRow) -> Result<()>;
-    async fn get_jwt_template(&self, id: &str) -> Result<Option<JwtTemplateRow>>;
-    async fn jwt_template_by_name(&self, name: &str) -> Result<Option<JwtTemplateRow>>;
-    async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplateRow>>;
-    async fn update_jwt_template(&self, template: &JwtTemplateRow) -> Result<()>;
-    async fn delete_jwt_template(&self, id: &str) -> Result<bool>;
-
-    // Organizations.
+/// Organizations, their roles, memberships and invitations.
+#[async_trait]
+pub trait OrganizationStore: Send + Sync {
     async fn upsert_org_role(&self, role: &OrgRoleRow) -> Result<()>;
     async fn list_org_roles(&self) -> Result<Vec<OrgRoleRow>>;
     /// Creates the organization and, when given, its first membership, in one transaction.
@@ -184,17 +210,4 @@ pub trait Store:
         membership: &MembershipRow,
         max_allowed: i64,
     ) -> Result<bool>;
-
-    /// Housekeeping: deletes sign-in and sign-up attempts abandoned before `now`, and clients
-    /// that never held a session and have been idle since `idle_before` (what anyone can make
-    /// without an account must not pile up). Works in batches; returns how many rows went.
-    async fn prune_abandoned(&self, now: i64, idle_before: i64) -> Result<u64>;
-
-    /// Keeps handshake cookie directives (a JSON array) under a nonce's digest until `expires_at`.
-    async fn insert_handshake_nonce(&self, digest: &str, directives: &str, expires_at: i64) -> Result<()>;
-    /// Takes the directives stored under `digest` once: the first call before expiry gets them
-    /// and deletes them; every later call, or one after expiry, gets `None`.
-    async fn take_handshake_nonce(&self, digest: &str, now: i64) -> Result<Option<String>>;
-    /// Deletes expired handshake nonces; returns how many.
-    async fn prune_handshake_nonces(&self, now: i64) -> Result<u64>;
 }

@@ -269,7 +269,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(3600)).await;
-            match services.keys.prune().await {
+            match services.signing_keys(&latchkey::operator()).prune().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "pruned expired signing keys"),
                 Err(e) => tracing::warn!(error = %e, "key pruning failed"),
@@ -376,7 +376,7 @@ async fn services(config: &Config) -> anyhow::Result<app::Built> {
 
 async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
     let built = services(&config).await?;
-    let keys = &built.services.keys;
+    let keys = built.services.signing_keys(&latchkey::operator());
     if let KeysAction::Secret { action } = action {
         return secret_keys(&built.services, action).await;
     }

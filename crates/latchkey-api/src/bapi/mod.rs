@@ -92,6 +92,6 @@ pub(crate) fn ok(body: Value) -> Result<Response, ApiError> {
 /// fetches).
 async fn jwks(State(state): State<AppState>, key: SecretKey) -> Result<Response, ApiError> {
     tracing::debug!(key_id = key.0.key_id(), "backend API: jwks");
-    let jwks = state.services.keys.jwks().await?;
+    let jwks = state.services.jwks().await?;
     ok(serde_json::to_value(jwks).unwrap_or_default())
 }

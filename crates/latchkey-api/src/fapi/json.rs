@@ -1,42 +1,81 @@
 //! Clerk's Frontend API object shapes and their states (docs/frontend-api.md §6), built from
 //! service records. Timestamps are epoch milliseconds.
 
+use std::collections::HashMap;
+
 use latchkey_service::ClientView;
 use latchkey_store::{SessionRow, SignInRow, SignUpRow, UserRecord};
 use serde_json::{json, Value};
 
-pub use latchkey_service::resources::{avatar_url, email_json, phone_json, public_user_data, user_json};
+pub use latchkey_service::resources::{avatar_url, email_json, phone_json, user_json};
+use latchkey_service::resources::{to_value, PublicUserData, UserView};
+use serde::Serialize;
 
 fn metadata(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| json!({}))
 }
 
-pub fn session_json(
+/// A session as the Frontend API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub object: &'static str,
+    pub id: String,
+    pub status: String,
+    pub expire_at: i64,
+    pub abandon_at: i64,
+    pub last_active_at: i64,
+    pub last_active_token: Option<TokenView>,
+    pub last_active_organization_id: Option<String>,
+    pub actor: Option<Value>,
+    pub tasks: Option<Value>,
+    pub user: Option<UserView>,
+    pub public_user_data: Option<PublicUserData>,
+    pub factor_verification_age: [i64; 2],
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Only in the signed-in user's own list of sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_activity: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenView {
+    pub object: &'static str,
+    pub jwt: String,
+}
+
+/// `user` comes with the memberships its user object lists.
+pub fn session_view(
     s: &SessionRow,
     status: &str,
-    user: Option<&UserRecord>,
+    user: Option<(&UserRecord, Vec<Value>)>,
     token: Option<&str>,
     now: i64,
     img: &str,
-) -> Value {
+) -> SessionView {
     let minutes = (now - s.created_at).max(0) / 60_000;
-    json!({
-        "object": "session",
-        "id": s.id,
-        "status": status,
-        "expire_at": s.expire_at,
-        "abandon_at": s.abandon_at,
-        "last_active_at": s.last_active_at,
-        "last_active_token": token.map(|jwt| json!({"object": "token", "jwt": jwt})),
-        "last_active_organization_id": s.active_org_id,
-        "actor": null,
-        "tasks": null,
-        "user": user.map(|u| user_json(u, img)),
-        "public_user_data": user.map(|u| public_user_data(u, img)),
-        "factor_verification_age": [minutes, -1],
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-    })
+    let (user, public_user_data) = match user {
+        Some((u, memberships)) => (Some(UserView::frontend(u, img, memberships)), Some(PublicUserData::of(u, img))),
+        None => (None, None),
+    };
+    SessionView {
+        object: "session",
+        id: s.id.clone(),
+        status: status.to_owned(),
+        expire_at: s.expire_at,
+        abandon_at: s.abandon_at,
+        last_active_at: s.last_active_at,
+        last_active_token: token.map(|jwt| TokenView { object: "token", jwt: jwt.to_owned() }),
+        last_active_organization_id: s.active_org_id.clone(),
+        actor: None,
+        tasks: None,
+        user,
+        public_user_data,
+        factor_verification_age: [minutes, -1],
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+        latest_activity: None,
+    }
 }
 
 fn verification_json(status: &str, expire_at: Option<i64>, attempts: i64) -> Value {
@@ -138,29 +177,52 @@ pub fn sign_in_json(s: &SignInRow, img: &str) -> Value {
     })
 }
 
-/// `tokens` pairs session ids with a freshly minted token.
-pub fn client_json(v: &ClientView, tokens: &[(String, String)], now: i64, img: &str) -> Value {
-    let sessions: Vec<Value> = v
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientJson {
+    pub object: &'static str,
+    pub id: String,
+    pub sessions: Vec<SessionView>,
+    pub sign_in: Option<Value>,
+    pub sign_up: Option<Value>,
+    pub last_active_session_id: Option<String>,
+    pub last_authentication_strategy: Option<String>,
+    pub cookie_expires_at: Option<i64>,
+    pub captcha_bypass: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// `tokens` pairs session ids with a freshly minted token; `memberships` holds each signed-in
+/// user's organization memberships by user id.
+pub fn client_json(
+    v: &ClientView,
+    tokens: &[(String, String)],
+    memberships: &HashMap<String, Vec<Value>>,
+    now: i64,
+    img: &str,
+) -> Value {
+    let sessions = v
         .sessions
         .iter()
         .map(|(s, u)| {
             let token = tokens.iter().find(|(id, _)| *id == s.id).map(|(_, t)| t.as_str());
-            session_json(s, "active", Some(u), token, now, img)
+            let joined = memberships.get(&u.user.id).cloned().unwrap_or_default();
+            session_view(s, "active", Some((u, joined)), token, now, img)
         })
         .collect();
     let last_active =
         v.client.last_active_session_id.as_ref().filter(|id| v.sessions.iter().any(|(s, _)| &s.id == *id)).cloned();
-    json!({
-        "object": "client",
-        "id": v.client.id,
-        "sessions": sessions,
-        "sign_in": v.sign_in.as_ref().map(|s| sign_in_json(s, img)),
-        "sign_up": v.sign_up.as_ref().map(|s| sign_up_json(s, now)),
-        "last_active_session_id": last_active,
-        "last_authentication_strategy": null,
-        "cookie_expires_at": null,
-        "captcha_bypass": false,
-        "created_at": v.client.created_at,
-        "updated_at": v.client.updated_at,
+    to_value(ClientJson {
+        object: "client",
+        id: v.client.id.clone(),
+        sessions,
+        sign_in: v.sign_in.as_ref().map(|s| sign_in_json(s, img)),
+        sign_up: v.sign_up.as_ref().map(|s| sign_up_json(s, now)),
+        last_active_session_id: last_active,
+        last_authentication_strategy: None,
+        cookie_expires_at: None,
+        captcha_bypass: false,
+        created_at: v.client.created_at,
+        updated_at: v.client.updated_at,
     })
 }

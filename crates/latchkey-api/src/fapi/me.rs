@@ -7,8 +7,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use latchkey_service::account::ProfileUpdate;
+use latchkey_service::authority::Client;
+use latchkey_service::resources::to_value;
 use latchkey_service::{ServiceError, SignedIn};
-use latchkey_store::{ClientRow, SessionRow, UserRecord};
+use latchkey_store::{SessionRow, UserRecord};
 use serde_json::{json, Value};
 
 use super::{json as views, Caller, Reply};
@@ -35,7 +37,7 @@ pub fn routes() -> Router<AppState> {
 /// signed out before it runs.
 pub struct Me {
     pub caller: Caller,
-    pub client: ClientRow,
+    pub client: Client,
     pub session: SessionRow,
     pub user: UserRecord,
     pub who: SignedIn,
@@ -74,9 +76,8 @@ async fn me(state: &AppState, caller: Caller, named: Option<String>) -> Result<M
 }
 
 async fn user_body(state: &AppState, u: &UserRecord) -> Result<Value, ApiError> {
-    let mut v = views::user_json(u, &state.avatar());
-    super::with_memberships(state, &mut v).await?;
-    Ok(v)
+    let memberships = super::orgs::memberships_of(state, &u.user.id).await?;
+    Ok(views::user_json(u, &state.avatar(), memberships))
 }
 
 async fn get_me(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
@@ -155,11 +156,11 @@ async fn list_sessions(State(state): State<AppState>, m: Me) -> Result<Response,
     let data: Vec<Value> = sessions
         .iter()
         .map(|s| {
-            let mut v = views::session_json(s, "active", None, None, now, &state.avatar());
-            if let Some(o) = v.as_object_mut() {
-                o.insert("latest_activity".into(), json!({"object": "session_activity", "id": s.id, "device_type": null, "browser_name": null, "browser_version": null, "ip_address": null, "city": null, "country": null, "is_mobile": false}));
-            }
-            v
+            let mut v = views::session_view(s, "active", None, None, now, &state.avatar());
+            v.latest_activity = Some(
+                json!({"object": "session_activity", "id": s.id, "device_type": null, "browser_name": null, "browser_version": null, "ip_address": null, "city": null, "country": null, "is_mobile": false}),
+            );
+            to_value(v)
         })
         .collect();
     // Clerk's SDK expects a bare array here.
@@ -168,7 +169,7 @@ async fn list_sessions(State(state): State<AppState>, m: Me) -> Result<Response,
 
 async fn revoke_session(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
     let session = state.services.revoke_own_session(&m.who, &id).await?;
-    let body = views::session_json(
+    let body = views::session_view(
         &session,
         state.services.session_status(&session),
         None,
@@ -176,5 +177,5 @@ async fn revoke_session(State(state): State<AppState>, m: Me, Path(id): Path<Str
         state.services.now(),
         &state.avatar(),
     );
-    m.reply(&state, body).await
+    m.reply(&state, to_value(body)).await
 }

@@ -8,6 +8,8 @@ pub mod json;
 mod me;
 mod orgs;
 
+use std::collections::HashMap;
+
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
@@ -18,8 +20,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use latchkey_axum::credential::authorization_token;
 use latchkey_core::session::SessionStatus;
+use latchkey_service::authority::Client;
 use latchkey_service::{RequestContext, ServiceError, SignInInput, SignUpInput};
-use latchkey_store::{ClientRow, SessionRow, UserRecord};
+use latchkey_store::{SessionRow, UserRecord};
 use serde_json::{json, Value};
 
 use crate::cookies::{append_set_cookies, read_client_cookie};
@@ -107,7 +110,7 @@ async fn environment(State(state): State<AppState>) -> Response {
 /// native app's `Authorization: Bearer <client token>`.
 pub struct Caller {
     pub ctx: RequestContext,
-    pub client: Option<ClientRow>,
+    pub client: Option<Client>,
     pub native: bool,
 }
 
@@ -171,7 +174,7 @@ impl FromRequestParts<AppState> for Caller {
 pub struct Reply {
     pub status: StatusCode,
     pub response: Value,
-    pub client: Option<ClientRow>,
+    pub client: Option<Client>,
     /// Set when this request created the client or completed a sign-in or sign-up (which
     /// replaces the client's token): the token to hand out once.
     pub new_token: Option<String>,
@@ -179,7 +182,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn new(caller: &Caller, response: Value, client: Option<ClientRow>) -> Self {
+    pub fn new(caller: &Caller, response: Value, client: Option<Client>) -> Self {
         Self { status: StatusCode::OK, response, client, new_token: None, native: caller.native }
     }
 }
@@ -189,15 +192,11 @@ impl Reply {
 pub async fn client_state(
     state: &AppState,
     ctx: &RequestContext,
-    client: &ClientRow,
+    client: &Client,
 ) -> Result<(Value, Vec<String>), ApiError> {
     let s = &state.services;
     let fresh = s.refreshed_client(client).await?;
-    let view = s.client_view(&fresh).await?;
-    let mut tokens = Vec::new();
-    for (session, _) in &view.sessions {
-        tokens.push((session.id.clone(), s.sign_session_token(ctx, session).await?));
-    }
+    let (view, tokens) = s.client_view_with_tokens(ctx, &fresh).await?;
     let active = fresh
         .last_active_session_id
         .as_ref()
@@ -215,27 +214,14 @@ pub async fn client_state(
             cookies.extend(policy.session(None));
         }
     }
-    let mut client_json = json::client_json(&view, &tokens, s.now(), &state.avatar());
-    if let Some(sessions) = client_json.get_mut("sessions").and_then(Value::as_array_mut) {
-        for session in sessions {
-            if let Some(user) = session.get_mut("user") {
-                with_memberships(state, user).await?;
-            }
+    let mut memberships = HashMap::new();
+    for (_, user) in &view.sessions {
+        if !memberships.contains_key(&user.user.id) {
+            memberships.insert(user.user.id.clone(), orgs::memberships_of(state, &user.user.id).await?);
         }
     }
+    let client_json = json::client_json(&view, &tokens, &memberships, s.now(), &state.avatar());
     Ok((client_json, cookies))
-}
-
-/// Fills the `organization_memberships` of a Frontend API user object.
-pub async fn with_memberships(state: &AppState, user: &mut Value) -> Result<(), ApiError> {
-    let Some(id) = user.get("id").and_then(Value::as_str).map(str::to_owned) else {
-        return Ok(());
-    };
-    let memberships = orgs::memberships_of(state, &id).await?;
-    if let Some(map) = user.as_object_mut() {
-        map.insert("organization_memberships".into(), Value::Array(memberships));
-    }
-    Ok(())
 }
 
 impl Reply {
@@ -266,7 +252,7 @@ impl Reply {
 }
 
 /// The caller's client, created on first use.
-pub async fn ensure_client(state: &AppState, caller: &Caller) -> Result<(ClientRow, Option<String>), ApiError> {
+pub async fn ensure_client(state: &AppState, caller: &Caller) -> Result<(Client, Option<String>), ApiError> {
     match &caller.client {
         Some(c) => Ok((c.clone(), None)),
         None => {
@@ -276,7 +262,7 @@ pub async fn ensure_client(state: &AppState, caller: &Caller) -> Result<(ClientR
     }
 }
 
-fn require_client(caller: &Caller) -> Result<ClientRow, ApiError> {
+fn require_client(caller: &Caller) -> Result<Client, ApiError> {
     caller.client.clone().ok_or_else(|| {
         ApiError(
             ServiceError::unauthenticated("No client: sign in first.")
@@ -469,8 +455,13 @@ async fn sign_out_all(State(state): State<AppState>, caller: Caller) -> Result<R
     Reply::new(&caller, client_json, Some(client)).send(&state, &caller.ctx).await
 }
 
+/// A session with its user; that user object lists no memberships here (only the client's
+/// and `/v1/me`'s user objects load them).
 fn session_body(state: &AppState, s: &SessionRow, user: Option<&UserRecord>, token: Option<&str>) -> Value {
-    json::session_json(s, state.services.session_status(s), user, token, state.services.now(), &state.avatar())
+    let user = user.map(|u| (u, Vec::new()));
+    let view =
+        json::session_view(s, state.services.session_status(s), user, token, state.services.now(), &state.avatar());
+    latchkey_service::resources::to_value(view)
 }
 
 async fn get_session(
@@ -494,9 +485,8 @@ async fn touch_session(
     // Absent: keep the active organization; empty: the personal account.
     let org =
         p.0.contains_key("active_organization_id").then(|| p.text("active_organization_id").filter(|s| !s.is_empty()));
-    let session = state.services.touch_session(&client, &id, org).await?;
+    let (session, token) = state.services.touch_session_token(&caller.ctx, &client, &id, org).await?;
     let user = state.services.user(&session.user_id).await?;
-    let token = state.services.sign_session_token(&caller.ctx, &session).await?;
     Reply::new(&caller, session_body(&state, &session, Some(&user), Some(&token)), Some(client))
         .send(&state, &caller.ctx)
         .await

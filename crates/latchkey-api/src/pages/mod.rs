@@ -16,8 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use latchkey_core::secret::{constant_time_eq, new_opaque_secret};
+use latchkey_service::authority::Client;
 use latchkey_service::{ServiceError, SignInInput, SignUpInput};
-use latchkey_store::{ClientRow, SessionRow, UserRecord};
+use latchkey_store::{SessionRow, UserRecord};
 
 use crate::cookies::{append_set_cookies, read_cookie};
 use crate::fapi::{client_state, ensure_client, Caller};
@@ -237,14 +238,14 @@ async fn sign_in_submit(
     }
 }
 
-async fn has_active_session(state: &AppState, client: &ClientRow) -> bool {
+async fn has_active_session(state: &AppState, client: &Client) -> bool {
     state.services.client_has_active_session(client).await.unwrap_or(false)
 }
 
 async fn finish_signed_in(
     state: &AppState,
     caller: &Caller,
-    client: &ClientRow,
+    client: &Client,
     redirect_url: Option<String>,
     mut cookies: Vec<String>,
 ) -> Response {
@@ -353,7 +354,7 @@ fn verify_form(csrf: &str, redirect_url: Option<&str>, email: &str) -> String {
     )
 }
 
-async fn current_sign_up(state: &AppState, caller: &Caller) -> Option<(ClientRow, latchkey_store::SignUpRow)> {
+async fn current_sign_up(state: &AppState, caller: &Caller) -> Option<(Client, latchkey_store::SignUpRow)> {
     let client = caller.client.clone()?;
     let id = client.sign_up_id.clone()?;
     let row = state.services.sign_up_of(&client, &id).await.ok()?;

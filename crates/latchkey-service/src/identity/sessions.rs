@@ -6,6 +6,7 @@ use latchkey_core::session::SessionStatus;
 use latchkey_store::{ClientRow, SessionRow};
 use latchkey_token::{SessionClaims, SESSION_TOKEN_CAT};
 
+use crate::authority::Client;
 use crate::authority::SignedIn;
 use crate::error::{Result, ServiceError};
 use crate::{RequestContext, Services};
@@ -39,7 +40,7 @@ impl Services {
     }
 
     /// A session of this client that is still active.
-    pub async fn active_session_of(&self, client: &ClientRow, session_id: &str) -> Result<SessionRow> {
+    pub async fn active_session_of(&self, client: &Client, session_id: &str) -> Result<SessionRow> {
         match self.store.get_session(session_id).await? {
             Some(s) if s.client_id == client.id && self.session_is_active(&s) => Ok(s),
             Some(s) if s.client_id == client.id => {
@@ -52,13 +53,13 @@ impl Services {
 
     /// The signed-in user behind an active session of this client: the proof that account
     /// and organization actions take (crate::authority).
-    pub async fn signed_in(&self, client: &ClientRow, session_id: &str) -> Result<(SignedIn, SessionRow)> {
+    pub async fn signed_in(&self, client: &Client, session_id: &str) -> Result<(SignedIn, SessionRow)> {
         let session = self.active_session_of(client, session_id).await?;
         Ok((SignedIn::new(session.user_id.clone(), session.id.clone()), session))
     }
 
     /// Mints a fresh session token; `last_active_at` is refreshed at most once a minute.
-    pub async fn session_token(&self, ctx: &RequestContext, client: &ClientRow, session_id: &str) -> Result<String> {
+    pub async fn session_token(&self, ctx: &RequestContext, client: &Client, session_id: &str) -> Result<String> {
         let mut session = self.active_session_of(client, session_id).await?;
         let now = self.now();
         if now - session.last_active_at > 60_000 {
@@ -69,11 +70,11 @@ impl Services {
         self.sign_session_token(ctx, &session).await
     }
 
-    pub async fn sign_session_token(&self, ctx: &RequestContext, session: &SessionRow) -> Result<String> {
+    pub(crate) async fn sign_session_token(&self, ctx: &RequestContext, session: &SessionRow) -> Result<String> {
         self.sign_session_token_ttl(ctx, session, self.config.token_ttl_secs).await
     }
 
-    pub async fn sign_session_token_ttl(
+    pub(crate) async fn sign_session_token_ttl(
         &self,
         ctx: &RequestContext,
         session: &SessionRow,
@@ -87,7 +88,7 @@ impl Services {
     pub async fn session_token_for_org(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         session_id: &str,
         org_id: Option<&str>,
     ) -> Result<String> {
@@ -135,7 +136,7 @@ impl Services {
     /// Touches a session; `active_org` is `Some(None)` to select the personal account.
     pub async fn touch_session(
         &self,
-        client: &ClientRow,
+        client: &Client,
         session_id: &str,
         active_org: Option<Option<String>>,
     ) -> Result<SessionRow> {
@@ -158,7 +159,7 @@ impl Services {
         session.last_active_at = now;
         session.updated_at = now;
         self.store.update_session(&session).await?;
-        let mut client = client.clone();
+        let mut client = ClientRow::clone(client);
         if client.last_active_session_id.as_deref() != Some(session_id) {
             client.last_active_session_id = Some(session_id.to_owned());
             self.store.update_client(&client).await?;
@@ -166,8 +167,21 @@ impl Services {
         Ok(session)
     }
 
+    /// [`Services::touch_session`], then a fresh token of the touched session.
+    pub async fn touch_session_token(
+        &self,
+        ctx: &RequestContext,
+        client: &Client,
+        session_id: &str,
+        active_org: Option<Option<String>>,
+    ) -> Result<(SessionRow, String)> {
+        let session = self.touch_session(client, session_id, active_org).await?;
+        let token = self.sign_session_token(ctx, &session).await?;
+        Ok((session, token))
+    }
+
     /// Ends one session of this client (`ended` for sign-out, `removed` for remove).
-    pub async fn end_session(&self, client: &ClientRow, session_id: &str, status: SessionStatus) -> Result<SessionRow> {
+    pub async fn end_session(&self, client: &Client, session_id: &str, status: SessionStatus) -> Result<SessionRow> {
         let mut session = match self.store.get_session(session_id).await? {
             Some(s) if s.client_id == client.id => s,
             _ => return Err(ServiceError::not_found("Session")),
@@ -179,7 +193,7 @@ impl Services {
             let event = self.session_event(&format!("session.{}", status.as_str()), &session);
             self.emitting(vec![event]).update_session(&session).await?;
         }
-        let mut client = client.clone();
+        let mut client = ClientRow::clone(client);
         if client.last_active_session_id.as_deref() == Some(session_id) {
             client.last_active_session_id = None;
         }
@@ -189,7 +203,7 @@ impl Services {
     }
 
     /// Signs the client out of every session; the client itself (and its cookie) remain.
-    pub async fn sign_out_client(&self, client: &ClientRow) -> Result<ClientRow> {
+    pub async fn sign_out_client(&self, client: &Client) -> Result<Client> {
         let now = self.now();
         let events = self
             .store
@@ -204,12 +218,12 @@ impl Services {
             })
             .collect();
         self.emitting(events).end_client_sessions(&client.id, SessionStatus::Ended.as_str(), now).await?;
-        let mut client = client.clone();
+        let mut client = ClientRow::clone(client);
         client.last_active_session_id = None;
         client.sign_in_id = None;
         client.sign_up_id = None;
         client.updated_at = now;
         self.store.update_client(&client).await?;
-        Ok(client)
+        Ok(Client::new(client))
     }
 }

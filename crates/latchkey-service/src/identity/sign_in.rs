@@ -5,9 +5,10 @@ use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
 use latchkey_core::ids::{keyed_id, IdKind};
 use latchkey_core::lockout::{FailureState, COOL_DOWN_MS, MAX_CONSECUTIVE_FAILURES};
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
-use latchkey_store::{AccountFailure, ClientRow, CodeFields, CompleteSignIn, FailedAttempt, SignInRow};
+use latchkey_store::{AccountFailure, CodeFields, CompleteSignIn, FailedAttempt, SignInRow};
 
 use crate::attempts::CodePurpose;
+use crate::authority::Client;
 use crate::error::{Result, ServiceError};
 use crate::{Action, RequestContext, Services};
 
@@ -17,7 +18,7 @@ impl Services {
     pub async fn create_sign_in(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         input: SignInInput,
     ) -> Result<Step<SignInRow>> {
         self.limit_ip(Action::SignIn, ctx)?;
@@ -74,7 +75,7 @@ impl Services {
     }
 
     /// A sign-in of this client (another client's is reported as not found).
-    pub async fn sign_in_of(&self, client: &ClientRow, id: &str) -> Result<SignInRow> {
+    pub async fn sign_in_of(&self, client: &Client, id: &str) -> Result<SignInRow> {
         match self.store.get_sign_in(id).await? {
             Some(row) if row.client_id == client.id => Ok(row),
             _ => Err(ServiceError::not_found("Sign-in")),
@@ -84,7 +85,7 @@ impl Services {
     pub async fn prepare_first_factor(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         id: &str,
         strategy: &str,
     ) -> Result<SignInRow> {
@@ -133,7 +134,7 @@ impl Services {
     pub async fn attempt_first_factor(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         id: &str,
         strategy: &str,
         secret: &str,
@@ -165,7 +166,7 @@ impl Services {
     async fn attempt_password(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         mut row: SignInRow,
         password: &str,
     ) -> Result<Step<SignInRow>> {
@@ -230,7 +231,7 @@ impl Services {
     async fn attempt_code(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         mut row: SignInRow,
         code: &str,
     ) -> Result<Step<SignInRow>> {
@@ -271,7 +272,7 @@ impl Services {
 
     pub(crate) async fn complete_sign_in(
         &self,
-        client: &ClientRow,
+        client: &Client,
         mut row: SignInRow,
         user_id: &str,
         rehashed: Option<String>,

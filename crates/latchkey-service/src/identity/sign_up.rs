@@ -5,9 +5,10 @@ use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
 use latchkey_core::ids::IdKind;
 use latchkey_core::password::check_new_password;
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
-use latchkey_store::{ClientRow, CodeFields, CompleteSignUp, SignUpRow, StoreError, UserRecord, UserRow};
+use latchkey_store::{CodeFields, CompleteSignUp, SignUpRow, StoreError, UserRecord, UserRow};
 
 use crate::attempts::CodePurpose;
+use crate::authority::Client;
 use crate::error::{Result, ServiceError};
 use crate::{Action, RequestContext, Services};
 
@@ -17,12 +18,7 @@ use super::{
 };
 
 impl Services {
-    pub async fn create_sign_up(
-        &self,
-        ctx: &RequestContext,
-        client: &ClientRow,
-        input: SignUpInput,
-    ) -> Result<SignUpRow> {
+    pub async fn create_sign_up(&self, ctx: &RequestContext, client: &Client, input: SignUpInput) -> Result<SignUpRow> {
         self.limit_ip(Action::SignUp, ctx)?;
         self.refuse_if_signed_in(client).await?;
         let now = self.now();
@@ -61,7 +57,7 @@ impl Services {
     pub async fn update_sign_up(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         id: &str,
         input: SignUpInput,
     ) -> Result<Step<SignUpRow>> {
@@ -157,7 +153,7 @@ impl Services {
     }
 
     /// A sign-up of this client (another client's is reported as not found).
-    pub async fn sign_up_of(&self, client: &ClientRow, id: &str) -> Result<SignUpRow> {
+    pub async fn sign_up_of(&self, client: &Client, id: &str) -> Result<SignUpRow> {
         match self.store.get_sign_up(id).await? {
             Some(row) if row.client_id == client.id => Ok(row),
             _ => Err(ServiceError::not_found("Sign-up")),
@@ -167,7 +163,7 @@ impl Services {
     pub async fn prepare_sign_up_verification(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         id: &str,
         strategy: &str,
     ) -> Result<SignUpRow> {
@@ -199,7 +195,7 @@ impl Services {
     pub async fn attempt_sign_up_verification(
         &self,
         ctx: &RequestContext,
-        client: &ClientRow,
+        client: &Client,
         id: &str,
         code: &str,
     ) -> Result<Step<SignUpRow>> {
@@ -240,7 +236,7 @@ impl Services {
 
     /// Creates the user and the first session; exactly one of two racing sign-ups with the
     /// same address wins (the unique index decides), the other gets `form_identifier_exists`.
-    async fn finish_sign_up(&self, client: &ClientRow, mut row: SignUpRow) -> Result<Step<SignUpRow>> {
+    async fn finish_sign_up(&self, client: &Client, mut row: SignUpRow) -> Result<Step<SignUpRow>> {
         let now = self.now();
         let Some(email) = row.email.clone() else {
             return Ok(Step::pending(row));

@@ -10,6 +10,7 @@ mod push;
 use std::collections::{BTreeMap, HashMap};
 
 use latchkey_core::authz::{has, AuthState, Check};
+use latchkey_core::caller::TokenCaller;
 use latchkey_core::sync::migration::{check_migrations, Migration};
 use latchkey_core::sync::schema::{check_tables, TableSpec};
 use latchkey_token::{VerifierOptions, VerifyError};
@@ -234,17 +235,23 @@ impl Services {
             };
             ServiceError::unauthenticated(long)
         })?;
-        let (Some(user_id), Some(session_id)) = (verified.subject(), verified.session_id()) else {
+        let caller = TokenCaller::from_claims(&verified.claims);
+        let Some(TokenCaller {
+            state: AuthState { user_id: Some(user_id), .. },
+            session_id: Some(session_id),
+            expires_at,
+            ..
+        }) = caller
+        else {
             return Err(ServiceError::unauthenticated("The session token is invalid."));
         };
-        let session = self.store.get_session(session_id).await?;
+        let session = self.store.get_session(&session_id).await?;
         let live =
             session.as_ref().is_some_and(|s| s.status == "active" && s.user_id == user_id && s.expire_at > self.now());
         if !live {
             return Err(ServiceError::unauthenticated("This session has ended; sign in again."));
         }
-        let expires_at = verified.claims.get("exp").and_then(serde_json::Value::as_i64).unwrap_or(0);
-        Ok(SyncCaller { user_id: user_id.to_owned(), session_id: session_id.to_owned(), expires_at })
+        Ok(SyncCaller { user_id, session_id, expires_at })
     }
 
     /// The personal space, then every organization the caller is a member of.

@@ -1,14 +1,14 @@
 //! Clients (one per browser or device), their sign-in and sign-up attempts, sessions, and
 //! handshake nonces; with the housekeeping of what anyone can make without an account.
 
+use async_trait::async_trait;
+
 use super::base::SqlStore;
 use super::shared::{bump_in, insert_in, update_versioned_in, Filter, Record};
 use crate::error::Result;
-use crate::records::{
-    ClientRow, CompleteSignIn, CompleteSignUp, FailedAttempt, FailedAttemptCounts, SessionQuery, SessionRow, SignInRow,
-    SignUpRow,
-};
+use crate::records::*;
 use crate::sql::{SqlDriver, SqlTx};
+use crate::store::SessionStore;
 
 record!(ClientRow in "clients" {
     id, token_digest, sign_in_id, sign_up_id, last_active_session_id, created_at, updated_at,
@@ -27,10 +27,6 @@ record!(SignInRow in "sign_ins", versioned by version {
     created_session_id, created_at, updated_at, abandon_at, version,
 });
 
-pub(super) async fn client_by_token_digest<D: SqlDriver>(s: &SqlStore<D>, digest: &str) -> Result<Option<ClientRow>> {
-    s.find("token_digest = $1", &[digest.into()]).await
-}
-
 /// Inserts a sign-up or sign-in and makes it its client's current one (`client_column`), in one
 /// transaction.
 async fn insert_attempt<D: SqlDriver, R: Record>(
@@ -46,14 +42,6 @@ async fn insert_attempt<D: SqlDriver, R: Record>(
     tx.commit().await
 }
 
-pub(super) async fn insert_sign_up<D: SqlDriver>(s: &SqlStore<D>, sign_up: &SignUpRow) -> Result<()> {
-    insert_attempt(s, sign_up, (&sign_up.client_id, &sign_up.id), "sign_up_id").await
-}
-
-pub(super) async fn insert_sign_in<D: SqlDriver>(s: &SqlStore<D>, sign_in: &SignInRow) -> Result<()> {
-    insert_attempt(s, sign_in, (&sign_in.client_id, &sign_in.id), "sign_in_id").await
-}
-
 /// Points the session's client at it (the new session is the client's active one) and gives
 /// the client its new token: the token it had before the sign-in stops working.
 async fn hand_session_to_client(tx: &mut Box<dyn SqlTx>, session: &SessionRow, token_digest: &str) -> Result<()> {
@@ -63,97 +51,6 @@ async fn hand_session_to_client(tx: &mut Box<dyn SqlTx>, session: &SessionRow, t
     )
     .await
     .map(|_| ())
-}
-
-pub(super) async fn complete_sign_up<D: SqlDriver>(s: &SqlStore<D>, done: &CompleteSignUp) -> Result<()> {
-    let mut tx = s.begin().await?;
-    update_versioned_in(&mut tx, &done.sign_up).await?;
-    insert_in(&mut tx, &done.user).await?;
-    insert_in(&mut tx, &done.email).await?;
-    insert_in(&mut tx, &done.session).await?;
-    hand_session_to_client(&mut tx, &done.session, &done.client_token_digest).await?;
-    tx.commit().await
-}
-
-pub(super) async fn complete_sign_in<D: SqlDriver>(s: &SqlStore<D>, done: &CompleteSignIn) -> Result<()> {
-    let mut tx = s.begin().await?;
-    update_versioned_in(&mut tx, &done.sign_in).await?;
-    insert_in(&mut tx, &done.session).await?;
-    hand_session_to_client(&mut tx, &done.session, &done.client_token_digest).await?;
-    tx.execute(
-        "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = $2, last_active_at = $2, \
-         updated_at = $2, version = version + 1 WHERE id = $1",
-        &[done.user_id.clone().into(), done.now.into()],
-    )
-    .await?;
-    if let Some(hash) = &done.rehashed_password {
-        tx.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[done.user_id.clone().into(), hash.into()])
-            .await?;
-    }
-    tx.commit().await
-}
-
-pub(super) async fn record_failed_attempt<D: SqlDriver>(
-    s: &SqlStore<D>,
-    f: &FailedAttempt,
-) -> Result<FailedAttemptCounts> {
-    let mut tx = s.begin().await?;
-    update_versioned_in(&mut tx, &f.sign_in).await?;
-    let mut counters = Vec::with_capacity(f.counters.len());
-    for (key, window_ms) in &f.counters {
-        counters.push(bump_in(&mut tx, key, *window_ms, f.now).await?);
-    }
-    let mut account_failures = None;
-    if let Some(a) = &f.account {
-        // Counted and locked in SQL (every SET reads the row as it was), so concurrent
-        // failures all count and none clears a lock another just set.
-        let rows = tx
-            .query(
-                "UPDATE users SET failed_attempts = failed_attempts + 1, \
-                 locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until END \
-                 WHERE id = $1 RETURNING failed_attempts",
-                &[a.user_id.clone().into(), a.lock_after.into(), a.locked_until.into()],
-            )
-            .await?;
-        account_failures = rows.first().map(|r| r.int(0)).transpose()?;
-    }
-    tx.commit().await?;
-    Ok(FailedAttemptCounts { counters, account_failures })
-}
-
-pub(super) async fn sessions_for_client<D: SqlDriver>(s: &SqlStore<D>, client_id: &str) -> Result<Vec<SessionRow>> {
-    s.find_all("client_id = $1 ORDER BY created_at, id", &[client_id.into()]).await
-}
-
-pub(super) async fn sessions_for_user<D: SqlDriver>(s: &SqlStore<D>, user_id: &str) -> Result<Vec<SessionRow>> {
-    s.find_all("user_id = $1 ORDER BY created_at DESC, id", &[user_id.into()]).await
-}
-
-pub(super) async fn end_client_sessions<D: SqlDriver>(
-    s: &SqlStore<D>,
-    client_id: &str,
-    status: &str,
-    now: i64,
-) -> Result<u64> {
-    s.write_one(
-        "UPDATE sessions SET status = $2, updated_at = $3 WHERE client_id = $1 AND status = 'active'",
-        &[client_id.into(), status.into(), now.into()],
-    )
-    .await
-}
-
-pub(super) async fn revoke_user_sessions<D: SqlDriver>(
-    s: &SqlStore<D>,
-    user_id: &str,
-    keep: Option<&str>,
-    now: i64,
-) -> Result<u64> {
-    s.write_one(
-        "UPDATE sessions SET status = 'revoked', updated_at = $3 WHERE user_id = $1 AND status = 'active' \
-         AND id <> $2",
-        &[user_id.into(), keep.unwrap_or("").into(), now.into()],
-    )
-    .await
 }
 
 fn session_filter(q: &SessionQuery) -> Filter {
@@ -178,69 +75,196 @@ fn session_filter(q: &SessionQuery) -> Filter {
     f
 }
 
-pub(super) async fn query_sessions<D: SqlDriver>(s: &SqlStore<D>, q: &SessionQuery) -> Result<(Vec<SessionRow>, i64)> {
-    s.page(session_filter(q), "created_at DESC, id DESC", q.limit, q.offset).await
-}
+#[async_trait]
+impl<D: SqlDriver> SessionStore for SqlStore<D> {
+    async fn insert_client(&self, client: &ClientRow) -> Result<()> {
+        self.insert(client).await
+    }
 
-pub(super) async fn insert_handshake_nonce<D: SqlDriver>(
-    s: &SqlStore<D>,
-    digest: &str,
-    directives: &str,
-    expires_at: i64,
-) -> Result<()> {
-    s.write_one(
-        "INSERT INTO handshake_nonces (nonce_digest, directives, expires_at) VALUES ($1, $2, $3)",
-        &[digest.into(), directives.into(), expires_at.into()],
-    )
-    .await
-    .map(|_| ())
-}
+    async fn get_client(&self, id: &str) -> Result<Option<ClientRow>> {
+        self.get(id).await
+    }
 
-pub(super) async fn take_handshake_nonce<D: SqlDriver>(
-    s: &SqlStore<D>,
-    digest: &str,
-    now: i64,
-) -> Result<Option<String>> {
-    let mut tx = s.begin().await?;
-    // One DELETE decides who takes it: a second caller finds no row.
-    let rows = tx
-        .query(
-            "DELETE FROM handshake_nonces WHERE nonce_digest = $1 RETURNING directives, expires_at",
-            &[digest.into()],
+    async fn client_by_token_digest(&self, digest: &str) -> Result<Option<ClientRow>> {
+        self.find("token_digest = $1", &[digest.into()]).await
+    }
+
+    async fn update_client(&self, client: &ClientRow) -> Result<()> {
+        self.update(client).await.map(|_| ())
+    }
+
+    async fn insert_sign_up(&self, sign_up: &SignUpRow) -> Result<()> {
+        insert_attempt(self, sign_up, (&sign_up.client_id, &sign_up.id), "sign_up_id").await
+    }
+
+    async fn get_sign_up(&self, id: &str) -> Result<Option<SignUpRow>> {
+        self.get(id).await
+    }
+
+    async fn update_sign_up(&self, sign_up: &SignUpRow) -> Result<()> {
+        self.update_versioned(sign_up).await
+    }
+
+    async fn complete_sign_up(&self, done: &CompleteSignUp) -> Result<()> {
+        let mut tx = self.begin().await?;
+        update_versioned_in(&mut tx, &done.sign_up).await?;
+        insert_in(&mut tx, &done.user).await?;
+        insert_in(&mut tx, &done.email).await?;
+        insert_in(&mut tx, &done.session).await?;
+        hand_session_to_client(&mut tx, &done.session, &done.client_token_digest).await?;
+        tx.commit().await
+    }
+
+    async fn insert_sign_in(&self, sign_in: &SignInRow) -> Result<()> {
+        insert_attempt(self, sign_in, (&sign_in.client_id, &sign_in.id), "sign_in_id").await
+    }
+
+    async fn get_sign_in(&self, id: &str) -> Result<Option<SignInRow>> {
+        self.get(id).await
+    }
+
+    async fn update_sign_in(&self, sign_in: &SignInRow) -> Result<()> {
+        self.update_versioned(sign_in).await
+    }
+
+    async fn complete_sign_in(&self, done: &CompleteSignIn) -> Result<()> {
+        let mut tx = self.begin().await?;
+        update_versioned_in(&mut tx, &done.sign_in).await?;
+        insert_in(&mut tx, &done.session).await?;
+        hand_session_to_client(&mut tx, &done.session, &done.client_token_digest).await?;
+        tx.execute(
+            "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = $2, last_active_at = $2, \
+             updated_at = $2, version = version + 1 WHERE id = $1",
+            &[done.user_id.clone().into(), done.now.into()],
         )
         .await?;
-    tx.commit().await?;
-    match rows.first() {
-        Some(r) if r.int(1)? > now => Ok(Some(r.text(0)?)),
-        _ => Ok(None),
+        if let Some(hash) = &done.rehashed_password {
+            tx.execute(
+                "UPDATE users SET password_hash = $2 WHERE id = $1",
+                &[done.user_id.clone().into(), hash.into()],
+            )
+            .await?;
+        }
+        tx.commit().await
     }
-}
 
-pub(super) async fn prune_handshake_nonces<D: SqlDriver>(s: &SqlStore<D>, now: i64) -> Result<u64> {
-    s.write_one("DELETE FROM handshake_nonces WHERE expires_at <= $1", &[now.into()]).await
-}
+    async fn record_failed_attempt(&self, f: &FailedAttempt) -> Result<FailedAttemptCounts> {
+        let mut tx = self.begin().await?;
+        update_versioned_in(&mut tx, &f.sign_in).await?;
+        let mut counters = Vec::with_capacity(f.counters.len());
+        for (key, window_ms) in &f.counters {
+            counters.push(bump_in(&mut tx, key, *window_ms, f.now).await?);
+        }
+        let mut account_failures = None;
+        if let Some(a) = &f.account {
+            // Counted and locked in SQL (every SET reads the row as it was), so concurrent
+            // failures all count and none clears a lock another just set.
+            let rows = tx
+                .query(
+                    "UPDATE users SET failed_attempts = failed_attempts + 1, \
+                     locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until END \
+                     WHERE id = $1 RETURNING failed_attempts",
+                    &[a.user_id.clone().into(), a.lock_after.into(), a.locked_until.into()],
+                )
+                .await?;
+            account_failures = rows.first().map(|r| r.int(0)).transpose()?;
+        }
+        tx.commit().await?;
+        Ok(FailedAttemptCounts { counters, account_failures })
+    }
 
-pub(super) async fn prune_abandoned<D: SqlDriver>(s: &SqlStore<D>, now: i64, idle_before: i64) -> Result<u64> {
-    const BATCH: i64 = 1000;
-    let statements = [
-        ("DELETE FROM sign_ins WHERE id IN (SELECT id FROM sign_ins WHERE abandon_at < $1 LIMIT $2)", now),
-        ("DELETE FROM sign_ups WHERE id IN (SELECT id FROM sign_ups WHERE abandon_at < $1 LIMIT $2)", now),
-        (
-            "DELETE FROM clients WHERE id IN (SELECT c.id FROM clients c WHERE c.updated_at < $1 \
-             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.client_id = c.id) LIMIT $2)",
-            idle_before,
-        ),
-    ];
-    let mut removed = 0;
-    for (sql, before) in statements {
-        loop {
-            // One short transaction per batch, so the writer is never held for long.
-            let n = s.write_one(sql, &[before.into(), BATCH.into()]).await?;
-            removed += n;
-            if n < BATCH as u64 {
-                break;
+    async fn insert_session(&self, session: &SessionRow) -> Result<()> {
+        self.insert(session).await
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRow>> {
+        self.get(id).await
+    }
+
+    async fn update_session(&self, session: &SessionRow) -> Result<()> {
+        self.update(session).await.map(|_| ())
+    }
+
+    async fn sessions_for_client(&self, client_id: &str) -> Result<Vec<SessionRow>> {
+        self.find_all("client_id = $1 ORDER BY created_at, id", &[client_id.into()]).await
+    }
+
+    async fn sessions_for_user(&self, user_id: &str) -> Result<Vec<SessionRow>> {
+        self.find_all("user_id = $1 ORDER BY created_at DESC, id", &[user_id.into()]).await
+    }
+
+    async fn end_client_sessions(&self, client_id: &str, status: &str, now: i64) -> Result<u64> {
+        self.write_one(
+            "UPDATE sessions SET status = $2, updated_at = $3 WHERE client_id = $1 AND status = 'active'",
+            &[client_id.into(), status.into(), now.into()],
+        )
+        .await
+    }
+
+    async fn query_sessions(&self, q: &SessionQuery) -> Result<(Vec<SessionRow>, i64)> {
+        self.page(session_filter(q), "created_at DESC, id DESC", q.limit, q.offset).await
+    }
+
+    async fn revoke_user_sessions(&self, user_id: &str, keep: Option<&str>, now: i64) -> Result<u64> {
+        self.write_one(
+            "UPDATE sessions SET status = 'revoked', updated_at = $3 WHERE user_id = $1 AND status = 'active' \
+             AND id <> $2",
+            &[user_id.into(), keep.unwrap_or("").into(), now.into()],
+        )
+        .await
+    }
+
+    async fn prune_abandoned(&self, now: i64, idle_before: i64) -> Result<u64> {
+        const BATCH: i64 = 1000;
+        let statements = [
+            ("DELETE FROM sign_ins WHERE id IN (SELECT id FROM sign_ins WHERE abandon_at < $1 LIMIT $2)", now),
+            ("DELETE FROM sign_ups WHERE id IN (SELECT id FROM sign_ups WHERE abandon_at < $1 LIMIT $2)", now),
+            (
+                "DELETE FROM clients WHERE id IN (SELECT c.id FROM clients c WHERE c.updated_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.client_id = c.id) LIMIT $2)",
+                idle_before,
+            ),
+        ];
+        let mut removed = 0;
+        for (sql, before) in statements {
+            loop {
+                // One short transaction per batch, so the writer is never held for long.
+                let n = self.write_one(sql, &[before.into(), BATCH.into()]).await?;
+                removed += n;
+                if n < BATCH as u64 {
+                    break;
+                }
             }
         }
+        Ok(removed)
     }
-    Ok(removed)
+
+    async fn insert_handshake_nonce(&self, digest: &str, directives: &str, expires_at: i64) -> Result<()> {
+        self.write_one(
+            "INSERT INTO handshake_nonces (nonce_digest, directives, expires_at) VALUES ($1, $2, $3)",
+            &[digest.into(), directives.into(), expires_at.into()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn take_handshake_nonce(&self, digest: &str, now: i64) -> Result<Option<String>> {
+        let mut tx = self.begin().await?;
+        // One DELETE decides who takes it: a second caller finds no row.
+        let rows = tx
+            .query(
+                "DELETE FROM handshake_nonces WHERE nonce_digest = $1 RETURNING directives, expires_at",
+                &[digest.into()],
+            )
+            .await?;
+        tx.commit().await?;
+        match rows.first() {
+            Some(r) if r.int(1)? > now => Ok(Some(r.text(0)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn prune_handshake_nonces(&self, now: i64) -> Result<u64> {
+        self.write_one("DELETE FROM handshake_nonces WHERE expires_at <= $1", &[now.into()]).await
+    }
 }

@@ -1,13 +1,16 @@
 //! Users with their email addresses and phone numbers, and the queries of user lists.
 
+use async_trait::async_trait;
+
 use super::base::SqlStore;
 use super::shared::{
     delete_space, delete_user_clients, from_row, insert_in, like_prefix, one, placeholders, select_sql,
     update_versioned_in, Filter,
 };
 use crate::error::Result;
-use crate::records::{EmailRow, PhoneRow, UserOrder, UserQuery, UserRecord, UserRow};
+use crate::records::*;
 use crate::sql::{Cell, SqlDriver, SqlValue};
+use crate::store::UserStore;
 
 record!(UserRow in "users", versioned by version {
     id, username, first_name, last_name, password_hash, primary_email_id, primary_phone_id,
@@ -139,90 +142,133 @@ async fn load_users<D: SqlDriver>(s: &SqlStore<D>, users: Vec<UserRow>) -> Resul
         .collect())
 }
 
-pub(super) async fn create_user<D: SqlDriver>(s: &SqlStore<D>, u: &UserRecord) -> Result<()> {
-    let mut tx = s.begin().await?;
-    insert_in(&mut tx, &u.user).await?;
-    for e in &u.emails {
-        insert_in(&mut tx, e).await?;
+#[async_trait]
+impl<D: SqlDriver> UserStore for SqlStore<D> {
+    async fn create_user(&self, u: &UserRecord) -> Result<()> {
+        let mut tx = self.begin().await?;
+        insert_in(&mut tx, &u.user).await?;
+        for e in &u.emails {
+            insert_in(&mut tx, e).await?;
+        }
+        for p in &u.phones {
+            insert_in(&mut tx, p).await?;
+        }
+        tx.commit().await
     }
-    for p in &u.phones {
-        insert_in(&mut tx, p).await?;
+
+    async fn get_user(&self, id: &str) -> Result<Option<UserRecord>> {
+        let Some(user) = self.get::<UserRow>(id).await? else {
+            return Ok(None);
+        };
+        Ok(load_users(self, vec![user]).await?.pop())
     }
-    tx.commit().await
-}
 
-pub(super) async fn get_user<D: SqlDriver>(s: &SqlStore<D>, id: &str) -> Result<Option<UserRecord>> {
-    let Some(user) = s.get::<UserRow>(id).await? else {
-        return Ok(None);
-    };
-    Ok(load_users(s, vec![user]).await?.pop())
-}
-
-pub(super) async fn user_id_by_verified_email<D: SqlDriver>(s: &SqlStore<D>, email: &str) -> Result<Option<String>> {
-    let rows =
-        s.db.read("SELECT user_id FROM email_addresses WHERE email = $1 AND verified = TRUE", &[email.into()]).await?;
-    one(rows, |r| r.text(0))
-}
-
-pub(super) async fn verified_email_owner<D: SqlDriver>(
-    s: &SqlStore<D>,
-    email: &str,
-) -> Result<Option<(String, String)>> {
-    let rows =
-        s.db.read("SELECT user_id, id FROM email_addresses WHERE email = $1 AND verified = TRUE", &[email.into()])
+    async fn user_id_by_verified_email(&self, email: &str) -> Result<Option<String>> {
+        let rows = self
+            .db
+            .read("SELECT user_id FROM email_addresses WHERE email = $1 AND verified = TRUE", &[email.into()])
             .await?;
-    one(rows, |r| Ok((r.text(0)?, r.text(1)?)))
-}
+        one(rows, |r| r.text(0))
+    }
 
-pub(super) async fn user_id_by_username<D: SqlDriver>(s: &SqlStore<D>, username: &str) -> Result<Option<String>> {
-    one(s.db.read("SELECT id FROM users WHERE username = $1", &[username.into()]).await?, |r| r.text(0))
-}
+    async fn verified_email_owner(&self, email: &str) -> Result<Option<(String, String)>> {
+        let rows = self
+            .db
+            .read("SELECT user_id, id FROM email_addresses WHERE email = $1 AND verified = TRUE", &[email.into()])
+            .await?;
+        one(rows, |r| Ok((r.text(0)?, r.text(1)?)))
+    }
 
-pub(super) async fn user_id_by_external_id<D: SqlDriver>(s: &SqlStore<D>, external_id: &str) -> Result<Option<String>> {
-    one(s.db.read("SELECT id FROM users WHERE external_id = $1", &[external_id.into()]).await?, |r| r.text(0))
-}
+    async fn get_user_row(&self, id: &str) -> Result<Option<UserRow>> {
+        self.get(id).await
+    }
 
-pub(super) async fn update_user_revoking_sessions<D: SqlDriver>(s: &SqlStore<D>, u: &UserRow, now: i64) -> Result<u64> {
-    let mut tx = s.begin().await?;
-    update_versioned_in(&mut tx, u).await?;
-    let n = tx
-        .execute(
-            "UPDATE sessions SET status = 'revoked', updated_at = $2 WHERE user_id = $1 AND status = 'active'",
-            &[u.id.clone().into(), now.into()],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(n)
-}
+    async fn user_id_by_username(&self, username: &str) -> Result<Option<String>> {
+        one(self.db.read("SELECT id FROM users WHERE username = $1", &[username.into()]).await?, |r| r.text(0))
+    }
 
-pub(super) async fn list_users<D: SqlDriver>(s: &SqlStore<D>, limit: i64, offset: i64) -> Result<Vec<UserRecord>> {
-    let users = s
-        .find_all("1 = 1 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2", &[limit.into(), offset.into()])
-        .await?;
-    load_users(s, users).await
-}
+    async fn update_user(&self, user: &UserRow) -> Result<()> {
+        self.update_versioned(user).await
+    }
 
-pub(super) async fn count_users<D: SqlDriver>(s: &SqlStore<D>) -> Result<i64> {
-    s.count("SELECT COUNT(*) FROM users", &[]).await
-}
+    async fn update_user_revoking_sessions(&self, u: &UserRow, now: i64) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        update_versioned_in(&mut tx, u).await?;
+        let n = tx
+            .execute(
+                "UPDATE sessions SET status = 'revoked', updated_at = $2 WHERE user_id = $1 AND status = 'active'",
+                &[u.id.clone().into(), now.into()],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
 
-pub(super) async fn query_users<D: SqlDriver>(s: &SqlStore<D>, q: &UserQuery) -> Result<Vec<UserRecord>> {
-    let (sql, params) = user_page_sql(s.db.as_ref(), q);
-    let rows = s.db.read(&sql, &params).await?;
-    load_users(s, rows.iter().map(from_row).collect::<Result<_>>()?).await
-}
+    async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>> {
+        let users = self
+            .find_all("1 = 1 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2", &[limit.into(), offset.into()])
+            .await?;
+        load_users(self, users).await
+    }
 
-pub(super) async fn count_users_matching<D: SqlDriver>(s: &SqlStore<D>, q: &UserQuery) -> Result<i64> {
-    let f = user_filter(s.db.as_ref(), q);
-    s.count(&format!("SELECT COUNT(*) FROM users WHERE {}", f.sql()), &f.params).await
-}
+    async fn count_users(&self) -> Result<i64> {
+        self.count("SELECT COUNT(*) FROM users", &[]).await
+    }
 
-pub(super) async fn delete_user<D: SqlDriver>(s: &SqlStore<D>, id: &str) -> Result<bool> {
-    let mut tx = s.begin().await?;
-    // The personal space goes with its owner, in the same transaction.
-    delete_space(&mut tx, id).await?;
-    delete_user_clients(&mut tx, id).await?;
-    let n = tx.execute("DELETE FROM users WHERE id = $1", &[id.into()]).await?;
-    tx.commit().await?;
-    Ok(n == 1)
+    async fn query_users(&self, q: &UserQuery) -> Result<Vec<UserRecord>> {
+        let (sql, params) = user_page_sql(self.db.as_ref(), q);
+        let rows = self.db.read(&sql, &params).await?;
+        load_users(self, rows.iter().map(from_row).collect::<Result<_>>()?).await
+    }
+
+    async fn count_users_matching(&self, q: &UserQuery) -> Result<i64> {
+        let f = user_filter(self.db.as_ref(), q);
+        self.count(&format!("SELECT COUNT(*) FROM users WHERE {}", f.sql()), &f.params).await
+    }
+
+    async fn user_id_by_external_id(&self, external_id: &str) -> Result<Option<String>> {
+        one(self.db.read("SELECT id FROM users WHERE external_id = $1", &[external_id.into()]).await?, |r| r.text(0))
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        // The personal space goes with its owner, in the same transaction.
+        delete_space(&mut tx, id).await?;
+        delete_user_clients(&mut tx, id).await?;
+        let n = tx.execute("DELETE FROM users WHERE id = $1", &[id.into()]).await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn insert_email(&self, email: &EmailRow) -> Result<()> {
+        self.insert(email).await
+    }
+
+    async fn update_email(&self, email: &EmailRow) -> Result<()> {
+        self.update_versioned(email).await
+    }
+
+    async fn delete_email(&self, id: &str) -> Result<()> {
+        self.delete::<EmailRow>(id).await.map(|_| ())
+    }
+
+    async fn get_email(&self, id: &str) -> Result<Option<EmailRow>> {
+        self.get(id).await
+    }
+
+    async fn insert_phone(&self, phone: &PhoneRow) -> Result<()> {
+        self.insert(phone).await
+    }
+
+    async fn get_phone(&self, id: &str) -> Result<Option<PhoneRow>> {
+        self.get(id).await
+    }
+
+    async fn update_phone(&self, phone: &PhoneRow) -> Result<()> {
+        self.update(phone).await.map(|_| ())
+    }
+
+    async fn delete_phone(&self, id: &str) -> Result<()> {
+        self.delete::<PhoneRow>(id).await.map(|_| ())
+    }
 }

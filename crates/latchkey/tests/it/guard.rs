@@ -280,12 +280,12 @@ async fn keys_are_fetched_once_cached_through_an_outage_and_flushed_on_revocatio
     let t2 = token(&p).await;
     guard.verify(&t2).await.unwrap();
     let old = latchkey_token::Verifier::peek_kid(&t2).unwrap();
-    server.services.keys.rotate().await.unwrap();
+    server.services.signing_keys(&latchkey::operator()).rotate().await.unwrap();
     server.clock.advance_ms(300_000);
     let t3 = token(&p).await;
     assert_ne!(latchkey_token::Verifier::peek_kid(&t3).unwrap(), old, "the new key signs");
     assert!(guard.verify(&t3).await.is_ok(), "a new kid is fetched");
-    server.services.keys.revoke(&old).await.unwrap();
+    server.services.signing_keys(&latchkey::operator()).revoke(&old).await.unwrap();
     guard.refresh_keys().await;
     let t4_same_key_as_t2 = t2.clone();
     assert!(guard.verify(&t4_same_key_as_t2).await.is_err(), "the revoked key's cached token is flushed");

@@ -352,7 +352,7 @@ async fn cli_commands() {
     assert!(String::from_utf8_lossy(&ban.stdout).contains("banned"), "{}", String::from_utf8_lossy(&ban.stderr));
     let db = format!("sqlite://{}", dir.path().join("data").join("latchkey.db").display());
     let store = latchkey_store_sqlite::open(&db).await.unwrap();
-    assert!(latchkey_store::Store::get_user_row(&store, &user_id).await.unwrap().unwrap().banned);
+    assert!(latchkey_store::UserStore::get_user_row(&store, &user_id).await.unwrap().unwrap().banned);
     command(dir.path()).args(["users", "unban", &user_id]).output().await.unwrap();
     let missing = command(dir.path()).args(["users", "delete", "user_nobody"]).output().await.unwrap();
     assert!(!missing.status.success());
