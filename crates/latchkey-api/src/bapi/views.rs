@@ -1,7 +1,9 @@
 //! Backend API objects (docs/backend-api.md §5): snake_case, `object` discriminators, epoch
 //! milliseconds. Users share the Frontend API's shape plus what only a backend may see.
 
+use latchkey_service::resources::to_value;
 use latchkey_store::{InvitationRow, JwtTemplateRow, SessionRow, SignInTokenRow, UserRecord};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::fapi::json as fapi;
@@ -21,48 +23,88 @@ pub fn token(jwt: &str) -> Value {
     json!({"object": "token", "jwt": jwt})
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct JwtTemplateView {
+    pub object: &'static str,
+    pub id: String,
+    pub name: String,
+    pub claims: Value,
+    pub lifetime: i64,
+    pub allowed_clock_skew: i64,
+    pub custom_signing_key: bool,
+    pub signing_algorithm: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 pub fn jwt_template(t: &JwtTemplateRow) -> Value {
-    json!({
-        "object": "jwt_template",
-        "id": t.id,
-        "name": t.name,
-        "claims": serde_json::from_str::<Value>(&t.claims).unwrap_or_else(|_| json!({})),
-        "lifetime": t.lifetime,
-        "allowed_clock_skew": t.allowed_clock_skew,
-        "custom_signing_key": t.signing_key_sealed.is_some(),
-        "signing_algorithm": t.signing_algorithm,
-        "created_at": t.created_at,
-        "updated_at": t.updated_at,
+    to_value(JwtTemplateView {
+        object: "jwt_template",
+        id: t.id.clone(),
+        name: t.name.clone(),
+        claims: serde_json::from_str::<Value>(&t.claims).unwrap_or_else(|_| json!({})),
+        lifetime: t.lifetime,
+        allowed_clock_skew: t.allowed_clock_skew,
+        custom_signing_key: t.signing_key_sealed.is_some(),
+        signing_algorithm: t.signing_algorithm.clone(),
+        created_at: t.created_at,
+        updated_at: t.updated_at,
     })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitationView {
+    pub object: &'static str,
+    pub id: String,
+    pub email_address: String,
+    pub public_metadata: Value,
+    pub revoked: bool,
+    pub status: String,
+    pub url: Option<String>,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// `url` is known only when the invitation is created (the link carries a secret).
 pub fn invitation(i: &InvitationRow, url: Option<&str>) -> Value {
-    json!({
-        "object": "invitation",
-        "id": i.id,
-        "email_address": i.email,
-        "public_metadata": Value::Object(latchkey_core::metadata::parse(&i.public_metadata)),
-        "revoked": i.status == "revoked",
-        "status": i.status,
-        "url": url,
-        "expires_at": i.expires_at,
-        "created_at": i.created_at,
-        "updated_at": i.updated_at,
+    to_value(InvitationView {
+        object: "invitation",
+        id: i.id.clone(),
+        email_address: i.email.clone(),
+        public_metadata: Value::Object(latchkey_core::metadata::parse(&i.public_metadata)),
+        revoked: i.status == "revoked",
+        status: i.status.clone(),
+        url: url.map(str::to_owned),
+        expires_at: i.expires_at,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
     })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignInTokenView {
+    pub object: &'static str,
+    pub id: String,
+    pub user_id: String,
+    pub token: Option<String>,
+    pub status: String,
+    pub url: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// `token` and `url` are shown only when the sign-in token is created.
 pub fn sign_in_token(t: &SignInTokenRow, token: Option<&str>, url: Option<&str>) -> Value {
-    json!({
-        "object": "sign_in_token",
-        "id": t.id,
-        "user_id": t.user_id,
-        "token": token,
-        "status": t.status,
-        "url": url,
-        "created_at": t.created_at,
-        "updated_at": t.updated_at,
+    to_value(SignInTokenView {
+        object: "sign_in_token",
+        id: t.id.clone(),
+        user_id: t.user_id.clone(),
+        token: token.map(str::to_owned),
+        status: t.status.clone(),
+        url: url.map(str::to_owned),
+        created_at: t.created_at,
+        updated_at: t.updated_at,
     })
 }
 

@@ -78,16 +78,52 @@ pub fn session_view(
     }
 }
 
-fn verification_json(status: &str, expire_at: Option<i64>, attempts: i64) -> Value {
-    json!({
-        "object": "verification_otp",
-        "status": status,
-        "strategy": "email_code",
-        "attempts": attempts,
-        "expire_at": expire_at,
-        "next_action": if status == "verified" { "" } else { "needs_attempt" },
-        "supported_strategies": ["email_code"],
-    })
+/// A one-time-code verification of a sign-up's email address.
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeVerification {
+    pub object: &'static str,
+    pub status: &'static str,
+    pub strategy: &'static str,
+    pub attempts: i64,
+    pub expire_at: Option<i64>,
+    pub next_action: &'static str,
+    pub supported_strategies: [&'static str; 1],
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignUpVerifications {
+    pub email_address: Option<CodeVerification>,
+    pub phone_number: Option<Value>,
+    pub web3_wallet: Option<Value>,
+    pub external_account: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignUpView {
+    pub object: &'static str,
+    pub id: String,
+    pub status: String,
+    pub required_fields: [&'static str; 2],
+    pub optional_fields: [&'static str; 3],
+    pub missing_fields: Vec<&'static str>,
+    pub unverified_fields: Vec<&'static str>,
+    pub verifications: SignUpVerifications,
+    pub username: Option<String>,
+    pub email_address: Option<String>,
+    pub phone_number: Option<String>,
+    pub web3_wallet: Option<String>,
+    pub password_enabled: bool,
+    pub has_password: bool,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub unsafe_metadata: Value,
+    pub public_metadata: Value,
+    pub custom_action: bool,
+    pub external_id: Option<String>,
+    pub created_session_id: Option<String>,
+    pub created_user_id: Option<String>,
+    pub abandon_at: i64,
+    pub legal_accepted_at: Option<i64>,
 }
 
 pub fn sign_up_json(s: &SignUpRow, now: i64) -> Value {
@@ -101,7 +137,15 @@ pub fn sign_up_json(s: &SignUpRow, now: i64) -> Value {
         } else {
             "unverified"
         };
-        verification_json(status, s.code.expires_at, s.code.attempts)
+        CodeVerification {
+            object: "verification_otp",
+            status,
+            strategy: "email_code",
+            attempts: s.code.attempts,
+            expire_at: s.code.expires_at,
+            next_action: if status == "verified" { "" } else { "needs_attempt" },
+            supported_strategies: ["email_code"],
+        }
     });
     let mut missing = Vec::new();
     if s.email.is_none() {
@@ -110,70 +154,122 @@ pub fn sign_up_json(s: &SignUpRow, now: i64) -> Value {
     if s.password_hash.is_none() && s.status != "complete" {
         missing.push("password");
     }
-    let unverified: Vec<&str> = if s.email.is_some() && !s.email_verified { vec!["email_address"] } else { vec![] };
-    json!({
-        "object": "sign_up_attempt",
-        "id": s.id,
-        "status": s.status,
-        "required_fields": ["email_address", "password"],
-        "optional_fields": ["first_name", "last_name", "username"],
-        "missing_fields": missing,
-        "unverified_fields": unverified,
-        "verifications": {
-            "email_address": email_verification,
-            "phone_number": null,
-            "web3_wallet": null,
-            "external_account": null,
+    let unverified = if s.email.is_some() && !s.email_verified { vec!["email_address"] } else { vec![] };
+    let has_password = s.password_hash.is_some() || s.status == "complete";
+    to_value(SignUpView {
+        object: "sign_up_attempt",
+        id: s.id.clone(),
+        status: s.status.clone(),
+        required_fields: ["email_address", "password"],
+        optional_fields: ["first_name", "last_name", "username"],
+        missing_fields: missing,
+        unverified_fields: unverified,
+        verifications: SignUpVerifications {
+            email_address: email_verification,
+            phone_number: None,
+            web3_wallet: None,
+            external_account: None,
         },
-        "username": s.username,
-        "email_address": s.email,
-        "phone_number": null,
-        "web3_wallet": null,
-        "password_enabled": s.password_hash.is_some() || s.status == "complete",
-        "has_password": s.password_hash.is_some() || s.status == "complete",
-        "first_name": s.first_name,
-        "last_name": s.last_name,
-        "unsafe_metadata": metadata(&s.unsafe_metadata),
-        "public_metadata": {},
-        "custom_action": false,
-        "external_id": null,
-        "created_session_id": s.created_session_id,
-        "created_user_id": s.created_user_id,
-        "abandon_at": s.abandon_at,
-        "legal_accepted_at": null,
+        username: s.username.clone(),
+        email_address: s.email.clone(),
+        phone_number: None,
+        web3_wallet: None,
+        password_enabled: has_password,
+        has_password,
+        first_name: s.first_name.clone(),
+        last_name: s.last_name.clone(),
+        unsafe_metadata: metadata(&s.unsafe_metadata),
+        public_metadata: json!({}),
+        custom_action: false,
+        external_id: None,
+        created_session_id: s.created_session_id.clone(),
+        created_user_id: s.created_user_id.clone(),
+        abandon_at: s.abandon_at,
+        legal_accepted_at: None,
     })
+}
+
+/// A first factor a sign-in may use.
+#[derive(Debug, Clone, Serialize)]
+pub struct FactorView {
+    pub strategy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safe_identifier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_address_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FactorVerification {
+    pub object: &'static str,
+    pub status: String,
+    pub strategy: String,
+    pub attempts: i64,
+    pub expire_at: Option<i64>,
+}
+
+/// Before success a sign-in shows no user data: this placeholder whatever the account.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignInUserData {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub image_url: String,
+    pub has_image: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignInView {
+    pub object: &'static str,
+    pub id: String,
+    pub status: String,
+    pub supported_identifiers: [&'static str; 2],
+    pub identifier: Option<String>,
+    pub supported_first_factors: Vec<FactorView>,
+    pub supported_second_factors: Option<Vec<FactorView>>,
+    pub first_factor_verification: Option<FactorVerification>,
+    pub second_factor_verification: Option<FactorVerification>,
+    pub user_data: SignInUserData,
+    pub created_session_id: Option<String>,
+    pub abandon_at: i64,
+    pub client_trust_state: Option<String>,
 }
 
 /// With enumeration protection the attempt looks the same whether or not the account exists:
 /// the factors depend only on the identifier's kind, and no user data is shown before success.
 pub fn sign_in_json(s: &SignInRow, img: &str) -> Value {
-    let mut factors = vec![json!({"strategy": "password"})];
+    let password = FactorView { strategy: "password", safe_identifier: None, email_address_id: None, primary: None };
+    let mut factors = vec![password];
     if let (Some(email_id), Some(identifier)) = (&s.email_address_id, &s.identifier) {
-        factors.push(json!({"strategy": "email_code", "safe_identifier": identifier, "email_address_id": email_id, "primary": true}));
+        factors.push(FactorView {
+            strategy: "email_code",
+            safe_identifier: Some(identifier.clone()),
+            email_address_id: Some(email_id.clone()),
+            primary: Some(true),
+        });
     }
-    let first_factor_verification = s.first_factor_strategy.as_ref().map(|strategy| {
-        json!({
-            "object": "verification_otp",
-            "status": s.first_factor_status.clone().unwrap_or_else(|| "unverified".into()),
-            "strategy": strategy,
-            "attempts": s.code.attempts,
-            "expire_at": s.code.expires_at,
-        })
+    let first_factor_verification = s.first_factor_strategy.as_ref().map(|strategy| FactorVerification {
+        object: "verification_otp",
+        status: s.first_factor_status.clone().unwrap_or_else(|| "unverified".into()),
+        strategy: strategy.clone(),
+        attempts: s.code.attempts,
+        expire_at: s.code.expires_at,
     });
-    json!({
-        "object": "sign_in_attempt",
-        "id": s.id,
-        "status": s.status,
-        "supported_identifiers": ["email_address", "username"],
-        "identifier": s.identifier,
-        "supported_first_factors": factors,
-        "supported_second_factors": null,
-        "first_factor_verification": first_factor_verification,
-        "second_factor_verification": null,
-        "user_data": {"first_name": null, "last_name": null, "image_url": img, "has_image": false},
-        "created_session_id": s.created_session_id,
-        "abandon_at": s.abandon_at,
-        "client_trust_state": null,
+    to_value(SignInView {
+        object: "sign_in_attempt",
+        id: s.id.clone(),
+        status: s.status.clone(),
+        supported_identifiers: ["email_address", "username"],
+        identifier: s.identifier.clone(),
+        supported_first_factors: factors,
+        supported_second_factors: None,
+        first_factor_verification,
+        second_factor_verification: None,
+        user_data: SignInUserData { first_name: None, last_name: None, image_url: img.to_owned(), has_image: false },
+        created_session_id: s.created_session_id.clone(),
+        abandon_at: s.abandon_at,
+        client_trust_state: None,
     })
 }
 

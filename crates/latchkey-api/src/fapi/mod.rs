@@ -7,47 +7,35 @@ mod handshake;
 pub mod json;
 mod me;
 mod orgs;
+mod sessions;
+mod sign_in;
+mod sign_up;
 
 use std::collections::HashMap;
-
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use latchkey_axum::credential::authorization_token;
-use latchkey_core::session::SessionStatus;
 use latchkey_service::authority::Client;
-use latchkey_service::{RequestContext, ServiceError, SignInInput, SignUpInput};
-use latchkey_store::{SessionRow, UserRecord};
+use latchkey_service::{RequestContext, ServiceError};
 use serde_json::{json, Value};
 
 use crate::cookies::{append_set_cookies, read_client_cookie};
 use crate::error::{json_response, ApiError};
-use crate::params::Params;
 use crate::{AppConfig, AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/environment", get(environment).patch(environment))
         .route("/v1/client", get(get_client).put(create_client).post(create_client).delete(delete_client))
-        .route("/v1/client/sign_ups", post(create_sign_up))
-        .route("/v1/client/sign_ups/{id}", get(get_sign_up).patch(update_sign_up))
-        .route("/v1/client/sign_ups/{id}/prepare_verification", post(prepare_sign_up_verification))
-        .route("/v1/client/sign_ups/{id}/attempt_verification", post(attempt_sign_up_verification))
-        .route("/v1/client/sign_ins", post(create_sign_in))
-        .route("/v1/client/sign_ins/{id}", get(get_sign_in))
-        .route("/v1/client/sign_ins/{id}/prepare_first_factor", post(prepare_first_factor))
-        .route("/v1/client/sign_ins/{id}/attempt_first_factor", post(attempt_first_factor))
-        .route("/v1/client/sessions", axum::routing::delete(sign_out_all))
-        .route("/v1/client/sessions/{id}", get(get_session))
-        .route("/v1/client/sessions/{id}/touch", post(touch_session))
-        .route("/v1/client/sessions/{id}/tokens", post(session_token))
-        .route("/v1/client/sessions/{id}/end", post(end_session))
-        .route("/v1/client/sessions/{id}/remove", post(remove_session))
+        .merge(sign_up::routes())
+        .merge(sign_in::routes())
+        .merge(sessions::routes())
         .merge(handshake::routes())
         .merge(me::routes())
         .merge(orgs::routes())
@@ -262,6 +250,38 @@ pub async fn ensure_client(state: &AppState, caller: &Caller) -> Result<(Client,
     }
 }
 
+/// A caller with a client, for the routes that act on the client's own attempts and
+/// sessions: a request without one is answered 401 before the handler runs.
+pub struct OnClient {
+    pub caller: Caller,
+    pub client: Client,
+}
+
+impl FromRequestParts<AppState> for OnClient {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let client = require_client(&caller)?;
+        Ok(Self { caller, client })
+    }
+}
+
+impl OnClient {
+    /// Replies in the envelope with the client; `new_token` when the step replaced the
+    /// client's token.
+    pub async fn reply(
+        self,
+        state: &AppState,
+        response: Value,
+        new_token: Option<String>,
+    ) -> Result<Response, ApiError> {
+        let mut reply = Reply::new(&self.caller, response, Some(self.client));
+        reply.new_token = new_token;
+        reply.send(state, &self.caller.ctx).await
+    }
+}
+
 fn require_client(caller: &Caller) -> Result<Client, ApiError> {
     caller.client.clone().ok_or_else(|| {
         ApiError(
@@ -293,262 +313,23 @@ async fn create_client(State(state): State<AppState>, caller: Caller) -> Result<
     reply.send(&state, &caller.ctx).await
 }
 
-async fn delete_client(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let client = state.services.sign_out_client(&client).await?;
-    let (client_json, _) = client_state(&state, &caller.ctx, &client).await?;
-    Reply::new(&caller, client_json, Some(client)).send(&state, &caller.ctx).await
-}
-
-fn sign_up_input(p: &Params) -> Result<SignUpInput, ApiError> {
-    p.refuse_privileged()?;
-    Ok(SignUpInput {
-        email_address: p.text("email_address"),
-        password: p.text("password"),
-        username: p.text("username"),
-        first_name: p.text("first_name"),
-        last_name: p.text("last_name"),
-        unsafe_metadata: p.object("unsafe_metadata")?,
-    })
-}
-
-async fn create_sign_up(State(state): State<AppState>, caller: Caller, p: Params) -> Result<Response, ApiError> {
-    let input = sign_up_input(&p)?;
-    let (client, token) = ensure_client(&state, &caller).await?;
-    match state.services.create_sign_up(&caller.ctx, &client, input).await {
-        Ok(row) => {
-            let mut reply = Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client));
-            reply.new_token = token;
-            reply.send(&state, &caller.ctx).await
-        }
-        Err(e) => Ok(error_keeping_new_client(&state, &caller, e, token)),
-    }
+async fn delete_client(State(state): State<AppState>, c: OnClient) -> Result<Response, ApiError> {
+    let client = state.services.sign_out_client(&c.client).await?;
+    let (client_json, _) = client_state(&state, &c.caller.ctx, &client).await?;
+    OnClient { client, ..c }.reply(&state, client_json, None).await
 }
 
 /// An error reply that still hands out the cookie of a client this request created, so the
 /// next attempt reuses it instead of leaving it orphaned.
-fn error_keeping_new_client(state: &AppState, caller: &Caller, e: ServiceError, token: Option<String>) -> Response {
+pub(super) fn error_keeping_new_client(
+    state: &AppState,
+    caller: &Caller,
+    e: ServiceError,
+    token: Option<String>,
+) -> Response {
     let mut res = ApiError(e).into_response();
     if let (Some(token), false) = (token, caller.native) {
         append_set_cookies(res.headers_mut(), &state.config.cookies.client(&token));
     }
     res
-}
-
-async fn get_sign_up(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let row = state.services.sign_up_of(&client, &id).await?;
-    Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client)).send(&state, &caller.ctx).await
-}
-
-async fn update_sign_up(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let input = sign_up_input(&p)?;
-    let step = state.services.update_sign_up(&caller.ctx, &client, &id, input).await?;
-    let mut reply = Reply::new(&caller, json::sign_up_json(&step.row, state.services.now()), Some(client));
-    reply.new_token = step.new_client_token;
-    reply.send(&state, &caller.ctx).await
-}
-
-async fn prepare_sign_up_verification(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let strategy = p.text("strategy").unwrap_or_else(|| "email_code".into());
-    let row = state.services.prepare_sign_up_verification(&caller.ctx, &client, &id, &strategy).await?;
-    Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client)).send(&state, &caller.ctx).await
-}
-
-async fn attempt_sign_up_verification(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let code = p.required("code")?;
-    let step = state.services.attempt_sign_up_verification(&caller.ctx, &client, &id, &code).await?;
-    let mut reply = Reply::new(&caller, json::sign_up_json(&step.row, state.services.now()), Some(client));
-    reply.new_token = step.new_client_token;
-    reply.send(&state, &caller.ctx).await
-}
-
-async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params) -> Result<Response, ApiError> {
-    p.refuse_privileged()?;
-    let input =
-        SignInInput { identifier: p.text("identifier"), strategy: p.text("strategy"), password: p.text("password") };
-    let (client, token) = ensure_client(&state, &caller).await?;
-    let outcome = match (p.text("strategy").as_deref(), p.text("ticket")) {
-        // A sign-in token from the Backend API signs its user in at once.
-        (Some("ticket"), ticket) => {
-            state.services.sign_in_with_ticket(&caller.ctx, &client, ticket.as_deref().unwrap_or_default()).await
-        }
-        _ => state.services.create_sign_in(&caller.ctx, &client, input).await,
-    };
-    match outcome {
-        Ok(step) => {
-            let mut reply = Reply::new(&caller, json::sign_in_json(&step.row, &state.avatar()), Some(client));
-            // A completed sign-in replaced the token of the client it may just have created.
-            reply.new_token = step.new_client_token.or(token);
-            reply.send(&state, &caller.ctx).await
-        }
-        Err(e) => Ok(error_keeping_new_client(&state, &caller, e, token)),
-    }
-}
-
-async fn get_sign_in(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let row = state.services.sign_in_of(&client, &id).await?;
-    Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client)).send(&state, &caller.ctx).await
-}
-
-async fn prepare_first_factor(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let strategy = p.required("strategy")?;
-    let row = state.services.prepare_first_factor(&caller.ctx, &client, &id, &strategy).await?;
-    Reply::new(&caller, json::sign_in_json(&row, &state.avatar()), Some(client)).send(&state, &caller.ctx).await
-}
-
-async fn attempt_first_factor(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let strategy = p.required("strategy")?;
-    let secret = match strategy.as_str() {
-        "password" => p.required("password")?,
-        _ => p.required("code")?,
-    };
-    let step = state.services.attempt_first_factor(&caller.ctx, &client, &id, &strategy, &secret).await?;
-    let mut reply = Reply::new(&caller, json::sign_in_json(&step.row, &state.avatar()), Some(client));
-    reply.new_token = step.new_client_token;
-    reply.send(&state, &caller.ctx).await
-}
-
-async fn sign_out_all(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let client = state.services.sign_out_client(&client).await?;
-    let (client_json, _) = client_state(&state, &caller.ctx, &client).await?;
-    Reply::new(&caller, client_json, Some(client)).send(&state, &caller.ctx).await
-}
-
-/// A session with its user; that user object lists no memberships here (only the client's
-/// and `/v1/me`'s user objects load them).
-fn session_body(state: &AppState, s: &SessionRow, user: Option<&UserRecord>, token: Option<&str>) -> Value {
-    let user = user.map(|u| (u, Vec::new()));
-    let view =
-        json::session_view(s, state.services.session_status(s), user, token, state.services.now(), &state.avatar());
-    latchkey_service::resources::to_value(view)
-}
-
-async fn get_session(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let session = state.services.active_session_of(&client, &id).await?;
-    let user = state.services.user(&session.user_id).await?;
-    Reply::new(&caller, session_body(&state, &session, Some(&user), None), Some(client)).send(&state, &caller.ctx).await
-}
-
-async fn touch_session(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    // Absent: keep the active organization; empty: the personal account.
-    let org =
-        p.0.contains_key("active_organization_id").then(|| p.text("active_organization_id").filter(|s| !s.is_empty()));
-    let (session, token) = state.services.touch_session_token(&caller.ctx, &client, &id, org).await?;
-    let user = state.services.user(&session.user_id).await?;
-    Reply::new(&caller, session_body(&state, &session, Some(&user), Some(&token)), Some(client))
-        .send(&state, &caller.ctx)
-        .await
-}
-
-#[derive(serde::Deserialize)]
-struct TokenQuery {
-    #[serde(default)]
-    organization_id: Option<String>,
-}
-
-/// The one bare response among the session routes: `{object:"token", jwt}`.
-async fn session_token(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    // Absent: the session's active organization; empty: the personal account; an id or a
-    // slug: that organization, if the user is a member.
-    let jwt = match p.text("organization_id").or(q.organization_id) {
-        None => state.services.session_token(&caller.ctx, &client, &id).await?,
-        Some(org) => {
-            let org = Some(org).filter(|o| !o.is_empty());
-            state.services.session_token_for_org(&caller.ctx, &client, &id, org.as_deref()).await?
-        }
-    };
-    let mut res = json_response(StatusCode::OK, &json!({"object": "token", "jwt": jwt}));
-    if !caller.native {
-        append_set_cookies(res.headers_mut(), &state.config.cookies.session(Some(&jwt)));
-    }
-    Ok(res)
-}
-
-async fn end_or_remove(
-    state: AppState,
-    caller: Caller,
-    id: String,
-    status: SessionStatus,
-) -> Result<Response, ApiError> {
-    let client = require_client(&caller)?;
-    let session = state.services.end_session(&client, &id, status).await?;
-    let user = state.services.find_user(&session.user_id).await?;
-    Reply::new(&caller, session_body(&state, &session, user.as_ref(), None), Some(client))
-        .send(&state, &caller.ctx)
-        .await
-}
-
-async fn end_session(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    end_or_remove(state, caller, id, SessionStatus::Ended).await
-}
-
-async fn remove_session(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    end_or_remove(state, caller, id, SessionStatus::Removed).await
 }

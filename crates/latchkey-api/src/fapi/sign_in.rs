@@ -1,0 +1,76 @@
+//! Sign-in attempts (`/v1/client/sign_ins…`, docs/frontend-api.md §6): create (with an
+//! identifier and password, or a sign-in token as `ticket`), read, and the first factor.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use latchkey_service::SignInInput;
+
+use super::{ensure_client, error_keeping_new_client, json, Caller, OnClient, Reply};
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/client/sign_ins", post(create_sign_in))
+        .route("/v1/client/sign_ins/{id}", get(get_sign_in))
+        .route("/v1/client/sign_ins/{id}/prepare_first_factor", post(prepare_first_factor))
+        .route("/v1/client/sign_ins/{id}/attempt_first_factor", post(attempt_first_factor))
+}
+
+/// The first step may come before the browser has a client: one is made for it.
+async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params) -> Result<Response, ApiError> {
+    p.refuse_privileged()?;
+    let input =
+        SignInInput { identifier: p.text("identifier"), strategy: p.text("strategy"), password: p.text("password") };
+    let (client, token) = ensure_client(&state, &caller).await?;
+    let outcome = match (p.text("strategy").as_deref(), p.text("ticket")) {
+        // A sign-in token from the Backend API signs its user in at once.
+        (Some("ticket"), ticket) => {
+            state.services.sign_in_with_ticket(&caller.ctx, &client, ticket.as_deref().unwrap_or_default()).await
+        }
+        _ => state.services.create_sign_in(&caller.ctx, &client, input).await,
+    };
+    match outcome {
+        Ok(step) => {
+            let mut reply = Reply::new(&caller, json::sign_in_json(&step.row, &state.avatar()), Some(client));
+            // A completed sign-in replaced the token of the client it may just have created.
+            reply.new_token = step.new_client_token.or(token);
+            reply.send(&state, &caller.ctx).await
+        }
+        Err(e) => Ok(error_keeping_new_client(&state, &caller, e, token)),
+    }
+}
+
+async fn get_sign_in(State(state): State<AppState>, c: OnClient, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let row = state.services.sign_in_of(&c.client, &id).await?;
+    c.reply(&state, json::sign_in_json(&row, &state.avatar()), None).await
+}
+
+async fn prepare_first_factor(
+    State(state): State<AppState>,
+    c: OnClient,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let strategy = p.required("strategy")?;
+    let row = state.services.prepare_first_factor(&c.caller.ctx, &c.client, &id, &strategy).await?;
+    c.reply(&state, json::sign_in_json(&row, &state.avatar()), None).await
+}
+
+async fn attempt_first_factor(
+    State(state): State<AppState>,
+    c: OnClient,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let strategy = p.required("strategy")?;
+    let secret = match strategy.as_str() {
+        "password" => p.required("password")?,
+        _ => p.required("code")?,
+    };
+    let step = state.services.attempt_first_factor(&c.caller.ctx, &c.client, &id, &strategy, &secret).await?;
+    c.reply(&state, json::sign_in_json(&step.row, &state.avatar()), step.new_client_token).await
+}
