@@ -246,8 +246,8 @@ impl Services {
             return Err(ServiceError::unauthenticated("The session token is invalid."));
         };
         let session = self.store.get_session(&session_id).await?;
-        let live =
-            session.as_ref().is_some_and(|s| s.status == "active" && s.user_id == user_id && s.expire_at > self.now());
+        // The session's whole policy (status, lifetime, inactivity limit), as for minting.
+        let live = session.as_ref().is_some_and(|s| s.user_id == user_id && self.session_is_active(s));
         if !live {
             return Err(ServiceError::unauthenticated("This session has ended; sign in again."));
         }

@@ -21,6 +21,7 @@ mod proxy_paths;
 mod security;
 mod sync;
 mod sync_crash;
+mod sync_sessions;
 mod sync_sim;
 mod webhooks;
 mod webhooks_crash;
