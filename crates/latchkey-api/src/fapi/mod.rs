@@ -167,11 +167,19 @@ pub struct Reply {
     /// replaces the client's token): the token to hand out once.
     pub new_token: Option<String>,
     pub native: bool,
+    /// The response is the client itself: rendered once for both halves of the envelope (it
+    /// mints a token per live session).
+    pub echo_client: bool,
 }
 
 impl Reply {
     pub fn new(caller: &Caller, response: Value, client: Option<Client>) -> Self {
-        Self { status: StatusCode::OK, response, client, new_token: None, native: caller.native }
+        Self { status: StatusCode::OK, response, client, new_token: None, native: caller.native, echo_client: false }
+    }
+
+    /// A reply whose response is the client, as it is after this request.
+    pub fn client(caller: &Caller, client: Client) -> Self {
+        Self { echo_client: true, ..Self::new(caller, Value::Null, Some(client)) }
     }
 }
 
@@ -221,7 +229,8 @@ impl Reply {
             }
             None => (Value::Null, state.config.cookies.uat(0)),
         };
-        let body = json!({"response": self.response, "client": client_json});
+        let response = if self.echo_client { client_json.clone() } else { self.response };
+        let body = json!({"response": response, "client": client_json});
         let mut res = json_response(self.status, &body);
         if self.native {
             if let Some(token) = &self.new_token {
@@ -307,16 +316,14 @@ async fn get_client(State(state): State<AppState>, caller: Caller) -> Result<Res
 
 async fn create_client(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let (client, token) = ensure_client(&state, &caller).await?;
-    let (client_json, _) = client_state(&state, &caller.ctx, &client).await?;
-    let mut reply = Reply::new(&caller, client_json, Some(client));
+    let mut reply = Reply::client(&caller, client);
     reply.new_token = token;
     reply.send(&state, &caller.ctx).await
 }
 
 async fn delete_client(State(state): State<AppState>, c: OnClient) -> Result<Response, ApiError> {
     let client = state.services.sign_out_client(&c.client).await?;
-    let (client_json, _) = client_state(&state, &c.caller.ctx, &client).await?;
-    OnClient { client, ..c }.reply(&state, client_json, None).await
+    Reply::client(&c.caller, client).send(&state, &c.caller.ctx).await
 }
 
 /// An error reply that still hands out the cookie of a client this request created, so the

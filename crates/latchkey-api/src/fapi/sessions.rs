@@ -10,7 +10,7 @@ use latchkey_core::session::SessionStatus;
 use latchkey_store::{SessionRow, UserRecord};
 use serde_json::{json, Value};
 
-use super::{client_state, json as views, OnClient};
+use super::{json as views, OnClient, Reply};
 use crate::cookies::append_set_cookies;
 use crate::error::{json_response, ApiError};
 use crate::params::Params;
@@ -28,8 +28,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn sign_out_all(State(state): State<AppState>, c: OnClient) -> Result<Response, ApiError> {
     let client = state.services.sign_out_client(&c.client).await?;
-    let (client_json, _) = client_state(&state, &c.caller.ctx, &client).await?;
-    OnClient { client, ..c }.reply(&state, client_json, None).await
+    Reply::client(&c.caller, client).send(&state, &c.caller.ctx).await
 }
 
 /// A session with its user; that user object lists no memberships here (only the client's

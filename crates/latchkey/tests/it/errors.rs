@@ -163,3 +163,58 @@ async fn native_clients_use_a_bearer_client_token() {
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Every route that acts on the caller's own attempts and sessions needs a client: without
+/// one it is 401 in the error shape, before its body or query is read (so a malformed body
+/// does not change the answer), and no client is made or stored.
+#[tokio::test]
+async fn client_routes_without_a_client_are_401_and_store_nothing() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let b = server.browser();
+    let form = |method: reqwest::Method, path: &str| b.http.request(method, b.url(path)).form(&[("code", "123456")]);
+    let broken = |path: &str| b.http.post(b.url(path)).header("content-type", "application/json").body("{not json");
+    let requests = [
+        ("GET sign_up", b.http.get(b.url("/v1/client/sign_ups/sua_1"))),
+        ("PATCH sign_up", form(reqwest::Method::PATCH, "/v1/client/sign_ups/sua_1")),
+        ("prepare_verification", form(reqwest::Method::POST, "/v1/client/sign_ups/sua_1/prepare_verification")),
+        ("attempt_verification, broken body", broken("/v1/client/sign_ups/sua_1/attempt_verification")),
+        ("GET sign_in", b.http.get(b.url("/v1/client/sign_ins/sia_1"))),
+        ("prepare_first_factor", form(reqwest::Method::POST, "/v1/client/sign_ins/sia_1/prepare_first_factor")),
+        ("attempt_first_factor, broken body", broken("/v1/client/sign_ins/sia_1/attempt_first_factor")),
+        ("GET session", b.http.get(b.url("/v1/client/sessions/sess_1"))),
+        ("touch", form(reqwest::Method::POST, "/v1/client/sessions/sess_1/touch")),
+        ("tokens, broken body", broken("/v1/client/sessions/sess_1/tokens")),
+        ("end", form(reqwest::Method::POST, "/v1/client/sessions/sess_1/end")),
+        ("remove", form(reqwest::Method::POST, "/v1/client/sessions/sess_1/remove")),
+        ("sign out of all", b.http.delete(b.url("/v1/client/sessions"))),
+        ("DELETE client", b.http.delete(b.url("/v1/client"))),
+    ];
+    for (name, request) in requests {
+        let r = b.send(request).await;
+        assert_error_shape(&r, StatusCode::UNAUTHORIZED, "authentication_invalid");
+        let cookies: Vec<&str> = r.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+        assert!(!cookies.iter().any(|c| c.starts_with("__client=")), "{name}: no client handed out: {cookies:?}");
+    }
+    assert_eq!(crate::hardening_two::count(&server, "clients").await, 0, "no client was stored");
+}
+
+/// `POST /v1/client` and sign-out answer with the client itself: one rendering for both
+/// halves of the envelope, whose token is the one the `__session` cookie carries.
+#[tokio::test]
+async fn a_client_reply_is_the_client_once() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (b, _, sid) = signed_in(&server, "echo@example.com").await;
+    let r = b.post("/v1/client", &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["response"], r.body["client"], "one rendering of the client");
+    let session = &r.body["client"]["sessions"][0];
+    assert_eq!(session["id"], sid.as_str());
+    let jwt = session["last_active_token"]["jwt"].as_str().unwrap();
+    let cookie = r.set_cookies().into_iter().find_map(|c| c.strip_prefix("__session=").map(str::to_owned)).unwrap();
+    assert_eq!(cookie.split(';').next().unwrap(), jwt, "the cookie carries the token the body shows");
+
+    let out = b.send(b.http.delete(b.url("/v1/client/sessions"))).await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
+    assert_eq!(out.body["response"], out.body["client"]);
+    assert_eq!(out.body["client"]["sessions"], json!([]), "signed out of every session");
+}

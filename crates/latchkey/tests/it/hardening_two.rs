@@ -132,7 +132,7 @@ async fn ipv6_addresses_share_the_budget_of_their_64_and_their_48() {
 
 // ---- 4. unauthenticated growth ---------------------------------------------------------------------
 
-async fn count(server: &TestServer, table: &str) -> i64 {
+pub async fn count(server: &TestServer, table: &str) -> i64 {
     let (url, _) = server.shared_storage();
     let sql = format!("SELECT count(*) FROM {table}");
     if url.starts_with("postgres") {
