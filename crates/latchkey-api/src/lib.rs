@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use latchkey_service::sync::SyncService;
+use latchkey_service::webhooks::WebhookService;
 use latchkey_service::Services;
 use tokio::net::TcpListener;
 
@@ -81,15 +83,23 @@ pub fn origin_of(url: &str) -> Option<String> {
 #[derive(Clone)]
 pub struct AppState {
     pub services: Arc<Services>,
+    pub sync: Arc<SyncService>,
+    pub webhooks: Arc<WebhookService>,
     pub config: Arc<AppConfig>,
     pub metrics: Arc<Metrics>,
     environment: Arc<serde_json::Value>,
 }
 
 impl AppState {
-    pub fn new(services: Arc<Services>, config: AppConfig) -> Self {
+    pub fn new(
+        services: Arc<Services>,
+        sync: Arc<SyncService>,
+        webhooks: Arc<WebhookService>,
+        config: AppConfig,
+    ) -> Self {
         let environment = Arc::new(fapi::environment_json(&config, &services.config));
-        Self { services, config: Arc::new(config), metrics: Arc::new(Metrics::default()), environment }
+        let metrics = Arc::new(Metrics::default());
+        Self { services, sync, webhooks, config: Arc::new(config), metrics, environment }
     }
 
     pub fn avatar(&self) -> String {
@@ -100,7 +110,7 @@ impl AppState {
 /// Every route, with the security and operational layers.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
-    let sync = &state.services.config.sync;
+    let sync = state.sync.config();
     let babylog = if sync.enabled && sync.include_babylog { babylog::routes() } else { Router::new() };
     Router::new()
         .merge(fapi::routes())

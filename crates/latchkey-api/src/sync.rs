@@ -32,7 +32,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<SyncCaller, ApiError> {
-    Ok(state.services.sync_caller(authorization_token(headers)).await?)
+    Ok(state.sync.caller(authorization_token(headers)).await?)
 }
 
 async fn push(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
@@ -49,7 +49,7 @@ async fn push(State(state): State<AppState>, req: Request) -> Result<Response, A
             "A push must be sent as application/json.",
         )));
     }
-    let max = state.services.config.sync.max_push_bytes;
+    let max = state.sync.config().max_push_bytes;
     let body = axum::body::to_bytes(req.into_body(), max).await.map_err(|_| {
         ApiError(
             ServiceError::new(
@@ -60,7 +60,7 @@ async fn push(State(state): State<AppState>, req: Request) -> Result<Response, A
             .long("Nothing was applied. Push the outbox in smaller batches."),
         )
     })?;
-    let result = state.services.sync_push(&caller, &body).await?;
+    let result = state.sync.push(&caller, &body).await?;
     let mut res = json_response(StatusCode::OK, &result);
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
@@ -94,7 +94,7 @@ async fn pull(
 ) -> Result<Response, ApiError> {
     let caller = caller(&state, &headers).await?;
     let query = pull_query(raw.as_deref())?;
-    let page = state.services.sync_pull(&caller, &query).await?;
+    let page = state.sync.pull(&caller, &query).await?;
     let mut res = (StatusCode::OK, Body::from(page)).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -108,12 +108,12 @@ async fn pull(
 /// reconnects with a fresh one.
 async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let caller = caller(&state, &headers).await?;
-    let slot = state.services.open_sync_stream(&caller)?;
-    let names = state.services.sync_stream_spaces(&caller).await?;
-    let receiver = state.services.sync_hub.subscribe();
+    let slot = state.sync.open_stream(&caller)?;
+    let names = state.sync.stream_spaces(&caller).await?;
+    let receiver = state.sync.hub().subscribe();
     let lifetime = (caller.expires_at() - state.services.clock.now_secs()).clamp(1, 3600);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(lifetime as u64);
-    let every = Duration::from_secs(state.services.config.sync.events_recheck_secs.max(1));
+    let every = Duration::from_secs(state.sync.config().events_recheck_secs.max(1));
     let live = LiveStream {
         receiver,
         names,
@@ -152,7 +152,7 @@ fn change_stream(
                         let end = Event::default().event("expired").data("{}");
                         return Some((Ok(end), None));
                     }
-                    _ = live.recheck.tick() => match state.services.sync_stream_spaces(&live.caller).await {
+                    _ = live.recheck.tick() => match state.sync.stream_spaces(&live.caller).await {
                         Ok(names) => live.names = names,
                         Err(e) if e.kind == ErrorKind::Unauthenticated => {
                             let end = Event::default().event("ended").data(r#"{"reason":"session_ended"}"#);

@@ -3,8 +3,11 @@
 //! CLI all call, so the doors never disagree. Orchestrates the store, the password hasher,
 //! the mailer and the key manager; the rules themselves live in `latchkey-core`.
 //!
-//! One [`Services`] value holds every flow; its `impl` blocks are spread over the modules by
-//! feature:
+//! One [`Services`] value holds the identity, account, organization and administration flows;
+//! its `impl` blocks are spread over the modules by feature. Sync is its own service,
+//! [`sync::SyncService`], with its own narrow store (`SyncStore`) and a narrow view of
+//! identity ([`sync::SyncDirectory`], which `Services` implements); so are webhook endpoints and
+//! delivery ([`webhooks::WebhookService`], over `WebhookStore`). The binary composes them.
 //!
 //! - [`identity`]: the Frontend API's state machines, one file each for clients
 //!   (`identity/clients.rs`), sign-up (`identity/sign_up.rs`), sign-in (`identity/sign_in.rs`)
@@ -13,8 +16,9 @@
 //!   [`attempts`]: budgets against guessing and abuse;
 //! - [`orgs`]: organizations, memberships, invitations, roles, the `[organizations]`
 //!   configuration and the caller's own organizations, one file each under `orgs/`;
-//! - [`sync`]: offline-first sync (push, pull, live events);
-//! - [`webhooks`]: events, endpoints and the delivery worker;
+//! - [`sync`]: offline-first sync (push, pull, live events), a service of its own;
+//! - [`webhooks`]: events (emitted by `Services`); endpoints and the delivery worker are a
+//!   service of their own, [`webhooks::WebhookService`];
 //! - [`admin`]: what the Backend API and the CLI administer, one file each under `admin/`:
 //!   users, their email addresses and phone numbers, sessions (organizations are administered
 //!   in [`orgs`], webhook endpoints in [`webhooks`]);
@@ -69,9 +73,6 @@ pub struct ServiceConfig {
     pub token_ttl_secs: i64,
     pub rate_limits: RateLimitConfig,
     pub organizations: orgs::OrganizationConfig,
-    pub sync: sync::SyncConfig,
-    /// `[webhooks]`, with development-mode defaults resolved.
-    pub webhooks: webhooks::WebhookConfig,
     /// `ins_…`: named in every webhook payload.
     pub instance_id: String,
 }
@@ -158,12 +159,10 @@ struct Limits {
     /// The same limits for IPv6 /48s, at [`SITE_BUDGET_FACTOR`] times the budget.
     by_site: [RateLimiter; 4],
     by_identifier: RateLimiter,
-    /// Sync pushes per user (`None`: no limit).
-    pushes: Option<RateLimiter>,
 }
 
 impl Limits {
-    fn new(config: &RateLimitConfig, sync: &sync::SyncConfig) -> Self {
+    fn new(config: &RateLimitConfig) -> Self {
         let ip = || RateLimiter::new(config.per_ip_per_minute, 60_000);
         let site = || RateLimiter::new(config.per_ip_per_minute.saturating_mul(SITE_BUDGET_FACTOR), 60_000);
         Self {
@@ -171,7 +170,6 @@ impl Limits {
             by_ip: [ip(), ip(), ip(), ip()],
             by_site: [site(), site(), site(), site()],
             by_identifier: RateLimiter::new(config.per_identifier_per_minute, 60_000),
-            pushes: (sync.pushes_per_minute > 0).then(|| RateLimiter::new(sync.pushes_per_minute, 60_000)),
         }
     }
 }
@@ -188,9 +186,6 @@ pub struct Services {
     code_key: Vec<u8>,
     limits: Limits,
     roles: Vec<latchkey_core::authz::Role>,
-    sync_tables: sync::Tables,
-    pub sync_hub: sync::SyncHub,
-    sync_streams: sync::events::StreamSlots,
     /// Mail handed to the background and not yet through the mailer (see [`Services::send_mail`]).
     mail_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -208,7 +203,7 @@ impl Services {
         config: ServiceConfig,
         code_key: Vec<u8>,
     ) -> Self {
-        let limits = Limits::new(&config.rate_limits, &config.sync);
+        let limits = Limits::new(&config.rate_limits);
         // The binary refuses a configuration whose roles are invalid before it gets here;
         // should one slip through, the default roles are the safe choice.
         let roles = config
@@ -216,9 +211,6 @@ impl Services {
             .roles()
             .or_else(|_| latchkey_core::authz::instance_roles(&[], &[]))
             .unwrap_or_default();
-        // Likewise for the sync tables: none is the safe choice.
-        let sync_tables = sync::served_tables(&config.sync);
-        let sync_hub = sync::SyncHub::default();
         Self {
             store,
             hasher,
@@ -230,9 +222,6 @@ impl Services {
             code_key,
             limits,
             roles,
-            sync_tables,
-            sync_hub,
-            sync_streams: Default::default(),
             mail_in_flight: Default::default(),
         }
     }
@@ -271,16 +260,6 @@ impl Services {
             limiter.check(&key, self.now()).map_err(|r| ServiceError::rate_limited(r.0))?;
         }
         Ok(())
-    }
-
-    /// Applies the per-user limit of sync pushes.
-    pub fn limit_pushes(&self, user_id: &str) -> Result<()> {
-        match &self.limits.pushes {
-            Some(limiter) if self.limits.enabled => limiter.check(user_id, self.now()).map_err(|r| {
-                ServiceError::rate_limited(r.0).long("Too many pushes: wait, then push the outbox again.")
-            }),
-            _ => Ok(()),
-        }
     }
 
     /// Applies the per-identifier limit (keyed even when no account has that identifier).

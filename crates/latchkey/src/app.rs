@@ -13,8 +13,10 @@ use latchkey_core::session::{SessionPolicy, DAY_MS};
 use latchkey_core::{Clock, OsRandom, Random, SystemClock};
 use latchkey_service::kek::Kek;
 use latchkey_service::mail::SmtpMailer;
+use latchkey_service::sync::{SyncDirectory, SyncService};
+use latchkey_service::webhooks::WebhookService;
 use latchkey_service::{Argon2Hasher, DevMailSink, HashParams, KeyManager, Mailer, ServiceConfig, Services};
-use latchkey_store::{ApiKeyRow, Store};
+use latchkey_store::{ApiKeyRow, Store, SyncStore, WebhookStore};
 use latchkey_token::KeyTiming;
 
 use crate::config::Config;
@@ -143,6 +145,8 @@ fn write_private_file(path: &Path, text: &str) -> anyhow::Result<()> {
 
 pub struct Built {
     pub services: Arc<Services>,
+    pub sync: Arc<SyncService>,
+    pub webhooks: Arc<WebhookService>,
     pub instance_id: String,
     /// The secret key made on this first start, shown once.
     pub new_secret_key: Option<String>,
@@ -224,16 +228,29 @@ pub async fn build_with(
         token_ttl_secs: 60,
         rate_limits: config.rate_limits.clone(),
         organizations: config.organizations.clone(),
-        sync: config.sync.clone(),
-        webhooks: config.webhooks.clone().resolved(config.dev_mode()),
         instance_id: instance_id.clone(),
     };
     config.organizations.roles().map_err(|e| anyhow!("[organizations]: {e}"))?;
     config.sync.all_tables().map_err(|e| anyhow!("[sync]: {e}"))?;
-    let services = Arc::new(Services::new(store, hasher, mailer, keys, clock, rng, service_config, code_key));
+    let sync_store: Arc<dyn SyncStore> = store.clone();
+    let webhook_store: Arc<dyn WebhookStore> = store.clone();
+    let webhooks = Arc::new(WebhookService::new(
+        webhook_store,
+        store.outbox_signal(),
+        keys.clone(),
+        clock.clone(),
+        rng.clone(),
+        config.webhooks.clone().resolved(config.dev_mode()),
+    ));
+    let services =
+        Arc::new(Services::new(store, hasher, mailer, keys, clock.clone(), rng.clone(), service_config, code_key));
     services.seed_roles().await?;
-    services.start_sync_fanout().await?;
-    Ok(Built { services, instance_id, new_secret_key })
+    // Sync is its own service: its own store view, and identity only through `SyncDirectory`.
+    let directory: Arc<dyn SyncDirectory> = services.clone();
+    let sync =
+        Arc::new(SyncService::new(sync_store, directory, clock, rng, config.sync.clone(), config.rate_limits.enabled));
+    sync.start_fanout().await?;
+    Ok(Built { services, sync, webhooks, instance_id, new_secret_key })
 }
 
 /// The HTTP state for a server bound at `bound`.
@@ -266,5 +283,5 @@ pub fn app_state(
         body_limit_bytes: config.body_limit_bytes,
         metrics: config.metrics_access()?,
     };
-    Ok(latchkey_api::AppState::new(built.services.clone(), app_config))
+    Ok(latchkey_api::AppState::new(built.services.clone(), built.sync.clone(), built.webhooks.clone(), app_config))
 }

@@ -230,7 +230,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Keys { action } => keys(config, action).await,
         Command::Users { action } => users(config, action).await,
-        Command::Webhooks { action } => latchkey::webhooks_cli::run(&services(&config).await?.services, action).await,
+        Command::Webhooks { action } => latchkey::webhooks_cli::run(&services(&config).await?.webhooks, action).await,
         Command::Proxy { upstream, listen, issuer, rules, public } => {
             let rules = latchkey::proxy::load_rules(rules.as_deref(), upstream, issuer, public)?;
             let guard = latchkey::proxy::guard_for(&rules, &config.public_url_for(config.listen))?;
@@ -257,7 +257,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mode = config.mode_at(bound);
 
     if config.webhooks.enabled {
-        let worker = latchkey_service::webhooks::worker::WebhookWorker::new(built.services.clone())
+        let worker = latchkey_service::webhooks::worker::WebhookWorker::new(built.webhooks.clone())
             .map_err(|e| anyhow!("{}", e.long_message))?;
         std::sync::Arc::new(worker).spawn();
     }
@@ -266,6 +266,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // delivered webhook messages past their retention, handshake nonces nobody took, attempt
     // counters whose window ended, abandoned sign-in and sign-up attempts and idle clients.
     let services = built.services.clone();
+    let sync = built.sync.clone();
+    let webhooks = built.webhooks.clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -274,17 +276,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 Ok(n) => tracing::info!(removed = n, "pruned expired signing keys"),
                 Err(e) => tracing::warn!(error = %e, "key pruning failed"),
             }
-            match services.compact_sync_tombstones().await {
+            match sync.compact_tombstones().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "compacted sync tombstones"),
                 Err(e) => tracing::warn!(error = %e, "sync tombstone compaction failed"),
             }
-            match services.expire_sync_clients().await {
+            match sync.expire_clients().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "forgot idle sync clients"),
                 Err(e) => tracing::warn!(error = %e, "sync client expiry failed"),
             }
-            match services.prune_webhook_messages().await {
+            match webhooks.prune_webhook_messages().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "forgot delivered webhook messages"),
                 Err(e) => tracing::warn!(error = %e.long_message, "webhook message pruning failed"),

@@ -2,8 +2,8 @@
 
 use anyhow::anyhow;
 use clap::Subcommand;
-use latchkey_service::webhooks::{EndpointPatch, NewEndpoint};
-use latchkey_service::{ServiceError, Services};
+use latchkey_service::webhooks::{EndpointPatch, NewEndpoint, WebhookService};
+use latchkey_service::ServiceError;
 
 #[derive(Subcommand)]
 pub enum WebhooksAction {
@@ -63,7 +63,7 @@ fn fail(e: ServiceError) -> anyhow::Error {
     anyhow!("{}", e.long_message)
 }
 
-pub async fn run(s: &Services, action: WebhooksAction) -> anyhow::Result<()> {
+pub async fn run(s: &WebhookService, action: WebhooksAction) -> anyhow::Result<()> {
     match action {
         WebhooksAction::Create { url, events, description } => {
             let events = events.into_iter().filter(|e| !e.trim().is_empty()).collect();

@@ -45,7 +45,7 @@ async fn export_user(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let user = state.services.user(&id).await?;
-    ok(state.services.sync_export(&op, &user.user.id).await?)
+    ok(state.sync.export(&op, &user.user.id).await?)
 }
 
 async fn export_organization(
@@ -54,5 +54,5 @@ async fn export_organization(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let org = state.services.organization(&id).await?;
-    ok(state.services.sync_export(&op, &org.id).await?)
+    ok(state.sync.export(&op, &org.id).await?)
 }

@@ -191,7 +191,7 @@ fn delivery_json(d: &DeliveryView) -> Value {
 
 async fn list(State(state): State<AppState>, _: SecretKey, q: Query) -> Result<Response, ApiError> {
     let (limit, offset) = q.paging()?;
-    let (rows, total) = state.services.list_webhook_endpoints(limit, offset).await?;
+    let (rows, total) = state.webhooks.list_webhook_endpoints(limit, offset).await?;
     ok(views::paginated(rows.iter().map(|e| endpoint_json(e, None)).collect(), total))
 }
 
@@ -201,12 +201,12 @@ async fn create(State(state): State<AppState>, SecretKey(op): SecretKey, b: Body
         description: b.string("description")?,
         event_types: b.strings("events")?,
     };
-    let (row, secret) = state.services.create_webhook_endpoint(&op, new).await?;
+    let (row, secret) = state.webhooks.create_webhook_endpoint(&op, new).await?;
     ok(endpoint_json(&row, Some(&secret)))
 }
 
 async fn get_one(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    ok(endpoint_json(&state.services.webhook_endpoint(&id).await?, None))
+    ok(endpoint_json(&state.webhooks.webhook_endpoint(&id).await?, None))
 }
 
 async fn update(
@@ -221,7 +221,7 @@ async fn update(
         event_types: if b.value("events").is_some() { Some(b.strings("events")?) } else { None },
         disabled: b.bool("disabled")?,
     };
-    ok(endpoint_json(&state.services.update_webhook_endpoint(&op, &id, patch).await?, None))
+    ok(endpoint_json(&state.webhooks.update_webhook_endpoint(&op, &id, patch).await?, None))
 }
 
 async fn remove(
@@ -229,7 +229,7 @@ async fn remove(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.services.delete_webhook_endpoint(&op, &id).await?;
+    state.webhooks.delete_webhook_endpoint(&op, &id).await?;
     ok(views::deleted("webhook_endpoint", &id))
 }
 
@@ -238,7 +238,7 @@ async fn secret(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    ok(json!({"object": "webhook_secret", "key": state.services.webhook_secret(&op, &id).await?}))
+    ok(json!({"object": "webhook_secret", "key": state.webhooks.webhook_secret(&op, &id).await?}))
 }
 
 async fn rotate(
@@ -246,7 +246,7 @@ async fn rotate(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (row, secret) = state.services.rotate_webhook_secret(&op, &id).await?;
+    let (row, secret) = state.webhooks.rotate_webhook_secret(&op, &id).await?;
     ok(endpoint_json(&row, Some(&secret)))
 }
 
@@ -258,7 +258,7 @@ async fn deliveries(
 ) -> Result<Response, ApiError> {
     let (limit, offset) = q.paging()?;
     let status = q.one("status");
-    let (rows, total) = state.services.webhook_deliveries(&id, status.as_deref(), limit, offset).await?;
+    let (rows, total) = state.webhooks.webhook_deliveries(&id, status.as_deref(), limit, offset).await?;
     ok(views::paginated(rows.iter().map(delivery_json).collect(), total))
 }
 
@@ -268,7 +268,7 @@ async fn replay(
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let s = &state.services;
+    let s = &state.webhooks;
     let queued = match (b.string("message_id")?, b.int("since")?) {
         (Some(message), _) => s.replay_webhook_message(&op, &id, &message).await?,
         (None, Some(since)) => s.replay_webhook_since(&op, &id, since).await?,

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::SyncCaller;
-use crate::{ErrorKind, Result, ServiceError, Services};
+use super::SyncService;
+use crate::{ErrorKind, Result, ServiceError};
 
 /// Live streams one session may hold at once (a few tabs and devices).
 pub const MAX_STREAMS_PER_SESSION: usize = 5;
@@ -46,10 +47,10 @@ impl StreamSlots {
     }
 }
 
-impl Services {
+impl SyncService {
     /// A place for one more live stream of the caller's session, or 429.
-    pub fn open_sync_stream(&self, caller: &SyncCaller) -> Result<StreamSlot> {
-        self.sync_streams.take(&caller.session_id).ok_or_else(|| {
+    pub fn open_stream(&self, caller: &SyncCaller) -> Result<StreamSlot> {
+        self.streams.take(&caller.session_id).ok_or_else(|| {
             ServiceError::new(
                 ErrorKind::TooManyRequests { retry_after_secs: 15 },
                 "too_many_requests",
@@ -62,12 +63,8 @@ impl Services {
     /// The spaces a stream may still hear of, by storage key with their client names, or why
     /// it must close: the session is no longer active (signed out, revoked, the user banned
     /// or deleted).
-    pub async fn sync_stream_spaces(&self, caller: &SyncCaller) -> Result<HashMap<String, String>> {
-        let session = self.store.get_session(&caller.session_id).await?;
-        let live = session.as_ref().is_some_and(|s| s.user_id == caller.user_id && self.session_is_active(s));
-        if !live {
-            return Err(ServiceError::unauthenticated("This session has ended; sign in again."));
-        }
-        Ok(self.sync_spaces_of(&caller.user_id).await?.into_iter().map(|s| (s.key, s.name)).collect())
+    pub async fn stream_spaces(&self, caller: &SyncCaller) -> Result<HashMap<String, String>> {
+        self.directory.still_live(caller).await?;
+        Ok(self.directory.spaces_of(&caller.user_id).await?.into_iter().map(|s| (s.key, s.name)).collect())
     }
 }

@@ -3,17 +3,20 @@
 //! failures become per-operation results; the merge itself runs inside the store's
 //! transaction with the rules of `latchkey_core::sync`.
 
+mod directory;
 pub mod events;
 mod pull;
 mod push;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use latchkey_core::authz::{has, AuthState, Check};
-use latchkey_core::caller::TokenCaller;
+use latchkey_core::ratelimit::RateLimiter;
 use latchkey_core::sync::migration::{check_migrations, Migration};
 use latchkey_core::sync::schema::{check_tables, TableSpec};
-use latchkey_token::{VerifierOptions, VerifyError};
+use latchkey_core::{Clock, Random};
+use latchkey_store::SyncStore;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -21,7 +24,7 @@ pub use pull::PullQuery;
 pub use push::PushResponse;
 
 use crate::authority::Operator;
-use crate::{ErrorKind, Result, ServiceError, Services};
+use crate::{ErrorKind, Result, ServiceError};
 
 const BABYLOG_TABLES: &str = include_str!("babylog.toml");
 
@@ -129,7 +132,7 @@ pub struct SyncCaller {
     pub(crate) expires_at: i64,
 }
 
-/// Made only by [`Services::sync_caller`] from a verified session token of a live session, so
+/// Made only by [`SyncDirectory::caller`] (answered by [`crate::Services`]) from a verified session token of a live session, so
 /// ownership always comes from the token (docs/sync-protocol.md).
 impl SyncCaller {
     pub fn user_id(&self) -> &str {
@@ -161,6 +164,10 @@ impl SpaceAccess {
     /// The caller's own space, where they may do everything.
     pub fn personal(user_id: &str) -> Self {
         Self { key: user_id.to_owned(), name: PERSONAL_SPACE.to_owned(), permissions: None }
+    }
+    /// An organization's space, where the member may do what `permissions` grant.
+    pub(crate) fn organization(org_id: String, permissions: AuthState) -> Self {
+        Self { key: org_id.clone(), name: org_id, permissions: Some(permissions) }
     }
     fn allows(&self, permission: Option<&String>) -> bool {
         match (&self.permissions, permission) {
@@ -211,73 +218,101 @@ fn sync_disabled() -> ServiceError {
     ServiceError::not_found("Sync").long("Sync is disabled on this instance.")
 }
 
-impl Services {
-    pub fn sync_table(&self, name: &str) -> Option<&TableSpec> {
-        self.sync_tables.get(name).map(|(t, _)| t)
+/// What sync asks of the identity and organization services, and nothing more: who holds a
+/// session token, whether that session is still live, and which spaces a user may reach.
+/// [`crate::Services`] answers it (`sync/directory.rs`); sync itself never reads users,
+/// sessions or memberships.
+#[async_trait::async_trait]
+pub trait SyncDirectory: Send + Sync {
+    /// The caller a bearer token names: a valid session token of an active session, or 401.
+    async fn caller(&self, bearer: Option<&str>) -> Result<SyncCaller>;
+    /// `Ok` while the caller's session is still active (not signed out, revoked, banned, idle).
+    async fn still_live(&self, caller: &SyncCaller) -> Result<()>;
+    /// The personal space, then every organization the user is a member of.
+    async fn spaces_of(&self, user_id: &str) -> Result<Vec<SpaceAccess>>;
+}
+
+/// Offline-first sync: push, pull, live events, exports and housekeeping, over the sync
+/// tables alone. The binary composes it from the store's sync area and a [`SyncDirectory`].
+pub struct SyncService {
+    store: Arc<dyn SyncStore>,
+    directory: Arc<dyn SyncDirectory>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Random>,
+    config: SyncConfig,
+    tables: Tables,
+    /// Pushes per user per minute (`None`: no limit).
+    pushes: Option<RateLimiter>,
+    hub: SyncHub,
+    streams: events::StreamSlots,
+}
+
+impl SyncService {
+    /// `limits_enabled`: the instance's `[rate_limits] enabled`, which the push limit follows.
+    pub fn new(
+        store: Arc<dyn SyncStore>,
+        directory: Arc<dyn SyncDirectory>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+        config: SyncConfig,
+        limits_enabled: bool,
+    ) -> Self {
+        // The binary refuses invalid tables before it gets here; should some slip through,
+        // serving none is the safe choice.
+        let tables = served_tables(&config);
+        let pushes = (limits_enabled && config.pushes_per_minute > 0)
+            .then(|| RateLimiter::new(config.pushes_per_minute, 60_000));
+        Self {
+            store,
+            directory,
+            clock,
+            rng,
+            config,
+            tables,
+            pushes,
+            hub: SyncHub::default(),
+            streams: Default::default(),
+        }
+    }
+
+    pub fn config(&self) -> &SyncConfig {
+        &self.config
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableSpec> {
+        self.tables.get(name).map(|(t, _)| t)
+    }
+
+    /// This instance's live-update fan-out.
+    pub fn hub(&self) -> &SyncHub {
+        &self.hub
     }
 
     /// The caller of a sync request: the bearer must be a valid session token of an active
-    /// session. Anything else is a 401 that changes nothing.
-    pub async fn sync_caller(&self, bearer: Option<&str>) -> Result<SyncCaller> {
-        if !self.config.sync.enabled {
+    /// session. Anything else is a 401 that changes nothing; 404 when sync is off.
+    pub async fn caller(&self, bearer: Option<&str>) -> Result<SyncCaller> {
+        if !self.config.enabled {
             return Err(sync_disabled());
         }
-        let token = bearer.ok_or_else(|| {
-            ServiceError::unauthenticated("You are signed out.")
-                .long("Sync needs a session token: `Authorization: Bearer <token>`.")
-        })?;
-        let options = VerifierOptions { issuers: Some(vec![self.config.issuer.clone()]), ..VerifierOptions::default() };
-        let verifier = self.keys.verifier(options).await?;
-        let verified = verifier.verify(token, self.clock.now_secs()).map_err(|e| {
-            let long = match e {
-                VerifyError::Expired => "The session token has expired; get a fresh one and retry.",
-                _ => "The session token is invalid.",
-            };
-            ServiceError::unauthenticated(long)
-        })?;
-        let caller = TokenCaller::from_claims(&verified.claims);
-        let Some(TokenCaller {
-            state: AuthState { user_id: Some(user_id), .. },
-            session_id: Some(session_id),
-            expires_at,
-            ..
-        }) = caller
-        else {
-            return Err(ServiceError::unauthenticated("The session token is invalid."));
-        };
-        let session = self.store.get_session(&session_id).await?;
-        // The session's whole policy (status, lifetime, inactivity limit), as for minting.
-        let live = session.as_ref().is_some_and(|s| s.user_id == user_id && self.session_is_active(s));
-        if !live {
-            return Err(ServiceError::unauthenticated("This session has ended; sign in again."));
-        }
-        Ok(SyncCaller { user_id, session_id, expires_at })
+        self.directory.caller(bearer).await
     }
 
-    /// The personal space, then every organization the caller is a member of.
-    pub async fn sync_spaces_of(&self, user_id: &str) -> Result<Vec<SpaceAccess>> {
-        let mut spaces = vec![SpaceAccess::personal(user_id)];
-        let mut memberships = self.store.memberships_of_user(user_id).await?;
-        memberships.sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
-        for m in memberships {
-            let state = AuthState {
-                user_id: Some(user_id.to_owned()),
-                org_id: Some(m.organization_id.clone()),
-                org_role: Some(m.role.clone()),
-                org_permissions: self.permissions_of(&m.role),
-                factor_verification_age: None,
-            };
-            spaces.push(SpaceAccess {
-                key: m.organization_id.clone(),
-                name: m.organization_id,
-                permissions: Some(state),
-            });
+    /// Applies the per-user limit of pushes.
+    fn limit_pushes(&self, user_id: &str) -> Result<()> {
+        match &self.pushes {
+            Some(limiter) => limiter.check(user_id, self.now()).map_err(|r| {
+                ServiceError::rate_limited(r.0).long("Too many pushes: wait, then push the outbox again.")
+            }),
+            None => Ok(()),
         }
-        Ok(spaces)
     }
 
     /// Every live record of a space, by table (Backend API: backups and data requests).
-    pub async fn sync_export(&self, _operator: &Operator, space_key: &str) -> Result<serde_json::Value> {
+    pub async fn export(&self, _operator: &Operator, space_key: &str) -> Result<serde_json::Value> {
         let records = self.store.sync_changes(space_key, 0, i64::MAX, true).await?;
         let mut tables: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
         for r in records {
@@ -303,9 +338,9 @@ impl Services {
     /// Forwards the changes that every instance sharing the database announces (PostgreSQL
     /// `LISTEN/NOTIFY`) to this instance's live streams. Without it (SQLite), pushes publish to
     /// this instance's streams directly.
-    pub async fn start_sync_fanout(&self) -> Result<()> {
+    pub async fn start_fanout(&self) -> Result<()> {
         if let Some(mut changes) = self.store.sync_listen().await? {
-            let hub = self.sync_hub.clone();
+            let hub = self.hub.clone();
             tokio::spawn(async move {
                 while let Some((space, seq)) = changes.recv().await {
                     hub.publish(SpaceChanged { space, seq });
@@ -316,14 +351,14 @@ impl Services {
     }
 
     /// Removes tombstones older than the configured limit.
-    pub async fn compact_sync_tombstones(&self) -> Result<u64> {
-        let cutoff = self.now() - self.config.sync.tombstone_ttl_days * 86_400_000;
+    pub async fn compact_tombstones(&self) -> Result<u64> {
+        let cutoff = self.now() - self.config.tombstone_ttl_days * 86_400_000;
         Ok(self.store.sync_compact_tombstones(cutoff).await?)
     }
 
     /// Forgets sync clients idle past the configured limit.
-    pub async fn expire_sync_clients(&self) -> Result<u64> {
-        let cutoff = self.now() - self.config.sync.client_ttl_days * 86_400_000;
+    pub async fn expire_clients(&self) -> Result<u64> {
+        let cutoff = self.now() - self.config.client_ttl_days * 86_400_000;
         Ok(self.store.sync_expire_clients(cutoff).await?)
     }
 }

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::SyncCaller;
-use crate::{Result, ServiceError, Services};
+use super::SyncService;
+use crate::{Result, ServiceError};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PullQuery {
@@ -58,17 +59,17 @@ fn access_fingerprint(tables: &[String]) -> String {
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
-impl Services {
+impl SyncService {
     /// A pull page, as JSON text.
-    pub async fn sync_pull(&self, caller: &SyncCaller, query: &PullQuery) -> Result<String> {
+    pub async fn pull(&self, caller: &SyncCaller, query: &PullQuery) -> Result<String> {
         if let Some(version) = query.schema_version {
             self.check_schema_version(version)?;
         }
-        let limit = query.limit.unwrap_or(self.config.sync.default_pull_limit);
-        if !(1..=self.config.sync.max_pull_limit).contains(&limit) {
+        let limit = query.limit.unwrap_or(self.config.default_pull_limit);
+        if !(1..=self.config.max_pull_limit).contains(&limit) {
             return Err(ServiceError::bad_request(
                 "sync_pull_invalid",
-                format!("limit must be between 1 and {}.", self.config.sync.max_pull_limit),
+                format!("limit must be between 1 and {}.", self.config.max_pull_limit),
             )
             .param("limit"));
         }
@@ -83,7 +84,7 @@ impl Services {
             Some(text) => Cursor::decode(text)?,
             None => Cursor { v: 1, s: BTreeMap::new() },
         };
-        let spaces = self.sync_spaces_of(&caller.user_id).await?;
+        let spaces = self.directory.spaces_of(&caller.user_id).await?;
         // Read before the changes: every op up to this seq has its effects in what follows.
         let last_seq = match &query.client_id {
             Some(client) => self.store.sync_client_last_seq(&caller.user_id, client).await?,
@@ -108,7 +109,7 @@ impl Services {
         for space in &spaces {
             let (current_seq, epoch, compacted) = states.get(&space.key).cloned().unwrap_or((0, String::new(), 0));
             let readable: Vec<String> =
-                self.sync_tables.iter().filter(|(_, (t, _))| space.can_read(t)).map(|(n, _)| n.clone()).collect();
+                self.tables.iter().filter(|(_, (t, _))| space.can_read(t)).map(|(n, _)| n.clone()).collect();
             let access = access_fingerprint(&readable);
             let from = match previous.s.get(&space.key) {
                 None => {

@@ -13,8 +13,9 @@ use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use super::SyncService;
 use super::{space_index, SpaceAccess, SpaceChanged, SyncCaller, PERSONAL_SPACE};
-use crate::{ErrorKind, Result, ServiceError, Services};
+use crate::{ErrorKind, Result, ServiceError};
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -71,10 +72,10 @@ fn invalid(param: &'static str, message: impl Into<String>) -> ServiceError {
     ServiceError::bad_request("sync_push_invalid", message).param(param)
 }
 
-impl Services {
+impl SyncService {
     /// Checks a schema version a client sent against what this server accepts.
     pub fn check_schema_version(&self, version: i64) -> Result<()> {
-        let c = &self.config.sync;
+        let c = &self.config;
         if (c.min_schema_version..=c.schema_version).contains(&version) {
             return Ok(());
         }
@@ -99,7 +100,7 @@ impl Services {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    pub async fn sync_push(&self, caller: &SyncCaller, body: &[u8]) -> Result<PushResponse> {
+    pub async fn push(&self, caller: &SyncCaller, body: &[u8]) -> Result<PushResponse> {
         self.limit_pushes(&caller.user_id)?;
         let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
             ServiceError::bad_request("sync_push_invalid", "The body must be a JSON push request.")
@@ -116,7 +117,7 @@ impl Services {
             .as_i64()
             .ok_or_else(|| invalid("schema_version", "schema_version must be an integer."))?;
         self.check_schema_version(version)?;
-        let max = self.config.sync.max_ops_per_push;
+        let max = self.config.max_ops_per_push;
         if envelope.ops.len() > max {
             return Err(ServiceError::new(
                 ErrorKind::PayloadTooLarge,
@@ -132,10 +133,10 @@ impl Services {
         let spaces = if personal_only {
             vec![SpaceAccess::personal(&caller.user_id)]
         } else {
-            self.sync_spaces_of(&caller.user_id).await?
+            self.directory.spaces_of(&caller.user_id).await?
         };
         let now = self.now();
-        let steps = steps_from(&self.config.sync.migrations, version);
+        let steps = steps_from(&self.config.migrations, version);
         let ctx = OpContext { client_id: &client_id, spaces: space_index(&spaces), now, steps };
         let mut ops = Vec::with_capacity(envelope.ops.len());
         for (i, (raw, fast)) in envelope.ops.iter().zip(wire).enumerate() {
@@ -158,7 +159,7 @@ impl Services {
                 // Where the store fans changes out, they come back through the listener.
                 if !self.store.sync_fans_out() {
                     for (space, seq) in done.changed {
-                        self.sync_hub.publish(SpaceChanged { space, seq });
+                        self.hub.publish(SpaceChanged { space, seq });
                     }
                 }
                 Ok(json!({"results": done.results, "last_seq": done.last_seq}))
@@ -184,7 +185,7 @@ impl Services {
     /// quota: the push that crosses it is taken whole); the full spaces are returned, where the
     /// store takes deletes only of records the space holds.
     async fn refuse_puts_to_full_spaces(&self, ops: &mut [SyncOpIn]) -> Result<Vec<String>> {
-        let quota = self.config.sync.max_space_bytes;
+        let quota = self.config.max_space_bytes;
         if quota <= 0 {
             return Ok(Vec::new());
         }
@@ -265,7 +266,7 @@ impl Services {
         })?;
         let table_name = op.table.unwrap_or_default();
         let (table, required) = self
-            .sync_tables
+            .tables
             .get(table_name)
             .ok_or_else(|| Rejection::new("unknown_table", format!("There is no sync table `{table_name}`.")))?;
         if !space.can_write(table) {
@@ -278,9 +279,8 @@ impl Services {
         let id = op.id.filter(|id| valid_id(id));
         let id = id.ok_or_else(|| Rejection::new("invalid_id", "id must be 1 to 128 letters, digits, _ or -."))?;
         let stamp = op.hlc.ok_or_else(|| Rejection::new("invalid_hlc", "hlc is required."))?;
-        let stamp = Stamp::parse(stamp)?
-            .bounded(ctx.now, self.config.sync.max_clock_ahead_secs * 1000)
-            .canonical(ctx.client_id);
+        let stamp =
+            Stamp::parse(stamp)?.bounded(ctx.now, self.config.max_clock_ahead_secs * 1000).canonical(ctx.client_id);
         let fields = match op.action {
             Some("delete") => None,
             Some("put") => {

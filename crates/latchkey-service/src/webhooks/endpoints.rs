@@ -6,11 +6,11 @@ use latchkey_core::ids::IdKind;
 use latchkey_store::{DeliveryQuery, DeliveryStatus, WebhookEndpointRow};
 
 use crate::authority::Operator;
-use crate::{Result, ServiceError, Services};
+use crate::{Result, ServiceError};
 
-use super::{guard, sign, DeliveryView, EndpointPatch, NewEndpoint, EVENT_TYPES};
+use super::{guard, sign, DeliveryView, EndpointPatch, NewEndpoint, WebhookService, EVENT_TYPES};
 
-impl Services {
+impl WebhookService {
     fn check_endpoint_url(&self, raw: &str) -> Result<String> {
         let bad = |why: &str| {
             ServiceError::unprocessable("form_param_format_invalid", "url is invalid").long(why).param("url")
@@ -22,7 +22,7 @@ impl Services {
         let url = url::Url::parse(trimmed).map_err(|_| bad("url must be an absolute http(s) URL"))?;
         match url.scheme() {
             "https" => {}
-            "http" if !self.config.webhooks.require_https.unwrap_or(true) => {}
+            "http" if !self.config.require_https.unwrap_or(true) => {}
             "http" => return Err(bad("url must use https (http is allowed in development mode only)")),
             _ => return Err(bad("url must use http or https")),
         }
@@ -35,7 +35,7 @@ impl Services {
         }
         let literal = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
-            if let Some(why) = guard::refusal(ip, self.config.webhooks.policy()) {
+            if let Some(why) = guard::refusal(ip, self.config.policy()) {
                 return Err(bad(&format!("url points to {why}, which webhooks may not reach")));
             }
         }
@@ -85,7 +85,7 @@ impl Services {
         let id = self.new_id(IdKind::Message).replacen("msg_", "whe_", 1);
         let secret = sign::new_secret(self.rng.as_ref());
         let row = WebhookEndpointRow {
-            secret_sealed: self.keys.seal_secret(secret.as_bytes(), &id)?,
+            secret_sealed: self.seal_endpoint_secret(&secret, &id)?,
             id,
             url,
             description,
@@ -149,19 +149,14 @@ impl Services {
         self.open_endpoint_secret(&row.secret_sealed, &row.id)
     }
 
-    pub(crate) fn open_endpoint_secret(&self, sealed: &str, endpoint_id: &str) -> Result<String> {
-        let bytes = self.keys.open_secret(sealed, endpoint_id)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| ServiceError::internal())
-    }
-
     /// A new secret; the previous one keeps signing (a second signature) for the overlap.
     pub async fn rotate_webhook_secret(&self, _operator: &Operator, id: &str) -> Result<(WebhookEndpointRow, String)> {
         let mut row = self.webhook_endpoint(id).await?;
         let now = self.now();
         let secret = sign::new_secret(self.rng.as_ref());
         row.previous_secret_sealed =
-            Some(std::mem::replace(&mut row.secret_sealed, self.keys.seal_secret(secret.as_bytes(), &row.id)?));
-        row.previous_secret_expires_at = Some(now + self.config.webhooks.rotation_overlap_hours.max(0) * 3_600_000);
+            Some(std::mem::replace(&mut row.secret_sealed, self.seal_endpoint_secret(&secret, &row.id)?));
+        row.previous_secret_expires_at = Some(now + self.config.rotation_overlap_hours.max(0) * 3_600_000);
         row.updated_at = now;
         if !self.store.update_webhook_endpoint(&row).await? {
             return Err(ServiceError::not_found("webhook endpoint"));
@@ -225,7 +220,7 @@ impl Services {
 
     /// Forgets delivered messages past the retention.
     pub async fn prune_webhook_messages(&self) -> Result<u64> {
-        let before = self.now() - self.config.webhooks.retention_days.max(1) * 86_400_000;
+        let before = self.now() - self.config.retention_days.max(1) * 86_400_000;
         Ok(self.store.prune_webhook_messages(before).await?)
     }
 }

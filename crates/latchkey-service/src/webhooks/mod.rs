@@ -2,13 +2,16 @@
 //! event with its change ([`Services::event`]) and writes both in one transaction through
 //! [`Services::emitting`]; the [`worker::WebhookWorker`] delivers from the outbox.
 //!
-//! Endpoints, their secrets, deliveries and replays, as administrators manage them, are in
-//! `endpoints.rs`.
+//! Endpoints, their secrets, deliveries and replays, as administrators manage them, are a
+//! service of their own, [`WebhookService`] (`service.rs`, `endpoints.rs`), which the worker uses too.
 
 mod endpoints;
 pub mod guard;
+mod service;
 pub mod sign;
 pub mod worker;
+
+pub use service::WebhookService;
 
 use std::sync::Arc;
 

@@ -11,7 +11,7 @@ use latchkey_store::{AttemptOutcome, AttemptRow, ClaimedDelivery, DeliveryStatus
 
 use super::guard::{self, AddressPolicy};
 use super::sign;
-use crate::Services;
+use super::WebhookService;
 
 /// Delays before the 2nd … 8th attempt, in seconds.
 pub const RETRY_DELAYS_SECS: [i64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
@@ -35,7 +35,7 @@ pub fn next_attempt_at(now: i64, attempts_made: i64, retry_after_secs: Option<i6
 /// Writes outcomes as they come, everything waiting in one transaction. A failed write is
 /// logged; the deliveries' leases run out and they are attempted again (at least once).
 async fn record_in_batches(
-    services: Arc<Services>,
+    webhooks: Arc<WebhookService>,
     mut outcomes: tokio::sync::mpsc::UnboundedReceiver<AttemptOutcome>,
 ) {
     while let Some(first) = outcomes.recv().await {
@@ -46,7 +46,7 @@ async fn record_in_batches(
                 Err(_) => break,
             }
         }
-        if let Err(e) = services.store.record_webhook_attempts(&batch).await {
+        if let Err(e) = webhooks.store.record_webhook_attempts(&batch).await {
             tracing::warn!(error = %e, attempts = batch.len(), "cannot record webhook attempts");
         }
     }
@@ -75,7 +75,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<i64> {
 }
 
 pub struct WebhookWorker {
-    services: Arc<Services>,
+    webhooks: Arc<WebhookService>,
     http: reqwest::Client,
     policy: AddressPolicy,
     timeout_secs: u64,
@@ -83,8 +83,8 @@ pub struct WebhookWorker {
 }
 
 impl WebhookWorker {
-    pub fn new(services: Arc<Services>) -> crate::Result<Self> {
-        let config = services.config.webhooks.clone();
+    pub fn new(webhooks: Arc<WebhookService>) -> crate::Result<Self> {
+        let config = webhooks.config.clone();
         let policy = config.policy();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -99,7 +99,7 @@ impl WebhookWorker {
                 crate::ServiceError::internal()
             })?;
         Ok(Self {
-            services,
+            webhooks,
             http,
             policy,
             timeout_secs: config.timeout_secs.max(1),
@@ -108,9 +108,9 @@ impl WebhookWorker {
     }
 
     async fn claim(&self, limit: usize) -> crate::Result<Vec<ClaimedDelivery>> {
-        let now = self.services.now();
+        let now = self.webhooks.now();
         let limit = i64::try_from(limit).unwrap_or(64);
-        Ok(self.services.store.claim_webhook_deliveries(now, lease_ms(self.timeout_secs), limit).await?)
+        Ok(self.webhooks.store.claim_webhook_deliveries(now, lease_ms(self.timeout_secs), limit).await?)
     }
 
     /// Claims what is due now, makes one attempt of each and records them; returns how many
@@ -134,7 +134,7 @@ impl WebhookWorker {
                 outcomes.push(o);
             }
         }
-        self.services.store.record_webhook_attempts(&outcomes).await?;
+        self.webhooks.store.record_webhook_attempts(&outcomes).await?;
         Ok(n)
     }
 
@@ -143,9 +143,9 @@ impl WebhookWorker {
     /// recorded in batches by one task. When nothing is due it waits for the next commit with
     /// events, or a second (retries coming due, other instances' events).
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let signal = self.services.store.outbox_signal();
+        let signal = self.webhooks.outbox_signal();
         let (done, outcomes) = tokio::sync::mpsc::unbounded_channel::<AttemptOutcome>();
-        tokio::spawn(record_in_batches(self.services.clone(), outcomes));
+        tokio::spawn(record_in_batches(self.webhooks.clone(), outcomes));
         let slots = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         tokio::spawn(async move {
             loop {
@@ -213,14 +213,14 @@ impl WebhookWorker {
         sealed
             .into_iter()
             .map(|s| {
-                let secret = self.services.open_endpoint_secret(s, &e.id)?;
+                let secret = self.webhooks.open_endpoint_secret(s, &e.id)?;
                 sign::secret_key(&secret).ok_or_else(crate::ServiceError::internal)
             })
             .collect()
     }
 
     async fn attempt(&self, c: &ClaimedDelivery) -> AttemptOutcome {
-        let now = self.services.now();
+        let now = self.webhooks.now();
         let attempts_made = c.delivery.attempts + 1;
         let started = std::time::Instant::now();
         let result = self.send(c, now).await;
@@ -250,7 +250,7 @@ impl WebhookWorker {
         };
         AttemptOutcome {
             attempt: AttemptRow {
-                id: self.services.new_id(IdKind::Message).replacen("msg_", "wha_", 1),
+                id: self.webhooks.new_id(IdKind::Message).replacen("msg_", "wha_", 1),
                 delivery_id: c.delivery.id.clone(),
                 attempted_at: now,
                 status_code,

@@ -70,7 +70,7 @@ async fn an_https_public_url_turns_every_development_relaxation_off() {
         let r = b.send(b.http.post(b.url("/v1/webhooks/endpoints")).bearer_auth(&key).json(&json!({"url": url}))).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {}", r.text);
     }
-    let loopback = server.services.config.webhooks.policy();
+    let loopback = server.webhooks.config().policy();
     assert!(!loopback.allow_loopback, "the SSRF guard keeps loopback out");
 
     let dev = TestServer::start(Backend::Sqlite).await;

@@ -86,6 +86,8 @@ pub struct TestServer {
     pub clock: ManualClock,
     pub mail: Arc<DevMailSink>,
     pub services: Arc<Services>,
+    pub sync: Arc<latchkey_service::sync::SyncService>,
+    pub webhooks: Arc<latchkey_service::webhooks::WebhookService>,
     /// The store the server was built on, for tests that inspect or set up stored state
     /// directly (the service keeps its own handle private).
     pub store: Arc<dyn Store>,
@@ -147,6 +149,8 @@ impl TestServer {
             clock,
             mail,
             services: built.services,
+            sync: built.sync,
+            webhooks: built.webhooks,
             store,
             shutdown: Some(tx),
             _db: db,

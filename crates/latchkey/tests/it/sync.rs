@@ -457,10 +457,10 @@ both_backends!(old_tombstones_are_compacted_and_stale_cursors_reset, |backend| a
     let mut laptop = Device::new(&ada, "laptop");
     laptop.pull_all(100).await;
     // Within the limit nothing is compacted.
-    assert_eq!(server.services.compact_sync_tombstones().await.unwrap(), 0);
+    assert_eq!(server.sync.compact_tombstones().await.unwrap(), 0);
 
     server.clock.advance_ms(25 * 3_600_000);
-    assert_eq!(server.services.compact_sync_tombstones().await.unwrap(), 1);
+    assert_eq!(server.sync.compact_tombstones().await.unwrap(), 1);
     // The tablet's cursor predates the removed delete: it is told to start over, and does
     // not keep the deleted record.
     let r = tablet.pull_page(100).await;

@@ -38,7 +38,7 @@ both_backends!(a_token_of_a_session_idle_past_its_limit_cannot_sync, |backend| a
     assert_eq!(pull.status, StatusCode::UNAUTHORIZED);
     let minted = b.token(&phone.session_id).await;
     assert_ne!(minted.status, StatusCode::OK, "the idle session mints no new token either");
-    let exported = server.services.sync_export(&latchkey::operator(), &ada.user_id).await;
+    let exported = server.sync.export(&latchkey::operator(), &ada.user_id).await;
     let exported = exported.unwrap().to_string();
     assert!(exported.contains("feed_1") && !exported.contains("feed_2"), "{exported}");
 });

@@ -160,7 +160,7 @@ impl Admin {
 }
 
 fn worker(server: &TestServer) -> Arc<WebhookWorker> {
-    Arc::new(WebhookWorker::new(server.services.clone()).unwrap())
+    Arc::new(WebhookWorker::new(server.webhooks.clone()).unwrap())
 }
 
 /// Runs the worker until nothing is due now.
