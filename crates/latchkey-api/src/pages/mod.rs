@@ -4,6 +4,7 @@
 //! protected by the origin guard and a double-submit CSRF token; `redirect_url` may only
 //! point at allow-listed origins.
 
+mod form;
 mod html;
 mod org;
 mod user;
@@ -15,15 +16,15 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use latchkey_core::secret::{constant_time_eq, new_opaque_secret};
+use latchkey_core::secret::new_opaque_secret;
 use latchkey_service::authority::Client;
 use latchkey_service::{ServiceError, SignInInput, SignUpInput};
 use latchkey_store::{SessionRow, UserRecord};
 
 use crate::cookies::{append_set_cookies, read_cookie};
 use crate::fapi::{client_state, ensure_client, Caller};
-use crate::params::Params;
 use crate::AppState;
+use form::PageForm;
 use html::{esc, Page};
 
 const CSRF_COOKIE: &str = "__latchkey_csrf";
@@ -113,17 +114,6 @@ pub(super) fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Vec<
     (t.clone(), vec![format!("{CSRF_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict{secure}")])
 }
 
-pub(super) fn check_csrf(headers: &HeaderMap, p: &Params) -> Result<(), Box<Response>> {
-    let cookie = read_cookie(headers, CSRF_COOKIE).unwrap_or_default();
-    let field = p.text("csrf").unwrap_or_default();
-    if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), field.as_bytes()) {
-        let page =
-            Page::new("Request refused", "").alert("This form has expired. Go back, reload the page and try again.");
-        return Err(Box::new(page.into_response(StatusCode::FORBIDDEN, &[])));
-    }
-    Ok(())
-}
-
 pub(super) fn status_of(e: &ServiceError) -> StatusCode {
     crate::error::ApiError(e.clone()).status()
 }
@@ -188,16 +178,8 @@ async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Query(q
     page.body(sign_in_form(&csrf, redirect_url.as_deref(), "")).into_response(StatusCode::OK, &cookies)
 }
 
-async fn sign_in_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<PageQuery>,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    if let Err(res) = check_csrf(&headers, &p) {
-        return *res;
-    }
+async fn sign_in_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response {
+    let PageForm { state, headers, caller, p } = form;
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
     let identifier = p.text("identifier").unwrap_or_default();
     let render_error = |e: &ServiceError, cookies: &[String]| {
@@ -295,16 +277,8 @@ async fn sign_up_page(State(state): State<AppState>, headers: HeaderMap, Query(q
         .into_response(StatusCode::OK, &cookies)
 }
 
-async fn sign_up_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<PageQuery>,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    if let Err(res) = check_csrf(&headers, &p) {
-        return *res;
-    }
+async fn sign_up_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response {
+    let PageForm { state, headers, caller, p } = form;
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
     let values: HashMap<&str, String> = ["first_name", "last_name", "email_address", "username"]
         .into_iter()
@@ -380,16 +354,8 @@ async fn verify_page(
         .into_response(StatusCode::OK, &cookies)
 }
 
-async fn verify_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<PageQuery>,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    if let Err(res) = check_csrf(&headers, &p) {
-        return *res;
-    }
+async fn verify_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response {
+    let PageForm { state, headers, caller, p } = form;
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
     let Some((client, row)) = current_sign_up(&state, &caller).await else {
         return redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]);
@@ -417,16 +383,8 @@ async fn verify_submit(
     }
 }
 
-async fn verify_resend(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<PageQuery>,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    if let Err(res) = check_csrf(&headers, &p) {
-        return *res;
-    }
+async fn verify_resend(Query(q): Query<PageQuery>, form: PageForm) -> Response {
+    let PageForm { state, caller, .. } = form;
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
     let Some((client, row)) = current_sign_up(&state, &caller).await else {
         return redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]);
@@ -444,10 +402,8 @@ async fn verify_resend(
     }
 }
 
-async fn sign_out(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
-    if let Err(res) = check_csrf(&headers, &p) {
-        return *res;
-    }
+async fn sign_out(form: PageForm) -> Response {
+    let PageForm { state, caller, .. } = form;
     let mut cookies = Vec::new();
     if let Some(client) = &caller.client {
         if let Err(e) = state.services.sign_out_client(client).await {

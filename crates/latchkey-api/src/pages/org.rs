@@ -14,8 +14,9 @@ use latchkey_service::orgs::{OrgActor, OrgInvitationInput, OrganizationUpdate};
 use latchkey_service::ServiceError;
 use latchkey_store::MembershipQuery;
 
+use super::form::PageForm;
 use super::html::{button_form, esc, hidden, Page};
-use super::{check_csrf, csrf_token, redirect, signed_in, status_of, with_retry_after, PageQuery, Signed};
+use super::{csrf_token, redirect, signed_in, status_of, with_retry_after, PageQuery, Signed};
 use crate::fapi::Caller;
 use crate::params::Params;
 use crate::AppState;
@@ -280,21 +281,12 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
 }
 
 /// Runs an action on the active organization as its member, then shows the page again.
-async fn org_action<F, Fut>(
-    state: AppState,
-    headers: HeaderMap,
-    caller: Caller,
-    p: Params,
-    notice: &'static str,
-    action: F,
-) -> Response
+async fn org_action<F, Fut>(form: PageForm, notice: &'static str, action: F) -> Response
 where
     F: FnOnce(AppState, Caller, Params, OrgActor) -> Fut,
     Fut: std::future::Future<Output = Result<(), ServiceError>>,
 {
-    if let Err(res) = check_csrf(&headers, &p) {
-        return *res;
-    }
+    let PageForm { state, headers, caller, p } = form;
     let Some(me) = signed_in(&state, &caller).await else {
         return redirect("/sign-in?redirect_url=%2Forganization", &[]);
     };
@@ -311,42 +303,32 @@ where
     }
 }
 
-async fn profile(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
-    org_action(state, headers, caller, p, "profile", |state, _, p, a| async move {
+async fn profile(form: PageForm) -> Response {
+    org_action(form, "profile", |state, _, p, a| async move {
         let update = OrganizationUpdate { name: p.text("name"), slug: p.text("slug"), ..Default::default() };
         state.services.update_organization(&a, update).await.map(|_| ())
     })
     .await
 }
 
-async fn change_role(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    caller: Caller,
-    Path(user_id): Path<String>,
-    p: Params,
-) -> Response {
-    org_action(state, headers, caller, p, "role", |state, _, p, a| async move {
+async fn change_role(Path(user_id): Path<String>, form: PageForm) -> Response {
+    org_action(form, "role", |state, _, p, a| async move {
         state.services.set_member_role(&a, &user_id, &p.text("role").unwrap_or_default()).await.map(|_| ())
     })
     .await
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    caller: Caller,
-    Path(user_id): Path<String>,
-    p: Params,
-) -> Response {
-    org_action(state, headers, caller, p, "removed", |state, _, _, a| async move {
-        state.services.remove_member(&a, &user_id).await.map(|_| ())
-    })
+async fn remove(Path(user_id): Path<String>, form: PageForm) -> Response {
+    org_action(
+        form,
+        "removed",
+        |state, _, _, a| async move { state.services.remove_member(&a, &user_id).await.map(|_| ()) },
+    )
     .await
 }
 
-async fn invite(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
-    org_action(state, headers, caller, p, "invited", |state, caller, p, a| async move {
+async fn invite(form: PageForm) -> Response {
+    org_action(form, "invited", |state, caller, p, a| async move {
         a.require(MEMBERSHIPS_MANAGE)?;
         state.services.member_invitations_allowed(&caller.ctx, &a, 1).await?;
         let input = OrgInvitationInput {
@@ -360,30 +342,27 @@ async fn invite(State(state): State<AppState>, headers: HeaderMap, caller: Calle
     .await
 }
 
-async fn revoke(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    caller: Caller,
-    Path(id): Path<String>,
-    p: Params,
-) -> Response {
-    org_action(state, headers, caller, p, "revoked", |state, _, _, a| async move {
+async fn revoke(Path(id): Path<String>, form: PageForm) -> Response {
+    org_action(form, "revoked", |state, _, _, a| async move {
         state.services.revoke_org_invitation(&a, &id).await.map(|_| ())
     })
     .await
 }
 
 /// Leaving or deleting ends on `/user`, since there is no active organization left to show.
-async fn leave(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
-    let res = org_action(state, headers, caller, p, "left", |state, _, _, a| async move {
-        state.services.leave_organization(&a).await.map(|_| ())
-    })
-    .await;
+async fn leave(form: PageForm) -> Response {
+    let res =
+        org_action(
+            form,
+            "left",
+            |state, _, _, a| async move { state.services.leave_organization(&a).await.map(|_| ()) },
+        )
+        .await;
     to_user_page_on_success(res, "left")
 }
 
-async fn delete(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
-    let res = org_action(state, headers, caller, p, "deleted", |state, _, _, a| async move {
+async fn delete(form: PageForm) -> Response {
+    let res = org_action(form, "deleted", |state, _, _, a| async move {
         state.services.delete_organization(&a).await.map(|_| ())
     })
     .await;
@@ -399,21 +378,12 @@ fn to_user_page_on_success(res: Response, notice: &str) -> Response {
 }
 
 /// Actions of `/user` about organizations: they redirect back to it.
-async fn user_org_action<F, Fut>(
-    state: AppState,
-    headers: HeaderMap,
-    caller: Caller,
-    p: Params,
-    notice: &str,
-    action: F,
-) -> Response
+async fn user_org_action<F, Fut>(form: PageForm, notice: &str, action: F) -> Response
 where
     F: FnOnce(AppState, Caller, Params, Signed) -> Fut,
     Fut: std::future::Future<Output = Result<(), ServiceError>>,
 {
-    if let Err(res) = check_csrf(&headers, &p) {
-        return *res;
-    }
+    let PageForm { state, caller, p, .. } = form;
     let Some(me) = signed_in(&state, &caller).await else {
         return redirect("/sign-in?redirect_url=%2Fuser", &[]);
     };
@@ -428,8 +398,8 @@ where
     }
 }
 
-async fn select(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
-    user_org_action(state, headers, caller, p, "org_selected", |state, caller, p, me| async move {
+async fn select(form: PageForm) -> Response {
+    user_org_action(form, "org_selected", |state, caller, p, me| async move {
         let Some(client) = caller.client else {
             return Err(ServiceError::unauthenticated("You are signed out."));
         };
@@ -439,24 +409,16 @@ async fn select(State(state): State<AppState>, headers: HeaderMap, caller: Calle
     .await
 }
 
-async fn accept(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    caller: Caller,
-    Path(id): Path<String>,
-    p: Params,
-) -> Response {
-    user_org_action(state, headers, caller, p, "invitation_accepted", |state, _, _, me| async move {
+async fn accept(Path(id): Path<String>, form: PageForm) -> Response {
+    user_org_action(form, "invitation_accepted", |state, _, _, me| async move {
         state.services.accept_org_invitation(&me.who, &id).await.map(|_| ())
     })
     .await
 }
 
 /// Creates an organization and makes it the session's active one.
-async fn create(State(state): State<AppState>, headers: HeaderMap, caller: Caller, p: Params) -> Response {
-    if let Err(res) = check_csrf(&headers, &p) {
-        return *res;
-    }
+async fn create(form: PageForm) -> Response {
+    let PageForm { state, headers, caller, p } = form;
     let Some(me) = signed_in(&state, &caller).await else {
         return redirect("/sign-in?redirect_url=%2Forganization", &[]);
     };

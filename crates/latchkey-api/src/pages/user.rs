@@ -7,9 +7,10 @@ use axum::response::Response;
 use latchkey_service::account::ProfileUpdate;
 use latchkey_service::ServiceError;
 
+use super::form::PageForm;
 use super::html::{self, Page};
 use super::org;
-use super::{check_csrf, csrf_token, redirect, signed_in, status_of, with_retry_after, PageQuery, Signed};
+use super::{csrf_token, redirect, signed_in, status_of, with_retry_after, PageQuery, Signed};
 use crate::fapi::Caller;
 use crate::params::Params;
 use crate::AppState;
@@ -71,21 +72,12 @@ async fn render_user(
 }
 
 /// Runs a profile action for the signed-in user, then shows the page with a notice or error.
-async fn user_action<F, Fut>(
-    state: AppState,
-    headers: HeaderMap,
-    caller: Caller,
-    p: Params,
-    notice: &'static str,
-    action: F,
-) -> Response
+async fn user_action<F, Fut>(form: PageForm, notice: &'static str, action: F) -> Response
 where
     F: FnOnce(AppState, Caller, Params, Signed) -> Fut,
     Fut: std::future::Future<Output = Result<(), ServiceError>>,
 {
-    if let Err(res) = check_csrf(&headers, &p) {
-        return *res;
-    }
+    let PageForm { state, headers, caller, p } = form;
     let Some(me) = signed_in(&state, &caller).await else {
         return redirect("/sign-in?redirect_url=%2Fuser", &[]);
     };
@@ -106,13 +98,8 @@ where
     }
 }
 
-pub(super) async fn user_profile(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    user_action(state, headers, caller, p, "profile", |state, _caller, p, me| async move {
+pub(super) async fn user_profile(form: PageForm) -> Response {
+    user_action(form, "profile", |state, _caller, p, me| async move {
         let update = ProfileUpdate {
             first_name: p.text("first_name"),
             last_name: p.text("last_name"),
@@ -124,79 +111,45 @@ pub(super) async fn user_profile(
     .await
 }
 
-pub(super) async fn user_add_email(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    user_action(state, headers, caller, p, "email_added", |state, caller, p, me| async move {
+pub(super) async fn user_add_email(form: PageForm) -> Response {
+    user_action(form, "email_added", |state, caller, p, me| async move {
         state.services.add_email(&caller.ctx, &me.who, &p.text("email_address").unwrap_or_default()).await.map(|_| ())
     })
     .await
 }
 
-pub(super) async fn user_verify_email(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    user_action(state, headers, caller, p, "email_verified", |state, caller, p, me| async move {
+pub(super) async fn user_verify_email(Path(id): Path<String>, form: PageForm) -> Response {
+    user_action(form, "email_verified", |state, caller, p, me| async move {
         let code = p.text("code").unwrap_or_default();
         state.services.attempt_email_verification(&caller.ctx, &me.who, &id, &code).await.map(|_| ())
     })
     .await
 }
 
-pub(super) async fn user_resend_email(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    user_action(state, headers, caller, p, "code_sent", |state, caller, _p, me| async move {
+pub(super) async fn user_resend_email(Path(id): Path<String>, form: PageForm) -> Response {
+    user_action(form, "code_sent", |state, caller, _p, me| async move {
         state.services.prepare_email_verification(&caller.ctx, &me.who, &id).await.map(|_| ())
     })
     .await
 }
 
-pub(super) async fn user_primary_email(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    user_action(state, headers, caller, p, "email_primary", |state, _caller, _p, me| async move {
+pub(super) async fn user_primary_email(Path(id): Path<String>, form: PageForm) -> Response {
+    user_action(form, "email_primary", |state, _caller, _p, me| async move {
         let update = ProfileUpdate { primary_email_address_id: Some(id), ..Default::default() };
         state.services.update_profile(&me.who, update).await.map(|_| ())
     })
     .await
 }
 
-pub(super) async fn user_delete_email(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    user_action(state, headers, caller, p, "email_deleted", |state, _caller, _p, me| async move {
+pub(super) async fn user_delete_email(Path(id): Path<String>, form: PageForm) -> Response {
+    user_action(form, "email_deleted", |state, _caller, _p, me| async move {
         state.services.delete_email(&me.who, &id).await
     })
     .await
 }
 
-pub(super) async fn user_password(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    user_action(state, headers, caller, p, "password", |state, caller, p, me| async move {
+pub(super) async fn user_password(form: PageForm) -> Response {
+    user_action(form, "password", |state, caller, p, me| async move {
         let keep = p.flag("sign_out_of_other_sessions").then_some(me.session.id.as_str());
         let current = p.text("current_password");
         let new = p.text("new_password").unwrap_or_default();
@@ -205,14 +158,8 @@ pub(super) async fn user_password(
     .await
 }
 
-pub(super) async fn user_revoke_session(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    caller: Caller,
-    p: Params,
-) -> Response {
-    user_action(state, headers, caller, p, "session_revoked", |state, _caller, _p, me| async move {
+pub(super) async fn user_revoke_session(Path(id): Path<String>, form: PageForm) -> Response {
+    user_action(form, "session_revoked", |state, _caller, _p, me| async move {
         state.services.revoke_own_session(&me.who, &id).await.map(|_| ())
     })
     .await

@@ -106,6 +106,62 @@ async fn forms_need_their_csrf_token() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
+/// Every form post of the hosted pages takes `PageForm`, which checks the CSRF token before
+/// the handler runs: a signed-in browser posting a forged token to any of them is refused and
+/// nothing changes.
+#[tokio::test]
+async fn every_page_form_refuses_a_forged_csrf_token() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    server.sign_up(&server.browser(), "forged@example.com", "forged passphrase").await;
+    let b = server.browser();
+    let csrf = form(&b, "/sign-in").await;
+    let ok = b
+        .post(
+            "/sign-in",
+            &[("csrf", csrf.as_str()), ("identifier", "forged@example.com"), ("password", "forged passphrase")],
+        )
+        .await;
+    assert_eq!(ok.headers["location"], "/user");
+    let before = b.get("/user").await;
+    assert_eq!(before.status, StatusCode::OK);
+    let posts = [
+        "/sign-in",
+        "/sign-up",
+        "/sign-up/verify",
+        "/sign-up/resend",
+        "/sign-out",
+        "/user/profile",
+        "/user/email",
+        "/user/email/idn_x/verify",
+        "/user/email/idn_x/resend",
+        "/user/email/idn_x/primary",
+        "/user/email/idn_x/delete",
+        "/user/password",
+        "/user/sessions/sess_x/revoke",
+        "/user/organizations/select",
+        "/user/invitations/orginv_x/accept",
+        "/organization/create",
+        "/organization/profile",
+        "/organization/members/user_x/role",
+        "/organization/members/user_x/remove",
+        "/organization/invitations",
+        "/organization/invitations/orginv_x/revoke",
+        "/organization/leave",
+        "/organization/delete",
+    ];
+    for path in posts {
+        let r = b
+            .post(path, &[("csrf", "forged"), ("first_name", "Mallory"), ("name", "Evil Org"), ("new_password", "x")])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(r.text.contains("This form has expired"), "{path}");
+    }
+    // Still signed in, profile untouched, no organization created.
+    let after = b.get("/user").await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert!(!after.text.contains("Mallory") && !after.text.contains("Evil Org"));
+}
+
 #[tokio::test]
 async fn sign_in_errors_and_the_user_page() {
     let server = TestServer::start(Backend::Sqlite).await;
