@@ -185,20 +185,31 @@ impl Services {
         record.emails.iter().find(|e| e.id == email_id).ok_or_else(|| ServiceError::not_found("Email address"))
     }
 
+    /// The opening of both verification steps: the IP budget, then the caller's own address
+    /// `email_id`, which must not be verified yet. Returns the user and a copy of the address.
+    async fn unverified_email_of(
+        &self,
+        ctx: &RequestContext,
+        who: &SignedIn,
+        email_id: &str,
+    ) -> Result<(UserRecord, EmailRow)> {
+        self.limit_ip(Action::Verify, ctx)?;
+        let record = self.user(who.user_id()).await?;
+        let row = Self::email_of(&record, email_id)?.clone();
+        if row.verified {
+            return Err(ServiceError::already_verified());
+        }
+        Ok((record, row))
+    }
+
     pub async fn prepare_email_verification(
         &self,
         ctx: &RequestContext,
         who: &SignedIn,
         email_id: &str,
     ) -> Result<EmailRow> {
-        let user_id = who.user_id();
-        self.limit_ip(Action::Verify, ctx)?;
-        let record = self.user(user_id).await?;
-        let mut row = Self::email_of(&record, email_id)?.clone();
-        if row.verified {
-            return Err(ServiceError::already_verified());
-        }
-        self.mail_budget(ctx, Some(user_id), 1).await?;
+        let (record, mut row) = self.unverified_email_of(ctx, who, email_id).await?;
+        self.mail_budget(ctx, Some(who.user_id()), 1).await?;
         self.code_issued(&row.email).await?;
         let code = self.issue_email_code(&mut row);
         row.updated_at = self.now();
@@ -218,12 +229,7 @@ impl Services {
         code: &str,
     ) -> Result<EmailRow> {
         let user_id = who.user_id();
-        self.limit_ip(Action::Verify, ctx)?;
-        let record = self.user(user_id).await?;
-        let mut row = Self::email_of(&record, email_id)?.clone();
-        if row.verified {
-            return Err(ServiceError::already_verified());
-        }
+        let (record, mut row) = self.unverified_email_of(ctx, who, email_id).await?;
         let Some(mut p) = pending(&row.code) else {
             return Err(ServiceError::bad_request("verification_missing", "Request a verification code first."));
         };
