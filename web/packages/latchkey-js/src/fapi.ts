@@ -7,7 +7,7 @@ export interface WireError {
   code: string;
   message: string;
   long_message?: string;
-  meta?: { param_name?: string };
+  meta?: { param_name?: string; expected_seq?: number };
 }
 
 /** A refusal from latchkey, in Clerk's error shape. */

@@ -6,7 +6,7 @@
 
 import { Dexie, type Table } from 'dexie';
 import type { Auth } from './auth.js';
-import { LatchkeyError } from './fapi.js';
+import { LatchkeyError, type WireError } from './fapi.js';
 
 export type SyncState = 'offline' | 'signed-out' | 'pending' | 'syncing' | 'error' | 'up-to-date';
 
@@ -328,6 +328,8 @@ export class SyncEngine {
   /** Pushes the outbox in batches; returns the token in use, or `null` if signed out. */
   private async pushAll(token: string): Promise<string | null> {
     const outbox = this.db.table<OutboxOp, number>('_outbox');
+    // A 409 the engine recovers from is followed by one retry each, not a loop.
+    let recoveries = 0;
     for (;;) {
       const batch = await outbox.orderBy('key').limit(this.batchSize).toArray();
       if (batch.length === 0) return token;
@@ -345,10 +347,56 @@ export class SyncEngine {
         this.batchSize = Math.max(1, Math.floor(this.batchSize / 2));
         continue;
       }
+      if (sent.res.status === 409) {
+        const body = await sent.res.json().catch(() => null);
+        const e: WireError | undefined = body?.errors?.[0];
+        const expected = Number(e?.meta?.expected_seq);
+        if (recoveries < 2 && e?.code === 'sync_client_unknown') {
+          recoveries++;
+          await this.startOver();
+          continue;
+        }
+        if (recoveries < 2 && e?.code === 'sync_seq_gap' && Number.isInteger(expected) && expected >= 1) {
+          recoveries++;
+          await this.renumberFrom(expected);
+          continue;
+        }
+        throw e ? new LatchkeyError(409, e) : new Error('409 from the server');
+      }
       if (!sent.res.ok) throw await problem(sent.res);
       const { results } = (await sent.res.json()) as { results: PushResult[] };
       await this.settle(batch, results);
     }
+  }
+
+  /**
+   * The server does not know this client (it forgot it after `client_ttl_days` offline):
+   * start a new client id, read every space again from no cursor, and push the whole outbox
+   * again from seq 1. Op ids keep that safe: whatever the server already applied is answered
+   * `duplicate` (docs/sync-protocol.md §8). Nothing local is lost.
+   */
+  private async startOver(): Promise<void> {
+    const meta = this.db.table<Meta, string>('_meta');
+    const outbox = this.db.table<OutboxOp, number>('_outbox');
+    await this.db.transaction('rw', [meta, outbox], async () => {
+      await meta.bulkDelete(['client_id', 'next_seq', 'cursor']);
+      await outbox.toCollection().modify({ seq: null });
+    });
+    this.clientId = null;
+  }
+
+  /**
+   * A gap: the server applied nothing and expects `expected` next (its state was restored
+   * from an older backup, say). The outbox is numbered again from there, in order; op ids
+   * answer anything already applied as `duplicate` (docs/sync-protocol.md §5).
+   */
+  private async renumberFrom(expected: number): Promise<void> {
+    const meta = this.db.table<Meta, string>('_meta');
+    const outbox = this.db.table<OutboxOp, number>('_outbox');
+    await this.db.transaction('rw', [meta, outbox], async () => {
+      await outbox.toCollection().modify({ seq: null });
+      await meta.put({ key: 'next_seq', value: expected });
+    });
   }
 
   /** Gives unsent ops the client's next sequence numbers, once (a resend keeps its number). */

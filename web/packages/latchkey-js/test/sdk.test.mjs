@@ -294,3 +294,100 @@ test('a space reset (a cursor the server cannot serve) is read again; a write ma
   for (const id of ['feed_1', 'feed_2', 'feed_3']) assert.ok(onServer.includes(`"${id}"`), `${id} on the server: ${onServer}`);
   assert.ok(!onServer.includes('ghost'));
 });
+
+// A device whose pushes are recorded with their status and error code (the recovery tests
+// must see the 409 they recover from, not merely end well).
+function recordingDevice(name, engineOptions = {}) {
+  const pushes = [];
+  const doFetch = async (input, init) => {
+    const res = await fetch(input, init);
+    if (String(input).includes('/v1/sync/push')) {
+      const body = await res.clone().json().catch(() => null);
+      pushes.push({ status: res.status, code: body?.errors?.[0]?.code ?? null, seqs: JSON.parse(init.body).ops.map((o) => o.seq) });
+    }
+    return res;
+  };
+  const auth = new Auth({ baseUrl: lk.url, tokenStore: memoryStore(), fetch: doFetch, channelName: `test:${name}` });
+  const dbName = `db-${name}-${Math.random()}`;
+  const engine = () => {
+    const sync = new SyncEngine({ auth, tables: TABLES, dbName, ...engineOptions });
+    opened.push({ close: () => { sync.close(); sync.db.close(); } });
+    return sync;
+  };
+  opened.push({ close: () => auth.close() });
+  // `reopen`: the app starts again on the same local database (the engine reads its client id anew).
+  return { auth, sync: engine(), pushes, reopen: engine };
+}
+
+const feedOf = (n) => ({ baby_id: 'baby_rec', kind: 'bottle', started_at: 1_700_000_000_000 + n, amount_ml: n });
+
+async function serverFeeds(userId) {
+  const exported = await (await backend(`/v1/users/${userId}/sync_export`)).json();
+  return (exported.tables.feeds ?? []).map((r) => [r.id, r.fields.amount_ml]).sort();
+}
+
+test('a client the server forgot starts over under a new id: the outbox is pushed again from seq 1, nothing lost or doubled', async () => {
+  const { auth, sync: before, pushes, reopen } = recordingDevice('forgotten');
+  await signUp(auth, 'js-forgotten@example.com');
+  await before.put('feeds', 'feed_1', feedOf(1));
+  const [applied] = await before.db.table('_outbox').toArray();
+  await before.put('feeds', 'feed_2', feedOf(2));
+  await before.sync();
+  assert.deepEqual(await serverFeeds(auth.user.id), [['feed_1', 1], ['feed_2', 2]]);
+  before.close();
+
+  // The app starts again, and the server no longer knows its client (as after
+  // client_ttl_days offline); the outbox holds an op the server already applied (its answer
+  // was lost) and a new one.
+  const sync = reopen();
+  await sync.db.table('_meta').put({ key: 'client_id', value: 'cl_forgotten_by_the_server' });
+  const { key: _key, ...again } = applied;
+  await sync.db.table('_outbox').add({ ...again, seq: null });
+  await sync.put('feeds', 'feed_3', feedOf(3));
+  pushes.length = 0;
+  await sync.sync();
+
+  assert.deepEqual(pushes.map((p) => [p.status, p.code]), [[409, 'sync_client_unknown'], [200, null]]);
+  assert.deepEqual(pushes[1].seqs, [1, 2], 'numbered again from 1');
+  const clientId = (await sync.db.table('_meta').get('client_id')).value;
+  assert.notEqual(clientId, 'cl_forgotten_by_the_server');
+  assert.deepEqual(await serverFeeds(auth.user.id), [['feed_1', 1], ['feed_2', 2], ['feed_3', 3]]);
+  assert.equal(await sync.db.table('_rejected').count(), 0);
+  assert.deepEqual(sync.currentStatus, { state: 'up-to-date', pending: 0 });
+  assert.deepEqual((await sync.db.table('feeds').toArray()).map((r) => r.id).sort(), ['feed_1', 'feed_2', 'feed_3']);
+
+  // The new client goes on from there.
+  await sync.put('feeds', 'feed_4', feedOf(4));
+  await sync.sync();
+  assert.deepEqual(pushes.at(-1), { status: 200, code: null, seqs: [3] });
+});
+
+test('a sequence gap: the outbox is numbered again from the seq the server expects, and pushed', async () => {
+  const { auth, sync, pushes } = recordingDevice('gap');
+  await signUp(auth, 'js-gap@example.com');
+  await sync.put('feeds', 'feed_1', feedOf(1));
+  await sync.sync();
+  // The device's counter ran ahead of what the server holds (a server restored from an older backup, say).
+  await sync.db.table('_meta').put({ key: 'next_seq', value: 40 });
+  await sync.put('feeds', 'feed_2', feedOf(2));
+  await sync.put('feeds', 'feed_3', feedOf(3));
+  pushes.length = 0;
+  await sync.sync();
+  assert.deepEqual(pushes, [
+    { status: 409, code: 'sync_seq_gap', seqs: [40, 41] },
+    { status: 200, code: null, seqs: [2, 3] },
+  ]);
+  assert.deepEqual(await serverFeeds(auth.user.id), [['feed_1', 1], ['feed_2', 2], ['feed_3', 3]]);
+  assert.deepEqual(sync.currentStatus, { state: 'up-to-date', pending: 0 });
+});
+
+test('a 409 the engine cannot recover from is reported as an error with the outbox kept', async () => {
+  const { auth, sync, pushes } = recordingDevice('schema', { schemaVersion: 99 });
+  await signUp(auth, 'js-schema@example.com');
+  await sync.put('feeds', 'feed_1', feedOf(1));
+  await sync.sync();
+  assert.deepEqual(pushes.map((p) => [p.status, p.code]), [[409, 'sync_schema_version_unsupported']]);
+  assert.equal(sync.currentStatus.state, 'error');
+  assert.equal(sync.currentStatus.pending, 1);
+  assert.equal(await sync.db.table('_outbox').count(), 1);
+});
