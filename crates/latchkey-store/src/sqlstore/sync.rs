@@ -250,7 +250,8 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
                 return Ok(if new_client && fresh.first().is_some_and(|f| f.seq != 1) {
                     SyncPushOutcome::UnknownClient
                 } else {
-                    SyncPushOutcome::Gap { expected_seq: last + 1 + i as i64 }
+                    // Nothing is applied, so the server still expects what follows `last`.
+                    SyncPushOutcome::Gap { expected_seq: last + 1 }
                 });
             }
         }

@@ -266,6 +266,10 @@ export class SyncEngine {
     if (token === undefined) return this.failed('network');
     if (token === null) return this.setStatus('signed-out');
     await this.setStatus('syncing');
+    // Another tab may have started a new client since (a recovery, another user): the shared
+    // database says which client this device is, not this tab's memory. Pushing under a
+    // stale id would reuse sequence numbers the server already holds for the other one.
+    this.clientId = null;
     try {
       await this.forgetOtherUser();
       await this.claim();
@@ -371,15 +375,15 @@ export class SyncEngine {
 
   /**
    * The server does not know this client (it forgot it after `client_ttl_days` offline):
-   * start a new client id, read every space again from no cursor, and push the whole outbox
-   * again from seq 1. Op ids keep that safe: whatever the server already applied is answered
-   * `duplicate` (docs/sync-protocol.md §8). Nothing local is lost.
+   * start a new client id and push the whole outbox again from seq 1 (docs/sync-protocol.md
+   * §8). The cursor stays: it belongs to the spaces, not the client, so the next pull brings
+   * the deletes made meanwhile, or a reset if they were compacted. Nothing local is lost.
    */
   private async startOver(): Promise<void> {
     const meta = this.db.table<Meta, string>('_meta');
     const outbox = this.db.table<OutboxOp, number>('_outbox');
     await this.db.transaction('rw', [meta, outbox], async () => {
-      await meta.bulkDelete(['client_id', 'next_seq', 'cursor']);
+      await meta.bulkDelete(['client_id', 'next_seq']);
       await outbox.toCollection().modify({ seq: null });
     });
     this.clientId = null;

@@ -303,7 +303,14 @@ function recordingDevice(name, engineOptions = {}) {
     const res = await fetch(input, init);
     if (String(input).includes('/v1/sync/push')) {
       const body = await res.clone().json().catch(() => null);
-      pushes.push({ status: res.status, code: body?.errors?.[0]?.code ?? null, seqs: JSON.parse(init.body).ops.map((o) => o.seq) });
+      const sent = JSON.parse(init.body);
+      pushes.push({
+        status: res.status,
+        code: body?.errors?.[0]?.code ?? null,
+        client: sent.client_id,
+        seqs: sent.ops.map((o) => o.seq),
+        results: body?.results?.map((r) => r.status) ?? null,
+      });
     }
     return res;
   };
@@ -335,6 +342,12 @@ test('a client the server forgot starts over under a new id: the outbox is pushe
   await before.sync();
   assert.deepEqual(await serverFeeds(auth.user.id), [['feed_1', 1], ['feed_2', 2]]);
   before.close();
+  // Meanwhile another device deletes feed_2.
+  const other = device('forgotten-other');
+  await other.auth.signIn({ identifier: 'js-forgotten@example.com', password: PASSWORD });
+  await other.sync.sync();
+  await other.sync.delete('feeds', 'feed_2');
+  await other.sync.sync();
 
   // The app starts again, and the server no longer knows its client (as after
   // client_ttl_days offline); the outbox holds an op the server already applied (its answer
@@ -349,17 +362,21 @@ test('a client the server forgot starts over under a new id: the outbox is pushe
 
   assert.deepEqual(pushes.map((p) => [p.status, p.code]), [[409, 'sync_client_unknown'], [200, null]]);
   assert.deepEqual(pushes[1].seqs, [1, 2], 'numbered again from 1');
+  // The op the server had applied is recognised by its op id; only the new one applies.
+  assert.deepEqual(pushes[1].results, ['duplicate', 'applied']);
   const clientId = (await sync.db.table('_meta').get('client_id')).value;
   assert.notEqual(clientId, 'cl_forgotten_by_the_server');
-  assert.deepEqual(await serverFeeds(auth.user.id), [['feed_1', 1], ['feed_2', 2], ['feed_3', 3]]);
+  assert.equal(pushes[1].client, clientId);
+  assert.deepEqual(await serverFeeds(auth.user.id), [['feed_1', 1], ['feed_3', 3]]);
   assert.equal(await sync.db.table('_rejected').count(), 0);
   assert.deepEqual(sync.currentStatus, { state: 'up-to-date', pending: 0 });
-  assert.deepEqual((await sync.db.table('feeds').toArray()).map((r) => r.id).sort(), ['feed_1', 'feed_2', 'feed_3']);
+  // The pull went on from the kept cursor, so the delete made while away reached this device.
+  assert.deepEqual((await sync.db.table('feeds').toArray()).map((r) => r.id).sort(), ['feed_1', 'feed_3']);
 
   // The new client goes on from there.
   await sync.put('feeds', 'feed_4', feedOf(4));
   await sync.sync();
-  assert.deepEqual(pushes.at(-1), { status: 200, code: null, seqs: [3] });
+  assert.deepEqual(pushes.at(-1), { status: 200, code: null, client: clientId, seqs: [3], results: ['applied'] });
 });
 
 test('a sequence gap: the outbox is numbered again from the seq the server expects, and pushed', async () => {
@@ -373,10 +390,13 @@ test('a sequence gap: the outbox is numbered again from the seq the server expec
   await sync.put('feeds', 'feed_3', feedOf(3));
   pushes.length = 0;
   await sync.sync();
-  assert.deepEqual(pushes, [
-    { status: 409, code: 'sync_seq_gap', seqs: [40, 41] },
-    { status: 200, code: null, seqs: [2, 3] },
-  ]);
+  assert.deepEqual(
+    pushes.map(({ status, code, seqs, results }) => ({ status, code, seqs, results })),
+    [
+      { status: 409, code: 'sync_seq_gap', seqs: [40, 41], results: null },
+      { status: 200, code: null, seqs: [2, 3], results: ['applied', 'applied'] },
+    ],
+  );
   assert.deepEqual(await serverFeeds(auth.user.id), [['feed_1', 1], ['feed_2', 2], ['feed_3', 3]]);
   assert.deepEqual(sync.currentStatus, { state: 'up-to-date', pending: 0 });
 });
@@ -390,4 +410,55 @@ test('a 409 the engine cannot recover from is reported as an error with the outb
   assert.equal(sync.currentStatus.state, 'error');
   assert.equal(sync.currentStatus.pending, 1);
   assert.equal(await sync.db.table('_outbox').count(), 1);
+});
+
+test('two engines on one database (two tabs): after one starts a new client, the other pushes under it, with no op lost', async () => {
+  const { auth, sync: tabA, pushes, reopen } = recordingDevice('two-tabs');
+  await signUp(auth, 'js-two-tabs@example.com');
+  const tabB = reopen();
+  await tabA.put('feeds', 'feed_1', feedOf(1));
+  await tabA.sync();
+  await tabB.put('feeds', 'feed_2', feedOf(2));
+  await tabB.sync();
+  const first = pushes[0].client;
+  assert.deepEqual(pushes.map((p) => [p.client, p.seqs]), [[first, [1]], [first, [2]]], 'both tabs are one client');
+
+  // The server forgets the device's client; tab A meets it first and starts a new one.
+  await tabA.db.table('_meta').put({ key: 'client_id', value: 'cl_forgotten_two_tabs' });
+  await tabA.put('feeds', 'feed_3', feedOf(3));
+  await tabA.sync();
+  const renewed = (await tabA.db.table('_meta').get('client_id')).value;
+  assert.deepEqual(pushes.slice(2).map((p) => [p.status, p.code, p.client]), [
+    [409, 'sync_client_unknown', 'cl_forgotten_two_tabs'],
+    [200, null, renewed],
+  ]);
+  // Tab B, which knew the device by its first id, pushes under the new one and goes on numbering.
+  await tabB.put('feeds', 'feed_4', feedOf(4));
+  await tabB.sync();
+  await tabA.put('feeds', 'feed_5', feedOf(5));
+  await tabA.sync();
+  assert.deepEqual(pushes.slice(4).map((p) => [p.status, p.client, p.seqs, p.results]), [
+    [200, renewed, [2], ['applied']],
+    [200, renewed, [3], ['applied']],
+  ]);
+  assert.deepEqual(await serverFeeds(auth.user.id), [1, 2, 3, 4, 5].map((n) => [`feed_${n}`, n]));
+});
+
+test('an outbox larger than one push is renumbered whole after a gap, in order', async () => {
+  const { auth, sync, pushes } = recordingDevice('gap-batches', { batchSize: 2 });
+  await signUp(auth, 'js-gap-batches@example.com');
+  await sync.put('feeds', 'feed_1', feedOf(1));
+  await sync.sync();
+  await sync.db.table('_meta').put({ key: 'next_seq', value: 70 });
+  for (const n of [2, 3, 4, 5, 6]) await sync.put('feeds', `feed_${n}`, feedOf(n));
+  pushes.length = 0;
+  await sync.sync();
+  assert.deepEqual(pushes.map((p) => [p.status, p.seqs]), [
+    [409, [70, 71]],
+    [200, [2, 3]],
+    [200, [4, 5]],
+    [200, [6]],
+  ]);
+  assert.deepEqual(await serverFeeds(auth.user.id), [1, 2, 3, 4, 5, 6].map((n) => [`feed_${n}`, n]));
+  assert.deepEqual(sync.currentStatus, { state: 'up-to-date', pending: 0 });
 });
