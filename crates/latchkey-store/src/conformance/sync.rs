@@ -116,6 +116,16 @@ pub async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store)
     assert!(again.changed.is_empty());
     assert_eq!(store.sync_spaces(std::slice::from_ref(&space)).await.unwrap()[0].seq, changes[0].seq);
 
+    // A used seq with an op id never seen is no replay: it is refused visibly, nothing moves.
+    let reused = push(&space, &client, vec![(2, "r1", put(&space, "f1", json!({"ml": 999}), "9-0-x"))]);
+    let r = done(store, &reused).await;
+    assert_eq!(statuses(&r), ["rejected"]);
+    assert_eq!(r.results[0]["reason"]["code"], "seq_reused");
+    assert!(r.changed.is_empty());
+    assert_eq!(store.sync_client_last_seq(&space, &client).await.unwrap(), Some(3));
+    let now: Value = serde_json::from_str(&store.sync_changes(&space, 0, 100, true).await.unwrap()[0].data).unwrap();
+    assert_eq!(now, json!({"kind": "bottle", "ml": 120}));
+
     // A gap is refused whole; the ops before it are not applied either.
     let gap = push(
         &space,

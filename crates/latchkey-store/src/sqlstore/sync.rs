@@ -285,8 +285,19 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
             // A replay of an acknowledged op, or an op id pushed before (by any client of the
             // user): answered with the first result of that op id.
             let first = by_op.get(&op.op_id).or_else(|| batch_ops.get(op.op_id.as_str()).map(|i| &results[*i]));
-            if op.seq <= last || first.is_some() {
-                results.push(duplicate_result(op.seq, &op.op_id, first.cloned()));
+            if let Some(first) = first {
+                results.push(duplicate_result(op.seq, &op.op_id, Some(first.clone())));
+                continue;
+            }
+            if op.seq <= last {
+                // A seq this client has used, with an op id never seen: the client numbered two
+                // different ops alike. Refused where the app sees it, not taken for a replay and
+                // dropped (docs/sync-protocol.md §5).
+                let reused = Rejection::new(
+                    "seq_reused",
+                    format!("This client already used seq {} for another operation.", op.seq),
+                );
+                results.push(op_result(op.seq, &op.op_id, &OpStatus::Rejected(reused)));
                 continue;
             }
             let status = match &op.body {
