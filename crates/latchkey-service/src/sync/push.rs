@@ -176,7 +176,7 @@ impl SyncService {
                 "sync_client_unknown",
                 "This client is unknown here (new, or expired after a long time offline).",
             )
-            .long("Nothing was applied. Start a new client id, pull from no cursor, and push the outbox again from seq 1; op ids keep that safe.")
+            .long("Nothing was applied. Start a new client id, keep the cursor, and push the outbox again from seq 1; op ids keep that safe.")
             .meta("expected_seq", json!(1))),
         }
     }

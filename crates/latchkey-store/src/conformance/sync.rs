@@ -176,6 +176,9 @@ pub async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store)
     // Idle clients expire with their results.
     assert!(store.sync_expire_clients(5_001).await.unwrap() >= 3);
     assert_eq!(store.sync_client_last_seq(&space, &client).await.unwrap(), None);
+    // Their op ids went with them: the same op id from a new client is no duplicate now.
+    let d = done(store, &push(&space, &uid("cl"), vec![(1, &c, put(&space, "f1", json!({"ml": 120}), "2-0-x"))])).await;
+    assert_ne!(statuses(&d), ["duplicate"]);
 }
 
 pub async fn an_op_id_twice_in_one_push_is_applied_once(store: &dyn Store) {

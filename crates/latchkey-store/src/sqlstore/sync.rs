@@ -488,15 +488,24 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
 
     async fn sync_expire_clients(&self, idle_before: i64) -> Result<u64> {
         let mut tx = self.db.begin().await?;
-        tx.execute(
-            "DELETE FROM sync_ops WHERE EXISTS (SELECT 1 FROM sync_clients c WHERE c.user_id = sync_ops.user_id \
-             AND c.client_id = sync_ops.client_id AND c.last_seen_at < $1)",
-            &[idle_before.into()],
-        )
-        .await?;
-        let n = tx.execute("DELETE FROM sync_clients WHERE last_seen_at < $1", &[idle_before.into()]).await?;
+        // The clients first, then the op ids of exactly those: a push that refreshes a client
+        // meanwhile keeps its row (the DELETE re-checks `last_seen_at` on PostgreSQL) and so
+        // keeps its op ids too, which its replays are answered from.
+        let gone = tx
+            .query(
+                "DELETE FROM sync_clients WHERE last_seen_at < $1 RETURNING user_id, client_id",
+                &[idle_before.into()],
+            )
+            .await?;
+        for row in &gone {
+            tx.execute(
+                "DELETE FROM sync_ops WHERE user_id = $1 AND client_id = $2",
+                &[row.text(0)?.into(), row.text(1)?.into()],
+            )
+            .await?;
+        }
         tx.commit().await?;
-        Ok(n)
+        Ok(gone.len() as u64)
     }
 }
 

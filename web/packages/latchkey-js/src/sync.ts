@@ -368,8 +368,13 @@ export class SyncEngine {
         throw e ? new LatchkeyError(409, e) : new Error('409 from the server');
       }
       if (!sent.res.ok) throw await problem(sent.res);
-      const { results } = (await sent.res.json()) as { results: PushResult[] };
-      await this.settle(batch, results);
+      const { results, last_seq: lastSeq } = (await sent.res.json()) as { results: PushResult[]; last_seq: number };
+      if (await this.settle(batch, results, recoveries < 2)) {
+        // Ops refused as `seq_reused` were never applied: number them again after what the
+        // server holds and push them again.
+        recoveries++;
+        await this.renumberFrom(lastSeq + 1);
+      }
     }
   }
 
@@ -419,15 +424,25 @@ export class SyncEngine {
     });
   }
 
-  private async settle(batch: OutboxOp[], results: PushResult[]): Promise<void> {
+  /**
+   * Applies a push's results to the outbox. With `requeueReused`, an op refused as
+   * `seq_reused` (its number was taken by another op of this client: two tabs numbering
+   * without a Web Lock) stays in the outbox; returns whether any did.
+   */
+  private async settle(batch: OutboxOp[], results: PushResult[], requeueReused: boolean): Promise<boolean> {
     const bySeq = new Map(results.map((r) => [r.seq, r]));
     const outbox = this.db.table<OutboxOp, number>('_outbox');
     const rejected = this.db.table<RejectedOp, number>('_rejected');
+    let requeued = false;
     await this.db.transaction('rw', [outbox, rejected, ...this.tables.map((t) => this.db.table(t))], async () => {
       for (const op of batch) {
         const r = bySeq.get(op.seq!);
         if (!r) continue;
         const first = r.status === 'duplicate' ? ((r as unknown as { original?: PushResult }).original ?? r) : r;
+        if (first.status === 'rejected' && first.reason?.code === 'seq_reused' && requeueReused) {
+          requeued = true;
+          continue;
+        }
         if (first.status === 'rejected') {
           const { key: _key, ...rest } = op;
           await rejected.add({ ...rest, reason: first.reason ?? { code: 'rejected', message: 'Refused by the server' }, rejectedAt: this.now() });
@@ -439,6 +454,7 @@ export class SyncEngine {
         await outbox.delete(op.key!);
       }
     });
+    return requeued;
   }
 
   /** Pulls until caught up; returns the token in use, or `null` if signed out. */

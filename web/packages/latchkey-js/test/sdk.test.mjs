@@ -462,3 +462,23 @@ test('an outbox larger than one push is renumbered whole after a gap, in order',
   assert.deepEqual(await serverFeeds(auth.user.id), [1, 2, 3, 4, 5, 6].map((n) => [`feed_${n}`, n]));
   assert.deepEqual(sync.currentStatus, { state: 'up-to-date', pending: 0 });
 });
+
+test('an op refused as seq_reused (two tabs numbering alike) is numbered again and applied, not dropped or rejected', async () => {
+  const { auth, sync, pushes } = recordingDevice('reused');
+  await signUp(auth, 'js-reused@example.com');
+  await sync.put('feeds', 'feed_1', feedOf(1));
+  await sync.put('feeds', 'feed_2', feedOf(2));
+  await sync.sync();
+  // As if another tab had taken seq 2 for its own op: this one gets a number the server holds.
+  await sync.db.table('_meta').put({ key: 'next_seq', value: 2 });
+  await sync.put('feeds', 'feed_3', feedOf(3));
+  pushes.length = 0;
+  await sync.sync();
+  assert.deepEqual(pushes.map((p) => [p.status, p.seqs, p.results]), [
+    [200, [2], ['rejected']],
+    [200, [3], ['applied']],
+  ]);
+  assert.equal(await sync.db.table('_rejected').count(), 0);
+  assert.deepEqual(await serverFeeds(auth.user.id), [1, 2, 3].map((n) => [`feed_${n}`, n]));
+  assert.deepEqual(sync.currentStatus, { state: 'up-to-date', pending: 0 });
+});
