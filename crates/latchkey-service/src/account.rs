@@ -97,11 +97,11 @@ impl Services {
                 return Err(ServiceError::unprocessable("form_param_missing", "Enter your current password.")
                     .param("current_password"));
             };
-            let attempt = self.begin_password_check(user_id).await?;
+            let attempt = self.budgets.begin_password_check(user_id).await?;
             if !self.hasher.verify(current, phc).await?.ok {
                 return Err(ServiceError::password_incorrect().param("current_password"));
             }
-            self.attempt_passed(&attempt).await?;
+            self.budgets.attempt_passed(&attempt).await?;
         }
         check_new_password(new).map_err(|p| {
             let mut e = password_error(p);
@@ -140,8 +140,8 @@ impl Services {
         if record.emails.iter().any(|e| e.email == email) {
             return Err(ServiceError::identifier_exists("email_address"));
         }
-        self.mail_budget(ctx, Some(user_id), 1).await?;
-        self.code_issued(&email).await?;
+        self.budgets.mail_budget(ctx, Some(user_id), 1).await?;
+        self.budgets.code_issued(&email).await?;
         let mut row = self.new_email_row(user_id, email, false);
         let code = self.issue_email_code(&mut row);
         let event = self.user_changed(user_id, |r| crate::webhooks::put_email(r, &row)).await?;
@@ -209,8 +209,8 @@ impl Services {
         email_id: &str,
     ) -> Result<EmailRow> {
         let (record, mut row) = self.unverified_email_of(ctx, who, email_id).await?;
-        self.mail_budget(ctx, Some(who.user_id()), 1).await?;
-        self.code_issued(&row.email).await?;
+        self.budgets.mail_budget(ctx, Some(who.user_id()), 1).await?;
+        self.budgets.code_issued(&row.email).await?;
         let code = self.issue_email_code(&mut row);
         row.updated_at = self.now();
         row.version += 1;
@@ -236,7 +236,7 @@ impl Services {
         // Budgets of the address (whoever adds it) and of the account (whatever it adds).
         let subjects = [row.email.clone(), user_id.to_owned()];
         let subjects = [subjects[0].as_str(), subjects[1].as_str()];
-        self.code_budget_left(CodePurpose::AddressVerification, &subjects).await?;
+        self.budgets.code_budget_left(CodePurpose::AddressVerification, &subjects).await?;
         let outcome = p.attempt(&self.code_key, &row.id, code, self.now());
         row.code = code_fields(&p);
         row.updated_at = self.now();
@@ -254,7 +254,7 @@ impl Services {
         }
         self.store.update_email(&row).await?;
         if matches!(outcome, CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts) {
-            self.code_failed(CodePurpose::AddressVerification, &subjects).await?;
+            self.budgets.code_failed(CodePurpose::AddressVerification, &subjects).await?;
         }
         Err(code_error(outcome))
     }

@@ -10,12 +10,25 @@
 //!
 //! Counter keys are keyed digests of what they count, so the table holds no address in clear.
 
+use std::sync::Arc;
+
 use latchkey_core::code::code_digest;
 use latchkey_core::throttle::{over_budget, wait_for_attempt, Counter, DAY_MS, FAILURE_WINDOW_MS, HOUR_MS, MINUTE_MS};
+use latchkey_core::Clock;
+use latchkey_store::ThrottleStore;
 
 use crate::authority::Client;
 use crate::error::{ErrorKind, Result, ServiceError};
-use crate::{RequestContext, Services};
+use crate::{RateLimitConfig, RequestContext, Services};
+
+/// The budgets: windowed counters in the store's throttle area, keyed by digests. A value of
+/// its own, over `ThrottleStore` alone, so any feature's service can hold one.
+pub(crate) struct Budgets {
+    store: Arc<dyn ThrottleStore>,
+    code_key: Vec<u8>,
+    config: RateLimitConfig,
+    clock: Arc<dyn Clock>,
+}
 
 /// A first-factor attempt that [`Services::begin_attempt`] let through (and counted).
 #[derive(Debug)]
@@ -47,32 +60,36 @@ impl CodePurpose {
     }
 }
 
-impl Services {
+impl Budgets {
+    pub(crate) fn new(
+        store: Arc<dyn ThrottleStore>,
+        code_key: Vec<u8>,
+        config: RateLimitConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { store, code_key, config, clock }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     fn counter_key(&self, kind: &str, subject: &str) -> String {
         let digest = code_digest(&self.code_key, kind, &subject.to_lowercase());
         format!("{kind}:{}", digest.get(..32).unwrap_or(&digest))
     }
 
     fn budgets_on(&self) -> bool {
-        self.config.rate_limits.enabled
+        self.config.enabled
     }
 
-    /// Counts a first-factor attempt against `identifier` before the factor is checked, or
-    /// refuses it (429) while the growing delay of earlier failures runs. The delay is kept
-    /// per identifier and IP address (/64): a stranger's failures slow the stranger, not the
-    /// owner elsewhere; and a client that has held a session of the account is not slowed at
-    /// all (it is the owner's device). Counted with a compare and swap, so parallel attempts
-    /// cannot all pass one check. Known and unknown identifiers take the same path.
-    pub(crate) async fn begin_attempt(
+    /// The counting half of [`Services::begin_attempt`].
+    pub(crate) async fn first_factor_attempt(
         &self,
         ctx: &RequestContext,
-        client: &Client,
         identifier: &str,
-        user_id: Option<&str>,
+        recognized: bool,
     ) -> Result<Attempt> {
-        // Read for every attempt, so a known and an unknown identifier cost the same.
-        let sessions = self.store.sessions_for_client(&client.id).await?;
-        let recognized = user_id.is_some_and(|uid| sessions.iter().any(|s| s.user_id == uid));
         if recognized || !self.budgets_on() {
             return Ok(Attempt { key: None, recognized });
         }
@@ -140,7 +157,7 @@ impl Services {
         if !self.budgets_on() {
             return Ok(());
         }
-        let limit = self.config.rate_limits.codes_per_address_per_hour;
+        let limit = self.config.codes_per_address_per_hour;
         let counter = self.store.bump_counter(&self.counter_key("codes", address), HOUR_MS, self.now()).await?;
         match over_budget(&counter, limit, self.now()) {
             Some(secs) => Err(ServiceError::rate_limited(secs)
@@ -155,7 +172,7 @@ impl Services {
         if !self.budgets_on() {
             return Ok(());
         }
-        let limit = i64::from(self.config.rate_limits.code_failures_per_address_per_day);
+        let limit = i64::from(self.config.code_failures_per_address_per_day);
         for subject in subjects {
             let counter = self.store.get_counter(&self.code_failures_key(purpose, subject)).await?;
             if Counter::live_count(counter.as_ref(), self.now()) >= limit {
@@ -180,7 +197,7 @@ impl Services {
         if !self.budgets_on() || count == 0 {
             return Ok(());
         }
-        let limits = &self.config.rate_limits;
+        let limits = &self.config;
         let mut checks = self.ip_budgets("mail_ip", ctx, limits.mail_per_ip_per_hour);
         if let Some(user) = user_id {
             checks.push((self.counter_key("mail_user", user), limits.mail_per_user_per_hour));
@@ -194,7 +211,7 @@ impl Services {
         if !self.budgets_on() {
             return Ok(());
         }
-        let checks = self.ip_budgets("clients_ip", ctx, self.config.rate_limits.clients_per_ip_per_hour);
+        let checks = self.ip_budgets("clients_ip", ctx, self.config.clients_per_ip_per_hour);
         self.spend(&checks, 1, "Too many new clients from your address. Try again later.").await
     }
 
@@ -221,9 +238,35 @@ impl Services {
         Ok(())
     }
 
+    /// Deletes counters whose window has ended.
+    async fn prune(&self) -> Result<u64> {
+        Ok(self.store.prune_counters(self.now() - MINUTE_MS).await?)
+    }
+}
+
+impl Services {
+    /// Counts a first-factor attempt against `identifier` before the factor is checked, or
+    /// refuses it (429) while the growing delay of earlier failures runs. The delay is kept
+    /// per identifier and IP address (/64): a stranger's failures slow the stranger, not the
+    /// owner elsewhere; and a client that has held a session of the account is not slowed at
+    /// all (it is the owner's device). Counted with a compare and swap, so parallel attempts
+    /// cannot all pass one check. Known and unknown identifiers take the same path.
+    pub(crate) async fn begin_attempt(
+        &self,
+        ctx: &RequestContext,
+        client: &Client,
+        identifier: &str,
+        user_id: Option<&str>,
+    ) -> Result<Attempt> {
+        // Read for every attempt, so a known and an unknown identifier cost the same.
+        let sessions = self.store.sessions_for_client(&client.id).await?;
+        let recognized = user_id.is_some_and(|uid| sessions.iter().any(|s| s.user_id == uid));
+        self.budgets.first_factor_attempt(ctx, identifier, recognized).await
+    }
+
     /// Deletes counters whose window has ended (housekeeping).
     pub async fn prune_attempt_counters(&self) -> Result<u64> {
-        Ok(self.store.prune_counters(self.now() - MINUTE_MS).await?)
+        self.budgets.prune().await
     }
 }
 

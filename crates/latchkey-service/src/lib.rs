@@ -185,6 +185,7 @@ pub struct Services {
     pub config: ServiceConfig,
     code_key: Vec<u8>,
     limits: Limits,
+    budgets: attempts::Budgets,
     roles: Vec<latchkey_core::authz::Role>,
     /// Mail handed to the background and not yet through the mailer (see [`Services::send_mail`]).
     mail_in_flight: Arc<std::sync::atomic::AtomicUsize>,
@@ -204,6 +205,8 @@ impl Services {
         code_key: Vec<u8>,
     ) -> Self {
         let limits = Limits::new(&config.rate_limits);
+        let throttle: Arc<dyn latchkey_store::ThrottleStore> = store.clone();
+        let budgets = attempts::Budgets::new(throttle, code_key.clone(), config.rate_limits.clone(), clock.clone());
         // The binary refuses a configuration whose roles are invalid before it gets here;
         // should one slip through, the default roles are the safe choice.
         let roles = config
@@ -221,6 +224,7 @@ impl Services {
             config,
             code_key,
             limits,
+            budgets,
             roles,
             mail_in_flight: Default::default(),
         }

@@ -31,7 +31,7 @@ impl Services {
     /// A new client for a browser or device seen for the first time, within its address's
     /// hourly budget of new clients (clients are stored).
     pub async fn new_client_for(&self, ctx: &RequestContext) -> Result<(Client, String)> {
-        self.client_budget(ctx).await?;
+        self.budgets.client_budget(ctx).await?;
         let (row, token) = self.new_client().await?;
         Ok((Client::new(row), token))
     }

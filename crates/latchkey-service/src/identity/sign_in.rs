@@ -99,8 +99,8 @@ impl Services {
             "email_code" if row.email_address_id.is_some() => {
                 // Counted alike for addresses with and without an account.
                 let address = row.identifier.clone().unwrap_or_default();
-                self.mail_budget(ctx, None, 1).await?;
-                self.code_issued(&address).await?;
+                self.budgets.mail_budget(ctx, None, 1).await?;
+                self.budgets.code_issued(&address).await?;
                 let code = new_code(self.rng.as_ref());
                 let p = PendingCode::issue(&self.code_key, &row.id, &code, self.now());
                 row.code = code_fields(&p);
@@ -206,7 +206,7 @@ impl Services {
             }
             return Err(ServiceError::password_incorrect());
         };
-        self.attempt_succeeded(&attempt, &identifier).await?;
+        self.budgets.attempt_succeeded(&attempt, &identifier).await?;
         let rehashed = if verdict.needs_rehash { Some(self.hasher.hash(password).await?) } else { None };
         self.complete_sign_in(client, row, &user.id, rehashed).await
     }
@@ -241,7 +241,7 @@ impl Services {
         let identifier = row.identifier.clone().unwrap_or_default();
         let attempt = self.begin_attempt(ctx, client, &identifier, row.user_id.as_deref()).await?;
         if !attempt.recognized {
-            self.code_budget_left(CodePurpose::SignIn, &[&identifier]).await?;
+            self.budgets.code_budget_left(CodePurpose::SignIn, &[&identifier]).await?;
         }
         let mut outcome = p.attempt(&self.code_key, &row.id, code, self.now());
         if outcome == CodeOutcome::Verified && row.user_id.is_none() {
@@ -254,7 +254,7 @@ impl Services {
         if outcome != CodeOutcome::Verified {
             let counters = match outcome {
                 CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts => {
-                    vec![self.code_failure_counter(CodePurpose::SignIn, &identifier)]
+                    vec![self.budgets.code_failure_counter(CodePurpose::SignIn, &identifier)]
                 }
                 _ => Vec::new(),
             };
@@ -265,7 +265,7 @@ impl Services {
                 other => code_error(other),
             });
         }
-        self.attempt_succeeded(&attempt, &identifier).await?;
+        self.budgets.attempt_succeeded(&attempt, &identifier).await?;
         let uid = row.user_id.clone().unwrap_or_default();
         self.complete_sign_in(client, row, &uid, None).await
     }

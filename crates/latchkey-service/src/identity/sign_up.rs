@@ -92,8 +92,8 @@ impl Services {
     /// A sign-up code may be mailed to `email`: within the address's hourly code budget and
     /// the caller's mail budget.
     async fn sign_up_code_allowed(&self, ctx: &RequestContext, email: &str) -> Result<()> {
-        self.mail_budget(ctx, None, 1).await?;
-        self.code_issued(email).await
+        self.budgets.mail_budget(ctx, None, 1).await?;
+        self.budgets.code_issued(email).await
     }
 
     async fn apply_sign_up_input(&self, row: &mut SignUpRow, input: SignUpInput) -> Result<()> {
@@ -208,7 +208,7 @@ impl Services {
             return Err(ServiceError::bad_request("verification_missing", "Request a verification code first."));
         };
         let address = row.email.clone().unwrap_or_default();
-        self.code_budget_left(CodePurpose::SignUp, &[&address]).await?;
+        self.budgets.code_budget_left(CodePurpose::SignUp, &[&address]).await?;
         let outcome = p.attempt(&self.code_key, &row.id, code, self.now());
         row.code = code_fields(&p);
         row.updated_at = self.now();
@@ -216,7 +216,7 @@ impl Services {
             if matches!(outcome, CodeOutcome::Incorrect { .. } | CodeOutcome::TooManyAttempts) {
                 row.version += 1;
                 self.store.update_sign_up(&row).await?;
-                self.code_failed(CodePurpose::SignUp, &[&address]).await?;
+                self.budgets.code_failed(CodePurpose::SignUp, &[&address]).await?;
             }
             return Err(code_error(outcome));
         }

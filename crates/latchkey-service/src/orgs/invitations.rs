@@ -140,7 +140,7 @@ impl Services {
     /// Counts the mail of `count` invitations a member sends (Frontend API, hosted pages)
     /// against their and their IP address's mail budget; refused past either.
     pub async fn member_invitations_allowed(&self, ctx: &RequestContext, inviter: &OrgActor, count: u32) -> Result<()> {
-        self.mail_budget(ctx, Some(inviter.user_id()), count).await
+        self.budgets.mail_budget(ctx, Some(inviter.user_id()), count).await
     }
 
     /// One of the organization's invitations, for whoever manages its members.
