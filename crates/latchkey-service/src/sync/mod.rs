@@ -132,8 +132,9 @@ pub struct SyncCaller {
     pub(crate) expires_at: i64,
 }
 
-/// Made only by [`SyncDirectory::caller`] (answered by [`crate::Services`]) from a verified session token of a live session, so
-/// ownership always comes from the token (docs/sync-protocol.md).
+/// Made only by [`SyncDirectory::caller`] (answered by [`crate::Services`]) from a verified
+/// session token of a live session, so ownership always comes from the token
+/// (docs/sync-protocol.md).
 impl SyncCaller {
     pub fn user_id(&self) -> &str {
         &self.user_id

@@ -173,12 +173,19 @@ pub async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store)
     .await;
     assert_eq!(statuses(&d), ["applied"]);
 
+    // A client seen since keeps its op ids through the expiry below.
+    let mut recent = push(&space, &uid("cl"), vec![(1, "kept", put(&space, "f5", json!({"kind": "solids"}), "9-2-x"))]);
+    recent.now = 9_000;
+    assert_eq!(statuses(&done(store, &recent).await), ["applied"]);
+
     // Idle clients expire with their results.
     assert!(store.sync_expire_clients(5_001).await.unwrap() >= 3);
     assert_eq!(store.sync_client_last_seq(&space, &client).await.unwrap(), None);
     // Their op ids went with them: the same op id from a new client is no duplicate now.
     let d = done(store, &push(&space, &uid("cl"), vec![(1, &c, put(&space, "f1", json!({"ml": 120}), "2-0-x"))])).await;
     assert_ne!(statuses(&d), ["duplicate"]);
+    let again = push(&space, &uid("cl"), vec![(1, "kept", put(&space, "f5", json!({"kind": "solids"}), "9-2-x"))]);
+    assert_eq!(statuses(&done(store, &again).await), ["duplicate"], "the recent client's op id stays");
 }
 
 pub async fn an_op_id_twice_in_one_push_is_applied_once(store: &dyn Store) {

@@ -497,12 +497,17 @@ impl<D: SqlDriver> SyncStore for SqlStore<D> {
                 &[idle_before.into()],
             )
             .await?;
+        let mut pairs: Vec<SqlValue> = Vec::with_capacity(gone.len() * 2);
         for row in &gone {
-            tx.execute(
-                "DELETE FROM sync_ops WHERE user_id = $1 AND client_id = $2",
-                &[row.text(0)?.into(), row.text(1)?.into()],
-            )
-            .await?;
+            pairs.push(row.text(0)?.into());
+            pairs.push(row.text(1)?.into());
+        }
+        // A statement per chunk of clients, not per client: this runs inside the write transaction.
+        for chunk in pairs.chunks(ROWS_PER_STATEMENT * 2) {
+            let matches: Vec<String> = (0..chunk.len() / 2)
+                .map(|i| format!("(user_id = ${} AND client_id = ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            tx.execute(&format!("DELETE FROM sync_ops WHERE {}", matches.join(" OR ")), chunk).await?;
         }
         tx.commit().await?;
         Ok(gone.len() as u64)

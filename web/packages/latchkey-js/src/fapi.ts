@@ -16,6 +16,8 @@ export class LatchkeyError extends Error {
   readonly code: string;
   readonly paramName?: string;
   readonly retryAfterSecs?: number;
+  /** The error's `meta`, for the callers that act on it (sync reads `expected_seq`). */
+  readonly meta?: WireError['meta'];
 
   constructor(status: number, error: WireError, retryAfterSecs?: number) {
     super(error.long_message || error.message);
@@ -23,6 +25,7 @@ export class LatchkeyError extends Error {
     this.status = status;
     this.code = error.code;
     this.paramName = error.meta?.param_name;
+    this.meta = error.meta;
     this.retryAfterSecs = retryAfterSecs;
   }
 }

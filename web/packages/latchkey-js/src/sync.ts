@@ -6,7 +6,7 @@
 
 import { Dexie, type Table } from 'dexie';
 import type { Auth } from './auth.js';
-import { LatchkeyError, type WireError } from './fapi.js';
+import { LatchkeyError } from './fapi.js';
 
 export type SyncState = 'offline' | 'signed-out' | 'pending' | 'syncing' | 'error' | 'up-to-date';
 
@@ -351,61 +351,50 @@ export class SyncEngine {
         this.batchSize = Math.max(1, Math.floor(this.batchSize / 2));
         continue;
       }
-      if (sent.res.status === 409) {
-        const body = await sent.res.json().catch(() => null);
-        const e: WireError | undefined = body?.errors?.[0];
-        const expected = Number(e?.meta?.expected_seq);
-        if (recoveries < 2 && e?.code === 'sync_client_unknown') {
+      if (!sent.res.ok) {
+        const e = await problem(sent.res);
+        const code = e instanceof LatchkeyError && e.status === 409 && recoveries < 2 ? e.code : null;
+        const expected = Number((e as LatchkeyError).meta?.expected_seq);
+        if (code === 'sync_client_unknown') {
+          // The server forgot this client (idle past `client_ttl_days`): a new client id,
+          // numbered from 1 (docs/sync-protocol.md §8).
           recoveries++;
-          await this.startOver();
+          await this.renumber(1, { newClient: true });
           continue;
         }
-        if (recoveries < 2 && e?.code === 'sync_seq_gap' && Number.isInteger(expected) && expected >= 1) {
+        if (code === 'sync_seq_gap' && Number.isInteger(expected) && expected >= 1) {
           recoveries++;
-          await this.renumberFrom(expected);
+          await this.renumber(expected);
           continue;
         }
-        throw e ? new LatchkeyError(409, e) : new Error('409 from the server');
+        throw e;
       }
-      if (!sent.res.ok) throw await problem(sent.res);
       const { results, last_seq: lastSeq } = (await sent.res.json()) as { results: PushResult[]; last_seq: number };
       if (await this.settle(batch, results, recoveries < 2)) {
         // Ops refused as `seq_reused` were never applied: number them again after what the
         // server holds and push them again.
         recoveries++;
-        await this.renumberFrom(lastSeq + 1);
+        await this.renumber(lastSeq + 1);
       }
     }
   }
 
   /**
-   * The server does not know this client (it forgot it after `client_ttl_days` offline):
-   * start a new client id and push the whole outbox again from seq 1 (docs/sync-protocol.md
-   * §8). The cursor stays: it belongs to the spaces, not the client, so the next pull brings
-   * the deletes made meanwhile, or a reset if they were compacted. Nothing local is lost.
+   * Numbers the whole outbox again, in order, from `from`; with `newClient`, under a new
+   * client id. Nothing local is lost, and the cursor stays: it belongs to the spaces, not the
+   * client, so the next pull still brings the deletes made meanwhile (or a reset where they
+   * were compacted). An op the server had applied is answered `duplicate` by its op id
+   * (docs/sync-protocol.md §5, §8).
    */
-  private async startOver(): Promise<void> {
-    const meta = this.db.table<Meta, string>('_meta');
-    const outbox = this.db.table<OutboxOp, number>('_outbox');
-    await this.db.transaction('rw', [meta, outbox], async () => {
-      await meta.bulkDelete(['client_id', 'next_seq']);
-      await outbox.toCollection().modify({ seq: null });
-    });
-    this.clientId = null;
-  }
-
-  /**
-   * A gap: the server applied nothing and expects `expected` next (its state was restored
-   * from an older backup, say). The outbox is numbered again from there, in order; op ids
-   * answer anything already applied as `duplicate` (docs/sync-protocol.md §5).
-   */
-  private async renumberFrom(expected: number): Promise<void> {
+  private async renumber(from: number, { newClient = false } = {}): Promise<void> {
     const meta = this.db.table<Meta, string>('_meta');
     const outbox = this.db.table<OutboxOp, number>('_outbox');
     await this.db.transaction('rw', [meta, outbox], async () => {
       await outbox.toCollection().modify({ seq: null });
-      await meta.put({ key: 'next_seq', value: expected });
+      await meta.put({ key: 'next_seq', value: from });
+      if (newClient) await meta.delete('client_id');
     });
+    if (newClient) this.clientId = null;
   }
 
   /** Gives unsent ops the client's next sequence numbers, once (a resend keeps its number). */
