@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use latchkey_service::orgs::OrgService;
 use latchkey_service::sync::SyncService;
 use latchkey_service::webhooks::WebhookService;
 use latchkey_service::Services;
@@ -83,6 +84,8 @@ pub fn origin_of(url: &str) -> Option<String> {
 #[derive(Clone)]
 pub struct AppState {
     pub services: Arc<Services>,
+    /// Organizations (the same service identity holds, see [`Services::orgs`]).
+    pub orgs: Arc<OrgService>,
     pub sync: Arc<SyncService>,
     pub webhooks: Arc<WebhookService>,
     pub config: Arc<AppConfig>,
@@ -99,7 +102,8 @@ impl AppState {
     ) -> Self {
         let environment = Arc::new(fapi::environment_json(&config, &services.config));
         let metrics = Arc::new(Metrics::default());
-        Self { services, sync, webhooks, config: Arc::new(config), metrics, environment }
+        let orgs = services.orgs().clone();
+        Self { services, orgs, sync, webhooks, config: Arc::new(config), metrics, environment }
     }
 
     pub fn avatar(&self) -> String {

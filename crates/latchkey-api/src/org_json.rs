@@ -29,7 +29,7 @@ pub struct MembershipContext {
 impl MembershipContext {
     /// Loads what `memberships` refer to, in three queries whatever their number.
     pub async fn load(state: &AppState, memberships: &[MembershipRow]) -> Result<Self, ApiError> {
-        let s = &state.services;
+        let s = &state.orgs;
         let org_ids: Vec<String> = memberships.iter().map(|m| m.organization_id.clone()).collect();
         Ok(Self {
             orgs: s.organizations_by_id(&org_ids).await?,
@@ -57,16 +57,16 @@ pub fn membership(
     user: Option<&UserRecord>,
     who: Audience,
 ) -> Value {
-    resources::membership(&state.services, &state.avatar(), m, org, counts, user, who)
+    resources::membership(&state.orgs, &state.avatar(), m, org, counts, user, who)
 }
 
 /// An invitation as an organization's admins (and the Backend API) see it; `url` only when
 /// the invitation is created (the link carries its secret).
 pub fn invitation(state: &AppState, i: &OrgInvitationRow, url: Option<&str>, who: Audience) -> Value {
-    resources::org_invitation(&state.services, i, url, who)
+    resources::org_invitation(&state.orgs, i, url, who)
 }
 
 /// An invitation as its invitee sees it (`/v1/me/organization_invitations`).
 pub fn user_invitation(state: &AppState, i: &OrgInvitationRow, org: Option<&OrganizationRow>) -> Value {
-    resources::to_value(resources::OrgInvitationView::for_invitee(&state.services, &state.avatar(), i, org))
+    resources::to_value(resources::OrgInvitationView::for_invitee(&state.orgs, &state.avatar(), i, org))
 }

@@ -23,6 +23,7 @@ use crate::{RateLimitConfig, RequestContext, Services};
 
 /// The budgets: windowed counters in the store's throttle area, keyed by digests. A value of
 /// its own, over `ThrottleStore` alone, so any feature's service can hold one.
+#[derive(Clone)]
 pub(crate) struct Budgets {
     store: Arc<dyn ThrottleStore>,
     code_key: Vec<u8>,

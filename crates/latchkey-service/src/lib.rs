@@ -3,8 +3,10 @@
 //! CLI all call, so the doors never disagree. Orchestrates the store, the password hasher,
 //! the mailer and the key manager; the rules themselves live in `latchkey-core`.
 //!
-//! One [`Services`] value holds the identity, account, organization and administration flows;
-//! its `impl` blocks are spread over the modules by feature. Sync is its own service,
+//! One [`Services`] value holds the identity, account and administration flows; its `impl`
+//! blocks are spread over the modules by feature. Organizations are a service of their own,
+//! [`orgs::OrgService`] over the store's organization view (`OrgStore`), which `Services` holds
+//! for the organization claims of tokens. Sync is its own service,
 //! [`sync::SyncService`], with its own narrow store (`SyncStore`) and a narrow view of
 //! identity ([`sync::SyncDirectory`], which `Services` implements); so are webhook endpoints and
 //! delivery ([`webhooks::WebhookService`], over `WebhookStore`). The binary composes them.
@@ -15,9 +17,11 @@
 //! - [`account`]: a signed-in user's own account; [`tickets`]: invitations and sign-in tokens;
 //!   [`attempts`]: budgets against guessing and abuse;
 //! - [`orgs`]: organizations, memberships, invitations, roles, the `[organizations]`
-//!   configuration and the caller's own organizations, one file each under `orgs/`;
+//!   configuration and the caller's own organizations, one file each under `orgs/`: the
+//!   [`orgs::OrgService`];
 //! - [`sync`]: offline-first sync (push, pull, live events), a service of its own;
-//! - [`webhooks`]: events (emitted by `Services`); endpoints and the delivery worker are a
+//! - [`webhooks`]: events (stamped by [`webhooks::Events`], written with their change by each
+//!   service); endpoints and the delivery worker are a
 //!   service of their own, [`webhooks::WebhookService`];
 //! - [`admin`]: what the Backend API and the CLI administer, one file each under `admin/`:
 //!   users, their email addresses and phone numbers, sessions (organizations are administered
@@ -186,9 +190,10 @@ pub struct Services {
     code_key: Vec<u8>,
     limits: Limits,
     budgets: attempts::Budgets,
-    roles: Vec<latchkey_core::authz::Role>,
-    /// Mail handed to the background and not yet through the mailer (see [`Services::send_mail`]).
-    mail_in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    events: webhooks::Events,
+    postman: mail::Postman,
+    /// Organizations: a service of its own, which identity asks for the claims of tokens.
+    orgs: Arc<orgs::OrgService>,
 }
 
 impl Services {
@@ -207,27 +212,23 @@ impl Services {
         let limits = Limits::new(&config.rate_limits);
         let throttle: Arc<dyn latchkey_store::ThrottleStore> = store.clone();
         let budgets = attempts::Budgets::new(throttle, code_key.clone(), config.rate_limits.clone(), clock.clone());
-        // The binary refuses a configuration whose roles are invalid before it gets here;
-        // should one slip through, the default roles are the safe choice.
-        let roles = config
-            .organizations
-            .roles()
-            .or_else(|_| latchkey_core::authz::instance_roles(&[], &[]))
-            .unwrap_or_default();
-        Self {
-            store,
-            hasher,
-            mailer,
-            keys,
-            clock,
-            rng,
-            config,
-            code_key,
-            limits,
-            budgets,
-            roles,
-            mail_in_flight: Default::default(),
-        }
+        let events = webhooks::Events::new(clock.clone(), rng.clone(), config.instance_id.clone());
+        let postman = mail::Postman::new(mailer.clone(), store.clone(), events.clone());
+        let orgs = Arc::new(orgs::OrgService::new(
+            store.clone(),
+            clock.clone(),
+            rng.clone(),
+            events.clone(),
+            postman.clone(),
+            budgets.clone(),
+            config.clone(),
+        ));
+        Self { store, hasher, mailer, keys, clock, rng, config, code_key, limits, budgets, events, postman, orgs }
+    }
+
+    /// The organization service (the binary hands it to the HTTP layer).
+    pub fn orgs(&self) -> &Arc<orgs::OrgService> {
+        &self.orgs
     }
 
     pub fn now(&self) -> Millis {
@@ -281,50 +282,11 @@ impl Services {
     /// with (sent, kept in the development sink, or failed). Zero means every message asked
     /// for so far has been handled: tests wait for that instead of guessing a delay.
     pub fn mail_in_flight(&self) -> usize {
-        self.mail_in_flight.load(std::sync::atomic::Ordering::SeqCst)
+        self.postman.in_flight()
     }
 
-    /// Sends mail in the background: the response that asked for it neither waits for the
-    /// mail server nor takes longer when mail is sent (for a known account) than when it is
-    /// not, so a message may arrive — at /dev/mail too — just after the response
-    /// (docs/SECURITY.md, "Mail").
+    /// Sends mail in the background (see [`mail::Postman::send`]).
     pub fn send_mail(&self, to: &str, subject: &str, text: String) {
-        let message = MailMessage {
-            id: self.new_id(ids::IdKind::Message),
-            to: to.to_owned(),
-            subject: subject.to_owned(),
-            text,
-            created_at: self.now(),
-        };
-        // `email.created` lets an app send its own mail (docs/backend-api.md §12).
-        let event = self.event(
-            "email.created",
-            serde_json::json!({
-                "object": "email",
-                "id": message.id,
-                "to_email_address": message.to,
-                "from_email_name": "no-reply",
-                "subject": message.subject,
-                "body_plain": message.text,
-                "status": "queued",
-                "delivered_by_clerk": false,
-                "created_at": message.created_at,
-            }),
-        );
-        let store = self.store.clone();
-        let mailer = self.mailer.clone();
-        let in_flight = self.mail_in_flight.clone();
-        in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        tokio::spawn(async move {
-            // Its body holds the code: stored only when an endpoint will receive it.
-            if let Err(error) = store.append_subscribed_events(std::slice::from_ref(&event)).await {
-                tracing::warn!(%error, "email.created event not written");
-            }
-            let (to, id) = (message.to.clone(), message.id.clone());
-            if let Err(error) = mailer.send(message).await {
-                tracing::warn!(%to, %id, %error, "mail delivery failed");
-            }
-            in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        });
+        self.postman.send(to, subject, text)
     }
 }

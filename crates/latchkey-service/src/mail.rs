@@ -3,7 +3,8 @@
 //! verification codes.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use lettre::message::Mailbox;
@@ -109,5 +110,76 @@ impl Mailer for SmtpMailer {
         self.transport.send(email).await.map_err(|e| e.to_string())?;
         tracing::info!(to = %recipient, %id, "mail sent over SMTP");
         Ok(())
+    }
+}
+
+/// Sends mail in the background for any feature's service, announcing each message as an
+/// `email.created` event (docs/backend-api.md §12) so an app can send its own mail.
+#[derive(Clone)]
+pub struct Postman {
+    mailer: Arc<dyn Mailer>,
+    /// Where `email.created` is written (only when an endpoint subscribes to it).
+    events_store: Arc<dyn latchkey_store::WebhookStore>,
+    events: crate::webhooks::Events,
+    /// Messages handed to the background and not yet through the mailer.
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Postman {
+    pub fn new(
+        mailer: Arc<dyn Mailer>,
+        events_store: Arc<dyn latchkey_store::WebhookStore>,
+        events: crate::webhooks::Events,
+    ) -> Self {
+        Self { mailer, events_store, events, in_flight: Default::default() }
+    }
+
+    /// How many messages [`Postman::send`] has accepted that the mailer has not finished with
+    /// (sent, kept in the development sink, or failed).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Sends mail in the background: the response that asked for it neither waits for the
+    /// mail server nor takes longer when mail is sent (for a known account) than when it is
+    /// not, so a message may arrive — at /dev/mail too — just after the response
+    /// (docs/SECURITY.md, "Mail").
+    pub fn send(&self, to: &str, subject: &str, text: String) {
+        let message = MailMessage {
+            id: self.events.new_id(latchkey_core::ids::IdKind::Message),
+            to: to.to_owned(),
+            subject: subject.to_owned(),
+            text,
+            created_at: self.events.now(),
+        };
+        let event = self.events.event(
+            "email.created",
+            serde_json::json!({
+                "object": "email",
+                "id": message.id,
+                "to_email_address": message.to,
+                "from_email_name": "no-reply",
+                "subject": message.subject,
+                "body_plain": message.text,
+                "status": "queued",
+                "delivered_by_clerk": false,
+                "created_at": message.created_at,
+            }),
+        );
+        let store = self.events_store.clone();
+        let mailer = self.mailer.clone();
+        let in_flight = self.in_flight.clone();
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            // Its body holds the code: stored only when an endpoint will receive it.
+            if let Err(error) = store.append_subscribed_events(std::slice::from_ref(&event)).await {
+                tracing::warn!(%error, "email.created event not written");
+            }
+            let (to, id) = (message.to.clone(), message.id.clone());
+            if let Err(error) = mailer.send(message).await {
+                tracing::warn!(%to, %id, %error, "mail delivery failed");
+            }
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
     }
 }

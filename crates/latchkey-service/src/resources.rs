@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::account::primary_email;
+use crate::orgs::OrgService;
 use crate::Services;
 
 /// Who is looking: a backend (secret key, webhooks) sees private fields.
@@ -429,7 +430,7 @@ pub struct MembershipView {
 }
 
 pub fn membership(
-    s: &Services,
+    s: &OrgService,
     img: &str,
     m: &MembershipRow,
     org: Option<&OrganizationRow>,
@@ -490,7 +491,7 @@ pub struct PublicOrganizationData {
 impl OrgInvitationView {
     /// An invitation as an organization's admins (and the Backend API) see it; `url` only
     /// when the invitation is created (the link carries its secret).
-    pub fn of(s: &Services, i: &OrgInvitationRow, url: Option<&str>, who: Audience) -> Self {
+    pub fn of(s: &OrgService, i: &OrgInvitationRow, url: Option<&str>, who: Audience) -> Self {
         Self {
             object: "organization_invitation",
             id: i.id.clone(),
@@ -511,7 +512,7 @@ impl OrgInvitationView {
     }
 
     /// The invitation as its invitee sees it (`/v1/me/organization_invitations`).
-    pub fn for_invitee(s: &Services, img: &str, i: &OrgInvitationRow, org: Option<&OrganizationRow>) -> Self {
+    pub fn for_invitee(s: &OrgService, img: &str, i: &OrgInvitationRow, org: Option<&OrganizationRow>) -> Self {
         let mut view = Self::of(s, i, None, Audience::Frontend);
         view.public_organization_data = Some(org.map(|o| PublicOrganizationData {
             id: o.id.clone(),
@@ -524,7 +525,7 @@ impl OrgInvitationView {
     }
 }
 
-pub fn org_invitation(s: &Services, i: &OrgInvitationRow, url: Option<&str>, who: Audience) -> Value {
+pub fn org_invitation(s: &OrgService, i: &OrgInvitationRow, url: Option<&str>, who: Audience) -> Value {
     to_value(OrgInvitationView::of(s, i, url, who))
 }
 

@@ -204,7 +204,7 @@ impl Services {
                 "public_metadata": meta(&u.public_metadata),
                 "unsafe_metadata": meta(&u.unsafe_metadata),
             },
-            "org": self.org_template_context(session).await?,
+            "org": self.orgs.org_template_context(session).await?,
             "session": {"id": session.id, "actor": null},
         }))
     }

@@ -16,6 +16,7 @@ pub trait Store:
     + UserStore
     + InvitationStore
     + OrganizationStore
+    + OrgStore
     + crate::sync::SyncStore
     + crate::webhooks::WebhookStore
     + crate::throttle::ThrottleStore
@@ -31,6 +32,14 @@ pub trait Store:
     /// Notified after every commit that wrote events (wakes this instance's delivery worker).
     fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     async fn ping(&self) -> Result<()>;
+}
+
+/// The organization service's view of the store: organizations with their roles, memberships
+/// and invitations, and the users they name (read to show members and to match invitations).
+pub trait OrgStore: OrganizationStore + UserStore + Send + Sync {
+    /// This view, with the next write transaction also writing `events` (see
+    /// [`Store::emitting`]).
+    fn emitting_org(&self, events: Vec<crate::webhooks::OutboxEvent>) -> std::sync::Arc<dyn OrgStore>;
 }
 
 /// Instance settings, the Backend API's secret keys, session-token signing keys and JWT templates.

@@ -244,7 +244,7 @@ pub async fn build_with(
     ));
     let services =
         Arc::new(Services::new(store, hasher, mailer, keys, clock.clone(), rng.clone(), service_config, code_key));
-    services.seed_roles().await?;
+    services.orgs().seed_roles().await?;
     // Sync is its own service: its own store view, and identity only through `SyncDirectory`.
     let directory: Arc<dyn SyncDirectory> = services.clone();
     let sync =

@@ -243,7 +243,7 @@ fn order(q: &Query, allowed: &[&str]) -> Result<(bool, String), ApiError> {
 
 async fn render_orgs(state: &AppState, orgs: &[OrganizationRow], with_counts: bool) -> Result<Vec<Value>, ApiError> {
     let counts = if with_counts {
-        state.services.organization_counts(&orgs.iter().map(|o| o.id.clone()).collect::<Vec<_>>()).await?
+        state.orgs.organization_counts(&orgs.iter().map(|o| o.id.clone()).collect::<Vec<_>>()).await?
     } else {
         Default::default()
     };
@@ -272,7 +272,7 @@ async fn list_organizations(State(state): State<AppState>, _: SecretKey, q: Quer
         offset,
         ..Default::default()
     };
-    let (rows, total) = state.services.list_organizations(query).await?;
+    let (rows, total) = state.orgs.list_organizations(query).await?;
     let data = render_orgs(&state, &rows, q.flag("include_members_count")?).await?;
     ok(views::paginated(data, total))
 }
@@ -299,7 +299,7 @@ async fn create_organization(
         public_metadata: b.value("public_metadata"),
         private_metadata: b.value("private_metadata"),
     };
-    let org = state.services.create_organization(&op, input).await?;
+    let org = state.orgs.create_organization(&op, input).await?;
     render_org(&state, &org, false).await
 }
 
@@ -309,7 +309,7 @@ async fn get_organization(
     Path(id): Path<String>,
     q: Query,
 ) -> Result<Response, ApiError> {
-    let org = state.services.organization(&id).await?;
+    let org = state.orgs.organization(&id).await?;
     render_org(&state, &org, q.flag("include_members_count")?).await
 }
 
@@ -327,7 +327,7 @@ async fn update_organization(
         public_metadata: b.value("public_metadata"),
         private_metadata: b.value("private_metadata"),
     };
-    let org = state.services.update_organization(&op.organization(&id), update).await?;
+    let org = state.orgs.update_organization(&op.organization(&id), update).await?;
     render_org(&state, &org, false).await
 }
 
@@ -337,7 +337,7 @@ async fn merge_metadata(
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let org = state.services.update_organization_metadata(&op.organization(&id), metadata_change(&b)?, true).await?;
+    let org = state.orgs.update_organization_metadata(&op.organization(&id), metadata_change(&b)?, true).await?;
     render_org(&state, &org, false).await
 }
 
@@ -347,7 +347,7 @@ async fn replace_metadata(
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let org = state.services.update_organization_metadata(&op.organization(&id), metadata_change(&b)?, false).await?;
+    let org = state.orgs.update_organization_metadata(&op.organization(&id), metadata_change(&b)?, false).await?;
     render_org(&state, &org, false).await
 }
 
@@ -356,7 +356,7 @@ async fn delete_organization(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let org = state.services.delete_organization(&op.organization(&id)).await?;
+    let org = state.orgs.delete_organization(&op.organization(&id)).await?;
     ok(org_json::deleted_organization(&org))
 }
 
@@ -379,7 +379,7 @@ async fn list_memberships(
     let (limit, offset) = q.paging()?;
     // Newest first unless asked otherwise, as @clerk/backend documents.
     let (descending, _) = order(&q, &["created_at"])?;
-    let org = state.services.organization(&id).await?;
+    let org = state.orgs.organization(&id).await?;
     let query = MembershipQuery {
         organization_id: Some(org.id),
         user_ids: q.all("user_id"),
@@ -388,7 +388,7 @@ async fn list_memberships(
         limit,
         offset,
     };
-    let (rows, total) = state.services.list_memberships(query).await?;
+    let (rows, total) = state.orgs.list_memberships(query).await?;
     render_memberships(&state, &rows, total).await
 }
 
@@ -399,7 +399,7 @@ async fn create_membership(
     b: Body,
 ) -> Result<Response, ApiError> {
     let user_id = b.required_string("user_id")?;
-    let m = state.services.add_member(&op.organization(&id), &user_id, b.string("role")?.as_deref()).await?;
+    let m = state.orgs.add_member(&op.organization(&id), &user_id, b.string("role")?.as_deref()).await?;
     render_membership(&state, &m).await
 }
 
@@ -409,7 +409,7 @@ async fn update_membership(
     Path((id, user_id)): Path<(String, String)>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let m = state.services.set_member_role(&op.organization(&id), &user_id, &b.required_string("role")?).await?;
+    let m = state.orgs.set_member_role(&op.organization(&id), &user_id, &b.required_string("role")?).await?;
     render_membership(&state, &m).await
 }
 
@@ -419,7 +419,7 @@ async fn membership_metadata(
     Path((id, user_id)): Path<(String, String)>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let m = state.services.update_membership_metadata(&op.organization(&id), &user_id, metadata_change(&b)?).await?;
+    let m = state.orgs.update_membership_metadata(&op.organization(&id), &user_id, metadata_change(&b)?).await?;
     render_membership(&state, &m).await
 }
 
@@ -428,7 +428,7 @@ async fn delete_membership(
     SecretKey(op): SecretKey,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let m = state.services.remove_member(&op.organization(&id), &user_id).await?;
+    let m = state.orgs.remove_member(&op.organization(&id), &user_id).await?;
     render_membership(&state, &m).await
 }
 
@@ -436,7 +436,7 @@ async fn instance_memberships(State(state): State<AppState>, _: SecretKey, q: Qu
     let (limit, offset) = q.paging()?;
     let (descending, _) = order(&q, &["created_at"])?;
     let (rows, total) =
-        state.services.list_memberships(MembershipQuery { descending, limit, offset, ..Default::default() }).await?;
+        state.orgs.list_memberships(MembershipQuery { descending, limit, offset, ..Default::default() }).await?;
     render_memberships(&state, &rows, total).await
 }
 
@@ -449,7 +449,7 @@ async fn user_memberships(
     let (limit, offset) = q.paging()?;
     state.services.user(&user_id).await?;
     let query = MembershipQuery { user_ids: vec![user_id], limit, offset, ..Default::default() };
-    let (rows, total) = state.services.list_memberships(query).await?;
+    let (rows, total) = state.orgs.list_memberships(query).await?;
     render_memberships(&state, &rows, total).await
 }
 
@@ -471,8 +471,7 @@ async fn list_invitations(
     q: Query,
 ) -> Result<Response, ApiError> {
     let (limit, offset) = q.paging()?;
-    let (rows, total) =
-        state.services.list_org_invitations(&op.organization(&id), &q.all("status"), limit, offset).await?;
+    let (rows, total) = state.orgs.list_org_invitations(&op.organization(&id), &q.all("status"), limit, offset).await?;
     let data = rows.iter().map(|i| org_json::invitation(&state, i, None, WHO)).collect();
     ok(views::paginated(data, total))
 }
@@ -483,7 +482,7 @@ async fn create_invitation(
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let (row, url) = state.services.invite_to_organization(&op.organization(&id), invitation_input(&b)?).await?;
+    let (row, url) = state.orgs.invite_to_organization(&op.organization(&id), invitation_input(&b)?).await?;
     ok(org_json::invitation(&state, &row, Some(&url), WHO))
 }
 
@@ -495,13 +494,13 @@ async fn create_invitations(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let inputs = Body::list(&body, "invitations")?.iter().map(invitation_input).collect::<Result<Vec<_>, _>>()?;
-    let org = state.services.organization(&id).await?;
+    let org = state.orgs.organization(&id).await?;
     for input in &inputs {
-        state.services.check_org_invitation(&org, input).await?;
+        state.orgs.check_org_invitation(&org, input).await?;
     }
     let mut created = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let (row, url) = state.services.invite_to_organization(&op.organization(&org.id), input).await?;
+        let (row, url) = state.orgs.invite_to_organization(&op.organization(&org.id), input).await?;
         created.push(org_json::invitation(&state, &row, Some(&url), WHO));
     }
     let n = created.len() as i64;
@@ -513,7 +512,7 @@ async fn get_invitation(
     SecretKey(op): SecretKey,
     Path((id, inv)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    ok(org_json::invitation(&state, &state.services.org_invitation(&op.organization(&id), &inv).await?, None, WHO))
+    ok(org_json::invitation(&state, &state.orgs.org_invitation(&op.organization(&id), &inv).await?, None, WHO))
 }
 
 async fn revoke_invitation(
@@ -521,10 +520,5 @@ async fn revoke_invitation(
     SecretKey(op): SecretKey,
     Path((id, inv)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    ok(org_json::invitation(
-        &state,
-        &state.services.revoke_org_invitation(&op.organization(&id), &inv).await?,
-        None,
-        WHO,
-    ))
+    ok(org_json::invitation(&state, &state.orgs.revoke_org_invitation(&op.organization(&id), &inv).await?, None, WHO))
 }

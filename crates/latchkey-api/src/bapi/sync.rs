@@ -53,6 +53,6 @@ async fn export_organization(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let org = state.services.organization(&id).await?;
+    let org = state.orgs.organization(&id).await?;
     ok(state.sync.export(&op, &org.id).await?)
 }

@@ -66,13 +66,13 @@ impl FromRequestParts<AppState> for Member {
             .await
             .map_err(|_| ApiError(ServiceError::not_found("Organization")))?;
         let org = params.iter().find(|(k, _)| *k == "org").map(|(_, v)| v.to_owned()).unwrap_or_default();
-        let actor = state.services.org_actor(&me.who, &org).await?;
+        let actor = state.orgs.org_actor(&me.who, &org).await?;
         Ok(Self { me, actor })
     }
 }
 
 async fn org_body(state: &AppState, org: &OrganizationRow) -> Result<Value, ApiError> {
-    let counts = state.services.organization_counts(std::slice::from_ref(&org.id)).await?;
+    let counts = state.orgs.organization_counts(std::slice::from_ref(&org.id)).await?;
     Ok(org_json::organization(state, org, counts.get(&org.id).copied(), WHO))
 }
 
@@ -94,7 +94,7 @@ async fn membership_body(state: &AppState, viewer: &OrgActor, m: &MembershipRow)
 /// organization invited it); others see the name alone, so a membership never turns a user
 /// id into an address (docs/SECURITY.md, "Organizations").
 async fn hide_unknown_addresses(state: &AppState, viewer: &OrgActor, bodies: &mut [Value]) -> Result<(), ApiError> {
-    let known = state.services.addresses_known_to(viewer).await?;
+    let known = state.orgs.addresses_known_to(viewer).await?;
     for body in bodies {
         let Some(public) = body.get_mut("public_user_data").and_then(Value::as_object_mut) else {
             continue;
@@ -110,7 +110,7 @@ async fn hide_unknown_addresses(state: &AppState, viewer: &OrgActor, bodies: &mu
 
 /// The user's memberships as the Frontend API's user object carries them.
 pub async fn memberships_of(state: &AppState, user_id: &str) -> Result<Vec<Value>, ApiError> {
-    let joined = state.services.user_organizations(user_id).await?;
+    let joined = state.orgs.user_organizations(user_id).await?;
     if joined.is_empty() {
         return Ok(Vec::new());
     }
@@ -122,14 +122,14 @@ pub async fn memberships_of(state: &AppState, user_id: &str) -> Result<Vec<Value
 async fn my_memberships(State(state): State<AppState>, m: Me, list: ListQuery) -> Result<Response, ApiError> {
     let (limit, offset) = list.paging()?;
     let query = MembershipQuery { user_ids: vec![m.who.user_id().to_owned()], limit, offset, ..Default::default() };
-    let (rows, total) = state.services.list_memberships(query).await?;
+    let (rows, total) = state.orgs.list_memberships(query).await?;
     let ctx = MembershipContext::load(&state, &rows).await?;
     let body = page(ctx.render_all(&state, &rows, WHO), total);
     m.reply(&state, body).await
 }
 
 async fn leave(State(state): State<AppState>, member: Member) -> Result<Response, ApiError> {
-    let left = state.services.leave_organization(&member.actor).await?;
+    let left = state.orgs.leave_organization(&member.actor).await?;
     let body = json!({"object": "organization_membership", "id": left.id, "deleted": true});
     member.me.reply(&state, body).await
 }
@@ -139,12 +139,12 @@ async fn my_invitations(State(state): State<AppState>, m: Me, list: ListQuery) -
     // Only live pending invitations can be listed to their invitee; asking for others is empty.
     let statuses = list.all("status");
     let invitations = if statuses.is_empty() || statuses.iter().any(|s| s == "pending") {
-        state.services.invitations_for_user(&m.who).await?
+        state.orgs.invitations_for_user(&m.who).await?
     } else {
         Vec::new()
     };
     let orgs = state
-        .services
+        .orgs
         .organizations_by_id(&invitations.iter().map(|i| i.organization_id.clone()).collect::<Vec<_>>())
         .await?;
     let total = invitations.len() as i64;
@@ -158,9 +158,9 @@ async fn my_invitations(State(state): State<AppState>, m: Me, list: ListQuery) -
 }
 
 async fn accept_invitation(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let membership = state.services.accept_org_invitation(&m.who, &id).await?;
-    let inv = state.services.find_org_invitation(&id).await?;
-    let orgs = state.services.organizations_by_id(std::slice::from_ref(&membership.organization_id)).await?;
+    let membership = state.orgs.accept_org_invitation(&m.who, &id).await?;
+    let inv = state.orgs.find_org_invitation(&id).await?;
+    let orgs = state.orgs.organizations_by_id(std::slice::from_ref(&membership.organization_id)).await?;
     let body = match inv {
         Some(inv) => org_json::user_invitation(&state, &inv, orgs.get(&membership.organization_id)),
         None => own_membership_body(&state, &membership).await?,
@@ -179,7 +179,7 @@ async fn empty_member_list(State(state): State<AppState>, member: Member) -> Res
 async fn create_organization(State(state): State<AppState>, m: Me, p: Params) -> Result<Response, ApiError> {
     let name = p.required("name")?;
     let slug = p.text("slug").filter(|s| !s.trim().is_empty());
-    let org = state.services.create_own_organization(&m.who, &name, slug).await?;
+    let org = state.orgs.create_own_organization(&m.who, &name, slug).await?;
     let body = org_body(&state, &org).await?;
     m.reply(&state, body).await
 }
@@ -202,20 +202,20 @@ async fn update_organization(State(state): State<AppState>, member: Member, p: P
                 format!("{k} is not a valid parameter for this request."),
             ));
         }
-        None => state.services.update_organization(&member.actor, update).await?,
+        None => state.orgs.update_organization(&member.actor, update).await?,
     };
     let body = org_body(&state, &org).await?;
     member.me.reply(&state, body).await
 }
 
 async fn delete_organization(State(state): State<AppState>, member: Member) -> Result<Response, ApiError> {
-    let org = state.services.delete_organization(&member.actor).await?;
+    let org = state.orgs.delete_organization(&member.actor).await?;
     member.me.reply(&state, org_json::deleted_organization(&org)).await
 }
 
 async fn list_members(State(state): State<AppState>, member: Member, list: ListQuery) -> Result<Response, ApiError> {
     let (limit, offset) = list.paging()?;
-    let (rows, total) = state.services.org_members(&member.actor, list.all("role"), limit, offset).await?;
+    let (rows, total) = state.orgs.org_members(&member.actor, list.all("role"), limit, offset).await?;
     let ctx = MembershipContext::load(&state, &rows).await?;
     let mut members = ctx.render_all(&state, &rows, WHO);
     hide_unknown_addresses(&state, &member.actor, &mut members).await?;
@@ -239,7 +239,7 @@ async fn set_role(
 ) -> Result<Response, ApiError> {
     member.actor.require(MEMBERSHIPS_MANAGE)?;
     let role = p.required("role")?;
-    let changed = state.services.set_member_role(&member.actor, &user_id, &role).await?;
+    let changed = state.orgs.set_member_role(&member.actor, &user_id, &role).await?;
     let body = membership_body(&state, &member.actor, &changed).await?;
     member.me.reply(&state, body).await
 }
@@ -249,7 +249,7 @@ async fn remove_member(
     member: Member,
     Path((_, user_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let removed = state.services.remove_member(&member.actor, &user_id).await?;
+    let removed = state.orgs.remove_member(&member.actor, &user_id).await?;
     let body = membership_body(&state, &member.actor, &removed).await?;
     member.me.reply(&state, body).await
 }
@@ -260,7 +260,7 @@ async fn list_invitations(
     list: ListQuery,
 ) -> Result<Response, ApiError> {
     let (limit, offset) = list.paging()?;
-    let (rows, total) = state.services.list_org_invitations(&member.actor, &list.all("status"), limit, offset).await?;
+    let (rows, total) = state.orgs.list_org_invitations(&member.actor, &list.all("status"), limit, offset).await?;
     let data = rows.iter().map(|i| org_json::invitation(&state, i, None, WHO)).collect();
     member.me.reply(&state, page(data, total)).await
 }
@@ -278,8 +278,8 @@ async fn invite(State(state): State<AppState>, member: Member, p: Params) -> Res
     let Member { me, actor } = member;
     actor.require(MEMBERSHIPS_MANAGE)?;
     let input = invitation_input(&actor, p.required("email_address")?, &p);
-    state.services.member_invitations_allowed(&me.caller.ctx, &actor, 1).await?;
-    let (row, _url) = state.services.invite_to_organization(&actor, input).await?;
+    state.orgs.member_invitations_allowed(&me.caller.ctx, &actor, 1).await?;
+    let (row, _url) = state.orgs.invite_to_organization(&actor, input).await?;
     me.reply(&state, org_json::invitation(&state, &row, None, WHO)).await
 }
 
@@ -296,13 +296,13 @@ async fn invite_many(State(state): State<AppState>, member: Member, p: Params) -
     let inputs: Vec<OrgInvitationInput> = emails.into_iter().map(|e| invitation_input(&actor, e, &p)).collect();
     // Spent before the checks: answers about addresses (a member already?) cost mail budget.
     let count = u32::try_from(inputs.len()).unwrap_or(u32::MAX);
-    state.services.member_invitations_allowed(&me.caller.ctx, &actor, count).await?;
+    state.orgs.member_invitations_allowed(&me.caller.ctx, &actor, count).await?;
     for input in &inputs {
-        state.services.check_org_invitation(actor.org(), input).await?;
+        state.orgs.check_org_invitation(actor.org(), input).await?;
     }
     let mut created = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let (row, _url) = state.services.invite_to_organization(&actor, input).await?;
+        let (row, _url) = state.orgs.invite_to_organization(&actor, input).await?;
         created.push(org_json::invitation(&state, &row, None, WHO));
     }
     // clerk-js reads a bare array here.
@@ -314,13 +314,13 @@ async fn revoke_invitation(
     member: Member,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let inv = state.services.revoke_org_invitation(&member.actor, &id).await?;
+    let inv = state.orgs.revoke_org_invitation(&member.actor, &id).await?;
     member.me.reply(&state, org_json::invitation(&state, &inv, None, WHO)).await
 }
 
 async fn list_roles(State(state): State<AppState>, member: Member) -> Result<Response, ApiError> {
     member.actor.require(MEMBERSHIPS_READ)?;
-    let roles: Vec<Value> = state.services.roles().iter().map(org_json::role).collect();
+    let roles: Vec<Value> = state.orgs.roles().iter().map(org_json::role).collect();
     let n = roles.len() as i64;
     member.me.reply(&state, page(roles, n)).await
 }

@@ -52,7 +52,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
 
 /// The organizations section of `/user`: switch, accept invitations, create.
 pub async fn switcher(state: &AppState, csrf: &str, me: &Signed) -> String {
-    let s = &state.services;
+    let s = &state.orgs;
     let joined = s.user_organizations(&me.user.user.id).await.unwrap_or_default();
     let invitations = s.invitations_for_user(&me.who).await.unwrap_or_default();
     let active = me.session.active_org_id.as_deref();
@@ -140,7 +140,7 @@ async fn render(
 ) -> Response {
     let (csrf, cookies) = csrf_token(state, headers);
     let actor = match me.session.active_org_id.as_deref() {
-        Some(org) => state.services.org_actor(&me.who, org).await.ok(),
+        Some(org) => state.orgs.org_actor(&me.who, org).await.ok(),
         None => None,
     };
     let title = actor.as_ref().map_or("Organization".to_owned(), |a| a.org().name.clone());
@@ -167,7 +167,7 @@ async fn render(
 
 fn role_options(state: &AppState, selected: &str) -> String {
     state
-        .services
+        .orgs
         .roles()
         .iter()
         .map(|r| {
@@ -178,7 +178,7 @@ fn role_options(state: &AppState, selected: &str) -> String {
 }
 
 async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
-    let s = &state.services;
+    let s = &state.orgs;
     let manage = a.can(MEMBERSHIPS_MANAGE);
     let mut out = format!(
         r#"<div class="top"><a href="/user">Your account</a><span class="badge">{}</span></div>"#,
@@ -268,7 +268,7 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
 <div><label for="inv-role">Role</label><select id="inv-role" name="role">{}</select></div></div>
 <button class="primary" type="submit">Send invitation</button></form></section>"#,
             hidden(csrf),
-            role_options(state, &s.config.organizations.default_role)
+            role_options(state, &state.services.config.organizations.default_role)
         ));
     }
 
@@ -293,7 +293,7 @@ where
     let Some(org) = me.session.active_org_id.clone() else {
         return redirect("/organization", &[]);
     };
-    let outcome = match state.services.org_actor(&me.who, &org).await {
+    let outcome = match state.orgs.org_actor(&me.who, &org).await {
         Ok(actor) => action(state.clone(), caller, p, actor).await,
         Err(e) => Err(e),
     };
@@ -306,14 +306,14 @@ where
 async fn profile(form: PageForm) -> Response {
     org_action(form, "profile", |state, _, p, a| async move {
         let update = OrganizationUpdate { name: p.text("name"), slug: p.text("slug"), ..Default::default() };
-        state.services.update_organization(&a, update).await.map(|_| ())
+        state.orgs.update_organization(&a, update).await.map(|_| ())
     })
     .await
 }
 
 async fn change_role(Path(user_id): Path<String>, form: PageForm) -> Response {
     org_action(form, "role", |state, _, p, a| async move {
-        state.services.set_member_role(&a, &user_id, &p.text("role").unwrap_or_default()).await.map(|_| ())
+        state.orgs.set_member_role(&a, &user_id, &p.text("role").unwrap_or_default()).await.map(|_| ())
     })
     .await
 }
@@ -322,7 +322,7 @@ async fn remove(Path(user_id): Path<String>, form: PageForm) -> Response {
     org_action(
         form,
         "removed",
-        |state, _, _, a| async move { state.services.remove_member(&a, &user_id).await.map(|_| ()) },
+        |state, _, _, a| async move { state.orgs.remove_member(&a, &user_id).await.map(|_| ()) },
     )
     .await
 }
@@ -330,42 +330,43 @@ async fn remove(Path(user_id): Path<String>, form: PageForm) -> Response {
 async fn invite(form: PageForm) -> Response {
     org_action(form, "invited", |state, caller, p, a| async move {
         a.require(MEMBERSHIPS_MANAGE)?;
-        state.services.member_invitations_allowed(&caller.ctx, &a, 1).await?;
+        state.orgs.member_invitations_allowed(&caller.ctx, &a, 1).await?;
         let input = OrgInvitationInput {
             email_address: p.text("email_address").unwrap_or_default(),
             role: p.text("role").filter(|r| !r.is_empty()),
             inviter_user_id: Some(a.user_id().to_owned()),
             ..Default::default()
         };
-        state.services.invite_to_organization(&a, input).await.map(|_| ())
+        state.orgs.invite_to_organization(&a, input).await.map(|_| ())
     })
     .await
 }
 
 async fn revoke(Path(id): Path<String>, form: PageForm) -> Response {
-    org_action(form, "revoked", |state, _, _, a| async move {
-        state.services.revoke_org_invitation(&a, &id).await.map(|_| ())
-    })
+    org_action(
+        form,
+        "revoked",
+        |state, _, _, a| async move { state.orgs.revoke_org_invitation(&a, &id).await.map(|_| ()) },
+    )
     .await
 }
 
 /// Leaving or deleting ends on `/user`, since there is no active organization left to show.
 async fn leave(form: PageForm) -> Response {
     let res =
-        org_action(
-            form,
-            "left",
-            |state, _, _, a| async move { state.services.leave_organization(&a).await.map(|_| ()) },
-        )
-        .await;
+        org_action(form, "left", |state, _, _, a| async move { state.orgs.leave_organization(&a).await.map(|_| ()) })
+            .await;
     to_user_page_on_success(res, "left")
 }
 
 async fn delete(form: PageForm) -> Response {
-    let res = org_action(form, "deleted", |state, _, _, a| async move {
-        state.services.delete_organization(&a).await.map(|_| ())
-    })
-    .await;
+    let res =
+        org_action(
+            form,
+            "deleted",
+            |state, _, _, a| async move { state.orgs.delete_organization(&a).await.map(|_| ()) },
+        )
+        .await;
     to_user_page_on_success(res, "deleted")
 }
 
@@ -411,7 +412,7 @@ async fn select(form: PageForm) -> Response {
 
 async fn accept(Path(id): Path<String>, form: PageForm) -> Response {
     user_org_action(form, "invitation_accepted", |state, _, _, me| async move {
-        state.services.accept_org_invitation(&me.who, &id).await.map(|_| ())
+        state.orgs.accept_org_invitation(&me.who, &id).await.map(|_| ())
     })
     .await
 }
@@ -424,7 +425,7 @@ async fn create(form: PageForm) -> Response {
     };
     let name = p.text("name").unwrap_or_default();
     let slug = p.text("slug").filter(|s| !s.trim().is_empty());
-    let outcome = match state.services.create_own_organization(&me.who, &name, slug).await {
+    let outcome = match state.orgs.create_own_organization(&me.who, &name, slug).await {
         Ok(org) => match caller.client.as_ref() {
             Some(client) => state.services.touch_session(client, &me.session.id, Some(Some(org.id))).await.map(|_| ()),
             None => Ok(()),

@@ -95,7 +95,13 @@ impl Services {
         let session = self.active_session_of(client, session_id).await?;
         let org = match org_id {
             Some(id) => Some(
-                self.member_actor(&session.user_id, id).await.map_err(|e| e.param("organization_id"))?.org().id.clone(),
+                self.orgs
+                    .member_actor(&session.user_id, id)
+                    .await
+                    .map_err(|e| e.param("organization_id"))?
+                    .org()
+                    .id
+                    .clone(),
             ),
             None => None,
         };
@@ -109,7 +115,7 @@ impl Services {
         org_id: Option<&str>,
         ttl_secs: i64,
     ) -> Result<String> {
-        let (o, fea) = match self.org_claims(session, org_id).await? {
+        let (o, fea) = match self.orgs.org_claims(session, org_id).await? {
             Some((claim, fea)) => (Some(claim), (!fea.is_empty()).then_some(fea)),
             None => (None, None),
         };
@@ -145,7 +151,8 @@ impl Services {
             // Only an organization the user belongs to can become active (by id or slug).
             session.active_org_id = match choice {
                 Some(org) => Some(
-                    self.member_actor(&session.user_id, &org)
+                    self.orgs
+                        .member_actor(&session.user_id, &org)
                         .await
                         .map_err(|e| e.param("active_organization_id"))?
                         .org()

@@ -286,7 +286,7 @@ impl Services {
                 if let Err(e) = self.accept_invitations(&email).await {
                     tracing::warn!(user_id, code = e.code, "invitations not marked accepted");
                 }
-                self.accept_invitations_at_sign_up(&user_id).await;
+                self.orgs.accept_invitations_at_sign_up(&user_id).await;
                 Ok(Step { row: done_row, new_client_token: Some(client_token) })
             }
             Err(e @ StoreError::Conflict(_)) => {

@@ -3,13 +3,13 @@
 
 use latchkey_store::{MembershipRow, OrgQuery, OrganizationRow};
 
+use super::OrgService;
 use crate::authority::{OrgActor, SignedIn};
 use crate::error::{ErrorKind, Result, ServiceError};
-use crate::Services;
 
 use super::NewOrganization;
 
-impl Services {
+impl OrgService {
     /// The caller's membership of an organization; an organization they are not a member of
     /// is reported as not found, whether it exists or not.
     pub async fn org_actor(&self, who: &SignedIn, org_id: &str) -> Result<OrgActor> {

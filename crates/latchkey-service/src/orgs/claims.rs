@@ -6,10 +6,10 @@ use latchkey_store::{MembershipRow, OrganizationRow, SessionRow};
 use latchkey_token::OrgClaim;
 use serde_json::Value;
 
+use super::OrgService;
 use crate::error::Result;
-use crate::Services;
 
-impl Services {
+impl OrgService {
     /// The v2 `o` and `fea` claims for the session's active organization, read fresh for every
     /// token so that a role change or a removal shows in the next one. `None` when the session
     /// has no active organization or its user is no longer a member.

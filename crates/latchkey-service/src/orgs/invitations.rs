@@ -15,11 +15,13 @@ use crate::authority::{OrgAccess, SignedIn};
 use crate::error::{Result, ServiceError};
 use crate::identity::email_param;
 use crate::tickets::invitation_statuses;
-use crate::{RequestContext, Services};
+use crate::RequestContext;
+
+use super::OrgService;
 
 use super::{membership_quota, OrgActor, OrgInvitationInput};
 
-impl Services {
+impl OrgService {
     /// The status an invitation shows now (pending past its expiry shows `expired`).
     pub fn org_invitation_status<'a>(&self, inv: &'a OrgInvitationRow) -> &'a str {
         if inv.status == "pending" && inv.expires_at <= self.now() {
@@ -114,7 +116,7 @@ impl Services {
         self.emitting(vec![event]).insert_org_invitation(&row).await?;
         let url = self.invitation_url(&token);
         let app = &self.config.app_name;
-        self.send_mail(
+        self.postman.send(
             &email,
             &format!("You are invited to join {} on {app}", org.name),
             format!(

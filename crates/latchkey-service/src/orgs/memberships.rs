@@ -7,14 +7,14 @@ use latchkey_core::authz::{with_org_prefix, ADMIN_ROLE, MEMBERSHIPS_MANAGE, MEMB
 use latchkey_core::ids::IdKind;
 use latchkey_store::{MembershipQuery, MembershipRow, OrganizationRow, StoreError, UserQuery, UserRecord};
 
+use super::OrgService;
 use crate::admin::{merge_metadata, paging, MetadataChange};
 use crate::authority::{OperatorOrg, OrgAccess};
 use crate::error::{Result, ServiceError};
-use crate::Services;
 
 use super::{last_admin, member_not_found, membership_quota};
 
-impl Services {
+impl OrgService {
     pub async fn list_memberships(&self, mut query: MembershipQuery) -> Result<(Vec<MembershipRow>, i64)> {
         (query.limit, query.offset) = paging(query.limit, query.offset)?;
         query.roles = query.roles.iter().map(|r| with_org_prefix(r)).collect();

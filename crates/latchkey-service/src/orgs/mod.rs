@@ -12,11 +12,15 @@
 //! - `actor`: the caller's own organizations (making their [`OrgActor`], leaving, creating);
 //! - `claims`: the organization claims of session tokens, and the template context.
 //!
-//! This file holds the inputs and the errors they share.
+//! Organizations are a service of their own, [`OrgService`], over the store's organization
+//! view ([`OrgStore`]); identity holds it to put organization claims in session tokens and to
+//! accept invitations at sign-up. This file holds the service, the inputs and the errors they
+//! share.
 
 mod actor;
 mod claims;
 mod config;
+mod events;
 mod invitations;
 mod memberships;
 mod organizations;
@@ -25,11 +29,81 @@ mod roles;
 pub use crate::authority::{OperatorOrg, OrgAccess, OrgActor};
 pub use config::{OrganizationConfig, RoleConfig};
 
+use std::sync::Arc;
+
+use latchkey_core::authz::Role;
+use latchkey_core::clock::Millis;
+use latchkey_core::ids::IdKind;
 use latchkey_core::org::OrgFieldProblem;
-use latchkey_store::StoreError;
+use latchkey_core::{Clock, Random};
+use latchkey_store::{OrgStore, OutboxEvent, StoreError, UserRecord};
 use serde_json::Value;
 
+use crate::attempts::Budgets;
 use crate::error::{Result, ServiceError};
+use crate::mail::Postman;
+use crate::webhooks::Events;
+use crate::ServiceConfig;
+
+/// Organizations, memberships, invitations and roles.
+pub struct OrgService {
+    store: Arc<dyn OrgStore>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Random>,
+    events: Events,
+    postman: Postman,
+    /// Invitations that members send count against their mail budget.
+    budgets: Budgets,
+    roles: Vec<Role>,
+    config: ServiceConfig,
+}
+
+impl OrgService {
+    pub(crate) fn new(
+        store: Arc<dyn OrgStore>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+        events: Events,
+        postman: Postman,
+        budgets: Budgets,
+        config: ServiceConfig,
+    ) -> Self {
+        // The binary refuses a configuration whose roles are invalid before it gets here;
+        // should one slip through, the default roles are the safe choice.
+        let roles = config
+            .organizations
+            .roles()
+            .or_else(|_| latchkey_core::authz::instance_roles(&[], &[]))
+            .unwrap_or_default();
+        Self { store, clock, rng, events, postman, budgets, roles, config }
+    }
+
+    fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    fn new_id(&self, kind: IdKind) -> String {
+        self.events.new_id(kind)
+    }
+
+    fn event(&self, event_type: &str, data: Value) -> OutboxEvent {
+        self.events.event(event_type, data)
+    }
+
+    /// The store, writing `events` in the transaction of the next write.
+    fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn OrgStore> {
+        self.store.emitting_org(events)
+    }
+
+    async fn user(&self, user_id: &str) -> Result<UserRecord> {
+        self.store.get_user(user_id).await?.ok_or_else(|| ServiceError::not_found("User"))
+    }
+
+    /// The avatar URL the resources show.
+    fn avatar(&self) -> String {
+        crate::resources::avatar_url(&self.config.issuer)
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct NewOrganization {

@@ -8,14 +8,14 @@ use latchkey_core::org::{normalize_name, normalize_slug, slugify};
 use latchkey_store::{OrgCounts, OrgQuery, OrganizationRow};
 use serde_json::Value;
 
+use super::OrgService;
 use crate::admin::{apply_metadata, metadata_param, paging, MetadataChange};
 use crate::authority::{Operator, OperatorOrg, OrgAccess};
 use crate::error::{ErrorKind, Result, ServiceError};
-use crate::Services;
 
 use super::{field_error, limit_param, slug_conflict, NewOrganization, OrganizationUpdate};
 
-impl Services {
+impl OrgService {
     /// An organization by id or by slug.
     pub async fn organization(&self, id_or_slug: &str) -> Result<OrganizationRow> {
         let found = if id_or_slug.starts_with("org_") { self.store.get_organization(id_or_slug).await? } else { None };

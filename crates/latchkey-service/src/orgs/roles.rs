@@ -3,10 +3,10 @@
 
 use latchkey_core::authz::{role_permissions, with_org_prefix, Role};
 
+use super::OrgService;
 use crate::error::{Result, ServiceError};
-use crate::Services;
 
-impl Services {
+impl OrgService {
     pub fn roles(&self) -> &[Role] {
         &self.roles
     }

@@ -63,7 +63,7 @@ impl SyncDirectory for Services {
                 user_id: Some(user_id.to_owned()),
                 org_id: Some(m.organization_id.clone()),
                 org_role: Some(m.role.clone()),
-                org_permissions: self.permissions_of(&m.role),
+                org_permissions: self.orgs.permissions_of(&m.role),
                 factor_verification_age: None,
             };
             spaces.push(SpaceAccess::organization(m.organization_id, state));

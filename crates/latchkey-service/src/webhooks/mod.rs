@@ -9,13 +9,14 @@ mod endpoints;
 pub mod guard;
 mod service;
 pub mod sign;
+mod stamp;
 pub mod worker;
 
 pub use service::WebhookService;
+pub use stamp::Events;
 
 use std::sync::Arc;
 
-use latchkey_core::ids::IdKind;
 use latchkey_store::{AttemptRow, DeliveryRow, OutboxEvent, Store};
 use serde_json::{json, Value};
 
@@ -126,20 +127,7 @@ pub struct DeliveryView {
 impl Services {
     /// An event of `event_type` about `data`, stamped now (Clerk's envelope, docs/backend-api.md §12).
     pub fn event(&self, event_type: &str, data: Value) -> OutboxEvent {
-        let now = self.now();
-        let payload = json!({
-            "data": data,
-            "object": "event",
-            "type": event_type,
-            "timestamp": now,
-            "instance_id": self.config.instance_id,
-        });
-        OutboxEvent {
-            id: self.new_id(IdKind::Message),
-            event_type: event_type.to_owned(),
-            payload: payload.to_string(),
-            created_at: now,
-        }
+        self.events.event(event_type, data)
     }
 
     /// The store, writing `events` in the transaction of the next write (see [`Store::emitting`]).
@@ -218,37 +206,5 @@ pub(crate) fn put_phone(r: &mut latchkey_store::UserRecord, row: &latchkey_store
     match r.phones.iter_mut().find(|p| p.id == row.id) {
         Some(p) => *p = row.clone(),
         None => r.phones.push(row.clone()),
-    }
-}
-
-/// Events of organizations, memberships and invitations.
-impl Services {
-    pub(crate) fn organization_event(&self, event_type: &str, org: &latchkey_store::OrganizationRow) -> OutboxEvent {
-        let data = crate::resources::organization(&self.avatar(), org, None, crate::resources::Audience::Backend);
-        self.event(event_type, data)
-    }
-
-    pub(crate) async fn membership_event(
-        &self,
-        event_type: &str,
-        m: &latchkey_store::MembershipRow,
-        org: &latchkey_store::OrganizationRow,
-    ) -> Result<OutboxEvent> {
-        let user = self.store.get_user(&m.user_id).await?;
-        let data = crate::resources::membership(
-            self,
-            &self.avatar(),
-            m,
-            Some(org),
-            None,
-            user.as_ref(),
-            crate::resources::Audience::Backend,
-        );
-        Ok(self.event(event_type, data))
-    }
-
-    pub(crate) fn invitation_event(&self, event_type: &str, inv: &latchkey_store::OrgInvitationRow) -> OutboxEvent {
-        let data = crate::resources::org_invitation(self, inv, None, crate::resources::Audience::Backend);
-        self.event(event_type, data)
     }
 }

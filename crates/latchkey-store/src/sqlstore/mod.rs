@@ -33,6 +33,12 @@ mod webhooks;
 
 pub use base::SqlStore;
 
+impl<D: SqlDriver> crate::store::OrgStore for SqlStore<D> {
+    fn emitting_org(&self, events: Vec<OutboxEvent>) -> Arc<dyn crate::store::OrgStore> {
+        Arc::new(self.with_events(events))
+    }
+}
+
 #[async_trait]
 impl<D: SqlDriver> Store for SqlStore<D> {
     fn backend(&self) -> &'static str {

@@ -233,7 +233,7 @@ both_backends!(members_create_switch_invite_and_change_roles, |backend| async mo
     // organization stays (the rule lives in the service, whichever door asks).
     let operator_access = latchkey::operator().organization(&org_id);
     let off = latchkey_service::orgs::OrganizationUpdate { admin_delete_enabled: Some(false), ..Default::default() };
-    server.services.update_organization(&operator_access, off).await.unwrap();
+    server.services.orgs().update_organization(&operator_access, off).await.unwrap();
     let refused = ada.call("DELETE", &format!("/v1/organizations/{org_id}"), &[]).await;
     assert_eq!(
         (refused.status, refused.error_code()),
@@ -243,7 +243,7 @@ both_backends!(members_create_switch_invite_and_change_roles, |backend| async mo
     );
     assert_eq!(ada.call("GET", &format!("/v1/organizations/{org_id}"), &[]).await.status, StatusCode::OK);
     let on = latchkey_service::orgs::OrganizationUpdate { admin_delete_enabled: Some(true), ..Default::default() };
-    server.services.update_organization(&operator_access, on).await.unwrap();
+    server.services.orgs().update_organization(&operator_access, on).await.unwrap();
 
     let deleted = ada.call("DELETE", &format!("/v1/organizations/{org_id}"), &[]).await;
     assert_eq!(

@@ -298,6 +298,7 @@ async fn organizations_on_the_hosted_pages() {
     assert!(bob_user.text.contains("The &lt;Smiths&gt;") && bob_user.text.contains("Switch"), "{}", bob_user.text);
     let org_id = server
         .services
+        .orgs()
         .user_organizations(&server.store.user_id_by_verified_email("bob@example.com").await.unwrap().unwrap())
         .await
         .unwrap()[0]

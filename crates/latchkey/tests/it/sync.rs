@@ -561,6 +561,7 @@ both_backends!(organization_spaces_and_permissions, |backend| async move {
     let org = created.body["response"]["id"].as_str().unwrap().to_owned();
     server
         .services
+        .orgs()
         .add_member(&latchkey::operator().organization(&org), &bob.user_id, Some("org:member"))
         .await
         .unwrap();
@@ -604,6 +605,7 @@ both_backends!(organization_spaces_and_permissions, |backend| async move {
     // written before; removed, he drops the space.
     server
         .services
+        .orgs()
         .set_member_role(&latchkey::operator().organization(&org), &bob.user_id, "org:parent")
         .await
         .unwrap();
@@ -613,7 +615,7 @@ both_backends!(organization_spaces_and_permissions, |backend| async move {
     let mut bob_tablet = Device::new(&bob, "bob-tablet");
     bob_tablet.pull_all(100).await;
     assert_eq!(bob_tablet.live(), bob_phone.live());
-    server.services.remove_member(&latchkey::operator().organization(&org), &bob.user_id).await.unwrap();
+    server.services.orgs().remove_member(&latchkey::operator().organization(&org), &bob.user_id).await.unwrap();
     let r = bob_tablet.pull_page(100).await;
     assert_eq!(r.body["spaces"]["removed"], json!([org]));
     assert!(bob_tablet.live().is_empty());
@@ -638,7 +640,7 @@ both_backends!(organization_spaces_and_permissions, |backend| async move {
     let missing = b.send(b.http.get(b.url("/v1/users/user_nope/sync_export")).bearer_auth(&key)).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
-    server.services.delete_organization(&latchkey::operator().organization(&org)).await.unwrap();
+    server.services.orgs().delete_organization(&latchkey::operator().organization(&org)).await.unwrap();
     assert!(server.store.sync_changes(&org, 0, 100, false).await.unwrap().is_empty());
     let r = b.send(b.http.delete(b.url(&format!("/v1/users/{}", ada.user_id))).bearer_auth(&key)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);

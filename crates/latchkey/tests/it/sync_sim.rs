@@ -363,6 +363,7 @@ fn run(backend: Backend, cases: u32) {
                 let org = created.body["response"]["id"].as_str().unwrap().to_owned();
                 server
                     .services
+                    .orgs()
                     .add_member(&latchkey::operator().organization(&org), &b.user_id, Some("org:member"))
                     .await
                     .unwrap();
