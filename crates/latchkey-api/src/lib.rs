@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use latchkey_service::account::AccountService;
+use latchkey_service::admin::AdminService;
 use latchkey_service::orgs::OrgService;
 use latchkey_service::sync::SyncService;
 use latchkey_service::webhooks::WebhookService;
@@ -84,6 +86,10 @@ pub fn origin_of(url: &str) -> Option<String> {
 #[derive(Clone)]
 pub struct AppState {
     pub services: Arc<Services>,
+    /// A signed-in user's own account.
+    pub account: Arc<AccountService>,
+    /// Users and sessions as the Backend API administers them.
+    pub admin: Arc<AdminService>,
     /// Organizations (the same service identity holds, see [`Services::orgs`]).
     pub orgs: Arc<OrgService>,
     pub sync: Arc<SyncService>,
@@ -102,8 +108,8 @@ impl AppState {
     ) -> Self {
         let environment = Arc::new(fapi::environment_json(&config, &services.config));
         let metrics = Arc::new(Metrics::default());
-        let orgs = services.orgs().clone();
-        Self { services, orgs, sync, webhooks, config: Arc::new(config), metrics, environment }
+        let (account, admin, orgs) = (services.account().clone(), services.admin().clone(), services.orgs().clone());
+        Self { services, account, admin, orgs, sync, webhooks, config: Arc::new(config), metrics, environment }
     }
 
     pub fn avatar(&self) -> String {

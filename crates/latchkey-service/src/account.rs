@@ -1,16 +1,60 @@
-//! A signed-in user's own account (profile, password, email addresses, sessions), and the
-//! administrative operations the CLI uses. Same rules as the sign-up flow.
+//! A signed-in user's own account (profile, password, email addresses, sessions): a service of
+//! its own, [`AccountService`], over the users and sessions of the store ([`PeopleStore`]) and
+//! the [`Users`] value it shares with identity and administration. Same rules as the sign-up
+//! flow.
 
 use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
-use latchkey_core::ids::IdKind;
 use latchkey_core::password::check_new_password;
-use latchkey_store::{CodeFields, EmailRow, SessionRow, StoreError, UserRecord};
+use std::sync::Arc;
 
-use crate::attempts::CodePurpose;
-use crate::authority::{Operator, SignedIn};
+use latchkey_core::clock::Millis;
+use latchkey_core::Random;
+use latchkey_store::{EmailRow, OutboxEvent, PeopleStore, SessionRow, StoreError, UserRecord};
+
+use crate::attempts::{Budgets, CodePurpose};
+use crate::authority::SignedIn;
 use crate::error::{Result, ServiceError};
+use crate::hasher::PasswordHasher;
 use crate::identity::{code_error, code_fields, email_param, password_error, pending, username_param};
-use crate::{Action, RequestContext, Services};
+use crate::mail::Postman;
+use crate::users::Users;
+use crate::webhooks::Events;
+use crate::{Action, Limits, RequestContext, ServiceConfig};
+
+/// A signed-in user's own account. Built by [`crate::Services::new`].
+pub struct AccountService {
+    pub(crate) users: Arc<Users>,
+    pub(crate) store: Arc<dyn PeopleStore>,
+    pub(crate) hasher: Arc<dyn PasswordHasher>,
+    pub(crate) budgets: Budgets,
+    /// The per-minute limits of password changes and verifications, shared with identity.
+    pub(crate) limits: Arc<Limits>,
+    pub(crate) postman: Postman,
+    pub(crate) events: Events,
+    pub(crate) rng: Arc<dyn Random>,
+    /// Keys the digests of one-time codes.
+    pub(crate) code_key: Vec<u8>,
+    pub(crate) config: ServiceConfig,
+}
+
+impl AccountService {
+    fn now(&self) -> Millis {
+        self.events.now()
+    }
+
+    /// The store, writing `events` in the transaction of the next write.
+    fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn PeopleStore> {
+        self.store.emitting_people(events)
+    }
+
+    fn limit_ip(&self, action: Action, ctx: &RequestContext) -> Result<()> {
+        self.limits.ip(action, ctx, self.now())
+    }
+
+    fn limit_identifier(&self, identifier: &str) -> Result<()> {
+        self.limits.identifier(identifier, self.now())
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct ProfileUpdate {
@@ -42,19 +86,10 @@ pub(crate) fn conflict_to_identifier(e: StoreError, param: &'static str) -> Serv
     }
 }
 
-impl Services {
-    pub async fn user(&self, user_id: &str) -> Result<UserRecord> {
-        self.store.get_user(user_id).await?.ok_or_else(|| ServiceError::not_found("User"))
-    }
-
-    /// The user, or `None` when there is no such user (any more).
-    pub async fn find_user(&self, user_id: &str) -> Result<Option<UserRecord>> {
-        Ok(self.store.get_user(user_id).await?)
-    }
-
+impl AccountService {
     pub async fn update_profile(&self, who: &SignedIn, update: ProfileUpdate) -> Result<UserRecord> {
         let user_id = who.user_id();
-        let record = self.user(user_id).await?;
+        let record = self.users.user(user_id).await?;
         let mut user = record.user.clone();
         if let Some(v) = trimmed(update.first_name, "first_name")? {
             user.first_name = v;
@@ -74,9 +109,9 @@ impl Services {
         }
         user.updated_at = self.now();
         user.version += 1;
-        let event = self.user_event("user.updated", &UserRecord { user: user.clone(), ..record.clone() });
+        let event = self.users.user_event("user.updated", &UserRecord { user: user.clone(), ..record.clone() });
         self.emitting(vec![event]).update_user(&user).await.map_err(|e| conflict_to_identifier(e, "username"))?;
-        self.user(user_id).await
+        self.users.user(user_id).await
     }
 
     /// Changes the password after checking the current one (ASVS 6.2.3) and tells the user by mail.
@@ -91,7 +126,7 @@ impl Services {
         let user_id = who.user_id();
         self.limit_ip(Action::PasswordChange, ctx)?;
         self.limit_identifier(user_id)?;
-        let record = self.user(user_id).await?;
+        let record = self.users.user(user_id).await?;
         if let Some(phc) = &record.user.password_hash {
             let Some(current) = current else {
                 return Err(ServiceError::unprocessable("form_param_missing", "Enter your current password.")
@@ -115,36 +150,36 @@ impl Services {
         user.password_updated_at = Some(now);
         user.updated_at = now;
         user.version += 1;
-        let event = self.user_event("user.updated", &UserRecord { user: user.clone(), ..record.clone() });
+        let event = self.users.user_event("user.updated", &UserRecord { user: user.clone(), ..record.clone() });
         self.emitting(vec![event]).update_user(&user).await?;
         if let Some(keep) = sign_out_others_except {
-            self.revoke_user_sessions(user_id, Some(keep), now).await?;
+            self.users.revoke_user_sessions(user_id, Some(keep), now).await?;
         }
         if let Some(email) = primary_email(&record) {
             let app = &self.config.app_name;
-            self.send_mail(
+            self.postman.send(
                 &email,
                 &format!("Your {app} password was changed"),
                 format!("The password of your {app} account was just changed. If this was not you, reset your password now and review your active sessions.\n"),
             );
         }
-        self.user(user_id).await
+        self.users.user(user_id).await
     }
 
     /// Adds an unverified address to the caller's account and mails it a code (within the
     /// caller's mail budget and the address's code budget).
     pub async fn add_email(&self, ctx: &RequestContext, who: &SignedIn, address: &str) -> Result<EmailRow> {
         let user_id = who.user_id();
-        let record = self.user(user_id).await?;
+        let record = self.users.user(user_id).await?;
         let email = email_param(address, "email_address")?;
         if record.emails.iter().any(|e| e.email == email) {
             return Err(ServiceError::identifier_exists("email_address"));
         }
         self.budgets.mail_budget(ctx, Some(user_id), 1).await?;
         self.budgets.code_issued(&email).await?;
-        let mut row = self.new_email_row(user_id, email, false);
+        let mut row = self.users.new_email_row(user_id, email, false);
         let code = self.issue_email_code(&mut row);
-        let event = self.user_changed(user_id, |r| crate::webhooks::put_email(r, &row)).await?;
+        let event = self.users.user_changed(user_id, |r| crate::webhooks::put_email(r, &row)).await?;
         self.emitting(vec![event]).insert_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
         self.mail_email_code(&row, &code);
         Ok(row)
@@ -158,31 +193,11 @@ impl Services {
 
     fn mail_email_code(&self, row: &EmailRow, code: &str) {
         let app = &self.config.app_name;
-        self.send_mail(
+        self.postman.send(
             &row.email,
             &format!("{code} is your {app} verification code"),
             format!("Your {app} verification code is {code}\n\nIt expires in 10 minutes.\n"),
         );
-    }
-
-    /// A new address of the user's, verified now or not yet, with no code pending.
-    pub(crate) fn new_email_row(&self, user_id: &str, email: String, verified: bool) -> EmailRow {
-        let now = self.now();
-        EmailRow {
-            id: self.new_id(IdKind::Identification),
-            user_id: user_id.to_owned(),
-            email,
-            verified,
-            verified_at: verified.then_some(now),
-            code: CodeFields::default(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        }
-    }
-
-    fn email_of<'a>(record: &'a UserRecord, email_id: &str) -> Result<&'a EmailRow> {
-        record.emails.iter().find(|e| e.id == email_id).ok_or_else(|| ServiceError::not_found("Email address"))
     }
 
     /// The opening of both verification steps: the IP budget, then the caller's own address
@@ -194,8 +209,8 @@ impl Services {
         email_id: &str,
     ) -> Result<(UserRecord, EmailRow)> {
         self.limit_ip(Action::Verify, ctx)?;
-        let record = self.user(who.user_id()).await?;
-        let row = Self::email_of(&record, email_id)?.clone();
+        let record = self.users.user(who.user_id()).await?;
+        let row = crate::users::Users::email_of(&record, email_id)?.clone();
         if row.verified {
             return Err(ServiceError::already_verified());
         }
@@ -216,7 +231,7 @@ impl Services {
         row.version += 1;
         let mut after = record.clone();
         crate::webhooks::put_email(&mut after, &row);
-        self.emitting(vec![self.user_event("user.updated", &after)]).update_email(&row).await?;
+        self.emitting(vec![self.users.user_event("user.updated", &after)]).update_email(&row).await?;
         self.mail_email_code(&row, &code);
         Ok(row)
     }
@@ -246,7 +261,7 @@ impl Services {
             row.verified_at = Some(self.now());
             let mut after = record.clone();
             crate::webhooks::put_email(&mut after, &row);
-            self.emitting(vec![self.user_event("user.updated", &after)])
+            self.emitting(vec![self.users.user_event("user.updated", &after)])
                 .update_email(&row)
                 .await
                 .map_err(|e| conflict_to_identifier(e, "email_address"))?;
@@ -260,30 +275,19 @@ impl Services {
     }
 
     pub async fn delete_email(&self, who: &SignedIn, email_id: &str) -> Result<()> {
-        self.remove_email(who.user_id(), email_id).await
-    }
-
-    /// Deletes one of the user's addresses (not the primary one), whoever asked.
-    pub(crate) async fn remove_email(&self, user_id: &str, email_id: &str) -> Result<()> {
-        let record = self.user(user_id).await?;
-        Self::email_of(&record, email_id)?;
-        if record.user.primary_email_id.as_deref() == Some(email_id) {
-            return Err(ServiceError::bad_request(
-                "primary_identification_deletion_forbidden",
-                "The primary email address cannot be deleted.",
-            )
-            .long("Make another verified address primary first."));
-        }
-        let mut after = record.clone();
-        after.emails.retain(|e| e.id != email_id);
-        self.emitting(vec![self.user_event("user.updated", &after)]).delete_email(email_id).await?;
-        Ok(())
+        self.users.remove_email(who.user_id(), email_id).await
     }
 
     /// The user's sessions that are still active, newest first.
     pub async fn active_sessions(&self, who: &SignedIn) -> Result<Vec<SessionRow>> {
         let user_id = who.user_id();
-        Ok(self.store.sessions_for_user(user_id).await?.into_iter().filter(|s| self.session_is_active(s)).collect())
+        Ok(self
+            .store
+            .sessions_for_user(user_id)
+            .await?
+            .into_iter()
+            .filter(|s| self.users.session_is_active(s))
+            .collect())
     }
 
     pub async fn revoke_own_session(&self, who: &SignedIn, session_id: &str) -> Result<SessionRow> {
@@ -295,7 +299,7 @@ impl Services {
         if session.status == "active" {
             session.status = "revoked".into();
             session.updated_at = self.now();
-            self.emitting(vec![self.session_event("session.revoked", &session)]).update_session(&session).await?;
+            self.emitting(vec![self.users.session_event("session.revoked", &session)]).update_session(&session).await?;
         }
         Ok(session)
     }
@@ -321,60 +325,4 @@ pub(crate) fn primary_email_choice(record: &UserRecord, id: String) -> Result<St
 pub fn primary_email(record: &UserRecord) -> Option<String> {
     let id = record.user.primary_email_id.as_deref()?;
     record.emails.iter().find(|e| e.id == id).map(|e| e.email.clone())
-}
-
-// ---- secret keys (Backend API credentials) ------------------------------------------------------
-
-impl Services {
-    /// A new `sk_live_` secret key: returned once, stored only as a SHA-256 digest.
-    pub async fn create_secret_key(
-        &self,
-        _operator: &Operator,
-        label: &str,
-    ) -> Result<(latchkey_store::ApiKeyRow, String)> {
-        let secret = format!("sk_live_{}", latchkey_core::secret::new_opaque_secret(self.rng.as_ref()));
-        let row = latchkey_store::ApiKeyRow {
-            id: self.new_id(IdKind::Instance).replacen("ins_", "ak_", 1),
-            digest: latchkey_core::secret::secret_digest(&secret),
-            label: label.trim().chars().take(100).collect(),
-            created_at: self.now(),
-            revoked_at: None,
-        };
-        self.store.insert_api_key(&row).await?;
-        Ok((row, secret))
-    }
-
-    /// The operator behind a presented secret, when it names a live key; the digests are
-    /// compared in constant time. The only way to the [`Operator`] proof over HTTP.
-    pub async fn authenticate_secret_key(&self, presented: &str) -> Result<Operator> {
-        let invalid = || {
-            ServiceError::new(crate::ErrorKind::Unauthenticated, "clerk_key_invalid", "The secret key is invalid.")
-                .long("The provided secret key is invalid or has been revoked. Find your keys with `latchkey keys secret list`.")
-        };
-        if !presented.starts_with("sk_") || presented.len() > 128 {
-            return Err(invalid());
-        }
-        let digest = latchkey_core::secret::secret_digest(presented);
-        match self.store.api_key_by_digest(&digest).await? {
-            Some(row)
-                if row.revoked_at.is_none()
-                    && latchkey_core::secret::constant_time_eq(row.digest.as_bytes(), digest.as_bytes()) =>
-            {
-                Ok(Operator::secret_key(row.id))
-            }
-            _ => Err(invalid()),
-        }
-    }
-
-    pub async fn list_secret_keys(&self) -> Result<Vec<latchkey_store::ApiKeyRow>> {
-        Ok(self.store.list_api_keys().await?)
-    }
-
-    pub async fn revoke_secret_key(&self, _operator: &Operator, id: &str) -> Result<()> {
-        if self.store.revoke_api_key(id, self.now()).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::not_found("Secret key"))
-        }
-    }
 }

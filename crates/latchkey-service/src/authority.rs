@@ -125,7 +125,7 @@ impl OrgAccess for OperatorOrg {
 }
 
 /// The caller's own membership of an organization, and what it allows: made only by
-/// [`crate::Services::org_actor`] from a [`SignedIn`].
+/// [`crate::orgs::OrgService::org_actor`] from a [`SignedIn`].
 #[derive(Debug, Clone)]
 pub struct OrgActor {
     user_id: String,

@@ -3,35 +3,34 @@
 //! CLI all call, so the doors never disagree. Orchestrates the store, the password hasher,
 //! the mailer and the key manager; the rules themselves live in `latchkey-core`.
 //!
-//! One [`Services`] value holds the identity, account and administration flows; its `impl`
-//! blocks are spread over the modules by feature. Organizations are a service of their own,
-//! [`orgs::OrgService`] over the store's organization view (`OrgStore`), which `Services` holds
-//! for the organization claims of tokens. Sync is its own service,
-//! [`sync::SyncService`], with its own narrow store (`SyncStore`) and a narrow view of
-//! identity ([`sync::SyncDirectory`], which `Services` implements); so are webhook endpoints and
-//! delivery ([`webhooks::WebhookService`], over `WebhookStore`). The binary composes them.
+//! One service per feature, each over a narrow view of the store, composed by [`Services::new`]
+//! (which the binary calls, handing each service to the HTTP layer):
 //!
-//! - [`identity`]: the Frontend API's state machines, one file each for clients
-//!   (`identity/clients.rs`), sign-up (`identity/sign_up.rs`), sign-in (`identity/sign_in.rs`)
-//!   and sessions with their tokens (`identity/sessions.rs`);
-//! - [`account`]: a signed-in user's own account; [`tickets`]: invitations and sign-in tokens;
-//!   [`attempts`]: budgets against guessing and abuse;
-//! - [`orgs`]: organizations, memberships, invitations, roles, the `[organizations]`
-//!   configuration and the caller's own organizations, one file each under `orgs/`: the
-//!   [`orgs::OrgService`];
-//! - [`sync`]: offline-first sync (push, pull, live events), a service of its own;
-//! - [`webhooks`]: events (stamped by [`webhooks::Events`], written with their change by each
-//!   service); endpoints and the delivery worker are a
-//!   service of their own, [`webhooks::WebhookService`];
-//! - [`admin`]: what the Backend API and the CLI administer, one file each under `admin/`:
-//!   users, their email addresses and phone numbers, sessions (organizations are administered
-//!   in [`orgs`], webhook endpoints in [`webhooks`]);
-//! - [`keys`], [`templates`], [`handshake`]: signing keys, JWT templates, the handshake of
-//!   server-rendered apps; [`resources`]: resource JSON as Clerk's APIs show it; [`mail`],
-//!   [`hasher`], [`kek`], [`error`]: mail, password hashing, key sealing, errors.
+//! - [`Services`]: identity — clients, sign-up, sign-in, sessions and their tokens, JWT
+//!   templates, tickets, signing and secret keys — over the whole [`Store`] (it is the one
+//!   feature that touches every area), one file each under `identity/`;
+//! - [`account::AccountService`]: a signed-in user's own account, over `PeopleStore`;
+//! - [`admin::AdminService`]: users, their email addresses and phone numbers, and sessions as
+//!   the Backend API and the CLI administer them, over `PeopleStore`, one file each under
+//!   `admin/`;
+//! - [`orgs::OrgService`]: organizations, memberships, invitations and roles, over `OrgStore`,
+//!   one file each under `orgs/`; identity asks it for the organization claims of tokens;
+//! - [`sync::SyncService`]: offline-first sync (push, pull, live events) over `SyncStore`,
+//!   seeing identity only through [`sync::SyncDirectory`] (which `Services` implements);
+//! - [`webhooks::WebhookService`]: webhook endpoints, deliveries and the delivery worker, over
+//!   `WebhookStore`.
+//!
+//! What several services share is a value of its own: [`users::Users`] (reading users, the
+//! events of their changes, new sessions and clients, revoking sessions),
+//! [`webhooks::Events`] (stamping events), [`mail::Postman`] (mail and `email.created`),
+//! `attempts::Budgets` (budgets against guessing and abuse) and the in-memory rate limits.
+//! [`authority`] holds the proofs that actions take; [`keys`], [`templates`], [`handshake`]:
+//! signing keys, JWT templates, the handshake of server-rendered apps; [`resources`]: resource
+//! JSON as Clerk's APIs show it; [`mail`], [`hasher`], [`kek`], [`error`]: mail, password
+//! hashing, key sealing, errors.
 //!
 //! The store is private to this crate: the HTTP layer and the CLI reach it only through the
-//! methods of [`Services`] (such as [`Services::readiness`]).
+//! services' methods (such as [`Services::readiness`]).
 
 pub mod account;
 pub mod admin;
@@ -49,6 +48,7 @@ pub mod resources;
 pub mod sync;
 pub mod templates;
 pub mod tickets;
+pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -157,7 +157,8 @@ pub enum Action {
     PasswordChange,
 }
 
-struct Limits {
+/// The per-minute limits kept in memory (per instance), shared by the services that apply them.
+pub(crate) struct Limits {
     enabled: bool,
     by_ip: [RateLimiter; 4],
     /// The same limits for IPv6 /48s, at [`SITE_BUDGET_FACTOR`] times the budget.
@@ -176,6 +177,32 @@ impl Limits {
             by_identifier: RateLimiter::new(config.per_identifier_per_minute, 60_000),
         }
     }
+
+    /// Applies the per-IP limit of `action`.
+    pub(crate) fn ip(&self, action: Action, ctx: &RequestContext, now: Millis) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let idx = match action {
+            Action::SignIn => 0,
+            Action::SignUp => 1,
+            Action::Verify => 2,
+            Action::PasswordChange => 3,
+        };
+        for (key, factor) in ip_keys(&ctx.ip) {
+            let limiter = if factor == 1 { &self.by_ip[idx] } else { &self.by_site[idx] };
+            limiter.check(&key, now).map_err(|r| ServiceError::rate_limited(r.0))?;
+        }
+        Ok(())
+    }
+
+    /// Applies the per-identifier limit (keyed even when no account has that identifier).
+    pub(crate) fn identifier(&self, identifier: &str, now: Millis) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.by_identifier.check(&identifier.to_lowercase(), now).map_err(|r| ServiceError::rate_limited(r.0))
+    }
 }
 
 pub struct Services {
@@ -188,10 +215,14 @@ pub struct Services {
     pub rng: Arc<dyn Random>,
     pub config: ServiceConfig,
     code_key: Vec<u8>,
-    limits: Limits,
+    limits: Arc<Limits>,
     budgets: attempts::Budgets,
     events: webhooks::Events,
     postman: mail::Postman,
+    /// Users and their sessions, shared with the account and administration services.
+    users: Arc<users::Users>,
+    account: Arc<account::AccountService>,
+    admin: Arc<admin::AdminService>,
     /// Organizations: a service of its own, which identity asks for the claims of tokens.
     orgs: Arc<orgs::OrgService>,
 }
@@ -209,21 +240,74 @@ impl Services {
         config: ServiceConfig,
         code_key: Vec<u8>,
     ) -> Self {
-        let limits = Limits::new(&config.rate_limits);
+        let limits = Arc::new(Limits::new(&config.rate_limits));
         let throttle: Arc<dyn latchkey_store::ThrottleStore> = store.clone();
         let budgets = attempts::Budgets::new(throttle, code_key.clone(), config.rate_limits.clone(), clock.clone());
         let events = webhooks::Events::new(clock.clone(), rng.clone(), config.instance_id.clone());
         let postman = mail::Postman::new(mailer.clone(), store.clone(), events.clone());
-        let orgs = Arc::new(orgs::OrgService::new(
-            store.clone(),
-            clock.clone(),
-            rng.clone(),
-            events.clone(),
-            postman.clone(),
-            budgets.clone(),
-            config.clone(),
-        ));
-        Self { store, hasher, mailer, keys, clock, rng, config, code_key, limits, budgets, events, postman, orgs }
+        let users = Arc::new(users::Users::new(store.clone(), events.clone(), rng.clone(), config.clone()));
+        // Each feature's service, over the view of the store it needs.
+        let account = Arc::new(account::AccountService {
+            users: users.clone(),
+            store: store.clone(),
+            hasher: hasher.clone(),
+            budgets: budgets.clone(),
+            limits: limits.clone(),
+            postman: postman.clone(),
+            events: events.clone(),
+            rng: rng.clone(),
+            code_key: code_key.clone(),
+            config: config.clone(),
+        });
+        let admin = Arc::new(admin::AdminService {
+            users: users.clone(),
+            store: store.clone(),
+            hasher: hasher.clone(),
+            events: events.clone(),
+            config: config.clone(),
+        });
+        let orgs = Arc::new(orgs::OrgService {
+            store: store.clone(),
+            rng: rng.clone(),
+            events: events.clone(),
+            postman: postman.clone(),
+            budgets: budgets.clone(),
+            roles: orgs::instance_roles(&config),
+            config: config.clone(),
+        });
+        Self {
+            store,
+            hasher,
+            mailer,
+            keys,
+            clock,
+            rng,
+            config,
+            code_key,
+            limits,
+            budgets,
+            events,
+            postman,
+            users,
+            account,
+            admin,
+            orgs,
+        }
+    }
+
+    /// Users and their sessions as every service reads them.
+    pub fn users(&self) -> &Arc<users::Users> {
+        &self.users
+    }
+
+    /// A signed-in user's own account (the binary hands it to the HTTP layer).
+    pub fn account(&self) -> &Arc<account::AccountService> {
+        &self.account
+    }
+
+    /// Administration of users and sessions (the binary hands it to the HTTP layer and the CLI).
+    pub fn admin(&self) -> &Arc<admin::AdminService> {
+        &self.admin
     }
 
     /// The organization service (the binary hands it to the HTTP layer).
@@ -251,31 +335,12 @@ impl Services {
 
     /// Applies the per-IP limit of `action`.
     pub fn limit_ip(&self, action: Action, ctx: &RequestContext) -> Result<()> {
-        if !self.limits.enabled {
-            return Ok(());
-        }
-        let idx = match action {
-            Action::SignIn => 0,
-            Action::SignUp => 1,
-            Action::Verify => 2,
-            Action::PasswordChange => 3,
-        };
-        for (key, factor) in ip_keys(&ctx.ip) {
-            let limiter = if factor == 1 { &self.limits.by_ip[idx] } else { &self.limits.by_site[idx] };
-            limiter.check(&key, self.now()).map_err(|r| ServiceError::rate_limited(r.0))?;
-        }
-        Ok(())
+        self.limits.ip(action, ctx, self.now())
     }
 
     /// Applies the per-identifier limit (keyed even when no account has that identifier).
     pub fn limit_identifier(&self, identifier: &str) -> Result<()> {
-        if !self.limits.enabled {
-            return Ok(());
-        }
-        self.limits
-            .by_identifier
-            .check(&identifier.to_lowercase(), self.now())
-            .map_err(|r| ServiceError::rate_limited(r.0))
+        self.limits.identifier(identifier, self.now())
     }
 
     /// How many messages [`Services::send_mail`] has accepted that the mailer has not finished

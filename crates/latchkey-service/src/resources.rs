@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::account::primary_email;
 use crate::orgs::OrgService;
-use crate::Services;
+use crate::users::Users;
 
 /// Who is looking: a backend (secret key, webhooks) sees private fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,7 +315,7 @@ pub fn public_user_data(r: &UserRecord, img: &str) -> Value {
 
 /// A user as the Backend API (and webhooks) show it: the Frontend API's user plus what only
 /// a backend may see.
-pub fn backend_user(s: &Services, img: &str, r: &UserRecord) -> Value {
+pub fn backend_user(s: &Users, img: &str, r: &UserRecord) -> Value {
     to_value(UserView::backend(r, img, s.now()))
 }
 
@@ -336,7 +336,7 @@ pub struct BackendSessionView {
     pub updated_at: i64,
 }
 
-pub fn backend_session(s: &Services, session: &SessionRow) -> Value {
+pub fn backend_session(s: &Users, session: &SessionRow) -> Value {
     to_value(BackendSessionView {
         object: "session",
         id: session.id.clone(),

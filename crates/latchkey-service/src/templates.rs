@@ -170,7 +170,7 @@ impl Services {
 
     /// What shortcodes see: the user, the session and the session's active organization.
     async fn template_context(&self, session: &SessionRow) -> Result<Value> {
-        let record = self.user(&session.user_id).await?;
+        let record = self.users.user(&session.user_id).await?;
         let u = &record.user;
         let email = primary_email(&record);
         let phone = u
@@ -211,8 +211,8 @@ impl Services {
 
     /// An active session, for minting tokens from the Backend API.
     async fn active_session(&self, session_id: &str) -> Result<SessionRow> {
-        let session = self.session(session_id).await?;
-        if !self.session_is_active(&session) {
+        let session = self.users.session(session_id).await?;
+        if !self.users.session_is_active(&session) {
             return Err(ServiceError::not_found("Active session")
                 .long("The session has ended, expired or been revoked, so no token can be issued for it."));
         }

@@ -206,7 +206,7 @@ impl Services {
         user_id: &str,
         expires_in_seconds: Option<i64>,
     ) -> Result<(SignInTokenRow, String, String)> {
-        self.user(user_id).await?;
+        self.users.user(user_id).await?;
         let secs = expires_in_seconds.unwrap_or(30 * 24 * 3600);
         if !(1..=315_360_000).contains(&secs) {
             return Err(ServiceError::unprocessable(
@@ -271,7 +271,7 @@ impl Services {
             return Err(invalid());
         }
         if let Some(user) = self.store.get_user_row(&token.user_id).await? {
-            self.refuse_blocked(&user)?;
+            self.users.refuse_blocked(&user)?;
         }
         token.status = "accepted".into();
         token.updated_at = now;

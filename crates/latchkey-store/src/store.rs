@@ -17,6 +17,7 @@ pub trait Store:
     + InvitationStore
     + OrganizationStore
     + OrgStore
+    + PeopleStore
     + crate::sync::SyncStore
     + crate::webhooks::WebhookStore
     + crate::throttle::ThrottleStore
@@ -40,6 +41,14 @@ pub trait OrgStore: OrganizationStore + UserStore + Send + Sync {
     /// This view, with the next write transaction also writing `events` (see
     /// [`Store::emitting`]).
     fn emitting_org(&self, events: Vec<crate::webhooks::OutboxEvent>) -> std::sync::Arc<dyn OrgStore>;
+}
+
+/// Users with their identifications and sessions, as the account and administration services
+/// (and what they share with identity) reach them.
+pub trait PeopleStore: UserStore + SessionStore + Send + Sync {
+    /// This view, with the next write transaction also writing `events` (see
+    /// [`Store::emitting`]).
+    fn emitting_people(&self, events: Vec<crate::webhooks::OutboxEvent>) -> std::sync::Arc<dyn PeopleStore>;
 }
 
 /// Instance settings, the Backend API's secret keys, session-token signing keys and JWT templates.

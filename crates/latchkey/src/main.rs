@@ -431,7 +431,7 @@ async fn secret_keys(s: &latchkey_service::Services, action: SecretAction) -> an
 
 async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
     let built = services(&config).await?;
-    let s = &built.services;
+    let s = built.services.admin();
     match action {
         UsersAction::Create { email, phone, password_stdin, username, first_name, last_name } => {
             let password = if password_stdin {

@@ -447,7 +447,7 @@ async fn user_memberships(
     q: Query,
 ) -> Result<Response, ApiError> {
     let (limit, offset) = q.paging()?;
-    state.services.user(&user_id).await?;
+    state.services.users().user(&user_id).await?;
     let query = MembershipQuery { user_ids: vec![user_id], limit, offset, ..Default::default() };
     let (rows, total) = state.orgs.list_memberships(query).await?;
     render_memberships(&state, &rows, total).await

@@ -73,7 +73,7 @@ pub fn operations() -> Vec<Operation> {
 async fn list_sessions(State(state): State<AppState>, _: SecretKey, q: Query) -> Result<Response, ApiError> {
     let (limit, offset) = q.paging()?;
     let (rows, total) =
-        state.services.list_sessions(q.one("user_id"), q.one("client_id"), q.one("status"), limit, offset).await?;
+        state.admin.list_sessions(q.one("user_id"), q.one("client_id"), q.one("status"), limit, offset).await?;
     let data: Vec<Value> = rows.iter().map(|s| views::session(&state, s)).collect();
     if q.flag("paginated")? {
         ok(views::paginated(data, total))
@@ -88,7 +88,7 @@ async fn create_session(
     b: Body,
 ) -> Result<Response, ApiError> {
     let user_id = b.required_string("user_id")?;
-    ok(views::session(&state, &state.services.admin_create_session(&op, &user_id).await?))
+    ok(views::session(&state, &state.admin.admin_create_session(&op, &user_id).await?))
 }
 
 async fn get_session(
@@ -96,7 +96,7 @@ async fn get_session(
     _: SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    ok(views::session(&state, &state.services.session(&id).await?))
+    ok(views::session(&state, &state.services.users().session(&id).await?))
 }
 
 async fn revoke_session(
@@ -104,7 +104,7 @@ async fn revoke_session(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    ok(views::session(&state, &state.services.admin_revoke_session(&op, &id).await?))
+    ok(views::session(&state, &state.admin.admin_revoke_session(&op, &id).await?))
 }
 
 async fn session_token(

@@ -44,7 +44,7 @@ async fn export_user(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = state.services.user(&id).await?;
+    let user = state.services.users().user(&id).await?;
     ok(state.sync.export(&op, &user.user.id).await?)
 }
 

@@ -250,17 +250,17 @@ fn user_query(q: &Query) -> Result<UserQuery, ApiError> {
 
 async fn list_users(State(state): State<AppState>, SecretKey(op): SecretKey, q: Query) -> Result<Response, ApiError> {
     let query = user_query(&q)?;
-    let users = state.services.query_users(&op, &query).await?;
+    let users = state.admin.query_users(&op, &query).await?;
     ok(Value::Array(users.iter().map(|u| views::user(&state, u)).collect()))
 }
 
 async fn count_users(State(state): State<AppState>, SecretKey(op): SecretKey, q: Query) -> Result<Response, ApiError> {
     let query = user_query(&q)?;
-    ok(views::total_count(state.services.count_users(&op, &query).await?))
+    ok(views::total_count(state.admin.count_users(&op, &query).await?))
 }
 
 async fn get_user(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    ok(views::user(&state, &state.services.user(&id).await?))
+    ok(views::user(&state, &state.services.users().user(&id).await?))
 }
 
 async fn create_user(State(state): State<AppState>, SecretKey(op): SecretKey, b: Body) -> Result<Response, ApiError> {
@@ -297,7 +297,7 @@ async fn create_user(State(state): State<AppState>, SecretKey(op): SecretKey, b:
         create_organization_enabled: b.bool("create_organization_enabled")?,
         create_organizations_limit: b.int("create_organizations_limit")?,
     };
-    let record = state.services.admin_create_user(&op, input).await?;
+    let record = state.admin.admin_create_user(&op, input).await?;
     ok(views::user(&state, &record))
 }
 
@@ -328,7 +328,7 @@ async fn update_user(
         legal_accepted_at: b.date("legal_accepted_at")?,
         created_at: b.date("created_at")?,
     };
-    ok(views::user(&state, &state.services.update_user(&op, &id, update).await?))
+    ok(views::user(&state, &state.admin.update_user(&op, &id, update).await?))
 }
 
 async fn delete_user(
@@ -336,7 +336,7 @@ async fn delete_user(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.services.delete_user(&op, &id).await?;
+    state.admin.delete_user(&op, &id).await?;
     ok(views::deleted("user", &id))
 }
 
@@ -354,7 +354,7 @@ async fn merge_metadata(
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let record = state.services.update_user_metadata(&op, &id, metadata_change(&b)?, true).await?;
+    let record = state.admin.update_user_metadata(&op, &id, metadata_change(&b)?, true).await?;
     ok(views::user(&state, &record))
 }
 
@@ -364,7 +364,7 @@ async fn replace_metadata(
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let record = state.services.update_user_metadata(&op, &id, metadata_change(&b)?, false).await?;
+    let record = state.admin.update_user_metadata(&op, &id, metadata_change(&b)?, false).await?;
     ok(views::user(&state, &record))
 }
 
@@ -375,7 +375,7 @@ async fn verify_password(
     b: Body,
 ) -> Result<Response, ApiError> {
     let password = b.required_string("password")?;
-    state.services.verify_user_password(&op, &id, &password).await?;
+    state.admin.verify_user_password(&op, &id, &password).await?;
     ok(json!({"verified": true}))
 }
 
@@ -384,7 +384,7 @@ async fn ban(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    ok(views::user(&state, &state.services.set_banned(&op, &id, true).await?))
+    ok(views::user(&state, &state.admin.set_banned(&op, &id, true).await?))
 }
 
 async fn unban(
@@ -392,7 +392,7 @@ async fn unban(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    ok(views::user(&state, &state.services.set_banned(&op, &id, false).await?))
+    ok(views::user(&state, &state.admin.set_banned(&op, &id, false).await?))
 }
 
 async fn lock(
@@ -400,7 +400,7 @@ async fn lock(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    ok(views::user(&state, &state.services.set_locked(&op, &id, true).await?))
+    ok(views::user(&state, &state.admin.set_locked(&op, &id, true).await?))
 }
 
 async fn unlock(
@@ -408,7 +408,7 @@ async fn unlock(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    ok(views::user(&state, &state.services.set_locked(&op, &id, false).await?))
+    ok(views::user(&state, &state.admin.set_locked(&op, &id, false).await?))
 }
 
 async fn create_email(State(state): State<AppState>, SecretKey(op): SecretKey, b: Body) -> Result<Response, ApiError> {
@@ -416,12 +416,12 @@ async fn create_email(State(state): State<AppState>, SecretKey(op): SecretKey, b
     let address = b.required_string("email_address")?;
     let verified = b.bool("verified")?.unwrap_or(false);
     let primary = b.bool("primary")?.unwrap_or(false);
-    let row = state.services.admin_add_email(&op, &user_id, &address, verified, primary).await?;
+    let row = state.admin.admin_add_email(&op, &user_id, &address, verified, primary).await?;
     ok(views::email_json(&row))
 }
 
 async fn get_email(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    ok(views::email_json(&state.services.email_address(&id).await?))
+    ok(views::email_json(&state.admin.email_address(&id).await?))
 }
 
 async fn update_email(
@@ -430,7 +430,7 @@ async fn update_email(
     Path(id): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let row = state.services.admin_update_email(&op, &id, b.bool("verified")?, b.bool("primary")?).await?;
+    let row = state.admin.admin_update_email(&op, &id, b.bool("verified")?, b.bool("primary")?).await?;
     ok(views::email_json(&row))
 }
 
@@ -439,7 +439,7 @@ async fn delete_email(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.services.admin_delete_email(&op, &id).await?;
+    state.admin.admin_delete_email(&op, &id).await?;
     ok(views::deleted("email_address", &id))
 }
 
@@ -447,7 +447,7 @@ async fn create_phone(State(state): State<AppState>, SecretKey(op): SecretKey, b
     let user_id = b.required_string("user_id")?;
     let number = b.required_string("phone_number")?;
     let row = state
-        .services
+        .admin
         .admin_add_phone(
             &op,
             &user_id,
@@ -461,7 +461,7 @@ async fn create_phone(State(state): State<AppState>, SecretKey(op): SecretKey, b
 }
 
 async fn get_phone(State(state): State<AppState>, _: SecretKey, Path(id): Path<String>) -> Result<Response, ApiError> {
-    ok(views::phone_json(&state.services.phone_number(&id).await?))
+    ok(views::phone_json(&state.admin.phone_number(&id).await?))
 }
 
 async fn update_phone(
@@ -471,7 +471,7 @@ async fn update_phone(
     b: Body,
 ) -> Result<Response, ApiError> {
     let row = state
-        .services
+        .admin
         .admin_update_phone(&op, &id, b.bool("verified")?, b.bool("primary")?, b.bool("reserved_for_second_factor")?)
         .await?;
     ok(views::phone_json(&row))
@@ -482,6 +482,6 @@ async fn delete_phone(
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.services.admin_delete_phone(&op, &id).await?;
+    state.admin.admin_delete_phone(&op, &id).await?;
     ok(views::deleted("phone_number", &id))
 }

@@ -71,7 +71,7 @@ async fn me(state: &AppState, caller: Caller, named: Option<String>) -> Result<M
     let sid =
         named.filter(|s| !s.is_empty()).or_else(|| client.last_active_session_id.clone()).ok_or_else(signed_out)?;
     let (who, session) = state.services.signed_in(&client, &sid).await.map_err(|_| signed_out())?;
-    let user = state.services.user(who.user_id()).await?;
+    let user = state.services.users().user(who.user_id()).await?;
     Ok(Me { caller, client, session, user, who })
 }
 
@@ -94,7 +94,7 @@ async fn update_me(State(state): State<AppState>, m: Me, p: Params) -> Result<Re
         primary_email_address_id: p.text("primary_email_address_id").filter(|s| !s.is_empty()),
         unsafe_metadata: p.object("unsafe_metadata")?,
     };
-    let user = state.services.update_profile(&m.who, update).await?;
+    let user = state.account.update_profile(&m.who, update).await?;
     m.reply(&state, user_body(&state, &user).await?).await
 }
 
@@ -110,7 +110,7 @@ async fn list_emails(State(state): State<AppState>, m: Me) -> Result<Response, A
 
 async fn add_email(State(state): State<AppState>, m: Me, p: Params) -> Result<Response, ApiError> {
     let address = p.required("email_address")?;
-    let email = state.services.add_email(&m.caller.ctx, &m.who, &address).await?;
+    let email = state.account.add_email(&m.caller.ctx, &m.who, &address).await?;
     m.reply(&state, views::email_json(&email)).await
 }
 
@@ -122,12 +122,12 @@ async fn get_email(State(state): State<AppState>, m: Me, Path(id): Path<String>)
 }
 
 async fn delete_email(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
-    state.services.delete_email(&m.who, &id).await?;
+    state.account.delete_email(&m.who, &id).await?;
     m.reply(&state, json!({"object": "email_address", "id": id, "deleted": true})).await
 }
 
 async fn prepare_email(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let email = state.services.prepare_email_verification(&m.caller.ctx, &m.who, &id).await?;
+    let email = state.account.prepare_email_verification(&m.caller.ctx, &m.who, &id).await?;
     m.reply(&state, views::email_json(&email)).await
 }
 
@@ -138,7 +138,7 @@ async fn attempt_email(
     p: Params,
 ) -> Result<Response, ApiError> {
     let code = p.required("code")?;
-    let email = state.services.attempt_email_verification(&m.caller.ctx, &m.who, &id, &code).await?;
+    let email = state.account.attempt_email_verification(&m.caller.ctx, &m.who, &id, &code).await?;
     m.reply(&state, views::email_json(&email)).await
 }
 
@@ -146,12 +146,12 @@ async fn change_password(State(state): State<AppState>, m: Me, p: Params) -> Res
     let new = p.required("new_password")?;
     let current = p.text("current_password");
     let keep = p.flag("sign_out_of_other_sessions").then_some(m.session.id.as_str());
-    let user = state.services.change_password(&m.caller.ctx, &m.who, current.as_deref(), &new, keep).await?;
+    let user = state.account.change_password(&m.caller.ctx, &m.who, current.as_deref(), &new, keep).await?;
     m.reply(&state, user_body(&state, &user).await?).await
 }
 
 async fn list_sessions(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
-    let sessions = state.services.active_sessions(&m.who).await?;
+    let sessions = state.account.active_sessions(&m.who).await?;
     let now = state.services.now();
     let data: Vec<Value> = sessions
         .iter()
@@ -168,10 +168,10 @@ async fn list_sessions(State(state): State<AppState>, m: Me) -> Result<Response,
 }
 
 async fn revoke_session(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let session = state.services.revoke_own_session(&m.who, &id).await?;
+    let session = state.account.revoke_own_session(&m.who, &id).await?;
     let body = views::session_view(
         &session,
-        state.services.session_status(&session),
+        state.services.users().session_status(&session),
         None,
         None,
         state.services.now(),

@@ -35,14 +35,20 @@ async fn sign_out_all(State(state): State<AppState>, c: OnClient) -> Result<Resp
 /// and `/v1/me`'s user objects load them).
 fn session_body(state: &AppState, s: &SessionRow, user: Option<&UserRecord>, token: Option<&str>) -> Value {
     let user = user.map(|u| (u, Vec::new()));
-    let view =
-        views::session_view(s, state.services.session_status(s), user, token, state.services.now(), &state.avatar());
+    let view = views::session_view(
+        s,
+        state.services.users().session_status(s),
+        user,
+        token,
+        state.services.now(),
+        &state.avatar(),
+    );
     latchkey_service::resources::to_value(view)
 }
 
 async fn get_session(State(state): State<AppState>, c: OnClient, Path(id): Path<String>) -> Result<Response, ApiError> {
     let session = state.services.active_session_of(&c.client, &id).await?;
-    let user = state.services.user(&session.user_id).await?;
+    let user = state.services.users().user(&session.user_id).await?;
     c.reply(&state, session_body(&state, &session, Some(&user), None), None).await
 }
 
@@ -56,7 +62,7 @@ async fn touch_session(
     let org =
         p.0.contains_key("active_organization_id").then(|| p.text("active_organization_id").filter(|s| !s.is_empty()));
     let (session, token) = state.services.touch_session_token(&c.caller.ctx, &c.client, &id, org).await?;
-    let user = state.services.user(&session.user_id).await?;
+    let user = state.services.users().user(&session.user_id).await?;
     c.reply(&state, session_body(&state, &session, Some(&user), Some(&token)), None).await
 }
 
@@ -93,7 +99,7 @@ async fn session_token(
 
 async fn end_or_remove(state: AppState, c: OnClient, id: String, status: SessionStatus) -> Result<Response, ApiError> {
     let session = state.services.end_session(&c.client, &id, status).await?;
-    let user = state.services.find_user(&session.user_id).await?;
+    let user = state.services.users().find_user(&session.user_id).await?;
     c.reply(&state, session_body(&state, &session, user.as_ref(), None), None).await
 }
 

@@ -427,6 +427,6 @@ pub(super) async fn signed_in(state: &AppState, caller: &Caller) -> Option<Signe
     let client = caller.client.as_ref()?;
     let sid = client.last_active_session_id.as_deref()?;
     let (who, session) = state.services.signed_in(client, sid).await.ok()?;
-    let user = state.services.user(who.user_id()).await.ok()?;
+    let user = state.services.users().user(who.user_id()).await.ok()?;
     Some(Signed { session, user, who })
 }

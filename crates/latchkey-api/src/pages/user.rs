@@ -54,7 +54,7 @@ async fn render_user(
     status: StatusCode,
 ) -> Response {
     let (csrf, cookies) = csrf_token(state, headers);
-    let sessions = state.services.active_sessions(&me.who).await.unwrap_or_default();
+    let sessions = state.account.active_sessions(&me.who).await.unwrap_or_default();
     let mut page = Page::new("Your account", "").wide();
     if let Some(n) = notice {
         page = page.notice(n);
@@ -87,10 +87,10 @@ where
     match action(state.clone(), caller, p, me).await {
         Ok(()) => redirect(&format!("/user?notice={notice}"), &[]),
         Err(e) => {
-            let Ok(user) = state.services.user(&user_id).await else {
+            let Ok(user) = state.services.users().user(&user_id).await else {
                 return redirect("/sign-in", &[]);
             };
-            let Ok(session) = state.services.session(&session_id).await else {
+            let Ok(session) = state.services.users().session(&session_id).await else {
                 return redirect("/sign-in", &[]);
             };
             render_user(&state, &headers, &Signed { session, user, who }, None, Some(&e), status_of(&e)).await
@@ -106,14 +106,14 @@ pub(super) async fn user_profile(form: PageForm) -> Response {
             username: p.text("username"),
             ..Default::default()
         };
-        state.services.update_profile(&me.who, update).await.map(|_| ())
+        state.account.update_profile(&me.who, update).await.map(|_| ())
     })
     .await
 }
 
 pub(super) async fn user_add_email(form: PageForm) -> Response {
     user_action(form, "email_added", |state, caller, p, me| async move {
-        state.services.add_email(&caller.ctx, &me.who, &p.text("email_address").unwrap_or_default()).await.map(|_| ())
+        state.account.add_email(&caller.ctx, &me.who, &p.text("email_address").unwrap_or_default()).await.map(|_| ())
     })
     .await
 }
@@ -121,14 +121,14 @@ pub(super) async fn user_add_email(form: PageForm) -> Response {
 pub(super) async fn user_verify_email(Path(id): Path<String>, form: PageForm) -> Response {
     user_action(form, "email_verified", |state, caller, p, me| async move {
         let code = p.text("code").unwrap_or_default();
-        state.services.attempt_email_verification(&caller.ctx, &me.who, &id, &code).await.map(|_| ())
+        state.account.attempt_email_verification(&caller.ctx, &me.who, &id, &code).await.map(|_| ())
     })
     .await
 }
 
 pub(super) async fn user_resend_email(Path(id): Path<String>, form: PageForm) -> Response {
     user_action(form, "code_sent", |state, caller, _p, me| async move {
-        state.services.prepare_email_verification(&caller.ctx, &me.who, &id).await.map(|_| ())
+        state.account.prepare_email_verification(&caller.ctx, &me.who, &id).await.map(|_| ())
     })
     .await
 }
@@ -136,14 +136,14 @@ pub(super) async fn user_resend_email(Path(id): Path<String>, form: PageForm) ->
 pub(super) async fn user_primary_email(Path(id): Path<String>, form: PageForm) -> Response {
     user_action(form, "email_primary", |state, _caller, _p, me| async move {
         let update = ProfileUpdate { primary_email_address_id: Some(id), ..Default::default() };
-        state.services.update_profile(&me.who, update).await.map(|_| ())
+        state.account.update_profile(&me.who, update).await.map(|_| ())
     })
     .await
 }
 
 pub(super) async fn user_delete_email(Path(id): Path<String>, form: PageForm) -> Response {
     user_action(form, "email_deleted", |state, _caller, _p, me| async move {
-        state.services.delete_email(&me.who, &id).await
+        state.account.delete_email(&me.who, &id).await
     })
     .await
 }
@@ -153,14 +153,14 @@ pub(super) async fn user_password(form: PageForm) -> Response {
         let keep = p.flag("sign_out_of_other_sessions").then_some(me.session.id.as_str());
         let current = p.text("current_password");
         let new = p.text("new_password").unwrap_or_default();
-        state.services.change_password(&caller.ctx, &me.who, current.as_deref(), &new, keep).await.map(|_| ())
+        state.account.change_password(&caller.ctx, &me.who, current.as_deref(), &new, keep).await.map(|_| ())
     })
     .await
 }
 
 pub(super) async fn user_revoke_session(Path(id): Path<String>, form: PageForm) -> Response {
     user_action(form, "session_revoked", |state, _caller, _p, me| async move {
-        state.services.revoke_own_session(&me.who, &id).await.map(|_| ())
+        state.account.revoke_own_session(&me.who, &id).await.map(|_| ())
     })
     .await
 }

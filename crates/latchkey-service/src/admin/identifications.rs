@@ -3,15 +3,15 @@
 use latchkey_core::ids::IdKind;
 use latchkey_store::{EmailRow, PhoneRow};
 
+use super::AdminService;
 use crate::account::conflict_to_identifier;
 use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 use crate::identity::email_param;
-use crate::Services;
 
 use super::{phone_param, UserUpdate};
 
-impl Services {
+impl AdminService {
     pub async fn email_address(&self, id: &str) -> Result<EmailRow> {
         self.store.get_email(id).await?.ok_or_else(|| ServiceError::not_found("Email address"))
     }
@@ -24,7 +24,7 @@ impl Services {
         verified: bool,
         primary: bool,
     ) -> Result<EmailRow> {
-        let record = self.user(user_id).await?;
+        let record = self.users.user(user_id).await?;
         let email = email_param(address, "email_address")?;
         if record.emails.iter().any(|e| e.email == email) {
             return Err(ServiceError::identifier_exists("email_address"));
@@ -36,10 +36,10 @@ impl Services {
             )
             .param("primary"));
         }
-        let row = self.new_email_row(user_id, email, verified);
+        let row = self.users.new_email_row(user_id, email, verified);
         let mut after = record.clone();
         crate::webhooks::put_email(&mut after, &row);
-        let event = self.user_event("user.updated", &after);
+        let event = self.users.user_event("user.updated", &after);
         self.emitting(vec![event]).insert_email(&row).await.map_err(|e| conflict_to_identifier(e, "email_address"))?;
         if primary || (verified && record.user.primary_email_id.is_none()) {
             self.make_primary_email(user_id, &row.id).await?;
@@ -66,7 +66,7 @@ impl Services {
         let mut row = self.email_address(id).await?;
         if let Some(v) = verified {
             if v != row.verified {
-                let user = self.user(&row.user_id).await?.user;
+                let user = self.users.user(&row.user_id).await?.user;
                 if !v && user.primary_email_id.as_deref() == Some(id) {
                     return Err(ServiceError::unprocessable(
                         "form_identification_not_verified",
@@ -78,7 +78,7 @@ impl Services {
                 row.verified_at = v.then(|| self.now());
                 row.updated_at = self.now();
                 row.version += 1;
-                let event = self.user_changed(&row.user_id, |r| crate::webhooks::put_email(r, &row)).await?;
+                let event = self.users.user_changed(&row.user_id, |r| crate::webhooks::put_email(r, &row)).await?;
                 self.emitting(vec![event])
                     .update_email(&row)
                     .await
@@ -93,7 +93,7 @@ impl Services {
 
     pub async fn admin_delete_email(&self, _operator: &Operator, id: &str) -> Result<()> {
         let row = self.email_address(id).await?;
-        self.remove_email(&row.user_id, id).await
+        self.users.remove_email(&row.user_id, id).await
     }
 
     pub async fn phone_number(&self, id: &str) -> Result<PhoneRow> {
@@ -109,7 +109,7 @@ impl Services {
         primary: bool,
         reserved_for_second_factor: bool,
     ) -> Result<PhoneRow> {
-        let record = self.user(user_id).await?;
+        let record = self.users.user(user_id).await?;
         let phone = phone_param(number)?;
         if record.phones.iter().any(|p| p.phone == phone) {
             return Err(ServiceError::identifier_exists("phone_number"));
@@ -133,7 +133,7 @@ impl Services {
         };
         let mut after = record.clone();
         crate::webhooks::put_phone(&mut after, &row);
-        let event = self.user_event("user.updated", &after);
+        let event = self.users.user_event("user.updated", &after);
         self.emitting(vec![event]).insert_phone(&row).await.map_err(|e| conflict_to_identifier(e, "phone_number"))?;
         if primary || (verified && record.user.primary_phone_id.is_none()) {
             self.change_user(
@@ -154,7 +154,7 @@ impl Services {
         reserved_for_second_factor: Option<bool>,
     ) -> Result<PhoneRow> {
         let mut row = self.phone_number(id).await?;
-        let user = self.user(&row.user_id).await?.user;
+        let user = self.users.user(&row.user_id).await?.user;
         if verified == Some(false) && user.primary_phone_id.as_deref() == Some(id) {
             return Err(ServiceError::unprocessable(
                 "form_identification_not_verified",
@@ -169,7 +169,7 @@ impl Services {
             row.reserved_for_second_factor = v;
         }
         row.updated_at = self.now();
-        let event = self.user_changed(&row.user_id, |r| crate::webhooks::put_phone(r, &row)).await?;
+        let event = self.users.user_changed(&row.user_id, |r| crate::webhooks::put_phone(r, &row)).await?;
         self.emitting(vec![event]).update_phone(&row).await.map_err(|e| conflict_to_identifier(e, "phone_number"))?;
         if primary == Some(true) {
             self.change_user(
@@ -183,16 +183,16 @@ impl Services {
 
     pub async fn admin_delete_phone(&self, _operator: &Operator, id: &str) -> Result<()> {
         let row = self.phone_number(id).await?;
-        let user = self.user(&row.user_id).await?.user;
+        let user = self.users.user(&row.user_id).await?.user;
         if user.primary_phone_id.as_deref() == Some(id) {
             let mut user = user;
             user.primary_phone_id = None;
             user.updated_at = self.now();
             user.version += 1;
-            let event = self.user_changed(&user.id.clone(), |r| r.user = user.clone()).await?;
+            let event = self.users.user_changed(&user.id.clone(), |r| r.user = user.clone()).await?;
             self.emitting(vec![event]).update_user(&user).await?;
         }
-        let event = self.user_changed(&row.user_id, |r| r.phones.retain(|p| p.id != id)).await?;
+        let event = self.users.user_changed(&row.user_id, |r| r.phones.retain(|p| p.id != id)).await?;
         self.emitting(vec![event]).delete_phone(id).await?;
         Ok(())
     }

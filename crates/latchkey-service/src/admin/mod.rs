@@ -6,20 +6,56 @@
 //! - `identifications`: a user's email addresses and phone numbers;
 //! - `sessions`: reading, listing, creating and revoking sessions.
 //!
+//! Administration is a service of its own, [`AdminService`], over the users and sessions of the
+//! store ([`PeopleStore`]) and the [`Users`] value it shares with identity and accounts.
 //! Organizations are administered in [`crate::orgs`], webhook endpoints in [`crate::webhooks`].
-//! This file holds the inputs and the parameter rules (metadata, paging) other modules share.
+//! This file holds the service, the inputs and the parameter rules (metadata, paging) other
+//! modules share.
 
 mod identifications;
 mod sessions;
 mod users;
 
+use std::sync::Arc;
+
+use latchkey_core::clock::Millis;
+use latchkey_core::ids::IdKind;
 use latchkey_core::metadata::{self, MetadataProblem};
 use latchkey_core::phone::normalize_phone;
-use latchkey_store::StoreError;
+use latchkey_store::{OutboxEvent, PeopleStore, StoreError};
 use serde_json::Value;
 
 use crate::account::{conflict_to_identifier, trimmed};
 use crate::error::{Result, ServiceError};
+use crate::hasher::PasswordHasher;
+use crate::users::Users;
+use crate::webhooks::Events;
+use crate::ServiceConfig;
+
+/// Users, their email addresses and phone numbers, and sessions, as the Backend API and the
+/// CLI administer them. Built by [`crate::Services::new`].
+pub struct AdminService {
+    pub(crate) users: Arc<Users>,
+    pub(crate) store: Arc<dyn PeopleStore>,
+    pub(crate) hasher: Arc<dyn PasswordHasher>,
+    pub(crate) events: Events,
+    pub(crate) config: ServiceConfig,
+}
+
+impl AdminService {
+    fn now(&self) -> Millis {
+        self.events.now()
+    }
+
+    fn new_id(&self, kind: IdKind) -> String {
+        self.events.new_id(kind)
+    }
+
+    /// The store, writing `events` in the transaction of the next write.
+    fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn PeopleStore> {
+        self.store.emitting_people(events)
+    }
+}
 
 /// Largest page a list returns.
 pub const MAX_PAGE: i64 = 500;

@@ -1,20 +1,15 @@
 //! Sessions as administrators see them: reading, listing, creating (Clerk's testing endpoint)
 //! and revoking, and the refusal of banned and locked users.
 
-use latchkey_store::{SessionQuery, SessionRow, UserRow};
-use serde_json::Value;
+use latchkey_store::{SessionQuery, SessionRow};
 
+use super::AdminService;
 use crate::authority::Operator;
-use crate::error::{ErrorKind, Result, ServiceError};
-use crate::Services;
+use crate::error::{Result, ServiceError};
 
 use super::paging;
 
-impl Services {
-    pub async fn session(&self, id: &str) -> Result<SessionRow> {
-        self.store.get_session(id).await?.ok_or_else(|| ServiceError::not_found("Session"))
-    }
-
+impl AdminService {
     pub async fn list_sessions(
         &self,
         user_id: Option<String>,
@@ -49,11 +44,11 @@ impl Services {
 
     /// A new session on a new client for `user_id` (Clerk's testing endpoint).
     pub async fn admin_create_session(&self, _operator: &Operator, user_id: &str) -> Result<SessionRow> {
-        let user = self.user(user_id).await?.user;
-        self.refuse_blocked(&user)?;
-        let (client, _token) = self.new_client().await?;
-        let session = self.new_session(&client.id, user_id);
-        self.emitting(vec![self.session_event("session.created", &session)]).insert_session(&session).await?;
+        let user = self.users.user(user_id).await?.user;
+        self.users.refuse_blocked(&user)?;
+        let (client, _token) = self.users.new_client().await?;
+        let session = self.users.new_session(&client.id, user_id);
+        self.emitting(vec![self.users.session_event("session.created", &session)]).insert_session(&session).await?;
         let mut client = client;
         client.last_active_session_id = Some(session.id.clone());
         client.updated_at = session.created_at;
@@ -63,26 +58,12 @@ impl Services {
     }
 
     pub async fn admin_revoke_session(&self, _operator: &Operator, id: &str) -> Result<SessionRow> {
-        let mut session = self.session(id).await?;
+        let mut session = self.users.session(id).await?;
         if session.status == "active" {
             session.status = "revoked".into();
             session.updated_at = self.now();
-            self.emitting(vec![self.session_event("session.revoked", &session)]).update_session(&session).await?;
+            self.emitting(vec![self.users.session_event("session.revoked", &session)]).update_session(&session).await?;
         }
         Ok(session)
-    }
-
-    /// Refuses banned and administratively locked users.
-    pub(crate) fn refuse_blocked(&self, user: &UserRow) -> Result<()> {
-        if user.banned {
-            return Err(ServiceError::new(ErrorKind::Forbidden, "user_banned", "This account is banned.")
-                .long("This account has been banned. Contact the application's support."));
-        }
-        if user.locked {
-            return Err(ServiceError::new(ErrorKind::Forbidden, "user_locked", "Your account is locked.")
-                .long("This account has been locked by an administrator.")
-                .meta("lockout_expires_in_seconds", Value::Null));
-        }
-        Ok(())
     }
 }

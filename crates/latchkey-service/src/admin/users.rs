@@ -6,18 +6,18 @@ use latchkey_core::password::check_new_password;
 use latchkey_store::{EmailRow, PhoneRow, StoreError, UserQuery, UserRecord, UserRow};
 use serde_json::Value;
 
+use super::AdminService;
 use crate::account::{primary_email_choice, trimmed};
 use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 use crate::identity::{email_param, password_error, username_param};
-use crate::Services;
 
 use super::{
     apply_metadata, external_id_param, limit_param, metadata_param, paging, phone_param, user_conflict, MetadataChange,
     NewUser, UserUpdate, MAX_PAGE,
 };
 
-impl Services {
+impl AdminService {
     pub async fn admin_create_user(&self, _operator: &Operator, input: NewUser) -> Result<UserRecord> {
         let now = self.now();
         let user_id = self.new_id(IdKind::User);
@@ -27,7 +27,7 @@ impl Services {
             if emails.iter().any(|e| e.email == email) {
                 continue;
             }
-            emails.push(self.new_email_row(&user_id, email, true));
+            emails.push(self.users.new_email_row(&user_id, email, true));
         }
         let mut phones: Vec<PhoneRow> = Vec::new();
         for number in &input.phone_numbers {
@@ -87,10 +87,10 @@ impl Services {
         user.create_organization_enabled = input.create_organization_enabled.unwrap_or(true);
         user.create_organizations_limit = limit_param(input.create_organizations_limit)?;
         let record = UserRecord { user, emails, phones };
-        let event = self.user_event("user.created", &record);
+        let event = self.users.user_event("user.created", &record);
         self.emitting(vec![event]).create_user(&record).await.map_err(user_conflict)?;
         tracing::info!(user_id = %user_id, "user created by an administrator");
-        self.user(&user_id).await
+        self.users.user(&user_id).await
     }
 
     /// The hash a new user starts with: from a password (checked unless told not to), or an
@@ -144,7 +144,7 @@ impl Services {
 
     /// Applies an update to a user, for the operator or a flow of this crate.
     pub(crate) async fn change_user(&self, user_id: &str, update: UserUpdate) -> Result<UserRecord> {
-        let record = self.user(user_id).await?;
+        let record = self.users.user(user_id).await?;
         let mut user = record.user.clone();
         let now = self.now();
         if let Some(v) = update.first_name {
@@ -205,12 +205,12 @@ impl Services {
         }
         user.updated_at = now;
         user.version += 1;
-        let event = self.user_event("user.updated", &UserRecord { user: user.clone(), ..record.clone() });
+        let event = self.users.user_event("user.updated", &UserRecord { user: user.clone(), ..record.clone() });
         self.emitting(vec![event]).update_user(&user).await.map_err(user_conflict)?;
         if update.sign_out_of_other_sessions {
-            self.revoke_user_sessions(user_id, None, now).await?;
+            self.users.revoke_user_sessions(user_id, None, now).await?;
         }
-        self.user(user_id).await
+        self.users.user(user_id).await
     }
 
     /// Deep-merges (`merge`) or replaces the given metadata objects.
@@ -221,7 +221,7 @@ impl Services {
         change: MetadataChange,
         merge: bool,
     ) -> Result<UserRecord> {
-        let record = self.user(user_id).await?;
+        let record = self.users.user(user_id).await?;
         let mut user = record.user;
         let apply = |stored: &str, patch: &Value, param: &'static str| apply_metadata(stored, patch, param, merge);
         if let Some(v) = &change.public_metadata {
@@ -236,12 +236,12 @@ impl Services {
         user.updated_at = self.now();
         user.version += 1;
         let after = UserRecord { user: user.clone(), emails: record.emails.clone(), phones: record.phones.clone() };
-        self.emitting(vec![self.user_event("user.updated", &after)]).update_user(&user).await?;
-        self.user(user_id).await
+        self.emitting(vec![self.users.user_event("user.updated", &after)]).update_user(&user).await?;
+        self.users.user(user_id).await
     }
 
     pub async fn delete_user(&self, _operator: &Operator, user_id: &str) -> Result<()> {
-        let event = self.deleted_event("user.deleted", "user", user_id);
+        let event = self.users.deleted_event("user.deleted", "user", user_id);
         if self.emitting(vec![event]).delete_user(user_id).await? {
             tracing::info!(user_id, "user deleted");
             Ok(())
@@ -286,9 +286,9 @@ impl Services {
             user.updated_at = now;
             user.version += 1;
             let user = user.clone();
-            let mut events = vec![self.user_event("user.updated", &record)];
+            let mut events = vec![self.users.user_event("user.updated", &record)];
             let written = if end_sessions {
-                events.extend(self.revocation_events(user_id, None, now).await?);
+                events.extend(self.users.revocation_events(user_id, None, now).await?);
                 self.emitting(events).update_user_revoking_sessions(&user, now).await.map(Some)
             } else {
                 self.emitting(events).update_user(&user).await.map(|()| None)
@@ -298,7 +298,7 @@ impl Services {
                     if let Some(n) = revoked {
                         tracing::info!(user_id, sessions = n, "sessions revoked by a ban or lock");
                     }
-                    return self.user(user_id).await;
+                    return self.users.user(user_id).await;
                 }
                 Err(StoreError::Stale) => continue,
                 Err(e) => return Err(e.into()),
@@ -309,7 +309,7 @@ impl Services {
 
     /// Checks a user's password without signing in (`users.verifyPassword`).
     pub async fn verify_user_password(&self, _operator: &Operator, user_id: &str, password: &str) -> Result<()> {
-        let user = self.user(user_id).await?.user;
+        let user = self.users.user(user_id).await?.user;
         let Some(phc) = user.password_hash else {
             self.hasher.verify_dummy(password).await?;
             return Err(ServiceError::unprocessable("password_not_set", "This user has no password.")

@@ -1,8 +1,7 @@
 //! Clients: the browser or device a cookie (or a native app's bearer token) names, created
 //! within its address's budget, and the client as the Frontend API shows it.
 
-use latchkey_core::ids::IdKind;
-use latchkey_core::secret::{new_opaque_secret, secret_digest};
+use latchkey_core::secret::secret_digest;
 use latchkey_store::{ClientRow, SessionRow, SignInRow, SignUpRow, UserRecord};
 
 use crate::authority::Client;
@@ -32,25 +31,8 @@ impl Services {
     /// hourly budget of new clients (clients are stored).
     pub async fn new_client_for(&self, ctx: &RequestContext) -> Result<(Client, String)> {
         self.budgets.client_budget(ctx).await?;
-        let (row, token) = self.new_client().await?;
+        let (row, token) = self.users.new_client().await?;
         Ok((Client::new(row), token))
-    }
-
-    /// A new client and the opaque token that identifies it (shown once, stored hashed).
-    pub(crate) async fn new_client(&self) -> Result<(ClientRow, String)> {
-        let token = new_opaque_secret(self.rng.as_ref());
-        let now = self.now();
-        let client = ClientRow {
-            id: self.new_id(IdKind::Client),
-            token_digest: secret_digest(&token),
-            sign_in_id: None,
-            sign_up_id: None,
-            last_active_session_id: None,
-            created_at: now,
-            updated_at: now,
-        };
-        self.store.insert_client(&client).await?;
-        Ok((client, token))
     }
 
     /// The client as stored now (a sign-in, sign-up or sign-out may have changed it since it
@@ -61,13 +43,13 @@ impl Services {
 
     /// Whether any session of this client is active.
     pub async fn client_has_active_session(&self, client: &Client) -> Result<bool> {
-        Ok(self.store.sessions_for_client(&client.id).await?.iter().any(|s| self.session_is_active(s)))
+        Ok(self.store.sessions_for_client(&client.id).await?.iter().any(|s| self.users.session_is_active(s)))
     }
 
     pub async fn client_view(&self, client: &Client) -> Result<ClientView> {
         let mut sessions = Vec::new();
         for s in self.store.sessions_for_client(&client.id).await? {
-            if !self.session_is_active(&s) {
+            if !self.users.session_is_active(&s) {
                 continue;
             }
             if let Some(user) = self.store.get_user(&s.user_id).await? {
@@ -106,7 +88,7 @@ impl Services {
         if client.last_active_session_id.is_none() {
             return Ok(());
         }
-        let active = self.store.sessions_for_client(&client.id).await?.iter().any(|s| self.session_is_active(s));
+        let active = self.store.sessions_for_client(&client.id).await?.iter().any(|s| self.users.session_is_active(s));
         if active {
             return Err(ServiceError::bad_request("session_exists", "You're already signed in."));
         }

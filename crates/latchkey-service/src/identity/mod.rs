@@ -9,6 +9,7 @@
 //! This file holds what they share: the inputs, [`Step`], and the parameter and error rules.
 
 mod clients;
+mod secret_keys;
 mod sessions;
 mod sign_in;
 mod sign_up;

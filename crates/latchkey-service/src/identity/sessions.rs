@@ -1,7 +1,6 @@
 //! Sessions of a client: whether one is active, its session tokens, touching it (and choosing
 //! its active organization), ending it, and signing the client out.
 
-use latchkey_core::ids::IdKind;
 use latchkey_core::session::SessionStatus;
 use latchkey_store::{ClientRow, SessionRow};
 use latchkey_token::{SessionClaims, SESSION_TOKEN_CAT};
@@ -12,37 +11,10 @@ use crate::error::{Result, ServiceError};
 use crate::{RequestContext, Services};
 
 impl Services {
-    pub fn session_is_active(&self, s: &SessionRow) -> bool {
-        let status = SessionStatus::parse(&s.status).unwrap_or(SessionStatus::Ended);
-        self.config.session.effective_status(status, s.expire_at, s.last_active_at, self.now()) == SessionStatus::Active
-    }
-
-    /// The status a session shows now (an active session past its deadline shows `expired`).
-    pub fn session_status(&self, s: &SessionRow) -> &'static str {
-        let status = SessionStatus::parse(&s.status).unwrap_or(SessionStatus::Ended);
-        self.config.session.effective_status(status, s.expire_at, s.last_active_at, self.now()).as_str()
-    }
-
-    pub(crate) fn new_session(&self, client_id: &str, user_id: &str) -> SessionRow {
-        let now = self.now();
-        SessionRow {
-            id: self.new_id(IdKind::Session),
-            client_id: client_id.to_owned(),
-            user_id: user_id.to_owned(),
-            status: SessionStatus::Active.as_str().to_owned(),
-            active_org_id: None,
-            created_at: now,
-            updated_at: now,
-            last_active_at: now,
-            expire_at: self.config.session.expire_at(now),
-            abandon_at: self.config.session.abandon_at(now),
-        }
-    }
-
     /// A session of this client that is still active.
     pub async fn active_session_of(&self, client: &Client, session_id: &str) -> Result<SessionRow> {
         match self.store.get_session(session_id).await? {
-            Some(s) if s.client_id == client.id && self.session_is_active(&s) => Ok(s),
+            Some(s) if s.client_id == client.id && self.users.session_is_active(&s) => Ok(s),
             Some(s) if s.client_id == client.id => {
                 Err(ServiceError::unauthenticated("The session is no longer active.")
                     .long("The session has ended, expired or been revoked. Sign in again."))
@@ -197,7 +169,7 @@ impl Services {
         if session.status == "active" {
             session.status = status.as_str().to_owned();
             session.updated_at = now;
-            let event = self.session_event(&format!("session.{}", status.as_str()), &session);
+            let event = self.users.session_event(&format!("session.{}", status.as_str()), &session);
             self.emitting(vec![event]).update_session(&session).await?;
         }
         let mut client = ClientRow::clone(client);
@@ -221,7 +193,7 @@ impl Services {
             .map(|mut s| {
                 s.status = SessionStatus::Ended.as_str().to_owned();
                 s.updated_at = now;
-                self.session_event("session.ended", &s)
+                self.users.session_event("session.ended", &s)
             })
             .collect();
         self.emitting(events).end_client_sessions(&client.id, SessionStatus::Ended.as_str(), now).await?;

@@ -279,13 +279,13 @@ impl Services {
     ) -> Result<Step<SignInRow>> {
         let now = self.now();
         if let Some(user) = self.store.get_user_row(user_id).await? {
-            self.refuse_blocked(&user)?;
+            self.users.refuse_blocked(&user)?;
         }
-        let session = self.new_session(&client.id, user_id);
+        let session = self.users.new_session(&client.id, user_id);
         row.status = "complete".into();
         row.first_factor_status = Some("verified".into());
         row.created_session_id = Some(session.id.clone());
-        let event = self.session_event("session.created", &session);
+        let event = self.users.session_event("session.created", &session);
         let client_token = new_opaque_secret(self.rng.as_ref());
         let done = CompleteSignIn {
             sign_in: row.clone(),

@@ -242,7 +242,7 @@ impl Services {
             return Ok(Step::pending(row));
         };
         let user_id = self.new_id(IdKind::User);
-        let email_row = self.new_email_row(&user_id, email.clone(), true);
+        let email_row = self.users.new_email_row(&user_id, email.clone(), true);
         let user = UserRow {
             id: user_id.clone(),
             username: row.username.clone(),
@@ -258,7 +258,7 @@ impl Services {
             public_metadata: self.invited_metadata(&email).await?,
             ..UserRow::new(user_id.clone(), now)
         };
-        let session = self.new_session(&client.id, &user_id);
+        let session = self.users.new_session(&client.id, &user_id);
         let mut done_row = row.clone();
         done_row.status = "complete".into();
         done_row.created_user_id = Some(user_id.clone());
@@ -266,11 +266,11 @@ impl Services {
         done_row.password_hash = None;
         done_row.version = row.version + 1;
         let events = vec![
-            self.user_event(
+            self.users.user_event(
                 "user.created",
                 &UserRecord { user: user.clone(), emails: vec![email_row.clone()], phones: vec![] },
             ),
-            self.session_event("session.created", &session),
+            self.users.session_event("session.created", &session),
         ];
         let client_token = new_opaque_secret(self.rng.as_ref());
         let done = CompleteSignUp {

@@ -35,7 +35,7 @@ use latchkey_core::authz::Role;
 use latchkey_core::clock::Millis;
 use latchkey_core::ids::IdKind;
 use latchkey_core::org::OrgFieldProblem;
-use latchkey_core::{Clock, Random};
+use latchkey_core::Random;
 use latchkey_store::{OrgStore, OutboxEvent, StoreError, UserRecord};
 use serde_json::Value;
 
@@ -45,41 +45,28 @@ use crate::mail::Postman;
 use crate::webhooks::Events;
 use crate::ServiceConfig;
 
-/// Organizations, memberships, invitations and roles.
+/// Organizations, memberships, invitations and roles. Built by [`crate::Services::new`].
 pub struct OrgService {
-    store: Arc<dyn OrgStore>,
-    clock: Arc<dyn Clock>,
-    rng: Arc<dyn Random>,
-    events: Events,
-    postman: Postman,
+    pub(crate) store: Arc<dyn OrgStore>,
+    pub(crate) rng: Arc<dyn Random>,
+    pub(crate) events: Events,
+    pub(crate) postman: Postman,
     /// Invitations that members send count against their mail budget.
-    budgets: Budgets,
-    roles: Vec<Role>,
-    config: ServiceConfig,
+    pub(crate) budgets: Budgets,
+    /// The instance's roles ([`instance_roles`]).
+    pub(crate) roles: Vec<Role>,
+    pub(crate) config: ServiceConfig,
+}
+
+/// The configured roles. The binary refuses a configuration whose roles are invalid before it
+/// gets here; should one slip through, the default roles are the safe choice.
+pub(crate) fn instance_roles(config: &ServiceConfig) -> Vec<Role> {
+    config.organizations.roles().or_else(|_| latchkey_core::authz::instance_roles(&[], &[])).unwrap_or_default()
 }
 
 impl OrgService {
-    pub(crate) fn new(
-        store: Arc<dyn OrgStore>,
-        clock: Arc<dyn Clock>,
-        rng: Arc<dyn Random>,
-        events: Events,
-        postman: Postman,
-        budgets: Budgets,
-        config: ServiceConfig,
-    ) -> Self {
-        // The binary refuses a configuration whose roles are invalid before it gets here;
-        // should one slip through, the default roles are the safe choice.
-        let roles = config
-            .organizations
-            .roles()
-            .or_else(|_| latchkey_core::authz::instance_roles(&[], &[]))
-            .unwrap_or_default();
-        Self { store, clock, rng, events, postman, budgets, roles, config }
-    }
-
     fn now(&self) -> Millis {
-        self.clock.now_ms()
+        self.events.now()
     }
 
     fn new_id(&self, kind: IdKind) -> String {

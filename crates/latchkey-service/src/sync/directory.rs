@@ -46,7 +46,7 @@ impl SyncDirectory for Services {
     async fn still_live(&self, caller: &SyncCaller) -> Result<()> {
         let session = self.store.get_session(&caller.session_id).await?;
         // The session's whole policy (status, lifetime, inactivity limit), as for minting.
-        let live = session.as_ref().is_some_and(|s| s.user_id == caller.user_id && self.session_is_active(s));
+        let live = session.as_ref().is_some_and(|s| s.user_id == caller.user_id && self.users.session_is_active(s));
         if live {
             Ok(())
         } else {

@@ -1,6 +1,7 @@
 //! Webhooks: every change becomes a durable, signed, retried event. Service code builds the
-//! event with its change ([`Services::event`]) and writes both in one transaction through
-//! [`Services::emitting`]; the [`worker::WebhookWorker`] delivers from the outbox.
+//! event with its change ([`Events`]) and writes both in one transaction through the
+//! `emitting` view of its store (`latchkey_store::Store::emitting`); the
+//! [`worker::WebhookWorker`] delivers from the outbox.
 //!
 //! Endpoints, their secrets, deliveries and replays, as administrators manage them, are a
 //! service of their own, [`WebhookService`] (`service.rs`, `endpoints.rs`), which the worker uses too.
@@ -18,9 +19,9 @@ pub use stamp::Events;
 use std::sync::Arc;
 
 use latchkey_store::{AttemptRow, DeliveryRow, OutboxEvent, Store};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::{Result, ServiceError, Services};
+use crate::Services;
 
 /// `[webhooks]` in the configuration.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -134,65 +135,10 @@ impl Services {
     pub(crate) fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn Store> {
         self.store.emitting(events)
     }
-
-    /// The avatar URL the resources show.
-    pub fn avatar(&self) -> String {
-        crate::resources::avatar_url(&self.config.issuer)
-    }
-
-    /// The user as webhooks show it.
-    pub fn user_event(&self, event_type: &str, record: &latchkey_store::UserRecord) -> OutboxEvent {
-        self.event(event_type, crate::resources::backend_user(self, &self.avatar(), record))
-    }
-
-    pub fn session_event(&self, event_type: &str, session: &latchkey_store::SessionRow) -> OutboxEvent {
-        self.event(event_type, crate::resources::backend_session(self, session))
-    }
-
-    pub fn deleted_event(&self, event_type: &str, object: &str, id: &str) -> OutboxEvent {
-        self.event(event_type, json!({"object": object, "id": id, "deleted": true}))
-    }
 }
 
 /// Events of user changes, built before the write that makes them true.
-impl Services {
-    /// `user.updated` with the user as `change` leaves the stored record.
-    pub(crate) async fn user_changed(
-        &self,
-        user_id: &str,
-        change: impl FnOnce(&mut latchkey_store::UserRecord),
-    ) -> Result<OutboxEvent> {
-        let mut record = self.store.get_user(user_id).await?.ok_or_else(|| ServiceError::not_found("User"))?;
-        change(&mut record);
-        Ok(self.user_event("user.updated", &record))
-    }
-
-    /// `session.revoked` for each active session of the user but `keep`, as revoking them
-    /// all at `now` leaves them.
-    pub(crate) async fn revocation_events(
-        &self,
-        user_id: &str,
-        keep: Option<&str>,
-        now: i64,
-    ) -> Result<Vec<OutboxEvent>> {
-        let sessions = self.store.sessions_for_user(user_id).await?;
-        Ok(sessions
-            .into_iter()
-            .filter(|s| s.status == "active" && Some(s.id.as_str()) != keep)
-            .map(|mut s| {
-                s.status = "revoked".into();
-                s.updated_at = now;
-                self.session_event("session.revoked", &s)
-            })
-            .collect())
-    }
-
-    /// Revokes every active session of the user but `keep`, with their events.
-    pub(crate) async fn revoke_user_sessions(&self, user_id: &str, keep: Option<&str>, now: i64) -> Result<u64> {
-        let events = self.revocation_events(user_id, keep, now).await?;
-        Ok(self.emitting(events).revoke_user_sessions(user_id, keep, now).await?)
-    }
-}
+impl Services {}
 
 /// Puts `row` in place of the record's email of the same id (or adds it).
 pub(crate) fn put_email(r: &mut latchkey_store::UserRecord, row: &latchkey_store::EmailRow) {

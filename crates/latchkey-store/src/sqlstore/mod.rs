@@ -39,6 +39,12 @@ impl<D: SqlDriver> crate::store::OrgStore for SqlStore<D> {
     }
 }
 
+impl<D: SqlDriver> crate::store::PeopleStore for SqlStore<D> {
+    fn emitting_people(&self, events: Vec<OutboxEvent>) -> Arc<dyn crate::store::PeopleStore> {
+        Arc::new(self.with_events(events))
+    }
+}
+
 #[async_trait]
 impl<D: SqlDriver> Store for SqlStore<D> {
     fn backend(&self) -> &'static str {

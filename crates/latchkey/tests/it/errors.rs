@@ -86,7 +86,7 @@ async fn unknown_fields_are_ignored_but_privileged_ones_refused() {
     }
     let r = b.post_json("/v1/me?_method=PATCH", &json!({"role": "admin"})).await;
     assert_error_shape(&r, StatusCode::BAD_REQUEST, "form_param_unknown");
-    let user = server.services.user(&user_id).await.unwrap();
+    let user = server.services.users().user(&user_id).await.unwrap();
     assert_eq!(user.user.first_name.as_deref(), Some("Ok"), "refused requests changed nothing");
     assert_eq!(user.user.public_metadata, "{}");
 }

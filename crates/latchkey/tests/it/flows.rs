@@ -113,7 +113,7 @@ both_backends!(concurrent_sign_ups_with_one_email_have_one_winner, |backend| asy
     let loser = if x.status == StatusCode::OK { &y } else { &x };
     assert_eq!(loser.error_code(), "form_identifier_exists");
     assert_eq!(loser.body["errors"][0]["meta"]["param_name"], "email_address");
-    let (users, _) = server.services.list_users(&latchkey::operator(), 100, 0).await.unwrap();
+    let (users, _) = server.services.admin().list_users(&latchkey::operator(), 100, 0).await.unwrap();
     assert_eq!(users.iter().filter(|u| u.emails.iter().any(|e| e.email == "twin@example.com")).count(), 1);
 });
 
@@ -191,6 +191,7 @@ both_backends!(unknown_wrong_and_unverified_look_the_same, |backend| async move 
     let (user_id, _) = server.sign_up(&a, "known@example.com", PASSWORD).await;
     server
         .services
+        .admin()
         .admin_add_email(&latchkey::operator(), &user_id, "unverified@example.com", false, false)
         .await
         .unwrap();
@@ -259,7 +260,7 @@ both_backends!(accounts_lock_after_100_failures_then_cool_down, |backend| async 
     let unknown = server.sign_in(&b, "nobody-here@example.com", PASSWORD).await;
     assert_eq!(locked.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", locked.text);
     assert_eq!(locked.body["errors"], unknown.body["errors"], "a locked account answers like any wrong password");
-    let user = server.services.user(&user_id).await.unwrap();
+    let user = server.services.users().user(&user_id).await.unwrap();
     assert!(user.user.locked_until.is_some() && user.user.failed_attempts >= 100);
     let notice = server.wait_for_mail("locked@example.com", |m| m.subject.contains("paused")).await;
     assert!(notice.text.contains("sign in with a code"), "{}", notice.text);
@@ -267,7 +268,7 @@ both_backends!(accounts_lock_after_100_failures_then_cool_down, |backend| async 
     server.clock.advance_ms(3_600_000);
     let r = server.sign_in(&b, "locked@example.com", PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let user = server.services.user(&user_id).await.unwrap();
+    let user = server.services.users().user(&user_id).await.unwrap();
     assert_eq!((user.user.failed_attempts, user.user.locked_until), (0, None), "success resets the count");
 
     // Locked again, the owner signs in with a code from their mailbox: the pause is lifted.
@@ -288,7 +289,7 @@ both_backends!(accounts_lock_after_100_failures_then_cool_down, |backend| async 
         )
         .await;
     assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
-    let user = server.services.user(&user_id).await.unwrap();
+    let user = server.services.users().user(&user_id).await.unwrap();
     assert_eq!((user.user.failed_attempts, user.user.locked_until), (0, None), "the code lifted the pause");
 });
 
@@ -338,7 +339,7 @@ both_backends!(sessions_end_at_their_absolute_lifetime, |backend| async move {
 both_backends!(weak_hashes_are_upgraded_at_sign_in, |backend| async move {
     let server = TestServer::start(backend).await;
     let (user_id, _) = server.sign_up(&server.browser(), "old@example.com", PASSWORD).await;
-    let mut user = server.services.user(&user_id).await.unwrap().user;
+    let mut user = server.services.users().user(&user_id).await.unwrap().user;
     let salt = argon2::password_hash::SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap();
     user.password_hash = Some(
         latchkey_service::hasher::hash_blocking(
@@ -352,7 +353,7 @@ both_backends!(weak_hashes_are_upgraded_at_sign_in, |backend| async move {
     server.store.update_user(&user).await.unwrap();
     let r = server.sign_in(&server.browser(), "old@example.com", PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let stored = server.services.user(&user_id).await.unwrap().user.password_hash.unwrap();
+    let stored = server.services.users().user(&user_id).await.unwrap().user.password_hash.unwrap();
     assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
 });
 

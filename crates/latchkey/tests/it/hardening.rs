@@ -82,7 +82,7 @@ async fn an_https_public_url_turns_every_development_relaxation_off() {
 both_backends!(first_factor_ids_are_stable_per_address_and_carry_no_time, |backend| async move {
     let server = TestServer::start(backend).await;
     let (user_id, _) = server.sign_up(&server.browser(), "known@example.com", PASSWORD).await;
-    let real_id = server.services.user(&user_id).await.unwrap().emails[0].id.clone();
+    let real_id = server.services.users().user(&user_id).await.unwrap().emails[0].id.clone();
     let shown = |address: &'static str| {
         let b = server.browser();
         async move { offered_email_id(&create_sign_in(&b, address).await) }

@@ -223,6 +223,7 @@ async fn a_sign_in_link_signs_in_once_after_one_click() {
     let server = TestServer::start(Backend::Sqlite).await;
     let user = server
         .services
+        .admin()
         .admin_create_user(
             &latchkey::operator(),
             latchkey_service::admin::NewUser { email_addresses: vec!["link@example.com".into()], ..Default::default() },
