@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use latchkey_core::{Clock, Random};
-use latchkey_store::{SigningKeyRow, Store};
+use latchkey_store::{KeyStore, SigningKeyRow};
 use latchkey_token::keyring::{self, Millis};
 use latchkey_token::{Jwk, Jwks, KeyRecord, KeyState, KeyTiming, PublicKey, SigningKey, Verifier, VerifierOptions};
 use tokio::sync::RwLock;
@@ -25,7 +25,7 @@ struct Loaded {
 }
 
 pub struct KeyManager {
-    store: Arc<dyn Store>,
+    store: Arc<dyn KeyStore>,
     kek: Kek,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Random>,
@@ -44,7 +44,7 @@ pub struct KeyStatus {
 
 impl KeyManager {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn KeyStore>,
         kek: Kek,
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Random>,

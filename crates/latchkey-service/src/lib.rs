@@ -7,8 +7,8 @@
 //! (which the binary calls, handing each service to the HTTP layer):
 //!
 //! - [`Services`]: identity — clients, sign-up, sign-in, sessions and their tokens, JWT
-//!   templates, tickets, signing and secret keys — over the whole [`Store`] (it is the one
-//!   feature that touches every area), one file each under `identity/`;
+//!   templates, tickets, signing and secret keys — over `IdentityStore`, one file each under
+//!   `identity/`;
 //! - [`account::AccountService`]: a signed-in user's own account, over `PeopleStore`;
 //! - [`admin::AdminService`]: users, their email addresses and phone numbers, and sessions as
 //!   the Backend API and the CLI administer them, over `PeopleStore`, one file each under
@@ -206,8 +206,9 @@ impl Limits {
 }
 
 pub struct Services {
-    /// Private to this crate: the HTTP handlers and the CLI reach the store through methods.
-    pub(crate) store: Arc<dyn Store>,
+    /// Identity's view of the store; private to this crate: the HTTP handlers and the CLI reach
+    /// the store through methods.
+    pub(crate) store: Arc<dyn latchkey_store::IdentityStore>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub mailer: Arc<dyn Mailer>,
     keys: Arc<KeyManager>,
@@ -276,7 +277,7 @@ impl Services {
             config: config.clone(),
         });
         Self {
-            store,
+            store: store.clone(),
             hasher,
             mailer,
             keys,

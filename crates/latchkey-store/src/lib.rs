@@ -18,7 +18,10 @@ pub mod conformance;
 pub use error::StoreError;
 pub use records::*;
 pub use sqlstore::SqlStore;
-pub use store::{InvitationStore, KeyStore, OrgStore, OrganizationStore, PeopleStore, SessionStore, Store, UserStore};
+pub use store::{
+    Database, IdentityStore, InvitationStore, KeyStore, OrgStore, OrganizationStore, PeopleStore, SessionStore, Store,
+    UserStore,
+};
 pub use sync::*;
 pub use throttle::*;
 pub use webhooks::*;

@@ -18,6 +18,8 @@ pub trait Store:
     + OrganizationStore
     + OrgStore
     + PeopleStore
+    + IdentityStore
+    + Database
     + crate::sync::SyncStore
     + crate::webhooks::WebhookStore
     + crate::throttle::ThrottleStore
@@ -25,14 +27,29 @@ pub trait Store:
     + Sync
     + 'static
 {
-    fn backend(&self) -> &'static str;
     /// This store, with every write transaction it opens also writing `events` to the outbox
     /// at commit, provided the transaction changed a row: no event without its change, and
     /// no change without its event.
     fn emitting(&self, events: Vec<crate::webhooks::OutboxEvent>) -> std::sync::Arc<dyn Store>;
     /// Notified after every commit that wrote events (wakes this instance's delivery worker).
     fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
+}
+
+/// The database itself: which one, and whether it answers.
+#[async_trait]
+pub trait Database: Send + Sync {
+    fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;
+}
+
+/// Identity's view of the store: clients, sign-ups, sign-ins and sessions, users, invitations
+/// and sign-in tokens, keys and templates, the throttle counters, and the database's health.
+pub trait IdentityStore:
+    KeyStore + SessionStore + UserStore + InvitationStore + crate::throttle::ThrottleStore + Database + Send + Sync
+{
+    /// This view, with the next write transaction also writing `events` (see
+    /// [`Store::emitting`]).
+    fn emitting_identity(&self, events: Vec<crate::webhooks::OutboxEvent>) -> std::sync::Arc<dyn IdentityStore>;
 }
 
 /// The organization service's view of the store: organizations with their roles, memberships

@@ -46,6 +46,11 @@ impl OrgService {
         Ok(self.store.query_users(&query).await?.into_iter().map(|u| (u.user.id.clone(), u)).collect())
     }
 
+    /// The user's memberships alone (what sync needs to know the spaces a user may reach).
+    pub(crate) async fn memberships_of_user(&self, user_id: &str) -> Result<Vec<MembershipRow>> {
+        Ok(self.store.memberships_of_user(user_id).await?)
+    }
+
     /// The user's memberships with their organizations, oldest first.
     pub async fn user_organizations(&self, user_id: &str) -> Result<Vec<(MembershipRow, OrganizationRow)>> {
         Ok(self.store.organizations_of_user(user_id).await?)

@@ -56,7 +56,7 @@ impl SyncDirectory for Services {
 
     async fn spaces_of(&self, user_id: &str) -> Result<Vec<SpaceAccess>> {
         let mut spaces = vec![SpaceAccess::personal(user_id)];
-        let mut memberships = self.store.memberships_of_user(user_id).await?;
+        let mut memberships = self.orgs.memberships_of_user(user_id).await?;
         memberships.sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
         for m in memberships {
             let state = AuthState {

@@ -18,7 +18,7 @@ pub use stamp::Events;
 
 use std::sync::Arc;
 
-use latchkey_store::{AttemptRow, DeliveryRow, OutboxEvent, Store};
+use latchkey_store::{AttemptRow, DeliveryRow, OutboxEvent};
 use serde_json::Value;
 
 use crate::Services;
@@ -132,8 +132,8 @@ impl Services {
     }
 
     /// The store, writing `events` in the transaction of the next write (see [`Store::emitting`]).
-    pub(crate) fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn Store> {
-        self.store.emitting(events)
+    pub(crate) fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn latchkey_store::IdentityStore> {
+        self.store.emitting_identity(events)
     }
 }
 

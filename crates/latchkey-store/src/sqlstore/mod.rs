@@ -45,21 +45,30 @@ impl<D: SqlDriver> crate::store::PeopleStore for SqlStore<D> {
     }
 }
 
+impl<D: SqlDriver> crate::store::IdentityStore for SqlStore<D> {
+    fn emitting_identity(&self, events: Vec<OutboxEvent>) -> Arc<dyn crate::store::IdentityStore> {
+        Arc::new(self.with_events(events))
+    }
+}
+
 #[async_trait]
-impl<D: SqlDriver> Store for SqlStore<D> {
+impl<D: SqlDriver> crate::store::Database for SqlStore<D> {
     fn backend(&self) -> &'static str {
         self.db.backend()
     }
 
+    async fn ping(&self) -> Result<()> {
+        self.db.ping().await
+    }
+}
+
+#[async_trait]
+impl<D: SqlDriver> Store for SqlStore<D> {
     fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn Store> {
         Arc::new(self.with_events(events))
     }
 
     fn outbox_signal(&self) -> Arc<Notify> {
         self.outbox_signal.clone()
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.db.ping().await
     }
 }

@@ -45,10 +45,10 @@ async fn migrations_are_idempotent() {
     let db = TestDb::new(Backend::Sqlite).await;
     drop(latchkey_store_sqlite::open(&db.url).await.unwrap());
     let store = latchkey_store_sqlite::open(&db.url).await.unwrap();
-    latchkey_store::Store::ping(&store).await.unwrap();
+    latchkey_store::Database::ping(&store).await.unwrap();
     let db = TestDb::new(Backend::Postgres).await;
     drop(latchkey_store_postgres::open(&db.url, 2).await.unwrap());
-    latchkey_store::Store::ping(&latchkey_store_postgres::open(&db.url, 2).await.unwrap()).await.unwrap();
+    latchkey_store::Database::ping(&latchkey_store_postgres::open(&db.url, 2).await.unwrap()).await.unwrap();
 }
 
 /// Operation results stored before `sync_ops` was keyed by op id still answer replays after
