@@ -1,7 +1,8 @@
-"""Checks latchkey with third-party Python tools against a freshly started binary:
-PyJWT verifies a session token against /.well-known/jwks.json, and schemathesis fuzzes the
-Backend API from /v1/openapi.json (bounded examples) for server errors and responses that
-break the document."""
+"""Checks latchkey with third-party Python tools against freshly started binaries: PyJWT
+verifies a session token against /.well-known/jwks.json; schemathesis fuzzes the Backend API
+from /v1/openapi.json (bounded examples) for server errors and responses that break the
+document; and Clerk's own Backend API document, through schemathesis, validates a real call of
+every operation latchkey implements (clerk_oracle.py)."""
 
 import json
 import os
@@ -16,6 +17,8 @@ import urllib.parse
 import urllib.request
 
 import jwt
+
+import clerk_oracle
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -142,15 +145,26 @@ def run_schemathesis(url, secret, config, workdir):
         raise SystemExit(f"schemathesis found problems (exit {result.returncode})")
 
 
-def main():
+def with_latchkey(check):
     proc, workdir, url, secret = start_latchkey()
     try:
-        check_pyjwt(url, secret)
-        run_schemathesis(url, secret, seed_objects(url, secret, workdir), workdir)
+        check(url, secret, workdir)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main():
+    only = sys.argv[1] if len(sys.argv) > 1 else None
+    if only in (None, "oracle"):
+        # A fresh instance of its own: its checks count users and sessions.
+        with_latchkey(lambda url, secret, _: clerk_oracle.run(url, secret))
+    if only in (None, "fuzz"):
+        def pyjwt_and_fuzz(url, secret, workdir):
+            check_pyjwt(url, secret)
+            run_schemathesis(url, secret, seed_objects(url, secret, workdir), workdir)
+        with_latchkey(pyjwt_and_fuzz)
 
 
 if __name__ == "__main__":

@@ -60,10 +60,33 @@ pub fn membership(
     resources::membership(&state.orgs, &state.avatar(), m, org, counts, user, who)
 }
 
-/// An invitation as an organization's admins (and the Backend API) see it; `url` only when
-/// the invitation is created (the link carries its secret).
-pub fn invitation(state: &AppState, i: &OrgInvitationRow, url: Option<&str>, who: Audience) -> Value {
-    resources::org_invitation(&state.orgs, i, url, who)
+/// Invitations as an organization's admins (and the Backend API) see them; `url` only when
+/// the invitation is created (the link carries its secret). A backend also sees who invited:
+/// their users are read in one query.
+pub async fn invitations(
+    state: &AppState,
+    rows: &[OrgInvitationRow],
+    url: Option<&str>,
+    who: Audience,
+) -> Result<Vec<Value>, ApiError> {
+    let inviters = if who == Audience::Backend { state.orgs.inviters(rows).await? } else { HashMap::new() };
+    Ok(rows
+        .iter()
+        .map(|i| {
+            let inviter = i.inviter_user_id.as_ref().and_then(|id| inviters.get(id));
+            resources::org_invitation(&state.orgs, i, url, inviter, who)
+        })
+        .collect())
+}
+
+/// One invitation (see [`invitations`]).
+pub async fn invitation(
+    state: &AppState,
+    i: &OrgInvitationRow,
+    url: Option<&str>,
+    who: Audience,
+) -> Result<Value, ApiError> {
+    Ok(invitations(state, std::slice::from_ref(i), url, who).await?.pop().unwrap_or_default())
 }
 
 /// An invitation as its invitee sees it (`/v1/me/organization_invitations`).

@@ -260,13 +260,6 @@ impl Services {
             code_key: code_key.clone(),
             config: config.clone(),
         });
-        let admin = Arc::new(admin::AdminService {
-            users: users.clone(),
-            store: store.clone(),
-            hasher: hasher.clone(),
-            events: events.clone(),
-            config: config.clone(),
-        });
         let orgs = Arc::new(orgs::OrgService {
             store: store.clone(),
             rng: rng.clone(),
@@ -274,6 +267,14 @@ impl Services {
             postman: postman.clone(),
             budgets: budgets.clone(),
             roles: orgs::instance_roles(&config),
+            config: config.clone(),
+        });
+        let admin = Arc::new(admin::AdminService {
+            users: users.clone(),
+            store: store.clone(),
+            hasher: hasher.clone(),
+            orgs: orgs.clone(),
+            events: events.clone(),
             config: config.clone(),
         });
         Self {

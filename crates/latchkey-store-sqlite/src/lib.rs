@@ -200,8 +200,8 @@ impl SqliteDriver {
 
 #[async_trait]
 impl SqlDriver for SqliteDriver {
-    /// SQLite's `LIKE` ignores ASCII case and uses a `COLLATE NOCASE` index for a prefix.
-    fn ci_prefix(&self, column: &str, param: &str) -> String {
+    /// SQLite's `LIKE` ignores ASCII case.
+    fn ci_like(&self, column: &str, param: &str) -> String {
         format!("{column} LIKE {param} ESCAPE '\\'")
     }
 

@@ -76,7 +76,9 @@ pub struct UserQuery {
     pub organization_ids: Vec<String>,
     /// Filters that can match nothing yet (Web3 wallets): any value empties the list.
     pub unmatched_filter: bool,
-    /// Case-insensitive prefix of an email address, phone number, username, first or last
+    /// Only banned users (`Some(true)`) or only users not banned (`Some(false)`).
+    pub banned: Option<bool>,
+    /// Case-insensitive part of an email address, phone number, username, first or last
     /// name, or an exact user or external id.
     pub query: Option<String>,
     pub created_after: Option<i64>,
@@ -411,7 +413,7 @@ pub struct OrgInvitationRow {
 /// Which organizations a list shows, and in what order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrgQuery {
-    /// Case-insensitive prefix of the name or slug, or an exact id.
+    /// Case-insensitive part of the name or slug, or an exact id.
     pub query: Option<String>,
     pub ids: Vec<String>,
     pub created_by: Option<String>,

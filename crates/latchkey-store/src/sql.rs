@@ -117,9 +117,9 @@ pub trait SqlDriver: Send + Sync + 'static {
     fn skip_locked(&self) -> &'static str {
         ""
     }
-    /// A case-insensitive `LIKE` prefix test of `column` against the pattern parameter `param`
-    /// (already lower-cased, wildcards escaped with `\`), in the form the backend's indexes serve.
-    fn ci_prefix(&self, column: &str, param: &str) -> String {
+    /// A case-insensitive `LIKE` test of `column` against the pattern parameter `param`
+    /// (already lower-cased, wildcards escaped with `\`).
+    fn ci_like(&self, column: &str, param: &str) -> String {
         format!("lower({column}) LIKE {param} ESCAPE '\\'")
     }
 }

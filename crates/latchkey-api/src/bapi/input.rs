@@ -58,9 +58,15 @@ impl Query {
     }
 
     pub fn flag(&self, key: &'static str) -> Result<bool, ApiError> {
+        Ok(self.opt_bool(key)?.unwrap_or(false))
+    }
+
+    /// A boolean filter: `None` when not given.
+    pub fn opt_bool(&self, key: &'static str) -> Result<Option<bool>, ApiError> {
         match self.one(key).as_deref() {
-            None | Some("false") | Some("0") => Ok(false),
-            Some("true") | Some("1") => Ok(true),
+            None => Ok(None),
+            Some("false") | Some("0") => Ok(Some(false)),
+            Some("true") | Some("1") => Ok(Some(true)),
             Some(_) => Err(invalid(key, format!("{key} must be true or false"))),
         }
     }

@@ -8,6 +8,7 @@ mod clients;
 pub(crate) mod input;
 mod openapi;
 mod orgs;
+mod params;
 mod sessions;
 mod sync;
 mod templates;
@@ -43,7 +44,7 @@ fn operations() -> Vec<Operation> {
         method: Method::GET,
         path: "/v1/jwks",
         route: get(jwks),
-        doc: Doc::new("jwks", "The keys that verify session tokens", "getJWKS").ok("Jwks"),
+        doc: Doc::new("jwks", "The keys that verify session tokens", "GetJWKS").ok("Jwks"),
     }];
     ops.extend(users::operations());
     ops.extend(clients::operations());
@@ -61,7 +62,11 @@ pub fn routes() -> Router<AppState> {
     let spec = std::sync::Arc::new(openapi::document(&ops));
     let mut router = Router::new();
     for op in ops {
-        router = router.route(op.path, op.route);
+        let honoured = std::sync::Arc::new(op.doc.query_names());
+        let route = op.route.route_layer(axum::middleware::from_fn(move |request, next| {
+            params::only_honoured(honoured.clone(), request, next)
+        }));
+        router = router.route(op.path, route);
     }
     router.route("/v1/openapi.json", get(move || async move { json_response(StatusCode::OK, &spec) }))
 }

@@ -11,13 +11,14 @@ pub struct Doc {
     summary: &'static str,
     operation_id: &'static str,
     params: Vec<Value>,
+    query_names: Vec<&'static str>,
     body: Option<Value>,
     ok: Option<Value>,
 }
 
 impl Doc {
     pub fn new(tag: &'static str, summary: &'static str, operation_id: &'static str) -> Self {
-        Self { tag, summary, operation_id, params: Vec::new(), body: None, ok: None }
+        Self { tag, summary, operation_id, params: Vec::new(), query_names: Vec::new(), body: None, ok: None }
     }
 
     pub fn path(mut self, name: &'static str) -> Self {
@@ -25,13 +26,20 @@ impl Doc {
         self
     }
 
+    /// The query parameters this operation honours (every other is refused, see `params.rs`).
+    pub fn query_names(&self) -> Vec<&'static str> {
+        self.query_names.clone()
+    }
+
     pub fn query(mut self, name: &'static str, schema: Value) -> Self {
+        self.query_names.push(name);
         self.params.push(json!({"name": name, "in": "query", "required": false, "schema": schema}));
         self
     }
 
     /// A repeatable query key (`user_id=a&user_id=b`).
     pub fn query_list(mut self, name: &'static str) -> Self {
+        self.query_names.push(name);
         self.params.push(json!({
             "name": name, "in": "query", "required": false, "style": "form", "explode": true,
             "schema": {"type": "array", "items": {"type": "string"}, "maxItems": 100},
@@ -227,7 +235,7 @@ fn schemas() -> Value {
         json!({
             "object": {"const": "invitation"}, "id": {"type": "string"}, "email_address": {"type": "string"},
             "public_metadata": {"type": "object"}, "revoked": {"type": "boolean"},
-            "status": {"enum": ["pending", "accepted", "revoked", "expired"]}, "url": nullable("string"),
+            "status": {"enum": ["pending", "accepted", "revoked", "expired"]}, "url": {"type": "string"},
             "expires_at": nullable("integer"), "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
         }),
     );
@@ -235,7 +243,7 @@ fn schemas() -> Value {
         &["object", "id", "user_id", "status", "created_at", "updated_at"],
         json!({
             "object": {"const": "sign_in_token"}, "id": {"type": "string"}, "user_id": {"type": "string"},
-            "token": nullable("string"), "status": {"enum": ["pending", "accepted", "revoked"]}, "url": nullable("string"),
+            "token": {"type": "string"}, "status": {"enum": ["pending", "accepted", "revoked"]}, "url": nullable("string"),
             "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
         }),
     );
@@ -284,6 +292,7 @@ fn schemas() -> Value {
             "public_user_data": object(&["user_id", "identifier"], json!({
                 "user_id": {"type": "string"}, "identifier": {"type": "string"}, "first_name": nullable("string"),
                 "last_name": nullable("string"), "image_url": {"type": "string"}, "has_image": {"type": "boolean"},
+                "profile_image_url": nullable("string"), "username": nullable("string"),
             })),
             "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
         }),
@@ -305,7 +314,12 @@ fn schemas() -> Value {
         json!({
             "object": {"const": "organization_invitation"}, "id": {"type": "string"}, "email_address": {"type": "string"},
             "role": {"type": "string"}, "role_name": {"type": "string"}, "organization_id": {"type": "string"},
-            "inviter_user_id": nullable("string"), "status": {"enum": ["pending", "accepted", "revoked", "expired"]},
+            "inviter_id": nullable("string"),
+            "public_inviter_data": {"oneOf": [{"type": "null"}, object(&["user_id", "identifier"], json!({
+                "user_id": {"type": "string"}, "identifier": {"type": "string"}, "first_name": nullable("string"),
+                "last_name": nullable("string"), "image_url": {"type": "string"}, "has_image": {"type": "boolean"},
+            }))]},
+            "status": {"enum": ["pending", "accepted", "revoked", "expired"]},
             "public_metadata": {"type": "object"}, "private_metadata": {"type": "object"}, "url": nullable("string"),
             "expires_at": {"type": "integer"}, "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
         }),

@@ -472,7 +472,7 @@ async fn list_invitations(
 ) -> Result<Response, ApiError> {
     let (limit, offset) = q.paging()?;
     let (rows, total) = state.orgs.list_org_invitations(&op.organization(&id), &q.all("status"), limit, offset).await?;
-    let data = rows.iter().map(|i| org_json::invitation(&state, i, None, WHO)).collect();
+    let data = org_json::invitations(&state, &rows, None, WHO).await?;
     ok(views::paginated(data, total))
 }
 
@@ -483,7 +483,7 @@ async fn create_invitation(
     b: Body,
 ) -> Result<Response, ApiError> {
     let (row, url) = state.orgs.invite_to_organization(&op.organization(&id), invitation_input(&b)?).await?;
-    ok(org_json::invitation(&state, &row, Some(&url), WHO))
+    ok(org_json::invitation(&state, &row, Some(&url), WHO).await?)
 }
 
 /// Every entry is checked before any is created, so a bad entry creates nothing.
@@ -501,7 +501,7 @@ async fn create_invitations(
     let mut created = Vec::with_capacity(inputs.len());
     for input in inputs {
         let (row, url) = state.orgs.invite_to_organization(&op.organization(&org.id), input).await?;
-        created.push(org_json::invitation(&state, &row, Some(&url), WHO));
+        created.push(org_json::invitation(&state, &row, Some(&url), WHO).await?);
     }
     let n = created.len() as i64;
     ok(views::paginated(created, n))
@@ -512,7 +512,7 @@ async fn get_invitation(
     SecretKey(op): SecretKey,
     Path((id, inv)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    ok(org_json::invitation(&state, &state.orgs.org_invitation(&op.organization(&id), &inv).await?, None, WHO))
+    ok(org_json::invitation(&state, &state.orgs.org_invitation(&op.organization(&id), &inv).await?, None, WHO).await?)
 }
 
 async fn revoke_invitation(
@@ -520,5 +520,6 @@ async fn revoke_invitation(
     SecretKey(op): SecretKey,
     Path((id, inv)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    ok(org_json::invitation(&state, &state.orgs.revoke_org_invitation(&op.organization(&id), &inv).await?, None, WHO))
+    ok(org_json::invitation(&state, &state.orgs.revoke_org_invitation(&op.organization(&id), &inv).await?, None, WHO)
+        .await?)
 }

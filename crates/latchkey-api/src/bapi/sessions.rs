@@ -33,7 +33,7 @@ pub fn operations() -> Vec<Operation> {
             path: "/v1/sessions",
             route: post(create_session),
             doc: Doc::new("sessions", "Create a session for a user (for tests)", "createSession")
-                .body(json!({"user_id": {"type": "string"}}), &["user_id"])
+                .body(json!({"user_id": {"type": "string"}, "active_organization_id": {"type": "string"}}), &["user_id"])
                 .ok("Session"),
         },
         Operation {
@@ -88,7 +88,8 @@ async fn create_session(
     b: Body,
 ) -> Result<Response, ApiError> {
     let user_id = b.required_string("user_id")?;
-    ok(views::session(&state, &state.admin.admin_create_session(&op, &user_id).await?))
+    let active_org = b.string("active_organization_id")?.filter(|s| !s.is_empty());
+    ok(views::session(&state, &state.admin.admin_create_session(&op, &user_id, active_org.as_deref()).await?))
 }
 
 async fn get_session(

@@ -26,6 +26,7 @@ pub fn operations() -> Vec<Operation> {
             .query_list("web3_wallet")
             .query_list("organization_id")
             .query("query", json!({"type": "string"}))
+            .query("banned", json!({"type": "boolean"}))
             .query("created_at_before", json!({"type": "integer"}))
             .query("created_at_after", json!({"type": "integer"}))
             .query("last_active_at_before", json!({"type": "integer"}))
@@ -234,6 +235,7 @@ fn user_query(q: &Query) -> Result<UserQuery, ApiError> {
         external_ids: q.all("external_id"),
         organization_ids: q.all("organization_id"),
         unmatched_filter: !q.all("web3_wallet").is_empty(),
+        banned: q.opt_bool("banned")?,
         query: q.one("query"),
         created_after: q.opt_int("created_at_after")?,
         created_before: q.opt_int("created_at_before")?,

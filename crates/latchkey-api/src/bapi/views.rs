@@ -60,6 +60,8 @@ pub struct InvitationView {
     pub public_metadata: Value,
     pub revoked: bool,
     pub status: String,
+    /// Only when created; Clerk's document has no `null` here (docs/clerk-conformance.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     pub expires_at: Option<i64>,
     pub created_at: i64,
@@ -87,6 +89,8 @@ pub struct SignInTokenView {
     pub object: &'static str,
     pub id: String,
     pub user_id: String,
+    /// Only when created; Clerk's document has no `null` here (docs/clerk-conformance.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     pub status: String,
     pub url: Option<String>,

@@ -261,7 +261,7 @@ async fn list_invitations(
 ) -> Result<Response, ApiError> {
     let (limit, offset) = list.paging()?;
     let (rows, total) = state.orgs.list_org_invitations(&member.actor, &list.all("status"), limit, offset).await?;
-    let data = rows.iter().map(|i| org_json::invitation(&state, i, None, WHO)).collect();
+    let data = org_json::invitations(&state, &rows, None, WHO).await?;
     member.me.reply(&state, page(data, total)).await
 }
 
@@ -280,7 +280,7 @@ async fn invite(State(state): State<AppState>, member: Member, p: Params) -> Res
     let input = invitation_input(&actor, p.required("email_address")?, &p);
     state.orgs.member_invitations_allowed(&me.caller.ctx, &actor, 1).await?;
     let (row, _url) = state.orgs.invite_to_organization(&actor, input).await?;
-    me.reply(&state, org_json::invitation(&state, &row, None, WHO)).await
+    me.reply(&state, org_json::invitation(&state, &row, None, WHO).await?).await
 }
 
 /// Several addresses with one role; every one is checked before any invitation is sent.
@@ -303,7 +303,7 @@ async fn invite_many(State(state): State<AppState>, member: Member, p: Params) -
     let mut created = Vec::with_capacity(inputs.len());
     for input in inputs {
         let (row, _url) = state.orgs.invite_to_organization(&actor, input).await?;
-        created.push(org_json::invitation(&state, &row, None, WHO));
+        created.push(org_json::invitation(&state, &row, None, WHO).await?);
     }
     // clerk-js reads a bare array here.
     me.reply(&state, Value::Array(created)).await
@@ -315,7 +315,7 @@ async fn revoke_invitation(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let inv = state.orgs.revoke_org_invitation(&member.actor, &id).await?;
-    member.me.reply(&state, org_json::invitation(&state, &inv, None, WHO)).await
+    member.me.reply(&state, org_json::invitation(&state, &inv, None, WHO).await?).await
 }
 
 async fn list_roles(State(state): State<AppState>, member: Member) -> Result<Response, ApiError> {

@@ -38,6 +38,8 @@ pub struct AdminService {
     pub(crate) users: Arc<Users>,
     pub(crate) store: Arc<dyn PeopleStore>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
+    /// Sessions it creates may start with an organization of the user's active.
+    pub(crate) orgs: Arc<crate::orgs::OrgService>,
     pub(crate) events: Events,
     pub(crate) config: ServiceConfig,
 }

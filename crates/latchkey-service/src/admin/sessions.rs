@@ -42,12 +42,31 @@ impl AdminService {
         Ok(self.store.query_sessions(&query).await?)
     }
 
-    /// A new session on a new client for `user_id` (Clerk's testing endpoint).
-    pub async fn admin_create_session(&self, _operator: &Operator, user_id: &str) -> Result<SessionRow> {
+    /// A new session on a new client for `user_id` (Clerk's testing endpoint), with
+    /// `active_org` (id or slug of an organization the user belongs to) active in it.
+    pub async fn admin_create_session(
+        &self,
+        _operator: &Operator,
+        user_id: &str,
+        active_org: Option<&str>,
+    ) -> Result<SessionRow> {
         let user = self.users.user(user_id).await?.user;
         self.users.refuse_blocked(&user)?;
+        let active_org_id = match active_org {
+            Some(org) => Some(
+                self.orgs
+                    .member_actor(user_id, org)
+                    .await
+                    .map_err(|e| e.param("active_organization_id"))?
+                    .org()
+                    .id
+                    .clone(),
+            ),
+            None => None,
+        };
         let (client, _token) = self.users.new_client().await?;
-        let session = self.users.new_session(&client.id, user_id);
+        let mut session = self.users.new_session(&client.id, user_id);
+        session.active_org_id = active_org_id;
         self.emitting(vec![self.users.session_event("session.created", &session)]).insert_session(&session).await?;
         let mut client = client;
         client.last_active_session_id = Some(session.id.clone());

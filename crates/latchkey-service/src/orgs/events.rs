@@ -32,8 +32,17 @@ impl OrgService {
         Ok(self.event(event_type, data))
     }
 
-    pub(crate) fn invitation_event(&self, event_type: &str, inv: &latchkey_store::OrgInvitationRow) -> OutboxEvent {
-        let data = crate::resources::org_invitation(self, inv, None, crate::resources::Audience::Backend);
-        self.event(event_type, data)
+    pub(crate) async fn invitation_event(
+        &self,
+        event_type: &str,
+        inv: &latchkey_store::OrgInvitationRow,
+    ) -> Result<OutboxEvent> {
+        let inviter = match &inv.inviter_user_id {
+            Some(id) => self.store.get_user(id).await?,
+            None => None,
+        };
+        let data =
+            crate::resources::org_invitation(self, inv, None, inviter.as_ref(), crate::resources::Audience::Backend);
+        Ok(self.event(event_type, data))
     }
 }

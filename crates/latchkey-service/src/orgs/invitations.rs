@@ -112,7 +112,7 @@ impl OrgService {
             created_at: now,
             updated_at: now,
         };
-        let event = self.invitation_event("organizationInvitation.created", &row);
+        let event = self.invitation_event("organizationInvitation.created", &row).await?;
         self.emitting(vec![event]).insert_org_invitation(&row).await?;
         let url = self.invitation_url(&token);
         let app = &self.config.app_name;
@@ -203,7 +203,7 @@ impl OrgService {
         }
         inv.status = "revoked".into();
         inv.updated_at = self.now();
-        let event = self.invitation_event("organizationInvitation.revoked", &inv);
+        let event = self.invitation_event("organizationInvitation.revoked", &inv).await?;
         self.emitting(vec![event]).update_org_invitation(&inv).await?;
         Ok(inv)
     }
@@ -248,7 +248,7 @@ impl OrgService {
         let mut accepted = inv.clone();
         accepted.status = "accepted".into();
         accepted.updated_at = self.now();
-        let mut events = vec![self.invitation_event("organizationInvitation.accepted", &accepted)];
+        let mut events = vec![self.invitation_event("organizationInvitation.accepted", &accepted).await?];
         if self.store.get_membership(&org.id, user_id).await?.is_none() {
             events.push(self.membership_event("organizationMembership.created", &m, &org).await?);
         }

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use latchkey_core::authz::{with_org_prefix, ADMIN_ROLE, MEMBERSHIPS_MANAGE, MEMBERSHIPS_READ};
 use latchkey_core::ids::IdKind;
-use latchkey_store::{MembershipQuery, MembershipRow, OrganizationRow, StoreError, UserQuery, UserRecord};
+use latchkey_store::{
+    MembershipQuery, MembershipRow, OrgInvitationRow, OrganizationRow, StoreError, UserQuery, UserRecord,
+};
 
 use super::OrgService;
 use crate::admin::{merge_metadata, paging, MetadataChange};
@@ -36,10 +38,18 @@ impl OrgService {
 
     /// The users behind memberships, by id (one query).
     pub async fn member_users(&self, memberships: &[MembershipRow]) -> Result<HashMap<String, UserRecord>> {
-        if memberships.is_empty() {
+        self.users_by_id(memberships.iter().map(|m| m.user_id.clone()).collect()).await
+    }
+
+    /// The users who sent invitations, by id (one query).
+    pub async fn inviters(&self, invitations: &[OrgInvitationRow]) -> Result<HashMap<String, UserRecord>> {
+        self.users_by_id(invitations.iter().filter_map(|i| i.inviter_user_id.clone()).collect()).await
+    }
+
+    async fn users_by_id(&self, mut ids: Vec<String>) -> Result<HashMap<String, UserRecord>> {
+        if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut ids: Vec<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
         ids.sort();
         ids.dedup();
         let query = UserQuery { limit: ids.len() as i64, user_ids: ids, ..Default::default() };

@@ -87,7 +87,7 @@ impl OrgService {
     }
 
     /// The avatar URL the resources show.
-    fn avatar(&self) -> String {
+    pub(crate) fn avatar(&self) -> String {
         crate::resources::avatar_url(&self.config.issuer)
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::base::SqlStore;
-use super::shared::{like_prefix, Filter};
+use super::shared::{like_contains, Filter};
 use crate::error::Result;
 use crate::records::*;
 use crate::sql::SqlDriver;
@@ -42,8 +42,8 @@ impl<D: SqlDriver> InvitationStore for SqlStore<D> {
         let mut f = Filter::default();
         f.any_of("status", statuses);
         if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
-            let pattern = f.param(like_prefix(&q.to_lowercase()));
-            f.push(self.db.ci_prefix("email", &pattern));
+            let pattern = f.param(like_contains(&q.to_lowercase()));
+            f.push(self.db.ci_like("email", &pattern));
         }
         self.page(f, "created_at DESC, id DESC", limit, offset).await
     }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::base::SqlStore;
-use super::shared::{all, count_in, delete_space, insert_in, like_prefix, update_in, Filter};
+use super::shared::{all, count_in, delete_space, insert_in, like_contains, update_in, Filter};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::sql::{SqlDriver, SqlTx};
@@ -112,11 +112,11 @@ impl<D: SqlDriver> OrganizationStore for SqlStore<D> {
         }
         if let Some(text) = q.query.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             let exact = f.param(text);
-            let pattern = f.param(like_prefix(&text.to_lowercase()));
+            let pattern = f.param(like_contains(&text.to_lowercase()));
             f.push(format!(
                 "(id = {exact} OR {} OR {})",
-                self.db.ci_prefix("name", &pattern),
-                self.db.ci_prefix("slug", &pattern)
+                self.db.ci_like("name", &pattern),
+                self.db.ci_like("slug", &pattern)
             ));
         }
         let dir = if q.descending { "DESC" } else { "ASC" };

@@ -252,9 +252,11 @@ impl Filter {
     }
 }
 
-/// `LIKE` pattern for a prefix, with the wildcards of the input escaped.
-pub(super) fn like_prefix(input: &str) -> String {
-    let mut out = String::with_capacity(input.len() + 1);
+/// `LIKE` pattern for a part of a value anywhere in it (how Clerk's `query` matches), with
+/// the wildcards of the input escaped.
+pub(super) fn like_contains(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() + 2);
+    out.push('%');
     for c in input.chars() {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');

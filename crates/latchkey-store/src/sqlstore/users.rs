@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::base::SqlStore;
 use super::shared::{
-    delete_space, delete_user_clients, from_row, insert_in, like_prefix, one, placeholders, select_sql,
+    delete_space, delete_user_clients, from_row, insert_in, like_contains, one, placeholders, select_sql,
     update_versioned_in, Filter,
 };
 use crate::error::Result;
@@ -71,10 +71,14 @@ fn user_filter<D: SqlDriver>(db: &D, q: &UserQuery) -> Filter {
     f.any_of("username", &usernames);
     f.any_of("id", &q.user_ids);
     f.any_of("external_id", &q.external_ids);
+    if let Some(banned) = q.banned {
+        let value = f.param(banned);
+        f.push(format!("banned = {value}"));
+    }
     if let Some(text) = q.query.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let exact_a = f.param(text);
-        let pattern = f.param(like_prefix(&text.to_lowercase()));
-        let like = |col: &str| db.ci_prefix(col, &pattern);
+        let pattern = f.param(like_contains(&text.to_lowercase()));
+        let like = |col: &str| db.ci_like(col, &pattern);
         f.push(format!(
             "(id = {exact_a} OR external_id = {exact_a} OR {} OR {} OR {} \
              OR id IN (SELECT user_id FROM email_addresses WHERE {}) \

@@ -5,6 +5,7 @@
 mod harness;
 
 mod bapi;
+mod clerk_document;
 mod conformance;
 mod enumeration;
 mod errors;

@@ -3,15 +3,15 @@
 //! snake_case, `object` discriminators, epoch milliseconds. The Frontend API, the Backend API
 //! and webhook payloads (docs/backend-api.md §12) render from these, so they never disagree.
 
-use latchkey_core::authz::Role;
-use latchkey_store::{
-    EmailRow, MembershipRow, OrgCounts, OrgInvitationRow, OrganizationRow, PhoneRow, SessionRow, UserRecord,
-};
+mod orgs;
+
+pub use orgs::*;
+
+use latchkey_store::{EmailRow, PhoneRow, SessionRow, UserRecord};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::account::primary_email;
-use crate::orgs::OrgService;
 use crate::users::Users;
 
 /// Who is looking: a backend (secret key, webhooks) sees private fields.
@@ -21,7 +21,7 @@ pub enum Audience {
     Backend,
 }
 
-fn metadata_object(text: &str) -> Value {
+pub(crate) fn metadata_object(text: &str) -> Value {
     Value::Object(latchkey_core::metadata::parse(text))
 }
 
@@ -31,7 +31,7 @@ pub fn avatar_url(base: &str) -> String {
 }
 
 fn metadata(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| json!({}))
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}))
 }
 
 /// A view as a JSON value, for the places that embed it in a larger body.
@@ -40,7 +40,8 @@ pub fn to_value(view: impl Serialize) -> Value {
     serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
-/// A one-time-code verification (`verification_otp`).
+/// A verification: by a one-time code (`verification_otp`) or by an administrator
+/// (`verification_admin`).
 #[derive(Debug, Clone, Serialize)]
 pub struct OtpVerification {
     pub object: &'static str,
@@ -111,7 +112,7 @@ pub struct PhoneView {
 impl PhoneView {
     pub fn of(p: &PhoneRow) -> Self {
         let verified = OtpVerification {
-            object: "verification_otp",
+            object: "verification_admin",
             status: "verified",
             strategy: "admin",
             attempts: None,
@@ -189,7 +190,6 @@ pub struct BackendUserFields {
     pub private_metadata: Value,
     pub deprovisioned: bool,
     pub locale: Option<String>,
-    pub timezone: Option<String>,
 }
 
 impl UserView {
@@ -208,7 +208,6 @@ impl UserView {
             private_metadata: metadata_object(&r.user.private_metadata),
             deprovisioned: false,
             locale: None,
-            timezone: None,
         });
         view
     }
@@ -279,9 +278,12 @@ pub struct PublicUserData {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub image_url: String,
+    /// Deprecated in Clerk's documents but still required there: the same as `image_url`.
+    pub profile_image_url: Option<String>,
     pub has_image: bool,
     pub identifier: String,
     pub user_id: String,
+    pub username: Option<String>,
 }
 
 impl PublicUserData {
@@ -290,21 +292,25 @@ impl PublicUserData {
             first_name: r.user.first_name.clone(),
             last_name: r.user.last_name.clone(),
             image_url: img.to_owned(),
+            profile_image_url: Some(img.to_owned()),
             has_image: false,
             identifier: primary_email(r).or_else(|| r.user.username.clone()).unwrap_or_default(),
             user_id: r.user.id.clone(),
+            username: r.user.username.clone(),
         }
     }
 
     /// A user who is gone: their id alone.
-    fn unknown(user_id: &str, img: &str) -> Self {
+    pub(crate) fn unknown(user_id: &str, img: &str) -> Self {
         Self {
             first_name: None,
             last_name: None,
             image_url: img.to_owned(),
+            profile_image_url: Some(img.to_owned()),
             has_image: false,
             identifier: String::new(),
             user_id: user_id.to_owned(),
+            username: None,
         }
     }
 }
@@ -351,239 +357,4 @@ pub fn backend_session(s: &Users, session: &SessionRow) -> Value {
         created_at: session.created_at,
         updated_at: session.updated_at,
     })
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OrganizationView {
-    pub object: &'static str,
-    pub id: String,
-    pub name: String,
-    pub slug: String,
-    pub image_url: String,
-    pub has_image: bool,
-    pub max_allowed_memberships: i64,
-    pub admin_delete_enabled: bool,
-    pub public_metadata: Value,
-    pub created_at: i64,
-    pub updated_at: i64,
-    #[serde(flatten)]
-    pub counts: Option<OrgCountsView>,
-    #[serde(flatten)]
-    pub backend: Option<BackendOrgFields>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OrgCountsView {
-    pub members_count: i64,
-    pub pending_invitations_count: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BackendOrgFields {
-    pub private_metadata: Value,
-    pub created_by: Option<String>,
-}
-
-impl OrganizationView {
-    pub fn of(img: &str, o: &OrganizationRow, counts: Option<OrgCounts>, who: Audience) -> Self {
-        Self {
-            object: "organization",
-            id: o.id.clone(),
-            name: o.name.clone(),
-            slug: o.slug.clone(),
-            image_url: o.image_url.clone().unwrap_or_else(|| img.to_owned()),
-            has_image: o.image_url.is_some(),
-            max_allowed_memberships: o.max_allowed_memberships,
-            admin_delete_enabled: o.admin_delete_enabled,
-            public_metadata: metadata_object(&o.public_metadata),
-            created_at: o.created_at,
-            updated_at: o.updated_at,
-            counts: counts
-                .map(|c| OrgCountsView { members_count: c.members, pending_invitations_count: c.pending_invitations }),
-            backend: (who == Audience::Backend).then(|| BackendOrgFields {
-                private_metadata: metadata_object(&o.private_metadata),
-                created_by: o.created_by.clone(),
-            }),
-        }
-    }
-}
-
-pub fn organization(img: &str, o: &OrganizationRow, counts: Option<OrgCounts>, who: Audience) -> Value {
-    to_value(OrganizationView::of(img, o, counts, who))
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MembershipView {
-    pub object: &'static str,
-    pub id: String,
-    pub role: String,
-    pub role_name: String,
-    pub permissions: Vec<String>,
-    pub public_metadata: Value,
-    pub organization: Option<OrganizationView>,
-    pub public_user_data: PublicUserData,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// Backend only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub private_metadata: Option<Value>,
-}
-
-pub fn membership(
-    s: &OrgService,
-    img: &str,
-    m: &MembershipRow,
-    org: Option<&OrganizationRow>,
-    counts: Option<OrgCounts>,
-    user: Option<&UserRecord>,
-    who: Audience,
-) -> Value {
-    to_value(MembershipView {
-        object: "organization_membership",
-        id: m.id.clone(),
-        role: m.role.clone(),
-        role_name: s.role_name(&m.role),
-        permissions: s.permissions_of(&m.role),
-        public_metadata: metadata_object(&m.public_metadata),
-        organization: org.map(|o| OrganizationView::of(img, o, counts, who)),
-        public_user_data: match user {
-            Some(u) => PublicUserData::of(u, img),
-            None => PublicUserData::unknown(&m.user_id, img),
-        },
-        created_at: m.created_at,
-        updated_at: m.updated_at,
-        private_metadata: (who == Audience::Backend).then(|| metadata_object(&m.private_metadata)),
-    })
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OrgInvitationView {
-    pub object: &'static str,
-    pub id: String,
-    pub email_address: String,
-    pub role: String,
-    pub role_name: String,
-    pub organization_id: String,
-    pub inviter_user_id: Option<String>,
-    pub status: String,
-    pub public_metadata: Value,
-    pub url: Option<String>,
-    pub expires_at: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// Backend only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub private_metadata: Option<Value>,
-    /// Only as the invitee sees it: the organization they are invited to (null when gone).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_organization_data: Option<Option<PublicOrganizationData>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PublicOrganizationData {
-    pub id: String,
-    pub name: String,
-    pub slug: String,
-    pub image_url: String,
-    pub has_image: bool,
-}
-
-impl OrgInvitationView {
-    /// An invitation as an organization's admins (and the Backend API) see it; `url` only
-    /// when the invitation is created (the link carries its secret).
-    pub fn of(s: &OrgService, i: &OrgInvitationRow, url: Option<&str>, who: Audience) -> Self {
-        Self {
-            object: "organization_invitation",
-            id: i.id.clone(),
-            email_address: i.email.clone(),
-            role: i.role.clone(),
-            role_name: s.role_name(&i.role),
-            organization_id: i.organization_id.clone(),
-            inviter_user_id: i.inviter_user_id.clone(),
-            status: s.org_invitation_status(i).to_owned(),
-            public_metadata: metadata_object(&i.public_metadata),
-            url: url.map(str::to_owned),
-            expires_at: i.expires_at,
-            created_at: i.created_at,
-            updated_at: i.updated_at,
-            private_metadata: (who == Audience::Backend).then(|| metadata_object(&i.private_metadata)),
-            public_organization_data: None,
-        }
-    }
-
-    /// The invitation as its invitee sees it (`/v1/me/organization_invitations`).
-    pub fn for_invitee(s: &OrgService, img: &str, i: &OrgInvitationRow, org: Option<&OrganizationRow>) -> Self {
-        let mut view = Self::of(s, i, None, Audience::Frontend);
-        view.public_organization_data = Some(org.map(|o| PublicOrganizationData {
-            id: o.id.clone(),
-            name: o.name.clone(),
-            slug: o.slug.clone(),
-            image_url: o.image_url.clone().unwrap_or_else(|| img.to_owned()),
-            has_image: o.image_url.is_some(),
-        }));
-        view
-    }
-}
-
-pub fn org_invitation(s: &OrgService, i: &OrgInvitationRow, url: Option<&str>, who: Audience) -> Value {
-    to_value(OrgInvitationView::of(s, i, url, who))
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PermissionView {
-    pub object: &'static str,
-    pub id: String,
-    pub key: String,
-    pub name: String,
-    pub description: &'static str,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RoleView {
-    pub object: &'static str,
-    pub id: String,
-    pub key: String,
-    pub name: String,
-    pub description: String,
-    pub permissions: Vec<PermissionView>,
-    pub is_creator_eligible: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-pub fn role(r: &Role) -> Value {
-    let name = r.key.trim_start_matches("org:");
-    let permissions = r
-        .permissions
-        .iter()
-        .map(|p| PermissionView {
-            object: "permission",
-            id: format!("perm_{}", p.trim_start_matches("org:").replace(':', "_")),
-            key: p.clone(),
-            name: p.clone(),
-            description: "",
-            kind: if latchkey_core::authz::is_system_permission(p) { "system" } else { "user" },
-            created_at: 0,
-            updated_at: 0,
-        })
-        .collect();
-    to_value(RoleView {
-        object: "role",
-        id: format!("role_{name}"),
-        key: r.key.clone(),
-        name: r.name.clone(),
-        description: r.description.clone(),
-        permissions,
-        is_creator_eligible: r.key == latchkey_core::authz::ADMIN_ROLE,
-        created_at: 0,
-        updated_at: 0,
-    })
-}
-
-pub fn deleted_organization(o: &OrganizationRow) -> Value {
-    json!({"object": "organization", "id": o.id, "slug": o.slug, "deleted": true})
 }

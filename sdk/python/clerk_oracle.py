@@ -1,0 +1,210 @@
+"""Clerk's own Backend API document as the oracle (docs/clerk-conformance.md).
+
+Every operation latchkey implements that Clerk's document also has (matched by operationId
+between latchkey's /v1/openapi.json and Clerk's document) is called for real against a running
+latchkey with valid input, and each response is validated by schemathesis against Clerk's schema
+for that operation and status: required fields, types, nullability, enums and
+`additionalProperties: false`. An implemented operation without a call here fails the run, so
+coverage cannot silently shrink. Known request-side deviations (filters that were ignored) are
+checked by their results, not only their shapes.
+"""
+
+import os
+
+import requests
+import schemathesis
+
+import clerk_coverage
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BAPI_DOCUMENT = os.path.join(ROOT, "sdk", "clerk-openapi", "clerk-bapi-2026-05-12.yml")
+
+PASSWORD = "plum-Anchor-47-quietly"
+
+
+class Oracle:
+    def __init__(self, url, secret):
+        self.url = url
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {secret}"
+        self.schema = schemathesis.openapi.from_path(BAPI_DOCUMENT)
+        self.called = set()
+        self.problems = []
+
+    def call(self, operation_id, method, path, expect, body=None, params=None):
+        """Calls latchkey and validates the response against Clerk's schema for the operation."""
+        self.called.add(operation_id)
+        response = self.session.request(method, self.url + "/v1" + path, json=body, params=params, timeout=30)
+        label = f"{operation_id} ({method} {path} → {response.status_code})"
+        if response.status_code != expect:
+            self.problems.append(f"{label}: expected status {expect}; body: {response.text[:400]}")
+            return response.json() if response.headers.get("content-type", "").startswith("application/json") else None
+        operation = self.schema.find_operation_by_id(operation_id)
+        try:
+            operation.validate_response(response)
+        except Exception as failure:  # schemathesis reports every mismatch in one exception
+            self.problems.append(f"{label}: {summary(failure)}")
+        return response.json()
+
+    def check(self, condition, message):
+        if not condition:
+            self.problems.append(message)
+
+
+def summary(failure):
+    """The mismatches a schemathesis failure names, without its schema and value dumps."""
+    found = []
+    for single in getattr(failure, "exceptions", None) or [failure]:
+        text = getattr(single, "message", None) or str(single)
+        found.append(text.split("\n\nValidated against")[0].strip().replace("\n\n", ": "))
+    return "; ".join(found)
+
+
+def implemented_clerk_operations(url, schema):
+    """The operationIds latchkey documents that Clerk's document has too."""
+    ours = requests.get(url + "/v1/openapi.json", timeout=30).json()
+    ids = set()
+    for item in ours["paths"].values():
+        for op in item.values():
+            if isinstance(op, dict) and "operationId" in op:
+                ids.add(op["operationId"])
+    theirs = set()
+    for item in schema.raw_schema["paths"].values():
+        for op in item.values():
+            if isinstance(op, dict) and "operationId" in op:
+                theirs.add(op["operationId"])
+    return ids & theirs, ids - theirs
+
+
+def scenario(o):
+    # Users
+    ada = o.call("CreateUser", "POST", "/users", 200, body={
+        "email_address": ["ada@example.com"], "phone_number": ["+15550100101"], "password": PASSWORD,
+        "first_name": "Ada", "last_name": "Lovelace", "username": "ada_lovelace", "external_id": "ext-ada",
+        "public_metadata": {"plan": "pro"}, "private_metadata": {"note": "x"}, "unsafe_metadata": {"theme": "dark"},
+    })
+    bob = o.call("CreateUser", "POST", "/users", 200, body={"email_address": ["bob@sample.org"], "password": PASSWORD})
+    gone = o.call("CreateUser", "POST", "/users", 200, body={"email_address": ["gone@example.com"]})
+    o.call("GetUser", "GET", f"/users/{ada['id']}", 200)
+    o.call("GetUserList", "GET", "/users", 200, params={"limit": 10})
+    o.call("GetUsersCount", "GET", "/users/count", 200)
+    o.call("UpdateUser", "PATCH", f"/users/{ada['id']}", 200, body={"first_name": "Augusta"})
+    o.call("UpdateUserMetadata", "PATCH", f"/users/{ada['id']}/metadata", 200, body={"public_metadata": {"seats": 3}})
+    o.call("ReplaceUserMetadata", "PUT", f"/users/{ada['id']}/metadata", 200, body={"public_metadata": {"plan": "pro", "seats": 3}})
+    o.call("VerifyPassword", "POST", f"/users/{ada['id']}/verify_password", 200, body={"password": PASSWORD})
+    o.call("BanUser", "POST", f"/users/{bob['id']}/ban", 200)
+    banned = o.call("GetUserList", "GET", "/users", 200, params={"banned": "true"})
+    o.check([u["id"] for u in banned or []] == [bob["id"]], f"GET /users?banned=true lists {[u['id'] for u in banned or []]}, not only the banned user")
+    count = o.call("GetUsersCount", "GET", "/users/count", 200, params={"banned": "false"})
+    o.check((count or {}).get("total_count") == 2, f"GET /users/count?banned=false counts {count}, not the two users who are not banned")
+    o.call("UnbanUser", "POST", f"/users/{bob['id']}/unban", 200)
+    o.call("LockUser", "POST", f"/users/{bob['id']}/lock", 200)
+    o.call("UnlockUser", "POST", f"/users/{bob['id']}/unlock", 200)
+    found = o.call("GetUserList", "GET", "/users", 200, params={"query": "example"})
+    o.check({u["id"] for u in found or []} == {ada["id"], gone["id"]}, "GET /users?query=example does not find the users at example.com")
+    o.call("DeleteUser", "DELETE", f"/users/{gone['id']}", 200)
+    o.call("GetUser", "GET", f"/users/{gone['id']}", 404)
+
+    # Email addresses and phone numbers
+    email = o.call("CreateEmailAddress", "POST", "/email_addresses", 200, body={"user_id": ada["id"], "email_address": "ada@work.example.com", "verified": True})
+    o.call("GetEmailAddress", "GET", f"/email_addresses/{email['id']}", 200)
+    o.call("UpdateEmailAddress", "PATCH", f"/email_addresses/{email['id']}", 200, body={"primary": True})
+    o.call("UpdateEmailAddress", "PATCH", f"/email_addresses/{ada['email_addresses'][0]['id']}", 200, body={"primary": True})
+    o.call("DeleteEmailAddress", "DELETE", f"/email_addresses/{email['id']}", 200)
+    phone = o.call("CreatePhoneNumber", "POST", "/phone_numbers", 200, body={"user_id": ada["id"], "phone_number": "+15550100102", "verified": True})
+    o.call("GetPhoneNumber", "GET", f"/phone_numbers/{phone['id']}", 200)
+    o.call("UpdatePhoneNumber", "PATCH", f"/phone_numbers/{phone['id']}", 200, body={"verified": True})
+    o.call("DeletePhoneNumber", "DELETE", f"/phone_numbers/{phone['id']}", 200)
+
+    # Organizations
+    org = o.call("CreateOrganization", "POST", "/organizations", 200, body={"name": "Acme Rockets", "created_by": ada["id"], "public_metadata": {"tier": "gold"}})
+    o.call("GetOrganization", "GET", f"/organizations/{org['id']}", 200)
+    o.call("ListOrganizations", "GET", "/organizations", 200, params={"limit": 10, "include_members_count": "true"})
+    found = o.call("ListOrganizations", "GET", "/organizations", 200, params={"query": "Rockets"})
+    o.check([x["id"] for x in (found or {}).get("data", [])] == [org["id"]], "GET /organizations?query=Rockets does not find Acme Rockets")
+    o.call("UpdateOrganization", "PATCH", f"/organizations/{org['id']}", 200, body={"name": "Acme Rockets Inc"})
+    o.call("MergeOrganizationMetadata", "PATCH", f"/organizations/{org['id']}/metadata", 200, body={"private_metadata": {"crm": 7}})
+    o.call("ReplaceOrganizationMetadata", "PUT", f"/organizations/{org['id']}/metadata", 200, body={"public_metadata": {"tier": "gold"}})
+
+    # Memberships
+    o.call("CreateOrganizationMembership", "POST", f"/organizations/{org['id']}/memberships", 200, body={"user_id": bob["id"], "role": "org:member"})
+    o.call("ListOrganizationMemberships", "GET", f"/organizations/{org['id']}/memberships", 200)
+    o.call("InstanceGetOrganizationMemberships", "GET", "/organization_memberships", 200)
+    o.call("UsersGetOrganizationMemberships", "GET", f"/users/{bob['id']}/organization_memberships", 200)
+    o.call("UpdateOrganizationMembership", "PATCH", f"/organizations/{org['id']}/memberships/{bob['id']}", 200, body={"role": "org:admin"})
+    o.call("UpdateOrganizationMembershipMetadata", "PATCH", f"/organizations/{org['id']}/memberships/{bob['id']}/metadata", 200, body={"public_metadata": {"desk": 4}})
+
+    # Organization invitations
+    inv = o.call("CreateOrganizationInvitation", "POST", f"/organizations/{org['id']}/invitations", 200, body={"email_address": "carol@example.com", "role": "org:member", "inviter_user_id": ada["id"]})
+    o.call("CreateOrganizationInvitationBulk", "POST", f"/organizations/{org['id']}/invitations/bulk", 200, body=[{"email_address": "dan@example.com", "role": "org:member"}])
+    o.call("ListOrganizationInvitations", "GET", f"/organizations/{org['id']}/invitations", 200)
+    o.call("GetOrganizationInvitation", "GET", f"/organizations/{org['id']}/invitations/{inv['id']}", 200)
+    o.call("RevokeOrganizationInvitation", "POST", f"/organizations/{org['id']}/invitations/{inv['id']}/revoke", 200, body={"requesting_user_id": ada["id"]})
+
+    # Sessions, tokens and templates
+    session = o.call("createSession", "POST", "/sessions", 200, body={"user_id": bob["id"], "active_organization_id": org["id"]})
+    o.check((session or {}).get("last_active_organization_id") == org["id"], "POST /sessions ignores active_organization_id")
+    o.call("GetSession", "GET", f"/sessions/{session['id']}", 200)
+    o.call("GetSessionList", "GET", "/sessions", 200, params={"user_id": bob["id"]})
+    token = o.call("CreateSessionToken", "POST", f"/sessions/{session['id']}/tokens", 200)
+    o.check(bool(token) and '"o"' in _claims(token.get("jwt", "")), "the session token of a session created with an active organization has no o claim")
+    template = o.call("CreateJWTTemplate", "POST", "/jwt_templates", 200, body={"name": "oracle", "claims": {"aud": "x", "uid": "{{user.id}}"}})
+    o.call("GetJWTTemplate", "GET", f"/jwt_templates/{template['id']}", 200)
+    o.call("ListJWTTemplates", "GET", "/jwt_templates", 200)
+    o.call("UpdateJWTTemplate", "PATCH", f"/jwt_templates/{template['id']}", 200, body={"name": "oracle", "claims": {"aud": "y"}})
+    o.call("CreateSessionTokenFromTemplate", "POST", f"/sessions/{session['id']}/tokens/oracle", 200)
+    o.call("DeleteJWTTemplate", "DELETE", f"/jwt_templates/{template['id']}", 200)
+    o.call("RevokeSession", "POST", f"/sessions/{session['id']}/revoke", 200)
+
+    # Invitations and sign-in tokens
+    invitation = o.call("CreateInvitation", "POST", "/invitations", 200, body={"email_address": "erin@example.com", "notify": False})
+    o.call("CreateBulkInvitations", "POST", "/invitations/bulk", 200, body=[{"email_address": "fay@example.com", "notify": False}])
+    o.call("ListInvitations", "GET", "/invitations", 200)
+    o.call("RevokeInvitation", "POST", f"/invitations/{invitation['id']}/revoke", 200)
+    sign_in_token = o.call("CreateSignInToken", "POST", "/sign_in_tokens", 200, body={"user_id": ada["id"]})
+    o.call("RevokeSignInToken", "POST", f"/sign_in_tokens/{sign_in_token['id']}/revoke", 200)
+
+    # Removal last: memberships, then the organization
+    o.call("DeleteOrganizationMembership", "DELETE", f"/organizations/{org['id']}/memberships/{bob['id']}", 200)
+    o.call("DeleteOrganization", "DELETE", f"/organizations/{org['id']}", 200)
+    o.call("GetJWKS", "GET", "/jwks", 200)
+
+
+def _claims(jwt):
+    import base64
+    import json
+
+    try:
+        payload = jwt.split(".")[1]
+        return json.dumps(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+    except (IndexError, ValueError):
+        return ""
+
+
+def run(url, secret):
+    o = Oracle(url, secret)
+    implemented, extensions = implemented_clerk_operations(url, o.schema)
+    try:
+        scenario(o)
+    except (KeyError, TypeError) as stopped:
+        # A step failed and the ones after it lack its object: report what was found so far.
+        o.problems.append(f"the scenario stopped early ({stopped!r}) after the deviations above")
+    uncovered = sorted(implemented - o.called)
+    if uncovered:
+        o.problems.append(f"implemented operations the oracle does not call: {', '.join(uncovered)}")
+    not_documented = sorted(o.called - implemented)
+    if not_documented:
+        o.problems.append(f"operations called that latchkey's /v1/openapi.json does not list: {', '.join(not_documented)}")
+    expected = clerk_coverage.section(implemented)
+    if clerk_coverage.documented_section() != expected:
+        o.problems.append(
+            "docs/clerk-conformance.md's coverage section is not the one these operations give; "
+            "replace it with:\n" + expected
+        )
+    print(f"Clerk's Backend API document: {len(implemented)} operations implemented and checked; latchkey's own: {', '.join(sorted(extensions))}")
+    if o.problems:
+        print(f"{len(o.problems)} deviation(s) from Clerk's document:")
+        for p in o.problems:
+            print(" -", p)
+        raise SystemExit("latchkey does not conform to Clerk's Backend API document")
+    print("Clerk's Backend API document: every response conforms")
