@@ -25,3 +25,30 @@ pub use store::{
 pub use sync::*;
 pub use throttle::*;
 pub use webhooks::*;
+
+/// The migrations both databases share live once in `migrations/` and each backend's folder
+/// links to them (migrations/README.md). A checkout that turned the links into files holding
+/// their target's path would fail only when a database is opened; this says why, at once.
+#[cfg(test)]
+mod shared_migrations {
+    #[test]
+    fn every_backend_migration_reads_as_sql() {
+        let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for backend in ["latchkey-store-sqlite", "latchkey-store-postgres"] {
+            let dir = crates.join(backend).join("migrations");
+            let mut count = 0;
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(
+                    !text.starts_with("..") && text.contains(';'),
+                    "{} is not SQL (a symbolic link checked out as a file?): {:?}",
+                    path.display(),
+                    text.chars().take(80).collect::<String>()
+                );
+                count += 1;
+            }
+            assert!(count >= 11, "{backend}: {count} migrations");
+        }
+    }
+}

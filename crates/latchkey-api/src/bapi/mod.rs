@@ -62,9 +62,9 @@ pub fn routes() -> Router<AppState> {
     let spec = std::sync::Arc::new(openapi::document(&ops));
     let mut router = Router::new();
     for op in ops {
-        let honoured = std::sync::Arc::new(op.doc.query_names());
+        let honoured = params::Honoured(std::sync::Arc::new(op.doc.query_names()));
         let route = op.route.route_layer(axum::middleware::from_fn(move |request, next| {
-            params::only_honoured(honoured.clone(), request, next)
+            params::attach(honoured.clone(), request, next)
         }));
         router = router.route(op.path, route);
     }
@@ -85,7 +85,11 @@ impl FromRequestParts<AppState> for SecretKey {
                     .long("Send your secret key as `Authorization: Bearer sk_live_…`."),
             )
         })?;
-        Ok(Self(state.services.authenticate_secret_key(presented).await?))
+        let operator = state.services.authenticate_secret_key(presented).await?;
+        if let Some(honoured) = parts.extensions.get::<params::Honoured>() {
+            params::check(parts.uri.query(), honoured)?;
+        }
+        Ok(Self(operator))
     }
 }
 

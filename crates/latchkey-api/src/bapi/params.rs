@@ -2,39 +2,49 @@
 //! Clerk's parameters that latchkey does not support included, is refused with 400 naming it,
 //! never silently ignored (docs/clerk-conformance.md, "Parameters"). What an operation honours
 //! is what its entry in [`super::operations`] documents, so `/v1/openapi.json` and this check
-//! cannot disagree.
+//! cannot disagree. The check runs once the caller's secret key is proven ([`super::SecretKey`]),
+//! so an anonymous call hears 401 whatever its query.
 
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use latchkey_service::ServiceError;
 use serde_json::Value;
 
 use crate::error::ApiError;
 
-/// Passes the request on when every key of its query is in `honoured` (`key[]` counts as
-/// `key`); a query that cannot be parsed is left to the handler's own refusal.
-pub(super) async fn only_honoured(honoured: Arc<Vec<&'static str>>, request: Request, next: Next) -> Response {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(request.uri().query().unwrap_or("")).unwrap_or_default();
-    for (key, _) in &pairs {
-        let name = key.strip_suffix("[]").unwrap_or(key);
-        if !honoured.contains(&name) {
-            let takes = if honoured.is_empty() {
-                "This request takes no query parameters.".to_owned()
-            } else {
-                format!("This request takes: {}.", honoured.join(", "))
-            };
-            let error = ServiceError::bad_request(
-                "query_param_unknown",
-                format!("{name} is not a query parameter latchkey honours for this request."),
-            )
-            .long(takes)
-            .meta("param_name", Value::String(name.to_owned()));
-            return ApiError(error).into_response();
-        }
-    }
+/// The query parameters the operation of a request honours, attached to the request.
+#[derive(Clone)]
+pub(super) struct Honoured(pub Arc<Vec<&'static str>>);
+
+/// Attaches the operation's [`Honoured`] parameters for the secret-key extractor to check.
+pub(super) async fn attach(honoured: Honoured, mut request: Request, next: Next) -> Response {
+    request.extensions_mut().insert(honoured);
     next.run(request).await
+}
+
+/// Refuses the first key of `query` not in `honoured` (`key[]` counts as `key`); a query that
+/// cannot be parsed is left to the handler's own refusal.
+pub(super) fn check(query: Option<&str>, honoured: &Honoured) -> Result<(), ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
+    let Some(name) =
+        pairs.iter().map(|(key, _)| key.strip_suffix("[]").unwrap_or(key)).find(|name| !honoured.0.contains(name))
+    else {
+        return Ok(());
+    };
+    let takes = if honoured.0.is_empty() {
+        "This request takes no query parameters.".to_owned()
+    } else {
+        format!("This request takes: {}.", honoured.0.join(", "))
+    };
+    Err(ApiError(
+        ServiceError::bad_request(
+            "query_param_unknown",
+            format!("{name} is not a query parameter latchkey honours for this request."),
+        )
+        .long(takes)
+        .meta("param_name", Value::String(name.to_owned())),
+    ))
 }

@@ -92,7 +92,8 @@ async fn membership_body(state: &AppState, viewer: &OrgActor, m: &MembershipRow)
 
 /// Another member's address is shown only to a viewer who already knew it (their
 /// organization invited it); others see the name alone, so a membership never turns a user
-/// id into an address (docs/SECURITY.md, "Organizations").
+/// id into an address or a username, both identifiers to sign in with (docs/SECURITY.md,
+/// "Organizations").
 async fn hide_unknown_addresses(state: &AppState, viewer: &OrgActor, bodies: &mut [Value]) -> Result<(), ApiError> {
     let known = state.orgs.addresses_known_to(viewer).await?;
     for body in bodies {
@@ -100,6 +101,9 @@ async fn hide_unknown_addresses(state: &AppState, viewer: &OrgActor, bodies: &mu
             continue;
         };
         let own = public.get("user_id").and_then(Value::as_str) == Some(viewer.user_id());
+        if !own {
+            public.insert("username".into(), Value::Null);
+        }
         let address = public.get("identifier").and_then(Value::as_str).filter(|i| i.contains('@'));
         if !own && address.is_some_and(|a| !known.contains(&a.to_lowercase())) {
             public.insert("identifier".into(), Value::String(String::new()));

@@ -116,7 +116,42 @@ crate::both_backends!(query_parameters_are_honoured_or_refused, |backend| async 
         assert_eq!((refused.status, refused.error_code()), (StatusCode::BAD_REQUEST, "query_param_unknown"), "{path}");
         assert_eq!(refused.body["errors"][0]["meta"]["param_name"], name, "{path}");
     }
+    let anonymous = server.browser().get("/v1/users?nonsense=1").await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "the key is checked first");
     let listed = admin.get("/v1/users?limit=5&email_address[]=ada@example.com").await;
     assert_eq!(listed.status, StatusCode::OK, "documented keys pass, bracketed too: {}", listed.text);
     assert_eq!(listed.body.as_array().map(Vec::len), Some(1));
+});
+
+crate::both_backends!(members_see_no_username_but_their_own, |backend| async move {
+    // `username` joined public_user_data for Clerk's schema; a username signs in, so the
+    // Frontend API shows it to its owner only, like an address (docs/SECURITY.md).
+    let server = TestServer::start(backend).await;
+    let admin = Admin::new(&server).await;
+    let ada = crate::orgs::Person::sign_up(&server, "ada@example.com").await;
+    let bob = crate::orgs::Person::sign_up(&server, "bob@example.com").await;
+    for (id, name) in [(&ada.user_id, "ada_l"), (&bob.user_id, "bob_b")] {
+        let r = admin.patch(&format!("/v1/users/{id}"), json!({"username": name})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let org = ada.call("POST", "/v1/organizations", &[("name", "Family")]).await.body["response"]["id"].clone();
+    let org = org.as_str().unwrap().to_owned();
+    let added = admin.post(&format!("/v1/organizations/{org}/memberships"), json!({"user_id": bob.user_id})).await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text);
+
+    let path = format!("/v1/organizations/{org}/memberships?_clerk_session_id={}", bob.session_id);
+    let members = bob.b.get(&path).await;
+    let usernames: Vec<(String, Value)> = members.body["response"]["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", members.text))
+        .iter()
+        .map(|m| {
+            (m["public_user_data"]["user_id"].as_str().unwrap().to_owned(), m["public_user_data"]["username"].clone())
+        })
+        .collect();
+    assert!(usernames.contains(&(bob.user_id.clone(), json!("bob_b"))), "{usernames:?}");
+    assert!(usernames.contains(&(ada.user_id.clone(), Value::Null)), "{usernames:?}");
+    assert!(!members.text.contains("ada_l"));
+    let backend_view = admin.get(&format!("/v1/organizations/{org}/memberships")).await;
+    assert!(backend_view.text.contains("ada_l"), "the Backend API sees it");
 });
