@@ -31,6 +31,8 @@ pub use webhooks::*;
 /// their target's path would fail only when a database is opened; this says why, at once.
 #[cfg(test)]
 mod shared_migrations {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
     #[test]
     fn every_backend_migration_reads_as_sql() {
         let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
