@@ -57,7 +57,7 @@ pub fn membership(
     user: Option<&UserRecord>,
     who: Audience,
 ) -> Value {
-    resources::membership(&state.orgs, &state.avatar(), m, org, counts, user, who)
+    resources::membership(state.orgs.as_ref(), &state.avatar(), m, org, counts, user, who)
 }
 
 /// Invitations as an organization's admins (and the Backend API) see them; `url` only when
@@ -74,7 +74,7 @@ pub async fn invitations(
         .iter()
         .map(|i| {
             let inviter = i.inviter_user_id.as_ref().and_then(|id| inviters.get(id));
-            resources::org_invitation(&state.orgs, i, url, inviter, who)
+            resources::org_invitation(state.orgs.as_ref(), i, url, inviter, who)
         })
         .collect())
 }
@@ -91,5 +91,5 @@ pub async fn invitation(
 
 /// An invitation as its invitee sees it (`/v1/me/organization_invitations`).
 pub fn user_invitation(state: &AppState, i: &OrgInvitationRow, org: Option<&OrganizationRow>) -> Value {
-    resources::to_value(resources::OrgInvitationView::for_invitee(&state.orgs, &state.avatar(), i, org))
+    resources::to_value(resources::OrgInvitationView::for_invitee(state.orgs.as_ref(), &state.avatar(), i, org))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use latchkey_core::clock::Millis;
 use latchkey_core::Random;
-use latchkey_store::{EmailRow, OutboxEvent, PeopleStore, SessionRow, StoreError, UserRecord};
+use latchkey_store::{EmailRow, OutboxEvent, PeopleStore, SessionRow, UserRecord};
 
 use crate::attempts::{Budgets, CodePurpose};
 use crate::authority::SignedIn;
@@ -17,6 +17,8 @@ use crate::error::{Result, ServiceError};
 use crate::hasher::PasswordHasher;
 use crate::identity::{code_error, code_fields, email_param, password_error, pending, username_param};
 use crate::mail::Postman;
+use crate::params::{conflict_to_identifier, primary_email_choice, trimmed};
+use crate::resources::primary_email;
 use crate::users::Users;
 use crate::webhooks::Events;
 use crate::{Action, Limits, RequestContext, ServiceConfig};
@@ -65,27 +67,6 @@ pub struct ProfileUpdate {
     pub unsafe_metadata: Option<serde_json::Value>,
 }
 
-pub(crate) fn trimmed(v: Option<String>, param: &'static str) -> Result<Option<Option<String>>> {
-    match v {
-        None => Ok(None),
-        Some(v) if v.chars().count() > 256 => {
-            Err(ServiceError::unprocessable("form_param_exceeds_allowed_size", format!("{param} is too long"))
-                .param(param))
-        }
-        Some(v) => {
-            let t = v.trim().to_owned();
-            Ok(Some((!t.is_empty()).then_some(t)))
-        }
-    }
-}
-
-pub(crate) fn conflict_to_identifier(e: StoreError, param: &'static str) -> ServiceError {
-    match e {
-        StoreError::Conflict(_) => ServiceError::identifier_exists(param),
-        other => other.into(),
-    }
-}
-
 impl AccountService {
     pub async fn update_profile(&self, who: &SignedIn, update: ProfileUpdate) -> Result<UserRecord> {
         let user_id = who.user_id();
@@ -105,7 +86,7 @@ impl AccountService {
         }
         if let Some(meta) = update.unsafe_metadata {
             // The Backend API's rules: an object of at most 8 KiB.
-            user.unsafe_metadata = crate::admin::metadata_param(&meta, "unsafe_metadata")?;
+            user.unsafe_metadata = crate::params::metadata_param(&meta, "unsafe_metadata")?;
         }
         user.updated_at = self.now();
         user.version += 1;
@@ -303,26 +284,4 @@ impl AccountService {
         }
         Ok(session)
     }
-}
-
-/// An address of the user's that may become primary: it must be theirs and verified.
-pub(crate) fn primary_email_choice(record: &UserRecord, id: String) -> Result<String> {
-    let email = record
-        .emails
-        .iter()
-        .find(|e| e.id == id)
-        .ok_or_else(|| ServiceError::not_found("Email address").param("primary_email_address_id"))?;
-    if !email.verified {
-        return Err(ServiceError::unprocessable(
-            "form_identification_not_verified",
-            "Verify this address before making it primary.",
-        )
-        .param("primary_email_address_id"));
-    }
-    Ok(id)
-}
-
-pub fn primary_email(record: &UserRecord) -> Option<String> {
-    let id = record.user.primary_email_id.as_deref()?;
-    record.emails.iter().find(|e| e.id == id).map(|e| e.email.clone())
 }

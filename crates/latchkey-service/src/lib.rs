@@ -44,6 +44,7 @@ pub mod kek;
 pub mod keys;
 pub mod mail;
 pub mod orgs;
+pub mod params;
 pub mod resources;
 pub mod sync;
 pub mod templates;

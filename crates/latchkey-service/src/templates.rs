@@ -7,9 +7,9 @@ use latchkey_store::{JwtTemplateRow, SessionRow, StoreError};
 use latchkey_token::{CustomKey, TEMPLATE_TOKEN_CAT};
 use serde_json::{json, Map, Value};
 
-use crate::account::primary_email;
 use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
+use crate::resources::primary_email;
 use crate::{RequestContext, Services};
 
 /// Browsers drop cookies past about 4 KB, and many proxies limit headers near 8 KB: a token

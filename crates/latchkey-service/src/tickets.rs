@@ -8,11 +8,11 @@ use latchkey_core::secret::{new_opaque_secret, secret_digest};
 use latchkey_store::{CodeFields, InvitationRow, SignInRow, SignInTokenRow};
 use serde_json::Value;
 
-use crate::admin::{metadata_param, MAX_PAGE};
 use crate::authority::Client;
 use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 use crate::identity::email_param;
+use crate::params::{metadata_param, MAX_PAGE};
 use crate::{RequestContext, Services};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;

@@ -105,11 +105,11 @@ impl Users {
 
     /// The user as webhooks show it.
     pub fn user_event(&self, event_type: &str, record: &latchkey_store::UserRecord) -> OutboxEvent {
-        self.event(event_type, crate::resources::backend_user(self, &self.avatar(), record))
+        self.event(event_type, crate::resources::backend_user(&self.avatar(), record, self.now()))
     }
 
     pub fn session_event(&self, event_type: &str, session: &latchkey_store::SessionRow) -> OutboxEvent {
-        self.event(event_type, crate::resources::backend_session(self, session))
+        self.event(event_type, crate::resources::backend_session(session, self.session_status(session)))
     }
 
     pub fn deleted_event(&self, event_type: &str, object: &str, id: &str) -> OutboxEvent {

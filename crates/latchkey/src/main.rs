@@ -460,7 +460,7 @@ async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
         }
         UsersAction::List { limit, offset, query } => {
             let query = latchkey_store::UserQuery {
-                limit: limit.clamp(1, latchkey_service::admin::MAX_PAGE),
+                limit: limit.clamp(1, latchkey_service::params::MAX_PAGE),
                 offset: offset.max(0),
                 descending: true,
                 query,
@@ -471,7 +471,7 @@ async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
             let total =
                 s.count_users(&latchkey::operator(), &query).await.map_err(|e| anyhow!("{}", e.long_message))?;
             for u in users {
-                let email = latchkey_service::account::primary_email(&u).unwrap_or_default();
+                let email = latchkey_service::resources::primary_email(&u).unwrap_or_default();
                 println!("{}\t{}\t{}", u.user.id, email, u.user.username.unwrap_or_default());
             }
             eprintln!("{total} users in all");

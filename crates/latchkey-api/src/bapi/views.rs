@@ -12,11 +12,11 @@ use crate::AppState;
 pub use fapi::{email_json, phone_json};
 
 pub fn user(state: &AppState, r: &UserRecord) -> Value {
-    latchkey_service::resources::backend_user(state.services.users(), &state.avatar(), r)
+    latchkey_service::resources::backend_user(&state.avatar(), r, state.services.now())
 }
 
 pub fn session(state: &AppState, s: &SessionRow) -> Value {
-    latchkey_service::resources::backend_session(state.services.users(), s)
+    latchkey_service::resources::backend_session(s, state.services.users().session_status(s))
 }
 
 pub fn token(jwt: &str) -> Value {

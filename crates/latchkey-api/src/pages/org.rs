@@ -211,7 +211,7 @@ async fn sections(state: &AppState, csrf: &str, a: &OrgActor) -> String {
                     .flatten()
                     .collect::<Vec<_>>()
                     .join(" ");
-                let id = latchkey_service::account::primary_email(u)
+                let id = latchkey_service::resources::primary_email(u)
                     .filter(|e| m.user_id == a.user_id() || known.contains(e))
                     .or_else(|| u.user.username.clone());
                 match (name.is_empty(), id) {

@@ -4,12 +4,13 @@ use latchkey_core::ids::IdKind;
 use latchkey_store::{EmailRow, PhoneRow};
 
 use super::AdminService;
-use crate::account::conflict_to_identifier;
 use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 use crate::identity::email_param;
+use crate::params::conflict_to_identifier;
 
-use super::{phone_param, UserUpdate};
+use super::UserUpdate;
+use crate::params::phone_param;
 
 impl AdminService {
     pub async fn email_address(&self, id: &str) -> Result<EmailRow> {

@@ -20,14 +20,12 @@ use std::sync::Arc;
 
 use latchkey_core::clock::Millis;
 use latchkey_core::ids::IdKind;
-use latchkey_core::metadata::{self, MetadataProblem};
-use latchkey_core::phone::normalize_phone;
 use latchkey_store::{OutboxEvent, PeopleStore, StoreError};
 use serde_json::Value;
 
-use crate::account::{conflict_to_identifier, trimmed};
 use crate::error::{Result, ServiceError};
 use crate::hasher::PasswordHasher;
+use crate::params::{conflict_to_identifier, trimmed};
 use crate::users::Users;
 use crate::webhooks::Events;
 use crate::ServiceConfig;
@@ -58,9 +56,6 @@ impl AdminService {
         self.store.emitting_people(events)
     }
 }
-
-/// Largest page a list returns.
-pub const MAX_PAGE: i64 = 500;
 
 #[derive(Debug, Clone, Default)]
 pub struct NewUser {
@@ -120,52 +115,6 @@ pub struct MetadataChange {
     pub unsafe_metadata: Option<Value>,
 }
 
-pub(crate) fn metadata_param(value: &Value, param: &'static str) -> Result<String> {
-    metadata::check(value).map_err(|p| {
-        let message = match p {
-            MetadataProblem::NotAnObject => format!("{param} must be a JSON object"),
-            MetadataProblem::TooLarge => {
-                format!("{param} exceeds the maximum size of {} bytes", metadata::MAX_METADATA_BYTES)
-            }
-        };
-        let code = match p {
-            MetadataProblem::NotAnObject => "form_param_format_invalid",
-            MetadataProblem::TooLarge => "form_param_exceeds_allowed_size",
-        };
-        ServiceError::unprocessable(code, message).param(param)
-    })?;
-    Ok(value.to_string())
-}
-
-/// A metadata write: deep merge (`null` deletes a key) or replacement.
-pub(crate) fn apply_metadata(stored: &str, patch: &Value, param: &'static str, merge: bool) -> Result<String> {
-    if merge {
-        merge_metadata(stored, patch, param)
-    } else {
-        metadata_param(patch, param)
-    }
-}
-
-pub(crate) fn merge_metadata(stored: &str, patch: &Value, param: &'static str) -> Result<String> {
-    let Value::Object(patch) = patch else {
-        return Err(ServiceError::unprocessable("form_param_format_invalid", format!("{param} must be a JSON object"))
-            .param(param));
-    };
-    let mut current = metadata::parse(stored);
-    metadata::deep_merge(&mut current, patch);
-    metadata_param(&Value::Object(current), param)
-}
-
-pub(crate) fn phone_param(value: &str) -> Result<String> {
-    normalize_phone(value).ok_or_else(|| {
-        ServiceError::unprocessable(
-            "form_param_format_invalid",
-            "Enter a phone number in international format, such as +15550100199.",
-        )
-        .param("phone_number")
-    })
-}
-
 fn external_id_param(value: Option<String>) -> Result<Option<String>> {
     match trimmed(value, "external_id")? {
         Some(v) => Ok(v),
@@ -195,18 +144,4 @@ fn user_conflict(e: StoreError) -> ServiceError {
         "email_address"
     };
     conflict_to_identifier(e, param)
-}
-
-pub(crate) fn paging(limit: i64, offset: i64) -> Result<(i64, i64)> {
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ServiceError::unprocessable(
-            "form_param_value_invalid",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        )
-        .param("limit"));
-    }
-    if offset < 0 {
-        return Err(ServiceError::unprocessable("form_param_value_invalid", "offset must be 0 or more").param("offset"));
-    }
-    Ok((limit, offset))
 }

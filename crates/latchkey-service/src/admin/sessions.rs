@@ -7,7 +7,7 @@ use super::AdminService;
 use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 
-use super::paging;
+use crate::params::paging;
 
 impl AdminService {
     pub async fn list_sessions(
@@ -52,18 +52,7 @@ impl AdminService {
     ) -> Result<SessionRow> {
         let user = self.users.user(user_id).await?.user;
         self.users.refuse_blocked(&user)?;
-        let active_org_id = match active_org {
-            Some(org) => Some(
-                self.orgs
-                    .member_actor(user_id, org)
-                    .await
-                    .map_err(|e| e.param("active_organization_id"))?
-                    .org()
-                    .id
-                    .clone(),
-            ),
-            None => None,
-        };
+        let active_org_id = self.orgs.member_org_id(user_id, active_org, "active_organization_id").await?;
         let (client, _token) = self.users.new_client().await?;
         let mut session = self.users.new_session(&client.id, user_id);
         session.active_org_id = active_org_id;

@@ -7,15 +7,14 @@ use latchkey_store::{EmailRow, PhoneRow, StoreError, UserQuery, UserRecord, User
 use serde_json::Value;
 
 use super::AdminService;
-use crate::account::{primary_email_choice, trimmed};
 use crate::authority::Operator;
 use crate::error::{Result, ServiceError};
 use crate::identity::{email_param, password_error, username_param};
+use crate::params::{primary_email_choice, trimmed};
 
-use super::{
-    apply_metadata, external_id_param, limit_param, metadata_param, paging, phone_param, user_conflict, MetadataChange,
-    NewUser, UserUpdate, MAX_PAGE,
-};
+use crate::params::{apply_metadata, metadata_param, paging, phone_param, MAX_PAGE};
+
+use super::{external_id_param, limit_param, user_conflict, MetadataChange, NewUser, UserUpdate};
 
 impl AdminService {
     pub async fn admin_create_user(&self, _operator: &Operator, input: NewUser) -> Result<UserRecord> {

@@ -65,18 +65,7 @@ impl Services {
         org_id: Option<&str>,
     ) -> Result<String> {
         let session = self.active_session_of(client, session_id).await?;
-        let org = match org_id {
-            Some(id) => Some(
-                self.orgs
-                    .member_actor(&session.user_id, id)
-                    .await
-                    .map_err(|e| e.param("organization_id"))?
-                    .org()
-                    .id
-                    .clone(),
-            ),
-            None => None,
-        };
+        let org = self.orgs.member_org_id(&session.user_id, org_id, "organization_id").await?;
         self.sign_token_for(ctx, &session, org.as_deref(), self.config.token_ttl_secs).await
     }
 
@@ -121,18 +110,8 @@ impl Services {
         let mut session = self.active_session_of(client, session_id).await?;
         if let Some(choice) = active_org {
             // Only an organization the user belongs to can become active (by id or slug).
-            session.active_org_id = match choice {
-                Some(org) => Some(
-                    self.orgs
-                        .member_actor(&session.user_id, &org)
-                        .await
-                        .map_err(|e| e.param("active_organization_id"))?
-                        .org()
-                        .id
-                        .clone(),
-                ),
-                None => None,
-            };
+            session.active_org_id =
+                self.orgs.member_org_id(&session.user_id, choice.as_deref(), "active_organization_id").await?;
         }
         let now = self.now();
         session.last_active_at = now;

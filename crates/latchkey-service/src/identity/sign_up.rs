@@ -117,7 +117,7 @@ impl Services {
         }
         if let Some(meta) = input.unsafe_metadata {
             // The Backend API's rules: an object of at most 8 KiB.
-            row.unsafe_metadata = crate::admin::metadata_param(&meta, "unsafe_metadata")?;
+            row.unsafe_metadata = crate::params::metadata_param(&meta, "unsafe_metadata")?;
         }
         if let Some(password) = input.password {
             check_new_password(&password).map_err(password_error)?;

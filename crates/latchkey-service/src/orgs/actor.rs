@@ -25,6 +25,21 @@ impl OrgService {
         Ok(OrgActor::new(user_id.to_owned(), org, membership, permissions))
     }
 
+    /// The id of an organization (named by id or slug) the user belongs to, or `None` when
+    /// none is named; one they do not belong to is refused naming `param`.
+    pub(crate) async fn member_org_id(
+        &self,
+        user_id: &str,
+        org: Option<&str>,
+        param: &'static str,
+    ) -> Result<Option<String>> {
+        let Some(org) = org else {
+            return Ok(None);
+        };
+        let actor = self.member_actor(user_id, org).await.map_err(|e| e.param(param))?;
+        Ok(Some(actor.org().id.clone()))
+    }
+
     /// Whether the user may create an organization now: the instance allows it, the user's
     /// own setting does, and they are under their limit.
     pub async fn may_create_organization(&self, who: &SignedIn) -> Result<()> {

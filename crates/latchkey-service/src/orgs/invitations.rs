@@ -10,10 +10,10 @@ use latchkey_core::session::DAY_MS;
 use latchkey_store::{MembershipRow, OrgInvitationRow, OrganizationRow, StoreError};
 use serde_json::Value;
 
-use crate::admin::{metadata_param, paging};
 use crate::authority::{OrgAccess, SignedIn};
 use crate::error::{Result, ServiceError};
 use crate::identity::email_param;
+use crate::params::{metadata_param, paging};
 use crate::tickets::invitation_statuses;
 use crate::RequestContext;
 

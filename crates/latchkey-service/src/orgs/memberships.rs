@@ -10,9 +10,10 @@ use latchkey_store::{
 };
 
 use super::OrgService;
-use crate::admin::{merge_metadata, paging, MetadataChange};
+use crate::admin::MetadataChange;
 use crate::authority::{OperatorOrg, OrgAccess};
 use crate::error::{Result, ServiceError};
+use crate::params::{merge_metadata, paging};
 
 use super::{last_admin, member_not_found, membership_quota};
 

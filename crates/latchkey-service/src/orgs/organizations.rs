@@ -9,9 +9,10 @@ use latchkey_store::{OrgCounts, OrgQuery, OrganizationRow};
 use serde_json::Value;
 
 use super::OrgService;
-use crate::admin::{apply_metadata, metadata_param, paging, MetadataChange};
+use crate::admin::MetadataChange;
 use crate::authority::{Operator, OperatorOrg, OrgAccess};
 use crate::error::{ErrorKind, Result, ServiceError};
+use crate::params::{apply_metadata, metadata_param, paging};
 
 use super::{field_error, limit_param, slug_conflict, NewOrganization, OrganizationUpdate};
 

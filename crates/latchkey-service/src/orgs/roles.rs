@@ -88,3 +88,22 @@ impl OrgService {
         Ok(())
     }
 }
+
+/// What the organization views need of the instance (crate::resources::OrgLens).
+impl crate::resources::OrgLens for OrgService {
+    fn role_name(&self, role: &str) -> String {
+        OrgService::role_name(self, role)
+    }
+
+    fn permissions_of(&self, role: &str) -> Vec<String> {
+        OrgService::permissions_of(self, role)
+    }
+
+    fn invitation_status<'a>(&self, inv: &'a latchkey_store::OrgInvitationRow) -> &'a str {
+        self.org_invitation_status(inv)
+    }
+
+    fn avatar(&self) -> String {
+        OrgService::avatar(self)
+    }
+}

@@ -11,14 +11,16 @@ use latchkey_store::{EmailRow, PhoneRow, SessionRow, UserRecord};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::account::primary_email;
-use crate::users::Users;
-
 /// Who is looking: a backend (secret key, webhooks) sees private fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
     Frontend,
     Backend,
+}
+
+pub fn primary_email(record: &UserRecord) -> Option<String> {
+    let id = record.user.primary_email_id.as_deref()?;
+    record.emails.iter().find(|e| e.id == id).map(|e| e.email.clone())
 }
 
 pub(crate) fn metadata_object(text: &str) -> Value {
@@ -321,8 +323,8 @@ pub fn public_user_data(r: &UserRecord, img: &str) -> Value {
 
 /// A user as the Backend API (and webhooks) show it: the Frontend API's user plus what only
 /// a backend may see.
-pub fn backend_user(s: &Users, img: &str, r: &UserRecord) -> Value {
-    to_value(UserView::backend(r, img, s.now()))
+pub fn backend_user(img: &str, r: &UserRecord, now: i64) -> Value {
+    to_value(UserView::backend(r, img, now))
 }
 
 /// A session as the Backend API (and webhooks) show it.
@@ -342,13 +344,14 @@ pub struct BackendSessionView {
     pub updated_at: i64,
 }
 
-pub fn backend_session(s: &Users, session: &SessionRow) -> Value {
+/// `status`: what the session shows now (an active one past its deadline shows `expired`).
+pub fn backend_session(session: &SessionRow, status: &'static str) -> Value {
     to_value(BackendSessionView {
         object: "session",
         id: session.id.clone(),
         client_id: session.client_id.clone(),
         user_id: session.user_id.clone(),
-        status: s.session_status(session),
+        status,
         last_active_organization_id: session.active_org_id.clone(),
         actor: None,
         last_active_at: session.last_active_at,

@@ -6,7 +6,18 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{metadata_object, to_value, Audience, PublicUserData};
-use crate::orgs::OrgService;
+
+/// What organization views need of the instance: its roles and what time it is. The
+/// organization service provides it; a trait here keeps this module free of services.
+pub trait OrgLens {
+    fn role_name(&self, role: &str) -> String;
+    /// The permissions a role grants, system permissions included.
+    fn permissions_of(&self, role: &str) -> Vec<String>;
+    /// The status an invitation shows now (pending past its expiry shows `expired`).
+    fn invitation_status<'a>(&self, inv: &'a OrgInvitationRow) -> &'a str;
+    /// The avatar URL the resources show.
+    fn avatar(&self) -> String;
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OrganizationView {
@@ -85,7 +96,7 @@ pub struct MembershipView {
 }
 
 pub fn membership(
-    s: &OrgService,
+    s: &dyn OrgLens,
     img: &str,
     m: &MembershipRow,
     org: Option<&OrganizationRow>,
@@ -178,7 +189,7 @@ impl OrgInvitationView {
     /// when the invitation is created (the link carries its secret). `inviter`: the user who
     /// invited, which a backend sees.
     pub fn of(
-        s: &OrgService,
+        s: &dyn OrgLens,
         i: &OrgInvitationRow,
         url: Option<&str>,
         inviter: Option<&UserRecord>,
@@ -194,7 +205,7 @@ impl OrgInvitationView {
             organization_id: i.organization_id.clone(),
             inviter_id: backend.then(|| i.inviter_user_id.clone()),
             public_inviter_data: backend.then(|| inviter.map(|u| InviterData::of(u, &s.avatar()))),
-            status: s.org_invitation_status(i).to_owned(),
+            status: s.invitation_status(i).to_owned(),
             public_metadata: metadata_object(&i.public_metadata),
             url: url.map(str::to_owned),
             expires_at: i.expires_at,
@@ -206,7 +217,7 @@ impl OrgInvitationView {
     }
 
     /// The invitation as its invitee sees it (`/v1/me/organization_invitations`).
-    pub fn for_invitee(s: &OrgService, img: &str, i: &OrgInvitationRow, org: Option<&OrganizationRow>) -> Self {
+    pub fn for_invitee(s: &dyn OrgLens, img: &str, i: &OrgInvitationRow, org: Option<&OrganizationRow>) -> Self {
         let mut view = Self::of(s, i, None, None, Audience::Frontend);
         view.public_organization_data = Some(org.map(|o| PublicOrganizationData {
             id: o.id.clone(),
@@ -220,7 +231,7 @@ impl OrgInvitationView {
 }
 
 pub fn org_invitation(
-    s: &OrgService,
+    s: &dyn OrgLens,
     i: &OrgInvitationRow,
     url: Option<&str>,
     inviter: Option<&UserRecord>,
