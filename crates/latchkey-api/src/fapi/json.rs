@@ -250,7 +250,8 @@ pub fn sign_in_json(s: &SignInRow, img: &str) -> Value {
         });
     }
     let first_factor_verification = s.first_factor_strategy.as_ref().map(|strategy| FactorVerification {
-        object: "verification_otp",
+        // Clerk's document: a password is `verification_password`, a code `verification_otp`.
+        object: if strategy.as_str() == "password" { "verification_password" } else { "verification_otp" },
         status: s.first_factor_status.clone().unwrap_or_else(|| "unverified".into()),
         strategy: strategy.clone(),
         attempts: s.code.attempts,

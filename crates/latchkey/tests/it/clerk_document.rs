@@ -155,3 +155,31 @@ crate::both_backends!(members_see_no_username_but_their_own, |backend| async mov
     let backend_view = admin.get(&format!("/v1/organizations/{org}/memberships")).await;
     assert!(backend_view.text.contains("ada_l"), "the Backend API sees it");
 });
+
+crate::both_backends!(frontend_api_objects_follow_clerks_document, |backend| async move {
+    // From the Frontend API oracle's findings (docs/clerk-conformance.md, "Frontend API"): a
+    // password first factor is a `verification_password`; the environment's lockout settings
+    // carry the fields the document requires.
+    let server = TestServer::start(backend).await;
+    let ada = crate::orgs::Person::sign_up(&server, "ada@example.com").await;
+    let fresh = server.browser();
+    let signed = fresh
+        .post(
+            "/v1/client/sign_ins",
+            &[("identifier", "ada@example.com"), ("strategy", "password"), ("password", crate::orgs::PASSWORD)],
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{}", signed.text);
+    let verification = &signed.body["response"]["first_factor_verification"];
+    assert_eq!(
+        (verification["object"].as_str(), verification["strategy"].as_str()),
+        (Some("verification_password"), Some("password")),
+        "{verification}"
+    );
+    assert_eq!(verification["status"], "verified");
+    assert!(!ada.user_id.is_empty());
+
+    let env = fresh.get("/v1/environment").await;
+    let lockout = &env.body["user_settings"]["attack_protection"]["user_lockout"];
+    assert!(lockout["max_attempts"].is_i64() && lockout["duration_in_minutes"].is_i64(), "{lockout}");
+});

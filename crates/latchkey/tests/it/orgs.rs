@@ -12,7 +12,7 @@ use crate::both_backends;
 use crate::flows::verifier_for;
 use crate::harness::{Backend, Browser, Reply, TestServer};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// An instance with one permission of the app's own and a custom role.
 pub async fn server(backend: Backend) -> TestServer {
