@@ -219,7 +219,6 @@ pub struct Services {
     code_key: Vec<u8>,
     limits: Arc<Limits>,
     budgets: attempts::Budgets,
-    events: webhooks::Events,
     postman: mail::Postman,
     /// Users and their sessions, shared with the account and administration services.
     users: Arc<users::Users>,
@@ -289,7 +288,6 @@ impl Services {
             code_key,
             limits,
             budgets,
-            events,
             postman,
             users,
             account,

@@ -122,7 +122,7 @@ impl Users {
         user_id: &str,
         change: impl FnOnce(&mut latchkey_store::UserRecord),
     ) -> Result<OutboxEvent> {
-        let mut record = self.store.get_user(user_id).await?.ok_or_else(|| ServiceError::not_found("User"))?;
+        let mut record = self.user(user_id).await?;
         change(&mut record);
         Ok(self.user_event("user.updated", &record))
     }

@@ -19,7 +19,6 @@ pub use stamp::Events;
 use std::sync::Arc;
 
 use latchkey_store::{AttemptRow, DeliveryRow, OutboxEvent};
-use serde_json::Value;
 
 use crate::Services;
 
@@ -126,19 +125,11 @@ pub struct DeliveryView {
 }
 
 impl Services {
-    /// An event of `event_type` about `data`, stamped now (Clerk's envelope, docs/backend-api.md §12).
-    pub fn event(&self, event_type: &str, data: Value) -> OutboxEvent {
-        self.events.event(event_type, data)
-    }
-
     /// The store, writing `events` in the transaction of the next write (see [`Store::emitting`]).
     pub(crate) fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn latchkey_store::IdentityStore> {
         self.store.emitting_identity(events)
     }
 }
-
-/// Events of user changes, built before the write that makes them true.
-impl Services {}
 
 /// Puts `row` in place of the record's email of the same id (or adds it).
 pub(crate) fn put_email(r: &mut latchkey_store::UserRecord, row: &latchkey_store::EmailRow) {

@@ -1,7 +1,7 @@
 //! [`WebhookService`]: webhook endpoints as administrators manage them, and what the delivery
 //! worker needs. A service of its own: it holds only the webhook part of the store
 //! ([`WebhookStore`]), the key manager (to seal and open endpoint secrets), the clock and
-//! randomness. Emitting events stays with the flows that cause them ([`crate::Services::event`]),
+//! randomness. Emitting events stays with the flows that cause them ([`Events`](super::Events)),
 //! since an event is written in the same transaction as its change.
 
 use std::sync::Arc;

@@ -97,6 +97,24 @@ crate::both_backends!(memberships_and_invitations_carry_the_fields_clerk_require
     let with_inviter =
         listed.body["data"].as_array().unwrap().iter().find(|i| i["email_address"] == "carol@example.com").cloned();
     assert_eq!(with_inviter.unwrap()["public_inviter_data"]["user_id"], ada.as_str(), "lists carry it too");
+
+    // An inviter who is gone: the id stays, their data is null.
+    let cy = admin.post("/v1/users", json!({"email_address": ["cy@example.com"]})).await.body["id"].clone();
+    let by_cy = admin.post(&path, json!({"email_address": "eve@example.com", "inviter_user_id": cy})).await;
+    assert_eq!(by_cy.status, StatusCode::OK, "{}", by_cy.text);
+    assert_eq!(
+        admin.call(reqwest::Method::DELETE, &format!("/v1/users/{}", cy.as_str().unwrap()), None).await.status,
+        StatusCode::OK
+    );
+    let listed = admin.get(&path).await;
+    let by_gone = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["email_address"] == "eve@example.com")
+        .cloned()
+        .unwrap();
+    assert_eq!((by_gone["inviter_id"].clone(), by_gone["public_inviter_data"].clone()), (cy, Value::Null));
 });
 
 crate::both_backends!(query_parameters_are_honoured_or_refused, |backend| async move {
