@@ -3,6 +3,7 @@
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -14,7 +15,7 @@ use latchkey_store::{SessionRow, UserRecord};
 use serde_json::{json, Value};
 
 use super::{json as views, Caller, Reply};
-use crate::error::ApiError;
+use crate::error::{json_response, ApiError};
 use crate::params::Params;
 use crate::AppState;
 
@@ -98,14 +99,10 @@ async fn update_me(State(state): State<AppState>, m: Me, p: Params) -> Result<Re
     m.reply(&state, user_body(&state, &user).await?).await
 }
 
-fn list(data: Vec<Value>) -> Value {
-    let n = data.len();
-    json!({"data": data, "total_count": n})
-}
-
-async fn list_emails(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
-    let data = m.user.emails.iter().map(views::email_json).collect();
-    m.reply(&state, list(data)).await
+/// A bare array, as Clerk's document gives it (no envelope: nothing here changes the client).
+async fn list_emails(m: Me) -> Response {
+    let data: Vec<Value> = m.user.emails.iter().map(views::email_json).collect();
+    json_response(StatusCode::OK, &Value::Array(data))
 }
 
 async fn add_email(State(state): State<AppState>, m: Me, p: Params) -> Result<Response, ApiError> {
@@ -150,29 +147,31 @@ async fn change_password(State(state): State<AppState>, m: Me, p: Params) -> Res
     m.reply(&state, user_body(&state, &user).await?).await
 }
 
+/// A bare array: clerk-js maps the payload itself (`payload.map`), and Clerk's document agrees.
+/// latchkey records no device, place or browser, so the activity names none of them.
 async fn list_sessions(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
     let sessions = state.account.active_sessions(&m.who).await?;
+    let memberships = super::orgs::memberships_of(&state, &m.user.user.id).await?;
     let now = state.services.now();
     let data: Vec<Value> = sessions
         .iter()
         .map(|s| {
-            let mut v = views::session_view(s, "active", None, None, now, &state.avatar());
-            v.latest_activity = Some(
-                json!({"object": "session_activity", "id": s.id, "device_type": null, "browser_name": null, "browser_version": null, "ip_address": null, "city": null, "country": null, "is_mobile": false}),
-            );
+            let mut v =
+                views::session_view(s, "active", Some((&m.user, memberships.clone())), None, now, &state.avatar());
+            v.latest_activity = Some(json!({"object": "session_activity", "id": s.id, "is_mobile": false}));
             to_value(v)
         })
         .collect();
-    // Clerk's SDK expects a bare array here.
-    m.reply(&state, Value::Array(data)).await
+    Ok(json_response(StatusCode::OK, &Value::Array(data)))
 }
 
 async fn revoke_session(State(state): State<AppState>, m: Me, Path(id): Path<String>) -> Result<Response, ApiError> {
     let session = state.account.revoke_own_session(&m.who, &id).await?;
+    let memberships = super::orgs::memberships_of(&state, &m.user.user.id).await?;
     let body = views::session_view(
         &session,
         state.services.users().session_status(&session),
-        None,
+        Some((&m.user, memberships)),
         None,
         state.services.now(),
         &state.avatar(),

@@ -68,12 +68,15 @@ pub struct EmailView {
 
 impl EmailView {
     pub fn of(e: &EmailRow) -> Self {
+        // Clerk's schema requires the code's expiry (docs/clerk-conformance.md). An address
+        // verified with no code of its own (at sign-up, or added verified by the Backend API)
+        // reports the moment it was added: a time already past, as a used code's is.
         let otp = |status| OtpVerification {
             object: "verification_otp",
             status,
             strategy: "email_code",
             attempts: Some(e.code.attempts),
-            expire_at: e.code.expires_at,
+            expire_at: Some(e.code.expires_at.unwrap_or(e.created_at)),
         };
         let verification = if e.verified {
             Some(otp("verified"))
@@ -197,7 +200,11 @@ pub struct BackendUserFields {
 impl UserView {
     /// The user as the Frontend API shows it to its owner, with their memberships.
     pub fn frontend(r: &UserRecord, img: &str, memberships: Vec<Value>) -> Self {
-        Self::base(r, img, Some(memberships))
+        let mut view = Self::base(r, img, Some(memberships));
+        // The Frontend API's schema has an integer here; clerk-js reads 0 as "no limit of
+        // this user's own" (docs/clerk-conformance.md).
+        view.create_organizations_limit = Some(view.create_organizations_limit.unwrap_or(0));
+        view
     }
 
     /// The user as the Backend API (and webhooks) show it at `now`.

@@ -76,10 +76,14 @@ both_backends!(a_revoked_session_cannot_refresh, |backend| async move {
     let r = server.sign_in(&b, "grace@example.com", PASSWORD).await;
     let sid_b = r.body["response"]["created_session_id"].as_str().unwrap().to_owned();
     let sessions = a.get("/v1/me/sessions/active").await;
-    assert_eq!(sessions.body["response"].as_array().unwrap().len(), 2);
+    // A bare array, as clerk-js reads it (`payload.map`), each session with its user.
+    let listed = sessions.body.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|s| s["user"]["object"] == "user" && s["latest_activity"]["is_mobile"] == false));
     let revoke = a.post(&format!("/v1/me/sessions/{sid_b}/revoke?_clerk_session_id={sid_a}"), &[]).await;
     assert_eq!(revoke.status, StatusCode::OK, "{}", revoke.text);
     assert_eq!(revoke.body["response"]["status"], "revoked");
+    assert_eq!(revoke.body["response"]["user"]["id"], listed[0]["user"]["id"]);
     let refresh = b.token(&sid_b).await;
     assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
     assert_eq!(refresh.body["errors"][0]["code"], "authentication_invalid");
@@ -426,7 +430,7 @@ both_backends!(account_changes_through_me, |backend| async move {
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
     assert!(server.mail_to("second@example.com").await.iter().any(|m| m.subject.contains("password was changed")));
     let sessions = a.get("/v1/me/sessions/active").await;
-    assert_eq!(sessions.body["response"].as_array().unwrap().len(), 1, "other sessions were signed out");
+    assert_eq!(sessions.body.as_array().unwrap().len(), 1, "other sessions were signed out");
     assert_eq!(a.token(&sid).await.status, StatusCode::OK);
     assert_eq!(
         server.sign_in(&server.browser(), "second@example.com", "a brand new passphrase").await.status,

@@ -127,7 +127,7 @@ async fn health_readiness_metrics_discovery() {
     );
     assert!(metrics.text.contains("latchkey_database_up 1"));
     let env = b.get("/v1/environment").await;
-    assert_eq!(env.body["object"], "environment");
+    assert_eq!(env.body["auth_config"]["object"], "auth_config");
     assert_eq!(env.body["display_config"]["sign_in_url"], format!("{}/sign-in", server.url));
     assert!(env.body.get("commerce_settings").is_none());
     assert_eq!(env.body["user_settings"]["attributes"].as_object().unwrap().len(), 11);
