@@ -14,6 +14,7 @@ import os
 import requests
 import schemathesis
 
+import clerk_bodies
 import clerk_coverage
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -25,6 +26,7 @@ PASSWORD = "plum-Anchor-47-quietly"
 class Oracle:
     def __init__(self, url, secret):
         self.url = url
+        self.secret = secret
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {secret}"
         self.schema = schemathesis.openapi.from_path(BAPI_DOCUMENT)
@@ -195,6 +197,8 @@ def run(url, secret):
     not_documented = sorted(o.called - implemented)
     if not_documented:
         o.problems.append(f"operations called that latchkey's /v1/openapi.json does not list: {', '.join(not_documented)}")
+    with open(clerk_coverage.DOC) as f:
+        o.problems.extend(clerk_bodies.check(o.url, o.secret, o.schema.raw_schema, f.read()))
     expected = clerk_coverage.section(implemented)
     if clerk_coverage.documented_section() != expected:
         o.problems.append(

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use latchkey_service::ServiceError;
 use serde_json::Value;
 
+use super::params::{check_body, Honoured};
 use crate::error::ApiError;
 use crate::params::Params;
 
@@ -84,7 +85,30 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(Params::from_request(req, state).await?))
+        let honoured = req.extensions().get::<Honoured>().cloned();
+        let params = Params::from_request(req, state).await?;
+        check_body(params.0.keys(), honoured.as_ref())?;
+        Ok(Self(params))
+    }
+}
+
+/// A bulk body: a JSON array of at most 100 objects, each read like a [`Body`] and checked for
+/// fields its operation does not honour.
+pub struct BodyList(pub Vec<Body>);
+
+impl<S: Send + Sync> FromRequest<S> for BodyList {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let honoured = req.extensions().get::<Honoured>().cloned();
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::bad_request("malformed_request_body", "The body could not be read."))?;
+        let items = Body::list(&bytes, "entries")?;
+        for item in &items {
+            check_body(item.0 .0.keys(), honoured.as_ref())?;
+        }
+        Ok(Self(items))
     }
 }
 

@@ -62,7 +62,10 @@ pub fn routes() -> Router<AppState> {
     let spec = std::sync::Arc::new(openapi::document(&ops));
     let mut router = Router::new();
     for op in ops {
-        let honoured = params::Honoured(std::sync::Arc::new(op.doc.query_names()));
+        let honoured = params::Honoured {
+            query: std::sync::Arc::new(op.doc.query_names()),
+            body: op.doc.body_names().map(std::sync::Arc::new),
+        };
         let route = op.route.route_layer(axum::middleware::from_fn(move |request, next| {
             params::attach(honoured.clone(), request, next)
         }));

@@ -13,12 +13,22 @@ pub struct Doc {
     params: Vec<Value>,
     query_names: Vec<&'static str>,
     body: Option<Value>,
+    body_fields: Option<Vec<String>>,
     ok: Option<Value>,
 }
 
 impl Doc {
     pub fn new(tag: &'static str, summary: &'static str, operation_id: &'static str) -> Self {
-        Self { tag, summary, operation_id, params: Vec::new(), query_names: Vec::new(), body: None, ok: None }
+        Self {
+            tag,
+            summary,
+            operation_id,
+            params: Vec::new(),
+            query_names: Vec::new(),
+            body: None,
+            body_fields: None,
+            ok: None,
+        }
     }
 
     pub fn path(mut self, name: &'static str) -> Self {
@@ -29,6 +39,12 @@ impl Doc {
     /// The query parameters this operation honours (every other is refused, see `params.rs`).
     pub fn query_names(&self) -> Vec<&'static str> {
         self.query_names.clone()
+    }
+
+    /// The fields of this operation's object body (of each object, for a list), which are all
+    /// it honours; `None` when it documents no such body.
+    pub fn body_names(&self) -> Option<Vec<String>> {
+        self.body_fields.clone()
     }
 
     pub fn query(mut self, name: &'static str, schema: Value) -> Self {
@@ -53,6 +69,7 @@ impl Doc {
     }
 
     pub fn body(mut self, properties: Value, required: &[&str]) -> Self {
+        self.body_fields = Some(field_names(&properties));
         self.body = Some(json!({
             "required": !required.is_empty(),
             "content": {"application/json": {"schema": {"type": "object", "properties": properties, "required": required}}},
@@ -61,6 +78,8 @@ impl Doc {
     }
 
     pub fn body_schema(mut self, schema: Value) -> Self {
+        let object = schema.get("items").unwrap_or(&schema);
+        self.body_fields = object.get("properties").map(field_names);
         self.body = Some(json!({"required": true, "content": {"application/json": {"schema": schema}}}));
         self
     }
@@ -91,6 +110,10 @@ impl Doc {
         }
         op
     }
+}
+
+fn field_names(properties: &Value) -> Vec<String> {
+    properties.as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default()
 }
 
 pub fn reference(component: &str) -> Value {

@@ -2,7 +2,6 @@
 //! metadata, organization invitations, the instance-wide membership list and a user's
 //! memberships. Lists are `{data, total_count}` (docs/backend-api.md §2).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
@@ -13,7 +12,7 @@ use latchkey_service::ServiceError;
 use latchkey_store::{MembershipQuery, MembershipRow, OrgOrder, OrgQuery, OrganizationRow};
 use serde_json::{json, Value};
 
-use super::input::{Body, Query};
+use super::input::{Body, BodyList, Query};
 use super::openapi::{paginated_of, Doc};
 use super::{ok, views, Operation, SecretKey};
 use crate::error::ApiError;
@@ -491,9 +490,9 @@ async fn create_invitations(
     State(state): State<AppState>,
     SecretKey(op): SecretKey,
     Path(id): Path<String>,
-    body: Bytes,
+    BodyList(entries): BodyList,
 ) -> Result<Response, ApiError> {
-    let inputs = Body::list(&body, "invitations")?.iter().map(invitation_input).collect::<Result<Vec<_>, _>>()?;
+    let inputs = entries.iter().map(invitation_input).collect::<Result<Vec<_>, _>>()?;
     let org = state.orgs.organization(&id).await?;
     for input in &inputs {
         state.orgs.check_org_invitation(&org, input).await?;

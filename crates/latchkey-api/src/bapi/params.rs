@@ -1,8 +1,8 @@
-//! Every query parameter of a Backend API request is one its operation honours; any other,
-//! Clerk's parameters that latchkey does not support included, is refused with 400 naming it,
-//! never silently ignored (docs/clerk-conformance.md, "Parameters"). What an operation honours
-//! is what its entry in [`super::operations`] documents, so `/v1/openapi.json` and this check
-//! cannot disagree. The check runs once the caller's secret key is proven ([`super::SecretKey`]),
+//! Every query parameter and body field of a Backend API request is one its operation honours;
+//! any other, Clerk's parameters that latchkey does not support included, is refused with 400
+//! naming it, never silently ignored (docs/clerk-conformance.md, "Parameters"). What an
+//! operation honours is what its entry in [`super::operations`] documents, so
+//! `/v1/openapi.json` and this check cannot disagree. The check runs once the caller's secret key is proven ([`super::SecretKey`]),
 //! so an anonymous call hears 401 whatever its query.
 
 use std::sync::Arc;
@@ -15,9 +15,13 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
-/// The query parameters the operation of a request honours, attached to the request.
+/// The query parameters and body fields the operation of a request honours, attached to the
+/// request (`body` is `None` for an operation that documents no object body).
 #[derive(Clone)]
-pub(super) struct Honoured(pub Arc<Vec<&'static str>>);
+pub(crate) struct Honoured {
+    pub query: Arc<Vec<&'static str>>,
+    pub body: Option<Arc<Vec<String>>>,
+}
 
 /// Attaches the operation's [`Honoured`] parameters for the secret-key extractor to check.
 pub(super) async fn attach(honoured: Honoured, mut request: Request, next: Next) -> Response {
@@ -30,14 +34,14 @@ pub(super) async fn attach(honoured: Honoured, mut request: Request, next: Next)
 pub(super) fn check(query: Option<&str>, honoured: &Honoured) -> Result<(), ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
     let Some(name) =
-        pairs.iter().map(|(key, _)| key.strip_suffix("[]").unwrap_or(key)).find(|name| !honoured.0.contains(name))
+        pairs.iter().map(|(key, _)| key.strip_suffix("[]").unwrap_or(key)).find(|name| !honoured.query.contains(name))
     else {
         return Ok(());
     };
-    let takes = if honoured.0.is_empty() {
+    let takes = if honoured.query.is_empty() {
         "This request takes no query parameters.".to_owned()
     } else {
-        format!("This request takes: {}.", honoured.0.join(", "))
+        format!("This request takes: {}.", honoured.query.join(", "))
     };
     Err(ApiError(
         ServiceError::bad_request(
@@ -46,5 +50,32 @@ pub(super) fn check(query: Option<&str>, honoured: &Honoured) -> Result<(), ApiE
         )
         .long(takes)
         .meta("param_name", Value::String(name.to_owned())),
+    ))
+}
+
+/// Refuses the first field of a body that its operation does not document. Operations without
+/// a documented object body (`None`) are not checked here: their handlers read no fields.
+pub(crate) fn check_body<'a>(
+    mut fields: impl Iterator<Item = &'a String>,
+    honoured: Option<&Honoured>,
+) -> Result<(), ApiError> {
+    let Some(names) = honoured.and_then(|h| h.body.as_ref()) else {
+        return Ok(());
+    };
+    let Some(name) = fields.find(|f| !names.contains(f)) else {
+        return Ok(());
+    };
+    let takes = if names.is_empty() {
+        "This request takes no body fields.".to_owned()
+    } else {
+        format!("This request takes: {}.", names.join(", "))
+    };
+    Err(ApiError(
+        ServiceError::bad_request(
+            "form_param_unknown",
+            format!("{name} is not a body field latchkey honours for this request."),
+        )
+        .long(takes)
+        .meta("param_name", Value::String(name.clone())),
     ))
 }

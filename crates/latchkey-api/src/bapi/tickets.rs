@@ -1,7 +1,6 @@
 //! App-level invitations (`clerkClient.invitations.*`) and sign-in tokens
 //! (`clerkClient.signInTokens.*`).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
@@ -9,7 +8,7 @@ use axum::routing::{delete, get, post};
 use latchkey_service::tickets::InvitationInput;
 use serde_json::{json, Value};
 
-use super::input::{Body, Query};
+use super::input::{Body, BodyList, Query};
 use super::openapi::{list_of, paginated_of, Doc};
 use super::{ok, views, Operation, SecretKey};
 use crate::error::ApiError;
@@ -119,9 +118,9 @@ async fn create_invitation(
 async fn create_invitations(
     State(state): State<AppState>,
     SecretKey(op): SecretKey,
-    body: Bytes,
+    BodyList(entries): BodyList,
 ) -> Result<Response, ApiError> {
-    let inputs = Body::list(&body, "invitations")?.iter().map(invitation_input).collect::<Result<Vec<_>, _>>()?;
+    let inputs = entries.iter().map(invitation_input).collect::<Result<Vec<_>, _>>()?;
     let mut created = Vec::with_capacity(inputs.len());
     for input in &inputs {
         state.services.check_invitation(input).await?;

@@ -201,3 +201,34 @@ crate::both_backends!(frontend_api_objects_follow_clerks_document, |backend| asy
     let lockout = &env.body["user_settings"]["attack_protection"]["user_lockout"];
     assert!(lockout["max_attempts"].is_i64() && lockout["duration_in_minutes"].is_i64(), "{lockout}");
 });
+
+crate::both_backends!(body_fields_are_honoured_or_refused, |backend| async move {
+    let server = TestServer::start(backend).await;
+    let admin = Admin::new(&server).await;
+    let refused =
+        admin.post("/v1/users", json!({"email_address": ["ada@example.com"], "totp_secret": "JBSWY3DP"})).await;
+    assert_eq!(
+        (refused.status, refused.error_code()),
+        (StatusCode::BAD_REQUEST, "form_param_unknown"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(refused.body["errors"][0]["meta"]["param_name"], "totp_secret");
+    assert!(refused.body["errors"][0]["long_message"].as_str().unwrap().contains("email_address"));
+    let users = admin.get("/v1/users/count").await;
+    assert_eq!(users.body["total_count"], 0, "nothing was created");
+    // Each entry of a bulk body is checked, and a bad entry creates nothing.
+    let bulk = admin
+        .post(
+            "/v1/invitations/bulk",
+            json!([{"email_address": "bo@example.com"}, {"email_address": "cy@example.com", "template_slug": "x"}]),
+        )
+        .await;
+    assert_eq!((bulk.status, bulk.error_code()), (StatusCode::BAD_REQUEST, "form_param_unknown"), "{}", bulk.text);
+    assert_eq!(bulk.body["errors"][0]["meta"]["param_name"], "template_slug");
+    assert_eq!(admin.get("/v1/invitations").await.body.as_array().map(Vec::len), Some(0), "nothing was sent");
+    let anonymous = server.browser().post_json("/v1/users", &json!({"nonsense": 1})).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "the key is checked first");
+    let created = admin.post("/v1/users", json!({"email_address": ["ada@example.com"], "first_name": "Ada"})).await;
+    assert_eq!(created.status, StatusCode::OK, "documented fields pass: {}", created.text);
+});
