@@ -38,6 +38,7 @@ ROUTES = {
     "getSignIn": ("GET", "/v1/client/sign_ins/{sign_in_id}"),
     "prepareSignInFactorOne": ("POST", "/v1/client/sign_ins/{sign_in_id}/prepare_first_factor"),
     "attemptSignInFactorOne": ("POST", "/v1/client/sign_ins/{sign_in_id}/attempt_first_factor"),
+    "resetPassword": ("POST", "/v1/client/sign_ins/{sign_in_id}/reset_password"),
     "getSession": ("GET", "/v1/client/sessions/{session_id}"),
     "touchSession": ("POST", "/v1/client/sessions/{session_id}/touch"),
     "createSessionToken": ("POST", "/v1/client/sessions/{session_id}/tokens"),
@@ -157,15 +158,16 @@ class Browser:
         return True
 
 
-def mail_code(url, address):
-    """The newest code mailed to `address` (the development mail sink)."""
+def mail_code(url, address, about=""):
+    """The newest code mailed to `address` (the development mail sink) in a message whose
+    subject mentions `about`."""
     import re
     import time
 
     for _ in range(200):
         messages = requests.get(url + "/dev/mail", timeout=10).json()
         for m in reversed(messages if isinstance(messages, list) else messages.get("messages", [])):
-            if m.get("to") == address:
+            if m.get("to") == address and about in m.get("subject", ""):
                 found = re.search(r"\b(\d{6})\b", m.get("subject", "") + m.get("text", ""))
                 if found:
                     return found.group(1)
@@ -257,6 +259,14 @@ def scenario(url, secret, b, admin):
     third = again["response"]["created_session_id"]
     b.call("revokeSession", f"/v1/me/sessions/{third}/revoke", expect=200)
     b.call("removeSession", f"/v1/client/sessions/{third}/remove")
+
+    # "Forgot password?": a reset code, then the new password.
+    forgot = b.call("createSignIn", "/v1/client/sign_ins", form={"identifier": "ada@example.com"})["response"]["id"]
+    at = f"/v1/client/sign_ins/{forgot}"
+    b.call("prepareSignInFactorOne", at + "/prepare_first_factor", form={"strategy": "reset_password_email_code"})
+    b.call("attemptSignInFactorOne", at + "/attempt_first_factor",
+           form={"strategy": "reset_password_email_code", "code": mail_code(url, "ada@example.com", "reset")})
+    b.call("resetPassword", at + "/reset_password", form={"password": PASSWORD + "?", "sign_out_of_other_sessions": "true"})
     b.call("handshakeClient", "/v1/client/handshake", expect=307, params={"redirect_url": url + "/"})
     b.call("deleteClientSessions", "/v1/client")
 

@@ -19,6 +19,7 @@ pub mod session;
 pub mod sync;
 pub mod template;
 pub mod throttle;
+pub mod user_agent;
 pub mod username;
 
 pub use clock::{Clock, ManualClock, SystemClock};

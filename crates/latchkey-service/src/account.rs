@@ -16,7 +16,7 @@ use crate::authority::SignedIn;
 use crate::error::{Result, ServiceError};
 use crate::hasher::PasswordHasher;
 use crate::identity::{code_error, code_fields, email_param, password_error, pending, username_param};
-use crate::mail::Postman;
+use crate::mail::{password_changed_notice, Postman};
 use crate::params::{conflict_to_identifier, primary_email_choice, trimmed};
 use crate::resources::primary_email;
 use crate::users::Users;
@@ -137,12 +137,10 @@ impl AccountService {
             self.users.revoke_user_sessions(user_id, Some(keep), now).await?;
         }
         if let Some(email) = primary_email(&record) {
-            let app = &self.config.app_name;
-            self.postman.send(
-                &email,
-                &format!("Your {app} password was changed"),
-                format!("The password of your {app} account was just changed. If this was not you, reset your password now and review your active sessions.\n"),
-            );
+            let ua = ctx.user_agent.as_deref();
+            let (subject, text) =
+                password_changed_notice(&self.config.app_name, now, ua, sign_out_others_except.is_some());
+            self.postman.send(&email, &subject, text);
         }
         self.users.user(user_id).await
     }

@@ -63,7 +63,7 @@ use latchkey_store::Store;
 pub use authority::{Operator, OrgAccess, SignedIn};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use hasher::{Argon2Hasher, HashParams, PasswordHasher};
-pub use identity::{ClientView, SignInInput, SignUpInput};
+pub use identity::{ClientView, NewPassword, SignInInput, SignUpInput};
 pub use keys::KeyManager;
 pub use mail::{DevMailSink, MailMessage, Mailer};
 
@@ -148,6 +148,8 @@ pub struct RequestContext {
     pub ip: String,
     /// The `Origin` of the request when it is an allowed one (becomes `azp`).
     pub origin: Option<String>,
+    /// The `User-Agent` the request came with, to tell the owner which browser changed what.
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -183,3 +183,28 @@ impl Postman {
         });
     }
 }
+
+/// The notice a password change or reset sends the account's owner (ASVS 6.3.7): when, from
+/// which browser, and whether the other sessions were ended.
+pub(crate) fn password_changed_notice(
+    app: &str,
+    at_ms: i64,
+    user_agent: Option<&str>,
+    others_ended: bool,
+) -> (String, String) {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(at_ms).unwrap_or(0));
+    let when = httpdate::fmt_http_date(at);
+    let browser = latchkey_core::user_agent::describe(user_agent);
+    let sessions = if others_ended {
+        "Every other device signed in to your account was signed out."
+    } else {
+        "Your other signed-in devices stay signed in."
+    };
+    (
+        format!("Your {app} password was changed"),
+        format!(
+            "The password of your {app} account was changed on {when} from {browser}.\n\n{sessions}\n\n\
+             If this was not you, reset your password now (\"Forgot password?\" on the sign-in page) and review your active sessions.\n"
+        ),
+    )
+}

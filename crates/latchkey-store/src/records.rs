@@ -313,8 +313,11 @@ pub struct CompleteSignIn {
     pub sign_in: SignInRow,
     pub session: SessionRow,
     pub user_id: String,
-    /// Set when the stored password hash is upgraded to current parameters.
+    /// Set when the stored password hash is upgraded to current parameters, or replaced by a
+    /// password reset.
     pub rehashed_password: Option<String>,
+    /// Set by a password reset: the hash above is a new password, changed at this time.
+    pub password_changed_at: Option<i64>,
     /// The client's new token digest (see [`CompleteSignUp::client_token_digest`]).
     pub client_token_digest: String,
     pub now: i64,

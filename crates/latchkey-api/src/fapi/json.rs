@@ -248,6 +248,13 @@ pub fn sign_in_json(s: &SignInRow, img: &str) -> Value {
             email_address_id: Some(email_id.clone()),
             primary: Some(true),
         });
+        // Clerk's <SignIn/> offers "Forgot password?" when this factor is listed.
+        factors.push(FactorView {
+            strategy: "reset_password_email_code",
+            safe_identifier: Some(identifier.clone()),
+            email_address_id: Some(email_id.clone()),
+            primary: None,
+        });
     }
     let first_factor_verification = s.first_factor_strategy.as_ref().map(|strategy| FactorVerification {
         // Clerk's document: a password is `verification_password`, a code `verification_otp`.

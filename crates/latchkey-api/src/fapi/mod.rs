@@ -135,7 +135,14 @@ pub fn request_context(parts: &Parts, config: &AppConfig) -> RequestContext {
         .and_then(|v| v.to_str().ok())
         .filter(|o| crate::middleware::origin_trusted(config, &parts.extensions, o))
         .map(str::to_owned);
-    RequestContext { ip: client_ip(parts, config), origin }
+    // Kept short and printable: it is only ever shown to the account's owner (in a mail).
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().filter(|c| !c.is_control()).take(256).collect::<String>())
+        .filter(|ua| !ua.is_empty());
+    RequestContext { ip: client_ip(parts, config), origin, user_agent }
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -1,11 +1,12 @@
 //! Sign-in attempts (`/v1/client/sign_ins…`, docs/frontend-api.md §6): create (with an
-//! identifier and password, or a sign-in token as `ticket`), read, and the first factor.
+//! identifier and password, or a sign-in token as `ticket`), read, the first factor, and the
+//! new password of a reset (`reset_password`, after a `reset_password_email_code` factor).
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use latchkey_service::SignInInput;
+use latchkey_service::{NewPassword, SignInInput};
 
 use super::{ensure_client, error_keeping_new_client, json, Caller, OnClient, Reply};
 use crate::error::ApiError;
@@ -18,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/client/sign_ins/{id}", get(get_sign_in))
         .route("/v1/client/sign_ins/{id}/prepare_first_factor", post(prepare_first_factor))
         .route("/v1/client/sign_ins/{id}/attempt_first_factor", post(attempt_first_factor))
+        .route("/v1/client/sign_ins/{id}/reset_password", post(reset_password))
 }
 
 /// The first step may come before the browser has a client: one is made for it.
@@ -72,5 +74,20 @@ async fn attempt_first_factor(
         _ => p.required("code")?,
     };
     let step = state.services.attempt_first_factor(&c.caller.ctx, &c.client, &id, &strategy, &secret).await?;
+    c.reply(&state, json::sign_in_json(&step.row, &state.avatar()), step.new_client_token).await
+}
+
+/// The last step of "Forgot password?": the new password, once the reset code was proven.
+async fn reset_password(
+    State(state): State<AppState>,
+    c: OnClient,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let request = NewPassword {
+        password: p.required("password")?,
+        sign_out_of_other_sessions: p.flag("sign_out_of_other_sessions"),
+    };
+    let step = state.services.reset_password(&c.caller.ctx, &c.client, &id, request).await?;
     c.reply(&state, json::sign_in_json(&step.row, &state.avatar()), step.new_client_token).await
 }

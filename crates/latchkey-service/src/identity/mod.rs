@@ -4,17 +4,20 @@
 //! - `clients`: the client a token names, new clients, the client view;
 //! - `sign_up`: sign-up attempts, their email code, the new account;
 //! - `sign_in`: sign-in attempts, password and email-code factors, lockout;
+//! - `reset_password`: "Forgot password?", a reset code and the new password on a sign-in;
 //! - `sessions`: active sessions, session tokens, touch, end, sign-out.
 //!
 //! This file holds what they share: the inputs, [`Step`], and the parameter and error rules.
 
 mod clients;
+mod reset_password;
 mod secret_keys;
 mod sessions;
 mod sign_in;
 mod sign_up;
 
 pub use clients::ClientView;
+pub use reset_password::NewPassword;
 
 use latchkey_core::code::{CodeOutcome, PendingCode};
 use latchkey_core::email::normalize_email;

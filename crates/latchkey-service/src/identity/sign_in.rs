@@ -1,17 +1,19 @@
 //! Sign-ins: the attempt, its first factor (password or email code, with enumeration
-//! protection and failure lockout), and the session it creates.
+//! protection and failure lockout), and the session it creates. The reset-password code
+//! shares the email code's path here; what follows it is in `reset_password`.
 
 use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
 use latchkey_core::ids::{keyed_id, IdKind};
 use latchkey_core::lockout::{FailureState, COOL_DOWN_MS, MAX_CONSECUTIVE_FAILURES};
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
-use latchkey_store::{AccountFailure, CodeFields, CompleteSignIn, FailedAttempt, SignInRow};
+use latchkey_store::{AccountFailure, CodeFields, CompleteSignIn, FailedAttempt, OutboxEvent, SignInRow};
 
 use crate::attempts::CodePurpose;
 use crate::authority::Client;
 use crate::error::{Result, ServiceError};
 use crate::{Action, RequestContext, Services};
 
+use super::reset_password::{reset_code_mail, RESET_PASSWORD_EMAIL_CODE};
 use super::{code_error, code_fields, email_param, pending, SignInInput, Step, ATTEMPT_LIFETIME_MS};
 
 impl Services {
@@ -96,8 +98,9 @@ impl Services {
         }
         match strategy {
             "password" => {}
-            "email_code" if row.email_address_id.is_some() => {
-                // Counted alike for addresses with and without an account.
+            "email_code" | RESET_PASSWORD_EMAIL_CODE if row.email_address_id.is_some() => {
+                // Counted alike for addresses with and without an account, and for both
+                // purposes: a reset code spends the sign-in code budgets.
                 let address = row.identifier.clone().unwrap_or_default();
                 self.budgets.mail_budget(ctx, None, 1).await?;
                 self.budgets.code_issued(&address).await?;
@@ -105,14 +108,16 @@ impl Services {
                 let p = PendingCode::issue(&self.code_key, &row.id, &code, self.now());
                 row.code = code_fields(&p);
                 if row.user_id.is_some() {
-                    if let Some(email) = row.identifier.clone() {
-                        let app = &self.config.app_name;
-                        self.send_mail(
-                            &email,
-                            &format!("{code} is your {app} sign-in code"),
+                    let app = &self.config.app_name;
+                    let (subject, text) = if strategy == RESET_PASSWORD_EMAIL_CODE {
+                        reset_code_mail(app, &code)
+                    } else {
+                        (
+                            format!("{code} is your {app} sign-in code"),
                             format!("Your {app} sign-in code is {code}\n\nIt expires in 10 minutes. If you did not try to sign in, ignore this message.\n"),
-                        );
-                    }
+                        )
+                    };
+                    self.send_mail(&address, &subject, text);
                 }
             }
             _ => {
@@ -123,6 +128,8 @@ impl Services {
                 .param("strategy"))
             }
         }
+        // A new factor starts over (a reset already proven must be proven again).
+        row.status = "needs_first_factor".into();
         row.first_factor_strategy = Some(strategy.to_owned());
         row.first_factor_status = Some("unverified".into());
         row.updated_at = self.now();
@@ -151,7 +158,15 @@ impl Services {
                 }
                 self.attempt_password(ctx, client, row, secret).await
             }
-            "email_code" => self.attempt_code(ctx, client, row, secret).await,
+            "email_code" => {
+                let row = self.check_code(ctx, client, row, strategy, secret).await?;
+                let uid = row.user_id.clone().unwrap_or_default();
+                self.complete_sign_in(client, row, &uid, None).await
+            }
+            RESET_PASSWORD_EMAIL_CODE => {
+                let row = self.check_code(ctx, client, row, strategy, secret).await?;
+                self.await_new_password(row).await
+            }
             _ => Err(ServiceError::unprocessable(
                 "strategy_for_user_invalid",
                 "That strategy is not available for this sign-in.",
@@ -228,15 +243,19 @@ impl Services {
         );
     }
 
-    async fn attempt_code(
+    /// Checks an emailed code of `strategy` (the one prepared), spending the attempt and code
+    /// budgets; on success returns the attempt with its code used, not yet stored.
+    async fn check_code(
         &self,
         ctx: &RequestContext,
         client: &Client,
         mut row: SignInRow,
+        strategy: &str,
         code: &str,
-    ) -> Result<Step<SignInRow>> {
-        let Some(mut p) = pending(&row.code) else {
-            return Err(ServiceError::bad_request("verification_missing", "Request a sign-in code first."));
+    ) -> Result<SignInRow> {
+        let prepared = row.first_factor_strategy.as_deref() == Some(strategy);
+        let Some(mut p) = pending(&row.code).filter(|_| prepared) else {
+            return Err(ServiceError::bad_request("verification_missing", "Request a code first."));
         };
         let identifier = row.identifier.clone().unwrap_or_default();
         let attempt = self.begin_attempt(ctx, client, &identifier, row.user_id.as_deref()).await?;
@@ -266,16 +285,27 @@ impl Services {
             });
         }
         self.budgets.attempt_succeeded(&attempt, &identifier).await?;
-        let uid = row.user_id.clone().unwrap_or_default();
-        self.complete_sign_in(client, row, &uid, None).await
+        Ok(row)
     }
 
     pub(crate) async fn complete_sign_in(
         &self,
         client: &Client,
-        mut row: SignInRow,
+        row: SignInRow,
         user_id: &str,
         rehashed: Option<String>,
+    ) -> Result<Step<SignInRow>> {
+        self.finish_sign_in(client, row, user_id, SignInWrites { rehashed, ..SignInWrites::default() }).await
+    }
+
+    /// Completes the attempt with a new session; `writes` adds what the same transaction
+    /// stores besides (a rehashed or reset password, the events of a reset).
+    pub(crate) async fn finish_sign_in(
+        &self,
+        client: &Client,
+        mut row: SignInRow,
+        user_id: &str,
+        writes: SignInWrites,
     ) -> Result<Step<SignInRow>> {
         let now = self.now();
         if let Some(user) = self.store.get_user_row(user_id).await? {
@@ -285,18 +315,31 @@ impl Services {
         row.status = "complete".into();
         row.first_factor_status = Some("verified".into());
         row.created_session_id = Some(session.id.clone());
-        let event = self.users.session_event("session.created", &session);
+        let mut events = vec![self.users.session_event("session.created", &session)];
+        events.extend(writes.events);
         let client_token = new_opaque_secret(self.rng.as_ref());
         let done = CompleteSignIn {
             sign_in: row.clone(),
             session,
             user_id: user_id.to_owned(),
-            rehashed_password: rehashed,
+            rehashed_password: writes.rehashed,
+            password_changed_at: writes.password_changed.then_some(now),
             client_token_digest: secret_digest(&client_token),
             now,
         };
-        self.emitting(vec![event]).complete_sign_in(&done).await?;
+        self.emitting(events).complete_sign_in(&done).await?;
         tracing::info!(user_id, session_id = ?row.created_session_id, "sign-in complete");
         Ok(Step { row, new_client_token: Some(client_token) })
     }
+}
+
+/// What completing a sign-in writes besides the session, in the same transaction.
+#[derive(Default)]
+pub(crate) struct SignInWrites {
+    /// A new hash of the password: an upgrade of the stored one, or the new password of a reset.
+    pub rehashed: Option<String>,
+    /// The hash is a new password (a reset): its change time is stamped.
+    pub password_changed: bool,
+    /// Events besides `session.created` (`user.updated` after a reset).
+    pub events: Vec<OutboxEvent>,
 }

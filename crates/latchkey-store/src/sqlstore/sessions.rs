@@ -140,8 +140,9 @@ impl<D: SqlDriver> SessionStore for SqlStore<D> {
         .await?;
         if let Some(hash) = &done.rehashed_password {
             tx.execute(
-                "UPDATE users SET password_hash = $2 WHERE id = $1",
-                &[done.user_id.clone().into(), hash.into()],
+                "UPDATE users SET password_hash = $2, password_updated_at = COALESCE($3, password_updated_at) \
+                 WHERE id = $1",
+                &[done.user_id.clone().into(), hash.into(), done.password_changed_at.into()],
             )
             .await?;
         }

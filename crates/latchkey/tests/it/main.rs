@@ -19,6 +19,7 @@ mod pages;
 mod process;
 mod proxy;
 mod proxy_paths;
+mod reset_password;
 mod security;
 mod sync;
 mod sync_crash;

@@ -159,12 +159,12 @@ impl Admin {
     }
 }
 
-fn worker(server: &TestServer) -> Arc<WebhookWorker> {
+pub(crate) fn worker(server: &TestServer) -> Arc<WebhookWorker> {
     Arc::new(WebhookWorker::new(server.webhooks.clone()).unwrap())
 }
 
 /// Runs the worker until nothing is due now.
-async fn drain(w: &Arc<WebhookWorker>) -> usize {
+pub(crate) async fn drain(w: &Arc<WebhookWorker>) -> usize {
     let mut total = 0;
     loop {
         let n = w.run_once().await.unwrap();
