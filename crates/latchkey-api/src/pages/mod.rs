@@ -1,12 +1,13 @@
-//! Hosted pages: `/sign-in`, `/sign-up` (with the code step) and `/user` (profile, email
-//! addresses, password, sessions). Server-rendered HTML that works without JavaScript. Every
-//! form posts back here and calls the same service functions as the Frontend API. Writes are
-//! protected by the origin guard and a double-submit CSRF token; `redirect_url` may only
-//! point at allow-listed origins.
+//! Hosted pages: `/sign-in` (with "Forgot password?", in `reset`), `/sign-up` (with the code
+//! step) and `/user` (profile, email addresses, password, sessions). Server-rendered HTML that
+//! works without JavaScript. Every form posts back here and calls the same service functions as
+//! the Frontend API. Writes are protected by the origin guard and a double-submit CSRF token;
+//! `redirect_url` may only point at allow-listed origins.
 
 mod form;
 mod html;
 mod org;
+mod reset;
 mod user;
 
 use std::collections::HashMap;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/user/password", post(user::user_password))
         .route("/user/sessions/{id}/revoke", post(user::user_revoke_session))
         .merge(org::routes())
+        .merge(reset::routes())
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -137,6 +139,7 @@ fn sign_in_form(csrf: &str, redirect_url: Option<&str>, identifier: &str) -> Str
 <input id="identifier" name="identifier" type="text" autocomplete="username" required value="{identifier}" autofocus>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
+<p class="hint"><a href="{forgot}">Forgot password?</a></p>
 <button class="primary" type="submit">Continue</button>
 </form>
 <p class="foot">No account? <a href="{signup}">Sign up</a></p>"#,
@@ -144,6 +147,7 @@ fn sign_in_form(csrf: &str, redirect_url: Option<&str>, identifier: &str) -> Str
         csrf = esc(csrf),
         identifier = esc(identifier),
         signup = esc(&with_redirect("/sign-up", redirect_url)),
+        forgot = esc(&with_redirect("/sign-in/forgot", redirect_url)),
     )
 }
 

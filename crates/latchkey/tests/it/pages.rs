@@ -4,12 +4,13 @@ use reqwest::StatusCode;
 
 use crate::harness::{Backend, Browser, TestServer};
 
-fn csrf_from(html: &str) -> String {
+pub(crate) fn csrf_from(html: &str) -> String {
     let start = html.find("name=\"csrf\" value=\"").expect("csrf field") + "name=\"csrf\" value=\"".len();
     html[start..start + 43].to_owned()
 }
 
-async fn form(b: &Browser, page: &str) -> String {
+/// The CSRF token of a hosted page (which must load as HTML).
+pub(crate) async fn form(b: &Browser, page: &str) -> String {
     let r = b.get(page).await;
     assert_eq!(r.status, StatusCode::OK, "{page}");
     assert_eq!(r.content_type(), "text/html; charset=utf-8");
@@ -129,6 +130,10 @@ async fn every_page_form_refuses_a_forged_csrf_token() {
         "/sign-up",
         "/sign-up/verify",
         "/sign-up/resend",
+        "/sign-in/forgot",
+        "/sign-in/reset",
+        "/sign-in/reset/resend",
+        "/sign-in/reset/password",
         "/sign-out",
         "/user/profile",
         "/user/email",

@@ -63,6 +63,10 @@ both_backends!(a_forgotten_password_is_reset_with_an_emailed_code, |backend| asy
     let (user_id, laptop_session) = server.sign_up(&laptop, "parent@example.com", OLD).await;
 
     let phone = server.browser();
+    // The environment advertises the strategy, as Clerk's does, so its components offer it.
+    let env = phone.get("/v1/environment").await;
+    let advertised = env.body["auth_config"]["first_factors"].as_array().unwrap();
+    assert!(advertised.iter().any(|s| s == RESET), "{advertised:?}");
     let id = start(&phone, "parent@example.com").await;
     let r = phone.get(&format!("/v1/client/sign_ins/{id}")).await;
     let factors = r.body["response"]["supported_first_factors"].as_array().unwrap().clone();
@@ -278,4 +282,105 @@ both_backends!(a_username_sign_in_offers_no_reset, |backend| async move {
     let r = prepare(&b, &id, RESET).await;
     assert_eq!((r.status, r.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "strategy_for_user_invalid"));
     assert!(server.mail_to("named@example.com").await.is_empty(), "nothing mailed");
+});
+
+both_backends!(the_hosted_pages_reset_a_forgotten_password, |backend| async move {
+    let server = TestServer::start(backend).await;
+    let laptop = server.browser();
+    let (_, laptop_session) = server.sign_up(&laptop, "hosted@example.com", OLD).await;
+    let back = "http://app.test:3000/after";
+    let q = format!("?redirect_url={}", url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>());
+
+    // The sign-in page links to the reset, keeping where to go afterwards.
+    let b = server.browser();
+    let sign_in = b.get(&format!("/sign-in{q}")).await;
+    let link = format!("/sign-in/forgot{q}");
+    assert!(sign_in.text.contains(&format!(r#"<a href="{link}">Forgot password?</a>"#)), "{}", sign_in.text);
+    let csrf = crate::pages::form(&b, &link).await;
+
+    // A username has no address to mail; the form asks for the address.
+    let r = b.post(&link, &[("csrf", csrf.as_str()), ("email_address", "hosted")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("Enter the email address of your account."), "{}", r.text);
+    // A form without its CSRF token is refused.
+    let r = b.post(&link, &[("email_address", "hosted@example.com")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Known and unknown addresses lead to the same page; only the owner's mailbox differs.
+    let stranger = server.browser();
+    let stranger_csrf = crate::pages::form(&stranger, &link).await;
+    let r = stranger.post(&link, &[("csrf", stranger_csrf.as_str()), ("email_address", "nobody@example.com")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let stranger_code_page = stranger.get(r.headers["location"].to_str().unwrap()).await;
+
+    let sent = server.mail_count("hosted@example.com").await;
+    let r = b.post(&link, &[("csrf", csrf.as_str()), ("email_address", "hosted@example.com")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let code_page = r.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(code_page, format!("/sign-in/reset{q}"));
+    let page = b.get(&code_page).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("hosted@example.com"), "{}", page.text);
+    assert_eq!(
+        page.text.replace("hosted@example.com", "ADDRESS").replace(&csrf, "CSRF"),
+        stranger_code_page.text.replace("nobody@example.com", "ADDRESS").replace(&stranger_csrf, "CSRF")
+    );
+    assert!(server.mail_to("nobody@example.com").await.is_empty());
+
+    // The new-password page waits for the code.
+    let password_page = format!("/sign-in/reset/password{q}");
+    let r = b.get(&password_page).await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, code_page.as_str()));
+    let r = b.post(&code_page, &[("csrf", csrf.as_str()), ("code", "000000")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("Incorrect code"), "{}", r.text);
+    let code = server.code_after("hosted@example.com", sent).await;
+    let r = b.post(&code_page, &[("csrf", csrf.as_str()), ("code", code.as_str())]).await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, password_page.as_str()));
+    let r = b.get(&password_page).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains(r#"name="sign_out_of_other_sessions" value="true" checked"#), "{}", r.text);
+
+    // The two fields must agree, and the password policy applies.
+    let form = |password: &'static str, confirm: &'static str| {
+        vec![("csrf", csrf.clone()), ("password", password.into()), ("confirm_password", confirm.into())]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let b = &b;
+        let page = password_page.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            b.post(&page, &pairs).await
+        }
+    };
+    let r = post(form(NEW, "something else entirely")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("The passwords don&#39;t match."), "{}", r.text);
+    let r = post(form("short", "short")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let r = post(form(OLD, OLD)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(session_alive(&laptop, &laptop_session).await, "a refused reset ends nothing");
+
+    // Done: signed in, sent back to the app, every other session ended (the box was ticked).
+    let mut fields = form(NEW, NEW);
+    fields.push(("sign_out_of_other_sessions", "true".into()));
+    let r = post(fields).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(r.headers["location"], back);
+    assert!(r.set_cookies().iter().any(|c| c.starts_with("__session=ey")));
+    assert_eq!(b.get("/user").await.status, StatusCode::OK);
+    assert!(!session_alive(&laptop, &laptop_session).await);
+    let notice = server.wait_for_mail("hosted@example.com", |m| m.subject.contains("password was changed")).await;
+    assert!(notice.text.contains("signed out"), "{}", notice.text);
+
+    // The old password no longer signs in; the new one does.
+    for (password, expected) in [(OLD, StatusCode::UNPROCESSABLE_ENTITY), (NEW, StatusCode::SEE_OTHER)] {
+        let other = server.browser();
+        let csrf = crate::pages::form(&other, "/sign-in").await;
+        let r = other
+            .post("/sign-in", &[("csrf", csrf.as_str()), ("identifier", "hosted@example.com"), ("password", password)])
+            .await;
+        assert_eq!(r.status, expected, "{}", r.text);
+    }
 });
