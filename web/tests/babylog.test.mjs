@@ -103,10 +103,10 @@ async function signUp(page, email) {
   await page.locator('#who', { hasText: email }).waitFor();
 }
 
-async function signIn(page, email) {
+async function signIn(page, email, password = PASSWORD) {
   await page.goto(`${lk.url}/sign-in?redirect_url=%2F`);
   await page.fill('#identifier', email);
-  await page.fill('#password', PASSWORD);
+  await page.fill('#password', password);
   await page.click('button.primary[type=submit]');
   await page.waitForURL(`${lk.url}/`);
   await ready(page);
@@ -438,6 +438,55 @@ test('two tabs of one browser: one outbox, each entry on the server once, each t
   await context.setOffline(false);
   for (const p of [page, other]) await upToDate(p);
   await other.close();
+});
+
+test('a forgotten password: "Sign in", "Forgot password?", the mailed code, a new password, and back in the app with the log; the other browser is signed out', async () => {
+  const first = await openApp();
+  const email = freshEmail('forgetful');
+  await signUp(first.page, email);
+  await addBaby(first.page, 'Ivy');
+  await upToDate(first.page);
+
+  const { page } = await openApp();
+  await page.click('#sign-in');
+  await page.waitForSelector('#identifier');
+  await page.click('a:text("Forgot password?")');
+  await page.waitForURL((u) => u.pathname === '/sign-in/forgot' && u.searchParams.get('redirect_url') === '/');
+  await page.fill('#email_address', email);
+  const inbox = await mailbox(lk.url, email);
+  await page.click('button.primary[type=submit]');
+  await page.waitForSelector('#code');
+  assert.match(await page.textContent('main'), new RegExp(email.replace(/[.+]/g, '\\$&')));
+  const reset = await inbox.next((m) => /password reset code$/.test(m.subject), 'reset code mail');
+  await page.fill('#code', reset.subject.slice(0, 6));
+  await page.click('button.primary[type=submit]');
+  await page.waitForSelector('#confirm_password');
+  assert.equal(await page.isChecked('input[name=sign_out_of_other_sessions]'), true);
+  const fresh = 'a new passphrase for night feeds';
+  await page.fill('#password', fresh);
+  await page.fill('#confirm_password', fresh);
+  await page.screenshot({ path: join(ARTIFACTS, 'reset-password.png'), fullPage: true });
+  await page.click('button.primary[type=submit]');
+  await page.waitForURL(`${lk.url}/`);
+  await ready(page);
+  await page.locator('#who', { hasText: email }).waitFor();
+  await page.locator('#babies [role=radio]', { hasText: 'Ivy' }).waitFor();
+  const notice = await inbox.next((m) => /password was changed$/.test(m.subject), 'notice of the change');
+  assert.match(notice.text, /Chrom(e|ium) on Linux/);
+
+  // Every other device was signed out: the first browser's app asks to sign in again.
+  await first.page.reload();
+  await ready(first.page);
+  await bannerIs(first.page, BANNER.signedOut);
+  // The old password is refused on the hosted page; the new one signs in.
+  await first.page.goto(`${lk.url}/sign-in?redirect_url=%2F`);
+  await first.page.fill('#identifier', email);
+  await first.page.fill('#password', PASSWORD);
+  await first.page.click('button.primary[type=submit]');
+  await first.page.locator('[role=alert]', { hasText: /password/i }).waitFor();
+  assert.equal(new URL(first.page.url()).pathname, '/sign-in');
+  await signIn(first.page, email, fresh);
+  await first.page.locator('#babies [role=radio]', { hasText: 'Ivy' }).waitFor();
 });
 
 test('no page errors in any of the above', () => {
