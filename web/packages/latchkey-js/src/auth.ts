@@ -3,10 +3,22 @@
 // promise, across tabs through a Web Lock, and a token one tab fetched reaches the others on a
 // BroadcastChannel, so tabs never race each other into signing out.
 
-import { LatchkeyError, Wire, type WireClient, type WireMembership, type WireOptions, type WireSession, type WireUser } from './fapi.js';
+import {
+  LatchkeyError,
+  Wire,
+  type WireClient,
+  type WireMembership,
+  type WireOptions,
+  type WireSession,
+  type WireSignIn,
+  type WireUser,
+} from './fapi.js';
 
 /** Refresh when less than this is left (latchkey's tokens live 60 s). */
 export const REFRESH_AHEAD_MS = 20_000;
+
+/** Clerk's first factor of "Forgot password?". */
+const RESET = 'reset_password_email_code';
 
 export interface Organization {
   id: string;
@@ -40,12 +52,19 @@ interface CachedToken {
 
 type Listener = () => void;
 
+/** An open password reset: its sign-in attempt, and whether its code was accepted. */
+interface PendingReset {
+  signInId: string;
+  proven: boolean;
+}
+
 export class Auth {
   readonly wire: Wire;
   private client: WireClient | null = null;
   private token: CachedToken | null = null;
   private inflight: Promise<string | null> | null = null;
   private signUpId: string | null = null;
+  private reset: PendingReset | null = null;
   private readonly listeners = new Set<Listener>();
   private readonly now: () => number;
   private readonly lockName: string;
@@ -126,6 +145,69 @@ export class Auth {
       strategy: 'password',
     });
     this.adopt(client);
+  }
+
+  /**
+   * "Forgot password?", step 1: starts a sign-in with the address and has latchkey mail a reset
+   * code. It resolves alike whether or not an account has the address (latchkey answers a
+   * stranger the same way), so say "if an account exists, a code is on its way". Calling it
+   * again starts over with a new code. Call it signed out: latchkey is single-session and
+   * refuses a signed-in client (`session_exists`). Step 2 is `completePasswordReset`.
+   */
+  async resetPassword(input: { emailAddress: string }): Promise<void> {
+    this.reset = null;
+    const { response: signIn } = await this.wire.call<WireSignIn>('POST', '/v1/client/sign_ins', {
+      identifier: input.emailAddress,
+    });
+    const factor = signIn.supported_first_factors?.find((f) => f.strategy === RESET);
+    const { client } = await this.wire.call('POST', `/v1/client/sign_ins/${signIn.id}/prepare_first_factor`, {
+      strategy: RESET,
+      email_address_id: factor?.email_address_id ?? undefined,
+    });
+    this.reset = { signInId: signIn.id, proven: false };
+    this.adopt(client);
+  }
+
+  /**
+   * "Forgot password?", step 2: proves the mailed code and sets the new password; signed in
+   * afterwards, as after `signIn`. `signOutOfOtherSessions` ends the account's other sessions
+   * (latchkey ends them anyway when the account was locked). A wrong code
+   * (`form_code_incorrect`) or a refused password (`form_password_pwned`,
+   * `form_password_length_too_short`, `form_new_password_matches_current`, …) throws and
+   * leaves the reset open: call again; a code once accepted is not sent again.
+   * Throws `password_reset_missing` when no reset was started.
+   */
+  async completePasswordReset(input: { code: string; password: string; signOutOfOtherSessions?: boolean }): Promise<void> {
+    const reset = this.pendingReset();
+    if (!reset) {
+      throw new LatchkeyError(400, {
+        code: 'password_reset_missing',
+        message: 'Start a password reset first: resetPassword({ emailAddress }).',
+      });
+    }
+    const path = `/v1/client/sign_ins/${reset.signInId}`;
+    if (!reset.proven) {
+      const { response } = await this.wire.call<WireSignIn>('POST', `${path}/attempt_first_factor`, {
+        strategy: RESET,
+        code: input.code,
+      });
+      reset.proven = response.status === 'needs_new_password';
+      this.reset = reset;
+    }
+    const { client } = await this.wire.call('POST', `${path}/reset_password`, {
+      password: input.password,
+      sign_out_of_other_sessions: input.signOutOfOtherSessions ? true : undefined,
+    });
+    this.reset = null;
+    this.adopt(client);
+  }
+
+  /** The reset this object started, or the client's open one (after a page reload). */
+  private pendingReset(): PendingReset | null {
+    if (this.reset) return this.reset;
+    const s = this.client?.sign_in as WireSignIn | null | undefined;
+    if (!s || s.status === 'complete' || s.first_factor_verification?.strategy !== RESET) return null;
+    return { signInId: s.id, proven: s.status === 'needs_new_password' };
   }
 
   /** Ends every session of this client (the device stays known). */

@@ -60,6 +60,14 @@ export interface WireClient {
   updated_at: number;
 }
 
+export interface WireSignIn {
+  id: string;
+  status: string;
+  supported_first_factors?: { strategy: string; safe_identifier?: string | null; email_address_id?: string | null }[];
+  first_factor_verification?: { strategy: string; status: string } | null;
+  created_session_id?: string | null;
+}
+
 export interface WireSession {
   id: string;
   status: string;

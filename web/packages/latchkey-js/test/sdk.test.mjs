@@ -4,7 +4,7 @@
 import 'fake-indexeddb/auto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Auth, SyncEngine, bannerText } from '../dist/index.js';
+import { Auth, LatchkeyError, SyncEngine, bannerText } from '../dist/index.js';
 import { startLatchkey, mailbox } from '../../../../sdk/clerk-backend/latchkey.mjs';
 
 const PASSWORD = 'correct horse battery staple';
@@ -13,7 +13,9 @@ let lk;
 const opened = [];
 
 before(async () => {
-  lk = await startLatchkey();
+  // Every request of the suite comes from 127.0.0.1 within seconds: the per-IP budgets (30 a
+  // minute per action by default) would be nearly spent by the sign-ins alone.
+  lk = await startLatchkey({ config: '[rate_limits]\nper_ip_per_minute = 300\n' });
 });
 after(async () => {
   for (const o of opened) o.close();
@@ -81,6 +83,161 @@ test('auth: sign-up with the mailed code, the user, a token, an organization mad
   await assert.rejects(auth.signIn({ identifier: 'js-ada@example.com', password: 'wrong password here' }), (e) => e.status === 422 && e.code === 'form_password_incorrect');
   await auth.signIn({ identifier: 'js-ada@example.com', password: PASSWORD });
   assert.equal(auth.user.emailAddress, 'js-ada@example.com');
+});
+
+// "Forgot password?": the reset mail is told from the sign-in and sign-up code mails by its subject.
+const NEW_PASSWORD = 'a brand new sturdy passphrase';
+const RESET_SUBJECT = /^(\d{6}) is your .+ password reset code$/;
+
+async function resetCode(inbox) {
+  const m = await inbox.next((m) => RESET_SUBJECT.test(m.subject), 'password reset mail');
+  return m.subject.match(RESET_SUBJECT)[1];
+}
+
+// A signed-out device with a reset started for `email` (a user signed up on another device).
+async function startedReset(name, email) {
+  const d = device(name);
+  const inbox = await mailbox(lk.url, email);
+  await d.auth.resetPassword({ emailAddress: email });
+  return { ...d, code: await resetCode(inbox) };
+}
+
+test('password reset: the mailed code and a new password sign in; the old password is gone', async () => {
+  const email = 'js-pw-reset@example.com';
+  const { auth } = device('pw-reset');
+  await signUp(auth, email);
+  const userId = auth.user.id;
+  // latchkey is single-session: a signed-in client signs out before a reset, as before a sign-in.
+  await assert.rejects(auth.resetPassword({ emailAddress: email }), (e) => e.code === 'session_exists');
+  await auth.signOut();
+  await assert.rejects(
+    auth.completePasswordReset({ code: '000000', password: NEW_PASSWORD }),
+    (e) => e instanceof LatchkeyError && e.code === 'password_reset_missing',
+  );
+
+  const inbox = await mailbox(lk.url, email);
+  await auth.resetPassword({ emailAddress: email });
+  assert.equal(auth.isSignedIn, false);
+  const code = await resetCode(inbox);
+  const seen = [];
+  auth.onChange(() => seen.push(auth.isSignedIn));
+  await auth.completePasswordReset({ code, password: NEW_PASSWORD });
+  assert.deepEqual(seen, [true], 'listeners heard the sign-in once');
+  assert.equal(auth.isSignedIn, true);
+  assert.equal(auth.user.id, userId);
+  assert.equal(auth.user.emailAddress, email);
+  const claims = JSON.parse(Buffer.from((await auth.getToken()).split('.')[1], 'base64url'));
+  assert.equal(claims.sub, userId);
+  // The reset is spent: completing it again is refused by the SDK.
+  await assert.rejects(auth.completePasswordReset({ code, password: 'yet another sturdy passphrase' }), (e) => e.code === 'password_reset_missing');
+
+  const other = device('pw-reset-other');
+  await assert.rejects(other.auth.signIn({ identifier: email, password: PASSWORD }), (e) => e.status === 422 && e.code === 'form_password_incorrect');
+  await other.auth.signIn({ identifier: email, password: NEW_PASSWORD });
+  assert.equal(other.auth.user.id, userId);
+});
+
+test('password reset: a wrong code is refused and the right one still completes it, after a reload too', async () => {
+  const email = 'js-pw-wrong-code@example.com';
+  await signUp(device('pw-wrong-code-laptop').auth, email);
+  const store = memoryStore();
+  const open = (name) => {
+    const auth = new Auth({ baseUrl: lk.url, tokenStore: store, channelName: `test:${name}` });
+    opened.push({ close: () => auth.close() });
+    return auth;
+  };
+  const first = open('pw-wrong-code');
+  const inbox = await mailbox(lk.url, email);
+  await first.resetPassword({ emailAddress: email });
+  const code = await resetCode(inbox);
+  const wrong = code === '000000' ? '111111' : '000000';
+  await assert.rejects(
+    first.completePasswordReset({ code: wrong, password: NEW_PASSWORD }),
+    (e) => e instanceof LatchkeyError && e.status === 422 && e.code === 'form_code_incorrect' && e.paramName === 'code',
+  );
+  assert.equal(first.isSignedIn, false);
+  // The app starts again on the same client: the open reset is found on the client.
+  const auth = open('pw-wrong-code-reloaded');
+  await auth.load();
+  await auth.completePasswordReset({ code, password: NEW_PASSWORD });
+  assert.equal(auth.isSignedIn, true);
+  assert.ok(await auth.getToken());
+});
+
+test('password reset: a weak, pwned or unchanged new password is refused with its code; another one completes it', async () => {
+  const email = 'js-pw-weak@example.com';
+  await signUp(device('pw-weak-laptop').auth, email);
+  const { auth, code } = await startedReset('pw-weak', email);
+  for (const [password, expected] of [
+    ['short', 'form_password_length_too_short'],
+    ['password1', 'form_password_pwned'],
+    [PASSWORD, 'form_new_password_matches_current'],
+  ]) {
+    await assert.rejects(
+      auth.completePasswordReset({ code, password }),
+      (e) => e instanceof LatchkeyError && e.status === 422 && e.code === expected && e.paramName === 'password',
+      password,
+    );
+    assert.equal(auth.isSignedIn, false);
+  }
+  // The accepted code is not sent again (latchkey would refuse a spent code): the reset goes on.
+  await auth.completePasswordReset({ code, password: NEW_PASSWORD });
+  assert.equal(auth.isSignedIn, true);
+  await device('pw-weak-check').auth.signIn({ identifier: email, password: NEW_PASSWORD });
+});
+
+test('password reset: signOutOfOtherSessions ends the sessions of other devices; without it they stay', async () => {
+  const email = 'js-pw-others@example.com';
+  const laptop = device('pw-others-laptop');
+  await signUp(laptop.auth, email);
+  const tablet = device('pw-others-tablet');
+  await tablet.auth.signIn({ identifier: email, password: PASSWORD });
+
+  // A reset without the flag leaves both signed in.
+  const phone = await startedReset('pw-others-phone', email);
+  await phone.auth.completePasswordReset({ code: phone.code, password: NEW_PASSWORD });
+  assert.ok(await laptop.auth.getToken({ force: true }), 'the laptop stays signed in');
+  assert.ok(await tablet.auth.getToken({ force: true }), 'the tablet stays signed in');
+
+  // With it, every session but the new one ends.
+  const again = await startedReset('pw-others-phone-2', email);
+  await again.auth.completePasswordReset({ code: again.code, password: 'a third sturdy passphrase', signOutOfOtherSessions: true });
+  assert.ok(await again.auth.getToken());
+  for (const [name, d] of [['laptop', laptop], ['tablet', tablet], ['first phone', phone]]) {
+    assert.equal(await d.auth.getToken({ force: true }), null, `the ${name} was signed out`);
+    assert.equal(d.auth.isSignedIn, false, name);
+  }
+  assert.deepEqual((await again.auth.activeSessions()).map((s) => s.id), [again.auth.session.id]);
+});
+
+test('password reset: an unknown address is answered as a known one', async () => {
+  const known = 'js-pw-known@example.com';
+  await signUp(device('pw-known-laptop').auth, known);
+  // Each reset's requests and their statuses (the sign-in's id masked).
+  const run = async (name, email) => {
+    const answers = [];
+    const doFetch = async (input, init) => {
+      const res = await fetch(input, init);
+      answers.push(`${new URL(String(input)).pathname.replace(/(sign_ins\/)[^/]+/, '$1{id}')} ${res.status}`);
+      return res;
+    };
+    const auth = new Auth({ baseUrl: lk.url, tokenStore: memoryStore(), fetch: doFetch, channelName: `test:${name}` });
+    opened.push({ close: () => auth.close() });
+    const started = await auth.resetPassword({ emailAddress: email });
+    const state = { started, signedIn: auth.isSignedIn, user: auth.user };
+    const error = await auth.completePasswordReset({ code: '000000', password: NEW_PASSWORD }).then(
+      () => null,
+      (e) => ({ status: e.status, code: e.code, message: e.message, paramName: e.paramName }),
+    );
+    return { answers, state, error };
+  };
+  const inbox = await mailbox(lk.url, known);
+  const forKnown = await run('pw-known', known);
+  await resetCode(inbox); // the known address did get its code
+  const forUnknown = await run('pw-unknown', 'js-pw-nobody@example.com');
+  assert.deepEqual(forUnknown, forKnown);
+  assert.deepEqual(forKnown.state, { started: undefined, signedIn: false, user: null });
+  assert.equal(forKnown.error.code, 'form_code_incorrect');
 });
 
 test('getToken: cached while fresh, refreshed ahead of expiry, one request for many callers', async () => {
