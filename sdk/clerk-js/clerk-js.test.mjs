@@ -1,13 +1,13 @@
 // Clerk's own browser SDK, unmodified: the pinned @clerk/clerk-js and @clerk/ui bundles,
 // self-hosted by a plain page that reaches latchkey through Clerk's own same-origin proxy,
 // drive sign-up with the emailed code, a token refresh, a profile update, organizations,
-// sign-out and a password sign-in in Debian's Chromium. Screenshots of the prebuilt
-// components are kept under target/artifacts/clerk-js/.
+// sign-out, a password sign-in and a "Forgot password?" reset in Debian's Chromium.
+// Screenshots of the prebuilt components are kept under target/artifacts/clerk-js/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startLatchkey, mailbox } from '../clerk-backend/latchkey.mjs';
+import { startLatchkey, mailbox, signInThroughFrontendApi } from '../clerk-backend/latchkey.mjs';
 import { readPage, startAppServer } from './app-server.mjs';
 import { launchBrowser, recordWire } from './browser.mjs';
 
@@ -193,6 +193,110 @@ test('clerk-js refreshes the session token on its own before it expires', async 
   assert.equal(refresh.status(), 200);
   const fresh = decode((await refresh.json()).jwt);
   assert.ok(fresh.iat > before.iat && fresh.sid === before.sid);
+});
+
+// "Forgot password?" in the prebuilt SignIn, for an account of its own (made with the secret
+// key, so this test needs no earlier one's user): the password card's action, clerk-ui's
+// 'forgot' alternative-methods card, the reset code mailed to the address, the new-password
+// card with "Sign out of all other devices", and the success card that activates the session.
+test('a forgotten password reset in the prebuilt SignIn', async () => {
+  const email = 'grace@example.com';
+  const oldPassword = 'a gate older than the house';
+  const newPassword = 'the new gate opens inward';
+  const fapi = (path, fields) => fetch(`${latchkey.url}/v1${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: latchkey.url },
+    body: new URLSearchParams(fields),
+  });
+  const bapi = (path, init = {}) => fetch(`${latchkey.url}/v1${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${latchkey.secretKey}`, 'content-type': 'application/json' },
+  });
+  const created = await bapi('/users', { method: 'POST', body: JSON.stringify({ email_address: [email], password: oldPassword }) });
+  assert.equal(created.status, 200, await created.clone().text());
+  const userId = (await created.json()).id;
+  // A session elsewhere, signed in with the old password: the reset is to end it.
+  const elsewhere = await signInThroughFrontendApi(latchkey.url, email, oldPassword);
+
+  if (await page.evaluate(() => window.Clerk.user != null)) {
+    await reloadsAfter('the sign-out', () => page.evaluate(() => {
+      window.Clerk.signOut().catch((e) => console.error(`signOut: ${e}`));
+    }));
+  }
+  await until('signed out', () => window.Clerk.user == null);
+  const from = wire.length;
+  await mount('SignIn');
+  await page.waitForSelector('input[name=identifier]');
+  await page.fill('input[name=identifier]', email);
+  await page.click('button:has-text("Continue")');
+  await page.waitForSelector('input[name=password]');
+  await page.waitForSelector('.cl-headerTitle:has-text("Enter your password")');
+  assert.match(page.url(), /factor-one/);
+
+  // The password card offers "Forgot password?" because the sign-in lists the reset factor.
+  const factors = await page.evaluate(() => window.Clerk.client.signIn.supportedFirstFactors.map((f) => f.strategy));
+  assert.ok(factors.includes('reset_password_email_code'), factors.join(', '));
+  await page.click('.cl-formFieldAction:has-text("Forgot password?")');
+  await page.waitForSelector('.cl-headerTitle:has-text("Forgot Password?")');
+  await settled();
+  await shot('SignIn-forgot-password');
+
+  const inbox = await mailbox(latchkey.url, email);
+  await page.click('button:has-text("Reset your password")');
+  await page.waitForSelector('.cl-headerTitle:has-text("Reset password")');
+  await page.waitForSelector('text=First, enter the code sent to your email address');
+  const mail = await inbox.next((m) => /password reset code$/.test(m.subject), 'password reset code mail');
+  const code = mail.subject.match(/^(\d{6}) /)?.[1];
+  assert.ok(code, mail.subject);
+  assert.match(mail.text, new RegExp(`reset code is ${code}`));
+  await settled();
+  await shot('SignIn-reset-password-code');
+
+  // The sixth digit submits the code; the attempt then waits for the new password.
+  await page.fill('input[autocomplete=one-time-code]', code);
+  await page.waitForSelector('.cl-headerTitle:has-text("Set new password")');
+  assert.match(page.url(), /reset-password/);
+  assert.equal(await page.evaluate(() => window.Clerk.client.signIn.status), 'needs_new_password');
+  await page.fill('input[name=password]', newPassword);
+  await page.fill('input[name=confirmPassword]', newPassword);
+  const others = page.locator('input[name=signOutOfOtherSessions]');
+  if (!(await others.isChecked())) await others.check();
+  assert.ok(await others.isChecked(), 'Sign out of all other devices');
+  await settled();
+  await shot('SignIn-reset-password-new');
+
+  // clerk-ui shows its success card, then (after its own 2 s) activates the new session and
+  // goes to the after-sign-in URL with a full page load.
+  await reloadsAfter('the reset', async () => {
+    await page.click('button:has-text("Reset Password")');
+    await page.waitForSelector('text=Your password was successfully changed');
+    assert.match(page.url(), /reset-password-success\?createdSessionId=sess_/);
+    await shot('SignIn-reset-password-success');
+  });
+  await until('signed in after the reset', () => window.Clerk.user?.primaryEmailAddress?.emailAddress === 'grace@example.com');
+  assert.equal(await state(), `signed in as ${email}`);
+  assert.equal(await page.evaluate(() => window.Clerk.user.id), userId);
+
+  // This sign-in's calls: no password was tried, the code went through prepare and attempt.
+  const calls = wire.slice(from).map((w) => `${w.method} ${w.path.replace(/\/sia_[A-Za-z0-9]+/, '/{id}')} ${w.status}`);
+  for (const call of ['prepare_first_factor', 'attempt_first_factor', 'reset_password']) {
+    assert.equal(calls.filter((c) => c === `POST /v1/client/sign_ins/{id}/${call} 200`).length, 1, `${call}:\n${calls.join('\n')}`);
+  }
+  const notice = await inbox.next((m) => /password was changed$/.test(m.subject), 'password changed notice');
+  assert.match(notice.text, /Every other device signed in to your account was signed out/);
+  const ended = await (await bapi(`/sessions/${elsewhere.sessionId}`)).json();
+  assert.equal(ended.status, 'revoked', 'the session signed in elsewhere ended');
+
+  // The old password no longer signs in; the new one does.
+  const refused = await fapi('/client/sign_ins', { identifier: email, password: oldPassword, strategy: 'password' });
+  const refusal = await refused.json();
+  assert.equal(refused.status, 422, JSON.stringify(refusal));
+  assert.equal(refusal.errors?.[0]?.code, 'form_password_incorrect');
+  const again = await fapi('/client/sign_ins', { identifier: email, password: newPassword, strategy: 'password' });
+  const signedIn = await again.json();
+  assert.equal(again.status, 200, JSON.stringify(signedIn));
+  assert.equal(signedIn.response.status, 'complete');
+  assert.ok(signedIn.response.created_session_id);
 });
 
 test('problems', () => assert.deepEqual(problems, []));
