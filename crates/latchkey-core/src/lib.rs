@@ -9,6 +9,7 @@ pub mod email;
 pub mod ids;
 pub mod lockout;
 pub mod metadata;
+pub mod oauth;
 pub mod org;
 pub mod password;
 pub mod phone;

@@ -43,6 +43,7 @@ pub mod identity;
 pub mod kek;
 pub mod keys;
 pub mod mail;
+pub mod oauth;
 pub mod orgs;
 pub mod params;
 pub mod resources;
@@ -80,6 +81,8 @@ pub struct ServiceConfig {
     pub organizations: orgs::OrganizationConfig,
     /// `ins_…`: named in every webhook payload.
     pub instance_id: String,
+    /// The identity providers of `[oauth.<key>]`, checked.
+    pub oauth: Vec<oauth::Provider>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]

@@ -283,6 +283,30 @@ pub struct SigningKeyRow {
     pub revoked_at: Option<i64>,
 }
 
+/// A person's account at an identity provider, joined to a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalAccountRow {
+    pub id: String,
+    pub user_id: String,
+    /// Clerk's strategy: `oauth_google`, `oauth_custom_<key>`.
+    pub provider: String,
+    /// The provider's stable id of the person (`sub`).
+    pub provider_user_id: String,
+    pub email_address: Option<String>,
+    pub email_verified: bool,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub image_url: Option<String>,
+    pub username: Option<String>,
+    /// Space-separated, as granted.
+    pub approved_scopes: String,
+    pub access_token_sealed: Option<String>,
+    pub refresh_token_sealed: Option<String>,
+    pub token_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyRow {
     pub id: String,
@@ -320,6 +344,9 @@ pub struct CompleteSignIn {
     pub password_changed_at: Option<i64>,
     /// The client's new token digest (see [`CompleteSignUp::client_token_digest`]).
     pub client_token_digest: String,
+    /// Set by a sign-in with an identity provider: the provider account, written (added, or
+    /// its profile and tokens refreshed) with the session.
+    pub external_account: Option<ExternalAccountRow>,
     pub now: i64,
 }
 

@@ -14,6 +14,7 @@ pub trait Store:
     KeyStore
     + SessionStore
     + UserStore
+    + ExternalAccountStore
     + InvitationStore
     + OrganizationStore
     + OrgStore
@@ -45,7 +46,15 @@ pub trait Database: Send + Sync {
 /// Identity's view of the store: clients, sign-ups, sign-ins and sessions, users, invitations
 /// and sign-in tokens, keys and templates, the throttle counters, and the database's health.
 pub trait IdentityStore:
-    KeyStore + SessionStore + UserStore + InvitationStore + crate::throttle::ThrottleStore + Database + Send + Sync
+    KeyStore
+    + SessionStore
+    + UserStore
+    + ExternalAccountStore
+    + InvitationStore
+    + crate::throttle::ThrottleStore
+    + Database
+    + Send
+    + Sync
 {
     /// This view, with the next write transaction also writing `events` (see
     /// [`Store::emitting`]).
@@ -132,6 +141,19 @@ pub trait SessionStore: Send + Sync {
     async fn take_handshake_nonce(&self, digest: &str, now: i64) -> Result<Option<String>>;
     /// Deletes expired handshake nonces; returns how many.
     async fn prune_handshake_nonces(&self, now: i64) -> Result<u64>;
+}
+
+/// Users' accounts at identity providers.
+#[async_trait]
+pub trait ExternalAccountStore: Send + Sync {
+    /// The account a provider names with `provider_user_id`.
+    async fn external_account_by_subject(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> Result<Option<ExternalAccountRow>>;
+    /// A user's provider accounts, oldest first.
+    async fn external_accounts_for_user(&self, user_id: &str) -> Result<Vec<ExternalAccountRow>>;
 }
 
 /// Users with their email addresses and phone numbers.

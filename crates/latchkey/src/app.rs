@@ -229,6 +229,7 @@ pub async fn build_with(
         rate_limits: config.rate_limits.clone(),
         organizations: config.organizations.clone(),
         instance_id: instance_id.clone(),
+        oauth: latchkey_service::oauth::providers(&config.oauth).map_err(|e| anyhow!("{e}"))?,
     };
     config.organizations.roles().map_err(|e| anyhow!("[organizations]: {e}"))?;
     config.sync.all_tables().map_err(|e| anyhow!("[sync]: {e}"))?;

@@ -56,6 +56,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// Webhook delivery (`[webhooks]`): address policy, timeouts, rotation overlap.
     pub webhooks: latchkey_service::webhooks::WebhookConfig,
+    /// Identity providers people sign in with (`[oauth.<key>]`, docs/identity-providers.md).
+    pub oauth: latchkey_service::oauth::OAuthConfig,
     /// `/metrics` for whoever sends `Authorization: Bearer <token>` (at least 32 characters).
     pub metrics_token: Option<ConfigSecret>,
     /// Serve `/metrics` (without a token) on this address only, e.g. `127.0.0.1:9464`.
@@ -87,6 +89,7 @@ impl Default for Config {
             organizations: OrganizationConfig::default(),
             sync: SyncConfig::default(),
             webhooks: Default::default(),
+            oauth: Default::default(),
             metrics_token: None,
             metrics_listen: None,
         }
@@ -116,6 +119,7 @@ const ENV_KEYS: &[&str] = &[
     "organizations",
     "sync",
     "webhooks",
+    "oauth",
     "metrics_token",
     "metrics_listen",
 ];
@@ -361,6 +365,17 @@ timeout_secs = 15                            # per attempt
 rotation_overlap_hours = 24                  # the previous secret keeps signing this long
 retention_days = 30                          # delivered messages are kept this long (for replays)
 concurrency = 16                             # attempts in flight in this instance
+
+# [oauth.google]                             # "Continue with Google" (redirect URI: <public_url>/v1/oauth_callback)
+# client_id = "..."
+# client_secret = "..."                      # or LATCHKEY_OAUTH__GOOGLE__CLIENT_SECRET
+# [oauth.acme]                               # any OpenID Connect provider: strategy oauth_custom_acme
+# issuer = "https://login.acme.example"
+# client_id = "..."
+# client_secret = "..."
+# name = "Acme"                              # the button's label
+# scopes = ["openid", "email", "profile"]
+# sign_up = true                             # whether new people may create an account with it
 "#;
 
 #[cfg(test)]

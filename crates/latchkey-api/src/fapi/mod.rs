@@ -75,6 +75,19 @@ pub fn environment_json(config: &AppConfig, services: &latchkey_service::Service
     if let Some(p) = env.pointer_mut("/user_settings/password_settings").and_then(Value::as_object_mut) {
         p.insert("max_length".into(), json!(latchkey_core::password::MAX_CODE_POINTS));
     }
+    // The providers' buttons: Clerk's components show one per enabled strategy.
+    if let Some(social) = env.pointer_mut("/user_settings/social").and_then(Value::as_object_mut) {
+        for p in &services.oauth {
+            social.insert(
+                p.strategy.clone(),
+                json!({
+                    "enabled": true, "required": false, "authenticatable": true,
+                    "block_email_subaddresses": false, "strategy": p.strategy, "not_selectable": false,
+                    "deprecated": false, "name": p.name, "logo_url": null,
+                }),
+            );
+        }
+    }
     let orgs = &services.organizations;
     if let Some(o) = env.get_mut("organization_settings").and_then(Value::as_object_mut) {
         o.insert("enabled".into(), json!(orgs.enabled));

@@ -102,7 +102,12 @@ impl Services {
         // Racing resets of one attempt: the versioned write lets exactly one through.
         row.updated_at = now;
         row.version += 1;
-        let writes = SignInWrites { rehashed: Some(hash), password_changed: true, events: vec![event] };
+        let writes = SignInWrites {
+            rehashed: Some(hash),
+            password_changed: true,
+            events: vec![event],
+            ..SignInWrites::default()
+        };
         let step = self.finish_sign_in(client, row, &user_id, writes).await?;
         if end_others {
             self.users.revoke_user_sessions(&user_id, step.row.created_session_id.as_deref(), now).await?;

@@ -325,6 +325,7 @@ impl Services {
             rehashed_password: writes.rehashed,
             password_changed_at: writes.password_changed.then_some(now),
             client_token_digest: secret_digest(&client_token),
+            external_account: writes.external_account,
             now,
         };
         self.emitting(events).complete_sign_in(&done).await?;
@@ -342,4 +343,6 @@ pub(crate) struct SignInWrites {
     pub password_changed: bool,
     /// Events besides `session.created` (`user.updated` after a reset).
     pub events: Vec<OutboxEvent>,
+    /// The identity provider's account that signed in (added or refreshed).
+    pub external_account: Option<latchkey_store::ExternalAccountRow>,
 }

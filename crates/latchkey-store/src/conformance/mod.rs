@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::records::*;
 use crate::Store;
 
+pub mod external;
 pub mod instance;
 pub mod invitations;
 pub mod orgs;
@@ -44,6 +45,7 @@ macro_rules! conformance_scenarios {
             users::a_ban_and_its_revocation_land_together,
             instance::attempt_counters,
             sessions::abandoned_attempts_and_idle_clients_are_pruned,
+            external::provider_accounts_join_their_user,
             sync::pushes_apply_in_order_and_replays_change_nothing,
             sync::an_op_id_twice_in_one_push_is_applied_once,
             sync::merge_results_and_tombstones,

@@ -21,6 +21,7 @@ use crate::webhooks::OutboxEvent;
 #[macro_use]
 mod shared;
 mod base;
+mod external;
 mod invitations;
 mod keys;
 mod organizations;

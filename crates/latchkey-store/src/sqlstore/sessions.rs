@@ -138,6 +138,9 @@ impl<D: SqlDriver> SessionStore for SqlStore<D> {
             &[done.user_id.clone().into(), done.now.into()],
         )
         .await?;
+        if let Some(account) = &done.external_account {
+            super::external::write_external_account(&mut tx, account).await?;
+        }
         if let Some(hash) = &done.rehashed_password {
             tx.execute(
                 "UPDATE users SET password_hash = $2, password_updated_at = COALESCE($3, password_updated_at) \

@@ -1,0 +1,1 @@
+../../latchkey-store/migrations/0012_external_accounts.sql
