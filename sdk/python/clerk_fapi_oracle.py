@@ -39,6 +39,8 @@ ROUTES = {
     "prepareSignInFactorOne": ("POST", "/v1/client/sign_ins/{sign_in_id}/prepare_first_factor"),
     "attemptSignInFactorOne": ("POST", "/v1/client/sign_ins/{sign_in_id}/attempt_first_factor"),
     "resetPassword": ("POST", "/v1/client/sign_ins/{sign_in_id}/reset_password"),
+    "getOauthCallback": ("GET", "/v1/oauth_callback"),
+    "postOauthCallback": ("POST", "/v1/oauth_callback"),
     "getSession": ("GET", "/v1/client/sessions/{session_id}"),
     "touchSession": ("POST", "/v1/client/sessions/{session_id}/touch"),
     "createSessionToken": ("POST", "/v1/client/sessions/{session_id}/tokens"),
@@ -267,6 +269,11 @@ def scenario(url, secret, b, admin):
     b.call("attemptSignInFactorOne", at + "/attempt_first_factor",
            form={"strategy": "reset_password_email_code", "code": mail_code(url, "ada@example.com", "reset")})
     b.call("resetPassword", at + "/reset_password", form={"password": PASSWORD + "?", "sign_out_of_other_sessions": "true"})
+    # An identity provider's return with a state this instance never made (the provider flow
+    # itself is driven against a real OpenID Provider in tests/it/oauth.rs), and Apple's POST,
+    # turned into the same GET.
+    b.call("getOauthCallback", "/v1/oauth_callback", expect=400, params={"state": "forged.state", "code": "x"})
+    b.call("postOauthCallback", "/v1/oauth_callback", expect=303, form={"state": "forged.state", "code": "x"})
     b.call("handshakeClient", "/v1/client/handshake", expect=307, params={"redirect_url": url + "/"})
     b.call("deleteClientSessions", "/v1/client")
 

@@ -27,6 +27,7 @@ pub enum IdKind {
     Role,
     Permission,
     Message,
+    ExternalAccount,
 }
 
 impl IdKind {
@@ -48,6 +49,7 @@ impl IdKind {
             IdKind::Role => "role",
             IdKind::Permission => "perm",
             IdKind::Message => "msg",
+            IdKind::ExternalAccount => "eac",
         }
     }
 }

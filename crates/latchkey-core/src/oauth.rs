@@ -166,6 +166,83 @@ pub fn attempt_secrets(key: &[u8], state: &str) -> AttemptSecrets {
     AttemptSecrets { pkce_verifier, pkce_challenge, nonce: derive("oauth nonce") }
 }
 
+/// What the `state` of one trip to a provider carries. It is signed with the instance key, so
+/// nothing is stored for it: the attempt it names is checked to be still where the state left
+/// it (same client, same version), which makes it single use.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StateClaims {
+    /// The sign-in or sign-up this trip belongs to.
+    #[serde(rename = "a")]
+    pub attempt_id: String,
+    /// The client that started it: only that browser may come back with it.
+    #[serde(rename = "c")]
+    pub client_id: String,
+    /// The attempt's version when the trip started: any later change spends the state.
+    #[serde(rename = "v")]
+    pub version: i64,
+    /// The provider's configuration key.
+    #[serde(rename = "p")]
+    pub provider: String,
+    /// Milliseconds since 1970.
+    #[serde(rename = "e")]
+    pub expires_at: i64,
+    /// Random, so that two trips never share a state (nor their PKCE verifier and nonce).
+    #[serde(rename = "s")]
+    pub salt: String,
+    /// Where the browser goes back to (the app's callback page), already checked.
+    #[serde(rename = "r")]
+    pub redirect_url: String,
+    /// Where it goes once signed in, when the app names a page of its own.
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub action_complete_redirect_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("the state is missing or malformed")]
+    Malformed,
+    #[error("the state was not made by this instance")]
+    Signature,
+    #[error("the state has expired")]
+    Expired,
+}
+
+fn state_mac(key: &[u8], payload: &str) -> Vec<u8> {
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(b"oauth state\0");
+            mac.update(payload.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Sha256::new().chain_update(key).chain_update(payload).finalize().to_vec(),
+    }
+}
+
+/// `base64url(JSON).base64url(HMAC)`.
+pub fn seal_state(key: &[u8], claims: &StateClaims) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+    let mac = URL_SAFE_NO_PAD.encode(state_mac(key, &payload));
+    format!("{payload}.{mac}")
+}
+
+/// The claims of a state this instance made, unless it has expired.
+pub fn open_state(key: &[u8], state: &str, now_ms: i64) -> Result<StateClaims, StateError> {
+    if state.len() > 4096 {
+        return Err(StateError::Malformed);
+    }
+    let (payload, mac) = state.split_once('.').ok_or(StateError::Malformed)?;
+    let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| StateError::Malformed)?;
+    if !crate::secret::constant_time_eq(&mac, &state_mac(key, payload)) {
+        return Err(StateError::Signature);
+    }
+    let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| StateError::Malformed)?;
+    let claims: StateClaims = serde_json::from_slice(&json).map_err(|_| StateError::Malformed)?;
+    if claims.expires_at <= now_ms {
+        return Err(StateError::Expired);
+    }
+    Ok(claims)
+}
+
 /// What a provider says about the person, from a verified ID token or a user API.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProviderProfile {
@@ -256,6 +333,33 @@ mod tests {
         let rfc = URL_SAFE_NO_PAD.encode(Sha256::digest(b"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
         assert_eq!(rfc, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
         assert_eq!(a.pkce_challenge, URL_SAFE_NO_PAD.encode(Sha256::digest(a.pkce_verifier.as_bytes())));
+    }
+
+    #[test]
+    fn states_are_signed_and_expire() {
+        let claims = StateClaims {
+            attempt_id: "sia_1".into(),
+            client_id: "client_1".into(),
+            version: 1,
+            provider: "google".into(),
+            expires_at: 10_000,
+            salt: "abc".into(),
+            redirect_url: "http://app.test/sso-callback".into(),
+            action_complete_redirect_url: None,
+        };
+        let state = seal_state(b"key", &claims);
+        assert_eq!(open_state(b"key", &state, 9_999), Ok(claims.clone()));
+        assert_eq!(open_state(b"key", &state, 10_000), Err(StateError::Expired));
+        assert_eq!(open_state(b"other key", &state, 1), Err(StateError::Signature));
+        let (payload, mac) = state.split_once('.').unwrap();
+        let mut forged = claims.clone();
+        forged.client_id = "client_2".into();
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        assert_eq!(open_state(b"key", &format!("{forged_payload}.{mac}"), 1), Err(StateError::Signature));
+        for bad in ["", "nodot", &format!("{payload}."), &format!("{payload}.!!")] {
+            assert!(open_state(b"key", bad, 1).is_err(), "{bad}");
+        }
+        assert_eq!(open_state(b"key", &"a".repeat(5000), 1), Err(StateError::Malformed));
     }
 
     #[test]

@@ -64,7 +64,7 @@ use latchkey_store::Store;
 pub use authority::{Operator, OrgAccess, SignedIn};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use hasher::{Argon2Hasher, HashParams, PasswordHasher};
-pub use identity::{ClientView, NewPassword, SignInInput, SignUpInput};
+pub use identity::{CallbackOutcome, CallbackParams, ClientView, NewPassword, SignInInput, SignUpInput, CALLBACK_PATH};
 pub use keys::KeyManager;
 pub use mail::{DevMailSink, MailMessage, Mailer};
 
@@ -231,6 +231,8 @@ pub struct Services {
     admin: Arc<admin::AdminService>,
     /// Organizations: a service of its own, which identity asks for the claims of tokens.
     orgs: Arc<orgs::OrgService>,
+    /// Identity providers' endpoints and keys (cached), for sign-in with a provider.
+    providers: Arc<oauth::client::ProviderClient>,
 }
 
 impl Services {
@@ -298,6 +300,7 @@ impl Services {
             account,
             admin,
             orgs,
+            providers: Arc::new(oauth::client::ProviderClient::new()),
         }
     }
 

@@ -288,6 +288,8 @@ impl Services {
             email_address_id: None,
             first_factor_strategy: Some("ticket".into()),
             first_factor_status: Some("unverified".into()),
+            first_factor_error: None,
+            external_profile: None,
             code: CodeFields::default(),
             created_session_id: None,
             created_at: now,

@@ -21,3 +21,9 @@ CREATE TABLE external_accounts (
 );
 CREATE UNIQUE INDEX external_accounts_provider_subject ON external_accounts (provider, provider_user_id);
 CREATE INDEX external_accounts_user ON external_accounts (user_id);
+
+-- A sign-in with a provider: why its trip failed (Clerk's error code, shown on the
+-- verification), and what the provider said of a person without an account (JSON, tokens
+-- sealed), kept for the sign-up that takes the attempt over (`transfer`).
+ALTER TABLE sign_ins ADD COLUMN first_factor_error TEXT;
+ALTER TABLE sign_ins ADD COLUMN external_profile TEXT;

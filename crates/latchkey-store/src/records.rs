@@ -262,6 +262,10 @@ pub struct SignInRow {
     pub email_address_id: Option<String>,
     pub first_factor_strategy: Option<String>,
     pub first_factor_status: Option<String>,
+    /// Why a provider's trip failed: Clerk's error code, shown on the verification.
+    pub first_factor_error: Option<String>,
+    /// What a provider said of a person without an account (JSON), for a sign-up's transfer.
+    pub external_profile: Option<String>,
     pub code: CodeFields,
     pub created_session_id: Option<String>,
     pub created_at: i64,

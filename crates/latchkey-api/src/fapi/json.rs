@@ -208,6 +208,23 @@ pub struct FactorVerification {
     pub strategy: String,
     pub attempts: i64,
     pub expire_at: Option<i64>,
+    /// A provider's sign-in: where to send the browser (only in the answer that started it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_verification_redirect_url: Option<String>,
+    /// A provider's sign-in: why it failed, or `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+/// Clerk's error of a provider's trip (`first_factor_error`).
+fn trip_error(code: &str) -> Value {
+    let message = match code {
+        "external_account_not_found" => "The External Account was not found.",
+        "oauth_access_denied" => "You did not grant access to your account at the provider.",
+        "oauth_provider_unavailable" => "The identity provider could not be reached. Try again in a moment.",
+        _ => "Signing in with the identity provider failed. Try again.",
+    };
+    serde_json::json!({"code": code, "message": message, "long_message": message, "meta": {}})
 }
 
 /// Before success a sign-in shows no user data: this placeholder whatever the account.
@@ -239,6 +256,11 @@ pub struct SignInView {
 /// With enumeration protection the attempt looks the same whether or not the account exists:
 /// the factors depend only on the identifier's kind, and no user data is shown before success.
 pub fn sign_in_json(s: &SignInRow, img: &str) -> Value {
+    sign_in_json_with(s, img, None)
+}
+
+/// [`sign_in_json`], with the provider URL of a sign-in just started with a provider.
+pub fn sign_in_json_with(s: &SignInRow, img: &str, external_url: Option<&str>) -> Value {
     let password = FactorView { strategy: "password", safe_identifier: None, email_address_id: None, primary: None };
     let mut factors = vec![password];
     if let (Some(email_id), Some(identifier)) = (&s.email_address_id, &s.identifier) {
@@ -256,13 +278,23 @@ pub fn sign_in_json(s: &SignInRow, img: &str) -> Value {
             primary: None,
         });
     }
-    let first_factor_verification = s.first_factor_strategy.as_ref().map(|strategy| FactorVerification {
-        // Clerk's document: a password is `verification_password`, a code `verification_otp`.
-        object: if strategy.as_str() == "password" { "verification_password" } else { "verification_otp" },
-        status: s.first_factor_status.clone().unwrap_or_else(|| "unverified".into()),
-        strategy: strategy.clone(),
-        attempts: s.code.attempts,
-        expire_at: s.code.expires_at,
+    let first_factor_verification = s.first_factor_strategy.as_ref().map(|strategy| {
+        let oauth = strategy.starts_with("oauth_");
+        FactorVerification {
+            // Clerk's document: a password is `verification_password`, a code
+            // `verification_otp`, a provider `verification_oauth`.
+            object: match strategy.as_str() {
+                "password" => "verification_password",
+                _ if oauth => "verification_oauth",
+                _ => "verification_otp",
+            },
+            status: s.first_factor_status.clone().unwrap_or_else(|| "unverified".into()),
+            strategy: strategy.clone(),
+            attempts: s.code.attempts,
+            expire_at: s.code.expires_at,
+            external_verification_redirect_url: external_url.filter(|_| oauth).map(str::to_owned),
+            error: oauth.then(|| s.first_factor_error.as_deref().map_or(Value::Null, trip_error)),
+        }
     });
     to_value(SignInView {
         object: "sign_in_attempt",

@@ -6,6 +6,7 @@
 mod handshake;
 pub mod json;
 mod me;
+mod oauth;
 mod orgs;
 mod sessions;
 mod sign_in;
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/client", get(get_client).put(create_client).post(create_client).delete(delete_client))
         .merge(sign_up::routes())
         .merge(sign_in::routes())
+        .merge(oauth::routes())
         .merge(sessions::routes())
         .merge(handshake::routes())
         .merge(me::routes())

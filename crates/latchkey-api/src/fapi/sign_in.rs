@@ -1,5 +1,6 @@
 //! Sign-in attempts (`/v1/client/sign_ins…`, docs/frontend-api.md §6): create (with an
-//! identifier and password, or a sign-in token as `ticket`), read, the first factor, and the
+//! identifier and password, a sign-in token as `ticket`, or a provider's `oauth_*` strategy,
+//! see `oauth.rs`), read, the first factor, and the
 //! new password of a reset (`reset_password`, after a `reset_password_email_code` factor).
 
 use axum::extract::{Path, State};
@@ -28,6 +29,17 @@ async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params
     let input =
         SignInInput { identifier: p.text("identifier"), strategy: p.text("strategy"), password: p.text("password") };
     let (client, token) = ensure_client(&state, &caller).await?;
+    if let Some(strategy) = p.text("strategy").filter(|s| s.starts_with("oauth_")) {
+        return match super::oauth::start(&state, &caller, &client, &strategy, &p).await {
+            Ok((row, url)) => {
+                let view = json::sign_in_json_with(&row, &state.avatar(), Some(&url));
+                let mut reply = Reply::new(&caller, view, Some(client));
+                reply.new_token = token;
+                reply.send(&state, &caller.ctx).await
+            }
+            Err(e) => Ok(error_keeping_new_client(&state, &caller, e, token)),
+        };
+    }
     let outcome = match (p.text("strategy").as_deref(), p.text("ticket")) {
         // A sign-in token from the Backend API signs its user in at once.
         (Some("ticket"), ticket) => {

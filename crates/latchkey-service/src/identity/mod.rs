@@ -5,11 +5,13 @@
 //! - `sign_up`: sign-up attempts, their email code, the new account;
 //! - `sign_in`: sign-in attempts, password and email-code factors, lockout;
 //! - `reset_password`: "Forgot password?", a reset code and the new password on a sign-in;
+//! - `oauth_sign_in`: sign-in with an identity provider, its callback, account linking;
 //! - `sessions`: active sessions, session tokens, touch, end, sign-out.
 //!
 //! This file holds what they share: the inputs, [`Step`], and the parameter and error rules.
 
 mod clients;
+mod oauth_sign_in;
 mod reset_password;
 mod secret_keys;
 mod sessions;
@@ -17,6 +19,7 @@ mod sign_in;
 mod sign_up;
 
 pub use clients::ClientView;
+pub use oauth_sign_in::{CallbackOutcome, CallbackParams, CALLBACK_PATH};
 pub use reset_password::NewPassword;
 
 use latchkey_core::code::{CodeOutcome, PendingCode};

@@ -60,6 +60,8 @@ impl Services {
             email_address_id: email_id,
             first_factor_strategy: None,
             first_factor_status: None,
+            first_factor_error: None,
+            external_profile: None,
             code: CodeFields::default(),
             created_session_id: None,
             created_at: now,

@@ -43,6 +43,8 @@ impl Default for ProviderConfig {
 }
 
 /// `[oauth]`: the providers, by key.
+pub mod client;
+
 pub type OAuthConfig = BTreeMap<String, ProviderConfig>;
 
 /// A provider ready to use.

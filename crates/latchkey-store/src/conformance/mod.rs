@@ -144,6 +144,8 @@ fn sign_in(id: &str, client_id: &str) -> SignInRow {
         email_address_id: None,
         first_factor_strategy: None,
         first_factor_status: None,
+        first_factor_error: None,
+        external_profile: None,
         code: CodeFields::default(),
         created_session_id: None,
         created_at: 1_000,

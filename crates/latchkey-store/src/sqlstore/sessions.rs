@@ -23,7 +23,7 @@ record!(SignUpRow in "sign_ups", versioned by version {
 });
 record!(SignInRow in "sign_ins", versioned by version {
     id, client_id, status, identifier, user_id, email_address_id, first_factor_strategy, first_factor_status,
-    code [code_digest, code_expires_at, code_attempts, code_consumed],
+    first_factor_error, external_profile, code [code_digest, code_expires_at, code_attempts, code_consumed],
     created_session_id, created_at, updated_at, abandon_at, version,
 });
 

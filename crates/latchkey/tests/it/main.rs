@@ -14,6 +14,7 @@ mod guard;
 mod hardening;
 mod hardening_two;
 mod keys;
+mod oauth;
 mod orgs;
 mod pages;
 mod process;

@@ -1,0 +1,346 @@
+//! Sign-in with an identity provider, Clerk's way (docs/identity-providers.md): a sign-in
+//! created with an `oauth_*` strategy sends the browser to the provider; the provider sends it
+//! back to `/v1/oauth_callback`, where the code is exchanged, the ID token verified, and the
+//! person found: by their provider account, or by a verified address the provider vouches for.
+//! A person without an account leaves the attempt `transferable` for a sign-up.
+
+use latchkey_core::ids::IdKind;
+use latchkey_core::oauth::{
+    attempt_secrets, open_state, profile_from_id_token, seal_state, ProviderProfile, StateClaims,
+};
+use latchkey_core::secret::new_opaque_secret;
+use latchkey_store::{CodeFields, ExternalAccountRow, SignInRow};
+
+use super::sign_in::SignInWrites;
+use super::{Step, ATTEMPT_LIFETIME_MS};
+use crate::authority::Client;
+use crate::error::{ErrorKind, Result, ServiceError};
+use crate::oauth::client::ProviderError;
+use crate::oauth::Provider;
+use crate::{Action, RequestContext, Services};
+
+/// How long the browser may take at the provider.
+pub const TRIP_MS: i64 = 10 * 60 * 1000;
+
+/// What `/v1/oauth_callback` received.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackParams {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Where the callback sends the browser, and the client's new token when it signed in.
+#[derive(Debug, Clone)]
+pub struct CallbackOutcome {
+    pub redirect_to: String,
+    pub new_client_token: Option<String>,
+}
+
+/// The path providers send browsers back to.
+pub const CALLBACK_PATH: &str = "/v1/oauth_callback";
+
+impl Services {
+    /// The configured provider of a strategy (`oauth_google`, `oauth_custom_acme`).
+    fn provider_for(&self, strategy: &str) -> Result<&Provider> {
+        self.config.oauth.iter().find(|p| p.strategy == strategy).ok_or_else(|| {
+            ServiceError::unprocessable("strategy_for_user_invalid", "That strategy is not available for this sign-in.")
+                .param("strategy")
+        })
+    }
+
+    /// Starts a sign-in with a provider: the attempt, and the provider's URL to send the
+    /// browser to. `redirect_url` (already checked against the allowed origins) is where the
+    /// browser comes back to.
+    pub async fn start_oauth_sign_in(
+        &self,
+        ctx: &RequestContext,
+        client: &Client,
+        strategy: &str,
+        redirect_url: String,
+        action_complete_redirect_url: Option<String>,
+    ) -> Result<(SignInRow, String)> {
+        self.limit_ip(Action::SignIn, ctx)?;
+        self.refuse_if_signed_in(client).await?;
+        let provider = self.provider_for(strategy)?;
+        let now = self.now();
+        let row = SignInRow {
+            id: self.new_id(IdKind::SignIn),
+            client_id: client.id.clone(),
+            status: "needs_first_factor".into(),
+            identifier: None,
+            user_id: None,
+            email_address_id: None,
+            first_factor_strategy: Some(strategy.to_owned()),
+            first_factor_status: Some("unverified".into()),
+            first_factor_error: None,
+            external_profile: None,
+            code: CodeFields { expires_at: Some(now + TRIP_MS), ..CodeFields::default() },
+            created_session_id: None,
+            created_at: now,
+            updated_at: now,
+            abandon_at: now + ATTEMPT_LIFETIME_MS,
+            version: 1,
+        };
+        let state = seal_state(
+            &self.code_key,
+            &StateClaims {
+                attempt_id: row.id.clone(),
+                client_id: client.id.clone(),
+                version: row.version,
+                provider: provider.key.clone(),
+                expires_at: now + TRIP_MS,
+                salt: new_opaque_secret(self.rng.as_ref()),
+                redirect_url,
+                action_complete_redirect_url,
+            },
+        );
+        let secrets = attempt_secrets(&self.code_key, &state);
+        // The provider is asked before anything is stored: a provider that is down leaves
+        // no attempt behind.
+        let endpoints = self.providers.endpoints(provider, now).await.map_err(provider_unavailable)?;
+        let mut url = url::Url::parse(&endpoints.authorization)
+            .map_err(|_| provider_unavailable(ProviderError::Unreachable("its authorization endpoint".into())))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &provider.client_id)
+                .append_pair("redirect_uri", &self.callback_url())
+                .append_pair("scope", &provider.scopes.join(" "))
+                .append_pair("state", &state)
+                .append_pair("code_challenge", &secrets.pkce_challenge)
+                .append_pair("code_challenge_method", "S256");
+            if endpoints.issuer.is_some() {
+                q.append_pair("nonce", &secrets.nonce);
+            }
+        }
+        self.store.insert_sign_in(&row).await?;
+        Ok((row, url.into()))
+    }
+
+    /// This instance's callback URL, as registered with providers.
+    pub fn callback_url(&self) -> String {
+        format!("{}{CALLBACK_PATH}", self.config.issuer.trim_end_matches('/'))
+    }
+
+    /// The provider sent the browser back. A state that is not this browser's, or not this
+    /// instance's, is refused outright (there is nowhere safe to send the browser); anything
+    /// that goes wrong later is recorded on the attempt and the browser goes back to the app.
+    pub async fn oauth_callback(
+        &self,
+        ctx: &RequestContext,
+        client: Option<&Client>,
+        params: CallbackParams,
+    ) -> Result<CallbackOutcome> {
+        self.limit_ip(Action::Verify, ctx)?;
+        let now = self.now();
+        let refused = |why: &str| {
+            tracing::info!(why, "oauth callback refused");
+            ServiceError::bad_request(
+                "oauth_state_invalid",
+                "This sign-in link is not valid in this browser, or has expired. Start signing in again.",
+            )
+        };
+        let state = params.state.as_deref().unwrap_or_default();
+        let claims = open_state(&self.code_key, state, now).map_err(|e| refused(&e.to_string()))?;
+        let Some(client) = client.filter(|c| c.id == claims.client_id) else {
+            return Err(refused("another client"));
+        };
+        let row = self.store.get_sign_in(&claims.attempt_id).await?.ok_or_else(|| refused("no attempt"))?;
+        let provider = self
+            .config
+            .oauth
+            .iter()
+            .find(|p| p.key == claims.provider)
+            .ok_or_else(|| refused("provider no longer configured"))?;
+        let waiting = row.client_id == client.id
+            && row.version == claims.version
+            && row.status == "needs_first_factor"
+            && row.first_factor_strategy.as_deref() == Some(provider.strategy.as_str())
+            && row.first_factor_status.as_deref() == Some("unverified");
+        if !waiting {
+            return Err(refused("the attempt moved on (a replayed callback)"));
+        }
+        let back = claims.redirect_url.clone();
+        if let Some(error) = params.error.as_deref() {
+            let code = if error == "access_denied" { "oauth_access_denied" } else { "oauth_provider_error" };
+            self.fail_trip(row, code).await?;
+            return Ok(CallbackOutcome { redirect_to: back, new_client_token: None });
+        }
+        let profile = match self.person_from_provider(provider, state, params.code.as_deref(), now).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(provider = %provider.key, error = %e, "oauth sign-in failed at the provider");
+                let code = match e {
+                    ProviderError::Unreachable(_) => "oauth_provider_unavailable",
+                    ProviderError::CodeRefused(_) => "oauth_token_exchange_error",
+                    ProviderError::IdToken(_) => "oauth_id_token_invalid",
+                };
+                self.fail_trip(row, code).await?;
+                return Ok(CallbackOutcome { redirect_to: back, new_client_token: None });
+            }
+        };
+        let (profile, tokens) = profile;
+        match self.account_for(provider, &profile).await? {
+            Some((user_id, existing)) => {
+                let account = self.external_account(provider, &user_id, &profile, &tokens, existing, now)?;
+                let writes = SignInWrites { external_account: Some(account), ..SignInWrites::default() };
+                let mut row = row;
+                row.identifier = profile.email.clone();
+                row.user_id = Some(user_id.clone());
+                row.updated_at = now;
+                row.version += 1;
+                let step: Step<SignInRow> = self.finish_sign_in(client, row, &user_id, writes).await?;
+                let to = claims.action_complete_redirect_url.unwrap_or(back);
+                Ok(CallbackOutcome { redirect_to: to, new_client_token: step.new_client_token })
+            }
+            None => {
+                let mut row = row;
+                row.status = "needs_first_factor".into();
+                row.first_factor_status = Some("transferable".into());
+                row.first_factor_error = Some("external_account_not_found".into());
+                row.identifier = profile.email.clone();
+                row.external_profile = Some(self.pending_profile_json(provider, &profile, &tokens)?);
+                row.updated_at = now;
+                row.version += 1;
+                self.store.update_sign_in(&row).await?;
+                Ok(CallbackOutcome { redirect_to: back, new_client_token: None })
+            }
+        }
+    }
+
+    async fn fail_trip(&self, mut row: SignInRow, code: &str) -> Result<()> {
+        row.first_factor_status = Some("failed".into());
+        row.first_factor_error = Some(code.to_owned());
+        row.updated_at = self.now();
+        row.version += 1;
+        self.store.update_sign_in(&row).await?;
+        Ok(())
+    }
+
+    /// Exchanges the code and reads the person from the verified ID token.
+    async fn person_from_provider(
+        &self,
+        provider: &Provider,
+        state: &str,
+        code: Option<&str>,
+        now: i64,
+    ) -> std::result::Result<(ProviderProfile, ProviderTokens), ProviderError> {
+        let code = code
+            .filter(|c| !c.is_empty() && c.len() <= 2048)
+            .ok_or_else(|| ProviderError::CodeRefused("the provider sent no authorization code".into()))?;
+        let secrets = attempt_secrets(&self.code_key, state);
+        let endpoints = self.providers.endpoints(provider, now).await?;
+        let tokens = self
+            .providers
+            .exchange_code(provider, &endpoints, code, &self.callback_url(), &secrets.pkce_verifier)
+            .await?;
+        let Some(issuer) = endpoints.issuer.as_deref() else {
+            // Plain OAuth 2.0 providers (GitHub, Discord) are read from their user API: not yet.
+            return Err(ProviderError::IdToken("this provider's user API is not supported yet".into()));
+        };
+        let id_token = tokens.id_token.as_deref().ok_or_else(|| ProviderError::IdToken("no ID token".into()))?;
+        let claims = self.providers.verify_id_token(provider, issuer, id_token, now).await?;
+        let profile =
+            profile_from_id_token(&claims, &secrets.nonce).map_err(|e| ProviderError::IdToken(e.to_string()))?;
+        let kept = ProviderTokens {
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            expires_at: tokens.expires_in.map(|s| now + s.saturating_mul(1000)),
+            scopes: tokens.scope.unwrap_or_else(|| provider.scopes.join(" ")),
+        };
+        Ok((profile, kept))
+    }
+
+    /// The user this provider account signs in: the one it already belongs to, or the one
+    /// whose verified address the provider vouches for (never an address it does not).
+    async fn account_for(
+        &self,
+        provider: &Provider,
+        profile: &ProviderProfile,
+    ) -> Result<Option<(String, Option<ExternalAccountRow>)>> {
+        if let Some(existing) = self.store.external_account_by_subject(&provider.strategy, &profile.subject).await? {
+            return Ok(Some((existing.user_id.clone(), Some(existing))));
+        }
+        let vouched = profile.email.as_deref().filter(|_| profile.email_verified);
+        let Some(email) = vouched.and_then(latchkey_core::email::normalize_email) else {
+            return Ok(None);
+        };
+        Ok(self.store.user_id_by_verified_email(&email).await?.map(|user_id| (user_id, None)))
+    }
+
+    /// The provider account as it is written with the sign-in: new, or the stored one with
+    /// this sign-in's profile and tokens.
+    fn external_account(
+        &self,
+        provider: &Provider,
+        user_id: &str,
+        profile: &ProviderProfile,
+        tokens: &ProviderTokens,
+        existing: Option<ExternalAccountRow>,
+        now: i64,
+    ) -> Result<ExternalAccountRow> {
+        let id = existing.as_ref().map_or_else(|| self.new_id(IdKind::ExternalAccount), |e| e.id.clone());
+        let seal = |t: &str| self.keys.seal_secret(t.as_bytes(), &id);
+        Ok(ExternalAccountRow {
+            id: id.clone(),
+            user_id: user_id.to_owned(),
+            provider: provider.strategy.clone(),
+            provider_user_id: profile.subject.clone(),
+            email_address: profile.email.clone(),
+            email_verified: profile.email_verified,
+            first_name: profile.first_name.clone(),
+            last_name: profile.last_name.clone(),
+            image_url: profile.image_url.clone(),
+            username: profile.username.clone(),
+            approved_scopes: tokens.scopes.clone(),
+            access_token_sealed: Some(seal(&tokens.access_token)?),
+            refresh_token_sealed: tokens.refresh_token.as_deref().map(seal).transpose()?,
+            token_expires_at: tokens.expires_at,
+            created_at: existing.as_ref().map_or(now, |e| e.created_at),
+            updated_at: now,
+        })
+    }
+
+    /// What a sign-up taking the attempt over needs, tokens sealed to the attempt.
+    fn pending_profile_json(
+        &self,
+        provider: &Provider,
+        profile: &ProviderProfile,
+        tokens: &ProviderTokens,
+    ) -> Result<String> {
+        let seal = |t: &str| self.keys.seal_secret(t.as_bytes(), &profile.subject);
+        Ok(serde_json::json!({
+            "provider": provider.key,
+            "subject": profile.subject,
+            "email": profile.email,
+            "email_verified": profile.email_verified,
+            "first_name": profile.first_name,
+            "last_name": profile.last_name,
+            "image_url": profile.image_url,
+            "username": profile.username,
+            "scopes": tokens.scopes,
+            "access_token_sealed": seal(&tokens.access_token)?,
+            "refresh_token_sealed": tokens.refresh_token.as_deref().map(seal).transpose()?,
+            "token_expires_at": tokens.expires_at,
+        })
+        .to_string())
+    }
+}
+
+/// The provider's tokens of one sign-in, before they are sealed.
+struct ProviderTokens {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_at: Option<i64>,
+    scopes: String,
+}
+
+fn provider_unavailable(e: ProviderError) -> ServiceError {
+    tracing::warn!(error = %e, "identity provider unavailable");
+    ServiceError::new(
+        ErrorKind::Unavailable,
+        "oauth_provider_unavailable",
+        "The identity provider cannot be reached right now. Try again in a moment, or sign in another way.",
+    )
+}

@@ -1,0 +1,259 @@
+//! Talking to identity providers: their discovery documents and keys (cached), the exchange of
+//! an authorization code, and the ID token's verification. Every call is bounded in time and
+//! never follows redirects; a provider that cannot be reached is a [`ProviderError`], which
+//! the flow turns into a clear answer, never a 5xx.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use latchkey_core::oauth::{issuer_matches, Protocol};
+use latchkey_token::{PublicKey, Verifier, VerifierOptions};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::sync::RwLock;
+
+use super::Provider;
+
+/// Discovery documents and keys are read again after this long.
+const CACHE_MS: i64 = 60 * 60 * 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider did not answer, or answered with something other than what OAuth says.
+    #[error("the identity provider could not be reached ({0})")]
+    Unreachable(String),
+    /// The provider refused the code (expired, used, or not ours).
+    #[error("the identity provider refused the authorization code ({0})")]
+    CodeRefused(String),
+    /// The ID token did not verify: its signature, issuer, audience, lifetime or nonce.
+    #[error("the identity provider's ID token is not valid ({0})")]
+    IdToken(String),
+}
+
+/// Where a provider's endpoints are.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub authorization: String,
+    pub token: String,
+    /// OpenID Connect: the issuer its ID tokens must name.
+    pub issuer: Option<String>,
+}
+
+/// What the token endpoint answered.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: Option<i64>,
+    pub id_token: Option<String>,
+    pub scope: Option<String>,
+}
+
+struct Discovered {
+    endpoints: Endpoints,
+    keys: Vec<PublicKey>,
+    fetched_at: i64,
+}
+
+pub struct ProviderClient {
+    http: reqwest::Client,
+    cache: RwLock<HashMap<String, std::sync::Arc<Discovered>>>,
+}
+
+#[derive(Deserialize)]
+struct DiscoveryDocument {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+}
+
+/// A JWK as providers publish it: Microsoft's carry no `alg`.
+#[derive(Deserialize)]
+struct LooseJwk {
+    kty: String,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    usage: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+impl Default for ProviderClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProviderClient {
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("latchkey")
+            .build()
+            .unwrap_or_default();
+        Self { http, cache: RwLock::new(HashMap::new()) }
+    }
+
+    /// The provider's endpoints: a preset's own, or its discovery document's.
+    pub async fn endpoints(&self, provider: &Provider, now_ms: i64) -> Result<Endpoints, ProviderError> {
+        match &provider.protocol {
+            Protocol::OAuth2 { authorize_url, token_url, .. } => {
+                Ok(Endpoints { authorization: authorize_url.clone(), token: token_url.clone(), issuer: None })
+            }
+            Protocol::OpenIdConnect { issuer } => Ok(self.discovered(issuer, now_ms, false).await?.endpoints.clone()),
+        }
+    }
+
+    async fn discovered(
+        &self,
+        issuer: &str,
+        now_ms: i64,
+        refresh_keys: bool,
+    ) -> Result<std::sync::Arc<Discovered>, ProviderError> {
+        if let Some(d) = self.cache.read().await.get(issuer) {
+            if now_ms - d.fetched_at < CACHE_MS && !refresh_keys {
+                return Ok(d.clone());
+            }
+        }
+        let url = format!("{issuer}/.well-known/openid-configuration");
+        let doc: DiscoveryDocument = self.get_json(&url).await?;
+        if !issuer_matches(issuer, &doc.issuer) && doc.issuer != issuer {
+            return Err(ProviderError::Unreachable(format!(
+                "its discovery document names another issuer: {}",
+                doc.issuer
+            )));
+        }
+        let keys = self.keys(&doc.jwks_uri).await?;
+        let found = std::sync::Arc::new(Discovered {
+            endpoints: Endpoints {
+                authorization: doc.authorization_endpoint,
+                token: doc.token_endpoint,
+                issuer: Some(issuer.to_owned()),
+            },
+            keys,
+            fetched_at: now_ms,
+        });
+        self.cache.write().await.insert(issuer.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    async fn keys(&self, jwks_uri: &str) -> Result<Vec<PublicKey>, ProviderError> {
+        #[derive(Deserialize)]
+        struct Set {
+            keys: Vec<LooseJwk>,
+        }
+        let set: Set = self.get_json(jwks_uri).await?;
+        Ok(set
+            .keys
+            .into_iter()
+            .filter(|k| k.kty == "RSA" && k.alg.as_deref().is_none_or(|a| a == "RS256"))
+            .filter(|k| k.usage.as_deref().is_none_or(|u| u == "sig"))
+            .filter_map(|k| {
+                let n = b64url(k.n.as_deref()?)?;
+                let e = b64url(k.e.as_deref()?)?;
+                let key = PublicKey::from_components(&n, &e, k.kid.unwrap_or_default()).ok()?;
+                (key.modulus_bits() >= 2048).then_some(key)
+            })
+            .collect())
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ProviderError> {
+        let res = self.http.get(url).send().await.map_err(|e| ProviderError::Unreachable(kind_of(&e)))?;
+        if !res.status().is_success() {
+            return Err(ProviderError::Unreachable(format!("{url} answered {}", res.status().as_u16())));
+        }
+        res.json().await.map_err(|_| ProviderError::Unreachable(format!("{url} did not answer JSON")))
+    }
+
+    /// Exchanges the authorization code (with the PKCE verifier) for tokens.
+    pub async fn exchange_code(
+        &self,
+        provider: &Provider,
+        endpoints: &Endpoints,
+        code: &str,
+        redirect_uri: &str,
+        pkce_verifier: &str,
+    ) -> Result<TokenResponse, ProviderError> {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", provider.client_id.as_str()),
+            ("client_secret", provider.client_secret.expose()),
+            ("code_verifier", pkce_verifier),
+        ];
+        let res = self
+            .http
+            .post(&endpoints.token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unreachable(kind_of(&e)))?;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if status.is_server_error() {
+            return Err(ProviderError::Unreachable(format!("the token endpoint answered {}", status.as_u16())));
+        }
+        // GitHub answers errors with 200 and an `error` field.
+        if let Some(error) = body.get("error").and_then(Value::as_str) {
+            return Err(ProviderError::CodeRefused(error.chars().take(64).collect()));
+        }
+        if !status.is_success() {
+            return Err(ProviderError::CodeRefused(format!("status {}", status.as_u16())));
+        }
+        serde_json::from_value(body).map_err(|_| ProviderError::Unreachable("the token endpoint's answer".into()))
+    }
+
+    /// Verifies an ID token (RS256 signature from the provider's keys, `iss`, `aud`, `exp`)
+    /// and returns its claims; the nonce is checked by the caller. An unknown `kid` reads the
+    /// keys once more (the provider rotated them).
+    pub async fn verify_id_token(
+        &self,
+        provider: &Provider,
+        issuer: &str,
+        id_token: &str,
+        now_ms: i64,
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let mut discovered = self.discovered(issuer, now_ms, false).await?;
+        let kid = Verifier::peek_kid(id_token).unwrap_or_default();
+        if !discovered.keys.iter().any(|k| k.kid == kid) {
+            discovered = self.discovered(issuer, now_ms, true).await?;
+        }
+        let options = VerifierOptions {
+            // The tenant-specific issuer is checked below; the verifier takes any.
+            issuers: None,
+            authorized_parties: None,
+            audiences: Some(vec![provider.client_id.clone()]),
+            leeway_secs: 60,
+        };
+        let verifier = Verifier::new(discovered.keys.iter().cloned(), options);
+        let verified = verifier.verify(id_token, now_ms / 1000).map_err(|e| ProviderError::IdToken(e.to_string()))?;
+        let iss = verified.claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+        if !issuer_matches(issuer, iss) {
+            return Err(ProviderError::IdToken("the token's issuer is not the provider".into()));
+        }
+        Ok(verified.claims)
+    }
+}
+
+fn b64url(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()
+}
+
+/// What went wrong with a request, without its URL's query (which may hold a code).
+fn kind_of(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection refused or failed".into()
+    } else {
+        "request failed".into()
+    }
+}

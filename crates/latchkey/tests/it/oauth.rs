@@ -1,0 +1,332 @@
+//! Sign-in with an identity provider (docs/identity-providers.md) against a real OpenID
+//! Provider on loopback (npm `oidc-provider`, `tests/it/oidc/provider.mjs`), configured both as
+//! the Google preset and as a custom OpenID Connect issuer. Each refusal leaves no session and
+//! no provider account behind.
+
+use std::process::Stdio;
+
+use latchkey_service::oauth::ProviderConfig;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::both_backends;
+use crate::harness::{Browser, TestServer};
+
+const APP_CALLBACK: &str = "http://app.test:3000/sso-callback";
+const APP_HOME: &str = "http://app.test:3000/home";
+
+/// The loopback OpenID Provider; it exits when this is dropped (its stdin closes).
+struct OpenIdProvider {
+    issuer: String,
+    _child: tokio::process::Child,
+}
+
+impl OpenIdProvider {
+    async fn start() -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/oidc/provider.mjs");
+        // Native clients may come back to any port of the loopback address (RFC 8252), so the
+        // provider starts before the server whose port it will meet.
+        let client = |id: &str| {
+            json!({"client_id": id, "client_secret": format!("{id}-secret"), "application_type": "native",
+                   "redirect_uris": ["http://127.0.0.1/v1/oauth_callback"]})
+        };
+        let config = json!({
+            "clients": [client("google-client"), client("acme-client")],
+            "accounts": [
+                {"sub": "g-ada", "email": "ada@example.com", "email_verified": true, "given_name": "Ada", "family_name": "Lovelace"},
+                {"sub": "g-eve", "email": "victim@example.com", "email_verified": false, "given_name": "Eve"},
+                {"sub": "g-new", "email": "newcomer@example.com", "email_verified": true, "given_name": "Nell"},
+            ],
+        });
+        let mut child = tokio::process::Command::new("node")
+            .arg(script)
+            .arg(config.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs the test OpenID Provider");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        tokio::time::timeout(std::time::Duration::from_secs(60), BufReader::new(stdout).read_line(&mut line))
+            .await
+            .expect("the provider starts within a minute")
+            .expect("its first line");
+        let issuer = serde_json::from_str::<Value>(&line).expect("the issuer line")["issuer"]
+            .as_str()
+            .expect("issuer")
+            .to_owned();
+        Self { issuer, _child: child }
+    }
+
+    async fn control(&self, body: Value) {
+        let r = reqwest::Client::new().post(format!("{}/__control", self.issuer)).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{body}");
+    }
+
+    fn config(&self, client_id: &str) -> ProviderConfig {
+        ProviderConfig {
+            client_id: client_id.into(),
+            client_secret: latchkey_core::secret::ConfigSecret::new(format!("{client_id}-secret")),
+            issuer: Some(self.issuer.clone()),
+            ..ProviderConfig::default()
+        }
+    }
+}
+
+async fn start(provider: &OpenIdProvider, backend: crate::harness::Backend) -> TestServer {
+    TestServer::start_with(backend, |c| {
+        c.oauth.insert("google".into(), provider.config("google-client"));
+        let acme = ProviderConfig { name: Some("Acme".into()), ..provider.config("acme-client") };
+        c.oauth.insert("acme".into(), acme);
+    })
+    .await
+}
+
+/// Starts a sign-in with `strategy`; the provider URL.
+async fn begin(b: &Browser, strategy: &str) -> String {
+    let r = b
+        .post(
+            "/v1/client/sign_ins",
+            &[("strategy", strategy), ("redirect_url", APP_CALLBACK), ("action_complete_redirect_url", APP_HOME)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = &r.body["response"]["first_factor_verification"];
+    assert_eq!((v["object"].as_str(), v["status"].as_str()), (Some("verification_oauth"), Some("unverified")));
+    assert!(v["error"].is_null());
+    v["external_verification_redirect_url"].as_str().expect("the provider URL").to_owned()
+}
+
+/// Goes through the provider as `who` (its `login_hint`): the callback URL it sends back to.
+async fn at_provider(server: &TestServer, b: &Browser, url: &str, who: &str) -> String {
+    let mut next = format!("{url}&login_hint={who}");
+    for _ in 0..10 {
+        let r = b.http.get(&next).send().await.unwrap();
+        assert!(r.status().is_redirection(), "{next}: {}", r.status());
+        let to = r.headers()["location"].to_str().unwrap().to_owned();
+        if to.starts_with(&server.url) {
+            return to;
+        }
+        next = url::Url::parse(&next).unwrap().join(&to).unwrap().to_string();
+    }
+    panic!("the provider never sent the browser back");
+}
+
+fn path_of(server: &TestServer, url: &str) -> String {
+    url.strip_prefix(&server.url).expect("a latchkey URL").to_owned()
+}
+
+/// The whole trip: start, the provider, the callback; the callback's answer.
+async fn sign_in_as(server: &TestServer, b: &Browser, strategy: &str, who: &str) -> crate::harness::Reply {
+    let url = begin(b, strategy).await;
+    let back = at_provider(server, b, &url, who).await;
+    b.get(&path_of(server, &back)).await
+}
+
+async fn signed_in_user(b: &Browser) -> Option<String> {
+    let c = b.get("/v1/client").await;
+    c.body["response"]["sessions"][0]["user"]["id"].as_str().map(str::to_owned)
+}
+
+async fn current_sign_in(b: &Browser) -> Value {
+    b.get("/v1/client").await.body["response"]["sign_in"].clone()
+}
+
+both_backends!(a_provider_signs_in_the_account_with_its_verified_address, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    let server = start(&provider, backend).await;
+    let (ada, _) = server.sign_up(&server.browser(), "ada@example.com", "ada's long passphrase").await;
+
+    // The environment offers both providers, by Clerk's strategy names.
+    let env = server.browser().get("/v1/environment").await;
+    assert_eq!(env.body["user_settings"]["social"]["oauth_google"]["name"], "Google");
+    assert_eq!(env.body["user_settings"]["social"]["oauth_custom_acme"]["name"], "Acme");
+
+    let b = server.browser();
+    let url = begin(&b, "oauth_google").await;
+    let u = url::Url::parse(&url).unwrap();
+    let q: std::collections::HashMap<_, _> = u.query_pairs().into_owned().collect();
+    assert!(url.starts_with(&provider.issuer), "{url}");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["redirect_uri"], format!("{}/v1/oauth_callback", server.url));
+    assert!(q.contains_key("nonce") && q.contains_key("state"));
+    let back = at_provider(&server, &b, &url, "g-ada").await;
+    let done = b.get(&path_of(&server, &back)).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    assert_eq!(done.headers["location"], APP_HOME);
+    assert!(done.set_cookies().iter().any(|c| c.starts_with("__session=ey")), "{:?}", done.set_cookies());
+    assert_eq!(signed_in_user(&b).await.as_deref(), Some(ada.as_str()));
+
+    let accounts = server.store.external_accounts_for_user(&ada).await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    let a = &accounts[0];
+    assert_eq!((a.provider.as_str(), a.provider_user_id.as_str()), ("oauth_google", "g-ada"));
+    assert_eq!((a.email_address.as_deref(), a.email_verified), (Some("ada@example.com"), true));
+    assert_eq!(a.first_name.as_deref(), Some("Ada"));
+    let sealed = a.access_token_sealed.as_deref().unwrap();
+    assert!(!sealed.is_empty() && sealed.len() > 40, "the token is stored sealed");
+
+    // The same callback again (a replay) is refused: the attempt moved on.
+    let replay = b.get(&path_of(&server, &back)).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.text);
+    assert_eq!(replay.error_code(), "oauth_state_invalid");
+
+    // Next time the provider account itself names the user; the custom provider is another
+    // account (another client id at the same issuer) and joins the same user.
+    let again = server.browser();
+    assert_eq!(sign_in_as(&server, &again, "oauth_google", "g-ada").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(signed_in_user(&again).await.as_deref(), Some(ada.as_str()));
+    let acme = server.browser();
+    assert_eq!(sign_in_as(&server, &acme, "oauth_custom_acme", "g-ada").await.status, StatusCode::SEE_OTHER);
+    let providers: Vec<String> =
+        server.store.external_accounts_for_user(&ada).await.unwrap().into_iter().map(|a| a.provider).collect();
+    assert_eq!(providers, ["oauth_google", "oauth_custom_acme"]);
+});
+
+both_backends!(an_address_the_provider_does_not_vouch_for_takes_over_nothing, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    let server = start(&provider, backend).await;
+    let (victim, _) = server.sign_up(&server.browser(), "victim@example.com", "victim's passphrase").await;
+
+    // The provider names the victim's address but does not say it is verified: no takeover.
+    let b = server.browser();
+    let r = sign_in_as(&server, &b, "oauth_google", "g-eve").await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, APP_CALLBACK));
+    assert!(!r.set_cookies().iter().any(|c| c.starts_with("__session=ey")));
+    assert_eq!(signed_in_user(&b).await, None);
+    let attempt = current_sign_in(&b).await;
+    assert_eq!(attempt["status"], "needs_first_factor");
+    assert_eq!(attempt["first_factor_verification"]["status"], "transferable");
+    assert_eq!(attempt["first_factor_verification"]["error"]["code"], "external_account_not_found");
+    assert!(server.store.external_accounts_for_user(&victim).await.unwrap().is_empty());
+    assert!(server.store.external_account_by_subject("oauth_google", "g-eve").await.unwrap().is_none());
+
+    // A person with no account at all: the same, the attempt waits for a sign-up.
+    let newcomer = server.browser();
+    let r = sign_in_as(&server, &newcomer, "oauth_google", "g-new").await;
+    assert_eq!(r.headers["location"], APP_CALLBACK);
+    assert_eq!(current_sign_in(&newcomer).await["first_factor_verification"]["status"], "transferable");
+});
+
+both_backends!(states_that_are_not_this_browsers_are_refused, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    let server = start(&provider, backend).await;
+    server.sign_up(&server.browser(), "ada@example.com", "ada's long passphrase").await;
+
+    let b = server.browser();
+    let url = begin(&b, "oauth_google").await;
+    let back = at_provider(&server, &b, &url, "g-ada").await;
+    let callback = path_of(&server, &back);
+    // Another browser (an attacker handing the victim their callback, or the reverse).
+    let other = server.browser();
+    other.post("/v1/client", &[]).await;
+    let r = other.get(&callback).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(signed_in_user(&other).await, None);
+    // No state, a forged one, and a state whose signature was altered.
+    let code = url::Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    for bad in [format!("/v1/oauth_callback?code={code}"), format!("/v1/oauth_callback?code={code}&state=abc.def")] {
+        let r = b.get(&bad).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let state = url::Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let (payload, _) = state.split_once('.').unwrap();
+    let r = b.get(&format!("/v1/oauth_callback?code={code}&state={payload}.AAAA")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(signed_in_user(&b).await, None, "nothing signed in so far");
+    // The real one still works in its own browser, once.
+    assert_eq!(b.get(&callback).await.status, StatusCode::SEE_OTHER);
+    assert!(signed_in_user(&b).await.is_some());
+
+    // A state outlives its ten minutes at the provider: refused.
+    let late = server.browser();
+    let url = begin(&late, "oauth_google").await;
+    let back = at_provider(&server, &late, &url, "g-ada").await;
+    server.clock.advance_ms(10 * 60 * 1000 + 1);
+    assert_eq!(late.get(&path_of(&server, &back)).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(signed_in_user(&late).await, None);
+});
+
+both_backends!(provider_refusals_and_bad_id_tokens_sign_in_nobody, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    let server = start(&provider, backend).await;
+    let (ada, _) = server.sign_up(&server.browser(), "ada@example.com", "ada's long passphrase").await;
+
+    // The person said no at the provider.
+    let b = server.browser();
+    let r = sign_in_as(&server, &b, "oauth_google", "deny").await;
+    assert_eq!(r.headers["location"], APP_CALLBACK);
+    let v = &current_sign_in(&b).await["first_factor_verification"];
+    assert_eq!((v["status"].as_str(), v["error"]["code"].as_str()), (Some("failed"), Some("oauth_access_denied")));
+
+    // ID tokens that must not verify, one by one.
+    for tamper in ["wrong_aud", "wrong_iss", "expired", "wrong_nonce", "bad_signature", "alg_none"] {
+        provider.control(json!({"tamper": tamper})).await;
+        let b = server.browser();
+        let r = sign_in_as(&server, &b, "oauth_google", "g-ada").await;
+        assert_eq!(r.headers["location"], APP_CALLBACK, "{tamper}");
+        assert!(!r.set_cookies().iter().any(|c| c.starts_with("__session=ey")), "{tamper}");
+        assert_eq!(signed_in_user(&b).await, None, "{tamper}");
+        let v = &current_sign_in(&b).await["first_factor_verification"];
+        assert_eq!(v["error"]["code"], "oauth_id_token_invalid", "{tamper}");
+    }
+    // The provider's token endpoint is down: a clear failure, not a 5xx.
+    provider.control(json!({"down": true})).await;
+    let b = server.browser();
+    let r = sign_in_as(&server, &b, "oauth_google", "g-ada").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(current_sign_in(&b).await["first_factor_verification"]["error"]["code"], "oauth_provider_unavailable");
+    provider.control(json!({"down": false})).await;
+    assert!(server.store.external_accounts_for_user(&ada).await.unwrap().is_empty(), "no account was joined");
+    // Only the session of ada's own sign-up exists.
+    assert_eq!(server.store.sessions_for_user(&ada).await.unwrap().len(), 1);
+});
+
+both_backends!(bad_starts_are_refused_before_anything_is_stored, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    // A second provider whose issuer does not answer.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let server = TestServer::start_with(backend, |c| {
+        c.oauth.insert("google".into(), provider.config("google-client"));
+        let down = ProviderConfig { issuer: Some(dead), ..provider.config("acme-client") };
+        c.oauth.insert("down".into(), down);
+    })
+    .await;
+    let b = server.browser();
+    for (fields, code, param) in [
+        (vec![("strategy", "oauth_github"), ("redirect_url", APP_CALLBACK)], "strategy_for_user_invalid", "strategy"),
+        (vec![("strategy", "oauth_google")], "form_param_missing", "redirect_url"),
+        (
+            vec![("strategy", "oauth_google"), ("redirect_url", "https://evil.test/cb")],
+            "form_param_format_invalid",
+            "redirect_url",
+        ),
+        (
+            vec![
+                ("strategy", "oauth_google"),
+                ("redirect_url", APP_CALLBACK),
+                ("action_complete_redirect_url", "//evil.test"),
+            ],
+            "form_param_format_invalid",
+            "action_complete_redirect_url",
+        ),
+    ] {
+        let r = b.post("/v1/client/sign_ins", &fields).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}: {}", r.text);
+        assert_eq!(r.error_code(), code);
+        assert_eq!(r.body["errors"][0]["meta"]["param_name"], param);
+    }
+    let r = b.post("/v1/client/sign_ins", &[("strategy", "oauth_custom_down"), ("redirect_url", APP_CALLBACK)]).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "oauth_provider_unavailable"),
+        "{}",
+        r.text
+    );
+    assert!(current_sign_in(&b).await.is_null(), "no attempt was stored");
+});
