@@ -27,3 +27,5 @@ CREATE INDEX external_accounts_user ON external_accounts (user_id);
 -- sealed), kept for the sign-up that takes the attempt over (`transfer`).
 ALTER TABLE sign_ins ADD COLUMN first_factor_error TEXT;
 ALTER TABLE sign_ins ADD COLUMN external_profile TEXT;
+-- A sign-up that took such an attempt over carries the same, until the account is made.
+ALTER TABLE sign_ups ADD COLUMN external_profile TEXT;

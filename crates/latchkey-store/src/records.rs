@@ -241,6 +241,8 @@ pub struct SignUpRow {
     pub last_name: Option<String>,
     pub password_hash: Option<String>,
     pub unsafe_metadata: String,
+    /// A sign-up that took over a provider's sign-in (`transfer`): what the provider said (JSON).
+    pub external_profile: Option<String>,
     pub code: CodeFields,
     pub created_user_id: Option<String>,
     pub created_session_id: Option<String>,
@@ -332,6 +334,8 @@ pub struct CompleteSignUp {
     /// The client's new token digest: a completed sign-up replaces the client's token, so a
     /// token planted before it (session fixation) never holds the new session.
     pub client_token_digest: String,
+    /// A sign-up through an identity provider: its account, written with the user.
+    pub external_account: Option<ExternalAccountRow>,
 }
 
 /// Everything that a successful sign-in writes, in one transaction (the client's last active

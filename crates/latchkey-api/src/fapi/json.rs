@@ -151,9 +151,17 @@ pub fn sign_up_json(s: &SignUpRow, now: i64) -> Value {
     if s.email.is_none() {
         missing.push("email_address");
     }
-    if s.password_hash.is_none() && s.status != "complete" {
+    // A sign-up through an identity provider needs no password.
+    let external = s.external_profile.as_deref().and_then(|raw| serde_json::from_str::<Value>(raw).ok());
+    if s.password_hash.is_none() && s.status != "complete" && external.is_none() {
         missing.push("password");
     }
+    let external_account = external.map(|p| {
+        serde_json::json!({
+            "object": "verification_oauth", "status": "verified", "strategy": p["strategy"],
+            "attempts": null, "expire_at": s.abandon_at, "error": null,
+        })
+    });
     let unverified = if s.email.is_some() && !s.email_verified { vec!["email_address"] } else { vec![] };
     let has_password = s.password_hash.is_some() || s.status == "complete";
     to_value(SignUpView {
@@ -168,7 +176,7 @@ pub fn sign_up_json(s: &SignUpRow, now: i64) -> Value {
             email_address: email_verification,
             phone_number: None,
             web3_wallet: None,
-            external_account: None,
+            external_account,
         },
         username: s.username.clone(),
         email_address: s.email.clone(),

@@ -34,8 +34,19 @@ fn sign_up_input(p: &Params) -> Result<SignUpInput, ApiError> {
 
 /// The first step may come before the browser has a client: one is made for it.
 async fn create_sign_up(State(state): State<AppState>, caller: Caller, p: Params) -> Result<Response, ApiError> {
-    let input = sign_up_input(&p)?;
+    // Taking over a provider's sign-in for a person without an account reads no fields.
+    let input = if p.flag("transfer") { None } else { Some(sign_up_input(&p)?) };
     let (client, token) = ensure_client(&state, &caller).await?;
+    let Some(input) = input else {
+        return match state.services.transfer_sign_up(&caller.ctx, &client).await {
+            Ok(step) => {
+                let mut reply = Reply::new(&caller, json::sign_up_json(&step.row, state.services.now()), Some(client));
+                reply.new_token = step.new_client_token.or(token);
+                reply.send(&state, &caller.ctx).await
+            }
+            Err(e) => Ok(error_keeping_new_client(&state, &caller, e, token)),
+        };
+    };
     match state.services.create_sign_up(&caller.ctx, &client, input).await {
         Ok(row) => {
             let mut reply = Reply::new(&caller, json::sign_up_json(&row, state.services.now()), Some(client));

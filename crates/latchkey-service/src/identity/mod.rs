@@ -6,12 +6,14 @@
 //! - `sign_in`: sign-in attempts, password and email-code factors, lockout;
 //! - `reset_password`: "Forgot password?", a reset code and the new password on a sign-in;
 //! - `oauth_sign_in`: sign-in with an identity provider, its callback, account linking;
+//! - `oauth_sign_up`: the sign-up that takes a provider's sign-in over (`transfer`);
 //! - `sessions`: active sessions, session tokens, touch, end, sign-out.
 //!
 //! This file holds what they share: the inputs, [`Step`], and the parameter and error rules.
 
 mod clients;
 mod oauth_sign_in;
+mod oauth_sign_up;
 mod reset_password;
 mod secret_keys;
 mod sessions;

@@ -185,6 +185,8 @@ impl Services {
             Some((user_id, existing)) => {
                 let account = self.external_account(provider, &user_id, &profile, &tokens, existing, now)?;
                 let writes = SignInWrites { external_account: Some(account), ..SignInWrites::default() };
+                // Single-session: a browser that signed in meanwhile keeps that session.
+                self.refuse_if_signed_in(client).await?;
                 let mut row = row;
                 row.identifier = profile.email.clone();
                 row.user_id = Some(user_id.clone());
@@ -246,7 +248,7 @@ impl Services {
         let kept = ProviderTokens {
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token,
-            expires_at: tokens.expires_in.map(|s| now + s.saturating_mul(1000)),
+            expires_at: tokens.expires_in.map(|s| now.saturating_add(s.clamp(0, i64::MAX / 1000) * 1000)),
             scopes: tokens.scope.unwrap_or_else(|| provider.scopes.join(" ")),
         };
         Ok((profile, kept))
@@ -262,8 +264,12 @@ impl Services {
         if let Some(existing) = self.store.external_account_by_subject(&provider.strategy, &profile.subject).await? {
             return Ok(Some((existing.user_id.clone(), Some(existing))));
         }
-        let vouched = profile.email.as_deref().filter(|_| profile.email_verified);
-        let Some(email) = vouched.and_then(latchkey_core::email::normalize_email) else {
+        // Only the very address the provider verified: a look-alike that normalizes to another
+        // (a KELVIN SIGN lower-cases to `k`) is not the same mailbox.
+        let vouched = profile.email.as_deref().filter(|e| profile.email_verified && e.is_ascii());
+        let Some(email) = vouched.and_then(|raw| {
+            latchkey_core::email::normalize_email(raw).filter(|n| *n == raw.trim().to_ascii_lowercase())
+        }) else {
             return Ok(None);
         };
         Ok(self.store.user_id_by_verified_email(&email).await?.map(|user_id| (user_id, None)))
@@ -302,7 +308,7 @@ impl Services {
         })
     }
 
-    /// What a sign-up taking the attempt over needs, tokens sealed to the attempt.
+    /// What a sign-up taking the attempt over needs, tokens sealed to the person's subject.
     fn pending_profile_json(
         &self,
         provider: &Provider,
@@ -310,22 +316,75 @@ impl Services {
         tokens: &ProviderTokens,
     ) -> Result<String> {
         let seal = |t: &str| self.keys.seal_secret(t.as_bytes(), &profile.subject);
-        Ok(serde_json::json!({
-            "provider": provider.key,
-            "subject": profile.subject,
-            "email": profile.email,
-            "email_verified": profile.email_verified,
-            "first_name": profile.first_name,
-            "last_name": profile.last_name,
-            "image_url": profile.image_url,
-            "username": profile.username,
-            "scopes": tokens.scopes,
-            "access_token_sealed": seal(&tokens.access_token)?,
-            "refresh_token_sealed": tokens.refresh_token.as_deref().map(seal).transpose()?,
-            "token_expires_at": tokens.expires_at,
-        })
-        .to_string())
+        let pending = PendingProfile {
+            provider: provider.key.clone(),
+            strategy: provider.strategy.clone(),
+            subject: profile.subject.clone(),
+            email: profile.email.clone(),
+            email_verified: profile.email_verified,
+            first_name: profile.first_name.clone(),
+            last_name: profile.last_name.clone(),
+            image_url: profile.image_url.clone(),
+            username: profile.username.clone(),
+            scopes: tokens.scopes.clone(),
+            access_token_sealed: seal(&tokens.access_token)?,
+            refresh_token_sealed: tokens.refresh_token.as_deref().map(seal).transpose()?,
+            token_expires_at: tokens.expires_at,
+        };
+        serde_json::to_string(&pending).map_err(|_| ServiceError::internal())
     }
+
+    /// The provider account of a sign-up that took a provider's sign-in over, for its new
+    /// user: the tokens sealed again, to the account.
+    pub(super) fn account_of_pending(
+        &self,
+        pending: &PendingProfile,
+        user_id: &str,
+        now: i64,
+    ) -> Result<ExternalAccountRow> {
+        let id = self.new_id(IdKind::ExternalAccount);
+        let reseal = |sealed: &str| -> Result<String> {
+            let plain = self.keys.open_secret(sealed, &pending.subject)?;
+            self.keys.seal_secret(&plain, &id)
+        };
+        Ok(ExternalAccountRow {
+            id: id.clone(),
+            user_id: user_id.to_owned(),
+            provider: pending.strategy.clone(),
+            provider_user_id: pending.subject.clone(),
+            email_address: pending.email.clone(),
+            email_verified: pending.email_verified,
+            first_name: pending.first_name.clone(),
+            last_name: pending.last_name.clone(),
+            image_url: pending.image_url.clone(),
+            username: pending.username.clone(),
+            approved_scopes: pending.scopes.clone(),
+            access_token_sealed: Some(reseal(&pending.access_token_sealed)?),
+            refresh_token_sealed: pending.refresh_token_sealed.as_deref().map(reseal).transpose()?,
+            token_expires_at: pending.token_expires_at,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// What a provider said of a person without an account, kept on the attempt (and on the
+/// sign-up that takes it over) until the account is made.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct PendingProfile {
+    pub provider: String,
+    pub strategy: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub image_url: Option<String>,
+    pub username: Option<String>,
+    pub scopes: String,
+    pub access_token_sealed: String,
+    pub refresh_token_sealed: Option<String>,
+    pub token_expires_at: Option<i64>,
 }
 
 /// The provider's tokens of one sign-in, before they are sealed.

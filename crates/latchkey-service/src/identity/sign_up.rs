@@ -34,6 +34,7 @@ impl Services {
             last_name: None,
             password_hash: None,
             unsafe_metadata: "{}".into(),
+            external_profile: None,
             code: CodeFields::default(),
             created_user_id: None,
             created_session_id: None,
@@ -91,7 +92,7 @@ impl Services {
 
     /// A sign-up code may be mailed to `email`: within the address's hourly code budget and
     /// the caller's mail budget.
-    async fn sign_up_code_allowed(&self, ctx: &RequestContext, email: &str) -> Result<()> {
+    pub(super) async fn sign_up_code_allowed(&self, ctx: &RequestContext, email: &str) -> Result<()> {
         self.budgets.mail_budget(ctx, None, 1).await?;
         self.budgets.code_issued(email).await
     }
@@ -127,7 +128,7 @@ impl Services {
         Ok(())
     }
 
-    fn issue_sign_up_code(&self, row: &mut SignUpRow) -> String {
+    pub(super) fn issue_sign_up_code(&self, row: &mut SignUpRow) -> String {
         let code = new_code(self.rng.as_ref());
         let p = PendingCode::issue(&self.code_key, &row.id, &code, self.now());
         row.code = code_fields(&p);
@@ -135,7 +136,7 @@ impl Services {
     }
 
     /// Mails the plain code, which is never stored or logged.
-    fn mail_sign_up_code(&self, row: &SignUpRow, code: &str) {
+    pub(super) fn mail_sign_up_code(&self, row: &SignUpRow, code: &str) {
         let Some(email) = row.email.as_deref() else {
             return;
         };
@@ -221,7 +222,9 @@ impl Services {
             return Err(code_error(outcome));
         }
         row.email_verified = true;
-        if row.email_taken || row.password_hash.is_none() {
+        // A sign-up through an identity provider needs no password.
+        let needs_password = row.password_hash.is_none() && row.external_profile.is_none();
+        if row.email_taken || needs_password {
             row.version += 1;
             self.store.update_sign_up(&row).await?;
             if row.email_taken {
@@ -236,7 +239,7 @@ impl Services {
 
     /// Creates the user and the first session; exactly one of two racing sign-ups with the
     /// same address wins (the unique index decides), the other gets `form_identifier_exists`.
-    async fn finish_sign_up(&self, client: &Client, mut row: SignUpRow) -> Result<Step<SignUpRow>> {
+    pub(super) async fn finish_sign_up(&self, client: &Client, mut row: SignUpRow) -> Result<Step<SignUpRow>> {
         let now = self.now();
         let Some(email) = row.email.clone() else {
             return Ok(Step::pending(row));
@@ -273,12 +276,14 @@ impl Services {
             self.users.session_event("session.created", &session),
         ];
         let client_token = new_opaque_secret(self.rng.as_ref());
+        let external_account = self.transferred_account(&row, &user_id, now)?;
         let done = CompleteSignUp {
             sign_up: done_row.clone(),
             user,
             email: email_row,
             session,
             client_token_digest: secret_digest(&client_token),
+            external_account,
         };
         match self.emitting(events).complete_sign_up(&done).await {
             Ok(()) => {

@@ -127,6 +127,15 @@ impl ProviderClient {
                 doc.issuer
             )));
         }
+        // The document's endpoints are held to the issuer's rule: https (http only on
+        // loopback), so the client secret and codes never travel in clear.
+        for endpoint in [&doc.authorization_endpoint, &doc.token_endpoint, &doc.jwks_uri] {
+            super::issuer_url(endpoint).map_err(|_| {
+                ProviderError::Unreachable(format!(
+                    "its discovery document names an endpoint that is not https: {endpoint}"
+                ))
+            })?;
+        }
         let keys = self.keys(&doc.jwks_uri).await?;
         let found = std::sync::Arc::new(Discovered {
             endpoints: Endpoints {
@@ -166,7 +175,8 @@ impl ProviderClient {
         if !res.status().is_success() {
             return Err(ProviderError::Unreachable(format!("{url} answered {}", res.status().as_u16())));
         }
-        res.json().await.map_err(|_| ProviderError::Unreachable(format!("{url} did not answer JSON")))
+        let body = read_limited(res).await?;
+        serde_json::from_slice(&body).map_err(|_| ProviderError::Unreachable(format!("{url} did not answer JSON")))
     }
 
     /// Exchanges the authorization code (with the PKCE verifier) for tokens.
@@ -195,7 +205,7 @@ impl ProviderClient {
             .await
             .map_err(|e| ProviderError::Unreachable(kind_of(&e)))?;
         let status = res.status();
-        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let body: Value = serde_json::from_slice(&read_limited(res).await?).unwrap_or(Value::Null);
         if status.is_server_error() {
             return Err(ProviderError::Unreachable(format!("the token endpoint answered {}", status.as_u16())));
         }
@@ -239,6 +249,24 @@ impl ProviderClient {
         }
         Ok(verified.claims)
     }
+}
+
+/// A provider's answers are small; a larger one is refused, not read into memory.
+const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+async fn read_limited(mut res: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+    let too_large = || ProviderError::Unreachable(format!("an answer larger than {MAX_ANSWER_BYTES} bytes"));
+    if res.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| ProviderError::Unreachable(kind_of(&e)))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn b64url(text: &str) -> Option<Vec<u8>> {

@@ -63,7 +63,17 @@ pub struct Provider {
 
 /// The configured providers, or what is wrong with one (a start-up error).
 pub fn providers(config: &OAuthConfig) -> Result<Vec<Provider>, String> {
-    config.iter().map(|(key, c)| provider(key, c).map_err(|e| format!("[oauth.{key}]: {e}"))).collect()
+    let list: Vec<Provider> = config
+        .iter()
+        .map(|(key, c)| provider(key, c).map_err(|e| format!("[oauth.{key}]: {e}")))
+        .collect::<Result<_, _>>()?;
+    // A strategy names one provider: two tables with the same preset would shadow each other.
+    for (i, p) in list.iter().enumerate() {
+        if let Some(first) = list[..i].iter().find(|q| q.strategy == p.strategy) {
+            return Err(format!("[oauth.{}] and [oauth.{}] are both {}: keep one", first.key, p.key, p.strategy));
+        }
+    }
+    Ok(list)
 }
 
 fn provider(key: &str, c: &ProviderConfig) -> Result<Provider, String> {
@@ -120,7 +130,7 @@ fn provider(key: &str, c: &ProviderConfig) -> Result<Provider, String> {
 
 /// An issuer is an `https://` URL (`http://` only on a loopback host, for development and
 /// tests), without a query or fragment.
-fn issuer_url(raw: &str) -> Result<String, String> {
+pub(crate) fn issuer_url(raw: &str) -> Result<String, String> {
     let u = url::Url::parse(raw).map_err(|_| format!("issuer {raw:?} is not a URL"))?;
     let loopback = match u.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -151,7 +161,7 @@ mod tests {
             "[google]\nclient_id = \"g\"\nclient_secret = \"gs\"\n\
              [github]\nclient_id = \"h\"\nclient_secret = \"hs\"\n\
              [acme]\nclient_id = \"a\"\nclient_secret = \"as\"\nissuer = \"https://login.acme.test/\"\nname = \"Acme\"\nsign_up = false\n\
-             [work]\npreset = \"google\"\nissuer = \"http://127.0.0.1:9000\"\nclient_id = \"w\"\nclient_secret = \"ws\"\n",
+             [work]\npreset = \"microsoft\"\nissuer = \"http://127.0.0.1:9000\"\nclient_id = \"w\"\nclient_secret = \"ws\"\n",
         )
         .unwrap();
         let by_key = |k: &str| p.iter().find(|x| x.key == k).unwrap();
@@ -162,7 +172,7 @@ mod tests {
         assert_eq!(by_key("acme").strategy, "oauth_custom_acme");
         assert_eq!(by_key("acme").protocol, Protocol::OpenIdConnect { issuer: "https://login.acme.test".into() });
         assert!(!by_key("acme").sign_up);
-        assert_eq!(by_key("work").strategy, "oauth_google");
+        assert_eq!(by_key("work").strategy, "oauth_microsoft");
         assert_eq!(by_key("work").protocol, Protocol::OpenIdConnect { issuer: "http://127.0.0.1:9000".into() });
         assert!(!format!("{p:?}").contains("gs"), "secrets never in Debug");
     }
@@ -177,6 +187,10 @@ mod tests {
             ("[Acme]\nissuer = \"https://login.acme.test\"\nclient_id = \"a\"\nclient_secret = \"b\"\n", "lower-case"),
             ("[github]\nissuer = \"https://github.com\"\nclient_id = \"a\"\nclient_secret = \"b\"\n", "plain OAuth"),
             ("[google]\nclient_id = \"a\"\nclient_secret = \"b\"\ncolour = \"red\"\n", "unknown field"),
+            (
+                "[google]\nclient_id = \"a\"\nclient_secret = \"b\"\n[work]\npreset = \"google\"\nclient_id = \"a\"\nclient_secret = \"b\"\n",
+                "both oauth_google",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(says), "{text}: {e}");

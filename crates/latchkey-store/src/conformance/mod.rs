@@ -168,6 +168,7 @@ fn sign_up(id: &str, client_id: &str, address: &str) -> SignUpRow {
         last_name: None,
         password_hash: Some("hash".into()),
         unsafe_metadata: "{}".into(),
+        external_profile: None,
         code: CodeFields { digest: Some("d".into()), expires_at: Some(5_000), attempts: 0, consumed: false },
         created_user_id: None,
         created_session_id: None,

@@ -67,6 +67,7 @@ pub async fn sign_up_completion_is_atomic(store: &dyn Store) {
             email: email(&u, &address, true),
             session: session(&sess, &c.id, &u),
             client_token_digest: format!("new-token-of-{}", c.id),
+            external_account: None,
         };
         outcomes.push((store.complete_sign_up(&done).await, u, c.id.clone()));
     }

@@ -18,7 +18,7 @@ record!(SessionRow in "sessions" {
 });
 record!(SignUpRow in "sign_ups", versioned by version {
     id, client_id, status, email, email_taken, email_verified, username, first_name, last_name, password_hash,
-    unsafe_metadata, code [code_digest, code_expires_at, code_attempts, code_consumed],
+    unsafe_metadata, external_profile, code [code_digest, code_expires_at, code_attempts, code_consumed],
     created_user_id, created_session_id, created_at, updated_at, abandon_at, version,
 });
 record!(SignInRow in "sign_ins", versioned by version {
@@ -112,6 +112,9 @@ impl<D: SqlDriver> SessionStore for SqlStore<D> {
         insert_in(&mut tx, &done.email).await?;
         insert_in(&mut tx, &done.session).await?;
         hand_session_to_client(&mut tx, &done.session, &done.client_token_digest).await?;
+        if let Some(account) = &done.external_account {
+            super::external::write_external_account(&mut tx, account).await?;
+        }
         tx.commit().await
     }
 

@@ -37,6 +37,9 @@ impl OpenIdProvider {
                 {"sub": "g-ada", "email": "ada@example.com", "email_verified": true, "given_name": "Ada", "family_name": "Lovelace"},
                 {"sub": "g-eve", "email": "victim@example.com", "email_verified": false, "given_name": "Eve"},
                 {"sub": "g-new", "email": "newcomer@example.com", "email_verified": true, "given_name": "Nell"},
+                {"sub": "g-solo", "email": "solo@example.com", "email_verified": true},
+                // KELVIN SIGN: lower-cases to "kevin@example.com", another mailbox all the same.
+                {"sub": "g-kelvin", "email": "\u{212A}evin@example.com", "email_verified": true},
             ],
         });
         let mut child = tokio::process::Command::new("node")
@@ -79,7 +82,8 @@ impl OpenIdProvider {
 async fn start(provider: &OpenIdProvider, backend: crate::harness::Backend) -> TestServer {
     TestServer::start_with(backend, |c| {
         c.oauth.insert("google".into(), provider.config("google-client"));
-        let acme = ProviderConfig { name: Some("Acme".into()), ..provider.config("acme-client") };
+        // Acme signs in existing users only.
+        let acme = ProviderConfig { name: Some("Acme".into()), sign_up: false, ..provider.config("acme-client") };
         c.oauth.insert("acme".into(), acme);
     })
     .await
@@ -181,9 +185,10 @@ both_backends!(a_provider_signs_in_the_account_with_its_verified_address, |backe
     assert_eq!(signed_in_user(&again).await.as_deref(), Some(ada.as_str()));
     let acme = server.browser();
     assert_eq!(sign_in_as(&server, &acme, "oauth_custom_acme", "g-ada").await.status, StatusCode::SEE_OTHER);
-    let providers: Vec<String> =
+    let mut providers: Vec<String> =
         server.store.external_accounts_for_user(&ada).await.unwrap().into_iter().map(|a| a.provider).collect();
-    assert_eq!(providers, ["oauth_google", "oauth_custom_acme"]);
+    providers.sort();
+    assert_eq!(providers, ["oauth_custom_acme", "oauth_google"]);
 });
 
 both_backends!(an_address_the_provider_does_not_vouch_for_takes_over_nothing, |backend| async move {
@@ -203,6 +208,14 @@ both_backends!(an_address_the_provider_does_not_vouch_for_takes_over_nothing, |b
     assert_eq!(attempt["first_factor_verification"]["error"]["code"], "external_account_not_found");
     assert!(server.store.external_accounts_for_user(&victim).await.unwrap().is_empty());
     assert!(server.store.external_account_by_subject("oauth_google", "g-eve").await.unwrap().is_none());
+
+    // A verified look-alike of someone's address is not their address.
+    let (kevin, _) = server.sign_up(&server.browser(), "kevin@example.com", "kevin's passphrase").await;
+    let k = server.browser();
+    sign_in_as(&server, &k, "oauth_google", "g-kelvin").await;
+    assert_eq!(signed_in_user(&k).await, None);
+    assert_eq!(current_sign_in(&k).await["first_factor_verification"]["status"], "transferable");
+    assert!(server.store.external_accounts_for_user(&kevin).await.unwrap().is_empty());
 
     // A person with no account at all: the same, the attempt waits for a sign-up.
     let newcomer = server.browser();
@@ -329,4 +342,84 @@ both_backends!(bad_starts_are_refused_before_anything_is_stored, |backend| async
         r.text
     );
     assert!(current_sign_in(&b).await.is_null(), "no attempt was stored");
+});
+
+both_backends!(a_newcomer_signs_up_by_taking_the_attempt_over, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    let server = start(&provider, backend).await;
+
+    // Nothing to take over yet.
+    let b = server.browser();
+    b.post("/v1/client", &[]).await;
+    let r = b.post("/v1/client/sign_ups", &[("transfer", "true")]).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::BAD_REQUEST, "transfer_invalid"), "{}", r.text);
+
+    // The provider vouches for the address: the account is made at once, no code, no password.
+    let sent = server.mail_count("newcomer@example.com").await;
+    assert_eq!(sign_in_as(&server, &b, "oauth_google", "g-new").await.headers["location"], APP_CALLBACK);
+    let r = b.post("/v1/client/sign_ups", &[("transfer", "true")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let up = &r.body["response"];
+    assert_eq!(up["status"], "complete", "{up}");
+    assert_eq!(up["verifications"]["external_account"]["status"], "verified");
+    assert_eq!(up["verifications"]["external_account"]["strategy"], "oauth_google");
+    assert_eq!(up["missing_fields"], json!([]));
+    let user_id = up["created_user_id"].as_str().unwrap().to_owned();
+    assert_eq!(signed_in_user(&b).await.as_deref(), Some(user_id.as_str()));
+    assert_eq!(server.mail_count("newcomer@example.com").await, sent, "no code was needed");
+    let accounts = server.store.external_accounts_for_user(&user_id).await.unwrap();
+    assert_eq!((accounts.len(), accounts[0].provider_user_id.as_str()), (1, "g-new"));
+    let user = server.store.get_user(&user_id).await.unwrap().unwrap();
+    assert_eq!(user.emails[0].email, "newcomer@example.com");
+    assert!(user.emails[0].verified);
+    assert_eq!(user.user.first_name.as_deref(), Some("Nell"));
+    assert!(user.user.password_hash.is_none());
+    // Next time the provider account signs the new user in.
+    let later = server.browser();
+    assert_eq!(sign_in_as(&server, &later, "oauth_google", "g-new").await.headers["location"], APP_HOME);
+    assert_eq!(signed_in_user(&later).await.as_deref(), Some(user_id.as_str()));
+
+    // A provider that may not create accounts.
+    let c = server.browser();
+    sign_in_as(&server, &c, "oauth_custom_acme", "g-solo").await;
+    assert_eq!(current_sign_in(&c).await["first_factor_verification"]["status"], "transferable");
+    let r = c.post("/v1/client/sign_ups", &[("transfer", "true")]).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "oauth_sign_up_disabled"), "{}", r.text);
+    assert!(server.store.external_account_by_subject("oauth_custom_acme", "g-solo").await.unwrap().is_none());
+});
+
+both_backends!(an_unvouched_address_must_be_proven_before_any_account_exists, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    let server = start(&provider, backend).await;
+    let (victim, _) = server.sign_up(&server.browser(), "victim@example.com", "victim's passphrase").await;
+
+    let b = server.browser();
+    sign_in_as(&server, &b, "oauth_google", "g-eve").await;
+    let sent = server.mail_count("victim@example.com").await;
+    let r = b.post("/v1/client/sign_ups", &[("transfer", "true")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let up = &r.body["response"];
+    assert_eq!(up["status"], "missing_requirements");
+    assert_eq!(up["unverified_fields"], json!(["email_address"]));
+    let id = up["id"].as_str().unwrap().to_owned();
+    // The code goes to the address's owner, never to whoever started this.
+    let code = server.code_after("victim@example.com", sent).await;
+    let r = b
+        .post(
+            &format!("/v1/client/sign_ups/{id}/attempt_verification"),
+            &[("strategy", "email_code"), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(r.error_code(), "form_code_incorrect");
+    // Even with the owner's code, the address stays the owner's: nothing is joined to them.
+    let r = b
+        .post(&format!("/v1/client/sign_ups/{id}/attempt_verification"), &[("strategy", "email_code"), ("code", &code)])
+        .await;
+    assert_eq!(r.error_code(), "form_identifier_exists", "{}", r.text);
+    assert_eq!(signed_in_user(&b).await, None);
+    assert!(server.store.external_accounts_for_user(&victim).await.unwrap().is_empty());
+    assert!(server.store.external_account_by_subject("oauth_google", "g-eve").await.unwrap().is_none());
+    // The attempt was taken over once; it cannot be taken over again.
+    let r = b.post("/v1/client/sign_ups", &[("transfer", "true")]).await;
+    assert_eq!(r.error_code(), "transfer_invalid");
 });
