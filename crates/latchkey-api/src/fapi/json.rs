@@ -226,12 +226,7 @@ pub struct FactorVerification {
 
 /// Clerk's error of a provider's trip (`first_factor_error`).
 fn trip_error(code: &str) -> Value {
-    let message = match code {
-        "external_account_not_found" => "The External Account was not found.",
-        "oauth_access_denied" => "You did not grant access to your account at the provider.",
-        "oauth_provider_unavailable" => "The identity provider could not be reached. Try again in a moment.",
-        _ => "Signing in with the identity provider failed. Try again.",
-    };
+    let message = latchkey_service::oauth::trip_error_message(code);
     serde_json::json!({"code": code, "message": message, "long_message": message, "meta": {}})
 }
 

@@ -6,6 +6,7 @@
 
 mod form;
 mod html;
+mod oauth;
 mod org;
 mod reset;
 mod user;
@@ -48,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/user/sessions/{id}/revoke", post(user::user_revoke_session))
         .merge(org::routes())
         .merge(reset::routes())
+        .merge(oauth::routes())
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -131,9 +133,9 @@ pub(super) fn with_retry_after(mut res: Response, e: &ServiceError) -> Response 
 
 // ---- sign-in ---------------------------------------------------------------------------------
 
-fn sign_in_form(csrf: &str, redirect_url: Option<&str>, identifier: &str) -> String {
+fn sign_in_form(state: &AppState, csrf: &str, redirect_url: Option<&str>, identifier: &str) -> String {
     format!(
-        r#"<form method="post" action="{action}" novalidate>
+        r#"{providers}<form method="post" action="{action}" novalidate>
 <input type="hidden" name="csrf" value="{csrf}">
 <label for="identifier">Email address or username</label>
 <input id="identifier" name="identifier" type="text" autocomplete="username" required value="{identifier}" autofocus>
@@ -148,6 +150,7 @@ fn sign_in_form(csrf: &str, redirect_url: Option<&str>, identifier: &str) -> Str
         identifier = esc(identifier),
         signup = esc(&with_redirect("/sign-up", redirect_url)),
         forgot = esc(&with_redirect("/sign-in/forgot", redirect_url)),
+        providers = oauth::buttons(state, csrf, redirect_url),
     )
 }
 
@@ -179,7 +182,7 @@ async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Query(q
     if q.notice.as_deref() == Some("signed_out") {
         page = page.notice("You have been signed out.");
     }
-    page.body(sign_in_form(&csrf, redirect_url.as_deref(), "")).into_response(StatusCode::OK, &cookies)
+    page.body(sign_in_form(&state, &csrf, redirect_url.as_deref(), "")).into_response(StatusCode::OK, &cookies)
 }
 
 async fn sign_in_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response {
@@ -190,7 +193,7 @@ async fn sign_in_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response 
         let csrf = read_cookie(&headers, CSRF_COOKIE).unwrap_or_default();
         let page = Page::new("Sign in", "Welcome back. Sign in to continue.")
             .alert(&e.long_message)
-            .body(sign_in_form(&csrf, redirect_url.as_deref(), &identifier));
+            .body(sign_in_form(&state, &csrf, redirect_url.as_deref(), &identifier));
         with_retry_after(page.into_response(status_of(e), cookies), e)
     };
     let (client, token) = match ensure_client(&state, &caller).await {
@@ -246,10 +249,10 @@ async fn finish_signed_in(
 
 // ---- sign-up ---------------------------------------------------------------------------------
 
-fn sign_up_form(csrf: &str, redirect_url: Option<&str>, values: &HashMap<&str, String>) -> String {
+fn sign_up_form(state: &AppState, csrf: &str, redirect_url: Option<&str>, values: &HashMap<&str, String>) -> String {
     let v = |k: &str| esc(values.get(k).map(String::as_str).unwrap_or(""));
     format!(
-        r#"<form method="post" action="{action}" novalidate>
+        r#"{providers}<form method="post" action="{action}" novalidate>
 <input type="hidden" name="csrf" value="{csrf}">
 <div class="row"><div><label for="first_name">First name</label><input id="first_name" name="first_name" type="text" autocomplete="given-name" value="{first}"></div>
 <div><label for="last_name">Last name</label><input id="last_name" name="last_name" type="text" autocomplete="family-name" value="{last}"></div></div>
@@ -270,6 +273,7 @@ fn sign_up_form(csrf: &str, redirect_url: Option<&str>, values: &HashMap<&str, S
         email = v("email_address"),
         username = v("username"),
         signin = esc(&with_redirect("/sign-in", redirect_url)),
+        providers = oauth::buttons(state, csrf, redirect_url),
     )
 }
 
@@ -277,7 +281,7 @@ async fn sign_up_page(State(state): State<AppState>, headers: HeaderMap, Query(q
     let (csrf, cookies) = csrf_token(&state, &headers);
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
     Page::new("Create your account", "It takes a minute. We'll email you a code to confirm your address.")
-        .body(sign_up_form(&csrf, redirect_url.as_deref(), &HashMap::new()))
+        .body(sign_up_form(&state, &csrf, redirect_url.as_deref(), &HashMap::new()))
         .into_response(StatusCode::OK, &cookies)
 }
 
@@ -293,7 +297,7 @@ async fn sign_up_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response 
         let page =
             Page::new("Create your account", "It takes a minute. We'll email you a code to confirm your address.")
                 .alert(&e.long_message)
-                .body(sign_up_form(&csrf, redirect_url.as_deref(), &values));
+                .body(sign_up_form(&state, &csrf, redirect_url.as_deref(), &values));
         with_retry_after(page.into_response(status_of(e), cookies), e)
     };
     let (client, token) = match ensure_client(&state, &caller).await {

@@ -45,6 +45,17 @@ impl Default for ProviderConfig {
 /// `[oauth]`: the providers, by key.
 pub mod client;
 
+/// What a person is told when a provider's trip failed (Clerk's error `code` on the
+/// verification), on the hosted pages and in the Frontend API's error.
+pub fn trip_error_message(code: &str) -> &'static str {
+    match code {
+        "external_account_not_found" => "The External Account was not found.",
+        "oauth_access_denied" => "You did not grant access to your account at the provider.",
+        "oauth_provider_unavailable" => "The identity provider could not be reached. Try again in a moment.",
+        _ => "Signing in with the identity provider failed. Try again.",
+    }
+}
+
 pub type OAuthConfig = BTreeMap<String, ProviderConfig>;
 
 /// A provider ready to use.

@@ -423,3 +423,64 @@ both_backends!(an_unvouched_address_must_be_proven_before_any_account_exists, |b
     let r = b.post("/v1/client/sign_ups", &[("transfer", "true")]).await;
     assert_eq!(r.error_code(), "transfer_invalid");
 });
+
+both_backends!(the_hosted_pages_continue_with_a_provider, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    let server = start(&provider, backend).await;
+    let (ada, _) = server.sign_up(&server.browser(), "ada@example.com", "ada's long passphrase").await;
+    let q = format!("?redirect_url={}", url::form_urlencoded::byte_serialize(APP_HOME.as_bytes()).collect::<String>());
+
+    // The sign-in and sign-up pages show a button per provider.
+    let b = server.browser();
+    for page in ["/sign-in", "/sign-up"] {
+        let r = b.get(&format!("{page}{q}")).await;
+        assert!(r.text.contains("Continue with Google") && r.text.contains("Continue with Acme"), "{page}");
+    }
+    // Through the provider and back: the existing user, signed in, at the app.
+    let trip = |who: &'static str| hosted_trip(&server, &provider, &q, who);
+    let (b, r) = trip("g-ada").await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, APP_HOME));
+    assert_eq!(signed_in_user(&b).await.as_deref(), Some(ada.as_str()));
+
+    // A new person the provider vouches for: the sso-callback page makes the account.
+    let (b, r) = trip("g-new").await;
+    let sso = r.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(sso, format!("/sign-in/sso-callback{q}"));
+    let r = b.get(&sso).await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, APP_HOME), "{}", r.text);
+    let newcomer = signed_in_user(&b).await.expect("signed in");
+    assert_ne!(newcomer, ada);
+    assert_eq!(server.store.external_accounts_for_user(&newcomer).await.unwrap().len(), 1);
+
+    // An address the provider does not vouch for goes to the code page.
+    let (b, r) = trip("g-eve").await;
+    let r = b.get(r.headers["location"].to_str().unwrap()).await;
+    assert_eq!(r.headers["location"], format!("/sign-up/verify{q}"));
+    assert!(b.get(&format!("/sign-up/verify{q}")).await.text.contains("victim@example.com"));
+
+    // The person said no: the page says so, and nobody is signed in.
+    let (b, r) = trip("deny").await;
+    let r = b.get(r.headers["location"].to_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("You did not grant access"), "{}", r.text);
+    assert_eq!(signed_in_user(&b).await, None);
+});
+
+/// "Continue with Google" on the hosted sign-in page of a new browser, through the provider as
+/// `who`: the browser and the callback's answer.
+async fn hosted_trip(
+    server: &TestServer,
+    provider: &OpenIdProvider,
+    q: &str,
+    who: &str,
+) -> (Browser, crate::harness::Reply) {
+    let b = server.browser();
+    let csrf = crate::pages::form(&b, &format!("/sign-in{q}")).await;
+    let r = b.post(&format!("/sign-in/oauth{q}"), &[("csrf", csrf.as_str()), ("strategy", "oauth_google")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let to_provider = r.headers["location"].to_str().unwrap().to_owned();
+    assert!(to_provider.starts_with(&provider.issuer));
+    let back = at_provider(server, &b, &to_provider, who).await;
+    let r = b.get(&path_of(server, &back)).await;
+    (b, r)
+}

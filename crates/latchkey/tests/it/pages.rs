@@ -134,6 +134,7 @@ async fn every_page_form_refuses_a_forged_csrf_token() {
         "/sign-in/reset",
         "/sign-in/reset/resend",
         "/sign-in/reset/password",
+        "/sign-in/oauth",
         "/sign-out",
         "/user/profile",
         "/user/email",
