@@ -17,6 +17,18 @@ if command -v pg_isready >/dev/null 2>&1; then
   pg_isready -h "$1" -p "$2"
 fi
 
+# Installed first: the Rust integration tests also start node (the loopback OpenID Provider
+# of tests/it/oidc uses npm's oidc-provider).
+echo "== npm packages (pinned in package.json / package-lock.json) and Debian's Chromium"
+npm ci --no-audit --no-fund --loglevel=error
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+fi
+"${CHROMIUM_PATH:-/usr/bin/chromium}" --version
+
 echo "== formatting"
 cargo fmt --all -- --check
 echo "== lints"
@@ -33,15 +45,6 @@ failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 
 # The real binary cargo just built, driven by third-party clients.
 export LATCHKEY_BIN="$PWD/target/debug/latchkey"
-echo "== npm packages (pinned in package.json / package-lock.json) and Debian's Chromium"
-npm ci --no-audit --no-fund --loglevel=error
-if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
-  sudo_cmd=""
-  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
-fi
-"${CHROMIUM_PATH:-/usr/bin/chromium}" --version
 
 sdk_status=0
 # Runs one npm test script and adds its node:test counts to the totals.

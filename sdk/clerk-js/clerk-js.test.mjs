@@ -1,15 +1,17 @@
 // Clerk's own browser SDK, unmodified: the pinned @clerk/clerk-js and @clerk/ui bundles,
 // self-hosted by a plain page that reaches latchkey through Clerk's own same-origin proxy,
 // drive sign-up with the emailed code, a token refresh, a profile update, organizations,
-// sign-out, a password sign-in and a "Forgot password?" reset in Debian's Chromium.
+// sign-out, a password sign-in, a "Forgot password?" reset and "Continue with Google" (against
+// a loopback OpenID Provider standing in for Google) in Debian's Chromium.
 // Screenshots of the prebuilt components are kept under target/artifacts/clerk-js/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { startLatchkey, mailbox, signInThroughFrontendApi } from '../clerk-backend/latchkey.mjs';
 import { readPage, startAppServer } from './app-server.mjs';
 import { launchBrowser, recordWire } from './browser.mjs';
+import { loopbackClient, startOpenIdProvider } from './oidc-provider.mjs';
 
 const artifacts = resolve(import.meta.dirname, '../../target/artifacts/clerk-js');
 mkdirSync(artifacts, { recursive: true });
@@ -297,6 +299,165 @@ test('a forgotten password reset in the prebuilt SignIn', async () => {
   assert.equal(again.status, 200, JSON.stringify(signedIn));
   assert.equal(signedIn.response.status, 'complete');
   assert.ok(signedIn.response.created_session_id);
+});
+
+// "Continue with Google" in the prebuilt SignIn (docs/identity-providers.md), against a second
+// latchkey whose [oauth.google] preset has its issuer replaced by a loopback OpenID Provider (the
+// Rust tests' fixture, started by ./oidc-provider.mjs). The provider knows two people, and
+// vouches for both addresses: one already has an account here (made with the secret key), the
+// other has none. The same page moves to this instance's app; the provider logs in whoever
+// `loginHint` names (it is added to the authorization request on its way to the provider).
+describe('Continue with Google in the prebuilt SignIn', () => {
+  const EXISTING = { sub: 'g-margaret', email: 'margaret@example.com', email_verified: true, given_name: 'Margaret', family_name: 'Hamilton' };
+  const NEWCOMER = { sub: 'g-nell', email: 'nell@example.com', email_verified: true, given_name: 'Nell', family_name: 'Noether' };
+  let provider, google, googleApp, existingUserId, loginHint;
+
+  const bapi = (path, init = {}) => fetch(`${google.url}/v1${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${google.secretKey}`, 'content-type': 'application/json' },
+  });
+  const isFapi = (r, method, path) => r.request().method() === method && new URL(r.url()).pathname === `/__clerk/v1${path}`;
+
+  before(async () => {
+    provider = await startOpenIdProvider({ clients: [loopbackClient('google-client', 'google-secret')], accounts: [EXISTING, NEWCOMER] });
+    google = await startLatchkey({
+      config: ['[oauth.google]', 'client_id = "google-client"', 'client_secret = "google-secret"', `issuer = "${provider.issuer}"`, ''].join('\n'),
+    });
+    const created = await bapi('/users', { method: 'POST', body: JSON.stringify({ email_address: [EXISTING.email], first_name: 'Margaret' }) });
+    const user = await created.json();
+    assert.equal(created.status, 200, JSON.stringify(user));
+    assert.equal(user.email_addresses[0].verification?.status, 'verified', 'an address made with the secret key is verified');
+    existingUserId = user.id;
+    googleApp = await startAppServer({
+      latchkey: google,
+      pages: { '/': (c) => readPage('page.html').replace('{{PUBLISHABLE_KEY}}', c.publishableKey) },
+    });
+    await page.route(
+      (url) => url.origin === provider.issuer && url.pathname === '/auth' && !url.searchParams.has('login_hint'),
+      (route) => {
+        const to = new URL(route.request().url());
+        to.searchParams.set('login_hint', loginHint);
+        return route.fulfill({ status: 303, headers: { location: to.href } });
+      },
+    );
+    // Cookies belong to the host, whatever the port: the first instance's go before this one's
+    // app is opened, and its app is left first, so nothing of it runs meanwhile.
+    await page.goto('about:blank');
+    await browser.context.clearCookies();
+    await page.goto(`${googleApp.origin}/`);
+    await page.evaluate(() => window.clerkLoaded);
+    assert.equal(await state(), 'signed out');
+  });
+
+  after(async () => {
+    await page?.goto('about:blank');
+    await googleApp?.close();
+    await google?.stop();
+    await provider?.stop();
+  });
+
+  // Clicks "Continue with Google" in the mounted SignIn as the provider's person `who`, and
+  // follows the browser there and back: the sign-in clerk-js created, where latchkey's callback
+  // sent the browser, once that page has loaded.
+  async function continueWithGoogle(who) {
+    loginHint = who;
+    const start = page.waitForResponse((r) => isFapi(r, 'POST', '/client/sign_ins'));
+    const callback = page.waitForResponse((r) => r.url().startsWith(`${google.url}/v1/oauth_callback?`), { timeout: 30_000 });
+    // Redirects commit no page: the next load is the page the callback sends the browser to.
+    const loaded = page.waitForEvent('load', { timeout: 30_000 });
+    callback.catch(() => {});
+    loaded.catch(() => {});
+    await page.click('.cl-socialButtonsBlockButton__google');
+    const started = await start;
+    const body = await started.json();
+    assert.equal(started.status(), 200, `POST /v1/client/sign_ins ${started.request().postData()}:\n${JSON.stringify(body)}`);
+    assert.equal(body.response.first_factor_verification.status, 'unverified');
+    assert.ok(body.response.first_factor_verification.external_verification_redirect_url.startsWith(`${provider.issuer}/auth?`));
+    const back = await callback;
+    const answer = back.status() === 303 ? '' : await back.text().catch(() => '');
+    assert.equal(back.status(), 303, `GET /v1/oauth_callback: ${back.status()} ${answer}`);
+    await loaded;
+    return { signIn: body.response, sentTo: new URL(back.headers().location, google.url) };
+  }
+
+  test('an account whose verified address the provider vouches for is signed in', async () => {
+    await mount('SignIn');
+    const button = page.locator('.cl-socialButtonsBlockButton__google');
+    await button.waitFor();
+    assert.equal((await button.textContent()).trim(), 'Continue with Google');
+    await page.waitForSelector('input[name=identifier]');
+    await settled();
+    await page.locator('.cl-cardBox').screenshot({ path: `${artifacts}/SignIn-google.png` });
+
+    const { sentTo } = await continueWithGoogle(EXISTING.sub);
+    // Signed in at the callback: it sends the browser to the after-sign-in URL clerk-js gave
+    // (`action_complete_redirect_url`, '/' of the app, where the SignIn was).
+    assert.equal(sentTo.origin, googleApp.origin, `the callback sent the browser to ${sentTo.href}, not back to the app`);
+    await page.evaluate(() => window.clerkLoaded);
+    await until('signed in with Google', () => window.Clerk.user != null);
+    const me = await page.evaluate(() => ({ id: window.Clerk.user.id, email: window.Clerk.user.primaryEmailAddress?.emailAddress }));
+    assert.deepEqual(me, { id: existingUserId, email: EXISTING.email });
+    assert.equal(await state(), `signed in as ${EXISTING.email}`);
+  });
+
+  test('a newcomer: the sso-callback route of SignIn takes the attempt over as a new account', async () => {
+    // From the app's page (whatever the test before left), signed out.
+    await page.goto(`${googleApp.origin}/`);
+    await page.evaluate(() => window.clerkLoaded);
+    if (await page.evaluate(() => window.Clerk.user != null)) {
+      await reloadsAfter('the sign-out', () => page.evaluate(() => {
+        window.Clerk.signOut().catch((e) => console.error(`signOut: ${e}`));
+      }));
+    }
+    await until('signed out', () => window.Clerk.user == null);
+    const from = wire.length;
+    await mount('SignIn');
+    await page.waitForSelector('.cl-socialButtonsBlockButton__google');
+
+    const { sentTo } = await continueWithGoogle(NEWCOMER.sub);
+    // Nobody to sign in: the browser goes back to the redirect_url clerk-js gave, the SignIn's
+    // sso-callback route (hash routing: '/#/sso-callback'), with the attempt transferable.
+    assert.equal(sentTo.origin, googleApp.origin, sentTo.href);
+    assert.match(sentTo.hash, /^#\/sso-callback/, sentTo.href);
+    await page.evaluate(() => window.clerkLoaded);
+    const attempt = await page.evaluate(() => {
+      const s = window.Clerk.client.signIn;
+      return { status: s.status, supportedFirstFactors: s.supportedFirstFactors, verification: s.firstFactorVerification.status, error: s.firstFactorVerification.error?.code };
+    });
+    assert.equal(attempt.verification, 'transferable', JSON.stringify(attempt));
+    assert.equal(attempt.error, 'external_account_not_found', JSON.stringify(attempt));
+
+    // The page mounts nothing by itself: the SignIn mounted now reads its route from the hash,
+    // and its sso-callback card runs handleRedirectCallback, which creates the sign-up with
+    // transfer=true and, once complete, activates the session and loads the after-sign-up URL.
+    const transfer = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/__clerk/v1/client/sign_ups', { timeout: 30_000 });
+    transfer.catch(() => {});
+    await mount('SignIn');
+    await page.waitForURL((u) => !u.hash.startsWith('#/sso-callback'), { timeout: 30_000 });
+    assert.equal(new URL(page.url()).hash, '', `handleRedirectCallback went to ${page.url()}, the attempt was ${JSON.stringify(attempt)}`);
+    assert.match((await transfer).postData(), /(^|&)transfer=true(&|$)/);
+    await page.evaluate(() => window.clerkLoaded);
+    await until('signed in as the newcomer', () => window.Clerk.user?.primaryEmailAddress?.emailAddress === 'nell@example.com');
+    assert.equal(await state(), `signed in as ${NEWCOMER.email}`);
+    const userId = await page.evaluate(() => window.Clerk.user.id);
+    assert.notEqual(userId, existingUserId);
+    const calls = wire.slice(from).map((w) => `${w.method} ${w.path} ${w.status}`);
+    assert.ok(calls.includes('POST /v1/client/sign_ups 200'), calls.join('\n'));
+
+    // The Backend API knows the new user, with the address the provider vouched for verified,
+    // the provider's names, and no password; no code was mailed to prove the address.
+    const users = await (await bapi(`/users?email_address=${encodeURIComponent(NEWCOMER.email)}`)).json();
+    assert.equal(users.length, 1, JSON.stringify(users));
+    const [user] = users;
+    assert.equal(user.id, userId);
+    const address = user.email_addresses.find((e) => e.email_address === NEWCOMER.email);
+    assert.equal(address?.verification?.status, 'verified', JSON.stringify(user.email_addresses));
+    assert.equal(user.primary_email_address_id, address.id);
+    assert.deepEqual([user.first_name, user.last_name], [NEWCOMER.given_name, NEWCOMER.family_name]);
+    assert.equal(user.password_enabled, false);
+    const mail = await (await fetch(`${google.url}/dev/mail?to=${encodeURIComponent(NEWCOMER.email)}`)).json();
+    assert.deepEqual(mail.messages.map((m) => m.subject), []);
+  });
 });
 
 test('problems', () => assert.deepEqual(problems, []));

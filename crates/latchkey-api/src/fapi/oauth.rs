@@ -21,12 +21,14 @@ pub fn routes() -> Router<AppState> {
     Router::new().route(CALLBACK_PATH, get(callback).post(callback_form))
 }
 
-/// A redirect target the app gave: on an allowed origin, or refused naming the parameter.
-fn target(state: &AppState, p: &Params, name: &'static str) -> Result<Option<String>, ServiceError> {
+/// A redirect target the app gave: on an allowed origin or the calling app's own (a relative
+/// one, as Clerk's components send `/`, is the app's path), or refused naming the parameter.
+fn target(state: &AppState, caller: &Caller, p: &Params, name: &'static str) -> Result<Option<String>, ServiceError> {
     match p.text(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(raw) if raw.len() <= 1024 => {
-            crate::pages::resolve_redirect(&state.config, &raw).map(Some).ok_or_else(|| {
+            let app = caller.ctx.origin.as_deref();
+            crate::pages::resolve_redirect_for(&state.config, &raw, app).map(Some).ok_or_else(|| {
                 ServiceError::unprocessable("form_param_format_invalid", "This redirect URL is not allowed.")
                     .param(name)
             })
@@ -45,10 +47,10 @@ pub(super) async fn start(
     strategy: &str,
     p: &Params,
 ) -> Result<(SignInRow, String), ServiceError> {
-    let back = target(state, p, "redirect_url")?.ok_or_else(|| {
+    let back = target(state, caller, p, "redirect_url")?.ok_or_else(|| {
         ServiceError::unprocessable("form_param_missing", "Enter the URL to come back to.").param("redirect_url")
     })?;
-    let complete = target(state, p, "action_complete_redirect_url")?;
+    let complete = target(state, caller, p, "action_complete_redirect_url")?;
     state.services.start_oauth_sign_in(&caller.ctx, client, strategy, back, complete).await
 }
 

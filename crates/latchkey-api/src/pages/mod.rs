@@ -70,16 +70,23 @@ fn safe_redirect(state: &AppState, raw: Option<&str>) -> Option<String> {
 }
 
 pub(crate) fn resolve_redirect(config: &crate::AppConfig, raw: &str) -> Option<String> {
+    resolve_redirect_for(config, raw, None)
+}
+
+/// [`resolve_redirect`] for a request from a trusted app origin (`RequestContext::origin`: an
+/// allow-listed one, or a proven proxy's): a relative target is the app's own path, so it is
+/// resolved against that origin, and that origin is allowed too.
+pub(crate) fn resolve_redirect_for(config: &crate::AppConfig, raw: &str, app_origin: Option<&str>) -> Option<String> {
     if raw.is_empty() || raw.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
         return None;
     }
-    let base = url::Url::parse(&config.public_url).ok()?;
+    let base = url::Url::parse(app_origin.unwrap_or(&config.public_url)).ok()?;
     let target = base.join(raw).ok()?;
     if !matches!(target.scheme(), "http" | "https") || !target.username().is_empty() || target.password().is_some() {
         return None;
     }
     let origin = target.origin().ascii_serialization();
-    if !config.origin_allowed(&origin) {
+    if !config.origin_allowed(&origin) && app_origin != Some(origin.as_str()) {
         return None;
     }
     // On our own origin a path is enough, unless it would read as protocol-relative.

@@ -67,7 +67,10 @@ impl Services {
         let row = SignInRow {
             id: self.new_id(IdKind::SignIn),
             client_id: client.id.clone(),
-            status: "needs_first_factor".into(),
+            // Clerk's status for a provider trip: no identifier is known until the provider
+            // answers (clerk-js reads `needs_identifier` with a `transferable` verification as
+            // "no account yet").
+            status: "needs_identifier".into(),
             identifier: None,
             user_id: None,
             email_address_id: None,
@@ -155,7 +158,7 @@ impl Services {
             .ok_or_else(|| refused("provider no longer configured"))?;
         let waiting = row.client_id == client.id
             && row.version == claims.version
-            && row.status == "needs_first_factor"
+            && row.status == "needs_identifier"
             && row.first_factor_strategy.as_deref() == Some(provider.strategy.as_str())
             && row.first_factor_status.as_deref() == Some("unverified");
         if !waiting {
@@ -198,7 +201,6 @@ impl Services {
             }
             None => {
                 let mut row = row;
-                row.status = "needs_first_factor".into();
                 row.first_factor_status = Some("transferable".into());
                 row.first_factor_error = Some("external_account_not_found".into());
                 row.identifier = profile.email.clone();

@@ -57,6 +57,10 @@ impl OpenIdProvider {
             .await
             .expect("the provider starts within a minute")
             .expect("its first line");
+        assert!(
+            !line.is_empty(),
+            "the loopback OpenID Provider exited before starting: it needs npm's packages (`npm ci`)"
+        );
         let issuer = serde_json::from_str::<Value>(&line).expect("the issuer line")["issuer"]
             .as_str()
             .expect("issuer")
@@ -203,7 +207,7 @@ both_backends!(an_address_the_provider_does_not_vouch_for_takes_over_nothing, |b
     assert!(!r.set_cookies().iter().any(|c| c.starts_with("__session=ey")));
     assert_eq!(signed_in_user(&b).await, None);
     let attempt = current_sign_in(&b).await;
-    assert_eq!(attempt["status"], "needs_first_factor");
+    assert_eq!(attempt["status"], "needs_identifier");
     assert_eq!(attempt["first_factor_verification"]["status"], "transferable");
     assert_eq!(attempt["first_factor_verification"]["error"]["code"], "external_account_not_found");
     assert!(server.store.external_accounts_for_user(&victim).await.unwrap().is_empty());
@@ -484,3 +488,42 @@ async fn hosted_trip(
     let r = b.get(&path_of(server, &back)).await;
     (b, r)
 }
+
+both_backends!(relative_targets_are_paths_of_the_calling_app, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    let server = start(&provider, backend).await;
+    server.sign_up(&server.browser(), "ada@example.com", "ada's long passphrase").await;
+
+    // Clerk's components send `action_complete_redirect_url=/` from the app's page: the app's
+    // root, not latchkey's.
+    let b = server.browser();
+    let start = |origin: &'static str, back: &'static str| {
+        b.send(b.http.post(b.url("/v1/client/sign_ins")).header("origin", origin).form(&[
+            ("strategy", "oauth_google"),
+            ("redirect_url", back),
+            ("action_complete_redirect_url", "/"),
+        ]))
+    };
+    let r = start("http://app.test:3000", "/sso-callback").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let url = r.body["response"]["first_factor_verification"]["external_verification_redirect_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let back = at_provider(&server, &b, &url, "g-ada").await;
+    assert_eq!(b.get(&path_of(&server, &back)).await.headers["location"], "http://app.test:3000/");
+
+    // An origin that is not trusted lends nothing: the request itself is refused.
+    let other = server.browser();
+    let r = other
+        .send(
+            other
+                .http
+                .post(other.url("/v1/client/sign_ins"))
+                .header("origin", "https://evil.test")
+                .form(&[("strategy", "oauth_google"), ("redirect_url", "https://evil.test/sso-callback")]),
+        )
+        .await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "origin_invalid"), "{}", r.text);
+    assert!(current_sign_in(&other).await.is_null());
+});
