@@ -56,6 +56,7 @@ ROUTES = {
     "sendVerificationEmail": ("POST", "/v1/me/email_addresses/{email_id}/prepare_verification"),
     "verifyEmailAddress": ("POST", "/v1/me/email_addresses/{email_id}/attempt_verification"),
     "changePassword": ("POST", "/v1/me/change_password"),
+    "deleteExternalAccount": ("DELETE", "/v1/me/external_accounts/{external_account_id}"),
     "getUsersSessions": ("GET", "/v1/me/sessions"),
     "getSessions": ("GET", "/v1/me/sessions/active"),
     "revokeSession": ("POST", "/v1/me/sessions/{session_id}/revoke"),
@@ -207,6 +208,7 @@ def scenario(url, secret, b, admin):
     b.call("verifyEmailAddress", f"/v1/me/email_addresses/{email}/attempt_verification",
            form={"code": mail_code(url, "ada@work.example.com")})
     b.call("DeleteEmailAddress", f"/v1/me/email_addresses/{email}")
+    b.call("deleteExternalAccount", "/v1/me/external_accounts/eac_missing", expect=404)
     b.call("changePassword", "/v1/me/change_password", form={"current_password": PASSWORD, "new_password": PASSWORD + "!"})
     b.call("getUsersSessions", "/v1/me/sessions")
     b.call("getSessions", "/v1/me/sessions/active")

@@ -104,6 +104,10 @@ def scenario(o):
     o.call("UnlockUser", "POST", f"/users/{bob['id']}/unlock", 200)
     found = o.call("GetUserList", "GET", "/users", 200, params={"query": "example"})
     o.check({u["id"] for u in found or []} == {ada["id"], gone["id"]}, "GET /users?query=example does not find the users at example.com")
+    # Identity providers: Ada has no provider account here, so no token and nothing to remove.
+    tokens = o.call("GetOAuthAccessToken", "GET", f"/users/{ada['id']}/oauth_access_tokens/oauth_google", 200)
+    o.check(tokens == [], f"GET /users/{{id}}/oauth_access_tokens/oauth_google without an account answers {tokens}")
+    o.call("DeleteExternalAccount", "DELETE", f"/users/{ada['id']}/external_accounts/eac_missing", 404)
     o.call("DeleteUser", "DELETE", f"/users/{gone['id']}", 200)
     o.call("GetUser", "GET", f"/users/{gone['id']}", 404)
 

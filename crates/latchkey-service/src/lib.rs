@@ -37,6 +37,7 @@ pub mod admin;
 pub mod attempts;
 pub mod authority;
 pub mod error;
+pub mod external_accounts;
 pub mod handshake;
 pub mod hasher;
 pub mod identity;

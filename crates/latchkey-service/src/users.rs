@@ -22,7 +22,7 @@ pub struct Users {
     store: Arc<dyn PeopleStore>,
     events: Events,
     rng: Arc<dyn Random>,
-    config: ServiceConfig,
+    pub(crate) config: ServiceConfig,
 }
 
 impl Users {

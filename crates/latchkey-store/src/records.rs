@@ -200,6 +200,10 @@ pub struct UserRecord {
     pub user: UserRow,
     pub emails: Vec<EmailRow>,
     pub phones: Vec<PhoneRow>,
+    /// Accounts at identity providers joined to the user (docs/identity-providers.md): read
+    /// with the user; written by the sign-in, sign-up or connection that joins them, never by
+    /// `create_user`/`update_user`.
+    pub external_accounts: Vec<ExternalAccountRow>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

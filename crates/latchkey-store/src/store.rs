@@ -71,7 +71,7 @@ pub trait OrgStore: OrganizationStore + UserStore + Send + Sync {
 
 /// Users with their identifications and sessions, as the account and administration services
 /// (and what they share with identity) reach them.
-pub trait PeopleStore: UserStore + SessionStore + Send + Sync {
+pub trait PeopleStore: UserStore + SessionStore + ExternalAccountStore + Send + Sync {
     /// This view, with the next write transaction also writing `events` (see
     /// [`Store::emitting`]).
     fn emitting_people(&self, events: Vec<crate::webhooks::OutboxEvent>) -> std::sync::Arc<dyn PeopleStore>;
@@ -154,6 +154,12 @@ pub trait ExternalAccountStore: Send + Sync {
     ) -> Result<Option<ExternalAccountRow>>;
     /// A user's provider accounts, oldest first.
     async fn external_accounts_for_user(&self, user_id: &str) -> Result<Vec<ExternalAccountRow>>;
+    /// Adds the account, or refreshes the stored one with the same id (profile, scopes,
+    /// tokens). A provider account joined to another user is refused
+    /// ([`crate::StoreError::Conflict`]).
+    async fn save_external_account(&self, account: &ExternalAccountRow) -> Result<()>;
+    /// Removes `user_id`'s account `id`; false when that user has no such account.
+    async fn delete_external_account(&self, user_id: &str, id: &str) -> Result<bool>;
 }
 
 /// Users with their email addresses and phone numbers.

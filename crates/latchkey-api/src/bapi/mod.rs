@@ -5,6 +5,7 @@
 //! the router and `/v1/openapi.json` are both built from that list, so they cannot disagree.
 
 mod clients;
+mod external_accounts;
 pub(crate) mod input;
 mod openapi;
 mod orgs;
@@ -47,6 +48,7 @@ fn operations() -> Vec<Operation> {
         doc: Doc::new("jwks", "The keys that verify session tokens", "GetJWKS").ok("Jwks"),
     }];
     ops.extend(users::operations());
+    ops.extend(external_accounts::operations());
     ops.extend(clients::operations());
     ops.extend(sessions::operations());
     ops.extend(templates::operations());

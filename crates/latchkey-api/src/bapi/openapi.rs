@@ -368,6 +368,15 @@ fn schemas() -> Value {
         "TotalCount": object(&["object", "total_count"], json!({"object": {"const": "total_count"}, "total_count": {"type": "integer"}})),
         "OrganizationMembership": membership,
         "Verified": object(&["verified"], json!({"verified": {"type": "boolean"}})),
+        "OAuthAccessToken": object(
+            &["object", "external_account_id", "provider_user_id", "token", "expires_at", "provider", "public_metadata", "label"],
+            json!({
+                "object": {"const": "oauth_access_token"}, "external_account_id": {"type": "string"},
+                "provider_user_id": {"type": "string"}, "token": {"type": "string"}, "expires_at": nullable("integer"),
+                "provider": {"type": "string"}, "public_metadata": {"type": "object"}, "label": nullable("string"),
+                "scopes": {"type": "array", "items": {"type": "string"}},
+            }),
+        ),
         "Jwks": object(&["keys"], json!({"keys": {"type": "array", "items": object(&["kty", "kid", "n", "e", "alg", "use"], json!({
             "kty": {"const": "RSA"}, "kid": {"type": "string"}, "n": {"type": "string"}, "e": {"type": "string"}, "alg": {"type": "string"}, "use": {"const": "sig"},
         }))}})),

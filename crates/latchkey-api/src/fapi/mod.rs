@@ -3,6 +3,7 @@
 //! every mutation, bare `environment` and token responses, and the `__client`,
 //! `__client_uat` and `__session` cookies. The hosted pages call the same service functions.
 
+mod external_accounts;
 mod handshake;
 pub mod json;
 mod me;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .merge(sessions::routes())
         .merge(handshake::routes())
         .merge(me::routes())
+        .merge(external_accounts::routes())
         .merge(orgs::routes())
 }
 

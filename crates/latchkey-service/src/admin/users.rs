@@ -85,7 +85,7 @@ impl AdminService {
         user.delete_self_enabled = input.delete_self_enabled.unwrap_or(true);
         user.create_organization_enabled = input.create_organization_enabled.unwrap_or(true);
         user.create_organizations_limit = limit_param(input.create_organizations_limit)?;
-        let record = UserRecord { user, emails, phones };
+        let record = UserRecord { user, emails, phones, external_accounts: vec![] };
         let event = self.users.user_event("user.created", &record);
         self.emitting(vec![event]).create_user(&record).await.map_err(user_conflict)?;
         tracing::info!(user_id = %user_id, "user created by an administrator");
@@ -234,7 +234,12 @@ impl AdminService {
         }
         user.updated_at = self.now();
         user.version += 1;
-        let after = UserRecord { user: user.clone(), emails: record.emails.clone(), phones: record.phones.clone() };
+        let after = UserRecord {
+            user: user.clone(),
+            emails: record.emails.clone(),
+            phones: record.phones.clone(),
+            external_accounts: record.external_accounts.clone(),
+        };
         self.emitting(vec![self.users.user_event("user.updated", &after)]).update_user(&user).await?;
         self.users.user(user_id).await
     }

@@ -268,15 +268,21 @@ impl Services {
         done_row.created_session_id = Some(session.id.clone());
         done_row.password_hash = None;
         done_row.version = row.version + 1;
+        // A sign-up that took a provider's sign-in over joins that account in the same write.
+        let external_account = self.transferred_account(&row, &user_id, now)?;
         let events = vec![
             self.users.user_event(
                 "user.created",
-                &UserRecord { user: user.clone(), emails: vec![email_row.clone()], phones: vec![] },
+                &UserRecord {
+                    user: user.clone(),
+                    emails: vec![email_row.clone()],
+                    phones: vec![],
+                    external_accounts: external_account.iter().cloned().collect(),
+                },
             ),
             self.users.session_event("session.created", &session),
         ];
         let client_token = new_opaque_secret(self.rng.as_ref());
-        let external_account = self.transferred_account(&row, &user_id, now)?;
         let done = CompleteSignUp {
             sign_up: done_row.clone(),
             user,

@@ -3,8 +3,10 @@
 //! snake_case, `object` discriminators, epoch milliseconds. The Frontend API, the Backend API
 //! and webhook payloads (docs/backend-api.md §12) render from these, so they never disagree.
 
+mod external;
 mod orgs;
 
+pub use external::*;
 pub use orgs::*;
 
 use latchkey_store::{EmailRow, PhoneRow, SessionRow, UserRecord};
@@ -161,7 +163,7 @@ pub struct UserView {
     pub phone_numbers: Vec<PhoneView>,
     pub web3_wallets: Vec<Value>,
     pub passkeys: Vec<Value>,
-    pub external_accounts: Vec<Value>,
+    pub external_accounts: Vec<ExternalAccountView>,
     pub saml_accounts: Vec<Value>,
     pub enterprise_accounts: Vec<Value>,
     /// Frontend only.
@@ -200,7 +202,7 @@ pub struct BackendUserFields {
 impl UserView {
     /// The user as the Frontend API shows it to its owner, with their memberships.
     pub fn frontend(r: &UserRecord, img: &str, memberships: Vec<Value>) -> Self {
-        let mut view = Self::base(r, img, Some(memberships));
+        let mut view = Self::base(r, img, Audience::Frontend, Some(memberships));
         // The Frontend API's schema has an integer here; clerk-js reads 0 as "no limit of
         // this user's own" (docs/clerk-conformance.md).
         view.create_organizations_limit = Some(view.create_organizations_limit.unwrap_or(0));
@@ -209,7 +211,7 @@ impl UserView {
 
     /// The user as the Backend API (and webhooks) show it at `now`.
     pub fn backend(r: &UserRecord, img: &str, now: i64) -> Self {
-        let mut view = Self::base(r, img, None);
+        let mut view = Self::base(r, img, Audience::Backend, None);
         let lockout = r.user.locked_until.filter(|t| *t > now).map(|t| (t - now + 999) / 1000);
         view.lockout_expires_in_seconds = lockout;
         view.locked = r.user.locked || lockout.is_some();
@@ -221,7 +223,7 @@ impl UserView {
         view
     }
 
-    fn base(r: &UserRecord, img: &str, organization_memberships: Option<Vec<Value>>) -> Self {
+    fn base(r: &UserRecord, img: &str, audience: Audience, organization_memberships: Option<Vec<Value>>) -> Self {
         let u = &r.user;
         Self {
             object: "user",
@@ -242,7 +244,7 @@ impl UserView {
             phone_numbers: r.phones.iter().map(PhoneView::of).collect(),
             web3_wallets: Vec::new(),
             passkeys: Vec::new(),
-            external_accounts: Vec::new(),
+            external_accounts: r.external_accounts.iter().map(|a| ExternalAccountView::of(a, audience)).collect(),
             saml_accounts: Vec::new(),
             enterprise_accounts: Vec::new(),
             organization_memberships,

@@ -52,7 +52,10 @@ async fn sign_in_with(store: &dyn Store, user_id: &str, external: &ExternalAccou
 
 pub async fn provider_accounts_join_their_user(store: &dyn Store) {
     let ada = uid("user");
-    store.create_user(&UserRecord { user: user(&ada, None), emails: vec![], phones: vec![] }).await.unwrap();
+    store
+        .create_user(&UserRecord { user: user(&ada, None), emails: vec![], phones: vec![], external_accounts: vec![] })
+        .await
+        .unwrap();
     let subject = uid("google-sub");
     let first = account(&ada, &subject);
     sign_in_with(store, &ada, &first).await.unwrap();
@@ -70,7 +73,10 @@ pub async fn provider_accounts_join_their_user(store: &dyn Store) {
     // One account per provider and person: a second row for the same person is refused, and
     // its whole sign-in with it (no session is left behind).
     let eve = uid("user");
-    store.create_user(&UserRecord { user: user(&eve, None), emails: vec![], phones: vec![] }).await.unwrap();
+    store
+        .create_user(&UserRecord { user: user(&eve, None), emails: vec![], phones: vec![], external_accounts: vec![] })
+        .await
+        .unwrap();
     let twin = account(&eve, &subject);
     assert!(sign_in_with(store, &eve, &twin).await.is_err());
     assert!(store.sessions_for_user(&eve).await.unwrap().is_empty());
@@ -83,6 +89,33 @@ pub async fn provider_accounts_join_their_user(store: &dyn Store) {
     sign_in_with(store, &ada, &github).await.unwrap();
     let listed = store.external_accounts_for_user(&ada).await.unwrap();
     assert_eq!(listed.iter().map(|a| a.provider.as_str()).collect::<Vec<_>>(), ["oauth_google", "oauth_github"]);
+
+    // The user is read with their accounts.
+    let record = store.get_user(&ada).await.unwrap().unwrap();
+    assert_eq!(record.external_accounts, listed);
+
+    // Connected while signed in: saved on its own; the same person at the same provider stays
+    // one account, whoever asks.
+    let mut gitlab = account(&ada, &uid("gitlab-sub"));
+    gitlab.provider = "oauth_gitlab".into();
+    gitlab.created_at = 5_000;
+    store.save_external_account(&gitlab).await.unwrap();
+    let mut stolen = gitlab.clone();
+    stolen.id = uid("eac");
+    stolen.user_id = eve.clone();
+    let err = store.save_external_account(&stolen).await.unwrap_err();
+    assert!(matches!(err, crate::StoreError::Conflict(_)), "{err:?}");
+    let mut rescoped = gitlab.clone();
+    rescoped.approved_scopes = "openid email profile read_api".into();
+    rescoped.updated_at = 6_000;
+    store.save_external_account(&rescoped).await.unwrap();
+    assert_eq!(store.external_accounts_for_user(&ada).await.unwrap().last(), Some(&rescoped));
+
+    // Removed only by its own user.
+    assert!(!store.delete_external_account(&eve, &gitlab.id).await.unwrap());
+    assert!(store.delete_external_account(&ada, &gitlab.id).await.unwrap());
+    assert!(!store.delete_external_account(&ada, &gitlab.id).await.unwrap());
+    assert_eq!(store.get_user(&ada).await.unwrap().unwrap().external_accounts.len(), 2);
 
     assert!(store.delete_user(&ada).await.unwrap());
     assert_eq!(store.external_account_by_subject("oauth_google", &subject).await.unwrap(), None);

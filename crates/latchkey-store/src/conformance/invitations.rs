@@ -43,7 +43,10 @@ pub async fn invitations(store: &dyn Store) {
 
 pub async fn sign_in_tokens(store: &dyn Store) {
     let a = uid("user");
-    store.create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![] }).await.unwrap();
+    store
+        .create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![], external_accounts: vec![] })
+        .await
+        .unwrap();
     let t = SignInTokenRow {
         id: uid("sit"),
         user_id: a.clone(),

@@ -51,7 +51,10 @@ pub async fn organizations(store: &dyn Store) {
 
     let users: Vec<String> = (0..4).map(|_| uid("user")).collect();
     for u in &users {
-        store.create_user(&UserRecord { user: user(u, None), emails: vec![], phones: vec![] }).await.unwrap();
+        store
+            .create_user(&UserRecord { user: user(u, None), emails: vec![], phones: vec![], external_accounts: vec![] })
+            .await
+            .unwrap();
     }
     let slug = uid("slug").to_lowercase();
     let o = OrganizationRow { created_by: Some(users[0].clone()), ..org(&uid("org"), &slug) };

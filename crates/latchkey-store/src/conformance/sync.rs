@@ -256,7 +256,15 @@ pub async fn merge_results_and_tombstones(store: &dyn Store) {
 
 pub async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
     let id = uid("user");
-    store.create_user(&crate::UserRecord { user: user(&id, None), emails: vec![], phones: vec![] }).await.unwrap();
+    store
+        .create_user(&crate::UserRecord {
+            user: user(&id, None),
+            emails: vec![],
+            phones: vec![],
+            external_accounts: vec![],
+        })
+        .await
+        .unwrap();
     done(store, &push(&id, "c1", vec![(1, "d1", put(&id, "x", json!({"kind": "bottle"}), "1-0-c1"))])).await;
     assert_eq!(store.sync_changes(&id, 0, 10, true).await.unwrap().len(), 1);
     assert!(store.delete_user(&id).await.unwrap());

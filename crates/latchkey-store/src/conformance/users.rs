@@ -11,7 +11,12 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
     let name = uid("name").to_lowercase();
     let address = format!("{}@example.com", uid("u"));
     let a = uid("user");
-    let mut rec = UserRecord { user: user(&a, Some(&name)), emails: vec![email(&a, &address, true)], phones: vec![] };
+    let mut rec = UserRecord {
+        user: user(&a, Some(&name)),
+        emails: vec![email(&a, &address, true)],
+        phones: vec![],
+        external_accounts: vec![],
+    };
     rec.user.primary_email_id = Some(rec.emails[0].id.clone());
     rec.phones.push(PhoneRow {
         id: uid("idn"),
@@ -33,16 +38,33 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
 
     // A second account may not take the username or the verified address; nothing is half-written.
     let b = uid("user");
-    let err = store.create_user(&UserRecord { user: user(&b, Some(&name)), emails: vec![], phones: vec![] }).await;
+    let err = store
+        .create_user(&UserRecord {
+            user: user(&b, Some(&name)),
+            emails: vec![],
+            phones: vec![],
+            external_accounts: vec![],
+        })
+        .await;
     assert!(matches!(&err, Err(e) if e.is_conflict_on("username")), "{err:?}");
     let err = store
-        .create_user(&UserRecord { user: user(&b, None), emails: vec![email(&b, &address, true)], phones: vec![] })
+        .create_user(&UserRecord {
+            user: user(&b, None),
+            emails: vec![email(&b, &address, true)],
+            phones: vec![],
+            external_accounts: vec![],
+        })
         .await;
     assert!(matches!(&err, Err(e) if e.is_conflict_on("email")), "{err:?}");
     assert!(store.get_user(&b).await.unwrap().is_none(), "the failed create left no user");
     // An unverified copy of the address does not block anyone.
     store
-        .create_user(&UserRecord { user: user(&b, None), emails: vec![email(&b, &address, false)], phones: vec![] })
+        .create_user(&UserRecord {
+            user: user(&b, None),
+            emails: vec![email(&b, &address, false)],
+            phones: vec![],
+            external_accounts: vec![],
+        })
         .await
         .unwrap();
     assert_eq!(store.user_id_by_verified_email(&address).await.unwrap(), Some(a.clone()));
@@ -65,7 +87,10 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
 
 pub async fn optimistic_updates(store: &dyn Store) {
     let a = uid("user");
-    store.create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![] }).await.unwrap();
+    store
+        .create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![], external_accounts: vec![] })
+        .await
+        .unwrap();
     let mut u = store.get_user(&a).await.unwrap().unwrap().user;
     let stale = u.clone();
     u.first_name = Some("Grace".into());
@@ -101,7 +126,12 @@ pub async fn phones_and_emails(store: &dyn Store) {
         reserved_for_second_factor: false,
     };
     store
-        .create_user(&UserRecord { user: user(&a, None), emails: vec![e.clone()], phones: vec![p.clone()] })
+        .create_user(&UserRecord {
+            user: user(&a, None),
+            emails: vec![e.clone()],
+            phones: vec![p.clone()],
+            external_accounts: vec![],
+        })
         .await
         .unwrap();
     assert_eq!(store.get_email(&e.id).await.unwrap(), Some(e));
@@ -110,7 +140,14 @@ pub async fn phones_and_emails(store: &dyn Store) {
     assert_eq!(store.get_phone(&p.id).await.unwrap(), Some(changed));
     let other = uid("user");
     let taken = PhoneRow { id: uid("idn"), user_id: other.clone(), ..p.clone() };
-    let err = store.create_user(&UserRecord { user: user(&other, None), emails: vec![], phones: vec![taken] }).await;
+    let err = store
+        .create_user(&UserRecord {
+            user: user(&other, None),
+            emails: vec![],
+            phones: vec![taken],
+            external_accounts: vec![],
+        })
+        .await;
     assert!(matches!(err, Err(StoreError::Conflict(_))), "a verified number belongs to one user");
     store.delete_phone(&p.id).await.unwrap();
     assert_eq!(store.get_phone(&p.id).await.unwrap(), None);
@@ -118,7 +155,10 @@ pub async fn phones_and_emails(store: &dyn Store) {
 
 pub async fn a_ban_and_its_revocation_land_together(store: &dyn Store) {
     let a = uid("user");
-    store.create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![] }).await.unwrap();
+    store
+        .create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![], external_accounts: vec![] })
+        .await
+        .unwrap();
     let c = client(&uid("client"));
     store.insert_client(&c).await.unwrap();
     let s = session(&uid("sess"), &c.id, &a);
@@ -151,8 +191,12 @@ pub async fn user_queries(store: &dyn Store) {
         u.created_at = 10_000 + i as i64;
         u.last_active_at = active;
         u.external_id = Some(format!("ext-{m}-{i}"));
-        let mut rec =
-            UserRecord { user: u, emails: vec![email(&id, &format!("{m}-{i}@example.com"), true)], phones: vec![] };
+        let mut rec = UserRecord {
+            user: u,
+            emails: vec![email(&id, &format!("{m}-{i}@example.com"), true)],
+            phones: vec![],
+            external_accounts: vec![],
+        };
         rec.phones.push(PhoneRow {
             id: uid("idn"),
             user_id: id.clone(),
@@ -217,6 +261,9 @@ pub async fn user_queries(store: &dyn Store) {
     assert_eq!(store.user_id_by_external_id(&format!("ext-{m}-2")).await.unwrap(), Some(ids[2].clone()));
     let mut dup = user(&uid("user"), None);
     dup.external_id = Some(format!("ext-{m}-2"));
-    let err = store.create_user(&UserRecord { user: dup, emails: vec![], phones: vec![] }).await.unwrap_err();
+    let err = store
+        .create_user(&UserRecord { user: dup, emails: vec![], phones: vec![], external_accounts: vec![] })
+        .await
+        .unwrap_err();
     assert!(err.is_conflict_on("external_id"), "external ids are unique: {err:?}");
 }

@@ -82,7 +82,7 @@ pub async fn events_land_with_their_change_only(store: &dyn Store) {
     let created = event("user.created", 1_000);
     store
         .emitting(vec![created.clone()])
-        .create_user(&UserRecord { user: user(&id, None), emails: vec![], phones: vec![] })
+        .create_user(&UserRecord { user: user(&id, None), emails: vec![], phones: vec![], external_accounts: vec![] })
         .await
         .unwrap();
     assert_eq!(store.get_webhook_message(&created.id).await.unwrap(), Some(created.clone()));
@@ -99,7 +99,7 @@ pub async fn events_land_with_their_change_only(store: &dyn Store) {
     let again = event("user.created", 1_100);
     let dup = store
         .emitting(vec![again.clone()])
-        .create_user(&UserRecord { user: user(&id, None), emails: vec![], phones: vec![] })
+        .create_user(&UserRecord { user: user(&id, None), emails: vec![], phones: vec![], external_accounts: vec![] })
         .await;
     assert!(dup.is_err());
     assert_eq!(store.get_webhook_message(&again.id).await.unwrap(), None);

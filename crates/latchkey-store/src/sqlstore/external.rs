@@ -40,4 +40,19 @@ impl<D: SqlDriver> ExternalAccountStore for SqlStore<D> {
         let rows = self.db.read(&sql, &[user_id.into()]).await?;
         all(&rows, from_row)
     }
+
+    async fn save_external_account(&self, account: &ExternalAccountRow) -> Result<()> {
+        let mut tx = self.begin().await?;
+        write_external_account(&mut tx, account).await?;
+        tx.commit().await
+    }
+
+    async fn delete_external_account(&self, user_id: &str, id: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = tx
+            .execute("DELETE FROM external_accounts WHERE id = $1 AND user_id = $2", &[id.into(), user_id.into()])
+            .await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
 }

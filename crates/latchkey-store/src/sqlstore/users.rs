@@ -136,11 +136,13 @@ async fn load_users<D: SqlDriver>(s: &SqlStore<D>, users: Vec<UserRow>) -> Resul
     let filter = format!("user_id IN ({}) ORDER BY created_at, id", placeholders(ids.len(), 1));
     let emails: Vec<EmailRow> = s.find_all(&filter, &ids).await?;
     let phones: Vec<PhoneRow> = s.find_all(&filter, &ids).await?;
+    let accounts: Vec<ExternalAccountRow> = s.find_all(&filter, &ids).await?;
     Ok(users
         .into_iter()
         .map(|user| UserRecord {
             emails: emails.iter().filter(|e| e.user_id == user.id).cloned().collect(),
             phones: phones.iter().filter(|p| p.user_id == user.id).cloned().collect(),
+            external_accounts: accounts.iter().filter(|a| a.user_id == user.id).cloned().collect(),
             user,
         })
         .collect())

@@ -15,6 +15,7 @@ mod hardening;
 mod hardening_two;
 mod keys;
 mod oauth;
+mod oauth_accounts;
 mod orgs;
 mod pages;
 mod process;

@@ -13,17 +13,17 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::both_backends;
 use crate::harness::{Browser, TestServer};
 
-const APP_CALLBACK: &str = "http://app.test:3000/sso-callback";
-const APP_HOME: &str = "http://app.test:3000/home";
+pub(crate) const APP_CALLBACK: &str = "http://app.test:3000/sso-callback";
+pub(crate) const APP_HOME: &str = "http://app.test:3000/home";
 
 /// The loopback OpenID Provider; it exits when this is dropped (its stdin closes).
-struct OpenIdProvider {
-    issuer: String,
+pub(crate) struct OpenIdProvider {
+    pub(crate) issuer: String,
     _child: tokio::process::Child,
 }
 
 impl OpenIdProvider {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/oidc/provider.mjs");
         // Native clients may come back to any port of the loopback address (RFC 8252), so the
         // provider starts before the server whose port it will meet.
@@ -68,12 +68,12 @@ impl OpenIdProvider {
         Self { issuer, _child: child }
     }
 
-    async fn control(&self, body: Value) {
+    pub(crate) async fn control(&self, body: Value) {
         let r = reqwest::Client::new().post(format!("{}/__control", self.issuer)).json(&body).send().await.unwrap();
         assert!(r.status().is_success(), "{body}");
     }
 
-    fn config(&self, client_id: &str) -> ProviderConfig {
+    pub(crate) fn config(&self, client_id: &str) -> ProviderConfig {
         ProviderConfig {
             client_id: client_id.into(),
             client_secret: latchkey_core::secret::ConfigSecret::new(format!("{client_id}-secret")),
@@ -83,7 +83,7 @@ impl OpenIdProvider {
     }
 }
 
-async fn start(provider: &OpenIdProvider, backend: crate::harness::Backend) -> TestServer {
+pub(crate) async fn start(provider: &OpenIdProvider, backend: crate::harness::Backend) -> TestServer {
     TestServer::start_with(backend, |c| {
         c.oauth.insert("google".into(), provider.config("google-client"));
         // Acme signs in existing users only.
@@ -94,7 +94,7 @@ async fn start(provider: &OpenIdProvider, backend: crate::harness::Backend) -> T
 }
 
 /// Starts a sign-in with `strategy`; the provider URL.
-async fn begin(b: &Browser, strategy: &str) -> String {
+pub(crate) async fn begin(b: &Browser, strategy: &str) -> String {
     let r = b
         .post(
             "/v1/client/sign_ins",
@@ -109,7 +109,7 @@ async fn begin(b: &Browser, strategy: &str) -> String {
 }
 
 /// Goes through the provider as `who` (its `login_hint`): the callback URL it sends back to.
-async fn at_provider(server: &TestServer, b: &Browser, url: &str, who: &str) -> String {
+pub(crate) async fn at_provider(server: &TestServer, b: &Browser, url: &str, who: &str) -> String {
     let mut next = format!("{url}&login_hint={who}");
     for _ in 0..10 {
         let r = b.http.get(&next).send().await.unwrap();
@@ -123,23 +123,23 @@ async fn at_provider(server: &TestServer, b: &Browser, url: &str, who: &str) -> 
     panic!("the provider never sent the browser back");
 }
 
-fn path_of(server: &TestServer, url: &str) -> String {
+pub(crate) fn path_of(server: &TestServer, url: &str) -> String {
     url.strip_prefix(&server.url).expect("a latchkey URL").to_owned()
 }
 
 /// The whole trip: start, the provider, the callback; the callback's answer.
-async fn sign_in_as(server: &TestServer, b: &Browser, strategy: &str, who: &str) -> crate::harness::Reply {
+pub(crate) async fn sign_in_as(server: &TestServer, b: &Browser, strategy: &str, who: &str) -> crate::harness::Reply {
     let url = begin(b, strategy).await;
     let back = at_provider(server, b, &url, who).await;
     b.get(&path_of(server, &back)).await
 }
 
-async fn signed_in_user(b: &Browser) -> Option<String> {
+pub(crate) async fn signed_in_user(b: &Browser) -> Option<String> {
     let c = b.get("/v1/client").await;
     c.body["response"]["sessions"][0]["user"]["id"].as_str().map(str::to_owned)
 }
 
-async fn current_sign_in(b: &Browser) -> Value {
+pub(crate) async fn current_sign_in(b: &Browser) -> Value {
     b.get("/v1/client").await.body["response"]["sign_in"].clone()
 }
 
