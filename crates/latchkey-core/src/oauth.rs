@@ -1,6 +1,7 @@
 //! Sign-in with an identity provider, the rules without I/O (docs/identity-providers.md):
 //! which providers latchkey knows by name and how Clerk names their strategies, the PKCE and
-//! nonce values of one attempt, and what a verified ID token says about the person.
+//! nonce values of one attempt, and what a verified ID token or a user API (GitHub, Discord)
+//! says about the person.
 //!
 //! Every per-attempt secret is derived from the attempt's `state` with an instance key, so the
 //! store keeps only the state's digest: the PKCE verifier and the nonce are never stored.
@@ -292,6 +293,80 @@ pub fn profile_from_id_token(claims: &Map<String, Value>, nonce: &str) -> Result
     })
 }
 
+/// Why a user API's answer names nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UserApiError {
+    #[error("the user API's answer names no id")]
+    Id,
+}
+
+/// A JSON value as trimmed, non-empty text.
+fn text_of(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// The provider's id of the person: a number (GitHub) or a string (Discord's snowflakes).
+fn id_of(v: Option<&Value>) -> Result<String, UserApiError> {
+    match v {
+        Some(Value::Number(n)) if n.is_u64() => Ok(n.to_string()),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 255 => Ok(s.trim().to_owned()),
+        _ => Err(UserApiError::Id),
+    }
+}
+
+/// GitHub's `GET /user` and `GET /user/emails`. The address is the primary one, and it is
+/// vouched for only when GitHub says it is verified; any other (a verified secondary address)
+/// is never taken for the person's. `name` is split at its first space.
+pub fn profile_from_github(user: &Value, emails: &Value) -> Result<ProviderProfile, UserApiError> {
+    let subject = id_of(user.get("id"))?;
+    let primary = emails
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
+        .and_then(|e| Some((text_of(e.get("email"))?, e.get("verified").and_then(Value::as_bool) == Some(true))));
+    // Without a primary address, the public one of the profile (never vouched for).
+    let (email, email_verified) = match primary {
+        Some((email, verified)) => (Some(email), verified),
+        None => (text_of(user.get("email")), false),
+    };
+    let name = text_of(user.get("name"));
+    let (first_name, last_name) = match name.as_deref().map(|n| n.split_once(' ')) {
+        Some(Some((first, last))) => (Some(first.to_owned()), Some(last.trim().to_owned()).filter(|l| !l.is_empty())),
+        Some(None) => (name.clone(), None),
+        None => (None, None),
+    };
+    Ok(ProviderProfile {
+        subject,
+        email,
+        email_verified,
+        first_name,
+        last_name,
+        image_url: text_of(user.get("avatar_url")),
+        username: text_of(user.get("login")),
+    })
+}
+
+/// Discord's `GET /users/@me`: the address is vouched for when `verified` is true. The picture
+/// is built from the avatar's hash on Discord's CDN.
+pub fn profile_from_discord(user: &Value) -> Result<ProviderProfile, UserApiError> {
+    let subject = id_of(user.get("id"))?;
+    let email = text_of(user.get("email"));
+    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let image_url = text_of(user.get("avatar"))
+        .filter(|hash| plain(hash) && plain(&subject))
+        .map(|hash| format!("https://cdn.discordapp.com/avatars/{subject}/{hash}.png"));
+    Ok(ProviderProfile {
+        email_verified: email.is_some() && user.get("verified").and_then(Value::as_bool) == Some(true),
+        email,
+        first_name: text_of(user.get("global_name")),
+        last_name: None,
+        image_url,
+        username: text_of(user.get("username")),
+        subject,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -380,5 +455,61 @@ mod tests {
         assert!(profile_from_id_token(&apple, "n1").unwrap().email_verified);
         let unverified = claims(json!({"sub": "a-1", "nonce": "n1", "email": "b@example.com"}));
         assert!(!profile_from_id_token(&unverified, "n1").unwrap().email_verified);
+    }
+
+    #[test]
+    fn github_vouches_only_for_a_verified_primary_address() {
+        let user = json!({"id": 1001, "login": "ada-l", "name": "Ada King Lovelace",
+            "avatar_url": "https://avatars.example/1001", "email": "public@example.com"});
+        let emails = json!([
+            {"email": "work@example.com", "primary": false, "verified": true},
+            {"email": "ada@example.com", "primary": true, "verified": true},
+        ]);
+        let p = profile_from_github(&user, &emails).unwrap();
+        assert_eq!(p.subject, "1001");
+        assert_eq!((p.email.as_deref(), p.email_verified), (Some("ada@example.com"), true));
+        assert_eq!((p.first_name.as_deref(), p.last_name.as_deref()), (Some("Ada"), Some("King Lovelace")));
+        assert_eq!(p.username.as_deref(), Some("ada-l"));
+        assert_eq!(p.image_url.as_deref(), Some("https://avatars.example/1001"));
+
+        // An unverified primary address is carried, never vouched for; a verified secondary
+        // one is not taken for it.
+        let emails = json!([
+            {"email": "victim@example.com", "primary": true, "verified": false},
+            {"email": "eve@example.com", "primary": false, "verified": true},
+        ]);
+        let p = profile_from_github(&user, &emails).unwrap();
+        assert_eq!((p.email.as_deref(), p.email_verified), (Some("victim@example.com"), false));
+        // No addresses at all: the profile's public one, unvouched.
+        let p = profile_from_github(&user, &json!([])).unwrap();
+        assert_eq!((p.email.as_deref(), p.email_verified), (Some("public@example.com"), false));
+        let p = profile_from_github(&json!({"id": 7, "name": "Cher"}), &Value::Null).unwrap();
+        assert_eq!((p.email, p.first_name.as_deref(), p.last_name), (None, Some("Cher"), None));
+        assert!(!p.email_verified);
+        // An id is required: a number, or a non-empty string.
+        for bad in [json!({}), json!({"id": null}), json!({"id": ""}), json!({"id": -1}), json!({"id": 1.5})] {
+            assert_eq!(profile_from_github(&bad, &emails), Err(UserApiError::Id), "{bad}");
+        }
+    }
+
+    #[test]
+    fn discord_vouches_for_a_verified_address() {
+        let user = json!({"id": "80351110224678912", "username": "nelly", "global_name": "Nelly",
+            "avatar": "8342729096ea3675442027381ff50dfe", "email": "nelly@example.com", "verified": true});
+        let p = profile_from_discord(&user).unwrap();
+        assert_eq!(p.subject, "80351110224678912");
+        assert_eq!((p.email.as_deref(), p.email_verified), (Some("nelly@example.com"), true));
+        assert_eq!((p.username.as_deref(), p.first_name.as_deref()), (Some("nelly"), Some("Nelly")));
+        assert_eq!(
+            p.image_url.as_deref(),
+            Some("https://cdn.discordapp.com/avatars/80351110224678912/8342729096ea3675442027381ff50dfe.png")
+        );
+        let unverified = json!({"id": "1", "email": "a@example.com", "verified": false, "avatar": "../x"});
+        let p = profile_from_discord(&unverified).unwrap();
+        assert!(!p.email_verified);
+        assert_eq!(p.image_url, None, "an avatar hash that is not plain makes no URL");
+        let no_email = profile_from_discord(&json!({"id": "1", "verified": true})).unwrap();
+        assert!(!no_email.email_verified);
+        assert_eq!(profile_from_discord(&json!({"username": "x"})), Err(UserApiError::Id));
     }
 }

@@ -1,8 +1,9 @@
 //! Sign-in with an identity provider, Clerk's way (docs/identity-providers.md): a sign-in
 //! created with an `oauth_*` strategy sends the browser to the provider; the provider sends it
-//! back to `/v1/oauth_callback`, where the code is exchanged, the ID token verified, and the
-//! person found: by their provider account, or by a verified address the provider vouches for.
-//! A person without an account leaves the attempt `transferable` for a sign-up.
+//! back to `/v1/oauth_callback`, where the code is exchanged, the ID token verified (or, for a
+//! plain OAuth 2.0 provider, its user API read with the access token), and the person found:
+//! by their provider account, or by a verified address the provider vouches for. A person
+//! without an account leaves the attempt `transferable` for a sign-up.
 
 use latchkey_core::ids::IdKind;
 use latchkey_core::oauth::{
@@ -178,6 +179,7 @@ impl Services {
                     ProviderError::Unreachable(_) => "oauth_provider_unavailable",
                     ProviderError::CodeRefused(_) => "oauth_token_exchange_error",
                     ProviderError::IdToken(_) => "oauth_id_token_invalid",
+                    ProviderError::UserApi(_) => "oauth_fetch_user_error",
                 };
                 self.fail_trip(row, code).await?;
                 return Ok(CallbackOutcome { redirect_to: back, new_client_token: None });
@@ -222,7 +224,8 @@ impl Services {
         Ok(())
     }
 
-    /// Exchanges the code and reads the person from the verified ID token.
+    /// Exchanges the code and reads the person: from the verified ID token (OpenID Connect), or
+    /// from the provider's user API (plain OAuth 2.0: GitHub, Discord).
     async fn person_from_provider(
         &self,
         provider: &Provider,
@@ -239,19 +242,22 @@ impl Services {
             .providers
             .exchange_code(provider, &endpoints, code, &self.callback_url(), &secrets.pkce_verifier)
             .await?;
-        let Some(issuer) = endpoints.issuer.as_deref() else {
-            // Plain OAuth 2.0 providers (GitHub, Discord) are read from their user API: not yet.
-            return Err(ProviderError::IdToken("this provider's user API is not supported yet".into()));
+        let profile = match endpoints.issuer.as_deref() {
+            Some(issuer) => {
+                let id_token =
+                    tokens.id_token.as_deref().ok_or_else(|| ProviderError::IdToken("no ID token".into()))?;
+                let claims = self.providers.verify_id_token(provider, issuer, id_token, now).await?;
+                profile_from_id_token(&claims, &secrets.nonce).map_err(|e| ProviderError::IdToken(e.to_string()))?
+            }
+            None => self.providers.user_profile(provider, &tokens.access_token).await?,
         };
-        let id_token = tokens.id_token.as_deref().ok_or_else(|| ProviderError::IdToken("no ID token".into()))?;
-        let claims = self.providers.verify_id_token(provider, issuer, id_token, now).await?;
-        let profile =
-            profile_from_id_token(&claims, &secrets.nonce).map_err(|e| ProviderError::IdToken(e.to_string()))?;
+        // GitHub lists the granted scopes with commas; they are kept space-separated.
+        let scopes = tokens.scope.map(|s| s.split([',', ' ']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" "));
         let kept = ProviderTokens {
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token,
             expires_at: tokens.expires_in.map(|s| now.saturating_add(s.clamp(0, i64::MAX / 1000) * 1000)),
-            scopes: tokens.scope.unwrap_or_else(|| provider.scopes.join(" ")),
+            scopes: scopes.unwrap_or_else(|| provider.scopes.join(" ")),
         };
         Ok((profile, kept))
     }

@@ -1,7 +1,8 @@
 //! Talking to identity providers: their discovery documents and keys (cached), the exchange of
-//! an authorization code, and the ID token's verification. Every call is bounded in time and
-//! never follows redirects; a provider that cannot be reached is a [`ProviderError`], which
-//! the flow turns into a clear answer, never a 5xx.
+//! an authorization code, and the ID token's verification (a plain OAuth 2.0 provider's user
+//! API is in `user_api`). Every call is bounded in time and never follows redirects; a
+//! provider that cannot be reached is a [`ProviderError`], which the flow turns into a clear
+//! answer, never a 5xx.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,6 +29,10 @@ pub enum ProviderError {
     /// The ID token did not verify: its signature, issuer, audience, lifetime or nonce.
     #[error("the identity provider's ID token is not valid ({0})")]
     IdToken(String),
+    /// A plain OAuth 2.0 provider's user API did not say who the person is: it refused the
+    /// access token, failed, or answered without an id.
+    #[error("the identity provider's user API did not name the person ({0})")]
+    UserApi(String),
 }
 
 /// Where a provider's endpoints are.
@@ -56,7 +61,7 @@ struct Discovered {
 }
 
 pub struct ProviderClient {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     cache: RwLock<HashMap<String, std::sync::Arc<Discovered>>>,
 }
 
@@ -254,7 +259,7 @@ impl ProviderClient {
 /// A provider's answers are small; a larger one is refused, not read into memory.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
-async fn read_limited(mut res: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+pub(super) async fn read_limited(mut res: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
     let too_large = || ProviderError::Unreachable(format!("an answer larger than {MAX_ANSWER_BYTES} bytes"));
     if res.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
         return Err(too_large());
@@ -276,7 +281,7 @@ fn b64url(text: &str) -> Option<Vec<u8>> {
 }
 
 /// What went wrong with a request, without its URL's query (which may hold a code).
-fn kind_of(e: &reqwest::Error) -> String {
+pub(super) fn kind_of(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {

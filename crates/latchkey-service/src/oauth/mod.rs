@@ -26,6 +26,13 @@ pub struct ProviderConfig {
     pub sign_up: bool,
     /// The button's label for a custom provider (a preset has its own name).
     pub name: Option<String>,
+    /// A plain OAuth 2.0 preset's endpoints (GitHub, Discord), replaced (a test provider, an
+    /// enterprise server): `https://`, or `http://` on a loopback host only, like `issuer`.
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub user_url: Option<String>,
+    /// GitHub's `/user/emails`.
+    pub emails_url: Option<String>,
 }
 
 impl Default for ProviderConfig {
@@ -38,12 +45,18 @@ impl Default for ProviderConfig {
             scopes: None,
             sign_up: true,
             name: None,
+            authorize_url: None,
+            token_url: None,
+            user_url: None,
+            emails_url: None,
         }
     }
 }
 
 /// `[oauth]`: the providers, by key.
 pub mod client;
+/// GitHub's and Discord's user APIs.
+pub mod user_api;
 
 /// What a person is told when a provider's trip failed (Clerk's error `code` on the
 /// verification), on the hosted pages and in the Frontend API's error.
@@ -52,6 +65,7 @@ pub fn trip_error_message(code: &str) -> &'static str {
         "external_account_not_found" => "The External Account was not found.",
         "oauth_access_denied" => "You did not grant access to your account at the provider.",
         "oauth_provider_unavailable" => "The identity provider could not be reached. Try again in a moment.",
+        "oauth_fetch_user_error" => "The identity provider did not say who you are. Try again in a moment.",
         _ => "Signing in with the identity provider failed. Try again.",
     }
 }
@@ -65,6 +79,8 @@ pub struct Provider {
     /// Clerk's strategy: `oauth_google`, `oauth_custom_<key>`.
     pub strategy: String,
     pub name: String,
+    /// The preset, when the provider is one (a plain OAuth 2.0 preset's user API is its own).
+    pub preset: Option<Preset>,
     pub protocol: Protocol,
     pub client_id: String,
     pub client_secret: ConfigSecret,
@@ -114,6 +130,7 @@ fn provider(key: &str, c: &ProviderConfig) -> Result<Provider, String> {
         (None, Some(p)) => p,
         (None, None) => return Err("set `preset` or `issuer`".into()),
     };
+    let protocol = with_endpoints(protocol, c)?;
     let scopes = match &c.scopes {
         Some(s) => s.clone(),
         None => preset
@@ -131,6 +148,7 @@ fn provider(key: &str, c: &ProviderConfig) -> Result<Provider, String> {
         key: key.to_owned(),
         strategy,
         name,
+        preset,
         protocol,
         client_id: c.client_id.trim().to_owned(),
         client_secret: c.client_secret.clone(),
@@ -139,10 +157,46 @@ fn provider(key: &str, c: &ProviderConfig) -> Result<Provider, String> {
     })
 }
 
+/// A plain OAuth 2.0 preset's endpoints, with those the table replaces. Only such a preset
+/// has them to replace.
+fn with_endpoints(protocol: Protocol, c: &ProviderConfig) -> Result<Protocol, String> {
+    let overrides = [&c.authorize_url, &c.token_url, &c.user_url, &c.emails_url];
+    let Protocol::OAuth2 { authorize_url, token_url, user_url, emails_url } = protocol else {
+        if overrides.iter().any(|o| o.is_some()) {
+            return Err("`authorize_url`, `token_url`, `user_url` and `emails_url` replace the endpoints of a plain \
+                        OAuth 2.0 preset (github, discord); an OpenID Connect provider is named by its `issuer`"
+                .into());
+        }
+        return Ok(protocol);
+    };
+    let pick = |what: &str, given: &Option<String>, preset: String| match given {
+        Some(raw) => endpoint_url(what, raw),
+        None => Ok(preset),
+    };
+    let emails_url = match (emails_url, &c.emails_url) {
+        (None, Some(_)) => return Err("`emails_url`: this preset reads the address from its user API".into()),
+        (None, None) => None,
+        (Some(preset), given) => Some(pick("emails_url", given, preset)?),
+    };
+    Ok(Protocol::OAuth2 {
+        authorize_url: pick("authorize_url", &c.authorize_url, authorize_url)?,
+        token_url: pick("token_url", &c.token_url, token_url)?,
+        user_url: pick("user_url", &c.user_url, user_url)?,
+        emails_url,
+    })
+}
+
 /// An issuer is an `https://` URL (`http://` only on a loopback host, for development and
 /// tests), without a query or fragment.
 pub(crate) fn issuer_url(raw: &str) -> Result<String, String> {
-    let u = url::Url::parse(raw).map_err(|_| format!("issuer {raw:?} is not a URL"))?;
+    Ok(endpoint_url("issuer", raw)?.trim_end_matches('/').to_owned())
+}
+
+/// An endpoint of a provider, held to the issuer's rule: `https://` (`http://` only on a
+/// loopback host), without a query or fragment, so the client secret, codes and tokens never
+/// travel in clear.
+fn endpoint_url(what: &str, raw: &str) -> Result<String, String> {
+    let u = url::Url::parse(raw).map_err(|_| format!("{what} {raw:?} is not a URL"))?;
     let loopback = match u.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -151,9 +205,9 @@ pub(crate) fn issuer_url(raw: &str) -> Result<String, String> {
     };
     let secure = u.scheme() == "https" || (u.scheme() == "http" && loopback);
     if !secure || u.query().is_some() || u.fragment().is_some() || u.host().is_none() {
-        return Err(format!("issuer {raw:?} must be an https:// URL without query or fragment"));
+        return Err(format!("{what} {raw:?} must be an https:// URL without query or fragment"));
     }
-    Ok(raw.trim_end_matches('/').to_owned())
+    Ok(raw.to_owned())
 }
 
 #[cfg(test)]
@@ -186,6 +240,38 @@ mod tests {
         assert_eq!(by_key("work").strategy, "oauth_microsoft");
         assert_eq!(by_key("work").protocol, Protocol::OpenIdConnect { issuer: "http://127.0.0.1:9000".into() });
         assert!(!format!("{p:?}").contains("gs"), "secrets never in Debug");
+        assert_eq!(by_key("github").preset, Some(Preset::GitHub));
+        assert_eq!(by_key("acme").preset, None);
+    }
+
+    #[test]
+    fn a_plain_oauth_presets_endpoints_may_be_replaced() {
+        let p = parse(
+            "[github]\nclient_id = \"h\"\nclient_secret = \"hs\"\n\
+             authorize_url = \"http://127.0.0.1:9000/login/oauth/authorize\"\n\
+             token_url = \"http://[::1]:9000/login/oauth/access_token\"\n\
+             user_url = \"https://ghe.example/api/v3/user\"\n\
+             [discord]\nclient_id = \"d\"\nclient_secret = \"ds\"\n",
+        )
+        .unwrap();
+        let by_key = |k: &str| p.iter().find(|x| x.key == k).unwrap();
+        assert_eq!(
+            by_key("github").protocol,
+            Protocol::OAuth2 {
+                authorize_url: "http://127.0.0.1:9000/login/oauth/authorize".into(),
+                token_url: "http://[::1]:9000/login/oauth/access_token".into(),
+                user_url: "https://ghe.example/api/v3/user".into(),
+                emails_url: Some("https://api.github.com/user/emails".into()),
+            }
+        );
+        assert_eq!(by_key("discord").protocol, Preset::Discord.protocol());
+        assert_eq!(by_key("discord").scopes, ["identify", "email"]);
+        // Plain http is for loopback only, whatever the host claims to be.
+        for host in ["github.test", "127.0.0.1.nip.io", "localhost.evil.test", "10.0.0.1"] {
+            let text =
+                format!("[github]\nclient_id = \"a\"\nclient_secret = \"b\"\nuser_url = \"http://{host}/user\"\n");
+            assert!(parse(&text).unwrap_err().contains("user_url"), "{host}");
+        }
     }
 
     #[test]
@@ -198,6 +284,10 @@ mod tests {
             ("[Acme]\nissuer = \"https://login.acme.test\"\nclient_id = \"a\"\nclient_secret = \"b\"\n", "lower-case"),
             ("[github]\nissuer = \"https://github.com\"\nclient_id = \"a\"\nclient_secret = \"b\"\n", "plain OAuth"),
             ("[google]\nclient_id = \"a\"\nclient_secret = \"b\"\ncolour = \"red\"\n", "unknown field"),
+            ("[github]\ntoken_url = \"http://github.test/t\"\nclient_id = \"a\"\nclient_secret = \"b\"\n", "token_url"),
+            ("[github]\nuser_url = \"https://api.test/u?x=1\"\nclient_id = \"a\"\nclient_secret = \"b\"\n", "user_url"),
+            ("[google]\nuser_url = \"https://api.test/u\"\nclient_id = \"a\"\nclient_secret = \"b\"\n", "plain OAuth"),
+            ("[discord]\nemails_url = \"https://api.test/e\"\nclient_id = \"a\"\nclient_secret = \"b\"\n", "emails_url"),
             (
                 "[google]\nclient_id = \"a\"\nclient_secret = \"b\"\n[work]\npreset = \"google\"\nclient_id = \"a\"\nclient_secret = \"b\"\n",
                 "both oauth_google",
