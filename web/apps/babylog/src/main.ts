@@ -1,7 +1,16 @@
 // BabyLog: always opens, reads and writes the local database (latchkey-js on Dexie), needs
 // sign-in only to sync, and shares a family's log through an organization.
 
-import { Auth, LatchkeyError, SyncEngine, bannerText, type SyncRecord, type SyncStatus } from 'latchkey-js';
+import {
+  Auth,
+  LatchkeyError,
+  SyncEngine,
+  bannerText,
+  type RedirectResult,
+  type SocialProvider,
+  type SyncRecord,
+  type SyncStatus,
+} from 'latchkey-js';
 
 const TABLES = ['babies', 'feeds', 'sleeps', 'diapers', 'notes'] as const;
 type Kind = 'feeds' | 'sleeps' | 'diapers' | 'notes';
@@ -98,8 +107,105 @@ function renderAccount(): void {
     });
     box.replaceChildren(el('span', { id: 'who' }, user.emailAddress ?? user.id), out);
   }
+  renderSignInWith();
   renderFamily();
 }
+
+// ---- "Continue with <provider>": the identity providers latchkey offers ------------------
+
+// The page the provider's trip comes back to (BabyLog's only page, marked by this parameter).
+const CALLBACK_PARAM = 'sso-callback';
+let providers: SocialProvider[] = [];
+// A newcomer whose address the provider did not vouch for proves it with the emailed code.
+let awaitingCode = false;
+let signInNote: { text: string; kind: 'error' | 'info' } | null = null;
+
+function renderSignInWith(): void {
+  const signedOut = accountKnown && !auth.isSignedIn;
+  $('sign-in-with').hidden = !signedOut || (providers.length === 0 && !awaitingCode && !signInNote);
+  $('providers').replaceChildren(
+    ...(awaitingCode ? [] : providers).map((p) => {
+      const button = el('button', { type: 'button' }, `Continue with ${p.name}`);
+      button.dataset.strategy = p.strategy;
+      button.addEventListener('click', () => void continueWith(p, button));
+      return button;
+    }),
+  );
+  $('provider-code').hidden = !awaitingCode;
+  const note = $('sign-in-message');
+  note.textContent = signInNote?.text ?? '';
+  note.dataset.kind = signInNote?.kind ?? '';
+}
+
+async function continueWith(p: SocialProvider, button: HTMLButtonElement): Promise<void> {
+  signInNote = null;
+  renderSignInWith();
+  button.disabled = true;
+  try {
+    // Signed in at once (a known account): straight back to the app; otherwise to the callback.
+    await auth.signInWith(p.strategy, {
+      redirectUrl: new URL(`/?${CALLBACK_PARAM}`, location.origin).href,
+      redirectUrlComplete: new URL('/', location.origin).href,
+    });
+  } catch (e) {
+    signInNote = { kind: 'error', text: `Could not start signing in with ${p.name}: ${describe(e)}` };
+    renderSignInWith();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+const providerName = (strategy: string | null) =>
+  providers.find((p) => p.strategy === strategy)?.name ?? 'the provider';
+
+/** What the way back from the provider means for the person, in words. */
+function noteFor(result: RedirectResult): { text: string; kind: 'error' | 'info' } | null {
+  switch (result.status) {
+    case 'signed-in':
+    case 'none':
+      return null;
+    case 'needs-email-code':
+      return { kind: 'info', text: `We emailed a code to ${result.emailAddress ?? 'your address'}. Enter it to finish creating your account.` };
+    case 'missing-requirements':
+      return { kind: 'error', text: `Signing up with ${providerName(result.strategy)} needs more (${result.missingFields.join(', ')}): use “Create account” instead.` };
+    case 'failed': {
+      const name = providerName(result.strategy);
+      if (result.error.code === 'oauth_access_denied') {
+        return { kind: 'error', text: `Sign-in with ${name} was cancelled: access was not granted at ${name}. You are not signed in.` };
+      }
+      return { kind: 'error', text: `Could not sign in with ${name}: ${result.error.message} You are not signed in.` };
+    }
+  }
+}
+
+/** The page loaded at the provider's way back: finish the sign-in (or say why it failed). */
+async function finishProviderSignIn(): Promise<void> {
+  try {
+    const result = await auth.handleRedirectCallback();
+    awaitingCode = result.status === 'needs-email-code';
+    signInNote = noteFor(result);
+    accountKnown = true;
+  } catch {
+    signInNote = { kind: 'error', text: 'Could not finish signing in; check your connection and try again.' };
+  }
+  // The parameter has done its work: a reload is an ordinary visit.
+  history.replaceState(null, '', '/');
+  renderAccount();
+}
+
+$('provider-code').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const input = $<HTMLInputElement>('provider-code-input');
+  try {
+    await auth.verifyEmailCode(input.value.trim());
+    awaitingCode = false;
+    signInNote = null;
+    input.value = '';
+  } catch (e) {
+    signInNote = { kind: 'error', text: describe(e) };
+  }
+  renderSignInWith();
+});
 
 function family() {
   return auth.user?.organizations[0] ?? null;
@@ -451,8 +557,19 @@ async function main(): Promise<void> {
       },
       () => undefined,
     );
-  await load();
-  window.addEventListener('online', () => void load());
+  const offered = () =>
+    auth.socialProviders().then(
+      (list) => {
+        providers = list;
+        renderSignInWith();
+      },
+      () => undefined,
+    );
+  const callback = new URLSearchParams(location.search).has(CALLBACK_PARAM);
+  // The providers' names are wanted for the callback's words, so both are asked at once.
+  await Promise.all([offered(), callback ? undefined : load()]);
+  if (callback) await finishProviderSignIn();
+  window.addEventListener('online', () => void Promise.all([load(), offered()]));
   sync.start();
   document.body.dataset.ready = 'true';
   if ('serviceWorker' in navigator) await navigator.serviceWorker.register('/sw.js').catch(() => undefined);

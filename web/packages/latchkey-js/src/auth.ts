@@ -9,8 +9,11 @@ import {
   type WireClient,
   type WireMembership,
   type WireOptions,
+  type WireEnvironment,
+  type WireError,
   type WireSession,
   type WireSignIn,
+  type WireSignUp,
   type WireUser,
 } from './fapi.js';
 
@@ -36,9 +39,37 @@ export interface User {
   organizations: Organization[];
 }
 
+/** An identity provider latchkey offers ("Continue with <name>"). */
+export interface SocialProvider {
+  /** Clerk's strategy: `oauth_google`, `oauth_custom_<key>`, … */
+  strategy: string;
+  /** The button's label: "Continue with <name>". */
+  name: string;
+  logoUrl: string | null;
+}
+
+/**
+ * What `handleRedirectCallback()` found on the way back from an identity provider:
+ * - `signed-in`: a session is active (an existing account, or a newcomer's account made at once);
+ * - `needs-email-code`: a newcomer whose address the provider does not vouch for; latchkey mailed
+ *   a code to `emailAddress`: finish with `verifyEmailCode(code)`;
+ * - `missing-requirements`: the new account needs more than the address (`missingFields`);
+ * - `failed`: nobody signed in, with latchkey's reason (`oauth_access_denied` when the person
+ *   said no at the provider, `oauth_sign_up_disabled`, `oauth_token_exchange_error`, …);
+ * - `none`: no provider sign-in to finish on this client (a reload after it was handled).
+ */
+export type RedirectResult =
+  | { status: 'signed-in'; strategy: string | null }
+  | { status: 'needs-email-code'; strategy: string | null; emailAddress: string | null }
+  | { status: 'missing-requirements'; strategy: string | null; missingFields: string[]; unverifiedFields: string[] }
+  | { status: 'failed'; strategy: string | null; error: { code: string; message: string } }
+  | { status: 'none' };
+
 export interface AuthOptions extends WireOptions {
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
+  /** Sends the browser to a URL (`signInWith`); `location.assign` when omitted. */
+  navigate?: (url: string) => void;
   /** Name of the cross-tab lock and channel (one per latchkey instance and app). */
   channelName?: string;
 }
@@ -67,12 +98,14 @@ export class Auth {
   private reset: PendingReset | null = null;
   private readonly listeners = new Set<Listener>();
   private readonly now: () => number;
+  private readonly navigate: (url: string) => void;
   private readonly lockName: string;
   private readonly channel: BroadcastChannel | null;
 
   constructor(options: AuthOptions = {}) {
     this.wire = new Wire(options);
     this.now = options.now ?? Date.now;
+    this.navigate = options.navigate ?? ((url) => location.assign(url));
     this.lockName = options.channelName ?? 'latchkey:token';
     this.channel = typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(this.lockName) : null;
     this.channel?.addEventListener('message', (event: MessageEvent) => this.receive(event.data));
@@ -210,6 +243,106 @@ export class Auth {
     return { signInId: s.id, proven: s.status === 'needs_new_password' };
   }
 
+  /**
+   * The identity providers latchkey offers (`GET /v1/environment`, `user_settings.social`), the
+   * enabled ones, in latchkey's order; empty when none is configured.
+   */
+  async socialProviders(): Promise<SocialProvider[]> {
+    const { response } = await this.wire.call<WireEnvironment>('GET', '/v1/environment');
+    return Object.values(response?.user_settings?.social ?? {})
+      .filter((p) => p && p.enabled)
+      .map((p) => ({ strategy: p.strategy, name: p.name, logoUrl: p.logo_url ?? null }));
+  }
+
+  /**
+   * "Continue with <provider>": starts a provider sign-in (`strategy` is `oauth_google`,
+   * `oauth_custom_<key>`, … from `socialProviders()`) and sends the browser to the provider. It
+   * comes back to `redirectUrl` (the page that calls `handleRedirectCallback()`), or straight to
+   * `redirectUrlComplete` when an account was signed in at once. Both must be on latchkey's
+   * origin or an allowed one (a path is the calling page's). Resolves with the provider's URL
+   * once the browser was sent there. Refusals throw, as `signIn` does: a strategy latchkey does
+   * not offer (`strategy_for_user_invalid`), a provider it cannot reach
+   * (`oauth_provider_unavailable`), a signed-in client (`session_exists`).
+   */
+  async signInWith(strategy: string, options: { redirectUrl: string; redirectUrlComplete?: string }): Promise<string> {
+    const { response, client } = await this.wire.call<WireSignIn>('POST', '/v1/client/sign_ins', {
+      strategy,
+      redirect_url: options.redirectUrl,
+      action_complete_redirect_url: options.redirectUrlComplete,
+    });
+    this.adopt(client);
+    const url = response.first_factor_verification?.external_verification_redirect_url;
+    if (!url) {
+      throw new LatchkeyError(500, { code: 'external_verification_missing', message: 'latchkey gave no provider URL for this sign-in.' });
+    }
+    this.navigate(url);
+    return url;
+  }
+
+  /**
+   * The way back from the provider: call it on the page at `signInWith`'s `redirectUrl`. Reads
+   * the client; a newcomer's sign-in (the provider's person has no account here) is taken over
+   * as a sign-up (`transfer=true`). Expected outcomes are results, not exceptions (see
+   * `RedirectResult`); only a network failure or an unexpected answer throws.
+   */
+  async handleRedirectCallback(): Promise<RedirectResult> {
+    await this.load();
+    if (this.isSignedIn) return { status: 'signed-in', strategy: this.providerStrategy() };
+    const signIn = this.client?.sign_in;
+    const verification = signIn?.first_factor_verification;
+    if (!signIn || !verification?.strategy.startsWith('oauth_')) return { status: 'none' };
+    const strategy = verification.strategy;
+    switch (verification.status) {
+      case 'transferable':
+        return this.transfer(strategy);
+      case 'transferred': {
+        // Taken over already (a reload of the page): the sign-up may still want its code.
+        const signUp = this.client?.sign_up;
+        return signUp?.status === 'missing_requirements' ? this.requirements(signUp, strategy) : { status: 'none' };
+      }
+      case 'failed':
+      case 'expired':
+        return { status: 'failed', strategy, error: errorOf(verification.error, verification.status) };
+      default:
+        return { status: 'none' };
+    }
+  }
+
+  private async transfer(strategy: string): Promise<RedirectResult> {
+    let signUp: WireSignUp;
+    try {
+      const { response, client } = await this.wire.call<WireSignUp>('POST', '/v1/client/sign_ups', { transfer: true });
+      signUp = response;
+      this.adopt(client);
+    } catch (e) {
+      // Refused by latchkey (sign-ups closed for this provider, the attempt spent or expired).
+      if (e instanceof LatchkeyError && e.status >= 400 && e.status < 500) {
+        return { status: 'failed', strategy, error: { code: e.code, message: e.message } };
+      }
+      throw e;
+    }
+    if (this.isSignedIn) return { status: 'signed-in', strategy };
+    if (signUp.status === 'missing_requirements') return this.requirements(signUp, strategy);
+    return { status: 'failed', strategy, error: { code: 'sign_up_incomplete', message: `The new account is ${signUp.status}.` } };
+  }
+
+  private requirements(signUp: WireSignUp, strategy: string): RedirectResult {
+    this.signUpId = signUp.id;
+    const missingFields = signUp.missing_fields ?? [];
+    const unverifiedFields = signUp.unverified_fields ?? [];
+    if (missingFields.length === 0 && signUp.verifications?.email_address?.status === 'unverified') {
+      return { status: 'needs-email-code', strategy, emailAddress: signUp.email_address ?? null };
+    }
+    return { status: 'missing-requirements', strategy, missingFields, unverifiedFields };
+  }
+
+  /** The provider of the client's last sign-in or sign-up, if it was one. */
+  private providerStrategy(): string | null {
+    const c = this.client;
+    const s = c?.sign_in?.first_factor_verification?.strategy ?? c?.sign_up?.verifications?.external_account?.strategy;
+    return s?.startsWith('oauth_') ? s : null;
+  }
+
   /** Ends every session of this client (the device stays known). */
   async signOut(): Promise<void> {
     const { client } = await this.wire.call('DELETE', '/v1/client/sessions');
@@ -340,6 +473,13 @@ export class Auth {
     if (!s) throw new LatchkeyError(401, { code: 'signed_out', message: 'Sign in first.' });
     return s;
   }
+}
+
+function errorOf(error: WireError | null | undefined, status: string): { code: string; message: string } {
+  if (error) return { code: error.code, message: error.long_message || error.message };
+  return status === 'expired'
+    ? { code: 'verification_expired', message: 'The sign-in with the provider took too long; start again.' }
+    : { code: 'oauth_failed', message: 'The sign-in with the provider failed.' };
 }
 
 function toUser(u: WireUser): User {

@@ -54,8 +54,8 @@ export interface Envelope<T> {
 export interface WireClient {
   id: string;
   sessions: WireSession[];
-  sign_in: unknown;
-  sign_up: unknown;
+  sign_in: WireSignIn | null;
+  sign_up: WireSignUp | null;
   last_active_session_id: string | null;
   updated_at: number;
 }
@@ -64,8 +64,41 @@ export interface WireSignIn {
   id: string;
   status: string;
   supported_first_factors?: { strategy: string; safe_identifier?: string | null; email_address_id?: string | null }[];
-  first_factor_verification?: { strategy: string; status: string } | null;
+  first_factor_verification?: WireVerification | null;
   created_session_id?: string | null;
+}
+
+export interface WireVerification {
+  strategy: string;
+  status: string;
+  /** A provider sign-in's: where the browser goes to sign in at the provider. */
+  external_verification_redirect_url?: string | null;
+  error?: WireError | null;
+}
+
+export interface WireSignUp {
+  id: string;
+  status: string;
+  email_address?: string | null;
+  missing_fields?: string[];
+  unverified_fields?: string[];
+  created_session_id?: string | null;
+  verifications?: {
+    email_address?: { status: string; strategy?: string } | null;
+    external_account?: { status: string; strategy?: string } | null;
+  } | null;
+}
+
+/** One entry of the environment's `user_settings.social` (an identity provider). */
+export interface WireSocialSetting {
+  enabled: boolean;
+  strategy: string;
+  name: string;
+  logo_url?: string | null;
+}
+
+export interface WireEnvironment {
+  user_settings?: { social?: Record<string, WireSocialSetting> | null } | null;
 }
 
 export interface WireSession {
