@@ -105,6 +105,7 @@ pub fn user_sections(
     current: &str,
     now: i64,
     organizations: &str,
+    accounts: &str,
 ) -> String {
     let u = &user.user;
     let v = |o: &Option<String>| esc(o.as_deref().unwrap_or(""));
@@ -164,6 +165,7 @@ pub fn user_sections(
 <button class="primary" type="submit">Add address</button></form></section>"#,
         hidden(csrf)
     ));
+    out.push_str(accounts);
 
     out.push_str(&format!(
         r#"<section class="card" aria-labelledby="pw-h"><h2 id="pw-h">Password</h2>

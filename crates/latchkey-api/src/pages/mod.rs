@@ -4,6 +4,7 @@
 //! the Frontend API. Writes are protected by the origin guard and a double-submit CSRF token;
 //! `redirect_url` may only point at allow-listed origins.
 
+mod accounts;
 mod form;
 mod html;
 mod oauth;
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .merge(org::routes())
         .merge(reset::routes())
         .merge(oauth::routes())
+        .merge(accounts::routes())
 }
 
 #[derive(serde::Deserialize, Default)]

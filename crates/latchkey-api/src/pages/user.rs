@@ -9,7 +9,7 @@ use latchkey_service::ServiceError;
 
 use super::form::PageForm;
 use super::html::{self, Page};
-use super::org;
+use super::{accounts, org};
 use super::{csrf_token, redirect, signed_in, status_of, with_retry_after, PageQuery, Signed};
 use crate::fapi::Caller;
 use crate::params::Params;
@@ -25,6 +25,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "code_sent" => "A new code is on its way.",
         "password" => "Password changed.",
         "session_revoked" => "Session signed out.",
+        "account_removed" => "Account disconnected.",
         "org_selected" => "Active organization changed.",
         "org_left" => "You left the organization.",
         "org_deleted" => "Organization deleted.",
@@ -63,7 +64,16 @@ async fn render_user(
         page = page.alert(&e.long_message);
     }
     let organizations = org::switcher(state, &csrf, me).await;
-    let body = html::user_sections(&csrf, &me.user, &sessions, &me.session.id, state.services.now(), &organizations);
+    let accounts = accounts::section(state, &csrf, &me.user);
+    let body = html::user_sections(
+        &csrf,
+        &me.user,
+        &sessions,
+        &me.session.id,
+        state.services.now(),
+        &organizations,
+        &accounts,
+    );
     let res = page.body(body).into_response(status, &cookies);
     match error {
         Some(e) => with_retry_after(res, e),
@@ -72,7 +82,7 @@ async fn render_user(
 }
 
 /// Runs a profile action for the signed-in user, then shows the page with a notice or error.
-async fn user_action<F, Fut>(form: PageForm, notice: &'static str, action: F) -> Response
+pub(super) async fn user_action<F, Fut>(form: PageForm, notice: &'static str, action: F) -> Response
 where
     F: FnOnce(AppState, Caller, Params, Signed) -> Fut,
     Fut: std::future::Future<Output = Result<(), ServiceError>>,

@@ -160,3 +160,43 @@ both_backends!(accounts_are_removed_by_their_owner_or_a_backend, |backend| async
     sign_in_as(&server, &again, "oauth_google", "g-new").await;
     assert_eq!(signed_in_user(&again).await.as_deref(), Some(nell_id.as_str()));
 });
+
+both_backends!(the_profile_page_lists_and_disconnects_accounts, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    let server = start(&provider, backend).await;
+    let (ada, _) = server.sign_up(&server.browser(), "ada@example.com", "ada's long passphrase").await;
+    let b = server.browser();
+    sign_in_as(&server, &b, "oauth_google", "g-ada").await;
+    let nell = server.browser();
+    sign_in_as(&server, &nell, "oauth_google", "g-new").await;
+    let nell_id = nell.post("/v1/client/sign_ups", &[("transfer", "true")]).await.body["response"]["created_user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let theirs = server.store.external_accounts_for_user(&nell_id).await.unwrap()[0].id.clone();
+    let mine = server.store.external_accounts_for_user(&ada).await.unwrap()[0].id.clone();
+
+    let page = b.get("/user").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Connected accounts") && page.text.contains("Google"), "{}", page.text);
+    assert!(page.text.contains(&format!("/user/accounts/{mine}/delete")));
+    let csrf = crate::pages::form(&b, "/user").await;
+
+    // Someone else's account: not found, and it stays.
+    let r = b.post(&format!("/user/accounts/{theirs}/delete"), &[("csrf", csrf.as_str())]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(server.store.external_accounts_for_user(&nell_id).await.unwrap().len(), 1);
+
+    let r = b.post(&format!("/user/accounts/{mine}/delete"), &[("csrf", csrf.as_str())]).await;
+    assert_eq!(
+        (r.status, r.headers["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/user?notice=account_removed")
+    );
+    assert!(server.store.external_accounts_for_user(&ada).await.unwrap().is_empty());
+    let page = b.get("/user?notice=account_removed").await;
+    assert!(
+        page.text.contains("Account disconnected.") && page.text.contains("No account is connected."),
+        "{}",
+        page.text
+    );
+});

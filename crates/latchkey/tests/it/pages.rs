@@ -144,6 +144,7 @@ async fn every_page_form_refuses_a_forged_csrf_token() {
         "/user/email/idn_x/delete",
         "/user/password",
         "/user/sessions/sess_x/revoke",
+        "/user/accounts/eac_x/delete",
         "/user/organizations/select",
         "/user/invitations/orginv_x/accept",
         "/organization/create",
