@@ -13,6 +13,7 @@ import requests
 import schemathesis
 
 import clerk_coverage
+import provider_sign_in
 from clerk_oracle import PASSWORD, summary
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -271,13 +272,35 @@ def scenario(url, secret, b, admin):
     b.call("attemptSignInFactorOne", at + "/attempt_first_factor",
            form={"strategy": "reset_password_email_code", "code": mail_code(url, "ada@example.com", "reset")})
     b.call("resetPassword", at + "/reset_password", form={"password": PASSWORD + "?", "sign_out_of_other_sessions": "true"})
-    # An identity provider's return with a state this instance never made (the provider flow
-    # itself is driven against a real OpenID Provider in tests/it/oauth.rs), and Apple's POST,
+    provider_trip(url, b)
+    # An identity provider's return with a state this instance never made, and Apple's POST,
     # turned into the same GET.
     b.call("getOauthCallback", "/v1/oauth_callback", expect=400, params={"state": "forged.state", "code": "x"})
     b.call("postOauthCallback", "/v1/oauth_callback", expect=303, form={"state": "forged.state", "code": "x"})
     b.call("handshakeClient", "/v1/client/handshake", expect=307, params={"redirect_url": url + "/"})
     b.call("deleteClientSessions", "/v1/client")
+
+
+def provider_trip(url, b):
+    """A "Continue with Google" in a browser of its own, through the loopback OpenID Provider
+    standing in for Google (provider_sign_in.py): it vouches for Ada's verified address, so its
+    account joins her and signs her in; then she removes it (her password and address remain)."""
+    g = Browser(url, b.schema, b.problems, b.called)
+    started = g.call("createSignIn", "/v1/client/sign_ins", form=provider_sign_in.start_form(url))
+    verification = started["response"]["first_factor_verification"]
+    if (verification.get("object"), verification.get("status")) != ("verification_oauth", "unverified"):
+        g.problems.append(f"createSignIn with {provider_sign_in.STRATEGY}: the first factor verification is {verification}")
+    back = provider_sign_in.through_provider(g.http, url, verification["external_verification_redirect_url"])
+    path, params = provider_sign_in.callback_of(url, back)
+    g.call("getOauthCallback", path, expect=303, params=params)
+    me = g.call("getUser", "/v1/me")["response"]
+    accounts = me["external_accounts"]
+    if me["email_addresses"][0]["email_address"] != provider_sign_in.ADDRESS or [a.get("provider") for a in accounts] != ["google"]:
+        g.problems.append(f"after the provider sign-in, /v1/me is {me['id']} with external_accounts {accounts}")
+    g.call("deleteExternalAccount", f"/v1/me/external_accounts/{accounts[0]['id']}")
+    left = g.call("getUser", "/v1/me")["response"]["external_accounts"]
+    if left:
+        g.problems.append(f"after deleteExternalAccount, /v1/me still lists external_accounts {left}")
 
 
 def unlisted_answers(url, schema):
@@ -305,7 +328,9 @@ def unlisted_answers(url, schema):
     return served
 
 
-def run(url, secret):
+def run(url, secret, issuer=None):
+    # `issuer` (the instance's loopback OpenID Provider, run.py) is not needed here: the trip
+    # starts at latchkey, whose answer leads to the provider.
     schema = schemathesis.openapi.from_path(FAPI_DOCUMENT)
     problems, called = [], set()
     b = Browser(url, schema, problems, called)

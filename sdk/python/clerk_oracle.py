@@ -16,6 +16,7 @@ import schemathesis
 
 import clerk_bodies
 import clerk_coverage
+import provider_sign_in
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BAPI_DOCUMENT = os.path.join(ROOT, "sdk", "clerk-openapi", "clerk-bapi-2026-05-12.yml")
@@ -24,9 +25,10 @@ PASSWORD = "plum-Anchor-47-quietly"
 
 
 class Oracle:
-    def __init__(self, url, secret):
+    def __init__(self, url, secret, issuer=None):
         self.url = url
         self.secret = secret
+        self.issuer = issuer  # the instance's loopback OpenID Provider (provider_sign_in.py)
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {secret}"
         self.schema = schemathesis.openapi.from_path(BAPI_DOCUMENT)
@@ -104,10 +106,14 @@ def scenario(o):
     o.call("UnlockUser", "POST", f"/users/{bob['id']}/unlock", 200)
     found = o.call("GetUserList", "GET", "/users", 200, params={"query": "example"})
     o.check({u["id"] for u in found or []} == {ada["id"], gone["id"]}, "GET /users?query=example does not find the users at example.com")
-    # Identity providers: Ada has no provider account here, so no token and nothing to remove.
+    # Identity providers: Ada has no provider account yet, so no token and nothing to remove.
     tokens = o.call("GetOAuthAccessToken", "GET", f"/users/{ada['id']}/oauth_access_tokens/oauth_google", 200)
     o.check(tokens == [], f"GET /users/{{id}}/oauth_access_tokens/oauth_google without an account answers {tokens}")
     o.call("DeleteExternalAccount", "DELETE", f"/users/{ada['id']}/external_accounts/eac_missing", 404)
+    # Then she signs in with the loopback OpenID Provider standing in for Google, which vouches
+    # for her verified address: the provider account joins her, and the Backend API shows it,
+    # opens its access token and removes it.
+    provider_account(o, ada["id"])
     o.call("DeleteUser", "DELETE", f"/users/{gone['id']}", 200)
     o.call("GetUser", "GET", f"/users/{gone['id']}", 404)
 
@@ -176,6 +182,38 @@ def scenario(o):
     o.call("GetJWKS", "GET", "/jwks", 200)
 
 
+def provider_account(o, user_id):
+    """A provider sign-in (provider_sign_in.py) that joins the user with the provider's verified
+    address, then the Backend API's view of that provider account: on the user, its access
+    token (which the provider accepts), its removal."""
+    browser = requests.Session()
+    browser.headers["Origin"] = o.url
+    back = provider_sign_in.sign_in(browser, o.url)
+    o.check(back.status_code == 303, f"the provider's return to GET /v1/oauth_callback answers {back.status_code}: {back.text[:300]}")
+    joined = o.call("GetUser", "GET", f"/users/{user_id}", 200) or {}
+    accounts = joined.get("external_accounts") or []
+    o.check(
+        [(a.get("provider"), a.get("provider_user_id")) for a in accounts] == [(provider_sign_in.STRATEGY, provider_sign_in.ACCOUNT["sub"])],
+        f"after the provider sign-in, the user's external_accounts are {accounts}, not the one provider account",
+    )
+    account = accounts[0]["id"] if accounts else "eac_missing"
+    tokens = o.call("GetOAuthAccessToken", "GET", f"/users/{user_id}/oauth_access_tokens/{provider_sign_in.STRATEGY}", 200) or []
+    o.check(
+        len(tokens) == 1 and bool(tokens[0].get("token")) and tokens[0].get("external_account_id") == account,
+        f"GET /users/{{id}}/oauth_access_tokens/{provider_sign_in.STRATEGY} answers {tokens}, not one token of account {account}",
+    )
+    if tokens and tokens[0].get("token") and o.issuer:
+        # The provider accepts the token it issued (its userinfo names the person).
+        info = requests.get(o.issuer + "/me", headers={"Authorization": f"Bearer {tokens[0]['token']}"}, timeout=30)
+        o.check(
+            info.status_code == 200 and info.json().get("sub") == provider_sign_in.ACCOUNT["sub"],
+            f"the provider refuses the access token latchkey opened: {info.status_code} {info.text[:200]}",
+        )
+    o.call("DeleteExternalAccount", "DELETE", f"/users/{user_id}/external_accounts/{account}", 200)
+    after = o.call("GetUser", "GET", f"/users/{user_id}", 200) or {}
+    o.check(after.get("external_accounts") == [], f"after DeleteExternalAccount the user's external_accounts are {after.get('external_accounts')}")
+
+
 def _claims(jwt):
     import base64
     import json
@@ -187,8 +225,8 @@ def _claims(jwt):
         return ""
 
 
-def run(url, secret):
-    o = Oracle(url, secret)
+def run(url, secret, issuer=None):
+    o = Oracle(url, secret, issuer)
     implemented, extensions = implemented_clerk_operations(url, o.schema)
     try:
         scenario(o)

@@ -3,7 +3,8 @@ verifies a session token against /.well-known/jwks.json; schemathesis fuzzes the
 from /v1/openapi.json (bounded examples) for server errors and responses that break the
 document; and Clerk's own Backend API and Frontend API documents, through schemathesis,
 validate a real call of every operation latchkey implements (clerk_oracle.py,
-clerk_fapi_oracle.py)."""
+clerk_fapi_oracle.py), with the loopback OpenID Provider as the instance's Google so that
+provider accounts, their sign-in and their tokens are validated too (provider_sign_in.py)."""
 
 import json
 import os
@@ -21,6 +22,7 @@ import jwt
 
 import clerk_fapi_oracle
 import clerk_oracle
+import provider_sign_in
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -31,9 +33,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_latchkey():
+def start_latchkey(config=None):
+    """A fresh latchkey in a scratch directory; `config`, when given, is its ./latchkey.toml."""
     binary = os.environ.get("LATCHKEY_BIN", os.path.join(ROOT, "target", "debug", "latchkey"))
     workdir = tempfile.mkdtemp(prefix="latchkey-py-")
+    if config is not None:
+        with open(os.path.join(workdir, "latchkey.toml"), "w") as f:
+            f.write(config)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(os.path.join(workdir, "latchkey.log"), "w+")
@@ -147,8 +153,8 @@ def run_schemathesis(url, secret, config, workdir):
         raise SystemExit(f"schemathesis found problems (exit {result.returncode})")
 
 
-def with_latchkey(check):
-    proc, workdir, url, secret = start_latchkey()
+def with_latchkey(check, config=None):
+    proc, workdir, url, secret = start_latchkey(config)
     try:
         check(url, secret, workdir)
     finally:
@@ -157,15 +163,25 @@ def with_latchkey(check):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def with_provider_and_latchkey(check):
+    """A latchkey whose Google is the loopback OpenID Provider; `check(url, secret, issuer)`."""
+    provider = provider_sign_in.OpenIdProvider()
+    try:
+        with_latchkey(lambda url, secret, _: check(url, secret, provider.issuer), provider.latchkey_toml())
+    finally:
+        provider.stop()
+
+
 def main():
     only = sys.argv[1] if len(sys.argv) > 1 else None
     if only in (None, "oracle"):
         # A fresh instance of its own: its checks count users and sessions.
-        with_latchkey(lambda url, secret, _: clerk_oracle.run(url, secret))
+        with_provider_and_latchkey(clerk_oracle.run)
     if only in (None, "fapi-oracle"):
         # A fresh instance too: its scenario signs up the users it names.
-        with_latchkey(lambda url, secret, _: clerk_fapi_oracle.run(url, secret))
+        with_provider_and_latchkey(clerk_fapi_oracle.run)
     if only in (None, "fuzz"):
+        # No provider here: fuzzing needs none, and dials nothing beyond latchkey.
         def pyjwt_and_fuzz(url, secret, workdir):
             check_pyjwt(url, secret)
             run_schemathesis(url, secret, seed_objects(url, secret, workdir), workdir)
