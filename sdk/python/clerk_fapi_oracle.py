@@ -58,6 +58,8 @@ ROUTES = {
     "verifyEmailAddress": ("POST", "/v1/me/email_addresses/{email_id}/attempt_verification"),
     "changePassword": ("POST", "/v1/me/change_password"),
     "deleteExternalAccount": ("DELETE", "/v1/me/external_accounts/{external_account_id}"),
+    "postOAuthAccounts": ("POST", "/v1/me/external_accounts"),
+    "reauthorizeExternalAccount": ("PATCH", "/v1/me/external_accounts/{external_account_id}/reauthorize"),
     "getUsersSessions": ("GET", "/v1/me/sessions"),
     "getSessions": ("GET", "/v1/me/sessions/active"),
     "revokeSession": ("POST", "/v1/me/sessions/{session_id}/revoke"),
@@ -297,6 +299,15 @@ def provider_trip(url, b):
     accounts = me["external_accounts"]
     if me["email_addresses"][0]["email_address"] != provider_sign_in.ADDRESS or [a.get("provider") for a in accounts] != ["google"]:
         g.problems.append(f"after the provider sign-in, /v1/me is {me['id']} with external_accounts {accounts}")
+    # Asking the provider again for more scopes, and connecting (here: the same provider once
+    # more): both answer the account on its way, unverified, with where to send the browser.
+    back_to = {"redirect_url": url + "/done"}
+    again = g.call("reauthorizeExternalAccount", f"/v1/me/external_accounts/{accounts[0]['id']}/reauthorize",
+                   form={**back_to, "additional_scope": "offline_access"})["response"]
+    pending = g.call("postOAuthAccounts", "/v1/me/external_accounts", form={**back_to, "strategy": provider_sign_in.STRATEGY})["response"]
+    for answer in (again, pending):
+        if (answer.get("verification") or {}).get("status") != "unverified" or not answer["verification"].get("external_verification_redirect_url"):
+            g.problems.append(f"a connection on its way answers the verification {answer.get('verification')}")
     g.call("deleteExternalAccount", f"/v1/me/external_accounts/{accounts[0]['id']}")
     left = g.call("getUser", "/v1/me")["response"]["external_accounts"]
     if left:

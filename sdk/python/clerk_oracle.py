@@ -197,6 +197,19 @@ def provider_account(o, user_id):
         f"after the provider sign-in, the user's external_accounts are {accounts}, not the one provider account",
     )
     account = accounts[0]["id"] if accounts else "eac_missing"
+    # Clerk's filter by provider account: provider with provider_user_id (each needs the other).
+    by_account = {"provider": provider_sign_in.STRATEGY, "provider_user_id": provider_sign_in.ACCOUNT["sub"]}
+    found = o.call("GetUserList", "GET", "/users", 200, params=by_account) or []
+    o.check(
+        [u.get("id") for u in found] == [user_id],
+        f"GET /users?provider={provider_sign_in.STRATEGY}&provider_user_id={provider_sign_in.ACCOUNT['sub']} answers {[u.get('id') for u in found]}, not [{user_id}]",
+    )
+    # Ids not found are ignored.
+    by_accounts = {**by_account, "provider_user_id": [provider_sign_in.ACCOUNT["sub"], "g-nobody"]}
+    count = o.call("GetUsersCount", "GET", "/users/count", 200, params=by_accounts) or {}
+    o.check(count.get("total_count") == 1, f"GET /users/count by provider accounts answers {count}, not a total_count of 1")
+    alone = o.session.get(o.url + "/v1/users", params={"provider_user_id": provider_sign_in.ACCOUNT["sub"]}, timeout=30)
+    o.check(alone.status_code == 422, f"GET /users?provider_user_id without provider answers {alone.status_code}, not 422")
     tokens = o.call("GetOAuthAccessToken", "GET", f"/users/{user_id}/oauth_access_tokens/{provider_sign_in.STRATEGY}", 200) or []
     o.check(
         len(tokens) == 1 and bool(tokens[0].get("token")) and tokens[0].get("external_account_id") == account,

@@ -196,6 +196,23 @@ pub struct StateClaims {
     /// Where it goes once signed in, when the app names a page of its own.
     #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
     pub action_complete_redirect_url: Option<String>,
+    /// A signed-in user connecting an account (`/v1/me/external_accounts`) rather than a
+    /// sign-in: `attempt_id` is then their session, and `version` 0.
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectClaims>,
+}
+
+/// Who connects which account on a trip that is not a sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConnectClaims {
+    #[serde(rename = "u")]
+    pub user_id: String,
+    /// The id the account will have (a new one), or the account being reauthorized.
+    #[serde(rename = "i")]
+    pub account_id: String,
+    /// Reauthorizing `account_id` (more scopes): the provider must name the same person.
+    #[serde(rename = "r", default)]
+    pub reauthorize: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -421,8 +438,15 @@ mod tests {
             salt: "abc".into(),
             redirect_url: "http://app.test/sso-callback".into(),
             action_complete_redirect_url: None,
+            connect: None,
         };
         let state = seal_state(b"key", &claims);
+        // A connection's claims travel too.
+        let connect = StateClaims {
+            connect: Some(ConnectClaims { user_id: "user_1".into(), account_id: "eac_1".into(), reauthorize: true }),
+            ..claims.clone()
+        };
+        assert_eq!(open_state(b"key", &seal_state(b"key", &connect), 1), Ok(connect));
         assert_eq!(open_state(b"key", &state, 9_999), Ok(claims.clone()));
         assert_eq!(open_state(b"key", &state, 10_000), Err(StateError::Expired));
         assert_eq!(open_state(b"other key", &state, 1), Err(StateError::Signature));

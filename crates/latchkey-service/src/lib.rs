@@ -65,7 +65,9 @@ use latchkey_store::Store;
 pub use authority::{Operator, OrgAccess, SignedIn};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use hasher::{Argon2Hasher, HashParams, PasswordHasher};
-pub use identity::{CallbackOutcome, CallbackParams, ClientView, NewPassword, SignInInput, SignUpInput, CALLBACK_PATH};
+pub use identity::{
+    CallbackOutcome, CallbackParams, ClientView, ConnectionStart, NewPassword, SignInInput, SignUpInput, CALLBACK_PATH,
+};
 pub use keys::KeyManager;
 pub use mail::{DevMailSink, MailMessage, Mailer};
 

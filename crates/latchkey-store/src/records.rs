@@ -74,6 +74,11 @@ pub struct UserQuery {
     pub external_ids: Vec<String>,
     /// Members of any of these organizations.
     pub organization_ids: Vec<String>,
+    /// Users with an account at this identity provider (Clerk's strategy, `oauth_google`)…
+    pub provider: Option<String>,
+    /// …whose id there is one of these (at any provider when `provider` is `None`; the Backend
+    /// API asks for both together).
+    pub provider_user_ids: Vec<String>,
     /// Filters that can match nothing yet (Web3 wallets): any value empties the list.
     pub unmatched_filter: bool,
     /// Only banned users (`Some(true)`) or only users not banned (`Some(false)`).

@@ -25,6 +25,8 @@ pub fn operations() -> Vec<Operation> {
             .query_list("external_id")
             .query_list("web3_wallet")
             .query_list("organization_id")
+            .query("provider", json!({"type": "string"}))
+            .query_list("provider_user_id")
             .query("query", json!({"type": "string"}))
             .query("banned", json!({"type": "boolean"}))
             .query("created_at_before", json!({"type": "integer"}))
@@ -223,6 +225,23 @@ fn user_query(q: &Query) -> Result<UserQuery, ApiError> {
             ))
         }
     };
+    // Clerk's document: each of `provider` and `provider_user_id` must be used with the other.
+    let provider = q.one("provider");
+    let provider_user_ids = q.all("provider_user_id");
+    let missing = match (&provider, provider_user_ids.is_empty()) {
+        (Some(_), true) => Some(("provider_user_id", "provider")),
+        (None, false) => Some(("provider", "provider_user_id")),
+        _ => None,
+    };
+    if let Some((missing, given)) = missing {
+        return Err(ApiError(
+            ServiceError::unprocessable("form_param_missing", format!("{given} must be used with {missing}"))
+                .long(format!(
+                    "Users are found by an identity-provider account with both provider and provider_user_id, e.g. provider=oauth_google&provider_user_id=12345; {missing} is missing."
+                ))
+                .param(missing),
+        ));
+    }
     Ok(UserQuery {
         email_addresses: q.all("email_address"),
         phone_numbers: q
@@ -234,6 +253,8 @@ fn user_query(q: &Query) -> Result<UserQuery, ApiError> {
         user_ids: q.all("user_id"),
         external_ids: q.all("external_id"),
         organization_ids: q.all("organization_id"),
+        provider,
+        provider_user_ids,
         unmatched_filter: !q.all("web3_wallet").is_empty(),
         banned: q.opt_bool("banned")?,
         query: q.one("query"),

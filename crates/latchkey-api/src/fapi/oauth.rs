@@ -23,7 +23,12 @@ pub fn routes() -> Router<AppState> {
 
 /// A redirect target the app gave: on an allowed origin or the calling app's own (a relative
 /// one, as Clerk's components send `/`, is the app's path), or refused naming the parameter.
-fn target(state: &AppState, caller: &Caller, p: &Params, name: &'static str) -> Result<Option<String>, ServiceError> {
+pub(super) fn target(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params,
+    name: &'static str,
+) -> Result<Option<String>, ServiceError> {
     match p.text(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(raw) if raw.len() <= 1024 => {

@@ -1,6 +1,7 @@
 //! "Connected accounts" on the hosted profile page (`/user`; docs/identity-providers.md, "On
-//! the user"): the person's accounts at identity providers, each removable unless it is their
-//! last way to sign in.
+//! the user" and "Connecting an account"): the person's accounts at identity providers, each
+//! removable unless it is their last way to sign in, and a button per other provider to
+//! connect one.
 
 use axum::extract::Path;
 use axum::response::Response;
@@ -9,12 +10,22 @@ use axum::Router;
 use latchkey_store::UserRecord;
 
 use super::form::PageForm;
-use super::html::{button_form, esc};
+use super::html::{button_form, esc, hidden, Page};
 use super::user::user_action;
+use super::{redirect, signed_in, status_of, with_retry_after};
 use crate::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/user/accounts/{id}/delete", post(remove))
+    Router::new().route("/user/accounts/connect", post(connect)).route("/user/accounts/{id}/delete", post(remove))
+}
+
+/// What `/user?connect_error=<code>` says: why the provider's trip did not connect an account.
+pub(super) fn connect_error_message(code: &str) -> &'static str {
+    match code {
+        "external_account_exists" => "That account is already connected to another user.",
+        "external_account_mismatch" => "The provider signed in another account than the one being reauthorized.",
+        other => latchkey_service::oauth::trip_error_message(other),
+    }
 }
 
 /// The section, or nothing when no provider is configured and none is joined.
@@ -38,9 +49,50 @@ pub(super) fn section(state: &AppState, csrf: &str, user: &UserRecord) -> String
     if items.is_empty() {
         items.push_str(r#"<li><span class="muted">No account is connected.</span></li>"#);
     }
+    let mut connect = String::new();
+    for p in providers.iter().filter(|p| !user.external_accounts.iter().any(|a| a.provider == p.strategy)) {
+        connect.push_str(&format!(
+            r#"<form method="post" action="/user/accounts/connect" class="provider">{}<input type="hidden" name="strategy" value="{}"><button type="submit">Connect {}</button></form>"#,
+            hidden(csrf),
+            esc(&p.strategy),
+            esc(&p.name),
+        ));
+    }
     format!(
-        r#"<section class="card" aria-labelledby="accounts-h"><h2 id="accounts-h">Connected accounts</h2><ul class="items">{items}</ul></section>"#
+        r#"<section class="card" aria-labelledby="accounts-h"><h2 id="accounts-h">Connected accounts</h2><ul class="items">{items}</ul>{connect}</section>"#
     )
+}
+
+/// Sends the browser to the provider; it comes back to `/user` (with `connect_error` when the
+/// account could not be connected).
+async fn connect(form: PageForm) -> Response {
+    let PageForm { state, caller, p, .. } = form;
+    let (Some(me), Some(client)) = (signed_in(&state, &caller).await, caller.client.as_ref()) else {
+        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+    };
+    let strategy = p.text("strategy");
+    let started = state
+        .services
+        .start_oauth_connection(
+            &caller.ctx,
+            client,
+            &me.who,
+            strategy.as_deref(),
+            "/user".into(),
+            Some("/user?notice=account_connected".into()),
+            &[],
+            None,
+        )
+        .await;
+    match started {
+        Ok(s) => redirect(&s.provider_url, &[]),
+        Err(e) => {
+            let page = Page::new("Your account", "")
+                .alert(&e.long_message)
+                .body(r#"<p class="foot"><a href="/user">Back to your account</a></p>"#.to_owned());
+            with_retry_after(page.into_response(status_of(&e), &[]), &e)
+        }
+    }
 }
 
 async fn remove(Path(id): Path<String>, form: PageForm) -> Response {

@@ -58,6 +58,8 @@ pub fn routes() -> Router<AppState> {
 pub(super) struct PageQuery {
     redirect_url: Option<String>,
     pub(super) notice: Option<String>,
+    /// Why connecting an account failed (`/user`, back from the provider).
+    pub(super) connect_error: Option<String>,
     /// A sign-in link's token (`createSignInToken().url`).
     #[serde(rename = "__clerk_ticket")]
     ticket: Option<String>,

@@ -26,6 +26,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "password" => "Password changed.",
         "session_revoked" => "Session signed out.",
         "account_removed" => "Account disconnected.",
+        "account_connected" => "Account connected.",
         "org_selected" => "Active organization changed.",
         "org_left" => "You left the organization.",
         "org_deleted" => "Organization deleted.",
@@ -43,7 +44,13 @@ pub(super) async fn user_page(
     let Some(me) = signed_in(&state, &caller).await else {
         return redirect("/sign-in?redirect_url=%2Fuser", &[]);
     };
-    render_user(&state, &headers, &me, q.notice.as_deref().and_then(notice_text), None, StatusCode::OK).await
+    // A provider trip that did not connect an account comes back saying why.
+    let failed = q.connect_error.as_deref().map(|code| {
+        let message = accounts::connect_error_message(code);
+        ServiceError::bad_request("external_account_connect_failed", message).long(message)
+    });
+    let notice = q.notice.as_deref().and_then(notice_text);
+    render_user(&state, &headers, &me, notice, failed.as_ref(), StatusCode::OK).await
 }
 
 async fn render_user(

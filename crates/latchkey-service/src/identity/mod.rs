@@ -12,6 +12,7 @@
 //! This file holds what they share: the inputs, [`Step`], and the parameter and error rules.
 
 mod clients;
+mod oauth_connect;
 mod oauth_sign_in;
 mod oauth_sign_up;
 mod reset_password;
@@ -21,6 +22,7 @@ mod sign_in;
 mod sign_up;
 
 pub use clients::ClientView;
+pub use oauth_connect::ConnectionStart;
 pub use oauth_sign_in::{CallbackOutcome, CallbackParams, CALLBACK_PATH};
 pub use reset_password::NewPassword;
 

@@ -43,7 +43,7 @@ pub const CALLBACK_PATH: &str = "/v1/oauth_callback";
 
 impl Services {
     /// The configured provider of a strategy (`oauth_google`, `oauth_custom_acme`).
-    fn provider_for(&self, strategy: &str) -> Result<&Provider> {
+    pub(super) fn provider_for(&self, strategy: &str) -> Result<&Provider> {
         self.config.oauth.iter().find(|p| p.strategy == strategy).ok_or_else(|| {
             ServiceError::unprocessable("strategy_for_user_invalid", "That strategy is not available for this sign-in.")
                 .param("strategy")
@@ -86,23 +86,36 @@ impl Services {
             abandon_at: now + ATTEMPT_LIFETIME_MS,
             version: 1,
         };
-        let state = seal_state(
-            &self.code_key,
-            &StateClaims {
-                attempt_id: row.id.clone(),
-                client_id: client.id.clone(),
-                version: row.version,
-                provider: provider.key.clone(),
-                expires_at: now + TRIP_MS,
-                salt: new_opaque_secret(self.rng.as_ref()),
-                redirect_url,
-                action_complete_redirect_url,
-            },
-        );
-        let secrets = attempt_secrets(&self.code_key, &state);
+        let claims = StateClaims {
+            attempt_id: row.id.clone(),
+            client_id: client.id.clone(),
+            version: row.version,
+            provider: provider.key.clone(),
+            expires_at: now + TRIP_MS,
+            salt: new_opaque_secret(self.rng.as_ref()),
+            redirect_url,
+            action_complete_redirect_url,
+            connect: None,
+        };
         // The provider is asked before anything is stored: a provider that is down leaves
         // no attempt behind.
-        let endpoints = self.providers.endpoints(provider, now).await.map_err(provider_unavailable)?;
+        let url = self.authorization_url(provider, &claims, &provider.scopes).await?;
+        self.store.insert_sign_in(&row).await?;
+        Ok((row, url))
+    }
+
+    /// The provider's authorization URL for one trip: the signed state, PKCE (S256), the
+    /// scopes and, for OpenID Connect, the nonce. Asks the provider for its endpoints (503
+    /// `oauth_provider_unavailable` when it cannot be reached).
+    pub(crate) async fn authorization_url(
+        &self,
+        provider: &Provider,
+        claims: &StateClaims,
+        scopes: &[String],
+    ) -> Result<String> {
+        let state = seal_state(&self.code_key, claims);
+        let secrets = attempt_secrets(&self.code_key, &state);
+        let endpoints = self.providers.endpoints(provider, self.now()).await.map_err(provider_unavailable)?;
         let mut url = url::Url::parse(&endpoints.authorization)
             .map_err(|_| provider_unavailable(ProviderError::Unreachable("its authorization endpoint".into())))?;
         {
@@ -110,7 +123,7 @@ impl Services {
             q.append_pair("response_type", "code")
                 .append_pair("client_id", &provider.client_id)
                 .append_pair("redirect_uri", &self.callback_url())
-                .append_pair("scope", &provider.scopes.join(" "))
+                .append_pair("scope", &scopes.join(" "))
                 .append_pair("state", &state)
                 .append_pair("code_challenge", &secrets.pkce_challenge)
                 .append_pair("code_challenge_method", "S256");
@@ -118,8 +131,7 @@ impl Services {
                 q.append_pair("nonce", &secrets.nonce);
             }
         }
-        self.store.insert_sign_in(&row).await?;
-        Ok((row, url.into()))
+        Ok(url.into())
     }
 
     /// This instance's callback URL, as registered with providers.
@@ -150,13 +162,16 @@ impl Services {
         let Some(client) = client.filter(|c| c.id == claims.client_id) else {
             return Err(refused("another client"));
         };
-        let row = self.store.get_sign_in(&claims.attempt_id).await?.ok_or_else(|| refused("no attempt"))?;
         let provider = self
             .config
             .oauth
             .iter()
             .find(|p| p.key == claims.provider)
             .ok_or_else(|| refused("provider no longer configured"))?;
+        if let Some(connect) = claims.connect.clone() {
+            return self.finish_connection(client, provider, claims, connect, state, &params).await;
+        }
+        let row = self.store.get_sign_in(&claims.attempt_id).await?.ok_or_else(|| refused("no attempt"))?;
         let waiting = row.client_id == client.id
             && row.version == claims.version
             && row.status == "needs_identifier"
@@ -175,21 +190,23 @@ impl Services {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(provider = %provider.key, error = %e, "oauth sign-in failed at the provider");
-                let code = match e {
-                    ProviderError::Unreachable(_) => "oauth_provider_unavailable",
-                    ProviderError::CodeRefused(_) => "oauth_token_exchange_error",
-                    ProviderError::IdToken(_) => "oauth_id_token_invalid",
-                    ProviderError::UserApi(_) => "oauth_fetch_user_error",
-                };
-                self.fail_trip(row, code).await?;
+                self.fail_trip(row, trip_error_code(&e)).await?;
                 return Ok(CallbackOutcome { redirect_to: back, new_client_token: None });
             }
         };
         let (profile, tokens) = profile;
         match self.account_for(provider, &profile).await? {
             Some((user_id, existing)) => {
+                let joins = existing.is_none();
                 let account = self.external_account(provider, &user_id, &profile, &tokens, existing, now)?;
-                let writes = SignInWrites { external_account: Some(account), ..SignInWrites::default() };
+                // A provider account joining its user changes the user: user.updated says so.
+                let mut events = Vec::new();
+                if joins {
+                    let mut record = self.users.user(&user_id).await?;
+                    record.external_accounts.push(account.clone());
+                    events.push(self.users.user_event("user.updated", &record));
+                }
+                let writes = SignInWrites { external_account: Some(account), events, ..SignInWrites::default() };
                 // Single-session: a browser that signed in meanwhile keeps that session.
                 self.refuse_if_signed_in(client).await?;
                 let mut row = row;
@@ -226,7 +243,7 @@ impl Services {
 
     /// Exchanges the code and reads the person: from the verified ID token (OpenID Connect), or
     /// from the provider's user API (plain OAuth 2.0: GitHub, Discord).
-    async fn person_from_provider(
+    pub(super) async fn person_from_provider(
         &self,
         provider: &Provider,
         state: &str,
@@ -285,7 +302,7 @@ impl Services {
 
     /// The provider account as it is written with the sign-in: new, or the stored one with
     /// this sign-in's profile and tokens.
-    fn external_account(
+    pub(super) fn external_account(
         &self,
         provider: &Provider,
         user_id: &str,
@@ -295,6 +312,21 @@ impl Services {
         now: i64,
     ) -> Result<ExternalAccountRow> {
         let id = existing.as_ref().map_or_else(|| self.new_id(IdKind::ExternalAccount), |e| e.id.clone());
+        self.external_account_with_id(id, provider, user_id, profile, tokens, existing, now)
+    }
+
+    /// [`Self::external_account`] under a chosen id (tokens are sealed to it): a connection's.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn external_account_with_id(
+        &self,
+        id: String,
+        provider: &Provider,
+        user_id: &str,
+        profile: &ProviderProfile,
+        tokens: &ProviderTokens,
+        existing: Option<ExternalAccountRow>,
+        now: i64,
+    ) -> Result<ExternalAccountRow> {
         let seal = |t: &str| self.keys.seal_secret(t.as_bytes(), &id);
         Ok(ExternalAccountRow {
             id: id.clone(),
@@ -309,7 +341,12 @@ impl Services {
             username: profile.username.clone(),
             approved_scopes: tokens.scopes.clone(),
             access_token_sealed: Some(seal(&tokens.access_token)?),
-            refresh_token_sealed: tokens.refresh_token.as_deref().map(seal).transpose()?,
+            // Providers such as Google send a refresh token on the first consent only: a
+            // later sign-in without one keeps the stored one (sealed to the same id).
+            refresh_token_sealed: match tokens.refresh_token.as_deref() {
+                Some(t) => Some(seal(t)?),
+                None => existing.as_ref().and_then(|e| e.refresh_token_sealed.clone()),
+            },
             token_expires_at: tokens.expires_at,
             created_at: existing.as_ref().map_or(now, |e| e.created_at),
             updated_at: now,
@@ -395,15 +432,25 @@ pub(super) struct PendingProfile {
     pub token_expires_at: Option<i64>,
 }
 
+/// Clerk's error code of a trip that failed at the provider.
+pub(super) fn trip_error_code(e: &ProviderError) -> &'static str {
+    match e {
+        ProviderError::Unreachable(_) => "oauth_provider_unavailable",
+        ProviderError::CodeRefused(_) => "oauth_token_exchange_error",
+        ProviderError::IdToken(_) => "oauth_id_token_invalid",
+        ProviderError::UserApi(_) => "oauth_fetch_user_error",
+    }
+}
+
 /// The provider's tokens of one sign-in, before they are sealed.
-struct ProviderTokens {
+pub(super) struct ProviderTokens {
     access_token: String,
     refresh_token: Option<String>,
     expires_at: Option<i64>,
     scopes: String,
 }
 
-fn provider_unavailable(e: ProviderError) -> ServiceError {
+pub(super) fn provider_unavailable(e: ProviderError) -> ServiceError {
     tracing::warn!(error = %e, "identity provider unavailable");
     ServiceError::new(
         ErrorKind::Unavailable,

@@ -258,6 +258,69 @@ pub async fn user_queries(store: &dyn Store) {
     assert_eq!(store.count_users_matching(&seen).await.unwrap(), 1);
     let none = UserQuery { unmatched_filter: true, ..query(&m) };
     assert_eq!(store.count_users_matching(&none).await.unwrap(), 0);
+
+    // By their accounts at identity providers: ids[0] has one at Google, ids[1] two there and
+    // one at GitHub whose id there is the id of ids[0] at Google (someone else).
+    let subject = |i: usize| format!("sub-{m}-{i}");
+    for (user_id, provider, provider_user_id) in [
+        (&ids[0], "oauth_google", subject(0)),
+        (&ids[1], "oauth_google", subject(1)),
+        (&ids[1], "oauth_google", subject(2)),
+        (&ids[1], "oauth_github", subject(0)),
+    ] {
+        store
+            .save_external_account(&ExternalAccountRow {
+                id: uid("eac"),
+                user_id: user_id.clone(),
+                provider: provider.into(),
+                provider_user_id,
+                email_address: None,
+                email_verified: false,
+                first_name: None,
+                last_name: None,
+                image_url: None,
+                username: None,
+                approved_scopes: "openid".into(),
+                access_token_sealed: None,
+                refresh_token_sealed: None,
+                token_expires_at: None,
+                created_at: 1_000,
+                updated_at: 1_000,
+            })
+            .await
+            .unwrap();
+    }
+    let at = |provider: &str, subjects: &[String]| UserQuery {
+        provider: Some(provider.into()),
+        provider_user_ids: subjects.to_vec(),
+        limit: 10,
+        ..Default::default()
+    };
+    let user_ids = |rows: Vec<UserRecord>| rows.into_iter().map(|r| r.user.id).collect::<Vec<_>>();
+    let google = at("oauth_google", &[subject(0), subject(1), format!("missing-{m}")]);
+    assert_eq!(
+        user_ids(store.query_users(&google).await.unwrap()),
+        vec![ids[0].clone(), ids[1].clone()],
+        "ids not found are ignored"
+    );
+    assert_eq!(store.count_users_matching(&google).await.unwrap(), 2);
+    assert_eq!(
+        user_ids(store.query_users(&at("oauth_github", &[subject(0)])).await.unwrap()),
+        vec![ids[1].clone()],
+        "the same id at another provider is another person"
+    );
+    let twice = at("oauth_google", &[subject(1), subject(2)]);
+    assert_eq!(store.count_users_matching(&twice).await.unwrap(), 1, "a user with two matching accounts counts once");
+    assert_eq!(store.query_users(&twice).await.unwrap().len(), 1);
+    assert_eq!(store.count_users_matching(&at("oauth_gitlab", &[subject(0)])).await.unwrap(), 0);
+    let narrowed = UserQuery { banned: Some(true), ..at("oauth_google", &[subject(0), subject(1)]) };
+    assert_eq!(store.count_users_matching(&narrowed).await.unwrap(), 0, "with the other filters");
+    let at_google =
+        UserQuery { provider: Some("oauth_google".into()), user_ids: ids.clone(), limit: 10, ..Default::default() };
+    assert_eq!(store.count_users_matching(&at_google).await.unwrap(), 2, "any account at the provider");
+    let found = store.query_users(&at("oauth_google", &[subject(0)])).await.unwrap();
+    assert_eq!(found[0].external_accounts.len(), 1, "the accounts are loaded");
+
     assert_eq!(store.user_id_by_external_id(&format!("ext-{m}-2")).await.unwrap(), Some(ids[2].clone()));
     let mut dup = user(&uid("user"), None);
     dup.external_id = Some(format!("ext-{m}-2"));

@@ -58,6 +58,17 @@ fn user_filter<D: SqlDriver>(db: &D, q: &UserQuery) -> Filter {
         let inner = f.in_list("organization_id", &q.organization_ids);
         f.push(format!("id IN (SELECT user_id FROM organization_memberships WHERE {inner})"));
     }
+    if q.provider.is_some() || !q.provider_user_ids.is_empty() {
+        let mut inner = Vec::new();
+        if let Some(provider) = &q.provider {
+            let value = f.param(provider.clone());
+            inner.push(format!("provider = {value}"));
+        }
+        if !q.provider_user_ids.is_empty() {
+            inner.push(f.in_list("provider_user_id", &q.provider_user_ids));
+        }
+        f.push(format!("id IN (SELECT user_id FROM external_accounts WHERE {})", inner.join(" AND ")));
+    }
     let emails: Vec<String> = q.email_addresses.iter().map(|e| e.trim().to_lowercase()).collect();
     if !emails.is_empty() {
         let inner = f.in_list("email", &emails);

@@ -5,6 +5,7 @@
 
 use axum::http::StatusCode;
 use base64::Engine as _;
+use latchkey_store::ExternalAccountRow;
 use serde_json::{json, Value};
 
 use crate::harness::TestServer;
@@ -42,6 +43,83 @@ crate::both_backends!(users_filter_by_banned_and_match_parts_of_values, |backend
     let org = org.body["id"].as_str().unwrap().to_owned();
     assert_eq!(ids(&admin.get("/v1/organizations?query=rockets").await.body), vec![org.clone()]);
     assert_eq!(ids(&admin.get("/v1/organizations?query=zzz").await.body), Vec::<String>::new());
+});
+
+/// An account of `user_id` at `provider`, as a provider sign-in writes it.
+fn provider_account(user_id: &str, provider: &str, provider_user_id: &str) -> ExternalAccountRow {
+    ExternalAccountRow {
+        id: format!("eac_{provider}_{provider_user_id}"),
+        user_id: user_id.into(),
+        provider: provider.into(),
+        provider_user_id: provider_user_id.into(),
+        email_address: None,
+        email_verified: false,
+        first_name: None,
+        last_name: None,
+        image_url: None,
+        username: None,
+        approved_scopes: "openid email".into(),
+        access_token_sealed: None,
+        refresh_token_sealed: None,
+        token_expires_at: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
+crate::both_backends!(users_filter_by_provider_account, |backend| async move {
+    let server = TestServer::start(backend).await;
+    let admin = Admin::new(&server).await;
+    let mut users = Vec::new();
+    for address in ["ada@example.com", "bob@example.com", "cy@example.com"] {
+        let created = admin.post("/v1/users", json!({"email_address": [address]})).await;
+        users.push(created.body["id"].as_str().unwrap().to_owned());
+    }
+    let (ada, bob) = (users[0].clone(), users[1].clone());
+    for account in [
+        provider_account(&ada, "oauth_google", "g-ada"),
+        provider_account(&bob, "oauth_google", "g-bob"),
+        provider_account(&bob, "oauth_github", "g-ada"),
+    ] {
+        server.store.save_external_account(&account).await.unwrap();
+    }
+
+    let found = admin.get("/v1/users?provider=oauth_google&provider_user_id=g-ada").await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+    assert_eq!(ids(&found.body), vec![ada.clone()]);
+    assert_eq!(found.body[0]["external_accounts"][0]["provider_user_id"], "g-ada");
+    let both = "provider=oauth_google&provider_user_id=g-ada&provider_user_id=g-bob&provider_user_id=g-nobody";
+    let mut expected = vec![ada.clone(), bob.clone()];
+    expected.sort();
+    assert_eq!(ids(&admin.get(&format!("/v1/users?{both}")).await.body), expected, "ids not found are ignored");
+    assert_eq!(admin.get(&format!("/v1/users/count?{both}")).await.body["total_count"], 2);
+    assert_eq!(
+        ids(&admin.get("/v1/users?provider=oauth_github&provider_user_id[]=g-ada").await.body),
+        vec![bob.clone()],
+        "the same id at another provider is another person"
+    );
+    let none = admin.get("/v1/users/count?provider=oauth_gitlab&provider_user_id=g-ada").await;
+    assert_eq!((none.status, &none.body["total_count"]), (StatusCode::OK, &json!(0)));
+    let narrowed = admin.get(&format!("/v1/users?{both}&email_address=bob@example.com")).await;
+    assert_eq!(ids(&narrowed.body), vec![bob.clone()], "with the other filters");
+
+    // Each needs the other, as Clerk's document says.
+    for (query, missing) in [
+        ("provider=oauth_google", "provider_user_id"),
+        ("provider_user_id=g-ada", "provider"),
+        ("provider=oauth_google&provider_user_id=", "provider_user_id"),
+    ] {
+        for path in ["/v1/users", "/v1/users/count"] {
+            let refused = admin.get(&format!("{path}?{query}")).await;
+            assert_eq!(
+                (refused.status, refused.error_code()),
+                (StatusCode::UNPROCESSABLE_ENTITY, "form_param_missing"),
+                "{path}?{query}: {}",
+                refused.text
+            );
+            assert_eq!(refused.body["errors"][0]["meta"]["param_name"], missing, "{path}?{query}");
+        }
+    }
 });
 
 crate::both_backends!(sessions_start_in_the_organization_asked_for, |backend| async move {

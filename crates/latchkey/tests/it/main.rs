@@ -16,6 +16,7 @@ mod hardening_two;
 mod keys;
 mod oauth;
 mod oauth_accounts;
+mod oauth_connect;
 mod oauth_github;
 mod orgs;
 mod pages;

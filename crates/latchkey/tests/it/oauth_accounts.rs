@@ -34,6 +34,11 @@ both_backends!(joined_accounts_show_on_the_user_and_their_tokens_work, |backend|
     let b = server.browser();
     assert_eq!(sign_in_as(&server, &b, "oauth_google", "g-ada").await.status, StatusCode::SEE_OTHER);
     assert_eq!(signed_in_user(&b).await.as_deref(), Some(ada.as_str()));
+    // Joining the account changed the user: user.updated carries it.
+    drain(&hooks).await;
+    let updated = events_for(&rx, "user.updated", &ada).await;
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    assert_eq!(updated[0]["external_accounts"][0]["provider_user_id"], "g-ada");
 
     // The Frontend API names the provider as Clerk's components expect (`google`: they prepend
     // `oauth_`), with the profile the provider gave and a verified verification.

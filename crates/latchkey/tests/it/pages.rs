@@ -145,6 +145,7 @@ async fn every_page_form_refuses_a_forged_csrf_token() {
         "/user/password",
         "/user/sessions/sess_x/revoke",
         "/user/accounts/eac_x/delete",
+        "/user/accounts/connect",
         "/user/organizations/select",
         "/user/invitations/orginv_x/accept",
         "/organization/create",
