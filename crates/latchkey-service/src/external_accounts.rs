@@ -1,12 +1,16 @@
 //! A user's accounts at identity providers once they are joined (docs/identity-providers.md,
 //! "On the user"): removed by their owner (never the last way to sign in) or by a backend, and
-//! the provider's access token a backend asks for.
+//! the provider's access token a backend asks for (renewed with the refresh token once expired).
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use latchkey_store::{ExternalAccountRow, UserRecord};
 use zeroize::Zeroizing;
 
 use crate::authority::{Operator, SignedIn};
-use crate::error::{Result, ServiceError};
+use crate::error::{ErrorKind, Result, ServiceError};
+use crate::oauth::client::ProviderError;
 use crate::users::Users;
 use crate::Services;
 
@@ -82,10 +86,51 @@ pub struct ProviderAccessToken {
     pub token: Zeroizing<String>,
 }
 
+/// An access token this close to its expiry is refreshed before it is handed out: the backend
+/// gets time to use it.
+const REFRESH_MARGIN_MS: i64 = 60 * 1000;
+
+/// Whether the account's access token is (nearly) expired and a refresh token can renew it. An
+/// unknown expiry is never guessed at.
+fn needs_refresh(account: &ExternalAccountRow, now: i64) -> bool {
+    account.refresh_token_sealed.is_some()
+        && account.token_expires_at.is_some_and(|at| at <= now.saturating_add(REFRESH_MARGIN_MS))
+}
+
+/// One refresh at a time per account in this process: a provider that rotates refresh tokens
+/// treats a second use of the old one as theft and revokes the grant.
+fn refresh_lock(account_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: LazyLock<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
+    locks.retain(|_, lock| lock.strong_count() > 0);
+    if let Some(lock) = locks.get(account_id).and_then(Weak::upgrade) {
+        return lock;
+    }
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    locks.insert(account_id.to_owned(), Arc::downgrade(&lock));
+    lock
+}
+
+/// What a backend is told when the provider would not renew the access token.
+fn refresh_failed(account: &ExternalAccountRow, e: ProviderError) -> ServiceError {
+    tracing::warn!(account_id = %account.id, provider = %account.provider, error = %e, "oauth token refresh failed");
+    match e {
+        ProviderError::Unreachable(_) => ServiceError::new(
+            ErrorKind::Unavailable,
+            "oauth_provider_unavailable",
+            "The identity provider cannot be reached right now to renew the access token. Try again in a moment.",
+        ),
+        // Clerk's code and words for a provider that refuses the refresh token.
+        _ => ServiceError::bad_request("oauth_token_retrieval_error", "Token retrieval failed")
+            .long("Failed to retrieve a new access token from the OAuth provider"),
+    }
+}
+
 impl Services {
     /// `GET /v1/users/{user_id}/oauth_access_tokens/{provider}`: the access tokens of the
     /// user's accounts at `provider` (a strategy, `oauth_google`). An unknown user is not
-    /// found; a user without such an account has none.
+    /// found; a user without such an account has none. An expired token is renewed first
+    /// when a refresh token is stored ([`Self::fresh_tokens`]).
     pub async fn provider_access_tokens(
         &self,
         _operator: &Operator,
@@ -95,12 +140,67 @@ impl Services {
         let record = self.users.user(user_id).await?;
         let mut tokens = Vec::new();
         for account in record.external_accounts.into_iter().filter(|a| a.provider == provider) {
+            let account = self.fresh_tokens(account).await?;
             let Some(sealed) = account.access_token_sealed.as_deref() else { continue };
             let opened = self.keys.open_secret(sealed, &account.id)?;
             let token = String::from_utf8(opened.to_vec()).map_err(|_| ServiceError::internal())?;
             tokens.push(ProviderAccessToken { account, token: Zeroizing::new(token) });
         }
         Ok(tokens)
+    }
+
+    /// The account with a usable access token: as stored while it is valid for another minute
+    /// (or its expiry is unknown); otherwise renewed at the provider's token endpoint with the
+    /// stored refresh token, sealed and saved (a rotated refresh token replaces the old one).
+    /// Without a refresh token, or when the provider is no longer configured, the stored
+    /// (expired) token is returned: its `expires_at` says so. A provider that refuses the
+    /// refresh is `oauth_token_retrieval_error`, one that cannot be reached
+    /// `oauth_provider_unavailable`; either way the stored tokens stay as they were.
+    async fn fresh_tokens(&self, account: ExternalAccountRow) -> Result<ExternalAccountRow> {
+        if !needs_refresh(&account, self.now()) {
+            return Ok(account);
+        }
+        let Some(provider) = self.config.oauth.iter().find(|p| p.strategy == account.provider) else {
+            return Ok(account);
+        };
+        let lock = refresh_lock(&account.id);
+        let _one_at_a_time = lock.lock().await;
+        // Another request may have renewed it meanwhile: read it again.
+        let Some(account) =
+            self.store.external_accounts_for_user(&account.user_id).await?.into_iter().find(|a| a.id == account.id)
+        else {
+            return Err(ServiceError::not_found("External account"));
+        };
+        let now = self.now();
+        let Some(sealed_refresh) = account.refresh_token_sealed.as_deref().filter(|_| needs_refresh(&account, now))
+        else {
+            return Ok(account);
+        };
+        let refresh_token = self.keys.open_secret(sealed_refresh, &account.id)?;
+        let refresh_token = std::str::from_utf8(&refresh_token).map_err(|_| ServiceError::internal())?;
+        let answer = match self.providers.endpoints(provider, now).await {
+            Ok(endpoints) => self.providers.refresh_access_token(provider, &endpoints, refresh_token).await,
+            Err(e) => Err(e),
+        };
+        let tokens = answer.map_err(|e| refresh_failed(&account, e))?;
+        let access_token = Zeroizing::new(tokens.access_token);
+        let seal = |t: &str| self.keys.seal_secret(t.as_bytes(), &account.id);
+        let mut fresh = account.clone();
+        fresh.access_token_sealed = Some(seal(&access_token)?);
+        // A provider that rotates refresh tokens sends a new one; one that does not sends the
+        // same again, or none: the stored one stays.
+        if let Some(rotated) = tokens.refresh_token.map(Zeroizing::new).filter(|r| r.as_str() != refresh_token) {
+            fresh.refresh_token_sealed = Some(seal(&rotated)?);
+        }
+        fresh.token_expires_at = tokens.expires_in.map(|s| now.saturating_add(s.clamp(0, i64::MAX / 1000) * 1000));
+        // GitHub lists the granted scopes with commas; they are kept space-separated.
+        if let Some(scope) = tokens.scope.filter(|s| !s.trim().is_empty()) {
+            fresh.approved_scopes = scope.split([',', ' ']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+        }
+        fresh.updated_at = now;
+        self.store.save_external_account(&fresh).await?;
+        tracing::info!(account_id = %fresh.id, provider = %fresh.provider, "oauth access token refreshed");
+        Ok(fresh)
     }
 }
 
@@ -143,6 +243,37 @@ mod tests {
             updated_at: 0,
             version: 1,
         }
+    }
+
+    #[test]
+    fn only_an_expiring_token_with_a_refresh_token_is_renewed() {
+        let now = 1_000_000;
+        let with = |expires: Option<i64>, refresh: bool| ExternalAccountRow {
+            token_expires_at: expires,
+            refresh_token_sealed: refresh.then(|| "sealed".into()),
+            ..account("g", "oauth_google")
+        };
+        assert!(needs_refresh(&with(Some(now - 1), true), now));
+        assert!(needs_refresh(&with(Some(now), true), now));
+        // Within the margin: renewed before it is handed out.
+        assert!(needs_refresh(&with(Some(now + REFRESH_MARGIN_MS), true), now));
+        assert!(!needs_refresh(&with(Some(now + REFRESH_MARGIN_MS + 1), true), now));
+        // No refresh token, or an unknown expiry: as stored.
+        assert!(!needs_refresh(&with(Some(now - 1), false), now));
+        assert!(!needs_refresh(&with(None, true), now));
+    }
+
+    #[tokio::test]
+    async fn refreshes_of_one_account_take_turns() {
+        let first = refresh_lock("eac_1");
+        assert!(Arc::ptr_eq(&first, &refresh_lock("eac_1")));
+        assert!(!Arc::ptr_eq(&first, &refresh_lock("eac_2")));
+        let held = first.lock().await;
+        assert!(refresh_lock("eac_1").try_lock().is_err());
+        drop(held);
+        drop(first);
+        // Forgotten once nobody holds it.
+        assert!(refresh_lock("eac_1").try_lock().is_ok());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Talking to identity providers: their discovery documents and keys (cached), the exchange of
-//! an authorization code, and the ID token's verification (a plain OAuth 2.0 provider's user
-//! API is in `user_api`). Every call is bounded in time and never follows redirects; a
-//! provider that cannot be reached is a [`ProviderError`], which the flow turns into a clear
-//! answer, never a 5xx.
+//! an authorization code or a refresh token, and the ID token's verification (a plain OAuth 2.0
+//! provider's user API is in `user_api`). Every call is bounded in time and never follows
+//! redirects; a provider that cannot be reached is a [`ProviderError`], which the flow turns
+//! into a clear answer, never a 5xx.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,7 +23,8 @@ pub enum ProviderError {
     /// The provider did not answer, or answered with something other than what OAuth says.
     #[error("the identity provider could not be reached ({0})")]
     Unreachable(String),
-    /// The provider refused the code (expired, used, or not ours).
+    /// The provider refused the code (expired, used, or not ours), or a refresh token
+    /// (revoked, expired, already used).
     #[error("the identity provider refused the authorization code ({0})")]
     CodeRefused(String),
     /// The ID token did not verify: its signature, issuer, audience, lifetime or nonce.
@@ -201,11 +202,39 @@ impl ProviderClient {
             ("client_secret", provider.client_secret.expose()),
             ("code_verifier", pkce_verifier),
         ];
+        self.token_request(endpoints, &form).await
+    }
+
+    /// Trades a refresh token for a new access token (RFC 6749 section 6). A refusal
+    /// (`invalid_grant`: revoked, expired, already used) is [`ProviderError::CodeRefused`].
+    pub async fn refresh_access_token(
+        &self,
+        provider: &Provider,
+        endpoints: &Endpoints,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, ProviderError> {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", provider.client_id.as_str()),
+            ("client_secret", provider.client_secret.expose()),
+        ];
+        self.token_request(endpoints, &form).await
+    }
+
+    /// One request to the token endpoint (`client_secret_post`, JSON asked for, the answer
+    /// bounded): the provider's refusal is [`ProviderError::CodeRefused`], its failure
+    /// [`ProviderError::Unreachable`].
+    async fn token_request(
+        &self,
+        endpoints: &Endpoints,
+        form: &[(&str, &str)],
+    ) -> Result<TokenResponse, ProviderError> {
         let res = self
             .http
             .post(&endpoints.token)
             .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form)
+            .form(form)
             .send()
             .await
             .map_err(|e| ProviderError::Unreachable(kind_of(&e)))?;

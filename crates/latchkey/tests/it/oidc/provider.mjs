@@ -83,6 +83,12 @@ const signingJwk = { ...(await jose.exportJWK(signing.privateKey)), kid, alg: 'R
 
 const TAMPER_MODES = new Set(['wrong_aud', 'wrong_iss', 'expired', 'wrong_nonce', 'bad_signature', 'alg_none', 'none']);
 const state = { tamper: null, down: false };
+// Refresh token switches, shown with the state only while on (so the state's shape stays the
+// same for whoever does not use them).
+const refresh = { refresh_tokens: false, rotate_refresh_tokens: false };
+const shownState = () => ({ ...state, ...Object.fromEntries(Object.entries(refresh).filter(([, on]) => on)) });
+// Every grant the interaction saved, so `revoke_grants` can forget them all.
+const grants = new Set();
 
 async function tamperIdToken(idToken, mode) {
   const header = jose.decodeProtectedHeader(idToken);
@@ -148,7 +154,8 @@ const issuer = `http://127.0.0.1:${port}`;
 
 const provider = new Provider(issuer, {
   clients: clientsConfig.map((c) => ({
-    grant_types: ['authorization_code'],
+    // refresh_token is allowed, but only issued with offline_access or `refresh_tokens` on.
+    grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     // client_secret_basic and client_secret_post are interchangeable in oidc-provider 9:
     // a client registered with either is accepted with either.
@@ -165,6 +172,12 @@ const provider = new Provider(issuer, {
   claims: CLAIMS,
   conformIdTokenClaims: false, // scope-requested claims go in the ID token too
   pkce: { required: () => pkceRequired },
+  // oidc-provider's default (offline_access granted), or every time while `refresh_tokens` is on.
+  issueRefreshToken: async (_ctx, client, source) =>
+    client.grantTypeAllowed('refresh_token') && (refresh.refresh_tokens || source.scopes.has('offline_access')),
+  // A confidential client's refresh token is kept (oidc-provider's default until 70 % of its
+  // life) unless `rotate_refresh_tokens` is on: then each refresh consumes it for a new one.
+  rotateRefreshToken: () => refresh.rotate_refresh_tokens,
   features: {
     devInteractions: { enabled: false },
   },
@@ -206,7 +219,7 @@ provider.use(async (ctx, next) => {
   }
   if (ctx.path === '/__control') {
     if (ctx.method === 'GET') {
-      ctx.body = state;
+      ctx.body = shownState();
       return;
     }
     if (ctx.method !== 'POST') {
@@ -230,8 +243,20 @@ provider.use(async (ctx, next) => {
       state.tamper = body.tamper === 'none' ? null : body.tamper;
     }
     if ('down' in body) state.down = body.down === true;
-    log('control', JSON.stringify(state));
-    ctx.body = state;
+    for (const key of Object.keys(refresh)) {
+      if (key in body) refresh[key] = body[key] === true;
+    }
+    if (body.revoke_grants === true) {
+      // Forgotten grants: their refresh tokens are refused (invalid_grant), their access tokens too.
+      for (const grantId of grants) {
+        const grant = await provider.Grant.find(grantId);
+        if (grant) await grant.destroy();
+      }
+      log('revoked grants', grants.size);
+      grants.clear();
+    }
+    log('control', JSON.stringify(shownState()));
+    ctx.body = shownState();
     return;
   }
 
@@ -281,6 +306,7 @@ provider.use(async (ctx, next) => {
             grant.addResourceScope(indicator, scopes.join(' '));
           }
           const grantId = await grant.save();
+          grants.add(grantId);
           result = { login: { accountId: account.sub }, consent: { grantId } };
         }
       }
