@@ -268,10 +268,14 @@ pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Re
 
 /// Cookie-authenticated writes must come from a trusted origin: `Sec-Fetch-Site` same-origin
 /// or none, or an allow-listed `Origin`. Requests with an `Authorization` header carry their
-/// credential explicitly and are exempt.
+/// credential explicitly and are exempt. So is an identity provider's form POST to the
+/// callback (Apple's `form_post`, cross-site by nature): its handler reads no cookie and
+/// writes nothing, it only answers a 303 to the same GET on this origin, where the state
+/// decides (docs/identity-providers.md).
 pub async fn origin_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if safe || req.headers().contains_key(header::AUTHORIZATION) {
+    let provider_form_post = *req.method() == Method::POST && req.uri().path() == latchkey_service::CALLBACK_PATH;
+    if safe || provider_form_post || req.headers().contains_key(header::AUTHORIZATION) {
         return next.run(req).await;
     }
     let h = req.headers();

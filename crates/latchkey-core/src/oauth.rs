@@ -123,9 +123,11 @@ pub fn strategy_for(key: &str, preset: Option<Preset>) -> Result<String, Provide
 }
 
 /// An ID token's issuer is the provider's. Microsoft's multi-tenant issuer names `{tenantid}`
-/// (or `common`) in place of the person's tenant.
+/// (or `common`) in place of the person's tenant. The configured issuer is kept without a
+/// trailing `/`, which some providers' issuers end with (Auth0's `https://<tenant>.auth0.com/`):
+/// one `/` more is the same issuer, anything else is not.
 pub fn issuer_matches(expected: &str, actual: &str) -> bool {
-    if expected == actual {
+    if expected == actual || actual.strip_suffix('/') == Some(expected) {
         return true;
     }
     match expected.strip_prefix("https://login.microsoftonline.com/").and_then(|r| r.strip_suffix("/v2.0")) {
@@ -411,6 +413,11 @@ mod tests {
         assert!(!issuer_matches(common, "https://evil.example/9188040d/v2.0"));
         assert!(!issuer_matches("https://accounts.google.com", "https://accounts.google.com.evil"));
         assert!(issuer_matches("https://accounts.google.com", "https://accounts.google.com"));
+        // A trailing slash (Auth0), once; nothing more.
+        assert!(issuer_matches("https://tenant.auth0.com", "https://tenant.auth0.com/"));
+        assert!(!issuer_matches("https://tenant.auth0.com", "https://tenant.auth0.com//"));
+        assert!(!issuer_matches("https://tenant.auth0.com", "https://tenant.auth0.com/x"));
+        assert!(!issuer_matches("https://tenant.auth0.com/", "https://tenant.auth0.com"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! browser's SameSite cookies come along).
 
 use axum::extract::{Query, RawForm, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -91,16 +91,21 @@ async fn callback(State(state): State<AppState>, caller: Caller, Query(q): Query
 }
 
 /// Apple's `response_mode=form_post`: the same parameters, sent back as a GET from this
-/// origin, so the cross-site POST (which carries no SameSite=Lax cookie) never decides.
+/// origin, so the cross-site POST (which carries no SameSite=Lax cookie) never decides. Only
+/// the callback's own parameters travel, encoded again.
 async fn callback_form(RawForm(body): RawForm) -> Response {
-    let query = String::from_utf8_lossy(&body);
-    let to = format!("{CALLBACK_PATH}?{query}");
-    match to.parse::<Uri>() {
-        Ok(_) => {
-            let mut res = StatusCode::SEE_OTHER.into_response();
-            if let Ok(v) = HeaderValue::from_str(&to) {
-                res.headers_mut().insert(header::LOCATION, v);
-            }
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for name in ["state", "code", "error"] {
+        let value = url::form_urlencoded::parse(&body).find(|(k, _)| k == name).map(|(_, v)| v);
+        if let Some(v) = value.filter(|v| v.len() <= 4096) {
+            query.append_pair(name, &v);
+        }
+    }
+    let to = format!("{CALLBACK_PATH}?{}", query.finish());
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    match HeaderValue::from_str(&to) {
+        Ok(v) => {
+            res.headers_mut().insert(header::LOCATION, v);
             res
         }
         Err(_) => StatusCode::BAD_REQUEST.into_response(),

@@ -130,6 +130,11 @@ impl Services {
             if endpoints.issuer.is_some() {
                 q.append_pair("nonce", &secrets.nonce);
             }
+            // Apple sends the code back in a form POST when names or addresses are asked for;
+            // `POST /v1/oauth_callback` turns it into the same GET.
+            if provider.preset == Some(latchkey_core::oauth::Preset::Apple) {
+                q.append_pair("response_mode", "form_post");
+            }
         }
         Ok(url.into())
     }

@@ -38,6 +38,8 @@ impl OpenIdProvider {
                 {"sub": "g-eve", "email": "victim@example.com", "email_verified": false, "given_name": "Eve"},
                 {"sub": "g-new", "email": "newcomer@example.com", "email_verified": true, "given_name": "Nell"},
                 {"sub": "g-solo", "email": "solo@example.com", "email_verified": true},
+                // No address at all: the sign-up asks for one.
+                {"sub": "g-anon", "given_name": "Anon"},
                 // KELVIN SIGN: lower-cases to "kevin@example.com", another mailbox all the same.
                 {"sub": "g-kelvin", "email": "\u{212A}evin@example.com", "email_verified": true},
             ],
