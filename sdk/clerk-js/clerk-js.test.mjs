@@ -1,12 +1,14 @@
 // Clerk's own browser SDK, unmodified: the pinned @clerk/clerk-js and @clerk/ui bundles,
 // self-hosted by a plain page that reaches latchkey through Clerk's own same-origin proxy,
 // drive sign-up with the emailed code, a token refresh, a profile update, organizations,
-// sign-out, a password sign-in, a "Forgot password?" reset and "Continue with Google" (against
-// a loopback OpenID Provider standing in for Google) in Debian's Chromium.
+// sign-out, a password sign-in, a "Forgot password?" reset, "Continue with Google" (against
+// a loopback OpenID Provider standing in for Google) and connecting and removing another
+// provider's account in UserProfile, in Debian's Chromium.
 // Screenshots of the prebuilt components are kept under target/artifacts/clerk-js/.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLatchkey, mailbox, signInThroughFrontendApi } from '../clerk-backend/latchkey.mjs';
 import { readPage, startAppServer } from './app-server.mjs';
@@ -307,22 +309,31 @@ test('a forgotten password reset in the prebuilt SignIn', async () => {
 // vouches for both addresses: one already has an account here (made with the secret key), the
 // other has none. The same page moves to this instance's app; the provider logs in whoever
 // `loginHint` names (it is added to the authorization request on its way to the provider).
-describe('Continue with Google in the prebuilt SignIn', () => {
+// The SignUp shows the same button, and the UserProfile lists the account; the last test adds a
+// custom OpenID Connect provider, Acme, to this instance and connects it in the UserProfile.
+describe('Continue with Google in the prebuilt SignIn, SignUp and UserProfile', () => {
   const EXISTING = { sub: 'g-margaret', email: 'margaret@example.com', email_verified: true, given_name: 'Margaret', family_name: 'Hamilton' };
   const NEWCOMER = { sub: 'g-nell', email: 'nell@example.com', email_verified: true, given_name: 'Nell', family_name: 'Noether' };
-  let provider, google, googleApp, existingUserId, loginHint;
+  let provider, google, googleApp, existingUserId, loginHint, toProvider, acmeConfigDir;
 
   const bapi = (path, init = {}) => fetch(`${google.url}/v1${path}`, {
     ...init,
     headers: { authorization: `Bearer ${google.secretKey}`, 'content-type': 'application/json' },
   });
+  // This instance's latchkey.toml: Google's preset on the loopback provider; the UserProfile
+  // test adds a custom OpenID Connect provider, Acme, on the same provider with its own client.
+  const googleConfig = ({ acme = false } = {}) => [
+    '[oauth.google]', 'client_id = "google-client"', 'client_secret = "google-secret"', `issuer = "${provider.issuer}"`, '',
+    ...(acme ? ['[oauth.acme]', `issuer = "${provider.issuer}"`, 'client_id = "acme-client"', 'client_secret = "acme-secret"', 'name = "Acme"', ''] : []),
+  ].join('\n');
   const isFapi = (r, method, path) => r.request().method() === method && new URL(r.url()).pathname === `/__clerk/v1${path}`;
 
   before(async () => {
-    provider = await startOpenIdProvider({ clients: [loopbackClient('google-client', 'google-secret')], accounts: [EXISTING, NEWCOMER] });
-    google = await startLatchkey({
-      config: ['[oauth.google]', 'client_id = "google-client"', 'client_secret = "google-secret"', `issuer = "${provider.issuer}"`, ''].join('\n'),
+    provider = await startOpenIdProvider({
+      clients: [loopbackClient('google-client', 'google-secret'), loopbackClient('acme-client', 'acme-secret')],
+      accounts: [EXISTING, NEWCOMER],
     });
+    google = await startLatchkey({ config: googleConfig() });
     const created = await bapi('/users', { method: 'POST', body: JSON.stringify({ email_address: [EXISTING.email], first_name: 'Margaret' }) });
     const user = await created.json();
     assert.equal(created.status, 200, JSON.stringify(user));
@@ -335,6 +346,7 @@ describe('Continue with Google in the prebuilt SignIn', () => {
     await page.route(
       (url) => url.origin === provider.issuer && url.pathname === '/auth' && !url.searchParams.has('login_hint'),
       (route) => {
+        toProvider = new URL(route.request().url());
         const to = new URL(route.request().url());
         to.searchParams.set('login_hint', loginHint);
         return route.fulfill({ status: 303, headers: { location: to.href } });
@@ -354,31 +366,57 @@ describe('Continue with Google in the prebuilt SignIn', () => {
     await googleApp?.close();
     await google?.stop();
     await provider?.stop();
+    if (acmeConfigDir) rmSync(acmeConfigDir, { recursive: true, force: true });
   });
 
-  // Clicks "Continue with Google" in the mounted SignIn as the provider's person `who`, and
-  // follows the browser there and back: the sign-in clerk-js created, where latchkey's callback
-  // sent the browser, once that page has loaded.
-  async function continueWithGoogle(who) {
+  // Clicks `button` as the provider's person `who` and follows the browser to the provider and
+  // back: the Frontend API call (`method` `path`) that started the trip (its form), the URL the
+  // browser was sent to at the provider (the answer's external_verification_redirect_url, which
+  // clerk-js follows as it is), where latchkey's callback sent the browser, once that page has
+  // loaded. The answer's body is not read when it succeeds: the page navigates away right after
+  // it, and the browser then no longer has it (reading it raced that navigation).
+  async function providerTrip(who, button, method, path) {
     loginHint = who;
-    const start = page.waitForResponse((r) => isFapi(r, 'POST', '/client/sign_ins'));
+    toProvider = undefined;
+    const start = page.waitForResponse((r) => isFapi(r, method, path));
     const callback = page.waitForResponse((r) => r.url().startsWith(`${google.url}/v1/oauth_callback?`), { timeout: 30_000 });
     // Redirects commit no page: the next load is the page the callback sends the browser to.
     const loaded = page.waitForEvent('load', { timeout: 30_000 });
     callback.catch(() => {});
     loaded.catch(() => {});
-    await page.click('.cl-socialButtonsBlockButton__google');
+    await page.click(button);
     const started = await start;
-    const body = await started.json();
-    assert.equal(started.status(), 200, `POST /v1/client/sign_ins ${started.request().postData()}:\n${JSON.stringify(body)}`);
-    assert.equal(body.response.first_factor_verification.status, 'unverified');
-    assert.ok(body.response.first_factor_verification.external_verification_redirect_url.startsWith(`${provider.issuer}/auth?`));
+    const form = started.request().postData();
+    if (started.status() !== 200) assert.fail(`${method} /v1${path} ${form}: ${started.status()} ${await started.text().catch((e) => e.message)}`);
     const back = await callback;
     const answer = back.status() === 303 ? '' : await back.text().catch(() => '');
     assert.equal(back.status(), 303, `GET /v1/oauth_callback: ${back.status()} ${answer}`);
     await loaded;
-    return { signIn: body.response, sentTo: new URL(back.headers().location, google.url) };
+    assert.ok(toProvider, 'the browser went to the provider');
+    return { form: new URLSearchParams(form), toProvider, sentTo: new URL(back.headers().location, google.url) };
   }
+
+  // Clicks "Continue with Google" in the mounted SignIn as the provider's person `who`: where
+  // latchkey's callback sent the browser.
+  async function continueWithGoogle(who) {
+    const { form, toProvider, sentTo } = await providerTrip(who, '.cl-socialButtonsBlockButton__google', 'POST', '/client/sign_ins');
+    assert.equal(form.get('strategy'), 'oauth_google');
+    assert.equal(`${toProvider.origin}${toProvider.pathname}`, `${provider.issuer}/auth`);
+    assert.equal(toProvider.searchParams.get('client_id'), 'google-client');
+    return { sentTo };
+  }
+
+  // Signed out, as the suite starts: the SignUp shows the provider's button as the SignIn does
+  // (both read the environment's authenticatable social strategies).
+  test('the prebuilt SignUp shows "Continue with Google" too', async () => {
+    await mount('SignUp');
+    const button = page.locator('.cl-socialButtonsBlockButton__google');
+    await button.waitFor();
+    assert.equal((await button.textContent()).trim(), 'Continue with Google');
+    await page.waitForSelector('input[name=emailAddress]');
+    await settled();
+    await page.locator('.cl-cardBox').screenshot({ path: `${artifacts}/SignUp-google.png` });
+  });
 
   test('an account whose verified address the provider vouches for is signed in', async () => {
     await mount('SignIn');
@@ -457,6 +495,96 @@ describe('Continue with Google in the prebuilt SignIn', () => {
     assert.equal(user.password_enabled, false);
     const mail = await (await fetch(`${google.url}/dev/mail?to=${encodeURIComponent(NEWCOMER.email)}`)).json();
     assert.deepEqual(mail.messages.map((m) => m.subject), []);
+  });
+
+  // UserProfile's "Connected accounts" (docs/identity-providers.md, "Connecting an account"), for
+  // the newcomer the test before signed up: the Google account, and nothing to connect. Then the
+  // operator adds Acme, a custom OpenID Connect provider (the same loopback provider, its own
+  // client), and restarts latchkey on the same data: the section's "Connect account" menu offers
+  // Acme, the browser goes to the provider and back to the page (clerk-js's redirect_url), and
+  // both accounts are listed and known to the Backend API. Removing Acme (its menu → Remove →
+  // the confirmation) leaves Google.
+  test('UserProfile lists the Google account, connects Acme and removes it', async () => {
+    await page.evaluate(() => window.clerkLoaded);
+    const userId = await page.evaluate(() => window.Clerk.user?.id);
+    assert.ok(userId, 'signed in as the newcomer');
+    await mount('UserProfile');
+    const accounts = page.locator('.cl-profileSectionItem__connectedAccounts');
+    const connect = page.locator('.cl-menuButton__connectedAccounts');
+    await accounts.first().waitFor();
+    assert.deepEqual(await accounts.allTextContents(), [`Google• ${NEWCOMER.email}`]);
+    assert.equal(await connect.count(), 0, 'every configured provider is connected');
+    await settled();
+    await shot('UserProfile-google');
+
+    // The operator adds [oauth.acme] and restarts latchkey (same port, same data). restart()
+    // starts the binary with this process's environment: LATCHKEY_CONFIG names the new file.
+    acmeConfigDir = mkdtempSync(join(tmpdir(), 'latchkey-acme-'));
+    writeFileSync(join(acmeConfigDir, 'latchkey.toml'), googleConfig({ acme: true }));
+    await google.kill('SIGTERM');
+    process.env.LATCHKEY_CONFIG = join(acmeConfigDir, 'latchkey.toml');
+    try {
+      await google.restart();
+    } finally {
+      delete process.env.LATCHKEY_CONFIG;
+    }
+    const { user_settings: { social } } = await (await fetch(`${google.url}/v1/environment`)).json();
+    assert.deepEqual(Object.keys(social).sort(), ['oauth_custom_acme', 'oauth_google']);
+    assert.equal(social.oauth_custom_acme.name, 'Acme');
+
+    // A new page load reads the new environment; the session lived through the restart.
+    await page.goto(`${googleApp.origin}/`);
+    await page.evaluate(() => window.clerkLoaded);
+    assert.equal(await state(), `signed in as ${NEWCOMER.email}`);
+    await mount('UserProfile');
+    await connect.waitFor();
+    await connect.click();
+    const acmeItem = '.cl-menuItem__connectedAccounts:has(.cl-providerIcon__custom_acme)';
+    await page.waitForSelector(acmeItem);
+    assert.deepEqual(await page.locator('.cl-menuItem__connectedAccounts').allTextContents(), ['AAcme'], 'Acme, after its initial');
+    await settled();
+    await shot('UserProfile-connect-account');
+
+    const from = wire.length;
+    const pageUrl = page.url();
+    const trip = await providerTrip(NEWCOMER.sub, acmeItem, 'POST', '/me/external_accounts');
+    assert.equal(trip.form.get('strategy'), 'oauth_custom_acme', String(trip.form));
+    assert.equal(trip.form.get('redirect_url'), pageUrl, String(trip.form));
+    assert.equal(`${trip.toProvider.origin}${trip.toProvider.pathname}`, `${provider.issuer}/auth`);
+    assert.equal(trip.toProvider.searchParams.get('client_id'), 'acme-client');
+    // Joined: the callback sends the browser to the redirect_url, the page it left.
+    assert.equal(trip.sentTo.href, pageUrl);
+
+    await page.evaluate(() => window.clerkLoaded);
+    assert.deepEqual(await page.evaluate(() => window.Clerk.user.externalAccounts.map((a) => [a.provider, a.verification?.status])),
+      [['google', 'verified'], ['custom_acme', 'verified']]);
+    await mount('UserProfile');
+    await until('both accounts listed', () => document.querySelectorAll('.cl-profileSectionItem__connectedAccounts').length === 2);
+    assert.deepEqual(await accounts.allTextContents(), [`Google• ${NEWCOMER.email}`, `AAcme• ${NEWCOMER.email}`]);
+    assert.equal(await connect.count(), 0, 'nothing left to connect');
+    await settled();
+    await shot('UserProfile-connected-accounts');
+    const both = (await (await bapi(`/users/${userId}`)).json()).external_accounts;
+    assert.deepEqual(both.map((a) => [a.provider, a.provider_user_id, a.email_address]).sort(),
+      [['oauth_custom_acme', NEWCOMER.sub, NEWCOMER.email], ['oauth_google', NEWCOMER.sub, NEWCOMER.email]]);
+    const acmeId = both.find((a) => a.provider === 'oauth_custom_acme').id;
+
+    // Remove Acme: its row's menu, "Remove", then the confirmation card's "Remove".
+    await accounts.filter({ has: page.locator('.cl-providerIcon__custom_acme') }).locator('.cl-menuButtonEllipsis').click();
+    await page.click('.cl-menuItem:has-text("Remove")');
+    const card = page.locator('.cl-actionCard');
+    await card.waitFor();
+    assert.match(await card.textContent(), /^Remove connected accountAcme will be removed from this account\./);
+    await settled();
+    await shot('UserProfile-remove-connected-account');
+    await card.locator('.cl-formButtonPrimary:has-text("Remove")').click();
+    await until('Acme no longer listed', () => document.querySelectorAll('.cl-profileSectionItem__connectedAccounts').length === 1);
+    assert.deepEqual(await accounts.allTextContents(), [`Google• ${NEWCOMER.email}`]);
+    await connect.waitFor(); // Acme may be connected again
+    const calls = wire.slice(from).map((w) => `${w.method} ${w.path} ${w.status}`);
+    assert.ok(calls.includes(`DELETE /v1/me/external_accounts/${acmeId} 200`), calls.join('\n'));
+    const left = (await (await bapi(`/users/${userId}`)).json()).external_accounts;
+    assert.deepEqual(left.map((a) => a.provider), ['oauth_google']);
   });
 });
 

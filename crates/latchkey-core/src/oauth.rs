@@ -278,6 +278,35 @@ pub struct ProviderProfile {
     pub username: Option<String>,
 }
 
+/// The longest name or username kept from a provider, in characters (the users table's rule).
+const MAX_NAME_CHARS: usize = 256;
+/// The longest picture URL kept from a provider; a longer one is dropped.
+const MAX_IMAGE_URL_LEN: usize = 2048;
+
+impl ProviderProfile {
+    /// The address the provider vouches for, normalized, when it may stand for a mailbox: an
+    /// ASCII address that normalizing leaves as it is. A look-alike that normalizes to another
+    /// (a KELVIN SIGN lower-cases to `k`) is another mailbox, so it is vouched for by nobody:
+    /// it neither joins an account nor makes a verified address on sign-up.
+    pub fn vouched_email(&self) -> Option<String> {
+        let raw = self.email.as_deref().filter(|e| self.email_verified && e.is_ascii())?;
+        crate::email::normalize_email(raw).filter(|n| *n == raw.trim().to_ascii_lowercase())
+    }
+
+    /// The profile with what a provider sent held to latchkey's limits: names and username cut
+    /// to 256 characters, a picture URL longer than 2048 bytes dropped, and `email_verified`
+    /// kept only for an address [`Self::vouched_email`] accepts.
+    pub fn bounded(mut self) -> Self {
+        let cut = |v: Option<String>| v.map(|s| s.chars().take(MAX_NAME_CHARS).collect::<String>());
+        self.first_name = cut(self.first_name);
+        self.last_name = cut(self.last_name);
+        self.username = cut(self.username);
+        self.image_url = self.image_url.filter(|u| u.len() <= MAX_IMAGE_URL_LEN);
+        self.email_verified = self.vouched_email().is_some();
+        self
+    }
+}
+
 /// Why an ID token's claims are refused (after its signature, `iss`, `aud` and `exp` passed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimsError {
@@ -432,6 +461,29 @@ mod tests {
         let rfc = URL_SAFE_NO_PAD.encode(Sha256::digest(b"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
         assert_eq!(rfc, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
         assert_eq!(a.pkce_challenge, URL_SAFE_NO_PAD.encode(Sha256::digest(a.pkce_verifier.as_bytes())));
+    }
+
+    #[test]
+    fn only_plain_addresses_are_vouched_for_and_profiles_are_bounded() {
+        let profile = |email: &str, verified: bool| ProviderProfile {
+            subject: "s".into(),
+            email: Some(email.into()),
+            email_verified: verified,
+            first_name: Some("é".repeat(300)),
+            last_name: None,
+            image_url: Some(format!("https://img.test/{}", "a".repeat(3000))),
+            username: Some("u".into()),
+        };
+        assert_eq!(profile(" Ada@Example.com", true).vouched_email().as_deref(), Some("ada@example.com"));
+        assert_eq!(profile("ada@example.com", false).vouched_email(), None);
+        // KELVIN SIGN: normalizes to kevin@, which is another mailbox.
+        let kelvin = profile("\u{212A}evin@example.com", true);
+        assert_eq!(kelvin.vouched_email(), None);
+        let bounded = kelvin.bounded();
+        assert!(!bounded.email_verified, "a look-alike is not verified on sign-up either");
+        assert_eq!(bounded.first_name.as_ref().map(|n| n.chars().count()), Some(256));
+        assert_eq!((bounded.image_url, bounded.username.as_deref()), (None, Some("u")));
+        assert!(profile("ada@example.com", true).bounded().email_verified);
     }
 
     #[test]

@@ -198,7 +198,11 @@ impl Services {
             fresh.approved_scopes = scope.split([',', ' ']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
         }
         fresh.updated_at = now;
-        self.store.save_external_account(&fresh).await?;
+        // Update only: an account removed while the provider answered stays removed, and its
+        // new token is handed to nobody.
+        if !self.store.update_external_account(&fresh).await? {
+            return Err(ServiceError::not_found("External account"));
+        }
         tracing::info!(account_id = %fresh.id, provider = %fresh.provider, "oauth access token refreshed");
         Ok(fresh)
     }

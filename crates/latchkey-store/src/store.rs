@@ -158,6 +158,9 @@ pub trait ExternalAccountStore: Send + Sync {
     /// tokens). A provider account joined to another user is refused
     /// ([`crate::StoreError::Conflict`]).
     async fn save_external_account(&self, account: &ExternalAccountRow) -> Result<()>;
+    /// Writes new tokens or profile onto the stored account (same id and user) and never adds
+    /// one: false when it is gone (removed meanwhile), so a removed link cannot come back.
+    async fn update_external_account(&self, account: &ExternalAccountRow) -> Result<bool>;
     /// Removes `user_id`'s account `id`; false when that user has no such account.
     async fn delete_external_account(&self, user_id: &str, id: &str) -> Result<bool>;
 }

@@ -180,6 +180,7 @@ impl Services {
             }
         }
         // Already joined to this user (connected twice): that account is refreshed.
+        let refreshing = known.is_some() || current.is_some();
         let (id, existing) = match known.or(current) {
             Some(k) => (k.id.clone(), Some(k)),
             None => (connect.account_id.clone(), None),
@@ -190,11 +191,19 @@ impl Services {
         after.external_accounts.retain(|a| a.id != account.id);
         after.external_accounts.push(account.clone());
         let event = self.users.user_event("user.updated", &after);
-        match self.emitting(vec![event]).save_external_account(&account).await {
-            Ok(()) => {}
-            // Joined to someone else meanwhile.
-            Err(StoreError::Conflict(_)) => return failed("external_account_exists"),
-            Err(e) => return Err(e.into()),
+        let store = self.emitting(vec![event]);
+        if refreshing {
+            // Update only: an account removed while the browser was at the provider stays removed.
+            if !store.update_external_account(&account).await? {
+                return failed("external_account_not_found");
+            }
+        } else {
+            match store.save_external_account(&account).await {
+                Ok(()) => {}
+                // Joined to someone else meanwhile.
+                Err(StoreError::Conflict(_)) => return failed("external_account_exists"),
+                Err(e) => return Err(e.into()),
+            }
         }
         tracing::info!(user_id = %connect.user_id, provider = %provider.key, "external account connected");
         Ok(CallbackOutcome { redirect_to: claims.action_complete_redirect_url.unwrap_or(back), new_client_token: None })

@@ -281,7 +281,8 @@ impl Services {
             expires_at: tokens.expires_in.map(|s| now.saturating_add(s.clamp(0, i64::MAX / 1000) * 1000)),
             scopes: scopes.unwrap_or_else(|| provider.scopes.join(" ")),
         };
-        Ok((profile, kept))
+        // Held to latchkey's limits, and vouched for only where that is safe (see `bounded`).
+        Ok((profile.bounded(), kept))
     }
 
     /// The user this provider account signs in: the one it already belongs to, or the one
@@ -294,12 +295,8 @@ impl Services {
         if let Some(existing) = self.store.external_account_by_subject(&provider.strategy, &profile.subject).await? {
             return Ok(Some((existing.user_id.clone(), Some(existing))));
         }
-        // Only the very address the provider verified: a look-alike that normalizes to another
-        // (a KELVIN SIGN lower-cases to `k`) is not the same mailbox.
-        let vouched = profile.email.as_deref().filter(|e| profile.email_verified && e.is_ascii());
-        let Some(email) = vouched.and_then(|raw| {
-            latchkey_core::email::normalize_email(raw).filter(|n| *n == raw.trim().to_ascii_lowercase())
-        }) else {
+        // Only the very address the provider verified (no look-alike: ProviderProfile::vouched_email).
+        let Some(email) = profile.vouched_email() else {
             return Ok(None);
         };
         Ok(self.store.user_id_by_verified_email(&email).await?.map(|user_id| (user_id, None)))

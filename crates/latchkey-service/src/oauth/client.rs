@@ -45,14 +45,26 @@ pub struct Endpoints {
     pub issuer: Option<String>,
 }
 
-/// What the token endpoint answered.
-#[derive(Debug, Clone, Deserialize)]
+/// What the token endpoint answered. Its `Debug` hides the tokens, so no log can carry them.
+#[derive(Clone, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub refresh_token: Option<String>,
     pub expires_in: Option<i64>,
     pub id_token: Option<String>,
     pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"***")
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
+            .field("expires_in", &self.expires_in)
+            .field("id_token", &self.id_token.as_ref().map(|_| "***"))
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 struct Discovered {
@@ -134,13 +146,15 @@ impl ProviderClient {
             )));
         }
         // The document's endpoints are held to the issuer's rule: https (http only on
-        // loopback), so the client secret and codes never travel in clear.
+        // loopback), so the client secret and codes never travel in clear; and plain http only
+        // for an issuer that is itself plain http, so a remote issuer cannot point latchkey at a
+        // service on its own loopback.
         for endpoint in [&doc.authorization_endpoint, &doc.token_endpoint, &doc.jwks_uri] {
-            super::issuer_url(endpoint).map_err(|_| {
-                ProviderError::Unreachable(format!(
+            if !discovered_endpoint_allowed(issuer, endpoint) {
+                return Err(ProviderError::Unreachable(format!(
                     "its discovery document names an endpoint that is not https: {endpoint}"
-                ))
-            })?;
+                )));
+            }
         }
         let keys = self.keys(&doc.jwks_uri).await?;
         let found = std::sync::Arc::new(Discovered {
@@ -285,6 +299,15 @@ impl ProviderClient {
     }
 }
 
+/// Whether a discovery document's endpoint may be used: `https://`, or plain `http://` on a
+/// loopback host for an issuer that is itself plain http (a development provider).
+fn discovered_endpoint_allowed(issuer: &str, endpoint: &str) -> bool {
+    match super::issuer_url(endpoint) {
+        Ok(checked) => checked.starts_with("https://") || !issuer.starts_with("https://"),
+        Err(_) => false,
+    }
+}
+
 /// A provider's answers are small; a larger one is refused, not read into memory.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
@@ -317,5 +340,19 @@ pub(super) fn kind_of(e: &reqwest::Error) -> String {
         "connection refused or failed".into()
     } else {
         "request failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::discovered_endpoint_allowed;
+
+    #[test]
+    fn a_remote_issuer_cannot_point_at_loopback() {
+        assert!(discovered_endpoint_allowed("https://id.example", "https://id.example/token"));
+        assert!(!discovered_endpoint_allowed("https://id.example", "http://127.0.0.1:8080/token"));
+        assert!(!discovered_endpoint_allowed("https://id.example", "http://id.example/token"));
+        assert!(discovered_endpoint_allowed("http://127.0.0.1:9000", "http://127.0.0.1:9000/token"));
+        assert!(!discovered_endpoint_allowed("http://127.0.0.1:9000", "http://10.0.0.1/token"));
     }
 }

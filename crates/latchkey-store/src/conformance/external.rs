@@ -111,10 +111,23 @@ pub async fn provider_accounts_join_their_user(store: &dyn Store) {
     store.save_external_account(&rescoped).await.unwrap();
     assert_eq!(store.external_accounts_for_user(&ada).await.unwrap().last(), Some(&rescoped));
 
+    // Updated in place (new tokens), never for another user.
+    let mut renewed = rescoped.clone();
+    renewed.access_token_sealed = Some("sealed-access-3".into());
+    assert!(store.update_external_account(&renewed).await.unwrap());
+    assert_eq!(store.external_accounts_for_user(&ada).await.unwrap().last(), Some(&renewed));
+    assert!(!store
+        .update_external_account(&ExternalAccountRow { user_id: eve.clone(), ..renewed.clone() })
+        .await
+        .unwrap());
+
     // Removed only by its own user.
     assert!(!store.delete_external_account(&eve, &gitlab.id).await.unwrap());
     assert!(store.delete_external_account(&ada, &gitlab.id).await.unwrap());
     assert!(!store.delete_external_account(&ada, &gitlab.id).await.unwrap());
+    // An update of a removed account brings nothing back.
+    assert!(!store.update_external_account(&renewed).await.unwrap());
+    assert!(store.external_accounts_for_user(&ada).await.unwrap().iter().all(|a| a.id != gitlab.id));
     assert_eq!(store.get_user(&ada).await.unwrap().unwrap().external_accounts.len(), 2);
 
     assert!(store.delete_user(&ada).await.unwrap());

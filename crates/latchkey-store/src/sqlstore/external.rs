@@ -47,6 +47,22 @@ impl<D: SqlDriver> ExternalAccountStore for SqlStore<D> {
         tx.commit().await
     }
 
+    async fn update_external_account(&self, account: &ExternalAccountRow) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let owned = tx
+            .query(
+                "SELECT id FROM external_accounts WHERE id = $1 AND user_id = $2",
+                &[account.id.clone().into(), account.user_id.clone().into()],
+            )
+            .await?;
+        if owned.is_empty() {
+            return Ok(false);
+        }
+        let n = update_in(&mut tx, account).await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     async fn delete_external_account(&self, user_id: &str, id: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n = tx

@@ -239,3 +239,24 @@ both_backends!(a_provider_without_an_address_leaves_the_sign_up_missing_it, |bac
     assert_eq!((accounts.len(), accounts[0].provider_user_id.as_str()), (1, "g-anon"));
     assert_eq!(signed_in_user(&b).await.as_deref(), Some(user_id.as_str()));
 });
+
+both_backends!(a_look_alike_address_makes_no_verified_address_on_sign_up, |backend| async move {
+    let provider = OpenIdProvider::start().await;
+    let server = start(&provider, backend).await;
+    // The provider vouches for "\u{212A}evin@example.com", which normalizes to kevin@example.com:
+    // another person's mailbox, so the sign-up must prove it like any unvouched address.
+    let b = server.browser();
+    sign_in_as(&server, &b, "oauth_google", "g-kelvin").await;
+    let sent = server.mail_count("kevin@example.com").await;
+    let r = b.post("/v1/client/sign_ups", &[("transfer", "true")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let up = &r.body["response"];
+    assert_eq!(up["status"], "missing_requirements", "{up}");
+    assert_eq!(up["unverified_fields"], json!(["email_address"]));
+    assert!(up["created_user_id"].is_null());
+    assert_eq!(signed_in_user(&b).await, None);
+    // The code went to the mailbox the address names, not to whoever holds the provider account.
+    assert_eq!(server.mail_count("kevin@example.com").await, sent + 1);
+    let listed = crate::webhooks::Admin::new(&server).await.get("/v1/users?email_address=kevin@example.com").await;
+    assert_eq!(listed.body, json!([]));
+});
