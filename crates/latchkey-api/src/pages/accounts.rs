@@ -12,7 +12,7 @@ use latchkey_store::UserRecord;
 use super::form::PageForm;
 use super::html::{button_form, esc, hidden, Page};
 use super::user::user_action;
-use super::{redirect, signed_in, status_of, with_retry_after};
+use super::{redirect, signed_in, with_retry_after};
 use crate::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -90,7 +90,7 @@ async fn connect(form: PageForm) -> Response {
             let page = Page::new("Your account", "")
                 .alert(&e.long_message)
                 .body(r#"<p class="foot"><a href="/user">Back to your account</a></p>"#.to_owned());
-            with_retry_after(page.into_response(status_of(&e), &[]), &e)
+            with_retry_after(page.into_response(super::oauth::provider_page_status(&e), &[]), &e)
         }
     }
 }

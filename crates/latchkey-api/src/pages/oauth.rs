@@ -48,7 +48,17 @@ fn sign_in_error(e: &ServiceError) -> Response {
     let page = Page::new("Sign in", "")
         .alert(&e.long_message)
         .body(r#"<p class="foot"><a href="/sign-in">Back to sign in</a></p>"#.to_owned());
-    with_retry_after(page.into_response(status_of(e), &[]), e)
+    with_retry_after(page.into_response(provider_page_status(e), &[]), e)
+}
+
+/// The status of a page that says why a trip to a provider could not start: a provider that
+/// cannot be reached is its outage, not latchkey's, so the page that says so is a plain 200
+/// (the Frontend API answers 503 `oauth_provider_unavailable`).
+pub(super) fn provider_page_status(e: &ServiceError) -> StatusCode {
+    match e.kind {
+        latchkey_service::ErrorKind::Unavailable => StatusCode::OK,
+        _ => status_of(e),
+    }
 }
 
 /// Sends the browser to the provider. It comes back to `/sign-in/sso-callback`, or straight to

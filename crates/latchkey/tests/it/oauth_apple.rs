@@ -1,7 +1,8 @@
 //! Sign in with Apple's `response_mode=form_post` (docs/identity-providers.md): the provider
 //! posts the code back cross-site; `POST /v1/oauth_callback` passes the origin guard and turns
 //! it into the same GET on latchkey's origin, where the browser's cookies and the state decide.
-//! The loopback OpenID Provider stands in for Apple (the preset, its issuer replaced).
+//! The loopback OpenID Provider stands in for Apple (the preset, its issuer replaced). Also: a
+//! provider that cannot be reached gets a page that says so on the hosted pages, not a 5xx.
 
 use latchkey_service::oauth::ProviderConfig;
 use reqwest::StatusCode;
@@ -83,4 +84,36 @@ both_backends!(apple_posts_the_code_back_and_the_browser_signs_in, |backend| asy
     other.post("/v1/client", &[]).await;
     let r = other.get(&path_of(&server, &format!("{}{to}", server.url))).await;
     assert_eq!((r.status, r.error_code()), (StatusCode::BAD_REQUEST, "oauth_state_invalid"));
+});
+
+both_backends!(a_provider_that_is_down_gets_a_clear_page_not_a_5xx, |backend| async move {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let server = TestServer::start_with(backend, |c| {
+        let down = ProviderConfig {
+            client_id: "c".into(),
+            client_secret: latchkey_core::secret::ConfigSecret::new("s".to_owned()),
+            issuer: Some(dead),
+            name: Some("Down".into()),
+            ..ProviderConfig::default()
+        };
+        c.oauth.insert("down".into(), down);
+    })
+    .await;
+    let b = server.browser();
+    let csrf = crate::pages::form(&b, "/sign-in").await;
+    let r = b.post("/sign-in/oauth", &[("csrf", csrf.as_str()), ("strategy", "oauth_custom_down")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("cannot be reached right now") && r.text.contains("Back to sign in"), "{}", r.text);
+    assert_eq!(signed_in_user(&b).await, None);
+
+    // Connecting it from /user says the same.
+    server.sign_up(&server.browser(), "ada@example.com", "ada's long passphrase").await;
+    let me = server.browser();
+    server.sign_in(&me, "ada@example.com", "ada's long passphrase").await;
+    let csrf = crate::pages::form(&me, "/user").await;
+    let r = me.post("/user/accounts/connect", &[("csrf", csrf.as_str()), ("strategy", "oauth_custom_down")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("cannot be reached right now"), "{}", r.text);
 });
