@@ -185,8 +185,7 @@ impl Services {
             Some(k) => (k.id.clone(), Some(k)),
             None => (connect.account_id.clone(), None),
         };
-        let account =
-            self.external_account_with_id(id, provider, &connect.user_id, &profile, &tokens, existing, now)?;
+        let account = self.external_account(id, provider, &connect.user_id, &profile, &tokens, existing, now)?;
         let mut after = record;
         after.external_accounts.retain(|a| a.id != account.id);
         after.external_accounts.push(account.clone());

@@ -203,7 +203,8 @@ impl Services {
         match self.account_for(provider, &profile).await? {
             Some((user_id, existing)) => {
                 let joins = existing.is_none();
-                let account = self.external_account(provider, &user_id, &profile, &tokens, existing, now)?;
+                let id = existing.as_ref().map_or_else(|| self.new_id(IdKind::ExternalAccount), |e| e.id.clone());
+                let account = self.external_account(id, provider, &user_id, &profile, &tokens, existing, now)?;
                 // A provider account joining its user changes the user: user.updated says so.
                 let mut events = Vec::new();
                 if joins {
@@ -302,24 +303,10 @@ impl Services {
         Ok(self.store.user_id_by_verified_email(&email).await?.map(|user_id| (user_id, None)))
     }
 
-    /// The provider account as it is written with the sign-in: new, or the stored one with
-    /// this sign-in's profile and tokens.
-    pub(super) fn external_account(
-        &self,
-        provider: &Provider,
-        user_id: &str,
-        profile: &ProviderProfile,
-        tokens: &ProviderTokens,
-        existing: Option<ExternalAccountRow>,
-        now: i64,
-    ) -> Result<ExternalAccountRow> {
-        let id = existing.as_ref().map_or_else(|| self.new_id(IdKind::ExternalAccount), |e| e.id.clone());
-        self.external_account_with_id(id, provider, user_id, profile, tokens, existing, now)
-    }
-
-    /// [`Self::external_account`] under a chosen id (tokens are sealed to it): a connection's.
+    /// The provider account as it is written: new (under `id`, to which the tokens are
+    /// sealed), or the stored one (`existing`, same id) with this trip's profile and tokens.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn external_account_with_id(
+    pub(super) fn external_account(
         &self,
         id: String,
         provider: &Provider,

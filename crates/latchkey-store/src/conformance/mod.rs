@@ -79,6 +79,28 @@ pub fn uid(prefix: &str) -> String {
     format!("{prefix}_{nanos:x}{n}")
 }
 
+/// A bare account of `user_id` at `provider` (a strategy), as a provider sign-in writes it.
+pub fn provider_account(user_id: &str, provider: &str, provider_user_id: &str) -> ExternalAccountRow {
+    ExternalAccountRow {
+        id: uid("eac"),
+        user_id: user_id.into(),
+        provider: provider.into(),
+        provider_user_id: provider_user_id.into(),
+        email_address: None,
+        email_verified: false,
+        first_name: None,
+        last_name: None,
+        image_url: None,
+        username: None,
+        approved_scopes: "openid email".into(),
+        access_token_sealed: None,
+        refresh_token_sealed: None,
+        token_expires_at: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
 pub fn user(id: &str, username: Option<&str>) -> UserRow {
     UserRow {
         id: id.into(),

@@ -268,27 +268,7 @@ pub async fn user_queries(store: &dyn Store) {
         (&ids[1], "oauth_google", subject(2)),
         (&ids[1], "oauth_github", subject(0)),
     ] {
-        store
-            .save_external_account(&ExternalAccountRow {
-                id: uid("eac"),
-                user_id: user_id.clone(),
-                provider: provider.into(),
-                provider_user_id,
-                email_address: None,
-                email_verified: false,
-                first_name: None,
-                last_name: None,
-                image_url: None,
-                username: None,
-                approved_scopes: "openid".into(),
-                access_token_sealed: None,
-                refresh_token_sealed: None,
-                token_expires_at: None,
-                created_at: 1_000,
-                updated_at: 1_000,
-            })
-            .await
-            .unwrap();
+        store.save_external_account(&super::provider_account(user_id, provider, &provider_user_id)).await.unwrap();
     }
     let at = |provider: &str, subjects: &[String]| UserQuery {
         provider: Some(provider.into()),

@@ -5,7 +5,6 @@
 
 use axum::http::StatusCode;
 use base64::Engine as _;
-use latchkey_store::ExternalAccountRow;
 use serde_json::{json, Value};
 
 use crate::harness::TestServer;
@@ -45,28 +44,6 @@ crate::both_backends!(users_filter_by_banned_and_match_parts_of_values, |backend
     assert_eq!(ids(&admin.get("/v1/organizations?query=zzz").await.body), Vec::<String>::new());
 });
 
-/// An account of `user_id` at `provider`, as a provider sign-in writes it.
-fn provider_account(user_id: &str, provider: &str, provider_user_id: &str) -> ExternalAccountRow {
-    ExternalAccountRow {
-        id: format!("eac_{provider}_{provider_user_id}"),
-        user_id: user_id.into(),
-        provider: provider.into(),
-        provider_user_id: provider_user_id.into(),
-        email_address: None,
-        email_verified: false,
-        first_name: None,
-        last_name: None,
-        image_url: None,
-        username: None,
-        approved_scopes: "openid email".into(),
-        access_token_sealed: None,
-        refresh_token_sealed: None,
-        token_expires_at: None,
-        created_at: 1_000,
-        updated_at: 1_000,
-    }
-}
-
 crate::both_backends!(users_filter_by_provider_account, |backend| async move {
     let server = TestServer::start(backend).await;
     let admin = Admin::new(&server).await;
@@ -77,9 +54,9 @@ crate::both_backends!(users_filter_by_provider_account, |backend| async move {
     }
     let (ada, bob) = (users[0].clone(), users[1].clone());
     for account in [
-        provider_account(&ada, "oauth_google", "g-ada"),
-        provider_account(&bob, "oauth_google", "g-bob"),
-        provider_account(&bob, "oauth_github", "g-ada"),
+        latchkey_store::conformance::provider_account(&ada, "oauth_google", "g-ada"),
+        latchkey_store::conformance::provider_account(&bob, "oauth_google", "g-bob"),
+        latchkey_store::conformance::provider_account(&bob, "oauth_github", "g-ada"),
     ] {
         server.store.save_external_account(&account).await.unwrap();
     }
