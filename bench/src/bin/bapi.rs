@@ -105,7 +105,15 @@ async fn main() -> anyhow::Result<()> {
         user.first_name = Some(format!("First{i}"));
         user.last_name = Some(format!("Last{}", i % 977));
         user.primary_email_id = Some(email.id.clone());
-        store.create_user(&UserRecord { user, emails: vec![email], phones: vec![], external_accounts: vec![] }).await?;
+        store
+            .create_user(&UserRecord {
+                user,
+                emails: vec![email],
+                phones: vec![],
+                external_accounts: vec![],
+                second_factors: Default::default(),
+            })
+            .await?;
         ids.push(id);
     }
     println!("seeded {users} users in {:.1} s", seeded.elapsed().as_secs_f64());

@@ -34,7 +34,13 @@ async fn store_cost() -> anyhow::Result<()> {
     let store = latchkey_store_sqlite::open(&url).await?;
     let mut user = UserRow::new("user_bench".into(), 1_000);
     store
-        .create_user(&UserRecord { user: user.clone(), emails: vec![], phones: vec![], external_accounts: vec![] })
+        .create_user(&UserRecord {
+            user: user.clone(),
+            emails: vec![],
+            phones: vec![],
+            external_accounts: vec![],
+            second_factors: Default::default(),
+        })
         .await?;
     // A user.updated payload of the usual size (about 1.4 KB).
     let payload = json!({"data": {"object": "user", "id": "user_bench", "first_name": "x".repeat(1_200)}, "object": "event", "type": "user.updated"}).to_string();

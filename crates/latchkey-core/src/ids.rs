@@ -28,6 +28,8 @@ pub enum IdKind {
     Permission,
     Message,
     ExternalAccount,
+    Totp,
+    BackupCode,
 }
 
 impl IdKind {
@@ -50,6 +52,8 @@ impl IdKind {
             IdKind::Permission => "perm",
             IdKind::Message => "msg",
             IdKind::ExternalAccount => "eac",
+            IdKind::Totp => "totp",
+            IdKind::BackupCode => "bcd",
         }
     }
 }

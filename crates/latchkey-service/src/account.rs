@@ -12,7 +12,7 @@ use latchkey_core::Random;
 use latchkey_store::{EmailRow, OutboxEvent, PeopleStore, SessionRow, UserRecord};
 
 use crate::attempts::{Budgets, CodePurpose};
-use crate::authority::SignedIn;
+use crate::authority::{Reverified, SignedIn};
 use crate::error::{Result, ServiceError};
 use crate::hasher::PasswordHasher;
 use crate::identity::{code_error, code_fields, email_param, password_error, pending, username_param};
@@ -37,6 +37,8 @@ pub struct AccountService {
     /// Keys the digests of one-time codes.
     pub(crate) code_key: Vec<u8>,
     pub(crate) config: ServiceConfig,
+    /// The user's second factors (`/v1/me/totp`, `/v1/me/backup_codes`).
+    pub(crate) factors: Arc<crate::second_factors::Factors>,
 }
 
 impl AccountService {
@@ -49,7 +51,7 @@ impl AccountService {
         self.store.emitting_people(events)
     }
 
-    fn limit_ip(&self, action: Action, ctx: &RequestContext) -> Result<()> {
+    pub(crate) fn limit_ip(&self, action: Action, ctx: &RequestContext) -> Result<()> {
         self.limits.ip(action, ctx, self.now())
     }
 
@@ -96,15 +98,16 @@ impl AccountService {
     }
 
     /// Changes the password after checking the current one (ASVS 6.2.3) and tells the user by mail.
+    /// Takes a [`Reverified`] proof: a stolen session alone cannot change the password.
     pub async fn change_password(
         &self,
         ctx: &RequestContext,
-        who: &SignedIn,
+        who: &Reverified,
         current: Option<&str>,
         new: &str,
         sign_out_others_except: Option<&str>,
     ) -> Result<UserRecord> {
-        let user_id = who.user_id();
+        let user_id = who.signed_in().user_id();
         self.limit_ip(Action::PasswordChange, ctx)?;
         self.limit_identifier(user_id)?;
         let record = self.users.user(user_id).await?;
@@ -255,6 +258,27 @@ impl AccountService {
 
     pub async fn delete_email(&self, who: &SignedIn, email_id: &str) -> Result<()> {
         self.users.remove_email(who.user_id(), email_id).await
+    }
+
+    /// Deletes the caller's own account (Clerk's `DELETE /v1/me`), when the instance lets users
+    /// do so: every session, factor and identification goes with it.
+    pub async fn delete_own_account(&self, who: &Reverified) -> Result<String> {
+        let user_id = who.signed_in().user_id();
+        let record = self.users.user(user_id).await?;
+        if !record.user.delete_self_enabled {
+            return Err(ServiceError::new(
+                crate::error::ErrorKind::Forbidden,
+                "delete_self_not_enabled",
+                "You cannot delete your own account.",
+            )
+            .long("This application does not let users delete their own accounts."));
+        }
+        let event = self.users.deleted_event("user.deleted", "user", user_id);
+        if !self.emitting(vec![event]).delete_user(user_id).await? {
+            return Err(ServiceError::not_found("User"));
+        }
+        tracing::info!(user_id, "user deleted their own account");
+        Ok(user_id.to_owned())
     }
 
     /// The user's sessions that are still active, newest first.

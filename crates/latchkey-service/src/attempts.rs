@@ -49,6 +49,8 @@ pub enum CodePurpose {
     SignUp,
     /// Verifying an address added to an account.
     AddressVerification,
+    /// A second factor's code (at sign-in or reverification), counted per account.
+    SecondFactor,
 }
 
 impl CodePurpose {
@@ -57,6 +59,7 @@ impl CodePurpose {
             CodePurpose::SignIn => "sign_in",
             CodePurpose::SignUp => "sign_up",
             CodePurpose::AddressVerification => "verify",
+            CodePurpose::SecondFactor => "second_factor",
         }
     }
 }

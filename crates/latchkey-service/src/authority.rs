@@ -8,6 +8,9 @@
 //!   sign-up and session actions take it, so none of them acts on a client named by id.
 //! - [`SignedIn`]: a user proven by an active session of their client. Account actions take
 //!   it and act on that user alone.
+//! - [`Reverified`]: a signed-in user whose session proved its factors recently enough
+//!   (step-up). Changing the password, removing a second factor and deleting the account
+//!   take it.
 //! - [`OrgAccess`]: what may act on one organization, and how far: a member's [`OrgActor`]
 //!   (the permissions of their role) or an [`OperatorOrg`] (everything). Organization actions
 //!   take it and ask it for the permission they need, so the handler cannot pick the wrong
@@ -89,6 +92,24 @@ impl SignedIn {
 
     pub fn session_id(&self) -> &str {
         &self.session_id
+    }
+}
+
+/// A [`SignedIn`] user whose session proved its factors within a requirement's minutes: made
+/// only by [`crate::users::Users::reverified`], which answers Clerk's reverification error
+/// otherwise (docs/second-factors.md).
+#[derive(Debug, Clone)]
+pub struct Reverified {
+    who: SignedIn,
+}
+
+impl Reverified {
+    pub(crate) fn new(who: SignedIn) -> Self {
+        Self { who }
+    }
+
+    pub fn signed_in(&self) -> &SignedIn {
+        &self.who
     }
 }
 

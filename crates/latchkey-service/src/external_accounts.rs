@@ -289,6 +289,7 @@ mod tests {
             emails,
             phones: vec![],
             external_accounts: accounts,
+            second_factors: Default::default(),
         };
         let both = ["oauth_google", "oauth_github"];
         // Only the provider account: it stays.

@@ -48,6 +48,7 @@ pub mod oauth;
 pub mod orgs;
 pub mod params;
 pub mod resources;
+pub mod second_factors;
 pub mod sync;
 pub mod templates;
 pub mod tickets;
@@ -62,7 +63,7 @@ use latchkey_core::session::SessionPolicy;
 use latchkey_core::{ids, Clock, Random};
 use latchkey_store::Store;
 
-pub use authority::{Operator, OrgAccess, SignedIn};
+pub use authority::{Operator, OrgAccess, Reverified, SignedIn};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use hasher::{Argon2Hasher, HashParams, PasswordHasher};
 pub use identity::{
@@ -86,6 +87,8 @@ pub struct ServiceConfig {
     pub instance_id: String,
     /// The identity providers of `[oauth.<key>]`, checked.
     pub oauth: Vec<oauth::Provider>,
+    /// Whether second factors are off, optional or required (`[second_factors]`).
+    pub second_factors: second_factors::Policy,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -236,6 +239,8 @@ pub struct Services {
     orgs: Arc<orgs::OrgService>,
     /// Identity providers' endpoints and keys (cached), for sign-in with a provider.
     providers: Arc<oauth::client::ProviderClient>,
+    /// Second factors: the sign-in's second step and reverification check codes with it.
+    factors: Arc<second_factors::Factors>,
 }
 
 impl Services {
@@ -258,7 +263,17 @@ impl Services {
         let postman = mail::Postman::new(mailer.clone(), store.clone(), events.clone());
         let users = Arc::new(users::Users::new(store.clone(), events.clone(), rng.clone(), config.clone()));
         // Each feature's service, over the view of the store it needs.
+        let factors = Arc::new(second_factors::Factors {
+            users: users.clone(),
+            store: store.clone(),
+            keys: keys.clone(),
+            events: events.clone(),
+            rng: rng.clone(),
+            code_key: code_key.clone(),
+            app_name: config.app_name.clone(),
+        });
         let account = Arc::new(account::AccountService {
+            factors: factors.clone(),
             users: users.clone(),
             store: store.clone(),
             hasher: hasher.clone(),
@@ -280,6 +295,7 @@ impl Services {
             config: config.clone(),
         });
         let admin = Arc::new(admin::AdminService {
+            factors: factors.clone(),
             users: users.clone(),
             store: store.clone(),
             hasher: hasher.clone(),
@@ -304,6 +320,7 @@ impl Services {
             admin,
             orgs,
             providers: Arc::new(oauth::client::ProviderClient::new()),
+            factors,
         }
     }
 

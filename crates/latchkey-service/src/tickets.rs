@@ -296,6 +296,10 @@ impl Services {
             updated_at: now,
             abandon_at: now + 24 * 3600 * 1000,
             version: 1,
+            second_factors_supported: None,
+            second_factor_strategy: None,
+            second_factor_status: None,
+            second_factor_attempts: 0,
         };
         self.store.insert_sign_in(&row).await?;
         let mut row = row;

@@ -14,6 +14,9 @@ use latchkey_core::Random;
 use latchkey_store::{ClientRow, CodeFields, EmailRow, OutboxEvent, PeopleStore, SessionRow, UserRecord, UserRow};
 use serde_json::{json, Value};
 
+use latchkey_core::reverification::{factor_ages, Requirement};
+
+use crate::authority::{Reverified, SignedIn};
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::webhooks::Events;
 use crate::ServiceConfig;
@@ -153,6 +156,22 @@ impl Users {
         Ok(self.emitting(events).revoke_user_sessions(user_id, keep, now).await?)
     }
 
+    /// The session's `fva`: minutes since its holder proved each factor (-1: never).
+    pub fn factor_ages(&self, s: &SessionRow) -> [i64; 2] {
+        factor_ages(self.now(), s.created_at, s.first_factor_verified_at, s.second_factor_verified_at)
+    }
+
+    /// The proof that `who`'s session proved its factors recently enough for `required`;
+    /// Clerk's reverification error otherwise (403 `session_reverification_required`, with
+    /// the level and minutes, so Clerk's `useReverification` and `latchkey-js` can prompt).
+    pub async fn reverified(&self, who: &SignedIn, required: Requirement) -> Result<Reverified> {
+        let session = self.session(who.session_id()).await?;
+        if self.session_is_active(&session) && required.is_met(self.factor_ages(&session)) {
+            return Ok(Reverified::new(who.clone()));
+        }
+        Err(reverification_error(required))
+    }
+
     pub fn session_is_active(&self, s: &SessionRow) -> bool {
         let status = SessionStatus::parse(&s.status).unwrap_or(SessionStatus::Ended);
         self.config.session.effective_status(status, s.expire_at, s.last_active_at, self.now()) == SessionStatus::Active
@@ -177,6 +196,9 @@ impl Users {
             last_active_at: now,
             expire_at: self.config.session.expire_at(now),
             abandon_at: self.config.session.abandon_at(now),
+            first_factor_verified_at: None,
+            second_factor_verified_at: None,
+            reverification: None,
         }
     }
 
@@ -214,4 +236,15 @@ impl Users {
         }
         Ok(())
     }
+}
+
+/// Clerk's answer to an action that needs a fresher check (docs/second-factors.md).
+pub fn reverification_error(required: Requirement) -> ServiceError {
+    ServiceError::new(
+        ErrorKind::Forbidden,
+        "session_reverification_required",
+        "You need to provide additional verification to perform this operation",
+    )
+    .long("This action needs a recent check of your identity. Verify again and retry.")
+    .meta("session_verification", json!({"level": required.level.as_str(), "after_minutes": required.after_minutes}))
 }

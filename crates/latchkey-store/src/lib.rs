@@ -20,7 +20,7 @@ pub use records::*;
 pub use sqlstore::SqlStore;
 pub use store::{
     Database, ExternalAccountStore, IdentityStore, InvitationStore, KeyStore, OrgStore, OrganizationStore, PeopleStore,
-    SessionStore, Store, UserStore,
+    SecondFactorStore, SessionStore, Store, UserStore,
 };
 pub use sync::*;
 pub use throttle::*;

@@ -209,6 +209,64 @@ pub struct UserRecord {
     /// with the user; written by the sign-in, sign-up or connection that joins them, never by
     /// `create_user`/`update_user`.
     pub external_accounts: Vec<ExternalAccountRow>,
+    /// The authenticator-app key and unused backup codes (docs/second-factors.md): read with
+    /// the user, written with a new user (imports) and otherwise by [`crate::SecondFactorStore`].
+    pub second_factors: SecondFactors,
+}
+
+/// A user's authenticator-app key (one at most), sealed; it counts only once `verified`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TotpRow {
+    pub id: String,
+    pub user_id: String,
+    pub secret_sealed: String,
+    pub verified: bool,
+    /// The newest 30-second step a code was accepted for.
+    pub last_used_step: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One unused backup code: a keyed digest of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupCodeRow {
+    pub id: String,
+    pub user_id: String,
+    pub digest: String,
+    pub created_at: i64,
+}
+
+/// A session's step-up progress and newly proved factors (see
+/// [`crate::SessionStore::record_session_verification`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionVerification {
+    pub session_id: String,
+    pub reverification: Option<String>,
+    pub first_factor_verified_at: Option<i64>,
+    pub second_factor_verified_at: Option<i64>,
+    pub now: i64,
+}
+
+/// A user's second factors as stored.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SecondFactors {
+    pub totp: Option<TotpRow>,
+    pub backup_codes: Vec<BackupCodeRow>,
+}
+
+impl SecondFactors {
+    pub fn totp_enabled(&self) -> bool {
+        self.totp.as_ref().is_some_and(|t| t.verified)
+    }
+
+    pub fn backup_code_enabled(&self) -> bool {
+        !self.backup_codes.is_empty()
+    }
+
+    /// Whether a sign-in needs a second step (Clerk's `two_factor_enabled`).
+    pub fn any(&self) -> bool {
+        self.totp_enabled() || self.backup_code_enabled()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -234,6 +292,12 @@ pub struct SessionRow {
     pub last_active_at: i64,
     pub expire_at: i64,
     pub abandon_at: i64,
+    /// When the holder last proved a first factor; `None` means when the session began.
+    pub first_factor_verified_at: Option<i64>,
+    /// When the holder last proved a second factor; `None` means never.
+    pub second_factor_verified_at: Option<i64>,
+    /// A step-up check in progress (JSON, the service's own shape), or `None`.
+    pub reverification: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -283,6 +347,12 @@ pub struct SignInRow {
     pub updated_at: i64,
     pub abandon_at: i64,
     pub version: i64,
+    /// The second step (`needs_second_factor`): the user's factors (comma-separated, set once
+    /// the first factor passed), the factor tried, its status and the wrong codes.
+    pub second_factors_supported: Option<String>,
+    pub second_factor_strategy: Option<String>,
+    pub second_factor_status: Option<String>,
+    pub second_factor_attempts: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -352,7 +422,9 @@ pub struct CompleteSignUp {
 #[derive(Debug, Clone)]
 pub struct CompleteSignIn {
     pub sign_in: SignInRow,
-    pub session: SessionRow,
+    /// `None` when the first factor passed but a second is still due (`needs_second_factor`):
+    /// the rest (a rehash, a reset password, a provider account) is written all the same.
+    pub session: Option<SessionRow>,
     pub user_id: String,
     /// Set when the stored password hash is upgraded to current parameters, or replaced by a
     /// password reset.

@@ -15,6 +15,7 @@ pub trait Store:
     + SessionStore
     + UserStore
     + ExternalAccountStore
+    + SecondFactorStore
     + InvitationStore
     + OrganizationStore
     + OrgStore
@@ -50,6 +51,7 @@ pub trait IdentityStore:
     + SessionStore
     + UserStore
     + ExternalAccountStore
+    + SecondFactorStore
     + InvitationStore
     + crate::throttle::ThrottleStore
     + Database
@@ -71,7 +73,7 @@ pub trait OrgStore: OrganizationStore + UserStore + Send + Sync {
 
 /// Users with their identifications and sessions, as the account and administration services
 /// (and what they share with identity) reach them.
-pub trait PeopleStore: UserStore + SessionStore + ExternalAccountStore + Send + Sync {
+pub trait PeopleStore: UserStore + SessionStore + ExternalAccountStore + SecondFactorStore + Send + Sync {
     /// This view, with the next write transaction also writing `events` (see
     /// [`Store::emitting`]).
     fn emitting_people(&self, events: Vec<crate::webhooks::OutboxEvent>) -> std::sync::Arc<dyn PeopleStore>;
@@ -123,6 +125,13 @@ pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &SessionRow) -> Result<()>;
     async fn get_session(&self, id: &str) -> Result<Option<SessionRow>>;
     async fn update_session(&self, session: &SessionRow) -> Result<()>;
+    /// Marks an active session used at `now` and sets its active organization; false when the
+    /// session is no longer active (a revocation meanwhile is never undone).
+    async fn record_session_activity(&self, id: &str, active_org_id: Option<&str>, now: i64) -> Result<bool>;
+    /// Stores a step-up check's progress on an active session (`None` ends it) and, when a
+    /// factor was just proved, when: `None` keeps the stored time. False when the session is
+    /// no longer active.
+    async fn record_session_verification(&self, v: &SessionVerification) -> Result<bool>;
     async fn sessions_for_client(&self, client_id: &str) -> Result<Vec<SessionRow>>;
     async fn sessions_for_user(&self, user_id: &str) -> Result<Vec<SessionRow>>;
     /// Sets every active session of the client to `status`; returns how many changed.
@@ -163,6 +172,27 @@ pub trait ExternalAccountStore: Send + Sync {
     async fn update_external_account(&self, account: &ExternalAccountRow) -> Result<bool>;
     /// Removes `user_id`'s account `id`; false when that user has no such account.
     async fn delete_external_account(&self, user_id: &str, id: &str) -> Result<bool>;
+}
+
+/// Users' second factors (docs/second-factors.md). Every write is one transaction, so an
+/// emitting view writes its `user.updated` with it.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    /// Stores a new, unverified authenticator-app key in place of an unverified one; a user
+    /// whose key is verified keeps it ([`crate::StoreError::Conflict`]).
+    async fn save_pending_totp(&self, totp: &TotpRow) -> Result<()>;
+    /// Accepts a code of `step` for the key `id` (verifying it when `verify`): true only if no
+    /// code of this step or a later one was accepted before, so each code works once.
+    async fn use_totp_step(&self, id: &str, step: i64, verify: bool, now: i64) -> Result<bool>;
+    /// Removes the user's authenticator-app key and, with `and_backup_codes`, their backup
+    /// codes; false when there was nothing to remove.
+    async fn delete_totp(&self, user_id: &str, and_backup_codes: bool) -> Result<bool>;
+    /// Replaces every backup code of the user with `codes` (the old set dies).
+    async fn replace_backup_codes(&self, user_id: &str, codes: &[BackupCodeRow]) -> Result<()>;
+    /// Uses the backup code `id` of the user: true once, false ever after.
+    async fn consume_backup_code(&self, user_id: &str, id: &str) -> Result<bool>;
+    /// Removes every backup code of the user; false when there were none.
+    async fn delete_backup_codes(&self, user_id: &str) -> Result<bool>;
 }
 
 /// Users with their email addresses and phone numbers.

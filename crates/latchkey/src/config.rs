@@ -58,6 +58,9 @@ pub struct Config {
     pub webhooks: latchkey_service::webhooks::WebhookConfig,
     /// Identity providers people sign in with (`[oauth.<key>]`, docs/identity-providers.md).
     pub oauth: latchkey_service::oauth::OAuthConfig,
+    /// Second factors (`[second_factors]`, docs/second-factors.md): `policy` is `off`,
+    /// `optional` (default) or `required`.
+    pub second_factors: latchkey_service::second_factors::SecondFactorConfig,
     /// `/metrics` for whoever sends `Authorization: Bearer <token>` (at least 32 characters).
     pub metrics_token: Option<ConfigSecret>,
     /// Serve `/metrics` (without a token) on this address only, e.g. `127.0.0.1:9464`.
@@ -90,6 +93,7 @@ impl Default for Config {
             sync: SyncConfig::default(),
             webhooks: Default::default(),
             oauth: Default::default(),
+            second_factors: Default::default(),
             metrics_token: None,
             metrics_listen: None,
         }
@@ -120,6 +124,7 @@ const ENV_KEYS: &[&str] = &[
     "sync",
     "webhooks",
     "oauth",
+    "second_factors",
     "metrics_token",
     "metrics_listen",
 ];
@@ -365,6 +370,9 @@ timeout_secs = 15                            # per attempt
 rotation_overlap_hours = 24                  # the previous secret keeps signing this long
 retention_days = 30                          # delivered messages are kept this long (for replays)
 concurrency = 16                             # attempts in flight in this instance
+
+[second_factors]                             # authenticator apps and backup codes (docs/second-factors.md)
+policy = "optional"                          # "off", "optional" or "required" (then a user without one adds one at sign-in)
 
 # [oauth.google]                             # "Continue with Google" (redirect URI: <public_url>/v1/oauth_callback)
 # client_id = "..."

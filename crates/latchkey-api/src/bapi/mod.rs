@@ -10,6 +10,7 @@ pub(crate) mod input;
 mod openapi;
 mod orgs;
 mod params;
+mod second_factors;
 mod sessions;
 mod sync;
 mod templates;
@@ -49,6 +50,7 @@ fn operations() -> Vec<Operation> {
     }];
     ops.extend(users::operations());
     ops.extend(external_accounts::operations());
+    ops.extend(second_factors::operations());
     ops.extend(clients::operations());
     ops.extend(sessions::operations());
     ops.extend(templates::operations());

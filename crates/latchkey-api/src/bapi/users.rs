@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{delete, get, patch, post, put};
+use latchkey_core::secret::ConfigSecret;
 use latchkey_service::admin::{MetadataChange, NewUser, UserUpdate};
 use latchkey_service::ServiceError;
 use latchkey_store::{UserOrder, UserQuery};
@@ -45,6 +46,7 @@ pub fn operations() -> Vec<Operation> {
         "legal_accepted_at": {"type": "string", "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"},
         "banned": {"type": "boolean"}, "locked": {"type": "boolean"}, "delete_self_enabled": {"type": "boolean"},
         "create_organization_enabled": {"type": "boolean"}, "create_organizations_limit": {"type": "integer", "minimum": 0},
+        "totp_secret": {"type": "string"}, "backup_codes": {"type": "array", "items": {"type": "string"}},
     });
     let update_body = json!({
         "first_name": {"type": ["string", "null"]}, "last_name": {"type": ["string", "null"]}, "username": {"type": ["string", "null"]},
@@ -287,14 +289,14 @@ async fn get_user(State(state): State<AppState>, _: SecretKey, Path(id): Path<St
 }
 
 async fn create_user(State(state): State<AppState>, SecretKey(op): SecretKey, b: Body) -> Result<Response, ApiError> {
-    for unsupported in ["totp_secret", "backup_codes", "web3_wallet"] {
+    for unsupported in ["web3_wallet"] {
         if b.value(unsupported).is_some() {
             return Err(ApiError(
                 ServiceError::unprocessable(
                     "form_param_unsupported",
                     format!("{unsupported} is not supported by latchkey"),
                 )
-                .long("latchkey does not offer this second factor or wallet yet; create the user without it."),
+                .long("latchkey does not offer wallets yet; create the user without one."),
             ));
         }
     }
@@ -319,6 +321,12 @@ async fn create_user(State(state): State<AppState>, SecretKey(op): SecretKey, b:
         delete_self_enabled: b.bool("delete_self_enabled")?,
         create_organization_enabled: b.bool("create_organization_enabled")?,
         create_organizations_limit: b.int("create_organizations_limit")?,
+        totp_secret: b.string("totp_secret")?.map(ConfigSecret::new),
+        backup_codes: b
+            .value("backup_codes")
+            .map(|_| b.strings("backup_codes"))
+            .transpose()?
+            .map(|codes| codes.into_iter().map(ConfigSecret::new).collect()),
     };
     let record = state.admin.admin_create_user(&op, input).await?;
     ok(views::user(&state, &record))

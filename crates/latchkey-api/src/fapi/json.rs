@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use latchkey_core::reverification::factor_ages;
 use latchkey_service::ClientView;
 use latchkey_store::{SessionRow, SignInRow, SignUpRow, UserRecord};
 use serde_json::{json, Value};
@@ -53,7 +54,6 @@ pub fn session_view(
     now: i64,
     img: &str,
 ) -> SessionView {
-    let minutes = (now - s.created_at).max(0) / 60_000;
     let (user, public_user_data) = match user {
         Some((u, memberships)) => (Some(UserView::frontend(u, img, memberships)), Some(PublicUserData::of(u, img))),
         None => (None, None),
@@ -71,7 +71,12 @@ pub fn session_view(
         tasks: None,
         user,
         public_user_data,
-        factor_verification_age: [minutes, -1],
+        factor_verification_age: factor_ages(
+            now,
+            s.created_at,
+            s.first_factor_verified_at,
+            s.second_factor_verified_at,
+        ),
         created_at: s.created_at,
         updated_at: s.updated_at,
         latest_activity: None,
@@ -256,6 +261,38 @@ pub struct SignInView {
     pub client_trust_state: Option<String>,
 }
 
+/// The second factors a sign-in offers once its first factor passed (`null` before).
+fn second_factors_of(s: &SignInRow) -> Option<Vec<FactorView>> {
+    let list = latchkey_service::identity::supported_second_factors(s);
+    (!list.is_empty()).then(|| list.into_iter().map(bare_factor).collect())
+}
+
+/// A factor named by its strategy alone (an authenticator app, backup codes, a password).
+pub fn bare_factor(strategy: &str) -> FactorView {
+    let strategy = match strategy {
+        "totp" => "totp",
+        "backup_code" => "backup_code",
+        "email_code" => "email_code",
+        _ => "password",
+    };
+    FactorView { strategy, safe_identifier: None, email_address_id: None, primary: None }
+}
+
+/// Clerk's verification object of a second factor: `verification_totp` or
+/// `verification_backup_code`.
+pub fn second_factor_verification(strategy: &str, status: &str, attempts: i64) -> FactorVerification {
+    FactorVerification {
+        object: if strategy == "totp" { "verification_totp" } else { "verification_backup_code" },
+        // Clerk's document knows only these two for a second factor.
+        status: if status == "verified" { "verified" } else { "unverified" }.to_owned(),
+        strategy: strategy.to_owned(),
+        attempts,
+        expire_at: None,
+        external_verification_redirect_url: None,
+        error: None,
+    }
+}
+
 /// With enumeration protection the attempt looks the same whether or not the account exists:
 /// the factors depend only on the identifier's kind, and no user data is shown before success.
 pub fn sign_in_json(s: &SignInRow, img: &str) -> Value {
@@ -306,9 +343,15 @@ pub fn sign_in_json_with(s: &SignInRow, img: &str, external_url: Option<&str>) -
         supported_identifiers: ["email_address", "username"],
         identifier: s.identifier.clone(),
         supported_first_factors: factors,
-        supported_second_factors: None,
+        supported_second_factors: second_factors_of(s),
         first_factor_verification,
-        second_factor_verification: None,
+        second_factor_verification: s.second_factor_strategy.as_ref().map(|strategy| {
+            second_factor_verification(
+                strategy,
+                s.second_factor_status.as_deref().unwrap_or("unverified"),
+                s.second_factor_attempts,
+            )
+        }),
         user_data: SignInUserData { first_name: None, last_name: None, image_url: img.to_owned(), has_image: false },
         created_session_id: s.created_session_id.clone(),
         abandon_at: s.abandon_at,

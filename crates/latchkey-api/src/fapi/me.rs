@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use latchkey_core::reverification::STRICT;
 use latchkey_service::account::ProfileUpdate;
 use latchkey_service::authority::Client;
 use latchkey_service::resources::to_value;
@@ -21,7 +22,7 @@ use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/me", get(get_me).patch(update_me))
+        .route("/v1/me", get(get_me).patch(update_me).delete(delete_me))
         .route("/v1/me/email_addresses", get(list_emails).post(add_email))
         .route("/v1/me/email_addresses/{id}", get(get_email).delete(delete_email))
         .route("/v1/me/email_addresses/{id}/prepare_verification", post(prepare_email))
@@ -143,8 +144,17 @@ async fn change_password(State(state): State<AppState>, m: Me, p: Params) -> Res
     let new = p.required("new_password")?;
     let current = p.text("current_password");
     let keep = p.flag("sign_out_of_other_sessions").then_some(m.session.id.as_str());
-    let user = state.account.change_password(&m.caller.ctx, &m.who, current.as_deref(), &new, keep).await?;
+    let recent = state.services.users().reverified(&m.who, STRICT).await?;
+    let user = state.account.change_password(&m.caller.ctx, &recent, current.as_deref(), &new, keep).await?;
     m.reply(&state, user_body(&state, &user).await?).await
+}
+
+/// Deletes the caller's own account after a recent check; the client goes with it.
+async fn delete_me(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
+    let recent = state.services.users().reverified(&m.who, STRICT).await?;
+    let id = state.account.delete_own_account(&recent).await?;
+    let body = json!({"object": "user", "id": id, "deleted": true});
+    Reply::new(&m.caller, body, None).send(&state, &m.caller.ctx).await
 }
 
 /// A bare array: clerk-js maps the payload itself (`payload.map`), and Clerk's document agrees.

@@ -9,6 +9,8 @@ pub mod json;
 mod me;
 mod oauth;
 mod orgs;
+mod reverification;
+mod second_factors;
 mod sessions;
 mod sign_in;
 mod sign_up;
@@ -42,6 +44,8 @@ pub fn routes() -> Router<AppState> {
         .merge(handshake::routes())
         .merge(me::routes())
         .merge(external_accounts::routes())
+        .merge(second_factors::routes())
+        .merge(reverification::routes())
         .merge(orgs::routes())
 }
 
@@ -92,6 +96,7 @@ pub fn environment_json(config: &AppConfig, services: &latchkey_service::Service
             );
         }
     }
+    second_factor_settings(&mut env, services.second_factors);
     let orgs = &services.organizations;
     if let Some(o) = env.get_mut("organization_settings").and_then(Value::as_object_mut) {
         o.insert("enabled".into(), json!(orgs.enabled));
@@ -105,6 +110,32 @@ pub fn environment_json(config: &AppConfig, services: &latchkey_service::Service
         a.insert("create_organizations_limit".into(), json!(limit));
     }
     env
+}
+
+/// Authenticator apps and backup codes as Clerk's components read them (docs/second-factors.md):
+/// the two attributes offer them as second factors unless the policy is off; `required` also
+/// makes new sessions of users without one wait for the `setup-mfa` task.
+fn second_factor_settings(env: &mut Value, policy: latchkey_service::second_factors::Policy) {
+    use latchkey_service::second_factors::Policy;
+    let on = policy != Policy::Off;
+    let required = policy == Policy::Required;
+    for (attribute, strategy) in [("authenticator_app", "totp"), ("backup_code", "backup_code")] {
+        let pointer = format!("/user_settings/attributes/{attribute}");
+        if let Some(a) = env.pointer_mut(&pointer).and_then(Value::as_object_mut) {
+            a.insert("enabled".into(), json!(on));
+            a.insert("used_for_second_factor".into(), json!(on));
+            a.insert("second_factors".into(), if on { json!([strategy]) } else { json!([]) });
+        }
+    }
+    if let Some(s) = env.pointer_mut("/user_settings/sign_in").and_then(Value::as_object_mut) {
+        s.insert("second_factor".into(), json!({"required": required, "enabled": on}));
+    }
+    if let Some(s) = env.pointer_mut("/user_settings/sign_up").and_then(Value::as_object_mut) {
+        s.insert("mfa".into(), json!({"required": required}));
+    }
+    if let Some(a) = env.get_mut("auth_config").and_then(Value::as_object_mut) {
+        a.insert("reverification".into(), json!(true));
+    }
 }
 
 async fn environment(State(state): State<AppState>) -> Response {

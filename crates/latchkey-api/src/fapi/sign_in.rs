@@ -1,6 +1,6 @@
 //! Sign-in attempts (`/v1/client/sign_ins…`, docs/frontend-api.md §6): create (with an
 //! identifier and password, a sign-in token as `ticket`, or a provider's `oauth_*` strategy,
-//! see `oauth.rs`), read, the first factor, and the
+//! see `oauth.rs`), read, the first factor, the second factor (docs/second-factors.md), and the
 //! new password of a reset (`reset_password`, after a `reset_password_email_code` factor).
 
 use axum::extract::{Path, State};
@@ -20,6 +20,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/client/sign_ins/{id}", get(get_sign_in))
         .route("/v1/client/sign_ins/{id}/prepare_first_factor", post(prepare_first_factor))
         .route("/v1/client/sign_ins/{id}/attempt_first_factor", post(attempt_first_factor))
+        .route("/v1/client/sign_ins/{id}/prepare_second_factor", post(prepare_second_factor))
+        .route("/v1/client/sign_ins/{id}/attempt_second_factor", post(attempt_second_factor))
         .route("/v1/client/sign_ins/{id}/reset_password", post(reset_password))
 }
 
@@ -86,6 +88,32 @@ async fn attempt_first_factor(
         _ => p.required("code")?,
     };
     let step = state.services.attempt_first_factor(&c.caller.ctx, &c.client, &id, &strategy, &secret).await?;
+    c.reply(&state, json::sign_in_json(&step.row, &state.avatar()), step.new_client_token).await
+}
+
+/// Authenticator apps and backup codes need no preparation (docs/second-factors.md).
+async fn prepare_second_factor(
+    State(state): State<AppState>,
+    c: OnClient,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let strategy = p.text("strategy").unwrap_or_default();
+    let row = state.services.prepare_second_factor(&c.client, &id, &strategy).await?;
+    c.reply(&state, json::sign_in_json(&row, &state.avatar()), None).await
+}
+
+/// The second step: a code of the user's authenticator app or a backup code; the session
+/// exists only once it passes.
+async fn attempt_second_factor(
+    State(state): State<AppState>,
+    c: OnClient,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let strategy = p.required("strategy")?;
+    let code = p.required("code")?;
+    let step = state.services.attempt_second_factor(&c.caller.ctx, &c.client, &id, &strategy, &code).await?;
     c.reply(&state, json::sign_in_json(&step.row, &state.avatar()), step.new_client_token).await
 }
 

@@ -4,6 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use latchkey_core::reverification::STRICT;
 use latchkey_service::account::ProfileUpdate;
 use latchkey_service::ServiceError;
 
@@ -170,7 +171,8 @@ pub(super) async fn user_password(form: PageForm) -> Response {
         let keep = p.flag("sign_out_of_other_sessions").then_some(me.session.id.as_str());
         let current = p.text("current_password");
         let new = p.text("new_password").unwrap_or_default();
-        state.account.change_password(&caller.ctx, &me.who, current.as_deref(), &new, keep).await.map(|_| ())
+        let recent = state.services.users().reverified(&me.who, STRICT).await?;
+        state.account.change_password(&caller.ctx, &recent, current.as_deref(), &new, keep).await.map(|_| ())
     })
     .await
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use latchkey_core::clock::Millis;
 use latchkey_core::ids::IdKind;
+use latchkey_core::secret::ConfigSecret;
 use latchkey_store::{OutboxEvent, PeopleStore, StoreError};
 use serde_json::Value;
 
@@ -40,6 +41,8 @@ pub struct AdminService {
     pub(crate) orgs: Arc<crate::orgs::OrgService>,
     pub(crate) events: Events,
     pub(crate) config: ServiceConfig,
+    /// Users' second factors: imports, removal, checking a code.
+    pub(crate) factors: Arc<crate::second_factors::Factors>,
 }
 
 impl AdminService {
@@ -80,6 +83,10 @@ pub struct NewUser {
     pub delete_self_enabled: Option<bool>,
     pub create_organization_enabled: Option<bool>,
     pub create_organizations_limit: Option<i64>,
+    /// An authenticator-app key to import (base32), enabled at once.
+    pub totp_secret: Option<ConfigSecret>,
+    /// Backup codes to import, in plain.
+    pub backup_codes: Option<Vec<ConfigSecret>>,
 }
 
 /// A change to a user; `None` leaves a field alone, `Some(None)` clears it.

@@ -3,6 +3,7 @@
 
 use latchkey_core::ids::IdKind;
 use latchkey_core::password::check_new_password;
+use latchkey_core::secret::ConfigSecret;
 use latchkey_store::{EmailRow, PhoneRow, StoreError, UserQuery, UserRecord, UserRow};
 use serde_json::Value;
 
@@ -85,7 +86,12 @@ impl AdminService {
         user.delete_self_enabled = input.delete_self_enabled.unwrap_or(true);
         user.create_organization_enabled = input.create_organization_enabled.unwrap_or(true);
         user.create_organizations_limit = limit_param(input.create_organizations_limit)?;
-        let record = UserRecord { user, emails, phones, external_accounts: vec![] };
+        let mut record =
+            UserRecord { user, emails, phones, external_accounts: vec![], second_factors: Default::default() };
+        let codes: Option<Vec<String>> =
+            input.backup_codes.as_ref().map(|c| c.iter().map(|s| s.expose().to_owned()).collect());
+        record.second_factors =
+            self.factors.imported(&record, input.totp_secret.as_ref().map(ConfigSecret::expose), codes.as_deref())?;
         let event = self.users.user_event("user.created", &record);
         self.emitting(vec![event]).create_user(&record).await.map_err(user_conflict)?;
         tracing::info!(user_id = %user_id, "user created by an administrator");
@@ -239,6 +245,7 @@ impl AdminService {
             emails: record.emails.clone(),
             phones: record.phones.clone(),
             external_accounts: record.external_accounts.clone(),
+            second_factors: Default::default(),
         };
         self.emitting(vec![self.users.user_event("user.updated", &after)]).update_user(&user).await?;
         self.users.user(user_id).await

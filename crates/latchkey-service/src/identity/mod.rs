@@ -5,6 +5,8 @@
 //! - `sign_up`: sign-up attempts, their email code, the new account;
 //! - `sign_in`: sign-in attempts, password and email-code factors, lockout;
 //! - `reset_password`: "Forgot password?", a reset code and the new password on a sign-in;
+//! - `second_factor`: the sign-in's second step (authenticator app or backup code);
+//! - `reverification`: step-up checks of a session (`/v1/client/sessions/{id}/verify…`);
 //! - `oauth_sign_in`: sign-in with an identity provider, its callback, account linking;
 //! - `oauth_sign_up`: the sign-up that takes a provider's sign-in over (`transfer`);
 //! - `sessions`: active sessions, session tokens, touch, end, sign-out.
@@ -16,6 +18,8 @@ mod oauth_connect;
 mod oauth_sign_in;
 mod oauth_sign_up;
 mod reset_password;
+mod reverification;
+mod second_factor;
 mod secret_keys;
 mod sessions;
 mod sign_in;
@@ -25,6 +29,8 @@ pub use clients::ClientView;
 pub use oauth_connect::ConnectionStart;
 pub use oauth_sign_in::{CallbackOutcome, CallbackParams, CALLBACK_PATH};
 pub use reset_password::NewPassword;
+pub use reverification::{FactorState, FirstFactorOption, Progress, Reverification};
+pub use second_factor::supported_second_factors;
 
 use latchkey_core::code::{CodeOutcome, PendingCode};
 use latchkey_core::email::normalize_email;

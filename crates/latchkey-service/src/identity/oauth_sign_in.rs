@@ -85,6 +85,10 @@ impl Services {
             updated_at: now,
             abandon_at: now + ATTEMPT_LIFETIME_MS,
             version: 1,
+            second_factors_supported: None,
+            second_factor_strategy: None,
+            second_factor_status: None,
+            second_factor_attempts: 0,
         };
         let claims = StateClaims {
             attempt_id: row.id.clone(),

@@ -37,9 +37,20 @@ impl Services {
         if now - session.last_active_at > 60_000 {
             session.last_active_at = now;
             session.updated_at = now;
-            self.store.update_session(&session).await?;
+            self.record_activity(&session).await?;
         }
         self.sign_session_token(ctx, &session).await
+    }
+
+    /// Writes the session's last activity and active organization, only while it is active: a
+    /// revocation that lands meanwhile is never undone (401 then).
+    async fn record_activity(&self, session: &SessionRow) -> Result<()> {
+        let org = session.active_org_id.as_deref();
+        if self.store.record_session_activity(&session.id, org, session.last_active_at).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::unauthenticated("The session is no longer active."))
+        }
     }
 
     pub(crate) async fn sign_session_token(&self, ctx: &RequestContext, session: &SessionRow) -> Result<String> {
@@ -81,7 +92,7 @@ impl Services {
             None => (None, None),
         };
         let now_s = self.clock.now_secs();
-        let minutes_since_sign_in = (self.now() - session.created_at).max(0) / 60_000;
+
         let claims = SessionClaims {
             sub: session.user_id.clone(),
             sid: session.id.clone(),
@@ -91,7 +102,7 @@ impl Services {
             iat: now_s,
             nbf: now_s - 10,
             v: 2,
-            fva: [minutes_since_sign_in, -1],
+            fva: self.users.factor_ages(session),
             sts: "active".into(),
             o,
             fea,
@@ -116,7 +127,7 @@ impl Services {
         let now = self.now();
         session.last_active_at = now;
         session.updated_at = now;
-        self.store.update_session(&session).await?;
+        self.record_activity(&session).await?;
         let mut client = ClientRow::clone(client);
         if client.last_active_session_id.as_deref() != Some(session_id) {
             client.last_active_session_id = Some(session_id.to_owned());

@@ -11,6 +11,7 @@ use latchkey_store::{AccountFailure, CodeFields, CompleteSignIn, FailedAttempt, 
 use crate::attempts::CodePurpose;
 use crate::authority::Client;
 use crate::error::{Result, ServiceError};
+use crate::second_factors::{Policy, Strategy};
 use crate::{Action, RequestContext, Services};
 
 use super::reset_password::{reset_code_mail, RESET_PASSWORD_EMAIL_CODE};
@@ -68,6 +69,10 @@ impl Services {
             updated_at: now,
             abandon_at: now + ATTEMPT_LIFETIME_MS,
             version: 1,
+            second_factors_supported: None,
+            second_factor_strategy: None,
+            second_factor_status: None,
+            second_factor_attempts: 0,
         };
         self.store.insert_sign_in(&row).await?;
         if input.strategy.as_deref() == Some("password") || (input.strategy.is_none() && input.password.is_some()) {
@@ -310,19 +315,42 @@ impl Services {
         writes: SignInWrites,
     ) -> Result<Step<SignInRow>> {
         let now = self.now();
-        if let Some(user) = self.store.get_user_row(user_id).await? {
-            self.users.refuse_blocked(&user)?;
+        let record = self.store.get_user(user_id).await?;
+        if let Some(user) = &record {
+            self.users.refuse_blocked(&user.user)?;
         }
-        let session = self.users.new_session(&client.id, user_id);
-        row.status = "complete".into();
         row.first_factor_status = Some("verified".into());
+        let second_factors = record.as_ref().map(|r| Strategy::available(&r.second_factors)).unwrap_or_default();
+        if !writes.second_factor_proved && self.config.second_factors != Policy::Off && !second_factors.is_empty() {
+            // The first factor passed; the session waits for the second (docs/second-factors.md).
+            row.status = "needs_second_factor".into();
+            row.second_factors_supported =
+                Some(second_factors.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","));
+            let done = CompleteSignIn {
+                sign_in: row.clone(),
+                session: None,
+                user_id: user_id.to_owned(),
+                rehashed_password: writes.rehashed,
+                password_changed_at: writes.password_changed.then_some(now),
+                client_token_digest: String::new(),
+                external_account: writes.external_account,
+                now,
+            };
+            self.emitting(writes.events).complete_sign_in(&done).await?;
+            return Ok(Step::pending(row));
+        }
+        let mut session = self.users.new_session(&client.id, user_id);
+        if writes.second_factor_proved {
+            session.second_factor_verified_at = Some(now);
+        }
+        row.status = "complete".into();
         row.created_session_id = Some(session.id.clone());
         let mut events = vec![self.users.session_event("session.created", &session)];
         events.extend(writes.events);
         let client_token = new_opaque_secret(self.rng.as_ref());
         let done = CompleteSignIn {
             sign_in: row.clone(),
-            session,
+            session: Some(session),
             user_id: user_id.to_owned(),
             rehashed_password: writes.rehashed,
             password_changed_at: writes.password_changed.then_some(now),
@@ -347,4 +375,6 @@ pub(crate) struct SignInWrites {
     pub events: Vec<OutboxEvent>,
     /// The identity provider's account that signed in (added or refreshed).
     pub external_account: Option<latchkey_store::ExternalAccountRow>,
+    /// The second factor passed just now: the session starts with it proved.
+    pub second_factor_proved: bool,
 }

@@ -278,6 +278,7 @@ impl Services {
                     emails: vec![email_row.clone()],
                     phones: vec![],
                     external_accounts: external_account.iter().cloned().collect(),
+                    second_factors: Default::default(),
                 },
             ),
             self.users.session_event("session.created", &session),

@@ -2,7 +2,7 @@
 //! the provider's id of the person, one per provider and person, gone with their user.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
-use super::{client, session, sign_in, uid, user};
+use super::{bare, client, session, sign_in, uid, user};
 use crate::records::*;
 use crate::Store;
 
@@ -39,7 +39,7 @@ async fn sign_in_with(store: &dyn Store, user_id: &str, external: &ExternalAccou
     store
         .complete_sign_in(&CompleteSignIn {
             sign_in: done,
-            session: session(&uid("sess"), &c.id, user_id),
+            session: Some(session(&uid("sess"), &c.id, user_id)),
             user_id: user_id.into(),
             rehashed_password: None,
             password_changed_at: None,
@@ -52,10 +52,7 @@ async fn sign_in_with(store: &dyn Store, user_id: &str, external: &ExternalAccou
 
 pub async fn provider_accounts_join_their_user(store: &dyn Store) {
     let ada = uid("user");
-    store
-        .create_user(&UserRecord { user: user(&ada, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await
-        .unwrap();
+    store.create_user(&bare(user(&ada, None))).await.unwrap();
     let subject = uid("google-sub");
     let first = account(&ada, &subject);
     sign_in_with(store, &ada, &first).await.unwrap();
@@ -73,10 +70,7 @@ pub async fn provider_accounts_join_their_user(store: &dyn Store) {
     // One account per provider and person: a second row for the same person is refused, and
     // its whole sign-in with it (no session is left behind).
     let eve = uid("user");
-    store
-        .create_user(&UserRecord { user: user(&eve, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await
-        .unwrap();
+    store.create_user(&bare(user(&eve, None))).await.unwrap();
     let twin = account(&eve, &subject);
     assert!(sign_in_with(store, &eve, &twin).await.is_err());
     assert!(store.sessions_for_user(&eve).await.unwrap().is_empty());

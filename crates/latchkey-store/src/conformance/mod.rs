@@ -14,6 +14,7 @@ pub mod external;
 pub mod instance;
 pub mod invitations;
 pub mod orgs;
+pub mod second_factors;
 pub mod sessions;
 pub mod sync;
 pub mod users;
@@ -46,6 +47,8 @@ macro_rules! conformance_scenarios {
             instance::attempt_counters,
             sessions::abandoned_attempts_and_idle_clients_are_pruned,
             external::provider_accounts_join_their_user,
+            second_factors::totp_steps_and_backup_codes_work_once,
+            second_factors::session_verification_never_revives_a_session,
             sync::pushes_apply_in_order_and_replays_change_nothing,
             sync::an_op_id_twice_in_one_push_is_applied_once,
             sync::merge_results_and_tombstones,
@@ -115,6 +118,11 @@ pub fn user(id: &str, username: Option<&str>) -> UserRow {
     }
 }
 
+/// A user with no identifications or factors.
+pub fn bare(user: UserRow) -> UserRecord {
+    UserRecord { user, emails: vec![], phones: vec![], external_accounts: vec![], second_factors: Default::default() }
+}
+
 pub fn email(user_id: &str, address: &str, verified: bool) -> EmailRow {
     EmailRow {
         id: uid("idn"),
@@ -153,6 +161,9 @@ fn session(id: &str, client_id: &str, user_id: &str) -> SessionRow {
         last_active_at: 1_000,
         expire_at: 10_000,
         abandon_at: 20_000,
+        first_factor_verified_at: None,
+        second_factor_verified_at: None,
+        reverification: None,
     }
 }
 
@@ -174,6 +185,10 @@ fn sign_in(id: &str, client_id: &str) -> SignInRow {
         updated_at: 1_000,
         abandon_at: 2_000,
         version: 1,
+        second_factors_supported: None,
+        second_factor_strategy: None,
+        second_factor_status: None,
+        second_factor_attempts: 0,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Organizations: roles, memberships with their limit and last-admin rule, invitations.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
-use super::{uid, user};
+use super::{bare, uid, user};
 use crate::records::*;
 use crate::{Store, StoreError};
 
@@ -51,10 +51,7 @@ pub async fn organizations(store: &dyn Store) {
 
     let users: Vec<String> = (0..4).map(|_| uid("user")).collect();
     for u in &users {
-        store
-            .create_user(&UserRecord { user: user(u, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-            .await
-            .unwrap();
+        store.create_user(&bare(user(u, None))).await.unwrap();
     }
     let slug = uid("slug").to_lowercase();
     let o = OrganizationRow { created_by: Some(users[0].clone()), ..org(&uid("org"), &slug) };

@@ -2,16 +2,13 @@
 //! pruning of what was abandoned.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
-use super::{client, email, session, sign_in, sign_up, uid, user};
+use super::{bare, client, email, session, sign_in, sign_up, uid, user};
 use crate::records::*;
 use crate::{Store, StoreError};
 
 pub async fn sessions_and_clients(store: &dyn Store) {
     let a = uid("user");
-    store
-        .create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await
-        .unwrap();
+    store.create_user(&bare(user(&a, None))).await.unwrap();
     let c1 = client(&uid("client"));
     store.insert_client(&c1).await.unwrap();
     assert_eq!(store.client_by_token_digest(&c1.token_digest).await.unwrap(), Some(c1.clone()));
@@ -101,10 +98,7 @@ pub async fn sign_up_completion_is_atomic(store: &dyn Store) {
 
 pub async fn failures_are_counted(store: &dyn Store) {
     let a = uid("user");
-    store
-        .create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await
-        .unwrap();
+    store.create_user(&bare(user(&a, None))).await.unwrap();
     let c = client(&uid("client"));
     store.insert_client(&c).await.unwrap();
     let mut attempt = sign_in(&uid("sia"), &c.id);
@@ -141,10 +135,7 @@ pub async fn failures_are_counted(store: &dyn Store) {
 
 pub async fn session_queries(store: &dyn Store) {
     let a = uid("user");
-    store
-        .create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await
-        .unwrap();
+    store.create_user(&bare(user(&a, None))).await.unwrap();
     let c = client(&uid("client"));
     store.insert_client(&c).await.unwrap();
     let live = SessionRow {
@@ -189,10 +180,7 @@ pub async fn abandoned_attempts_and_idle_clients_are_pruned(store: &dyn Store) {
         store.insert_client(c).await.unwrap();
     }
     let u = uid("user");
-    store
-        .create_user(&UserRecord { user: user(&u, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await
-        .unwrap();
+    store.create_user(&bare(user(&u, None))).await.unwrap();
     store.insert_session(&session(&uid("sess"), &used.id, &u)).await.unwrap();
     let abandoned = SignInRow { abandon_at: far - 1, ..sign_in(&uid("sia"), &fresh.id) };
     let live = SignInRow { abandon_at: far + 1, ..sign_in(&uid("sia"), &fresh.id) };

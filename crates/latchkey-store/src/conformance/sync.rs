@@ -262,6 +262,7 @@ pub async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
             emails: vec![],
             phones: vec![],
             external_accounts: vec![],
+            second_factors: Default::default(),
         })
         .await
         .unwrap();

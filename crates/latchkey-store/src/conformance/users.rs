@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{client, email, session, uid, user, COUNTER};
+use super::{bare, client, email, session, uid, user, COUNTER};
 use crate::records::*;
 use crate::{Store, StoreError};
 
@@ -16,6 +16,7 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
         emails: vec![email(&a, &address, true)],
         phones: vec![],
         external_accounts: vec![],
+        second_factors: Default::default(),
     };
     rec.user.primary_email_id = Some(rec.emails[0].id.clone());
     rec.phones.push(PhoneRow {
@@ -44,6 +45,7 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
             emails: vec![],
             phones: vec![],
             external_accounts: vec![],
+            second_factors: Default::default(),
         })
         .await;
     assert!(matches!(&err, Err(e) if e.is_conflict_on("username")), "{err:?}");
@@ -53,6 +55,7 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
             emails: vec![email(&b, &address, true)],
             phones: vec![],
             external_accounts: vec![],
+            second_factors: Default::default(),
         })
         .await;
     assert!(matches!(&err, Err(e) if e.is_conflict_on("email")), "{err:?}");
@@ -64,6 +67,7 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
             emails: vec![email(&b, &address, false)],
             phones: vec![],
             external_accounts: vec![],
+            second_factors: Default::default(),
         })
         .await
         .unwrap();
@@ -87,10 +91,7 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
 
 pub async fn optimistic_updates(store: &dyn Store) {
     let a = uid("user");
-    store
-        .create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await
-        .unwrap();
+    store.create_user(&bare(user(&a, None))).await.unwrap();
     let mut u = store.get_user(&a).await.unwrap().unwrap().user;
     let stale = u.clone();
     u.first_name = Some("Grace".into());
@@ -131,6 +132,7 @@ pub async fn phones_and_emails(store: &dyn Store) {
             emails: vec![e.clone()],
             phones: vec![p.clone()],
             external_accounts: vec![],
+            second_factors: Default::default(),
         })
         .await
         .unwrap();
@@ -146,6 +148,7 @@ pub async fn phones_and_emails(store: &dyn Store) {
             emails: vec![],
             phones: vec![taken],
             external_accounts: vec![],
+            second_factors: Default::default(),
         })
         .await;
     assert!(matches!(err, Err(StoreError::Conflict(_))), "a verified number belongs to one user");
@@ -155,10 +158,7 @@ pub async fn phones_and_emails(store: &dyn Store) {
 
 pub async fn a_ban_and_its_revocation_land_together(store: &dyn Store) {
     let a = uid("user");
-    store
-        .create_user(&UserRecord { user: user(&a, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await
-        .unwrap();
+    store.create_user(&bare(user(&a, None))).await.unwrap();
     let c = client(&uid("client"));
     store.insert_client(&c).await.unwrap();
     let s = session(&uid("sess"), &c.id, &a);
@@ -196,6 +196,7 @@ pub async fn user_queries(store: &dyn Store) {
             emails: vec![email(&id, &format!("{m}-{i}@example.com"), true)],
             phones: vec![],
             external_accounts: vec![],
+            second_factors: Default::default(),
         };
         rec.phones.push(PhoneRow {
             id: uid("idn"),
@@ -304,9 +305,6 @@ pub async fn user_queries(store: &dyn Store) {
     assert_eq!(store.user_id_by_external_id(&format!("ext-{m}-2")).await.unwrap(), Some(ids[2].clone()));
     let mut dup = user(&uid("user"), None);
     dup.external_id = Some(format!("ext-{m}-2"));
-    let err = store
-        .create_user(&UserRecord { user: dup, emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await
-        .unwrap_err();
+    let err = store.create_user(&bare(dup)).await.unwrap_err();
     assert!(err.is_conflict_on("external_id"), "external ids are unique: {err:?}");
 }

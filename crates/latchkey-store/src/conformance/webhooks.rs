@@ -2,9 +2,9 @@
 //! then), fan-out by filter, claims with leases, attempts, disabling, replays and pruning.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
-use super::{uid, user};
+use super::{bare, uid, user};
 use crate::webhooks::*;
-use crate::{Store, UserRecord};
+use crate::Store;
 
 fn endpoint(types: &[&str]) -> WebhookEndpointRow {
     WebhookEndpointRow {
@@ -80,11 +80,7 @@ pub async fn events_land_with_their_change_only(store: &dyn Store) {
     // A change with its event: the message and one delivery per accepting endpoint.
     let id = uid("user");
     let created = event("user.created", 1_000);
-    store
-        .emitting(vec![created.clone()])
-        .create_user(&UserRecord { user: user(&id, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await
-        .unwrap();
+    store.emitting(vec![created.clone()]).create_user(&bare(user(&id, None))).await.unwrap();
     assert_eq!(store.get_webhook_message(&created.id).await.unwrap(), Some(created.clone()));
     for (e, n) in [(&all, 1), (&created_only, 1), (&deleted_only, 0), (&disabled, 0)] {
         let d = deliveries_of(store, &e.id).await;
@@ -97,10 +93,7 @@ pub async fn events_land_with_their_change_only(store: &dyn Store) {
 
     // A failed change leaves no event: the same user again is a conflict.
     let again = event("user.created", 1_100);
-    let dup = store
-        .emitting(vec![again.clone()])
-        .create_user(&UserRecord { user: user(&id, None), emails: vec![], phones: vec![], external_accounts: vec![] })
-        .await;
+    let dup = store.emitting(vec![again.clone()]).create_user(&bare(user(&id, None))).await;
     assert!(dup.is_err());
     assert_eq!(store.get_webhook_message(&again.id).await.unwrap(), None);
 

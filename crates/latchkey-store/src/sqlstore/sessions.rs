@@ -15,6 +15,7 @@ record!(ClientRow in "clients" {
 });
 record!(SessionRow in "sessions" {
     id, client_id, user_id, status, active_org_id, created_at, updated_at, last_active_at, expire_at, abandon_at,
+    first_factor_verified_at, second_factor_verified_at, reverification,
 });
 record!(SignUpRow in "sign_ups", versioned by version {
     id, client_id, status, email, email_taken, email_verified, username, first_name, last_name, password_hash,
@@ -24,7 +25,9 @@ record!(SignUpRow in "sign_ups", versioned by version {
 record!(SignInRow in "sign_ins", versioned by version {
     id, client_id, status, identifier, user_id, email_address_id, first_factor_strategy, first_factor_status,
     first_factor_error, external_profile, code [code_digest, code_expires_at, code_attempts, code_consumed],
-    created_session_id, created_at, updated_at, abandon_at, version,
+    created_session_id, created_at, updated_at, abandon_at, version, second_factors_supported, second_factor_strategy,
+    second_factor_status,
+    second_factor_attempts,
 });
 
 /// Inserts a sign-up or sign-in and makes it its client's current one (`client_column`), in one
@@ -133,14 +136,23 @@ impl<D: SqlDriver> SessionStore for SqlStore<D> {
     async fn complete_sign_in(&self, done: &CompleteSignIn) -> Result<()> {
         let mut tx = self.begin().await?;
         update_versioned_in(&mut tx, &done.sign_in).await?;
-        insert_in(&mut tx, &done.session).await?;
-        hand_session_to_client(&mut tx, &done.session, &done.client_token_digest).await?;
-        tx.execute(
-            "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = $2, last_active_at = $2, \
-             updated_at = $2, version = version + 1 WHERE id = $1",
-            &[done.user_id.clone().into(), done.now.into()],
-        )
-        .await?;
+        if let Some(session) = &done.session {
+            insert_in(&mut tx, session).await?;
+            hand_session_to_client(&mut tx, session, &done.client_token_digest).await?;
+            tx.execute(
+                "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = $2, last_active_at = $2, \
+                 updated_at = $2, version = version + 1 WHERE id = $1",
+                &[done.user_id.clone().into(), done.now.into()],
+            )
+            .await?;
+        } else {
+            // The password was right: its failure count starts over, though no session exists yet.
+            tx.execute(
+                "UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = $1 AND failed_attempts > 0",
+                &[done.user_id.clone().into()],
+            )
+            .await?;
+        }
         if let Some(account) = &done.external_account {
             super::external::write_external_account(&mut tx, account).await?;
         }
@@ -186,6 +198,32 @@ impl<D: SqlDriver> SessionStore for SqlStore<D> {
 
     async fn get_session(&self, id: &str) -> Result<Option<SessionRow>> {
         self.get(id).await
+    }
+
+    async fn record_session_activity(&self, id: &str, active_org_id: Option<&str>, now: i64) -> Result<bool> {
+        self.write_once(
+            "UPDATE sessions SET last_active_at = $2, updated_at = $2, active_org_id = $3 \
+             WHERE id = $1 AND status = 'active'",
+            &[id.into(), now.into(), active_org_id.map(str::to_owned).into()],
+        )
+        .await
+    }
+
+    async fn record_session_verification(&self, v: &SessionVerification) -> Result<bool> {
+        self.write_once(
+            "UPDATE sessions SET reverification = $2, \
+             first_factor_verified_at = COALESCE($3, first_factor_verified_at), \
+             second_factor_verified_at = COALESCE($4, second_factor_verified_at), updated_at = $5 \
+             WHERE id = $1 AND status = 'active'",
+            &[
+                v.session_id.clone().into(),
+                v.reverification.clone().into(),
+                v.first_factor_verified_at.into(),
+                v.second_factor_verified_at.into(),
+                v.now.into(),
+            ],
+        )
+        .await
     }
 
     async fn update_session(&self, session: &SessionRow) -> Result<()> {

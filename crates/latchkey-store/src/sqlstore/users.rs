@@ -148,12 +148,18 @@ async fn load_users<D: SqlDriver>(s: &SqlStore<D>, users: Vec<UserRow>) -> Resul
     let emails: Vec<EmailRow> = s.find_all(&filter, &ids).await?;
     let phones: Vec<PhoneRow> = s.find_all(&filter, &ids).await?;
     let accounts: Vec<ExternalAccountRow> = s.find_all(&filter, &ids).await?;
+    let totps: Vec<TotpRow> = s.find_all(&filter, &ids).await?;
+    let backup_codes: Vec<BackupCodeRow> = s.find_all(&filter, &ids).await?;
     Ok(users
         .into_iter()
         .map(|user| UserRecord {
             emails: emails.iter().filter(|e| e.user_id == user.id).cloned().collect(),
             phones: phones.iter().filter(|p| p.user_id == user.id).cloned().collect(),
             external_accounts: accounts.iter().filter(|a| a.user_id == user.id).cloned().collect(),
+            second_factors: SecondFactors {
+                totp: totps.iter().find(|t| t.user_id == user.id).cloned(),
+                backup_codes: backup_codes.iter().filter(|c| c.user_id == user.id).cloned().collect(),
+            },
             user,
         })
         .collect())
@@ -170,6 +176,7 @@ impl<D: SqlDriver> UserStore for SqlStore<D> {
         for p in &u.phones {
             insert_in(&mut tx, p).await?;
         }
+        super::second_factors::insert_second_factors(&mut tx, &u.second_factors).await?;
         tx.commit().await
     }
 

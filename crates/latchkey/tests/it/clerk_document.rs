@@ -261,14 +261,14 @@ crate::both_backends!(body_fields_are_honoured_or_refused, |backend| async move 
     let server = TestServer::start(backend).await;
     let admin = Admin::new(&server).await;
     let refused =
-        admin.post("/v1/users", json!({"email_address": ["ada@example.com"], "totp_secret": "JBSWY3DP"})).await;
+        admin.post("/v1/users", json!({"email_address": ["ada@example.com"], "bypass_client_trust": true})).await;
     assert_eq!(
         (refused.status, refused.error_code()),
         (StatusCode::BAD_REQUEST, "form_param_unknown"),
         "{}",
         refused.text
     );
-    assert_eq!(refused.body["errors"][0]["meta"]["param_name"], "totp_secret");
+    assert_eq!(refused.body["errors"][0]["meta"]["param_name"], "bypass_client_trust");
     assert!(refused.body["errors"][0]["long_message"].as_str().unwrap().contains("email_address"));
     let users = admin.get("/v1/users/count").await;
     assert_eq!(users.body["total_count"], 0, "nothing was created");

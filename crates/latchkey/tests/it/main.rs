@@ -26,6 +26,8 @@ mod process;
 mod proxy;
 mod proxy_paths;
 mod reset_password;
+mod reverification;
+mod second_factors;
 mod security;
 mod sync;
 mod sync_crash;

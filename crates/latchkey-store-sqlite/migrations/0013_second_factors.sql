@@ -1,0 +1,1 @@
+../../latchkey-store/migrations/0013_second_factors.sql
