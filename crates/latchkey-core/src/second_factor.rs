@@ -29,6 +29,20 @@ pub const BACKUP_CODE_COUNT: usize = 10;
 const BACKUP_CODE_ALPHABET: &[u8; 31] = b"23456789abcdefghjkmnpqrstuvwxyz";
 const BACKUP_CODE_LEN: usize = 10;
 
+/// Whether this instance uses second factors (`[second_factors] policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// No second step at sign-in, no enrolment.
+    Off,
+    /// Users choose (Clerk's default).
+    #[default]
+    Optional,
+    /// A user without a second factor must add one before their session becomes active
+    /// (Clerk's `setup-mfa` session task).
+    Required,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TotpError {
     #[error("the secret must be base32 (RFC 4648) of at least 80 bits")]

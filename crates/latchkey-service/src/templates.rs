@@ -212,7 +212,7 @@ impl Services {
     /// An active session, for minting tokens from the Backend API.
     async fn active_session(&self, session_id: &str) -> Result<SessionRow> {
         let session = self.users.session(session_id).await?;
-        if !self.users.session_is_active(&session) {
+        if !self.users.session_is_active(&session) || session.pending_task.is_some() {
             return Err(ServiceError::not_found("Active session")
                 .long("The session has ended, expired or been revoked, so no token can be issued for it."));
         }

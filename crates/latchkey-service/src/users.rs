@@ -11,7 +11,9 @@ use latchkey_core::ids::IdKind;
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
 use latchkey_core::session::SessionStatus;
 use latchkey_core::Random;
-use latchkey_store::{ClientRow, CodeFields, EmailRow, OutboxEvent, PeopleStore, SessionRow, UserRecord, UserRow};
+use latchkey_store::{
+    ClientRow, CodeFields, EmailRow, OutboxEvent, PeopleStore, SecondFactors, SessionRow, UserRecord, UserRow,
+};
 use serde_json::{json, Value};
 
 use latchkey_core::reverification::{factor_ages, Requirement};
@@ -20,6 +22,7 @@ use crate::authority::{Reverified, SignedIn};
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::webhooks::Events;
 use crate::ServiceConfig;
+use latchkey_core::second_factor::Policy;
 
 pub struct Users {
     store: Arc<dyn PeopleStore>,
@@ -177,10 +180,20 @@ impl Users {
         self.config.session.effective_status(status, s.expire_at, s.last_active_at, self.now()) == SessionStatus::Active
     }
 
-    /// The status a session shows now (an active session past its deadline shows `expired`).
+    /// The status a session shows now (an active session past its deadline shows `expired`;
+    /// one with a task to finish shows `pending`).
     pub fn session_status(&self, s: &SessionRow) -> &'static str {
         let status = SessionStatus::parse(&s.status).unwrap_or(SessionStatus::Ended);
-        self.config.session.effective_status(status, s.expire_at, s.last_active_at, self.now()).as_str()
+        match self.config.session.effective_status(status, s.expire_at, s.last_active_at, self.now()) {
+            SessionStatus::Active if s.pending_task.is_some() => "pending",
+            other => other.as_str(),
+        }
+    }
+
+    /// The task a new session of a user with `factors` starts with: `setup-mfa` when the
+    /// instance requires a second factor the user does not have (docs/second-factors.md).
+    pub(crate) fn setup_task(&self, factors: &SecondFactors) -> Option<String> {
+        (self.config.second_factors == Policy::Required && !factors.any()).then(|| "setup-mfa".to_owned())
     }
 
     pub(crate) fn new_session(&self, client_id: &str, user_id: &str) -> SessionRow {
@@ -199,6 +212,7 @@ impl Users {
             first_factor_verified_at: None,
             second_factor_verified_at: None,
             reverification: None,
+            pending_task: None,
         }
     }
 

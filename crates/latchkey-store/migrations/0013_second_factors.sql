@@ -27,6 +27,9 @@ CREATE INDEX backup_codes_user ON backup_codes (user_id);
 ALTER TABLE sessions ADD COLUMN first_factor_verified_at BIGINT;
 ALTER TABLE sessions ADD COLUMN second_factor_verified_at BIGINT;
 ALTER TABLE sessions ADD COLUMN reverification TEXT;
+-- A task the holder must finish before the session is fully active (Clerk's `pending`
+-- status): `setup-mfa` when the instance requires a second factor the user has not set up.
+ALTER TABLE sessions ADD COLUMN pending_task TEXT;
 
 -- A sign-in's second step: the factors the user can use (comma-separated, known only once the
 -- first factor passed), the factor tried, its status, and the wrong codes it has had.

@@ -298,6 +298,9 @@ pub struct SessionRow {
     pub second_factor_verified_at: Option<i64>,
     /// A step-up check in progress (JSON, the service's own shape), or `None`.
     pub reverification: Option<String>,
+    /// A task the holder must finish first (`setup-mfa`): the session shows `pending` and its
+    /// tokens say `sts: "pending"`. Proving a second factor finishes it.
+    pub pending_task: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -129,8 +129,8 @@ pub trait SessionStore: Send + Sync {
     /// session is no longer active (a revocation meanwhile is never undone).
     async fn record_session_activity(&self, id: &str, active_org_id: Option<&str>, now: i64) -> Result<bool>;
     /// Stores a step-up check's progress on an active session (`None` ends it) and, when a
-    /// factor was just proved, when: `None` keeps the stored time. False when the session is
-    /// no longer active.
+    /// factor was just proved, when: `None` keeps the stored time; a second factor proved
+    /// finishes the session's pending task. False when the session is no longer active.
     async fn record_session_verification(&self, v: &SessionVerification) -> Result<bool>;
     async fn sessions_for_client(&self, client_id: &str) -> Result<Vec<SessionRow>>;
     async fn sessions_for_user(&self, user_id: &str) -> Result<Vec<SessionRow>>;

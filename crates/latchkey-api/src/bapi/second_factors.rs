@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{delete, post};
-use latchkey_service::second_factors::Removal;
+use latchkey_service::admin::Removal;
 use serde_json::json;
 
 use super::input::Body;

@@ -45,6 +45,15 @@ pub struct TokenView {
     pub jwt: String,
 }
 
+/// The client lists live sessions only: `active`, or `pending` while a task is due.
+fn status_of(s: &SessionRow) -> &'static str {
+    if s.pending_task.is_some() {
+        "pending"
+    } else {
+        "active"
+    }
+}
+
 /// `user` comes with the memberships its user object lists.
 pub fn session_view(
     s: &SessionRow,
@@ -68,7 +77,7 @@ pub fn session_view(
         last_active_token: token.map(|jwt| TokenView { object: "token", jwt: jwt.to_owned() }),
         last_active_organization_id: s.active_org_id.clone(),
         actor: None,
-        tasks: None,
+        tasks: s.pending_task.as_ref().map(|key| json!([{"key": key}])),
         user,
         public_user_data,
         factor_verification_age: factor_ages(
@@ -389,7 +398,7 @@ pub fn client_json(
         .map(|(s, u)| {
             let token = tokens.iter().find(|(id, _)| *id == s.id).map(|(_, t)| t.as_str());
             let joined = memberships.get(&u.user.id).cloned().unwrap_or_default();
-            session_view(s, "active", Some((u, joined)), token, now, img)
+            session_view(s, status_of(s), Some((u, joined)), token, now, img)
         })
         .collect();
     let last_active =

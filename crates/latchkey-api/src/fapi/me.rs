@@ -166,8 +166,14 @@ async fn list_sessions(State(state): State<AppState>, m: Me) -> Result<Response,
     let data: Vec<Value> = sessions
         .iter()
         .map(|s| {
-            let mut v =
-                views::session_view(s, "active", Some((&m.user, memberships.clone())), None, now, &state.avatar());
+            let mut v = views::session_view(
+                s,
+                state.services.users().session_status(s),
+                Some((&m.user, memberships.clone())),
+                None,
+                now,
+                &state.avatar(),
+            );
             v.latest_activity = Some(json!({"object": "session_activity", "id": s.id, "is_mobile": false}));
             to_value(v)
         })

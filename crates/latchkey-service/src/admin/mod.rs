@@ -4,7 +4,8 @@
 //!
 //! - `users`: creating, updating, deleting, banning, locking and listing users;
 //! - `identifications`: a user's email addresses and phone numbers;
-//! - `sessions`: reading, listing, creating and revoking sessions.
+//! - `sessions`: reading, listing, creating and revoking sessions;
+//! - `second_factors`: removing a user's second factors, checking a code of one.
 //!
 //! Administration is a service of its own, [`AdminService`], over the users and sessions of the
 //! store ([`PeopleStore`]) and the [`Users`] value it shares with identity and accounts.
@@ -13,6 +14,7 @@
 //! modules share.
 
 mod identifications;
+mod second_factors;
 mod sessions;
 mod users;
 
@@ -29,6 +31,8 @@ use crate::hasher::PasswordHasher;
 use crate::params::{conflict_to_identifier, trimmed};
 use crate::users::Users;
 use crate::webhooks::Events;
+
+pub use second_factors::{Removal, VerifiedCode};
 use crate::ServiceConfig;
 
 /// Users, their email addresses and phone numbers, and sessions, as the Backend API and the

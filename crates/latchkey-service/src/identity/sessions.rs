@@ -103,7 +103,7 @@ impl Services {
             nbf: now_s - 10,
             v: 2,
             fva: self.users.factor_ages(session),
-            sts: "active".into(),
+            sts: if session.pending_task.is_some() { "pending" } else { "active" }.into(),
             o,
             fea,
         };

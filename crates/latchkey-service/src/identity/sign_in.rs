@@ -342,6 +342,8 @@ impl Services {
         let mut session = self.users.new_session(&client.id, user_id);
         if writes.second_factor_proved {
             session.second_factor_verified_at = Some(now);
+        } else if let Some(user) = &record {
+            session.pending_task = self.users.setup_task(&user.second_factors);
         }
         row.status = "complete".into();
         row.created_session_id = Some(session.id.clone());

@@ -261,7 +261,9 @@ impl Services {
             public_metadata: self.invited_metadata(&email).await?,
             ..UserRow::new(user_id.clone(), now)
         };
-        let session = self.users.new_session(&client.id, &user_id);
+        let mut session = self.users.new_session(&client.id, &user_id);
+        // A new account has no second factor: under the `required` policy it sets one up first.
+        session.pending_task = self.users.setup_task(&Default::default());
         let mut done_row = row.clone();
         done_row.status = "complete".into();
         done_row.created_user_id = Some(user_id.clone());

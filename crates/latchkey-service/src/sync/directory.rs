@@ -46,7 +46,10 @@ impl SyncDirectory for Services {
     async fn still_live(&self, caller: &SyncCaller) -> Result<()> {
         let session = self.store.get_session(&caller.session_id).await?;
         // The session's whole policy (status, lifetime, inactivity limit), as for minting.
-        let live = session.as_ref().is_some_and(|s| s.user_id == caller.user_id && self.users.session_is_active(s));
+        // A pending session (a task such as setting up a second factor is due) syncs nothing.
+        let live = session.as_ref().is_some_and(|s| {
+            s.user_id == caller.user_id && self.users.session_is_active(s) && s.pending_task.is_none()
+        });
         if live {
             Ok(())
         } else {

@@ -164,6 +164,7 @@ fn session(id: &str, client_id: &str, user_id: &str) -> SessionRow {
         first_factor_verified_at: None,
         second_factor_verified_at: None,
         reverification: None,
+        pending_task: None,
     }
 }
 

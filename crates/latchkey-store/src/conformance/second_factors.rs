@@ -1,6 +1,6 @@
 //! Second factors: one authenticator-app key per user, each code step accepted once, backup
 //! codes used once and replaced as a set, imports written with their user; and the session
-//! writes of step-up checks, which never bring a revoked session back.
+//! writes of step-up checks, which finish a pending task and never bring a revoked session back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 use super::{bare, client, session, uid, user};
@@ -101,7 +101,7 @@ pub async fn session_verification_never_revives_a_session(store: &dyn Store) {
     store.create_user(&bare(user(&ada, None))).await.unwrap();
     let c = client(&uid("client"));
     store.insert_client(&c).await.unwrap();
-    let s = session(&uid("sess"), &c.id, &ada);
+    let s = SessionRow { pending_task: Some("setup-mfa".into()), ..session(&uid("sess"), &c.id, &ada) };
     store.insert_session(&s).await.unwrap();
 
     let step_up = SessionVerification {
@@ -112,6 +112,8 @@ pub async fn session_verification_never_revives_a_session(store: &dyn Store) {
         now: 5_000,
     };
     assert!(store.record_session_verification(&step_up).await.unwrap());
+    let got = store.get_session(&s.id).await.unwrap().unwrap();
+    assert_eq!(got.pending_task.as_deref(), Some("setup-mfa"), "no second factor proved yet");
     let done = SessionVerification {
         reverification: None,
         first_factor_verified_at: Some(6_000),
@@ -124,10 +126,11 @@ pub async fn session_verification_never_revives_a_session(store: &dyn Store) {
     assert!(store.record_session_verification(&again).await.unwrap());
     let got = store.get_session(&s.id).await.unwrap().unwrap();
     assert_eq!(
-        (got.reverification, got.first_factor_verified_at, got.second_factor_verified_at, got.updated_at),
+        (got.reverification.clone(), got.first_factor_verified_at, got.second_factor_verified_at, got.updated_at),
         (None, Some(7_000), Some(6_000), 7_000),
         "a factor not proved again keeps its time"
     );
+    assert_eq!(got.pending_task, None, "a second factor proved finishes the task");
 
     assert!(store.record_session_activity(&s.id, Some("org_1"), 8_000).await.unwrap());
     let got = store.get_session(&s.id).await.unwrap().unwrap();

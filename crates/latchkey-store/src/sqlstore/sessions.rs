@@ -15,7 +15,7 @@ record!(ClientRow in "clients" {
 });
 record!(SessionRow in "sessions" {
     id, client_id, user_id, status, active_org_id, created_at, updated_at, last_active_at, expire_at, abandon_at,
-    first_factor_verified_at, second_factor_verified_at, reverification,
+    first_factor_verified_at, second_factor_verified_at, reverification, pending_task,
 });
 record!(SignUpRow in "sign_ups", versioned by version {
     id, client_id, status, email, email_taken, email_verified, username, first_name, last_name, password_hash,
@@ -213,7 +213,8 @@ impl<D: SqlDriver> SessionStore for SqlStore<D> {
         self.write_once(
             "UPDATE sessions SET reverification = $2, \
              first_factor_verified_at = COALESCE($3, first_factor_verified_at), \
-             second_factor_verified_at = COALESCE($4, second_factor_verified_at), updated_at = $5 \
+             second_factor_verified_at = COALESCE($4, second_factor_verified_at), updated_at = $5, \
+             pending_task = CASE WHEN $4 IS NULL THEN pending_task ELSE NULL END \
              WHERE id = $1 AND status = 'active'",
             &[
                 v.session_id.clone().into(),

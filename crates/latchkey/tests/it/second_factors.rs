@@ -273,3 +273,56 @@ both_backends!(the_policy_turns_second_factors_off, |backend| async move {
     let r = server.sign_in(&b, "off@example.com", PASSWORD).await;
     assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
 });
+
+both_backends!(the_required_policy_makes_new_sessions_set_up_a_factor_first, |backend| async move {
+    let server = TestServer::start_with(backend, |c| {
+        c.second_factors.policy = latchkey_service::second_factors::Policy::Required;
+    })
+    .await;
+    let b = server.browser();
+    let env = b.get("/v1/environment").await.body;
+    assert_eq!(env["user_settings"]["sign_in"]["second_factor"], serde_json::json!({"required": true, "enabled": true}));
+    // A new account's session waits for the `setup-mfa` task (Clerk's pending session).
+    let (_, sid) = server.sign_up(&b, "new@example.com", PASSWORD).await;
+    let client = b.get("/v1/client").await.body;
+    let session = &client["response"]["sessions"][0];
+    assert_eq!(session["status"], "pending", "{session}");
+    assert_eq!(session["tasks"], serde_json::json!([{"key": "setup-mfa"}]));
+    let jwt = b.token(&sid).await.body["jwt"].as_str().unwrap().to_owned();
+    let verifier = crate::flows::verifier_for(&server).await;
+    let claims = verifier.verify(&jwt, server.clock.now_secs()).unwrap().session_claims().unwrap();
+    assert_eq!(claims.sts, "pending");
+    // Its token reaches no data: sync answers as to the signed out.
+    let pull = b.send(b.http.get(b.url("/v1/sync/pull")).bearer_auth(&jwt)).await;
+    assert_eq!(pull.status, StatusCode::UNAUTHORIZED, "{}", pull.text);
+
+    // Setting up an app finishes the task: the session is active and its tokens say so.
+    let r = b.post("/v1/me/totp", &[]).await;
+    let secret = r.body["response"]["secret"].as_str().unwrap().to_owned();
+    let r = b.post("/v1/me/totp/attempt_verification", &[("code", &code_at(&server, &secret, 0))]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let session = &r.body["client"]["sessions"][0];
+    assert_eq!((session["status"].as_str(), session["tasks"].is_null()), (Some("active"), true), "{session}");
+    let jwt = session["last_active_token"]["jwt"].as_str().unwrap();
+    assert_eq!(verifier.verify(jwt, server.clock.now_secs()).unwrap().session_claims().unwrap().sts, "active");
+    let pull = b.send(b.http.get(b.url("/v1/sync/pull")).bearer_auth(jwt)).await;
+    assert_eq!(pull.status, StatusCode::OK, "{}", pull.text);
+    // The only factor cannot be removed while the policy requires one.
+    let r = b.post("/v1/me/totp?_method=DELETE", &[]).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "second_factor_required"), "{}", r.text);
+
+    // An existing user without a factor (made by the Backend API) gets the same task at sign-in.
+    let admin = Admin::new(&server).await;
+    let made = admin.post("/v1/users", serde_json::json!({"email_address": ["old@example.com"], "password": PASSWORD})).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.text);
+    let c = server.browser();
+    let r = server.sign_in(&c, "old@example.com", PASSWORD).await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    assert_eq!(r.body["client"]["sessions"][0]["status"], "pending");
+    // And a user with a factor signs in with it and is active at once.
+    let d = server.browser();
+    next_step(&server);
+    let id = first_factor(&server, &d, "new@example.com").await;
+    let r = second_factor(&d, &id, "totp", &code_at(&server, &secret, 0)).await;
+    assert_eq!(r.body["client"]["sessions"][0]["status"], "active", "{}", r.text);
+});

@@ -1,7 +1,11 @@
 //! A signed-in user's own account (profile, password, email addresses, sessions): a service of
 //! its own, [`AccountService`], over the users and sessions of the store ([`PeopleStore`]) and
 //! the [`Users`] value it shares with identity and administration. Same rules as the sign-up
-//! flow.
+//! flow. Its second factors (`/v1/me/totp…`, `/v1/me/backup_codes`) are in `second_factors`.
+
+mod second_factors;
+
+pub use second_factors::TotpVerified;
 
 use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
 use latchkey_core::password::check_new_password;

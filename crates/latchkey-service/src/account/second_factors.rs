@@ -4,8 +4,8 @@ use latchkey_core::ids::IdKind;
 use latchkey_core::second_factor::TotpKey;
 use latchkey_store::{SessionVerification, TotpRow, UserRecord};
 
-use super::{Factors, TotpEnrolment};
-use crate::account::AccountService;
+use super::AccountService;
+use crate::second_factors::{Factors, TotpEnrolment};
 use crate::authority::{Reverified, SignedIn};
 use crate::error::{Result, ServiceError};
 use crate::{Action, RequestContext};
@@ -16,19 +16,6 @@ use crate::{Action, RequestContext};
 pub struct TotpVerified {
     pub totp: TotpEnrolment,
     pub backup_codes: Option<Vec<String>>,
-}
-
-impl Factors {
-    fn enrolment(&self, row: &TotpRow, key: Option<&TotpKey>) -> TotpEnrolment {
-        TotpEnrolment {
-            id: row.id.clone(),
-            secret: key.map(TotpKey::base32).unwrap_or_default(),
-            uri: key.map(TotpKey::uri).unwrap_or_default(),
-            verified: row.verified,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
 }
 
 impl AccountService {
@@ -109,8 +96,15 @@ impl AccountService {
         Ok(TotpVerified { totp: f.enrolment(&row, None), backup_codes })
     }
 
-    /// Removes the authenticator app, and the backup codes that only stood beside it.
+    /// Removes the authenticator app, and the backup codes that only stood beside it; refused
+    /// when the instance requires a second factor (the user's only one).
     pub async fn delete_totp(&self, who: &Reverified) -> Result<String> {
+        if self.config.second_factors == crate::second_factors::Policy::Required {
+            return Err(ServiceError::unprocessable(
+                "second_factor_required",
+                "This application requires two-step verification; the authenticator app cannot be removed.",
+            ));
+        }
         let f = self.factors();
         let record = self.users.user(who.signed_in().user_id()).await?;
         let Some(row) = record.second_factors.totp.clone() else {

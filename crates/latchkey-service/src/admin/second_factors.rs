@@ -1,8 +1,8 @@
 //! The operator's view of users' second factors (the Backend API's `/users/{id}/mfa`, `/totp`,
 //! `/backup_code` and `/verify_totp`).
 
-use super::{Factors, Strategy};
-use crate::admin::AdminService;
+use super::AdminService;
+use crate::second_factors::{Factors, Strategy};
 use crate::authority::Operator;
 use crate::error::{ErrorKind, Result, ServiceError};
 

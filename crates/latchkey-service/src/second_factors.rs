@@ -3,12 +3,8 @@
 //! each once), and imports. A value of its own over [`PeopleStore`], shared by identity (the
 //! sign-in's second step and reverification), the account service (`/v1/me/totp…`) and
 //! administration (the Backend API).
-//!
-//! - `account`: the signed-in user's own factors;
-//! - `admin`: the operator's view (removing factors, checking a code).
-
-mod account;
-mod admin;
+//! The account service's `/v1/me/totp…` is in `account/second_factors.rs`, the Backend API's
+//! in `admin/second_factors.rs`.
 
 use std::sync::Arc;
 
@@ -19,28 +15,14 @@ use latchkey_core::secret::constant_time_eq;
 use latchkey_core::Random;
 use latchkey_store::{BackupCodeRow, OutboxEvent, PeopleStore, SecondFactors, TotpRow, UserRecord};
 
+pub use latchkey_core::second_factor::Policy;
+
 use crate::error::{Result, ServiceError};
 use crate::keys::KeyManager;
 use crate::resources::primary_email;
 use crate::users::Users;
 use crate::webhooks::Events;
 
-pub use account::TotpVerified;
-pub use admin::{Removal, VerifiedCode};
-
-/// Whether this instance uses second factors (`[second_factors] policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Policy {
-    /// No second step at sign-in, no enrolment.
-    Off,
-    /// Users choose (Clerk's default).
-    #[default]
-    Optional,
-    /// A user without a second factor must add one before their session becomes active
-    /// (Clerk's `setup-mfa` session task).
-    Required,
-}
 
 /// `[second_factors]` of the configuration.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
@@ -109,34 +91,45 @@ pub struct Factors {
 }
 
 impl Factors {
-    fn now(&self) -> Millis {
+    pub(crate) fn now(&self) -> Millis {
         self.events.now()
     }
 
     /// What a sealed key is bound to: its user and id, so sealed keys cannot be swapped.
-    fn sealing_owner(row: &TotpRow) -> String {
+    pub(crate) fn sealing_owner(row: &TotpRow) -> String {
         format!("totp:{}:{}", row.user_id, row.id)
     }
 
     /// The name an authenticator app shows for the account.
-    fn account_label(record: &UserRecord) -> String {
+    pub(crate) fn account_label(record: &UserRecord) -> String {
         primary_email(record).or_else(|| record.user.username.clone()).unwrap_or_else(|| record.user.id.clone())
     }
 
-    fn key_of(&self, record: &UserRecord, row: &TotpRow) -> Result<TotpKey> {
+    pub(crate) fn enrolment(&self, row: &TotpRow, key: Option<&TotpKey>) -> TotpEnrolment {
+        TotpEnrolment {
+            id: row.id.clone(),
+            secret: key.map(TotpKey::base32).unwrap_or_default(),
+            uri: key.map(TotpKey::uri).unwrap_or_default(),
+            verified: row.verified,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+
+    pub(crate) fn key_of(&self, record: &UserRecord, row: &TotpRow) -> Result<TotpKey> {
         let secret = self.keys.open_secret(&row.secret_sealed, &Self::sealing_owner(row))?;
         TotpKey::new(secret.to_vec(), &self.app_name, &Self::account_label(record))
             .map_err(|_| ServiceError::internal())
     }
 
     /// `user.updated` with the user's factors as `change` leaves them.
-    fn updated_event(&self, record: &UserRecord, change: impl FnOnce(&mut SecondFactors)) -> OutboxEvent {
+    pub(crate) fn updated_event(&self, record: &UserRecord, change: impl FnOnce(&mut SecondFactors)) -> OutboxEvent {
         let mut after = record.clone();
         change(&mut after.second_factors);
         self.users.user_event("user.updated", &after)
     }
 
-    fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn PeopleStore> {
+    pub(crate) fn emitting(&self, events: Vec<OutboxEvent>) -> Arc<dyn PeopleStore> {
         self.store.emitting_people(events)
     }
 
