@@ -97,7 +97,9 @@ fn ago(now: i64, then: i64) -> String {
     }
 }
 
-/// The `/user` page; `organizations` (the switcher) comes right after the top bar.
+/// The `/user` page; `organizations` (the switcher) comes right after the top bar, `accounts`
+/// after the email addresses and `security` (two-step verification) after the password.
+#[allow(clippy::too_many_arguments)]
 pub fn user_sections(
     csrf: &str,
     user: &UserRecord,
@@ -106,6 +108,7 @@ pub fn user_sections(
     now: i64,
     organizations: &str,
     accounts: &str,
+    security: &str,
 ) -> String {
     let u = &user.user;
     let v = |o: &Option<String>| esc(o.as_deref().unwrap_or(""));
@@ -176,6 +179,7 @@ pub fn user_sections(
 <button class="primary" type="submit">Change password</button></form></section>"#,
         hidden(csrf)
     ));
+    out.push_str(security);
 
     let mut items = String::new();
     for s in sessions {

@@ -1,15 +1,20 @@
-//! Hosted pages: `/sign-in` (with "Forgot password?", in `reset`), `/sign-up` (with the code
-//! step) and `/user` (profile, email addresses, password, sessions). Server-rendered HTML that
-//! works without JavaScript. Every form posts back here and calls the same service functions as
-//! the Frontend API. Writes are protected by the origin guard and a double-submit CSRF token;
-//! `redirect_url` may only point at allow-listed origins.
+//! Hosted pages: `/sign-in` (with "Forgot password?", in `reset`, and the second step, in
+//! `factor_two`), `/sign-up` (with the code step) and `/user` (profile, email addresses,
+//! password, two-step verification in `second_factors`, sessions; "Confirm it's you" before
+//! sensitive changes in `reverify`). Server-rendered HTML that works without JavaScript. Every
+//! form posts back here and calls the same service functions as the Frontend API. Writes are
+//! protected by the origin guard and a double-submit CSRF token; `redirect_url` may only point
+//! at allow-listed origins.
 
 mod accounts;
+mod factor_two;
 mod form;
 mod html;
 mod oauth;
 mod org;
 mod reset;
+mod reverify;
+mod second_factors;
 mod user;
 
 use std::collections::HashMap;
@@ -52,6 +57,9 @@ pub fn routes() -> Router<AppState> {
         .merge(reset::routes())
         .merge(oauth::routes())
         .merge(accounts::routes())
+        .merge(factor_two::routes())
+        .merge(second_factors::routes())
+        .merge(reverify::routes())
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -232,6 +240,10 @@ async fn sign_in_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response 
             // The completed sign-in replaced the client's token (session fixation).
             let cookies = step.new_client_token.map(|t| state.config.cookies.client(&t)).unwrap_or(new_cookie);
             finish_signed_in(&state, &caller, &client, redirect_url, cookies).await
+        }
+        // The password passed; the authenticator app or a backup code comes next.
+        Ok(step) if step.row.status == "needs_second_factor" => {
+            redirect(&factor_two::path(redirect_url.as_deref()), &new_cookie)
         }
         Ok(_) => render_error(&ServiceError::password_incorrect(), &new_cookie),
         Err(e) => render_error(&e, &new_cookie),

@@ -105,6 +105,9 @@ async fn sso_callback(State(state): State<AppState>, Query(q): Query<PageQuery>,
     let Some(attempt) = attempt else {
         return redirect(&with_redirect("/sign-in", redirect_url.as_deref()), &[]);
     };
+    if attempt.status == "needs_second_factor" {
+        return redirect(&super::factor_two::path(redirect_url.as_deref()), &[]);
+    }
     match attempt.first_factor_status.as_deref() {
         Some("transferable") => match state.services.transfer_sign_up(&caller.ctx, &client).await {
             Ok(step) if step.row.status == "complete" => {

@@ -257,6 +257,10 @@ async fn password_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response
     }
     let request = NewPassword { password, sign_out_of_other_sessions: sign_out_others };
     match state.services.reset_password(&caller.ctx, &client, &row.id, request).await {
+        // The new password is set; the authenticator app or a backup code comes next.
+        Ok(step) if step.row.status == "needs_second_factor" => {
+            redirect(&super::factor_two::path(redirect_url.as_deref()), &[])
+        }
         Ok(step) => {
             // The completed sign-in replaced the client's token (session fixation).
             let cookies = step.new_client_token.map(|t| state.config.cookies.client(&t)).unwrap_or_default();

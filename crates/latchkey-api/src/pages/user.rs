@@ -1,5 +1,6 @@
-//! The hosted profile page (`/user`): the signed-in person's name, email addresses, password
-//! and sessions, each change a form post with the CSRF token.
+//! The hosted profile page (`/user`): the signed-in person's name, email addresses, password,
+//! two-step verification and sessions, each change a form post with the CSRF token. A change
+//! that needs a recent check of the person ("reverification") asks for it first (`reverify`).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,7 +11,7 @@ use latchkey_service::ServiceError;
 
 use super::form::PageForm;
 use super::html::{self, Page};
-use super::{accounts, org};
+use super::{accounts, org, reverify, second_factors};
 use super::{csrf_token, redirect, signed_in, status_of, with_retry_after, PageQuery, Signed};
 use crate::fapi::Caller;
 use crate::params::Params;
@@ -32,6 +33,10 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "org_left" => "You left the organization.",
         "org_deleted" => "Organization deleted.",
         "invitation_accepted" => "Invitation accepted. Welcome aboard.",
+        "totp_added" => "Two-step verification is on.",
+        "totp_removed" => "Authenticator app removed. Two-step verification is off.",
+        "reverified" => "Thanks, that's confirmed.",
+        "reverified_password" => "Thanks, that's confirmed. Enter your passwords again to change it.",
         _ => return None,
     })
 }
@@ -54,7 +59,7 @@ pub(super) async fn user_page(
     render_user(&state, &headers, &me, notice, failed.as_ref(), StatusCode::OK).await
 }
 
-async fn render_user(
+pub(super) async fn render_user(
     state: &AppState,
     headers: &HeaderMap,
     me: &Signed,
@@ -73,6 +78,7 @@ async fn render_user(
     }
     let organizations = org::switcher(state, &csrf, me).await;
     let accounts = accounts::section(state, &csrf, &me.user);
+    let security = second_factors::section(state, &csrf, &me.user);
     let body = html::user_sections(
         &csrf,
         &me.user,
@@ -81,6 +87,7 @@ async fn render_user(
         state.services.now(),
         &organizations,
         &accounts,
+        &security,
     );
     let res = page.body(body).into_response(status, &cookies);
     match error {
@@ -89,7 +96,8 @@ async fn render_user(
     }
 }
 
-/// Runs a profile action for the signed-in user, then shows the page with a notice or error.
+/// Runs a profile action for the signed-in user, then shows the page with a notice or error;
+/// an action that needs a recent check asks for it ("Confirm it's you") instead.
 pub(super) async fn user_action<F, Fut>(form: PageForm, notice: &'static str, action: F) -> Response
 where
     F: FnOnce(AppState, Caller, Params, Signed) -> Fut,
@@ -102,8 +110,12 @@ where
     let user_id = me.user.user.id.clone();
     let session_id = me.session.id.clone();
     let who = me.who.clone();
+    let client = caller.client.clone();
     match action(state.clone(), caller, p, me).await {
         Ok(()) => redirect(&format!("/user?notice={notice}"), &[]),
+        Err(e) if e.code == reverify::REQUIRED => {
+            reverify::ask(&state, &headers, client.as_ref(), &session_id, reverify::Then::after(notice)).await
+        }
         Err(e) => {
             let Ok(user) = state.services.users().user(&user_id).await else {
                 return redirect("/sign-in", &[]);

@@ -22,6 +22,7 @@ mod oauth_github;
 mod oauth_tokens;
 mod orgs;
 mod pages;
+mod pages_second_factors;
 mod process;
 mod proxy;
 mod proxy_paths;
