@@ -1,5 +1,6 @@
 //! `/v1/me/totp…` and `/v1/me/backup_codes`: the signed-in user's authenticator app and backup
-//! codes (docs/second-factors.md). Removing the app needs a recent check (reverification).
+//! codes (docs/second-factors.md). Removing the app and making new backup codes need a recent
+//! check (reverification).
 
 use axum::extract::State;
 use axum::response::Response;
@@ -56,7 +57,8 @@ async fn delete_totp(State(state): State<AppState>, m: Me) -> Result<Response, A
 }
 
 async fn create_backup_codes(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
-    let (user, codes) = state.account.create_backup_codes(&m.who).await?;
+    let recent = state.services.users().reverified(&m.who, STRICT).await?;
+    let (user, codes) = state.account.create_backup_codes(&recent).await?;
     let first = user.second_factors.backup_codes.iter().min_by_key(|c| c.id.clone());
     let body = json!({
         "object": "backup_code",

@@ -231,10 +231,19 @@ async fn regenerate(form: PageForm) -> Response {
     if !enabled(&state) {
         return turned_off();
     }
-    match state.account.create_backup_codes(&me.who).await {
+    let made = match state.services.users().reverified(&me.who, STRICT).await {
+        Ok(recent) => state.account.create_backup_codes(&recent).await,
+        Err(e) => Err(e),
+    };
+    match made {
         Ok((_, codes)) => {
             let said = "New backup codes are ready. The old ones no longer work.";
             codes_page(&state, &codes, said, "backup_codes", &[])
+        }
+        // New codes are a way in: they need a recent check, as removing the app does.
+        Err(e) if e.code == super::reverify::REQUIRED => {
+            let then = super::reverify::Then::Nothing;
+            super::reverify::ask(&state, &headers, caller.client.as_ref(), &me.session.id, then).await
         }
         Err(e) => render_user(&state, &headers, &me, None, Some(&e), status_of(&e)).await,
     }

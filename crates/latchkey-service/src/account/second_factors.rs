@@ -5,9 +5,9 @@ use latchkey_core::second_factor::TotpKey;
 use latchkey_store::{SessionVerification, TotpRow, UserRecord};
 
 use super::AccountService;
-use crate::second_factors::{Factors, TotpEnrolment};
 use crate::authority::{Reverified, SignedIn};
 use crate::error::{Result, ServiceError};
+use crate::second_factors::{Factors, TotpEnrolment};
 use crate::{Action, RequestContext};
 
 /// What verifying a new authenticator app returns: the key, now verified, and the backup codes
@@ -115,8 +115,10 @@ impl AccountService {
         Ok(row.id)
     }
 
-    /// A new set of ten backup codes (the old set dies), for a user with an authenticator app.
-    pub async fn create_backup_codes(&self, who: &SignedIn) -> Result<(UserRecord, Vec<String>)> {
+    /// A new set of ten backup codes (the old set dies), for a user with an authenticator app;
+    /// after a recent check, as Clerk asks (new codes are a way in).
+    pub async fn create_backup_codes(&self, who: &Reverified) -> Result<(UserRecord, Vec<String>)> {
+        let who = who.signed_in();
         let f = self.factors();
         let record = self.users.user(who.user_id()).await?;
         if !record.second_factors.totp_enabled() {

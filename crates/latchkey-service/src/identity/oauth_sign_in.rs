@@ -225,7 +225,14 @@ impl Services {
                 row.updated_at = now;
                 row.version += 1;
                 let step: Step<SignInRow> = self.finish_sign_in(client, row, &user_id, writes).await?;
-                let to = claims.action_complete_redirect_url.unwrap_or(back);
+                // Only a completed sign-in goes on to the app; one that still needs its second
+                // factor goes back to the page that continues it (Clerk's sso-callback reads
+                // `needs_second_factor` and asks for the code).
+                let to = if step.row.status == "complete" {
+                    claims.action_complete_redirect_url.unwrap_or(back)
+                } else {
+                    back
+                };
                 Ok(CallbackOutcome { redirect_to: to, new_client_token: step.new_client_token })
             }
             None => {

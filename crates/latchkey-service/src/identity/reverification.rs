@@ -144,12 +144,19 @@ impl Services {
             )
             .param("level")
         })?;
-        let (session, user, _) = self.check_of(client, session_id).await?;
+        let (session, user, previous) = self.check_of(client, session_id).await?;
         let has_second = !Strategy::available(&user.second_factors).is_empty();
         let status =
             if level == Level::SecondFactor && has_second { "needs_second_factor" } else { "needs_first_factor" };
+        // Wrong second-factor codes of an unfinished check count on: starting again gives no
+        // fresh tries (the account's daily budget of wrong codes bounds them too).
+        let second_factor = previous
+            .filter(|p| p.status != "complete")
+            .and_then(|p| p.second_factor)
+            .filter(|f| f.status != "verified" && f.attempts > 0)
+            .map(|f| FactorState { status: "unverified".into(), ..f });
         let progress =
-            Progress { level: level.as_str().into(), status: status.into(), first_factor: None, second_factor: None };
+            Progress { level: level.as_str().into(), status: status.into(), first_factor: None, second_factor };
         self.save_progress(session, &user, progress, None).await
     }
 

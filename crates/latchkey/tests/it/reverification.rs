@@ -36,6 +36,7 @@ both_backends!(removing_an_app_needs_a_fresh_second_factor, |backend| async move
     next_step(&server);
     let r = b.post("/v1/me/totp?_method=DELETE", &[]).await;
     assert_needs_reverification(&r);
+    assert_needs_reverification(&b.post("/v1/me/backup_codes", &[]).await);
     assert!(server.store.get_user(&user_id).await.unwrap().unwrap().second_factors.totp_enabled(), "nothing removed");
     let fva = b.get("/v1/client").await.body["response"]["sessions"][0]["factor_verification_age"].clone();
     assert_eq!(fva, json!([11, 11]));
@@ -219,4 +220,24 @@ both_backends!(the_backend_api_imports_checks_and_removes_second_factors, |backe
         rx.all().await.into_iter().map(|m| m.json()).filter(|e| e["type"] == "user.updated").collect();
     assert!(updated.iter().any(|e| e["data"]["backup_code_enabled"] == false && e["data"]["totp_enabled"] == true));
     assert!(updated.iter().any(|e| e["data"]["two_factor_enabled"] == false));
+});
+
+// Starting a check again does not give fresh tries for the second factor.
+both_backends!(a_restarted_check_keeps_its_wrong_codes, |backend| async move {
+    let server = TestServer::start(backend).await;
+    let b = server.browser();
+    let (_, sid, secret, _) = enrolled(&server, &b, "eve@example.com").await;
+    next_step(&server);
+    for round in 0..5 {
+        let r = verify(&b, &sid, "", &[("level", "second_factor")]).await;
+        assert_eq!(r.body["response"]["status"], "needs_second_factor", "{}", r.text);
+        let r = verify(&b, &sid, "/attempt_second_factor", &[("strategy", "totp"), ("code", "000000")]).await;
+        let want = if round < 4 { "form_code_incorrect" } else { "verification_failed" };
+        assert_eq!(r.error_code(), want, "round {round}: {}", r.text);
+    }
+    verify(&b, &sid, "", &[("level", "second_factor")]).await;
+    let r =
+        verify(&b, &sid, "/attempt_second_factor", &[("strategy", "totp"), ("code", &code_at(&server, &secret, 0))])
+            .await;
+    assert_eq!(r.error_code(), "verification_failed", "even the right code: {}", r.text);
 });

@@ -281,7 +281,10 @@ both_backends!(the_required_policy_makes_new_sessions_set_up_a_factor_first, |ba
     .await;
     let b = server.browser();
     let env = b.get("/v1/environment").await.body;
-    assert_eq!(env["user_settings"]["sign_in"]["second_factor"], serde_json::json!({"required": true, "enabled": true}));
+    assert_eq!(
+        env["user_settings"]["sign_in"]["second_factor"],
+        serde_json::json!({"required": true, "enabled": true})
+    );
     // A new account's session waits for the `setup-mfa` task (Clerk's pending session).
     let (_, sid) = server.sign_up(&b, "new@example.com", PASSWORD).await;
     let client = b.get("/v1/client").await.body;
@@ -313,7 +316,8 @@ both_backends!(the_required_policy_makes_new_sessions_set_up_a_factor_first, |ba
 
     // An existing user without a factor (made by the Backend API) gets the same task at sign-in.
     let admin = Admin::new(&server).await;
-    let made = admin.post("/v1/users", serde_json::json!({"email_address": ["old@example.com"], "password": PASSWORD})).await;
+    let made =
+        admin.post("/v1/users", serde_json::json!({"email_address": ["old@example.com"], "password": PASSWORD})).await;
     assert_eq!(made.status, StatusCode::OK, "{}", made.text);
     let c = server.browser();
     let r = server.sign_in(&c, "old@example.com", PASSWORD).await;
@@ -325,4 +329,28 @@ both_backends!(the_required_policy_makes_new_sessions_set_up_a_factor_first, |ba
     let id = first_factor(&server, &d, "new@example.com").await;
     let r = second_factor(&d, &id, "totp", &code_at(&server, &secret, 0)).await;
     assert_eq!(r.body["client"]["sessions"][0]["status"], "active", "{}", r.text);
+});
+
+// A provider proves the first factor only: a user with an app is sent back to the app's
+// callback page (not its home) with the attempt waiting for the code, and no session.
+both_backends!(a_provider_sign_in_still_asks_for_the_second_factor, |backend| async move {
+    use crate::oauth::{sign_in_as, signed_in_user, OpenIdProvider, APP_CALLBACK};
+    let provider = OpenIdProvider::start().await;
+    let server = crate::oauth::start(&provider, backend).await;
+    let phone = server.browser();
+    let (ada, _, secret, _) = enrolled(&server, &phone, "ada@example.com").await;
+    next_step(&server);
+
+    let b = server.browser();
+    let done = sign_in_as(&server, &b, "oauth_google", "g-ada").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    assert_eq!(done.headers["location"], APP_CALLBACK, "back to the page that continues the sign-in");
+    assert!(!done.set_cookies().iter().any(|c| c.starts_with("__session=ey")), "no session yet");
+    assert_eq!(signed_in_user(&b).await, None);
+    let attempt = crate::oauth::current_sign_in(&b).await;
+    assert_eq!(attempt["status"], "needs_second_factor", "{attempt}");
+    let id = attempt["id"].as_str().unwrap().to_owned();
+    let r = second_factor(&b, &id, "totp", &code_at(&server, &secret, 0)).await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    assert_eq!(signed_in_user(&b).await.as_deref(), Some(ada.as_str()));
 });
