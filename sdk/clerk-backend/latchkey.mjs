@@ -56,6 +56,8 @@ export async function startLatchkey({ config } = {}) {
     url,
     secretKey,
     publishableKey,
+    // The instance's data directory (its SQLite database is latchkey.db there).
+    dataDir: join(dir, 'data'),
     async kill(signal = 'SIGKILL') {
       child.kill(signal);
       await exited();

@@ -35,3 +35,44 @@ export function recordWire(page, prefix = '/__clerk') {
   });
   return wire;
 }
+
+// Waits for `fn` to hold in the page, failing with `what` in the message.
+export const until = (page, what, fn, ms = 30_000) => page.waitForFunction(fn, null, { timeout: ms }).catch((e) => {
+  throw new Error(`${what}: ${e.message}`);
+});
+
+// clerk-js ends a completed sign-up or sign-in, and a sign-out, by navigating to its after-URL
+// ('/' here) with a full page load: until the new page has loaded clerk-js, `window.Clerk` is
+// undefined and the state reads "loading". Runs `action`, then waits for that load and for
+// clerk-js loaded on the new page (page.html's `window.clerkLoaded`).
+export async function reloadsAfter(page, what, action) {
+  const loaded = page.waitForEvent('load', { timeout: 30_000 }).catch((e) => {
+    throw new Error(`no page load after ${what}: ${e.message}`);
+  });
+  await action();
+  await loaded;
+  await page.evaluate(() => window.clerkLoaded);
+}
+
+// Mounts one prebuilt component in a fresh element, unmounting the one before it. Unmounting
+// goes through clerk-ui's promises: the old element is removed once the component has left it.
+export async function mount(page, component, props = {}) {
+  const unmounting = await page.evaluate(() => {
+    const prev = window.__mounted;
+    if (prev) window.Clerk[`unmount${prev.c}`](prev.el);
+    return Boolean(prev);
+  });
+  if (unmounting) await until(page, 'the previous component unmounted', () => window.__mounted.el.childElementCount === 0);
+  await page.evaluate(([c, p]) => {
+    window.__mounted?.el.remove();
+    const el = document.createElement('div');
+    document.getElementById('component').append(el);
+    window.__mounted = { c, el };
+    window.Clerk[`mount${c}`](el, p);
+  }, [component, props]);
+}
+
+// Waits until no transition or animation of the page runs (the prebuilt components fade
+// messages in), so a screenshot shows the settled UI.
+export const settled = (page) => until(page, 'animations finished', () =>
+  document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLatchkey, mailbox, signInThroughFrontendApi } from '../clerk-backend/latchkey.mjs';
 import { readPage, startAppServer } from './app-server.mjs';
-import { launchBrowser, recordWire } from './browser.mjs';
+import { launchBrowser, mount as mountIn, recordWire, reloadsAfter as reloadsAfterIn, settled as settledIn, until as untilIn } from './browser.mjs';
 import { loopbackClient, startOpenIdProvider } from './oidc-provider.mjs';
 
 const artifacts = resolve(import.meta.dirname, '../../target/artifacts/clerk-js');
@@ -26,45 +26,11 @@ const problems = [];
 const decode = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
 const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png` });
 const state = () => page.textContent('#state');
-const until = (what, fn, ms = 30_000) => page.waitForFunction(fn, null, { timeout: ms }).catch((e) => {
-  throw new Error(`${what}: ${e.message}`);
-});
-
-// clerk-js ends a completed sign-up or sign-in, and a sign-out, by navigating to its after-URL
-// ('/' here) with a full page load: until the new page has loaded clerk-js, `window.Clerk` is
-// undefined and the state reads "loading". Runs `action`, then waits for that load and for
-// clerk-js loaded on the new page.
-async function reloadsAfter(what, action) {
-  const loaded = page.waitForEvent('load', { timeout: 30_000 }).catch((e) => {
-    throw new Error(`no page load after ${what}: ${e.message}`);
-  });
-  await action();
-  await loaded;
-  await page.evaluate(() => window.clerkLoaded);
-}
-
-// Mounts one prebuilt component in a fresh element, unmounting the one before it. Unmounting
-// goes through clerk-ui's promises: the old element is removed once the component has left it.
-async function mount(component) {
-  const unmounting = await page.evaluate(() => {
-    const prev = window.__mounted;
-    if (prev) window.Clerk[`unmount${prev.c}`](prev.el);
-    return Boolean(prev);
-  });
-  if (unmounting) await until('the previous component unmounted', () => window.__mounted.el.childElementCount === 0);
-  await page.evaluate((c) => {
-    window.__mounted?.el.remove();
-    const el = document.createElement('div');
-    document.getElementById('component').append(el);
-    window.__mounted = { c, el };
-    window.Clerk[`mount${c}`](el, {});
-  }, component);
-}
-
-// Waits until no transition or animation of the page runs (the prebuilt components fade
-// messages in), so a screenshot shows the settled UI.
-const settled = () => until('animations finished', () =>
-  document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
+// The page's helpers (./browser.mjs), on this suite's one page.
+const until = (what, fn, ms) => untilIn(page, what, fn, ms);
+const reloadsAfter = (what, action) => reloadsAfterIn(page, what, action);
+const mount = (component) => mountIn(page, component);
+const settled = () => settledIn(page);
 
 before(async () => {
   latchkey = await startLatchkey();
