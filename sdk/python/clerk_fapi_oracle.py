@@ -14,6 +14,7 @@ import schemathesis
 
 import clerk_coverage
 import provider_sign_in
+import totp
 from clerk_oracle import PASSWORD, summary
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -40,6 +41,8 @@ ROUTES = {
     "prepareSignInFactorOne": ("POST", "/v1/client/sign_ins/{sign_in_id}/prepare_first_factor"),
     "attemptSignInFactorOne": ("POST", "/v1/client/sign_ins/{sign_in_id}/attempt_first_factor"),
     "resetPassword": ("POST", "/v1/client/sign_ins/{sign_in_id}/reset_password"),
+    "prepareSignInFactorTwo": ("POST", "/v1/client/sign_ins/{sign_in_id}/prepare_second_factor"),
+    "attemptSignInFactorTwo": ("POST", "/v1/client/sign_ins/{sign_in_id}/attempt_second_factor"),
     "getOauthCallback": ("GET", "/v1/oauth_callback"),
     "postOauthCallback": ("POST", "/v1/oauth_callback"),
     "getSession": ("GET", "/v1/client/sessions/{session_id}"),
@@ -47,9 +50,15 @@ ROUTES = {
     "createSessionToken": ("POST", "/v1/client/sessions/{session_id}/tokens"),
     "endSession": ("POST", "/v1/client/sessions/{session_id}/end"),
     "removeSession": ("POST", "/v1/client/sessions/{session_id}/remove"),
+    "startSessionReverification": ("POST", "/v1/client/sessions/{session_id}/verify"),
+    "prepareSessionReverificationFirstFactor": ("POST", "/v1/client/sessions/{session_id}/verify/prepare_first_factor"),
+    "attemptSessionReverificationFirstFactor": ("POST", "/v1/client/sessions/{session_id}/verify/attempt_first_factor"),
+    "prepareSessionReverificationSecondFactor": ("POST", "/v1/client/sessions/{session_id}/verify/prepare_second_factor"),
+    "attemptSessionReverificationSecondFactor": ("POST", "/v1/client/sessions/{session_id}/verify/attempt_second_factor"),
     "removeClientSessionsAndRetainCookie": ("DELETE", "/v1/client/sessions"),
     "getUser": ("GET", "/v1/me"),
     "patchUser": ("PATCH", "/v1/me"),
+    "deleteUser": ("DELETE", "/v1/me"),
     "getEmailAddresses": ("GET", "/v1/me/email_addresses"),
     "createEmailAddresses": ("POST", "/v1/me/email_addresses"),
     "getEmailAddress": ("GET", "/v1/me/email_addresses/{email_id}"),
@@ -57,6 +66,10 @@ ROUTES = {
     "sendVerificationEmail": ("POST", "/v1/me/email_addresses/{email_id}/prepare_verification"),
     "verifyEmailAddress": ("POST", "/v1/me/email_addresses/{email_id}/attempt_verification"),
     "changePassword": ("POST", "/v1/me/change_password"),
+    "postTOTP": ("POST", "/v1/me/totp"),
+    "deleteTOTP": ("DELETE", "/v1/me/totp"),
+    "verifyTOTP": ("POST", "/v1/me/totp/attempt_verification"),
+    "createBackupCodes": ("POST", "/v1/me/backup_codes"),
     "deleteExternalAccount": ("DELETE", "/v1/me/external_accounts/{external_account_id}"),
     "postOAuthAccounts": ("POST", "/v1/me/external_accounts"),
     "reauthorizeExternalAccount": ("PATCH", "/v1/me/external_accounts/{external_account_id}/reauthorize"),
@@ -99,8 +112,16 @@ PARTIAL = {
 # set aside before the response is validated against the document.
 SDK_OVER_DOCUMENT = {
     # clerk-js reads it (OrganizationSettings.forceOrganizationSelection); the document lacks it.
-    "getEnvironment": [("organization_settings", "force_organization_selection")],
-    "updateEnvironment": [("organization_settings", "force_organization_selection")],
+    # clerk-js reads `sign_up.mfa.required` (UserProfile hides "remove" for a required second
+    # factor); the document's SignUp settings lack `mfa` (docs/second-factors.md).
+    "getEnvironment": [
+        ("organization_settings", "force_organization_selection"),
+        ("user_settings", "sign_up", "mfa"),
+    ],
+    "updateEnvironment": [
+        ("organization_settings", "force_organization_selection"),
+        ("user_settings", "sign_up", "mfa"),
+    ],
 }
 
 
@@ -275,6 +296,7 @@ def scenario(url, secret, b, admin):
            form={"strategy": "reset_password_email_code", "code": mail_code(url, "ada@example.com", "reset")})
     b.call("resetPassword", at + "/reset_password", form={"password": PASSWORD + "?", "sign_out_of_other_sessions": "true"})
     provider_trip(url, b)
+    second_factor_trip(url, b, admin)
     # An identity provider's return with a state this instance never made, and Apple's POST,
     # turned into the same GET.
     b.call("getOauthCallback", "/v1/oauth_callback", expect=400, params={"state": "forged.state", "code": "x"})
@@ -312,6 +334,98 @@ def provider_trip(url, b):
     left = g.call("getUser", "/v1/me")["response"]["external_accounts"]
     if left:
         g.problems.append(f"after deleteExternalAccount, /v1/me still lists external_accounts {left}")
+
+
+def second_factor_trip(url, b, admin):
+    """Grace, in browsers of her own: she enrols an authenticator app (codes computed here,
+    totp.py) and gets backup codes; a sign-in then stops at the second step until a code of the
+    app, or a backup code, passes; her session's step-up checks (second factor, then first); and
+    she removes the app and deletes her account, which both need such a check."""
+    grace = "grace@example.com"
+    new = lambda: Browser(url, b.schema, b.problems, b.called)
+    g = new()
+    made = admin.post(url + "/v1/users", json={"email_address": [grace], "password": PASSWORD}, timeout=30)
+    if made.status_code != 200:
+        b.problems.append(f"POST /v1/users for {grace} answers {made.status_code}: {made.text[:200]}")
+    signed = g.call("createSignIn", "/v1/client/sign_ins", form={"identifier": grace, "strategy": "password", "password": PASSWORD})
+    sid = signed["response"]["created_session_id"]
+
+    pending = g.call("postTOTP", "/v1/me/totp")["response"]
+    if (pending.get("object"), pending.get("verified")) != ("totp", False) or not pending.get("secret") or not pending.get("uri"):
+        b.problems.append(f"postTOTP answers {pending}, not an unverified totp with its secret and uri")
+    app = totp.Authenticator(pending["secret"])
+    # A code no nearby step has: refused (422), and nothing changes.
+    near = {totp.code_at(app.secret, totp.current_step() + d) for d in (-2, -1, 0, 1, 2)}
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in near)
+    g.call("verifyTOTP", "/v1/me/totp/attempt_verification", expect=422, form={"code": wrong})
+    enrolled = g.call("verifyTOTP", "/v1/me/totp/attempt_verification", form={"code": app.code()})["response"]
+    if enrolled.get("verified") is not True or len(enrolled.get("backup_codes") or []) != 10 or enrolled.get("secret") is not None:
+        b.problems.append(f"verifyTOTP with the app's code answers {enrolled}, not a verified totp with ten backup codes and no secret")
+    me = g.call("getUser", "/v1/me")["response"]
+    shown = tuple(me.get(k) for k in ("totp_enabled", "backup_code_enabled", "two_factor_enabled"))
+    if shown != (True, True, True):
+        b.problems.append(f"after enrolment /v1/me shows (totp, backup code, two factor) enabled {shown}")
+    fresh = g.call("createBackupCodes", "/v1/me/backup_codes")["response"]
+    codes = fresh.get("codes") or []
+    if fresh.get("object") != "backup_code" or len(codes) != 10 or set(codes) & set(enrolled.get("backup_codes") or []):
+        b.problems.append(f"createBackupCodes answers {fresh}, not ten new codes")
+
+    # The sign-in's second step: a wrong code, then the app's next code.
+    h = new()
+    first = h.call("createSignIn", "/v1/client/sign_ins", form={"identifier": grace, "strategy": "password", "password": PASSWORD})
+    waiting = first["response"]
+    strategies = [f.get("strategy") for f in waiting.get("supported_second_factors") or []]
+    if (waiting.get("status"), strategies, waiting.get("created_session_id")) != ("needs_second_factor", ["totp", "backup_code"], None):
+        b.problems.append(f"a password sign-in of a user with an app answers {waiting.get('status')} with second factors {strategies}")
+    if first.get("client", {}).get("sessions"):
+        b.problems.append("a sign-in waiting for its second factor already has a session")
+    at = f"/v1/client/sign_ins/{waiting['id']}"
+    h.call("getSignIn", at)
+    h.call("prepareSignInFactorTwo", at + "/prepare_second_factor", form={"strategy": "totp"})
+    h.call("attemptSignInFactorTwo", at + "/attempt_second_factor", expect=422, form={"strategy": "totp", "code": wrong})
+    done = h.call("attemptSignInFactorTwo", at + "/attempt_second_factor", form={"strategy": "totp", "code": app.code()})["response"]
+    second = done.get("second_factor_verification") or {}
+    if (done.get("status"), second.get("object"), second.get("status")) != ("complete", "verification_totp", "verified") or not done.get("created_session_id"):
+        b.problems.append(f"attemptSignInFactorTwo with the app's code answers {done.get('status')} with {second}")
+    # A backup code (of the new set) in another browser.
+    k = new()
+    waiting = k.call("createSignIn", "/v1/client/sign_ins", form={"identifier": grace, "strategy": "password", "password": PASSWORD})["response"]
+    done = k.call("attemptSignInFactorTwo", f"/v1/client/sign_ins/{waiting['id']}/attempt_second_factor",
+                  form={"strategy": "backup_code", "code": codes[0] if codes else wrong})["response"]
+    second = done.get("second_factor_verification") or {}
+    if (done.get("status"), second.get("object")) != ("complete", "verification_backup_code"):
+        b.problems.append(f"attemptSignInFactorTwo with a backup code answers {done.get('status')} with {second}")
+
+    # Step-up checks of the first session: the second factor (a fresh session is recent, and
+    # the app's code passes anyway), then the first, with a mailed code.
+    at = f"/v1/client/sessions/{sid}/verify"
+    check = g.call("startSessionReverification", at, form={"level": "second_factor"})["response"]
+    if check.get("object") != "session_reverification" or (check.get("session") or {}).get("id") != sid:
+        b.problems.append(f"startSessionReverification answers {check}")
+    g.call("prepareSessionReverificationSecondFactor", at + "/prepare_second_factor", form={"strategy": "totp"})
+    g.call("attemptSessionReverificationSecondFactor", at + "/attempt_second_factor", expect=422, form={"strategy": "totp", "code": wrong})
+    passed = g.call("attemptSessionReverificationSecondFactor", at + "/attempt_second_factor", form={"strategy": "totp", "code": app.code()})["response"]
+    if passed.get("status") != "complete":
+        b.problems.append(f"attemptSessionReverificationSecondFactor with the app's code answers {passed.get('status')}")
+    g.call("startSessionReverification", at, form={"level": "first_factor"})
+    g.call("prepareSessionReverificationFirstFactor", at + "/prepare_first_factor",
+           form={"strategy": "email_code", "email_address_id": me["primary_email_address_id"]})
+    g.call("attemptSessionReverificationFirstFactor", at + "/attempt_first_factor", expect=422,
+           form={"strategy": "password", "password": "not it at all"})
+    passed = g.call("attemptSessionReverificationFirstFactor", at + "/attempt_first_factor",
+                    form={"strategy": "email_code", "code": mail_code(url, grace)})["response"]
+    if passed.get("status") != "complete":
+        b.problems.append(f"attemptSessionReverificationFirstFactor with the mailed code answers {passed.get('status')}")
+
+    removed = g.call("deleteTOTP", "/v1/me/totp")["response"]
+    if (removed.get("object"), removed.get("deleted")) != ("totp", True):
+        b.problems.append(f"deleteTOTP answers {removed}")
+    gone = g.call("deleteUser", "/v1/me")["response"]
+    if (gone.get("object"), gone.get("id"), gone.get("deleted")) != ("user", me["id"], True):
+        b.problems.append(f"deleteUser answers {gone}")
+    left = admin.get(url + f"/v1/users/{me['id']}", timeout=30)
+    if left.status_code != 404:
+        b.problems.append(f"after deleteUser the Backend API still finds the user ({left.status_code})")
 
 
 def unlisted_answers(url, schema):

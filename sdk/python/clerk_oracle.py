@@ -9,6 +9,7 @@ coverage cannot silently shrink. Known request-side deviations (filters that wer
 checked by their results, not only their shapes.
 """
 
+import base64
 import os
 
 import requests
@@ -17,6 +18,7 @@ import schemathesis
 import clerk_bodies
 import clerk_coverage
 import provider_sign_in
+import totp
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BAPI_DOCUMENT = os.path.join(ROOT, "sdk", "clerk-openapi", "clerk-bapi-2026-05-12.yml")
@@ -116,6 +118,8 @@ def scenario(o):
     provider_account(o, ada["id"])
     o.call("DeleteUser", "DELETE", f"/users/{gone['id']}", 200)
     o.call("GetUser", "GET", f"/users/{gone['id']}", 404)
+    # Second factors: imported with the user, checked, removed piece by piece and all at once.
+    second_factors(o)
 
     # Email addresses and phone numbers
     email = o.call("CreateEmailAddress", "POST", "/email_addresses", 200, body={"user_id": ada["id"], "email_address": "ada@work.example.com", "verified": True})
@@ -225,6 +229,54 @@ def provider_account(o, user_id):
     o.call("DeleteExternalAccount", "DELETE", f"/users/{user_id}/external_accounts/{account}", 200)
     after = o.call("GetUser", "GET", f"/users/{user_id}", 200) or {}
     o.check(after.get("external_accounts") == [], f"after DeleteExternalAccount the user's external_accounts are {after.get('external_accounts')}")
+
+
+def second_factors(o):
+    """A user imported with an authenticator app's key and backup codes (CreateUser's
+    `totp_secret`, `backup_codes`), whose codes VerifyTOTP checks (each once: a replayed step and
+    a spent backup code are refused), then DeleteBackupCode, DeleteTOTP and DisableMFA."""
+    secret = base64.b32encode(os.urandom(20)).decode().rstrip("=")
+    app = totp.Authenticator(secret)
+    backup = ["alpha-bravo-1", "charlie-delta-2"]
+    user = o.call("CreateUser", "POST", "/users", 200, body={
+        "email_address": ["imp@example.com"], "password": PASSWORD, "totp_secret": secret, "backup_codes": backup,
+    }) or {}
+    enabled = lambda u: tuple((u or {}).get(k) for k in ("totp_enabled", "backup_code_enabled", "two_factor_enabled"))
+    o.check(enabled(user) == (True, True, True), f"POST /users with totp_secret and backup_codes shows (totp, backup code, two factor) enabled {enabled(user)}")
+    uid = user.get("id", "user_missing")
+    at = f"/users/{uid}"
+    o.check(enabled(o.call("GetUser", "GET", at, 200)) == (True, True, True), "GET /users/{id} of an imported user does not show its second factors")
+    code = app.code()
+    verified = o.call("VerifyTOTP", "POST", at + "/verify_totp", 200, body={"code": code})
+    o.check(verified == {"verified": True, "code_type": "totp"}, f"POST /users/{{id}}/verify_totp with the app's code answers {verified}")
+    # The same step again is a replay; a wrong code is refused the same way (422, no schema).
+    o.call("VerifyTOTP", "POST", at + "/verify_totp", 422, body={"code": code})
+    verified = o.call("VerifyTOTP", "POST", at + "/verify_totp", 200, body={"code": backup[0].upper()})
+    o.check(verified == {"verified": True, "code_type": "backup_code"}, f"POST /users/{{id}}/verify_totp with a backup code answers {verified}")
+    o.call("VerifyTOTP", "POST", at + "/verify_totp", 422, body={"code": backup[0]})
+    o.call("VerifyTOTP", "POST", "/users/user_nobody/verify_totp", 404, body={"code": "123456"})
+
+    removed = o.call("DeleteBackupCode", "DELETE", at + "/backup_code", 200)
+    o.check(removed == {"user_id": uid}, f"DELETE /users/{{id}}/backup_code answers {removed}")
+    o.check(enabled(o.call("GetUser", "GET", at, 200)) == (True, False, True), "after DeleteBackupCode the user does not show the app alone")
+    removed = o.call("DeleteTOTP", "DELETE", at + "/totp", 200)
+    o.check(removed == {"user_id": uid}, f"DELETE /users/{{id}}/totp answers {removed}")
+    o.check(enabled(o.call("GetUser", "GET", at, 200)) == (False, False, False), "after DeleteTOTP the user still shows a second factor")
+    # Nothing is left to check; removing everything again is still an answer.
+    o.call("VerifyTOTP", "POST", at + "/verify_totp", 400, body={"code": app.code()})
+    removed = o.call("DisableMFA", "DELETE", at + "/mfa", 200)
+    o.check(removed == {"user_id": uid}, f"DELETE /users/{{id}}/mfa answers {removed}")
+    o.call("DisableMFA", "DELETE", "/users/user_nobody/mfa", 404)
+    o.call("DeleteTOTP", "DELETE", "/users/user_nobody/totp", 404)
+    o.call("DeleteBackupCode", "DELETE", "/users/user_nobody/backup_code", 404)
+    # DisableMFA on a user with both: both go.
+    both = o.call("CreateUser", "POST", "/users", 200, body={
+        "email_address": ["imp2@example.com"], "totp_secret": secret, "backup_codes": backup,
+    }) or {}
+    o.call("DisableMFA", "DELETE", f"/users/{both.get('id', 'user_missing')}/mfa", 200)
+    after = o.call("GetUser", "GET", f"/users/{both.get('id', 'user_missing')}", 200)
+    o.check(enabled(after) == (False, False, False), f"after DisableMFA the user shows {enabled(after)}")
+    o.call("DeleteUser", "DELETE", f"/users/{both.get('id', 'user_missing')}", 200)
 
 
 def _claims(jwt):

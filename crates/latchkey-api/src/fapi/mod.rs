@@ -128,8 +128,11 @@ fn second_factor_settings(env: &mut Value, policy: latchkey_service::second_fact
         }
     }
     if let Some(s) = env.pointer_mut("/user_settings/sign_in").and_then(Value::as_object_mut) {
-        s.insert("second_factor".into(), json!({"required": required, "enabled": on}));
+        // Clerk's document allows `required` alone here.
+        s.insert("second_factor".into(), json!({"required": required}));
     }
+    // Not in Clerk's document, but clerk-js reads it (UserProfile offers no "remove" when
+    // required); docs/clerk-conformance.md records it.
     if let Some(s) = env.pointer_mut("/user_settings/sign_up").and_then(Value::as_object_mut) {
         s.insert("mfa".into(), json!({"required": required}));
     }

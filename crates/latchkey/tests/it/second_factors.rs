@@ -259,7 +259,7 @@ both_backends!(the_policy_turns_second_factors_off, |backend| async move {
     let b = server.browser();
     let env = b.get("/v1/environment").await.body;
     assert_eq!(env["user_settings"]["attributes"]["authenticator_app"]["enabled"], false);
-    assert_eq!(env["user_settings"]["sign_in"]["second_factor"]["enabled"], false);
+    assert_eq!(env["user_settings"]["sign_in"]["second_factor"], serde_json::json!({"required": false}));
     // A factor stored while the policy was on (or imported) is not asked for.
     let admin = Admin::new(&server).await;
     let r = admin
@@ -281,10 +281,8 @@ both_backends!(the_required_policy_makes_new_sessions_set_up_a_factor_first, |ba
     .await;
     let b = server.browser();
     let env = b.get("/v1/environment").await.body;
-    assert_eq!(
-        env["user_settings"]["sign_in"]["second_factor"],
-        serde_json::json!({"required": true, "enabled": true})
-    );
+    assert_eq!(env["user_settings"]["sign_in"]["second_factor"], serde_json::json!({"required": true}));
+    assert_eq!(env["user_settings"]["sign_up"]["mfa"], serde_json::json!({"required": true}));
     // A new account's session waits for the `setup-mfa` task (Clerk's pending session).
     let (_, sid) = server.sign_up(&b, "new@example.com", PASSWORD).await;
     let client = b.get("/v1/client").await.body;
