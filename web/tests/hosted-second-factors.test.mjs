@@ -3,7 +3,8 @@
 // /user (the key read from the page, the codes computed here with node:crypto as an app does,
 // RFC 6238), the backup codes shown once (copy, download), signing in with the app's code and
 // with a backup code (which works once), and "Confirm it's you" before removing the app once
-// the session is older than ten minutes. The session is aged by rewriting its times in the
+// the session is older than ten minutes. Then, on a second instance that requires a second
+// factor, a new account is sent to the setup-mfa task and adds its app before going on. The session is aged by rewriting its times in the
 // instance's SQLite database. What the pages show is checked against the Backend API.
 // Screenshots land in target/artifacts/hosted-second-factors/.
 import assert from 'node:assert/strict';
@@ -303,6 +304,67 @@ test('removing the app asks "Confirm it\'s you" once the session is older than t
   await page.fill('#password', PASSWORD);
   await go(page.getByRole('button', { name: 'Continue' }));
   await signedIn();
+});
+
+test('under the required policy, a new account adds an app on the setup-mfa task, then goes on with an active session', async () => {
+  // A second instance that requires a second factor; the browser starts with no cookies (they
+  // are per host, not per port, so the first instance's would be sent along).
+  const strict = await startLatchkey({ config: '[second_factors]\npolicy = "required"\n' });
+  try {
+    await browser.context.clearCookies();
+    const email = 'required@example.com';
+    const back = '/user?from=app';
+    const status = async () => {
+      const res = await page.request.get(`${strict.url}/v1/client`);
+      const session = (await res.json()).response?.sessions?.[0];
+      return [session?.status, session?.tasks ?? null];
+    };
+    await page.goto(`${strict.url}/sign-up?redirect_url=${encodeURIComponent(back)}`);
+    await page.fill('#email_address', email);
+    await page.fill('#password', PASSWORD);
+    const inbox = await mailbox(strict.url, email);
+    await go(page.getByRole('button', { name: 'Create account' }));
+    await page.fill('#code', await inbox.code());
+    await go(page.getByRole('button', { name: 'Verify' }));
+
+    // Not on to redirect_url: the task, with redirect_url kept, and a pending session.
+    const at = new URL(page.url());
+    assert.equal(at.pathname, '/sign-in/tasks/setup-mfa');
+    assert.equal(at.searchParams.get('redirect_url'), back);
+    assert.equal(await h1(), 'Set up two-step verification');
+    assert.match(await page.locator('p.sub').first().innerText(), /This application requires two-step verification/);
+    assert.deepEqual(await status(), ['pending', [{ key: 'setup-mfa' }]]);
+    await shot('required-task');
+    // /user sends a pending session back to the task.
+    await page.goto(`${strict.url}/user`);
+    assert.equal(new URL(page.url()).pathname, '/sign-in/tasks/setup-mfa');
+    await page.goto(at.href);
+
+    await go(page.getByRole('button', { name: 'Add an authenticator app' }));
+    assert.equal(await h1(), 'Add an authenticator app');
+    assert.equal(await page.locator('svg.qr[role=img]').isVisible(), true);
+    const key = (await page.locator('#totp-secret').innerText()).replace(/\s+/g, '');
+    assert.match(key, /^[A-Z2-7]{32}$/);
+    await shot('required-enrol');
+    await page.fill('#code', totp(key, stepNow() + 5));
+    await go(page.getByRole('button', { name: 'Verify and turn on' }));
+    assert.equal(await alert().innerText(), 'Incorrect code');
+    assert.deepEqual(await status(), ['pending', [{ key: 'setup-mfa' }]]);
+
+    await page.fill('#code', totp(key, stepNow()));
+    await go(page.getByRole('button', { name: 'Verify and turn on' }));
+    assert.equal(await h1(), 'Save your backup codes');
+    assert.equal((await page.locator('ol.codes li').allInnerTexts()).length, 10);
+    assert.deepEqual(await status(), ['active', null]);
+    await shot('required-backup-codes');
+    await go(page.getByRole('link', { name: 'I saved them: continue' }));
+    assert.equal(path(), back);
+    assert.equal(await h1(), 'Your account');
+    assert.match(await security().innerText(), /Authenticator app: on/);
+    assert.match(await security().innerText(), /Required by this application/);
+  } finally {
+    await strict.stop();
+  }
 });
 
 test('no page errors, console errors or refused scripts in any of the above', () => {

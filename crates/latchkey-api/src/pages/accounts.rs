@@ -12,7 +12,7 @@ use latchkey_store::UserRecord;
 use super::form::PageForm;
 use super::html::{button_form, esc, hidden, Page};
 use super::user::user_action;
-use super::{redirect, signed_in, with_retry_after};
+use super::{redirect, sign_in_first, signed_in, with_retry_after};
 use crate::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -68,7 +68,7 @@ pub(super) fn section(state: &AppState, csrf: &str, user: &UserRecord) -> String
 async fn connect(form: PageForm) -> Response {
     let PageForm { state, caller, p, .. } = form;
     let (Some(me), Some(client)) = (signed_in(&state, &caller).await, caller.client.as_ref()) else {
-        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+        return sign_in_first(&state, &caller, "/user").await;
     };
     let strategy = p.text("strategy");
     let started = state

@@ -15,6 +15,7 @@ mod org;
 mod reset;
 mod reverify;
 mod second_factors;
+mod setup_task;
 mod user;
 
 use std::collections::HashMap;
@@ -60,6 +61,7 @@ pub fn routes() -> Router<AppState> {
         .merge(factor_two::routes())
         .merge(second_factors::routes())
         .merge(reverify::routes())
+        .merge(setup_task::routes())
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -267,6 +269,10 @@ async fn finish_signed_in(
             return Page::new("Something went wrong", "").alert(&e.0.long_message).into_response(e.status(), &cookies)
         }
     }
+    // A session with a task to finish (the required second factor) is not for the app yet.
+    if setup_task::due(state, client).await {
+        return redirect(&setup_task::path(redirect_url.as_deref()), &cookies);
+    }
     redirect(redirect_url.as_deref().unwrap_or("/user"), &cookies)
 }
 
@@ -454,7 +460,23 @@ pub(super) struct Signed {
     pub(super) who: latchkey_service::SignedIn,
 }
 
+/// The signed-in caller, when their session is active: a pending one (a task to finish first)
+/// reaches only the task's page (`setup_task`).
 pub(super) async fn signed_in(state: &AppState, caller: &Caller) -> Option<Signed> {
+    signed_in_any(state, caller).await.filter(|me| me.session.pending_task.is_none())
+}
+
+/// Where a page for signed-in people sends a caller [`signed_in`] refused: to the session's
+/// task when it has one, else to sign in; `back` (a path of ours) is where they return.
+pub(super) async fn sign_in_first(state: &AppState, caller: &Caller, back: &str) -> Response {
+    if signed_in_any(state, caller).await.is_some_and(|me| me.session.pending_task.is_some()) {
+        return redirect(&setup_task::path(Some(back)), &[]);
+    }
+    redirect(&with_redirect("/sign-in", Some(back)), &[])
+}
+
+/// The signed-in caller, pending or active.
+pub(super) async fn signed_in_any(state: &AppState, caller: &Caller) -> Option<Signed> {
     let client = caller.client.as_ref()?;
     let sid = client.last_active_session_id.as_deref()?;
     let (who, session) = state.services.signed_in(client, sid).await.ok()?;

@@ -16,7 +16,7 @@ use latchkey_store::MembershipQuery;
 
 use super::form::PageForm;
 use super::html::{button_form, esc, hidden, Page};
-use super::{csrf_token, redirect, signed_in, status_of, with_retry_after, PageQuery, Signed};
+use super::{csrf_token, redirect, sign_in_first, signed_in, status_of, with_retry_after, PageQuery, Signed};
 use crate::fapi::Caller;
 use crate::params::Params;
 use crate::AppState;
@@ -125,7 +125,7 @@ async fn organization_page(
     caller: Caller,
 ) -> Response {
     let Some(me) = signed_in(&state, &caller).await else {
-        return redirect("/sign-in?redirect_url=%2Forganization", &[]);
+        return sign_in_first(&state, &caller, "/organization").await;
     };
     render(&state, &headers, &me, q.notice.as_deref().and_then(notice_text), None, StatusCode::OK).await
 }
@@ -288,7 +288,7 @@ where
 {
     let PageForm { state, headers, caller, p } = form;
     let Some(me) = signed_in(&state, &caller).await else {
-        return redirect("/sign-in?redirect_url=%2Forganization", &[]);
+        return sign_in_first(&state, &caller, "/organization").await;
     };
     let Some(org) = me.session.active_org_id.clone() else {
         return redirect("/organization", &[]);
@@ -386,7 +386,7 @@ where
 {
     let PageForm { state, caller, p, .. } = form;
     let Some(me) = signed_in(&state, &caller).await else {
-        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+        return sign_in_first(&state, &caller, "/user").await;
     };
     match action(state.clone(), caller, p, me).await {
         Ok(()) => redirect(&format!("/user?notice={notice}"), &[]),
@@ -421,7 +421,7 @@ async fn accept(Path(id): Path<String>, form: PageForm) -> Response {
 async fn create(form: PageForm) -> Response {
     let PageForm { state, headers, caller, p } = form;
     let Some(me) = signed_in(&state, &caller).await else {
-        return redirect("/sign-in?redirect_url=%2Forganization", &[]);
+        return sign_in_first(&state, &caller, "/organization").await;
     };
     let name = p.text("name").unwrap_or_default();
     let slug = p.text("slug").filter(|s| !s.trim().is_empty());

@@ -21,7 +21,7 @@ use latchkey_store::UserRecord;
 use super::form::PageForm;
 use super::html::{esc, hidden, Page};
 use super::user::render_user;
-use super::{csrf_token, redirect, signed_in, status_of, with_retry_after, Signed};
+use super::{csrf_token, redirect, sign_in_first, signed_in, status_of, with_retry_after, Signed};
 use crate::AppState;
 
 /// The service's answer to a change that needs a recent check.
@@ -271,7 +271,7 @@ async fn signed_in_with_client(state: &AppState, caller: &crate::fapi::Caller) -
 async fn submit(form: PageForm) -> Response {
     let PageForm { state, headers, caller, p } = form;
     let Some((me, client)) = signed_in_with_client(&state, &caller).await else {
-        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+        return sign_in_first(&state, &caller, "/user").await;
     };
     let then = Then::parse(p.text("then").as_deref());
     let strategy = p.text("strategy").unwrap_or_default();
@@ -368,7 +368,7 @@ async fn done(state: &AppState, headers: &HeaderMap, me: &Signed, then: Then) ->
 async fn send_email_code(form: PageForm) -> Response {
     let PageForm { state, headers, caller, p } = form;
     let Some((me, client)) = signed_in_with_client(&state, &caller).await else {
-        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+        return sign_in_first(&state, &caller, "/user").await;
     };
     let then = Then::parse(p.text("then").as_deref());
     let (csrf, cookies) = csrf_token(&state, &headers);

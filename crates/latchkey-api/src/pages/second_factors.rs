@@ -21,7 +21,7 @@ use qrcode::QrCode;
 use super::form::PageForm;
 use super::html::{button_form, esc, hidden, Page};
 use super::user::{render_user, user_action};
-use super::{csrf_token, redirect, signed_in, status_of, with_retry_after, Signed};
+use super::{csrf_token, redirect, sign_in_first, signed_in, status_of, with_retry_after, Signed};
 use crate::AppState;
 
 /// The copy buttons' script (the pages' CSP allows scripts of this origin only).
@@ -93,8 +93,29 @@ pub(super) fn section(state: &AppState, csrf: &str, user: &UserRecord) -> String
     )
 }
 
+/// Where the enrolment's forms and links go: `/user`'s section, or the sign-in's setup task
+/// (`setup_task`), which reuses these pages.
+pub(super) struct Enrol {
+    /// Where the code of the app is posted.
+    pub(super) verify: String,
+    /// Where "Show a new QR code" posts.
+    pub(super) restart: String,
+    /// The way out, below the form (HTML).
+    pub(super) leave: String,
+}
+
+impl Enrol {
+    fn user() -> Self {
+        Self {
+            verify: "/user/totp/verify".into(),
+            restart: "/user/totp".into(),
+            leave: r#"<p class="foot"><a href="/user">Cancel</a></p>"#.into(),
+        }
+    }
+}
+
 /// A page that shows a secret: never kept by a cache or the browser's history cache.
-fn secret_page(page: Page, status: StatusCode, cookies: &[String]) -> Response {
+pub(super) fn secret_page(page: Page, status: StatusCode, cookies: &[String]) -> Response {
     let mut res = page.into_response(status, cookies);
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
@@ -119,17 +140,31 @@ fn grouped(secret: &str) -> String {
     chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
 }
 
-fn verify_form(csrf: &str) -> String {
+fn verify_form(csrf: &str, action: &str) -> String {
     format!(
-        r#"<form method="post" action="/user/totp/verify" novalidate>{}
+        r#"<form method="post" action="{}" novalidate>{}
 <label for="code">Code from the app</label>
 <input id="code" name="code" class="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{{6}}" maxlength="6" required autofocus>
 <button class="primary" type="submit">Verify and turn on</button></form>"#,
+        esc(action),
         hidden(csrf)
     )
 }
 
-fn enrol_page(csrf: &str, totp: &TotpEnrolment) -> Page {
+/// A code as typed (apps show it in two groups of three), when it can be an app's code.
+pub(super) fn six_digits(typed: &str) -> Result<String, ServiceError> {
+    let code = typed.split_whitespace().collect::<String>();
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(code);
+    }
+    Err(ServiceError::unprocessable(
+        "form_param_format_invalid",
+        "Enter the 6-digit code your authenticator app shows.",
+    )
+    .param("code"))
+}
+
+pub(super) fn enrol_page(csrf: &str, totp: &TotpEnrolment, to: &Enrol) -> Page {
     let qr = qr_svg(&totp.uri).map(|svg| format!(r#"<div class="qr">{svg}</div>"#)).unwrap_or_default();
     Page::new(
         ENROL_TITLE,
@@ -138,15 +173,19 @@ fn enrol_page(csrf: &str, totp: &TotpEnrolment) -> Page {
     .body(format!(
         r#"{qr}<p class="hint">Can't scan it? Enter this key in the app instead:</p>
 <p><code id="totp-secret" class="secret">{secret}</code></p>
-{form}<p class="foot"><a href="/user">Cancel</a></p>"#,
+{form}{leave}"#,
         secret = esc(&grouped(&totp.secret)),
-        form = verify_form(csrf),
+        form = verify_form(csrf, &to.verify),
+        leave = to.leave,
     ))
 }
 
 /// The signed-in caller of a post, or the way to sign in.
 async fn caller_of(state: &AppState, caller: &crate::fapi::Caller) -> Result<Signed, Response> {
-    signed_in(state, caller).await.ok_or_else(|| redirect("/sign-in?redirect_url=%2Fuser", &[]))
+    match signed_in(state, caller).await {
+        Some(me) => Ok(me),
+        None => Err(sign_in_first(state, caller, "/user").await),
+    }
 }
 
 fn turned_off() -> Response {
@@ -169,7 +208,7 @@ async fn start(form: PageForm) -> Response {
     match state.account.create_totp(&me.who).await {
         Ok(totp) => {
             let (csrf, cookies) = csrf_token(&state, &headers);
-            secret_page(enrol_page(&csrf, &totp), StatusCode::OK, &cookies)
+            secret_page(enrol_page(&csrf, &totp, &Enrol::user()), StatusCode::OK, &cookies)
         }
         Err(e) => render_user(&state, &headers, &me, None, Some(&e), status_of(&e)).await,
     }
@@ -177,13 +216,14 @@ async fn start(form: PageForm) -> Response {
 
 /// A wrong code: the key is not shown again (it is sealed now); the person types the code the
 /// app shows now, or starts over with a new key.
-fn retry_page(csrf: &str, e: &ServiceError) -> Response {
+pub(super) fn retry_page(csrf: &str, e: &ServiceError, to: &Enrol) -> Response {
     let page = Page::new(ENROL_TITLE, "").alert(&e.long_message).body(format!(
         r#"<p class="sub">Enter the code the app shows now: codes change every 30 seconds.</p>{}
 <p class="hint">Lost the QR code? Start over with a new key (remove the old entry from your app).</p>
-<div class="actions">{}</div><p class="foot"><a href="/user">Cancel</a></p>"#,
-        verify_form(csrf),
-        button_form("/user/totp", csrf, "Show a new QR code", "secondary"),
+<div class="actions">{}</div>{}"#,
+        verify_form(csrf, &to.verify),
+        button_form(&to.restart, csrf, "Show a new QR code", "secondary"),
+        to.leave,
     ));
     with_retry_after(page.into_response(status_of(e), &[]), e)
 }
@@ -199,25 +239,23 @@ async fn verify(form: PageForm) -> Response {
         return turned_off();
     }
     let (csrf, cookies) = csrf_token(&state, &headers);
-    let code = p.text("code").unwrap_or_default().split_whitespace().collect::<String>();
-    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        let e = ServiceError::unprocessable(
-            "form_param_format_invalid",
-            "Enter the 6-digit code your authenticator app shows.",
-        )
-        .param("code");
-        return retry_page(&csrf, &e);
-    }
+    let code = match six_digits(&p.text("code").unwrap_or_default()) {
+        Ok(code) => code,
+        Err(e) => return retry_page(&csrf, &e, &Enrol::user()),
+    };
     match state.account.verify_totp(&caller.ctx, &me.who, &code).await {
         Ok(done) => match done.backup_codes {
-            Some(codes) => codes_page(&state, &codes, "Two-step verification is on.", "totp_added", &cookies),
+            Some(codes) => {
+                let done = Done { href: "/user?notice=totp_added", label: BACK_TO_ACCOUNT };
+                codes_page(&state, &codes, "Two-step verification is on.", &done, &cookies)
+            }
             None => redirect("/user?notice=totp_added", &cookies),
         },
         // No app waiting for its code (already on, removed, or never started).
         Err(e) if e.code == "resource_not_found" => {
             render_user(&state, &headers, &me, None, Some(&e), StatusCode::NOT_FOUND).await
         }
-        Err(e) => retry_page(&csrf, &e),
+        Err(e) => retry_page(&csrf, &e, &Enrol::user()),
     }
 }
 
@@ -238,7 +276,8 @@ async fn regenerate(form: PageForm) -> Response {
     match made {
         Ok((_, codes)) => {
             let said = "New backup codes are ready. The old ones no longer work.";
-            codes_page(&state, &codes, said, "backup_codes", &[])
+            let done = Done { href: "/user?notice=backup_codes", label: BACK_TO_ACCOUNT };
+            codes_page(&state, &codes, said, &done, &[])
         }
         // New codes are a way in: they need a recent check, as removing the app does.
         Err(e) if e.code == super::reverify::REQUIRED => {
@@ -271,8 +310,22 @@ fn data_url_text(text: &str) -> String {
     out
 }
 
+const BACK_TO_ACCOUNT: &str = "I saved them: back to my account";
+
+/// Where the codes page goes on, once the codes are saved.
+pub(super) struct Done<'a> {
+    pub(super) href: &'a str,
+    pub(super) label: &'a str,
+}
+
 /// The backup codes, shown this once: a list, a copy button (with the script) and a download.
-fn codes_page(state: &AppState, codes: &[String], notice: &str, done: &str, cookies: &[String]) -> Response {
+pub(super) fn codes_page(
+    state: &AppState,
+    codes: &[String],
+    notice: &str,
+    done: &Done<'_>,
+    cookies: &[String],
+) -> Response {
     let app = &state.services.config.app_name;
     let items: String = codes.iter().map(|c| format!("<li><code>{}</code></li>", esc(c))).collect();
     let file = format!(
@@ -288,10 +341,11 @@ fn codes_page(state: &AppState, codes: &[String], notice: &str, done: &str, cook
         r#"<ol class="codes" id="backup-codes">{items}</ol>
 <div class="actions"><button type="button" class="secondary" data-copy="backup-codes" hidden>Copy codes</button>
 <a class="button secondary" href="data:text/plain;charset=utf-8,{file}" download="backup-codes.txt">Download codes</a></div>
-<p class="foot"><a href="/user?notice={done}">I saved them: back to my account</a></p>
+<p class="foot"><a href="{href}">{label}</a></p>
 <script src="{COPY_JS_PATH}" defer></script>"#,
         file = data_url_text(&file),
-        done = esc(done),
+        href = esc(done.href),
+        label = esc(done.label),
     ));
     secret_page(page, StatusCode::OK, cookies)
 }

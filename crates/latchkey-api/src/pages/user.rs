@@ -12,7 +12,7 @@ use latchkey_service::ServiceError;
 use super::form::PageForm;
 use super::html::{self, Page};
 use super::{accounts, org, reverify, second_factors};
-use super::{csrf_token, redirect, signed_in, status_of, with_retry_after, PageQuery, Signed};
+use super::{csrf_token, redirect, sign_in_first, signed_in, status_of, with_retry_after, PageQuery, Signed};
 use crate::fapi::Caller;
 use crate::params::Params;
 use crate::AppState;
@@ -48,7 +48,7 @@ pub(super) async fn user_page(
     caller: Caller,
 ) -> Response {
     let Some(me) = signed_in(&state, &caller).await else {
-        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+        return sign_in_first(&state, &caller, "/user").await;
     };
     // A provider trip that did not connect an account comes back saying why.
     let failed = q.connect_error.as_deref().map(|code| {
@@ -105,7 +105,7 @@ where
 {
     let PageForm { state, headers, caller, p } = form;
     let Some(me) = signed_in(&state, &caller).await else {
-        return redirect("/sign-in?redirect_url=%2Fuser", &[]);
+        return sign_in_first(&state, &caller, "/user").await;
     };
     let user_id = me.user.user.id.clone();
     let session_id = me.session.id.clone();

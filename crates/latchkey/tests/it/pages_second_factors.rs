@@ -428,3 +428,175 @@ both_backends!(second_factors_turned_off_hide_the_section, |backend| async move 
         assert!(r.text.contains("Two-step verification is turned off"), "{path}");
     }
 });
+
+// ---- the `required` policy: the setup-mfa task (`/sign-in/tasks/setup-mfa`) ----------------
+
+const TASK: &str = "/sign-in/tasks/setup-mfa";
+
+async fn requiring(backend: crate::harness::Backend) -> TestServer {
+    TestServer::start_with(backend, |c| c.second_factors.policy = latchkey_service::second_factors::Policy::Required)
+        .await
+}
+
+fn encoded(url: &str) -> String {
+    url::form_urlencoded::byte_serialize(url.as_bytes()).collect()
+}
+
+/// The `sts` claim of the session cookie a reply sets.
+async fn cookie_sts(server: &TestServer, r: &Reply) -> String {
+    let cookies = r.set_cookies();
+    let jwt = cookies.iter().find_map(|c| c.strip_prefix("__session=ey")).expect("a session cookie");
+    let jwt = format!("ey{}", jwt.split(';').next().unwrap());
+    let verifier = crate::flows::verifier_for(server).await;
+    let now = latchkey_core::Clock::now_secs(&server.clock);
+    verifier.verify(&jwt, now).unwrap().session_claims().unwrap().sts
+}
+
+async fn session_status(b: &Browser) -> String {
+    let client = b.get("/v1/client").await.body;
+    client["response"]["sessions"][0]["status"].as_str().unwrap_or("none").to_owned()
+}
+
+/// Walks the task from its page (`task`, with its query) to the backup codes: (the key, the
+/// reply that showed the codes).
+async fn do_the_task(server: &TestServer, b: &Browser, task: &str, query: &str) -> (String, Reply) {
+    let page = b.get(task).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("This application requires two-step verification."), "{}", page.text);
+    assert!(page.text.contains(&format!(r#"action="{TASK}/totp{}""#, query.replace('&', "&amp;"))), "{}", page.text);
+    let csrf = csrf_from(&page.text);
+    let r = b.post(&format!("{TASK}/totp{query}"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(no_store(&r) && r.text.contains(r#"<svg role="img""#) && r.text.contains("requires two-step verification"));
+    let secret = secret_from(&r.text);
+    let verify = format!("{TASK}/verify{query}");
+    let r = b.post(&verify, &[("csrf", &csrf), ("code", &code_at(server, &secret, 0))]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(no_store(&r) && r.text.contains("Save your backup codes"));
+    assert_eq!(codes_from(&r.text).len(), 10);
+    (secret, r)
+}
+
+both_backends!(a_sign_up_under_required_sets_up_an_app_before_the_app, |backend| async move {
+    let server = requiring(backend).await;
+    let b = server.browser();
+    let back = "http://app.test:3000/after?x=1";
+    let q = format!("?redirect_url={}", encoded(back));
+    let csrf = form(&b, &format!("/sign-up{q}")).await;
+    let r = b
+        .post(
+            &format!("/sign-up{q}"),
+            &[("csrf", csrf.as_str()), ("email_address", "new@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(location(&r), format!("/sign-up/verify{q}"), "{}", r.text);
+    let code = server.code_for("new@example.com").await;
+    let r = b.post(&format!("/sign-up/verify{q}"), &[("csrf", csrf.as_str()), ("code", code.as_str())]).await;
+    // Not on to the app: to the task, the redirect_url kept; the session is pending.
+    assert_eq!((r.status, location(&r)), (StatusCode::SEE_OTHER, format!("{TASK}{q}").as_str()), "{}", r.text);
+    assert_eq!(cookie_sts(&server, &r).await, "pending");
+    assert_eq!(session_status(&b).await, "pending");
+
+    // /user and its forms send a pending session to the task; nothing changes.
+    assert_eq!(location(&b.get("/user").await), format!("{TASK}?redirect_url=%2Fuser"));
+    let r = b.post("/user/profile", &[("csrf", &csrf), ("first_name", "Mallory")]).await;
+    assert_eq!(location(&r), format!("{TASK}?redirect_url=%2Fuser"), "{}", r.text);
+    assert_eq!(location(&b.get("/organization").await), format!("{TASK}?redirect_url=%2Forganization"));
+    let client = b.get("/v1/client").await.body;
+    assert_eq!(client["response"]["sessions"][0]["user"]["first_name"], serde_json::Value::Null, "{client}");
+
+    // Bad inputs on the task say what went wrong; the session stays pending.
+    let task = format!("{TASK}{q}");
+    let csrf = form(&b, &task).await;
+    let r = b.post(&format!("{TASK}/totp{q}"), &[("csrf", "forged")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text.contains("This form has expired"));
+    let r = b.post(&format!("{TASK}/totp{q}"), &[("csrf", &csrf)]).await;
+    let secret = secret_from(&r.text);
+    let verify = format!("{TASK}/verify{q}");
+    let r = b.post(&verify, &[("csrf", &csrf), ("code", "12")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("Enter the 6-digit code your authenticator app shows."), "{}", r.text);
+    let r = b.post(&verify, &[("csrf", &csrf), ("code", "000000")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("Incorrect code") && r.text.contains("Show a new QR code") && !r.text.contains(&secret));
+    assert!(r.text.contains(&format!(r#"action="{TASK}/verify{q}""#)), "the retry stays in the task");
+    let r = b.post(&verify, &[("csrf", "forged"), ("code", &code_at(&server, &secret, 0))]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(session_status(&b).await, "pending");
+
+    // The right code: on, codes shown once, fresh cookies of an active session, then the app.
+    next_step(&server);
+    let (_, r) = do_the_task(&server, &b, &task, &q).await;
+    assert_eq!(cookie_sts(&server, &r).await, "active");
+    assert!(r.text.contains(&format!(r#"<a href="{back}">I saved them: continue</a>"#)), "{}", r.text);
+    assert_eq!(session_status(&b).await, "active");
+    // Done: the task's page goes straight on; /user is open.
+    assert_eq!(location(&b.get(&task).await), back);
+    let user = b.get("/user").await;
+    assert_eq!(user.status, StatusCode::OK);
+    assert!(user.text.contains("Authenticator app: on") && user.text.contains("Required by this application"));
+});
+
+both_backends!(a_sign_in_under_required_without_a_factor_does_the_task, |backend| async move {
+    let server = requiring(backend).await;
+    let admin = crate::webhooks::Admin::new(&server).await;
+    let r =
+        admin.post("/v1/users", serde_json::json!({"email_address": ["old@example.com"], "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Signed out, the task's page sends the visitor to sign in (the redirect_url kept).
+    let b = server.browser();
+    assert_eq!(location(&b.get(TASK).await), "/sign-in");
+    let q = format!("?redirect_url={}", encoded("/elsewhere"));
+    assert_eq!(location(&b.get(&format!("{TASK}{q}")).await), format!("/sign-in{q}"));
+    // An outside redirect_url is dropped, as the pages do everywhere.
+    let evil = format!("?redirect_url={}", encoded("https://evil.test/"));
+    assert_eq!(location(&b.get(&format!("{TASK}{evil}")).await), "/sign-in");
+
+    let csrf = form(&b, "/sign-in").await;
+    let r =
+        b.post("/sign-in", &[("csrf", csrf.as_str()), ("identifier", "old@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!((r.status, location(&r)), (StatusCode::SEE_OTHER, TASK), "{}", r.text);
+    assert_eq!(cookie_sts(&server, &r).await, "pending");
+    // Signing in again while pending lands on the task too.
+    let r =
+        b.post("/sign-in", &[("csrf", csrf.as_str()), ("identifier", "old@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(location(&r), TASK, "{}", r.text);
+    let page = b.get(TASK).await;
+    assert!(page.text.contains("Signed in as <strong>old@example.com</strong>") && page.text.contains("Sign out"));
+
+    let (secret, r) = do_the_task(&server, &b, TASK, "").await;
+    assert_eq!(cookie_sts(&server, &r).await, "active");
+    assert!(r.text.contains(r#"<a href="/user">I saved them: continue</a>"#), "{}", r.text);
+    assert_eq!(b.get("/user").await.status, StatusCode::OK);
+
+    // The next sign-in asks for the app's code, and never for the task.
+    next_step(&server);
+    let c = server.browser();
+    let step = password_step(&c, "old@example.com", "").await;
+    let csrf = form(&c, &step).await;
+    let r = c.post(&step, &[("csrf", &csrf), ("strategy", "totp"), ("code", &code_at(&server, &secret, 0))]).await;
+    assert_eq!(location(&r), "/user", "{}", r.text);
+    assert_eq!(cookie_sts(&server, &r).await, "active");
+});
+
+both_backends!(a_user_with_an_app_under_required_never_sees_the_task, |backend| async move {
+    let server = requiring(backend).await;
+    let phone = server.browser();
+    let (_, _, secret, _) = enrolled(&server, &phone, "has@example.com").await;
+    next_step(&server);
+
+    let b = server.browser();
+    let back = "http://app.test:3000/after";
+    let q = format!("?redirect_url={}", encoded(back));
+    let step = password_step(&b, "has@example.com", &q).await;
+    let csrf = form(&b, &step).await;
+    let r = b.post(&step, &[("csrf", &csrf), ("strategy", "totp"), ("code", &code_at(&server, &secret, 0))]).await;
+    assert_eq!((r.status, location(&r)), (StatusCode::SEE_OTHER, back), "{}", r.text);
+    assert_eq!(cookie_sts(&server, &r).await, "active");
+    assert_eq!(session_status(&b).await, "active");
+    // The task's page has nothing to do: straight on.
+    assert_eq!(location(&b.get(&format!("{TASK}{q}")).await), back);
+    assert_eq!(b.get("/user").await.status, StatusCode::OK);
+});
