@@ -23,7 +23,6 @@ use crate::resources::primary_email;
 use crate::users::Users;
 use crate::webhooks::Events;
 
-
 /// `[second_factors]` of the configuration.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]

@@ -32,8 +32,8 @@ use crate::params::{conflict_to_identifier, trimmed};
 use crate::users::Users;
 use crate::webhooks::Events;
 
-pub use second_factors::{Removal, VerifiedCode};
 use crate::ServiceConfig;
+pub use second_factors::{Removal, VerifiedCode};
 
 /// Users, their email addresses and phone numbers, and sessions, as the Backend API and the
 /// CLI administer them. Built by [`crate::Services::new`].

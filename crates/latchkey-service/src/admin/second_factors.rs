@@ -2,9 +2,9 @@
 //! `/backup_code` and `/verify_totp`).
 
 use super::AdminService;
-use crate::second_factors::{Factors, Strategy};
 use crate::authority::Operator;
 use crate::error::{ErrorKind, Result, ServiceError};
+use crate::second_factors::{Factors, Strategy};
 
 /// Which kind of code passed `verify_totp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
