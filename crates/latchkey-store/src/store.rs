@@ -132,6 +132,10 @@ pub trait SessionStore: Send + Sync {
     /// factor was just proved, when: `None` keeps the stored time; a second factor proved
     /// finishes the session's pending task. False when the session is no longer active.
     async fn record_session_verification(&self, v: &SessionVerification) -> Result<bool>;
+    /// The user's other active sessions that never proved a second factor count theirs as
+    /// proved long ago (at time 0): the user has one now, and those sessions must prove it
+    /// before any step-up check passes. Returns how many changed.
+    async fn second_factor_unproved_elsewhere(&self, user_id: &str, except_session: &str) -> Result<u64>;
     async fn sessions_for_client(&self, client_id: &str) -> Result<Vec<SessionRow>>;
     async fn sessions_for_user(&self, user_id: &str) -> Result<Vec<SessionRow>>;
     /// Sets every active session of the client to `status`; returns how many changed.

@@ -86,6 +86,9 @@ impl AccountService {
                 now,
             })
             .await?;
+        // Sessions begun before the app existed never proved it: a first factor alone must not
+        // pass their step-up checks from now on (their `fva` second age is stale, not -1).
+        self.store.second_factor_unproved_elsewhere(who.user_id(), who.session_id()).await?;
         let record = self.users.user(who.user_id()).await?;
         let backup_codes = if record.second_factors.backup_code_enabled() {
             None

@@ -50,12 +50,16 @@ impl AdminService {
         user_id: &str,
         active_org: Option<&str>,
     ) -> Result<SessionRow> {
-        let user = self.users.user(user_id).await?.user;
-        self.users.refuse_blocked(&user)?;
+        let record = self.users.user(user_id).await?;
+        self.users.refuse_blocked(&record.user)?;
         let active_org_id = self.orgs.member_org_id(user_id, active_org, "active_organization_id").await?;
         let (client, _token) = self.users.new_client().await?;
         let mut session = self.users.new_session(&client.id, user_id);
         session.active_org_id = active_org_id;
+        // A user with a second factor: this session has not proved it (a stale age, not -1).
+        if record.second_factors.any() {
+            session.second_factor_verified_at = Some(0);
+        }
         self.emitting(vec![self.users.session_event("session.created", &session)]).insert_session(&session).await?;
         let mut client = client;
         client.last_active_session_id = Some(session.id.clone());

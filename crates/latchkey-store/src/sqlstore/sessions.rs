@@ -209,6 +209,15 @@ impl<D: SqlDriver> SessionStore for SqlStore<D> {
         .await
     }
 
+    async fn second_factor_unproved_elsewhere(&self, user_id: &str, except_session: &str) -> Result<u64> {
+        self.write_one(
+            "UPDATE sessions SET second_factor_verified_at = 0 \
+             WHERE user_id = $1 AND id <> $2 AND status = 'active' AND second_factor_verified_at IS NULL",
+            &[user_id.into(), except_session.into()],
+        )
+        .await
+    }
+
     async fn record_session_verification(&self, v: &SessionVerification) -> Result<bool> {
         self.write_once(
             "UPDATE sessions SET reverification = $2, \

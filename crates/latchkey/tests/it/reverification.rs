@@ -241,3 +241,38 @@ both_backends!(a_restarted_check_keeps_its_wrong_codes, |backend| async move {
             .await;
     assert_eq!(r.error_code(), "verification_failed", "even the right code: {}", r.text);
 });
+
+// A session begun before its user added an app never proved it: a first factor alone does not
+// make it recent, and its tokens do not say "no second factor" (-1).
+both_backends!(a_session_older_than_the_app_must_prove_the_app, |backend| async move {
+    let server = TestServer::start(backend).await;
+    let phone = server.browser();
+    let (_, phone_sid) = server.sign_up(&phone, "old@example.com", PASSWORD).await;
+    let laptop = server.browser();
+    let r = server.sign_in(&laptop, "old@example.com", PASSWORD).await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    let r = laptop.post("/v1/me/totp", &[]).await;
+    let secret = r.body["response"]["secret"].as_str().unwrap().to_owned();
+    let r = laptop.post("/v1/me/totp/attempt_verification", &[("code", &code_at(&server, &secret, 0))]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let age = phone.get("/v1/client").await.body["response"]["sessions"][0]["factor_verification_age"].clone();
+    assert_eq!(age[0], 0);
+    assert!(age[1].as_i64().unwrap() > 10_000, "stale, not -1: {age}");
+    // The password alone, even just proved, does not pass a second-factor requirement.
+    let r = verify(&phone, &phone_sid, "", &[("level", "first_factor")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r =
+        verify(&phone, &phone_sid, "/attempt_first_factor", &[("strategy", "password"), ("password", PASSWORD)]).await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    assert_needs_reverification(&phone.post("/v1/me/backup_codes", &[]).await);
+    assert_needs_reverification(&phone.post("/v1/me/totp?_method=DELETE", &[]).await);
+    // Proving the app makes it recent.
+    next_step(&server);
+    let r = verify(&phone, &phone_sid, "", &[("level", "second_factor")]).await;
+    assert_eq!(r.body["response"]["status"], "needs_second_factor", "{}", r.text);
+    let code = code_at(&server, &secret, 0);
+    let r = verify(&phone, &phone_sid, "/attempt_second_factor", &[("strategy", "totp"), ("code", &code)]).await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    assert_eq!(phone.post("/v1/me/backup_codes", &[]).await.status, StatusCode::OK);
+});
