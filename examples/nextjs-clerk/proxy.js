@@ -10,6 +10,7 @@ const isPublicRoute = createRouteMatcher([
   '/api/items(.*)',
   '/api/orgs(.*)',
   '/api/invoices(.*)',
+  '/api/sensitive(.*)',
 ]);
 const isAdminRoute = createRouteMatcher(['/api/admin(.*)']);
 

@@ -1,11 +1,13 @@
 // examples/nextjs-clerk — a Next.js App Router app on unmodified @clerk/nextjs (pinned in the
 // root package.json) — built and started against a fresh latchkey, then used in Debian's
 // Chromium: sign-up in <SignUp/>, every seed route handler signed in and signed out, the
-// middleware's auth.protect(), and a server-rendered page after a handshake. Only
-// environment variables point it at latchkey, plus `frontendApiProxy: { enabled: true }`.
+// middleware's auth.protect(), a server-rendered page after a handshake, and a route that needs
+// a recent check of the factors (has({ reverification }), reverificationErrorResponse, the
+// check through clerk-js). Only environment variables point it at latchkey, plus
+// `frontendApiProxy: { enabled: true }`.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort, startLatchkey, mailbox } from '../clerk-backend/latchkey.mjs';
@@ -123,7 +125,7 @@ test('signed out: public routes answer, route handlers say 401, auth.protect() s
   await page.goto(`${origin}/`);
   assert.equal(await page.textContent('#home-user'), 'signed out');
   assert.deepEqual(await call('GET', '/api/public/health'), { status: 200, json: { ok: true } });
-  for (const [method, path] of [['GET', '/api/items'], ['POST', '/api/items'], ['DELETE', '/api/items'], ['GET', '/api/orgs/org_x/data'], ['POST', '/api/invoices']]) {
+  for (const [method, path] of [['GET', '/api/items'], ['POST', '/api/items'], ['DELETE', '/api/items'], ['GET', '/api/orgs/org_x/data'], ['POST', '/api/invoices'], ['POST', '/api/sensitive']]) {
     const res = await call(method, path, { body: method === 'POST' ? { name: 'x' } : undefined });
     assert.equal(res.status, 401, `${method} ${path}`);
     assert.deepEqual(res.json, { error: 'Unauthorized' });
@@ -199,6 +201,78 @@ test('a server-rendered page shows the user after the handshake', async () => {
   const cookies = await browser.context.cookies(origin);
   assert.ok(cookies.some((c) => c.name === '__session' && c.value), 'the handshake set __session again');
   await page.screenshot({ path: `${artifacts}/dashboard.png` });
+});
+
+// The SQLite database of the latchkey this test started: found through its process (its
+// command line names its public URL; the database is `data/latchkey.db` in its working directory).
+function latchkeyDatabase() {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let args;
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const at = args.indexOf('--public-url');
+    if (at < 0 || args[at + 1] !== latchkey.url || !args.includes('serve')) continue;
+    const dataDir = args[args.indexOf('--data-dir') + 1];
+    const candidates = [resolve(readlinkSync(`/proc/${pid}/cwd`), 'data/latchkey.db'), resolve(dataDir ?? '.', 'latchkey.db')];
+    const found = candidates.find((c) => existsSync(c));
+    if (found) return found;
+  }
+  throw new Error(`no database found for the latchkey at ${latchkey.url}`);
+}
+
+// Moves a session's start and its factor checks 20 minutes into the past, as if that long had
+// passed (the server's clock cannot be moved from here).
+function ageSession(sessionId) {
+  const script = `
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+n = db.execute('''UPDATE sessions SET created_at = created_at - 1200000,
+  first_factor_verified_at = COALESCE(first_factor_verified_at, created_at) - 1200000,
+  second_factor_verified_at = second_factor_verified_at - 1200000 WHERE id = ?''', (sys.argv[2],)).rowcount
+db.commit()
+print(n)`;
+  return Number(execFileSync('python3', ['-c', script, latchkeyDatabase(), sessionId], { encoding: 'utf8' }).trim());
+}
+
+// A new session token from latchkey (clerk-js writes it to the __session cookie the app reads).
+const freshToken = () => page.evaluate(() => window.Clerk.session.getToken({ skipCache: true }));
+
+test('a route that needs a recent check: 200, 403 with Clerk\'s hint once the session aged, 200 after verifying again', async () => {
+  if (new URL(page.url()).origin !== origin) await page.goto(`${origin}/dashboard`);
+  await page.waitForFunction(() => window.Clerk?.session?.id, null, { timeout: 30_000 });
+  const sessionId = await page.evaluate(() => window.Clerk.session.id);
+
+  // Signed up minutes ago (no second factor): the password counts, `strict` is met.
+  let fva = decode(await freshToken()).fva;
+  assert.ok(fva[0] >= 0 && fva[0] < 10 && fva[1] === -1, `fva ${fva}`);
+  assert.deepEqual(await call('POST', '/api/sensitive'), { status: 200, json: { ok: true } });
+
+  // Twenty minutes later, a new token says so, and the route asks for a check.
+  assert.equal(ageSession(sessionId), 1, 'the session was aged');
+  fva = decode(await freshToken()).fva;
+  assert.ok(fva[0] >= 20 && fva[1] === -1, `fva ${fva}`);
+  const refused = await call('POST', '/api/sensitive');
+  assert.equal(refused.status, 403);
+  // What `isReverificationHint` (@clerk/shared) tests before `useReverification` prompts.
+  assert.deepEqual(refused.json, {
+    clerk_error: { type: 'forbidden', reason: 'reverification-error', metadata: { reverification: 'strict' } },
+  });
+
+  // The check, as Clerk's reverification flow makes it (clerk-js through /__clerk): level
+  // second_factor, answered with the password since the user has no second factor.
+  const statuses = await page.evaluate(async (password) => {
+    const started = await window.Clerk.session.startVerification({ level: 'second_factor' });
+    const done = await window.Clerk.session.attemptFirstFactorVerification({ strategy: 'password', password });
+    return [started.status, done.status];
+  }, PASSWORD);
+  assert.deepEqual(statuses, ['needs_first_factor', 'complete']);
+  assert.ok(wire.some((w) => w.path === `/v1/client/sessions/${sessionId}/verify/attempt_first_factor` && w.status === 200));
+  fva = decode(await freshToken()).fva;
+  assert.deepEqual(fva, [0, -1]);
+  assert.deepEqual(await call('POST', '/api/sensitive'), { status: 200, json: { ok: true } });
 });
 
 test('no page errors', () => assert.deepEqual(problems, []));

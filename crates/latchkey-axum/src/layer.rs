@@ -3,7 +3,10 @@
 //! `Option<Auth>` into the request, and enforces the rules: public routes pass; on protected
 //! ones a signed-out API request gets 401 in latchkey's error shape and a page request a 307
 //! to the sign-in page with `redirect_url`; unmet role or permission requirements get 403 (or
-//! 404 on request, to mimic Clerk's `auth.protect()`).
+//! 404 on request, to mimic Clerk's `auth.protect()`); a check of the session's factors that is
+//! not recent enough gets 403 `session_reverification_required` with Clerk's reverification
+//! hint. A token whose session is `pending` (waiting for a task) counts as signed out, as in
+//! Clerk's SDKs by default.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -16,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use latchkey_core::authz::Check;
+use latchkey_core::reverification::{self, Level};
 use serde_json::json;
 use tower::{Layer, Service};
 
@@ -34,6 +38,12 @@ pub enum Requirement {
     /// Any rule over the request and the caller (`latchkey proxy` checks that an organization
     /// named in the path is the caller's active one with it).
     Custom(RequestRule),
+    /// A recent check of the session's factors (`has({ reverification })`), e.g.
+    /// [`reverification::STRICT`]. Judged after every other requirement of the request: a
+    /// caller who may not call the route at all is refused as such, not asked to verify.
+    /// Unmet, it is answered 403 `session_reverification_required` with Clerk's hint — also
+    /// with [`GuardLayer::not_found_when_forbidden`], so the app can prompt and retry.
+    Reverification(reverification::Requirement),
 }
 
 /// A rule over the request and its verified caller: `true` lets it pass.
@@ -46,18 +56,40 @@ impl std::fmt::Debug for Requirement {
             Requirement::Permission(p) => f.debug_tuple("Permission").field(p).finish(),
             Requirement::All(c) => f.debug_tuple("All").field(c).finish(),
             Requirement::Custom(_) => f.write_str("Custom(..)"),
+            Requirement::Reverification(r) => f.debug_tuple("Reverification").field(r).finish(),
         }
     }
 }
 
 impl Requirement {
+    /// One of Clerk's named levels: `strict` (second factor, 10 minutes), `moderate` (an hour),
+    /// `lax` (a day), `strict_mfa` (both factors, 10 minutes); `None` for another name.
+    pub fn reverification(preset: &str) -> Option<Self> {
+        reverification::Requirement::preset(preset).map(Requirement::Reverification)
+    }
+
     fn met(&self, parts: &Parts, auth: &Auth) -> bool {
         match self {
             Requirement::Role(r) => auth.has_role(r),
             Requirement::Permission(p) => auth.has_permission(p),
             Requirement::All(checks) => auth.has(checks),
             Requirement::Custom(rule) => rule(parts, auth),
+            Requirement::Reverification(r) => auth.has_reverification(*r),
         }
+    }
+}
+
+/// One requirement that asks for everything two unmet ones ask: the higher level and the
+/// shorter time (a check at that level makes every age 0, which meets both).
+fn stricter(a: reverification::Requirement, b: reverification::Requirement) -> reverification::Requirement {
+    let rank = |l: Level| match l {
+        Level::FirstFactor => 0,
+        Level::SecondFactor => 1,
+        Level::MultiFactor => 2,
+    };
+    reverification::Requirement {
+        level: if rank(b.level) > rank(a.level) { b.level } else { a.level },
+        after_minutes: a.after_minutes.min(b.after_minutes),
     }
 }
 
@@ -112,13 +144,14 @@ impl GuardLayer {
     /// The guard's whole decision on a request: the verified caller (`None` on a public route
     /// called signed out), or the response that refuses it (400 for a path with no canonical
     /// form, 307 to sign in for a signed-out page request, 401 for a signed-out API call, 403 —
-    /// or 404 — for an unmet requirement).
+    /// or 404 — for an unmet requirement, 403 `session_reverification_required` for a check of
+    /// the factors that is not recent enough). A pending session counts as signed out.
     pub async fn decide(&self, parts: &Parts) -> Result<Option<Auth>, Response> {
         if let Some(refused) = non_canonical_path(parts, self.slashes) {
             return Err(refused);
         }
         let auth = match request_token(&parts.headers) {
-            Some(token) => self.guard.verify(&token).await.ok(),
+            Some(token) => self.guard.verify(&token).await.ok().filter(|a| !a.is_pending()),
             None => None,
         };
         if self.public.matches(parts) {
@@ -137,7 +170,9 @@ impl GuardLayer {
                 )
             });
         };
-        if self.rules.iter().any(|(m, r)| m.matches(parts) && !r.met(parts, caller)) {
+        let applying = || self.rules.iter().filter(|(m, _)| m.matches(parts)).map(|(_, r)| r);
+        let forbidden = applying().any(|r| !matches!(r, Requirement::Reverification(_)) && !r.met(parts, caller));
+        if forbidden {
             return Err(if self.not_found_when_forbidden {
                 error_response(
                     &parts.headers,
@@ -155,6 +190,15 @@ impl GuardLayer {
                     "Your role, permissions or active organization do not allow this request.",
                 )
             });
+        }
+        let unmet = applying()
+            .filter_map(|r| match r {
+                Requirement::Reverification(needed) if !caller.has_reverification(*needed) => Some(*needed),
+                _ => None,
+            })
+            .reduce(stricter);
+        if let Some(needed) = unmet {
+            return Err(reverification_response(&parts.headers, needed));
         }
         Ok(auth)
     }
@@ -198,7 +242,20 @@ where
             match config.decide(&parts).await {
                 Ok(auth) => {
                     parts.extensions.insert(auth);
-                    inner.call(Request::from_parts(parts, body)).await
+                    let request_id = parts.headers.get("x-request-id").cloned();
+                    let res = inner.call(Request::from_parts(parts, body)).await?;
+                    // A handler's `require_reverification` refusal gets the request's trace id
+                    // (its body is written again; what layers inside set on it stays).
+                    let refused = res.extensions().get::<crate::ReverificationRequired>().copied();
+                    let (Some(refused), Some(id)) = (refused, request_id) else {
+                        return Ok(res);
+                    };
+                    let mut headers = HeaderMap::new();
+                    headers.insert("x-request-id", id);
+                    let (mut res_parts, _) = res.into_parts();
+                    res_parts.headers.remove(header::CONTENT_LENGTH);
+                    let body = reverification_response(&headers, refused.required).into_body();
+                    Ok(Response::from_parts(res_parts, body))
                 }
                 Err(refused) => Ok(refused),
             }
@@ -276,6 +333,36 @@ pub fn error_response_with_meta(
     long: &str,
     meta: serde_json::Value,
 ) -> Response {
+    json_response(status, error_body(headers, code, message, long, meta))
+}
+
+/// 403 `session_reverification_required`: latchkey's error shape (`meta.session_verification`,
+/// as the Frontend API answers it) and, beside it, the hint Clerk's `reverificationError()`
+/// writes and `useReverification` reads (`clerk_error`, `afterMinutes` in camel case).
+pub(crate) fn reverification_response(headers: &HeaderMap, required: reverification::Requirement) -> Response {
+    let (level, minutes) = (required.level.as_str(), required.after_minutes);
+    let mut body = error_body(
+        headers,
+        "session_reverification_required",
+        "You need to provide additional verification to perform this operation",
+        "This action needs a recent check of your identity. Verify again and retry.",
+        json!({"session_verification": {"level": level, "after_minutes": minutes}}),
+    );
+    body["clerk_error"] = json!({
+        "type": "forbidden",
+        "reason": "reverification-error",
+        "metadata": {"reverification": {"level": level, "afterMinutes": minutes}},
+    });
+    json_response(StatusCode::FORBIDDEN, body)
+}
+
+fn error_body(
+    headers: &HeaderMap,
+    code: &str,
+    message: &str,
+    long: &str,
+    meta: serde_json::Value,
+) -> serde_json::Value {
     let trace = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -286,7 +373,10 @@ pub fn error_response_with_meta(
             latchkey_core::Random::fill(&latchkey_core::OsRandom, &mut raw);
             latchkey_core::secret::hex(&raw)
         });
-    let body = json!({"errors": [{"code": code, "message": message, "long_message": long, "meta": meta}], "clerk_trace_id": trace});
+    json!({"errors": [{"code": code, "message": message, "long_message": long, "meta": meta}], "clerk_trace_id": trace})
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
     let mut res = (status, body.to_string()).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if status == StatusCode::UNAUTHORIZED {

@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use axum::{routing::get, Router};
-//! use latchkey_axum::{Auth, Guard, GuardConfig, KeySource, Requirement, RouteMatcher};
+//! use latchkey_axum::{reverification, Auth, Guard, GuardConfig, KeySource, Requirement, RouteMatcher};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let guard = Guard::new(GuardConfig::new(KeySource::Issuer("https://auth.example.com".into())))?;
@@ -13,7 +13,9 @@
 //!         guard
 //!             .layer()
 //!             .public(RouteMatcher::new(["/api/health", "/api/webhooks(.*)"])?)
-//!             .require(RouteMatcher::new(["/api/admin(.*)"])?, Requirement::Role("org:admin".into())),
+//!             .require(RouteMatcher::new(["/api/admin(.*)"])?, Requirement::Role("org:admin".into()))
+//!             // A second factor proved within 10 minutes (Clerk's `strict`).
+//!             .require(RouteMatcher::new(["/api/account/delete"])?, Requirement::Reverification(reverification::STRICT)),
 //!     );
 //! # Ok(()) }
 //! ```
@@ -30,9 +32,11 @@ use std::sync::Arc;
 use latchkey_core::{Clock, SystemClock};
 use latchkey_token::{VerifierOptions, VerifyError};
 
-pub use auth::Auth;
+pub use auth::{Auth, ReverificationRequired};
 pub use keys::{KeyError, KeySource, REFRESH_SECS, UNKNOWN_KID_REFETCH_SECS};
 pub use latchkey_core::authz::Check;
+/// Step-up levels and Clerk's presets (`STRICT`, `MODERATE`, `LAX`, `STRICT_MFA`).
+pub use latchkey_core::reverification;
 pub use layer::{
     error_response, error_response_with_meta, is_page_request, non_canonical_path, session_token, GuardLayer,
     GuardService, RequestRule, Requirement,
@@ -366,5 +370,189 @@ mod tests {
 
     fn app_with_404(guard: &Guard) -> Router {
         app(guard, true)
+    }
+
+    /// Routes that need a recent check: by the layer's rules and in a handler.
+    fn reverifying_app(guard: &Guard, not_found: bool) -> Router {
+        let mut layer = guard
+            .layer()
+            .public(RouteMatcher::new(["/public(.*)"]).unwrap())
+            .require(RouteMatcher::new(["/account(.*)"]).unwrap(), Requirement::reverification("strict").unwrap())
+            .require(RouteMatcher::new(["/account/keys"]).unwrap(), Requirement::reverification("strict_mfa").unwrap())
+            .require(RouteMatcher::new(["/settings"]).unwrap(), Requirement::reverification("lax").unwrap())
+            .require(RouteMatcher::new(["/admin/wipe"]).unwrap(), Requirement::Role("admin".into()))
+            .require(
+                RouteMatcher::new(["/admin/wipe"]).unwrap(),
+                Requirement::Reverification(reverification::MODERATE),
+            );
+        if not_found {
+            layer = layer.not_found_when_forbidden();
+        }
+        let ok = || async { "ok" };
+        Router::new()
+            .route(
+                "/public",
+                get(
+                    |auth: Option<Auth>| async move { auth.map_or("anonymous".to_owned(), |a| a.user_id().to_owned()) },
+                ),
+            )
+            .route("/me", get(|auth: Auth| async move { auth.user_id().to_owned() }))
+            .route("/account", get(ok))
+            .route("/account/keys", get(ok))
+            .route("/settings", get(ok))
+            .route("/admin/wipe", get(ok))
+            .route(
+                "/handler",
+                get(|auth: Auth| async move {
+                    auth.require_reverification(reverification::STRICT)?;
+                    Ok::<_, ReverificationRequired>("checked here")
+                }),
+            )
+            .layer(layer)
+    }
+
+    async fn get_json(app: &Router, path: &str, token: &str) -> (StatusCode, serde_json::Value, String) {
+        let req = Request::get(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-request-id", "req-1")
+            .body(Body::empty())
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null), ct)
+    }
+
+    fn assert_needs(reply: &(StatusCode, serde_json::Value, String), level: &str, minutes: i64) {
+        let (status, body, ct) = reply;
+        assert_eq!((*status, ct.as_str()), (StatusCode::FORBIDDEN, "application/json"), "{body}");
+        let error = &body["errors"][0];
+        assert_eq!(error["code"], "session_reverification_required", "{body}");
+        assert!(error["message"].is_string() && error["long_message"].is_string(), "{body}");
+        assert_eq!(
+            error["meta"]["session_verification"],
+            serde_json::json!({"level": level, "after_minutes": minutes}),
+            "{body}"
+        );
+        assert_eq!(body["clerk_trace_id"], "req-1");
+        // What `isReverificationHint` in @clerk/shared tests, and what `useReverification` reads.
+        assert_eq!(
+            body["clerk_error"],
+            serde_json::json!({"type": "forbidden", "reason": "reverification-error",
+                "metadata": {"reverification": {"level": level, "afterMinutes": minutes}}}),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn reverification_rules_and_the_handler_check() {
+        let (key, clock, guard) = setup();
+        let now = latchkey_core::Clock::now_secs(&clock);
+        let sign = |fva: [i64; 2], role: Option<&str>| {
+            let mut c = claims(now, role.map(|r| (r, &[][..])));
+            c.fva = fva;
+            key.sign(&c, Some(latchkey_token::SESSION_TOKEN_CAT)).unwrap()
+        };
+        let app = reverifying_app(&guard, false);
+
+        // Fresh first factor, no second factor: strict is met by the first (Clerk's rule).
+        let fresh_one = sign([3, -1], None);
+        for path in ["/account", "/account/keys", "/settings", "/handler"] {
+            assert_eq!(get_json(&app, path, &fresh_one).await.0, StatusCode::OK, "{path}");
+        }
+        // Both factors fresh.
+        let fresh_two = sign([9, 9], None);
+        assert_eq!(get_json(&app, "/account/keys", &fresh_two).await.0, StatusCode::OK);
+
+        // Second factor proved 10 minutes ago: not strict, still lax.
+        let stale_two = sign([0, 10], None);
+        assert_needs(&get_json(&app, "/account", &stale_two).await, "second_factor", 10);
+        assert_needs(&get_json(&app, "/handler", &stale_two).await, "second_factor", 10);
+        assert_eq!(get_json(&app, "/settings", &stale_two).await.0, StatusCode::OK);
+        assert_eq!(get_json(&app, "/me", &stale_two).await.0, StatusCode::OK, "no rule on /me");
+        // Two unmet rules on one path: one answer asking for both (the higher level, the
+        // shorter time).
+        assert_needs(&get_json(&app, "/account/keys", &stale_two).await, "multi_factor", 10);
+        // A stale first factor fails strict_mfa alone.
+        let stale_one = sign([30, 2], None);
+        assert_eq!(get_json(&app, "/account", &stale_one).await.0, StatusCode::OK);
+        assert_needs(&get_json(&app, "/account/keys", &stale_one).await, "multi_factor", 10);
+        // Never proved, and a day old.
+        assert_needs(&get_json(&app, "/settings", &sign([-1, -1], None)).await, "second_factor", 1440);
+        assert_needs(&get_json(&app, "/settings", &sign([1440, -1], None)).await, "second_factor", 1440);
+
+        // Authorization first: a caller without the role is refused as such, not asked to verify.
+        let (status, body, _) = get_json(&app, "/admin/wipe", &stale_two).await;
+        assert_eq!(
+            (status, body["errors"][0]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("authorization_invalid"))
+        );
+        assert!(body.get("clerk_error").is_none(), "{body}");
+        let admin_stale = sign([0, 61], Some("admin"));
+        assert_needs(&get_json(&app, "/admin/wipe", &admin_stale).await, "second_factor", 60);
+        assert_eq!(get_json(&app, "/admin/wipe", &sign([0, 59], Some("admin"))).await.0, StatusCode::OK);
+        // With 404 for unmet roles, a missing check is still answered 403 with the hint.
+        let hidden = reverifying_app(&guard, true);
+        assert_eq!(get_json(&hidden, "/admin/wipe", &stale_two).await.0, StatusCode::NOT_FOUND);
+        assert_needs(&get_json(&hidden, "/admin/wipe", &admin_stale).await, "second_factor", 60);
+
+        // Signed out stays 401, even on a route that needs a check.
+        let res = app.clone().oneshot(Request::get("/account").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+        // The refusal outside the layer: a fresh trace id, the same shape.
+        let refused =
+            Auth::from_claims(serde_json::json!({"sub": "user_1", "fva": [0, 10]}).as_object().cloned().unwrap())
+                .unwrap()
+                .require_reverification(reverification::STRICT)
+                .unwrap_err();
+        assert!(refused.to_string().contains("second_factor within 10 minutes"));
+        let res = axum::response::IntoResponse::into_response(refused);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let body: serde_json::Value =
+            serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["clerk_error"]["metadata"]["reverification"]["afterMinutes"], 10);
+        assert_eq!(body["clerk_trace_id"].as_str().map(str::len), Some(24));
+        let no_fva = Auth::from_claims(serde_json::json!({"sub": "user_1"}).as_object().cloned().unwrap()).unwrap();
+        assert!(!no_fva.has_reverification(reverification::LAX), "a token without fva never passes");
+    }
+
+    #[tokio::test]
+    async fn a_pending_session_is_signed_out() {
+        let (key, clock, guard) = setup();
+        let now = latchkey_core::Clock::now_secs(&clock);
+        let mut c = claims(now, Some(("admin", &[])));
+        c.sts = "pending".into();
+        let pending = key.sign(&c, Some(latchkey_token::SESSION_TOKEN_CAT)).unwrap();
+        let auth = guard.verify(&pending).await.unwrap();
+        assert!(auth.is_pending(), "verify itself returns the caller as it is");
+        let app = reverifying_app(&guard, false);
+        let (status, body, _) = get_json(&app, "/me", &pending).await;
+        assert_eq!(
+            (status, body["errors"][0]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("authentication_invalid"))
+        );
+        assert_eq!(get_json(&app, "/account", &pending).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            get_with(&reverifying_app(&guard, false), "/public", Some(&pending)).await,
+            (StatusCode::OK, "anonymous".into())
+        );
+        // A page request is sent to sign in (where the task is finished).
+        let res = app
+            .clone()
+            .oneshot(
+                Request::get("/me")
+                    .header("authorization", format!("Bearer {pending}"))
+                    .header("sec-fetch-dest", "document")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TEMPORARY_REDIRECT);
+        c.sts = "active".into();
+        let active = key.sign(&c, Some(latchkey_token::SESSION_TOKEN_CAT)).unwrap();
+        assert_eq!(get_with(&app, "/me", Some(&active)).await, (StatusCode::OK, "user_1".into()));
     }
 }

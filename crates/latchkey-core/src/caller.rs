@@ -18,6 +18,10 @@ pub struct TokenCaller {
     pub org_slug: Option<String>,
     /// `exp`, in seconds.
     pub expires_at: i64,
+    /// `sts` is `pending`: the session waits for a task (such as setting up a second factor)
+    /// before it counts as signed in; verifiers treat it as signed out, as Clerk's SDKs do by
+    /// default (`treatPendingAsSignedOut`). Tokens without `sts` (v1, templates) are active.
+    pub pending: bool,
 }
 
 impl TokenCaller {
@@ -65,6 +69,7 @@ impl TokenCaller {
             session_id: text(claims.get("sid")),
             org_slug,
             expires_at: claims.get("exp").and_then(Value::as_i64).unwrap_or(0),
+            pending: claims.get("sts").and_then(Value::as_str) == Some("pending"),
         })
     }
 
@@ -101,6 +106,16 @@ mod tests {
         assert_eq!(c.org_slug.as_deref(), Some("acme"));
         assert_eq!(c.state.org_permissions, vec!["org:notes:read".to_owned(), "org:notes:manage".to_owned()]);
         assert_eq!(c.state.factor_verification_age, Some([3, -1]));
+        assert!(!c.pending, "no `sts`: active");
+    }
+
+    #[test]
+    fn reads_the_session_status() {
+        let with = |sts: Value| TokenCaller::from_claims(&claims(json!({"sub": "user_1", "sts": sts}))).unwrap();
+        assert!(with(json!("pending")).pending);
+        assert!(!with(json!("active")).pending);
+        assert!(!with(json!(null)).pending);
+        assert!(!with(json!(["pending"])).pending, "only the string counts");
     }
 
     #[test]

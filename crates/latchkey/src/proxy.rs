@@ -1,6 +1,7 @@
 //! `latchkey proxy`: a reverse proxy that protects any backend with latchkey session tokens.
-//! Per route: public, signed in (the default), a role, a permission, or the organization named
-//! by a path parameter being the caller's active one. It removes incoming `X-Latchkey-*`
+//! Per route: public, signed in (the default), a role, a permission, the organization named
+//! by a path parameter being the caller's active one, or a recent check of the session's
+//! factors (`reverification`, Clerk's levels). It removes incoming `X-Latchkey-*`
 //! headers, forwards the verified identity in them, streams request and response bodies (so
 //! server-sent events flow as they are written), and passes WebSocket upgrades through.
 
@@ -20,7 +21,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use latchkey_axum::{
-    error_response, Auth, Guard, GuardConfig, GuardLayer, KeySource, Requirement, RouteMatcher, RoutePattern, Slashes,
+    error_response, reverification, Auth, Guard, GuardConfig, GuardLayer, KeySource, Requirement, RouteMatcher,
+    RoutePattern, Slashes,
 };
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -50,6 +52,35 @@ pub struct RouteRule {
     pub permission: Option<String>,
     /// A `:name` parameter of `path` that must equal the caller's active organization.
     pub organization_param: Option<String>,
+    /// A recent check of the session's factors: `"strict"`, `"moderate"`, `"lax"`,
+    /// `"strict_mfa"`, or `{ level = "second_factor", after_minutes = 30 }`. Judged after the
+    /// other requirements; unmet, 403 `session_reverification_required` with Clerk's hint.
+    pub reverification: Option<ReverificationRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum ReverificationRule {
+    Preset(String),
+    Custom { level: String, after_minutes: i64 },
+}
+
+impl ReverificationRule {
+    fn requirement(&self) -> anyhow::Result<reverification::Requirement> {
+        match self {
+            ReverificationRule::Preset(name) => reverification::Requirement::preset(name)
+                .ok_or_else(|| anyhow!("reverification {name:?} is not strict, moderate, lax or strict_mfa")),
+            ReverificationRule::Custom { level, after_minutes } => {
+                let level = reverification::Level::parse(level).ok_or_else(|| {
+                    anyhow!("reverification level {level:?} is not first_factor, second_factor or multi_factor")
+                })?;
+                if *after_minutes <= 0 {
+                    return Err(anyhow!("reverification after_minutes must be at least 1"));
+                }
+                Ok(reverification::Requirement { level, after_minutes: *after_minutes })
+            }
+        }
+    }
 }
 
 struct CompiledRule {
@@ -100,14 +131,30 @@ impl Proxy {
                         ));
                     }
                 }
-                Ok(CompiledRule { pattern, rule: r.clone() })
+                let reverification = r
+                    .reverification
+                    .as_ref()
+                    .map(ReverificationRule::requirement)
+                    .transpose()
+                    .with_context(|| format!("route {:?}", r.path))?;
+                Ok((CompiledRule { pattern, rule: r.clone() }, reverification))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let (compiled, reverifications): (Vec<_>, Vec<_>) = compiled.into_iter().unzip();
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
         // An upstream may decode `%2F` before routing: refuse encoded slashes outright.
         let mut decision = guard.layer().public(public).slashes(Slashes::Refuse);
         if !compiled.is_empty() {
             let compiled = Arc::new(compiled);
+            // A route's check of the factors is the guard's own requirement (so an unmet one is
+            // answered with Clerk's reverification hint), on the paths that route decides.
+            for (index, needed) in reverifications.into_iter().enumerate() {
+                let Some(needed) = needed else { continue };
+                let rules = compiled.clone();
+                let decided_here =
+                    RouteMatcher::default().predicate(move |parts| first_rule(&rules, parts.uri.path()) == Some(index));
+                decision = decision.require(decided_here, Requirement::Reverification(needed));
+            }
             let every_path = RouteMatcher::default().predicate(|_| true);
             let rules_file = Requirement::Custom(Arc::new(move |parts, auth| first_rule_met(&compiled, parts, auth)));
             decision = decision.require(every_path, rules_file);
@@ -131,7 +178,7 @@ impl Proxy {
 /// names needs a sign-in only.
 fn first_rule_met(rules: &[CompiledRule], parts: &Parts, auth: &Auth) -> bool {
     let path = parts.uri.path();
-    let Some(rule) = rules.iter().find(|r| r.pattern.matches(path)) else {
+    let Some(rule) = first_rule(rules, path).and_then(|i| rules.get(i)) else {
         return true;
     };
     let mut ok = true;
@@ -146,6 +193,11 @@ fn first_rule_met(rules: &[CompiledRule], parts: &Parts, auth: &Auth) -> bool {
         ok &= named.is_some() && named.as_deref() == auth.org_id();
     }
     ok
+}
+
+/// The index of the route that decides `path`: the first whose pattern matches.
+fn first_rule(rules: &[CompiledRule], path: &str) -> Option<usize> {
+    rules.iter().position(|r| r.pattern.matches(path))
 }
 
 fn identity_headers(headers: &mut HeaderMap, auth: Option<&Auth>) {

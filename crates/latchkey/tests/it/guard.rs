@@ -352,3 +352,156 @@ async fn a_pem_key_needs_no_network() {
     assert!(guard.verify(&tampered).await.is_err());
     assert!(Guard::new(GuardConfig::new(KeySource::Pem("not a pem".into()))).is_err());
 }
+
+const ELEVEN_MINUTES: i64 = 11 * 60_000;
+
+/// A fresh session token of the browser's session (it carries the session's `fva` and `sts`).
+async fn fresh_token(b: &Browser, sid: &str) -> String {
+    let r = b.token(sid).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["jwt"].as_str().unwrap().to_owned()
+}
+
+/// An app whose rules need recent checks: `strict` on a route by the layer's rules, and
+/// `strict_mfa` asked by a handler itself.
+fn reverifying_app(guard: &Guard) -> axum::Router {
+    use axum::routing::get;
+    use latchkey_axum::{reverification, Auth, Requirement, ReverificationRequired, RouteMatcher};
+    let layer = guard
+        .layer()
+        .public(RouteMatcher::new(["/api/public"]).unwrap())
+        .require(RouteMatcher::new(["/api/sensitive(.*)"]).unwrap(), Requirement::reverification("strict").unwrap());
+    axum::Router::new()
+        .route(
+            "/api/public",
+            get(|auth: Option<Auth>| async move { auth.map_or("anonymous".to_owned(), |a| a.user_id().to_owned()) }),
+        )
+        .route("/api/me", get(|auth: Auth| async move { auth.user_id().to_owned() }))
+        .route("/api/sensitive", get(|| async { "sensitive" }))
+        .route(
+            "/api/keys",
+            get(|auth: Auth| async move {
+                auth.require_reverification(reverification::STRICT_MFA)?;
+                Ok::<_, ReverificationRequired>("keys")
+            }),
+        )
+        .layer(layer)
+}
+
+fn assert_needs_reverification(r: &Reply, level: &str) {
+    assert_error_shape(r, StatusCode::FORBIDDEN, "session_reverification_required");
+    assert_eq!(
+        r.body["errors"][0]["meta"]["session_verification"],
+        json!({"level": level, "after_minutes": 10}),
+        "{}",
+        r.text
+    );
+    // Clerk's hint, as `reverificationError()` writes it and `useReverification` reads it.
+    assert_eq!(
+        r.body["clerk_error"],
+        json!({"type": "forbidden", "reason": "reverification-error",
+               "metadata": {"reverification": {"level": level, "afterMinutes": 10}}}),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_that_need_a_recent_check_of_the_factors() {
+    use crate::second_factors::{code_at, enrolled, next_step, PASSWORD};
+    use reqwest::Method as M;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let guard = guard_for(&server);
+    let api = serve(reverifying_app(&guard)).await;
+    let b = server.browser();
+    let (user_id, sid, secret, _) = enrolled(&server, &b, "ada@example.com").await;
+
+    // Just signed in and enrolled: both factors are fresh.
+    let t = fresh_token(&b, &sid).await;
+    for path in ["/api/me", "/api/sensitive", "/api/keys"] {
+        let r = call(&api, M::GET, path, Some(&t), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+    }
+    assert_error_shape(
+        &call(&api, M::GET, "/api/sensitive", None, None).await,
+        StatusCode::UNAUTHORIZED,
+        "authentication_invalid",
+    );
+
+    // Eleven minutes on, a new token says so (fva [11, 11]): the rule and the handler refuse.
+    server.clock.advance_ms(ELEVEN_MINUTES);
+    next_step(&server);
+    let t = fresh_token(&b, &sid).await;
+    assert_eq!(guard.verify(&t).await.unwrap().factor_verification_age(), Some([11, 11]));
+    assert_eq!(call(&api, M::GET, "/api/me", Some(&t), None).await.text, user_id, "no check needed there");
+    assert_needs_reverification(&call(&api, M::GET, "/api/sensitive", Some(&t), None).await, "second_factor");
+    let asked = Browser::new(&api);
+    let r = asked.send(asked.http.get(asked.url("/api/keys")).bearer_auth(&t).header("x-request-id", "trace-7")).await;
+    assert_needs_reverification(&r, "multi_factor");
+    assert_eq!(r.body["clerk_trace_id"], "trace-7", "the handler's refusal carries the request's trace id");
+
+    // The check through the Frontend API: the app's code. `strict` is met, `strict_mfa` not yet.
+    let verify = |step: &'static str, form: Vec<(&'static str, String)>| {
+        let b = b.clone();
+        let sid = sid.clone();
+        async move { b.send(b.http.post(b.url(&format!("/v1/client/sessions/{sid}/verify{step}"))).form(&form)).await }
+    };
+    let r = verify("", vec![("level", "second_factor".into())]).await;
+    assert_eq!(r.body["response"]["status"], "needs_second_factor", "{}", r.text);
+    let r = verify("/attempt_second_factor", vec![("strategy", "totp".into()), ("code", code_at(&server, &secret, 0))])
+        .await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    let t = fresh_token(&b, &sid).await;
+    assert_eq!(call(&api, M::GET, "/api/sensitive", Some(&t), None).await.status, StatusCode::OK);
+    assert_needs_reverification(&call(&api, M::GET, "/api/keys", Some(&t), None).await, "multi_factor");
+
+    // Both factors (multi_factor): the password, then the next code.
+    let r = verify("", vec![("level", "multi_factor".into())]).await;
+    assert_eq!(r.body["response"]["status"], "needs_first_factor", "{}", r.text);
+    let r = verify("/attempt_first_factor", vec![("strategy", "password".into()), ("password", PASSWORD.into())]).await;
+    assert_eq!(r.body["response"]["status"], "needs_second_factor", "{}", r.text);
+    next_step(&server);
+    let r = verify("/attempt_second_factor", vec![("strategy", "totp".into()), ("code", code_at(&server, &secret, 0))])
+        .await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    let t = fresh_token(&b, &sid).await;
+    assert_eq!(call(&api, M::GET, "/api/keys", Some(&t), None).await.text, "keys");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_session_is_signed_out_to_the_guard() {
+    use crate::second_factors::{code_at, PASSWORD};
+    use reqwest::Method as M;
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.second_factors.policy = latchkey_service::second_factors::Policy::Required;
+    })
+    .await;
+    let guard = guard_for(&server);
+    let api = serve(reverifying_app(&guard)).await;
+    let b = server.browser();
+    // A new account must set up a second factor first: its session is pending.
+    let (user_id, sid) = server.sign_up(&b, "new@example.com", PASSWORD).await;
+    let t = fresh_token(&b, &sid).await;
+    assert!(guard.verify(&t).await.unwrap().is_pending());
+    for path in ["/api/me", "/api/sensitive"] {
+        assert_error_shape(
+            &call(&api, M::GET, path, Some(&t), None).await,
+            StatusCode::UNAUTHORIZED,
+            "authentication_invalid",
+        );
+    }
+    assert_eq!(call(&api, M::GET, "/api/public", Some(&t), None).await.text, "anonymous");
+    let page = Browser::new(&api);
+    let r = page.send(page.http.get(page.url("/api/me")).bearer_auth(&t).header("sec-fetch-dest", "document")).await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "a page request goes to sign in, where the task is done");
+
+    // Setting up the app finishes the task: the next token is signed in.
+    let r = b.post("/v1/me/totp", &[]).await;
+    let secret = r.body["response"]["secret"].as_str().unwrap().to_owned();
+    let r = b.post("/v1/me/totp/attempt_verification", &[("code", &code_at(&server, &secret, 0))]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let t = fresh_token(&b, &sid).await;
+    assert_eq!(call(&api, M::GET, "/api/me", Some(&t), None).await.text, user_id);
+    assert_eq!(call(&api, M::GET, "/api/public", Some(&t), None).await.text, user_id);
+    assert_eq!(call(&api, M::GET, "/api/sensitive", Some(&t), None).await.status, StatusCode::OK);
+}

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey::proxy::{guard_for, Proxy, ProxyRules, RouteRule};
+use latchkey::proxy::{guard_for, Proxy, ProxyRules, ReverificationRule, RouteRule};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -239,6 +239,30 @@ fn bad_rules_are_refused_with_a_reason() {
         ProxyRules { public: vec!["/x(".into()], ..base.clone() },
         ProxyRules {
             routes: vec![RouteRule {
+                path: "/x".into(),
+                reverification: Some(ReverificationRule::Preset("loose".into())),
+                ..Default::default()
+            }],
+            ..base.clone()
+        },
+        ProxyRules {
+            routes: vec![RouteRule {
+                path: "/x".into(),
+                reverification: Some(ReverificationRule::Custom { level: "both".into(), after_minutes: 5 }),
+                ..Default::default()
+            }],
+            ..base.clone()
+        },
+        ProxyRules {
+            routes: vec![RouteRule {
+                path: "/x".into(),
+                reverification: Some(ReverificationRule::Custom { level: "first_factor".into(), after_minutes: 0 }),
+                ..Default::default()
+            }],
+            ..base.clone()
+        },
+        ProxyRules {
+            routes: vec![RouteRule {
                 path: "/orgs/:id".into(),
                 organization_param: Some("org_id".into()),
                 ..Default::default()
@@ -250,4 +274,128 @@ fn bad_rules_are_refused_with_a_reason() {
         assert!(Proxy::new(rules.clone(), guard.clone()).is_err(), "{rules:?}");
     }
     assert!(Proxy::new(base, guard).is_ok());
+}
+
+/// A proxy whose rules file asks for recent checks of the factors (read from TOML, as
+/// `latchkey proxy --rules` reads it).
+async fn reverifying_proxy(server: &TestServer, upstream: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.toml");
+    std::fs::write(
+        &file,
+        r#"
+public = ["/health"]
+
+[[routes]]
+path = "/account/keys"
+reverification = "strict_mfa"
+
+[[routes]]
+path = "/account(.*)"
+reverification = "strict"
+
+[[routes]]
+path = "/admin(.*)"
+role = "org:admin"
+reverification = { level = "first_factor", after_minutes = 5 }
+"#,
+    )
+    .unwrap();
+    let rules =
+        latchkey::proxy::load_rules(Some(&file), Some(upstream.to_owned()), Some(server.url.clone()), vec![]).unwrap();
+    assert_eq!(rules.routes[0].reverification, Some(ReverificationRule::Preset("strict_mfa".into())));
+    assert_eq!(
+        rules.routes[2].reverification,
+        Some(ReverificationRule::Custom { level: "first_factor".into(), after_minutes: 5 })
+    );
+    // The rules' guard, on the test server's clock (tokens are minted by it, minutes ahead).
+    let mut config = latchkey_axum::GuardConfig::new(latchkey_axum::KeySource::Issuer(server.url.clone()));
+    config.clock = Arc::new(server.clock.clone());
+    let proxy = Arc::new(Proxy::new(rules, latchkey_axum::Guard::new(config).unwrap()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = latchkey::proxy::serve(listener, proxy, std::future::pending()).await;
+    });
+    url
+}
+
+#[track_caller]
+fn assert_needs_reverification(r: &Reply, level: &str, minutes: i64) {
+    assert_eq!(
+        (r.status, r.error_code(), r.content_type()),
+        (StatusCode::FORBIDDEN, "session_reverification_required", "application/json"),
+        "{}",
+        r.text
+    );
+    assert!(r.body["clerk_trace_id"].is_string());
+    assert_eq!(r.body["errors"][0]["meta"]["session_verification"], json!({"level": level, "after_minutes": minutes}));
+    assert_eq!(
+        r.body["clerk_error"],
+        json!({"type": "forbidden", "reason": "reverification-error",
+               "metadata": {"reverification": {"level": level, "afterMinutes": minutes}}}),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_asks_for_a_recent_check_where_its_rules_say() {
+    use crate::second_factors::{code_at, enrolled, next_step, PASSWORD};
+    let server = org_server(Backend::Sqlite).await;
+    let upstream = Upstream::start();
+    let proxy = reverifying_proxy(&server, &upstream.url).await;
+    let b = server.browser();
+    let (user_id, sid, secret, _) = enrolled(&server, &b, "ada@example.com").await;
+    let token = |b: Browser, sid: String| async move {
+        let r = b.token(&sid).await;
+        r.body["jwt"].as_str().unwrap().to_owned()
+    };
+
+    // Fresh factors: through, with the identity.
+    let t = token(b.clone(), sid.clone()).await;
+    let r = get(&proxy, "/account/keys", Some(&t), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["headers"]["x-latchkey-user-id"], user_id.as_str());
+    assert_eq!(get(&proxy, "/account/email", None, &[]).await.status, StatusCode::UNAUTHORIZED, "signed out: 401");
+    // No organization, no role: refused as such, not asked to verify.
+    let r = get(&proxy, "/admin/x", Some(&t), &[]).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "authorization_invalid"), "{}", r.text);
+
+    // Eleven minutes on: each route asks for its own level; other paths need a sign-in only.
+    server.clock.advance_ms(11 * 60_000);
+    next_step(&server);
+    let t = token(b.clone(), sid.clone()).await;
+    assert_needs_reverification(&get(&proxy, "/account/keys", Some(&t), &[]).await, "multi_factor", 10);
+    assert_needs_reverification(&get(&proxy, "/account/email", Some(&t), &[]).await, "second_factor", 10);
+    assert_eq!(get(&proxy, "/items", Some(&t), &[]).await.status, StatusCode::OK);
+    let r = get(&proxy, "/account/email", Some(&t), &[("accept", "text/html")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a signed-in page request is not sent to sign in");
+
+    // The app's code through the Frontend API: `strict` is met, `strict_mfa` (first rule) not.
+    let path = |step: &str| format!("/v1/client/sessions/{sid}/verify{step}");
+    let r = b.post(&path(""), &[("level", "second_factor")]).await;
+    assert_eq!(r.body["response"]["status"], "needs_second_factor", "{}", r.text);
+    let r =
+        b.post(&path("/attempt_second_factor"), &[("strategy", "totp"), ("code", &code_at(&server, &secret, 0))]).await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    let t = token(b.clone(), sid.clone()).await;
+    assert_eq!(get(&proxy, "/account/email", Some(&t), &[]).await.status, StatusCode::OK);
+    assert_needs_reverification(&get(&proxy, "/account/keys", Some(&t), &[]).await, "multi_factor", 10);
+
+    // An admin of an organization whose first factor is older than five minutes.
+    let org =
+        b.post("/v1/organizations", &[("name", "Acme")]).await.body["response"]["id"].as_str().unwrap().to_owned();
+    let r = b.post(&format!("/v1/client/sessions/{sid}/touch"), &[("active_organization_id", &org)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let t = token(b.clone(), sid.clone()).await;
+    assert_needs_reverification(&get(&proxy, "/admin/x", Some(&t), &[]).await, "first_factor", 5);
+    let r = b.post(&path(""), &[("level", "first_factor")]).await;
+    assert_eq!(r.body["response"]["status"], "needs_first_factor", "{}", r.text);
+    let r = b.post(&path("/attempt_first_factor"), &[("strategy", "password"), ("password", PASSWORD)]).await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+    let t = token(b.clone(), sid.clone()).await;
+    let r = get(&proxy, "/admin/x", Some(&t), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["headers"]["x-latchkey-org-role"], "org:admin");
 }
