@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use latchkey_core::code::code_digest;
+use latchkey_core::second_factor::MAX_SECOND_FACTOR_ATTEMPTS;
 use latchkey_core::throttle::{over_budget, wait_for_attempt, Counter, DAY_MS, FAILURE_WINDOW_MS, HOUR_MS, MINUTE_MS};
 use latchkey_core::Clock;
 use latchkey_store::ThrottleStore;
@@ -195,6 +196,37 @@ impl Budgets {
         Ok(())
     }
 
+    /// Counts one second-factor try of `scope` (a sign-in or a session's step-up check) before
+    /// its code is judged, and refuses it past the scope's [`MAX_SECOND_FACTOR_ATTEMPTS`] or
+    /// the account's daily budget. Counting first, in one atomic bump each, is what makes
+    /// parallel wrong codes all count (docs/second-factors.md "Attempts"). Returns the tries
+    /// of `scope` so far, this one included.
+    pub(crate) async fn second_factor_try(&self, scope: &str, user_id: &str) -> Result<i64> {
+        let now = self.now();
+        // Only the account's budget and the scope's limit are counted here: the scope's limit
+        // holds even where budgets are off (it is the attempt's own rule, like a code's).
+        if self.budgets_on() {
+            let limit = i64::from(self.config.code_failures_per_address_per_day);
+            let key = self.code_failures_key(CodePurpose::SecondFactor, user_id);
+            if self.store.bump_counter(&key, DAY_MS, now).await?.count > limit {
+                return Err(code_budget_spent());
+            }
+        }
+        let tries = self.store.bump_counter(&self.counter_key("second_factor_try", scope), DAY_MS, now).await?.count;
+        if tries > MAX_SECOND_FACTOR_ATTEMPTS {
+            return Err(too_many_second_factor_attempts());
+        }
+        Ok(tries)
+    }
+
+    /// A second factor proved right in `scope`: its tries and the account's counted failures
+    /// are forgotten (so a later step-up check of the same session starts afresh).
+    pub(crate) async fn second_factor_passed(&self, scope: &str, user_id: &str) -> Result<()> {
+        self.store.clear_counter(&self.counter_key("second_factor_try", scope)).await?;
+        self.store.clear_counter(&self.code_failures_key(CodePurpose::SecondFactor, user_id)).await?;
+        Ok(())
+    }
+
     /// Counts `count` mails that a request of `user_id` (if signed in) from `ctx` makes
     /// latchkey send; refused past the hourly budget of the user or of the IP address.
     pub(crate) async fn mail_budget(&self, ctx: &RequestContext, user_id: Option<&str>, count: u32) -> Result<()> {
@@ -278,5 +310,13 @@ impl Services {
 fn code_budget_spent() -> ServiceError {
     ServiceError::new(ErrorKind::Forbidden, "verification_failed", "Too many failed attempts. Try again later.")
         .long("Too many codes were entered wrongly for this address today.")
+        .param("code")
+}
+
+/// A second factor's attempt (a sign-in or a step-up check) is dead: every later code is
+/// refused, right or wrong.
+pub(crate) fn too_many_second_factor_attempts() -> ServiceError {
+    ServiceError::new(ErrorKind::Forbidden, "verification_failed", "Too many failed attempts.")
+        .long("Too many incorrect codes. Start signing in again.")
         .param("code")
 }

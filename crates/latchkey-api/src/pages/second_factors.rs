@@ -210,6 +210,11 @@ async fn start(form: PageForm) -> Response {
             let (csrf, cookies) = csrf_token(&state, &headers);
             secret_page(enrol_page(&csrf, &totp, &Enrol::user()), StatusCode::OK, &cookies)
         }
+        // A person who still holds backup codes confirms it is them before adding an app.
+        Err(e) if e.code == super::reverify::REQUIRED => {
+            let then = super::reverify::Then::Nothing;
+            super::reverify::ask(&state, &headers, caller.client.as_ref(), &me.session.id, then).await
+        }
         Err(e) => render_user(&state, &headers, &me, None, Some(&e), status_of(&e)).await,
     }
 }

@@ -1,6 +1,7 @@
 //! The signed-in user's own second factors (`/v1/me/totp`, `/v1/me/backup_codes`).
 
 use latchkey_core::ids::IdKind;
+use latchkey_core::reverification::STRICT;
 use latchkey_core::second_factor::TotpKey;
 use latchkey_store::{SessionVerification, TotpRow, UserRecord};
 
@@ -24,7 +25,9 @@ impl AccountService {
     }
 
     /// Starts an authenticator app: a new key, shown once, that counts after a correct code.
-    /// A user whose app is verified must remove it first (one per user, as in Clerk).
+    /// A user whose app is verified must remove it first (one per user, as in Clerk). A user
+    /// who still holds backup codes proves a recent check first (Clerk's `strict`): a new app
+    /// is a new way in, and a stolen session alone must not add one.
     pub async fn create_totp(&self, who: &SignedIn) -> Result<TotpEnrolment> {
         let f = self.factors();
         let record = self.users.user(who.user_id()).await?;
@@ -34,6 +37,9 @@ impl AccountService {
                 "An authenticator app is already set up for this account.",
             )
             .long("Remove the authenticator app before adding another."));
+        }
+        if record.second_factors.any() {
+            let _recent: Reverified = self.users.reverified(who, STRICT).await?;
         }
         let key = TotpKey::generate(f.rng.as_ref(), &f.app_name, &Factors::account_label(&record))
             .map_err(|_| ServiceError::internal())?;

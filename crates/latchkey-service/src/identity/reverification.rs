@@ -9,14 +9,13 @@ use latchkey_core::second_factor::MAX_SECOND_FACTOR_ATTEMPTS;
 use latchkey_store::{SessionRow, SessionVerification, UserRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::attempts::CodePurpose;
+use crate::attempts::{too_many_second_factor_attempts, CodePurpose};
 use crate::authority::Client;
 use crate::error::{Result, ServiceError};
 use crate::second_factors::Strategy;
 use crate::{Action, RequestContext, Services};
 
 use super::code_error;
-use super::second_factor::too_many_attempts;
 
 /// One factor's verification within a check.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -144,19 +143,12 @@ impl Services {
             )
             .param("level")
         })?;
-        let (session, user, previous) = self.check_of(client, session_id).await?;
+        let (session, user, _) = self.check_of(client, session_id).await?;
         let has_second = !Strategy::available(&user.second_factors).is_empty();
         let status =
             if level == Level::SecondFactor && has_second { "needs_second_factor" } else { "needs_first_factor" };
-        // Wrong second-factor codes of an unfinished check count on: starting again gives no
-        // fresh tries (the account's daily budget of wrong codes bounds them too).
-        let second_factor = previous
-            .filter(|p| p.status != "complete")
-            .and_then(|p| p.second_factor)
-            .filter(|f| f.status != "verified" && f.attempts > 0)
-            .map(|f| FactorState { status: "unverified".into(), ..f });
         let progress =
-            Progress { level: level.as_str().into(), status: status.into(), first_factor: None, second_factor };
+            Progress { level: level.as_str().into(), status: status.into(), first_factor: None, second_factor: None };
         self.save_progress(session, &user, progress, None).await
     }
 
@@ -299,25 +291,27 @@ impl Services {
         let strategy = Strategy::parse(strategy)
             .filter(|s| Strategy::available(&user.second_factors).contains(s))
             .ok_or_else(strategy_invalid)?;
-        let attempts = progress.second_factor.as_ref().map_or(0, |f| f.attempts);
-        if attempts >= MAX_SECOND_FACTOR_ATTEMPTS {
-            return Err(too_many_attempts());
-        }
         let user_id = user.user.id.clone();
-        self.budgets.code_budget_left(CodePurpose::SecondFactor, &[&user_id]).await?;
+        self.limit_identifier(&user_id)?;
+        // Counted per session, not per check: starting the check again gives no fresh tries.
+        let scope = format!("session:{}", session.id);
+        let tries = self.budgets.second_factor_try(&scope, &user_id).await?;
         let ok = self.factors.check(&user, strategy, code).await?;
         progress.second_factor = Some(FactorState {
             strategy: strategy.as_str().into(),
             status: if ok { "verified" } else { "failed" }.into(),
-            attempts: attempts + i64::from(!ok),
+            attempts: if ok { tries - 1 } else { tries },
             ..Default::default()
         });
         if !ok {
-            self.budgets.code_failed(CodePurpose::SecondFactor, &[&user_id]).await?;
-            let left = MAX_SECOND_FACTOR_ATTEMPTS - attempts - 1;
             self.save_progress(session, &user, progress, None).await?;
-            return Err(if left > 0 { ServiceError::code_incorrect() } else { too_many_attempts() });
+            return Err(if tries < MAX_SECOND_FACTOR_ATTEMPTS {
+                ServiceError::code_incorrect()
+            } else {
+                too_many_second_factor_attempts()
+            });
         }
+        self.budgets.second_factor_passed(&scope, &user_id).await?;
         progress.status = "complete".into();
         self.save_progress(session, &user, progress, Some(2)).await
     }

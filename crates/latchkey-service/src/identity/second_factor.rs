@@ -1,14 +1,14 @@
 //! A sign-in's second step (`needs_second_factor`, docs/second-factors.md): after the first
 //! factor, a user with an authenticator app or backup codes proves one of them before the
-//! session exists. Wrong codes are counted on the attempt (five, then it is dead) and against
-//! the account's daily budget; nothing else changes.
+//! session exists. Every try is counted before its code is judged, on the attempt (five, then
+//! it is dead) and against the account's daily budget; nothing else changes.
 
 use latchkey_core::second_factor::MAX_SECOND_FACTOR_ATTEMPTS;
-use latchkey_store::{FailedAttempt, SignInRow};
+use latchkey_store::{SignInRow, StoreError};
 
-use crate::attempts::CodePurpose;
+use crate::attempts::too_many_second_factor_attempts;
 use crate::authority::Client;
-use crate::error::{ErrorKind, Result, ServiceError};
+use crate::error::{Result, ServiceError};
 use crate::second_factors::Strategy;
 use crate::{Action, RequestContext, Services};
 
@@ -64,40 +64,36 @@ impl Services {
         let strategy = Strategy::parse(strategy)
             .filter(|s| supported_second_factors(&row).contains(&s.as_str()))
             .ok_or_else(strategy_invalid)?;
-        if row.second_factor_attempts >= MAX_SECOND_FACTOR_ATTEMPTS {
-            return Err(too_many_attempts());
-        }
         let user_id = row.user_id.clone().unwrap_or_default();
         self.limit_identifier(&user_id)?;
-        self.budgets.code_budget_left(CodePurpose::SecondFactor, &[&user_id]).await?;
+        let scope = format!("sign_in:{}", row.id);
+        let tries = self.budgets.second_factor_try(&scope, &user_id).await?;
         let record = self.users.user(&user_id).await?;
         row.second_factor_strategy = Some(strategy.as_str().to_owned());
         row.updated_at = self.now();
         row.version += 1;
         if self.factors.check(&record, strategy, code).await? {
+            self.budgets.second_factor_passed(&scope, &user_id).await?;
             row.second_factor_status = Some("verified".into());
+            row.second_factor_attempts = tries - 1;
             let writes = SignInWrites { second_factor_proved: true, ..SignInWrites::default() };
             return self.finish_sign_in(client, row, &user_id, writes).await;
         }
-        row.second_factor_attempts += 1;
+        // Shown on the attempt only: the counter above is what limits it, so a write lost to
+        // a parallel attempt loses nothing that matters.
+        row.second_factor_attempts = tries;
         row.second_factor_status = Some("failed".into());
-        let left = MAX_SECOND_FACTOR_ATTEMPTS - row.second_factor_attempts;
-        let counters = vec![self.budgets.code_failure_counter(CodePurpose::SecondFactor, &user_id)];
-        let now = self.now();
-        self.store.record_failed_attempt(&FailedAttempt { sign_in: row, counters, account: None, now }).await?;
+        match self.store.update_sign_in(&row).await {
+            Ok(()) | Err(StoreError::Stale) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let left = MAX_SECOND_FACTOR_ATTEMPTS - tries;
         Err(if left > 0 {
             ServiceError::code_incorrect()
                 .long(format!("Incorrect code. {left} attempts remain."))
                 .meta("attempts_remaining", left.into())
         } else {
-            too_many_attempts()
+            too_many_second_factor_attempts()
         })
     }
-}
-
-/// The attempt is dead: every later code is refused, right or wrong.
-pub(crate) fn too_many_attempts() -> ServiceError {
-    ServiceError::new(ErrorKind::Forbidden, "verification_failed", "Too many failed attempts.")
-        .long("Too many incorrect codes. Start signing in again.")
-        .param("code")
 }

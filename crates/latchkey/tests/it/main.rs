@@ -28,6 +28,7 @@ mod proxy;
 mod proxy_paths;
 mod reset_password;
 mod reverification;
+mod second_factor_limits;
 mod second_factors;
 mod security;
 mod sync;
