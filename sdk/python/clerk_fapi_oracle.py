@@ -44,6 +44,7 @@ ROUTES = {
     "prepareSignInFactorTwo": ("POST", "/v1/client/sign_ins/{sign_in_id}/prepare_second_factor"),
     "attemptSignInFactorTwo": ("POST", "/v1/client/sign_ins/{sign_in_id}/attempt_second_factor"),
     "getOauthCallback": ("GET", "/v1/oauth_callback"),
+    "verify": ("GET", "/v1/verify"),
     "postOauthCallback": ("POST", "/v1/oauth_callback"),
     "getSession": ("GET", "/v1/client/sessions/{session_id}"),
     "touchSession": ("POST", "/v1/client/sessions/{session_id}/touch"),
@@ -296,6 +297,7 @@ def scenario(url, secret, b, admin):
            form={"strategy": "reset_password_email_code", "code": mail_code(url, "ada@example.com", "reset")})
     b.call("resetPassword", at + "/reset_password", form={"password": PASSWORD + "?", "sign_out_of_other_sessions": "true"})
     provider_trip(url, b)
+    email_link_trip(url, b)
     second_factor_trip(url, b, admin)
     # An identity provider's return with a state this instance never made, and Apple's POST,
     # turned into the same GET.
@@ -303,6 +305,38 @@ def scenario(url, secret, b, admin):
     b.call("postOauthCallback", "/v1/oauth_callback", expect=303, form={"state": "forged.state", "code": "x"})
     b.call("handshakeClient", "/v1/client/handshake", expect=307, params={"redirect_url": url + "/"})
     b.call("deleteClientSessions", "/v1/client")
+
+
+def mail_link(url, address):
+    """The newest email link (`/v1/verify?token=…`) mailed to `address`."""
+    import re
+    import time
+
+    for _ in range(200):
+        messages = requests.get(url + "/dev/mail", timeout=10).json()
+        for m in reversed(messages if isinstance(messages, list) else messages.get("messages", [])):
+            found = re.search(r"/v1/verify\?token=(\S+)", m.get("text", "")) if m.get("to") == address else None
+            if found:
+                return found.group(1)
+        time.sleep(0.05)
+    raise SystemExit(f"no link mailed to {address}")
+
+
+def email_link_trip(url, b):
+    """A sign-in with an email link (docs/email-links.md): asked for, opened (a 303 to the
+    app's page) on another device, then the sign-in polled to completion in the browser that
+    asked; a link that is not one is a 400."""
+    other = Browser(url, b.schema, b.problems, b.called)
+    b = Browser(url, b.schema, b.problems, b.called)
+    sign_in = b.call("createSignIn", "/v1/client/sign_ins", form={"identifier": "ada@example.com"})["response"]["id"]
+    at = f"/v1/client/sign_ins/{sign_in}"
+    b.call("prepareSignInFactorOne", at + "/prepare_first_factor",
+           form={"strategy": "email_link", "redirect_url": url + "/sign-in"})
+    other.call("verify", "/v1/verify", expect=303, params={"token": mail_link(url, "ada@example.com")})
+    done = b.call("getSignIn", at)
+    if done.get("response", {}).get("status") != "complete":
+        b.problems.append(f"the email link's sign-in did not complete: {json.dumps(done)[:300]}")
+    b.call("verify", "/v1/verify", expect=400, params={"token": "sia_unknown.not-a-secret"})
 
 
 def provider_trip(url, b):

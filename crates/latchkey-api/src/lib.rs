@@ -115,6 +115,11 @@ impl AppState {
     pub fn avatar(&self) -> String {
         fapi::json::avatar_url(&self.config.public_url)
     }
+
+    /// What a sign-in's view depends on besides the attempt.
+    pub fn look(&self) -> fapi::json::Look {
+        fapi::json::Look { img: self.avatar(), email_link: self.services.config.email_links.sign_in }
+    }
 }
 
 /// Every route, with the security and operational layers.

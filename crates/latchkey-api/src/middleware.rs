@@ -164,6 +164,9 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
 #[derive(Debug, Clone)]
 pub struct ViaProxy {
     pub origin: String,
+    /// The proxy's public URL (`Clerk-Proxy-Url`, no trailing `/`): the Frontend API as the
+    /// app's browsers reach it, where mailed links point.
+    pub url: String,
 }
 
 /// Whether `origin` is trusted for this request: the instance's own and allow-listed origins,
@@ -201,7 +204,7 @@ pub async fn proxy_context(State(state): State<AppState>, mut req: Request, next
         return refuse("Clerk-Secret-Key is missing or is not a secret key of this instance.");
     }
     let https = origin.starts_with("https://");
-    req.extensions_mut().insert(ViaProxy { origin });
+    req.extensions_mut().insert(ViaProxy { origin, url: url.trim_end_matches('/').to_owned() });
     let mut res = next.run(req).await;
     if https {
         secure_cookies(res.headers_mut());

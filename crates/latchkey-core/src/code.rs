@@ -53,6 +53,20 @@ impl PendingCode {
 
     /// Checks a candidate, updating attempts and consumption; the caller persists `self`.
     pub fn attempt(&mut self, key: &[u8], purpose: &str, candidate: &str, now: Millis) -> CodeOutcome {
+        let candidate = candidate.trim();
+        let well_formed = candidate.len() == 6 && candidate.bytes().all(|b| b.is_ascii_digit());
+        self.judge(key, purpose, candidate, well_formed, now)
+    }
+
+    /// [`PendingCode::attempt`] for the secret of an email link: 43 base64url characters (256
+    /// bits) instead of six digits; the same expiry, attempt limit and single use.
+    pub fn attempt_link(&mut self, key: &[u8], purpose: &str, candidate: &str, now: Millis) -> CodeOutcome {
+        let well_formed =
+            candidate.len() == 43 && candidate.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        self.judge(key, purpose, candidate, well_formed, now)
+    }
+
+    fn judge(&mut self, key: &[u8], purpose: &str, candidate: &str, well_formed: bool, now: Millis) -> CodeOutcome {
         if self.consumed {
             return CodeOutcome::AlreadyUsed;
         }
@@ -63,8 +77,6 @@ impl PendingCode {
             return CodeOutcome::TooManyAttempts;
         }
         self.attempts += 1;
-        let candidate = candidate.trim();
-        let well_formed = candidate.len() == 6 && candidate.bytes().all(|b| b.is_ascii_digit());
         let digest = code_digest(key, purpose, candidate);
         if well_formed && constant_time_eq(digest.as_bytes(), self.digest.as_bytes()) {
             self.consumed = true;
@@ -124,5 +136,20 @@ mod tests {
         }
         assert_eq!(p.attempt(KEY, "p", "000000", 1), CodeOutcome::TooManyAttempts);
         assert_eq!(p.attempt(KEY, "p", "123456", 1), CodeOutcome::TooManyAttempts);
+    }
+
+    #[test]
+    fn link_secrets_are_judged_like_codes_but_shaped_otherwise() {
+        let secret = "a".repeat(43);
+        let mut p = PendingCode::issue(KEY, "link:sia_1", &secret, 0);
+        assert_eq!(p.attempt_link(KEY, "link:sia_1", &"b".repeat(43), 1), CodeOutcome::Incorrect { attempts_left: 4 });
+        assert_eq!(p.attempt_link(KEY, "link:sia_2", &secret, 1), CodeOutcome::Incorrect { attempts_left: 3 });
+        assert_eq!(p.attempt_link(KEY, "link:sia_1", &secret, 1), CodeOutcome::Verified);
+        assert_eq!(p.attempt_link(KEY, "link:sia_1", &secret, 2), CodeOutcome::AlreadyUsed);
+        // A six-digit code is not a link's secret, even with the right digest.
+        let mut q = PendingCode::issue(KEY, "p", "123456", 0);
+        assert_ne!(q.attempt_link(KEY, "p", "123456", 1), CodeOutcome::Verified);
+        let mut r = PendingCode::issue(KEY, "p", &secret, 0);
+        assert_eq!(r.attempt_link(KEY, "p", &secret, CODE_TTL_MS), CodeOutcome::Expired);
     }
 }

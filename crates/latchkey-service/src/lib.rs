@@ -89,6 +89,8 @@ pub struct ServiceConfig {
     pub oauth: Vec<oauth::Provider>,
     /// Whether second factors are off, optional or required (`[second_factors]`).
     pub second_factors: second_factors::Policy,
+    /// Which flows offer email links (`[email_links]`, docs/email-links.md).
+    pub email_links: identity::EmailLinkConfig,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]

@@ -300,6 +300,8 @@ impl Services {
             second_factor_strategy: None,
             second_factor_status: None,
             second_factor_attempts: 0,
+            link_redirect_url: None,
+            link_verified_client: None,
         };
         self.store.insert_sign_in(&row).await?;
         let mut row = row;

@@ -326,6 +326,10 @@ pub struct SignUpRow {
     pub updated_at: i64,
     pub abandon_at: i64,
     pub version: i64,
+    /// An email link's page: where the browser that opens the link goes next.
+    pub link_redirect_url: Option<String>,
+    /// The client whose browser opened the email link (Clerk's `verified_at_client`).
+    pub link_verified_client: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -356,6 +360,10 @@ pub struct SignInRow {
     pub second_factor_strategy: Option<String>,
     pub second_factor_status: Option<String>,
     pub second_factor_attempts: i64,
+    /// An email link's page: where the browser that opens the link goes next.
+    pub link_redirect_url: Option<String>,
+    /// The client whose browser opened the email link (Clerk's `verified_at_client`).
+    pub link_verified_client: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

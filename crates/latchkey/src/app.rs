@@ -231,6 +231,7 @@ pub async fn build_with(
         instance_id: instance_id.clone(),
         oauth: latchkey_service::oauth::providers(&config.oauth).map_err(|e| anyhow!("{e}"))?,
         second_factors: config.second_factors.policy,
+        email_links: config.email_links,
     };
     config.organizations.roles().map_err(|e| anyhow!("[organizations]: {e}"))?;
     config.sync.all_tables().map_err(|e| anyhow!("[sync]: {e}"))?;

@@ -61,6 +61,10 @@ pub struct Config {
     /// Second factors (`[second_factors]`, docs/second-factors.md): `policy` is `off`,
     /// `optional` (default) or `required`.
     pub second_factors: latchkey_service::second_factors::SecondFactorConfig,
+    /// Email links (`[email_links]`, docs/email-links.md): for sign-ins (default on), for
+    /// sign-ups instead of codes (default off), and whether a link must be opened in the
+    /// browser that asked.
+    pub email_links: latchkey_service::identity::EmailLinkConfig,
     /// `/metrics` for whoever sends `Authorization: Bearer <token>` (at least 32 characters).
     pub metrics_token: Option<ConfigSecret>,
     /// Serve `/metrics` (without a token) on this address only, e.g. `127.0.0.1:9464`.
@@ -94,6 +98,7 @@ impl Default for Config {
             webhooks: Default::default(),
             oauth: Default::default(),
             second_factors: Default::default(),
+            email_links: Default::default(),
             metrics_token: None,
             metrics_listen: None,
         }
@@ -125,6 +130,7 @@ const ENV_KEYS: &[&str] = &[
     "webhooks",
     "oauth",
     "second_factors",
+    "email_links",
     "metrics_token",
     "metrics_listen",
 ];
@@ -373,6 +379,11 @@ concurrency = 16                             # attempts in flight in this instan
 
 [second_factors]                             # authenticator apps and backup codes (docs/second-factors.md)
 policy = "optional"                          # "off", "optional" or "required" (then a user without one adds one at sign-in)
+
+[email_links]                                # sign-in and sign-up links mailed to the address (docs/email-links.md)
+sign_in = true                               # "Email link" among a sign-in's ways in
+sign_up = false                              # sign-ups prove their address with a link instead of a code
+require_same_client = false                  # refuse a link opened in another browser than the one that asked
 
 # [oauth.google]                             # "Continue with Google" (redirect URI: <public_url>/v1/oauth_callback)
 # client_id = "..."

@@ -102,6 +102,8 @@ pub struct CodeVerification {
     pub expire_at: Option<i64>,
     pub next_action: &'static str,
     pub supported_strategies: [&'static str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at_client: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,14 +153,17 @@ pub fn sign_up_json(s: &SignUpRow, now: i64) -> Value {
         } else {
             "unverified"
         };
+        let link = s.link_redirect_url.is_some();
+        let strategy = if link { "email_link" } else { "email_code" };
         CodeVerification {
-            object: "verification_otp",
+            object: if link { "verification_email_link" } else { "verification_otp" },
             status,
-            strategy: "email_code",
+            strategy,
             attempts: s.code.attempts,
             expire_at: s.code.expires_at,
             next_action: if status == "verified" { "" } else { "needs_attempt" },
-            supported_strategies: ["email_code"],
+            supported_strategies: [strategy],
+            verified_at_client: link_client(link, s.link_verified_client.as_deref()),
         }
     });
     let mut missing = Vec::new();
@@ -236,6 +241,15 @@ pub struct FactorVerification {
     /// A provider's sign-in: why it failed, or `null`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// An email link: the client whose browser opened it (absent until then, and for other
+    /// strategies). clerk-js compares it with its own client to say "signed in on other tab".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at_client: Option<Value>,
+}
+
+/// Clerk's document types `verified_at_client` as a string (not nullable): absent until known.
+fn link_client(is_link: bool, client: Option<&str>) -> Option<Value> {
+    client.filter(|_| is_link).map(|c| Value::String(c.to_owned()))
 }
 
 /// Clerk's error of a provider's trip (`first_factor_error`).
@@ -299,17 +313,27 @@ pub fn second_factor_verification(strategy: &str, status: &str, attempts: i64) -
         expire_at: None,
         external_verification_redirect_url: None,
         error: None,
+        verified_at_client: None,
     }
+}
+
+/// What a sign-in's view depends on besides the attempt: the placeholder image, and whether
+/// the instance offers email links.
+#[derive(Debug, Clone)]
+pub struct Look {
+    pub img: String,
+    pub email_link: bool,
 }
 
 /// With enumeration protection the attempt looks the same whether or not the account exists:
 /// the factors depend only on the identifier's kind, and no user data is shown before success.
-pub fn sign_in_json(s: &SignInRow, img: &str) -> Value {
-    sign_in_json_with(s, img, None)
+pub fn sign_in_json(s: &SignInRow, look: &Look) -> Value {
+    sign_in_json_with(s, look, None)
 }
 
 /// [`sign_in_json`], with the provider URL of a sign-in just started with a provider.
-pub fn sign_in_json_with(s: &SignInRow, img: &str, external_url: Option<&str>) -> Value {
+pub fn sign_in_json_with(s: &SignInRow, look: &Look, external_url: Option<&str>) -> Value {
+    let img = &look.img;
     let password = FactorView { strategy: "password", safe_identifier: None, email_address_id: None, primary: None };
     let mut factors = vec![password];
     if let (Some(email_id), Some(identifier)) = (&s.email_address_id, &s.identifier) {
@@ -319,6 +343,14 @@ pub fn sign_in_json_with(s: &SignInRow, img: &str, external_url: Option<&str>) -
             email_address_id: Some(email_id.clone()),
             primary: Some(true),
         });
+        if look.email_link {
+            factors.push(FactorView {
+                strategy: "email_link",
+                safe_identifier: Some(identifier.clone()),
+                email_address_id: Some(email_id.clone()),
+                primary: Some(true),
+            });
+        }
         // Clerk's <SignIn/> offers "Forgot password?" when this factor is listed.
         factors.push(FactorView {
             strategy: "reset_password_email_code",
@@ -334,6 +366,7 @@ pub fn sign_in_json_with(s: &SignInRow, img: &str, external_url: Option<&str>) -
             // `verification_otp`, a provider `verification_oauth`.
             object: match strategy.as_str() {
                 "password" => "verification_password",
+                "email_link" => "verification_email_link",
                 _ if oauth => "verification_oauth",
                 _ => "verification_otp",
             },
@@ -343,6 +376,7 @@ pub fn sign_in_json_with(s: &SignInRow, img: &str, external_url: Option<&str>) -
             expire_at: s.code.expires_at,
             external_verification_redirect_url: external_url.filter(|_| oauth).map(str::to_owned),
             error: oauth.then(|| s.first_factor_error.as_deref().map_or(Value::Null, trip_error)),
+            verified_at_client: link_client(strategy == "email_link", s.link_verified_client.as_deref()),
         }
     });
     to_value(SignInView {
@@ -390,8 +424,9 @@ pub fn client_json(
     tokens: &[(String, String)],
     memberships: &HashMap<String, Vec<Value>>,
     now: i64,
-    img: &str,
+    look: &Look,
 ) -> Value {
+    let img = &look.img;
     let sessions = v
         .sessions
         .iter()
@@ -407,7 +442,7 @@ pub fn client_json(
         object: "client",
         id: v.client.id.clone(),
         sessions,
-        sign_in: v.sign_in.as_ref().map(|s| sign_in_json(s, img)),
+        sign_in: v.sign_in.as_ref().map(|s| sign_in_json(s, look)),
         sign_up: v.sign_up.as_ref().map(|s| sign_up_json(s, now)),
         last_active_session_id: last_active,
         last_authentication_strategy: None,

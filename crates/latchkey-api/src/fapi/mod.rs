@@ -3,6 +3,7 @@
 //! every mutation, bare `environment` and token responses, and the `__client`,
 //! `__client_uat` and `__session` cookies. The hosted pages call the same service functions.
 
+mod email_link;
 mod external_accounts;
 mod handshake;
 pub mod json;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .merge(sign_up::routes())
         .merge(sign_in::routes())
         .merge(oauth::routes())
+        .merge(email_link::routes())
         .merge(sessions::routes())
         .merge(handshake::routes())
         .merge(me::routes())
@@ -97,6 +99,7 @@ pub fn environment_json(config: &AppConfig, services: &latchkey_service::Service
         }
     }
     second_factor_settings(&mut env, services.second_factors);
+    email_link_settings(&mut env, services.email_links);
     let orgs = &services.organizations;
     if let Some(o) = env.get_mut("organization_settings").and_then(Value::as_object_mut) {
         o.insert("enabled".into(), json!(orgs.enabled));
@@ -110,6 +113,21 @@ pub fn environment_json(config: &AppConfig, services: &latchkey_service::Service
         a.insert("create_organizations_limit".into(), json!(limit));
     }
     env
+}
+
+/// Email links as Clerk's components read them (docs/email-links.md): a first factor of the
+/// address for sign-ins; for sign-ups, `verifications` naming the link makes `<SignUp/>` show
+/// its link card instead of the code's.
+fn email_link_settings(env: &mut Value, links: latchkey_service::identity::EmailLinkConfig) {
+    if let Some(a) = env.pointer_mut("/user_settings/attributes/email_address").and_then(Value::as_object_mut) {
+        let first = if links.sign_in { json!(["email_code", "email_link"]) } else { json!(["email_code"]) };
+        a.insert("first_factors".into(), first);
+        let verify = if links.sign_up { json!(["email_link"]) } else { json!(["email_code"]) };
+        a.insert("verifications".into(), verify);
+    }
+    if let Some(p) = env.pointer_mut("/user_settings/attack_protection/email_link").and_then(Value::as_object_mut) {
+        p.insert("require_same_client".into(), json!(links.require_same_client));
+    }
 }
 
 /// Authenticator apps and backup codes as Clerk's components read them (docs/second-factors.md):
@@ -274,7 +292,7 @@ pub async fn client_state(
             memberships.insert(user.user.id.clone(), orgs::memberships_of(state, &user.user.id).await?);
         }
     }
-    let client_json = json::client_json(&view, &tokens, &memberships, s.now(), &state.avatar());
+    let client_json = json::client_json(&view, &tokens, &memberships, s.now(), &state.look());
     Ok((client_json, cookies))
 }
 

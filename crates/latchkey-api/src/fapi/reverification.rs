@@ -34,6 +34,7 @@ fn first_factor_verification(f: &FactorState) -> FactorVerification {
         expire_at: f.expire_at,
         external_verification_redirect_url: None,
         error: None,
+        verified_at_client: None,
     }
 }
 

@@ -1,16 +1,20 @@
 //! Sign-in attempts (`/v1/client/sign_ins…`, docs/frontend-api.md §6): create (with an
 //! identifier and password, a sign-in token as `ticket`, or a provider's `oauth_*` strategy,
 //! see `oauth.rs`), read, the first factor, the second factor (docs/second-factors.md), and the
-//! new password of a reset (`reset_password`, after a `reset_password_email_code` factor).
+//! new password of a reset (`reset_password`, after a `reset_password_email_code` factor), and
+//! the email link's start (the link itself is `email_link.rs`).
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
-use latchkey_service::{NewPassword, SignInInput};
+use latchkey_service::identity::{LinkRequest, EMAIL_LINK};
+use latchkey_service::{NewPassword, ServiceError, SignInInput};
 
 use super::{ensure_client, error_keeping_new_client, json, Caller, OnClient, Reply};
 use crate::error::ApiError;
+use crate::middleware::ViaProxy;
 use crate::params::Params;
 use crate::AppState;
 
@@ -34,7 +38,7 @@ async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params
     if let Some(strategy) = p.text("strategy").filter(|s| s.starts_with("oauth_")) {
         return match super::oauth::start(&state, &caller, &client, &strategy, &p).await {
             Ok((row, url)) => {
-                let view = json::sign_in_json_with(&row, &state.avatar(), Some(&url));
+                let view = json::sign_in_json_with(&row, &state.look(), Some(&url));
                 let mut reply = Reply::new(&caller, view, Some(client));
                 reply.new_token = token;
                 reply.send(&state, &caller.ctx).await
@@ -51,7 +55,7 @@ async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params
     };
     match outcome {
         Ok(step) => {
-            let mut reply = Reply::new(&caller, json::sign_in_json(&step.row, &state.avatar()), Some(client));
+            let mut reply = Reply::new(&caller, json::sign_in_json(&step.row, &state.look()), Some(client));
             // A completed sign-in replaced the token of the client it may just have created.
             reply.new_token = step.new_client_token.or(token);
             reply.send(&state, &caller.ctx).await
@@ -60,20 +64,29 @@ async fn create_sign_in(State(state): State<AppState>, caller: Caller, p: Params
     }
 }
 
+/// What clerk-js polls while an email link is out: a link opened in another browser completes
+/// the attempt here, in the answer of the browser that asked (docs/email-links.md).
 async fn get_sign_in(State(state): State<AppState>, c: OnClient, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let row = state.services.sign_in_of(&c.client, &id).await?;
-    c.reply(&state, json::sign_in_json(&row, &state.avatar()), None).await
+    let step = state.services.poll_sign_in(&c.client, &id).await?;
+    c.reply(&state, json::sign_in_json(&step.row, &state.look()), step.new_client_token).await
 }
 
 async fn prepare_first_factor(
     State(state): State<AppState>,
     c: OnClient,
     Path(id): Path<String>,
+    via: Option<Extension<ViaProxy>>,
     p: Params,
 ) -> Result<Response, ApiError> {
     let strategy = p.required("strategy")?;
-    let row = state.services.prepare_first_factor(&c.caller.ctx, &c.client, &id, &strategy).await?;
-    c.reply(&state, json::sign_in_json(&row, &state.avatar()), None).await
+    let row = if strategy == EMAIL_LINK {
+        let link = link_request(&state, &c, via, &p)?;
+        let address = p.text("email_address_id");
+        state.services.prepare_sign_in_link(&c.caller.ctx, &c.client, &id, address.as_deref(), link).await?
+    } else {
+        state.services.prepare_first_factor(&c.caller.ctx, &c.client, &id, &strategy).await?
+    };
+    c.reply(&state, json::sign_in_json(&row, &state.look()), None).await
 }
 
 async fn attempt_first_factor(
@@ -88,7 +101,22 @@ async fn attempt_first_factor(
         _ => p.required("code")?,
     };
     let step = state.services.attempt_first_factor(&c.caller.ctx, &c.client, &id, &strategy, &secret).await?;
-    c.reply(&state, json::sign_in_json(&step.row, &state.avatar()), step.new_client_token).await
+    c.reply(&state, json::sign_in_json(&step.row, &state.look()), step.new_client_token).await
+}
+
+/// An email link's request: the page it leads to (required, on a trusted origin, as a
+/// provider's return) and the Frontend API it points at (the app's proxy, when the request came
+/// through one, so the browser that asked opens it with its own client cookie).
+pub(super) fn link_request(
+    state: &AppState,
+    c: &OnClient,
+    via: Option<Extension<ViaProxy>>,
+    p: &Params,
+) -> Result<LinkRequest, ApiError> {
+    let back = super::oauth::target(state, &c.caller, p, "redirect_url")?.ok_or_else(|| {
+        ServiceError::unprocessable("form_param_missing", "Enter the page the link leads to.").param("redirect_url")
+    })?;
+    Ok(LinkRequest { redirect_url: back, base: via.map(|Extension(v)| v.url) })
 }
 
 /// Authenticator apps and backup codes need no preparation (docs/second-factors.md).
@@ -100,7 +128,7 @@ async fn prepare_second_factor(
 ) -> Result<Response, ApiError> {
     let strategy = p.text("strategy").unwrap_or_default();
     let row = state.services.prepare_second_factor(&c.client, &id, &strategy).await?;
-    c.reply(&state, json::sign_in_json(&row, &state.avatar()), None).await
+    c.reply(&state, json::sign_in_json(&row, &state.look()), None).await
 }
 
 /// The second step: a code of the user's authenticator app or a backup code; the session
@@ -114,7 +142,7 @@ async fn attempt_second_factor(
     let strategy = p.required("strategy")?;
     let code = p.required("code")?;
     let step = state.services.attempt_second_factor(&c.caller.ctx, &c.client, &id, &strategy, &code).await?;
-    c.reply(&state, json::sign_in_json(&step.row, &state.avatar()), step.new_client_token).await
+    c.reply(&state, json::sign_in_json(&step.row, &state.look()), step.new_client_token).await
 }
 
 /// The last step of "Forgot password?": the new password, once the reset code was proven.
@@ -129,5 +157,5 @@ async fn reset_password(
         sign_out_of_other_sessions: p.flag("sign_out_of_other_sessions"),
     };
     let step = state.services.reset_password(&c.caller.ctx, &c.client, &id, request).await?;
-    c.reply(&state, json::sign_in_json(&step.row, &state.avatar()), step.new_client_token).await
+    c.reply(&state, json::sign_in_json(&step.row, &state.look()), step.new_client_token).await
 }

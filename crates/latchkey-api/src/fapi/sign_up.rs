@@ -1,14 +1,17 @@
 //! Sign-up attempts (`/v1/client/sign_ups…`, docs/frontend-api.md §6): create, read, update,
-//! and verify the email address with a code.
+//! and verify the email address with a code or an email link (docs/email-links.md).
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
+use latchkey_service::identity::EMAIL_LINK;
 use latchkey_service::SignUpInput;
 
 use super::{ensure_client, error_keeping_new_client, json, Caller, OnClient, Reply};
 use crate::error::ApiError;
+use crate::middleware::ViaProxy;
 use crate::params::Params;
 use crate::AppState;
 
@@ -57,9 +60,10 @@ async fn create_sign_up(State(state): State<AppState>, caller: Caller, p: Params
     }
 }
 
+/// What clerk-js polls while an email link is out (see `sign_in.rs`).
 async fn get_sign_up(State(state): State<AppState>, c: OnClient, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let row = state.services.sign_up_of(&c.client, &id).await?;
-    c.reply(&state, json::sign_up_json(&row, state.services.now()), None).await
+    let step = state.services.poll_sign_up(&c.client, &id).await?;
+    c.reply(&state, json::sign_up_json(&step.row, state.services.now()), step.new_client_token).await
 }
 
 async fn update_sign_up(
@@ -77,10 +81,16 @@ async fn prepare_verification(
     State(state): State<AppState>,
     c: OnClient,
     Path(id): Path<String>,
+    via: Option<Extension<ViaProxy>>,
     p: Params,
 ) -> Result<Response, ApiError> {
     let strategy = p.text("strategy").unwrap_or_else(|| "email_code".into());
-    let row = state.services.prepare_sign_up_verification(&c.caller.ctx, &c.client, &id, &strategy).await?;
+    let row = if strategy == EMAIL_LINK {
+        let link = super::sign_in::link_request(&state, &c, via, &p)?;
+        state.services.prepare_sign_up_link(&c.caller.ctx, &c.client, &id, link).await?
+    } else {
+        state.services.prepare_sign_up_verification(&c.caller.ctx, &c.client, &id, &strategy).await?
+    };
     c.reply(&state, json::sign_up_json(&row, state.services.now()), None).await
 }
 

@@ -9,7 +9,7 @@
 mod accounts;
 mod factor_two;
 mod form;
-mod html;
+pub(crate) mod html;
 mod oauth;
 mod org;
 mod reset;

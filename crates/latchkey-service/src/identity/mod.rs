@@ -4,6 +4,7 @@
 //! - `clients`: the client a token names, new clients, the client view;
 //! - `sign_up`: sign-up attempts, their email code, the new account;
 //! - `sign_in`: sign-in attempts, password and email-code factors, lockout;
+//! - `email_link`: links mailed for a sign-in or a sign-up, `/v1/verify`, completion on poll;
 //! - `reset_password`: "Forgot password?", a reset code and the new password on a sign-in;
 //! - `second_factor`: the sign-in's second step (authenticator app or backup code);
 //! - `reverification`: step-up checks of a session (`/v1/client/sessions/{id}/verify…`);
@@ -14,6 +15,7 @@
 //! This file holds what they share: the inputs, [`Step`], and the parameter and error rules.
 
 mod clients;
+mod email_link;
 mod oauth_connect;
 mod oauth_sign_in;
 mod oauth_sign_up;
@@ -26,6 +28,9 @@ mod sign_in;
 mod sign_up;
 
 pub use clients::ClientView;
+pub use email_link::{
+    sign_in_link_verified, EmailLinkConfig, LinkOutcome, LinkRequest, LinkStatus, EMAIL_LINK, VERIFY_PATH,
+};
 pub use oauth_connect::ConnectionStart;
 pub use oauth_sign_in::{CallbackOutcome, CallbackParams, CALLBACK_PATH};
 pub use reset_password::NewPassword;

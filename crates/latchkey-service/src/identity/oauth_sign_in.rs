@@ -89,6 +89,8 @@ impl Services {
             second_factor_strategy: None,
             second_factor_status: None,
             second_factor_attempts: 0,
+            link_redirect_url: None,
+            link_verified_client: None,
         };
         let claims = StateClaims {
             attempt_id: row.id.clone(),

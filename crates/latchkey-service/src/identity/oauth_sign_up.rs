@@ -66,6 +66,8 @@ impl Services {
             updated_at: now,
             abandon_at: now + ATTEMPT_LIFETIME_MS,
             version: 1,
+            link_redirect_url: None,
+            link_verified_client: None,
         };
         if row.email_verified {
             self.store.insert_sign_up(&row).await?;

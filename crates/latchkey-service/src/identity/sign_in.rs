@@ -73,6 +73,8 @@ impl Services {
             second_factor_strategy: None,
             second_factor_status: None,
             second_factor_attempts: 0,
+            link_redirect_url: None,
+            link_verified_client: None,
         };
         self.store.insert_sign_in(&row).await?;
         if input.strategy.as_deref() == Some("password") || (input.strategy.is_none() && input.password.is_some()) {

@@ -42,6 +42,8 @@ impl Services {
             updated_at: now,
             abandon_at: now + ATTEMPT_LIFETIME_MS,
             version: 1,
+            link_redirect_url: None,
+            link_verified_client: None,
         };
         self.apply_sign_up_input(&mut row, input).await?;
         if let Some(email) = row.email.clone() {

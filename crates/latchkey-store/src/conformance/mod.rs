@@ -190,6 +190,8 @@ fn sign_in(id: &str, client_id: &str) -> SignInRow {
         second_factor_strategy: None,
         second_factor_status: None,
         second_factor_attempts: 0,
+        link_redirect_url: None,
+        link_verified_client: None,
     }
 }
 
@@ -214,5 +216,7 @@ fn sign_up(id: &str, client_id: &str, address: &str) -> SignUpRow {
         updated_at: 1_000,
         abandon_at: 90_000,
         version: 1,
+        link_redirect_url: None,
+        link_verified_client: None,
     }
 }

@@ -20,14 +20,14 @@ record!(SessionRow in "sessions" {
 record!(SignUpRow in "sign_ups", versioned by version {
     id, client_id, status, email, email_taken, email_verified, username, first_name, last_name, password_hash,
     unsafe_metadata, external_profile, code [code_digest, code_expires_at, code_attempts, code_consumed],
-    created_user_id, created_session_id, created_at, updated_at, abandon_at, version,
+    created_user_id, created_session_id, created_at, updated_at, abandon_at, version, link_redirect_url,
+    link_verified_client,
 });
 record!(SignInRow in "sign_ins", versioned by version {
     id, client_id, status, identifier, user_id, email_address_id, first_factor_strategy, first_factor_status,
     first_factor_error, external_profile, code [code_digest, code_expires_at, code_attempts, code_consumed],
     created_session_id, created_at, updated_at, abandon_at, version, second_factors_supported, second_factor_strategy,
-    second_factor_status,
-    second_factor_attempts,
+    second_factor_status, second_factor_attempts, link_redirect_url, link_verified_client,
 });
 
 /// Inserts a sign-up or sign-in and makes it its client's current one (`client_column`), in one

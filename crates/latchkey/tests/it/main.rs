@@ -7,6 +7,7 @@ mod harness;
 mod bapi;
 mod clerk_document;
 mod conformance;
+mod email_links;
 mod enumeration;
 mod errors;
 mod flows;

@@ -1,0 +1,1 @@
+../../latchkey-store/migrations/0014_email_links.sql
