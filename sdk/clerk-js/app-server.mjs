@@ -36,7 +36,9 @@ async function proxy(req, res, { origin, fapiUrl, publishableKey, secretKey }) {
 }
 
 // `pages` maps a path to a function returning the HTML of that page.
-export function startAppServer({ latchkey, pages }) {
+// `port` 0 takes any free one; a test that must name the app's origin in latchkey's
+// configuration (allowed_origins) picks it first.
+export function startAppServer({ latchkey, pages, port = 0 }) {
   return new Promise((ok) => {
     const ctx = { fapiUrl: latchkey.url, publishableKey: latchkey.publishableKey, secretKey: latchkey.secretKey };
     const server = createServer(async (req, res) => {
@@ -60,7 +62,7 @@ export function startAppServer({ latchkey, pages }) {
         res.end(String(e?.stack ?? e));
       }
     });
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       ctx.origin = `http://127.0.0.1:${server.address().port}`;
       ok({ ...ctx, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) });
     });

@@ -2,12 +2,13 @@
 // @clerk/clerk-js and @clerk/ui in Debian's Chromium, reaching latchkey through Clerk's
 // same-origin proxy. SignIn → "Use another method" → "Email link": the link is read from the
 // development mail sink; opened on another device (an HTTP client with no cookies of this
-// browser) it leaves that device on a "verified" page and the waiting tab signs in by itself;
+// browser) it asks that device to confirm (a GET alone, as a mail scanner makes, does nothing),
+// then leaves it on a "verified" page, and the waiting tab signs in by itself;
 // the same link again is refused, and Clerk's verify page says so; opened in a second tab of
 // the same browser, that tab signs in at once. SignUp proves its address with a link too.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { mailbox, startLatchkey } from '../clerk-backend/latchkey.mjs';
+import { freePort, mailbox, startLatchkey } from '../clerk-backend/latchkey.mjs';
 import { readPage, startAppServer } from './app-server.mjs';
 import { launchBrowser, mount as mountIn, recordWire, until as untilIn } from './browser.mjs';
 
@@ -46,15 +47,29 @@ async function askForLink(p) {
   return link;
 }
 
+// Another device: the link's page asks to confirm (a GET alone changes nothing), and the
+// confirmation (a POST to the same URL) sends it on to the app with Clerk's status.
+async function openElsewhere(link) {
+  const first = await fetch(link, { redirect: 'manual' });
+  assert.equal(first.status, 200);
+  assert.match(await first.text(), /<form method="post">/);
+  const confirmed = await fetch(link, { method: 'POST', redirect: 'manual', headers: { origin: new URL(link).origin } });
+  assert.equal(confirmed.status, 303, await confirmed.clone().text());
+  return new URL(confirmed.headers.get('location'));
+}
+
 async function signOut(p) {
   await p.evaluate(() => window.Clerk.signOut());
   await until(p, 'signed out', () => window.Clerk.user == null);
 }
 
 before(async () => {
-  latchkey = await startLatchkey({ config: '[email_links]\nsign_up = true\n' });
+  // Links lead to, and point at, only origins the operator configured: the app's is named.
+  const port = await freePort();
+  latchkey = await startLatchkey({ config: `allowed_origins = ["http://127.0.0.1:${port}"]\n[email_links]\nsign_up = true\n` });
   app = await startAppServer({
     latchkey,
+    port,
     pages: { '/': (c) => readPage('page.html').replace('{{PUBLISHABLE_KEY}}', c.publishableKey) },
   });
   const created = await bapi('/users', { method: 'POST', body: JSON.stringify({ email_address: [EMAIL], password: PASSWORD }) });
@@ -76,9 +91,7 @@ let usedLink;
 
 test('a link opened on another device: that device is told, the waiting SignIn signs in by itself', async () => {
   const link = await askForLink(page);
-  const other = await fetch(link, { redirect: 'manual' });
-  assert.equal(other.status, 303);
-  const onward = new URL(other.headers.get('location'));
+  const onward = await openElsewhere(link);
   assert.equal(onward.searchParams.get('__clerk_status'), 'verified');
   assert.equal(onward.searchParams.get('__clerk_created_session'), null, 'no session on the other device');
   // The waiting card polls the sign-in; its next answer completes it with a session.
@@ -90,7 +103,7 @@ test('a link opened on another device: that device is told, the waiting SignIn s
 });
 
 test('the same link again is refused, and Clerk\'s verify page says so', async () => {
-  const again = await fetch(usedLink, { redirect: 'manual' });
+  const again = await fetch(usedLink, { method: 'POST', redirect: 'manual', headers: { origin: new URL(usedLink).origin } });
   assert.equal(again.status, 303);
   const onward = new URL(again.headers.get('location'));
   assert.equal(onward.searchParams.get('__clerk_status'), 'failed');
@@ -133,8 +146,7 @@ test('SignUp proves the address with a link opened on another device', async () 
   await page.click('button:has-text("Continue")');
   const mail = await inbox.next((m) => m.text.includes('/v1/verify?token='), 'sign-up link mail');
   const link = mail.text.split(/\s+/).find((w) => w.includes('/v1/verify?token='));
-  const other = await fetch(link, { redirect: 'manual' });
-  assert.equal(new URL(other.headers.get('location')).searchParams.get('__clerk_status'), 'verified');
+  assert.equal((await openElsewhere(link)).searchParams.get('__clerk_status'), 'verified');
   await until(page, 'signed up by the waiting tab', () => window.Clerk.user?.primaryEmailAddress?.emailAddress === 'maurice@example.com', 30_000);
 });
 

@@ -53,7 +53,8 @@ def start_latchkey(config=None):
     while True:
         log.seek(0)
         out = log.read()
-        if "next steps" in out:
+        # The banner is written in pieces: wait for the key itself, not only its heading.
+        if "next steps" in out and re.search(r"sk_live_[A-Za-z0-9_-]+", out):
             break
         if proc.poll() is not None or time.time() > deadline:
             raise SystemExit(f"latchkey did not start:\n{out}")

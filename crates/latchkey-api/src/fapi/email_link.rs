@@ -20,7 +20,7 @@ use crate::pages::html::Page;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(VERIFY_PATH, get(verify))
+    Router::new().route(VERIFY_PATH, get(verify).post(confirm))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -28,14 +28,34 @@ struct VerifyQuery {
     token: Option<String>,
 }
 
+/// Opening the link (GET): the browser that asked completes at once; another one is asked to
+/// confirm first.
 async fn verify(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     Query(q): Query<VerifyQuery>,
 ) -> Response {
+    answer(state, caller, headers, q, false).await
+}
+
+/// The confirmation's form, posted back to the same URL (the token is its query): the token
+/// itself is the secret, so no other check of the form is needed.
+async fn confirm(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<VerifyQuery>,
+) -> Response {
+    answer(state, caller, headers, q, true).await
+}
+
+async fn answer(state: AppState, caller: Caller, headers: HeaderMap, q: VerifyQuery, confirmed: bool) -> Response {
     let token = q.token.unwrap_or_default();
-    let outcome = state.services.open_email_link(&caller.ctx, caller.client.as_ref(), &token).await;
+    let outcome = state.services.open_email_link(&caller.ctx, caller.client.as_ref(), &token, confirmed).await;
+    if outcome.status == LinkStatus::NeedsConfirmation {
+        return confirm_page(&state, &outcome);
+    }
     let mut cookies = Vec::new();
     if let (Some(token), Some(client)) = (&outcome.new_client_token, caller.client.as_ref()) {
         cookies.extend(state.config.cookies.client(token));
@@ -83,10 +103,33 @@ fn wants_html(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
 }
 
+/// Asks the person who opened a right link in another browser whether it was them.
+fn confirm_page(state: &AppState, outcome: &LinkOutcome) -> Response {
+    let app = &state.services.config.app_name;
+    let (title, said, button) = if outcome.sign_up {
+        (
+            "Confirm your email address",
+            format!("Confirm this address to finish signing up for {app} in the browser where you started."),
+            "Confirm",
+        )
+    } else {
+        (
+            "Sign in on your other device?",
+            format!("Someone asked to sign in to {app} with this address in another browser or on another device. If that was you, confirm. If not, close this page: nothing happens."),
+            "Yes, sign me in there",
+        )
+    };
+    // No action: the form posts to this same URL, token and all.
+    let form = format!(r#"<form method="post"><button type="submit" class="primary">{button}</button></form>"#);
+    Page::new(title, &said).body(form).into_response(StatusCode::OK, &[])
+}
+
 /// The words for a link with nowhere to go.
 fn page(outcome: &LinkOutcome) -> Response {
     let (title, said, status) = match outcome.status {
-        LinkStatus::Verified => ("You're verified", "Return to the tab where you started.", StatusCode::OK),
+        LinkStatus::Verified | LinkStatus::NeedsConfirmation => {
+            ("You're verified", "Return to the tab where you started.", StatusCode::OK)
+        }
         LinkStatus::Expired => {
             ("This link has expired", "Links work for 10 minutes. Ask for a new one.", StatusCode::BAD_REQUEST)
         }

@@ -104,19 +104,32 @@ async fn attempt_first_factor(
     c.reply(&state, json::sign_in_json(&step.row, &state.look()), step.new_client_token).await
 }
 
-/// An email link's request: the page it leads to (required, on a trusted origin, as a
-/// provider's return) and the Frontend API it points at (the app's proxy, when the request came
-/// through one, so the browser that asked opens it with its own client cookie).
+/// An email link's request: the page it leads to and the Frontend API it points at. Both go
+/// into a mail that a stranger can make latchkey send to anyone, so both must be on origins the
+/// operator configured (the instance's own and `allowed_origins`). Never the request's
+/// `Origin` or the proxy's `Clerk-Proxy-Url` alone: a proxy builds that from forwarded headers a
+/// client can set (docs/email-links.md "Security notes").
 pub(super) fn link_request(
     state: &AppState,
     c: &OnClient,
     via: Option<Extension<ViaProxy>>,
     p: &Params,
 ) -> Result<LinkRequest, ApiError> {
+    let refused = || {
+        ServiceError::unprocessable("form_param_format_invalid", "This redirect URL is not allowed.")
+            .long("An email link may lead only to the instance's origin or one of its allowed_origins.")
+            .param("redirect_url")
+    };
     let back = super::oauth::target(state, &c.caller, p, "redirect_url")?.ok_or_else(|| {
         ServiceError::unprocessable("form_param_missing", "Enter the page the link leads to.").param("redirect_url")
     })?;
-    Ok(LinkRequest { redirect_url: back, base: via.map(|Extension(v)| v.url) })
+    let configured = |url: &str| crate::origin_of(url).is_some_and(|o| state.config.origin_allowed(&o));
+    // A path is on the instance's own origin (`target` shortens those).
+    if !back.starts_with('/') && !configured(&back) {
+        return Err(refused().into());
+    }
+    let base = via.map(|Extension(v)| v.url).filter(|url| configured(url));
+    Ok(LinkRequest { redirect_url: back, base })
 }
 
 /// Authenticator apps and backup codes need no preparation (docs/second-factors.md).

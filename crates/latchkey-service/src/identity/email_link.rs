@@ -61,6 +61,10 @@ pub enum LinkStatus {
     Failed,
     /// Opened in another browser where the instance requires the same one.
     ClientMismatch,
+    /// Opened in another browser by a GET: right, but nothing is done until the person confirms
+    /// (a POST from latchkey's page). Mail scanners and link previews fetch links; they must
+    /// not sign anyone in.
+    NeedsConfirmation,
 }
 
 impl LinkStatus {
@@ -70,6 +74,7 @@ impl LinkStatus {
             LinkStatus::Expired => "expired",
             LinkStatus::Failed => "failed",
             LinkStatus::ClientMismatch => "client_mismatch",
+            LinkStatus::NeedsConfirmation => "needs_confirmation",
         }
     }
 }
@@ -219,18 +224,27 @@ impl Services {
         row.version += 1;
         self.store.update_sign_up(&row).await?;
         let app = &self.config.app_name;
-        self.send_mail(
-            &email,
-            &format!("Finish signing up for {app}"),
-            format!("Open this link to confirm your address and finish signing up for {app}:\n\n{url}\n\nIt works once and expires in 10 minutes. If you did not sign up, ignore this message.\n"),
-        );
+        // As with codes, the owner of a taken address hears that an account exists already.
+        let text = if row.email_taken {
+            format!("Someone (hopefully you) tried to create a {app} account with this address, but an account already exists for it. If this was you, sign in instead, or reset your password.\n\nTo confirm this address anyway, open this link (it works once and expires in 10 minutes):\n\n{url}\n")
+        } else {
+            format!("Open this link to confirm your address and finish signing up for {app}:\n\n{url}\n\nIt works once and expires in 10 minutes. If you did not sign up, ignore this message.\n")
+        };
+        self.send_mail(&email, &format!("Finish signing up for {app}"), text);
         Ok(row)
     }
 
-    /// `GET /v1/verify?token=…`, opened by a browser whose client is `visitor` (if it has one).
-    /// Every refusal is an outcome for a page, never an error: the person who clicked a link in
-    /// a mail needs words, not a JSON body.
-    pub async fn open_email_link(&self, ctx: &RequestContext, visitor: Option<&Client>, token: &str) -> LinkOutcome {
+    /// `/v1/verify?token=…`, opened by a browser whose client is `visitor` (if it has one);
+    /// `confirmed` when the person confirmed on latchkey's page (a POST). The browser that asked
+    /// completes at once; any other one only once confirmed. Every refusal is an outcome for a
+    /// page, never an error: the person who clicked a link in a mail needs words.
+    pub async fn open_email_link(
+        &self,
+        ctx: &RequestContext,
+        visitor: Option<&Client>,
+        token: &str,
+        confirmed: bool,
+    ) -> LinkOutcome {
         if self.limit_ip(Action::Verify, ctx).is_err() {
             return LinkOutcome::failed();
         }
@@ -238,9 +252,9 @@ impl Services {
             return LinkOutcome::failed();
         };
         let outcome = if id.starts_with("sia_") {
-            self.open_sign_in_link(visitor, id, secret).await
+            self.open_sign_in_link(visitor, id, secret, confirmed).await
         } else if id.starts_with("sua_") {
-            self.open_sign_up_link(visitor, id, secret).await
+            self.open_sign_up_link(visitor, id, secret, confirmed).await
         } else {
             Ok(LinkOutcome::failed())
         };
@@ -250,7 +264,13 @@ impl Services {
         })
     }
 
-    async fn open_sign_in_link(&self, visitor: Option<&Client>, id: &str, secret: &str) -> Result<LinkOutcome> {
+    async fn open_sign_in_link(
+        &self,
+        visitor: Option<&Client>,
+        id: &str,
+        secret: &str,
+        confirmed: bool,
+    ) -> Result<LinkOutcome> {
         let Some(mut row) = self.store.get_sign_in(id).await? else { return Ok(LinkOutcome::failed()) };
         let back = row.link_redirect_url.clone();
         let answer = |status| Ok(LinkOutcome::of(status, back.clone(), false));
@@ -263,6 +283,12 @@ impl Services {
         let own = visitor.filter(|c| c.id == row.client_id);
         if own.is_none() && self.config.email_links.require_same_client {
             return answer(LinkStatus::ClientMismatch);
+        }
+        // Judged on a copy first: a right link waiting for confirmation stores nothing.
+        let mut probe = code.clone();
+        let probed = probe.attempt_link(&self.code_key, &purpose(&row.id), secret, self.now());
+        if probed == CodeOutcome::Verified && own.is_none() && !confirmed {
+            return answer(LinkStatus::NeedsConfirmation);
         }
         let outcome = code.attempt_link(&self.code_key, &purpose(&row.id), secret, self.now());
         row.code = code_fields(&code);
@@ -291,7 +317,13 @@ impl Services {
         })
     }
 
-    async fn open_sign_up_link(&self, visitor: Option<&Client>, id: &str, secret: &str) -> Result<LinkOutcome> {
+    async fn open_sign_up_link(
+        &self,
+        visitor: Option<&Client>,
+        id: &str,
+        secret: &str,
+        confirmed: bool,
+    ) -> Result<LinkOutcome> {
         let Some(mut row) = self.store.get_sign_up(id).await? else { return Ok(LinkOutcome::failed()) };
         let back = row.link_redirect_url.clone();
         let answer = |status| Ok(LinkOutcome::of(status, back.clone(), true));
@@ -300,6 +332,12 @@ impl Services {
         let own = visitor.filter(|c| c.id == row.client_id);
         if own.is_none() && self.config.email_links.require_same_client {
             return answer(LinkStatus::ClientMismatch);
+        }
+        // Judged on a copy first: a right link waiting for confirmation stores nothing.
+        let mut probe = code.clone();
+        let probed = probe.attempt_link(&self.code_key, &purpose(&row.id), secret, self.now());
+        if probed == CodeOutcome::Verified && own.is_none() && !confirmed {
+            return answer(LinkStatus::NeedsConfirmation);
         }
         let outcome = code.attempt_link(&self.code_key, &purpose(&row.id), secret, self.now());
         row.code = code_fields(&code);

@@ -55,6 +55,15 @@ fn onward(r: &Reply, server: &TestServer) -> (String, Option<String>) {
     (get("__clerk_status").unwrap(), get("__clerk_created_session"))
 }
 
+/// Opens `link` in a browser other than the one that asked: a page to confirm on (a GET alone,
+/// as a mail scanner makes, does nothing), then the confirmation (a POST to the same URL).
+async fn open_elsewhere(b: &Browser, link: &str) -> Reply {
+    let r = b.get(link).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("<form method=\"post\">"), "{}", r.text);
+    b.post(link, &[]).await
+}
+
 async fn poll(b: &Browser, id: &str) -> Reply {
     b.get(&format!("/v1/client/sign_ins/{id}")).await
 }
@@ -73,7 +82,13 @@ both_backends!(a_link_opened_in_another_browser_completes_the_asking_one, |backe
     let phone = server.browser();
     phone.get("/v1/client").await;
     phone.post("/v1/client/sign_ins", &[("identifier", "someone@example.com")]).await;
-    let r = phone.get(&link).await;
+    // A mail scanner's fetch (a GET, no cookie) signs nobody in and uses nothing up.
+    let scanner = server.browser();
+    let r = scanner.get(&link).await;
+    assert!(r.text.contains("Sign in on your other device?"), "{}", r.text);
+    assert_eq!(poll(&asking, &id).await.body["response"]["status"], "needs_first_factor");
+    assert_eq!(server.store.get_sign_in(&id).await.unwrap().unwrap().code.attempts, 0);
+    let r = open_elsewhere(&phone, &link).await;
     assert_eq!(onward(&r, &server), ("verified".to_owned(), None));
     let phone_client = phone.get("/v1/client").await.body["response"]["id"].as_str().unwrap().to_owned();
     assert!(phone.get("/v1/client").await.body["response"]["sessions"].as_array().unwrap().is_empty());
@@ -95,7 +110,7 @@ both_backends!(a_link_opened_in_another_browser_completes_the_asking_one, |backe
     // The same link again: refused, and nothing more is made.
     let r = phone.get(&link).await;
     assert_eq!(onward(&r, &server).0, "failed");
-    let r = server.browser().get(&link).await;
+    let r = server.browser().post(&link, &[]).await;
     assert_eq!(onward(&r, &server).0, "failed");
     let sessions = server.store.sessions_for_user(&user_id).await.unwrap();
     assert_eq!(sessions.iter().filter(|s| s.status == "active").count(), 2, "the sign-up's and this one");
@@ -240,7 +255,7 @@ both_backends!(a_sign_up_proves_its_address_with_a_link, |backend| async move {
     assert_eq!((v["object"].as_str(), v["strategy"].as_str()), (Some("verification_email_link"), Some("email_link")));
     let link = link_for(&server, "new@example.com").await;
 
-    let r = server.browser().get(&link).await;
+    let r = open_elsewhere(&server.browser(), &link).await;
     assert_eq!(onward(&r, &server), ("verified".to_owned(), None));
     let r = b.get(&format!("/v1/client/sign_ups/{id}")).await;
     let s = &r.body["response"];
@@ -252,4 +267,63 @@ both_backends!(a_sign_up_proves_its_address_with_a_link, |backend| async move {
     assert_eq!(onward(&r, &server).0, "failed", "used once");
     // Codes still work where links are not asked for.
     server.sign_up(&server.browser(), "coder@example.com", PASSWORD).await;
+});
+
+both_backends!(links_point_only_at_configured_origins, |backend| async move {
+    let server = TestServer::start(backend).await;
+    server.sign_up(&server.browser(), "mallory-target@example.com", PASSWORD).await;
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "proxy").await.unwrap();
+    let mails = server.mail_count("mallory-target@example.com").await;
+    // A request through an app's proxy whose Clerk-Proxy-Url came from a forged forwarded host.
+    let b = server.browser();
+    let via_forged = |path: &str, form: &[(&str, &str)]| {
+        b.http
+            .post(b.url(path))
+            .header("clerk-proxy-url", "https://evil.example/__clerk")
+            .header("clerk-secret-key", key.clone())
+            .header("origin", "https://evil.example")
+            .form(form)
+    };
+    let r = b.send(via_forged("/v1/client/sign_ins", &[("identifier", "mallory-target@example.com")])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = r.body["response"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/client/sign_ins/{id}/prepare_first_factor");
+    let r = b.send(via_forged(&path, &[("strategy", "email_link"), ("redirect_url", "https://evil.example/x")])).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a link may not lead to the proxy's origin alone: {}",
+        r.text
+    );
+    assert_eq!(server.mail_count("mallory-target@example.com").await, mails, "no link was mailed");
+    // A page of the instance is fine (a path would be the forged origin's), and the mailed link
+    // is on the instance, not the proxy.
+    let page = format!("{}/sign-in", server.url);
+    let r = b.send(via_forged(&path, &[("strategy", "email_link"), ("redirect_url", &page)])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mail = server.wait_for_mail("mallory-target@example.com", |m| m.text.contains("/v1/verify?token=")).await;
+    assert!(mail.text.contains(&format!("{}/v1/verify?token=", server.url)), "{}", mail.text);
+    assert!(!mail.text.contains("evil.example"), "{}", mail.text);
+});
+
+both_backends!(a_configured_proxy_gets_the_links, |backend| async move {
+    let server = TestServer::start_with(backend, |c| c.allowed_origins = vec!["https://app.example".into()]).await;
+    server.sign_up(&server.browser(), "kim@example.com", PASSWORD).await;
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "proxy").await.unwrap();
+    let b = server.browser();
+    let via = |path: &str, form: &[(&str, &str)]| {
+        b.http
+            .post(b.url(path))
+            .header("clerk-proxy-url", "https://app.example/__clerk/")
+            .header("clerk-secret-key", key.clone())
+            .header("origin", "https://app.example")
+            .form(form)
+    };
+    let r = b.send(via("/v1/client/sign_ins", &[("identifier", "kim@example.com")])).await;
+    let id = r.body["response"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/client/sign_ins/{id}/prepare_first_factor");
+    let r = b.send(via(&path, &[("strategy", "email_link"), ("redirect_url", "https://app.example/sign-in")])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mail = server.wait_for_mail("kim@example.com", |m| m.text.contains("/v1/verify?token=")).await;
+    assert!(mail.text.contains("https://app.example/__clerk/v1/verify?token="), "{}", mail.text);
 });
