@@ -101,6 +101,17 @@ impl LinkOutcome {
     fn failed() -> Self {
         Self::of(LinkStatus::Failed, None, false)
     }
+
+    /// The opening browser's own attempt completed: its session and new client token.
+    fn completed(redirect_url: Option<String>, session: Option<String>, token: Option<String>, sign_up: bool) -> Self {
+        Self {
+            status: LinkStatus::Verified,
+            redirect_url,
+            created_session_id: session,
+            new_client_token: token,
+            sign_up,
+        }
+    }
 }
 
 fn purpose(attempt_id: &str) -> String {
@@ -146,6 +157,24 @@ impl Services {
         let base = base.unwrap_or(&self.config.issuer).trim_end_matches('/');
         let url = format!("{base}{VERIFY_PATH}?token={attempt_id}.{secret}");
         (url, pending)
+    }
+
+    /// Judges a link's secret (spending a try); `None` for a right one that another browser
+    /// has yet to confirm, judged on a copy so that nothing is spent or stored.
+    fn judge_link(
+        &self,
+        code: &mut PendingCode,
+        attempt_id: &str,
+        secret: &str,
+        awaiting_confirmation: bool,
+    ) -> Option<CodeOutcome> {
+        let purpose = purpose(attempt_id);
+        if awaiting_confirmation
+            && code.clone().attempt_link(&self.code_key, &purpose, secret, self.now()) == CodeOutcome::Verified
+        {
+            return None;
+        }
+        Some(code.attempt_link(&self.code_key, &purpose, secret, self.now()))
     }
 
     /// `prepare_first_factor` with `strategy=email_link`: mails a link to the sign-in's
@@ -207,15 +236,7 @@ impl Services {
         if !self.config.email_links.sign_up {
             return Err(strategy_invalid());
         }
-        let mut row = self.sign_up_of(client, id).await?;
-        if row.status == "complete" || row.email_verified {
-            return Err(ServiceError::already_verified());
-        }
-        let Some(email) = row.email.clone() else {
-            return Err(ServiceError::unprocessable("form_param_missing", "Enter an email address first.")
-                .param("email_address"));
-        };
-        self.sign_up_code_allowed(ctx, &email).await?;
+        let (mut row, email) = self.sign_up_address_to_prove(ctx, client, id).await?;
         let (url, pending) = self.new_link(link.base.as_deref(), &row.id);
         row.code = code_fields(&pending);
         row.link_redirect_url = Some(link.redirect_url.clone());
@@ -258,10 +279,25 @@ impl Services {
         } else {
             Ok(LinkOutcome::failed())
         };
-        outcome.unwrap_or_else(|e| {
-            tracing::warn!(code = e.code, "email link not completed");
-            LinkOutcome::failed()
-        })
+        match outcome {
+            Ok(outcome) => outcome,
+            // A race lost to another opening of the same link, or a store failure: the link is
+            // spent (or unusable now) and the browser still goes back to the app's page.
+            Err(e) => {
+                tracing::warn!(code = e.code, "email link not completed");
+                let back = self.link_redirect_of(id).await;
+                LinkOutcome::of(LinkStatus::Failed, back, id.starts_with("sua_"))
+            }
+        }
+    }
+
+    /// The page an attempt's link leads to, if it can be read.
+    async fn link_redirect_of(&self, id: &str) -> Option<String> {
+        if id.starts_with("sua_") {
+            self.store.get_sign_up(id).await.ok().flatten().and_then(|r| r.link_redirect_url)
+        } else {
+            self.store.get_sign_in(id).await.ok().flatten().and_then(|r| r.link_redirect_url)
+        }
     }
 
     async fn open_sign_in_link(
@@ -284,13 +320,9 @@ impl Services {
         if own.is_none() && self.config.email_links.require_same_client {
             return answer(LinkStatus::ClientMismatch);
         }
-        // Judged on a copy first: a right link waiting for confirmation stores nothing.
-        let mut probe = code.clone();
-        let probed = probe.attempt_link(&self.code_key, &purpose(&row.id), secret, self.now());
-        if probed == CodeOutcome::Verified && own.is_none() && !confirmed {
+        let Some(outcome) = self.judge_link(&mut code, &row.id, secret, own.is_none() && !confirmed) else {
             return answer(LinkStatus::NeedsConfirmation);
-        }
-        let outcome = code.attempt_link(&self.code_key, &purpose(&row.id), secret, self.now());
+        };
         row.code = code_fields(&code);
         row.updated_at = self.now();
         row.version += 1;
@@ -308,13 +340,7 @@ impl Services {
             return answer(LinkStatus::Verified);
         };
         let step = self.finish_sign_in(client, row, &user_id, SignInWrites::default()).await?;
-        Ok(LinkOutcome {
-            status: LinkStatus::Verified,
-            redirect_url: back,
-            created_session_id: step.row.created_session_id,
-            new_client_token: step.new_client_token,
-            sign_up: false,
-        })
+        Ok(LinkOutcome::completed(back, step.row.created_session_id, step.new_client_token, false))
     }
 
     async fn open_sign_up_link(
@@ -333,13 +359,9 @@ impl Services {
         if own.is_none() && self.config.email_links.require_same_client {
             return answer(LinkStatus::ClientMismatch);
         }
-        // Judged on a copy first: a right link waiting for confirmation stores nothing.
-        let mut probe = code.clone();
-        let probed = probe.attempt_link(&self.code_key, &purpose(&row.id), secret, self.now());
-        if probed == CodeOutcome::Verified && own.is_none() && !confirmed {
+        let Some(outcome) = self.judge_link(&mut code, &row.id, secret, own.is_none() && !confirmed) else {
             return answer(LinkStatus::NeedsConfirmation);
-        }
-        let outcome = code.attempt_link(&self.code_key, &purpose(&row.id), secret, self.now());
+        };
         row.code = code_fields(&code);
         row.updated_at = self.now();
         if outcome != CodeOutcome::Verified {
@@ -354,13 +376,7 @@ impl Services {
         match own {
             Some(client) if sign_up_link_verified(&row) => {
                 let step = self.finish_sign_up(client, row).await?;
-                Ok(LinkOutcome {
-                    status: LinkStatus::Verified,
-                    redirect_url: back,
-                    created_session_id: step.row.created_session_id,
-                    new_client_token: step.new_client_token,
-                    sign_up: true,
-                })
+                Ok(LinkOutcome::completed(back, step.row.created_session_id, step.new_client_token, true))
             }
             _ => {
                 row.version += 1;

@@ -163,6 +163,26 @@ impl Services {
         }
     }
 
+    /// A sign-up of this client with an address still to prove, and that address, once the
+    /// budgets allow another code or link for it (shared by codes and email links).
+    pub(super) async fn sign_up_address_to_prove(
+        &self,
+        ctx: &RequestContext,
+        client: &Client,
+        id: &str,
+    ) -> Result<(SignUpRow, String)> {
+        let row = self.sign_up_of(client, id).await?;
+        if row.status == "complete" || row.email_verified {
+            return Err(ServiceError::already_verified());
+        }
+        let Some(email) = row.email.clone() else {
+            return Err(ServiceError::unprocessable("form_param_missing", "Enter an email address first.")
+                .param("email_address"));
+        };
+        self.sign_up_code_allowed(ctx, &email).await?;
+        Ok((row, email))
+    }
+
     pub async fn prepare_sign_up_verification(
         &self,
         ctx: &RequestContext,
@@ -178,15 +198,7 @@ impl Services {
             )
             .param("strategy"));
         }
-        let mut row = self.sign_up_of(client, id).await?;
-        if row.status == "complete" || row.email_verified {
-            return Err(ServiceError::already_verified());
-        }
-        let Some(email) = row.email.clone() else {
-            return Err(ServiceError::unprocessable("form_param_missing", "Enter an email address first.")
-                .param("email_address"));
-        };
-        self.sign_up_code_allowed(ctx, &email).await?;
+        let (mut row, _) = self.sign_up_address_to_prove(ctx, client, id).await?;
         let code = self.issue_sign_up_code(&mut row);
         row.updated_at = self.now();
         row.version += 1;

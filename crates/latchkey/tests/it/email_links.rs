@@ -327,3 +327,18 @@ both_backends!(a_configured_proxy_gets_the_links, |backend| async move {
     let mail = server.wait_for_mail("kim@example.com", |m| m.text.contains("/v1/verify?token=")).await;
     assert!(mail.text.contains("https://app.example/__clerk/v1/verify?token="), "{}", mail.text);
 });
+
+both_backends!(two_confirmations_of_one_link_at_once_verify_it_once, |backend| async move {
+    let server = TestServer::start(backend).await;
+    server.sign_up(&server.browser(), "race@example.com", PASSWORD).await;
+    let asking = server.browser();
+    let id = ask_for_link(&server, &asking, "race@example.com").await;
+    let link = link_for(&server, "race@example.com").await;
+    let (one, two) = (server.browser(), server.browser());
+    let (a, b) = tokio::join!(one.post(&link, &[]), two.post(&link, &[]));
+    let mut statuses = vec![onward(&a, &server).0, onward(&b, &server).0];
+    statuses.sort();
+    assert_eq!(statuses, ["failed", "verified"], "one wins, the other is told the link is spent");
+    let s = &poll(&asking, &id).await.body["response"];
+    assert_eq!(s["status"], "complete", "{s}");
+});
