@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { freePort, mailbox, startLatchkey } from '../clerk-backend/latchkey.mjs';
 import { readPage, startAppServer } from './app-server.mjs';
-import { launchBrowser, mount as mountIn, recordWire, until as untilIn } from './browser.mjs';
+import { launchBrowser, mount as mountIn, recordWire, reloadsAfter, until as untilIn } from './browser.mjs';
 
 const EMAIL = 'rosalind@example.com';
 const PASSWORD = 'photograph fifty-one';
@@ -58,8 +58,16 @@ async function openElsewhere(link) {
   return new URL(confirmed.headers.get('location'));
 }
 
+// A completed sign-in, and a sign-out, end with clerk-js loading its after-URL: each waits for
+// that page load, so no later evaluation runs in a page being torn down.
+const signedIn = (p, what) => reloadsAfter(p, what, () =>
+  until(p, what, () => window.Clerk.user?.primaryEmailAddress?.emailAddress === 'rosalind@example.com', 30_000));
+
 async function signOut(p) {
-  await p.evaluate(() => window.Clerk.signOut());
+  // Not awaited in the page: the navigation that ends signOut() may tear down this evaluation.
+  await reloadsAfter(p, 'the sign-out', () => p.evaluate(() => {
+    window.Clerk.signOut().catch((e) => console.error(`signOut: ${e}`));
+  }));
   await until(p, 'signed out', () => window.Clerk.user == null);
 }
 
@@ -95,7 +103,7 @@ test('a link opened on another device: that device is told, the waiting SignIn s
   assert.equal(onward.searchParams.get('__clerk_status'), 'verified');
   assert.equal(onward.searchParams.get('__clerk_created_session'), null, 'no session on the other device');
   // The waiting card polls the sign-in; its next answer completes it with a session.
-  await until(page, 'signed in by the waiting tab', () => window.Clerk.user?.primaryEmailAddress?.emailAddress === 'rosalind@example.com', 30_000);
+  await signedIn(page, 'signed in by the waiting tab');
   const polls = wire.filter((w) => w.method === 'GET' && /^\/v1\/client\/sign_ins\/sia_/.test(w.path));
   assert.ok(polls.length >= 1 && polls.every((w) => w.status === 200), JSON.stringify(polls));
   usedLink = link;
@@ -125,7 +133,7 @@ test('a link opened in a second tab of the same browser signs that tab in at onc
   assert.equal(here.searchParams.get('__clerk_status'), 'verified');
   assert.match(here.searchParams.get('__clerk_created_session') ?? '', /^sess_/);
   await mountIn(tab, 'SignIn');
-  await until(tab, 'the second tab signed in', () => window.Clerk.user?.primaryEmailAddress?.emailAddress === 'rosalind@example.com', 30_000);
+  await signedIn(tab, 'the second tab signed in');
   // The first tab learns it too: its card says the sign-in happened in the other tab.
   await page.waitForSelector('text=Signed in on other tab', { timeout: 30_000 });
   await signOut(tab);
