@@ -37,8 +37,10 @@ async function proxy(req, res, { origin, fapiUrl, publishableKey, secretKey }) {
 
 // `pages` maps a path to a function returning the HTML of that page.
 // `port` 0 takes any free one; a test that must name the app's origin in latchkey's
-// configuration (allowed_origins) picks it first.
-export function startAppServer({ latchkey, pages, port = 0 }) {
+// configuration (allowed_origins) picks it first. `hostname` is the host of the app's origin
+// (the server listens on 127.0.0.1 either way): WebAuthn refuses an IP address as a
+// relying-party id, so a passkey test loads its pages at `http://localhost:PORT`.
+export function startAppServer({ latchkey, pages, port = 0, hostname = '127.0.0.1' }) {
   return new Promise((ok) => {
     const ctx = { fapiUrl: latchkey.url, publishableKey: latchkey.publishableKey, secretKey: latchkey.secretKey };
     const server = createServer(async (req, res) => {
@@ -63,7 +65,7 @@ export function startAppServer({ latchkey, pages, port = 0 }) {
       }
     });
     server.listen(port, '127.0.0.1', () => {
-      ctx.origin = `http://127.0.0.1:${server.address().port}`;
+      ctx.origin = `http://${hostname}:${server.address().port}`;
       ok({ ...ctx, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) });
     });
   });

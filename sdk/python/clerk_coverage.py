@@ -37,7 +37,6 @@ FAPI_PLANNED = {
     "External Accounts": "planned: sign-in with identity providers (issue 22)",
     "OAuth2 Callbacks": "planned: sign-in with identity providers (issue 22)",
     "Enterprise Connections": "planned in part: any OpenID Connect provider (issue 22)",
-    "Passkeys": "planned: passkeys (issue 24)",
     "Phone Numbers": "not offered: latchkey sends no text messages; the Backend API stores numbers",
 }
 NOT_OFFERED = "not offered: a Clerk product latchkey does not include"

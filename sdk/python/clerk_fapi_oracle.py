@@ -14,6 +14,7 @@ import schemathesis
 
 import clerk_coverage
 import provider_sign_in
+import soft_authenticator
 import totp
 from clerk_oracle import PASSWORD, summary
 
@@ -71,6 +72,11 @@ ROUTES = {
     "deleteTOTP": ("DELETE", "/v1/me/totp"),
     "verifyTOTP": ("POST", "/v1/me/totp/attempt_verification"),
     "createBackupCodes": ("POST", "/v1/me/backup_codes"),
+    "postPasskey": ("POST", "/v1/me/passkeys"),
+    "readPasskey": ("GET", "/v1/me/passkeys/{passkey_id}"),
+    "patchPasskey": ("PATCH", "/v1/me/passkeys/{passkey_id}"),
+    "deletePasskey": ("DELETE", "/v1/me/passkeys/{passkey_id}"),
+    "attemptPasskeyVerification": ("POST", "/v1/me/passkeys/{passkey_id}/attempt_verification"),
     "deleteExternalAccount": ("DELETE", "/v1/me/external_accounts/{external_account_id}"),
     "postOAuthAccounts": ("POST", "/v1/me/external_accounts"),
     "reauthorizeExternalAccount": ("PATCH", "/v1/me/external_accounts/{external_account_id}/reauthorize"),
@@ -299,6 +305,7 @@ def scenario(url, secret, b, admin):
     provider_trip(url, b)
     email_link_trip(url, b)
     second_factor_trip(url, b, admin)
+    passkey_trip(url, b, admin)
     # An identity provider's return with a state this instance never made, and Apple's POST,
     # turned into the same GET.
     b.call("getOauthCallback", "/v1/oauth_callback", expect=400, params={"state": "forged.state", "code": "x"})
@@ -459,6 +466,121 @@ def second_factor_trip(url, b, admin):
     left = admin.get(url + f"/v1/users/{me['id']}", timeout=30)
     if left.status_code != 404:
         b.problems.append(f"after deleteUser the Backend API still finds the user ({left.status_code})")
+
+
+def passkey_trip(url, b, admin):
+    """Pat, in browsers of her own, with the soft authenticator (soft_authenticator.py) on the
+    page ORIGIN: she registers a passkey (a malformed answer first is a 400, and a new
+    registration replaces it), reads and renames it; signs in with it without an identifier (an
+    answer to another challenge is refused, a new challenge is asked for) and with one; passes a
+    step-up check with it; and removes it, after which it signs no one in."""
+    pat = "pat@example.com"
+    new = lambda: Browser(url, b.schema, b.problems, b.called)
+    made = admin.post(url + "/v1/users", json={"email_address": [pat], "password": PASSWORD}, timeout=30)
+    if made.status_code != 200:
+        b.problems.append(f"POST /v1/users for {pat} answers {made.status_code}: {made.text[:200]}")
+    p = new()
+    sid = p.call("createSignIn", "/v1/client/sign_ins", form={"identifier": pat, "strategy": "password", "password": PASSWORD})["response"]["created_session_id"]
+    user_id = made.json().get("id")
+    authenticator = soft_authenticator.SoftAuthenticator()
+
+    # A registration answered with something that is no credential: 400, and a new one replaces it.
+    first = p.call("postPasskey", "/v1/me/passkeys")["response"]
+    p.call("attemptPasskeyVerification", f"/v1/me/passkeys/{first['id']}/attempt_verification", expect=400,
+           form={"strategy": "passkey", "public_key_credential": "{not json"})
+    pending = p.call("postPasskey", "/v1/me/passkeys")["response"]
+    verification = pending.get("verification") or {}
+    if (pending.get("object"), verification.get("object"), verification.get("status")) != ("passkey", "verification_passkey", "unverified") or not verification.get("nonce"):
+        b.problems.append(f"postPasskey answers {pending}, not an unverified passkey with its options in the nonce")
+    options = json.loads(verification["nonce"])
+    selection = options.get("authenticatorSelection") or {}
+    if (options.get("rp", {}).get("id"), selection.get("residentKey"), selection.get("userVerification"), options.get("attestation")) != (
+        soft_authenticator.RP_ID, "required", "required", "none"
+    ):
+        b.problems.append(f"postPasskey's options are {options}: not for {soft_authenticator.RP_ID}, a required resident key, required user verification, no attestation")
+    if soft_authenticator.unb64(options["user"]["id"]) == (user_id or "").encode():
+        b.problems.append("postPasskey's options name the user id as the WebAuthn user handle")
+    credential = authenticator.register(options)
+    passkey = pending["id"]
+    at = f"/v1/me/passkeys/{passkey}"
+    done = p.call("attemptPasskeyVerification", at + "/attempt_verification",
+                  form={"strategy": "passkey", "public_key_credential": soft_authenticator.answer(credential)})["response"]
+    if (done.get("verification") or {}).get("status") != "verified" or "nonce" in (done.get("verification") or {}):
+        b.problems.append(f"attemptPasskeyVerification with the authenticator's answer answers {done}")
+    p.call("readPasskey", at)
+    renamed = p.call("patchPasskey", at, form={"name": "Pat's laptop"})["response"]
+    if renamed.get("name") != "Pat's laptop":
+        b.problems.append(f"patchPasskey answers the name {renamed.get('name')!r}")
+    listed = p.call("getUser", "/v1/me")["response"].get("passkeys") or []
+    if [(k.get("id"), k.get("name")) for k in listed] != [(passkey, "Pat's laptop")]:
+        b.problems.append(f"/v1/me lists passkeys {listed}, not the renamed one")
+
+    def answer_nonce(verification, label):
+        if (verification.get("object"), verification.get("strategy"), verification.get("status")) != ("verification_passkey", "passkey", "unverified") or not verification.get("nonce"):
+            b.problems.append(f"{label}: the passkey verification is {verification}, not unverified with its options in the nonce")
+            return {"challenge": "missing"}
+        return json.loads(verification["nonce"])
+
+    # Without an identifier: an answer to another challenge, refused; a new challenge; passed.
+    s = new()
+    started = s.call("createSignIn", "/v1/client/sign_ins", form={"strategy": "passkey"})["response"]
+    request = answer_nonce(started.get("first_factor_verification") or {}, "createSignIn with strategy=passkey")
+    if (request.get("rpId"), request.get("allowCredentials"), request.get("userVerification")) != (soft_authenticator.RP_ID, [], "required"):
+        b.problems.append(f"createSignIn with strategy=passkey offers the options {request}")
+    at = f"/v1/client/sign_ins/{started['id']}"
+    refused = s.call("attemptSignInFactorOne", at + "/attempt_first_factor", expect=422, form={
+        "strategy": "passkey",
+        "public_key_credential": soft_authenticator.answer(authenticator.assert_(request, challenge=soft_authenticator.b64(b"not this challenge"))),
+    })
+    if [e.get("code") for e in refused.get("errors") or []] != ["verification_failed"]:
+        b.problems.append(f"a passkey answer to another challenge is refused with {refused}")
+    again = s.call("prepareSignInFactorOne", at + "/prepare_first_factor", form={"strategy": "passkey"})["response"]
+    request = answer_nonce(again.get("first_factor_verification") or {}, "prepareSignInFactorOne with strategy=passkey")
+    signed = s.call("attemptSignInFactorOne", at + "/attempt_first_factor", form={
+        "strategy": "passkey", "public_key_credential": soft_authenticator.answer(authenticator.assert_(request)),
+    })
+    done = signed.get("response") or {}
+    mine = [x for x in (signed.get("client") or {}).get("sessions") or [] if x.get("id") == done.get("created_session_id")]
+    if done.get("status") != "complete" or not mine or (mine[0].get("user") or {}).get("id") != user_id:
+        b.problems.append(f"a passkey sign-in without an identifier answers {done.get('status')}, session {done.get('created_session_id')}, not Pat's session")
+
+    # With an identifier: the passkey asked for with prepare_first_factor.
+    t = new()
+    started = t.call("createSignIn", "/v1/client/sign_ins", form={"identifier": pat})["response"]
+    at = f"/v1/client/sign_ins/{started['id']}"
+    prepared = t.call("prepareSignInFactorOne", at + "/prepare_first_factor", form={"strategy": "passkey"})["response"]
+    request = answer_nonce(prepared.get("first_factor_verification") or {}, "prepareSignInFactorOne (identified) with strategy=passkey")
+    done = t.call("attemptSignInFactorOne", at + "/attempt_first_factor", form={
+        "strategy": "passkey", "public_key_credential": soft_authenticator.answer(authenticator.assert_(request)),
+    })["response"]
+    if done.get("status") != "complete" or not done.get("created_session_id"):
+        b.problems.append(f"a passkey sign-in with an identifier answers {done.get('status')}")
+
+    # A step-up check of the first session, passed with the passkey.
+    at = f"/v1/client/sessions/{sid}/verify"
+    p.call("startSessionReverification", at, form={"level": "first_factor"})
+    prepared = p.call("prepareSessionReverificationFirstFactor", at + "/prepare_first_factor", form={"strategy": "passkey"})["response"]
+    request = answer_nonce(prepared.get("first_factor_verification") or {}, "prepareSessionReverificationFirstFactor with strategy=passkey")
+    passed = p.call("attemptSessionReverificationFirstFactor", at + "/attempt_first_factor", form={
+        "strategy": "passkey", "public_key_credential": soft_authenticator.answer(authenticator.assert_(request)),
+    })["response"]
+    if passed.get("status") != "complete":
+        b.problems.append(f"attemptSessionReverificationFirstFactor with the passkey answers {passed.get('status')}")
+
+    # Removed: gone from the user, and it signs no one in.
+    gone = p.call("deletePasskey", f"/v1/me/passkeys/{passkey}")["response"]
+    if (gone.get("object"), gone.get("id"), gone.get("deleted")) != ("passkey", passkey, True):
+        b.problems.append(f"deletePasskey answers {gone}")
+    p.call("readPasskey", f"/v1/me/passkeys/{passkey}", expect=404)
+    left = p.call("getUser", "/v1/me")["response"].get("passkeys")
+    if left != []:
+        b.problems.append(f"after deletePasskey /v1/me lists passkeys {left}")
+    u = new()
+    started = u.call("createSignIn", "/v1/client/sign_ins", form={"strategy": "passkey"})["response"]
+    request = answer_nonce(started.get("first_factor_verification") or {}, "createSignIn with strategy=passkey")
+    u.call("attemptSignInFactorOne", f"/v1/client/sign_ins/{started['id']}/attempt_first_factor", expect=422, form={
+        "strategy": "passkey", "public_key_credential": soft_authenticator.answer(authenticator.assert_(request)),
+    })
 
 
 def unlisted_answers(url, schema):

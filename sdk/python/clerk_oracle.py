@@ -18,6 +18,7 @@ import schemathesis
 import clerk_bodies
 import clerk_coverage
 import provider_sign_in
+import soft_authenticator
 import totp
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -120,6 +121,8 @@ def scenario(o):
     o.call("GetUser", "GET", f"/users/{gone['id']}", 404)
     # Second factors: imported with the user, checked, removed piece by piece and all at once.
     second_factors(o)
+    # Passkeys: one registered through the Frontend API, seen on the user, removed.
+    passkeys(o)
 
     # Email addresses and phone numbers
     email = o.call("CreateEmailAddress", "POST", "/email_addresses", 200, body={"user_id": ada["id"], "email_address": "ada@work.example.com", "verified": True})
@@ -277,6 +280,31 @@ def second_factors(o):
     after = o.call("GetUser", "GET", f"/users/{both.get('id', 'user_missing')}", 200)
     o.check(enabled(after) == (False, False, False), f"after DisableMFA the user shows {enabled(after)}")
     o.call("DeleteUser", "DELETE", f"/users/{both.get('id', 'user_missing')}", 200)
+
+
+def passkeys(o):
+    """A user's passkey, registered through the Frontend API by the soft authenticator
+    (soft_authenticator.py) as `<UserProfile/>` would: the user lists it (Clerk's `Passkey`), and
+    UserPasskeyDelete removes it (then it is not found)."""
+    user = o.call("CreateUser", "POST", "/users", 200, body={"email_address": ["pia@example.com"], "password": PASSWORD}) or {}
+    uid = user.get("id", "user_missing")
+    try:
+        _, passkey = soft_authenticator.register_through_frontend(o.url, "pia@example.com", PASSWORD, name="Pia's phone")
+    except SystemExit as failed:
+        o.problems.append(f"registering a passkey through the Frontend API failed: {failed}")
+        return
+    listed = (o.call("GetUser", "GET", f"/users/{uid}", 200) or {}).get("passkeys") or []
+    o.check(
+        [(k.get("id"), k.get("name"), (k.get("verification") or {}).get("status")) for k in listed] == [(passkey, "Pia's phone", "verified")],
+        f"GET /users/{{id}} lists passkeys {listed}, not the verified one registered",
+    )
+    removed = o.call("UserPasskeyDelete", "DELETE", f"/users/{uid}/passkeys/{passkey}", 200)
+    o.check(removed == {"object": "passkey", "id": passkey, "deleted": True}, f"DELETE /users/{{id}}/passkeys/{{id}} answers {removed}")
+    after = o.call("GetUser", "GET", f"/users/{uid}", 200) or {}
+    o.check(after.get("passkeys") == [], f"after UserPasskeyDelete the user lists passkeys {after.get('passkeys')}")
+    o.call("UserPasskeyDelete", "DELETE", f"/users/{uid}/passkeys/{passkey}", 404)
+    o.call("UserPasskeyDelete", "DELETE", f"/users/user_nobody/passkeys/{passkey}", 404)
+    o.call("DeleteUser", "DELETE", f"/users/{uid}", 200)
 
 
 def _claims(jwt):

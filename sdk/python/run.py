@@ -4,7 +4,9 @@ from /v1/openapi.json (bounded examples) for server errors and responses that br
 document; and Clerk's own Backend API and Frontend API documents, through schemathesis,
 validate a real call of every operation latchkey implements (clerk_oracle.py,
 clerk_fapi_oracle.py), with the loopback OpenID Provider as the instance's Google so that
-provider accounts, their sign-in and their tokens are validated too (provider_sign_in.py)."""
+provider accounts, their sign-in and their tokens are validated too (provider_sign_in.py), and
+with passkeys on, so that a software authenticator registers and signs in with one
+(soft_authenticator.py)."""
 
 import json
 import os
@@ -23,6 +25,7 @@ import jwt
 import clerk_fapi_oracle
 import clerk_oracle
 import provider_sign_in
+import soft_authenticator
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -165,10 +168,12 @@ def with_latchkey(check, config=None):
 
 
 def with_provider_and_latchkey(check):
-    """A latchkey whose Google is the loopback OpenID Provider; `check(url, secret, issuer)`."""
+    """A latchkey whose Google is the loopback OpenID Provider, with passkeys on for the soft
+    authenticator's page (soft_authenticator.py); `check(url, secret, issuer)`."""
     provider = provider_sign_in.OpenIdProvider()
+    config = soft_authenticator.LATCHKEY_TOML + provider.latchkey_toml()
     try:
-        with_latchkey(lambda url, secret, _: check(url, secret, provider.issuer), provider.latchkey_toml())
+        with_latchkey(lambda url, secret, _: check(url, secret, provider.issuer), config)
     finally:
         provider.stop()
 

@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
                 phones: vec![],
                 external_accounts: vec![],
                 second_factors: Default::default(),
+                passkeys: Vec::new(),
             })
             .await?;
         ids.push(id);

@@ -40,6 +40,7 @@ async fn store_cost() -> anyhow::Result<()> {
             phones: vec![],
             external_accounts: vec![],
             second_factors: Default::default(),
+            passkeys: Vec::new(),
         })
         .await?;
     // A user.updated payload of the usual size (about 1.4 KB).

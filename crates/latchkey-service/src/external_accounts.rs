@@ -290,6 +290,7 @@ mod tests {
             phones: vec![],
             external_accounts: accounts,
             second_factors: Default::default(),
+            passkeys: Vec::new(),
         };
         let both = ["oauth_google", "oauth_github"];
         // Only the provider account: it stays.

@@ -47,6 +47,7 @@ pub mod mail;
 pub mod oauth;
 pub mod orgs;
 pub mod params;
+pub mod passkeys;
 pub mod resources;
 pub mod second_factors;
 pub mod sync;
@@ -91,6 +92,8 @@ pub struct ServiceConfig {
     pub second_factors: second_factors::Policy,
     /// Which flows offer email links (`[email_links]`, docs/email-links.md).
     pub email_links: identity::EmailLinkConfig,
+    /// Passkeys (`[passkeys]`, docs/passkeys.md), checked against the instance's origins.
+    pub passkeys: passkeys::PasskeySettings,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -243,6 +246,8 @@ pub struct Services {
     providers: Arc<oauth::client::ProviderClient>,
     /// Second factors: the sign-in's second step and reverification check codes with it.
     factors: Arc<second_factors::Factors>,
+    /// Passkeys: sign-in and reverification check answers with it.
+    passkeys: Arc<passkeys::Passkeys>,
 }
 
 impl Services {
@@ -274,8 +279,16 @@ impl Services {
             code_key: code_key.clone(),
             app_name: config.app_name.clone(),
         });
+        let passkeys = Arc::new(passkeys::Passkeys {
+            settings: config.passkeys.clone(),
+            users: users.clone(),
+            store: store.clone(),
+            events: events.clone(),
+            rng: rng.clone(),
+        });
         let account = Arc::new(account::AccountService {
             factors: factors.clone(),
+            passkeys: passkeys.clone(),
             users: users.clone(),
             store: store.clone(),
             hasher: hasher.clone(),
@@ -298,6 +311,8 @@ impl Services {
         });
         let admin = Arc::new(admin::AdminService {
             factors: factors.clone(),
+            passkeys: passkeys.clone(),
+            postman: postman.clone(),
             users: users.clone(),
             store: store.clone(),
             hasher: hasher.clone(),
@@ -323,6 +338,7 @@ impl Services {
             orgs,
             providers: Arc::new(oauth::client::ProviderClient::new()),
             factors,
+            passkeys,
         }
     }
 

@@ -302,6 +302,7 @@ impl Services {
             second_factor_attempts: 0,
             link_redirect_url: None,
             link_verified_client: None,
+            passkey_state: None,
         };
         self.store.insert_sign_in(&row).await?;
         let mut row = row;

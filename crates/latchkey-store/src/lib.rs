@@ -19,8 +19,8 @@ pub use error::StoreError;
 pub use records::*;
 pub use sqlstore::SqlStore;
 pub use store::{
-    Database, ExternalAccountStore, IdentityStore, InvitationStore, KeyStore, OrgStore, OrganizationStore, PeopleStore,
-    SecondFactorStore, SessionStore, Store, UserStore,
+    Database, ExternalAccountStore, IdentityStore, InvitationStore, KeyStore, OrgStore, OrganizationStore,
+    PasskeyStore, PeopleStore, SecondFactorStore, SessionStore, Store, UserStore,
 };
 pub use sync::*;
 pub use throttle::*;

@@ -29,6 +29,9 @@ pub struct UserRow {
     pub delete_self_enabled: bool,
     pub create_organization_enabled: bool,
     pub create_organizations_limit: Option<i64>,
+    /// The WebAuthn user handle (a random UUID) given to this user's passkeys; made at their
+    /// first registration (docs/passkeys.md).
+    pub webauthn_handle: Option<String>,
 }
 
 impl UserRow {
@@ -60,6 +63,7 @@ impl UserRow {
             delete_self_enabled: true,
             create_organization_enabled: true,
             create_organizations_limit: None,
+            webauthn_handle: None,
         }
     }
 }
@@ -212,6 +216,42 @@ pub struct UserRecord {
     /// The authenticator-app key and unused backup codes (docs/second-factors.md): read with
     /// the user, written with a new user (imports) and otherwise by [`crate::SecondFactorStore`].
     pub second_factors: SecondFactors,
+    /// Passkeys, verified or being registered (docs/passkeys.md): read with the user, written
+    /// by [`crate::PasskeyStore`].
+    pub passkeys: Vec<PasskeyRow>,
+}
+
+/// A passkey, or one being registered (`verified` false, with its single-use state).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasskeyRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// The credential id, base64url; set once verified.
+    pub credential_id: Option<String>,
+    /// The verified credential (webauthn-rs's record, JSON).
+    pub credential: Option<String>,
+    pub counter: i64,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    /// A registration in progress: its state and the options shown (JSON), single use.
+    pub registration_state: Option<String>,
+    pub verified: bool,
+    pub expire_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a sign-in by passkey stores after a good assertion (see
+/// [`crate::PasskeyStore::record_passkey_use`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasskeyUse {
+    pub id: String,
+    pub credential: String,
+    pub counter: i64,
+    pub backup_state: bool,
+    pub now: i64,
 }
 
 /// A user's authenticator-app key (one at most), sealed; it counts only once `verified`.
@@ -364,6 +404,9 @@ pub struct SignInRow {
     pub link_redirect_url: Option<String>,
     /// The client whose browser opened the email link (Clerk's `verified_at_client`).
     pub link_verified_client: Option<String>,
+    /// A passkey step: whether passkeys are offered and the challenge out (JSON, the
+    /// service's own shape), single use.
+    pub passkey_state: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -16,6 +16,7 @@ pub trait Store:
     + UserStore
     + ExternalAccountStore
     + SecondFactorStore
+    + PasskeyStore
     + InvitationStore
     + OrganizationStore
     + OrgStore
@@ -52,6 +53,7 @@ pub trait IdentityStore:
     + UserStore
     + ExternalAccountStore
     + SecondFactorStore
+    + PasskeyStore
     + InvitationStore
     + crate::throttle::ThrottleStore
     + Database
@@ -73,7 +75,9 @@ pub trait OrgStore: OrganizationStore + UserStore + Send + Sync {
 
 /// Users with their identifications and sessions, as the account and administration services
 /// (and what they share with identity) reach them.
-pub trait PeopleStore: UserStore + SessionStore + ExternalAccountStore + SecondFactorStore + Send + Sync {
+pub trait PeopleStore:
+    UserStore + SessionStore + ExternalAccountStore + SecondFactorStore + PasskeyStore + Send + Sync
+{
     /// This view, with the next write transaction also writing `events` (see
     /// [`Store::emitting`]).
     fn emitting_people(&self, events: Vec<crate::webhooks::OutboxEvent>) -> std::sync::Arc<dyn PeopleStore>;
@@ -176,6 +180,35 @@ pub trait ExternalAccountStore: Send + Sync {
     async fn update_external_account(&self, account: &ExternalAccountRow) -> Result<bool>;
     /// Removes `user_id`'s account `id`; false when that user has no such account.
     async fn delete_external_account(&self, user_id: &str, id: &str) -> Result<bool>;
+}
+
+/// Users' passkeys (docs/passkeys.md). Every write is one transaction, so an emitting view
+/// writes its `user.updated` with it.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// Gives the user `handle` as their WebAuthn user handle unless they have one; returns the
+    /// handle they have now (the first one set wins a race).
+    async fn set_webauthn_handle(&self, user_id: &str, handle: &str) -> Result<String>;
+    /// Stores a registration in progress in place of the user's other unfinished ones (one at
+    /// a time per user).
+    async fn save_pending_passkey(&self, passkey: &PasskeyRow) -> Result<()>;
+    /// Turns the user's registration `pending.id` into a passkey: true only if it was still
+    /// unverified with the same single-use state (so a registration finishes once). A
+    /// credential id already stored is refused ([`crate::StoreError::Conflict`]).
+    async fn finish_passkey_registration(&self, pending: &PasskeyRow, state: &str) -> Result<bool>;
+    /// Spends a registration's state without a passkey (a refused answer).
+    async fn fail_passkey_registration(&self, user_id: &str, id: &str, now: i64) -> Result<()>;
+    /// The verified passkey with this credential id, whoever's it is.
+    async fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<PasskeyRow>>;
+    /// Stores a sign-in's new counter, credential and backup state, and when it was used; false
+    /// (nothing written) when the stored counter is not below the new one, which refuses a
+    /// counter going backwards or a parallel use of the same signature count. Counters of 0
+    /// (authenticators that keep none) always pass.
+    async fn record_passkey_use(&self, used: &PasskeyUse) -> Result<bool>;
+    /// Renames the user's verified passkey `id`; false when the user has no such passkey.
+    async fn rename_passkey(&self, user_id: &str, id: &str, name: &str, now: i64) -> Result<bool>;
+    /// Removes the user's passkey `id`; false when the user has no such passkey.
+    async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool>;
 }
 
 /// Users' second factors (docs/second-factors.md). Every write is one transaction, so an

@@ -232,6 +232,7 @@ pub async fn build_with(
         oauth: latchkey_service::oauth::providers(&config.oauth).map_err(|e| anyhow!("{e}"))?,
         second_factors: config.second_factors.policy,
         email_links: config.email_links,
+        passkeys: passkey_settings(config, issuer)?,
     };
     config.organizations.roles().map_err(|e| anyhow!("[organizations]: {e}"))?;
     config.sync.all_tables().map_err(|e| anyhow!("[sync]: {e}"))?;
@@ -287,4 +288,19 @@ pub fn app_state(
         metrics: config.metrics_access()?,
     };
     Ok(latchkey_api::AppState::new(built.services.clone(), built.sync.clone(), built.webhooks.clone(), app_config))
+}
+
+/// `[passkeys]` checked against the instance's origins; origins left out are logged.
+fn passkey_settings(config: &Config, public_url: &str) -> anyhow::Result<latchkey_service::passkeys::PasskeySettings> {
+    let origins: Vec<String> = config.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_owned()).collect();
+    let (settings, left_out) =
+        latchkey_service::passkeys::PasskeySettings::resolve(&config.passkeys, &config.app_name, public_url, &origins)
+            .map_err(|e| anyhow!(e))?;
+    for origin in left_out {
+        tracing::warn!(%origin, rp_id = %settings.rp_id, "passkeys are not offered on this origin (not a secure origin on the relying-party id)");
+    }
+    if settings.enabled() {
+        tracing::info!(rp_id = %settings.rp_id, origins = ?settings.origins, "passkeys on");
+    }
+    Ok(settings)
 }

@@ -65,6 +65,9 @@ pub struct Config {
     /// sign-ups instead of codes (default off), and whether a link must be opened in the
     /// browser that asked.
     pub email_links: latchkey_service::identity::EmailLinkConfig,
+    /// Passkeys (`[passkeys]`, docs/passkeys.md): off by default; the relying-party id is the
+    /// public URL's host unless `rp_id` names a parent domain.
+    pub passkeys: latchkey_service::passkeys::PasskeyConfig,
     /// `/metrics` for whoever sends `Authorization: Bearer <token>` (at least 32 characters).
     pub metrics_token: Option<ConfigSecret>,
     /// Serve `/metrics` (without a token) on this address only, e.g. `127.0.0.1:9464`.
@@ -99,6 +102,7 @@ impl Default for Config {
             oauth: Default::default(),
             second_factors: Default::default(),
             email_links: Default::default(),
+            passkeys: Default::default(),
             metrics_token: None,
             metrics_listen: None,
         }
@@ -131,6 +135,7 @@ const ENV_KEYS: &[&str] = &[
     "oauth",
     "second_factors",
     "email_links",
+    "passkeys",
     "metrics_token",
     "metrics_listen",
 ];
@@ -384,6 +389,14 @@ policy = "optional"                          # "off", "optional" or "required" (
 sign_in = true                               # "Email link" among a sign-in's ways in
 sign_up = false                              # sign-ups prove their address with a link instead of a code
 require_same_client = false                  # refuse a link opened in another browser than the one that asked
+
+[passkeys]                                   # sign-in with Face ID, a fingerprint or a security key (docs/passkeys.md)
+enabled = false
+# rp_id = "example.com"                      # default: the public URL's host (must be a domain name)
+allow_autofill = true                        # offer passkeys in the browser's autofill
+show_sign_in_button = true                   # a "Use passkey" button on the sign-in
+satisfies_second_factor = true               # a passkey sign-in needs no second factor (fva [0, 0])
+timeout_seconds = 300                        # how long a challenge stays open
 
 # [oauth.google]                             # "Continue with Google" (redirect URI: <public_url>/v1/oauth_callback)
 # client_id = "..."

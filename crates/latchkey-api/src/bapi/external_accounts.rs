@@ -1,5 +1,6 @@
 //! Users' accounts at identity providers (docs/identity-providers.md, "On the user"):
-//! `clerkClient.users.deleteUserExternalAccount` and `getUserOauthAccessToken`.
+//! `clerkClient.users.deleteUserExternalAccount` and `getUserOauthAccessToken`; and users'
+//! passkeys (docs/passkeys.md): `clerkClient.users.deleteUserPasskey`.
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -22,6 +23,15 @@ pub fn operations() -> Vec<Operation> {
             doc: Doc::new("users", "Remove a user's account at an identity provider", "DeleteExternalAccount")
                 .path("user_id")
                 .path("external_account_id")
+                .ok("DeletedObject"),
+        },
+        Operation {
+            method: Method::DELETE,
+            path: "/v1/users/{user_id}/passkeys/{passkey_identification_id}",
+            route: delete(delete_passkey),
+            doc: Doc::new("users", "Remove a user's passkey (the user is told by mail)", "UserPasskeyDelete")
+                .path("user_id")
+                .path("passkey_identification_id")
                 .ok("DeletedObject"),
         },
         Operation {
@@ -49,6 +59,15 @@ async fn delete_external_account(
 ) -> Result<Response, ApiError> {
     state.admin.delete_external_account(&op, &user_id, &id).await?;
     ok(views::deleted("external_account", &id))
+}
+
+async fn delete_passkey(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    Path((user_id, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    state.admin.delete_user_passkey(&op, &user_id, &id).await?;
+    ok(views::deleted("passkey", &id))
 }
 
 /// Clerk's `OAuthAccessToken`.

@@ -245,6 +245,10 @@ pub struct FactorVerification {
     /// strategies). clerk-js compares it with its own client to say "signed in on other tab".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_at_client: Option<Value>,
+    /// A passkey: the options for `navigator.credentials.get` (JSON text), while the
+    /// challenge is out. clerk-js parses it whenever present, so it is absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// Clerk's document types `verified_at_client` as a string (not nullable): absent until known.
@@ -296,6 +300,7 @@ pub fn bare_factor(strategy: &str) -> FactorView {
         "totp" => "totp",
         "backup_code" => "backup_code",
         "email_code" => "email_code",
+        "passkey" => "passkey",
         _ => "password",
     };
     FactorView { strategy, safe_identifier: None, email_address_id: None, primary: None }
@@ -314,6 +319,7 @@ pub fn second_factor_verification(strategy: &str, status: &str, attempts: i64) -
         external_verification_redirect_url: None,
         error: None,
         verified_at_client: None,
+        nonce: None,
     }
 }
 
@@ -335,7 +341,15 @@ pub fn sign_in_json(s: &SignInRow, look: &Look) -> Value {
 pub fn sign_in_json_with(s: &SignInRow, look: &Look, external_url: Option<&str>) -> Value {
     let img = &look.img;
     let password = FactorView { strategy: "password", safe_identifier: None, email_address_id: None, primary: None };
-    let mut factors = vec![password];
+    let passkey = latchkey_service::identity::passkey_offered(s);
+    let mut factors = Vec::new();
+    if passkey {
+        factors.push(bare_factor("passkey"));
+    }
+    // A sign-in begun with a passkey (no identifier) has no other factor.
+    if !(passkey && s.identifier.is_none()) {
+        factors.push(password);
+    }
     if let (Some(email_id), Some(identifier)) = (&s.email_address_id, &s.identifier) {
         factors.push(FactorView {
             strategy: "email_code",
@@ -367,16 +381,22 @@ pub fn sign_in_json_with(s: &SignInRow, look: &Look, external_url: Option<&str>)
             object: match strategy.as_str() {
                 "password" => "verification_password",
                 "email_link" => "verification_email_link",
+                "passkey" => "verification_passkey",
                 _ if oauth => "verification_oauth",
                 _ => "verification_otp",
             },
             status: s.first_factor_status.clone().unwrap_or_else(|| "unverified".into()),
             strategy: strategy.clone(),
             attempts: s.code.attempts,
-            expire_at: s.code.expires_at,
+            expire_at: if strategy == "passkey" {
+                latchkey_service::identity::passkey_expire_at(s).or(Some(s.updated_at))
+            } else {
+                s.code.expires_at
+            },
             external_verification_redirect_url: external_url.filter(|_| oauth).map(str::to_owned),
             error: oauth.then(|| s.first_factor_error.as_deref().map_or(Value::Null, trip_error)),
             verified_at_client: link_client(strategy == "email_link", s.link_verified_client.as_deref()),
+            nonce: latchkey_service::identity::passkey_nonce(s).filter(|_| strategy == "passkey"),
         }
     });
     to_value(SignInView {

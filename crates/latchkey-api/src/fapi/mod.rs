@@ -10,6 +10,7 @@ pub mod json;
 mod me;
 mod oauth;
 mod orgs;
+mod passkeys;
 mod reverification;
 mod second_factors;
 mod sessions;
@@ -47,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .merge(me::routes())
         .merge(external_accounts::routes())
         .merge(second_factors::routes())
+        .merge(passkeys::routes())
         .merge(reverification::routes())
         .merge(orgs::routes())
 }
@@ -100,6 +102,7 @@ pub fn environment_json(config: &AppConfig, services: &latchkey_service::Service
     }
     second_factor_settings(&mut env, services.second_factors);
     email_link_settings(&mut env, services.email_links);
+    passkey_settings(&mut env, &services.passkeys);
     let orgs = &services.organizations;
     if let Some(o) = env.get_mut("organization_settings").and_then(Value::as_object_mut) {
         o.insert("enabled".into(), json!(orgs.enabled));
@@ -127,6 +130,24 @@ fn email_link_settings(env: &mut Value, links: latchkey_service::identity::Email
     }
     if let Some(p) = env.pointer_mut("/user_settings/attack_protection/email_link").and_then(Value::as_object_mut) {
         p.insert("require_same_client".into(), json!(links.require_same_client));
+    }
+}
+
+/// Passkeys as Clerk's components read them (docs/passkeys.md): the attribute turns on the
+/// "Use passkey" button (with `show_sign_in_button`), the browser's autofill (with
+/// `allow_autofill`) and the passkeys section of `<UserProfile/>`.
+fn passkey_settings(env: &mut Value, passkeys: &latchkey_service::passkeys::PasskeySettings) {
+    let on = passkeys.enabled();
+    if let Some(a) = env.pointer_mut("/user_settings/attributes/passkey").and_then(Value::as_object_mut) {
+        a.insert("enabled".into(), json!(on));
+        a.insert("used_for_first_factor".into(), json!(on));
+        a.insert("first_factors".into(), if on { json!(["passkey"]) } else { json!([]) });
+        a.insert("verifications".into(), if on { json!(["passkey"]) } else { json!([]) });
+    }
+    if let Some(s) = env.pointer_mut("/user_settings/passkey_settings").and_then(Value::as_object_mut) {
+        s.insert("allow_autofill".into(), json!(on && passkeys.allow_autofill));
+        s.insert("show_sign_in_button".into(), json!(on && passkeys.show_sign_in_button));
+        s.insert("satisfies_second_factor".into(), json!(on && passkeys.satisfies_second_factor));
     }
 }
 

@@ -27,7 +27,11 @@ pub fn routes() -> Router<AppState> {
 
 fn first_factor_verification(f: &FactorState) -> FactorVerification {
     FactorVerification {
-        object: if f.strategy == "password" { "verification_password" } else { "verification_otp" },
+        object: match f.strategy.as_str() {
+            "password" => "verification_password",
+            "passkey" => "verification_passkey",
+            _ => "verification_otp",
+        },
         status: f.status.clone(),
         strategy: f.strategy.clone(),
         attempts: f.attempts,
@@ -35,6 +39,7 @@ fn first_factor_verification(f: &FactorState) -> FactorVerification {
         external_verification_redirect_url: None,
         error: None,
         verified_at_client: None,
+        nonce: f.nonce().map(str::to_owned),
     }
 }
 
@@ -114,7 +119,11 @@ async fn attempt_first_factor(
     p: Params,
 ) -> Result<Response, ApiError> {
     let strategy = p.required("strategy")?;
-    let secret = if strategy == "password" { p.required("password")? } else { p.required("code")? };
+    let secret = match strategy.as_str() {
+        "password" => p.required("password")?,
+        "passkey" => p.required("public_key_credential")?,
+        _ => p.required("code")?,
+    };
     let r =
         state.services.attempt_reverification_first_factor(&c.caller.ctx, &c.client, &id, &strategy, &secret).await?;
     reply(&state, c, r).await

@@ -98,6 +98,7 @@ async fn attempt_first_factor(
     let strategy = p.required("strategy")?;
     let secret = match strategy.as_str() {
         "password" => p.required("password")?,
+        "passkey" => p.required("public_key_credential")?,
         _ => p.required("code")?,
     };
     let step = state.services.attempt_first_factor(&c.caller.ctx, &c.client, &id, &strategy, &secret).await?;

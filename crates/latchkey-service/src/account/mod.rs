@@ -3,6 +3,7 @@
 //! the [`Users`] value it shares with identity and administration. Same rules as the sign-up
 //! flow. Its second factors (`/v1/me/totp…`, `/v1/me/backup_codes`) are in `second_factors`.
 
+mod passkeys;
 mod second_factors;
 
 pub use second_factors::TotpVerified;
@@ -43,6 +44,8 @@ pub struct AccountService {
     pub(crate) config: ServiceConfig,
     /// The user's second factors (`/v1/me/totp`, `/v1/me/backup_codes`).
     pub(crate) factors: Arc<crate::second_factors::Factors>,
+    /// The user's passkeys (`/v1/me/passkeys…`).
+    pub(crate) passkeys: Arc<crate::passkeys::Passkeys>,
 }
 
 impl AccountService {

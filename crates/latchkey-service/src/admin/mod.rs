@@ -14,6 +14,7 @@
 //! modules share.
 
 mod identifications;
+mod passkeys;
 mod second_factors;
 mod sessions;
 mod users;
@@ -47,6 +48,10 @@ pub struct AdminService {
     pub(crate) config: ServiceConfig,
     /// Users' second factors: imports, removal, checking a code.
     pub(crate) factors: Arc<crate::second_factors::Factors>,
+    /// Users' passkeys: removal.
+    pub(crate) passkeys: Arc<crate::passkeys::Passkeys>,
+    /// Tells users of changes an operator made to how they sign in.
+    pub(crate) postman: crate::mail::Postman,
 }
 
 impl AdminService {

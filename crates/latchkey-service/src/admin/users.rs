@@ -86,8 +86,14 @@ impl AdminService {
         user.delete_self_enabled = input.delete_self_enabled.unwrap_or(true);
         user.create_organization_enabled = input.create_organization_enabled.unwrap_or(true);
         user.create_organizations_limit = limit_param(input.create_organizations_limit)?;
-        let mut record =
-            UserRecord { user, emails, phones, external_accounts: vec![], second_factors: Default::default() };
+        let mut record = UserRecord {
+            user,
+            emails,
+            phones,
+            external_accounts: vec![],
+            second_factors: Default::default(),
+            passkeys: Vec::new(),
+        };
         let codes: Option<Vec<String>> =
             input.backup_codes.as_ref().map(|c| c.iter().map(|s| s.expose().to_owned()).collect());
         record.second_factors =
@@ -246,6 +252,7 @@ impl AdminService {
             phones: record.phones.clone(),
             external_accounts: record.external_accounts.clone(),
             second_factors: Default::default(),
+            passkeys: Vec::new(),
         };
         self.emitting(vec![self.users.user_event("user.updated", &after)]).update_user(&user).await?;
         self.users.user(user_id).await

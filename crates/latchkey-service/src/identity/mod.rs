@@ -19,6 +19,7 @@ mod email_link;
 mod oauth_connect;
 mod oauth_sign_in;
 mod oauth_sign_up;
+mod passkey_sign_in;
 mod reset_password;
 mod reverification;
 mod second_factor;
@@ -33,6 +34,7 @@ pub use email_link::{
 };
 pub use oauth_connect::ConnectionStart;
 pub use oauth_sign_in::{CallbackOutcome, CallbackParams, CALLBACK_PATH};
+pub use passkey_sign_in::{passkey_expire_at, passkey_nonce, passkey_offered, PASSKEY};
 pub use reset_password::NewPassword;
 pub use reverification::{FactorState, FirstFactorOption, Progress, Reverification};
 pub use second_factor::supported_second_factors;

@@ -91,6 +91,7 @@ impl Services {
             second_factor_attempts: 0,
             link_redirect_url: None,
             link_verified_client: None,
+            passkey_state: None,
         };
         let claims = StateClaims {
             attempt_id: row.id.clone(),

@@ -16,6 +16,8 @@ use crate::second_factors::Strategy;
 use crate::{Action, RequestContext, Services};
 
 use super::code_error;
+use super::passkey_sign_in::PASSKEY;
+use crate::passkeys::{refused, Challenge};
 
 /// One factor's verification within a check.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -27,6 +29,16 @@ pub struct FactorState {
     /// An emailed code's digest (never shown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     code_digest: Option<String>,
+    /// A passkey's challenge, until an answer spends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    challenge: Option<Challenge>,
+}
+
+impl FactorState {
+    /// The options of a passkey's challenge (Clerk's `nonce`), while it is out.
+    pub fn nonce(&self) -> Option<&str> {
+        self.challenge.as_ref().map(|c| c.options.as_str())
+    }
 }
 
 /// A check in progress, as stored on the session (JSON).
@@ -38,6 +50,10 @@ pub struct Progress {
     pub first_factor: Option<FactorState>,
     pub second_factor: Option<FactorState>,
 }
+
+/// Which factors a step proved (bits), for the session's factor times.
+const FIRST: u8 = 1;
+const SECOND: u8 = 2;
 
 /// A first factor a check may use.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +74,16 @@ pub struct Reverification {
     pub session: SessionRow,
 }
 
-fn first_factors_of(user: &UserRecord) -> Vec<FirstFactorOption> {
+fn first_factors_of(user: &UserRecord, passkeys: bool) -> Vec<FirstFactorOption> {
     let mut out = Vec::new();
+    if passkeys && user.passkeys.iter().any(|p| p.verified) {
+        out.push(FirstFactorOption {
+            strategy: PASSKEY,
+            email_address_id: None,
+            safe_identifier: None,
+            primary: false,
+        });
+    }
     if user.user.password_hash.is_some() {
         out.push(FirstFactorOption {
             strategy: "password",
@@ -100,7 +124,7 @@ impl Services {
     fn reverification_view(&self, session: SessionRow, user: &UserRecord, progress: Progress) -> Reverification {
         Reverification {
             progress,
-            first_factors: first_factors_of(user),
+            first_factors: first_factors_of(user, self.passkeys.enabled()),
             second_factors: Strategy::available(&user.second_factors),
             session,
         }
@@ -119,8 +143,8 @@ impl Services {
         let v = SessionVerification {
             session_id: session.id.clone(),
             reverification: Some(text.clone()),
-            first_factor_verified_at: (proved == Some(1)).then_some(now),
-            second_factor_verified_at: (proved == Some(2)).then_some(now),
+            first_factor_verified_at: proved.is_some_and(|p| p & FIRST != 0).then_some(now),
+            second_factor_verified_at: proved.is_some_and(|p| p & SECOND != 0).then_some(now),
             now,
         };
         if !self.store.record_session_verification(&v).await? {
@@ -169,8 +193,13 @@ impl Services {
             FactorState { strategy: strategy.to_owned(), status: "unverified".into(), ..Default::default() };
         match strategy {
             "password" if user.user.password_hash.is_some() => {}
+            PASSKEY if first_factors_of(&user, self.passkeys.enabled()).iter().any(|o| o.strategy == PASSKEY) => {
+                let challenge = self.passkeys.challenge()?;
+                factor.expire_at = Some(challenge.expire_at);
+                factor.challenge = Some(challenge);
+            }
             "email_code" => {
-                let options = first_factors_of(&user);
+                let options = first_factors_of(&user, false);
                 let chosen = options
                     .iter()
                     .find(|o| {
@@ -211,6 +240,9 @@ impl Services {
         let (session, user, progress) = self.check_of(client, session_id).await?;
         let mut progress = progress.filter(|p| p.status == "needs_first_factor").ok_or_else(no_check)?;
         let user_id = user.user.id.clone();
+        if strategy == PASSKEY {
+            return self.attempt_reverification_passkey(session, user, progress, secret).await;
+        }
         let passed = match strategy {
             "password" => {
                 let Some(phc) = &user.user.password_hash else { return Err(strategy_invalid()) };
@@ -258,7 +290,40 @@ impl Services {
         progress.status =
             if passed && progress.level == "multi_factor" && has_second { "needs_second_factor" } else { "complete" }
                 .into();
-        self.save_progress(session, &user, progress, Some(1)).await
+        self.save_progress(session, &user, progress, Some(FIRST)).await
+    }
+
+    /// A passkey's answer to the check's challenge (spent before it is checked). With
+    /// `satisfies_second_factor` it proves both factors and completes any check.
+    async fn attempt_reverification_passkey(
+        &self,
+        session: SessionRow,
+        user: UserRecord,
+        mut progress: Progress,
+        credential: &str,
+    ) -> Result<Reverification> {
+        let factor =
+            progress.first_factor.as_mut().filter(|f| f.strategy == PASSKEY).ok_or_else(|| {
+                ServiceError::bad_request("verification_missing", "Request a passkey challenge first.")
+            })?;
+        let challenge = factor.challenge.take().ok_or_else(refused)?;
+        let spent = progress.clone();
+        let session = self.save_progress(session, &user, spent, None).await?.session;
+        let outcome = self.passkeys.authenticate(challenge, credential, Some(&user.user.id)).await;
+        let verified = outcome.is_ok();
+        if let Some(f) = progress.first_factor.as_mut() {
+            f.status = if verified { "verified" } else { "failed" }.into();
+        }
+        if let Err(e) = outcome {
+            self.save_progress(session, &user, progress, None).await?;
+            return Err(e);
+        }
+        let both = self.config.passkeys.satisfies_second_factor;
+        let has_second = !Strategy::available(&user.second_factors).is_empty();
+        progress.status =
+            if !both && progress.level == "multi_factor" && has_second { "needs_second_factor" } else { "complete" }
+                .into();
+        self.save_progress(session, &user, progress, Some(if both { FIRST | SECOND } else { FIRST })).await
     }
 
     /// Authenticator apps and backup codes need no preparation (nothing is sent): the check
@@ -313,6 +378,6 @@ impl Services {
         }
         self.budgets.second_factor_passed(&scope, &user_id).await?;
         progress.status = "complete".into();
-        self.save_progress(session, &user, progress, Some(2)).await
+        self.save_progress(session, &user, progress, Some(SECOND)).await
     }
 }

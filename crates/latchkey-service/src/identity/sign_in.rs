@@ -14,6 +14,7 @@ use crate::error::{Result, ServiceError};
 use crate::second_factors::{Policy, Strategy};
 use crate::{Action, RequestContext, Services};
 
+use super::passkey_sign_in::PASSKEY;
 use super::reset_password::{reset_code_mail, RESET_PASSWORD_EMAIL_CODE};
 use super::{code_error, code_fields, email_param, pending, SignInInput, Step, ATTEMPT_LIFETIME_MS};
 
@@ -24,9 +25,13 @@ impl Services {
         client: &Client,
         input: SignInInput,
     ) -> Result<Step<SignInRow>> {
+        let identifier = input.identifier.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        if identifier.is_none() && input.strategy.as_deref() == Some(PASSKEY) {
+            return Ok(Step::pending(self.create_passkey_sign_in(ctx, client).await?));
+        }
         self.limit_ip(Action::SignIn, ctx)?;
         self.refuse_if_signed_in(client).await?;
-        let identifier = input.identifier.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+        let identifier = identifier.ok_or_else(|| {
             ServiceError::unprocessable("form_param_missing", "Enter an email address or username.").param("identifier")
         })?;
         if identifier.chars().count() > 256 {
@@ -52,7 +57,7 @@ impl Services {
                 .param("identifier"));
         }
         let now = self.now();
-        let row = SignInRow {
+        let mut row = SignInRow {
             id: self.new_id(IdKind::SignIn),
             client_id: client.id.clone(),
             status: "needs_first_factor".into(),
@@ -75,7 +80,9 @@ impl Services {
             second_factor_attempts: 0,
             link_redirect_url: None,
             link_verified_client: None,
+            passkey_state: None,
         };
+        self.offer_passkey(&mut row).await?;
         self.store.insert_sign_in(&row).await?;
         if input.strategy.as_deref() == Some("password") || (input.strategy.is_none() && input.password.is_some()) {
             if let Some(password) = input.password {
@@ -107,6 +114,7 @@ impl Services {
         }
         match strategy {
             "password" => {}
+            PASSKEY => self.prepare_passkey(&mut row)?,
             "email_code" | RESET_PASSWORD_EMAIL_CODE if row.email_address_id.is_some() => {
                 // Counted alike for addresses with and without an account, and for both
                 // purposes: a reset code spends the sign-in code budgets.
@@ -176,6 +184,8 @@ impl Services {
                 let row = self.check_code(ctx, client, row, strategy, secret).await?;
                 self.await_new_password(row).await
             }
+            // The secret is the browser's answer (`public_key_credential`).
+            PASSKEY => self.attempt_passkey(client, row, secret).await,
             _ => Err(ServiceError::unprocessable(
                 "strategy_for_user_invalid",
                 "That strategy is not available for this sign-in.",

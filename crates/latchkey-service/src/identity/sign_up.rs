@@ -295,6 +295,7 @@ impl Services {
                     phones: vec![],
                     external_accounts: external_account.iter().cloned().collect(),
                     second_factors: Default::default(),
+                    passkeys: Vec::new(),
                 },
             ),
             self.users.session_event("session.created", &session),

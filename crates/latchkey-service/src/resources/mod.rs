@@ -5,9 +5,11 @@
 
 mod external;
 mod orgs;
+mod passkeys;
 
 pub use external::*;
 pub use orgs::*;
+pub use passkeys::{listed_passkeys, passkey_json};
 
 use latchkey_store::{EmailRow, PhoneRow, SessionRow, UserRecord};
 use serde::Serialize;
@@ -243,7 +245,7 @@ impl UserView {
             email_addresses: r.emails.iter().map(EmailView::of).collect(),
             phone_numbers: r.phones.iter().map(PhoneView::of).collect(),
             web3_wallets: Vec::new(),
-            passkeys: Vec::new(),
+            passkeys: listed_passkeys(&r.passkeys, audience),
             external_accounts: r.external_accounts.iter().map(|a| ExternalAccountView::of(a, audience)).collect(),
             saml_accounts: Vec::new(),
             enterprise_accounts: Vec::new(),

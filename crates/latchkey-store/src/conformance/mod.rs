@@ -14,6 +14,7 @@ pub mod external;
 pub mod instance;
 pub mod invitations;
 pub mod orgs;
+pub mod passkeys;
 pub mod second_factors;
 pub mod sessions;
 pub mod sync;
@@ -49,6 +50,7 @@ macro_rules! conformance_scenarios {
             external::provider_accounts_join_their_user,
             second_factors::totp_steps_and_backup_codes_work_once,
             second_factors::session_verification_never_revives_a_session,
+            passkeys::passkeys_register_once_and_counters_only_rise,
             sync::pushes_apply_in_order_and_replays_change_nothing,
             sync::an_op_id_twice_in_one_push_is_applied_once,
             sync::merge_results_and_tombstones,
@@ -120,7 +122,14 @@ pub fn user(id: &str, username: Option<&str>) -> UserRow {
 
 /// A user with no identifications or factors.
 pub fn bare(user: UserRow) -> UserRecord {
-    UserRecord { user, emails: vec![], phones: vec![], external_accounts: vec![], second_factors: Default::default() }
+    UserRecord {
+        user,
+        emails: vec![],
+        phones: vec![],
+        external_accounts: vec![],
+        second_factors: Default::default(),
+        passkeys: vec![],
+    }
 }
 
 pub fn email(user_id: &str, address: &str, verified: bool) -> EmailRow {
@@ -192,6 +201,7 @@ fn sign_in(id: &str, client_id: &str) -> SignInRow {
         second_factor_attempts: 0,
         link_redirect_url: None,
         link_verified_client: None,
+        passkey_state: None,
     }
 }
 

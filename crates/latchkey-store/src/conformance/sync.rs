@@ -263,6 +263,7 @@ pub async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
             phones: vec![],
             external_accounts: vec![],
             second_factors: Default::default(),
+            passkeys: Vec::new(),
         })
         .await
         .unwrap();

@@ -17,6 +17,7 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
         phones: vec![],
         external_accounts: vec![],
         second_factors: Default::default(),
+        passkeys: Vec::new(),
     };
     rec.user.primary_email_id = Some(rec.emails[0].id.clone());
     rec.phones.push(PhoneRow {
@@ -46,6 +47,7 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
             phones: vec![],
             external_accounts: vec![],
             second_factors: Default::default(),
+            passkeys: Vec::new(),
         })
         .await;
     assert!(matches!(&err, Err(e) if e.is_conflict_on("username")), "{err:?}");
@@ -56,6 +58,7 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
             phones: vec![],
             external_accounts: vec![],
             second_factors: Default::default(),
+            passkeys: Vec::new(),
         })
         .await;
     assert!(matches!(&err, Err(e) if e.is_conflict_on("email")), "{err:?}");
@@ -68,6 +71,7 @@ pub async fn users_and_uniqueness(store: &dyn Store) {
             phones: vec![],
             external_accounts: vec![],
             second_factors: Default::default(),
+            passkeys: Vec::new(),
         })
         .await
         .unwrap();
@@ -133,6 +137,7 @@ pub async fn phones_and_emails(store: &dyn Store) {
             phones: vec![p.clone()],
             external_accounts: vec![],
             second_factors: Default::default(),
+            passkeys: Vec::new(),
         })
         .await
         .unwrap();
@@ -149,6 +154,7 @@ pub async fn phones_and_emails(store: &dyn Store) {
             phones: vec![taken],
             external_accounts: vec![],
             second_factors: Default::default(),
+            passkeys: Vec::new(),
         })
         .await;
     assert!(matches!(err, Err(StoreError::Conflict(_))), "a verified number belongs to one user");
@@ -197,6 +203,7 @@ pub async fn user_queries(store: &dyn Store) {
             phones: vec![],
             external_accounts: vec![],
             second_factors: Default::default(),
+            passkeys: Vec::new(),
         };
         rec.phones.push(PhoneRow {
             id: uid("idn"),

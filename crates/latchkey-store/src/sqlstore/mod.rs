@@ -26,6 +26,7 @@ mod invitations;
 mod keys;
 mod organizations;
 mod outbox;
+mod passkeys;
 mod second_factors;
 mod sessions;
 mod sync;

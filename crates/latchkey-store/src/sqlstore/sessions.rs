@@ -27,7 +27,7 @@ record!(SignInRow in "sign_ins", versioned by version {
     id, client_id, status, identifier, user_id, email_address_id, first_factor_strategy, first_factor_status,
     first_factor_error, external_profile, code [code_digest, code_expires_at, code_attempts, code_consumed],
     created_session_id, created_at, updated_at, abandon_at, version, second_factors_supported, second_factor_strategy,
-    second_factor_status, second_factor_attempts, link_redirect_url, link_verified_client,
+    second_factor_status, second_factor_attempts, link_redirect_url, link_verified_client, passkey_state,
 });
 
 /// Inserts a sign-up or sign-in and makes it its client's current one (`client_column`), in one
@@ -274,6 +274,10 @@ impl<D: SqlDriver> SessionStore for SqlStore<D> {
         let statements = [
             ("DELETE FROM sign_ins WHERE id IN (SELECT id FROM sign_ins WHERE abandon_at < $1 LIMIT $2)", now),
             ("DELETE FROM sign_ups WHERE id IN (SELECT id FROM sign_ups WHERE abandon_at < $1 LIMIT $2)", now),
+            (
+                "DELETE FROM passkeys WHERE id IN (SELECT id FROM passkeys WHERE NOT verified AND expire_at < $1 LIMIT $2)",
+                now,
+            ),
             (
                 "DELETE FROM clients WHERE id IN (SELECT c.id FROM clients c WHERE c.updated_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.client_id = c.id) LIMIT $2)",

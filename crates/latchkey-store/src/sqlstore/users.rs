@@ -17,7 +17,7 @@ record!(UserRow in "users", versioned by version {
     public_metadata, private_metadata, unsafe_metadata, failed_attempts, locked_until, banned,
     last_sign_in_at, last_active_at, password_updated_at, created_at, updated_at, version,
     external_id, locked, legal_accepted_at, delete_self_enabled, create_organization_enabled,
-    create_organizations_limit,
+    create_organizations_limit, webauthn_handle,
 });
 record!(EmailRow in "email_addresses", versioned by version {
     id, user_id, email, verified, verified_at,
@@ -150,6 +150,7 @@ async fn load_users<D: SqlDriver>(s: &SqlStore<D>, users: Vec<UserRow>) -> Resul
     let accounts: Vec<ExternalAccountRow> = s.find_all(&filter, &ids).await?;
     let totps: Vec<TotpRow> = s.find_all(&filter, &ids).await?;
     let backup_codes: Vec<BackupCodeRow> = s.find_all(&filter, &ids).await?;
+    let passkeys: Vec<PasskeyRow> = s.find_all(&filter, &ids).await?;
     Ok(users
         .into_iter()
         .map(|user| UserRecord {
@@ -160,6 +161,7 @@ async fn load_users<D: SqlDriver>(s: &SqlStore<D>, users: Vec<UserRow>) -> Resul
                 totp: totps.iter().find(|t| t.user_id == user.id).cloned(),
                 backup_codes: backup_codes.iter().filter(|c| c.user_id == user.id).cloned().collect(),
             },
+            passkeys: passkeys.iter().filter(|p| p.user_id == user.id).cloned().collect(),
             user,
         })
         .collect())

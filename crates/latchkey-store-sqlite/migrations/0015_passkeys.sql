@@ -1,0 +1,1 @@
+../../latchkey-store/migrations/0015_passkeys.sql
