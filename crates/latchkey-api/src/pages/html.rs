@@ -27,14 +27,29 @@ pub struct Page {
     alerts: String,
     body: String,
     wide: bool,
+    /// Seconds after which the browser loads the page again (`<meta http-equiv="refresh">`):
+    /// how a page without JavaScript waits for something that happens elsewhere.
+    refresh: Option<u32>,
 }
 
 impl Page {
     pub fn new(title: &str, sub: &str) -> Self {
-        Self { title: title.into(), sub: sub.into(), alerts: String::new(), body: String::new(), wide: false }
+        Self {
+            title: title.into(),
+            sub: sub.into(),
+            alerts: String::new(),
+            body: String::new(),
+            wide: false,
+            refresh: None,
+        }
     }
     pub fn wide(mut self) -> Self {
         self.wide = true;
+        self
+    }
+    /// Loads the page again after `seconds`.
+    pub fn refresh(mut self, seconds: u32) -> Self {
+        self.refresh = Some(seconds);
         self
     }
     pub fn alert(mut self, message: &str) -> Self {
@@ -57,9 +72,10 @@ impl Page {
         } else {
             ("", format!(r#"<div class="card"><h1>{}</h1>{sub}{}{}</div>"#, esc(&self.title), self.alerts, self.body))
         };
+        let refresh = self.refresh.map(|s| format!(r#"<meta http-equiv="refresh" content="{s}">"#)).unwrap_or_default();
         format!(
             r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">{refresh}
 <title>{title} · latchkey</title><link rel="stylesheet" href="/assets/latchkey.css"></head>
 <body><main class="{main_class}"><p class="brand">latchkey</p>{card}</main></body></html>"#,
             title = esc(&self.title),

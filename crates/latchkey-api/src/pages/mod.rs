@@ -7,6 +7,7 @@
 //! at allow-listed origins.
 
 mod accounts;
+mod email_link;
 mod factor_two;
 mod form;
 pub(crate) mod html;
@@ -62,6 +63,7 @@ pub fn routes() -> Router<AppState> {
         .merge(second_factors::routes())
         .merge(reverify::routes())
         .merge(setup_task::routes())
+        .merge(email_link::routes())
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -163,7 +165,7 @@ fn sign_in_form(state: &AppState, csrf: &str, redirect_url: Option<&str>, identi
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <p class="hint"><a href="{forgot}">Forgot password?</a></p>
-<button class="primary" type="submit">Continue</button>
+<button class="primary" type="submit">Continue</button>{link}
 </form>
 <p class="foot">No account? <a href="{signup}">Sign up</a></p>"#,
         action = esc(&with_redirect("/sign-in", redirect_url)),
@@ -172,6 +174,7 @@ fn sign_in_form(state: &AppState, csrf: &str, redirect_url: Option<&str>, identi
         signup = esc(&with_redirect("/sign-up", redirect_url)),
         forgot = esc(&with_redirect("/sign-in/forgot", redirect_url)),
         providers = oauth::buttons(state, csrf, redirect_url),
+        link = email_link::sign_in_button(state, redirect_url),
     )
 }
 
@@ -306,10 +309,18 @@ fn sign_up_form(state: &AppState, csrf: &str, redirect_url: Option<&str>, values
     )
 }
 
+fn sign_up_sub(state: &AppState) -> &'static str {
+    if email_link::sign_up_links(state) {
+        "It takes a minute. We'll email you a link to confirm your address."
+    } else {
+        "It takes a minute. We'll email you a code to confirm your address."
+    }
+}
+
 async fn sign_up_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
     let (csrf, cookies) = csrf_token(&state, &headers);
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
-    Page::new("Create your account", "It takes a minute. We'll email you a code to confirm your address.")
+    Page::new("Create your account", sign_up_sub(&state))
         .body(sign_up_form(&state, &csrf, redirect_url.as_deref(), &HashMap::new()))
         .into_response(StatusCode::OK, &cookies)
 }
@@ -323,10 +334,12 @@ async fn sign_up_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response 
         .collect();
     let render_error = |e: &ServiceError, cookies: &[String]| {
         let csrf = read_cookie(&headers, CSRF_COOKIE).unwrap_or_default();
-        let page =
-            Page::new("Create your account", "It takes a minute. We'll email you a code to confirm your address.")
-                .alert(&e.long_message)
-                .body(sign_up_form(&state, &csrf, redirect_url.as_deref(), &values));
+        let page = Page::new("Create your account", sign_up_sub(&state)).alert(&e.long_message).body(sign_up_form(
+            &state,
+            &csrf,
+            redirect_url.as_deref(),
+            &values,
+        ));
         with_retry_after(page.into_response(status_of(e), cookies), e)
     };
     let (client, token) = match ensure_client(&state, &caller).await {
@@ -342,10 +355,18 @@ async fn sign_up_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response 
         last_name: Some(values["last_name"].clone()),
         unsafe_metadata: None,
     };
-    match state.services.create_sign_up(&caller.ctx, &client, input).await {
-        Ok(_) => redirect(&with_redirect("/sign-up/verify", redirect_url.as_deref()), &cookies),
-        Err(e) => render_error(&e, &cookies),
+    let row = match state.services.create_sign_up(&caller.ctx, &client, input).await {
+        Ok(row) => row,
+        Err(e) => return render_error(&e, &cookies),
+    };
+    // `[email_links] sign_up`: the address is proved by a link (docs/email-links.md).
+    if email_link::sign_up_links(&state) {
+        if let Err(e) = email_link::mail_sign_up_link(&state, &caller, &client, &row.id, redirect_url.as_deref()).await
+        {
+            return render_error(&e, &cookies);
+        }
     }
+    redirect(&with_redirect("/sign-up/verify", redirect_url.as_deref()), &cookies)
 }
 
 fn verify_form(csrf: &str, redirect_url: Option<&str>, email: &str) -> String {
@@ -379,9 +400,21 @@ async fn verify_page(
     caller: Caller,
 ) -> Response {
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
-    let Some((_, row)) = current_sign_up(&state, &caller).await else {
+    let Some((client, row)) = current_sign_up(&state, &caller).await else {
         return redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]);
     };
+    if email_link::link_sign_up(&row) {
+        return email_link::sign_up_waiting(
+            &state,
+            &headers,
+            &caller,
+            &client,
+            &row,
+            redirect_url,
+            q.notice.as_deref(),
+        )
+        .await;
+    }
     let (csrf, cookies) = csrf_token(&state, &headers);
     let mut page = Page::new("Check your email", "");
     if q.notice.as_deref() == Some("code_sent") {
@@ -426,11 +459,19 @@ async fn verify_resend(Query(q): Query<PageQuery>, form: PageForm) -> Response {
     let Some((client, row)) = current_sign_up(&state, &caller).await else {
         return redirect(&with_redirect("/sign-up", redirect_url.as_deref()), &[]);
     };
-    match state.services.prepare_sign_up_verification(&caller.ctx, &client, &row.id, "email_code").await {
-        Ok(_) => {
+    let (sent, notice) = if email_link::link_sign_up(&row) {
+        (email_link::mail_sign_up_link(&state, &caller, &client, &row.id, redirect_url.as_deref()).await, "link_sent")
+    } else {
+        (
+            state.services.prepare_sign_up_verification(&caller.ctx, &client, &row.id, "email_code").await.map(|_| ()),
+            "code_sent",
+        )
+    };
+    match sent {
+        Ok(()) => {
             let base = with_redirect("/sign-up/verify", redirect_url.as_deref());
             let sep = if base.contains('?') { '&' } else { '?' };
-            redirect(&format!("{base}{sep}notice=code_sent"), &[])
+            redirect(&format!("{base}{sep}notice={notice}"), &[])
         }
         Err(e) => with_retry_after(
             Page::new("Check your email", "").alert(&e.long_message).into_response(status_of(&e), &[]),

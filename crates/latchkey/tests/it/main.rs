@@ -23,6 +23,7 @@ mod oauth_github;
 mod oauth_tokens;
 mod orgs;
 mod pages;
+mod pages_email_links;
 mod pages_second_factors;
 mod passkeys;
 mod process;

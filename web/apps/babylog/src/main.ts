@@ -6,6 +6,8 @@ import {
   LatchkeyError,
   SyncEngine,
   bannerText,
+  emailLinkStatus,
+  type EmailLinkResult,
   type RedirectResult,
   type SocialProvider,
   type SyncRecord,
@@ -119,12 +121,24 @@ let providers: SocialProvider[] = [];
 // A newcomer whose address the provider did not vouch for proves it with the emailed code.
 let awaitingCode = false;
 let signInNote: { text: string; kind: 'error' | 'info' } | null = null;
+// The page a sign-in link leads to (BabyLog's only page, marked by this parameter).
+const LINK_PARAM = 'email-link';
+// Whether latchkey mails sign-in links ("Email me a sign-in link").
+let emailLinkOffered = false;
+// The link is out: this tab waits for it to be opened (here or on another device).
+let linkWait: { emailAddress: string; controller: AbortController } | null = null;
 
 function renderSignInWith(): void {
   const signedOut = accountKnown && !auth.isSignedIn;
-  $('sign-in-with').hidden = !signedOut || (providers.length === 0 && !awaitingCode && !signInNote);
+  const offered = providers.length > 0 || emailLinkOffered;
+  $('sign-in-with').hidden = !signedOut || (!offered && !awaitingCode && !signInNote && !linkWait);
+  $('email-link').hidden = !emailLinkOffered || awaitingCode || linkWait !== null;
+  $('email-link-waiting').hidden = linkWait === null;
+  $('email-link-sent').textContent = linkWait
+    ? `Check your email: we sent a sign-in link to ${linkWait.emailAddress}. Open it here or on another device; this page signs you in once you do.`
+    : '';
   $('providers').replaceChildren(
-    ...(awaitingCode ? [] : providers).map((p) => {
+    ...(awaitingCode || linkWait ? [] : providers).map((p) => {
       const button = el('button', { type: 'button' }, `Continue with ${p.name}`);
       button.dataset.strategy = p.strategy;
       button.addEventListener('click', () => void continueWith(p, button));
@@ -153,6 +167,71 @@ async function continueWith(p: SocialProvider, button: HTMLButtonElement): Promi
   } finally {
     button.disabled = false;
   }
+}
+
+// ---- "Email me a sign-in link" (latchkey-js's signInWithEmailLink) ------------------------
+
+
+$('email-link').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const input = $<HTMLInputElement>('email-link-address');
+  const button = $('email-link').querySelector('button') as HTMLButtonElement;
+  const emailAddress = input.value.trim();
+  const controller = new AbortController();
+  signInNote = null;
+  button.disabled = true;
+  renderSignInWith();
+  try {
+    const result = await auth.signInWithEmailLink({
+      emailAddress,
+      redirectUrl: new URL(`/?${LINK_PARAM}`, location.origin).href,
+      signal: controller.signal,
+      onEmailSent: () => {
+        linkWait = { emailAddress, controller };
+        renderSignInWith();
+      },
+    });
+    linkWait = null;
+    signInNote = linkNote(result);
+    if (result.status === 'signed-in') input.value = '';
+    // The link proved the address; the authenticator app comes next, on latchkey's page.
+    if (result.status === 'needs-second-factor') location.assign(`/sign-in/factor-two?redirect_url=${encodeURIComponent('/')}`);
+  } catch (e) {
+    linkWait = null;
+    signInNote = { kind: 'error', text: `Could not send a sign-in link: ${describe(e)}` };
+  } finally {
+    button.disabled = false;
+  }
+  renderSignInWith();
+});
+
+$('email-link-cancel').addEventListener('click', () => linkWait?.controller.abort());
+
+function linkNote(result: EmailLinkResult): { text: string; kind: 'error' | 'info' } | null {
+  switch (result.status) {
+    case 'expired':
+      return { kind: 'error', text: 'The sign-in link expired before it was opened. Ask for a new one.' };
+    case 'cancelled':
+      return { kind: 'info', text: 'Stopped waiting for the sign-in link.' };
+    default:
+      return null;
+  }
+}
+
+/** The page a sign-in link led to: what it did, in words, when this tab is not signed in. */
+function finishLinkLanding(): void {
+  const landed = emailLinkStatus(location.href);
+  // The parameters have done their work: a reload is an ordinary visit.
+  history.replaceState(null, '', '/');
+  if (!landed || auth.isSignedIn) return;
+  const said: Record<string, string> = {
+    verified: 'Sign-in confirmed. Go back to the tab where you asked for the link: it signs you in by itself.',
+    expired: 'This sign-in link has expired. Ask for a new one.',
+    client_mismatch: 'This sign-in link works only in the browser where you asked for it.',
+  };
+  const text = said[landed.status] ?? 'This sign-in link can’t be used: it was used already, or it is not valid. Ask for a new one.';
+  signInNote = { kind: landed.status === 'verified' ? 'info' : 'error', text };
+  renderSignInWith();
 }
 
 const providerName = (strategy: string | null) =>
@@ -558,17 +637,20 @@ async function main(): Promise<void> {
       () => undefined,
     );
   const offered = () =>
-    auth.socialProviders().then(
-      (list) => {
-        providers = list;
+    auth.signInMethods().then(
+      (methods) => {
+        providers = methods.providers;
+        emailLinkOffered = methods.emailLink;
         renderSignInWith();
       },
       () => undefined,
     );
-  const callback = new URLSearchParams(location.search).has(CALLBACK_PARAM);
+  const search = new URLSearchParams(location.search);
+  const callback = search.has(CALLBACK_PARAM);
   // The providers' names are wanted for the callback's words, so both are asked at once.
   await Promise.all([offered(), callback ? undefined : load()]);
   if (callback) await finishProviderSignIn();
+  else if (search.has(LINK_PARAM)) finishLinkLanding();
   window.addEventListener('online', () => void Promise.all([load(), offered()]));
   sync.start();
   document.body.dataset.ready = 'true';

@@ -22,6 +22,10 @@ export const REFRESH_AHEAD_MS = 20_000;
 
 /** Clerk's first factor of "Forgot password?". */
 const RESET = 'reset_password_email_code';
+/** Clerk's strategy of a sign-in link mailed to the address. */
+const EMAIL_LINK = 'email_link';
+/** How often `signInWithEmailLink` asks whether the link was opened (clerk-js: every second). */
+export const EMAIL_LINK_POLL_MS = 1_000;
 
 export interface Organization {
   id: string;
@@ -64,6 +68,58 @@ export type RedirectResult =
   | { status: 'missing-requirements'; strategy: string | null; missingFields: string[]; unverifiedFields: string[] }
   | { status: 'failed'; strategy: string | null; error: { code: string; message: string } }
   | { status: 'none' };
+
+/**
+ * What `signInWithEmailLink()` ended with:
+ * - `signed-in`: the link was opened (in this browser or, confirmed, in another one) and this
+ *   client's session is active;
+ * - `needs-second-factor`: the link proved the address, and the account's authenticator app or a
+ *   backup code comes next (latchkey's hosted `/sign-in/factor-two` asks for it);
+ * - `expired`: nobody opened the link within its 10 minutes;
+ * - `cancelled`: the caller's `signal` stopped the wait.
+ */
+export type EmailLinkResult =
+  | { status: 'signed-in' }
+  | { status: 'needs-second-factor' }
+  | { status: 'expired' }
+  | { status: 'cancelled' };
+
+export interface EmailLinkOptions {
+  emailAddress: string;
+  /**
+   * The page the link leads to; latchkey adds Clerk's `__clerk_status` to its query (read it
+   * with `emailLinkStatus`). On latchkey's origin or an allowed one; a path is the calling
+   * page's.
+   */
+  redirectUrl: string;
+  /** Stops waiting: the promise resolves `{ status: 'cancelled' }`. */
+  signal?: AbortSignal;
+  /** The link is mailed (or, for an address with no account, would be): show "Check your email". */
+  onEmailSent?: (sent: { emailAddress: string; expiresAt: number | null }) => void;
+  /** Between two polls; `EMAIL_LINK_POLL_MS` when omitted. */
+  pollIntervalMs?: number;
+}
+
+/** Clerk's parameters on the page an email link led to, when it has them. */
+export interface EmailLinkStatus {
+  /** `verified`, `expired`, `failed` or `client_mismatch`. */
+  status: string;
+  /** The session the link made in this browser, when its own sign-in completed. */
+  createdSessionId: string | null;
+}
+
+/** Reads `__clerk_status` (and `__clerk_created_session`) from `url`: `null` when absent. */
+export function emailLinkStatus(url: string | URL): EmailLinkStatus | null {
+  const query = new URL(url).searchParams;
+  const status = query.get('__clerk_status');
+  return status ? { status, createdSessionId: query.get('__clerk_created_session') } : null;
+}
+
+/** How latchkey offers to sign in (its environment): identity providers, email links. */
+export interface SignInMethods {
+  providers: SocialProvider[];
+  emailLink: boolean;
+}
 
 export interface AuthOptions extends WireOptions {
   /** Milliseconds since the epoch; injectable for tests. */
@@ -248,10 +304,96 @@ export class Auth {
    * enabled ones, in latchkey's order; empty when none is configured.
    */
   async socialProviders(): Promise<SocialProvider[]> {
+    return (await this.signInMethods()).providers;
+  }
+
+  /**
+   * Every way in latchkey offers besides the password (`GET /v1/environment`): its identity
+   * providers, as `socialProviders()` lists them, and whether it mails sign-in links
+   * (`[email_links] sign_in`, for `signInWithEmailLink`).
+   */
+  async signInMethods(): Promise<SignInMethods> {
     const { response } = await this.wire.call<WireEnvironment>('GET', '/v1/environment');
-    return Object.values(response?.user_settings?.social ?? {})
+    const settings = response?.user_settings;
+    const providers = Object.values(settings?.social ?? {})
       .filter((p) => p && p.enabled)
       .map((p) => ({ strategy: p.strategy, name: p.name, logoUrl: p.logo_url ?? null }));
+    const emailLink = settings?.attributes?.email_address?.first_factors?.includes(EMAIL_LINK) ?? false;
+    return { providers, emailLink };
+  }
+
+  /**
+   * "Email me a sign-in link": starts a sign-in with the address, has latchkey mail it a link
+   * (`prepare_first_factor`, `strategy=email_link`), then asks every `pollIntervalMs` whether
+   * the link was opened (`GET /v1/client/sign_ins/{id}`). Opened in this browser, the link
+   * completes the sign-in at once; opened and confirmed in another browser, the poll completes
+   * it here, for this client. Then the session is active, as after `signIn`.
+   *
+   * `onEmailSent` is called once the link is out. latchkey answers alike whether or not an
+   * account has the address (and mails nothing for a stranger), so say "check your email".
+   * Expected outcomes are results (see `EmailLinkResult`), including cancellation by `signal`;
+   * a refusal to start (`session_exists` on a signed-in client, a malformed address, a spent
+   * mail budget, `strategy_for_user_invalid` where links are off) throws, as `signIn` does.
+   */
+  async signInWithEmailLink(options: EmailLinkOptions): Promise<EmailLinkResult> {
+    const { signal } = options;
+    if (signal?.aborted) return { status: 'cancelled' };
+    const { response: started, client } = await this.wire.call<WireSignIn>('POST', '/v1/client/sign_ins', {
+      identifier: options.emailAddress,
+    });
+    this.adopt(client);
+    const factor = started.supported_first_factors?.find((f) => f.strategy === EMAIL_LINK);
+    if (!factor) {
+      throw new LatchkeyError(422, {
+        code: 'strategy_for_user_invalid',
+        message: 'latchkey does not offer sign-in links for this identifier.',
+        meta: { param_name: 'strategy' },
+      });
+    }
+    const { response: prepared } = await this.wire.call<WireSignIn>(
+      'POST',
+      `/v1/client/sign_ins/${started.id}/prepare_first_factor`,
+      { strategy: EMAIL_LINK, email_address_id: factor.email_address_id ?? undefined, redirect_url: options.redirectUrl },
+    );
+    const expiresAt = prepared.first_factor_verification?.expire_at ?? null;
+    options.onEmailSent?.({ emailAddress: options.emailAddress, expiresAt });
+    return this.awaitEmailLink(started.id, expiresAt, options);
+  }
+
+  /** Polls the link's sign-in until it is complete, expired, or the wait is cancelled. */
+  private async awaitEmailLink(id: string, expiresAt: number | null, options: EmailLinkOptions): Promise<EmailLinkResult> {
+    const interval = options.pollIntervalMs ?? EMAIL_LINK_POLL_MS;
+    for (;;) {
+      if (await pause(interval, options.signal)) return { status: 'cancelled' };
+      let signIn: WireSignIn;
+      let client: WireClient | null;
+      try {
+        ({ response: signIn, client } = await this.wire.call<WireSignIn>('GET', `/v1/client/sign_ins/${id}`));
+      } catch (e) {
+        if (!(e instanceof LatchkeyError) || e.status >= 500 || e.status === 429) {
+          // Offline for a moment, or latchkey busy: ask again at the next tick.
+          if (expiresAt !== null && this.now() >= expiresAt) return { status: 'expired' };
+          continue;
+        }
+        if (e.status !== 401) throw e;
+        // The link opened in another tab of this browser renewed the client's cookie while this
+        // request carried the old one: the client, read again, is signed in.
+        await this.load().catch(() => undefined);
+        if (this.isSignedIn) return { status: 'signed-in' };
+        continue;
+      }
+      // Whatever the caller decided meanwhile, a completed sign-in is this client's now.
+      if (signIn.status === 'complete') {
+        this.adopt(client);
+        return { status: 'signed-in' };
+      }
+      if (signIn.status === 'needs_second_factor') {
+        this.adopt(client);
+        return { status: 'needs-second-factor' };
+      }
+      if (options.signal?.aborted) return { status: 'cancelled' };
+      if (expiresAt !== null && this.now() >= expiresAt) return { status: 'expired' };
+    }
   }
 
   /**
@@ -473,6 +615,21 @@ export class Auth {
     if (!s) throw new LatchkeyError(401, { code: 'signed_out', message: 'Sign in first.' });
     return s;
   }
+}
+
+/** Waits `ms`; `true` when `signal` aborted the wait (at once if it had already). */
+function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(true);
+    const finish = (aborted: boolean) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(aborted);
+    };
+    const onAbort = () => finish(true);
+    const timer = setTimeout(() => finish(false), ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function errorOf(error: WireError | null | undefined, status: string): { code: string; message: string } {

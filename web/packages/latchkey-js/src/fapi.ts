@@ -71,6 +71,10 @@ export interface WireSignIn {
 export interface WireVerification {
   strategy: string;
   status: string;
+  /** A code's or an email link's end of life (ms since the epoch, latchkey's clock). */
+  expire_at?: number | null;
+  /** An email link's: the client of the browser that opened it. */
+  verified_at_client?: string | null;
   /** A provider sign-in's: where the browser goes to sign in at the provider. */
   external_verification_redirect_url?: string | null;
   error?: WireError | null;
@@ -98,7 +102,11 @@ export interface WireSocialSetting {
 }
 
 export interface WireEnvironment {
-  user_settings?: { social?: Record<string, WireSocialSetting> | null } | null;
+  user_settings?: {
+    social?: Record<string, WireSocialSetting> | null;
+    /** `email_address.first_factors` lists `email_link` when sign-in links are on. */
+    attributes?: { email_address?: { first_factors?: string[] | null } | null } | null;
+  } | null;
 }
 
 export interface WireSession {

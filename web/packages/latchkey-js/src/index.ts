@@ -1,10 +1,16 @@
 export {
   Auth,
+  EMAIL_LINK_POLL_MS,
   REFRESH_AHEAD_MS,
+  emailLinkStatus,
   expiryOf,
   type AuthOptions,
+  type EmailLinkOptions,
+  type EmailLinkResult,
+  type EmailLinkStatus,
   type Organization,
   type RedirectResult,
+  type SignInMethods,
   type SocialProvider,
   type User,
 } from './auth.js';
