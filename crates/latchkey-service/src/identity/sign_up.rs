@@ -46,10 +46,11 @@ impl Services {
             link_verified_client: None,
         };
         self.apply_sign_up_input(&mut row, input).await?;
-        if let Some(email) = row.email.clone() {
+        let mail_code = row.email.is_some() && self.mails_code_at_once();
+        if let (Some(email), true) = (row.email.clone(), mail_code) {
             self.sign_up_code_allowed(ctx, &email).await?;
         }
-        let code = row.email.is_some().then(|| self.issue_sign_up_code(&mut row));
+        let code = mail_code.then(|| self.issue_sign_up_code(&mut row));
         self.store.insert_sign_up(&row).await?;
         if let Some(code) = code {
             self.mail_sign_up_code(&row, &code);
@@ -74,11 +75,13 @@ impl Services {
         let email_changed = row.email != email_before && row.email.is_some();
         if email_changed {
             row.email_verified = false;
-            if let Some(email) = row.email.clone() {
-                self.sign_up_code_allowed(ctx, &email).await?;
-            }
+            row.code = CodeFields::default();
         }
-        let code = email_changed.then(|| self.issue_sign_up_code(&mut row));
+        let mail_code = email_changed && self.mails_code_at_once();
+        if let (Some(email), true) = (row.email.clone(), mail_code) {
+            self.sign_up_code_allowed(ctx, &email).await?;
+        }
+        let code = mail_code.then(|| self.issue_sign_up_code(&mut row));
         row.updated_at = self.now();
         row.version += 1;
         self.store.update_sign_up(&row).await?;
@@ -90,6 +93,13 @@ impl Services {
             return self.finish_sign_up(client, row).await;
         }
         Ok(Step::pending(row))
+    }
+
+    /// Whether a new address gets its code at once. Not when sign-ups prove their address with
+    /// a link (`[email_links] sign_up`): the link comes when the app asks for it
+    /// (`prepare_verification`), and a code mailed first would only confuse.
+    fn mails_code_at_once(&self) -> bool {
+        !self.config.email_links.sign_up
     }
 
     /// A sign-up code may be mailed to `email`: within the address's hourly code budget and

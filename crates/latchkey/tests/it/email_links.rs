@@ -254,6 +254,8 @@ both_backends!(a_sign_up_proves_its_address_with_a_link, |backend| async move {
     let v = &r.body["response"]["verifications"]["email_address"];
     assert_eq!((v["object"].as_str(), v["strategy"].as_str()), (Some("verification_email_link"), Some("email_link")));
     let link = link_for(&server, "new@example.com").await;
+    // The link is the only mail: creating the sign-up mailed no code first.
+    assert_eq!(server.mail_count("new@example.com").await, 1);
 
     let r = open_elsewhere(&server.browser(), &link).await;
     assert_eq!(onward(&r, &server), ("verified".to_owned(), None));
@@ -265,8 +267,17 @@ both_backends!(a_sign_up_proves_its_address_with_a_link, |backend| async move {
     assert!(r.body["client"]["sessions"].as_array().unwrap().iter().any(|x| x["id"] == sid));
     let r = server.browser().get(&link).await;
     assert_eq!(onward(&r, &server).0, "failed", "used once");
-    // Codes still work where links are not asked for.
-    server.sign_up(&server.browser(), "coder@example.com", PASSWORD).await;
+    // Codes still work where the app asks for one instead (and only then is one mailed).
+    let b = server.browser();
+    let r = b.post("/v1/client/sign_ups", &[("email_address", "coder@example.com"), ("password", PASSWORD)]).await;
+    let id = r.body["response"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(server.mail_count("coder@example.com").await, 0);
+    let r = b.post(&format!("/v1/client/sign_ups/{id}/prepare_verification"), &[("strategy", "email_code")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let code = server.code_for("coder@example.com").await;
+    let form = [("strategy", "email_code"), ("code", code.as_str())];
+    let r = b.post(&format!("/v1/client/sign_ups/{id}/attempt_verification"), &form).await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
 });
 
 both_backends!(links_point_only_at_configured_origins, |backend| async move {
