@@ -5,7 +5,7 @@ use latchkey_store::{PasskeyRow, UserRecord};
 
 use super::AccountService;
 use crate::authority::{Reverified, SignedIn};
-use crate::error::{Result, ServiceError};
+use crate::error::{ErrorKind, Result, ServiceError};
 use crate::passkeys::{checked_name, default_name};
 use crate::resources::primary_email;
 use crate::RequestContext;
@@ -16,9 +16,13 @@ impl AccountService {
     }
 
     /// Starts a registration: an unverified passkey whose verification carries the options
-    /// for `navigator.credentials.create`. Named after the browser it is made on.
+    /// for `navigator.credentials.create`. Named after the browser it is made on. Not from a
+    /// session still waiting for its second factor to be set up (`setup-mfa`): a passkey would
+    /// then be a way to finish that task without the factor the instance requires.
     pub async fn create_passkey(&self, ctx: &RequestContext, who: &Reverified) -> Result<PasskeyRow> {
         let record = self.users.user(who.signed_in().user_id()).await?;
+        self.refuse_pending(who.signed_in(), "Finish setting up two-step verification before adding a passkey.")
+            .await?;
         self.passkeys.begin_registration(&record, default_name(ctx.user_agent.as_deref())).await
     }
 
@@ -46,6 +50,14 @@ impl AccountService {
             );
         }
         Ok(row)
+    }
+
+    /// Refuses a session that still has a task to finish (docs/passkeys.md "Factors").
+    pub(crate) async fn refuse_pending(&self, who: &SignedIn, why: &'static str) -> Result<()> {
+        if self.users.session(who.session_id()).await?.pending_task.is_some() {
+            return Err(ServiceError::new(ErrorKind::Forbidden, "session_pending", why));
+        }
+        Ok(())
     }
 
     /// One of the user's passkeys, verified or being registered.
@@ -78,10 +90,22 @@ impl AccountService {
     pub async fn delete_passkey(&self, who: &Reverified, id: &str) -> Result<String> {
         let user_id = who.signed_in().user_id();
         let record = self.users.user(user_id).await?;
-        Self::own_passkey(&record, id)?;
+        let removed = Self::own_passkey(&record, id)?;
         let event = self.passkeys.updated_event(&record, |list| list.retain(|p| p.id != id));
         if !self.emitting(vec![event]).delete_passkey(user_id, id).await? {
             return Err(ServiceError::not_found("Passkey"));
+        }
+        if let (Some(to), true) = (primary_email(&record), removed.verified) {
+            let app = &self.config.app_name;
+            self.postman.send(
+                &to,
+                &format!("A passkey was removed from your {app} account"),
+                format!(
+                    "The passkey \"{}\" was removed from your {app} account. It can no longer be used to sign in.\n\n\
+                     If you did not remove it, change your password and review your account's sessions.\n",
+                    removed.name
+                ),
+            );
         }
         Ok(id.to_owned())
     }

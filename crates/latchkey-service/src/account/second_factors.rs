@@ -41,6 +41,12 @@ impl AccountService {
         if record.second_factors.any() {
             let _recent: Reverified = self.users.reverified(who, STRICT).await?;
         }
+        // A passkey holder's session waiting for `setup-mfa` began with a password alone: an
+        // app added there would stand in for the passkey the account already has
+        // (docs/passkeys.md "Factors"). The holder signs in with the passkey instead.
+        if record.passkeys.iter().any(|p| p.verified) {
+            self.refuse_pending(who, "Sign in with your passkey to finish two-step verification.").await?;
+        }
         let key = TotpKey::generate(f.rng.as_ref(), &f.app_name, &Factors::account_label(&record))
             .map_err(|_| ServiceError::internal())?;
         let now = f.now();

@@ -516,3 +516,35 @@ both_backends!(passkeys_off_are_refused_and_not_offered, |backend| async move {
         json!({"allow_autofill": true, "show_sign_in_button": true, "satisfies_second_factor": true})
     );
 });
+
+both_backends!(a_password_alone_cannot_stand_in_for_a_required_passkey, |backend| async move {
+    // With second factors required, a passkey holder who signs in with only a password is left
+    // waiting (setup-mfa) and may not add an app or a passkey there: either would replace the
+    // passkey the account has. Signing in with the passkey is not waiting.
+    let server =
+        start_with(backend, |c| c.second_factors.policy = latchkey_service::second_factors::Policy::Required).await;
+    let b = server.browser();
+    let (user_id, _, _, _) = crate::second_factors::enrolled(&server, &b, "ada@example.com").await;
+    let mut soft = SoftAuthenticator::new(APP, "localhost");
+    register(&b, &mut soft).await;
+    // The operator removes the app and codes: the passkey is the account's only strong factor.
+    let (_, key) = server.services.create_secret_key(&latchkey::operator(), "tests").await.unwrap();
+    let admin = server.browser();
+    let r = admin.send(admin.http.delete(admin.url(&format!("/v1/users/{user_id}/mfa"))).bearer_auth(&key)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let thief = server.browser();
+    let r = server.sign_in(&thief, "ada@example.com", PASSWORD).await;
+    assert_eq!(r.body["client"]["sessions"][0]["status"], "pending", "{}", r.text);
+    let r = thief.post("/v1/me/totp", &[]).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "session_pending"), "{}", r.text);
+    let r = thief.post("/v1/me/passkeys", &[]).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "session_pending"), "{}", r.text);
+    let factors = server.store.get_user(&user_id).await.unwrap().unwrap();
+    assert!(factors.second_factors.totp.is_none() && factors.passkeys.len() == 1);
+
+    let owner = server.browser();
+    let (sign_in, request) = begin(&owner).await;
+    let r = attempt(&owner, &sign_in, &soft.assert(&request, 0).to_string()).await;
+    assert_eq!(r.body["client"]["sessions"][0]["status"], "active", "{}", r.text);
+});
