@@ -13,6 +13,7 @@ mod form;
 pub(crate) mod html;
 mod oauth;
 mod org;
+mod passkeys;
 mod reset;
 mod reverify;
 mod second_factors;
@@ -64,6 +65,7 @@ pub fn routes() -> Router<AppState> {
         .merge(reverify::routes())
         .merge(setup_task::routes())
         .merge(email_link::routes())
+        .merge(passkeys::routes())
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -161,12 +163,12 @@ fn sign_in_form(state: &AppState, csrf: &str, redirect_url: Option<&str>, identi
         r#"{providers}<form method="post" action="{action}" novalidate>
 <input type="hidden" name="csrf" value="{csrf}">
 <label for="identifier">Email address or username</label>
-<input id="identifier" name="identifier" type="text" autocomplete="username" required value="{identifier}" autofocus>
+<input id="identifier" name="identifier" type="text" autocomplete="{autocomplete}" required value="{identifier}" autofocus>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <p class="hint"><a href="{forgot}">Forgot password?</a></p>
 <button class="primary" type="submit">Continue</button>{link}
-</form>
+</form>{passkey}
 <p class="foot">No account? <a href="{signup}">Sign up</a></p>"#,
         action = esc(&with_redirect("/sign-in", redirect_url)),
         csrf = esc(csrf),
@@ -175,6 +177,8 @@ fn sign_in_form(state: &AppState, csrf: &str, redirect_url: Option<&str>, identi
         forgot = esc(&with_redirect("/sign-in/forgot", redirect_url)),
         providers = oauth::buttons(state, csrf, redirect_url),
         link = email_link::sign_in_button(state, redirect_url),
+        autocomplete = passkeys::identifier_autocomplete(state),
+        passkey = passkeys::sign_in_button(state, redirect_url),
     )
 }
 

@@ -43,6 +43,8 @@ pub(super) enum Then {
     RemoveTotp,
     /// Back to `/user` to type the password change again.
     Password,
+    /// Back to `/user` to add or remove the passkey again (`passkeys`).
+    Passkey,
     /// Back to `/user`.
     Nothing,
 }
@@ -53,6 +55,7 @@ impl Then {
         match notice {
             "totp_removed" => Then::RemoveTotp,
             "password" => Then::Password,
+            "passkey_removed" | "passkey_added" => Then::Passkey,
             _ => Then::Nothing,
         }
     }
@@ -61,6 +64,7 @@ impl Then {
         match s {
             Some("remove_totp") => Then::RemoveTotp,
             Some("password") => Then::Password,
+            Some("passkey") => Then::Passkey,
             _ => Then::Nothing,
         }
     }
@@ -69,6 +73,7 @@ impl Then {
         match self {
             Then::RemoveTotp => "remove_totp",
             Then::Password => "password",
+            Then::Passkey => "passkey",
             Then::Nothing => "none",
         }
     }
@@ -77,6 +82,7 @@ impl Then {
         match self {
             Then::RemoveTotp => "Removing your authenticator app",
             Then::Password => "Changing your password",
+            Then::Passkey => "Adding or removing a passkey",
             Then::Nothing => "This change",
         }
     }
@@ -360,6 +366,7 @@ async fn done(state: &AppState, headers: &HeaderMap, me: &Signed, then: Then) ->
             }
         }
         Then::Password => redirect("/user?notice=reverified_password", &[]),
+        Then::Passkey => redirect("/user?notice=reverified_passkey", &[]),
         Then::Nothing => redirect("/user?notice=reverified", &[]),
     }
 }

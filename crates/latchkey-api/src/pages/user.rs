@@ -11,7 +11,7 @@ use latchkey_service::ServiceError;
 
 use super::form::PageForm;
 use super::html::{self, Page};
-use super::{accounts, org, reverify, second_factors};
+use super::{accounts, org, passkeys, reverify, second_factors};
 use super::{csrf_token, redirect, sign_in_first, signed_in, status_of, with_retry_after, PageQuery, Signed};
 use crate::fapi::Caller;
 use crate::params::Params;
@@ -37,6 +37,10 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "totp_removed" => "Authenticator app removed. Two-step verification is off.",
         "reverified" => "Thanks, that's confirmed.",
         "reverified_password" => "Thanks, that's confirmed. Enter your passwords again to change it.",
+        "reverified_passkey" => "Thanks, that's confirmed. Add or remove the passkey again.",
+        "passkey_added" => "Passkey added. You can sign in with it now.",
+        "passkey_renamed" => "Passkey renamed.",
+        "passkey_removed" => "Passkey removed.",
         _ => return None,
     })
 }
@@ -78,7 +82,8 @@ pub(super) async fn render_user(
     }
     let organizations = org::switcher(state, &csrf, me).await;
     let accounts = accounts::section(state, &csrf, &me.user);
-    let security = second_factors::section(state, &csrf, &me.user);
+    let security =
+        format!("{}{}", passkeys::section(state, &csrf, &me.user), second_factors::section(state, &csrf, &me.user));
     let body = html::user_sections(
         &csrf,
         &me.user,

@@ -24,6 +24,7 @@ mod oauth_tokens;
 mod orgs;
 mod pages;
 mod pages_email_links;
+mod pages_passkeys;
 mod pages_second_factors;
 mod passkeys;
 mod process;

@@ -105,13 +105,67 @@ function renderAccount(): void {
   } else {
     const out = el('button', { type: 'button', id: 'sign-out' }, 'Sign out');
     out.addEventListener('click', async () => {
+      accountNote(null);
       await auth.signOut().catch(() => undefined);
     });
-    box.replaceChildren(el('span', { id: 'who' }, user.emailAddress ?? user.id), out);
+    const add = el('button', { type: 'button', id: 'add-passkey', hidden: !passkeyOffered || !passkeysHere }, 'Add a passkey');
+    add.addEventListener('click', () => void addPasskey(add));
+    box.replaceChildren(el('span', { id: 'who' }, user.emailAddress ?? user.id), add, out);
   }
   renderSignInWith();
   renderFamily();
 }
+
+// ---- passkeys (latchkey-js's addPasskey and signInWithPasskey) ---------------------------
+
+// Whether latchkey offers passkeys, and whether this browser can use them.
+let passkeyOffered = false;
+const passkeysHere = typeof PublicKeyCredential !== 'undefined';
+
+function accountNote(note: { text: string; kind: 'error' | 'info' } | null): void {
+  const p = $('account-message');
+  p.textContent = note?.text ?? '';
+  p.dataset.kind = note?.kind ?? '';
+}
+
+async function addPasskey(button: HTMLButtonElement): Promise<void> {
+  accountNote(null);
+  button.disabled = true;
+  try {
+    const added = await auth.addPasskey();
+    accountNote({ kind: 'info', text: `Passkey added (${added.name}). Next time, sign in with it.` });
+  } catch (e) {
+    const code = e instanceof LatchkeyError ? e.code : (e as Error)?.name;
+    const text: Record<string, string> = {
+      session_reverification_required: 'Adding a passkey needs a recent sign-in: sign out and in again, then add it.',
+      passkey_registration_cancelled: 'No passkey was added: the request was cancelled or timed out.',
+      InvalidStateError: 'This device already holds a passkey for your account.',
+    };
+    accountNote({ kind: 'error', text: text[code ?? ''] ?? `Could not add a passkey: ${describe(e)}` });
+  } finally {
+    button.disabled = false;
+  }
+}
+
+$('passkey-sign-in').addEventListener('click', async () => {
+  const button = $<HTMLButtonElement>('passkey-sign-in');
+  signInNote = null;
+  button.disabled = true;
+  renderSignInWith();
+  try {
+    const result = await auth.signInWithPasskey();
+    if (result.status === 'cancelled') {
+      signInNote = { kind: 'error', text: 'No passkey was used: the request was cancelled, or this device holds no passkey for BabyLog.' };
+    }
+    // The passkey proved the first factor; the authenticator app comes next, on latchkey's page.
+    if (result.status === 'needs-second-factor') location.assign(`/sign-in/factor-two?redirect_url=${encodeURIComponent('/')}`);
+  } catch (e) {
+    signInNote = { kind: 'error', text: `Could not sign in with a passkey: ${describe(e)}` };
+  } finally {
+    button.disabled = false;
+  }
+  renderSignInWith();
+});
 
 // ---- "Continue with <provider>": the identity providers latchkey offers ------------------
 
@@ -130,8 +184,10 @@ let linkWait: { emailAddress: string; controller: AbortController } | null = nul
 
 function renderSignInWith(): void {
   const signedOut = accountKnown && !auth.isSignedIn;
-  const offered = providers.length > 0 || emailLinkOffered;
+  const passkey = passkeyOffered && passkeysHere;
+  const offered = providers.length > 0 || emailLinkOffered || passkey;
   $('sign-in-with').hidden = !signedOut || (!offered && !awaitingCode && !signInNote && !linkWait);
+  $('passkey-sign-in').hidden = !passkey || awaitingCode || linkWait !== null;
   $('email-link').hidden = !emailLinkOffered || awaitingCode || linkWait !== null;
   $('email-link-waiting').hidden = linkWait === null;
   $('email-link-sent').textContent = linkWait
@@ -641,7 +697,8 @@ async function main(): Promise<void> {
       (methods) => {
         providers = methods.providers;
         emailLinkOffered = methods.emailLink;
-        renderSignInWith();
+        passkeyOffered = methods.passkey;
+        renderAccount();
       },
       () => undefined,
     );

@@ -16,6 +16,19 @@ import {
   type WireSignUp,
   type WireUser,
 } from './fapi.js';
+import {
+  addPasskey,
+  browserCredentials,
+  listPasskeys,
+  removePasskey,
+  renamePasskey,
+  signInWithPasskey,
+  type Passkey,
+  type PasskeyCredentials,
+  type PasskeyHost,
+  type PasskeySignInOptions,
+  type PasskeySignInResult,
+} from './passkeys.js';
 
 /** Refresh when less than this is left (latchkey's tokens live 60 s). */
 export const REFRESH_AHEAD_MS = 20_000;
@@ -119,6 +132,8 @@ export function emailLinkStatus(url: string | URL): EmailLinkStatus | null {
 export interface SignInMethods {
   providers: SocialProvider[];
   emailLink: boolean;
+  /** Passkeys are on (`[passkeys] enabled`): `signInWithPasskey`, `addPasskey`. */
+  passkey: boolean;
 }
 
 export interface AuthOptions extends WireOptions {
@@ -128,6 +143,8 @@ export interface AuthOptions extends WireOptions {
   navigate?: (url: string) => void;
   /** Name of the cross-tab lock and channel (one per latchkey instance and app). */
   channelName?: string;
+  /** Where passkeys are made and used; the browser's `navigator.credentials` when omitted. */
+  credentials?: PasskeyCredentials;
 }
 
 interface CachedToken {
@@ -157,12 +174,14 @@ export class Auth {
   private readonly navigate: (url: string) => void;
   private readonly lockName: string;
   private readonly channel: BroadcastChannel | null;
+  private readonly credentials: PasskeyCredentials | null;
 
   constructor(options: AuthOptions = {}) {
     this.wire = new Wire(options);
     this.now = options.now ?? Date.now;
     this.navigate = options.navigate ?? ((url) => location.assign(url));
     this.lockName = options.channelName ?? 'latchkey:token';
+    this.credentials = options.credentials ?? browserCredentials();
     this.channel = typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(this.lockName) : null;
     this.channel?.addEventListener('message', (event: MessageEvent) => this.receive(event.data));
   }
@@ -309,8 +328,8 @@ export class Auth {
 
   /**
    * Every way in latchkey offers besides the password (`GET /v1/environment`): its identity
-   * providers, as `socialProviders()` lists them, and whether it mails sign-in links
-   * (`[email_links] sign_in`, for `signInWithEmailLink`).
+   * providers, as `socialProviders()` lists them, whether it mails sign-in links
+   * (`[email_links] sign_in`, for `signInWithEmailLink`) and whether passkeys are on.
    */
   async signInMethods(): Promise<SignInMethods> {
     const { response } = await this.wire.call<WireEnvironment>('GET', '/v1/environment');
@@ -319,7 +338,8 @@ export class Auth {
       .filter((p) => p && p.enabled)
       .map((p) => ({ strategy: p.strategy, name: p.name, logoUrl: p.logo_url ?? null }));
     const emailLink = settings?.attributes?.email_address?.first_factors?.includes(EMAIL_LINK) ?? false;
-    return { providers, emailLink };
+    const passkey = settings?.attributes?.passkey?.enabled ?? false;
+    return { providers, emailLink, passkey };
   }
 
   /**
@@ -483,6 +503,51 @@ export class Auth {
     const c = this.client;
     const s = c?.sign_in?.first_factor_verification?.strategy ?? c?.sign_up?.verifications?.external_account?.strategy;
     return s?.startsWith('oauth_') ? s : null;
+  }
+
+  /**
+   * "Sign in with a passkey" (`[passkeys]` on, see `signInMethods().passkey`): starts a sign-in
+   * without an identifier, asks the browser for one of this site's passkeys and posts its answer.
+   * With `autofill`, the request waits in the identifier field's autofill instead of a dialog.
+   * Expected outcomes are results (see `PasskeySignInResult`); a passkey latchkey refuses (not
+   * this site's, removed, a counter that went back) throws `verification_failed`.
+   */
+  signInWithPasskey(options: PasskeySignInOptions = {}): Promise<PasskeySignInResult> {
+    return signInWithPasskey(this.passkeyHost(), options);
+  }
+
+  /**
+   * Makes a passkey on this device for the signed-in user and stores it. latchkey asks for a
+   * recent check first (403 `session_reverification_required` once the session is 10 minutes
+   * old: sign in again, or confirm on the hosted `/user`); a person who closes the browser's
+   * dialog gets `passkey_registration_cancelled`.
+   */
+  addPasskey(): Promise<Passkey> {
+    return addPasskey(this.passkeyHost());
+  }
+
+  /** The signed-in user's passkeys. */
+  passkeys(): Promise<Passkey[]> {
+    return listPasskeys(this.passkeyHost());
+  }
+
+  renamePasskey(id: string, name: string): Promise<Passkey> {
+    return renamePasskey(this.passkeyHost(), id, name);
+  }
+
+  /** Removes a passkey (after a recent check, as `addPasskey`). */
+  removePasskey(id: string): Promise<void> {
+    return removePasskey(this.passkeyHost(), id);
+  }
+
+  private passkeyHost(): PasskeyHost {
+    return {
+      wire: this.wire,
+      credentials: this.credentials,
+      adopt: (client) => this.adopt(client),
+      load: () => this.load(),
+      sessionId: () => this.requireSession().id,
+    };
   }
 
   /** Ends every session of this client (the device stays known). */

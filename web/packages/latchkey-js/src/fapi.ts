@@ -105,7 +105,10 @@ export interface WireEnvironment {
   user_settings?: {
     social?: Record<string, WireSocialSetting> | null;
     /** `email_address.first_factors` lists `email_link` when sign-in links are on. */
-    attributes?: { email_address?: { first_factors?: string[] | null } | null } | null;
+    attributes?: {
+      email_address?: { first_factors?: string[] | null } | null;
+      passkey?: { enabled?: boolean } | null;
+    } | null;
   } | null;
 }
 

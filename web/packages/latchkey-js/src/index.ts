@@ -14,6 +14,17 @@ export {
   type SocialProvider,
   type User,
 } from './auth.js';
+export {
+  creationOptions,
+  credentialJson,
+  decodeBase64Url,
+  encodeBase64Url,
+  requestOptions,
+  type Passkey,
+  type PasskeyCredentials,
+  type PasskeySignInOptions,
+  type PasskeySignInResult,
+} from './passkeys.js';
 export { LatchkeyError, Wire, type TokenStore, type WireOptions } from './fapi.js';
 export { SyncEngine, type OutboxOp, type RejectedOp, type SyncOptions, type SyncRecord, type SyncState, type SyncStatus } from './sync.js';
 export { bannerText } from './status.js';

@@ -157,8 +157,8 @@ test('email link: an address with no account waits the same way, and no mail is 
 
 test('email link: where latchkey has links off, signInMethods says so and asking throws', async () => {
   const { auth } = device('link-off', { url: off.url });
-  assert.deepEqual(await auth.signInMethods(), { providers: [], emailLink: false });
-  assert.deepEqual(await device('link-on').auth.signInMethods(), { providers: [], emailLink: true });
+  assert.deepEqual(await auth.signInMethods(), { providers: [], emailLink: false, passkey: false });
+  assert.deepEqual(await device('link-on').auth.signInMethods(), { providers: [], emailLink: true, passkey: false });
   await assert.rejects(
     auth.signInWithEmailLink({ emailAddress: 'anyone@example.com', redirectUrl: '/after' }),
     (e) => e instanceof LatchkeyError && e.code === 'strategy_for_user_invalid',
