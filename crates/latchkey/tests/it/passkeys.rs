@@ -548,3 +548,35 @@ both_backends!(a_password_alone_cannot_stand_in_for_a_required_passkey, |backend
     let r = attempt(&owner, &sign_in, &soft.assert(&request, 0).to_string()).await;
     assert_eq!(r.body["client"]["sessions"][0]["status"], "active", "{}", r.text);
 });
+
+both_backends!(adding_renaming_and_removing_a_passkey_announce_user_updated, |backend| async move {
+    use crate::webhooks::{drain, worker, Admin, Receiver};
+    let server = start(backend).await;
+    let admin = Admin::new(&server).await;
+    let rx = Receiver::start().await;
+    admin.endpoint(&rx.url, &["user.updated"]).await;
+    let b = server.browser();
+    let (user_id, _) = server.sign_up(&b, "ada@example.com", PASSWORD).await;
+    let p = register(&b, &mut SoftAuthenticator::new(APP, "localhost")).await;
+    let id = p["id"].as_str().unwrap();
+    b.post(&format!("/v1/me/passkeys/{id}?_method=PATCH"), &[("name", "Laptop")]).await;
+    b.post(&format!("/v1/me/passkeys/{id}?_method=DELETE"), &[]).await;
+
+    drain(&worker(&server)).await;
+    let lists: Vec<Value> = rx
+        .all()
+        .await
+        .into_iter()
+        .map(|m| m.json())
+        .filter(|e| e["type"] == "user.updated" && e["data"]["id"] == user_id.as_str())
+        .map(|e| e["data"]["passkeys"].clone())
+        .collect();
+    // Deliveries may arrive in any order: compare the set of lists.
+    let mut names: Vec<Vec<String>> = lists
+        .iter()
+        .map(|l| l.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect())
+        .collect();
+    names.sort();
+    assert_eq!(names, [vec![], vec!["Laptop".to_owned()], vec!["Passkey".to_owned()]], "{lists:?}");
+    assert!(lists.iter().flat_map(|l| l.as_array().unwrap()).all(|p| p["verification"].get("nonce").is_none()));
+});
