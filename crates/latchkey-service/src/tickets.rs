@@ -5,7 +5,7 @@
 
 use latchkey_core::ids::IdKind;
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
-use latchkey_store::{CodeFields, InvitationRow, SignInRow, SignInTokenRow};
+use latchkey_store::{InvitationRow, SignInRow, SignInTokenRow};
 use serde_json::Value;
 
 use crate::authority::Client;
@@ -279,33 +279,13 @@ impl Services {
         if !self.store.transition_sign_in_token(&token, "pending").await? {
             return Err(invalid());
         }
-        let row = SignInRow {
-            id: self.new_id(IdKind::SignIn),
-            client_id: client.id.clone(),
-            status: "needs_first_factor".into(),
-            identifier: None,
+        let mut row = SignInRow {
             user_id: Some(token.user_id.clone()),
-            email_address_id: None,
             first_factor_strategy: Some("ticket".into()),
             first_factor_status: Some("unverified".into()),
-            first_factor_error: None,
-            external_profile: None,
-            code: CodeFields::default(),
-            created_session_id: None,
-            created_at: now,
-            updated_at: now,
-            abandon_at: now + 24 * 3600 * 1000,
-            version: 1,
-            second_factors_supported: None,
-            second_factor_strategy: None,
-            second_factor_status: None,
-            second_factor_attempts: 0,
-            link_redirect_url: None,
-            link_verified_client: None,
-            passkey_state: None,
+            ..self.new_sign_in(client)
         };
         self.store.insert_sign_in(&row).await?;
-        let mut row = row;
         row.version += 1;
         self.complete_sign_in(client, row, &token.user_id, None).await
     }

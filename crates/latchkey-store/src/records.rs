@@ -1,5 +1,12 @@
 //! Rows as the store keeps them. Timestamps are milliseconds since the Unix epoch; JSON
-//! columns are kept as text and parsed by the service layer.
+//! columns are kept as text and parsed by the service layer. A user's second factors and
+//! passkeys have rooms of their own (`records/second_factors.rs`, `records/passkeys.rs`).
+
+mod passkeys;
+mod second_factors;
+
+pub use passkeys::*;
+pub use second_factors::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRow {
@@ -219,94 +226,6 @@ pub struct UserRecord {
     /// Passkeys, verified or being registered (docs/passkeys.md): read with the user, written
     /// by [`crate::PasskeyStore`].
     pub passkeys: Vec<PasskeyRow>,
-}
-
-/// A passkey, or one being registered (`verified` false, with its single-use state).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PasskeyRow {
-    pub id: String,
-    pub user_id: String,
-    pub name: String,
-    /// The credential id, base64url; set once verified.
-    pub credential_id: Option<String>,
-    /// The verified credential (webauthn-rs's record, JSON).
-    pub credential: Option<String>,
-    pub counter: i64,
-    pub backup_eligible: bool,
-    pub backup_state: bool,
-    /// A registration in progress: its state and the options shown (JSON), single use.
-    pub registration_state: Option<String>,
-    pub verified: bool,
-    pub expire_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// What a sign-in by passkey stores after a good assertion (see
-/// [`crate::PasskeyStore::record_passkey_use`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PasskeyUse {
-    pub id: String,
-    pub credential: String,
-    pub counter: i64,
-    pub backup_state: bool,
-    pub now: i64,
-}
-
-/// A user's authenticator-app key (one at most), sealed; it counts only once `verified`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TotpRow {
-    pub id: String,
-    pub user_id: String,
-    pub secret_sealed: String,
-    pub verified: bool,
-    /// The newest 30-second step a code was accepted for.
-    pub last_used_step: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// One unused backup code: a keyed digest of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BackupCodeRow {
-    pub id: String,
-    pub user_id: String,
-    pub digest: String,
-    pub created_at: i64,
-}
-
-/// A session's step-up progress and newly proved factors (see
-/// [`crate::SessionStore::record_session_verification`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionVerification {
-    pub session_id: String,
-    pub reverification: Option<String>,
-    pub first_factor_verified_at: Option<i64>,
-    pub second_factor_verified_at: Option<i64>,
-    pub now: i64,
-}
-
-/// A user's second factors as stored.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SecondFactors {
-    pub totp: Option<TotpRow>,
-    pub backup_codes: Vec<BackupCodeRow>,
-}
-
-impl SecondFactors {
-    pub fn totp_enabled(&self) -> bool {
-        self.totp.as_ref().is_some_and(|t| t.verified)
-    }
-
-    pub fn backup_code_enabled(&self) -> bool {
-        !self.backup_codes.is_empty()
-    }
-
-    /// Whether a sign-in needs a second step (Clerk's `two_factor_enabled`).
-    pub fn any(&self) -> bool {
-        self.totp_enabled() || self.backup_code_enabled()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

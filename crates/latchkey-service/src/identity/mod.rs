@@ -50,6 +50,39 @@ use crate::error::{ErrorKind, Result, ServiceError};
 
 const ATTEMPT_LIFETIME_MS: i64 = DAY_MS;
 
+impl crate::Services {
+    /// A new sign-in attempt of `client` that needs its first factor and knows nothing yet;
+    /// each way of signing in sets what it knows on it.
+    pub(crate) fn new_sign_in(&self, client: &crate::authority::Client) -> latchkey_store::SignInRow {
+        let now = self.now();
+        latchkey_store::SignInRow {
+            id: self.new_id(latchkey_core::ids::IdKind::SignIn),
+            client_id: client.id.clone(),
+            status: "needs_first_factor".into(),
+            identifier: None,
+            user_id: None,
+            email_address_id: None,
+            first_factor_strategy: None,
+            first_factor_status: None,
+            first_factor_error: None,
+            external_profile: None,
+            code: CodeFields::default(),
+            created_session_id: None,
+            created_at: now,
+            updated_at: now,
+            abandon_at: now + ATTEMPT_LIFETIME_MS,
+            version: 1,
+            second_factors_supported: None,
+            second_factor_strategy: None,
+            second_factor_status: None,
+            second_factor_attempts: 0,
+            link_redirect_url: None,
+            link_verified_client: None,
+            passkey_state: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct SignUpInput {
     pub email_address: Option<String>,

@@ -13,7 +13,7 @@ use latchkey_core::secret::new_opaque_secret;
 use latchkey_store::{CodeFields, ExternalAccountRow, SignInRow};
 
 use super::sign_in::SignInWrites;
-use super::{Step, ATTEMPT_LIFETIME_MS};
+use super::Step;
 use crate::authority::Client;
 use crate::error::{ErrorKind, Result, ServiceError};
 use crate::oauth::client::ProviderError;
@@ -66,32 +66,14 @@ impl Services {
         let provider = self.provider_for(strategy)?;
         let now = self.now();
         let row = SignInRow {
-            id: self.new_id(IdKind::SignIn),
-            client_id: client.id.clone(),
             // Clerk's status for a provider trip: no identifier is known until the provider
             // answers (clerk-js reads `needs_identifier` with a `transferable` verification as
             // "no account yet").
             status: "needs_identifier".into(),
-            identifier: None,
-            user_id: None,
-            email_address_id: None,
             first_factor_strategy: Some(strategy.to_owned()),
             first_factor_status: Some("unverified".into()),
-            first_factor_error: None,
-            external_profile: None,
             code: CodeFields { expires_at: Some(now + TRIP_MS), ..CodeFields::default() },
-            created_session_id: None,
-            created_at: now,
-            updated_at: now,
-            abandon_at: now + ATTEMPT_LIFETIME_MS,
-            version: 1,
-            second_factors_supported: None,
-            second_factor_strategy: None,
-            second_factor_status: None,
-            second_factor_attempts: 0,
-            link_redirect_url: None,
-            link_verified_client: None,
-            passkey_state: None,
+            ..self.new_sign_in(client)
         };
         let claims = StateClaims {
             attempt_id: row.id.clone(),

@@ -3,8 +3,7 @@
 //! challenge; the browser's answer names its user, and the challenge is spent before the
 //! answer is checked, so each works once.
 
-use latchkey_core::ids::IdKind;
-use latchkey_store::{CodeFields, SignInRow, StoreError};
+use latchkey_store::{SignInRow, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::authority::Client;
@@ -13,7 +12,7 @@ use crate::passkeys::{refused, Challenge};
 use crate::{Action, RequestContext, Services};
 
 use super::sign_in::SignInWrites;
-use super::{Step, ATTEMPT_LIFETIME_MS};
+use super::Step;
 
 pub const PASSKEY: &str = "passkey";
 
@@ -62,31 +61,10 @@ impl Services {
     pub async fn create_passkey_sign_in(&self, ctx: &RequestContext, client: &Client) -> Result<SignInRow> {
         self.limit_ip(Action::SignIn, ctx)?;
         self.refuse_if_signed_in(client).await?;
-        let now = self.now();
         let mut row = SignInRow {
-            id: self.new_id(IdKind::SignIn),
-            client_id: client.id.clone(),
-            status: "needs_first_factor".into(),
-            identifier: None,
-            user_id: None,
-            email_address_id: None,
             first_factor_strategy: Some(PASSKEY.into()),
             first_factor_status: Some("unverified".into()),
-            first_factor_error: None,
-            external_profile: None,
-            code: CodeFields::default(),
-            created_session_id: None,
-            created_at: now,
-            updated_at: now,
-            abandon_at: now + ATTEMPT_LIFETIME_MS,
-            version: 1,
-            second_factors_supported: None,
-            second_factor_strategy: None,
-            second_factor_status: None,
-            second_factor_attempts: 0,
-            link_redirect_url: None,
-            link_verified_client: None,
-            passkey_state: None,
+            ..self.new_sign_in(client)
         };
         let challenge = self.passkeys.challenge()?;
         let expire_at = Some(challenge.expire_at);

@@ -6,7 +6,7 @@ use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
 use latchkey_core::ids::{keyed_id, IdKind};
 use latchkey_core::lockout::{FailureState, COOL_DOWN_MS, MAX_CONSECUTIVE_FAILURES};
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
-use latchkey_store::{AccountFailure, CodeFields, CompleteSignIn, FailedAttempt, OutboxEvent, SignInRow};
+use latchkey_store::{AccountFailure, CompleteSignIn, FailedAttempt, OutboxEvent, SignInRow};
 
 use crate::attempts::CodePurpose;
 use crate::authority::Client;
@@ -16,7 +16,7 @@ use crate::{Action, RequestContext, Services};
 
 use super::passkey_sign_in::PASSKEY;
 use super::reset_password::{reset_code_mail, RESET_PASSWORD_EMAIL_CODE};
-use super::{code_error, code_fields, email_param, pending, SignInInput, Step, ATTEMPT_LIFETIME_MS};
+use super::{code_error, code_fields, email_param, pending, SignInInput, Step};
 
 impl Services {
     pub async fn create_sign_in(
@@ -56,32 +56,8 @@ impl Services {
             return Err(ServiceError::unprocessable("form_identifier_not_found", "Couldn't find your account.")
                 .param("identifier"));
         }
-        let now = self.now();
-        let mut row = SignInRow {
-            id: self.new_id(IdKind::SignIn),
-            client_id: client.id.clone(),
-            status: "needs_first_factor".into(),
-            identifier: Some(identifier),
-            user_id,
-            email_address_id: email_id,
-            first_factor_strategy: None,
-            first_factor_status: None,
-            first_factor_error: None,
-            external_profile: None,
-            code: CodeFields::default(),
-            created_session_id: None,
-            created_at: now,
-            updated_at: now,
-            abandon_at: now + ATTEMPT_LIFETIME_MS,
-            version: 1,
-            second_factors_supported: None,
-            second_factor_strategy: None,
-            second_factor_status: None,
-            second_factor_attempts: 0,
-            link_redirect_url: None,
-            link_verified_client: None,
-            passkey_state: None,
-        };
+        let mut row =
+            SignInRow { identifier: Some(identifier), user_id, email_address_id: email_id, ..self.new_sign_in(client) };
         self.offer_passkey(&mut row).await?;
         self.store.insert_sign_in(&row).await?;
         if input.strategy.as_deref() == Some("password") || (input.strategy.is_none() && input.password.is_some()) {
