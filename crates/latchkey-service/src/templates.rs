@@ -7,8 +7,9 @@ use latchkey_store::{JwtTemplateRow, SessionRow, StoreError};
 use latchkey_token::{CustomKey, TEMPLATE_TOKEN_CAT};
 use serde_json::{json, Map, Value};
 
+use crate::authority::Client;
 use crate::authority::Operator;
-use crate::error::{Result, ServiceError};
+use crate::error::{ErrorKind, Result, ServiceError};
 use crate::resources::primary_email;
 use crate::{RequestContext, Services};
 
@@ -235,7 +236,8 @@ impl Services {
         self.sign_session_token_ttl(&RequestContext::default(), &session, ttl).await
     }
 
-    /// A token from the named template for `session_id`.
+    /// A token from the named template for `session_id` (the Backend API's
+    /// `POST /v1/sessions/{id}/tokens/{template_name}`).
     pub async fn template_token(
         &self,
         _operator: &Operator,
@@ -243,19 +245,52 @@ impl Services {
         template_name: &str,
         expires_in_seconds: Option<i64>,
     ) -> Result<String> {
-        let template = self
-            .store
-            .jwt_template_by_name(template_name)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("JWT template"))?;
+        let template = self.template_named(template_name).await?;
         let session = self.active_session(session_id).await?;
-        let claims: Value = serde_json::from_str(&template.claims).map_err(|_| ServiceError::internal())?;
-        let rendered = template::render(&claims, &self.template_context(&session).await?);
-        let now = self.clock.now_secs();
         let lifetime = match expires_in_seconds {
             Some(_) => expires_in_lifetime(expires_in_seconds)?,
             None => template.lifetime,
         };
+        self.sign_template_token(&template, &session, lifetime).await
+    }
+
+    /// A token from the named template for one of this client's sessions (the Frontend API's
+    /// `POST /v1/client/sessions/{id}/tokens/{template_name}`, clerk-js's
+    /// `session.getToken({ template })`). The same checks as the Backend API's: an active
+    /// session that has no task left (a session waiting for a task gets no token for another
+    /// backend, as sync refuses it), the template's own lifetime. docs/frontend-api.md §7.
+    pub async fn client_template_token(
+        &self,
+        client: &Client,
+        session_id: &str,
+        template_name: &str,
+    ) -> Result<String> {
+        let session = self.active_session_of(client, session_id).await?;
+        if session.pending_task.is_some() {
+            return Err(ServiceError::new(
+                ErrorKind::Forbidden,
+                "session_pending",
+                "Finish signing in before asking for this token.",
+            )
+            .long("The session still has a task to complete (such as setting up a second factor); template tokens are issued to fully signed-in sessions only."));
+        }
+        let template = self.template_named(template_name).await?;
+        self.sign_template_token(&template, &session, template.lifetime).await
+    }
+
+    async fn template_named(&self, name: &str) -> Result<JwtTemplateRow> {
+        self.store.jwt_template_by_name(name).await?.ok_or_else(|| ServiceError::not_found("JWT template"))
+    }
+
+    async fn sign_template_token(
+        &self,
+        template: &JwtTemplateRow,
+        session: &SessionRow,
+        lifetime: i64,
+    ) -> Result<String> {
+        let claims: Value = serde_json::from_str(&template.claims).map_err(|_| ServiceError::internal())?;
+        let rendered = template::render(&claims, &self.template_context(session).await?);
+        let now = self.clock.now_secs();
         let mut payload: Map<String, Value> = rendered.as_object().cloned().unwrap_or_default();
         payload.insert("iss".into(), self.config.issuer.clone().into());
         payload.insert("sub".into(), session.user_id.clone().into());

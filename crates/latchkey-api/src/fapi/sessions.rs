@@ -1,5 +1,6 @@
 //! The client's sessions (`/v1/client/sessions…`, docs/frontend-api.md §7): read, touch (and
-//! switch the active organization), mint a session token, end, remove, sign out of all.
+//! switch the active organization), mint a session token or a JWT template's token, end, remove,
+//! sign out of all.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/client/sessions/{id}", get(get_session))
         .route("/v1/client/sessions/{id}/touch", post(touch_session))
         .route("/v1/client/sessions/{id}/tokens", post(session_token))
+        .route("/v1/client/sessions/{id}/tokens/{template_name}", post(template_token))
         .route("/v1/client/sessions/{id}/end", post(end_session))
         .route("/v1/client/sessions/{id}/remove", post(remove_session))
 }
@@ -95,6 +97,17 @@ async fn session_token(
         append_set_cookies(res.headers_mut(), &state.config.cookies.session(Some(&jwt)));
     }
     Ok(res)
+}
+
+/// A token from a JWT template (`session.getToken({ template })`), bare like the session
+/// token. It is never set as the `__session` cookie: it is meant for another backend.
+async fn template_token(
+    State(state): State<AppState>,
+    c: OnClient,
+    Path((id, template)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let jwt = state.services.client_template_token(&c.client, &id, &template).await?;
+    Ok(json_response(StatusCode::OK, &json!({"object": "token", "jwt": jwt})))
 }
 
 async fn end_or_remove(state: AppState, c: OnClient, id: String, status: SessionStatus) -> Result<Response, ApiError> {

@@ -40,5 +40,6 @@ mod sync;
 mod sync_crash;
 mod sync_sessions;
 mod sync_sim;
+mod template_tokens;
 mod webhooks;
 mod webhooks_crash;

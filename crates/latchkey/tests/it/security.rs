@@ -53,6 +53,27 @@ async fn cors_only_for_allowed_origins() {
     let env = b.send(b.http.get(b.url("/v1/environment")).header("origin", "http://app.test:3000")).await;
     assert_eq!(env.headers["access-control-allow-origin"], "http://app.test:3000");
     assert_ne!(env.headers["access-control-allow-origin"], "*");
+
+    // The sync API is reachable cross-origin from an allowed origin (docs/sync-protocol.md §12):
+    // a preflight allows the bearer header, and a refusal is readable by the page.
+    let sync_pre = b
+        .send(
+            b.http
+                .request(reqwest::Method::OPTIONS, b.url("/v1/sync/push"))
+                .header("origin", "http://app.test:3000")
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization, content-type"),
+        )
+        .await;
+    assert_eq!(sync_pre.headers["access-control-allow-origin"], "http://app.test:3000");
+    assert!(sync_pre.headers["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    let refused = b
+        .send(b.http.get(b.url("/v1/sync/pull")).header("origin", "http://app.test:3000").bearer_auth("not-a-token"))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers["access-control-allow-origin"], "http://app.test:3000");
+    let evil = b.send(b.http.get(b.url("/v1/sync/pull")).header("origin", "https://evil.test")).await;
+    assert!(evil.headers.get("access-control-allow-origin").is_none());
 }
 
 #[tokio::test]
