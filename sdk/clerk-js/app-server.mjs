@@ -5,11 +5,19 @@
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { clerkFrontendApiProxy } from '@clerk/backend/proxy';
 
 // The repository's one node_modules (package.json at the root pins every version).
 const distOf = (pkg) => resolve(import.meta.dirname, '../../node_modules', pkg, 'dist');
-const mounts = { '/clerk/': distOf('@clerk/clerk-js'), '/ui/': distOf('@clerk/ui') };
+const mounts = {
+  '/clerk/': distOf('@clerk/clerk-js'),
+  '/ui/': distOf('@clerk/ui'),
+  // latchkey-js's ESM build (built by `npm run test:latchkey-js`) and the Dexie it imports, for
+  // pages that sync (sync-page.html maps the bare 'dexie' import here).
+  '/latchkey-js/': resolve(import.meta.dirname, '../../web/packages/latchkey-js/dist'),
+  '/dexie/': distOf('dexie'),
+};
 const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.html': 'text/html', '.json': 'application/json' };
 
 function serveFile(res, file) {
@@ -32,7 +40,13 @@ async function proxy(req, res, { origin, fapiUrl, publishableKey, secretKey }) {
   const cookies = answer.headers.getSetCookie();
   if (cookies.length) out['set-cookie'] = cookies;
   res.writeHead(answer.status, out);
-  res.end(Buffer.from(await answer.arrayBuffer()));
+  // Streamed as it comes, as Next.js does: the sync API's live events are a response that
+  // never ends.
+  if (!answer.body) return res.end();
+  const stream = Readable.fromWeb(answer.body);
+  res.on('close', () => stream.destroy());
+  stream.on('error', () => res.destroy());
+  stream.pipe(res);
 }
 
 // `pages` maps a path to a function returning the HTML of that page.

@@ -212,6 +212,11 @@ export class Auth {
     return this.session !== null;
   }
 
+  /** The signed-in user's id (what the sync engine reads of an `Auth`: it is a `TokenSource`). */
+  get userId(): string | null {
+    return this.session?.user.id ?? null;
+  }
+
   get user(): User | null {
     const u = this.session?.user;
     return u ? toUser(u) : null;

@@ -28,3 +28,11 @@ export {
 export { LatchkeyError, Wire, type TokenStore, type WireOptions } from './fapi.js';
 export { SyncEngine, type OutboxOp, type RejectedOp, type SyncOptions, type SyncRecord, type SyncState, type SyncStatus } from './sync.js';
 export { bannerText } from './status.js';
+export {
+  clerkTokenSource,
+  createTokenSource,
+  type ClerkLike,
+  type SettableTokenSource,
+  type TokenSource,
+  type TokenSourceState,
+} from './token-source.js';

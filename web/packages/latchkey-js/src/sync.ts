@@ -5,81 +5,12 @@
 // from here: the engine names a space only as `me` or an organization id.
 
 import { Dexie, type Table } from 'dexie';
-import type { Auth } from './auth.js';
+import { Auth } from './auth.js';
 import { LatchkeyError } from './fapi.js';
+import type { TokenSource } from './token-source.js';
+import type { Meta, OutboxOp, PullPage, PushResult, RejectedOp, SyncOptions, SyncRecord, SyncState, SyncStatus } from './sync-types.js';
 
-export type SyncState = 'offline' | 'signed-out' | 'pending' | 'syncing' | 'error' | 'up-to-date';
-
-export interface SyncStatus {
-  state: SyncState;
-  /** Local changes not yet acknowledged by the server. */
-  pending: number;
-  /** Why the last attempt failed (state `error`). */
-  error?: string;
-}
-
-export interface SyncRecord {
-  id: string;
-  /** `me`, an organization id, or `null` before the first sign-in. */
-  space: string | null;
-  [field: string]: unknown;
-}
-
-export interface OutboxOp {
-  key?: number;
-  op_id: string;
-  seq: number | null;
-  space: string | null;
-  table: string;
-  id: string;
-  action: 'put' | 'delete';
-  fields?: Record<string, unknown>;
-  hlc: string;
-}
-
-export interface RejectedOp extends OutboxOp {
-  reason: { code: string; message: string };
-  rejectedAt: number;
-}
-
-interface Meta {
-  key: string;
-  value: unknown;
-}
-
-export interface SyncOptions {
-  auth: Auth;
-  /** The synced tables (as configured in latchkey's `[sync.tables]`). */
-  tables: string[];
-  /** The local database's name (one per app and user profile). */
-  dbName?: string;
-  schemaVersion?: number;
-  /** Ops per push (latchkey accepts up to 1,000 by default: `[sync] max_ops_per_push`). */
-  batchSize?: number;
-  /**
-   * How long a local write waits before it is pushed, so a burst of edits goes in one push
-   * (the status says `pending` meanwhile; `sync()` or `poke()` push at once).
-   */
-  writeDelayMs?: number;
-  now?: () => number;
-  random?: () => number;
-}
-
-interface PushResult {
-  seq: number;
-  op_id: string;
-  status: 'applied' | 'duplicate' | 'superseded' | 'rejected';
-  winning?: Record<string, unknown>;
-  reason?: { code: string; message: string };
-}
-
-interface PullPage {
-  changes: { space: string; table: string; id: string; deleted: boolean; fields?: Record<string, unknown> }[];
-  cursor: string;
-  has_more: boolean;
-  last_seq: number;
-  spaces: { added: string[]; removed: string[]; reset: string[] };
-}
+export type { OutboxOp, RejectedOp, SyncOptions, SyncRecord, SyncState, SyncStatus } from './sync-types.js';
 
 const MAX_BACKOFF_MS = 30_000;
 
@@ -88,7 +19,8 @@ class RetryLater extends Error {}
 
 export class SyncEngine {
   readonly db: Dexie;
-  private readonly auth: Auth;
+  private readonly auth: TokenSource;
+  private readonly send: (path: string, init: RequestInit) => Promise<Response>;
   private readonly tables: string[];
   private readonly schemaVersion: number;
   private batchSize: number;
@@ -114,6 +46,7 @@ export class SyncEngine {
 
   constructor(options: SyncOptions) {
     this.auth = options.auth;
+    this.send = sender(options);
     this.tables = options.tables;
     this.schemaVersion = options.schemaVersion ?? 1;
     this.batchSize = options.batchSize ?? 200;
@@ -159,6 +92,42 @@ export class SyncEngine {
     await this.write({ table, id, action: 'delete' });
   }
 
+  /**
+   * Moves records to another space (a baby and all its entries from `me` to a family, or
+   * back): one local transaction that, per record, outboxes a delete in its old space and a
+   * put of all its fields in the new one, so the move syncs whole or waits whole. Members of
+   * the old space see the records go, members of the new one see them come; the ids stay.
+   * Refused (nothing changes): a space this device has not yet synced as one of the user's
+   * (the server would take the delete and refuse the put), and records not yet claimed by a
+   * first sign-in, which have no space to leave.
+   */
+  async move(records: { table: string; id: string }[], space: string): Promise<number> {
+    for (const r of records) if (!this.tables.includes(r.table)) throw new Error(`${r.table} is not a synced table`);
+    const meta = this.db.table<Meta, string>('_meta');
+    const spaces = ((await meta.get('spaces'))?.value as string[] | undefined) ?? [];
+    if (!spaces.includes(space)) throw new Error(`${space} is not a space this device has synced for the user; sync first.`);
+    const clientId = await this.ensureClientId();
+    const outbox = this.db.table<OutboxOp, number>('_outbox');
+    const tables = [...new Set(records.map((r) => r.table))].map((t) => this.db.table<SyncRecord, string>(t));
+    let moved = 0;
+    await this.db.transaction('rw', [outbox, ...tables], async () => {
+      for (const { table, id } of records) {
+        const rows = this.db.table<SyncRecord, string>(table);
+        const row = await rows.get(id);
+        if (!row || row.space === space) continue;
+        if (row.space === null) throw new Error('A record written before the first sign-in has no space to move from yet.');
+        const { id: _id, space: from, ...fields } = row;
+        const base = { table, id, seq: null };
+        await outbox.add({ ...base, action: 'delete', op_id: `${clientId}-${crypto.randomUUID()}`, space: from, hlc: this.stamp(clientId) });
+        await outbox.add({ ...base, action: 'put', fields, op_id: `${clientId}-${crypto.randomUUID()}`, space, hlc: this.stamp(clientId) });
+        await rows.put({ ...row, space });
+        moved++;
+      }
+    });
+    if (moved > 0) await this.wrote();
+    return moved;
+  }
+
   /** Operations the server refused, with its reason; they stay until `dismissRejected`. */
   async rejected(): Promise<RejectedOp[]> {
     return this.db.table<RejectedOp, number>('_rejected').toArray();
@@ -179,11 +148,16 @@ export class SyncEngine {
     await this.db.transaction('rw', [this.db.table(op.table), outbox], async () => {
       const rows = this.db.table<SyncRecord, string>(op.table);
       const existing = await rows.get(op.id);
-      const target = existing?.space ?? space ?? (this.auth.isSignedIn ? this.writeSpace : null);
+      const target = existing?.space ?? space ?? (this.auth.userId !== null ? this.writeSpace : null);
       if (op.action === 'put') await rows.put({ ...(existing ?? {}), ...op.fields, id: op.id, space: target });
       else await rows.delete(op.id);
       await outbox.add({ ...op, op_id: `${clientId}-${crypto.randomUUID()}`, seq: null, space: target, hlc: this.stamp(clientId) });
     });
+    await this.wrote();
+  }
+
+  /** After a local write: push soon, tell the other tabs, show the pending count. */
+  private async wrote(): Promise<void> {
     if (!this.stopped) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = setTimeout(() => this.poke(), this.writeDelayMs);
@@ -301,7 +275,7 @@ export class SyncEngine {
    * cursor belong to one user). Data written before any sign-in stays, to be claimed.
    */
   private async forgetOtherUser(): Promise<void> {
-    const user = this.auth.user?.id;
+    const user = this.auth.userId;
     const meta = this.db.table<Meta, string>('_meta');
     const owner = (await meta.get('user_id'))?.value as string | undefined;
     if (!user || owner === user) return;
@@ -310,7 +284,7 @@ export class SyncEngine {
       if (owner) {
         await outbox.filter((op) => op.space !== null).delete();
         for (const t of this.tables) await this.db.table(t).filter((r: SyncRecord) => r.space !== null).delete();
-        await meta.bulkDelete(['client_id', 'next_seq', 'cursor']);
+        await meta.bulkDelete(['client_id', 'next_seq', 'cursor', 'spaces']);
         this.clientId = null;
       }
       await meta.put({ key: 'user_id', value: user });
@@ -487,9 +461,20 @@ export class SyncEngine {
         const pending = await outbox.where('[table+id]').equals([c.table, c.id]).sortBy('key');
         if (pending.some((op) => op.action === 'delete')) continue;
         const overlay = Object.assign({}, ...pending.map((op) => op.fields ?? {}));
-        if (c.deleted && pending.length === 0) await rows.delete(c.id);
-        else await rows.put({ ...(c.fields ?? {}), ...overlay, id: c.id, space: c.space });
+        if (c.deleted) {
+          // A record moved to another space leaves a delete in the old one: it removes the
+          // row only where the row still is. A put always wins: the record is live there.
+          const row = await rows.get(c.id);
+          if (pending.length === 0 && row?.space === c.space) await rows.delete(c.id);
+          continue;
+        }
+        await rows.put({ ...(c.fields ?? {}), ...overlay, id: c.id, space: c.space });
       }
+      // The spaces this user belongs to, as last pulled: where `move` may take records.
+      const spaces = new Set(((await meta.get('spaces'))?.value as string[] | undefined) ?? []);
+      for (const s of page.spaces.added) spaces.add(s);
+      for (const s of page.spaces.removed) spaces.delete(s);
+      await meta.put({ key: 'spaces', value: [...spaces] });
       await meta.put({ key: 'cursor', value: page.cursor });
     });
   }
@@ -500,7 +485,7 @@ export class SyncEngine {
    */
   private async request(path: string, token: string, init: RequestInit): Promise<{ res: Response; token: string } | null> {
     const send = (t: string) =>
-      this.auth.wire.send(path, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${t}` } }).catch((e) => {
+      this.send(path, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${t}` } }).catch((e) => {
         throw new RetryLater(`network: ${e instanceof Error ? e.message : e}`);
       });
     let res = await send(token);
@@ -527,7 +512,7 @@ export class SyncEngine {
     const abort = new AbortController();
     this.events = abort;
     const run = async () => {
-      const res = await this.auth.wire.send('/v1/sync/events', {
+      const res = await this.send('/v1/sync/events', {
         headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
         signal: abort.signal,
       });
@@ -558,7 +543,7 @@ export class SyncEngine {
 
   private async refreshStatus(): Promise<void> {
     if (browserOffline()) return this.setStatus('offline');
-    if (!this.auth.isSignedIn) return this.setStatus('signed-out');
+    if (this.auth.userId === null) return this.setStatus('signed-out');
     const pending = await this.pendingCount();
     return this.setStatus(pending > 0 ? 'pending' : 'up-to-date', undefined, pending);
   }
@@ -589,6 +574,15 @@ export class SyncEngine {
     this.lastWall = wall;
     return `${wall}-${this.counter}-${clientId}`;
   }
+}
+
+/** How the engine reaches the sync API: through the `Auth`'s wire, or `fetch` on `url`. */
+function sender(options: SyncOptions): (path: string, init: RequestInit) => Promise<Response> {
+  const auth = options.auth;
+  if (options.url === undefined && auth instanceof Auth) return (path, init) => auth.wire.send(path, init);
+  const base = (options.url ?? '').replace(/\/+$/, '');
+  const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
+  return (path, init) => doFetch(`${base}${path}`, init);
 }
 
 /** The browser says it has no network (outside a browser: never). */
