@@ -406,6 +406,105 @@ test('sharing with a partner: a family, an emailed invitation, and both parents 
   }
 });
 
+/** A time today, as the edit dialog's `datetime-local` inputs take it (the browser's own zone). */
+const todayAt = (page, hh, mm) =>
+  page.evaluate(([hh, mm]) => {
+    const d = new Date();
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(hh)}:${pad(mm)}`;
+  }, [hh, mm]);
+
+/** How many spaces the app's sync engine has pulled (its `_meta` record of them). */
+const syncedSpaces = (page) =>
+  page.evaluate(() => new Promise((ok) => {
+    indexedDB.open('babylog').onsuccess = (e) => {
+      const req = e.target.result.transaction('_meta').objectStore('_meta').get('spaces');
+      req.onsuccess = () => ok(req.result?.value?.length ?? 0);
+    };
+  }));
+
+test('a partner signed in with another address joins by the invitation link; a baby moves into the family and back with its entries; times edited; a delete undone', async () => {
+  const a = await openApp();
+  const emailA = freshEmail('mover-a');
+  const emailB = freshEmail('mover-b');
+  await signUp(a.page, emailA);
+  await addBaby(a.page, 'Mia');
+  await logBottle(a.page, 70);
+  await logNote(a.page, 'mia note');
+  await a.page.click('[data-timer=sleep]');
+  await a.page.click('[data-timer=sleep]');
+  await a.page.locator('#timeline button', { hasText: 'Sleep · 0 min' }).waitFor();
+  await upToDate(a.page);
+  assert.equal(await a.page.isHidden('#move-baby'), true, 'no family to move to yet');
+  await a.page.fill('#family-name', 'The Movers');
+  await a.page.click('#create-family button[type=submit]');
+  await a.page.locator('#family-status', { hasText: 'The Movers' }).waitFor();
+  const invitationMail = await mailbox(lk.url, emailB);
+  await a.page.fill('#invite-email', emailB);
+  await a.page.click('#invite button[type=submit]');
+  await a.page.locator('#family-message', { hasText: `Invitation sent to ${emailB}` }).waitFor();
+  await until('the family pulled', async () => (await syncedSpaces(a.page)) === 2);
+
+  await a.page.click('#move-baby:has-text("Move Mia to “The Movers”")');
+  await a.page.locator('#move-message', { hasText: 'Mia moved, with 3 entries.' }).waitFor();
+  await upToDate(a.page);
+  // The partner already uses BabyLog under another address: the invitation's link, opened
+  // while signed in, joins the family with that account.
+  const b = await openApp();
+  const ownB = freshEmail('mover-b-own');
+  await signUp(b.page, ownB);
+  const mail = await invitationMail.next((m) => /invited/.test(m.subject), 'the invitation');
+  const link = mail.text.match(/\/sign-up\?__clerk_ticket=\S+/)[0];
+  await b.page.goto(`${lk.url}${link}`);
+  await b.page.locator('main', { hasText: `The invitation went to ${emailB}` }).waitFor();
+  await b.page.click(`button:has-text("Join as ${ownB}")`);
+  await b.page.waitForURL(/\/user\?notice=invitation_accepted$/);
+  await b.page.goto(`${lk.url}/`);
+  await ready(b.page);
+  await b.page.locator('#family-status', { hasText: 'The Movers' }).waitFor({ timeout: 30_000 });
+  await b.page.locator('#babies [role=radio]', { hasText: 'Mia' }).waitFor({ timeout: 30_000 });
+  await b.page.locator('#timeline button', { hasText: 'Note · mia note' }).waitFor();
+  assert.deepEqual(await timeline(b.page), await timeline(a.page));
+  const orgs = await backend(`/v1/organizations?query=${encodeURIComponent('The Movers')}`);
+  const org = orgs.data.find((o) => o.name === 'The Movers');
+  const shared = (await backend(`/v1/organizations/${org.id}/sync_export`)).tables;
+  assert.deepEqual([shared.babies.length, shared.feeds.length, shared.notes.length, shared.sleeps.length], [1, 1, 1, 1]);
+  assert.equal(Object.values(await serverRecords(emailA)).flat().length, 0, 'nothing left in the personal space');
+
+  // The partner sets the sleep's start and end; an end before the start is refused by the form.
+  await b.page.click('#timeline button:has-text("Sleep")');
+  await b.page.fill('#edit-started_at', await todayAt(b.page, 1, 0));
+  await b.page.fill('#edit-ended_at', await todayAt(b.page, 0, 30));
+  await b.page.click('#edit button[value=save]');
+  assert.equal(await b.page.isVisible('#edit'), true, 'still open: the end is before the start');
+  assert.equal(await b.page.$eval('#edit-ended_at', (i) => i.validity.rangeUnderflow), true);
+  await b.page.fill('#edit-ended_at', await todayAt(b.page, 2, 30));
+  await b.page.click('#edit button[value=save]');
+  await b.page.waitForSelector('#edit', { state: 'hidden' });
+  await a.page.locator('#timeline button', { hasText: 'Sleep · 1 h 30 min' }).waitFor({ timeout: 30_000 });
+  assert.equal(await a.page.textContent('#timeline button:has-text("Sleep") time'), await b.page.textContent('#timeline button:has-text("Sleep") time'));
+
+  // Deleted, then undone: the partner sees the bottle go and come back.
+  await a.page.click('#timeline button:has-text("Bottle · 70 ml")');
+  await a.page.click('#edit button[value=delete]');
+  await a.page.locator('#undo', { hasText: 'Entry deleted.' }).waitFor();
+  await b.page.locator('#timeline button', { hasText: 'Bottle · 70 ml' }).waitFor({ state: 'detached', timeout: 30_000 });
+  await a.page.click('#undo-button');
+  await b.page.locator('#timeline button', { hasText: 'Bottle · 70 ml' }).waitFor({ timeout: 30_000 });
+  assert.equal(await a.page.isHidden('#undo'), true);
+
+  // And back to the first parent's own log: gone from the partner's app and from the family.
+  await a.page.click('#move-baby:has-text("Move Mia to my own log")');
+  await a.page.locator('#move-message', { hasText: 'Mia moved, with 3 entries.' }).waitFor();
+  await upToDate(a.page);
+  await b.page.locator('#babies [role=radio]', { hasText: 'Mia' }).waitFor({ state: 'detached', timeout: 30_000 });
+  const own = await serverRecords(emailA);
+  assert.deepEqual([own.babies.length, own.feeds.length, own.notes.length, own.sleeps.length], [1, 1, 1, 1]);
+  assert.equal(own.sleeps[0].fields.ended_at - own.sleeps[0].fields.started_at, 90 * 60_000, 'the edited times moved too');
+  const left = (await backend(`/v1/organizations/${org.id}/sync_export`)).tables;
+  assert.equal(Object.values(left).flat().length, 0, JSON.stringify(left));
+});
+
 test('two tabs of one browser: one outbox, each entry on the server once, each tab shows the other\'s entries', async () => {
   const { context, page } = await openApp();
   const email = freshEmail('tabs');

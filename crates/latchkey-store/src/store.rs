@@ -334,6 +334,8 @@ pub trait OrganizationStore: Send + Sync {
         offset: i64,
     ) -> Result<(Vec<OrgInvitationRow>, i64)>;
     async fn pending_org_invitations_for(&self, email: &str) -> Result<Vec<OrgInvitationRow>>;
+    /// The invitation whose link carries the secret with this digest, whatever its status.
+    async fn org_invitation_by_token_digest(&self, digest: &str) -> Result<Option<OrgInvitationRow>>;
     /// In one transaction: marks a pending invitation accepted and adds its membership (unless
     /// the user is a member already). False if the invitation was no longer pending;
     /// `Conflict("membership_limit")` (and nothing written) if the organization is full.

@@ -11,6 +11,7 @@ mod email_link;
 mod factor_two;
 mod form;
 pub(crate) mod html;
+mod invitation_link;
 mod oauth;
 mod org;
 mod passkeys;
@@ -66,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .merge(setup_task::routes())
         .merge(email_link::routes())
         .merge(passkeys::routes())
+        .merge(invitation_link::routes())
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -321,12 +323,26 @@ fn sign_up_sub(state: &AppState) -> &'static str {
     }
 }
 
-async fn sign_up_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
+async fn sign_up_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+    caller: Caller,
+) -> Response {
     let (csrf, cookies) = csrf_token(&state, &headers);
     let redirect_url = safe_redirect(&state, q.redirect_url.as_deref());
-    Page::new("Create your account", sign_up_sub(&state))
-        .body(sign_up_form(&state, &csrf, redirect_url.as_deref(), &HashMap::new()))
-        .into_response(StatusCode::OK, &cookies)
+    // An organization invitation's link: someone signed in may join with their account.
+    let ticket = q.ticket.as_deref().filter(|t| !t.is_empty() && t.len() <= 256);
+    if let Some(ticket) = ticket {
+        if let Some(page) = invitation_link::landing(&state, &caller, &csrf, ticket, &cookies).await {
+            return page;
+        }
+    }
+    let mut form = sign_up_form(&state, &csrf, redirect_url.as_deref(), &HashMap::new());
+    if let Some(ticket) = ticket {
+        form.push_str(&invitation_link::sign_in_instead(ticket));
+    }
+    Page::new("Create your account", sign_up_sub(&state)).body(form).into_response(StatusCode::OK, &cookies)
 }
 
 async fn sign_up_submit(Query(q): Query<PageQuery>, form: PageForm) -> Response {

@@ -120,7 +120,7 @@ impl OrgService {
             &email,
             &format!("You are invited to join {} on {app}", org.name),
             format!(
-                "You have been invited to join {} on {app}.\n\nSign up with this address to join, or sign in and accept the invitation:\n{url}\n\nThe invitation expires in {days} days.\n",
+                "You have been invited to join {} on {app}.\n\nSign up with this address to join; if you already have an account (with this address or another), sign in and open the link to join with it:\n{url}\n\nThe invitation expires in {days} days.\n",
                 org.name
             ),
         );
@@ -238,6 +238,38 @@ impl OrgService {
             .find(|i| i.id == invitation_id)
             .ok_or_else(|| ServiceError::not_found("Organization invitation"))?;
         self.accept(&inv, user_id).await
+    }
+
+    /// The live invitation an invitation link (`__clerk_ticket`) carries, with its
+    /// organization, to show before accepting. docs/SECURITY.md, "Organizations".
+    pub async fn invitation_for_link(&self, ticket: &str) -> Result<(OrgInvitationRow, OrganizationRow)> {
+        let invalid = || {
+            ServiceError::unprocessable("ticket_invalid", "This invitation link is invalid or has expired.")
+                .long("The invitation is unknown, already accepted, revoked or expired. Ask for a new invitation.")
+                .param("ticket")
+        };
+        if ticket.is_empty() || ticket.len() > 256 {
+            return Err(invalid());
+        }
+        let inv = self.store.org_invitation_by_token_digest(&secret_digest(ticket)).await?.ok_or_else(invalid)?;
+        if self.org_invitation_status(&inv) != "pending" {
+            return Err(invalid());
+        }
+        let org = self.organization(&inv.organization_id).await?;
+        Ok((inv, org))
+    }
+
+    /// Accepts the invitation a link carries for the signed-in user, whatever address they
+    /// signed in with: the link was mailed to the invited address, so holding it is the proof
+    /// a sign-up with it would give. Valid once (the store moves it out of `pending` once).
+    pub async fn accept_invitation_link(
+        &self,
+        who: &SignedIn,
+        ticket: &str,
+    ) -> Result<(OrganizationRow, MembershipRow)> {
+        let (inv, org) = self.invitation_for_link(ticket).await?;
+        let membership = self.accept(&inv, who.user_id()).await?;
+        Ok((org, membership))
     }
 
     async fn accept(&self, inv: &OrgInvitationRow, user_id: &str) -> Result<MembershipRow> {

@@ -126,6 +126,8 @@ pub async fn organizations(store: &dyn Store) {
     };
     store.insert_org_invitation(&inv).await.unwrap();
     assert_eq!(store.pending_org_invitations_for(&inv.email).await.unwrap(), vec![inv.clone()]);
+    assert_eq!(store.org_invitation_by_token_digest(&inv.token_digest).await.unwrap(), Some(inv.clone()));
+    assert_eq!(store.org_invitation_by_token_digest("no-such-digest").await.unwrap(), None);
     let counts = store.org_counts(std::slice::from_ref(&o.id), 5_000).await.unwrap();
     assert_eq!(counts, vec![(o.id.clone(), OrgCounts { members: 2, pending_invitations: 1 })]);
     let after_expiry = store.org_counts(std::slice::from_ref(&o.id), 9_000).await.unwrap();

@@ -272,6 +272,10 @@ impl<D: SqlDriver> OrganizationStore for SqlStore<D> {
         self.find_all("email = $1 AND status = 'pending' ORDER BY created_at, id", &[email.into()]).await
     }
 
+    async fn org_invitation_by_token_digest(&self, digest: &str) -> Result<Option<OrgInvitationRow>> {
+        self.find("token_digest = $1", &[digest.into()]).await
+    }
+
     async fn accept_org_invitation(
         &self,
         invitation: &OrgInvitationRow,

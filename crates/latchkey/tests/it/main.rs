@@ -14,6 +14,7 @@ mod flows;
 mod guard;
 mod hardening;
 mod hardening_two;
+mod invitation_links;
 mod keys;
 mod oauth;
 mod oauth_accounts;

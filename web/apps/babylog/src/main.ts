@@ -10,26 +10,11 @@ import {
   type EmailLinkResult,
   type RedirectResult,
   type SocialProvider,
-  type SyncRecord,
   type SyncStatus,
 } from 'latchkey-js';
-
-const TABLES = ['babies', 'feeds', 'sleeps', 'diapers', 'notes'] as const;
-type Kind = 'feeds' | 'sleeps' | 'diapers' | 'notes';
-
-interface Baby extends SyncRecord { name: string; created_at?: number }
-interface Entry extends SyncRecord {
-  baby_id?: string;
-  kind?: string;
-  side?: string;
-  started_at?: number;
-  ended_at?: number | null;
-  amount_ml?: number;
-  food?: string;
-  note?: string;
-  at?: number;
-  text?: string;
-}
+import { $, KINDS, TABLES, clock, duration, el, newId, startOfToday, stopwatch, type Baby, type Entry, type Item, type Kind } from './dom.js';
+import { edit, wireUndo } from './edit.js';
+import { renderMove, wireMove } from './move.js';
 
 // Tests (and the curious) can hold writes back longer than the default burst window.
 const delayOverride = Number(localStorage.getItem('babylog:syncDelayMs'));
@@ -40,24 +25,6 @@ const sync = new SyncEngine({
   dbName: 'babylog',
   writeDelayMs: Number.isFinite(delayOverride) && delayOverride > 0 ? delayOverride : undefined,
 });
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-const el = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...kids: (Node | string)[]) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...kids);
-  return node;
-};
-const newId = (prefix: string) => `${prefix}_${crypto.randomUUID().replace(/-/g, '')}`;
-const startOfToday = () => new Date(new Date().setHours(0, 0, 0, 0)).getTime();
-const clock = (ms: number) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-const duration = (ms: number) => {
-  const mins = Math.max(0, Math.round(ms / 60_000));
-  return mins < 60 ? `${mins} min` : `${Math.floor(mins / 60)} h ${mins % 60} min`;
-};
-const stopwatch = (ms: number) => {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-};
 
 let babyId: string | null = localStorage.getItem('babylog:baby');
 let status: SyncStatus = sync.currentStatus;
@@ -357,6 +324,7 @@ function renderFamily(): void {
     : 'Create a family to share babies with your partner; they join by the invitation we email them.';
   // New babies go to the family once there is one; entries follow their baby.
   sync.setSpace(fam?.id ?? 'me');
+  void render(); // the move button depends on the family
 }
 
 $('create-family').addEventListener('submit', async (event) => {
@@ -415,7 +383,9 @@ async function renderBabies(): Promise<Baby | null> {
     }),
   );
   if (list.length === 0) box.replaceChildren(el('p', { className: 'empty' }, 'Add your baby to start logging.'));
-  return list.find((b) => b.id === babyId) ?? null;
+  const chosen = list.find((b) => b.id === babyId) ?? null;
+  renderMove(chosen, auth.isSignedIn ? family() : null);
+  return chosen;
 }
 
 $('add-baby').addEventListener('submit', async (event) => {
@@ -482,11 +452,9 @@ $('note').addEventListener('submit', async (event) => {
 
 // ---- today ------------------------------------------------------------------------------
 
-interface Item { table: Kind; entry: Entry; at: number }
-
 async function entriesOf(baby: string): Promise<Item[]> {
   const items: Item[] = [];
-  for (const table of ['feeds', 'sleeps', 'diapers', 'notes'] as const) {
+  for (const table of KINDS) {
     const rows = await sync.table<Entry>(table).filter((r) => r.baby_id === baby).toArray();
     for (const entry of rows) items.push({ table, entry, at: entry.started_at ?? entry.at ?? 0 });
   }
@@ -545,7 +513,7 @@ async function renderToday(baby: Baby | null): Promise<void> {
       button.dataset.id = item.entry.id;
       button.dataset.table = item.table;
       button.setAttribute('aria-label', `Edit ${describeEntry(item)} at ${clock(item.at)}`);
-      button.addEventListener('click', () => edit(item));
+      button.addEventListener('click', () => edit(sync, item, render));
       const note = item.table !== 'notes' && item.entry.note ? el('p', { className: 'empty' }, item.entry.note) : '';
       return el('li', {}, button, note);
     }),
@@ -565,71 +533,6 @@ async function renderTimers(): Promise<void> {
     b.textContent = on ? `Stop ${label.toLowerCase()}` : label;
     b.setAttribute('aria-pressed', String(on));
   });
-}
-
-// ---- editing: only the fields the user changed are written ------------------------------
-
-const EDITABLE: Record<Kind, { name: string; label: string; type: 'text' | 'number' | 'select'; values?: string[] }[]> = {
-  feeds: [
-    { name: 'amount_ml', label: 'Amount (ml)', type: 'number' },
-    { name: 'side', label: 'Side', type: 'select', values: ['left', 'right', 'both'] },
-    { name: 'food', label: 'Food', type: 'text' },
-    { name: 'note', label: 'Note', type: 'text' },
-  ],
-  sleeps: [{ name: 'note', label: 'Note', type: 'text' }],
-  diapers: [
-    { name: 'kind', label: 'Kind', type: 'select', values: ['wet', 'dirty', 'mixed', 'dry'] },
-    { name: 'note', label: 'Note', type: 'text' },
-  ],
-  notes: [{ name: 'text', label: 'Text', type: 'text' }],
-};
-
-function edit(item: Item): void {
-  const dialog = $<HTMLDialogElement>('edit');
-  const fields = EDITABLE[item.table].filter((f) => {
-    if (item.table !== 'feeds') return true;
-    if (f.name === 'amount_ml') return item.entry.kind === 'bottle';
-    if (f.name === 'side') return item.entry.kind === 'breast';
-    if (f.name === 'food') return item.entry.kind === 'solids';
-    return true;
-  });
-  $('edit-fields').replaceChildren(
-    ...fields.map((f) => {
-      const id = `edit-${f.name}`;
-      const value = item.entry[f.name as keyof Entry];
-      let input: HTMLElement;
-      if (f.type === 'select') {
-        const select = document.createElement('select');
-        for (const v of f.values ?? []) select.append(new Option(v, v, false, v === value));
-        input = select;
-      } else {
-        const text = document.createElement('input');
-        text.type = f.type;
-        text.value = value === undefined || value === null ? '' : String(value);
-        input = text;
-      }
-      input.id = id;
-      input.setAttribute('name', f.name);
-      return el('p', { className: 'inline' }, el('label', { htmlFor: id }, f.label), input);
-    }),
-  );
-  dialog.onclose = async () => {
-    if (dialog.returnValue === 'delete') await sync.delete(item.table, item.entry.id);
-    if (dialog.returnValue === 'save') {
-      const changed: Record<string, unknown> = {};
-      for (const f of fields) {
-        const input = document.getElementById(`edit-${f.name}`) as HTMLInputElement | HTMLSelectElement;
-        const before = item.entry[f.name as keyof Entry];
-        const raw = input.value.trim();
-        const after = f.type === 'number' ? (raw === '' ? undefined : Math.round(Number(raw))) : raw;
-        if (after !== undefined && after !== (before ?? '')) changed[f.name] = after;
-      }
-      if (Object.keys(changed).length > 0) await sync.put(item.table, item.entry.id, changed);
-    }
-    await render();
-  };
-  dialog.returnValue = '';
-  dialog.showModal();
 }
 
 // ---- rejected operations stay visible with the server's reason ---------------------------
@@ -681,6 +584,8 @@ async function main(): Promise<void> {
   });
   auth.onChange(renderAccount);
   renderAccount();
+  wireUndo(sync, render);
+  wireMove(sync, render);
   await render();
   setInterval(() => void renderTimers(), 1000);
   // Offline, or latchkey unreachable: the app works on; the engine says so and retries.
