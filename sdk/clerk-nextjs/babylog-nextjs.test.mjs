@@ -11,6 +11,7 @@ import { chromium } from 'playwright-core';
 import { freePort, startLatchkey } from '../clerk-backend/latchkey.mjs';
 import { CHROMIUM, recordWire } from '../clerk-js/browser.mjs';
 import { copyClerkBundles, nextEnvironment, root, runNext } from './next-app.mjs';
+import { seedHistory } from '../../web/tests/history.mjs';
 
 const appDir = resolve(root, 'examples/babylog-nextjs');
 const artifacts = resolve(root, 'target/artifacts/babylog-nextjs');
@@ -163,6 +164,8 @@ test('1. signed out: an entry is kept in IndexedDB, and the app opens offline wi
   // The service worker is installed (its install cached the shell) and controls the page.
   await page.evaluate(() => navigator.serviceWorker.ready);
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  // ...and has cached what the page loaded before it took control (Clerk's UI chunks).
+  await page.waitForSelector('body[data-offline-ready=true]', { state: 'attached', timeout: 30_000 });
   await context.setOffline(true);
   try {
     const probe = await page.evaluate(() => fetch('/api/items').then(() => 'online', () => 'offline'));
@@ -372,6 +375,54 @@ test('7. an entry\'s times edited, a delete undone, a baby moved out of the fami
   assert.deepEqual((await stored(alan, 'babies')).map((b) => [b.name, b.space]), [['Ben', family.id]]);
   assert.equal((await stored(alan, 'feeds')).find((f) => f.id === feed).ended_at, expected[1], 'the edited times moved too');
   assert.equal(await grace.isHidden('#move-error'), true);
+});
+
+test('8. a session token that expired while offline: the entry written meanwhile syncs once back online', async () => {
+  const grace = devices['grace-phone'];
+  const alan = devices['alan-phone'].page;
+  await bannerIs(grace.page, null);
+  await grace.context.setOffline(true);
+  try {
+    await addEntry(grace.page, 'written offline, synced later');
+    await bannerIs(grace.page, 'Offline mode — changes saved locally');
+    // Session tokens live 60 s: wait until the one Clerk holds has expired (the scenario
+    // itself, read from the token, not a guess at the machine).
+    const exp = await grace.page.evaluate(() => {
+      const payload = window.Clerk.session.lastActiveToken.getRawString().split('.')[1];
+      return JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))).exp;
+    });
+    assert.ok(exp > Date.now() / 1000, 'a live token when going offline');
+    await grace.page.waitForFunction((exp) => Date.now() / 1000 > exp + 1, exp, { timeout: 90_000, polling: 500 });
+  } finally {
+    await grace.context.setOffline(false);
+  }
+  await bannerIs(grace.page, null, 60_000);
+  await entry(alan, 'written offline, synced later');
+  assert.equal(await grace.page.evaluate(() => window.babylog.pendingCount()), 0);
+});
+
+test('9. years of history: a fresh browser gets it all and the list shows a page at a time', async () => {
+  const email = 'years@example.com';
+  const { total } = await seedHistory(latchkey, { email, password: PASSWORD, entries: 3000, days: 100 });
+  const { page } = await device('years');
+  await signIn(page, email);
+  await page.waitForFunction((total) => new Promise((ok) => {
+    indexedDB.open('babylog-nextjs').onsuccess = (e) => {
+      const db = e.target.result;
+      const names = ['babies', 'feeds', 'sleeps', 'diapers', 'notes'];
+      const tx = db.transaction(names);
+      let sum = 0;
+      let left = names.length;
+      for (const n of names) tx.objectStore(n).count().onsuccess = (c) => { sum += c.target.result; if (--left === 0) ok(sum === total); };
+    };
+  }), total, { timeout: 120_000, polling: 250 });
+  await page.waitForFunction(() => document.querySelectorAll('#entries li').length === 50, null, { timeout: 30_000 });
+  await page.click('#more');
+  await page.waitForFunction(() => document.querySelectorAll('#entries li').length === 100, null, { timeout: 30_000 });
+  const elements = await page.evaluate(() => document.getElementsByTagName('*').length);
+  assert.ok(elements < 2_000, `${elements} elements for a history of ${total} records`);
+  const shown = await page.$$eval('#entries li .text', (t) => t.map((x) => x.textContent));
+  assert.ok(shown.includes('note 2999'), 'the newest first');
 });
 
 test('the five banners were shown', async () => {

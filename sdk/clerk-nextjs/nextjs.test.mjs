@@ -6,14 +6,14 @@
 // check through clerk-js). Only environment variables point it at latchkey, plus
 // `frontendApiProxy: { enabled: true }`.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort, startLatchkey, mailbox } from '../clerk-backend/latchkey.mjs';
 import { launchBrowser, recordWire } from '../clerk-js/browser.mjs';
+import { copyClerkBundles, nextEnvironment, root, runNext } from './next-app.mjs';
 
-const root = resolve(import.meta.dirname, '../..');
 const appDir = resolve(root, 'examples/nextjs-clerk');
 const artifacts = resolve(root, 'target/artifacts/clerk-nextjs');
 mkdirSync(artifacts, { recursive: true });
@@ -28,53 +28,6 @@ permissions = ["org:invoices:create"]
 
 let latchkey, next, browser, page, wire, origin;
 const problems = [];
-
-function run(args, env, { until, timeoutMs }) {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [resolve(root, 'node_modules/next/dist/bin/next'), ...args], {
-      cwd: appDir,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      fail(new Error(`next ${args[0]} took over ${timeoutMs} ms:\n${out}`));
-    }, timeoutMs);
-    const onData = (d) => {
-      out += d;
-      if (until && until.test(out)) {
-        clearTimeout(timer);
-        ok({ child, out: () => out });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (!until && code === 0) ok({ child, out: () => out });
-      else if (code !== 0 || until) fail(new Error(`next ${args[0]} exited with ${code}:\n${out}`));
-    });
-  });
-}
-
-// The app as a developer would configure it for latchkey: environment variables only.
-function environment(port) {
-  return {
-    NEXT_TELEMETRY_DISABLED: '1',
-    NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY: latchkey.publishableKey,
-    CLERK_SECRET_KEY: latchkey.secretKey,
-    CLERK_API_URL: latchkey.url,
-    CLERK_FAPI_URL: latchkey.url,
-    NEXT_PUBLIC_CLERK_PROXY_URL: '/__clerk',
-    NEXT_PUBLIC_CLERK_JS_URL: '/clerk-js/clerk.browser.js',
-    NEXT_PUBLIC_CLERK_UI_URL: '/clerk-ui/ui.browser.js',
-    NEXT_PUBLIC_CLERK_TELEMETRY_DISABLED: '1',
-    NEXT_PUBLIC_CLERK_SIGN_IN_URL: '/sign-in',
-    NEXT_PUBLIC_CLERK_SIGN_UP_URL: '/sign-up',
-    PORT: String(port),
-  };
-}
 
 const decode = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
 // A call of the app's API from the page, with the browser's cookies or without any.
@@ -97,18 +50,14 @@ const call = (method, path, { body, signedOut = false } = {}) =>
 
 before(async () => {
   latchkey = await startLatchkey({ config: CONFIG });
-  // Self-hosted bundles (NEXT_PUBLIC_CLERK_JS_URL / _UI_URL), copied from the pinned packages.
-  for (const [pkg, dir] of [['@clerk/clerk-js', 'clerk-js'], ['@clerk/ui', 'clerk-ui']]) {
-    rmSync(resolve(appDir, 'public', dir), { recursive: true, force: true });
-    cpSync(resolve(root, 'node_modules', pkg, 'dist'), resolve(appDir, 'public', dir), { recursive: true });
-  }
+  copyClerkBundles(appDir);
   const port = await freePort();
   // `next start -H 127.0.0.1` makes Next's own internal requests to localhost fail; /etc/hosts
   // maps localhost to 127.0.0.1 only, so the app listens on loopback either way.
   origin = `http://localhost:${port}`;
-  const env = environment(port);
-  await run(['build'], env, { timeoutMs: 600_000 });
-  next = (await run(['start', '-H', 'localhost', '-p', String(port)], env, { until: /Ready|started server/i, timeoutMs: 60_000 })).child;
+  const env = nextEnvironment(latchkey, port);
+  await runNext(appDir, ['build'], env, { timeoutMs: 600_000 });
+  next = (await runNext(appDir, ['start', '-H', 'localhost', '-p', String(port)], env, { until: /Ready|started server/i, timeoutMs: 60_000 })).child;
   browser = await launchBrowser();
   page = await browser.context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from '../../sdk/clerk-js/browser.mjs';
 import { startLatchkey, mailbox } from '../../sdk/clerk-backend/latchkey.mjs';
+import { localRecordCount, seedHistory } from './history.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const ARTIFACTS = resolve(import.meta.dirname, '../../target/artifacts/babylog');
@@ -503,6 +504,35 @@ test('a partner signed in with another address joins by the invitation link; a b
   assert.equal(own.sleeps[0].fields.ended_at - own.sleeps[0].fields.started_at, 90 * 60_000, 'the edited times moved too');
   const left = (await backend(`/v1/organizations/${org.id}/sync_export`)).tables;
   assert.equal(Object.values(left).flat().length, 0, JSON.stringify(left));
+});
+
+test('three years of a family\'s history (30,000 entries) reach a fresh browser; the timeline shows a day at a time', async () => {
+  const email = freshEmail('years');
+  const { total, perDayOf } = await seedHistory(lk, { email, password: PASSWORD, entries: 30_000, days: 3 * 365 });
+  const { page } = await openApp();
+  await signIn(page, email);
+  await until('the whole history in IndexedDB', async () => (await localRecordCount(page)) === total, 120_000);
+  await upToDate(page);
+  await page.locator('#family-status', { hasText: 'Years family' }).waitFor();
+  await page.locator('#today-title', { hasText: 'Today · Ada' }).waitFor();
+  const items = () => page.$$eval('#timeline li', (l) => l.length);
+  assert.equal(await items(), perDayOf(0), 'today\'s entries, not the history');
+  assert.ok(perDayOf(0) > 20 && perDayOf(0) < 40, `${perDayOf(0)}`);
+  assert.equal(await page.isDisabled('#day-next'), true, 'no later day than today');
+
+  // "Earlier" steps one day back; "Today" comes home.
+  await page.click('#day-prev');
+  await page.waitForFunction(() => !document.getElementById('today-title').textContent.startsWith('Today'));
+  await until('the previous day drawn', async () => (await items()) === perDayOf(1));
+  await page.click('#day-prev');
+  await until('the day before drawn', async () => (await items()) === perDayOf(2));
+  assert.equal(await page.isDisabled('#day-next'), false);
+  await page.click('#day-today');
+  await page.locator('#today-title', { hasText: 'Today · Ada' }).waitFor();
+  assert.equal(await items(), perDayOf(0));
+  const elements = await page.evaluate(() => document.getElementsByTagName('*').length);
+  assert.ok(elements < 1_000, `the page holds ${elements} elements, not one per entry`);
+  await page.screenshot({ path: join(ARTIFACTS, 'history.png'), fullPage: true });
 });
 
 test('two tabs of one browser: one outbox, each entry on the server once, each tab shows the other\'s entries', async () => {

@@ -5,8 +5,10 @@
 import { useAuth } from '@clerk/nextjs';
 import { useEffect, useRef, useState } from 'react';
 import { SyncEngine, bannerText, createTokenSource } from 'latchkey-js';
-import { KINDS, TABLES, entriesOf, fieldsFor, newId, textField, when } from './entries';
+import { INDEXES, KINDS, TABLES, entriesOf, fieldsFor, latestEntries, newId, textField, when } from './entries';
 import Entry from './entry';
+
+const PAGE = 50;
 
 export default function BabyLog() {
   const { isLoaded, userId, orgId, getToken } = useAuth();
@@ -20,17 +22,20 @@ export default function BabyLog() {
   const [deleted, setDeleted] = useState(null);
   const [moveError, setMoveError] = useState(null);
   const chosen = useRef(null);
+  const shown = useRef(PAGE);
+  const [more, setMore] = useState(false);
 
   const refresh = async () => {
     const sync = engine.current;
     if (!sync) return;
     const all = (await sync.table('babies').toArray()).sort((a, b) => (a.created_at ?? 0) - (b.created_at ?? 0));
     const pick = all.find((b) => b.id === chosen.current) ?? all[0] ?? null;
-    const rows = [];
-    if (pick) for (const { table, id } of await entriesOf(sync, pick.id)) rows.push({ ...(await sync.table(table).get(id)), table });
+    // One page of the history (PAGE more per "Show more"), newest first.
+    const rows = pick ? await latestEntries(sync, pick.id, shown.current + 1) : [];
     setBabies(all);
     setBabyId(pick?.id ?? null);
-    setEntries(rows.sort((a, b) => when(b) - when(a)));
+    setMore(rows.length > shown.current);
+    setEntries(rows.slice(0, shown.current));
     setRejected(await sync.rejected());
   };
 
@@ -38,7 +43,7 @@ export default function BabyLog() {
   useEffect(() => {
     chosen.current = localStorage.getItem('babylog:baby');
     source.current = createTokenSource();
-    const sync = new SyncEngine({ auth: source.current, url: '/__clerk', tables: TABLES, dbName: 'babylog-nextjs' });
+    const sync = new SyncEngine({ auth: source.current, url: '/__clerk', tables: TABLES, dbName: 'babylog-nextjs', indexes: INDEXES, indexVersion: 1 });
     engine.current = sync;
     window.babylog = sync; // for the test and the curious
     const off = sync.onStatus((s) => {
@@ -48,7 +53,7 @@ export default function BabyLog() {
     setStatus(sync.currentStatus);
     sync.start();
     void refresh().then(() => (document.body.dataset.ready = 'true'));
-    if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => undefined);
+    if ('serviceWorker' in navigator) offlineReady();
     return () => off?.();
   }, []);
 
@@ -62,6 +67,7 @@ export default function BabyLog() {
 
   const choose = (id) => {
     chosen.current = id;
+    shown.current = PAGE;
     localStorage.setItem('babylog:baby', id);
     void refresh();
   };
@@ -165,6 +171,7 @@ export default function BabyLog() {
             row={r} onEdit={edit} onDelete={remove} />
         ))}
       </ul>
+      <button id="more" type="button" hidden={!more} onClick={() => { shown.current += PAGE; void refresh(); }}>Show more</button>
       {/* The last deletion, until undone or replaced: the row as it was, put back whole. */}
       <p id="undo" hidden={!deleted}>
         {deleted && `${KINDS[deleted.table]} deleted. `}
@@ -179,4 +186,14 @@ export default function BabyLog() {
       </ul>
     </main>
   );
+}
+
+// Installs the service worker and, once it controls the page, hands it what the page loaded
+// before that (public/sw.js caches it): then the app reloads offline. `data-offline-ready` says so.
+function offlineReady() {
+  const sw = navigator.serviceWorker;
+  const handOver = () => sw.controller?.postMessage({ type: 'cache', urls: performance.getEntriesByType('resource').map((e) => e.name).concat(location.href) });
+  sw.addEventListener('message', (e) => e.data?.type === 'cached' && (document.body.dataset.offlineReady = 'true'));
+  sw.addEventListener('controllerchange', handOver);
+  sw.register('/sw.js').then(() => sw.controller && handOver(), () => undefined);
 }

@@ -23,6 +23,23 @@ self.addEventListener('activate', (event) => {
   );
 });
 
+// What the page loaded before this worker controlled it (Clerk's lazily loaded UI chunks among
+// it): cached on the page's word, so a reload offline finds every file the page needs. The page
+// is told when that is done (it shows it is ready to work offline).
+self.addEventListener('message', (event) => {
+  if (event.data?.type !== 'cache' || !Array.isArray(event.data.urls)) return;
+  const keys = event.data.urls
+    .map((u) => new URL(u, self.location.origin))
+    .filter((u) => u.origin === self.location.origin && !/^\/(__clerk|api|sign-in)/.test(u.pathname))
+    .map((u) => u.pathname + u.search);
+  event.waitUntil(
+    caches.open(CACHE).then(async (cache) => {
+      await Promise.all(keys.map(async (k) => (await cache.match(k)) ?? cache.add(k).catch(() => undefined)));
+      event.source?.postMessage({ type: 'cached' });
+    }),
+  );
+});
+
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;

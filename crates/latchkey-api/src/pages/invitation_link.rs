@@ -57,7 +57,7 @@ pub(super) async fn landing(
 fn accept_form(csrf: &str, ticket: &str, invited: &str, me: &Signed) -> String {
     let mine = primary_email(&me.user).unwrap_or_else(|| me.user.user.id.clone());
     format!(
-        r#"<p>The invitation went to <strong>{invited}</strong>. You are signed in as <strong>{mine}</strong>; joining adds this account to the organization.</p>
+        r#"<p>The invitation went to <strong>{invited}</strong>. You are signed in as <strong>{mine}</strong>; joining adds this account to the organization. Join only if you expected this invitation.</p>
 <form method="post" action="{ACCEPT}">{csrf}
 <input type="hidden" name="ticket" value="{ticket}">
 <button class="primary" type="submit">Join as {mine}</button>
@@ -76,7 +76,9 @@ fn gone(e: &latchkey_service::ServiceError, cookies: &[String]) -> Response {
     with_retry_after(page.into_response(status_of(e), cookies), e)
 }
 
-/// Joins, makes the organization the session's active one, and shows the account page.
+/// Joins, and shows the account page, where the new organization can be made the active one.
+/// Joining does not switch it: a link from someone else must not redirect where the caller's
+/// new data goes.
 async fn accept(form: PageForm) -> Response {
     let PageForm { state, caller, p, .. } = form;
     let ticket = p.text("ticket").unwrap_or_default();
@@ -84,15 +86,7 @@ async fn accept(form: PageForm) -> Response {
         return sign_in_first(&state, &caller, &link_path(&ticket)).await;
     };
     match state.orgs.accept_invitation_link(&me.who, &ticket).await {
-        Ok((org, _)) => {
-            if let Some(client) = caller.client.as_ref() {
-                // Joining is what the person came for; a failed switch is only noted.
-                if let Err(e) = state.services.touch_session(client, &me.session.id, Some(Some(org.id))).await {
-                    tracing::info!(code = e.code, "joined by invitation link; the organization was not made active");
-                }
-            }
-            redirect("/user?notice=invitation_accepted", &[])
-        }
+        Ok(_) => redirect("/user?notice=invitation_accepted", &[]),
         Err(e) => gone(&e, &[]),
     }
 }

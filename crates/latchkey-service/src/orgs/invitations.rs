@@ -268,6 +268,14 @@ impl OrgService {
         ticket: &str,
     ) -> Result<(OrganizationRow, MembershipRow)> {
         let (inv, org) = self.invitation_for_link(ticket).await?;
+        // A member already: the invitation stays for whoever it was meant for.
+        if self.store.get_membership(&org.id, who.user_id()).await?.is_some() {
+            return Err(ServiceError::unprocessable(
+                "already_a_member_in_organization",
+                "You are already a member of this organization.",
+            )
+            .param("ticket"));
+        }
         let membership = self.accept(&inv, who.user_id()).await?;
         Ok((org, membership))
     }

@@ -65,7 +65,10 @@ both_backends!(a_signed_in_user_joins_by_an_invitation_link_sent_to_another_addr
     assert_eq!(joined.status, StatusCode::SEE_OTHER, "{}", joined.text);
     assert_eq!(joined.headers["location"], "/user?notice=invitation_accepted");
     assert_eq!(memberships(&server, "bob@example.com").await, vec![("The Smiths".to_owned(), "org:member".to_owned())]);
-    assert!(bob.get("/organization").await.text.contains("Members (2)"), "the organization is now the active one");
+    assert!(
+        bob.get("/organization").await.text.contains("No active organization"),
+        "joining does not switch where the caller's new data goes"
+    );
     assert!(server.store.pending_org_invitations_for("bob.work@example.com").await.unwrap().is_empty(), "accepted");
 
     // Once: the link, opened or posted again, says it no longer works.
@@ -75,6 +78,19 @@ both_backends!(a_signed_in_user_joins_by_an_invitation_link_sent_to_another_addr
     let twice =
         bob.post("/user/invitations/accept-link", &[("csrf", csrf_b.as_str()), ("ticket", ticket.as_str())]).await;
     assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A member already cannot use up an invitation meant for someone else.
+    let spare = invite(&server, &ada, &csrf, "ada.other@example.com").await;
+    let spare_ticket = spare.split("__clerk_ticket=").nth(1).unwrap().to_owned();
+    let own =
+        ada.post("/user/invitations/accept-link", &[("csrf", csrf.as_str()), ("ticket", spare_ticket.as_str())]).await;
+    assert_eq!(own.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(own.text.contains("already a member"), "{}", own.text);
+    assert_eq!(
+        server.store.pending_org_invitations_for("ada.other@example.com").await.unwrap().len(),
+        1,
+        "still pending"
+    );
 
     // A revoked invitation's link and a made-up one: the same words, nobody joins.
     let carol = server.browser();

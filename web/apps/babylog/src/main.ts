@@ -12,9 +12,11 @@ import {
   type SocialProvider,
   type SyncStatus,
 } from 'latchkey-js';
-import { $, KINDS, TABLES, clock, duration, el, newId, startOfToday, stopwatch, type Baby, type Entry, type Item, type Kind } from './dom.js';
-import { edit, wireUndo } from './edit.js';
+import { $, TABLES, el, newId, type Baby, type Kind } from './dom.js';
+import { wireUndo } from './edit.js';
 import { renderMove, wireMove } from './move.js';
+import { INDEXES, INDEX_VERSION, stepDay } from './history.js';
+import { renderTimers, renderToday, runningTimers } from './today.js';
 
 // Tests (and the curious) can hold writes back longer than the default burst window.
 const delayOverride = Number(localStorage.getItem('babylog:syncDelayMs'));
@@ -23,6 +25,8 @@ const sync = new SyncEngine({
   auth,
   tables: [...TABLES],
   dbName: 'babylog',
+  indexes: INDEXES,
+  indexVersion: INDEX_VERSION,
   writeDelayMs: Number.isFinite(delayOverride) && delayOverride > 0 ? delayOverride : undefined,
 });
 
@@ -413,7 +417,7 @@ async function log(table: Kind, fields: Record<string, unknown>): Promise<void> 
 document.querySelectorAll<HTMLButtonElement>('[data-timer]').forEach((button) =>
   button.addEventListener('click', async () => {
     const which = button.dataset.timer!;
-    const running = (await runningTimers()).find((t) => t.which === which);
+    const running = (await runningTimers(sync, babyId)).find((t) => t.which === which);
     if (running) {
       await sync.put(running.table, running.entry.id, { ended_at: Date.now() });
       await render();
@@ -450,91 +454,6 @@ $('note').addEventListener('submit', async (event) => {
   await log('notes', { text, at: Date.now() });
 });
 
-// ---- today ------------------------------------------------------------------------------
-
-async function entriesOf(baby: string): Promise<Item[]> {
-  const items: Item[] = [];
-  for (const table of KINDS) {
-    const rows = await sync.table<Entry>(table).filter((r) => r.baby_id === baby).toArray();
-    for (const entry of rows) items.push({ table, entry, at: entry.started_at ?? entry.at ?? 0 });
-  }
-  return items.sort((a, b) => b.at - a.at);
-}
-
-async function runningTimers(): Promise<{ which: string; table: Kind; entry: Entry }[]> {
-  if (!babyId) return [];
-  return (await entriesOf(babyId))
-    .filter(({ table, entry }) => (table === 'sleeps' || entry.kind === 'breast') && entry.started_at && !entry.ended_at)
-    .map(({ table, entry }) => ({ which: table === 'sleeps' ? 'sleep' : `breast-${entry.side}`, table, entry }));
-}
-
-function describeEntry({ table, entry }: Item): string {
-  const until = entry.ended_at ? ` · ${duration(entry.ended_at - (entry.started_at ?? 0))}` : entry.started_at ? ' · running' : '';
-  if (table === 'feeds' && entry.kind === 'bottle') return `Bottle · ${entry.amount_ml} ml`;
-  if (table === 'feeds' && entry.kind === 'solids') return `Solids · ${entry.food}`;
-  if (table === 'feeds') return `Breast (${entry.side})${until}`;
-  if (table === 'sleeps') return `Sleep${until}`;
-  if (table === 'diapers') return `Diaper · ${entry.kind}`;
-  return `Note · ${entry.text}`;
-}
-
-async function renderToday(baby: Baby | null): Promise<void> {
-  $('log').hidden = baby === null;
-  $('today').hidden = baby === null;
-  if (!baby) return;
-  $('today-title').textContent = `Today · ${baby.name}`;
-  const today = (await entriesOf(baby.id)).filter((i) => i.at >= startOfToday());
-  const feeds = today.filter((i) => i.table === 'feeds');
-  const ml = feeds.reduce((sum, i) => sum + (i.entry.kind === 'bottle' ? Number(i.entry.amount_ml ?? 0) : 0), 0);
-  const slept = today
-    .filter((i) => i.table === 'sleeps')
-    .reduce((sum, i) => sum + ((i.entry.ended_at ?? Date.now()) - (i.entry.started_at ?? 0)), 0);
-  const totals: [string, string, string][] = [
-    ['feeds', 'Feeds', String(feeds.length)],
-    ['bottle', 'Bottle', `${ml} ml`],
-    ['sleep', 'Sleep', duration(slept)],
-    ['diapers', 'Diapers', String(today.filter((i) => i.table === 'diapers').length)],
-  ];
-  $('totals').replaceChildren(
-    ...totals.map(([key, label, value]) => {
-      const dd = el('dd', {}, value);
-      dd.dataset.total = key;
-      return el('div', {}, el('dt', {}, label), dd);
-    }),
-  );
-  const timeline = $('timeline');
-  if (today.length === 0) {
-    timeline.replaceChildren(el('li', { className: 'empty' }, 'Nothing logged today yet.'));
-    return;
-  }
-  timeline.replaceChildren(
-    ...today.map((item) => {
-      const button = el('button', { type: 'button' }, el('span', {}, describeEntry(item)), el('time', { dateTime: new Date(item.at).toISOString() }, clock(item.at)));
-      button.dataset.id = item.entry.id;
-      button.dataset.table = item.table;
-      button.setAttribute('aria-label', `Edit ${describeEntry(item)} at ${clock(item.at)}`);
-      button.addEventListener('click', () => edit(sync, item, render));
-      const note = item.table !== 'notes' && item.entry.note ? el('p', { className: 'empty' }, item.entry.note) : '';
-      return el('li', {}, button, note);
-    }),
-  );
-}
-
-async function renderTimers(): Promise<void> {
-  const timers = await runningTimers();
-  $('timers').replaceChildren(
-    ...timers.map((t) =>
-      el('div', { className: 'timer' }, el('span', {}, t.which === 'sleep' ? 'Sleeping' : `Feeding (${t.entry.side})`), el('strong', {}, stopwatch(Date.now() - (t.entry.started_at ?? 0)))),
-    ),
-  );
-  document.querySelectorAll<HTMLButtonElement>('[data-timer]').forEach((b) => {
-    const on = timers.some((t) => t.which === b.dataset.timer);
-    const label = b.dataset.timer === 'sleep' ? 'Sleep' : `Breast · ${b.dataset.timer === 'breast-left' ? 'left' : 'right'}`;
-    b.textContent = on ? `Stop ${label.toLowerCase()}` : label;
-    b.setAttribute('aria-pressed', String(on));
-  });
-}
-
 // ---- rejected operations stay visible with the server's reason ---------------------------
 
 async function renderRejected(): Promise<void> {
@@ -564,8 +483,8 @@ let queued: Promise<void> | null = null;
 function render(): Promise<void> {
   if (!rendering) {
     rendering = (async () => {
-      await renderToday(await renderBabies());
-      await renderTimers();
+      await renderToday(sync, await renderBabies(), render);
+      await renderTimers(sync, babyId);
     })().finally(() => (rendering = null));
     return rendering;
   }
@@ -586,8 +505,14 @@ async function main(): Promise<void> {
   renderAccount();
   wireUndo(sync, render);
   wireMove(sync, render);
+  for (const [id, step] of [['day-prev', -1], ['day-next', 1], ['day-today', 0]] as const) {
+    $(id).addEventListener('click', () => {
+      stepDay(step);
+      void render();
+    });
+  }
   await render();
-  setInterval(() => void renderTimers(), 1000);
+  setInterval(() => void renderTimers(sync, babyId), 1000);
   // Offline, or latchkey unreachable: the app works on; the engine says so and retries.
   const load = () =>
     auth.load().then(

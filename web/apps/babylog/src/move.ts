@@ -3,7 +3,8 @@
 // record, in one local transaction). The partner sees the baby come or go at their next pull.
 
 import type { Organization, SyncEngine } from 'latchkey-js';
-import { $, KINDS, type Baby } from './dom.js';
+import { $, type Baby } from './dom.js';
+import { allEntries } from './history.js';
 
 let target: { baby: Baby; space: string } | null = null;
 
@@ -22,10 +23,7 @@ export function wireMove(sync: SyncEngine, render: () => Promise<void>): void {
   $('move-baby').addEventListener('click', async () => {
     const t = target;
     if (!t) return;
-    const records = [{ table: 'babies', id: t.baby.id }];
-    for (const table of KINDS) {
-      for (const r of await sync.table(table).filter((r) => r.baby_id === t.baby.id).toArray()) records.push({ table, id: r.id });
-    }
+    const records = [{ table: 'babies', id: t.baby.id }, ...(await allEntries(sync, t.baby.id)).map((i) => ({ table: i.table, id: i.entry.id }))];
     try {
       const moved = await sync.move(records, t.space);
       $('move-message').textContent = `${t.baby.name} moved, with ${moved - 1} ${moved === 2 ? 'entry' : 'entries'}.`;

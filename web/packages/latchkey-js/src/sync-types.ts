@@ -31,6 +31,11 @@ export interface OutboxOp {
   action: 'put' | 'delete';
   fields?: Record<string, unknown>;
   hlc: string;
+  /**
+   * A move's put (`SyncEngine.move`): the space the record leaves. Local only, never sent:
+   * the delete there is queued once the server has taken the put.
+   */
+  moveFrom?: string;
 }
 
 export interface RejectedOp extends OutboxOp {
@@ -61,6 +66,15 @@ export interface SyncOptions {
   tables: string[];
   /** The local database's name (one per app and user profile). */
   dbName?: string;
+  /**
+   * Local indexes beyond `id` and `space`, per table, in Dexie's notation (`'started_at'`,
+   * `'[baby_id+started_at]'`), so an app reads a window of a long history (one day, one page)
+   * instead of every record. Give `indexVersion` too, and raise it whenever the indexes change:
+   * IndexedDB adds and drops indexes only in an upgrade.
+   */
+  indexes?: Record<string, string[]>;
+  /** The version of `indexes` (default 1 when there are any); see `indexes`. */
+  indexVersion?: number;
   schemaVersion?: number;
   /** Ops per push (latchkey accepts up to 1,000 by default: `[sync] max_ops_per_push`). */
   batchSize?: number;
@@ -77,7 +91,8 @@ export interface PushResult {
   seq: number;
   op_id: string;
   status: 'applied' | 'duplicate' | 'superseded' | 'rejected';
-  winning?: Record<string, unknown>;
+  /** What beat the op: the record deleted, or the current values of the fields it lost. */
+  winning?: { deleted: boolean; fields?: Record<string, unknown> };
   reason?: { code: string; message: string };
 }
 

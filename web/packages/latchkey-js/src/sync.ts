@@ -7,12 +7,15 @@
 import { Dexie, type Table } from 'dexie';
 import { Auth } from './auth.js';
 import { LatchkeyError } from './fapi.js';
+import { applyPage, spacesOfRecords } from './pull.js';
 import type { TokenSource } from './token-source.js';
 import type { Meta, OutboxOp, PullPage, PushResult, RejectedOp, SyncOptions, SyncRecord, SyncState, SyncStatus } from './sync-types.js';
 
 export type { OutboxOp, RejectedOp, SyncOptions, SyncRecord, SyncState, SyncStatus } from './sync-types.js';
 
 const MAX_BACKOFF_MS = 30_000;
+/** Records asked for per pull page (latchkey allows up to 10,000). */
+const PULL_PAGE = 1000;
 
 /** Thrown by a sync attempt that should be retried later (network, 5xx, 429). */
 class RetryLater extends Error {}
@@ -55,8 +58,10 @@ export class SyncEngine {
     this.random = options.random ?? Math.random;
     this.db = new Dexie(options.dbName ?? 'latchkey');
     const stores: Record<string, string> = { _outbox: '++key, [table+id]', _meta: 'key', _rejected: '++key' };
-    for (const t of this.tables) stores[t] = 'id, space';
-    this.db.version(1).stores(stores);
+    for (const t of this.tables) stores[t] = ['id', 'space', ...(options.indexes?.[t] ?? [])].join(', ');
+    // Dexie upgrades an older database to the latest declared schema by itself (no data moves).
+    const indexVersion = options.indexVersion ?? (options.indexes ? 1 : 0);
+    this.db.version(1 + indexVersion).stores(stores);
     this.tabs = typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(`latchkey:sync:${this.db.name}`) : null;
     // Another tab wrote or synced: re-read the pending count and let the app re-render.
     this.tabs?.addEventListener('message', () => {
@@ -94,18 +99,16 @@ export class SyncEngine {
 
   /**
    * Moves records to another space (a baby and all its entries from `me` to a family, or
-   * back): one local transaction that, per record, outboxes a delete in its old space and a
-   * put of all its fields in the new one, so the move syncs whole or waits whole. Members of
-   * the old space see the records go, members of the new one see them come; the ids stay.
-   * Refused (nothing changes): a space this device has not yet synced as one of the user's
-   * (the server would take the delete and refuse the put), and records not yet claimed by a
-   * first sign-in, which have no space to leave.
+   * back); the ids stay. Per record, a put of all its fields in the new space is queued, and
+   * only once the server has taken it the delete in the old space (so a refused put, such as
+   * a full or lost space, removes nothing: the row goes back to its space and the refusal is
+   * kept in `rejected()`). Members of the old space see the records go, members of the new one
+   * see them come. Refused at once (nothing changes): a space this device has not synced as
+   * one of the user's, and records not yet claimed by a first sign-in. docs/sync-protocol.md §12.
    */
   async move(records: { table: string; id: string }[], space: string): Promise<number> {
     for (const r of records) if (!this.tables.includes(r.table)) throw new Error(`${r.table} is not a synced table`);
-    const meta = this.db.table<Meta, string>('_meta');
-    const spaces = ((await meta.get('spaces'))?.value as string[] | undefined) ?? [];
-    if (!spaces.includes(space)) throw new Error(`${space} is not a space this device has synced for the user; sync first.`);
+    if (!(await this.knownSpaces()).includes(space)) throw new Error(`${space} is not a space this device has synced for the user; sync first.`);
     const clientId = await this.ensureClientId();
     const outbox = this.db.table<OutboxOp, number>('_outbox');
     const tables = [...new Set(records.map((r) => r.table))].map((t) => this.db.table<SyncRecord, string>(t));
@@ -117,15 +120,20 @@ export class SyncEngine {
         if (!row || row.space === space) continue;
         if (row.space === null) throw new Error('A record written before the first sign-in has no space to move from yet.');
         const { id: _id, space: from, ...fields } = row;
-        const base = { table, id, seq: null };
-        await outbox.add({ ...base, action: 'delete', op_id: `${clientId}-${crypto.randomUUID()}`, space: from, hlc: this.stamp(clientId) });
-        await outbox.add({ ...base, action: 'put', fields, op_id: `${clientId}-${crypto.randomUUID()}`, space, hlc: this.stamp(clientId) });
+        const op_id = `${clientId}-${crypto.randomUUID()}`;
+        await outbox.add({ table, id, seq: null, action: 'put', fields, op_id, space, hlc: this.stamp(clientId), moveFrom: from });
         await rows.put({ ...row, space });
         moved++;
       }
     });
     if (moved > 0) await this.wrote();
     return moved;
+  }
+
+  /** The user's spaces as the pulls named them (./pull.ts). */
+  private async knownSpaces(): Promise<string[]> {
+    const recorded = (await this.db.table<Meta, string>('_meta').get('spaces'))?.value as string[] | undefined;
+    return recorded ?? spacesOfRecords(this.db, this.tables);
   }
 
   /** Operations the server refused, with its reason; they stay until `dismissRejected`. */
@@ -316,7 +324,7 @@ export class SyncEngine {
       const body = JSON.stringify({
         client_id: clientId,
         schema_version: this.schemaVersion,
-        ops: batch.map(({ key: _key, ...op }) => op),
+        ops: batch.map(({ key: _key, moveFrom: _from, ...op }) => op),
       });
       const sent = await this.request('/v1/sync/push', token, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
       if (sent === null) return null;
@@ -397,6 +405,7 @@ export class SyncEngine {
     const outbox = this.db.table<OutboxOp, number>('_outbox');
     const rejected = this.db.table<RejectedOp, number>('_rejected');
     let requeued = false;
+    const clientId = await this.ensureClientId();
     await this.db.transaction('rw', [outbox, rejected, ...this.tables.map((t) => this.db.table(t))], async () => {
       for (const op of batch) {
         const r = bySeq.get(op.seq!);
@@ -406,13 +415,25 @@ export class SyncEngine {
           requeued = true;
           continue;
         }
+        const rows = this.db.table<SyncRecord, string>(op.table);
+        const row = (await rows.get(op.id)) ?? null;
+        const here = row !== null && row.space === op.space;
         if (first.status === 'rejected') {
-          const { key: _key, ...rest } = op;
+          const { key: _key, moveFrom: _from, ...rest } = op;
           await rejected.add({ ...rest, reason: first.reason ?? { code: 'rejected', message: 'Refused by the server' }, rejectedAt: this.now() });
-        } else if (first.status === 'superseded' && first.winning && op.action === 'put') {
-          const rows = this.db.table<SyncRecord, string>(op.table);
-          const row = await rows.get(op.id);
-          if (row) await rows.put({ ...row, ...first.winning });
+        }
+        const live = first.status === 'applied' || (first.status === 'superseded' && !first.winning?.deleted);
+        if (first.status === 'superseded' && first.winning && op.action === 'put' && here) {
+          if (first.winning.deleted && !op.moveFrom) await rows.delete(op.id);
+          else if (live) await rows.put({ ...row, ...(first.winning.fields ?? {}) });
+        }
+        if (op.moveFrom && live) {
+          // The new space has it: now it may leave the old one.
+          const op_id = `${clientId}-${crypto.randomUUID()}`;
+          await outbox.add({ table: op.table, id: op.id, seq: null, action: 'delete', op_id, space: op.moveFrom, hlc: this.stamp(clientId) });
+        } else if (op.moveFrom && here) {
+          // A move the new space did not take leaves the record where the server still has it.
+          await rows.put({ ...row, space: op.moveFrom });
         }
         await outbox.delete(op.key!);
       }
@@ -425,58 +446,17 @@ export class SyncEngine {
     const meta = this.db.table<Meta, string>('_meta');
     for (;;) {
       const cursor = (await meta.get('cursor'))?.value as string | undefined;
-      const q = new URLSearchParams({ client_id: await this.ensureClientId(), limit: '500' });
+      const q = new URLSearchParams({ client_id: await this.ensureClientId(), limit: String(PULL_PAGE) });
       if (cursor) q.set('cursor', cursor);
       const got = await this.request(`/v1/sync/pull?${q}`, token, { method: 'GET' });
       if (got === null) return null;
       token = got.token;
       if (!got.res.ok) throw await problem(got.res);
       const page = (await got.res.json()) as PullPage;
-      await this.apply(page);
+      await applyPage(this.db, this.tables, page);
       if (page.spaces.added.length > 0 || page.spaces.removed.length > 0) this.resubscribe();
       if (!page.has_more) return token;
     }
-  }
-
-  private async apply(page: PullPage): Promise<void> {
-    const outbox = this.db.table<OutboxOp, number>('_outbox');
-    const meta = this.db.table<Meta, string>('_meta');
-    const tables = this.tables.map((t) => this.db.table<SyncRecord, string>(t));
-    await this.db.transaction('rw', [outbox, meta, ...tables], async () => {
-      // Spaces the caller lost (left the family) or must read again from the start.
-      for (const space of [...page.spaces.removed, ...page.spaces.reset]) {
-        const removed = page.spaces.removed.includes(space);
-        // A space read again from the start keeps the records of local writes not yet pushed.
-        const pending = removed ? [] : await outbox.filter((op) => op.space === space).toArray();
-        for (const t of tables) {
-          const keep = new Set(pending.filter((op) => op.table === t.name).map((op) => op.id));
-          await t.where('space').equals(space).filter((r) => !keep.has(r.id)).delete();
-        }
-        if (removed) await outbox.filter((op) => op.space === space).delete();
-      }
-      for (const c of page.changes) {
-        if (!this.tables.includes(c.table)) continue;
-        const rows = this.db.table<SyncRecord, string>(c.table);
-        // Local writes not yet acknowledged stay on top of what the server says.
-        const pending = await outbox.where('[table+id]').equals([c.table, c.id]).sortBy('key');
-        if (pending.some((op) => op.action === 'delete')) continue;
-        const overlay = Object.assign({}, ...pending.map((op) => op.fields ?? {}));
-        if (c.deleted) {
-          // A record moved to another space leaves a delete in the old one: it removes the
-          // row only where the row still is. A put always wins: the record is live there.
-          const row = await rows.get(c.id);
-          if (pending.length === 0 && row?.space === c.space) await rows.delete(c.id);
-          continue;
-        }
-        await rows.put({ ...(c.fields ?? {}), ...overlay, id: c.id, space: c.space });
-      }
-      // The spaces this user belongs to, as last pulled: where `move` may take records.
-      const spaces = new Set(((await meta.get('spaces'))?.value as string[] | undefined) ?? []);
-      for (const s of page.spaces.added) spaces.add(s);
-      for (const s of page.spaces.removed) spaces.delete(s);
-      await meta.put({ key: 'spaces', value: [...spaces] });
-      await meta.put({ key: 'cursor', value: page.cursor });
-    });
   }
 
   /**

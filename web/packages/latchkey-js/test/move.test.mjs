@@ -84,7 +84,7 @@ test('a baby moves with its entries to the family and back; every device follows
   const records = KEYS.map((k) => ({ table: k.split('/')[0], id: k.split('/')[1] }));
   assert.equal(await phone.sync.move(records, family.id), 3);
   assert.deepEqual(await places(phone.sync, KEYS), everywhere(family.id), 'moved locally at once');
-  assert.equal(await phone.sync.pendingCount(), 6, 'a delete in the old space and a put in the new one, per record');
+  assert.equal(await phone.sync.pendingCount(), 3, 'a put in the new space per record; the deletes wait for them');
   assert.equal(await phone.sync.move(records, family.id), 0, 'already there');
   await phone.sync.sync();
   assert.equal(await phone.sync.pendingCount(), 0);
@@ -114,6 +114,37 @@ test('a baby moves with its entries to the family and back; every device follows
   assert.deepEqual(await places(partner.sync, KEYS), {}, 'gone from the family');
   assert.deepEqual(await places(tablet.sync, KEYS), everywhere('me'));
   assert.equal((await tablet.sync.table('feeds').get('feed-m')).amount_ml, 120, 'the partner’s edit moved with it');
+});
+
+test('a move the new space refuses removes nothing: the record stays where the server has it', async () => {
+  const phone = device('refused-phone');
+  await signUp(phone.auth, 'refused@example.com');
+  const owner = device('refused-owner');
+  await signUp(owner.auth, 'refused-owner@example.com');
+  const family = await owner.auth.createOrganization('Leaving family');
+  const added = await backend(`/v1/organizations/${family.id}/memberships`, { user_id: phone.auth.user.id, role: 'org:member' });
+  assert.equal(added.status, 200, await added.text());
+  await phone.sync.put('babies', 'baby-r', { name: 'Kit', created_at: 1 });
+  await phone.sync.put('notes', 'note-r', { baby_id: 'baby-r', at: 5, text: 'kept' });
+  await phone.sync.sync();
+
+  // Removed from the family while offline, the phone moves the baby there anyway.
+  const removed = await fetch(`${lk.url}/v1/organizations/${family.id}/memberships/${phone.auth.user.id}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${lk.secretKey}` },
+  });
+  assert.equal(removed.status, 200, await removed.text());
+  assert.equal(await phone.sync.move([{ table: 'babies', id: 'baby-r' }, { table: 'notes', id: 'note-r' }], family.id), 2);
+  await phone.sync.sync();
+  const rejected = await phone.sync.rejected();
+  assert.deepEqual(rejected.map((op) => [op.table, op.action, op.space]), [['babies', 'put', family.id], ['notes', 'put', family.id]]);
+  assert.deepEqual(await places(phone.sync, ['babies/baby-r', 'notes/note-r']), { 'babies/baby-r': 'me', 'notes/note-r': 'me' }, 'back where the server has them');
+  assert.equal(await phone.sync.pendingCount(), 0, 'no delete was queued');
+  const laptop = device('refused-laptop');
+  await laptop.auth.signIn({ identifier: 'refused@example.com', password: PASSWORD });
+  await laptop.sync.sync();
+  assert.deepEqual(await places(laptop.sync, ['babies/baby-r', 'notes/note-r']), { 'babies/baby-r': 'me', 'notes/note-r': 'me' }, 'still on the server');
+  assert.equal((await laptop.sync.table('notes').get('note-r')).text, 'kept');
 });
 
 test('a deleted entry comes back with all its fields on undo, for every member', async () => {
