@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { freePort, startLatchkey } from '../clerk-backend/latchkey.mjs';
+import { freePort, mailbox, startLatchkey } from '../clerk-backend/latchkey.mjs';
 import { CHROMIUM, recordWire } from '../clerk-js/browser.mjs';
 import { copyClerkBundles, nextEnvironment, root, runNext } from './next-app.mjs';
 import { seedHistory } from '../../web/tests/history.mjs';
@@ -19,6 +19,7 @@ mkdirSync(artifacts, { recursive: true });
 const PASSWORD = 'correct horse battery staple';
 const GRACE = 'grace@example.com';
 const ALAN = 'alan@example.com';
+const ALAN_WORK = 'alan.work@example.com';
 
 let latchkey, next, browser, origin, family;
 const users = {};
@@ -194,12 +195,15 @@ test('2. sign-in through <SignIn/> claims the pre-sign-in entry, and it syncs to
   await entry(tablet, 'first bottle');
 });
 
-test('3. the partner joins the family, sees its entries, and both get each other\'s live', async () => {
+test('3. the partner, signed in under another address, proves the invited one and accepts, picks the family in <OrganizationSwitcher/>, sees its entries, and both get each other\'s live', async () => {
   const grace = devices['grace-phone'].page;
   const org = await bapi('POST', '/organizations', { name: 'Hopper family', created_by: users[GRACE].id });
-  await bapi('POST', `/organizations/${org.id}/memberships`, { user_id: users[ALAN].id, role: 'org:member' });
   await grace.evaluate((id) => window.Clerk.setActive({ organization: id }), org.id);
   await grace.waitForFunction((id) => window.Clerk.organization?.id === id, org.id);
+  // Grace invites Alan with Clerk's SDK (what <OrganizationProfile/>'s "Invite" does).
+  // Grace has Alan's work address; Alan uses BabyLog under his own.
+  const invited = await grace.evaluate((email) => window.Clerk.organization.inviteMember({ emailAddress: email, role: 'org:member' }).then((i) => i.status), ALAN_WORK);
+  assert.equal(invited, 'pending');
   await bannerIs(grace, null);
   // New babies go to the active family; their entries follow them.
   await addBaby(grace, 'Ben');
@@ -211,7 +215,33 @@ test('3. the partner joins the family, sees its entries, and both get each other
 
   const { page: alan } = await device('alan-phone');
   await signIn(alan, ALAN);
-  // Through <OrganizationSwitcher/>: open it and pick the family.
+  // Signed in with another address, Alan adds and proves the invited one (what <UserProfile/>'s
+  // "Add email address" does); the invitation is then his to accept.
+  const inbox = await mailbox(latchkey.url, ALAN_WORK);
+  await alan.evaluate(async (email) => {
+    const added = await window.Clerk.user.createEmailAddress({ email });
+    await added.prepareVerification({ strategy: 'email_code' });
+    window.__added = added;
+  }, ALAN_WORK);
+  // latchkey mails a code when the address is added and again on prepareVerification (which
+  // <UserProfile/> also calls); the later one is the live one.
+  await inbox.code();
+  const code = await inbox.code();
+  assert.equal(await alan.evaluate(async (code) => (await window.__added.attemptVerification({ code })).verification.status, code), 'verified');
+  // The user's pending invitations and their accept, as clerk-js offers them (the calls the
+  // switcher's "Join" makes: GET /v1/me/organization_invitations, POST …/{id}/accept).
+  const joined = await alan.evaluate(async (id) => {
+    await window.Clerk.user.reload();
+    const { data } = await window.Clerk.user.getOrganizationInvitations({ status: 'pending' });
+    const invitation = data.find((i) => i.publicOrganizationData.id === id);
+    await invitation.accept();
+    await window.Clerk.user.reload();
+    return window.Clerk.user.organizationMemberships.some((m) => m.organization.id === id);
+  }, org.id);
+  assert.equal(joined, true, 'a member of the family');
+  // The switcher lists what it fetched when the page loaded: a reload shows the new family.
+  await alan.reload();
+  await ready(alan);
   await alan.click('.cl-organizationSwitcherTrigger');
   await alan.click(`.cl-organizationSwitcherPopoverCard :text("Hopper family")`);
   await alan.waitForFunction((id) => window.Clerk.organization?.id === id, org.id, { timeout: 30_000 });

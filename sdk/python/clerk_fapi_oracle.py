@@ -50,6 +50,7 @@ ROUTES = {
     "getSession": ("GET", "/v1/client/sessions/{session_id}"),
     "touchSession": ("POST", "/v1/client/sessions/{session_id}/touch"),
     "createSessionToken": ("POST", "/v1/client/sessions/{session_id}/tokens"),
+    "createSessionTokenWithTemplate": ("POST", "/v1/client/sessions/{session_id}/tokens/{template_name}"),
     "endSession": ("POST", "/v1/client/sessions/{session_id}/end"),
     "removeSession": ("POST", "/v1/client/sessions/{session_id}/remove"),
     "startSessionReverification": ("POST", "/v1/client/sessions/{session_id}/verify"),
@@ -248,6 +249,8 @@ def scenario(url, secret, b, admin):
     b.call("getSession", f"/v1/client/sessions/{session}")
     b.call("touchSession", f"/v1/client/sessions/{session}/touch")
     b.call("createSessionToken", f"/v1/client/sessions/{session}/tokens")
+    admin.post(url + "/v1/jwt_templates", json={"name": "supabase", "claims": {"aud": "authenticated"}}, timeout=30)
+    b.call("createSessionTokenWithTemplate", f"/v1/client/sessions/{session}/tokens/supabase")
 
     # Organizations: an invitation from another user's organization.
     bob = admin.post(url + "/v1/users", json={"email_address": ["bob@example.com"]}, timeout=30).json()
