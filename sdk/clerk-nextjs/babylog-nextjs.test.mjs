@@ -10,8 +10,8 @@ import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { freePort, mailbox, startLatchkey } from '../clerk-backend/latchkey.mjs';
 import { CHROMIUM, recordWire } from '../clerk-js/browser.mjs';
-import { copyClerkBundles, nextEnvironment, root, runNext } from './next-app.mjs';
-import { seedHistory } from '../../web/tests/history.mjs';
+import { callApi as call, copyClerkBundles, nextEnvironment, root, runNext } from './next-app.mjs';
+import { localRecordCount, seedHistory } from '../../web/tests/history.mjs';
 
 const appDir = resolve(root, 'examples/babylog-nextjs');
 const artifacts = resolve(root, 'target/artifacts/babylog-nextjs');
@@ -92,23 +92,6 @@ async function signIn(page, email) {
   await page.waitForFunction((e) => window.Clerk?.user?.primaryEmailAddress?.emailAddress === e, email, { timeout: 30_000 });
   await ready(page);
 }
-
-// A call of the app's API from the page, with the browser's cookies or without any.
-const call = (page, method, path, { body, signedOut = false } = {}) =>
-  page.evaluate(
-    async ({ method, path, body, signedOut }) => {
-      const res = await fetch(path, {
-        method,
-        credentials: signedOut ? 'omit' : 'same-origin',
-        headers: body ? { 'content-type': 'application/json' } : {},
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      let json = null;
-      try { json = await res.json(); } catch {}
-      return { status: res.status, json };
-    },
-    { method, path, body, signedOut },
-  );
 
 // The records of one table as IndexedDB holds them (not through the engine).
 const stored = (page, table) =>
@@ -436,16 +419,11 @@ test('9. years of history: a fresh browser gets it all and the list shows a page
   const { total } = await seedHistory(latchkey, { email, password: PASSWORD, entries: 3000, days: 100 });
   const { page } = await device('years');
   await signIn(page, email);
-  await page.waitForFunction((total) => new Promise((ok) => {
-    indexedDB.open('babylog-nextjs').onsuccess = (e) => {
-      const db = e.target.result;
-      const names = ['babies', 'feeds', 'sleeps', 'diapers', 'notes'];
-      const tx = db.transaction(names);
-      let sum = 0;
-      let left = names.length;
-      for (const n of names) tx.objectStore(n).count().onsuccess = (c) => { sum += c.target.result; if (--left === 0) ok(sum === total); };
-    };
-  }), total, { timeout: 120_000, polling: 250 });
+  const deadline = Date.now() + 120_000;
+  while ((await localRecordCount(page, 'babylog-nextjs')) !== total) {
+    assert.ok(Date.now() < deadline, 'the whole history in IndexedDB within 120 s');
+    await new Promise((r) => setTimeout(r, 250));
+  }
   await page.waitForFunction(() => document.querySelectorAll('#entries li').length === 50, null, { timeout: 30_000 });
   await page.click('#more');
   await page.waitForFunction(() => document.querySelectorAll('#entries li').length === 100, null, { timeout: 30_000 });

@@ -62,3 +62,21 @@ export function copyClerkBundles(appDir) {
     cpSync(resolve(root, 'node_modules', pkg, 'dist'), resolve(appDir, 'public', dir), { recursive: true });
   }
 }
+
+/** A call of the app's API from `page`, with the browser's cookies or without any. */
+export const callApi = (page, method, path, { body, signedOut = false } = {}) =>
+  page.evaluate(
+    async ({ method, path, body, signedOut }) => {
+      const res = await fetch(path, {
+        method,
+        credentials: signedOut ? 'omit' : 'same-origin',
+        headers: body ? { 'content-type': 'application/json' } : {},
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const text = await res.text();
+      let json = null;
+      try { json = JSON.parse(text); } catch {}
+      return { status: res.status, json };
+    },
+    { method, path, body, signedOut },
+  );

@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort, startLatchkey, mailbox } from '../clerk-backend/latchkey.mjs';
 import { launchBrowser, recordWire } from '../clerk-js/browser.mjs';
-import { copyClerkBundles, nextEnvironment, root, runNext } from './next-app.mjs';
+import { callApi, copyClerkBundles, nextEnvironment, root, runNext } from './next-app.mjs';
 
 const appDir = resolve(root, 'examples/nextjs-clerk');
 const artifacts = resolve(root, 'target/artifacts/clerk-nextjs');
@@ -31,22 +31,7 @@ const problems = [];
 
 const decode = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
 // A call of the app's API from the page, with the browser's cookies or without any.
-const call = (method, path, { body, signedOut = false } = {}) =>
-  page.evaluate(
-    async ({ method, path, body, signedOut }) => {
-      const res = await fetch(path, {
-        method,
-        credentials: signedOut ? 'omit' : 'same-origin',
-        headers: body ? { 'content-type': 'application/json' } : {},
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      const text = await res.text();
-      let json = null;
-      try { json = JSON.parse(text); } catch {}
-      return { status: res.status, json };
-    },
-    { method, path, body, signedOut },
-  );
+const call = (method, path, options) => callApi(page, method, path, options);
 
 before(async () => {
   latchkey = await startLatchkey({ config: CONFIG });

@@ -85,10 +85,10 @@ export async function seedHistory(lk, { email, password, entries, days }) {
   return { family, babyId, total: ops.length, perDayOf };
 }
 
-/** How many records BabyLog's local database holds (all synced tables), read in the page. */
-export const localRecordCount = (page) =>
-  page.evaluate(() => new Promise((ok) => {
-    indexedDB.open('babylog').onsuccess = (e) => {
+/** How many records a BabyLog local database holds (all synced tables), read in the page. */
+export const localRecordCount = (page, dbName = 'babylog') =>
+  page.evaluate((dbName) => new Promise((ok) => {
+    indexedDB.open(dbName).onsuccess = (e) => {
       const db = e.target.result;
       const names = ['babies', 'feeds', 'sleeps', 'diapers', 'notes'].filter((n) => db.objectStoreNames.contains(n));
       if (names.length < 5) return ok(0);
@@ -105,4 +105,4 @@ export const localRecordCount = (page) =>
         };
       }
     };
-  }));
+  }), dbName);
