@@ -19,15 +19,21 @@ fi
 
 # Installed first: the Rust integration tests also start node (the loopback OpenID Provider
 # of tests/it/oidc uses npm's oidc-provider).
-echo "== npm packages (pinned in package.json / package-lock.json) and Debian's Chromium"
+echo "== npm packages (pinned in package.json / package-lock.json), Debian's Chromium and HAProxy"
 npm ci --no-audit --no-fund --loglevel=error
-if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+# Chromium drives the browser suites; HAProxy balances the fleet test (tests/it/fleet_proof.rs).
+missing=""
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then missing="$missing chromium"; fi
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then missing="$missing haproxy"; fi
+if [ -n "$missing" ]; then
   sudo_cmd=""
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+  # shellcheck disable=SC2086
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
 fi
 "${CHROMIUM_PATH:-/usr/bin/chromium}" --version
+/usr/sbin/haproxy -v | head -n 1
 
 echo "== formatting"
 cargo fmt --all -- --check

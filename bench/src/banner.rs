@@ -30,13 +30,17 @@ pub async fn start_server(bin: &Path, dir: &Path, postgres: Option<&str>) -> any
     Ok((child, url, key))
 }
 
-/// `(url, secret key)`; the key is empty when the database already had one. The rest of the
+/// `(url, secret key)`: the URL the process listens on; the key is empty when the database already had one. The rest of the
 /// server's output is drained in the background.
 pub async fn read_banner(child: &mut Child) -> anyhow::Result<(String, String)> {
     let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?).lines();
     let (mut url, mut key) = (String::new(), String::new());
     while let Some(line) = lines.next_line().await? {
         if let Some(u) = line.strip_prefix("latchkey listening on ") {
+            url = u.trim().to_owned();
+        }
+        // With a public URL of its own (behind a balancer), where the process itself listens.
+        if let Some(u) = line.trim_start().strip_prefix("bound to") {
             url = u.trim().to_owned();
         }
         if let Some(k) = line.split_whitespace().find(|w| w.starts_with("sk_live_")) {

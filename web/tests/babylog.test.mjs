@@ -516,7 +516,8 @@ test('three years of a family\'s history (30,000 entries) reach a fresh browser;
   await page.locator('#family-status', { hasText: 'Years family' }).waitFor();
   await page.locator('#today-title', { hasText: 'Today · Ada' }).waitFor();
   const items = () => page.$$eval('#timeline li', (l) => l.length);
-  assert.equal(await items(), perDayOf(0), 'today\'s entries, not the history');
+  // The title and the list are drawn in turn: wait for the list itself.
+  await until('today\'s entries, not the history', async () => (await items()) === perDayOf(0));
   assert.ok(perDayOf(0) > 20 && perDayOf(0) < 40, `${perDayOf(0)}`);
   assert.equal(await page.isDisabled('#day-next'), true, 'no later day than today');
 
@@ -529,7 +530,7 @@ test('three years of a family\'s history (30,000 entries) reach a fresh browser;
   assert.equal(await page.isDisabled('#day-next'), false);
   await page.click('#day-today');
   await page.locator('#today-title', { hasText: 'Today · Ada' }).waitFor();
-  assert.equal(await items(), perDayOf(0));
+  await until('today drawn again', async () => (await items()) === perDayOf(0));
   const elements = await page.evaluate(() => document.getElementsByTagName('*').length);
   assert.ok(elements < 1_000, `the page holds ${elements} elements, not one per entry`);
   await page.screenshot({ path: join(ARTIFACTS, 'history.png'), fullPage: true });

@@ -205,7 +205,7 @@ fn main() {
             issuer: Some(ISS.into()),
             ..Default::default()
         };
-        let proxy = Arc::new(latchkey::proxy::Proxy::new(rules, guard(&key, 10_000)).unwrap());
+        let proxy = Arc::new(latchkey::proxy::Proxy::new(rules, guard(&key, 10_000), &Default::default()).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let through = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { latchkey::proxy::serve(listener, proxy, std::future::pending()).await.unwrap() });

@@ -5,6 +5,7 @@
 mod babylog;
 mod bapi;
 pub mod cookies;
+mod drain;
 pub mod error;
 mod fapi;
 mod metrics;
@@ -31,6 +32,7 @@ use latchkey_service::Services;
 use tokio::net::TcpListener;
 
 pub use cookies::{cookie_suffix, publishable_key, CookiePolicy};
+pub use drain::Drain;
 pub use metrics::Metrics;
 
 #[derive(Debug, Clone)]
@@ -96,6 +98,8 @@ pub struct AppState {
     pub webhooks: Arc<WebhookService>,
     pub config: Arc<AppConfig>,
     pub metrics: Arc<Metrics>,
+    /// Set when a stop begins: `/readyz` says 503 and event streams end.
+    pub drain: Drain,
     environment: Arc<serde_json::Value>,
 }
 
@@ -109,7 +113,18 @@ impl AppState {
         let environment = Arc::new(fapi::environment_json(&config, &services.config));
         let metrics = Arc::new(Metrics::default());
         let (account, admin, orgs) = (services.account().clone(), services.admin().clone(), services.orgs().clone());
-        Self { services, account, admin, orgs, sync, webhooks, config: Arc::new(config), metrics, environment }
+        Self {
+            services,
+            account,
+            admin,
+            orgs,
+            sync,
+            webhooks,
+            config: Arc::new(config),
+            metrics,
+            drain: Drain::default(),
+            environment,
+        }
     }
 
     pub fn avatar(&self) -> String {

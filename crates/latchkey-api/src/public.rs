@@ -56,8 +56,13 @@ async fn healthz() -> Response {
     json_response(StatusCode::OK, &json!({"status": "ok"}))
 }
 
-/// Ready when the database answers; 503 otherwise (and ready again as soon as it does).
+/// Ready when the database answers and the instance is not draining; 503 otherwise (and
+/// ready again as soon as the database answers).
 async fn readyz(State(state): State<AppState>) -> Response {
+    if state.drain.is_draining() {
+        return ApiError(ServiceError::new(ErrorKind::Unavailable, "draining", "This instance is shutting down."))
+            .into_response();
+    }
     match state.services.readiness().await {
         Ok(()) => {
             json_response(StatusCode::OK, &json!({"status": "ready", "database": state.services.database_backend()}))

@@ -101,7 +101,8 @@ async fn pull(
     Ok(res)
 }
 
-/// `GET /v1/sync/events`: a `change` event `{space, seq}` whenever a visible space changes,
+/// `GET /v1/sync/events`: a `change` event `{space, seq}` whenever a visible space changes
+/// (and `draining` when the instance begins to stop: the stream ends, the client reconnects),
 /// so the client pulls at once. At every keep-alive the session and its spaces are checked
 /// again: a session that ended closes the stream (`ended`), a space the user left is no longer
 /// announced. The stream also ends when the session token expires (`expired`); the client
@@ -148,6 +149,11 @@ fn change_stream(
             let mut live = live?;
             loop {
                 tokio::select! {
+                    // The instance is stopping: the client pulls, then reconnects elsewhere.
+                    _ = state.drain.started() => {
+                        let end = Event::default().event("draining").data(r#"{"reason":"instance_draining"}"#);
+                        return Some((Ok(end), None));
+                    }
                     _ = tokio::time::sleep_until(deadline) => {
                         let end = Event::default().event("expired").data("{}");
                         return Some((Ok(end), None));

@@ -56,7 +56,12 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    pub(crate) fn new(source: KeySource, options: VerifierOptions, clock: Arc<dyn Clock>) -> Result<Self, KeyError> {
+    pub(crate) fn new(
+        source: KeySource,
+        options: VerifierOptions,
+        clock: Arc<dyn Clock>,
+        extra_roots: &latchkey_core::tls::ExtraRoots,
+    ) -> Result<Self, KeyError> {
         let verifier = match &source {
             KeySource::Pem(pem) => {
                 let key = PublicKey::from_spki_pem(pem, "configured".into()).map_err(|_| KeyError::Pem)?;
@@ -68,11 +73,13 @@ impl Keys {
             KeySource::JwksUrl(u) => Some(u.clone()),
             _ => None,
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| KeyError::Fetch(e.to_string()))?;
+        let mut http =
+            reqwest::Client::builder().timeout(Duration::from_secs(5)).redirect(reqwest::redirect::Policy::none());
+        for pem in extra_roots.pem_blocks() {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| KeyError::Fetch(e.to_string()))?;
+            http = http.add_root_certificate(cert);
+        }
+        let http = http.build().map_err(|e| KeyError::Fetch(e.to_string()))?;
         Ok(Self {
             source,
             options,

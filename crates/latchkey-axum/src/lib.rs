@@ -58,6 +58,9 @@ pub struct GuardConfig {
     /// This app's origin, for the `redirect_url` back (default: from the request's `Host`).
     pub app_url: Option<String>,
     pub clock: Arc<dyn Clock>,
+    /// Certificates trusted beside the system's roots for an `https://` issuer or JWKS URL
+    /// signed by a private CA.
+    pub extra_roots: latchkey_core::tls::ExtraRoots,
 }
 
 impl GuardConfig {
@@ -71,6 +74,7 @@ impl GuardConfig {
             sign_in_url: None,
             app_url: None,
             clock: Arc::new(SystemClock),
+            extra_roots: Default::default(),
         }
     }
 }
@@ -103,7 +107,7 @@ impl Guard {
         let sign_in_url = config.sign_in_url.clone().or(issuer.map(|i| format!("{i}/sign-in")));
         Ok(Self {
             inner: Arc::new(Inner {
-                keys: keys::Keys::new(config.keys, options, config.clock)?,
+                keys: keys::Keys::new(config.keys, options, config.clock, &config.extra_roots)?,
                 cache: cache::TokenCache::new(config.token_cache_capacity),
                 sign_in_url,
                 app_url: config.app_url.map(|u| u.trim_end_matches('/').to_owned()),

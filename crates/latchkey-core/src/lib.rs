@@ -22,6 +22,7 @@ pub mod session;
 pub mod sync;
 pub mod template;
 pub mod throttle;
+pub mod tls;
 pub mod user_agent;
 pub mod username;
 

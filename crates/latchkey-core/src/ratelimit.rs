@@ -1,10 +1,35 @@
 //! Keyed rate limiting by the generic cell rate algorithm: `burst` requests at once, then one
-//! every `period / burst`. In memory and per instance; time comes from the caller.
+//! every `period / burst`. [`Rate`] is the rule; [`RateLimiter`] keeps the cells in memory for
+//! one instance (the service keeps them in the database when instances share one). Time
+//! comes from the caller.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::clock::Millis;
+
+/// A limit's cell parameters: one request every `interval_ms`, with `tolerance_ms` of burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub interval_ms: i64,
+    pub tolerance_ms: i64,
+}
+
+impl Rate {
+    /// `burst` requests per `period_ms`.
+    pub fn new(burst: u32, period_ms: i64) -> Self {
+        let burst = i64::from(burst.max(1));
+        let interval_ms = (period_ms / burst).max(1);
+        Self { interval_ms, tolerance_ms: interval_ms * (burst - 1) }
+    }
+}
+
+impl RetryAfter {
+    /// A wait in milliseconds, in whole seconds rounded up (at least 1).
+    pub fn from_ms(wait_ms: i64) -> Self {
+        RetryAfter(((wait_ms + 999) / 1000).max(1) as u64)
+    }
+}
 
 // Not governor's keyed RateLimiter: 1.0–1.15× per allowed check, 2.3–2.5× per refused one (docs/BENCHMARKS.md).
 #[derive(Debug)]
@@ -23,9 +48,8 @@ const PRUNE_AT: usize = 100_000;
 impl RateLimiter {
     /// Allows `burst` requests per `period_ms` for each key.
     pub fn new(burst: u32, period_ms: i64) -> Self {
-        let burst = i64::from(burst.max(1));
-        let interval_ms = (period_ms / burst).max(1);
-        Self { interval_ms, tolerance_ms: interval_ms * (burst - 1), cells: Mutex::new(HashMap::new()) }
+        let rate = Rate::new(burst, period_ms);
+        Self { interval_ms: rate.interval_ms, tolerance_ms: rate.tolerance_ms, cells: Mutex::new(HashMap::new()) }
     }
 
     pub fn check(&self, key: &str, now: Millis) -> Result<(), RetryAfter> {
@@ -39,8 +63,7 @@ impl RateLimiter {
         let tat = cells.get(key).copied().unwrap_or(now).max(now);
         let allow_at = tat - self.tolerance_ms;
         if now < allow_at {
-            let wait_ms = allow_at - now;
-            return Err(RetryAfter(((wait_ms + 999) / 1000).max(1) as u64));
+            return Err(RetryAfter::from_ms(allow_at - now));
         }
         cells.insert(key.to_owned(), tat + self.interval_ms);
         Ok(())

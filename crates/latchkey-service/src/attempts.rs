@@ -275,8 +275,10 @@ impl Budgets {
     }
 
     /// Deletes counters whose window has ended.
+    /// Forgets counters whose window ended and rate cells that are full again.
     async fn prune(&self) -> Result<u64> {
-        Ok(self.store.prune_counters(self.now() - MINUTE_MS).await?)
+        let counters = self.store.prune_counters(self.now() - MINUTE_MS).await?;
+        Ok(counters + self.store.prune_rate_cells(self.now()).await?)
     }
 }
 

@@ -43,6 +43,8 @@ pub mod hasher;
 pub mod identity;
 pub mod kek;
 pub mod keys;
+pub mod limits;
+pub(crate) use limits::Limits;
 pub mod mail;
 pub mod oauth;
 pub mod orgs;
@@ -59,7 +61,6 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use latchkey_core::clock::Millis;
-use latchkey_core::ratelimit::RateLimiter;
 use latchkey_core::session::SessionPolicy;
 use latchkey_core::{ids, Clock, Random};
 use latchkey_store::Store;
@@ -94,6 +95,8 @@ pub struct ServiceConfig {
     pub email_links: identity::EmailLinkConfig,
     /// Passkeys (`[passkeys]`, docs/passkeys.md), checked against the instance's origins.
     pub passkeys: passkeys::PasskeySettings,
+    /// Certificates trusted beside the system's roots when calling identity providers.
+    pub extra_roots: latchkey_core::tls::ExtraRoots,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -174,52 +177,19 @@ pub enum Action {
     PasswordChange,
 }
 
-/// The per-minute limits kept in memory (per instance), shared by the services that apply them.
-pub(crate) struct Limits {
-    enabled: bool,
-    by_ip: [RateLimiter; 4],
-    /// The same limits for IPv6 /48s, at [`SITE_BUDGET_FACTOR`] times the budget.
-    by_site: [RateLimiter; 4],
-    by_identifier: RateLimiter,
-}
-
-impl Limits {
-    fn new(config: &RateLimitConfig) -> Self {
-        let ip = || RateLimiter::new(config.per_ip_per_minute, 60_000);
-        let site = || RateLimiter::new(config.per_ip_per_minute.saturating_mul(SITE_BUDGET_FACTOR), 60_000);
-        Self {
-            enabled: config.enabled,
-            by_ip: [ip(), ip(), ip(), ip()],
-            by_site: [site(), site(), site(), site()],
-            by_identifier: RateLimiter::new(config.per_identifier_per_minute, 60_000),
+/// Adds `extra_roots` to a client's trust, beside the system's roots (docs/tls.md). The blocks
+/// were checked when the file was read; one reqwest cannot parse is left out and logged.
+pub(crate) fn trust_extra_roots(
+    mut builder: reqwest::ClientBuilder,
+    extra_roots: &latchkey_core::tls::ExtraRoots,
+) -> reqwest::ClientBuilder {
+    for pem in extra_roots.pem_blocks() {
+        match reqwest::Certificate::from_pem(pem.as_bytes()) {
+            Ok(cert) => builder = builder.add_root_certificate(cert),
+            Err(e) => tracing::warn!(error = %e, "a certificate of extra_ca_file is not usable"),
         }
     }
-
-    /// Applies the per-IP limit of `action`.
-    pub(crate) fn ip(&self, action: Action, ctx: &RequestContext, now: Millis) -> Result<()> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let idx = match action {
-            Action::SignIn => 0,
-            Action::SignUp => 1,
-            Action::Verify => 2,
-            Action::PasswordChange => 3,
-        };
-        for (key, factor) in ip_keys(&ctx.ip) {
-            let limiter = if factor == 1 { &self.by_ip[idx] } else { &self.by_site[idx] };
-            limiter.check(&key, now).map_err(|r| ServiceError::rate_limited(r.0))?;
-        }
-        Ok(())
-    }
-
-    /// Applies the per-identifier limit (keyed even when no account has that identifier).
-    pub(crate) fn identifier(&self, identifier: &str, now: Millis) -> Result<()> {
-        if !self.enabled {
-            return Ok(());
-        }
-        self.by_identifier.check(&identifier.to_lowercase(), now).map_err(|r| ServiceError::rate_limited(r.0))
-    }
+    builder
 }
 
 pub struct Services {
@@ -234,6 +204,8 @@ pub struct Services {
     pub config: ServiceConfig,
     code_key: Vec<u8>,
     limits: Arc<Limits>,
+    /// Where the request limits' cells live, for the other services that limit requests.
+    limit_cells: limits::LimitCells,
     budgets: attempts::Budgets,
     postman: mail::Postman,
     /// Users and their sessions, shared with the account and administration services.
@@ -263,7 +235,9 @@ impl Services {
         config: ServiceConfig,
         code_key: Vec<u8>,
     ) -> Self {
-        let limits = Arc::new(Limits::new(&config.rate_limits));
+        let cells = limits::LimitCells::for_database(store.clone(), config.rate_limits.enabled, code_key.clone());
+        let limits = Arc::new(Limits::new(&config.rate_limits, &cells));
+        let providers = Arc::new(oauth::client::ProviderClient::new(&config.extra_roots));
         let throttle: Arc<dyn latchkey_store::ThrottleStore> = store.clone();
         let budgets = attempts::Budgets::new(throttle, code_key.clone(), config.rate_limits.clone(), clock.clone());
         let events = webhooks::Events::new(clock.clone(), rng.clone(), config.instance_id.clone());
@@ -330,13 +304,14 @@ impl Services {
             config,
             code_key,
             limits,
+            limit_cells: cells,
             budgets,
             postman,
             users,
             account,
             admin,
             orgs,
-            providers: Arc::new(oauth::client::ProviderClient::new()),
+            providers,
             factors,
             passkeys,
         }
@@ -375,19 +350,24 @@ impl Services {
         self.store.ping().await
     }
 
+    /// Where the request limits' cells live: sync's push limit keeps its own there too.
+    pub fn limit_cells(&self) -> &limits::LimitCells {
+        &self.limit_cells
+    }
+
     /// The database in use (`postgres` or `sqlite`).
     pub fn database_backend(&self) -> &'static str {
         self.store.backend()
     }
 
     /// Applies the per-IP limit of `action`.
-    pub fn limit_ip(&self, action: Action, ctx: &RequestContext) -> Result<()> {
-        self.limits.ip(action, ctx, self.now())
+    pub async fn limit_ip(&self, action: Action, ctx: &RequestContext) -> Result<()> {
+        self.limits.ip(action, ctx, self.now()).await
     }
 
     /// Applies the per-identifier limit (keyed even when no account has that identifier).
-    pub fn limit_identifier(&self, identifier: &str) -> Result<()> {
-        self.limits.identifier(identifier, self.now())
+    pub async fn limit_identifier(&self, identifier: &str) -> Result<()> {
+        self.limits.identifier(identifier, self.now()).await
     }
 
     /// How many messages [`Services::send_mail`] has accepted that the mailer has not finished

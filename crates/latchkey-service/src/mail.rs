@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::Serialize;
 
@@ -62,19 +63,60 @@ impl Mailer for DevMailSink {
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
-    #[serde(default = "default_port")]
-    pub port: u16,
+    /// Default: 587 with `starttls`, 465 with `implicit`, 25 with `none`.
+    #[serde(default)]
+    pub port: Option<u16>,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default, skip_serializing)]
     pub password: Option<latchkey_core::secret::ConfigSecret>,
     pub from: String,
+    /// How the connection is protected (docs/tls.md). Default: `starttls` (required, never a
+    /// fallback to plain text), except `none` for a relay on this machine (a loopback host).
+    #[serde(default)]
+    pub tls: Option<SmtpTls>,
 }
 
-fn default_port() -> u16 {
-    25
+/// How an SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain text, upgraded with STARTTLS before anything else is said; refused if the server
+    /// does not offer it (submission, port 587).
+    Starttls,
+    /// TLS from the first byte (submissions, port 465).
+    Implicit,
+    /// Plain text: only for a relay on this machine or a private network that handles TLS.
+    None,
+}
+
+impl SmtpTls {
+    fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Implicit => 465,
+            SmtpTls::None => 25,
+        }
+    }
+}
+
+impl SmtpConfig {
+    /// The protection in force: the configured one, or the default for the host.
+    pub fn tls_mode(&self) -> SmtpTls {
+        self.tls.unwrap_or(if is_loopback_host(&self.host) { SmtpTls::None } else { SmtpTls::Starttls })
+    }
+
+    pub fn port_in_use(&self) -> u16 {
+        self.port.unwrap_or(self.tls_mode().default_port())
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 pub struct SmtpMailer {
@@ -83,17 +125,40 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
-    /// A plain SMTP relay (typically a local MTA or a sidecar that handles TLS upstream).
-    pub fn new(config: &SmtpConfig) -> Result<Self, String> {
-        let from: Mailbox = config.from.parse().map_err(|e| format!("invalid mail.smtp.from: {e}"))?;
+    /// A transport to the configured server, verifying its certificate against the system's
+    /// roots and `extra_roots`. A password is never sent in clear to another machine.
+    pub fn new(config: &SmtpConfig, extra_roots: &latchkey_core::tls::ExtraRoots) -> Result<Self, String> {
+        let from: Mailbox = config.from.parse().map_err(|e| format!("invalid smtp.from: {e}"))?;
+        let mode = config.tls_mode();
+        if mode == SmtpTls::None && config.password.is_some() && !is_loopback_host(&config.host) {
+            return Err(format!(
+                "smtp: tls = \"none\" would send the password to {} in clear; use starttls or implicit",
+                config.host
+            ));
+        }
+        let tls = match mode {
+            SmtpTls::None => Tls::None,
+            SmtpTls::Starttls => Tls::Required(tls_parameters(&config.host, extra_roots)?),
+            SmtpTls::Implicit => Tls::Wrapper(tls_parameters(&config.host, extra_roots)?),
+        };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
-            .port(config.port)
+            .port(config.port_in_use())
+            .tls(tls)
             .timeout(Some(std::time::Duration::from_secs(15)));
         if let (Some(user), Some(pass)) = (&config.username, &config.password) {
             builder = builder.credentials(Credentials::new(user.clone(), pass.expose().to_owned()));
         }
         Ok(Self { transport: builder.build(), from })
     }
+}
+
+fn tls_parameters(host: &str, extra_roots: &latchkey_core::tls::ExtraRoots) -> Result<TlsParameters, String> {
+    let mut params = TlsParameters::builder(host.trim_start_matches('[').trim_end_matches(']').to_owned());
+    for pem in extra_roots.pem_blocks() {
+        let cert = Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("extra_ca_file: {e}"))?;
+        params = params.add_root_certificate(cert);
+    }
+    params.build_rustls().map_err(|e| format!("smtp TLS: {e}"))
 }
 
 #[async_trait]

@@ -255,7 +255,7 @@ impl Services {
         client: &Client,
         ticket: &str,
     ) -> Result<crate::identity::Step<SignInRow>> {
-        self.limit_ip(crate::Action::SignIn, ctx)?;
+        self.limit_ip(crate::Action::SignIn, ctx).await?;
         self.refuse_if_signed_in(client).await?;
         let invalid = || {
             ServiceError::unprocessable("ticket_invalid", "This sign-in link is invalid or has expired.")

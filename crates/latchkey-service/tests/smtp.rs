@@ -48,13 +48,17 @@ async fn messages_are_delivered_over_smtp() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(one_session(listener));
-    let mailer = SmtpMailer::new(&SmtpConfig {
-        host: "127.0.0.1".into(),
-        port,
-        username: None,
-        password: None,
-        from: "latchkey <no-reply@example.test>".into(),
-    })
+    let mailer = SmtpMailer::new(
+        &SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            username: None,
+            password: None,
+            from: "latchkey <no-reply@example.test>".into(),
+            tls: None,
+        },
+        &Default::default(),
+    )
     .unwrap();
     mailer
         .send(MailMessage {
@@ -79,13 +83,17 @@ async fn an_unreachable_smtp_server_is_an_error_not_a_hang() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let mailer = SmtpMailer::new(&SmtpConfig {
-        host: "127.0.0.1".into(),
-        port,
-        username: None,
-        password: None,
-        from: "x@example.test".into(),
-    })
+    let mailer = SmtpMailer::new(
+        &SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            username: None,
+            password: None,
+            from: "x@example.test".into(),
+            tls: None,
+        },
+        &Default::default(),
+    )
     .unwrap();
     let message = MailMessage {
         id: "m".into(),
@@ -95,5 +103,9 @@ async fn an_unreachable_smtp_server_is_an_error_not_a_hang() {
         created_at: 0,
     };
     assert!(mailer.send(message).await.is_err());
-    assert!(SmtpMailer::new(&SmtpConfig { from: "not an address".into(), ..SmtpConfig::default() }).is_err());
+    assert!(SmtpMailer::new(
+        &SmtpConfig { from: "not an address".into(), ..SmtpConfig::default() },
+        &Default::default()
+    )
+    .is_err());
 }

@@ -34,7 +34,11 @@ pub async fn open(url: &str, max_connections: u32) -> Result<PostgresStore, Stor
         .connect_with(options)
         .await
         .map_err(map_err)?;
-    sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+    let mut migrator = sqlx::migrate!("./migrations");
+    // During a rolling upgrade a newer instance may have applied migrations this one does not
+    // know; they only expand the schema (docs/operations.md, "Migrations"), so this one runs.
+    migrator.set_ignore_missing(true);
+    migrator.run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
     Ok(SqlStore::new(PostgresDriver { pool }))
 }
 

@@ -22,4 +22,13 @@ pub trait ThrottleStore: Send + Sync {
     async fn reserve_counter(&self, key: &str, seen: Option<&Counter>, window_ms: i64, now: i64) -> Result<bool>;
     /// Deletes counters whose window ended before `now`; returns how many.
     async fn prune_counters(&self, now: i64) -> Result<u64>;
+
+    /// Spends one request from the rate cell `key`, atomically for every instance sharing the
+    /// database (the generic cell rate algorithm of `latchkey_core::ratelimit`: the cell holds
+    /// a theoretical arrival time; a request is allowed when that time, or `now` if later, less
+    /// `tolerance_ms` is not after `now`, and moves it on by `interval_ms`). Returns `None`
+    /// when allowed, or how many milliseconds to wait; a refused request spends nothing.
+    async fn spend_rate_cell(&self, key: &str, interval_ms: i64, tolerance_ms: i64, now: i64) -> Result<Option<i64>>;
+    /// Deletes cells that are full again by `now` (forgetting them changes no answer).
+    async fn prune_rate_cells(&self, now: i64) -> Result<u64>;
 }

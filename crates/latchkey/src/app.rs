@@ -204,7 +204,7 @@ pub async fn build_with(
 
     let mailer: Arc<dyn Mailer> = match (mailer, &config.smtp) {
         (Some(m), _) => m,
-        (None, Some(smtp)) => Arc::new(SmtpMailer::new(smtp).map_err(|e| anyhow!(e))?),
+        (None, Some(smtp)) => Arc::new(SmtpMailer::new(smtp, &config.extra_roots()?).map_err(|e| anyhow!(e))?),
         (None, None) => {
             if !config.dev_mode() {
                 tracing::warn!(
@@ -233,6 +233,7 @@ pub async fn build_with(
         second_factors: config.second_factors.policy,
         email_links: config.email_links,
         passkeys: passkey_settings(config, issuer)?,
+        extra_roots: config.extra_roots()?,
     };
     config.organizations.roles().map_err(|e| anyhow!("[organizations]: {e}"))?;
     config.sync.all_tables().map_err(|e| anyhow!("[sync]: {e}"))?;
@@ -252,7 +253,7 @@ pub async fn build_with(
     // Sync is its own service: its own store view, and identity only through `SyncDirectory`.
     let directory: Arc<dyn SyncDirectory> = services.clone();
     let sync =
-        Arc::new(SyncService::new(sync_store, directory, clock, rng, config.sync.clone(), config.rate_limits.enabled));
+        Arc::new(SyncService::new(sync_store, directory, clock, rng, config.sync.clone(), services.limit_cells()));
     sync.start_fanout().await?;
     Ok(Built { services, sync, webhooks, instance_id, new_secret_key })
 }

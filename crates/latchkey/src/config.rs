@@ -42,12 +42,20 @@ pub struct Config {
     /// End sessions idle this long; 0 disables the idle limit.
     pub session_inactivity_minutes: i64,
     pub request_timeout_secs: u64,
+    /// On SIGTERM: how long `/readyz` says 503 while requests are still served, so a load
+    /// balancer stops sending new ones first (its health-check interval times its threshold).
+    pub shutdown_delay_secs: u64,
+    /// Then: how long requests in flight may take to finish before the process exits anyway.
+    pub shutdown_timeout_secs: u64,
     pub body_limit_bytes: usize,
     /// Password-hashing threads (each hash takes 19 MiB); default: one per CPU core.
     pub hash_concurrency: usize,
     pub postgres_max_connections: u32,
     pub rate_limits: RateLimitConfig,
     pub smtp: Option<SmtpConfig>,
+    /// PEM certificates trusted beside the system's roots by every outgoing TLS connection
+    /// (JWKS, proxy upstreams, SMTP, webhooks, identity providers): a private CA.
+    pub extra_ca_file: Option<PathBuf>,
     /// `text` or `json`.
     pub log_format: String,
     /// Organizations, roles and permissions (`[organizations]`, `[[organizations.roles]]`).
@@ -90,11 +98,14 @@ impl Default for Config {
             session_lifetime_days: 7,
             session_inactivity_minutes: 0,
             request_timeout_secs: 30,
+            shutdown_delay_secs: 0,
+            shutdown_timeout_secs: 30,
             body_limit_bytes: 64 * 1024,
             hash_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             postgres_max_connections: 16,
             rate_limits: RateLimitConfig::default(),
             smtp: None,
+            extra_ca_file: None,
             log_format: "text".into(),
             organizations: OrganizationConfig::default(),
             sync: SyncConfig::default(),
@@ -123,11 +134,14 @@ const ENV_KEYS: &[&str] = &[
     "session_lifetime_days",
     "session_inactivity_minutes",
     "request_timeout_secs",
+    "shutdown_delay_secs",
+    "shutdown_timeout_secs",
     "body_limit_bytes",
     "hash_concurrency",
     "postgres_max_connections",
     "rate_limits",
     "smtp",
+    "extra_ca_file",
     "log_format",
     "organizations",
     "sync",
@@ -208,6 +222,18 @@ impl Config {
             (None, None) if self.dev_mode() => Ok(MetricsAccess::Open),
             (None, None) => Ok(MetricsAccess::Closed),
         }
+    }
+
+    /// The certificates of `extra_ca_file` (none without one); an unreadable file or one with
+    /// no certificate stops the start.
+    pub fn extra_roots(&self) -> anyhow::Result<latchkey_core::tls::ExtraRoots> {
+        let Some(path) = &self.extra_ca_file else {
+            return Ok(latchkey_core::tls::ExtraRoots::default());
+        };
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("extra_ca_file {}: cannot read it: {e}", path.display()))?;
+        latchkey_core::tls::ExtraRoots::from_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("extra_ca_file {}: {e}", path.display()))
     }
 
     /// The database URL with any password hidden, for messages.
@@ -298,6 +324,8 @@ enumeration_protection = true
 session_lifetime_days = 7
 session_inactivity_minutes = 0               # 0: no idle limit
 request_timeout_secs = 30
+shutdown_delay_secs = 0                      # on SIGTERM: /readyz 503 this long before stopping
+shutdown_timeout_secs = 30                   # then: how long requests in flight may finish
 body_limit_bytes = 65536
 # hash_concurrency = 2                       # default: one per CPU core
 postgres_max_connections = 16
@@ -315,9 +343,14 @@ code_failures_per_address_per_day = 20       # wrong codes per address (and acco
 mail_per_user_per_hour = 20                  # mail a signed-in user's requests send
 mail_per_ip_per_hour = 100                   # mail requests from one IP (/64) send
 
+# extra_ca_file = "/etc/latchkey/ca.pem"     # a private CA, trusted beside the system's roots
+                                             # (JWKS, proxy upstreams, SMTP, webhooks, providers)
+
 # [smtp]                                     # without it, dev mode keeps mail at /dev/mail
-# host = "127.0.0.1"
-# port = 25
+# host = "smtp.example.com"
+# tls = "starttls"                           # or "implicit" (465) or "none" (plain: a local relay);
+                                             # default starttls, none for a loopback host
+# port = 587                                 # default from tls: 587, 465 or 25
 # username = "latchkey"
 # password = "..."
 # from = "latchkey <no-reply@example.com>"

@@ -2,6 +2,7 @@
 //! `latchkey` binary and the integration tests (which inject a clock and a mailer).
 
 pub mod app;
+pub mod backup_cli;
 pub mod config;
 pub mod proxy;
 pub mod webhooks_cli;

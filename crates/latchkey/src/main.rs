@@ -76,6 +76,18 @@ enum Command {
         #[arg(long)]
         public: Vec<String>,
     },
+    /// Copy the SQLite database to a new file, consistently, while latchkey serves it
+    /// (PostgreSQL: pg_dump, see docs/operations.md).
+    Backup {
+        /// The backup to write (must not exist).
+        file: PathBuf,
+    },
+    /// Put a backup in place of the SQLite database; stop latchkey first. The database it
+    /// replaces is kept as `<database>.before-restore`.
+    Restore {
+        /// A file `latchkey backup` wrote.
+        file: PathBuf,
+    },
     /// Print an example latchkey.toml with every setting.
     DefaultConfig,
 }
@@ -229,12 +241,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { action } => keys(config, action).await,
+        Command::Backup { file } => latchkey::backup_cli::backup(&config, &file).await,
+        Command::Restore { file } => latchkey::backup_cli::restore(&config, &file).await,
         Command::Users { action } => users(config, action).await,
         Command::Webhooks { action } => latchkey::webhooks_cli::run(&services(&config).await?.webhooks, action).await,
         Command::Proxy { upstream, listen, issuer, rules, public } => {
             let rules = latchkey::proxy::load_rules(rules.as_deref(), upstream, issuer, public)?;
-            let guard = latchkey::proxy::guard_for(&rules, &config.public_url_for(config.listen))?;
-            let proxy = std::sync::Arc::new(latchkey::proxy::Proxy::new(rules.clone(), guard)?);
+            let extra_roots = config.extra_roots()?;
+            let guard = latchkey::proxy::guard_for(&rules, &config.public_url_for(config.listen), &extra_roots)?;
+            let proxy = std::sync::Arc::new(latchkey::proxy::Proxy::new(rules.clone(), guard, &extra_roots)?);
             let listener = TcpListener::bind(listen).await.map_err(|e| anyhow!("cannot listen on {listen}: {e}"))?;
             println!("latchkey proxy listening on http://{}", listener.local_addr()?);
             println!("  upstream         {}", rules.upstream.unwrap_or_default());
@@ -257,8 +272,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mode = config.mode_at(bound);
 
     if config.webhooks.enabled {
-        let worker = latchkey_service::webhooks::worker::WebhookWorker::new(built.webhooks.clone())
-            .map_err(|e| anyhow!("{}", e.long_message))?;
+        let worker =
+            latchkey_service::webhooks::worker::WebhookWorker::new(built.webhooks.clone(), &config.extra_roots()?)
+                .map_err(|e| anyhow!("{}", e.long_message))?;
         std::sync::Arc::new(worker).spawn();
     }
 
@@ -346,7 +362,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let _ = std::io::Write::flush(&mut std::io::stdout());
     tracing::info!(%public_url, instance_id = %built.instance_id, "latchkey started");
-    latchkey_api::serve(listener, state, shutdown).await?;
+    // SIGTERM: drain (readyz 503, event streams end), keep serving for the delay, then stop
+    // accepting and let requests in flight finish, within the timeout.
+    let (drain, delay) = (state.drain.clone(), Duration::from_secs(config.shutdown_delay_secs));
+    let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+    let stop = async move {
+        shutdown.await;
+        drain.start();
+        tracing::info!(delay_secs = delay.as_secs(), "draining: /readyz answers 503");
+        tokio::time::sleep(delay).await;
+        let _ = stopping_tx.send(());
+    };
+    let serving = latchkey_api::serve(listener, state, stop);
+    tokio::pin!(serving);
+    let timeout = Duration::from_secs(config.shutdown_timeout_secs);
+    tokio::select! {
+        biased;
+        served = &mut serving => served?,
+        Ok(()) = stopping => {
+            match tokio::time::timeout(timeout, &mut serving).await {
+                Ok(served) => served?,
+                Err(_) => tracing::warn!(
+                    timeout_secs = timeout.as_secs(),
+                    "requests still in flight at the shutdown timeout: stopping anyway"
+                ),
+            }
+        }
+    }
     tracing::info!("latchkey stopped");
     Ok(())
 }

@@ -17,6 +17,7 @@ use axum::Router;
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{HeaderMap, Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -24,6 +25,7 @@ use latchkey_axum::{
     error_response, reverification, Auth, Guard, GuardConfig, GuardLayer, KeySource, Requirement, RouteMatcher,
     RoutePattern, Slashes,
 };
+use latchkey_core::tls::ExtraRoots;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -92,7 +94,7 @@ pub struct Proxy {
     /// The guard layer's decision, with the rules file's routes as one requirement.
     decision: GuardLayer,
     upstream: Uri,
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
 }
 
 const IDENTITY_PREFIX: &str = "x-latchkey-";
@@ -110,12 +112,13 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 impl Proxy {
-    pub fn new(rules: ProxyRules, guard: Guard) -> anyhow::Result<Self> {
+    /// `extra_roots` are trusted beside the system's roots for an `https://` upstream.
+    pub fn new(rules: ProxyRules, guard: Guard, extra_roots: &ExtraRoots) -> anyhow::Result<Self> {
         let upstream = rules.upstream.clone().ok_or_else(|| anyhow!("no upstream: give --upstream URL"))?;
         let upstream: Uri =
             upstream.trim_end_matches('/').parse().with_context(|| format!("upstream {upstream:?} is not a URL"))?;
-        if upstream.scheme_str() != Some("http") || upstream.authority().is_none() {
-            return Err(anyhow!("upstream {upstream} must be an http:// URL"));
+        if !matches!(upstream.scheme_str(), Some("http" | "https")) || upstream.authority().is_none() {
+            return Err(anyhow!("upstream {upstream} must be an http:// or https:// URL"));
         }
         let public = RouteMatcher::new(&rules.public).map_err(|e| anyhow!("{e}"))?;
         let compiled = rules
@@ -141,7 +144,7 @@ impl Proxy {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let (compiled, reverifications): (Vec<_>, Vec<_>) = compiled.into_iter().unzip();
-        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let client = Client::builder(TokioExecutor::new()).build(https_connector(extra_roots)?);
         // An upstream may decode `%2F` before routing: refuse encoded slashes outright.
         let mut decision = guard.layer().public(public).slashes(Slashes::Refuse);
         if !compiled.is_empty() {
@@ -172,6 +175,32 @@ impl Proxy {
         let authority = self.upstream.authority()?;
         format!("{scheme}://{authority}{base}{pq}").parse().ok()
     }
+}
+
+/// A connector for `http://` and `https://` upstreams; certificates are verified against the
+/// system's roots and `extra_roots` (ring only: one crypto provider in the process).
+fn https_connector(extra_roots: &ExtraRoots) -> anyhow::Result<HttpsConnector<HttpConnector>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    for pem in extra_roots.pem_blocks() {
+        let cert = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| anyhow!("extra_ca_file: {e}"))?;
+        roots.add(cert).map_err(|e| anyhow!("extra_ca_file: {e}"))?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| anyhow!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
 }
 
 /// The first route of the rules file whose path matches sets the requirements; a path no route
@@ -382,7 +411,7 @@ pub fn load_rules(
 }
 
 /// The guard the rules describe: latchkey's JWKS through its issuer URL, or a PEM file.
-pub fn guard_for(rules: &ProxyRules, default_issuer: &str) -> anyhow::Result<Guard> {
+pub fn guard_for(rules: &ProxyRules, default_issuer: &str, extra_roots: &ExtraRoots) -> anyhow::Result<Guard> {
     let issuer = rules.issuer.clone().unwrap_or_else(|| default_issuer.to_owned());
     let keys = match &rules.pem_file {
         Some(f) => KeySource::Pem(std::fs::read_to_string(f).with_context(|| format!("cannot read {f}"))?),
@@ -391,5 +420,6 @@ pub fn guard_for(rules: &ProxyRules, default_issuer: &str) -> anyhow::Result<Gua
     let mut config = GuardConfig::new(keys);
     config.issuer = Some(issuer.trim_end_matches('/').to_owned());
     config.authorized_parties = rules.authorized_parties.clone();
+    config.extra_roots = extra_roots.clone();
     Guard::new(config).map_err(|e| anyhow!("{e}"))
 }

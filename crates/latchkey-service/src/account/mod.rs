@@ -58,12 +58,12 @@ impl AccountService {
         self.store.emitting_people(events)
     }
 
-    pub(crate) fn limit_ip(&self, action: Action, ctx: &RequestContext) -> Result<()> {
-        self.limits.ip(action, ctx, self.now())
+    pub(crate) async fn limit_ip(&self, action: Action, ctx: &RequestContext) -> Result<()> {
+        self.limits.ip(action, ctx, self.now()).await
     }
 
-    fn limit_identifier(&self, identifier: &str) -> Result<()> {
-        self.limits.identifier(identifier, self.now())
+    async fn limit_identifier(&self, identifier: &str) -> Result<()> {
+        self.limits.identifier(identifier, self.now()).await
     }
 }
 
@@ -115,8 +115,8 @@ impl AccountService {
         sign_out_others_except: Option<&str>,
     ) -> Result<UserRecord> {
         let user_id = who.signed_in().user_id();
-        self.limit_ip(Action::PasswordChange, ctx)?;
-        self.limit_identifier(user_id)?;
+        self.limit_ip(Action::PasswordChange, ctx).await?;
+        self.limit_identifier(user_id).await?;
         let record = self.users.user(user_id).await?;
         if let Some(phc) = &record.user.password_hash {
             let Some(current) = current else {
@@ -197,7 +197,7 @@ impl AccountService {
         who: &SignedIn,
         email_id: &str,
     ) -> Result<(UserRecord, EmailRow)> {
-        self.limit_ip(Action::Verify, ctx)?;
+        self.limit_ip(Action::Verify, ctx).await?;
         let record = self.users.user(who.user_id()).await?;
         let row = crate::users::Users::email_of(&record, email_id)?.clone();
         if row.verified {

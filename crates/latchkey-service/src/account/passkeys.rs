@@ -34,7 +34,7 @@ impl AccountService {
         id: &str,
         public_key_credential: &str,
     ) -> Result<PasskeyRow> {
-        self.limit_ip(crate::Action::Verify, ctx)?;
+        self.limit_ip(crate::Action::Verify, ctx).await?;
         let record = self.users.user(who.user_id()).await?;
         let row = self.passkeys.finish_registration(&record, id, public_key_credential).await?;
         if let Some(to) = primary_email(&record) {

@@ -67,7 +67,7 @@ impl AccountService {
     /// Activates the pending authenticator app with a code of it. The session counts as having
     /// proved its second factor now; a user without backup codes gets a set.
     pub async fn verify_totp(&self, ctx: &RequestContext, who: &SignedIn, code: &str) -> Result<TotpVerified> {
-        self.limit_ip(Action::Verify, ctx)?;
+        self.limit_ip(Action::Verify, ctx).await?;
         let f = self.factors();
         let record = self.users.user(who.user_id()).await?;
         let Some(row) = record.second_factors.totp.clone().filter(|t| !t.verified) else {

@@ -187,7 +187,7 @@ impl Services {
         email_address_id: Option<&str>,
         link: LinkRequest,
     ) -> Result<SignInRow> {
-        self.limit_ip(Action::Verify, ctx)?;
+        self.limit_ip(Action::Verify, ctx).await?;
         if !self.config.email_links.sign_in {
             return Err(strategy_invalid());
         }
@@ -232,7 +232,7 @@ impl Services {
         id: &str,
         link: LinkRequest,
     ) -> Result<SignUpRow> {
-        self.limit_ip(Action::Verify, ctx)?;
+        self.limit_ip(Action::Verify, ctx).await?;
         if !self.config.email_links.sign_up {
             return Err(strategy_invalid());
         }
@@ -266,7 +266,7 @@ impl Services {
         token: &str,
         confirmed: bool,
     ) -> LinkOutcome {
-        if self.limit_ip(Action::Verify, ctx).is_err() {
+        if self.limit_ip(Action::Verify, ctx).await.is_err() {
             return LinkOutcome::failed();
         }
         let Some((id, secret)) = token.split_once('.').filter(|(id, s)| id.len() <= 64 && s.len() <= 128) else {

@@ -80,7 +80,7 @@ impl Services {
         additional_scopes: &[String],
         reauthorize: Option<&str>,
     ) -> Result<ConnectionStart> {
-        self.limit_ip(Action::SignIn, ctx)?;
+        self.limit_ip(Action::SignIn, ctx).await?;
         let record = self.users.user(who.user_id()).await?;
         let existing = match reauthorize {
             Some(id) => Some(

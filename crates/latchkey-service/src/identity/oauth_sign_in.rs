@@ -61,7 +61,7 @@ impl Services {
         redirect_url: String,
         action_complete_redirect_url: Option<String>,
     ) -> Result<(SignInRow, String)> {
-        self.limit_ip(Action::SignIn, ctx)?;
+        self.limit_ip(Action::SignIn, ctx).await?;
         self.refuse_if_signed_in(client).await?;
         let provider = self.provider_for(strategy)?;
         let now = self.now();
@@ -142,7 +142,7 @@ impl Services {
         client: Option<&Client>,
         params: CallbackParams,
     ) -> Result<CallbackOutcome> {
-        self.limit_ip(Action::Verify, ctx)?;
+        self.limit_ip(Action::Verify, ctx).await?;
         let now = self.now();
         let refused = |why: &str| {
             tracing::info!(why, "oauth callback refused");

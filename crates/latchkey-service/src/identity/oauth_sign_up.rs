@@ -15,7 +15,7 @@ use crate::{Action, RequestContext, Services};
 impl Services {
     /// `POST /v1/client/sign_ups` with `transfer=true`.
     pub async fn transfer_sign_up(&self, ctx: &RequestContext, client: &Client) -> Result<Step<SignUpRow>> {
-        self.limit_ip(Action::SignUp, ctx)?;
+        self.limit_ip(Action::SignUp, ctx).await?;
         self.refuse_if_signed_in(client).await?;
         let missing = || {
             ServiceError::bad_request(

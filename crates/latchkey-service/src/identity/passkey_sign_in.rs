@@ -59,7 +59,7 @@ impl Services {
     /// `POST /v1/client/sign_ins` with `strategy=passkey` and no identifier: a sign-in with a
     /// challenge for any passkey of this relying party (the button and the browser's autofill).
     pub async fn create_passkey_sign_in(&self, ctx: &RequestContext, client: &Client) -> Result<SignInRow> {
-        self.limit_ip(Action::SignIn, ctx)?;
+        self.limit_ip(Action::SignIn, ctx).await?;
         self.refuse_if_signed_in(client).await?;
         let mut row = SignInRow {
             first_factor_strategy: Some(PASSKEY.into()),

@@ -61,7 +61,7 @@ impl Services {
         id: &str,
         request: NewPassword,
     ) -> Result<Step<SignInRow>> {
-        self.limit_ip(Action::PasswordChange, ctx)?;
+        self.limit_ip(Action::PasswordChange, ctx).await?;
         let mut row = self.sign_in_of(client, id).await?;
         if row.status == "complete" {
             return Err(ServiceError::bad_request("sign_in_already_complete", "This sign-in is already complete."));

@@ -186,7 +186,7 @@ impl Services {
         strategy: &str,
         email_address_id: Option<&str>,
     ) -> Result<Reverification> {
-        self.limit_ip(Action::Verify, ctx)?;
+        self.limit_ip(Action::Verify, ctx).await?;
         let (session, user, progress) = self.check_of(client, session_id).await?;
         let mut progress = progress.filter(|p| p.status == "needs_first_factor").ok_or_else(no_check)?;
         let mut factor =
@@ -236,7 +236,7 @@ impl Services {
         strategy: &str,
         secret: &str,
     ) -> Result<Reverification> {
-        self.limit_ip(Action::SignIn, ctx)?;
+        self.limit_ip(Action::SignIn, ctx).await?;
         let (session, user, progress) = self.check_of(client, session_id).await?;
         let mut progress = progress.filter(|p| p.status == "needs_first_factor").ok_or_else(no_check)?;
         let user_id = user.user.id.clone();
@@ -350,14 +350,14 @@ impl Services {
         strategy: &str,
         code: &str,
     ) -> Result<Reverification> {
-        self.limit_ip(Action::SignIn, ctx)?;
+        self.limit_ip(Action::SignIn, ctx).await?;
         let (session, user, progress) = self.check_of(client, session_id).await?;
         let mut progress = progress.filter(|p| p.status == "needs_second_factor").ok_or_else(no_check)?;
         let strategy = Strategy::parse(strategy)
             .filter(|s| Strategy::available(&user.second_factors).contains(s))
             .ok_or_else(strategy_invalid)?;
         let user_id = user.user.id.clone();
-        self.limit_identifier(&user_id)?;
+        self.limit_identifier(&user_id).await?;
         // Counted per session, not per check: starting the check again gives no fresh tries.
         let scope = format!("session:{}", session.id);
         let tries = self.budgets.second_factor_try(&scope, &user_id).await?;

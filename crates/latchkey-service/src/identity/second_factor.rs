@@ -59,13 +59,13 @@ impl Services {
         strategy: &str,
         code: &str,
     ) -> Result<Step<SignInRow>> {
-        self.limit_ip(Action::SignIn, ctx)?;
+        self.limit_ip(Action::SignIn, ctx).await?;
         let mut row = self.awaiting_second_factor(client, id).await?;
         let strategy = Strategy::parse(strategy)
             .filter(|s| supported_second_factors(&row).contains(&s.as_str()))
             .ok_or_else(strategy_invalid)?;
         let user_id = row.user_id.clone().unwrap_or_default();
-        self.limit_identifier(&user_id)?;
+        self.limit_identifier(&user_id).await?;
         let scope = format!("sign_in:{}", row.id);
         let tries = self.budgets.second_factor_try(&scope, &user_id).await?;
         let record = self.users.user(&user_id).await?;

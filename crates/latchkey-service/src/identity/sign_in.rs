@@ -29,7 +29,7 @@ impl Services {
         if identifier.is_none() && input.strategy.as_deref() == Some(PASSKEY) {
             return Ok(Step::pending(self.create_passkey_sign_in(ctx, client).await?));
         }
-        self.limit_ip(Action::SignIn, ctx)?;
+        self.limit_ip(Action::SignIn, ctx).await?;
         self.refuse_if_signed_in(client).await?;
         let identifier = identifier.ok_or_else(|| {
             ServiceError::unprocessable("form_param_missing", "Enter an email address or username.").param("identifier")
@@ -39,7 +39,7 @@ impl Services {
                 ServiceError::unprocessable("form_param_format_invalid", "Identifier is too long").param("identifier")
             );
         }
-        self.limit_identifier(identifier)?;
+        self.limit_identifier(identifier).await?;
         let (identifier, user_id, email_id) = if identifier.contains('@') {
             let email = email_param(identifier, "identifier")?;
             let user_id = self.store.user_id_by_verified_email(&email).await?;
@@ -83,7 +83,7 @@ impl Services {
         id: &str,
         strategy: &str,
     ) -> Result<SignInRow> {
-        self.limit_ip(Action::Verify, ctx)?;
+        self.limit_ip(Action::Verify, ctx).await?;
         let mut row = self.sign_in_of(client, id).await?;
         if row.status == "complete" {
             return Err(ServiceError::bad_request("sign_in_already_complete", "This sign-in is already complete."));
@@ -139,7 +139,7 @@ impl Services {
         strategy: &str,
         secret: &str,
     ) -> Result<Step<SignInRow>> {
-        self.limit_ip(Action::SignIn, ctx)?;
+        self.limit_ip(Action::SignIn, ctx).await?;
         let row = self.sign_in_of(client, id).await?;
         if row.status == "complete" {
             return Err(ServiceError::bad_request("sign_in_already_complete", "This sign-in is already complete."));
@@ -147,7 +147,7 @@ impl Services {
         match strategy {
             "password" => {
                 if let Some(identifier) = &row.identifier {
-                    self.limit_identifier(identifier)?;
+                    self.limit_identifier(identifier).await?;
                 }
                 self.attempt_password(ctx, client, row, secret).await
             }

@@ -19,7 +19,7 @@ use super::{
 
 impl Services {
     pub async fn create_sign_up(&self, ctx: &RequestContext, client: &Client, input: SignUpInput) -> Result<SignUpRow> {
-        self.limit_ip(Action::SignUp, ctx)?;
+        self.limit_ip(Action::SignUp, ctx).await?;
         self.refuse_if_signed_in(client).await?;
         let now = self.now();
         let mut row = SignUpRow {
@@ -65,7 +65,7 @@ impl Services {
         id: &str,
         input: SignUpInput,
     ) -> Result<Step<SignUpRow>> {
-        self.limit_ip(Action::SignUp, ctx)?;
+        self.limit_ip(Action::SignUp, ctx).await?;
         let mut row = self.sign_up_of(client, id).await?;
         if row.status == "complete" {
             return Err(ServiceError::bad_request("sign_up_already_complete", "This sign-up is already complete."));
@@ -200,7 +200,7 @@ impl Services {
         id: &str,
         strategy: &str,
     ) -> Result<SignUpRow> {
-        self.limit_ip(Action::Verify, ctx)?;
+        self.limit_ip(Action::Verify, ctx).await?;
         if strategy != "email_code" {
             return Err(ServiceError::unprocessable(
                 "strategy_for_user_invalid",
@@ -224,7 +224,7 @@ impl Services {
         id: &str,
         code: &str,
     ) -> Result<Step<SignUpRow>> {
-        self.limit_ip(Action::Verify, ctx)?;
+        self.limit_ip(Action::Verify, ctx).await?;
         let mut row = self.sign_up_of(client, id).await?;
         if row.status == "complete" || row.email_verified {
             return Err(ServiceError::already_verified());

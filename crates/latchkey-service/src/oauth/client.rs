@@ -100,19 +100,18 @@ struct LooseJwk {
 
 impl Default for ProviderClient {
     fn default() -> Self {
-        Self::new()
+        Self::new(&latchkey_core::tls::ExtraRoots::default())
     }
 }
 
 impl ProviderClient {
-    pub fn new() -> Self {
-        let http = reqwest::Client::builder()
+    pub fn new(extra_roots: &latchkey_core::tls::ExtraRoots) -> Self {
+        let builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent("latchkey")
-            .build()
-            .unwrap_or_default();
+            .user_agent("latchkey");
+        let http = crate::trust_extra_roots(builder, extra_roots).build().unwrap_or_default();
         Self { http, cache: RwLock::new(HashMap::new()) }
     }
 

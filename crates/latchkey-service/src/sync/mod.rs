@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use latchkey_core::authz::{has, AuthState, Check};
-use latchkey_core::ratelimit::RateLimiter;
 use latchkey_core::sync::migration::{check_migrations, Migration};
 use latchkey_core::sync::schema::{check_tables, TableSpec};
 use latchkey_core::{Clock, Random};
@@ -243,26 +242,27 @@ pub struct SyncService {
     config: SyncConfig,
     tables: Tables,
     /// Pushes per user per minute (`None`: no limit).
-    pushes: Option<RateLimiter>,
+    pushes: Option<crate::limits::RateLimit>,
     hub: SyncHub,
     streams: events::StreamSlots,
 }
 
 impl SyncService {
-    /// `limits_enabled`: the instance's `[rate_limits] enabled`, which the push limit follows.
+    /// `limits`: where the instance's request limits live (off with `[rate_limits] enabled =
+    /// false`), which the push limit follows.
     pub fn new(
         store: Arc<dyn SyncStore>,
         directory: Arc<dyn SyncDirectory>,
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Random>,
         config: SyncConfig,
-        limits_enabled: bool,
+        limits: &crate::limits::LimitCells,
     ) -> Self {
         // The binary refuses invalid tables before it gets here; should some slip through,
         // serving none is the safe choice.
         let tables = served_tables(&config);
-        let pushes = (limits_enabled && config.pushes_per_minute > 0)
-            .then(|| RateLimiter::new(config.pushes_per_minute, 60_000));
+        let pushes = (config.pushes_per_minute > 0)
+            .then(|| crate::limits::RateLimit::new("sync_pushes", config.pushes_per_minute, 60_000, limits));
         Self {
             store,
             directory,
@@ -303,10 +303,14 @@ impl SyncService {
     }
 
     /// Applies the per-user limit of pushes.
-    fn limit_pushes(&self, user_id: &str) -> Result<()> {
+    async fn limit_pushes(&self, user_id: &str) -> Result<()> {
         match &self.pushes {
-            Some(limiter) => limiter.check(user_id, self.now()).map_err(|r| {
-                ServiceError::rate_limited(r.0).long("Too many pushes: wait, then push the outbox again.")
+            Some(limit) => limit.check(user_id, self.now()).await.map_err(|e| {
+                if matches!(e.kind, crate::error::ErrorKind::TooManyRequests { .. }) {
+                    e.long("Too many pushes: wait, then push the outbox again.")
+                } else {
+                    e
+                }
             }),
             None => Ok(()),
         }

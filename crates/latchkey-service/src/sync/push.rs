@@ -101,7 +101,7 @@ impl SyncService {
     }
 
     pub async fn push(&self, caller: &SyncCaller, body: &[u8]) -> Result<PushResponse> {
-        self.limit_pushes(&caller.user_id)?;
+        self.limit_pushes(&caller.user_id).await?;
         let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
             ServiceError::bad_request("sync_push_invalid", "The body must be a JSON push request.")
                 .long(format!("Expected {{client_id, schema_version, ops: [...]}}: {e}"))

@@ -83,21 +83,20 @@ pub struct WebhookWorker {
 }
 
 impl WebhookWorker {
-    pub fn new(webhooks: Arc<WebhookService>) -> crate::Result<Self> {
+    pub fn new(webhooks: Arc<WebhookService>, extra_roots: &latchkey_core::tls::ExtraRoots) -> crate::Result<Self> {
         let config = webhooks.config.clone();
         let policy = config.policy();
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(Duration::from_secs(config.timeout_secs.max(1)))
             .connect_timeout(Duration::from_secs(config.timeout_secs.clamp(1, 10)))
             .dns_resolver(Arc::new(guard::GuardedResolver { policy }))
-            .user_agent(concat!("latchkey-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot build the webhook HTTP client");
-                crate::ServiceError::internal()
-            })?;
+            .user_agent(concat!("latchkey-webhooks/", env!("CARGO_PKG_VERSION")));
+        let http = crate::trust_extra_roots(builder, extra_roots).build().map_err(|e| {
+            tracing::error!(error = %e, "cannot build the webhook HTTP client");
+            crate::ServiceError::internal()
+        })?;
         Ok(Self {
             webhooks,
             http,

@@ -131,3 +131,38 @@ pub async fn attempt_counters(store: &dyn Store) {
     assert!(store.reserve_counter(&key, Some(&now), 1_000, 21_000).await.unwrap(), "an ended window starts again");
     assert_eq!(store.get_counter(&key).await.unwrap().map(|c| (c.count, c.window_start)), Some((1, 21_000)));
 }
+
+/// Rate cells: a burst of 3 then one every 20 s, spent atomically by racing callers.
+pub async fn rate_cells(store: &dyn Store) {
+    let key = uid("rate");
+    let (interval, tolerance) = (20_000, 40_000);
+    for _ in 0..3 {
+        assert_eq!(store.spend_rate_cell(&key, interval, tolerance, 100_000).await.unwrap(), None);
+    }
+    assert_eq!(store.spend_rate_cell(&key, interval, tolerance, 100_000).await.unwrap(), Some(20_000));
+    assert_eq!(
+        store.spend_rate_cell(&key, interval, tolerance, 110_000).await.unwrap(),
+        Some(10_000),
+        "refusals spend nothing"
+    );
+    assert_eq!(store.spend_rate_cell(&key, interval, tolerance, 120_000).await.unwrap(), None, "refilled one");
+    assert!(store.spend_rate_cell(&key, interval, tolerance, 120_000).await.unwrap().is_some());
+    assert_eq!(
+        store.spend_rate_cell(&uid("rate"), interval, tolerance, 120_000).await.unwrap(),
+        None,
+        "keys are apart"
+    );
+
+    // Ten racing callers on a fresh cell: exactly the burst passes.
+    let key = uid("rate");
+    let spend = || store.spend_rate_cell(&key, interval, tolerance, 200_000);
+    let (a, b, c, d, e) = tokio::join!(spend(), spend(), spend(), spend(), spend());
+    let (f, g, h, i, j) = tokio::join!(spend(), spend(), spend(), spend(), spend());
+    let passed = [a, b, c, d, e, f, g, h, i, j].into_iter().filter(|r| r.as_ref().unwrap().is_none()).count();
+    assert_eq!(passed, 3);
+
+    // A cell full again is pruned; one still spent is kept.
+    assert!(store.prune_rate_cells(300_000).await.unwrap() >= 1);
+    assert_eq!(store.spend_rate_cell(&key, interval, tolerance, 300_000).await.unwrap(), None);
+    assert_eq!(store.prune_rate_cells(300_000).await.unwrap(), 0, "the cell spent at 300 s is kept");
+}

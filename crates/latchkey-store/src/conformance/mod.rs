@@ -46,6 +46,7 @@ macro_rules! conformance_scenarios {
             orgs::organizations,
             users::a_ban_and_its_revocation_land_together,
             instance::attempt_counters,
+            instance::rate_cells,
             sessions::abandoned_attempts_and_idle_clients_are_pruned,
             external::provider_accounts_join_their_user,
             second_factors::totp_steps_and_backup_codes_work_once,

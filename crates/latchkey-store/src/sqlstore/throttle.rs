@@ -60,4 +60,36 @@ impl<D: SqlDriver> ThrottleStore for SqlStore<D> {
         tx.commit().await?;
         Ok(n)
     }
+
+    async fn spend_rate_cell(&self, key: &str, interval_ms: i64, tolerance_ms: i64, now: i64) -> Result<Option<i64>> {
+        // One statement: the row lock of the upsert orders racing instances, and a refused
+        // request (the WHERE fails) writes nothing.
+        let mut tx = self.db.begin().await?;
+        let spent = tx
+            .query(
+                "INSERT INTO rate_cells (key, tat) VALUES ($1, $2 + $3) \
+                 ON CONFLICT (key) DO UPDATE \
+                 SET tat = (CASE WHEN rate_cells.tat > $2 THEN rate_cells.tat ELSE $2 END) + $3 \
+                 WHERE (CASE WHEN rate_cells.tat > $2 THEN rate_cells.tat ELSE $2 END) - $4 <= $2 \
+                 RETURNING tat",
+                &[key.into(), now.into(), interval_ms.into(), tolerance_ms.into()],
+            )
+            .await?;
+        let wait = if spent.is_empty() {
+            let rows = tx.query("SELECT tat FROM rate_cells WHERE key = $1", &[key.into()]).await?;
+            let tat = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(now);
+            Some((tat - tolerance_ms - now).max(1))
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(wait)
+    }
+
+    async fn prune_rate_cells(&self, now: i64) -> Result<u64> {
+        let mut tx = self.db.begin().await?;
+        let n = tx.execute("DELETE FROM rate_cells WHERE tat <= $1", &[now.into()]).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
 }

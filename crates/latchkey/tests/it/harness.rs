@@ -91,6 +91,8 @@ pub struct TestServer {
     /// The store the server was built on, for tests that inspect or set up stored state
     /// directly (the service keeps its own handle private).
     pub store: Arc<dyn Store>,
+    /// The server's drain switch (what SIGTERM flips in the binary).
+    pub drain: latchkey_api::Drain,
     shutdown: Option<oneshot::Sender<()>>,
     _db: TestDb,
 }
@@ -152,6 +154,7 @@ impl TestServer {
             sync: built.sync,
             webhooks: built.webhooks,
             store,
+            drain: state.drain.clone(),
             shutdown: Some(tx),
             _db: db,
         }

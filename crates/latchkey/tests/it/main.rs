@@ -4,12 +4,16 @@
 
 mod harness;
 
+mod backup;
 mod bapi;
 mod clerk_document;
 mod conformance;
+mod drain;
 mod email_links;
 mod enumeration;
 mod errors;
+mod fleet;
+mod fleet_proof;
 mod flows;
 mod guard;
 mod hardening;
@@ -42,5 +46,6 @@ mod sync_crash;
 mod sync_sessions;
 mod sync_sim;
 mod template_tokens;
+mod tls;
 mod webhooks;
 mod webhooks_crash;

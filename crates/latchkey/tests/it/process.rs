@@ -16,23 +16,28 @@ use crate::harness::{Backend, Browser, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 
-fn command(dir: &Path) -> Command {
+pub(crate) fn command(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(dir).env("LATCHKEY_LOG", "info").env_remove("LATCHKEY_DATABASE_URL").env_remove("LATCHKEY_KEK");
     c
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     stdout: Vec<String>,
     stderr: PathBuf,
 }
 
-async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+pub(crate) async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+    start_listening(dir, "127.0.0.1:0", env).await
+}
+
+/// [`start`] on a given address (an instance that comes back on its port after a restart).
+pub(crate) async fn start_listening(dir: &Path, listen: &str, env: &[(&str, &str)]) -> Server {
     let stderr = dir.join(format!("stderr-{}.log", rand::random::<u32>()));
     let mut cmd = command(dir);
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+    cmd.args(["serve", "--listen", listen])
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr).unwrap())
         .kill_on_drop(true);
@@ -67,7 +72,27 @@ async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
 }
 
 impl Server {
-    async fn stop(mut self) -> (std::process::ExitStatus, String) {
+    /// The secret key a first start prints.
+    pub(crate) fn secret_key(&self) -> String {
+        self.stdout
+            .iter()
+            .find_map(|l| l.split_whitespace().find(|w| w.starts_with("sk_live_")).map(str::to_owned))
+            .expect("a first start prints the secret key")
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.start_kill();
+    }
+
+    pub(crate) async fn stop(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().unwrap() as i32;
         // SIGTERM, as a service manager would send.
         let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;

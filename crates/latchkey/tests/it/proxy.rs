@@ -58,8 +58,8 @@ pub(crate) async fn start_proxy(server: &TestServer, upstream: &str) -> String {
         ],
         ..Default::default()
     };
-    let guard = guard_for(&rules, &server.url).unwrap();
-    let proxy = Arc::new(Proxy::new(rules, guard).unwrap());
+    let guard = guard_for(&rules, &server.url, &Default::default()).unwrap();
+    let proxy = Arc::new(Proxy::new(rules, guard, &Default::default()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -271,9 +271,9 @@ fn bad_rules_are_refused_with_a_reason() {
         },
     ];
     for rules in cases {
-        assert!(Proxy::new(rules.clone(), guard.clone()).is_err(), "{rules:?}");
+        assert!(Proxy::new(rules.clone(), guard.clone(), &Default::default()).is_err(), "{rules:?}");
     }
-    assert!(Proxy::new(base, guard).is_ok());
+    assert!(Proxy::new(base, guard, &Default::default()).is_ok());
 }
 
 /// A proxy whose rules file asks for recent checks of the factors (read from TOML, as
@@ -311,7 +311,7 @@ reverification = { level = "first_factor", after_minutes = 5 }
     // The rules' guard, on the test server's clock (tokens are minted by it, minutes ahead).
     let mut config = latchkey_axum::GuardConfig::new(latchkey_axum::KeySource::Issuer(server.url.clone()));
     config.clock = Arc::new(server.clock.clone());
-    let proxy = Arc::new(Proxy::new(rules, latchkey_axum::Guard::new(config).unwrap()).unwrap());
+    let proxy = Arc::new(Proxy::new(rules, latchkey_axum::Guard::new(config).unwrap(), &Default::default()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {

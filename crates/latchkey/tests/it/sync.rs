@@ -664,7 +664,7 @@ both_backends!(live_events_announce_changes, |backend| async move {
     assert!(seen.contains(r#""space":"me""#), "{seen}");
 });
 
-async fn read_until(res: &mut reqwest::Response, seen: &mut String, needle: &str) {
+pub(crate) async fn read_until(res: &mut reqwest::Response, seen: &mut String, needle: &str) {
     tokio::time::timeout(Duration::from_secs(10), async {
         while !seen.contains(needle) {
             let chunk = res.chunk().await.unwrap().expect("stream ended early");

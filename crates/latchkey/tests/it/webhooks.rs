@@ -160,7 +160,7 @@ impl Admin {
 }
 
 pub(crate) fn worker(server: &TestServer) -> Arc<WebhookWorker> {
-    Arc::new(WebhookWorker::new(server.webhooks.clone()).unwrap())
+    Arc::new(WebhookWorker::new(server.webhooks.clone(), &Default::default()).unwrap())
 }
 
 /// Runs the worker until nothing is due now.

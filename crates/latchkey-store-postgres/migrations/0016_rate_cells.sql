@@ -1,0 +1,1 @@
+../../latchkey-store/migrations/0016_rate_cells.sql
