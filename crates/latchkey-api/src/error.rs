@@ -67,6 +67,10 @@ pub fn error_body(e: &ServiceError, trace_id: &str) -> Value {
     })
 }
 
+/// The error code of a response made from an [`ApiError`] (a response extension).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -74,6 +78,8 @@ impl IntoResponse for ApiError {
         let mut res = (status, body).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // The metrics layer counts refusals by their code (sign-in failures by reason).
+        res.extensions_mut().insert(ErrorCode(self.0.code));
         if let ErrorKind::TooManyRequests { retry_after_secs } = self.0.kind {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);

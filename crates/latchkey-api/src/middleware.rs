@@ -100,6 +100,17 @@ fn request_id(headers: &HeaderMap, state: &AppState) -> String {
 /// request timeout, metrics and one log line per request. Query strings are never logged.
 /// Not tower-http's `TraceLayer`/`TimeoutLayer`: they cannot scope the trace id error bodies
 /// read or give metrics the matched route, and their timeout answer has an empty body.
+/// Rate-limit refusals by route, and refused sign-in requests by error code.
+fn count_refusals(state: &AppState, route: &str, status: u16, code: Option<&crate::error::ErrorCode>) {
+    let telemetry = state.services.telemetry();
+    if status == 429 {
+        telemetry.count("latchkey_rate_limited_total", &[("route", route)]);
+    }
+    if route.starts_with("/v1/client/sign_ins") && (400..500).contains(&status) {
+        telemetry.count("latchkey_sign_in_failures_total", &[("reason", code.map_or("unknown", |c| c.0))]);
+    }
+}
+
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let id = request_id(req.headers(), &state);
     let method = req.method().clone();
@@ -127,6 +138,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     }
     let status = res.status().as_u16();
     state.metrics.observe(method.as_str(), &route, status, u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+    count_refusals(&state, &route, status, res.extensions().get::<crate::error::ErrorCode>());
     span.in_scope(|| {
         tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, route = %route, "request");
     });

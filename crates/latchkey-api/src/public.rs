@@ -94,7 +94,16 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
 /// The metrics, for the main listener (when allowed) or the separate metrics listener.
 pub async fn render_metrics(state: &AppState) -> Response {
     let up = state.services.readiness().await.is_ok();
-    let mut res = state.metrics.render(up).into_response();
+    let mut text = state.metrics.render(up);
+    state.services.telemetry().render(&mut text);
+    if let Ok(depth) = state.webhooks.queue_depth().await {
+        text.push_str(
+            "# HELP latchkey_webhook_queue_depth Webhook deliveries still owed (fleet-wide, from the database).\n",
+        );
+        text.push_str("# TYPE latchkey_webhook_queue_depth gauge\n");
+        text.push_str(&format!("latchkey_webhook_queue_depth {depth}\n"));
+    }
+    let mut res = text.into_response();
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     res

@@ -53,6 +53,7 @@ pub mod passkeys;
 pub mod resources;
 pub mod second_factors;
 pub mod sync;
+pub mod telemetry;
 pub mod templates;
 pub mod tickets;
 pub mod users;
@@ -206,6 +207,8 @@ pub struct Services {
     limits: Arc<Limits>,
     /// Where the request limits' cells live, for the other services that limit requests.
     limit_cells: limits::LimitCells,
+    /// What `/metrics` reports besides HTTP; shared with the sync and webhook services.
+    telemetry: Arc<telemetry::Telemetry>,
     budgets: attempts::Budgets,
     postman: mail::Postman,
     /// Users and their sessions, shared with the account and administration services.
@@ -241,7 +244,8 @@ impl Services {
         let throttle: Arc<dyn latchkey_store::ThrottleStore> = store.clone();
         let budgets = attempts::Budgets::new(throttle, code_key.clone(), config.rate_limits.clone(), clock.clone());
         let events = webhooks::Events::new(clock.clone(), rng.clone(), config.instance_id.clone());
-        let postman = mail::Postman::new(mailer.clone(), store.clone(), events.clone());
+        let telemetry = Arc::new(telemetry::Telemetry::default());
+        let postman = mail::Postman::new(mailer.clone(), store.clone(), events.clone(), telemetry.clone());
         let users = Arc::new(users::Users::new(store.clone(), events.clone(), rng.clone(), config.clone()));
         // Each feature's service, over the view of the store it needs.
         let factors = Arc::new(second_factors::Factors {
@@ -305,6 +309,7 @@ impl Services {
             code_key,
             limits,
             limit_cells: cells,
+            telemetry,
             budgets,
             postman,
             users,
@@ -348,6 +353,11 @@ impl Services {
     /// Whether the database answers: the readiness probe and the metrics' `up`.
     pub async fn readiness(&self) -> std::result::Result<(), latchkey_store::StoreError> {
         self.store.ping().await
+    }
+
+    /// The counters `/metrics` renders; the sync and webhook services count into them too.
+    pub fn telemetry(&self) -> &Arc<telemetry::Telemetry> {
+        &self.telemetry
     }
 
     /// Where the request limits' cells live: sync's push limit keeps its own there too.

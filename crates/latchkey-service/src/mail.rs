@@ -188,6 +188,7 @@ pub struct Postman {
     events: crate::webhooks::Events,
     /// Messages handed to the background and not yet through the mailer.
     in_flight: Arc<AtomicUsize>,
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl Postman {
@@ -195,8 +196,9 @@ impl Postman {
         mailer: Arc<dyn Mailer>,
         events_store: Arc<dyn latchkey_store::WebhookStore>,
         events: crate::webhooks::Events,
+        telemetry: Arc<crate::telemetry::Telemetry>,
     ) -> Self {
-        Self { mailer, events_store, events, in_flight: Default::default() }
+        Self { mailer, events_store, events, in_flight: Default::default(), telemetry }
     }
 
     /// How many messages [`Postman::send`] has accepted that the mailer has not finished with
@@ -233,7 +235,7 @@ impl Postman {
         );
         let store = self.events_store.clone();
         let mailer = self.mailer.clone();
-        let in_flight = self.in_flight.clone();
+        let (in_flight, telemetry) = (self.in_flight.clone(), self.telemetry.clone());
         in_flight.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             // Its body holds the code: stored only when an endpoint will receive it.
@@ -241,9 +243,14 @@ impl Postman {
                 tracing::warn!(%error, "email.created event not written");
             }
             let (to, id) = (message.to.clone(), message.id.clone());
-            if let Err(error) = mailer.send(message).await {
-                tracing::warn!(%to, %id, %error, "mail delivery failed");
-            }
+            let result = match mailer.send(message).await {
+                Ok(()) => "sent",
+                Err(error) => {
+                    tracing::warn!(%to, %id, %error, "mail delivery failed");
+                    "failed"
+                }
+            };
+            telemetry.count("latchkey_mail_total", &[("result", result)]);
             in_flight.fetch_sub(1, Ordering::SeqCst);
         });
     }

@@ -316,6 +316,7 @@ impl Services {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(too_large(token.len()));
         }
+        self.telemetry.count("latchkey_tokens_minted_total", &[("kind", "template")]);
         Ok(token)
     }
 }

@@ -160,4 +160,6 @@ pub trait WebhookStore: Send + Sync {
     async fn get_webhook_message(&self, id: &str) -> Result<Option<OutboxEvent>>;
     /// Forgets messages (with their deliveries) created before `before` that nothing still owes.
     async fn prune_webhook_messages(&self, before: i64) -> Result<u64>;
+    /// How many deliveries are still owed (pending: due now or retrying later).
+    async fn pending_webhook_deliveries(&self) -> Result<i64>;
 }

@@ -239,21 +239,35 @@ pub async fn build_with(
     config.sync.all_tables().map_err(|e| anyhow!("[sync]: {e}"))?;
     let sync_store: Arc<dyn SyncStore> = store.clone();
     let webhook_store: Arc<dyn WebhookStore> = store.clone();
-    let webhooks = Arc::new(WebhookService::new(
-        webhook_store,
-        store.outbox_signal(),
+    let outbox_signal = store.outbox_signal();
+    let services = Arc::new(Services::new(
+        store,
+        hasher,
+        mailer,
         keys.clone(),
         clock.clone(),
         rng.clone(),
-        config.webhooks.clone().resolved(config.dev_mode()),
+        service_config,
+        code_key,
     ));
-    let services =
-        Arc::new(Services::new(store, hasher, mailer, keys, clock.clone(), rng.clone(), service_config, code_key));
+    let webhooks = Arc::new(
+        WebhookService::new(
+            webhook_store,
+            outbox_signal,
+            keys,
+            clock.clone(),
+            rng.clone(),
+            config.webhooks.clone().resolved(config.dev_mode()),
+        )
+        .with_telemetry(services.telemetry().clone()),
+    );
     services.orgs().seed_roles().await?;
     // Sync is its own service: its own store view, and identity only through `SyncDirectory`.
     let directory: Arc<dyn SyncDirectory> = services.clone();
-    let sync =
-        Arc::new(SyncService::new(sync_store, directory, clock, rng, config.sync.clone(), services.limit_cells()));
+    let sync = Arc::new(
+        SyncService::new(sync_store, directory, clock, rng, config.sync.clone(), services.limit_cells())
+            .with_telemetry(services.telemetry().clone()),
+    );
     sync.start_fanout().await?;
     Ok(Built { services, sync, webhooks, instance_id, new_secret_key })
 }

@@ -108,7 +108,9 @@ impl Services {
             fea,
         };
         let key = self.keys.signing_key().await?;
-        key.sign(&claims, Some(SESSION_TOKEN_CAT)).map_err(|_| ServiceError::internal())
+        let token = key.sign(&claims, Some(SESSION_TOKEN_CAT)).map_err(|_| ServiceError::internal())?;
+        self.telemetry.count("latchkey_tokens_minted_total", &[("kind", "session")]);
+        Ok(token)
     }
 
     /// Touches a session; `active_org` is `Some(None)` to select the personal account.

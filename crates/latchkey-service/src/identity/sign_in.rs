@@ -350,6 +350,8 @@ impl Services {
         };
         self.emitting(events).complete_sign_in(&done).await?;
         tracing::info!(user_id, session_id = ?row.created_session_id, "sign-in complete");
+        let strategy = row.first_factor_strategy.as_deref().unwrap_or("unknown");
+        self.telemetry.count("latchkey_sign_ins_total", &[("strategy", strategy)]);
         Ok(Step { row, new_client_token: Some(client_token) })
     }
 }

@@ -244,6 +244,8 @@ pub struct SyncService {
     /// Pushes per user per minute (`None`: no limit).
     pushes: Option<crate::limits::RateLimit>,
     hub: SyncHub,
+    /// Pushed operations by result, for `/metrics`.
+    pub(crate) telemetry: Arc<crate::telemetry::Telemetry>,
     streams: events::StreamSlots,
 }
 
@@ -272,8 +274,15 @@ impl SyncService {
             tables,
             pushes,
             hub: SyncHub::default(),
+            telemetry: Default::default(),
             streams: Default::default(),
         }
+    }
+
+    /// Counts into the instance's telemetry (`Services::telemetry`) instead of its own.
+    pub fn with_telemetry(mut self, telemetry: Arc<crate::telemetry::Telemetry>) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     pub fn config(&self) -> &SyncConfig {

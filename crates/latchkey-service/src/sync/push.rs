@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::SyncService;
 use super::{space_index, SpaceAccess, SpaceChanged, SyncCaller, PERSONAL_SPACE};
@@ -161,6 +161,13 @@ impl SyncService {
                     for (space, seq) in done.changed {
                         self.hub.publish(SpaceChanged { space, seq });
                     }
+                }
+                let mut by_status: BTreeMap<&str, u64> = BTreeMap::new();
+                for r in &done.results {
+                    *by_status.entry(r["status"].as_str().unwrap_or("unknown")).or_default() += 1;
+                }
+                for (status, n) in by_status {
+                    self.telemetry.add("latchkey_sync_ops_total", &[("result", status)], n);
                 }
                 Ok(json!({"results": done.results, "last_seq": done.last_seq}))
             }

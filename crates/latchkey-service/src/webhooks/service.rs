@@ -23,6 +23,8 @@ pub struct WebhookService {
     pub(super) config: WebhookConfig,
     /// Notified after every commit that wrote events: wakes this instance's worker.
     outbox_signal: Arc<Notify>,
+    /// Attempts and delivery times, for `/metrics`.
+    pub(super) telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl WebhookService {
@@ -35,7 +37,18 @@ impl WebhookService {
         rng: Arc<dyn Random>,
         config: WebhookConfig,
     ) -> Self {
-        Self { store, keys, clock, rng, config, outbox_signal }
+        Self { store, keys, clock, rng, config, outbox_signal, telemetry: Default::default() }
+    }
+
+    /// Counts into the instance's telemetry (`Services::telemetry`) instead of its own.
+    pub fn with_telemetry(mut self, telemetry: Arc<crate::telemetry::Telemetry>) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
+
+    /// Deliveries waiting for an attempt (due now or retrying later), for `/metrics`.
+    pub async fn queue_depth(&self) -> crate::Result<i64> {
+        Ok(self.store.pending_webhook_deliveries().await?)
     }
 
     pub fn config(&self) -> &WebhookConfig {

@@ -188,6 +188,13 @@ impl WebhookWorker {
 
     async fn deliver(&self, c: ClaimedDelivery) -> AttemptOutcome {
         let outcome = self.attempt(&c).await;
+        let telemetry = &self.webhooks.telemetry;
+        if outcome.status == latchkey_store::DeliveryStatus::Succeeded {
+            telemetry.count("latchkey_webhook_attempts_total", &[("result", "delivered")]);
+            telemetry.observe_delivery(self.webhooks.now() - c.message_created_at);
+        } else {
+            telemetry.count("latchkey_webhook_attempts_total", &[("result", "failed")]);
+        }
         match (&outcome.attempt.status_code, &outcome.attempt.error) {
             (_, Some(error)) => {
                 tracing::info!(delivery = %c.delivery.id, endpoint = %c.endpoint.id, %error, "webhook attempt failed")

@@ -138,8 +138,10 @@ pub async fn events_land_with_their_change_only(store: &dyn Store) {
 pub async fn claims_attempts_and_disabling(store: &dyn Store) {
     let e = endpoint(&[]);
     store.insert_webhook_endpoint(&e).await.unwrap();
+    let owed_before = store.pending_webhook_deliveries().await.unwrap();
     let (m1, m2) = (event("user.created", 10_000), event("user.updated", 10_000));
     store.append_events(&[m1.clone(), m2.clone()]).await.unwrap();
+    assert_eq!(store.pending_webhook_deliveries().await.unwrap(), owed_before + 2, "the queue's depth");
 
     // Nothing is due before its time; when due, each is claimed once until its lease ends.
     assert!(claim_for(store, 9_999, &[&e.id]).await.is_empty());
@@ -180,6 +182,7 @@ pub async fn claims_attempts_and_disabling(store: &dyn Store) {
         })
         .await
         .unwrap();
+    assert_eq!(store.pending_webhook_deliveries().await.unwrap(), owed_before + 1, "a retry is still owed");
     let ok_now = store.get_webhook_delivery(&ok.id).await.unwrap().unwrap();
     assert_eq!((ok_now.status, ok_now.attempts, ok_now.next_attempt_at), (DeliveryStatus::Succeeded, 1, None));
     let failing_now = store.get_webhook_delivery(&failing.id).await.unwrap().unwrap();

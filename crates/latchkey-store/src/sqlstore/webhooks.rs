@@ -281,4 +281,9 @@ impl<D: SqlDriver> WebhookStore for SqlStore<D> {
         tx.commit().await?;
         Ok(n)
     }
+
+    async fn pending_webhook_deliveries(&self) -> Result<i64> {
+        let rows = self.db.read("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'", &[]).await?;
+        rows.first().map_or(Ok(0), |r| r.int(0))
+    }
 }

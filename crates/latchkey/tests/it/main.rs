@@ -20,6 +20,7 @@ mod hardening;
 mod hardening_two;
 mod invitation_links;
 mod keys;
+mod metrics;
 mod oauth;
 mod oauth_accounts;
 mod oauth_apple;
