@@ -96,10 +96,6 @@ fn request_id(headers: &HeaderMap, state: &AppState) -> String {
     }
 }
 
-/// Request id (echoed as `x-request-id` and used as `clerk_trace_id`), a tracing span, the
-/// request timeout, metrics and one log line per request. Query strings are never logged.
-/// Not tower-http's `TraceLayer`/`TimeoutLayer`: they cannot scope the trace id error bodies
-/// read or give metrics the matched route, and their timeout answer has an empty body.
 /// Rate-limit refusals by route, and refused sign-in requests by error code.
 fn count_refusals(state: &AppState, route: &str, status: u16, code: Option<&crate::error::ErrorCode>) {
     let telemetry = state.services.telemetry();
@@ -111,6 +107,10 @@ fn count_refusals(state: &AppState, route: &str, status: u16, code: Option<&crat
     }
 }
 
+/// Request id (echoed as `x-request-id` and used as `clerk_trace_id`), a tracing span, the
+/// request timeout, metrics and one log line per request. Query strings are never logged.
+/// Not tower-http's `TraceLayer`/`TimeoutLayer`: they cannot scope the trace id error bodies
+/// read or give metrics the matched route, and their timeout answer has an empty body.
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let id = request_id(req.headers(), &state);
     let method = req.method().clone();

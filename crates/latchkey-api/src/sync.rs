@@ -108,6 +108,10 @@ async fn pull(
 /// announced. The stream also ends when the session token expires (`expired`); the client
 /// reconnects with a fresh one.
 async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if state.drain.is_draining() {
+        // A stream opened here would end at once: the client should reconnect elsewhere.
+        return Err(ApiError(ServiceError::new(ErrorKind::Unavailable, "draining", "This instance is shutting down.")));
+    }
     let caller = caller(&state, &headers).await?;
     let slot = state.sync.open_stream(&caller)?;
     let names = state.sync.stream_spaces(&caller).await?;

@@ -380,6 +380,11 @@ impl Services {
         self.limits.identifier(identifier, self.now()).await
     }
 
+    /// Applies the per-account limit of checks by the account's own session.
+    pub async fn limit_account(&self, user_id: &str) -> Result<()> {
+        self.limits.account(user_id, self.now()).await
+    }
+
     /// How many messages [`Services::send_mail`] has accepted that the mailer has not finished
     /// with (sent, kept in the development sink, or failed). Zero means every message asked
     /// for so far has been handled: tests wait for that instead of guessing a delay.

@@ -93,6 +93,9 @@ pub(crate) struct Limits {
     /// The same limits for IPv6 /48s, at [`SITE_BUDGET_FACTOR`] times the budget.
     by_site: [RateLimit; 4],
     by_identifier: RateLimit,
+    /// Checks of one account's factors by its own session (second factor, step-up, password
+    /// change): a budget apart, so strangers naming the account cannot spend it.
+    by_account: RateLimit,
 }
 
 impl Limits {
@@ -105,6 +108,7 @@ impl Limits {
             by_ip: [ip("ip_sign_in"), ip("ip_sign_up"), ip("ip_verify"), ip("ip_password")],
             by_site: [site("site_sign_in"), site("site_sign_up"), site("site_verify"), site("site_password")],
             by_identifier: RateLimit::new("identifier", config.per_identifier_per_minute, 60_000, place),
+            by_account: RateLimit::new("account", config.per_identifier_per_minute, 60_000, place),
         }
     }
 
@@ -116,15 +120,25 @@ impl Limits {
             Action::Verify => 2,
             Action::PasswordChange => 3,
         };
-        for (key, factor) in ip_keys(&ctx.ip) {
+        // The widest prefix first: a /48 that is spent refuses before a /64 cell is written,
+        // so rotating through /64s adds no rows.
+        for (key, factor) in ip_keys(&ctx.ip).into_iter().rev() {
             let limit = if factor == 1 { &self.by_ip[idx] } else { &self.by_site[idx] };
             limit.check(&key, now).await?;
         }
         Ok(())
     }
 
-    /// Applies the per-identifier limit (keyed even when no account has that identifier).
+    /// Applies the per-identifier limit (keyed even when no account has that identifier). An
+    /// address is keyed in its normal form, so spellings of one mailbox (case, Unicode forms,
+    /// ignorable characters) share one budget.
     pub(crate) async fn identifier(&self, identifier: &str, now: Millis) -> Result<()> {
-        self.by_identifier.check(&identifier.to_lowercase(), now).await
+        let key = latchkey_core::email::normalize_email(identifier).unwrap_or_else(|| identifier.to_lowercase());
+        self.by_identifier.check(&key, now).await
+    }
+
+    /// Applies the per-account limit of checks made by the account's own session.
+    pub(crate) async fn account(&self, user_id: &str, now: Millis) -> Result<()> {
+        self.by_account.check(user_id, now).await
     }
 }

@@ -52,19 +52,32 @@ pub fn backup(database: &Path, target: &Path) -> Result<Copied, StoreError> {
     Ok(copied)
 }
 
+/// What a restore did: pages copied, and where the database it replaced was kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub copied: Copied,
+    pub kept: Option<PathBuf>,
+}
+
 /// Puts the backup `file` in place of the database at `database` (latchkey must be stopped).
-/// The file is checked first (SQLite's integrity check and latchkey's migration history), and
-/// the database it replaces is kept beside it as `<database>.before-restore`.
-pub fn restore(file: &Path, database: &Path) -> Result<Copied, StoreError> {
+/// The file is checked first (SQLite's integrity check and latchkey's migration history); the
+/// database it replaces is kept beside it as `<database>.before-restore` (`.1`, `.2`, … when
+/// that exists: an earlier restore's copy is never overwritten). Every sync space gets a new
+/// epoch, so every client that read it before resets and reads it again (its cursor could
+/// otherwise match a counter the restored space reaches again with other changes).
+pub fn restore(file: &Path, database: &Path) -> Result<Restored, StoreError> {
     let backup = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| err(&format!("cannot open {}", file.display()), e))?;
     check_latchkey_database(&backup).map_err(|e| err(&format!("{} is not a latchkey backup", file.display()), e))?;
-    if database.exists() {
+    let kept = if database.exists() {
         let current = Connection::open(database).map_err(|e| err("cannot open the database", e))?;
-        let kept = PathBuf::from(format!("{}.before-restore", database.display()));
-        let _ = std::fs::remove_file(&kept);
+        let kept = free_name(&format!("{}.before-restore", database.display()))?;
         copy(&current, &kept)?;
-    }
+        Some(kept)
+    } else {
+        create_private(database)?;
+        None
+    };
     let mut target = Connection::open(database).map_err(|e| err("cannot open the database", e))?;
     target.busy_timeout(Duration::from_secs(5)).map_err(|e| err("busy timeout", e))?;
     let copied = {
@@ -73,11 +86,25 @@ pub fn restore(file: &Path, database: &Path) -> Result<Copied, StoreError> {
         let progress = step.progress();
         i64::from(progress.pagecount)
     };
+    target
+        .execute("UPDATE sync_spaces SET epoch = lower(hex(randomblob(8)))", [])
+        .map_err(|e| err("cannot give the sync spaces new epochs", e))?;
     let page_size: i64 = target.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(|e| err("page size", e))?;
-    Ok(Copied { pages: copied, bytes: copied * page_size })
+    Ok(Restored { copied: Copied { pages: copied, bytes: copied * page_size }, kept })
 }
 
+/// `base`, or `base.1`, `base.2` …: the first name no file has.
+fn free_name(base: &str) -> Result<PathBuf, StoreError> {
+    (0..1000)
+        .map(|n| PathBuf::from(if n == 0 { base.to_owned() } else { format!("{base}.{n}") }))
+        .find(|p| !p.exists())
+        .ok_or_else(|| StoreError::Other(format!("too many {base}.* files")))
+}
+
+/// Copies into a new file that only this user can read: a backup holds password hashes, sealed
+/// keys and every user's data, like the database itself.
 fn copy(source: &Connection, target: &Path) -> Result<Copied, StoreError> {
+    create_private(target)?;
     let mut dest = Connection::open(target).map_err(|e| err(&format!("cannot create {}", target.display()), e))?;
     let pages = {
         let step = Backup::new(source, &mut dest).map_err(|e| err("cannot start the backup", e))?;
@@ -102,6 +129,14 @@ fn check_latchkey_database(conn: &Connection) -> Result<(), StoreError> {
         return Err(StoreError::Other("no latchkey schema".into()));
     }
     Ok(())
+}
+
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(|_| ()).map_err(|e| err(&format!("cannot create {}", path.display()), e))
 }
 
 fn partial_name(target: &Path) -> PathBuf {

@@ -44,11 +44,12 @@ pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
     let migrator = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(map_err)?;
-    let mut migrations = sqlx::migrate!("./migrations");
-    // A newer binary's migrations only expand the schema (docs/operations.md, "Migrations"):
-    // going back to an older binary after one ran still starts.
-    migrations.set_ignore_missing(true);
-    migrations.run(&migrator).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+    // Strict: SQLite has one instance, so no rolling upgrade needs an older binary to start on
+    // a newer schema, and refusing one keeps a downgrade from writing to a schema it misreads.
+    sqlx::migrate!("./migrations")
+        .run(&migrator)
+        .await
+        .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
     migrator.close().await;
     let writer = open_writer(options.get_filename())?;
     let readers =

@@ -39,16 +39,13 @@ pub async fn backup(config: &Config, target: &Path) -> anyhow::Result<()> {
 pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<()> {
     let database = sqlite_file(config)?;
     let (file, target) = (file.to_owned(), database.clone());
-    let copied = tokio::task::spawn_blocking(move || latchkey_store_sqlite::backup::restore(&file, &target))
+    let restored = tokio::task::spawn_blocking(move || latchkey_store_sqlite::backup::restore(&file, &target))
         .await?
         .map_err(|e| anyhow!("restore failed: {e}"))?;
-    println!(
-        "restored {} pages ({} bytes) into {}; the database it replaced is kept as {}.before-restore",
-        copied.pages,
-        copied.bytes,
-        database.display(),
-        database.display()
-    );
-    println!("sync clients that had read past the backup get `reset` for those spaces on their next pull");
+    println!("restored {} pages ({} bytes) into {}", restored.copied.pages, restored.copied.bytes, database.display());
+    if let Some(kept) = restored.kept {
+        println!("the database it replaced is kept as {}", kept.display());
+    }
+    println!("sync clients get `reset` for every space on their next pull, and read it again");
     Ok(())
 }

@@ -373,6 +373,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::time::sleep(delay).await;
         let _ = stopping_tx.send(());
     };
+    let services = state.services.clone();
     let serving = latchkey_api::serve(listener, state, stop);
     tokio::pin!(serving);
     let timeout = Duration::from_secs(config.shutdown_timeout_secs);
@@ -388,6 +389,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 ),
             }
         }
+    }
+    // Mail handed to the background (a code a user is waiting for) goes out before the end.
+    let mail = async {
+        while services.mail_in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(timeout, mail).await.is_err() {
+        tracing::warn!(unsent = services.mail_in_flight(), "mail still unsent at the shutdown timeout");
     }
     tracing::info!("latchkey stopped");
     Ok(())

@@ -62,8 +62,8 @@ impl AccountService {
         self.limits.ip(action, ctx, self.now()).await
     }
 
-    async fn limit_identifier(&self, identifier: &str) -> Result<()> {
-        self.limits.identifier(identifier, self.now()).await
+    async fn limit_account(&self, user_id: &str) -> Result<()> {
+        self.limits.account(user_id, self.now()).await
     }
 }
 
@@ -116,7 +116,7 @@ impl AccountService {
     ) -> Result<UserRecord> {
         let user_id = who.signed_in().user_id();
         self.limit_ip(Action::PasswordChange, ctx).await?;
-        self.limit_identifier(user_id).await?;
+        self.limit_account(user_id).await?;
         let record = self.users.user(user_id).await?;
         if let Some(phc) = &record.user.password_hash {
             let Some(current) = current else {

@@ -357,7 +357,7 @@ impl Services {
             .filter(|s| Strategy::available(&user.second_factors).contains(s))
             .ok_or_else(strategy_invalid)?;
         let user_id = user.user.id.clone();
-        self.limit_identifier(&user_id).await?;
+        self.limit_account(&user_id).await?;
         // Counted per session, not per check: starting the check again gives no fresh tries.
         let scope = format!("session:{}", session.id);
         let tries = self.budgets.second_factor_try(&scope, &user_id).await?;

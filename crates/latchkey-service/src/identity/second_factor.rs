@@ -65,7 +65,7 @@ impl Services {
             .filter(|s| supported_second_factors(&row).contains(&s.as_str()))
             .ok_or_else(strategy_invalid)?;
         let user_id = row.user_id.clone().unwrap_or_default();
-        self.limit_identifier(&user_id).await?;
+        self.limit_account(&user_id).await?;
         let scope = format!("sign_in:{}", row.id);
         let tries = self.budgets.second_factor_try(&scope, &user_id).await?;
         let record = self.users.user(&user_id).await?;

@@ -44,11 +44,15 @@ impl Account {
     }
 
     async fn push(&self, seq: i64, id: &str) {
+        self.push_from("phone", seq, id).await;
+    }
+
+    async fn push_from(&self, device: &str, seq: i64, id: &str) {
         let now = latchkey_core::Clock::now_ms(&latchkey_core::SystemClock);
         let mut op = feed(id, 10 * seq, &format!("{now}-{seq}"));
         op["seq"] = json!(seq);
-        op["op_id"] = json!(format!("phone-{seq}"));
-        let body = json!({"client_id": "phone", "schema_version": 1, "ops": [op]});
+        op["op_id"] = json!(format!("{device}-{seq}"));
+        let body = json!({"client_id": device, "schema_version": 1, "ops": [op]});
         let r = self
             .b
             .send(self.b.http.post(self.b.url("/v1/sync/push")).bearer_auth(self.token().await).json(&body))
@@ -94,6 +98,10 @@ async fn a_backup_taken_while_serving_restores_and_sync_clients_reset() {
     let (ok, out) = cli(dir.path(), &["backup", "before.db"]).await;
     assert!(ok, "{out}");
     assert!(out.contains("backed up"), "{out}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("before.db")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "a backup is as private as the database");
     let (ok, out) = cli(dir.path(), &["backup", "before.db"]).await;
     assert!(!ok && out.contains("exists"), "a backup never overwrites a file: {out}");
 
@@ -116,13 +124,25 @@ async fn a_backup_taken_while_serving_restores_and_sync_clients_reset() {
 
     let server = start(dir.path(), &[]).await;
     let ada = ada.at(&server.url);
-    // The client had read past what the database now holds: its space is reset ...
+    // Another device writes first, so the space's counter climbs back to where the phone's
+    // cursor points: the cursor must still not be taken for the same history.
+    ada.push_from("tablet", 1, "feed_4").await;
+    ada.push_from("tablet", 2, "feed_5").await;
     let reset = ada.pull(Some(&cursor_past_the_backup)).await;
     assert_eq!(reset.body["spaces"]["reset"], json!(["me"]), "{}", reset.text);
-    assert_eq!(ids(&reset), ["feed_1"], "read again from zero: {}", reset.text);
+    assert_eq!(ids(&reset), ["feed_1", "feed_4", "feed_5"], "read again from zero: {}", reset.text);
+    // A cursor from before the backup is reset too (every space has a new epoch) ...
+    let older = ada.pull(first.body["cursor"].as_str()).await;
+    assert_eq!(older.body["spaces"]["reset"], json!(["me"]), "{}", older.text);
     // ... and what was written after the backup is gone with it, nothing else.
-    assert_eq!(ids(&ada.pull(None).await), ["feed_1"]);
+    assert_eq!(ids(&ada.pull(None).await), ["feed_1", "feed_4", "feed_5"]);
     server.stop().await;
+
+    // A second restore keeps the first one's copy too.
+    let (ok, out) = cli(dir.path(), &["restore", "before.db"]).await;
+    assert!(ok, "{out}");
+    assert!(dir.path().join("data/latchkey.db.before-restore.1").exists(), "{out}");
+    assert!(dir.path().join("data/latchkey.db.before-restore").exists(), "{out}");
 }
 
 #[tokio::test]

@@ -74,4 +74,7 @@ async fn event_streams_end_with_draining_so_clients_reconnect_elsewhere() {
     assert!(rest.unwrap().is_none(), "nothing after the draining event");
     let ready = b.get("/readyz").await;
     assert_eq!((ready.status, ready.error_code()), (StatusCode::SERVICE_UNAVAILABLE, "draining"));
+    // A new stream is not opened on a draining instance: the client goes elsewhere.
+    let late = b.send(b.http.get(b.url("/v1/sync/events")).bearer_auth(phone.token().await)).await;
+    assert_eq!((late.status, late.error_code()), (StatusCode::SERVICE_UNAVAILABLE, "draining"), "{}", late.text);
 }

@@ -305,6 +305,10 @@ async fn starttls_is_required_never_a_fallback_and_passwords_never_go_in_clear()
     assert_eq!(defaults.port_in_use(), 465);
 }
 
+fn broken_file(dir: &tempfile::TempDir, name: &str, text: &str) {
+    std::fs::write(dir.path().join(name), text).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extra_ca_file_and_smtp_tls_are_read_from_the_configuration() {
     let pki = Pki::new();
@@ -327,7 +331,11 @@ async fn extra_ca_file_and_smtp_tls_are_read_from_the_configuration() {
     mailer.send(message("configured")).await.unwrap();
     assert_eq!(server.received().await["user"], "latchkey");
 
-    // A CA file that is missing or holds no certificate stops the start with its name.
+    // A CA file that is missing, holds no certificate or a damaged one stops the start with its name.
+    broken_file(&dir, "damaged.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    let mut damaged = config.clone();
+    damaged.extra_ca_file = Some(dir.path().join("damaged.pem"));
+    assert!(format!("{}", damaged.extra_roots().unwrap_err()).contains("not usable"));
     let mut broken = config.clone();
     broken.extra_ca_file = Some(dir.path().join("missing.pem"));
     assert!(format!("{}", broken.extra_roots().unwrap_err()).contains("missing.pem"));
