@@ -7,6 +7,7 @@ pub mod clock;
 pub mod code;
 pub mod email;
 pub mod ids;
+pub mod legacy_digest;
 pub mod lockout;
 pub mod metadata;
 pub mod oauth;

@@ -172,6 +172,11 @@ pub fn hash_blocking(params: HashParams, password: &str, salt: &SaltString) -> R
 
 fn verify_blocking(current: HashParams, password: &str, phc: &str) -> Result<Verified> {
     let refused = Verified { ok: false, needs_rehash: false };
+    // A digest imported from another system: checked by its own scheme, and replaced by
+    // argon2id after the first sign-in that proves it (docs/moving-from-clerk.md).
+    if let Some(legacy) = latchkey_core::legacy_digest::LegacyDigest::from_stored(phc) {
+        return Ok(Verified { ok: legacy.verify(password), needs_rehash: true });
+    }
     let Ok(parsed) = PasswordHash::new(phc) else {
         return Ok(refused);
     };

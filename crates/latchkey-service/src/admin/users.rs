@@ -127,15 +127,30 @@ impl AdminService {
             return Ok(None);
         };
         let scheme = hasher.as_deref().unwrap_or_default();
+        if latchkey_core::legacy_digest::HASHERS.contains(&scheme) {
+            return latchkey_core::legacy_digest::LegacyDigest::parse(scheme, digest)
+                .map(|d| Some(d.stored()))
+                .map_err(|reason| {
+                    ServiceError::unprocessable(
+                        "form_param_format_invalid",
+                        "password_digest is not a digest of the named hasher",
+                    )
+                    .long(format!("password_digest is not a {scheme} digest: {reason}."))
+                    .param("password_digest")
+                });
+        }
         let prefix_ok = match scheme {
             "argon2id" => digest.starts_with("$argon2id$"),
             "argon2i" => digest.starts_with("$argon2i$"),
             _ => {
                 return Err(ServiceError::unprocessable(
                     "form_param_value_invalid",
-                    "password_hasher must be argon2id or argon2i",
+                    "password_hasher is not one latchkey imports",
                 )
-                .long("latchkey imports argon2 digests in PHC string format; other hashers are not supported.")
+                .long(format!(
+                    "password_hasher must be argon2id, argon2i or one of: {}.",
+                    latchkey_core::legacy_digest::HASHERS.join(", ")
+                ))
                 .param("password_hasher"))
             }
         };

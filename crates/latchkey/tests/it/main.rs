@@ -20,6 +20,7 @@ mod hardening;
 mod hardening_two;
 mod invitation_links;
 mod keys;
+mod legacy_digests;
 mod metrics;
 mod oauth;
 mod oauth_accounts;
