@@ -38,6 +38,7 @@ pub const HASHERS: &[&str] = &[
     "phpass",
     "md5_phpass",
     "scrypt_werkzeug",
+    "scrypt_firebase",
     "sha256",
     "ldap_ssha",
     "sha512_symfony",
@@ -107,6 +108,7 @@ impl LegacyDigest {
             }
             "phpass" | "md5_phpass" => phpass(d)?,
             "scrypt_werkzeug" => scrypt_werkzeug(d)?,
+            "scrypt_firebase" => scrypt_firebase(d)?,
             "ldap_ssha" => {
                 let raw = b64(d.strip_prefix("{SSHA}").unwrap_or(d))?;
                 if raw.len() < 24 || raw.len() > 20 + 16 {
@@ -135,6 +137,7 @@ enum Scheme {
     Pbkdf2 { prf: Prf, iterations: u32, salt: Vec<u8>, expected: Vec<u8> },
     Phpass { rounds: u32, salt: Vec<u8>, expected: String },
     Scrypt { log_n: u8, r: u32, p: u32, salt: Vec<u8>, expected: Vec<u8> },
+    Firebase { log_n: u8, r: u32, salt: Vec<u8>, signer_key: Vec<u8>, expected: Vec<u8> },
     Ssha { expected: Vec<u8>, salt: Vec<u8> },
     Symfony { iterations: u32, salt: String, expected: Vec<u8> },
 }
@@ -182,6 +185,19 @@ impl Scheme {
                 let Ok(params) = scrypt::Params::new(*log_n, *r, *p, expected.len()) else { return false };
                 let mut out = vec![0u8; expected.len()];
                 scrypt::scrypt(pw, salt, &params, &mut out).is_ok() && same(&out, expected)
+            }
+            Scheme::Firebase { log_n, r, salt, signer_key, expected } => {
+                use ctr::cipher::{KeyIvInit, StreamCipher};
+                let Ok(params) = scrypt::Params::new(*log_n, *r, 1, 64) else { return false };
+                let mut derived = [0u8; 64];
+                if scrypt::scrypt(pw, salt, &params, &mut derived).is_err() {
+                    return false;
+                }
+                // The signer key, encrypted with AES-256-CTR under the derived key's first half.
+                let mut block = signer_key.clone();
+                let mut cipher = ctr::Ctr128BE::<aes::Aes256>::new((&derived[..32]).into(), &[0u8; 16].into());
+                cipher.apply_keystream(&mut block);
+                same(&block, expected)
             }
             Scheme::Ssha { expected, salt } => {
                 same(&Sha1::new().chain_update(pw).chain_update(salt).finalize(), expected)
@@ -360,11 +376,38 @@ pub const VECTORS: &[(&str, &str, &str)] = &[
         "scrypt:32768:8:1$Nm8ZCvyUFqdUXhxq$1703b6c28f8817dbc2cccc9d97d8af2fe2265ed978324dbaaee5b3a3b78f06d52733b3439817e85504390b41e9c45ff08d88ee3d33c44879364728682a334f6c",
     ),
     (
+        "scrypt_firebase",
+        "user1password",
+        "lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ==$42xEC+ixf3L2lw==$jxspr8Ki0RYycVU8zykbdLGjFQ3McFUH0uiiTvC8pVMXAn210wjLNmdZJzxUECKbm0QsEmYUSDzZvpjeJ9WmXA==$Bw==$8$14",
+    ),
+    (
         "sha512_symfony",
         "password",
         "sha512_symfony$5000$somesalt$H9VRzTCHUNwtJYgcPquobw1lhQeHUhZTCt/6e27sXzpFwmBjzcdBqpTgPCeIRacHLJPEyIBn+UpS6gQ6+USIdg==",
     ),
 ];
+
+/// Firebase's modified scrypt, as Clerk takes it from Firebase's export:
+/// `<hash>$<salt>$<signer key>$<salt separator>$<rounds>$<memory cost>`, base64 fields.
+fn scrypt_firebase(d: &str) -> Result<Scheme, String> {
+    let shape = || "expected <hash>$<salt>$<signer key>$<salt separator>$<rounds>$<memory cost>".to_owned();
+    let parts: Vec<&str> = d.split('$').collect();
+    let [hash, salt, signer_key, separator, rounds, mem_cost] = parts.as_slice() else { return Err(shape()) };
+    let r: u32 = rounds.parse().map_err(|_| shape())?;
+    let log_n: u8 = mem_cost.parse().map_err(|_| shape())?;
+    if !(1..=32).contains(&r) || !(1..=20).contains(&log_n) || (1_u64 << log_n) * u64::from(r) > MAX_SCRYPT_N_TIMES_R {
+        return Err(
+            "scrypt parameters out of range (rounds up to 32, memory cost up to 20, 2^cost·rounds up to 2^21)".into()
+        );
+    }
+    let mut salt = b64(salt)?;
+    salt.extend(b64(separator)?);
+    let (signer_key, expected) = (b64(signer_key)?, b64(hash)?);
+    if signer_key.len() != expected.len() {
+        return Err("the hash must be as long as the signer key".into());
+    }
+    Ok(Scheme::Firebase { log_n, r, salt, signer_key, expected })
+}
 
 #[cfg(test)]
 mod tests {
@@ -388,6 +431,7 @@ mod tests {
             ("bcrypt", "$2b$25$U4C0ZY8OG8y41F9LusfKyu3HRMBL0rCZcKBVsXhgr.n8Ou6FPhzO2"),
             ("phpass", "$P$TIQRaTwmfeRo7ud9Fh4E2PdI0S3r.L0"),
             ("scrypt_werkzeug", "scrypt:1048576:32:1$salt$abcd"),
+            ("scrypt_firebase", "aGFzaA==$c2FsdA==$a2V5$Bw==$8$30"),
             ("md5", "5f4dcc3b"),
             ("sha256", "zz"),
             ("pbkdf2_sha256_django", "pbkdf2_sha256$0$salt$aGFzaA=="),
