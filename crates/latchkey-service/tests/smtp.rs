@@ -43,23 +43,17 @@ async fn one_session(listener: TcpListener) -> String {
     transcript
 }
 
+/// A relay on this machine without credentials (plain text by default there).
+fn plain_relay(port: u16, from: &str) -> SmtpConfig {
+    SmtpConfig { host: "127.0.0.1".into(), port: Some(port), from: from.into(), ..SmtpConfig::default() }
+}
+
 #[tokio::test]
 async fn messages_are_delivered_over_smtp() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(one_session(listener));
-    let mailer = SmtpMailer::new(
-        &SmtpConfig {
-            host: "127.0.0.1".into(),
-            port: Some(port),
-            username: None,
-            password: None,
-            from: "latchkey <no-reply@example.test>".into(),
-            tls: None,
-        },
-        &Default::default(),
-    )
-    .unwrap();
+    let mailer = SmtpMailer::new(&plain_relay(port, "latchkey <no-reply@example.test>"), &Default::default()).unwrap();
     mailer
         .send(MailMessage {
             id: "msg_1".into(),
@@ -83,18 +77,7 @@ async fn an_unreachable_smtp_server_is_an_error_not_a_hang() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let mailer = SmtpMailer::new(
-        &SmtpConfig {
-            host: "127.0.0.1".into(),
-            port: Some(port),
-            username: None,
-            password: None,
-            from: "x@example.test".into(),
-            tls: None,
-        },
-        &Default::default(),
-    )
-    .unwrap();
+    let mailer = SmtpMailer::new(&plain_relay(port, "x@example.test"), &Default::default()).unwrap();
     let message = MailMessage {
         id: "m".into(),
         to: "a@example.com".into(),

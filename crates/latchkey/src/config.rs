@@ -224,32 +224,9 @@ impl Config {
         }
     }
 
-    /// The certificates of `extra_ca_file` (none without one); an unreadable file or one with
-    /// no certificate stops the start.
+    /// The certificates of `extra_ca_file` (crate::trust).
     pub fn extra_roots(&self) -> anyhow::Result<latchkey_core::tls::ExtraRoots> {
-        let Some(path) = &self.extra_ca_file else {
-            return Ok(latchkey_core::tls::ExtraRoots::default());
-        };
-        let pem = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("extra_ca_file {}: cannot read it: {e}", path.display()))?;
-        let roots = latchkey_core::tls::ExtraRoots::from_pem(&pem)
-            .map_err(|e| anyhow::anyhow!("extra_ca_file {}: {e}", path.display()))?;
-        // Each must be a certificate a TLS client can trust: a damaged one stops the start
-        // here rather than leaving some client without the CA.
-        for (i, block) in roots.pem_blocks().iter().enumerate() {
-            use rustls::pki_types::pem::PemObject;
-            let usable = rustls::pki_types::CertificateDer::from_pem_slice(block.as_bytes())
-                .map_err(|e| e.to_string())
-                .and_then(|der| rustls::RootCertStore::empty().add(der).map_err(|e| e.to_string()));
-            if let Err(e) = usable {
-                return Err(anyhow::anyhow!(
-                    "extra_ca_file {}: certificate {} is not usable: {e}",
-                    path.display(),
-                    i + 1
-                ));
-            }
-        }
-        Ok(roots)
+        crate::trust::read_extra_roots(self.extra_ca_file.as_deref())
     }
 
     /// The database URL with any password hidden, for messages.

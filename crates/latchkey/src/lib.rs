@@ -5,6 +5,7 @@ pub mod app;
 pub mod backup_cli;
 pub mod config;
 pub mod proxy;
+pub mod trust;
 pub mod webhooks_cli;
 
 /// The operator at this server's own command line, who administers with the configuration
