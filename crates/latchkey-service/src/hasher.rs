@@ -221,7 +221,18 @@ impl PasswordHasher for Argon2Hasher {
         let params = self.params;
         let password = zeroize::Zeroizing::new(password.to_owned());
         let phc = phc.to_owned();
-        self.run(move || verify_blocking(params, &password, &phc)).await
+        let dummy = self.dummy.clone();
+        self.run(move || {
+            let verdict = verify_blocking(params, &password, &phc)?;
+            // An imported digest (md5, sha256 …) can be far cheaper than argon2id: spend
+            // argon2id's effort too, so a refusal's time does not tell an imported account
+            // from an unknown one (docs/SECURITY.md, enumeration).
+            if latchkey_core::legacy_digest::LegacyDigest::from_stored(&phc).is_some() {
+                verify_blocking(params, &password, &dummy)?;
+            }
+            Ok(verdict)
+        })
+        .await
     }
 
     async fn verify_dummy(&self, password: &str) -> Result<()> {
