@@ -180,7 +180,7 @@ pub enum Action {
 
 /// Adds `extra_roots` to a client's trust, beside the system's roots (docs/tls.md). The blocks
 /// were checked when the file was read; one reqwest cannot parse is left out and logged.
-pub(crate) fn trust_extra_roots(
+pub fn trust_extra_roots(
     mut builder: reqwest::ClientBuilder,
     extra_roots: &latchkey_core::tls::ExtraRoots,
 ) -> reqwest::ClientBuilder {

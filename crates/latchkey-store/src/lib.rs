@@ -19,7 +19,7 @@ pub use error::StoreError;
 pub use records::*;
 pub use sqlstore::SqlStore;
 pub use store::{
-    Database, ExternalAccountStore, IdentityStore, InvitationStore, KeyStore, OrgStore, OrganizationStore,
+    Database, ExternalAccountStore, IdentityStore, ImportStore, InvitationStore, KeyStore, OrgStore, OrganizationStore,
     PasskeyStore, PeopleStore, SecondFactorStore, SessionStore, Store, UserStore,
 };
 pub use sync::*;

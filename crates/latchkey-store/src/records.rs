@@ -228,6 +228,16 @@ pub struct UserRecord {
     pub passkeys: Vec<PasskeyRow>,
 }
 
+/// What became of one user of an imported batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Imported,
+    /// A user with this id exists already (an import run again): left as it is.
+    AlreadyPresent,
+    /// Refused: the reason names the identifier and who holds it.
+    Conflict(String),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientRow {
     pub id: String,

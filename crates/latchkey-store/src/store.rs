@@ -76,7 +76,7 @@ pub trait OrgStore: OrganizationStore + UserStore + Send + Sync {
 /// Users with their identifications and sessions, as the account and administration services
 /// (and what they share with identity) reach them.
 pub trait PeopleStore:
-    UserStore + SessionStore + ExternalAccountStore + SecondFactorStore + PasskeyStore + Send + Sync
+    UserStore + SessionStore + ExternalAccountStore + SecondFactorStore + PasskeyStore + ImportStore + Send + Sync
 {
     /// This view, with the next write transaction also writing `events` (see
     /// [`Store::emitting`]).
@@ -232,6 +232,16 @@ pub trait SecondFactorStore: Send + Sync {
     async fn delete_backup_codes(&self, user_id: &str) -> Result<bool>;
 }
 
+/// Users arriving in bulk from another system (docs/import-export.md).
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Judges each user of a batch against the database and the users before it in the batch
+    /// (an id present already, or a verified address, phone number, username or external id
+    /// someone else holds) and, with `write`, inserts those judged
+    /// [`ImportOutcome::Imported`] in one transaction: the batch lands whole or not at all.
+    async fn import_users(&self, users: &[UserRecord], write: bool) -> Result<Vec<ImportOutcome>>;
+}
+
 /// Users with their email addresses and phone numbers.
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -248,6 +258,9 @@ pub trait UserStore: Send + Sync {
     /// theirs in the same transaction, so a ban or lock never lands without its revocation.
     async fn update_user_revoking_sessions(&self, user: &UserRow, now: i64) -> Result<u64>;
     async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<UserRecord>>;
+    /// Up to `limit` users whose ids sort after `after` ("" for the first), in id order: a walk
+    /// over every user that stays exact while others are added (exports).
+    async fn users_after(&self, after: &str, limit: i64) -> Result<Vec<UserRecord>>;
     async fn count_users(&self) -> Result<i64>;
     /// One page of the users a query selects.
     async fn query_users(&self, query: &UserQuery) -> Result<Vec<UserRecord>>;

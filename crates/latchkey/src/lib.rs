@@ -3,7 +3,12 @@
 
 pub mod app;
 pub mod backup_cli;
+pub mod clerk_csv;
 pub mod config;
+pub mod export_cli;
+pub mod import_api;
+pub mod import_csv;
+pub mod migration_cli;
 pub mod proxy;
 pub mod trust;
 pub mod webhooks_cli;

@@ -1,4 +1,5 @@
-//! The `latchkey` binary: `serve`, `migrate`, `keys`, `users`, `webhooks`, `default-config`.
+//! The `latchkey` binary: `serve`, `migrate`, `keys`, `users`, `webhooks`, `import`, `export`,
+//! `backup`, `restore`, `proxy`, `default-config`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,18 @@ enum Command {
     Restore {
         /// A file `latchkey backup` wrote.
         file: PathBuf,
+    },
+    /// Bring users (and organizations) from Clerk, keeping their ids (docs/import-export.md).
+    Import {
+        #[command(subcommand)]
+        source: latchkey::migration_cli::ImportSource,
+    },
+    /// Write every user as Clerk's CSV (and organizations as JSON) to new files.
+    Export {
+        #[arg(long)]
+        users: PathBuf,
+        #[arg(long)]
+        organizations: Option<PathBuf>,
     },
     /// Print an example latchkey.toml with every setting.
     DefaultConfig,
@@ -244,6 +257,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Backup { file } => latchkey::backup_cli::backup(&config, &file).await,
         Command::Restore { file } => latchkey::backup_cli::restore(&config, &file).await,
         Command::Users { action } => users(config, action).await,
+        Command::Import { source } => latchkey::migration_cli::import(&config, &services(&config).await?, source).await,
+        Command::Export { users, organizations } => {
+            latchkey::migration_cli::export(&services(&config).await?, users, organizations).await
+        }
         Command::Webhooks { action } => latchkey::webhooks_cli::run(&services(&config).await?.webhooks, action).await,
         Command::Proxy { upstream, listen, issuer, rules, public } => {
             let rules = latchkey::proxy::load_rules(rules.as_deref(), upstream, issuer, public)?;

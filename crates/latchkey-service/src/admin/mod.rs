@@ -13,7 +13,9 @@
 //! This file holds the service, the inputs and the parameter rules (metadata, paging) other
 //! modules share.
 
+mod export;
 mod identifications;
+mod import;
 mod passkeys;
 mod second_factors;
 mod sessions;
@@ -34,6 +36,9 @@ use crate::users::Users;
 use crate::webhooks::Events;
 
 use crate::ServiceConfig;
+pub use export::PortableUser;
+pub use import::ImportedUser;
+pub use latchkey_store::ImportOutcome;
 pub use second_factors::{Removal, VerifiedCode};
 
 /// Users, their email addresses and phone numbers, and sessions, as the Backend API and the
@@ -96,6 +101,14 @@ pub struct NewUser {
     pub totp_secret: Option<ConfigSecret>,
     /// Backup codes to import, in plain.
     pub backup_codes: Option<Vec<ConfigSecret>>,
+}
+
+/// The email addresses and phone numbers of a new user that nobody has verified yet (an
+/// import's); those of [`NewUser`] are verified.
+#[derive(Debug, Clone, Default)]
+pub struct Unverified {
+    pub email_addresses: Vec<String>,
+    pub phone_numbers: Vec<String>,
 }
 
 /// A change to a user; `None` leaves a field alone, `Some(None)` clears it.

@@ -15,22 +15,39 @@ use crate::params::{primary_email_choice, trimmed};
 
 use crate::params::{apply_metadata, metadata_param, paging, phone_param, MAX_PAGE};
 
-use super::{external_id_param, limit_param, user_conflict, MetadataChange, NewUser, UserUpdate};
+use super::{external_id_param, limit_param, user_conflict, MetadataChange, NewUser, Unverified, UserUpdate};
 
 impl AdminService {
     pub async fn admin_create_user(&self, _operator: &Operator, input: NewUser) -> Result<UserRecord> {
-        let now = self.now();
         let user_id = self.new_id(IdKind::User);
+        let record = self.new_user_record(user_id.clone(), input, &Unverified::default()).await?;
+        let event = self.users.user_event("user.created", &record);
+        self.emitting(vec![event]).create_user(&record).await.map_err(user_conflict)?;
+        tracing::info!(user_id = %user_id, "user created by an administrator");
+        self.users.user(&user_id).await
+    }
+
+    /// The user `input` describes, with every rule of creation applied, not yet written: its
+    /// email addresses and phone numbers are verified, but for those in `unverified` (imports).
+    pub(super) async fn new_user_record(
+        &self,
+        user_id: String,
+        input: NewUser,
+        unverified: &Unverified,
+    ) -> Result<UserRecord> {
+        let now = self.now();
         let mut emails: Vec<EmailRow> = Vec::new();
-        for address in &input.email_addresses {
+        let addresses = input.email_addresses.iter().map(|a| (a, true));
+        for (address, verified) in addresses.chain(unverified.email_addresses.iter().map(|a| (a, false))) {
             let email = email_param(address, "email_address")?;
             if emails.iter().any(|e| e.email == email) {
                 continue;
             }
-            emails.push(self.users.new_email_row(&user_id, email, true));
+            emails.push(self.users.new_email_row(&user_id, email, verified));
         }
         let mut phones: Vec<PhoneRow> = Vec::new();
-        for number in &input.phone_numbers {
+        let numbers = input.phone_numbers.iter().map(|n| (n, true));
+        for (number, verified) in numbers.chain(unverified.phone_numbers.iter().map(|n| (n, false))) {
             let phone = phone_param(number)?;
             if phones.iter().any(|p| p.phone == phone) {
                 continue;
@@ -39,7 +56,7 @@ impl AdminService {
                 id: self.new_id(IdKind::Identification),
                 user_id: user_id.clone(),
                 phone,
-                verified: true,
+                verified,
                 created_at: now,
                 updated_at: now,
                 reserved_for_second_factor: false,
@@ -69,8 +86,8 @@ impl AdminService {
         user.external_id = external_id_param(input.external_id)?;
         user.password_updated_at = password_hash.as_ref().map(|_| now);
         user.password_hash = password_hash;
-        user.primary_email_id = emails.first().map(|e| e.id.clone());
-        user.primary_phone_id = phones.first().map(|p| p.id.clone());
+        user.primary_email_id = emails.iter().find(|e| e.verified).map(|e| e.id.clone());
+        user.primary_phone_id = phones.iter().find(|p| p.verified).map(|p| p.id.clone());
         if let Some(v) = &input.public_metadata {
             user.public_metadata = metadata_param(v, "public_metadata")?;
         }
@@ -98,10 +115,7 @@ impl AdminService {
             input.backup_codes.as_ref().map(|c| c.iter().map(|s| s.expose().to_owned()).collect());
         record.second_factors =
             self.factors.imported(&record, input.totp_secret.as_ref().map(ConfigSecret::expose), codes.as_deref())?;
-        let event = self.users.user_event("user.created", &record);
-        self.emitting(vec![event]).create_user(&record).await.map_err(user_conflict)?;
-        tracing::info!(user_id = %user_id, "user created by an administrator");
-        self.users.user(&user_id).await
+        Ok(record)
     }
 
     /// The hash a new user starts with: from a password (checked unless told not to), or an

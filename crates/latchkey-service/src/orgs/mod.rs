@@ -24,10 +24,12 @@ mod events;
 mod invitations;
 mod memberships;
 mod organizations;
+mod portable;
 mod roles;
 
 pub use crate::authority::{OperatorOrg, OrgAccess, OrgActor};
 pub use config::{OrganizationConfig, RoleConfig};
+pub use portable::{ImportedInvitation, ImportedMembership, PortableOrganization};
 
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@ use crate::records::*;
 use crate::Store;
 
 pub mod external;
+pub mod import;
 pub mod instance;
 pub mod invitations;
 pub mod orgs;
@@ -37,6 +38,7 @@ macro_rules! conformance_scenarios {
             instance::keys,
             sessions::failures_are_counted,
             users::user_queries,
+            import::imports_land_whole_and_report_conflicts,
             sessions::session_queries,
             invitations::invitations,
             invitations::sign_in_tokens,

@@ -22,6 +22,7 @@ use crate::webhooks::OutboxEvent;
 mod shared;
 mod base;
 mod external;
+mod import;
 mod invitations;
 mod keys;
 mod organizations;

@@ -182,6 +182,11 @@ impl<D: SqlDriver> UserStore for SqlStore<D> {
         tx.commit().await
     }
 
+    async fn users_after(&self, after: &str, limit: i64) -> Result<Vec<UserRecord>> {
+        let rows: Vec<UserRow> = self.find_all("id > $1 ORDER BY id LIMIT $2", &[after.into(), limit.into()]).await?;
+        load_users(self, rows).await
+    }
+
     async fn get_user(&self, id: &str) -> Result<Option<UserRecord>> {
         let Some(user) = self.get::<UserRow>(id).await? else {
             return Ok(None);

@@ -18,6 +18,7 @@ mod flows;
 mod guard;
 mod hardening;
 mod hardening_two;
+mod import;
 mod invitation_links;
 mod keys;
 mod legacy_digests;

@@ -1,0 +1,225 @@
+//! `latchkey import clerk --users <export.csv>`: Clerk's user export, streamed in batches
+//! (docs/import-export.md). Each batch lands whole in one transaction, so an import that is
+//! interrupted is run again: users already present are left alone, the rest arrive.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use latchkey_service::admin::{AdminService, ImportOutcome};
+use latchkey_store::UserRecord;
+
+use crate::clerk_csv::Columns;
+
+/// What one run did (or, in a dry run, would do).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub imported: u64,
+    pub already_present: u64,
+    /// Rows refused: unreadable, breaking a rule, or naming an identifier someone else holds.
+    pub refused: u64,
+}
+
+impl Tally {
+    fn rows(&self) -> u64 {
+        self.imported + self.already_present + self.refused
+    }
+}
+
+pub struct CsvImport<'a> {
+    pub file: &'a Path,
+    pub dry_run: bool,
+    /// The refused rows with their reasons (default: `<file>.refused.csv`).
+    pub report: Option<PathBuf>,
+    pub batch: usize,
+}
+
+/// A row on its way in, with where it was in the file.
+struct Pending {
+    line: u64,
+    record: UserRecord,
+}
+
+/// Imports the file; refused rows go to the report, a tally to standard output.
+pub async fn run(admin: &AdminService, options: CsvImport<'_>) -> anyhow::Result<Tally> {
+    let operator = crate::operator();
+    let file = std::fs::File::open(options.file).with_context(|| format!("cannot open {}", options.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(std::io::BufReader::new(file));
+    let columns = Columns::new(reader.headers().context("cannot read the header row")?).map_err(|e| anyhow!(e))?;
+    let report_path = options.report.clone().unwrap_or_else(|| {
+        let mut name = options.file.as_os_str().to_owned();
+        name.push(".refused.csv");
+        PathBuf::from(name)
+    });
+    let mut report = Report::create(&report_path)?;
+    let mut progress = Progress::new(size, options.dry_run);
+    let mut tally = Tally::default();
+    let mut claimed = Claimed::default();
+    let mut batch: Vec<Pending> = Vec::with_capacity(options.batch);
+    let mut row = csv::StringRecord::new();
+    loop {
+        let more = reader.read_record(&mut row).with_context(|| {
+            format!("cannot read {} after line {}", options.file.display(), reader.position().line())
+        })?;
+        if more {
+            let line = row.position().map(|p| p.line()).unwrap_or(0);
+            let prepared = match columns.user(&row) {
+                Ok(user) => admin.import_record(&operator, user).await.map_err(|e| reason_of(&e)),
+                Err(reason) => Err(reason),
+            };
+            match prepared {
+                Ok(record) => batch.push(Pending { line, record }),
+                Err(reason) => {
+                    report.refuse(line, &columns.id(&row), &reason)?;
+                    tally.refused += 1;
+                }
+            }
+        }
+        if batch.len() >= options.batch.max(1) || (!more && !batch.is_empty()) {
+            let pending = std::mem::take(&mut batch);
+            let outcomes = if options.dry_run {
+                claimed.judge(admin, &pending).await?
+            } else {
+                let records: Vec<UserRecord> = pending.iter().map(|p| p.record.clone()).collect();
+                admin.import_users(&operator, &records, true).await?
+            };
+            for (p, outcome) in pending.iter().zip(outcomes) {
+                match outcome {
+                    ImportOutcome::Imported => tally.imported += 1,
+                    ImportOutcome::AlreadyPresent => tally.already_present += 1,
+                    ImportOutcome::Conflict(reason) => {
+                        report.refuse(p.line, &p.record.user.id, &reason)?;
+                        tally.refused += 1;
+                    }
+                }
+            }
+            report.flush()?;
+            progress.advance(reader.position().byte(), &tally);
+        }
+        if !more {
+            break;
+        }
+    }
+    progress.finish();
+    let verb = if options.dry_run { "would import" } else { "imported" };
+    println!(
+        "{verb} {} users; {} already present; {} refused (reasons in {}); {} rows read",
+        tally.imported,
+        tally.already_present,
+        tally.refused,
+        report_path.display(),
+        tally.rows()
+    );
+    Ok(tally)
+}
+
+/// A refusal's reason, naming the column it is about.
+pub fn reason_of(e: &latchkey_service::ServiceError) -> String {
+    match e.param {
+        Some(param) if !e.long_message.contains(param) => format!("{param}: {}", e.long_message),
+        _ => e.long_message.clone(),
+    }
+}
+
+/// In a dry run nothing is written, so the identifiers earlier batches would have taken are
+/// remembered here to judge later rows as the import would.
+#[derive(Default)]
+struct Claimed {
+    taken: HashSet<String>,
+}
+
+impl Claimed {
+    async fn judge(&mut self, admin: &AdminService, pending: &[Pending]) -> anyhow::Result<Vec<ImportOutcome>> {
+        let records: Vec<UserRecord> = pending.iter().map(|p| p.record.clone()).collect();
+        let mut outcomes = admin.import_users(&crate::operator(), &records, false).await?;
+        for (record, outcome) in records.iter().zip(outcomes.iter_mut()) {
+            let keys = identifiers(record);
+            if self.taken.contains(&format!("id {}", record.user.id)) {
+                *outcome = ImportOutcome::AlreadyPresent;
+            } else if let Some(key) = keys.iter().skip(1).find(|k| self.taken.contains(*k)) {
+                *outcome = ImportOutcome::Conflict(format!("the {key} belongs to a user earlier in the file"));
+            }
+            if *outcome == ImportOutcome::Imported {
+                self.taken.extend(keys);
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+/// The id, then every identifier a user holds that no one else may.
+fn identifiers(r: &UserRecord) -> Vec<String> {
+    let mut out = vec![format!("id {}", r.user.id)];
+    out.extend(r.emails.iter().filter(|e| e.verified).map(|e| format!("email address {}", e.email)));
+    out.extend(r.phones.iter().filter(|p| p.verified).map(|p| format!("phone number {}", p.phone)));
+    out.extend(r.user.username.iter().map(|n| format!("username {n}")));
+    out.extend(r.user.external_id.iter().map(|n| format!("external id {n}")));
+    out
+}
+
+/// The refused rows: `line,id,reason`.
+struct Report {
+    writer: csv::Writer<std::fs::File>,
+}
+
+impl Report {
+    fn create(path: &Path) -> anyhow::Result<Self> {
+        let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+        writer.write_record(["line", "id", "reason"])?;
+        Ok(Self { writer })
+    }
+
+    fn refuse(&mut self, line: u64, id: &str, reason: &str) -> anyhow::Result<()> {
+        self.writer.write_record([line.to_string().as_str(), id, reason])?;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(self.writer.flush()?)
+    }
+}
+
+/// A bar on a terminal; elsewhere (logs, CI) a line per batch on standard output.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    dry_run: bool,
+}
+
+impl Progress {
+    fn new(bytes: u64, dry_run: bool) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(bytes);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Self { bar, dry_run }
+    }
+
+    fn advance(&mut self, byte: u64, tally: &Tally) {
+        let verb = if self.dry_run { "judged" } else { "committed" };
+        let message = format!(
+            "{verb} {} rows: {} imported, {} present, {} refused",
+            tally.rows(),
+            tally.imported,
+            tally.already_present,
+            tally.refused
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(byte);
+                bar.set_message(message);
+            }
+            None => println!("{message}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
