@@ -6,7 +6,9 @@ validate a real call of every operation latchkey implements (clerk_oracle.py,
 clerk_fapi_oracle.py), with the loopback OpenID Provider as the instance's Google so that
 provider accounts, their sign-in and their tokens are validated too (provider_sign_in.py), and
 with passkeys on, so that a software authenticator registers and signs in with one
-(soft_authenticator.py)."""
+(soft_authenticator.py); and password digests made by each ecosystem's own library (bcrypt,
+Django, passlib, Werkzeug, argon2-cffi, hashlib …) are imported through the Backend API and
+signed in with through the Frontend API (legacy_digests.py)."""
 
 import json
 import os
@@ -24,6 +26,7 @@ import jwt
 
 import clerk_fapi_oracle
 import clerk_oracle
+import legacy_digests
 import provider_sign_in
 import soft_authenticator
 
@@ -186,6 +189,9 @@ def main():
     if only in (None, "fapi-oracle"):
         # A fresh instance too: its scenario signs up the users it names.
         with_provider_and_latchkey(clerk_fapi_oracle.run)
+    if only in (None, "legacy-digests"):
+        # A fresh instance whose per-IP limit lets one address sign in about fifty times.
+        with_latchkey(lambda url, secret, _: legacy_digests.run(url, secret), legacy_digests.LATCHKEY_TOML)
     if only in (None, "fuzz"):
         # No provider here: fuzzing needs none, and dials nothing beyond latchkey.
         def pyjwt_and_fuzz(url, secret, workdir):

@@ -163,9 +163,15 @@ impl AdminService {
                 )
                 .long(format!(
                     "password_hasher must be argon2id, argon2i or one of: {}.",
-                    latchkey_core::legacy_digest::HASHERS.join(", ")
+                    // awscognito is named only to be refused with its own reason.
+                    latchkey_core::legacy_digest::HASHERS
+                        .iter()
+                        .filter(|h| **h != "awscognito")
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
-                .param("password_hasher"))
+                .param("password_hasher"));
             }
         };
         if !prefix_ok || !is_complete_argon2_phc(digest) {

@@ -1,7 +1,7 @@
 //! Users imported with another system's password digest (Clerk's `password_hasher` values):
 //! each signs in through the Frontend API with its password, a wrong one is refused, and the
 //! first sign-in replaces the digest with argon2id. A malformed digest is refused at import
-//! with the reason, and nothing is stored.
+//! with the reason, and nothing is stored; so is `awscognito`, which no digest can stand for.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -40,6 +40,16 @@ async fn imported_users_sign_in_and_move_to_argon2id(backend: Backend) {
     assert!(refused.body["errors"][0]["long_message"].as_str().unwrap().contains("bcrypt"), "{}", refused.text);
     let list =
         admin.send(admin.http.get(admin.url("/v1/users?email_address=broken@example.com")).bearer_auth(&key)).await;
+    assert_eq!(list.body.as_array().map(Vec::len), Some(0), "{}", list.text);
+    // awscognito names a Cognito user pool, not a digest: refused, and the reason says so.
+    let cognito = json!({"email_address": ["cognito@example.com"], "password_hasher": "awscognito",
+        "password_digest": "awscognito#us-east-1_AbCdEf#client123#cognito@example.com"});
+    let refused = admin.send(admin.http.post(admin.url("/v1/users")).bearer_auth(&key).json(&cognito)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text);
+    let reason = refused.body["errors"][0]["long_message"].as_str().unwrap();
+    assert!(reason.contains("Cognito passwords cannot be imported") && reason.contains("reset"), "{reason}");
+    let list =
+        admin.send(admin.http.get(admin.url("/v1/users?email_address=cognito@example.com")).bearer_auth(&key)).await;
     assert_eq!(list.body.as_array().map(Vec::len), Some(0), "{}", list.text);
     let unknown = json!({"email_address": ["x@example.com"], "password_digest": "abc", "password_hasher": "rot13"});
     let r = admin.send(admin.http.post(admin.url("/v1/users")).bearer_auth(&key).json(&unknown)).await;
