@@ -348,13 +348,20 @@ async fn clerk_api_import_copies_users_and_organizations(backend: Backend) {
         ),
         "{out}"
     );
+    // What arrived at the source since (as after an interruption) is what a second run brings.
+    let carl = post("/v1/users", json!({"email_address": ["carl@example.com"]})).await;
+    let carl_id = carl["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/organizations/{org_id}/memberships");
+    let body = json!({"user_id": carl_id, "role": "org:member"});
+    let member = bapi(&s, &source_key, reqwest::Method::POST, &path, Some(body)).await;
+    assert_eq!(member.status, StatusCode::OK, "{}", member.text);
     let out = run().await;
     assert!(
         out.contains(
-            "done: users 0 imported, 2 present, 0 refused; organizations 0 imported, 1 present, 0 refused; \
-                      memberships 0 imported, 2 present, 0 refused; invitations 0 imported, 1 present, 0 refused"
+            "done: users 1 imported, 2 present, 0 refused; organizations 0 imported, 1 present, 0 refused; \
+                      memberships 1 imported, 2 present, 0 refused; invitations 0 imported, 1 present, 0 refused"
         ),
-        "a second run resumes where the first ended, with nothing left: {out}"
+        "a second run brings what is new and leaves what is present: {out}"
     );
 
     // A wrong key stops at once with the source's reason.
@@ -397,12 +404,35 @@ async fn clerk_api_import_copies_users_and_organizations(backend: Backend) {
         .map(|m| (m["public_user_data"]["user_id"].as_str().unwrap().into(), m["role"].as_str().unwrap().into()))
         .collect();
     roles.sort();
-    let mut expected = vec![(ada_id.clone(), "org:admin".to_owned()), (bob_id.clone(), "org:member".to_owned())];
+    let mut expected = vec![
+        (ada_id.clone(), "org:admin".to_owned()),
+        (bob_id.clone(), "org:member".to_owned()),
+        (carl_id.clone(), "org:member".to_owned()),
+    ];
     expected.sort();
     assert_eq!(roles, expected);
     let pending = get(format!("/v1/organizations/{org_id}/invitations?status=pending")).await;
     assert_eq!(pending["data"][0]["id"], json!(invitation_id), "{pending}");
     assert_eq!(pending["data"][0]["email_address"], "carol@example.com");
+
+    // The export writes the organization as it now is here.
+    let out = command(dir.path())
+        .env("LATCHKEY_DATABASE_URL", &db.url)
+        .args(["export", "--users", "users.csv", "--organizations", "orgs.json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let exported: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("orgs.json")).unwrap()).unwrap();
+    let org = &exported["organizations"][0];
+    assert_eq!((org["id"].as_str(), org["slug"].as_str()), (Some(org_id.as_str()), Some("lovelaces")), "{exported}");
+    assert_eq!(org["public_metadata"], json!({"tier": 2}));
+    assert_eq!(org["memberships"].as_array().map(Vec::len), Some(3), "{exported}");
+    assert_eq!(org["pending_invitations"][0]["id"], json!(invitation_id), "{exported}");
+    assert_eq!(org["pending_invitations"][0]["email_address"], "carol@example.com");
+    let users = std::fs::read_to_string(dir.path().join("users.csv")).unwrap();
+    assert!(users.lines().any(|l| l.starts_with(&format!("{ada_id},")) && l.contains("crm-1")), "{users}");
     target.stop().await;
 }
 
