@@ -170,6 +170,20 @@ pub fn hash_blocking(params: HashParams, password: &str, salt: &SaltString) -> R
     ))
 }
 
+/// Most memory (KiB) an argon2 digest may ask for: 256 MiB.
+const MAX_ARGON2_M_KIB: u32 = 256 * 1024;
+
+/// Whether checking a password against an argon2 digest of these parameters is bearable at
+/// every sign-in: an imported digest could ask for terabytes or billions of passes (and abort
+/// the process, or hold a hashing thread for hours). Checked at import and again at sign-in.
+pub(crate) fn argon2_cost_bearable(params: &Params) -> bool {
+    let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
+    m <= MAX_ARGON2_M_KIB
+        && u64::from(m) * u64::from(t) <= 4 * u64::from(MAX_ARGON2_M_KIB)
+        && p <= 16
+        && params.output_len().is_none_or(|len| len <= 64)
+}
+
 fn verify_blocking(current: HashParams, password: &str, phc: &str) -> Result<Verified> {
     let refused = Verified { ok: false, needs_rehash: false };
     // A digest imported from another system: checked by its own scheme, and replaced by
@@ -189,6 +203,9 @@ fn verify_blocking(current: HashParams, password: &str, phc: &str) -> Result<Ver
     let (Ok(stored), Some(salt), Some(expected)) = (Params::try_from(&parsed), parsed.salt, parsed.hash) else {
         return Ok(refused);
     };
+    if !argon2_cost_bearable(&stored) {
+        return Ok(refused);
+    }
     let needs_rehash = algorithm != Algorithm::Argon2id
         || stored.m_cost() < current.m_kib
         || stored.t_cost() < current.t

@@ -136,15 +136,17 @@ fn list(field: &str) -> Vec<String> {
 /// (verified, unverified): the primary value first among the verified unless it is listed as
 /// unverified, each value once.
 fn verified_split(primary: &str, verified: &str, unverified: &str) -> (Vec<String>, Vec<String>) {
+    // Compared as addresses compare (case aside): `Ann@X.com` listed unverified is `ann@x.com`.
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     let unverified = list(unverified);
     let mut out: Vec<String> = Vec::new();
-    let primary = Some(primary.to_owned()).filter(|p| !p.is_empty() && !unverified.contains(p));
+    let primary = Some(primary.to_owned()).filter(|p| !p.is_empty() && !unverified.iter().any(|u| same(u, p)));
     for value in primary.into_iter().chain(list(verified)) {
-        if !out.contains(&value) {
+        if !out.iter().any(|o| same(o, &value)) {
             out.push(value);
         }
     }
-    let unverified = unverified.into_iter().filter(|v| !out.contains(v)).collect();
+    let unverified = unverified.into_iter().filter(|v| !out.iter().any(|o| same(o, v))).collect();
     (out, unverified)
 }
 
@@ -228,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_primary_listed_as_unverified_stays_unverified() {
-        let (verified, unverified) = verified_split("a@x.com", "b@x.com", "a@x.com, c@x.com");
+        let (verified, unverified) = verified_split("A@x.com", "b@x.com", "a@x.com, c@x.com");
         assert_eq!(verified, ["b@x.com"]);
         assert_eq!(unverified, ["a@x.com", "c@x.com"]);
     }

@@ -18,11 +18,20 @@ use serde_json::Value;
 const PAGE: usize = 500;
 /// Times a page is asked for again after 429 or a 5xx.
 const RETRIES: u32 = 5;
+/// The largest page read (500 users with their metadata fit many times over).
+const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Items of one list at most (far beyond any instance's users).
+const MAX_ITEMS: usize = 50_000_000;
 
 pub struct ApiImport {
     pub api_url: String,
     pub secret_key: String,
     pub report: PathBuf,
+    /// The organizations whose members and invitations were copied whole, one id a line: a
+    /// second run leaves them alone (a membership removed here since stays removed).
+    pub state: PathBuf,
+    /// Give users already present the metadata and external id they lack (after a CSV import).
+    pub fill_in_present_users: bool,
     /// Trusted beside the system's roots (docs/tls.md).
     pub extra_roots: latchkey_core::tls::ExtraRoots,
 }
@@ -74,9 +83,18 @@ impl Source {
                 tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
                 continue;
             }
-            let response = response.with_context(|| format!("GET {path} failed"))?;
+            let mut response = response.with_context(|| format!("GET {path} failed"))?;
             let status = response.status();
-            let body: Value = response.json().await.with_context(|| format!("GET {path}: the answer is not JSON"))?;
+            // Read within a bound: the source is a server the operator named, not one we trust.
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response.chunk().await.with_context(|| format!("GET {path}: reading failed"))? {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() > MAX_PAGE_BYTES {
+                    return Err(anyhow!("GET {path}: a page of more than {MAX_PAGE_BYTES} bytes"));
+                }
+            }
+            let body: Value =
+                serde_json::from_slice(&bytes).with_context(|| format!("GET {path}: the answer is not JSON"))?;
             if !status.is_success() {
                 let reason = body.pointer("/errors/0/long_message").or_else(|| body.pointer("/errors/0/message"));
                 return Err(anyhow!(
@@ -103,11 +121,14 @@ struct Pages<'a> {
     path: String,
     offset: usize,
     done: bool,
+    /// The ids of the page before: a source that answers the same page again (or pages that
+    /// never shrink) must not keep the import going for ever.
+    previous: Vec<String>,
 }
 
 impl<'a> Pages<'a> {
     fn new(source: &'a Source, path: String) -> Self {
-        Self { source, path, offset: 0, done: false }
+        Self { source, path, offset: 0, done: false, previous: Vec::new() }
     }
 
     async fn next(&mut self) -> anyhow::Result<Option<Vec<Value>>> {
@@ -115,8 +136,20 @@ impl<'a> Pages<'a> {
             return Ok(None);
         }
         let items = self.source.page(&self.path, self.offset).await?;
+        let ids: Vec<String> = items.iter().filter_map(|i| text(i, "id")).collect();
+        if !ids.is_empty() && ids == self.previous {
+            return Err(anyhow!(
+                "GET {}: the same page twice (offset {}): the source does not page",
+                self.path,
+                self.offset
+            ));
+        }
+        self.previous = ids;
         self.offset += items.len();
         self.done = items.len() < PAGE;
+        if self.offset > MAX_ITEMS {
+            return Err(anyhow!("GET {}: more than {MAX_ITEMS} items: stopping", self.path));
+        }
         Ok(Some(items).filter(|i| !i.is_empty()))
     }
 }
@@ -159,7 +192,10 @@ pub async fn run(services: &Services, options: ApiImport) -> anyhow::Result<()> 
             users.add(outcome);
             match outcome {
                 ImportOutcome::Conflict(reason) => report.write_record(["user", &record.user.id, reason])?,
-                ImportOutcome::AlreadyPresent => fill_in(services, &record.user.id, item).await?,
+                ImportOutcome::AlreadyPresent if options.fill_in_present_users => {
+                    fill_in(services, &record.user.id, item).await?
+                }
+                ImportOutcome::AlreadyPresent => {}
                 ImportOutcome::Imported => {}
             }
         }
@@ -188,7 +224,17 @@ pub async fn run(services: &Services, options: ApiImport) -> anyhow::Result<()> 
     }
 
     let (mut members, mut invitations) = (Counts::default(), Counts::default());
-    for org_id in &org_ids {
+    let done: std::collections::HashSet<String> = match std::fs::read_to_string(&options.state) {
+        Ok(text) => text.lines().map(str::to_owned).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(anyhow!("cannot read {}: {e}", options.state.display())),
+    };
+    let mut state = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&options.state)
+        .with_context(|| format!("cannot write {}", options.state.display()))?;
+    for org_id in org_ids.iter().filter(|id| !done.contains(*id)) {
         let mut pages = Pages::new(&source, format!("/v1/organizations/{org_id}/memberships"));
         while let Some(page) = pages.next().await? {
             for item in &page {
@@ -230,6 +276,7 @@ pub async fn run(services: &Services, options: ApiImport) -> anyhow::Result<()> 
             }
         }
         report.flush()?;
+        std::io::Write::write_all(&mut state, format!("{org_id}\n").as_bytes())?;
     }
     println!("memberships: {members}");
     println!("invitations: {invitations}");

@@ -58,21 +58,27 @@ pub async fn run(admin: &AdminService, options: CsvImport<'_>) -> anyhow::Result
     let mut tally = Tally::default();
     let mut claimed = Claimed::default();
     let mut batch: Vec<Pending> = Vec::with_capacity(options.batch);
-    let mut row = csv::StringRecord::new();
+    let mut raw = csv::ByteRecord::new();
     loop {
-        let more = reader.read_record(&mut row).with_context(|| {
+        let more = reader.read_byte_record(&mut raw).with_context(|| {
             format!("cannot read {} after line {}", options.file.display(), reader.position().line())
         })?;
         if more {
-            let line = row.position().map(|p| p.line()).unwrap_or(0);
-            let prepared = match columns.user(&row) {
-                Ok(user) => admin.import_record(&operator, user).await.map_err(|e| reason_of(&e)),
-                Err(reason) => Err(reason),
+            let line = raw.position().map(|p| p.line()).unwrap_or(0);
+            // A row that is not UTF-8 is refused alone; the others go on.
+            let prepared = match csv::StringRecord::from_byte_record(raw.clone()) {
+                Err(_) => Err(("".to_owned(), "the row is not UTF-8 text".to_owned())),
+                Ok(row) => match columns.user(&row) {
+                    Ok(user) => {
+                        admin.import_record(&operator, user).await.map_err(|e| (columns.id(&row), reason_of(&e)))
+                    }
+                    Err(reason) => Err((columns.id(&row), reason)),
+                },
             };
             match prepared {
                 Ok(record) => batch.push(Pending { line, record }),
-                Err(reason) => {
-                    report.refuse(line, &columns.id(&row), &reason)?;
+                Err((id, reason)) => {
+                    report.refuse(line, &id, &reason)?;
                     tally.refused += 1;
                 }
             }
@@ -132,20 +138,36 @@ struct Claimed {
 
 impl Claimed {
     async fn judge(&mut self, admin: &AdminService, pending: &[Pending]) -> anyhow::Result<Vec<ImportOutcome>> {
-        let records: Vec<UserRecord> = pending.iter().map(|p| p.record.clone()).collect();
-        let mut outcomes = admin.import_users(&crate::operator(), &records, false).await?;
-        for (record, outcome) in records.iter().zip(outcomes.iter_mut()) {
-            let keys = identifiers(record);
-            if self.taken.contains(&format!("id {}", record.user.id)) {
-                *outcome = ImportOutcome::AlreadyPresent;
-            } else if let Some(key) = keys.iter().skip(1).find(|k| self.taken.contains(*k)) {
-                *outcome = ImportOutcome::Conflict(format!("the {key} belongs to a user earlier in the file"));
-            }
-            if *outcome == ImportOutcome::Imported {
-                self.taken.extend(keys);
+        // First what earlier batches would have taken (the store never sees those rows, as it
+        // would never see them in a real run: their identifiers would be held), then the rest
+        // judged by the store as the import would.
+        let mut outcomes: Vec<Option<ImportOutcome>> = pending
+            .iter()
+            .map(|p| {
+                let keys = identifiers(&p.record);
+                if self.taken.contains(&keys[0]) {
+                    Some(ImportOutcome::AlreadyPresent)
+                } else {
+                    keys.iter()
+                        .skip(1)
+                        .find(|k| self.taken.contains(*k))
+                        .map(|key| ImportOutcome::Conflict(format!("the {key} belongs to a user earlier in the file")))
+                }
+            })
+            .collect();
+        let rest: Vec<UserRecord> =
+            pending.iter().zip(&outcomes).filter(|(_, o)| o.is_none()).map(|(p, _)| p.record.clone()).collect();
+        let mut judged = admin.import_users(&crate::operator(), &rest, false).await?.into_iter();
+        for (p, outcome) in pending.iter().zip(outcomes.iter_mut()) {
+            if outcome.is_none() {
+                let o = judged.next().unwrap_or(ImportOutcome::AlreadyPresent);
+                if o == ImportOutcome::Imported {
+                    self.taken.extend(identifiers(&p.record));
+                }
+                *outcome = Some(o);
             }
         }
-        Ok(outcomes)
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or(ImportOutcome::AlreadyPresent)).collect())
     }
 }
 
@@ -165,8 +187,18 @@ struct Report {
 }
 
 impl Report {
+    /// Replaces the report of an earlier run; readable by its owner only (it names people's
+    /// addresses), and never through a symbolic link.
     fn create(path: &Path) -> anyhow::Result<Self> {
-        let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut writer = csv::Writer::from_writer(file);
         writer.write_record(["line", "id", "reason"])?;
         Ok(Self { writer })
     }

@@ -38,6 +38,13 @@ pub enum ImportSource {
         /// Where refused items go with their reasons.
         #[arg(long, default_value = "clerk-api-import.refused.csv")]
         report: PathBuf,
+        /// The organizations copied whole, so that a second run resumes with the others.
+        #[arg(long, default_value = "clerk-api-import.state")]
+        state: PathBuf,
+        /// Give users already present (from the CSV import) the metadata and external id they
+        /// lack.
+        #[arg(long)]
+        fill_in_present_users: bool,
     },
 }
 
@@ -48,9 +55,10 @@ pub async fn import(config: &Config, built: &Built, source: ImportSource) -> any
             let options = crate::import_csv::CsvImport { file: &users, dry_run, report, batch };
             crate::import_csv::run(built.services.admin(), options).await.map(|_| ())
         }
-        ImportSource::ClerkApi { api_url, secret_key, report } => {
+        ImportSource::ClerkApi { api_url, secret_key, report, state, fill_in_present_users } => {
             let extra_roots = config.extra_roots()?;
-            let options = crate::import_api::ApiImport { api_url, secret_key, report, extra_roots };
+            let options =
+                crate::import_api::ApiImport { api_url, secret_key, report, state, fill_in_present_users, extra_roots };
             crate::import_api::run(&built.services, options).await
         }
     }

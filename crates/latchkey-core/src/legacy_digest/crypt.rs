@@ -34,7 +34,8 @@ pub(super) fn bcrypt_peppered(d: &str) -> Result<Scheme, String> {
 
 const ITOA64: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// `$P$` or `$H$`, a rounds character (log2 count, 7 to 30), 8 salt characters, 22 of checksum.
+/// `$P$` or `$H$`, a rounds character (log2 count, 7 to [`MAX_PHPASS_LOG2`]), 8 salt characters,
+/// 22 of checksum.
 pub(super) fn phpass(d: &str) -> Result<Scheme, String> {
     let shape =
         || "expected $P$ or $H$, a rounds character, an 8-character salt and a 22-character checksum".to_owned();
@@ -43,7 +44,7 @@ pub(super) fn phpass(d: &str) -> Result<Scheme, String> {
     }
     let log2 = ITOA64.iter().position(|c| *c == d.as_bytes()[3]).ok_or_else(shape)?;
     if !(7..=MAX_PHPASS_LOG2).contains(&log2) {
-        return Err(shape());
+        return Err(format!("phpass rounds must be from 2^7 to 2^{MAX_PHPASS_LOG2}"));
     }
     let (Some(salt), Some(expected)) = (d.get(4..12), d.get(12..)) else { return Err(shape()) };
     Ok(Scheme::Phpass { rounds: 1 << log2, salt: salt.as_bytes().to_vec(), expected: expected.to_owned() })

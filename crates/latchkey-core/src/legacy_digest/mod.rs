@@ -26,17 +26,43 @@ use subtle::ConstantTimeEq;
 pub use vectors::VECTORS;
 
 const STORED_PREFIX: &str = "legacy:";
-/// PBKDF2 (and Symfony) iterations beyond this are refused at import. Clerk bounds
-/// pbkdf2_sha512 at 420,000; Django's own default has passed that since Django 4.2 (600,000)
-/// and is 1,200,000 in Django 6.0, so the bound here leaves room for a current Django export.
-/// 2,000,000 rounds of PBKDF2-HMAC-SHA256 take about 0.3 s, less than bcrypt at its cap.
+/// PBKDF2 iterations beyond this are refused at import, and so is a derived key whose blocks
+/// (one per PRF output: 20 bytes for SHA-1, 32 for SHA-256, 64 for SHA-512), each costing the
+/// iterations again, would take it past this: iterations × blocks is at most this. Clerk
+/// bounds pbkdf2_sha512 at 420,000; Django's own default has passed that since Django 4.2
+/// (600,000) and is 1,200,000 in Django 6.0 (one block: Django's key is its PRF's size), so
+/// the bound here leaves room for a current Django export. 2,000,000 blocks of
+/// PBKDF2-HMAC-SHA256 or SHA-1 take about 0.25 s, of SHA-512 about 1 s: less than bcrypt at
+/// its cap (about 4 s).
 const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
-/// Salts, peppers and keys: Clerk's own bound for pbkdf2_sha512's salt.
+/// A PBKDF2 or scrypt hash (the derived key) shorter than this is refused at import: a hash
+/// cut short lets wrong passwords through (a 1-byte one, one in 256). The source systems write
+/// 20 to 64 bytes; 16 leaves a wrong password one chance in 2^128.
+const MIN_DERIVED_KEY_BYTES: usize = 16;
+/// The longest PBKDF2 or scrypt hash taken: 64 bytes, the most any source system writes (and
+/// the most the scrypt crate derives). Each further PBKDF2 block costs the iterations again.
+const MAX_DERIVED_KEY_BYTES: usize = 64;
+/// Salts, peppers and keys that are hashed once per sign-in: Clerk's own bound for
+/// pbkdf2_sha512's salt.
 const MAX_SALT_BYTES: usize = 1024;
+/// Symfony hashes `password{salt}` again at every iteration, so its salt multiplies the work:
+/// its salts are 32 to 88 characters (random hex or base64), and this leaves room.
+const MAX_SYMFONY_SALT_BYTES: usize = 256;
+/// Symfony's iterations (its default is 5,000) beyond this are refused at import: each is a
+/// SHA-512 over the whole password, so with the longest password Symfony verifies (4,096
+/// bytes) and the longest salt, 500,000 iterations take about as long as bcrypt at its cap.
+const MAX_SYMFONY_ITERATIONS: u32 = 500_000;
+/// phpass and Symfony hash the whole password at every round, so a long password multiplies
+/// the digest's work: both refuse a password longer than 4,096 bytes (phpass's
+/// `CheckPassword`, Symfony's `PasswordHasherInterface::MAX_PASSWORD_LENGTH`), and so does
+/// latchkey for those digests.
+const MAX_ITERATED_PASSWORD_BYTES: usize = 4096;
 // Every sign-in of an imported user runs the digest's own work once: costs past these would
 // let one import make each of its sign-ins take seconds or gigabytes.
 const MAX_BCRYPT_COST: u32 = 16;
-const MAX_PHPASS_LOG2: usize = 20;
+/// 2^19 rounds of phpass over a 4,096-byte password take about as long as bcrypt at its cap;
+/// 2^19 is passlib's default (WordPress writes 2^13, phpBB 2^11).
+const MAX_PHPASS_LOG2: usize = 19;
 /// scrypt's memory is 128 · n · r bytes: at most 256 MiB.
 const MAX_SCRYPT_N_TIMES_R: u64 = 1 << 21;
 
@@ -130,15 +156,15 @@ impl LegacyDigest {
             "pbkdf2_sha512" => pbkdf2_hex(d, "pbkdf2_sha512", Prf::Sha512, false)?,
             "pbkdf2_sha512_hex" => {
                 let (iterations, salt, hash) = fields(d, "pbkdf2_sha512_hex")?;
-                Scheme::Pbkdf2 { prf: Prf::Sha512, iterations, salt: hex_any(salt)?, expected: hex_any(hash)? }
+                pbkdf2(Prf::Sha512, iterations, hex_any(salt)?, hex_any(hash)?)?
             }
             "pbkdf2_sha256" => {
                 let (iterations, salt, hash) = fields(d, "pbkdf2_sha256")?;
-                Scheme::Pbkdf2 { prf: Prf::Sha256, iterations, salt: b64(salt)?, expected: b64(hash)? }
+                pbkdf2(Prf::Sha256, iterations, b64(salt)?, b64(hash)?)?
             }
             "pbkdf2_sha256_django" => {
                 let (iterations, salt, hash) = fields(d, "pbkdf2_sha256")?;
-                Scheme::Pbkdf2 { prf: Prf::Sha256, iterations, salt: salt.as_bytes().to_vec(), expected: b64(hash)? }
+                pbkdf2(Prf::Sha256, iterations, salt.as_bytes().to_vec(), b64(hash)?)?
             }
             "phpass" | "md5_phpass" => crypt::phpass(d)?,
             "scrypt_werkzeug" => scrypt_forms::werkzeug(d)?,
@@ -153,6 +179,14 @@ impl LegacyDigest {
             }
             "sha512_symfony" => {
                 let (iterations, salt, hash) = fields(d, "sha512_symfony")?;
+                if salt.len() > MAX_SYMFONY_SALT_BYTES {
+                    return Err(format!(
+                        "the salt must be at most {MAX_SYMFONY_SALT_BYTES} bytes (Symfony hashes it at every iteration)"
+                    ));
+                }
+                if iterations > MAX_SYMFONY_ITERATIONS {
+                    return Err(format!("Symfony iterations must be from 1 to {MAX_SYMFONY_ITERATIONS}"));
+                }
                 let expected = b64(hash)?;
                 if expected.len() != 64 {
                     return Err("the hash must be a base64 SHA-512 digest".into());
@@ -219,6 +253,17 @@ enum Prf {
     Sha512,
 }
 
+impl Prf {
+    /// One PBKDF2 block: the PRF's output.
+    fn block_bytes(self) -> usize {
+        match self {
+            Prf::Sha1 => 20,
+            Prf::Sha256 => 32,
+            Prf::Sha512 => 64,
+        }
+    }
+}
+
 /// Equal, in time that does not depend on where they differ.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
@@ -251,6 +296,9 @@ impl Scheme {
                     && same(&out, expected)
             }
             Scheme::Phpass { rounds, salt, expected } => {
+                if pw.len() > MAX_ITERATED_PASSWORD_BYTES {
+                    return false;
+                }
                 let mut h = Md5::new().chain_update(salt).chain_update(pw).finalize();
                 for _ in 0..*rounds {
                     h = Md5::new().chain_update(h).chain_update(pw).finalize();
@@ -279,6 +327,9 @@ impl Scheme {
                 same(&Sha1::new().chain_update(pw).chain_update(salt).finalize(), expected)
             }
             Scheme::Symfony { iterations, salt, expected } => {
+                if pw.len() > MAX_ITERATED_PASSWORD_BYTES {
+                    return false;
+                }
                 let mut merged = pw.to_vec();
                 if !salt.is_empty() {
                     merged.extend_from_slice(format!("{{{salt}}}").as_bytes());
@@ -345,5 +396,38 @@ fn pbkdf2_hex(d: &str, name: &str, prf: Prf, salt_may_be_hex: bool) -> Result<Sc
     } else {
         salt.as_bytes().to_vec()
     };
+    pbkdf2(prf, iterations, salt, expected)
+}
+
+/// Refused unless the hash is a whole derived key (a short one lets wrong passwords through)
+/// and its blocks, each costing the iterations again, stay within the iteration bound.
+fn pbkdf2(prf: Prf, iterations: u32, salt: Vec<u8>, expected: Vec<u8>) -> Result<Scheme, String> {
+    derived_key_len(expected.len())?;
+    let blocks = expected.len().div_ceil(prf.block_bytes());
+    let work = u64::from(iterations) * u64::try_from(blocks).unwrap_or(u64::MAX);
+    if work > u64::from(MAX_PBKDF2_ITERATIONS) {
+        return Err(format!(
+            "too much work for each sign-in: a {}-byte hash is {blocks} PBKDF2 blocks, each of the {iterations} \
+             iterations, and iterations × blocks must be at most {MAX_PBKDF2_ITERATIONS}",
+            expected.len()
+        ));
+    }
     Ok(Scheme::Pbkdf2 { prf, iterations, salt, expected })
+}
+
+/// A PBKDF2 or scrypt hash's length: from [`MIN_DERIVED_KEY_BYTES`] to [`MAX_DERIVED_KEY_BYTES`].
+fn derived_key_len(len: usize) -> Result<(), String> {
+    if len < MIN_DERIVED_KEY_BYTES {
+        return Err(format!(
+            "the hash must be at least {MIN_DERIVED_KEY_BYTES} bytes, not {len}: a hash cut short would let \
+             wrong passwords through"
+        ));
+    }
+    if len > MAX_DERIVED_KEY_BYTES {
+        return Err(format!(
+            "the hash must be at most {MAX_DERIVED_KEY_BYTES} bytes, not {len}: each further byte adds work \
+             to every sign-in"
+        ));
+    }
+    Ok(())
 }

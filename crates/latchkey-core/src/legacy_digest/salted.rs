@@ -19,6 +19,12 @@ use super::{b64, hex_of, same, Plain, Scheme, MAX_SALT_BYTES};
 /// `md5(salt + password)` is Django's salted MD5PasswordHasher (`md5$<salt>$<hash>`, whose tail
 /// is exactly this form), `md5(password + salt)` is Joomla 1.5's and many PHP apps'. Both are
 /// tried.
+///
+/// Trying both orders has one known cost, accepted: a password that ends with the salt also
+/// verifies with that tail moved to the front (salt "a" and password "ba" hash, salt first, as
+/// "aba", which is also password "ab" then salt "a"). Such a wrong password is the right one
+/// rotated by the salt's length: it takes knowing the right one (and the salt) to find, and
+/// the digest is gone after the first sign-in.
 pub(super) fn salted(d: &str, kind: Plain) -> Result<Scheme, String> {
     let bytes = kind.len();
     let fits = |salt: &str| !salt.is_empty() && salt.len() <= MAX_SALT_BYTES;

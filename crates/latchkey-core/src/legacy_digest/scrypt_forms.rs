@@ -1,6 +1,6 @@
 //! The scrypt forms: Werkzeug's, and Firebase's modified scrypt.
 
-use super::{b64, hex_any, Scheme, MAX_SCRYPT_N_TIMES_R};
+use super::{b64, derived_key_len, hex_any, Scheme, MAX_SALT_BYTES, MAX_SCRYPT_N_TIMES_R, MIN_DERIVED_KEY_BYTES};
 
 /// Werkzeug's `scrypt:<n>:<r>:<p>$<salt>$<hex hash>` (the salt is used as text).
 pub(super) fn werkzeug(d: &str) -> Result<Scheme, String> {
@@ -24,7 +24,14 @@ pub(super) fn werkzeug(d: &str) -> Result<Scheme, String> {
         return Err("scrypt parameters out of range (n a power of two, r up to 32, p up to 16, n·r up to 2^21)".into());
     }
     let log_n = u8::try_from(n.trailing_zeros()).map_err(|_| shape())?;
-    Ok(Scheme::Scrypt { log_n, r, p, salt: salt.as_bytes().to_vec(), expected: hex_any(hash)? })
+    if salt.is_empty() || salt.len() > MAX_SALT_BYTES {
+        return Err(format!("the salt must be 1 to {MAX_SALT_BYTES} bytes"));
+    }
+    // Werkzeug writes 64 bytes; fewer than 10 the scrypt crate cannot derive (such a digest
+    // could never verify), and a short one would let wrong passwords through.
+    let expected = hex_any(hash)?;
+    derived_key_len(expected.len())?;
+    Ok(Scheme::Scrypt { log_n, r, p, salt: salt.as_bytes().to_vec(), expected })
 }
 
 /// Firebase's modified scrypt, as Clerk takes it from Firebase's export:
@@ -45,6 +52,15 @@ pub(super) fn firebase(d: &str) -> Result<Scheme, String> {
     let (signer_key, expected) = (b64(signer_key)?, b64(hash)?);
     if signer_key.len() != expected.len() {
         return Err("the hash must be as long as the signer key".into());
+    }
+    // The hash is the signer key (64 bytes in a Firebase project) encrypted with AES-256-CTR,
+    // so it is as long as the key: a short one would let wrong passwords through.
+    if expected.len() < MIN_DERIVED_KEY_BYTES {
+        return Err(format!(
+            "the hash and signer key must be at least {MIN_DERIVED_KEY_BYTES} bytes, not {}: a hash cut short \
+             would let wrong passwords through",
+            expected.len()
+        ));
     }
     Ok(Scheme::Firebase { log_n, r, salt, signer_key, expected })
 }

@@ -118,3 +118,92 @@ fn hmac_reads_the_password_as_utf16le() {
     let d = LegacyDigest::parse("hmac_sha256_utf16_b64", &format!("hmac_sha256_utf16_b64${utf8}$secret-key")).unwrap();
     assert!(!d.verify("password"));
 }
+
+#[test]
+fn cut_short_and_overlong_hashes_and_heavy_work_are_refused_with_the_reason() {
+    let hex = |bytes: usize| "ab".repeat(bytes);
+    let b64 = |bytes: usize| base64::engine::general_purpose::STANDARD.encode(vec![0xab; bytes]);
+    let phpass_tail = "IQRaTwmfeRo7ud9Fh4E2PdI0S3r.L0";
+    for (hasher, digest, reason) in [
+        // A hash cut short: one byte lets one wrong password in 256 through.
+        ("pbkdf2_sha1", "pbkdf2_sha1$1$salt$ab".to_owned(), "at least 16 bytes, not 1"),
+        ("pbkdf2_sha1", format!("pbkdf2_sha1$1000$salt${}$15", hex(15)), "at least 16 bytes, not 15"),
+        ("pbkdf2_sha512", format!("pbkdf2_sha512$1000$salt${}", hex(15)), "at least 16 bytes, not 15"),
+        ("pbkdf2_sha512_hex", format!("pbkdf2_sha512_hex$1000$73616c74${}", hex(1)), "at least 16 bytes, not 1"),
+        ("pbkdf2_sha256", format!("pbkdf2_sha256$1000$c2FsdA==${}", b64(15)), "at least 16 bytes, not 15"),
+        ("pbkdf2_sha256_django", format!("pbkdf2_sha256$1000$salt${}", b64(1)), "at least 16 bytes, not 1"),
+        ("scrypt_werkzeug", format!("scrypt:32768:8:1$salt${}", hex(9)), "at least 16 bytes, not 9"),
+        ("scrypt_werkzeug", format!("scrypt:32768:8:1$salt${}", hex(15)), "at least 16 bytes, not 15"),
+        ("scrypt_firebase", format!("{}$c2FsdA==${}$Bw==$8$14", b64(8), b64(8)), "at least 16 bytes, not 8"),
+        ("scrypt_firebase", format!("{}$c2FsdA==${}$Bw==$8$14", b64(15), b64(15)), "at least 16 bytes, not 15"),
+        // An output past 64 bytes: each PBKDF2 block costs the iterations again.
+        (
+            "pbkdf2_sha512_hex",
+            format!("pbkdf2_sha512_hex$2000000$73616c74${}", hex(1024)),
+            "at most 64 bytes, not 1024",
+        ),
+        ("pbkdf2_sha1", format!("pbkdf2_sha1$1000$salt${}$1024", hex(1024)), "at most 64 bytes, not 1024"),
+        ("pbkdf2_sha256", format!("pbkdf2_sha256$1000$c2FsdA==${}", b64(65)), "at most 64 bytes, not 65"),
+        ("scrypt_werkzeug", format!("scrypt:32768:8:1$salt${}", hex(65)), "at most 64 bytes, not 65"),
+        // Within 64 bytes, iterations × blocks stays within the iteration cap.
+        ("pbkdf2_sha256", format!("pbkdf2_sha256$1000001$c2FsdA==${}", b64(64)), "iterations × blocks"),
+        ("pbkdf2_sha1", format!("pbkdf2_sha1$500001$salt${}", hex(64)), "iterations × blocks"),
+        ("pbkdf2_sha1", format!("pbkdf2_sha1$1000001$salt${}", hex(21)), "iterations × blocks"),
+        // Symfony hashes password{salt} at every iteration: its salt and iterations are bounded.
+        ("sha512_symfony", format!("sha512_symfony$5000${}${}", "s".repeat(257), b64(64)), "at most 256 bytes"),
+        ("sha512_symfony", format!("sha512_symfony$5000${}${}", "s".repeat(2048), b64(64)), "at most 256 bytes"),
+        ("sha512_symfony", format!("sha512_symfony$500001$salt${}", b64(64)), "from 1 to 500000"),
+        // phpass past 2^19 rounds (`I` is 2^20).
+        ("phpass", format!("$P$I{phpass_tail}"), "from 2^7 to 2^19"),
+        ("scrypt_werkzeug", format!("scrypt:32768:8:1$${}", hex(64)), "salt must be 1 to"),
+    ] {
+        let err = LegacyDigest::parse(hasher, &digest).map(|_| ()).unwrap_err();
+        assert!(err.contains(reason), "{hasher} {}: {err:?} lacks {reason:?}", &digest[..digest.len().min(80)]);
+    }
+    // Just within each bound: taken.
+    for (hasher, digest) in [
+        ("pbkdf2_sha1", format!("pbkdf2_sha1$1000$salt${}", hex(16))),
+        ("pbkdf2_sha1", format!("pbkdf2_sha1$1000000$salt${}$32", hex(32))),
+        ("pbkdf2_sha1", format!("pbkdf2_sha1$500000$salt${}", hex(64))),
+        ("pbkdf2_sha256", format!("pbkdf2_sha256$1000000$c2FsdA==${}", b64(64))),
+        ("pbkdf2_sha256_django", format!("pbkdf2_sha256$2000000$salt${}", b64(32))),
+        ("pbkdf2_sha512_hex", format!("pbkdf2_sha512_hex$2000000$73616c74${}", hex(64))),
+        ("scrypt_werkzeug", format!("scrypt:32768:8:1$salt${}", hex(16))),
+        ("scrypt_firebase", format!("{}$c2FsdA==${}$Bw==$8$14", b64(16), b64(16))),
+        ("sha512_symfony", format!("sha512_symfony$500000${}${}", "s".repeat(256), b64(64))),
+        ("phpass", format!("$P$H{phpass_tail}")),
+    ] {
+        LegacyDigest::parse(hasher, &digest).unwrap_or_else(|e| panic!("{hasher}: {e}"));
+    }
+}
+
+#[test]
+fn a_sixteen_byte_pbkdf2_hash_verifies_only_its_password() {
+    let mut key = [0u8; 16];
+    pbkdf2::pbkdf2::<Hmac<Sha256>>(b"password", b"salt", 1000, &mut key).unwrap();
+    let digest = format!("pbkdf2_sha256$1000$salt${}", base64::engine::general_purpose::STANDARD.encode(key));
+    let d = LegacyDigest::parse("pbkdf2_sha256_django", &digest).unwrap();
+    assert!(d.verify("password"));
+    // No wrong password among many passes a 16-byte hash (with a 1-byte one, about 1 in 256 did).
+    assert!((0..300).all(|i| !d.verify(&format!("wrong{i}"))));
+}
+
+#[test]
+fn phpass_and_symfony_refuse_a_password_past_4096_bytes_as_their_libraries_do() {
+    let symfony = |pw: &str| {
+        let digest = Sha512::digest(format!("{pw}{{salt}}").as_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+        LegacyDigest::parse("sha512_symfony", &format!("sha512_symfony$1$salt${b64}")).unwrap()
+    };
+    // phpass with 2^7 rounds (`5`), its checksum made here as phpass makes it.
+    let phpass = |pw: &str| {
+        let mut h = Md5::new().chain_update(b"saltsalt").chain_update(pw).finalize();
+        for _ in 0..1 << 7 {
+            h = Md5::new().chain_update(h).chain_update(pw).finalize();
+        }
+        LegacyDigest::parse("phpass", &format!("$P$5saltsalt{}", crypt::phpass_encode(&h))).unwrap()
+    };
+    let (longest, too_long) = ("p".repeat(4096), "p".repeat(4097));
+    assert!(symfony(&longest).verify(&longest) && phpass(&longest).verify(&longest));
+    assert!(!symfony(&too_long).verify(&too_long) && !phpass(&too_long).verify(&too_long));
+}

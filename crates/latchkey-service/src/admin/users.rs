@@ -179,6 +179,11 @@ impl AdminService {
                 "form_param_format_invalid",
                 "password_digest is not a PHC string of the named hasher",
             )
+            .long(
+                "password_digest must be a complete argon2 PHC string of the named hasher, with a salt of 8 bytes or \
+                 more, a hash of 16 to 64 bytes, and costs a sign-in can bear: m at most 262144 (KiB), m × t at most \
+                 1048576, p at most 16.",
+            )
             .param("password_digest"));
         }
         Ok(Some(digest.clone()))
@@ -404,10 +409,10 @@ fn is_complete_argon2_phc(digest: &str) -> bool {
     let Ok(hash) = argon2::PasswordHash::new(digest) else {
         return false;
     };
-    let output_ok = hash.hash.is_some_and(|h| h.len() >= 16);
+    let output_ok = hash.hash.is_some_and(|h| (16..=64).contains(&h.len()));
     let salt_ok = hash.salt.is_some_and(|s| s.len() >= 8);
     output_ok
         && salt_ok
         && hash.version.is_none_or(|v| v == 0x13 || v == 0x10)
-        && argon2::Params::try_from(&hash).is_ok()
+        && argon2::Params::try_from(&hash).is_ok_and(|p| crate::hasher::argon2_cost_bearable(&p))
 }

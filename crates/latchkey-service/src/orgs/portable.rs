@@ -3,7 +3,6 @@
 //! keeps the id it had, and one already present is left alone, so an interrupted import is
 //! run again. Nothing is sent to webhooks and no invitation mail goes out: these are not new.
 
-use latchkey_core::ids::IdKind;
 use latchkey_core::org::{normalize_name, normalize_slug};
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
 use latchkey_core::session::DAY_MS;
@@ -19,6 +18,19 @@ use crate::params::metadata_param;
 
 /// Pages read at a time.
 const PAGE: i64 = 500;
+/// How long an imported pending invitation may still run.
+const MAX_INVITATION_DAYS: i64 = 30;
+
+/// An id kept from the source: `prefix` then letters, digits or `_`, 100 characters at most.
+fn imported_id(id: &str, prefix: &str, what: &str) -> Result<()> {
+    let rest = id.strip_prefix(prefix).unwrap_or_default();
+    if rest.is_empty() || id.len() > 100 || !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(ServiceError::unprocessable("form_param_format_invalid", format!("id is not {what} id"))
+            .long(format!("The id of {what} must be `{prefix}` then letters, digits or `_`, not {id:?}."))
+            .param("id"));
+    }
+    Ok(())
+}
 
 /// An organization as an export writes it.
 #[derive(Debug, Clone)]
@@ -98,11 +110,7 @@ impl OrgService {
         input: NewOrganization,
         created_at: Option<i64>,
     ) -> Result<ImportOutcome> {
-        if !id.starts_with("org_") || id.len() > 100 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(
-                ServiceError::unprocessable("form_param_format_invalid", "id is not an organization id").param("id")
-            );
-        }
+        imported_id(id, "org_", "an organization")?;
         if self.store.get_organization(id).await?.is_some() {
             return Ok(ImportOutcome::AlreadyPresent);
         }
@@ -146,6 +154,9 @@ impl OrgService {
         org_id: &str,
         input: ImportedMembership,
     ) -> Result<ImportOutcome> {
+        if let Some(id) = &input.id {
+            imported_id(id, "orgmem_", "a membership")?;
+        }
         let role = self.role_param(&input.role)?;
         if self.store.get_membership(org_id, &input.user_id).await?.is_some() {
             return Ok(ImportOutcome::AlreadyPresent);
@@ -175,18 +186,21 @@ impl OrgService {
         org_id: &str,
         input: ImportedInvitation,
     ) -> Result<ImportOutcome> {
+        imported_id(&input.id, "orginv_", "an invitation")?;
         if self.store.get_org_invitation(&input.id).await?.is_some() {
             return Ok(ImportOutcome::AlreadyPresent);
         }
         let email = crate::identity::email_param(&input.email_address, "email_address")?;
         let role = self.role_param(&input.role)?;
         let now = self.now();
-        let expires_at = input.expires_at.unwrap_or(now + 30 * DAY_MS);
+        // Never longer than an invitation made here can live.
+        let longest = now + MAX_INVITATION_DAYS * DAY_MS;
+        let expires_at = input.expires_at.unwrap_or(longest).min(longest);
         if expires_at <= now {
             return Ok(ImportOutcome::Conflict("the invitation has expired".into()));
         }
         let row = OrgInvitationRow {
-            id: if input.id.is_empty() { self.new_id(IdKind::OrgInvitation) } else { input.id },
+            id: input.id,
             organization_id: org_id.to_owned(),
             email,
             role,

@@ -348,20 +348,38 @@ async fn clerk_api_import_copies_users_and_organizations(backend: Backend) {
         ),
         "{out}"
     );
-    // What arrived at the source since (as after an interruption) is what a second run brings.
+    // New users at the source arrive on a second run; an organization copied whole is left
+    // alone (a membership removed here since stays removed).
     let carl = post("/v1/users", json!({"email_address": ["carl@example.com"]})).await;
     let carl_id = carl["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/organizations/{org_id}/memberships");
     let body = json!({"user_id": carl_id, "role": "org:member"});
     let member = bapi(&s, &source_key, reqwest::Method::POST, &path, Some(body)).await;
     assert_eq!(member.status, StatusCode::OK, "{}", member.text);
+    let t = Browser::new(&target.url);
+    let removed = bapi(&t, &key, reqwest::Method::DELETE, &format!("{path}/{bob_id}"), None).await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
     let out = run().await;
     assert!(
         out.contains(
             "done: users 1 imported, 2 present, 0 refused; organizations 0 imported, 1 present, 0 refused; \
-                      memberships 1 imported, 2 present, 0 refused; invitations 0 imported, 1 present, 0 refused"
+                      memberships 0 imported, 0 present, 0 refused; invitations 0 imported, 0 present, 0 refused"
         ),
-        "a second run brings what is new and leaves what is present: {out}"
+        "a second run brings new users and leaves a copied organization alone: {out}"
+    );
+    let members = bapi(&t, &key, reqwest::Method::GET, &format!("{path}?limit=10"), None).await;
+    assert_eq!(members.body["total_count"], 1, "Bob stays removed: {}", members.text);
+
+    // An organization whose copy was cut short (no line in the state file) is resumed: what is
+    // missing arrives, what is present stays.
+    std::fs::remove_file(dir.path().join("clerk-api-import.state")).unwrap();
+    let out = run().await;
+    assert!(
+        out.contains(
+            "done: users 0 imported, 3 present, 0 refused; organizations 0 imported, 1 present, 0 refused; \
+                      memberships 2 imported, 1 present, 0 refused; invitations 0 imported, 1 present, 0 refused"
+        ),
+        "resumed: {out}"
     );
 
     // A wrong key stops at once with the source's reason.
@@ -376,7 +394,6 @@ async fn clerk_api_import_copies_users_and_organizations(backend: Backend) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
     source.stop().await;
 
-    let t = Browser::new(&target.url);
     let get = |path: String| {
         let (t, key) = (&t, &key);
         async move {
@@ -437,3 +454,38 @@ async fn clerk_api_import_copies_users_and_organizations(backend: Backend) {
 }
 
 crate::both_backends!(clerk_api_import, clerk_api_import_copies_users_and_organizations);
+
+/// A dry run judges as the real run does across batches, and a row that is not UTF-8 is
+/// refused alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_judges_across_batches_as_the_import_does() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!("{HEADER}\n").into_bytes();
+    for row in [
+        "user_2fil,,,,f@example.com,,,,,,,,",
+        "user_2aaa,,,,a@example.com,,,,,,,,",
+        // Batch two: X wants A's address (held after batch one), so X's username stays free for Y.
+        "user_2xxx,,,sharedname,a@example.com,,,,,,,,",
+        "user_2yyy,,,sharedname,,,,,,,,,",
+    ] {
+        text.extend_from_slice(row.as_bytes());
+        text.push(b'\n');
+    }
+    text.extend_from_slice(b"user_2bin,\xff\xfe,,,bin@example.com,,,,,,,,\n");
+    std::fs::write(dir.path().join("e.csv"), text).unwrap();
+    let args = ["import", "clerk", "--users", "e.csv", "--batch", "2"];
+    let (ok, dry) = cli(dir.path(), &db.url, &[&args[..], &["--dry-run"]].concat()).await;
+    assert!(ok, "{dry}");
+    assert!(dry.contains("would import 3 users; 0 already present; 2 refused"), "{dry}");
+    let (ok, real) = cli(dir.path(), &db.url, &args).await;
+    assert!(ok, "{real}");
+    assert!(real.contains("imported 3 users; 0 already present; 2 refused"), "{real}");
+    let report = std::fs::read_to_string(dir.path().join("e.csv.refused.csv")).unwrap();
+    assert!(report.contains("4,user_2xxx,the email address a@example.com belongs to user_2aaa"), "{report}");
+    assert!(report.contains("6,,the row is not UTF-8 text"), "{report}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("e.csv.refused.csv")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the report names people's addresses");
+}

@@ -51,6 +51,20 @@ async fn imported_users_sign_in_and_move_to_argon2id(backend: Backend) {
     let list =
         admin.send(admin.http.get(admin.url("/v1/users?email_address=cognito@example.com")).bearer_auth(&key)).await;
     assert_eq!(list.body.as_array().map(Vec::len), Some(0), "{}", list.text);
+    // An argon2 digest asking for more work than a sign-in can bear (here terabytes, which
+    // would abort the process at the first attempt) is refused at import.
+    for params in ["m=4294967295,t=4294967295,p=1", "m=262145,t=1,p=1", "m=65536,t=17,p=1", "m=4096,t=1,p=17"] {
+        let digest = format!("$argon2id$v=19${params}$c2FsdHNhbHQ$iGXEpMBTDYQ8G/71tF0qGjxRHEmR3gpGULcE93zUJVU");
+        let body =
+            json!({"email_address": ["heavy@example.com"], "password_digest": digest, "password_hasher": "argon2id"});
+        let r = admin.send(admin.http.post(admin.url("/v1/users")).bearer_auth(&key).json(&body)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{params}: {}", r.text);
+        assert!(
+            r.body["errors"][0]["long_message"].as_str().unwrap().contains("costs a sign-in can bear"),
+            "{}",
+            r.text
+        );
+    }
     let unknown = json!({"email_address": ["x@example.com"], "password_digest": "abc", "password_hasher": "rot13"});
     let r = admin.send(admin.http.post(admin.url("/v1/users")).bearer_auth(&key).json(&unknown)).await;
     assert_eq!((r.status, r.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "form_param_value_invalid"));
