@@ -59,6 +59,7 @@ async fn store_cost() -> anyhow::Result<()> {
                 event_type: "user.updated".into(),
                 payload: payload.clone(),
                 created_at: 1_000,
+                revocation: None,
             };
             store.emitting(vec![event]).update_user(&user).await?;
             with_event.push(started.elapsed().as_secs_f64() * 1000.0);

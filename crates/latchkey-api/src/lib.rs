@@ -15,6 +15,7 @@ mod pages;
 pub mod params;
 pub use fapi::forwarded_client;
 mod public;
+mod revocations;
 mod sync;
 
 use std::net::{IpAddr, SocketAddr};
@@ -148,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public::routes())
         .merge(pages::routes())
         .merge(sync::routes())
+        .merge(revocations::routes())
         .merge(babylog)
         .route(middleware::NO_CREDENTIAL_PATH, axum::routing::any(middleware::no_credential))
         .fallback(not_found)

@@ -26,6 +26,7 @@ pub mod credential;
 mod keys;
 mod layer;
 mod matcher;
+mod revocations;
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ pub use layer::{
     GuardService, RequestRule, Requirement,
 };
 pub use matcher::{canonical_path, PathProblem, PatternError, RouteMatcher, RoutePattern, Slashes};
+pub use revocations::{FeedFailure, RevocationStatus};
 
 pub struct GuardConfig {
     pub keys: KeySource,
@@ -84,6 +86,11 @@ struct Inner {
     cache: cache::TokenCache,
     sign_in_url: Option<String>,
     app_url: Option<String>,
+    /// Where the revocation feed is (the issuer), and what it said (docs/revocations.md).
+    issuer: Option<String>,
+    revoked: Arc<revocations::Revoked>,
+    clock: Arc<dyn Clock>,
+    extra_roots: latchkey_core::tls::ExtraRoots,
 }
 
 /// Verifies session tokens; cheap to clone. Make one per process.
@@ -104,13 +111,17 @@ impl Guard {
             audiences: None,
             leeway_secs: config.clock_skew_secs,
         };
-        let sign_in_url = config.sign_in_url.clone().or(issuer.map(|i| format!("{i}/sign-in")));
+        let sign_in_url = config.sign_in_url.clone().or(issuer.as_ref().map(|i| format!("{i}/sign-in")));
         Ok(Self {
             inner: Arc::new(Inner {
-                keys: keys::Keys::new(config.keys, options, config.clock, &config.extra_roots)?,
+                keys: keys::Keys::new(config.keys, options, config.clock.clone(), &config.extra_roots)?,
                 cache: cache::TokenCache::new(config.token_cache_capacity),
                 sign_in_url,
                 app_url: config.app_url.map(|u| u.trim_end_matches('/').to_owned()),
+                issuer,
+                revoked: Default::default(),
+                clock: config.clock,
+                extra_roots: config.extra_roots,
             }),
         })
     }
@@ -135,6 +146,9 @@ impl Guard {
             });
         }
         if let Some(auth) = inner.cache.get(token, now) {
+            if inner.revoked.refuses(&auth) {
+                return Err(VerifyError::Revoked);
+            }
             return Ok(auth);
         }
         let verified = match inner.keys.current().verify(token, now) {
@@ -151,7 +165,50 @@ impl Guard {
         let kid = verified.kid.clone();
         let auth = Auth::from_claims(verified.claims).ok_or(VerifyError::MissingClaim)?;
         inner.cache.insert(token, auth.clone(), exp, kid, now);
+        if inner.revoked.refuses(&auth) {
+            return Err(VerifyError::Revoked);
+        }
         Ok(auth)
+    }
+
+    /// Follows the issuer's revocation feed (`GET /v1/revocations/stream` with `secret_key`,
+    /// docs/revocations.md) from now on, reconnecting after any loss: tokens it names are
+    /// refused within a moment of the change. `failure` says what to do while it is away
+    /// ([`FeedFailure::Open`], trusting signatures alone, is the usual choice). Call once,
+    /// inside the runtime; the task runs until it is aborted.
+    pub fn follow_revocations(
+        &self,
+        secret_key: impl Into<String>,
+        failure: FeedFailure,
+    ) -> Result<tokio::task::JoinHandle<()>, KeyError> {
+        let inner = &self.inner;
+        let base_url = inner.issuer.clone().ok_or_else(|| {
+            KeyError::Fetch("the revocation feed needs the issuer's URL (GuardConfig::issuer)".into())
+        })?;
+        // No overall timeout: the stream stays open; a dead connection shows as silence.
+        let mut http = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5));
+        for pem in inner.extra_roots.pem_blocks() {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| KeyError::Fetch(e.to_string()))?;
+            http = http.add_root_certificate(cert);
+        }
+        let me = self.clone();
+        let follower = revocations::Follower {
+            revoked: inner.revoked.clone(),
+            base_url,
+            secret_key: secret_key.into(),
+            clock: inner.clock.clone(),
+            http: http.build().map_err(|e| KeyError::Fetch(e.to_string()))?,
+            on_key_revoked: Arc::new(move || {
+                let me = me.clone();
+                tokio::spawn(async move { me.refresh_keys().await });
+            }),
+        };
+        Ok(tokio::spawn(follower.run(failure)))
+    }
+
+    /// Whether the revocation feed is followed and connected, and what it did.
+    pub fn revocation_status(&self) -> RevocationStatus {
+        self.inner.revoked.status()
     }
 
     /// Fetches the key set now (for example at start-up, or when told a key was revoked).

@@ -16,6 +16,7 @@ pub mod password;
 pub mod phone;
 pub mod ratelimit;
 pub mod reverification;
+pub mod revocation;
 pub mod rng;
 pub mod second_factor;
 pub mod secret;

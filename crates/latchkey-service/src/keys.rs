@@ -24,6 +24,9 @@ struct Loaded {
     signing: HashMap<String, SigningKey>,
 }
 
+/// How long a revoked key's entry lives: past any verifier's next key fetch, which drops it.
+const KEY_REVOCATION_MS: i64 = 15 * 60 * 1000;
+
 pub struct KeyManager {
     store: Arc<dyn KeyStore>,
     kek: Kek,
@@ -165,6 +168,20 @@ impl KeyManager {
     pub async fn revoke(&self, kid: &str) -> Result<bool> {
         let now = self.clock.now_ms();
         let changed = self.store.revoke_signing_key(kid, now).await?;
+        if changed {
+            // Verifiers hear of it at once (docs/revocations.md), before their next key fetch.
+            let entry = latchkey_core::revocation::Revocation {
+                id: String::new(),
+                kind: "key".into(),
+                subject: kid.to_owned(),
+                organization_id: None,
+                role: None,
+                reason: "revoked".into(),
+                at: now,
+                expires_at: now + KEY_REVOCATION_MS,
+            };
+            self.store.record_revocation(&format!("rev_key_{kid}"), &entry).await?;
+        }
         let loaded = self.reload().await?;
         if keyring::active_key(&loaded.records, now).is_none() {
             self.create_key(now, now).await?;

@@ -51,6 +51,7 @@ pub mod orgs;
 pub mod params;
 pub mod passkeys;
 pub mod resources;
+pub mod revocations;
 pub mod second_factors;
 pub mod sync;
 pub mod telemetry;
@@ -223,6 +224,8 @@ pub struct Services {
     factors: Arc<second_factors::Factors>,
     /// Passkeys: sign-in and reverification check answers with it.
     passkeys: Arc<passkeys::Passkeys>,
+    /// What verifiers must refuse before tokens expire (docs/revocations.md).
+    pub revocations: Arc<revocations::RevocationFeed>,
 }
 
 impl Services {
@@ -243,7 +246,8 @@ impl Services {
         let providers = Arc::new(oauth::client::ProviderClient::new(&config.extra_roots));
         let throttle: Arc<dyn latchkey_store::ThrottleStore> = store.clone();
         let budgets = attempts::Budgets::new(throttle, code_key.clone(), config.rate_limits.clone(), clock.clone());
-        let events = webhooks::Events::new(clock.clone(), rng.clone(), config.instance_id.clone());
+        let events =
+            webhooks::Events::new(clock.clone(), rng.clone(), config.instance_id.clone(), config.token_ttl_secs);
         let telemetry = Arc::new(telemetry::Telemetry::default());
         let postman = mail::Postman::new(mailer.clone(), store.clone(), events.clone(), telemetry.clone());
         let users = Arc::new(users::Users::new(store.clone(), events.clone(), rng.clone(), config.clone()));
@@ -298,6 +302,8 @@ impl Services {
             events: events.clone(),
             config: config.clone(),
         });
+        let revocation_store: Arc<dyn latchkey_store::RevocationStore> = store.clone();
+        let revocations = revocations::RevocationFeed::new(revocation_store, clock.clone());
         Self {
             store: store.clone(),
             hasher,
@@ -319,6 +325,7 @@ impl Services {
             providers,
             factors,
             passkeys,
+            revocations,
         }
     }
 

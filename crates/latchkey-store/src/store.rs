@@ -26,6 +26,7 @@ pub trait Store:
     + crate::sync::SyncStore
     + crate::webhooks::WebhookStore
     + crate::throttle::ThrottleStore
+    + RevocationStore
     + Send
     + Sync
     + 'static
@@ -85,7 +86,7 @@ pub trait PeopleStore:
 
 /// Instance settings, the Backend API's secret keys, session-token signing keys and JWT templates.
 #[async_trait]
-pub trait KeyStore: Send + Sync {
+pub trait KeyStore: RevocationStore + Send + Sync {
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
     /// Stores `value` unless `key` has one; returns the value that is stored either way.
     async fn init_setting(&self, key: &str, value: &str) -> Result<String>;
@@ -230,6 +231,23 @@ pub trait SecondFactorStore: Send + Sync {
     async fn consume_backup_code(&self, user_id: &str, id: &str) -> Result<bool>;
     /// Removes every backup code of the user; false when there were none.
     async fn delete_backup_codes(&self, user_id: &str) -> Result<bool>;
+}
+
+/// The revocation feed's entries (docs/revocations.md); most are written with the events that
+/// cause them ([`crate::OutboxEvent::revocation`]).
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// An entry of its own (a signing key revoked); the same `id` twice is written once.
+    async fn record_revocation(&self, id: &str, revocation: &latchkey_core::revocation::Revocation) -> Result<()>;
+    /// Entries that happened at `at_least` or later and are still live at `now`, oldest first.
+    async fn revocations_since(
+        &self,
+        at_least: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<latchkey_core::revocation::Revocation>>;
+    /// Drops the entries expired by `now`; how many.
+    async fn prune_revocations(&self, now: i64) -> Result<u64>;
 }
 
 /// Users arriving in bulk from another system (docs/import-export.md).

@@ -15,6 +15,8 @@ pub struct OutboxEvent {
     /// The exact body that is signed and sent.
     pub payload: String,
     pub created_at: i64,
+    /// The revocation verifiers must hear of, written with the event (docs/revocations.md).
+    pub revocation: Option<latchkey_core::revocation::Revocation>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

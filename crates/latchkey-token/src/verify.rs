@@ -36,6 +36,11 @@ pub enum VerifyError {
     Audience,
     #[error("the token lacks a required claim")]
     MissingClaim,
+    /// Its session ended, its user was banned, locked or deleted, its organization claims
+    /// changed or its key was revoked, as the revocation feed said (docs/revocations.md); or
+    /// the feed is unreachable and the verifier was told to refuse then.
+    #[error("the token was revoked")]
+    Revoked,
 }
 
 #[derive(Debug, Clone)]

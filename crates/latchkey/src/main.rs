@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::{Parser, Subcommand};
+use latchkey_axum::FeedFailure;
 use latchkey_service::admin::NewUser;
 use tokio::net::TcpListener;
 
@@ -76,6 +77,10 @@ enum Command {
         /// A public route pattern (repeatable), e.g. --public '/health' --public '/webhooks(.*)'.
         #[arg(long)]
         public: Vec<String>,
+        /// A secret key of latchkey's: follow its revocation feed, refusing tokens of ended
+        /// sessions, banned users and changed memberships at once (docs/revocations.md).
+        #[arg(long, env = "LATCHKEY_PROXY_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<String>,
     },
     /// Copy the SQLite database to a new file, consistently, while latchkey serves it
     /// (PostgreSQL: pg_dump, see docs/operations.md).
@@ -262,14 +267,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             latchkey::migration_cli::export(&services(&config).await?, users, organizations).await
         }
         Command::Webhooks { action } => latchkey::webhooks_cli::run(&services(&config).await?.webhooks, action).await,
-        Command::Proxy { upstream, listen, issuer, rules, public } => {
+        Command::Proxy { upstream, listen, issuer, rules, public, secret_key } => {
             let rules = latchkey::proxy::load_rules(rules.as_deref(), upstream, issuer, public)?;
             let extra_roots = config.extra_roots()?;
             let guard = latchkey::proxy::guard_for(&rules, &config.public_url_for(config.listen), &extra_roots)?;
+            let failure = if rules.revocations_fail_closed { FeedFailure::Closed } else { FeedFailure::Open };
+            let revocations = match secret_key {
+                Some(key) => {
+                    guard.follow_revocations(key, failure).map_err(|e| anyhow!("{e}"))?;
+                    format!("followed (fail {})", if failure == FeedFailure::Open { "open" } else { "closed" })
+                }
+                None => "not followed (--secret-key to follow them)".to_owned(),
+            };
             let proxy = std::sync::Arc::new(latchkey::proxy::Proxy::new(rules.clone(), guard, &extra_roots)?);
             let listener = TcpListener::bind(listen).await.map_err(|e| anyhow!("cannot listen on {listen}: {e}"))?;
             println!("latchkey proxy listening on http://{}", listener.local_addr()?);
             println!("  upstream         {}", rules.upstream.unwrap_or_default());
+            println!("  revocations      {revocations}");
             latchkey::proxy::serve(listener, proxy, shutdown_signal()?).await?;
             Ok(())
         }
@@ -331,6 +345,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "forgot abandoned sign-ins, sign-ups and idle clients"),
                 Err(e) => tracing::warn!(error = %e.long_message, "pruning abandoned attempts failed"),
+            }
+            if let Err(e) = services.revocations.prune().await {
+                tracing::warn!(error = %e.long_message, "revocation feed pruning failed");
             }
             if let Err(e) = services.prune_attempt_counters().await {
                 tracing::warn!(error = %e.long_message, "attempt counter pruning failed");

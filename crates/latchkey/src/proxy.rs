@@ -44,6 +44,9 @@ pub struct ProxyRules {
     pub not_found_when_forbidden: bool,
     /// The first route whose `path` matches sets the requirements; others need a sign-in only.
     pub routes: Vec<RouteRule>,
+    /// With a secret key (`--secret-key`), refuse every token while the revocation feed is
+    /// unreachable instead of trusting signatures alone (docs/revocations.md).
+    pub revocations_fail_closed: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -16,6 +16,7 @@ pub mod instance;
 pub mod invitations;
 pub mod orgs;
 pub mod passkeys;
+pub mod revocations;
 pub mod second_factors;
 pub mod sessions;
 pub mod sync;
@@ -64,6 +65,7 @@ macro_rules! conformance_scenarios {
             webhooks::events_land_with_their_change_only,
             webhooks::claims_attempts_and_disabling,
             webhooks::replays_and_pruning,
+            revocations::revocations_land_with_their_change_and_expire,
         }
     };
 }

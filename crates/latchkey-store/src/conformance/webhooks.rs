@@ -27,6 +27,7 @@ fn event(event_type: &str, at: i64) -> OutboxEvent {
         event_type: event_type.into(),
         payload: format!("{{\"type\":\"{event_type}\"}}"),
         created_at: at,
+        revocation: None,
     }
 }
 

@@ -28,6 +28,7 @@ mod keys;
 mod organizations;
 mod outbox;
 mod passkeys;
+mod revocations;
 mod second_factors;
 mod sessions;
 mod sync;

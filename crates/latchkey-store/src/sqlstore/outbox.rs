@@ -59,6 +59,10 @@ fn subscribers(event_type_param: &str) -> String {
 /// with `only_subscribed`, an event no endpoint takes is not written at all.
 pub(super) async fn write_events(tx: &mut Box<dyn SqlTx>, events: &[OutboxEvent], only_subscribed: bool) -> Result<()> {
     for e in events {
+        if let Some(r) = &e.revocation {
+            let id = format!("rev_{}", e.id.strip_prefix("msg_").unwrap_or(&e.id));
+            insert_revocation(tx, &id, r).await?;
+        }
         let params = [e.id.clone().into(), e.event_type.clone().into(), e.payload.clone().into(), e.created_at.into()];
         if only_subscribed {
             let pattern: SqlValue = format!("%,{},%", e.event_type).into();
@@ -100,4 +104,28 @@ pub(super) async fn write_events(tx: &mut Box<dyn SqlTx>, events: &[OutboxEvent]
 /// Delivery ids of a message: `whd_<message's random part>_<endpoint's>`, unique per pair.
 fn delivery_id_base(message_id: &str) -> String {
     format!("whd_{}_", message_id.strip_prefix("msg_").unwrap_or(message_id))
+}
+
+/// Writes one revocation entry (docs/revocations.md) under `id`.
+pub(super) async fn insert_revocation(
+    tx: &mut Box<dyn SqlTx>,
+    id: &str,
+    r: &latchkey_core::revocation::Revocation,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO revocations (id, kind, subject, organization_id, role, reason, at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        &[
+            id.into(),
+            r.kind.clone().into(),
+            r.subject.clone().into(),
+            r.organization_id.clone().into(),
+            r.role.clone().into(),
+            r.reason.clone().into(),
+            r.at.into(),
+            r.expires_at.into(),
+        ],
+    )
+    .await?;
+    Ok(())
 }

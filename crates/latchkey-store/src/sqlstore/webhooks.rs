@@ -265,7 +265,13 @@ impl<D: SqlDriver> WebhookStore for SqlStore<D> {
             .read("SELECT id, event_type, payload, created_at FROM webhook_messages WHERE id = $1", &[id.into()])
             .await?;
         one(rows, |r| {
-            Ok(OutboxEvent { id: r.text(0)?, event_type: r.text(1)?, payload: r.text(2)?, created_at: r.int(3)? })
+            Ok(OutboxEvent {
+                id: r.text(0)?,
+                event_type: r.text(1)?,
+                payload: r.text(2)?,
+                created_at: r.int(3)?,
+                revocation: None,
+            })
         })
     }
 

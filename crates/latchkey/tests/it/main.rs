@@ -40,6 +40,7 @@ mod proxy;
 mod proxy_paths;
 mod reset_password;
 mod reverification;
+mod revocations;
 mod second_factor_limits;
 mod second_factors;
 mod security;

@@ -1,0 +1,1 @@
+../../latchkey-store/migrations/0017_revocations.sql
