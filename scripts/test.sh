@@ -33,7 +33,7 @@ if [ -n "$missing" ]; then
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
 fi
 "${CHROMIUM_PATH:-/usr/bin/chromium}" --version
-/usr/sbin/haproxy -v | head -n 1
+/usr/sbin/haproxy -v | sed -n 1p  # sed reads to the end: head would make haproxy die of SIGPIPE (141) under pipefail
 
 echo "== formatting"
 cargo fmt --all -- --check
