@@ -1,6 +1,6 @@
 //! `GET /v1/revocations` and `GET /v1/revocations/stream` (docs/revocations.md): sessions
 //! ended, users banned, locked or deleted, memberships removed or changed and signing keys
-//! revoked, for verifiers holding a secret key, so they refuse a token at once instead of
+//! revoked, for verifiers holding a verifier key or a secret key, so they refuse a token at once instead of
 //! trusting it until it expires.
 
 use std::convert::Infallible;
@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::bapi::{ok, SecretKey};
+use crate::bapi::ok;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -31,6 +31,23 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/revocations", get(catch_up)).route("/v1/revocations/stream", get(stream_of))
 }
 
+/// A request with a verifier key (`vk_live_…`) or a secret key: the feed is all either reads.
+struct Reader(#[allow(dead_code)] latchkey_service::FeedReader);
+
+impl axum::extract::FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = latchkey_axum::credential::authorization_token(&parts.headers).ok_or_else(|| {
+            ApiError(
+                ServiceError::unauthenticated("Key missing")
+                    .long("Send a verifier key or a secret key as `Authorization: Bearer vk_live_…`."),
+            )
+        })?;
+        Ok(Self(state.services.authenticate_verifier_key(presented).await?))
+    }
+}
+
 #[derive(Deserialize)]
 struct Since {
     /// A cursor from an earlier answer (milliseconds); without it, every live entry.
@@ -38,11 +55,7 @@ struct Since {
 }
 
 /// `GET /v1/revocations?since=<cursor>`: the entries from the cursor on, and the next cursor.
-async fn catch_up(
-    State(state): State<AppState>,
-    _key: SecretKey,
-    Query(q): Query<Since>,
-) -> Result<Response, ApiError> {
+async fn catch_up(State(state): State<AppState>, _key: Reader, Query(q): Query<Since>) -> Result<Response, ApiError> {
     let page = state.services.revocations.catch_up(q.since).await?;
     ok(json!({"object": "list", "data": page.entries, "cursor": page.cursor, "has_more": page.more}))
 }
@@ -54,7 +67,7 @@ async fn catch_up(
 /// with the last cursor either way.
 async fn stream_of(
     State(state): State<AppState>,
-    _key: SecretKey,
+    _key: Reader,
     headers: HeaderMap,
     Query(q): Query<Since>,
 ) -> Result<Response, ApiError> {

@@ -21,6 +21,24 @@ use latchkey_store::{ClientRow, MembershipRow, OrganizationRow};
 
 use crate::error::{ErrorKind, Result, ServiceError};
 
+/// A caller that may read the revocation feed (docs/revocations.md) and nothing else: a live
+/// verifier key (`vk_live_…`) or a secret key. Made only by
+/// [`crate::Services::authenticate_verifier_key`].
+#[derive(Debug, Clone)]
+pub struct FeedReader {
+    key_id: String,
+}
+
+impl FeedReader {
+    pub(crate) fn new(key_id: String) -> Self {
+        Self { key_id }
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+}
+
 /// The Backend API's caller (a live secret key) or the operator at the command line.
 #[derive(Debug, Clone)]
 pub struct Operator {

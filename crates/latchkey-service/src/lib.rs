@@ -67,7 +67,7 @@ use latchkey_core::session::SessionPolicy;
 use latchkey_core::{ids, Clock, Random};
 use latchkey_store::Store;
 
-pub use authority::{Operator, OrgAccess, Reverified, SignedIn};
+pub use authority::{FeedReader, Operator, OrgAccess, Reverified, SignedIn};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use hasher::{Argon2Hasher, HashParams, PasswordHasher};
 pub use identity::{

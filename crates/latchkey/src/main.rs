@@ -77,7 +77,7 @@ enum Command {
         /// A public route pattern (repeatable), e.g. --public '/health' --public '/webhooks(.*)'.
         #[arg(long)]
         public: Vec<String>,
-        /// A secret key of latchkey's: follow its revocation feed, refusing tokens of ended
+        /// A verifier key (or secret key) of latchkey's: follow its revocation feed, refusing tokens of ended
         /// sessions, banned users and changed memberships at once (docs/revocations.md).
         #[arg(long, env = "LATCHKEY_PROXY_SECRET_KEY", hide_env_values = true)]
         secret_key: Option<String>,
@@ -131,6 +131,9 @@ enum SecretAction {
     Create {
         #[arg(long, default_value = "")]
         label: String,
+        /// A verifier key (`vk_live_…`) instead: it reads the revocation feed and nothing else.
+        #[arg(long)]
+        verifier: bool,
     },
     /// List secret keys (ids and labels; the keys themselves are never shown again).
     List,
@@ -496,8 +499,12 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
 async fn secret_keys(s: &latchkey_service::Services, action: SecretAction) -> anyhow::Result<()> {
     let fail = |e: latchkey_service::ServiceError| anyhow!("{}", e.long_message);
     match action {
-        SecretAction::Create { label } => {
-            let (row, secret) = s.create_secret_key(&latchkey::operator(), &label).await.map_err(fail)?;
+        SecretAction::Create { label, verifier } => {
+            let (row, secret) = match verifier {
+                true => s.create_verifier_key(&latchkey::operator(), &label).await,
+                false => s.create_secret_key(&latchkey::operator(), &label).await,
+            }
+            .map_err(fail)?;
             println!("{secret}");
             eprintln!("created {} (shown only now: store it safely)", row.id);
         }

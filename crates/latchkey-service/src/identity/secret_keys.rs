@@ -4,7 +4,10 @@
 
 use latchkey_core::ids::IdKind;
 
-use crate::authority::Operator;
+use crate::authority::{FeedReader, Operator};
+
+/// How a verifier key begins (a secret key begins `sk_`, and no verifier key passes for one).
+const VERIFIER_PREFIX: &str = "vk_live_";
 use crate::error::{Result, ServiceError};
 use crate::Services;
 
@@ -25,6 +28,52 @@ impl Services {
         };
         self.store.insert_api_key(&row).await?;
         Ok((row, secret))
+    }
+
+    /// A new `vk_live_` verifier key: it reads the revocation feed and nothing else (a
+    /// backend that verifies tokens need not hold a key that administers users). Returned
+    /// once, stored only as a digest; listed and revoked with the secret keys (id `vk_…`).
+    pub async fn create_verifier_key(
+        &self,
+        _operator: &Operator,
+        label: &str,
+    ) -> Result<(latchkey_store::ApiKeyRow, String)> {
+        let secret = format!("{VERIFIER_PREFIX}{}", latchkey_core::secret::new_opaque_secret(self.rng.as_ref()));
+        let row = latchkey_store::ApiKeyRow {
+            id: self.new_id(IdKind::Instance).replacen("ins_", "vk_", 1),
+            digest: latchkey_core::secret::secret_digest(&secret),
+            label: label.trim().chars().take(100).collect(),
+            created_at: self.now(),
+            revoked_at: None,
+        };
+        self.store.insert_api_key(&row).await?;
+        Ok((row, secret))
+    }
+
+    /// A reader of the revocation feed: a live verifier key or a live secret key.
+    pub async fn authenticate_verifier_key(&self, presented: &str) -> Result<FeedReader> {
+        if presented.starts_with("sk_") {
+            let operator = self.authenticate_secret_key(presented).await?;
+            return Ok(FeedReader::new(operator.key_id().unwrap_or_default().to_owned()));
+        }
+        let invalid = || {
+            ServiceError::new(crate::ErrorKind::Unauthenticated, "clerk_key_invalid", "The key is invalid.")
+                .long("The provided verifier or secret key is invalid or has been revoked.")
+        };
+        if !presented.starts_with(VERIFIER_PREFIX) || presented.len() > 128 {
+            return Err(invalid());
+        }
+        let digest = latchkey_core::secret::secret_digest(presented);
+        match self.store.api_key_by_digest(&digest).await? {
+            Some(row)
+                if row.revoked_at.is_none()
+                    && row.id.starts_with("vk_")
+                    && latchkey_core::secret::constant_time_eq(row.digest.as_bytes(), digest.as_bytes()) =>
+            {
+                Ok(FeedReader::new(row.id))
+            }
+            _ => Err(invalid()),
+        }
     }
 
     /// The operator behind a presented secret, when it names a live key; the digests are

@@ -267,3 +267,37 @@ async fn the_proxy_refuses_a_revoked_sessions_token() {
     }
     feed.abort();
 }
+
+/// A verifier key reads the feed (and a guard follows it with one) but administers nothing;
+/// revoked, it reads nothing either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verifier_key_reads_the_feed_and_nothing_else() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let operator = latchkey::operator();
+    let key = server.services.create_secret_key(&operator, "admin").await.unwrap().1;
+    let (row, verifier) = server.services.create_verifier_key(&operator, "api backend").await.unwrap();
+    assert!(verifier.starts_with("vk_live_") && row.id.starts_with("vk_"), "{} {}", row.id, verifier);
+    let api = Api { b: Browser::new(&server.url), key };
+    let as_verifier = |path: &str| {
+        let b = &api.b;
+        b.send(b.http.get(b.url(path)).bearer_auth(&verifier))
+    };
+    assert_eq!(as_verifier("/v1/revocations").await.status, StatusCode::OK);
+    let users = as_verifier("/v1/users").await;
+    assert_eq!(users.status, StatusCode::UNAUTHORIZED, "a verifier key administers nothing: {}", users.text);
+
+    let mut config = GuardConfig::new(KeySource::Issuer(server.url.clone()));
+    config.clock = Arc::new(server.clock.clone());
+    let guard = Guard::new(config).unwrap();
+    let feed = guard.follow_revocations(verifier.clone(), FeedFailure::Open).unwrap();
+    connected(&guard).await;
+    let (_, session) = api.signed_in("ada@example.com").await;
+    let token = api.token(&session).await;
+    assert!(guard.verify(&token).await.is_ok());
+    api.post(&format!("/v1/sessions/{session}/revoke"), json!({})).await;
+    refused_soon(&guard, &token, "a session revoked, heard with a verifier key").await;
+    feed.abort();
+
+    server.services.revoke_secret_key(&operator, &row.id).await.unwrap();
+    assert_eq!(as_verifier("/v1/revocations").await.status, StatusCode::UNAUTHORIZED, "revoked");
+}
