@@ -171,46 +171,6 @@ impl Guard {
         Ok(auth)
     }
 
-    /// Follows the issuer's revocation feed (`GET /v1/revocations/stream` with `secret_key`,
-    /// docs/revocations.md) from now on, reconnecting after any loss: tokens it names are
-    /// refused within a moment of the change. `failure` says what to do while it is away
-    /// ([`FeedFailure::Open`], trusting signatures alone, is the usual choice). Call once,
-    /// inside the runtime; the task runs until it is aborted.
-    pub fn follow_revocations(
-        &self,
-        secret_key: impl Into<String>,
-        failure: FeedFailure,
-    ) -> Result<tokio::task::JoinHandle<()>, KeyError> {
-        let inner = &self.inner;
-        let base_url = inner.issuer.clone().ok_or_else(|| {
-            KeyError::Fetch("the revocation feed needs the issuer's URL (GuardConfig::issuer)".into())
-        })?;
-        // No overall timeout: the stream stays open; a dead connection shows as silence.
-        let mut http = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5));
-        for pem in inner.extra_roots.pem_blocks() {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| KeyError::Fetch(e.to_string()))?;
-            http = http.add_root_certificate(cert);
-        }
-        let me = self.clone();
-        let follower = revocations::Follower {
-            revoked: inner.revoked.clone(),
-            base_url,
-            secret_key: secret_key.into(),
-            clock: inner.clock.clone(),
-            http: http.build().map_err(|e| KeyError::Fetch(e.to_string()))?,
-            on_key_revoked: Arc::new(move || {
-                let me = me.clone();
-                tokio::spawn(async move { me.refresh_keys().await });
-            }),
-        };
-        Ok(tokio::spawn(follower.run(failure)))
-    }
-
-    /// Whether the revocation feed is followed and connected, and what it did.
-    pub fn revocation_status(&self) -> RevocationStatus {
-        self.inner.revoked.status()
-    }
-
     /// Fetches the key set now (for example at start-up, or when told a key was revoked).
     pub async fn refresh_keys(&self) {
         if let Some(removed) = self.inner.keys.refresh().await {
