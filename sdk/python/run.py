@@ -8,7 +8,8 @@ provider accounts, their sign-in and their tokens are validated too (provider_si
 with passkeys on, so that a software authenticator registers and signs in with one
 (soft_authenticator.py); and password digests made by each ecosystem's own library (bcrypt,
 Django, passlib, Werkzeug, argon2-cffi, hashlib …) are imported through the Backend API and
-signed in with through the Frontend API (legacy_digests.py)."""
+signed in with through the Frontend API (legacy_digests.py); and a Python verifier following the
+revocation feed refuses revoked sessions, banned users and changed roles (revocations.py)."""
 
 import json
 import os
@@ -28,6 +29,7 @@ import clerk_fapi_oracle
 import clerk_oracle
 import legacy_digests
 import provider_sign_in
+import revocations
 import soft_authenticator
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -192,6 +194,8 @@ def main():
     if only in (None, "legacy-digests"):
         # A fresh instance whose per-IP limit lets one address sign in about fifty times.
         with_latchkey(lambda url, secret, _: legacy_digests.run(url, secret), legacy_digests.LATCHKEY_TOML)
+    if only in (None, "revocations"):
+        with_latchkey(lambda url, secret, _: revocations.run(url, secret, call))
     if only in (None, "fuzz"):
         # No provider here: fuzzing needs none, and dials nothing beyond latchkey.
         def pyjwt_and_fuzz(url, secret, workdir):

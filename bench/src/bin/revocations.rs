@@ -7,6 +7,9 @@
 //!   millisecond) refuses the still-unexpired token: p50, p99 and the worst.
 //! - `Guard::verify` of a cached token, a million times, without the feed and following it
 //!   (with the entries of the 100 changes held): nanoseconds per call, and the ratio.
+//! - `wrk` against a protected route (one tokio worker, a valid bearer token, cache warm) behind
+//!   a guard that does not follow the feed and behind the following guard, alternately, twice
+//!   each: requests a second and the ratio of the best runs (needs `wrk` on PATH).
 //!
 //! Usage: `cargo build --release -p latchkey -p latchkey-bench &&
 //!   target/release/revocations target/release/latchkey`
@@ -120,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         latencies.push((kind.to_owned(), started.elapsed().as_secs_f64() * 1000.0));
     }
     let on = per_call(&guard, &warm).await?;
+    let routes = route_throughput(&url, guard.clone(), &warm).await?;
     feed.abort();
 
     let mut all: Vec<f64> = latencies.iter().map(|(_, ms)| *ms).collect();
@@ -142,7 +146,56 @@ async fn main() -> anyhow::Result<()> {
         status.entries,
         on / off
     );
+    let (unfollowed, followed) = routes;
+    println!(
+        "protected route (wrk, 1 worker, 16 connections, best of 2 × 8 s): {unfollowed:.0} req/s without the feed, \
+         {followed:.0} req/s following it: {:.3}× (target >= 0.95×)",
+        followed / unfollowed
+    );
     Ok(())
+}
+
+/// Requests a second through a protected route behind a guard that does not follow the feed
+/// and behind `following`, each served by one tokio worker of its own, measured alternately.
+async fn route_throughput(issuer: &str, following: Guard, token: &str) -> anyhow::Result<(f64, f64)> {
+    let unfollowed = Guard::new(GuardConfig::new(KeySource::Issuer(issuer.to_owned())))?;
+    unfollowed.verify(token).await?;
+    let mut urls = Vec::new();
+    for guard in [unfollowed, following] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        urls.push(format!("http://{}/hello", listener.local_addr()?));
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let app =
+                    axum::Router::new().route("/hello", axum::routing::get(|| async { "hello" })).layer(guard.layer());
+                axum::serve(tokio::net::TcpListener::from_std(listener)?, app).await
+            })
+        });
+    }
+    let auth = format!("Authorization: Bearer {token}");
+    let mut best = [0.0f64; 2];
+    for _ in 0..2 {
+        for (i, url) in urls.iter().enumerate() {
+            let out = std::process::Command::new("wrk")
+                .args(["-t1", "-c16", "-d8s", "-H", &auth, url])
+                .output()
+                .context("wrk on PATH (apt-get install wrk)")?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.contains("Non-2xx") {
+                bail!("wrk saw errors:\n{text}");
+            }
+            let rps: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Requests/sec:"))
+                .context("wrk's Requests/sec")?
+                .trim()
+                .parse()?;
+            best[i] = best[i].max(rps);
+        }
+    }
+    Ok((best[0], best[1]))
 }
 
 /// Nanoseconds per `verify` of a cached token (the best of three rounds of a million).

@@ -55,6 +55,18 @@ pub(crate) struct Keys {
     fetches: std::sync::atomic::AtomicU64,
 }
 
+/// `builder` trusting `extra_roots` beside the system's roots, built.
+pub(crate) fn client(
+    mut builder: reqwest::ClientBuilder,
+    extra_roots: &latchkey_core::tls::ExtraRoots,
+) -> Result<reqwest::Client, KeyError> {
+    for pem in extra_roots.pem_blocks() {
+        let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| KeyError::Fetch(e.to_string()))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map_err(|e| KeyError::Fetch(e.to_string()))
+}
+
 impl Keys {
     pub(crate) fn new(
         source: KeySource,
@@ -73,13 +85,10 @@ impl Keys {
             KeySource::JwksUrl(u) => Some(u.clone()),
             _ => None,
         };
-        let mut http =
-            reqwest::Client::builder().timeout(Duration::from_secs(5)).redirect(reqwest::redirect::Policy::none());
-        for pem in extra_roots.pem_blocks() {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| KeyError::Fetch(e.to_string()))?;
-            http = http.add_root_certificate(cert);
-        }
-        let http = http.build().map_err(|e| KeyError::Fetch(e.to_string()))?;
+        let http = client(
+            reqwest::Client::builder().timeout(Duration::from_secs(5)).redirect(reqwest::redirect::Policy::none()),
+            extra_roots,
+        )?;
         Ok(Self {
             source,
             options,

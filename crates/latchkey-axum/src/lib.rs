@@ -63,6 +63,9 @@ pub struct GuardConfig {
     /// Certificates trusted beside the system's roots for an `https://` issuer or JWKS URL
     /// signed by a private CA.
     pub extra_roots: latchkey_core::tls::ExtraRoots,
+    /// How long the revocation stream may stay silent before its connection is taken for dead
+    /// and opened again (45 s; the feed sends a keep-alive every 15 s).
+    pub revocation_silence: std::time::Duration,
 }
 
 impl GuardConfig {
@@ -77,6 +80,7 @@ impl GuardConfig {
             app_url: None,
             clock: Arc::new(SystemClock),
             extra_roots: Default::default(),
+            revocation_silence: std::time::Duration::from_secs(45),
         }
     }
 }
@@ -91,6 +95,7 @@ struct Inner {
     revoked: Arc<revocations::Revoked>,
     clock: Arc<dyn Clock>,
     extra_roots: latchkey_core::tls::ExtraRoots,
+    revocation_silence: std::time::Duration,
 }
 
 /// Verifies session tokens; cheap to clone. Make one per process.
@@ -122,6 +127,7 @@ impl Guard {
                 revoked: Default::default(),
                 clock: config.clock,
                 extra_roots: config.extra_roots,
+                revocation_silence: config.revocation_silence,
             }),
         })
     }

@@ -111,6 +111,8 @@ pub(crate) struct Follower {
     pub(crate) secret_key: String,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) http: reqwest::Client,
+    /// How long the stream may stay silent before it is taken for dead (GuardConfig).
+    pub(crate) silence: Duration,
     /// Told of a revoked signing key: fetch the key set again.
     pub(crate) on_key_revoked: Arc<dyn Fn() + Send + Sync>,
 }
@@ -156,7 +158,13 @@ impl Follower {
         }
         let mut buffer = String::new();
         let (mut event, mut data, mut id) = (String::new(), String::new(), None::<i64>);
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        // The server sends a keep-alive every 15 s: a longer silence is a dead connection (a
+        // half-open socket would otherwise hold the follower for ever, seeming connected).
+        while let Some(chunk) = tokio::time::timeout(self.silence, response.chunk())
+            .await
+            .map_err(|_| format!("no word from the feed in {} ms", self.silence.as_millis()))?
+            .map_err(|e| e.to_string())?
+        {
             buffer.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buffer.find('\n') {
                 let line = buffer[..end].trim_end_matches('\r').to_owned();
@@ -214,18 +222,18 @@ impl Guard {
             KeyError::Fetch("the revocation feed needs the issuer's URL (GuardConfig::issuer)".into())
         })?;
         // No overall timeout: the stream stays open; a dead connection shows as silence.
-        let mut http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
-        for pem in inner.extra_roots.pem_blocks() {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| KeyError::Fetch(e.to_string()))?;
-            http = http.add_root_certificate(cert);
-        }
+        let http = crate::keys::client(
+            reqwest::Client::builder().connect_timeout(Duration::from_secs(5)),
+            &inner.extra_roots,
+        )?;
         let me = self.clone();
         let follower = Follower {
             revoked: inner.revoked.clone(),
             base_url,
             secret_key: secret_key.into(),
             clock: inner.clock.clone(),
-            http: http.build().map_err(|e| KeyError::Fetch(e.to_string()))?,
+            http,
+            silence: inner.revocation_silence,
             on_key_revoked: Arc::new(move || {
                 let me = me.clone();
                 tokio::spawn(async move { me.refresh_keys().await });

@@ -50,7 +50,15 @@ impl RevocationFeed {
         let from = since.map_or(0, |s| s - OVERLAP_MS);
         let entries = self.store.revocations_since(from, now, PAGE).await?;
         let more = entries.len() as i64 >= PAGE;
-        let cursor = entries.iter().map(|e| e.at).max().unwrap_or(since.unwrap_or(now)).max(since.unwrap_or(0));
+        // Entries come oldest first: the last is the newest.
+        let cursor = match entries.last() {
+            // The next page starts at the last entry's time itself, not OVERLAP_MS before it
+            // (which a full page could fill again, for ever): the next call subtracts the overlap.
+            Some(last) if more => last.at + OVERLAP_MS,
+            // Never behind the cursor asked from.
+            Some(last) => last.at.max(since.unwrap_or(0)),
+            None => since.unwrap_or(now),
+        };
         Ok(CatchUp { entries, cursor, more })
     }
 
@@ -66,36 +74,44 @@ impl RevocationFeed {
         Ok(self.store.prune_revocations(self.clock.now_ms()).await?)
     }
 
-    /// Reads the table every [`POLL_EVERY`] and hands what is new to the subscribers; drops
-    /// expired entries once a minute. Runs until the process ends.
+    /// Reads the table every [`POLL_EVERY`] and hands what is new to the subscribers (expired
+    /// entries are dropped by the hourly housekeeping, [`Self::prune`]). Runs until the
+    /// process ends.
     fn spawn(self: &Arc<Self>) {
         let feed = self.clone();
         tokio::spawn(async move {
             let mut seen: HashMap<String, i64> = HashMap::new();
             let mut cursor = feed.clock.now_ms();
             let mut tick = tokio::time::interval(POLL_EVERY);
-            let mut last_prune = cursor;
             loop {
                 tick.tick().await;
                 let now = feed.clock.now_ms();
-                match feed.store.revocations_since(cursor - OVERLAP_MS, now, PAGE).await {
-                    Ok(entries) => {
-                        for entry in entries {
-                            cursor = cursor.max(entry.at);
-                            if seen.insert(entry.id.clone(), entry.at).is_none() && feed.live.receiver_count() > 0 {
-                                let _ = feed.live.send(Arc::new(entry));
+                let mut from = cursor - OVERLAP_MS;
+                loop {
+                    match feed.store.revocations_since(from, now, PAGE).await {
+                        Ok(entries) => {
+                            let full = entries.len() as i64 >= PAGE;
+                            let last = entries.last().map(|e| e.at);
+                            for entry in entries {
+                                cursor = cursor.max(entry.at);
+                                if seen.insert(entry.id.clone(), entry.at).is_none() && feed.live.receiver_count() > 0 {
+                                    let _ = feed.live.send(Arc::new(entry));
+                                }
+                            }
+                            // A full page: read on from its last entry (not from the overlap
+                            // again, which the same page would fill for ever).
+                            match last {
+                                Some(at) if full && at > from => from = at,
+                                _ => break,
                             }
                         }
-                        seen.retain(|_, at| *at >= cursor - 2 * OVERLAP_MS);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "reading the revocation feed failed"),
-                }
-                if now - last_prune >= 60_000 {
-                    last_prune = now;
-                    if let Err(e) = feed.store.prune_revocations(now).await {
-                        tracing::warn!(error = %e, "pruning the revocation feed failed");
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reading the revocation feed failed");
+                            break;
+                        }
                     }
                 }
+                seen.retain(|_, at| *at >= cursor - 2 * OVERLAP_MS);
             }
         });
     }

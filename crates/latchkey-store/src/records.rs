@@ -228,6 +228,15 @@ pub struct UserRecord {
     pub passkeys: Vec<PasskeyRow>,
 }
 
+/// What a run that writes nothing (a dry run) has judged taken so far: the ids and the
+/// identifiers (kind, value → holder) of the users it would have imported, so that each batch
+/// is judged as a run that writes would judge it.
+#[derive(Debug, Default)]
+pub struct ImportClaims {
+    pub(crate) ids: std::collections::HashSet<String>,
+    pub(crate) owners: std::collections::HashMap<(&'static str, String), String>,
+}
+
 /// What became of one user of an imported batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImportOutcome {

@@ -255,9 +255,14 @@ pub trait RevocationStore: Send + Sync {
 pub trait ImportStore: Send + Sync {
     /// Judges each user of a batch against the database and the users before it in the batch
     /// (an id present already, or a verified address, phone number, username or external id
-    /// someone else holds) and, with `write`, inserts those judged
-    /// [`ImportOutcome::Imported`] in one transaction: the batch lands whole or not at all.
-    async fn import_users(&self, users: &[UserRecord], write: bool) -> Result<Vec<ImportOutcome>>;
+    /// someone else holds) and inserts those judged [`ImportOutcome::Imported`] in one
+    /// transaction: the batch lands whole or not at all. With `judge_only`, writes nothing and
+    /// judges against what earlier batches of the same run would have taken, too.
+    async fn import_users(
+        &self,
+        users: &[UserRecord],
+        judge_only: Option<&mut ImportClaims>,
+    ) -> Result<Vec<ImportOutcome>>;
 }
 
 /// Users with their email addresses and phone numbers.

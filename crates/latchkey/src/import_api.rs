@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::import_csv::Tally;
 use anyhow::{anyhow, Context};
 use latchkey_service::admin::{ImportOutcome, ImportedUser, MetadataChange, NewUser, Unverified, UserUpdate};
 use latchkey_service::orgs::{ImportedInvitation, ImportedMembership, NewOrganization};
@@ -34,30 +35,6 @@ pub struct ApiImport {
     pub fill_in_present_users: bool,
     /// Trusted beside the system's roots (docs/tls.md).
     pub extra_roots: latchkey_core::tls::ExtraRoots,
-}
-
-/// What one run did, per kind of thing.
-#[derive(Debug, Default)]
-pub struct Counts {
-    pub imported: u64,
-    pub present: u64,
-    pub refused: u64,
-}
-
-impl Counts {
-    fn add(&mut self, outcome: &ImportOutcome) {
-        match outcome {
-            ImportOutcome::Imported => self.imported += 1,
-            ImportOutcome::AlreadyPresent => self.present += 1,
-            ImportOutcome::Conflict(_) => self.refused += 1,
-        }
-    }
-}
-
-impl std::fmt::Display for Counts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} imported, {} present, {} refused", self.imported, self.present, self.refused)
-    }
 }
 
 struct Source {
@@ -169,7 +146,7 @@ pub async fn run(services: &Services, options: ApiImport) -> anyhow::Result<()> 
     let operator = crate::operator();
     let (admin, orgs) = (services.admin(), services.orgs());
 
-    let mut users = Counts::default();
+    let mut users = Tally::default();
     let mut pages = Pages::new(&source, "/v1/users?order_by=%2Bcreated_at".into());
     while let Some(page) = pages.next().await? {
         let mut records = Vec::new();
@@ -187,7 +164,7 @@ pub async fn run(services: &Services, options: ApiImport) -> anyhow::Result<()> 
             }
         }
         let batch: Vec<_> = records.iter().map(|(r, _)| r.clone()).collect();
-        let outcomes = admin.import_users(&operator, &batch, true).await?;
+        let outcomes = admin.import_users(&operator, &batch).await?;
         for ((record, item), outcome) in records.iter().zip(&outcomes) {
             users.add(outcome);
             match outcome {
@@ -203,7 +180,7 @@ pub async fn run(services: &Services, options: ApiImport) -> anyhow::Result<()> 
         println!("users: {users}");
     }
 
-    let mut organizations = Counts::default();
+    let mut organizations = Tally::default();
     let mut org_ids = Vec::new();
     let mut pages = Pages::new(&source, "/v1/organizations".into());
     while let Some(page) = pages.next().await? {
@@ -223,7 +200,7 @@ pub async fn run(services: &Services, options: ApiImport) -> anyhow::Result<()> 
         println!("organizations: {organizations}");
     }
 
-    let (mut members, mut invitations) = (Counts::default(), Counts::default());
+    let (mut members, mut invitations) = (Tally::default(), Tally::default());
     let done: std::collections::HashSet<String> = match std::fs::read_to_string(&options.state) {
         Ok(text) => text.lines().map(str::to_owned).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),

@@ -2,12 +2,11 @@
 //! (docs/import-export.md). Each batch lands whole in one transaction, so an import that is
 //! interrupted is run again: users already present are left alone, the rest arrive.
 
-use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
-use latchkey_service::admin::{AdminService, ImportOutcome};
+use latchkey_service::admin::{AdminService, ImportClaims, ImportOutcome};
 use latchkey_store::UserRecord;
 
 use crate::clerk_csv::Columns;
@@ -24,6 +23,20 @@ pub struct Tally {
 impl Tally {
     fn rows(&self) -> u64 {
         self.imported + self.already_present + self.refused
+    }
+
+    pub fn add(&mut self, outcome: &ImportOutcome) {
+        match outcome {
+            ImportOutcome::Imported => self.imported += 1,
+            ImportOutcome::AlreadyPresent => self.already_present += 1,
+            ImportOutcome::Conflict(_) => self.refused += 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} imported, {} present, {} refused", self.imported, self.already_present, self.refused)
     }
 }
 
@@ -56,7 +69,8 @@ pub async fn run(admin: &AdminService, options: CsvImport<'_>) -> anyhow::Result
     let mut report = Report::create(&report_path)?;
     let mut progress = Progress::new(size, options.dry_run);
     let mut tally = Tally::default();
-    let mut claimed = Claimed::default();
+    // In a dry run, what earlier batches would have taken (nothing is written to hold it).
+    let mut claims = ImportClaims::default();
     let mut batch: Vec<Pending> = Vec::with_capacity(options.batch);
     let mut raw = csv::ByteRecord::new();
     loop {
@@ -85,20 +99,16 @@ pub async fn run(admin: &AdminService, options: CsvImport<'_>) -> anyhow::Result
         }
         if batch.len() >= options.batch.max(1) || (!more && !batch.is_empty()) {
             let pending = std::mem::take(&mut batch);
+            let records: Vec<UserRecord> = pending.iter().map(|p| p.record.clone()).collect();
             let outcomes = if options.dry_run {
-                claimed.judge(admin, &pending).await?
+                admin.judge_import(&operator, &records, &mut claims).await?
             } else {
-                let records: Vec<UserRecord> = pending.iter().map(|p| p.record.clone()).collect();
-                admin.import_users(&operator, &records, true).await?
+                admin.import_users(&operator, &records).await?
             };
             for (p, outcome) in pending.iter().zip(outcomes) {
-                match outcome {
-                    ImportOutcome::Imported => tally.imported += 1,
-                    ImportOutcome::AlreadyPresent => tally.already_present += 1,
-                    ImportOutcome::Conflict(reason) => {
-                        report.refuse(p.line, &p.record.user.id, &reason)?;
-                        tally.refused += 1;
-                    }
+                tally.add(&outcome);
+                if let ImportOutcome::Conflict(reason) = outcome {
+                    report.refuse(p.line, &p.record.user.id, &reason)?;
                 }
             }
             report.flush()?;
@@ -127,58 +137,6 @@ pub fn reason_of(e: &latchkey_service::ServiceError) -> String {
         Some(param) if !e.long_message.contains(param) => format!("{param}: {}", e.long_message),
         _ => e.long_message.clone(),
     }
-}
-
-/// In a dry run nothing is written, so the identifiers earlier batches would have taken are
-/// remembered here to judge later rows as the import would.
-#[derive(Default)]
-struct Claimed {
-    taken: HashSet<String>,
-}
-
-impl Claimed {
-    async fn judge(&mut self, admin: &AdminService, pending: &[Pending]) -> anyhow::Result<Vec<ImportOutcome>> {
-        // First what earlier batches would have taken (the store never sees those rows, as it
-        // would never see them in a real run: their identifiers would be held), then the rest
-        // judged by the store as the import would.
-        let mut outcomes: Vec<Option<ImportOutcome>> = pending
-            .iter()
-            .map(|p| {
-                let keys = identifiers(&p.record);
-                if self.taken.contains(&keys[0]) {
-                    Some(ImportOutcome::AlreadyPresent)
-                } else {
-                    keys.iter()
-                        .skip(1)
-                        .find(|k| self.taken.contains(*k))
-                        .map(|key| ImportOutcome::Conflict(format!("the {key} belongs to a user earlier in the file")))
-                }
-            })
-            .collect();
-        let rest: Vec<UserRecord> =
-            pending.iter().zip(&outcomes).filter(|(_, o)| o.is_none()).map(|(p, _)| p.record.clone()).collect();
-        let mut judged = admin.import_users(&crate::operator(), &rest, false).await?.into_iter();
-        for (p, outcome) in pending.iter().zip(outcomes.iter_mut()) {
-            if outcome.is_none() {
-                let o = judged.next().unwrap_or(ImportOutcome::AlreadyPresent);
-                if o == ImportOutcome::Imported {
-                    self.taken.extend(identifiers(&p.record));
-                }
-                *outcome = Some(o);
-            }
-        }
-        Ok(outcomes.into_iter().map(|o| o.unwrap_or(ImportOutcome::AlreadyPresent)).collect())
-    }
-}
-
-/// The id, then every identifier a user holds that no one else may.
-fn identifiers(r: &UserRecord) -> Vec<String> {
-    let mut out = vec![format!("id {}", r.user.id)];
-    out.extend(r.emails.iter().filter(|e| e.verified).map(|e| format!("email address {}", e.email)));
-    out.extend(r.phones.iter().filter(|p| p.verified).map(|p| format!("phone number {}", p.phone)));
-    out.extend(r.user.username.iter().map(|n| format!("username {n}")));
-    out.extend(r.user.external_id.iter().map(|n| format!("external id {n}")));
-    out
 }
 
 /// The refused rows: `line,id,reason`.
@@ -233,13 +191,7 @@ impl Progress {
 
     fn advance(&mut self, byte: u64, tally: &Tally) {
         let verb = if self.dry_run { "judged" } else { "committed" };
-        let message = format!(
-            "{verb} {} rows: {} imported, {} present, {} refused",
-            tally.rows(),
-            tally.imported,
-            tally.already_present,
-            tally.refused
-        );
+        let message = format!("{verb} {} rows: {tally}", tally.rows());
         match &self.bar {
             Some(bar) => {
                 bar.set_position(byte);

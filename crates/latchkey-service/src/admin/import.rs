@@ -2,7 +2,7 @@
 //! checked by the rules of creation and keeps the id it had, so the ids an app stores in its
 //! own tables stay valid; batches are judged and written by the store in one transaction.
 
-use latchkey_store::{ImportOutcome, StoreError, UserRecord};
+use latchkey_store::{ImportClaims, ImportOutcome, StoreError, UserRecord};
 
 use super::{AdminService, NewUser, Unverified};
 use crate::authority::Operator;
@@ -38,21 +38,16 @@ impl AdminService {
         self.new_user_record(id.to_owned(), input.user, &input.unverified).await
     }
 
-    /// Imports a batch of records (judging them only, without `write`): one outcome per record,
-    /// in order. Nothing is sent to webhooks: these people are not new to the app.
-    pub async fn import_users(
-        &self,
-        _operator: &Operator,
-        records: &[UserRecord],
-        write: bool,
-    ) -> Result<Vec<ImportOutcome>> {
-        match self.store.import_users(records, write).await {
+    /// Imports a batch of records: one outcome per record, in order. Nothing is sent to
+    /// webhooks: these people are not new to the app.
+    pub async fn import_users(&self, _operator: &Operator, records: &[UserRecord]) -> Result<Vec<ImportOutcome>> {
+        match self.store.import_users(records, None).await {
             // Someone took an identifier of the batch between the check and the write (another
             // writer of a shared database): one at a time, so that only their rival is refused.
             Err(StoreError::Conflict(_)) => {
                 let mut outcomes = Vec::with_capacity(records.len());
                 for record in records {
-                    outcomes.push(match self.store.import_users(std::slice::from_ref(record), write).await {
+                    outcomes.push(match self.store.import_users(std::slice::from_ref(record), None).await {
                         Ok(mut one) => one.pop().unwrap_or(ImportOutcome::AlreadyPresent),
                         Err(StoreError::Conflict(rule)) => {
                             ImportOutcome::Conflict(format!("an identifier is held by another user ({rule})"))
@@ -64,5 +59,16 @@ impl AdminService {
             }
             other => Ok(other?),
         }
+    }
+
+    /// Judges a batch as [`Self::import_users`] would import it, writing nothing; `claims`
+    /// carries what the run's earlier batches would have taken (a dry run).
+    pub async fn judge_import(
+        &self,
+        _operator: &Operator,
+        records: &[UserRecord],
+        claims: &mut ImportClaims,
+    ) -> Result<Vec<ImportOutcome>> {
+        Ok(self.store.import_users(records, Some(claims)).await?)
     }
 }

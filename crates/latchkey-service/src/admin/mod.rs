@@ -38,7 +38,7 @@ use crate::webhooks::Events;
 use crate::ServiceConfig;
 pub use export::PortableUser;
 pub use import::ImportedUser;
-pub use latchkey_store::ImportOutcome;
+pub use latchkey_store::{ImportClaims, ImportOutcome};
 pub use second_factors::{Removal, VerifiedCode};
 
 /// Users, their email addresses and phone numbers, and sessions, as the Backend API and the

@@ -45,9 +45,13 @@ pub async fn imports_land_whole_and_report_conflicts(store: &dyn Store) {
     ];
 
     // Judging without writing changes nothing.
-    let judged = store.import_users(&batch, false).await.unwrap();
+    let mut claims = ImportClaims::default();
+    let judged = store.import_users(&batch, Some(&mut claims)).await.unwrap();
+    // A later batch of the same dry run is judged against what this one would have taken.
+    let later = store.import_users(&[with_email(&uid("user"), &shared, true)], Some(&mut claims)).await.unwrap();
+    assert_eq!(later, [ImportOutcome::Conflict(format!("the email address {shared} belongs to {a}"))]);
     assert!(store.get_user(&a).await.unwrap().is_none(), "a dry run writes nothing");
-    let outcomes = store.import_users(&batch, true).await.unwrap();
+    let outcomes = store.import_users(&batch, None).await.unwrap();
     assert_eq!(judged, outcomes, "a dry run judges as the import does");
     assert_eq!(outcomes[0], ImportOutcome::Imported);
     assert_eq!(outcomes[1], ImportOutcome::Conflict(format!("the email address {shared} belongs to {a}")));
@@ -65,7 +69,7 @@ pub async fn imports_land_whole_and_report_conflicts(store: &dyn Store) {
     assert_eq!(store.user_id_by_verified_email(&held).await.unwrap(), Some(owner.clone()));
 
     // Run again: everything written before is present, the refused are refused again.
-    let again = store.import_users(&batch, true).await.unwrap();
+    let again = store.import_users(&batch, None).await.unwrap();
     assert_eq!(again[0], ImportOutcome::AlreadyPresent);
     assert_eq!(again[1], ImportOutcome::Conflict(format!("the email address {shared} belongs to {a}")));
     assert_eq!(again[3], ImportOutcome::AlreadyPresent);
@@ -75,7 +79,7 @@ pub async fn imports_land_whole_and_report_conflicts(store: &dyn Store) {
     // A batch larger than one statement's parameters holds lands whole.
     let many: Vec<UserRecord> =
         (0..1500).map(|_| uid("user")).map(|id| with_email(&id, &format!("{id}@example.com"), true)).collect();
-    let outcomes = store.import_users(&many, true).await.unwrap();
+    let outcomes = store.import_users(&many, None).await.unwrap();
     assert!(outcomes.iter().all(|o| *o == ImportOutcome::Imported), "{:?}", &outcomes[..3]);
     for rec in [&many[0], &many[777], &many[1499]] {
         assert_eq!(store.get_user(&rec.user.id).await.unwrap().as_ref(), Some(rec));

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::base::SqlStore;
 use super::shared::{params, placeholders, Record};
 use crate::error::Result;
-use crate::records::{ImportOutcome, UserRecord};
+use crate::records::{ImportClaims, ImportOutcome, UserRecord};
 use crate::sql::{SqlDriver, SqlTx, SqlValue};
 use crate::store::ImportStore;
 
@@ -19,10 +19,15 @@ const MAX_PARAMS: usize = 30_000;
 
 #[async_trait]
 impl<D: SqlDriver> ImportStore for SqlStore<D> {
-    async fn import_users(&self, users: &[UserRecord], write: bool) -> Result<Vec<ImportOutcome>> {
+    async fn import_users(
+        &self,
+        users: &[UserRecord],
+        judge_only: Option<&mut ImportClaims>,
+    ) -> Result<Vec<ImportOutcome>> {
         let mut tx = self.begin().await?;
         let taken = Taken::read(&mut tx, users).await?;
-        let outcomes = taken.judge(users);
+        let write = judge_only.is_none();
+        let outcomes = taken.judge(users, judge_only.unwrap_or(&mut ImportClaims::default()));
         let accepted: Vec<&UserRecord> =
             users.iter().zip(&outcomes).filter(|(_, o)| **o == ImportOutcome::Imported).map(|(u, _)| u).collect();
         if !write || accepted.is_empty() {
@@ -84,22 +89,24 @@ impl Taken {
     }
 
     /// Each user's outcome, in order: present already, refused for an identifier someone else
-    /// holds (in the database or earlier in the batch), or to be imported.
-    fn judge(mut self, users: &[UserRecord]) -> Vec<ImportOutcome> {
+    /// holds (in the database, or in `claims`: earlier in the batch, or in earlier batches of
+    /// a run that writes nothing), or to be imported, its identifiers then added to `claims`.
+    fn judge(self, users: &[UserRecord], claims: &mut ImportClaims) -> Vec<ImportOutcome> {
         users
             .iter()
             .map(|u| {
-                if !self.ids.insert(u.user.id.clone()) {
+                if self.ids.contains(&u.user.id) || !claims.ids.insert(u.user.id.clone()) {
                     return ImportOutcome::AlreadyPresent;
                 }
-                let claims = identifiers(u);
-                for (kind, value) in &claims {
-                    if let Some(owner) = self.owners.get(&(*kind, value.clone())) {
-                        return ImportOutcome::Conflict(format!("the {kind} {value} belongs to {owner}"));
+                let held = identifiers(u);
+                for key in &held {
+                    if let Some(owner) = self.owners.get(key).or_else(|| claims.owners.get(key)) {
+                        claims.ids.remove(&u.user.id);
+                        return ImportOutcome::Conflict(format!("the {} {} belongs to {owner}", key.0, key.1));
                     }
                 }
-                for (kind, value) in claims {
-                    self.owners.insert((kind, value), u.user.id.clone());
+                for key in held {
+                    claims.owners.insert(key, u.user.id.clone());
                 }
                 ImportOutcome::Imported
             })

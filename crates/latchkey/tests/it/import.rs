@@ -489,3 +489,52 @@ async fn a_dry_run_judges_across_batches_as_the_import_does() {
     );
     assert_eq!(mode & 0o777, 0o600, "the report names people's addresses");
 }
+
+/// A Backend API stand-in answering `/v1/users` and `/v1/organizations` with fixed lists.
+async fn stub_source(users: Value, organizations: Value) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/v1/users", get(move || async move { axum::Json(users.clone()) }))
+        .route("/v1/organizations", get(move || async move { axum::Json(organizations.clone()) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// A source that answers every page with the same users (it does not page) stops the copy
+/// with the reason instead of running for ever; an organization id that is no id is refused
+/// and reported, not put in a URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_does_not_page_or_sends_bad_ids_is_refused() {
+    let users: Vec<Value> =
+        (0..500).map(|i| json!({"id": format!("user_loop{i}"), "username": format!("loop{i:04}")})).collect();
+    let evil = json!({"data": [{"id": "org_../../v1/users", "name": "Evil", "slug": "evil"}], "total_count": 1});
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let import = |source: String| {
+        let (dir, url) = (dir.path().to_owned(), db.url.clone());
+        async move {
+            command(&dir)
+                .env("LATCHKEY_DATABASE_URL", url)
+                .env("CLERK_SECRET_KEY", "sk_live_source")
+                .args(["import", "clerk-api", "--api-url", &source])
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+
+    let out = import(stub_source(Value::Array(users), json!({"data": []})).await).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("the same page twice"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("users: 500 imported"), "the first page landed");
+
+    let out = import(stub_source(json!([]), evil).await).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("organizations 0 imported, 0 present, 1 refused"), "{stdout}");
+    let report = std::fs::read_to_string(dir.path().join("clerk-api-import.refused.csv")).unwrap();
+    assert!(report.contains("organization,org_../../v1/users,") && report.contains("must be `org_`"), "{report}");
+}

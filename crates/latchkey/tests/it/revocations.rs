@@ -301,3 +301,149 @@ async fn a_verifier_key_reads_the_feed_and_nothing_else() {
     server.services.revoke_secret_key(&operator, &row.id).await.unwrap();
     assert_eq!(as_verifier("/v1/revocations").await.status, StatusCode::UNAUTHORIZED, "revoked");
 }
+
+/// More entries within the overlap window than a page holds (a mass revocation): the catch-up
+/// pages through them all and ends, and a following guard hears every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_revocation_pages_through_and_reaches_every_follower() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let key = server.services.create_secret_key(&latchkey::operator(), "verifier").await.unwrap().1;
+    let mut config = GuardConfig::new(KeySource::Issuer(server.url.clone()));
+    config.clock = Arc::new(server.clock.clone());
+    let guard = Guard::new(config).unwrap();
+    let feed = guard.follow_revocations(key.clone(), FeedFailure::Open).unwrap();
+    connected(&guard).await;
+
+    let now = latchkey_core::Clock::now_ms(&server.clock);
+    const ENTRIES: i64 = 2_500;
+    for i in 0..ENTRIES {
+        let entry = latchkey_core::revocation::Revocation {
+            id: String::new(),
+            kind: "session".into(),
+            subject: format!("sess_mass{i}"),
+            organization_id: None,
+            role: None,
+            reason: "revoked".into(),
+            at: now + i / 2,
+            expires_at: now + 120_000,
+        };
+        server.store.record_revocation(&format!("rev_mass{i}"), &entry).await.unwrap();
+    }
+
+    let api = Api { b: Browser::new(&server.url), key };
+    let (mut ids, mut cursor, mut pages) = (std::collections::HashSet::new(), None::<i64>, 0);
+    loop {
+        let path = cursor.map_or("/v1/revocations".to_owned(), |c| format!("/v1/revocations?since={c}"));
+        let page = api.call(reqwest::Method::GET, &path, None).await;
+        ids.extend(page["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        cursor = page["cursor"].as_i64();
+        pages += 1;
+        assert!(pages < 20, "the catch-up keeps answering the same page");
+        if page["has_more"] == false {
+            break;
+        }
+    }
+    assert_eq!(ids.iter().filter(|id| id.starts_with("rev_mass")).count(), ENTRIES as usize);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while guard.revocation_status().entries < ENTRIES as usize {
+        assert!(tokio::time::Instant::now() < deadline, "the guard heard {:?}", guard.revocation_status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    feed.abort();
+}
+
+/// A TCP relay between a guard and the server that can go silent on the connections it holds
+/// (a half-open socket: nothing arrives, nothing is closed) while the server stays up and new
+/// connections pass.
+struct Relay {
+    url: String,
+    /// Connections opened before this count go silent.
+    silenced_below: Arc<std::sync::atomic::AtomicU64>,
+    opened: Arc<std::sync::atomic::AtomicU64>,
+    target: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
+}
+
+impl Relay {
+    async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let relay =
+            Relay { url, silenced_below: Default::default(), opened: Default::default(), target: Default::default() };
+        let (silenced_below, opened, target) =
+            (relay.silenced_below.clone(), relay.opened.clone(), relay.target.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let number = opened.fetch_add(1, Ordering::SeqCst);
+                let Some(addr) = target.get().copied() else { continue };
+                let Ok(outbound) = tokio::net::TcpStream::connect(addr).await else { continue };
+                let silenced_below = silenced_below.clone();
+                let live = move || silenced_below.load(Ordering::SeqCst) <= number;
+                let (mut in_read, mut in_write) = inbound.into_split();
+                let (mut out_read, mut out_write) = outbound.into_split();
+                let up_live = live.clone();
+                tokio::spawn(async move { pipe(&mut in_read, &mut out_write, up_live).await });
+                tokio::spawn(async move { pipe(&mut out_read, &mut in_write, live).await });
+            }
+        });
+        relay
+    }
+
+    /// Every connection open now stops carrying bytes, and stays open.
+    fn silence_open_connections(&self) {
+        use std::sync::atomic::Ordering;
+        self.silenced_below.store(self.opened.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+/// Copies until either end closes; once `live` says no, holds both ends open and copies nothing.
+async fn pipe(
+    from: &mut tokio::net::tcp::OwnedReadHalf,
+    to: &mut tokio::net::tcp::OwnedWriteHalf,
+    live: impl Fn() -> bool,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buffer).await else { return };
+        if n == 0 {
+            return;
+        }
+        if !live() {
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The stream's connection goes silent without closing while the server stays up (a NAT or a
+/// load balancer dropping it): the guard takes the silence for a dead connection, opens a new
+/// one and hears, from its cursor, of a session revoked while the old one was silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_reconnects_when_its_stream_goes_silent() {
+    let relay = Relay::start().await;
+    let relay_url = relay.url.clone();
+    let server = TestServer::start_with(Backend::Sqlite, move |c| c.public_url = Some(relay_url)).await;
+    relay.target.set(server.url.trim_start_matches("http://").parse().unwrap()).unwrap();
+    let key = server.services.create_secret_key(&latchkey::operator(), "verifier").await.unwrap().1;
+    let api = Api { b: Browser::new(&server.url), key: key.clone() };
+    let mut config = GuardConfig::new(KeySource::Issuer(relay.url.clone()));
+    config.clock = Arc::new(server.clock.clone());
+    config.revocation_silence = Duration::from_secs(1);
+    let guard = Guard::new(config).unwrap();
+    let feed = guard.follow_revocations(key, FeedFailure::Open).unwrap();
+    connected(&guard).await;
+    let (_, session) = api.signed_in("ada@example.com").await;
+    let token = api.token(&session).await;
+    assert!(guard.verify(&token).await.is_ok());
+
+    relay.silence_open_connections();
+    api.post(&format!("/v1/sessions/{session}/revoke"), json!({})).await;
+    refused_soon(&guard, &token, "a session revoked while the stream was silent").await;
+    let status = guard.revocation_status();
+    assert!(status.disconnects >= 1, "the silent connection was given up: {status:?}");
+    feed.abort();
+}
