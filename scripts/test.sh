@@ -21,6 +21,8 @@ fi
 # of tests/it/oidc uses npm's oidc-provider).
 echo "== npm packages (pinned in package.json / package-lock.json), Debian's Chromium and HAProxy"
 npm ci --no-audit --no-fund --loglevel=error
+# The older Clerk generation's example has its own tree: Next 14 and React 18 beside the root's.
+npm ci --no-audit --no-fund --loglevel=error --prefix examples/nextjs-clerk5
 # Chromium drives the browser suites; HAProxy balances the fleet test (tests/it/fleet_proof.rs).
 missing=""
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then missing="$missing chromium"; fi
@@ -73,8 +75,10 @@ echo "== BabyLog: the build embedded in the binary equals a fresh build of web/a
 if npm run --silent check:babylog; then passed=$((passed + 1)); else failed=$((failed + 1)); sdk_status=1; fi
 run_node_tests "BabyLog (served by latchkey at /) end to end in Chromium" test:babylog
 run_node_tests "@clerk/backend (npm, pinned) against a fresh latchkey" test:clerk-backend
+run_node_tests "@clerk/clerk-sdk-node 5 (npm, pinned; the seeds' older generation) against a fresh latchkey" test:clerk-sdk-node
 run_node_tests "@clerk/clerk-js and @clerk/ui (npm, pinned) in Chromium against a fresh latchkey" test:clerk-js
 run_node_tests "examples/nextjs-clerk: @clerk/nextjs (npm, pinned) built, started and used in Chromium" test:clerk-nextjs
+run_node_tests "examples/nextjs-clerk5: @clerk/nextjs 5 with authMiddleware (npm, pinned) built, started and used in Chromium" test:clerk-nextjs5
 
 echo "== PyJWT and schemathesis (PyPI, pinned) against a fresh latchkey"
 set +e

@@ -7,10 +7,11 @@ import { resolve } from 'node:path';
 
 export const root = resolve(import.meta.dirname, '../..');
 
-/** Runs `next <args>` in appDir; resolves when `until` matches its output, or it exits 0. */
-export function runNext(appDir, args, env, { until, timeoutMs }) {
+/** Runs `next <args>` in appDir; resolves when `until` matches its output, or it exits 0. The
+ * root's Next unless `nextRoot` names another node_modules' owner (an app with its own). */
+export function runNext(appDir, args, env, { until, timeoutMs, nextRoot = root }) {
   return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [resolve(root, 'node_modules/next/dist/bin/next'), ...args], {
+    const child = spawn(process.execPath, [resolve(nextRoot, 'node_modules/next/dist/bin/next'), ...args], {
       cwd: appDir,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

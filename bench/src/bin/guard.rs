@@ -40,6 +40,7 @@ fn tokens(key: &SigningKey, n: usize) -> Vec<String> {
                 sts: "active".into(),
                 o: None,
                 fea: None,
+                v1: Default::default(),
             };
             key.sign(&c, Some(SESSION_TOKEN_CAT)).unwrap()
         })

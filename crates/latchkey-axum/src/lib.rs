@@ -275,6 +275,7 @@ mod tests {
             sts: "active".into(),
             o,
             fea,
+            v1: Default::default(),
         }
     }
 

@@ -6,7 +6,8 @@
 //! A browser with no client at all is signed out: its directives only clear cookies and hold
 //! nothing secret, so they travel in a signed handshake token (`__clerk_handshake`, which
 //! `@clerk/backend` verifies with the JWKS) and nothing is stored for a request anyone can
-//! make without limit.
+//! make without limit. The SDKs of the 1.x generation read only that token, so for them the
+//! signed-in directives travel in it too (docs/frontend-api.md §8, "The legacy form").
 
 use latchkey_core::secret::{new_opaque_secret, secret_digest};
 
@@ -26,9 +27,10 @@ impl Services {
         Ok(nonce)
     }
 
-    /// A signed handshake token carrying `directives` (for the signed-out answer only: the
-    /// token travels in the URL).
-    pub async fn signed_out_handshake_token(&self, directives: &[String]) -> Result<String> {
+    /// A signed handshake token carrying `directives` (`__clerk_handshake`, which
+    /// `@clerk/backend` verifies with the JWKS): the signed-out answer, and the legacy form of the
+    /// signed-in one.
+    pub async fn handshake_token(&self, directives: &[String]) -> Result<String> {
         let now = self.clock.now_secs();
         let claims = serde_json::json!({
             "handshake": directives,

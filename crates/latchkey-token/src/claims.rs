@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Clerk's header `cat` for session tokens; the SDK refuses other categories as session tokens.
+/// Clerk's header `cat` for session tokens; the current SDKs refuse other categories as session
+/// tokens (the 1.x-generation `@clerk/backend` does not look at it).
 pub const SESSION_TOKEN_CAT: &str = "cl_B7d4PD111AAA";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +24,25 @@ pub struct SessionClaims {
     pub o: Option<OrgClaim>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fea: Option<String>,
+    /// The same organization in Clerk's v1 claims, for SDKs that read only those
+    /// (`[organizations] v1_token_claims`); empty otherwise.
+    #[serde(flatten)]
+    pub v1: V1OrgClaims,
+}
+
+/// Clerk's v1 organization claims (`org_id`, `org_slug`, `org_role` with its `org:` prefix, and
+/// the app's own permissions in `org_permissions`): what `@clerk/backend` 1.x (`@clerk/nextjs` 5,
+/// `@clerk/clerk-sdk-node` 5) reads for `auth().orgId` and `has()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct V1OrgClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_slug: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_permissions: Option<Vec<String>>,
 }
 
 /// The active organization, in Clerk's compact v2 encoding.

@@ -13,7 +13,7 @@ pub mod keyring;
 pub mod keys;
 pub mod verify;
 
-pub use claims::{OrgClaim, SessionClaims, SESSION_TOKEN_CAT};
+pub use claims::{OrgClaim, SessionClaims, V1OrgClaims, SESSION_TOKEN_CAT};
 pub use custom::{CustomKey, CustomKeyError, TEMPLATE_TOKEN_CAT};
 pub use jwk::{Jwk, Jwks};
 pub use keyring::{KeyRecord, KeyState, KeyTiming};

@@ -123,6 +123,7 @@ fn claims() -> SessionClaims {
         sts: "active".into(),
         o: None,
         fea: None,
+        v1: Default::default(),
     }
 }
 

@@ -357,6 +357,7 @@ creator_role = "org:admin"
 default_role = "org:member"                  # of invitations and added members
 invitation_expiry_days = 30
 permissions = []                             # the app's own, e.g. ["org:invoices:create"]; org:admin holds them all
+v1_token_claims = false                      # true: also Clerk's v1 org claims, for @clerk/nextjs 5 and clerk-sdk-node 5
 
 # [[organizations.roles]]                    # custom roles, beside org:admin and org:member
 # key = "billing"                            # becomes org:billing

@@ -1,5 +1,7 @@
 //! Sessions (`clerkClient.sessions.*`): list, get, create (for tests), revoke, and tokens —
-//! the session token or one from a JWT template.
+//! the session token or one from a JWT template; and the session verification Clerk removed
+//! from its document but its older SDKs still call (docs/clerk-sdks.md, "Older SDK
+//! generations").
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -47,6 +49,23 @@ pub fn operations() -> Vec<Operation> {
             path: "/v1/sessions/{session_id}/revoke",
             route: post(revoke_session),
             doc: Doc::new("sessions", "Revoke a session", "RevokeSession").path("session_id").ok("Session"),
+        },
+        Operation {
+            method: Method::POST,
+            path: "/v1/sessions/verify",
+            route: post(verify_token),
+            doc: Doc::new("sessions", "The live session a session token belongs to (older SDKs' verifySessionToken)", "VerifySessionToken")
+                .body(json!({"token": {"type": "string"}}), &["token"])
+                .ok("Session"),
+        },
+        Operation {
+            method: Method::POST,
+            path: "/v1/sessions/{session_id}/verify",
+            route: post(verify_session),
+            doc: Doc::new("sessions", "Verify that a session token is this live session's (older SDKs' sessions.verifySession)", "VerifySession")
+                .path("session_id")
+                .body(json!({"token": {"type": "string"}}), &["token"])
+                .ok("Session"),
         },
         Operation {
             method: Method::POST,
@@ -106,6 +125,21 @@ async fn revoke_session(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     ok(views::session(&state, &state.admin.admin_revoke_session(&op, &id).await?))
+}
+
+async fn verify_token(State(state): State<AppState>, SecretKey(op): SecretKey, b: Body) -> Result<Response, ApiError> {
+    let token = b.required_string("token")?;
+    ok(views::session(&state, &state.services.verify_session_token(&op, &token, None).await?))
+}
+
+async fn verify_session(
+    State(state): State<AppState>,
+    SecretKey(op): SecretKey,
+    Path(id): Path<String>,
+    b: Body,
+) -> Result<Response, ApiError> {
+    let token = b.required_string("token")?;
+    ok(views::session(&state, &state.services.verify_session_token(&op, &token, Some(&id)).await?))
 }
 
 async fn session_token(

@@ -24,6 +24,7 @@ mod reset_password;
 mod reverification;
 mod second_factor;
 mod secret_keys;
+mod session_verify;
 mod sessions;
 mod sign_in;
 mod sign_up;
@@ -38,6 +39,7 @@ pub use passkey_sign_in::{passkey_expire_at, passkey_nonce, passkey_offered, PAS
 pub use reset_password::NewPassword;
 pub use reverification::{FactorState, FirstFactorOption, Progress, Reverification};
 pub use second_factor::supported_second_factors;
+pub use session_verify::TokenHolder;
 
 use latchkey_core::code::{CodeOutcome, PendingCode};
 use latchkey_core::email::normalize_email;

@@ -87,9 +87,9 @@ impl Services {
         org_id: Option<&str>,
         ttl_secs: i64,
     ) -> Result<String> {
-        let (o, fea) = match self.orgs.org_claims(session, org_id).await? {
-            Some((claim, fea)) => (Some(claim), (!fea.is_empty()).then_some(fea)),
-            None => (None, None),
+        let (o, fea, v1) = match self.orgs.org_claims(session, org_id).await? {
+            Some((claim, fea, v1)) => (Some(claim), (!fea.is_empty()).then_some(fea), v1),
+            None => (None, None, Default::default()),
         };
         let now_s = self.clock.now_secs();
 
@@ -106,6 +106,7 @@ impl Services {
             sts: if session.pending_task.is_some() { "pending" } else { "active" }.into(),
             o,
             fea,
+            v1,
         };
         let key = self.keys.signing_key().await?;
         let token = key.sign(&claims, Some(SESSION_TOKEN_CAT)).map_err(|_| ServiceError::internal())?;

@@ -17,6 +17,17 @@ use super::{
     ATTEMPT_LIFETIME_MS,
 };
 
+/// How long after a code was mailed a request for one keeps it instead of mailing another.
+const FRESH_CODE_MS: i64 = 10_000;
+
+/// Whether a code was mailed in the last [`FRESH_CODE_MS`] and nobody has tried it yet.
+fn code_just_mailed(code: &CodeFields, now: i64) -> bool {
+    pending(code).is_some_and(|p| {
+        let issued_at = p.expires_at - latchkey_core::code::CODE_TTL_MS;
+        p.attempts == 0 && !p.consumed && now - issued_at < FRESH_CODE_MS
+    })
+}
+
 impl Services {
     pub async fn create_sign_up(&self, ctx: &RequestContext, client: &Client, input: SignUpInput) -> Result<SignUpRow> {
         self.limit_ip(Action::SignUp, ctx).await?;
@@ -207,6 +218,15 @@ impl Services {
                 "Only email_code verification is available",
             )
             .param("strategy"));
+        }
+        let row = self.sign_up_of(client, id).await?;
+        let mailed_at_once = self.mails_code_at_once() && row.status != "complete" && !row.email_verified;
+        if mailed_at_once && code_just_mailed(&row.code, self.now()) {
+            // Clerk's SDKs ask for a code right after creating the sign-up, which already mailed
+            // one: that code stands. A second would arrive with the first one dead, and the
+            // person would likely type the first. A resend (clerk-js offers it after 30 s) gets a
+            // new code.
+            return Ok(row);
         }
         let (mut row, _) = self.sign_up_address_to_prove(ctx, client, id).await?;
         let code = self.issue_sign_up_code(&mut row);

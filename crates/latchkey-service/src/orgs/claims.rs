@@ -3,7 +3,7 @@
 
 use latchkey_core::authz::{self, pack_permissions, role_permissions};
 use latchkey_store::{MembershipRow, OrganizationRow, SessionRow};
-use latchkey_token::OrgClaim;
+use latchkey_token::{OrgClaim, V1OrgClaims};
 use serde_json::Value;
 
 use super::OrgService;
@@ -11,17 +11,32 @@ use crate::error::Result;
 
 impl OrgService {
     /// The v2 `o` and `fea` claims for the session's active organization, read fresh for every
-    /// token so that a role change or a removal shows in the next one. `None` when the session
-    /// has no active organization or its user is no longer a member.
+    /// token so that a role change or a removal shows in the next one, and the v1 claims when
+    /// the instance adds them. `None` when the session has no active organization or its user is
+    /// no longer a member.
     pub(crate) async fn org_claims(
         &self,
         session: &SessionRow,
         org_id: Option<&str>,
-    ) -> Result<Option<(OrgClaim, String)>> {
+    ) -> Result<Option<(OrgClaim, String, V1OrgClaims)>> {
         let Some((membership, org)) = self.membership_in(&session.user_id, org_id).await? else {
             return Ok(None);
         };
-        let packed = pack_permissions(role_permissions(&self.roles, &membership.role));
+        let permissions = role_permissions(&self.roles, &membership.role);
+        let packed = pack_permissions(permissions);
+        let v1 = if self.config.organizations.v1_token_claims {
+            V1OrgClaims {
+                org_id: Some(org.id.clone()),
+                org_slug: Some(org.slug.clone()),
+                org_role: Some(membership.role.clone()),
+                // Clerk's v1 tokens list the app's own permissions, not the system ones.
+                org_permissions: Some(
+                    permissions.iter().filter(|p| !authz::is_system_permission(p)).cloned().collect(),
+                ),
+            }
+        } else {
+            V1OrgClaims::default()
+        };
         let claim = OrgClaim {
             id: org.id,
             slg: org.slug,
@@ -29,7 +44,7 @@ impl OrgService {
             per: packed.per,
             fpm: packed.fpm,
         };
-        Ok(Some((claim, packed.fea.join(","))))
+        Ok(Some((claim, packed.fea.join(","), v1)))
     }
 
     /// The user's membership of `org_id` with the organization, if both still exist.

@@ -22,6 +22,11 @@ pub struct OrganizationConfig {
     /// The app's own permissions (`org:<feature>:<action>`); `org:admin` holds them all.
     pub permissions: Vec<String>,
     pub roles: Vec<RoleConfig>,
+    /// Also put the active organization in session tokens as Clerk's v1 claims (`org_id`,
+    /// `org_slug`, `org_role`, `org_permissions`), for apps on `@clerk/backend` 1.x
+    /// (`@clerk/nextjs` 5, `@clerk/clerk-sdk-node` 5), which read no other (docs/clerk-sdks.md,
+    /// "Older SDK generations"). Off by default: the tokens grow by the permission list.
+    pub v1_token_claims: bool,
 }
 
 impl Default for OrganizationConfig {
@@ -36,6 +41,7 @@ impl Default for OrganizationConfig {
             invitation_expiry_days: 30,
             permissions: Vec::new(),
             roles: Vec::new(),
+            v1_token_claims: false,
         }
     }
 }

@@ -3,10 +3,10 @@
 //! the code that owns sessions and memberships (docs/sync-protocol.md, "Ownership").
 
 use latchkey_core::authz::AuthState;
-use latchkey_core::caller::TokenCaller;
-use latchkey_token::{VerifierOptions, VerifyError};
+use latchkey_token::VerifyError;
 
 use super::{SpaceAccess, SyncCaller, SyncDirectory};
+use crate::identity::TokenHolder;
 use crate::{Result, ServiceError, Services};
 
 fn ended() -> ServiceError {
@@ -20,24 +20,14 @@ impl SyncDirectory for Services {
             ServiceError::unauthenticated("You are signed out.")
                 .long("Sync needs a session token: `Authorization: Bearer <token>`.")
         })?;
-        let options = VerifierOptions { issuers: Some(vec![self.config.issuer.clone()]), ..VerifierOptions::default() };
-        let verifier = self.keys.verifier(options).await?;
-        let verified = verifier.verify(token, self.clock.now_secs()).map_err(|e| {
+        let holder = self.token_caller(token).await?.map_err(|e| {
             let long = match e {
                 VerifyError::Expired => "The session token has expired; get a fresh one and retry.",
                 _ => "The session token is invalid.",
             };
             ServiceError::unauthenticated(long)
         })?;
-        let Some(TokenCaller {
-            state: AuthState { user_id: Some(user_id), .. },
-            session_id: Some(session_id),
-            expires_at,
-            ..
-        }) = TokenCaller::from_claims(&verified.claims)
-        else {
-            return Err(ServiceError::unauthenticated("The session token is invalid."));
-        };
+        let TokenHolder { user_id, session_id, expires_at } = holder;
         let caller = SyncCaller { user_id, session_id, expires_at };
         self.still_live(&caller).await?;
         Ok(caller)

@@ -121,6 +121,40 @@ both_backends!(concurrent_sign_ups_with_one_email_have_one_winner, |backend| asy
     assert_eq!(users.iter().filter(|u| u.emails.iter().any(|e| e.email == "twin@example.com")).count(), 1);
 });
 
+// Clerk's SDKs create the sign-up (which mails a code at once) and then ask for a code: the
+// first code stands, so the person gets one mail with a live code. Asked later, a new one.
+both_backends!(a_code_asked_for_right_after_sign_up_is_the_one_mailed, |backend| async move {
+    let server = TestServer::start(backend).await;
+    let prepare_and_attempt = |b: Browser, email: &'static str, wait_ms: i64| {
+        let server = &server;
+        async move {
+            let r = b.post("/v1/client/sign_ups", &[("email_address", email), ("password", PASSWORD)]).await;
+            let id = r.body["response"]["id"].as_str().unwrap().to_owned();
+            let first = server.code_for(email).await;
+            server.clock.advance_ms(wait_ms);
+            let r =
+                b.post(&format!("/v1/client/sign_ups/{id}/prepare_verification"), &[("strategy", "email_code")]).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            let attempt = format!("/v1/client/sign_ups/{id}/attempt_verification");
+            (b, attempt, first)
+        }
+    };
+    let (b, attempt, first) = prepare_and_attempt(server.browser(), "once@example.com", 2_000).await;
+    assert_eq!(server.mail_count("once@example.com").await, 1, "one mail");
+    let r = b.post(&attempt, &[("strategy", "email_code"), ("code", &first)]).await;
+    assert_eq!(r.body["response"]["status"], "complete", "the first code still works: {}", r.text);
+
+    let (b, attempt, first) = prepare_and_attempt(server.browser(), "resend@example.com", 10_000).await;
+    assert_eq!(server.mail_count("resend@example.com").await, 2, "a resend mails a new code");
+    let fresh = server.code_after("resend@example.com", 1).await;
+    if fresh != first {
+        let r = b.post(&attempt, &[("strategy", "email_code"), ("code", &first)]).await;
+        assert_eq!(r.error_code(), "form_code_incorrect", "the new code replaces the first: {}", r.text);
+    }
+    let r = b.post(&attempt, &[("strategy", "email_code"), ("code", &fresh)]).await;
+    assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+});
+
 both_backends!(codes_expire_are_single_use_and_limited, |backend| async move {
     let server = TestServer::start(backend).await;
     let a = server.browser();
