@@ -198,8 +198,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // `_method` tunnelling must rewrite the method before routing, so it wraps the router.
-    let app = tower::Layer::layer(&axum::middleware::from_fn(middleware::method_override), router(state));
+    // `_method` tunnelling must rewrite the method before routing, so it wraps the router; so
+    // does trimming a trailing slash: Clerk's Frontend API answers `/v1/me/email_addresses/`
+    // (where clerk-js's `user.createEmailAddress` posts) as it answers the path without one.
+    let app = tower::ServiceBuilder::new()
+        .layer(tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash())
+        .layer(axum::middleware::from_fn(middleware::method_override))
+        .service(router(state));
     axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app),

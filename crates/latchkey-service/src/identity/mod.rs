@@ -125,6 +125,20 @@ pub(crate) fn code_fields(p: &PendingCode) -> CodeFields {
     }
 }
 
+/// How long after a code was mailed a request for one keeps it instead of mailing another.
+const FRESH_CODE_MS: i64 = 10_000;
+
+/// Whether a code was mailed in the last [`FRESH_CODE_MS`] and nobody has tried it yet. latchkey
+/// mails a code as soon as an address needs one (a sign-up, an added address); Clerk's SDKs then
+/// ask for one at once (`prepare_verification`). Mailing a second would leave the person with
+/// two, the first already dead: the first stands instead (docs/frontend-api.md, "SignUp").
+pub(crate) fn code_just_mailed(code: &CodeFields, now: i64) -> bool {
+    pending(code).is_some_and(|p| {
+        let issued_at = p.expires_at - latchkey_core::code::CODE_TTL_MS;
+        p.attempts == 0 && !p.consumed && now - issued_at < FRESH_CODE_MS
+    })
+}
+
 pub(crate) fn pending(c: &CodeFields) -> Option<PendingCode> {
     Some(PendingCode {
         digest: c.digest.clone()?,

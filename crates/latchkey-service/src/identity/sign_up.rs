@@ -13,20 +13,9 @@ use crate::error::{Result, ServiceError};
 use crate::{Action, RequestContext, Services};
 
 use super::{
-    code_error, code_fields, email_param, name_field, password_error, pending, username_param, SignUpInput, Step,
-    ATTEMPT_LIFETIME_MS,
+    code_error, code_fields, code_just_mailed, email_param, name_field, password_error, pending, username_param,
+    SignUpInput, Step, ATTEMPT_LIFETIME_MS,
 };
-
-/// How long after a code was mailed a request for one keeps it instead of mailing another.
-const FRESH_CODE_MS: i64 = 10_000;
-
-/// Whether a code was mailed in the last [`FRESH_CODE_MS`] and nobody has tried it yet.
-fn code_just_mailed(code: &CodeFields, now: i64) -> bool {
-    pending(code).is_some_and(|p| {
-        let issued_at = p.expires_at - latchkey_core::code::CODE_TTL_MS;
-        p.attempts == 0 && !p.consumed && now - issued_at < FRESH_CODE_MS
-    })
-}
 
 impl Services {
     pub async fn create_sign_up(&self, ctx: &RequestContext, client: &Client, input: SignUpInput) -> Result<SignUpRow> {

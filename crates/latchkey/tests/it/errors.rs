@@ -120,6 +120,21 @@ async fn unknown_routes_and_methods() {
     );
 }
 
+// Clerk's Frontend API answers a path with a trailing slash as the path without one: clerk-js's
+// `user.createEmailAddress` posts to `/v1/me/email_addresses/`.
+#[tokio::test]
+async fn a_trailing_slash_reaches_the_same_endpoint() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (b, _, _) = signed_in(&server, "slash@example.com").await;
+    let added = b.post("/v1/me/email_addresses/", &[("email_address", "second@example.com")]).await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text);
+    assert_eq!(added.body["response"]["email_address"], "second@example.com");
+    let me = b.get("/v1/me/").await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.body["response"]["email_addresses"].as_array().map(Vec::len), Some(2));
+    assert_error_shape(&b.get("/v1/nope/").await, StatusCode::NOT_FOUND, "resource_not_found");
+}
+
 #[tokio::test]
 async fn sign_up_and_sign_in_need_a_signed_out_client() {
     let server = TestServer::start(Backend::Sqlite).await;

@@ -153,6 +153,19 @@ both_backends!(a_code_asked_for_right_after_sign_up_is_the_one_mailed, |backend|
     }
     let r = b.post(&attempt, &[("strategy", "email_code"), ("code", &fresh)]).await;
     assert_eq!(r.body["response"]["status"], "complete", "{}", r.text);
+
+    // The same for an address added to an account (clerk-js's `createEmailAddress` and then
+    // `prepareVerification`).
+    let added = b.post("/v1/me/email_addresses", &[("email_address", "added@example.com")]).await;
+    let email_id = added.body["response"]["id"].as_str().unwrap().to_owned();
+    let first = server.code_for("added@example.com").await;
+    let r =
+        b.post(&format!("/v1/me/email_addresses/{email_id}/prepare_verification"), &[("strategy", "email_code")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(server.mail_count("added@example.com").await, 1, "one mail");
+    let r =
+        b.post(&format!("/v1/me/email_addresses/{email_id}/attempt_verification"), &[("code", first.as_str())]).await;
+    assert_eq!(r.body["response"]["verification"]["status"], "verified", "{}", r.text);
 });
 
 both_backends!(codes_expire_are_single_use_and_limited, |backend| async move {
