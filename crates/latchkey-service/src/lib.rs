@@ -71,7 +71,8 @@ pub use authority::{FeedReader, Operator, OrgAccess, Reverified, SignedIn};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use hasher::{Argon2Hasher, HashParams, PasswordHasher};
 pub use identity::{
-    CallbackOutcome, CallbackParams, ClientView, ConnectionStart, NewPassword, SignInInput, SignUpInput, CALLBACK_PATH,
+    session_activity, CallbackOutcome, CallbackParams, ClientView, ConnectionStart, GeoIp, NewPassword, Place,
+    SessionActivity, SignInInput, SignUpInput, CALLBACK_PATH,
 };
 pub use keys::KeyManager;
 pub use mail::{DevMailSink, MailMessage, Mailer};
@@ -99,6 +100,8 @@ pub struct ServiceConfig {
     pub passkeys: passkeys::PasskeySettings,
     /// Certificates trusted beside the system's roots when calling identity providers.
     pub extra_roots: latchkey_core::tls::ExtraRoots,
+    /// Where sessions' addresses are (`geoip_database`), for their activity; `None`: nowhere.
+    pub geoip: Option<Arc<GeoIp>>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]

@@ -115,7 +115,11 @@ impl Users {
     }
 
     pub fn session_event(&self, event_type: &str, session: &latchkey_store::SessionRow) -> OutboxEvent {
-        self.event(event_type, crate::resources::backend_session(session, self.session_status(session)))
+        self.event(event_type, {
+            // Events carry no place: the GeoIP lookup belongs to whoever shows them.
+            let activity = crate::session_activity(session, crate::Place::default());
+            crate::resources::backend_session(session, self.session_status(session), activity)
+        })
     }
 
     pub fn deleted_event(&self, event_type: &str, object: &str, id: &str) -> OutboxEvent {
@@ -213,6 +217,8 @@ impl Users {
             second_factor_verified_at: None,
             reverification: None,
             pending_task: None,
+            user_agent: None,
+            ip_address: None,
         }
     }
 

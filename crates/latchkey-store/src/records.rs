@@ -279,6 +279,10 @@ pub struct SessionRow {
     /// A task the holder must finish first (`setup-mfa`): the session shows `pending` and its
     /// tokens say `sts: "pending"`. Proving a second factor finishes it.
     pub pending_task: Option<String>,
+    /// The `User-Agent` its own client last sent (capped), parsed only when shown.
+    pub user_agent: Option<String>,
+    /// The address its own client's requests last came from.
+    pub ip_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

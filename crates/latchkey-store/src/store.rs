@@ -133,6 +133,9 @@ pub trait SessionStore: Send + Sync {
     /// Marks an active session used at `now` and sets its active organization; false when the
     /// session is no longer active (a revocation meanwhile is never undone).
     async fn record_session_activity(&self, id: &str, active_org_id: Option<&str>, now: i64) -> Result<bool>;
+    /// Records the device an active session's own client last showed (its `User-Agent` and
+    /// address); false when the session is no longer active.
+    async fn record_session_device(&self, id: &str, user_agent: Option<&str>, ip_address: &str) -> Result<bool>;
     /// Stores a step-up check's progress on an active session (`None` ends it) and, when a
     /// factor was just proved, when: `None` keeps the stored time; a second factor proved
     /// finishes the session's pending task. False when the session is no longer active.

@@ -234,6 +234,7 @@ pub async fn build_with(
         email_links: config.email_links,
         passkeys: passkey_settings(config, issuer)?,
         extra_roots: config.extra_roots()?,
+        geoip: config.geoip()?,
     };
     config.organizations.roles().map_err(|e| anyhow!("[organizations]: {e}"))?;
     config.sync.all_tables().map_err(|e| anyhow!("[sync]: {e}"))?;

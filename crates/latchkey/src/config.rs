@@ -56,6 +56,9 @@ pub struct Config {
     /// PEM certificates trusted beside the system's roots by every outgoing TLS connection
     /// (JWKS, proxy upstreams, SMTP, webhooks, identity providers): a private CA.
     pub extra_ca_file: Option<PathBuf>,
+    /// A MaxMind-format city database (GeoLite2-City.mmdb): sessions' activity then names
+    /// the city and country of their address. Read once at start; nothing is sent anywhere.
+    pub geoip_database: Option<PathBuf>,
     /// `text` or `json`.
     pub log_format: String,
     /// Organizations, roles and permissions (`[organizations]`, `[[organizations.roles]]`).
@@ -106,6 +109,7 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             smtp: None,
             extra_ca_file: None,
+            geoip_database: None,
             log_format: "text".into(),
             organizations: OrganizationConfig::default(),
             sync: SyncConfig::default(),
@@ -142,6 +146,7 @@ const ENV_KEYS: &[&str] = &[
     "rate_limits",
     "smtp",
     "extra_ca_file",
+    "geoip_database",
     "log_format",
     "organizations",
     "sync",
@@ -227,6 +232,12 @@ impl Config {
     /// The certificates of `extra_ca_file` (crate::trust).
     pub fn extra_roots(&self) -> anyhow::Result<latchkey_core::tls::ExtraRoots> {
         crate::trust::read_extra_roots(self.extra_ca_file.as_deref())
+    }
+
+    /// The database of `geoip_database`, opened (an unreadable one stops the start).
+    pub fn geoip(&self) -> anyhow::Result<Option<std::sync::Arc<latchkey_service::GeoIp>>> {
+        let Some(path) = &self.geoip_database else { return Ok(None) };
+        latchkey_service::GeoIp::open(path).map(|g| Some(std::sync::Arc::new(g))).map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// The database URL with any password hidden, for messages.
@@ -337,6 +348,7 @@ mail_per_user_per_hour = 20                  # mail a signed-in user's requests 
 mail_per_ip_per_hour = 100                   # mail requests from one IP (/64) send
 
 # extra_ca_file = "/etc/latchkey/ca.pem"     # a private CA, trusted beside the system's roots
+# geoip_database = "/var/lib/GeoIP/GeoLite2-City.mmdb"  # sessions' activity names city and country
                                              # (JWKS, proxy upstreams, SMTP, webhooks, providers)
 
 # [smtp]                                     # without it, dev mode keeps mail at /dev/mail

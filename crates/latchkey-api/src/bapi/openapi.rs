@@ -232,6 +232,14 @@ fn schemas() -> Value {
             "last_active_organization_id": nullable("string"), "actor": {"type": ["object", "null"]},
             "last_active_at": {"type": "integer"}, "expire_at": {"type": "integer"}, "abandon_at": {"type": "integer"},
             "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
+            "latest_activity": {
+                "type": ["object", "null"], "required": ["object", "id", "is_mobile"],
+                "properties": {
+                    "object": {"const": "session_activity"}, "id": {"type": "string"}, "is_mobile": {"type": "boolean"},
+                    "device_type": {"type": "string"}, "browser_name": {"type": "string"}, "browser_version": {"type": "string"},
+                    "ip_address": {"type": "string"}, "city": {"type": "string"}, "country": {"type": "string"},
+                },
+            },
         }),
     );
     let template = object(

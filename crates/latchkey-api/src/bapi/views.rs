@@ -16,7 +16,11 @@ pub fn user(state: &AppState, r: &UserRecord) -> Value {
 }
 
 pub fn session(state: &AppState, s: &SessionRow) -> Value {
-    latchkey_service::resources::backend_session(s, state.services.users().session_status(s))
+    latchkey_service::resources::backend_session(
+        s,
+        state.services.users().session_status(s),
+        state.services.activity_of(s),
+    )
 }
 
 pub fn token(jwt: &str) -> Value {

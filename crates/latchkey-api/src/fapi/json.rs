@@ -36,7 +36,7 @@ pub struct SessionView {
     pub updated_at: i64,
     /// Only in the signed-in user's own list of sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub latest_activity: Option<Value>,
+    pub latest_activity: Option<latchkey_service::SessionActivity>,
 }
 
 #[derive(Debug, Clone, Serialize)]

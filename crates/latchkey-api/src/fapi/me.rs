@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/email_addresses/{id}/prepare_verification", post(prepare_email))
         .route("/v1/me/email_addresses/{id}/attempt_verification", post(attempt_email))
         .route("/v1/me/change_password", post(change_password))
+        .route("/v1/me/remove_password", post(remove_password))
         .route("/v1/me/sessions", get(list_sessions))
         .route("/v1/me/sessions/active", get(list_sessions))
         .route("/v1/me/sessions/{id}/revoke", post(revoke_session))
@@ -149,6 +150,14 @@ async fn change_password(State(state): State<AppState>, m: Me, p: Params) -> Res
     m.reply(&state, user_body(&state, &user).await?).await
 }
 
+/// `user.removePassword({ currentPassword })`: the same recent check as a change.
+async fn remove_password(State(state): State<AppState>, m: Me, p: Params) -> Result<Response, ApiError> {
+    let current = p.text("current_password");
+    let recent = state.services.users().reverified(&m.who, STRICT).await?;
+    let user = state.account.remove_password(&m.caller.ctx, &recent, current.as_deref()).await?;
+    m.reply(&state, user_body(&state, &user).await?).await
+}
+
 /// Deletes the caller's own account after a recent check; the client goes with it.
 async fn delete_me(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
     let recent = state.services.users().reverified(&m.who, STRICT).await?;
@@ -158,7 +167,7 @@ async fn delete_me(State(state): State<AppState>, m: Me) -> Result<Response, Api
 }
 
 /// A bare array: clerk-js maps the payload itself (`payload.map`), and Clerk's document agrees.
-/// latchkey records no device, place or browser, so the activity names none of them.
+/// Each session with its activity: the browser and device its own client last showed.
 async fn list_sessions(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
     let sessions = state.account.active_sessions(&m.who).await?;
     let memberships = super::orgs::memberships_of(&state, &m.user.user.id).await?;
@@ -174,7 +183,7 @@ async fn list_sessions(State(state): State<AppState>, m: Me) -> Result<Response,
                 now,
                 &state.avatar(),
             );
-            v.latest_activity = Some(json!({"object": "session_activity", "id": s.id, "is_mobile": false}));
+            v.latest_activity = Some(state.services.activity_of(s));
             to_value(v)
         })
         .collect();

@@ -2,6 +2,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use latchkey_service::SessionActivity;
 use latchkey_store::{SessionRow, UserRecord};
 
 use crate::cookies::append_set_cookies;
@@ -119,7 +120,7 @@ fn ago(now: i64, then: i64) -> String {
 pub fn user_sections(
     csrf: &str,
     user: &UserRecord,
-    sessions: &[SessionRow],
+    sessions: &[(SessionRow, SessionActivity)],
     current: &str,
     now: i64,
     organizations: &str,
@@ -198,7 +199,7 @@ pub fn user_sections(
     out.push_str(security);
 
     let mut items = String::new();
-    for s in sessions {
+    for (s, activity) in sessions {
         let this = s.id == current;
         let label = if this { r#"<span class="badge">This device</span>"# } else { "" };
         let action = if this {
@@ -206,8 +207,17 @@ pub fn user_sections(
         } else {
             button_form(&format!("/user/sessions/{}/revoke", s.id), csrf, "Sign out", "danger")
         };
+        let device = activity.summary().unwrap_or_else(|| "Unknown device".into());
+        let place = match (&activity.city, &activity.country) {
+            (Some(city), Some(country)) => format!(" ({city}, {country})"),
+            (None, Some(country)) => format!(" ({country})"),
+            _ => String::new(),
+        };
+        let address = activity.ip_address.as_ref().map(|ip| format!(" · {ip}{place}")).unwrap_or_default();
         items.push_str(&format!(
-            r#"<li><span>Signed in {}, active {}{label}</span><span class="actions">{action}</span></li>"#,
+            r#"<li><span><strong class="device">{}</strong>{}<br>Signed in {}, active {}{label}</span><span class="actions">{action}</span></li>"#,
+            esc(&device),
+            esc(&address),
             esc(&ago(now, s.created_at)),
             esc(&ago(now, s.last_active_at))
         ));

@@ -541,6 +541,7 @@ pub(super) async fn signed_in_any(state: &AppState, caller: &Caller) -> Option<S
     let client = caller.client.as_ref()?;
     let sid = client.last_active_session_id.as_deref()?;
     let (who, session) = state.services.signed_in(client, sid).await.ok()?;
+    state.services.note_device(&caller.ctx, &session).await.ok()?;
     let user = state.services.users().user(who.user_id()).await.ok()?;
     Some(Signed { session, user, who })
 }

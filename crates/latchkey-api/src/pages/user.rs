@@ -72,7 +72,12 @@ pub(super) async fn render_user(
     status: StatusCode,
 ) -> Response {
     let (csrf, cookies) = csrf_token(state, headers);
-    let sessions = state.account.active_sessions(&me.who).await.unwrap_or_default();
+    let sessions: Vec<_> = (state.account.active_sessions(&me.who).await.unwrap_or_default().into_iter())
+        .map(|s| {
+            let activity = state.services.activity_of(&s);
+            (s, activity)
+        })
+        .collect();
     let mut page = Page::new("Your account", "").wide();
     if let Some(n) = notice {
         page = page.notice(n);

@@ -4,6 +4,7 @@
 //! flow. Its second factors (`/v1/me/totp…`, `/v1/me/backup_codes`) are in `second_factors`.
 
 mod passkeys;
+mod remove_password;
 mod second_factors;
 
 pub use second_factors::TotpVerified;
@@ -118,17 +119,7 @@ impl AccountService {
         self.limit_ip(Action::PasswordChange, ctx).await?;
         self.limit_account(user_id).await?;
         let record = self.users.user(user_id).await?;
-        if let Some(phc) = &record.user.password_hash {
-            let Some(current) = current else {
-                return Err(ServiceError::unprocessable("form_param_missing", "Enter your current password.")
-                    .param("current_password"));
-            };
-            let attempt = self.budgets.begin_password_check(user_id).await?;
-            if !self.hasher.verify(current, phc).await?.ok {
-                return Err(ServiceError::password_incorrect().param("current_password"));
-            }
-            self.budgets.attempt_passed(&attempt).await?;
-        }
+        self.check_current_password(&record, current).await?;
         check_new_password(new).map_err(|p| {
             let mut e = password_error(p);
             e.param = Some("new_password");

@@ -10,12 +10,15 @@
 //! - `reverification`: step-up checks of a session (`/v1/client/sessions/{id}/verify…`);
 //! - `oauth_sign_in`: sign-in with an identity provider, its callback, account linking;
 //! - `oauth_sign_up`: the sign-up that takes a provider's sign-in over (`transfer`);
-//! - `sessions`: active sessions, session tokens, touch, end, sign-out.
+//! - `sessions`: active sessions, session tokens, touch, end, sign-out;
+//! - `activity`: the browser and device a session is used from.
 //!
 //! This file holds what they share: the inputs, [`Step`], and the parameter and error rules.
 
+mod activity;
 mod clients;
 mod email_link;
+pub mod geoip;
 mod oauth_connect;
 mod oauth_sign_in;
 mod oauth_sign_up;
@@ -29,10 +32,12 @@ mod sessions;
 mod sign_in;
 mod sign_up;
 
+pub use activity::{session_activity, Place, SessionActivity};
 pub use clients::ClientView;
 pub use email_link::{
     sign_in_link_verified, EmailLinkConfig, LinkOutcome, LinkRequest, LinkStatus, EMAIL_LINK, VERIFY_PATH,
 };
+pub use geoip::GeoIp;
 pub use oauth_connect::ConnectionStart;
 pub use oauth_sign_in::{CallbackOutcome, CallbackParams, CALLBACK_PATH};
 pub use passkey_sign_in::{passkey_expire_at, passkey_nonce, passkey_offered, PASSKEY};

@@ -60,6 +60,11 @@ impl Services {
             SignInRow { identifier: Some(identifier), user_id, email_address_id: email_id, ..self.new_sign_in(client) };
         self.offer_passkey(&mut row).await?;
         self.store.insert_sign_in(&row).await?;
+        // A code strategy named at creation prepares it at once, as Clerk does
+        // (`signIn.create({ strategy: 'reset_password_email_code', identifier })`).
+        if let Some(code_strategy @ ("email_code" | RESET_PASSWORD_EMAIL_CODE)) = input.strategy.as_deref() {
+            return Ok(Step::pending(self.prepare_first_factor(ctx, client, &row.id, code_strategy).await?));
+        }
         if input.strategy.as_deref() == Some("password") || (input.strategy.is_none() && input.password.is_some()) {
             if let Some(password) = input.password {
                 return self.attempt_password(ctx, client, row, &password).await;

@@ -353,10 +353,12 @@ pub struct BackendSessionView {
     pub abandon_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub latest_activity: crate::SessionActivity,
 }
 
-/// `status`: what the session shows now (an active one past its deadline shows `expired`).
-pub fn backend_session(session: &SessionRow, status: &'static str) -> Value {
+/// `status`: what the session shows now (an active one past its deadline shows `expired`);
+/// `activity`: the browser and device it is used from.
+pub fn backend_session(session: &SessionRow, status: &'static str, activity: crate::SessionActivity) -> Value {
     to_value(BackendSessionView {
         object: "session",
         id: session.id.clone(),
@@ -370,5 +372,6 @@ pub fn backend_session(session: &SessionRow, status: &'static str) -> Value {
         abandon_at: session.abandon_at,
         created_at: session.created_at,
         updated_at: session.updated_at,
+        latest_activity: activity,
     })
 }

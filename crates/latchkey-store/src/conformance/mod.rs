@@ -179,6 +179,8 @@ fn session(id: &str, client_id: &str, user_id: &str) -> SessionRow {
         second_factor_verified_at: None,
         reverification: None,
         pending_task: None,
+        user_agent: None,
+        ip_address: None,
     }
 }
 

@@ -136,10 +136,20 @@ pub async fn session_verification_never_revives_a_session(store: &dyn Store) {
     let got = store.get_session(&s.id).await.unwrap().unwrap();
     assert_eq!((got.last_active_at, got.active_org_id.as_deref()), (8_000, Some("org_1")));
 
+    assert!(store.record_session_device(&s.id, Some("Mozilla/5.0 (iPhone)"), "203.0.113.9").await.unwrap());
+    let got = store.get_session(&s.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.user_agent.as_deref(), got.ip_address.as_deref()),
+        (Some("Mozilla/5.0 (iPhone)"), Some("203.0.113.9"))
+    );
+    assert_eq!(got.last_active_at, 8_000, "the device alone is not activity");
+
     let revoked = SessionRow { status: "revoked".into(), updated_at: 9_000, ..got };
     store.update_session(&revoked).await.unwrap();
     assert!(!store.record_session_activity(&s.id, None, 10_000).await.unwrap());
+    assert!(!store.record_session_device(&s.id, None, "198.51.100.1").await.unwrap());
     assert!(!store.record_session_verification(&SessionVerification { now: 10_000, ..done }).await.unwrap());
     let got = store.get_session(&s.id).await.unwrap().unwrap();
     assert_eq!((got.status.as_str(), got.last_active_at), ("revoked", 8_000), "nothing brings it back");
+    assert_eq!(got.ip_address.as_deref(), Some("203.0.113.9"), "an ended session's device stays as it was");
 }

@@ -15,7 +15,7 @@ record!(ClientRow in "clients" {
 });
 record!(SessionRow in "sessions" {
     id, client_id, user_id, status, active_org_id, created_at, updated_at, last_active_at, expire_at, abandon_at,
-    first_factor_verified_at, second_factor_verified_at, reverification, pending_task,
+    first_factor_verified_at, second_factor_verified_at, reverification, pending_task, user_agent, ip_address,
 });
 record!(SignUpRow in "sign_ups", versioned by version {
     id, client_id, status, email, email_taken, email_verified, username, first_name, last_name, password_hash,
@@ -205,6 +205,14 @@ impl<D: SqlDriver> SessionStore for SqlStore<D> {
             "UPDATE sessions SET last_active_at = $2, updated_at = $2, active_org_id = $3 \
              WHERE id = $1 AND status = 'active'",
             &[id.into(), now.into(), active_org_id.map(str::to_owned).into()],
+        )
+        .await
+    }
+
+    async fn record_session_device(&self, id: &str, user_agent: Option<&str>, ip_address: &str) -> Result<bool> {
+        self.write_once(
+            "UPDATE sessions SET user_agent = $2, ip_address = $3 WHERE id = $1 AND status = 'active'",
+            &[id.into(), user_agent.map(str::to_owned).into(), ip_address.into()],
         )
         .await
     }

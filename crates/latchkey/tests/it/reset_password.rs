@@ -384,3 +384,30 @@ both_backends!(the_hosted_pages_reset_a_forgotten_password, |backend| async move
         assert_eq!(r.status, expected, "{}", r.text);
     }
 });
+
+// Clerk's custom "Forgot password?" flow names the strategy when it creates the sign-in
+// (`signIn.create({ strategy, identifier })`): the code is mailed at once, as after a prepare;
+// a username (no address to mail) is refused with the strategy error, nothing mailed.
+both_backends!(a_reset_named_at_creation_mails_its_code_at_once, |backend| async move {
+    let server = TestServer::start(backend).await;
+    server.sign_up(&server.browser(), "custom@example.com", OLD).await;
+    let b = server.browser();
+    let sent = server.mail_count("custom@example.com").await;
+    let r = b.post("/v1/client/sign_ins", &[("strategy", RESET), ("identifier", "custom@example.com")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let verification = &r.body["response"]["first_factor_verification"];
+    assert_eq!(
+        (&verification["strategy"], &verification["status"]),
+        (&json!(RESET), &json!("unverified")),
+        "{}",
+        r.text
+    );
+    let id = r.body["response"]["id"].as_str().unwrap().to_owned();
+    let code = server.code_after("custom@example.com", sent).await;
+    let r = attempt(&b, &id, RESET, &code).await;
+    assert_eq!(r.body["response"]["status"], "needs_new_password", "{}", r.text);
+
+    let by_name = b.post("/v1/client/sign_ins", &[("strategy", RESET), ("identifier", "nobody_here")]).await;
+    assert_eq!(by_name.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", by_name.text);
+    assert_eq!(by_name.error_code(), "strategy_for_user_invalid");
+});

@@ -1,0 +1,1 @@
+../../latchkey-store/migrations/0018_session_activity.sql
