@@ -275,4 +275,18 @@ test('useSignIn: "Forgot password?" (reset_password_email_code → attemptFirstF
   assert.match(again.sessionId, /^sess_/);
 });
 
+test('useUser: user.delete() erases the account (after its recent sign-in); the device is signed out', async () => {
+  const userId = await page.evaluate(() => window.Clerk.user.id);
+  // clerk-js resolves with nothing: the Backend API below says whether the user is gone.
+  await page.evaluate(() => window.Clerk.user.delete());
+  // clerk-js keeps the user it holds until the next load (Clerk's <UserProfile/> navigates away
+  // after deleting); a load finds the device signed out.
+  await page.reload();
+  await page.evaluate(() => window.clerkLoaded);
+  assert.equal(await page.evaluate(() => window.Clerk.user), null);
+  const gone = await fetch(`${latchkey.url}/v1/users/${userId}`, { headers: { authorization: `Bearer ${latchkey.secretKey}` } });
+  assert.equal(gone.status, 404);
+  await assert.rejects(signInThroughFrontendApi(latchkey.url, 'grace.h@example.com', 'seven lanterns over the harbour'), /sign-in failed: 422/);
+});
+
 test('no page errors', () => assert.deepEqual(problems, []));

@@ -69,6 +69,7 @@ ROUTES = {
     "sendVerificationEmail": ("POST", "/v1/me/email_addresses/{email_id}/prepare_verification"),
     "verifyEmailAddress": ("POST", "/v1/me/email_addresses/{email_id}/attempt_verification"),
     "changePassword": ("POST", "/v1/me/change_password"),
+    "removePassword": ("POST", "/v1/me/remove_password"),
     "postTOTP": ("POST", "/v1/me/totp"),
     "deleteTOTP": ("DELETE", "/v1/me/totp"),
     "verifyTOTP": ("POST", "/v1/me/totp/attempt_verification"),
@@ -242,6 +243,8 @@ def scenario(url, secret, b, admin):
     b.call("DeleteEmailAddress", f"/v1/me/email_addresses/{email}")
     b.call("deleteExternalAccount", "/v1/me/external_accounts/eac_missing", expect=404)
     b.call("changePassword", "/v1/me/change_password", form={"current_password": PASSWORD, "new_password": PASSWORD + "!"})
+    # Refused (a wrong current password), so the scenario keeps its password.
+    b.call("removePassword", "/v1/me/remove_password", expect=422, form={"current_password": "not the password"})
     b.call("getUsersSessions", "/v1/me/sessions")
     b.call("getSessions", "/v1/me/sessions/active")
 

@@ -294,6 +294,10 @@ pub trait UserStore: Send + Sync {
     async fn count_users_matching(&self, query: &UserQuery) -> Result<i64>;
     async fn user_id_by_external_id(&self, external_id: &str) -> Result<Option<String>>;
     async fn delete_user(&self, id: &str) -> Result<bool>;
+    /// [`UserStore::delete_user`] for the person themself: refused with
+    /// `Conflict("last_admin:<organization id>")` while they are the only `admin_role` member of
+    /// an organization with other members (checked in the deleting transaction).
+    async fn delete_own_user(&self, id: &str, admin_role: &str) -> Result<bool>;
     async fn insert_email(&self, email: &EmailRow) -> Result<()>;
     async fn update_email(&self, email: &EmailRow) -> Result<()>;
     async fn delete_email(&self, id: &str) -> Result<()>;

@@ -78,7 +78,7 @@ async fn me(state: &AppState, caller: Caller, named: Option<String>) -> Result<M
     Ok(Me { caller, client, session, user, who })
 }
 
-async fn user_body(state: &AppState, u: &UserRecord) -> Result<Value, ApiError> {
+pub(super) async fn user_body(state: &AppState, u: &UserRecord) -> Result<Value, ApiError> {
     let memberships = super::orgs::memberships_of(state, &u.user.id).await?;
     Ok(views::user_json(u, &state.avatar(), memberships))
 }

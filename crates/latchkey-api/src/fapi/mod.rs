@@ -3,6 +3,7 @@
 //! every mutation, bare `environment` and token responses, and the `__client`,
 //! `__client_uat` and `__session` cookies. The hosted pages call the same service functions.
 
+mod data_export;
 mod email_link;
 mod external_accounts;
 mod handshake;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .merge(sessions::routes())
         .merge(handshake::routes())
         .merge(me::routes())
+        .merge(data_export::routes())
         .merge(external_accounts::routes())
         .merge(second_factors::routes())
         .merge(passkeys::routes())

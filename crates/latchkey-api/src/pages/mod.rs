@@ -6,6 +6,7 @@
 //! protected by the origin guard and a double-submit CSRF token; `redirect_url` may only point
 //! at allow-listed origins.
 
+mod account_data;
 mod accounts;
 mod email_link;
 mod factor_two;
@@ -57,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/user/email/{id}/delete", post(user::user_delete_email))
         .route("/user/password", post(user::user_password))
         .route("/user/sessions/{id}/revoke", post(user::user_revoke_session))
+        .route("/user/delete", post(account_data::user_delete))
         .merge(org::routes())
         .merge(reset::routes())
         .merge(oauth::routes())

@@ -11,7 +11,7 @@ use latchkey_service::ServiceError;
 
 use super::form::PageForm;
 use super::html::{self, Page};
-use super::{accounts, org, passkeys, reverify, second_factors};
+use super::{account_data, accounts, org, passkeys, reverify, second_factors};
 use super::{csrf_token, redirect, sign_in_first, signed_in, status_of, with_retry_after, PageQuery, Signed};
 use crate::fapi::Caller;
 use crate::params::Params;
@@ -89,6 +89,7 @@ pub(super) async fn render_user(
     let accounts = accounts::section(state, &csrf, &me.user);
     let security =
         format!("{}{}", passkeys::section(state, &csrf, &me.user), second_factors::section(state, &csrf, &me.user));
+    let data = account_data::section(&csrf, &me.user);
     let body = html::user_sections(
         &csrf,
         &me.user,
@@ -99,7 +100,7 @@ pub(super) async fn render_user(
         &accounts,
         &security,
     );
-    let res = page.body(body).into_response(status, &cookies);
+    let res = page.body(body + &data).into_response(status, &cookies);
     match error {
         Some(e) => with_retry_after(res, e),
         None => res,
@@ -113,6 +114,20 @@ where
     F: FnOnce(AppState, Caller, Params, Signed) -> Fut,
     Fut: std::future::Future<Output = Result<(), ServiceError>>,
 {
+    user_action_then(form, notice, action, || redirect(&format!("/user?notice={notice}"), &[])).await
+}
+
+/// [`user_action`], answering `done()` when the action succeeds.
+pub(super) async fn user_action_then<F, Fut>(
+    form: PageForm,
+    notice: &'static str,
+    action: F,
+    done: impl FnOnce() -> Response,
+) -> Response
+where
+    F: FnOnce(AppState, Caller, Params, Signed) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ServiceError>>,
+{
     let PageForm { state, headers, caller, p } = form;
     let Some(me) = signed_in(&state, &caller).await else {
         return sign_in_first(&state, &caller, "/user").await;
@@ -122,7 +137,7 @@ where
     let who = me.who.clone();
     let client = caller.client.clone();
     match action(state.clone(), caller, p, me).await {
-        Ok(()) => redirect(&format!("/user?notice={notice}"), &[]),
+        Ok(()) => done(),
         Err(e) if e.code == reverify::REQUIRED => {
             reverify::ask(&state, &headers, client.as_ref(), &session_id, reverify::Then::after(notice)).await
         }

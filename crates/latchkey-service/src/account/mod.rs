@@ -13,9 +13,10 @@ use latchkey_core::code::{new_code, CodeOutcome, PendingCode};
 use latchkey_core::password::check_new_password;
 use std::sync::Arc;
 
+use latchkey_core::authz::ADMIN_ROLE;
 use latchkey_core::clock::Millis;
 use latchkey_core::Random;
-use latchkey_store::{EmailRow, OutboxEvent, PeopleStore, SessionRow, UserRecord};
+use latchkey_store::{EmailRow, OutboxEvent, PeopleStore, SessionRow, StoreError, UserRecord};
 
 use crate::attempts::{Budgets, CodePurpose};
 use crate::authority::{Reverified, SignedIn};
@@ -275,9 +276,25 @@ impl AccountService {
             )
             .long("This application does not let users delete their own accounts."));
         }
-        let event = self.users.deleted_event("user.deleted", "user", user_id);
-        if !self.emitting(vec![event]).delete_user(user_id).await? {
-            return Err(ServiceError::not_found("User"));
+        // Each live session ends with the account (`session.removed`), then `user.deleted`.
+        let now = self.now();
+        let mut events: Vec<OutboxEvent> = (self.store.sessions_for_user(user_id).await?.into_iter())
+            .filter(|s| self.users.session_is_active(s))
+            .map(|s| SessionRow { status: "removed".into(), updated_at: now, ..s })
+            .map(|s| self.users.session_event("session.removed", &s))
+            .collect();
+        events.push(self.users.deleted_event("user.deleted", "user", user_id));
+        match self.emitting(events).delete_own_user(user_id, ADMIN_ROLE).await {
+            Ok(true) => {}
+            Ok(false) => return Err(ServiceError::not_found("User")),
+            Err(StoreError::Conflict(rule)) if rule.starts_with("last_admin:") => {
+                return Err(ServiceError::unprocessable(
+                    "organization_minimum_permissions_needed",
+                    "You are the only admin of an organization with other members.",
+                )
+                .long("Make another member an admin, or delete the organization, before deleting your account."))
+            }
+            Err(e) => return Err(e.into()),
         }
         tracing::info!(user_id, "user deleted their own account");
         Ok(user_id.to_owned())

@@ -5,6 +5,7 @@
 
 mod directory;
 pub mod events;
+mod own_export;
 mod pull;
 mod push;
 
@@ -211,6 +212,8 @@ impl SyncHub {
         let _ = self.sender.send(change);
     }
 }
+
+pub use own_export::{ExportCursor, ExportedRecord};
 
 pub const PERSONAL_SPACE: &str = "me";
 

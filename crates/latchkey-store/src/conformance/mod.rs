@@ -47,6 +47,7 @@ macro_rules! conformance_scenarios {
             instance::jwt_templates,
             users::phones_and_emails,
             orgs::organizations,
+            orgs::the_last_admin_keeps_their_account,
             users::a_ban_and_its_revocation_land_together,
             instance::attempt_counters,
             instance::rate_cells,

@@ -163,3 +163,36 @@ pub async fn organizations(store: &dyn Store) {
     assert_eq!(store.get_org_invitation(&inv.id).await.unwrap(), None, "invitations go with it");
     assert!(matches!(store.update_organization(&o).await, Err(StoreError::NotFound)));
 }
+
+/// A person deleting their own account: refused, changing nothing, while they are the only
+/// admin of an organization with other members; allowed as the sole member of one (as leaving
+/// is), and once another member is an admin. Operators' deletion has no such rule.
+pub async fn the_last_admin_keeps_their_account(store: &dyn Store) {
+    const ADMIN: &str = "org:admin";
+    let (ada, bob, cy) = (uid("user"), uid("user"), uid("user"));
+    for u in [&ada, &bob, &cy] {
+        store.create_user(&bare(user(u, None))).await.unwrap();
+    }
+    let shared = org(&uid("org"), &uid("slug").to_lowercase());
+    store.create_organization(&shared, Some(&membership(&shared.id, &ada, ADMIN))).await.unwrap();
+    store.insert_membership(&membership(&shared.id, &bob, "org:member"), 0).await.unwrap();
+    let alone = org(&uid("org"), &uid("slug").to_lowercase());
+    store.create_organization(&alone, Some(&membership(&alone.id, &cy, ADMIN))).await.unwrap();
+
+    let refused = store.delete_own_user(&ada, ADMIN).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(c)) if *c == format!("last_admin:{}", shared.id)),
+        "{refused:?}"
+    );
+    assert!(store.get_user(&ada).await.unwrap().is_some(), "nothing deleted");
+    assert_eq!(store.count_memberships(&shared.id).await.unwrap(), 2);
+
+    let bob_admin = store.get_membership(&shared.id, &bob).await.unwrap().unwrap();
+    store.update_membership(&MembershipRow { role: ADMIN.into(), ..bob_admin }, ADMIN).await.unwrap();
+    assert!(store.delete_own_user(&ada, ADMIN).await.unwrap());
+    assert!(store.get_user(&ada).await.unwrap().is_none());
+    assert_eq!(store.count_memberships(&shared.id).await.unwrap(), 1);
+
+    assert!(store.delete_own_user(&cy, ADMIN).await.unwrap(), "the sole member may go");
+    assert_eq!(store.count_memberships(&alone.id).await.unwrap(), 0);
+}

@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 
 use super::base::SqlStore;
-use super::shared::{all, count_in, delete_space, insert_in, like_contains, update_in, Filter};
+use super::shared::{
+    all, count_in, delete_space, insert_in, like_contains, lock_organization, update_in, Filter, MEMBERS,
+    MEMBERS_WITH_ROLE,
+};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::sql::{SqlDriver, SqlTx};
@@ -22,21 +25,6 @@ record!(OrgInvitationRow in "organization_invitations" {
     id, organization_id, email, role, status, public_metadata, private_metadata, inviter_user_id, token_digest,
     expires_at, created_at, updated_at,
 });
-
-const MEMBERS: &str = "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1";
-const MEMBERS_WITH_ROLE: &str =
-    "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1 AND role = $2";
-
-/// Serializes membership changes of one organization: on PostgreSQL the no-op update takes
-/// the organization's row lock until commit (SQLite has one writer anyway).
-/// (A query rather than a statement: a lock is not a change, and changes decide whether a
-/// transaction's events are written.)
-async fn lock_organization(tx: &mut Box<dyn SqlTx>, organization_id: &str) -> Result<bool> {
-    let rows = tx
-        .query("UPDATE organizations SET updated_at = updated_at WHERE id = $1 RETURNING id", &[organization_id.into()])
-        .await?;
-    Ok(rows.len() == 1)
-}
 
 /// `Conflict("membership_limit")` when the organization (locked by the caller) is full; 0 is
 /// no limit.

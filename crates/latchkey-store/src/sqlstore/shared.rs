@@ -307,3 +307,40 @@ pub(super) async fn delete_user_clients(tx: &mut Box<dyn SqlTx>, user_id: &str) 
     tx.execute("DELETE FROM sync_clients WHERE user_id = $1", &[user_id.into()]).await?;
     Ok(())
 }
+
+pub(super) const MEMBERS: &str = "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1";
+pub(super) const MEMBERS_WITH_ROLE: &str =
+    "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1 AND role = $2";
+
+/// Serializes membership changes of one organization: on PostgreSQL the no-op update takes
+/// the organization's row lock until commit (SQLite has one writer anyway).
+/// (A query rather than a statement: a lock is not a change, and changes decide whether a
+/// transaction's events are written.)
+pub(super) async fn lock_organization(tx: &mut Box<dyn SqlTx>, organization_id: &str) -> Result<bool> {
+    let rows = tx
+        .query("UPDATE organizations SET updated_at = updated_at WHERE id = $1 RETURNING id", &[organization_id.into()])
+        .await?;
+    Ok(rows.len() == 1)
+}
+
+/// `Conflict("last_admin:<organization id>")` when `user_id` is the only member with
+/// `admin_role` of an organization that has other members: leaving (or deleting one's account)
+/// would leave them without an admin. Locks each such organization for the caller's transaction.
+pub(super) async fn refuse_last_admin_leaving(tx: &mut Box<dyn SqlTx>, user_id: &str, admin_role: &str) -> Result<()> {
+    let rows = tx
+        .query(
+            "SELECT organization_id FROM organization_memberships WHERE user_id = $1 AND role = $2 ORDER BY organization_id",
+            &[user_id.into(), admin_role.into()],
+        )
+        .await?;
+    for row in rows {
+        let org = row.text(0)?;
+        lock_organization(tx, &org).await?;
+        let members = count_in(tx, MEMBERS, &[org.clone().into()]).await?;
+        let admins = count_in(tx, MEMBERS_WITH_ROLE, &[org.clone().into(), admin_role.into()]).await?;
+        if members > 1 && admins == 1 {
+            return Err(StoreError::Conflict(format!("last_admin:{org}")));
+        }
+    }
+    Ok(())
+}

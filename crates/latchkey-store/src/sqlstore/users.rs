@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use super::base::SqlStore;
 use super::shared::{
-    delete_space, delete_user_clients, from_row, insert_in, like_contains, one, placeholders, select_sql,
-    update_versioned_in, Filter,
+    delete_space, delete_user_clients, from_row, insert_in, like_contains, one, placeholders,
+    refuse_last_admin_leaving, select_sql, update_versioned_in, Filter,
 };
 use crate::error::Result;
 use crate::records::*;
@@ -262,13 +262,11 @@ impl<D: SqlDriver> UserStore for SqlStore<D> {
     }
 
     async fn delete_user(&self, id: &str) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        // The personal space goes with its owner, in the same transaction.
-        delete_space(&mut tx, id).await?;
-        delete_user_clients(&mut tx, id).await?;
-        let n = tx.execute("DELETE FROM users WHERE id = $1", &[id.into()]).await?;
-        tx.commit().await?;
-        Ok(n == 1)
+        self.delete_user_where(id, None).await
+    }
+
+    async fn delete_own_user(&self, id: &str, admin_role: &str) -> Result<bool> {
+        self.delete_user_where(id, Some(admin_role)).await
     }
 
     async fn insert_email(&self, email: &EmailRow) -> Result<()> {
@@ -301,5 +299,34 @@ impl<D: SqlDriver> UserStore for SqlStore<D> {
 
     async fn delete_phone(&self, id: &str) -> Result<()> {
         self.delete::<PhoneRow>(id).await.map(|_| ())
+    }
+}
+
+impl<D: SqlDriver> SqlStore<D> {
+    /// Deletes a user and everything keyed to them in one transaction; with `admin_role`, first
+    /// refuses (`Conflict("last_admin:<org>")`) when they are the last admin of an
+    /// organization with other members.
+    async fn delete_user_where(&self, id: &str, admin_role: Option<&str>) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        if let Some(role) = admin_role {
+            refuse_last_admin_leaving(&mut tx, id, role).await?;
+        }
+        // The personal space goes with its owner, in the same transaction.
+        delete_space(&mut tx, id).await?;
+        delete_user_clients(&mut tx, id).await?;
+        // Their sign-in and sign-up attempts (which name their address) go too, and the
+        // organizations they created no longer name them (docs/account-data.md).
+        for sql in [
+            "UPDATE clients SET sign_in_id = NULL WHERE sign_in_id IN (SELECT id FROM sign_ins WHERE user_id = $1)",
+            "UPDATE clients SET sign_up_id = NULL WHERE sign_up_id IN (SELECT id FROM sign_ups WHERE created_user_id = $1)",
+            "DELETE FROM sign_ins WHERE user_id = $1",
+            "DELETE FROM sign_ups WHERE created_user_id = $1",
+            "UPDATE organizations SET created_by = NULL WHERE created_by = $1",
+        ] {
+            tx.execute(sql, &[id.into()]).await?;
+        }
+        let n = tx.execute("DELETE FROM users WHERE id = $1", &[id.into()]).await?;
+        tx.commit().await?;
+        Ok(n == 1)
     }
 }

@@ -164,6 +164,11 @@ impl TestServer {
         Browser::new(&self.url)
     }
 
+    /// The test database's URL, for tests that look at every table themselves.
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     /// The database and data directory, for a second instance that shares them.
     pub fn shared_storage(&self) -> (String, std::path::PathBuf) {
         (self._db.url.clone(), self._db.dir.path().to_path_buf())

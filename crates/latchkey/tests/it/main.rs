@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod account_data;
 mod backup;
 mod bapi;
 mod clerk_document;
