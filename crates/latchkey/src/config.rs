@@ -348,8 +348,8 @@ mail_per_user_per_hour = 20                  # mail a signed-in user's requests 
 mail_per_ip_per_hour = 100                   # mail requests from one IP (/64) send
 
 # extra_ca_file = "/etc/latchkey/ca.pem"     # a private CA, trusted beside the system's roots
-# geoip_database = "/var/lib/GeoIP/GeoLite2-City.mmdb"  # sessions' activity names city and country
                                              # (JWKS, proxy upstreams, SMTP, webhooks, providers)
+# geoip_database = "/var/lib/GeoIP/GeoLite2-City.mmdb"  # sessions' activity names city and country
 
 # [smtp]                                     # without it, dev mode keeps mail at /dev/mail
 # host = "smtp.example.com"

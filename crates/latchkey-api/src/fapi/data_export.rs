@@ -29,6 +29,8 @@ enum Part {
 }
 
 async fn data_export(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
+    // A session waiting for its second factor to be set up reaches no account data.
+    state.account.refuse_pending(&m.who, "Set up a second factor first.").await?;
     let user = user_body(&state, &m.user).await?;
     let sessions: Vec<Value> = (state.account.active_sessions(&m.who).await?.iter())
         .map(|s| {

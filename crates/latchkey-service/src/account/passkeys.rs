@@ -52,8 +52,9 @@ impl AccountService {
         Ok(row)
     }
 
-    /// Refuses a session that still has a task to finish (docs/passkeys.md "Factors").
-    pub(crate) async fn refuse_pending(&self, who: &SignedIn, why: &'static str) -> Result<()> {
+    /// Refuses a session that still has a task to finish (docs/passkeys.md "Factors"): a
+    /// password alone, while a second factor is required, reaches no account data.
+    pub async fn refuse_pending(&self, who: &SignedIn, why: &'static str) -> Result<()> {
         if self.users.session(who.session_id()).await?.pending_task.is_some() {
             return Err(ServiceError::new(ErrorKind::Forbidden, "session_pending", why));
         }

@@ -213,3 +213,23 @@ async fn the_hosted_page_downloads_and_deletes_with_a_typed_confirmation() {
     assert_eq!(admin.get(&format!("/v1/users/{user_id}")).await.status, StatusCode::NOT_FOUND);
     assert_eq!(b.get("/user").await.status, StatusCode::SEE_OTHER, "signed out: to the sign-in page");
 }
+
+// With second factors required, a password alone leaves the session pending (setup-mfa): it
+// may not download the account's data, delete the account or remove its password.
+crate::both_backends!(a_pending_session_reaches_no_account_data, |backend| async move {
+    let server = TestServer::start_with(backend, |c| {
+        c.second_factors.policy = latchkey_service::second_factors::Policy::Required
+    })
+    .await;
+    let b = server.browser();
+    let (user_id, _) = server.sign_up(&b, "ada@example.com", crate::orgs::PASSWORD).await;
+    assert_eq!(b.get("/v1/client").await.body["response"]["sessions"][0]["status"], "pending");
+    let export = b.get("/v1/me/data_export").await;
+    assert_eq!((export.status, export.error_code()), (StatusCode::FORBIDDEN, "session_pending"), "{}", export.text);
+    let remove = b.post("/v1/me/remove_password", &[("current_password", crate::orgs::PASSWORD)]).await;
+    assert_eq!((remove.status, remove.error_code()), (StatusCode::FORBIDDEN, "session_pending"), "{}", remove.text);
+    let delete = b.post("/v1/me?_method=DELETE", &[]).await;
+    assert_eq!((delete.status, delete.error_code()), (StatusCode::FORBIDDEN, "session_pending"), "{}", delete.text);
+    let admin = Admin::new(&server).await;
+    assert_eq!(admin.get(&format!("/v1/users/{user_id}")).await.body["password_enabled"], true, "nothing changed");
+});
