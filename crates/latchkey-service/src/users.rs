@@ -171,8 +171,17 @@ impl Users {
     /// The proof that `who`'s session proved its factors recently enough for `required`;
     /// Clerk's reverification error otherwise (403 `session_reverification_required`, with
     /// the level and minutes, so Clerk's `useReverification` and `latchkey-js` can prompt).
+    /// Never for a session still waiting for its task (403 `session_pending`): a password
+    /// alone, while a second factor is required, changes nothing of the account.
     pub async fn reverified(&self, who: &SignedIn, required: Requirement) -> Result<Reverified> {
         let session = self.session(who.session_id()).await?;
+        if session.pending_task.is_some() {
+            return Err(crate::error::ServiceError::new(
+                crate::error::ErrorKind::Forbidden,
+                "session_pending",
+                "Finish setting up two-step verification first.",
+            ));
+        }
         if self.session_is_active(&session) && required.is_met(self.factor_ages(&session)) {
             return Ok(Reverified::new(who.clone()));
         }

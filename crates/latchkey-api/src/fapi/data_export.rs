@@ -30,7 +30,7 @@ enum Part {
 
 async fn data_export(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
     // A session waiting for its second factor to be set up reaches no account data.
-    state.account.refuse_pending(&m.who, "Set up a second factor first.").await?;
+    state.account.refuse_pending(&m.who, "Finish setting up two-step verification first.").await?;
     let user = user_body(&state, &m.user).await?;
     let sessions: Vec<Value> = (state.account.active_sessions(&m.who).await?.iter())
         .map(|s| {

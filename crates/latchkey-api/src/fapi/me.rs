@@ -153,7 +153,6 @@ async fn change_password(State(state): State<AppState>, m: Me, p: Params) -> Res
 /// `user.removePassword({ currentPassword })`: the same recent check as a change.
 async fn remove_password(State(state): State<AppState>, m: Me, p: Params) -> Result<Response, ApiError> {
     let current = p.text("current_password");
-    state.account.refuse_pending(&m.who, "Set up a second factor first.").await?;
     let recent = state.services.users().reverified(&m.who, STRICT).await?;
     let user = state.account.remove_password(&m.caller.ctx, &recent, current.as_deref()).await?;
     m.reply(&state, user_body(&state, &user).await?).await
@@ -161,7 +160,6 @@ async fn remove_password(State(state): State<AppState>, m: Me, p: Params) -> Res
 
 /// Deletes the caller's own account after a recent check; the client goes with it.
 async fn delete_me(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
-    state.account.refuse_pending(&m.who, "Set up a second factor first.").await?;
     let recent = state.services.users().reverified(&m.who, STRICT).await?;
     let id = state.account.delete_own_account(&recent).await?;
     let body = json!({"object": "user", "id": id, "deleted": true});

@@ -34,9 +34,15 @@ pub(super) fn section(csrf: &str, user: &UserRecord) -> String {
 }
 
 /// `POST /user/delete`: with the typed confirmation and a recent check, the account goes, and
-/// the page says so (no session is left to show `/user` to).
+/// the page says so (no session is left to show `/user` to) with the signed-out cookies.
 pub(super) async fn user_delete(form: PageForm) -> Response {
-    let done = || Page::new("Account deleted", "").notice("Your account and its data are deleted. Goodbye.");
+    let cookies = super::signed_out_cookies(&form.state);
+    let done = move || {
+        Page::new("Account deleted", "")
+            .notice("Your account and its data are deleted. Goodbye.")
+            .body(String::new())
+            .into_response(StatusCode::OK, &cookies)
+    };
     user_action_then(
         form,
         "account_deleted",
@@ -51,7 +57,7 @@ pub(super) async fn user_delete(form: PageForm) -> Response {
             let recent = state.services.users().reverified(&me.who, STRICT).await?;
             state.account.delete_own_account(&recent).await.map(|_| ())
         },
-        move || done().body(String::new()).into_response(StatusCode::OK, &[]),
+        done,
     )
     .await
 }

@@ -510,9 +510,15 @@ async fn sign_out(form: PageForm) -> Response {
             return Page::new("Sign out failed", "").alert(&e.long_message).into_response(status_of(&e), &[]);
         }
     }
-    cookies.extend(state.config.cookies.uat(0));
-    cookies.extend(state.config.cookies.session(None));
+    cookies.extend(signed_out_cookies(&state));
     redirect("/sign-in?notice=signed_out", &cookies)
+}
+
+/// What tells the browser's SDKs it is signed out: `__client_uat=0` and no `__session`.
+pub(super) fn signed_out_cookies(state: &AppState) -> Vec<String> {
+    let mut cookies = state.config.cookies.uat(0);
+    cookies.extend(state.config.cookies.session(None));
+    cookies
 }
 
 // ---- the signed-in caller (the profile and organization pages) ------------------------------
@@ -543,7 +549,7 @@ pub(super) async fn signed_in_any(state: &AppState, caller: &Caller) -> Option<S
     let client = caller.client.as_ref()?;
     let sid = client.last_active_session_id.as_deref()?;
     let (who, session) = state.services.signed_in(client, sid).await.ok()?;
-    state.services.note_device(&caller.ctx, &session).await.ok()?;
+    state.services.note_device(&caller.ctx, &session).await;
     let user = state.services.users().user(who.user_id()).await.ok()?;
     Some(Signed { session, user, who })
 }

@@ -16,13 +16,11 @@ impl AccountService {
     }
 
     /// Starts a registration: an unverified passkey whose verification carries the options
-    /// for `navigator.credentials.create`. Named after the browser it is made on. Not from a
-    /// session still waiting for its second factor to be set up (`setup-mfa`): a passkey would
-    /// then be a way to finish that task without the factor the instance requires.
+    /// for `navigator.credentials.create`. Named after the browser it is made on. Never from a
+    /// session still waiting for its second factor to be set up (`setup-mfa`), which cannot be
+    /// [`Reverified`]: a passkey would then finish that task without the factor required.
     pub async fn create_passkey(&self, ctx: &RequestContext, who: &Reverified) -> Result<PasskeyRow> {
         let record = self.users.user(who.signed_in().user_id()).await?;
-        self.refuse_pending(who.signed_in(), "Finish setting up two-step verification before adding a passkey.")
-            .await?;
         self.passkeys.begin_registration(&record, default_name(ctx.user_agent.as_deref())).await
     }
 
@@ -52,8 +50,8 @@ impl AccountService {
         Ok(row)
     }
 
-    /// Refuses a session that still has a task to finish (docs/passkeys.md "Factors"): a
-    /// password alone, while a second factor is required, reaches no account data.
+    /// Refuses a session that still has a task to finish (docs/passkeys.md "Factors"), for
+    /// actions that need no recent check ([`crate::users::Users::reverified`] refuses it itself).
     pub async fn refuse_pending(&self, who: &SignedIn, why: &'static str) -> Result<()> {
         if self.users.session(who.session_id()).await?.pending_task.is_some() {
             return Err(ServiceError::new(ErrorKind::Forbidden, "session_pending", why));

@@ -11,7 +11,7 @@ use latchkey_store::SessionRow;
 use serde::Serialize;
 use woothee::parser::Parser;
 
-use crate::{RequestContext, Result, Services};
+use crate::{RequestContext, Services};
 
 /// Where an address is, from a local GeoIP database when one is configured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,15 +80,17 @@ pub fn session_activity(session: &SessionRow, place: Place) -> SessionActivity {
 
 impl Services {
     /// Records the device of this request on the session when it differs from the one stored.
-    /// Called only for requests of the session's own client.
-    pub async fn note_device(&self, ctx: &RequestContext, session: &SessionRow) -> Result<()> {
+    /// Called only for requests of the session's own client. Best effort: activity only informs
+    /// the owner, so a failed write is logged and never fails the request (a token refresh).
+    pub async fn note_device(&self, ctx: &RequestContext, session: &SessionRow) {
         let same_agent = session.user_agent.as_deref() == ctx.user_agent.as_deref();
         if same_agent && session.ip_address.as_deref() == Some(ctx.ip.as_str()) {
-            return Ok(());
+            return;
         }
-        // False means it ended meanwhile: its device no longer matters.
-        self.store.record_session_device(&session.id, ctx.user_agent.as_deref(), &ctx.ip).await?;
-        Ok(())
+        // `Ok(false)` means it ended meanwhile: its device no longer matters.
+        if let Err(e) = self.store.record_session_device(&session.id, ctx.user_agent.as_deref(), &ctx.ip).await {
+            tracing::warn!(session_id = %session.id, error = %e, "session activity not recorded");
+        }
     }
 
     /// The activity of one of the caller's sessions, placed when a GeoIP database is set.

@@ -39,7 +39,7 @@ impl Services {
             session.updated_at = now;
             self.record_activity(&session).await?;
         }
-        self.note_device(ctx, &session).await?;
+        self.note_device(ctx, &session).await;
         self.sign_session_token(ctx, &session).await
     }
 
@@ -149,7 +149,7 @@ impl Services {
         active_org: Option<Option<String>>,
     ) -> Result<(SessionRow, String)> {
         let session = self.touch_session(client, session_id, active_org).await?;
-        self.note_device(ctx, &session).await?;
+        self.note_device(ctx, &session).await;
         let token = self.sign_session_token(ctx, &session).await?;
         Ok((session, token))
     }

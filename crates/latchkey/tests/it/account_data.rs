@@ -207,9 +207,22 @@ async fn the_hosted_page_downloads_and_deletes_with_a_typed_confirmation() {
     let admin = Admin::new(&server).await;
     assert_eq!(admin.get(&format!("/v1/users/{user_id}")).await.status, StatusCode::OK, "nothing deleted yet");
 
+    // An old check asks "Confirm it's you" first, and deletes nothing.
+    server.clock.advance_ms(11 * 60_000);
+    let stale = b.post("/user/delete", &[("csrf", csrf.as_str()), ("confirm", "DELETE")]).await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN, "{}", stale.text);
+    assert!(stale.text.contains("Confirm it"), "{}", stale.text);
+    assert_eq!(admin.get(&format!("/v1/users/{user_id}")).await.status, StatusCode::OK, "still there");
+
+    let b = server.browser();
+    server.sign_in(&b, "page@example.com", crate::orgs::PASSWORD).await;
+    let csrf = crate::pages::csrf_from(&b.get("/user").await.text);
     let done = b.post("/user/delete", &[("csrf", csrf.as_str()), ("confirm", "DELETE")]).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
     assert!(done.text.contains("Your account and its data are deleted."));
+    let cookies = done.set_cookies();
+    assert!(cookies.iter().any(|c| c.starts_with("__client_uat=0;")), "{cookies:?}");
+    assert!(cookies.iter().any(|c| c.starts_with("__session=;")), "{cookies:?}");
     assert_eq!(admin.get(&format!("/v1/users/{user_id}")).await.status, StatusCode::NOT_FOUND);
     assert_eq!(b.get("/user").await.status, StatusCode::SEE_OTHER, "signed out: to the sign-in page");
 }
