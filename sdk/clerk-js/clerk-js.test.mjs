@@ -554,4 +554,56 @@ describe('Continue with Google in the prebuilt SignIn, SignUp and UserProfile', 
   });
 });
 
+// Clerk's "Delete account" (the Security page's danger section, shown because latchkey's
+// environment allows deleting and the user's delete_self_enabled is on): typed confirmation,
+// then user.delete() (DELETE /v1/me) and a sign-out; latchkey no longer knows the person.
+test('UserProfile: "Delete account" on the Security page deletes the account and signs the device out', async () => {
+  const email = 'leaving@example.com';
+  const created = await fetch(`${latchkey.url}/v1/users`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${latchkey.secretKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ email_address: [email], password: PASSWORD }),
+  });
+  assert.equal(created.status, 200, await created.clone().text());
+  const userId = (await created.json()).id;
+  await page.goto(`${app.origin}/`);
+  await page.evaluate(() => window.clerkLoaded);
+  if (await page.evaluate(() => Boolean(window.Clerk.user))) {
+    await reloadsAfter('the sign-out', () => page.evaluate(() => {
+      window.Clerk.signOut().catch((e) => console.error(`signOut: ${e}`));
+    }));
+  }
+  // Signed in with the password just now: the recent check deleting needs.
+  await page.evaluate(async ([identifier, password]) => {
+    const attempt = await window.Clerk.client.signIn.create({ identifier, password });
+    await window.Clerk.setActive({ session: attempt.createdSessionId });
+  }, [email, PASSWORD]);
+  await until('signed in as the leaver', () => window.Clerk.user?.primaryEmailAddress?.emailAddress === 'leaving@example.com');
+
+  await mount('UserProfile');
+  await page.getByRole('button', { name: 'Security' }).click();
+  await page.getByRole('button', { name: 'Delete account' }).click();
+  const confirm = page.locator('input[name=deleteConfirmation]');
+  await confirm.waitFor();
+  await settled();
+  await shot('UserProfile-delete-account');
+  const submit = page.locator('.cl-formButtonPrimary:has-text("Delete account")');
+  await confirm.fill('Delete');
+  assert.equal(await submit.isDisabled(), true, 'not until the words are typed');
+  await confirm.fill('Delete account');
+  const from = wire.length;
+  await submit.click();
+  const deadline = Date.now() + 30_000;
+  while ((await fetch(`${latchkey.url}/v1/users/${userId}`, { headers: { authorization: `Bearer ${latchkey.secretKey}` } })).status !== 404) {
+    assert.ok(Date.now() < deadline, 'the user is still there');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await until('the device signed out', () => window.Clerk?.user == null);
+  assert.ok(wire.slice(from).some((w) => w.method === 'DELETE' && w.path === '/v1/me' && w.status === 200), 'DELETE /v1/me on the wire');
+  await page.goto(`${app.origin}/`);
+  await page.evaluate(() => window.clerkLoaded);
+  assert.equal(await state(), 'signed out');
+  await assert.rejects(signInThroughFrontendApi(latchkey.url, email, PASSWORD), /sign-in failed: 422/);
+});
+
 test('problems', () => assert.deepEqual(problems, []));

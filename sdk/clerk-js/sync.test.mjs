@@ -7,7 +7,7 @@
 // `session.getToken({ template })` returns a JWT template's token (docs/frontend-api.md §7).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { signInThroughFrontendApi, startLatchkey, tokenForOrganization } from '../clerk-backend/latchkey.mjs';
+import { freePort, signInThroughFrontendApi, startLatchkey, tokenForOrganization } from '../clerk-backend/latchkey.mjs';
 import { readPage, startAppServer } from './app-server.mjs';
 import { launchBrowser, recordWire, until as untilIn } from './browser.mjs';
 
@@ -52,8 +52,10 @@ const pull = async (jwt) => {
 };
 
 before(async () => {
-  latchkey = await startLatchkey();
-  app = await startAppServer({ latchkey, pages: { '/': (c) => readPage('sync-page.html').replace('{{PUBLISHABLE_KEY}}', c.publishableKey) } });
+  // The app's origin is allowed, so the engine may also reach latchkey directly (CORS).
+  const port = await freePort();
+  latchkey = await startLatchkey({ config: `allowed_origins = ["http://127.0.0.1:${port}"]\n` });
+  app = await startAppServer({ latchkey, port, pages: { '/': (c) => readPage('sync-page.html').replace('{{PUBLISHABLE_KEY}}', c.publishableKey) } });
   browser = await launchBrowser();
   page = await browser.context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -137,6 +139,34 @@ test('session.getToken({ template }) returns the JWT template token', async () =
   assert.ok(wire.some((w) => w.method === 'POST' && /^\/v1\/client\/sessions\/[^/]+\/tokens\/supabase$/.test(w.path) && w.status === 200));
   const unknown = await page.evaluate(() => window.Clerk.session.getToken({ template: 'nope' }).then(() => 'no error', (e) => e.errors?.[0]?.code ?? String(e)));
   assert.equal(unknown, 'resource_not_found');
+});
+
+// The other way to reach sync from an app's page: latchkey's own origin, the app's origin in
+// `allowed_origins` (preflights for the bearer header, the live events' stream included).
+test('from the app\'s origin straight to latchkey (CORS for an allowed origin): pull, push and live events', async () => {
+  const direct = [];
+  page.on('response', (r) => r.url().startsWith(`${latchkey.url}/v1/sync/`) && direct.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`));
+  await page.evaluate(async (url) => {
+    const { SyncEngine, clerkTokenSource } = window.latchkey;
+    window.direct = new SyncEngine({ auth: clerkTokenSource(window.Clerk), url, tables: ['babies', 'feeds'], dbName: 'clerk-sync-direct', writeDelayMs: 0 });
+    window.direct.start();
+    await window.direct.put('feeds', 'feed-direct', { baby_id: 'baby-0', kind: 'bottle', started_at: Date.now(), amount_ml: 60 }, { space: 'me' });
+    await window.direct.sync();
+  }, latchkey.url);
+  await inPage('the direct engine up to date with the phone\'s write', async () => window.direct.currentStatus.state === 'up-to-date' && (await window.direct.table('feeds').get('feed-phone'))?.amount_ml === 150);
+  const { jwt } = await signInThroughFrontendApi(latchkey.url, EMAIL, PASSWORD);
+  assert.ok((await pull(jwt)).some((c) => c.id === 'feed-direct' && c.fields.amount_ml === 60), 'pushed across origins');
+  await eventually('the live events open across origins', () => direct.includes('GET /v1/sync/events 200'));
+  assert.ok(direct.includes('POST /v1/sync/push 200') && direct.includes('GET /v1/sync/pull 200'), direct.join('\n'));
+  // Another device's write: only the cross-origin event stream can bring it to this engine.
+  const res = await fetch(`${latchkey.url}/v1/sync/push`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ client_id: 'cl_node_tablet', schema_version: 1, ops: [{ op_id: 'tablet-1', seq: 1, space: 'me', table: 'feeds', id: 'feed-tablet', action: 'put', fields: { baby_id: 'baby-0', kind: 'bottle', started_at: Date.now(), amount_ml: 30 }, hlc: `${Date.now()}-0-cl_node_tablet` }] }),
+  });
+  assert.equal((await res.json()).results[0].status, 'applied');
+  await inPage('the tablet\'s write by the cross-origin stream', async () => (await window.direct.table('feeds').get('feed-tablet'))?.amount_ml === 30);
+  await page.evaluate(() => window.direct.close());
 });
 
 test('no page errors', () => {

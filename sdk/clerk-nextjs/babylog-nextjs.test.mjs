@@ -5,6 +5,7 @@
 // the /__clerk proxy, and the seed route handlers.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -133,7 +134,7 @@ after(async () => {
   await latchkey?.stop();
 });
 
-test('1. signed out: an entry is kept in IndexedDB, and the app opens offline with it', async () => {
+test('1. signed out: entries are kept in IndexedDB, one written offline, and the app installs and opens offline with them', async () => {
   const { context, page } = await device('grace-phone');
   await page.goto(`${origin}/`);
   await ready(page);
@@ -150,14 +151,28 @@ test('1. signed out: an entry is kept in IndexedDB, and the app opens offline wi
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
   // ...and has cached what the page loaded before it took control (Clerk's UI chunks).
   await page.waitForSelector('body[data-offline-ready=true]', { state: 'attached', timeout: 30_000 });
+  // Installable as an app: Chromium's own verdict on the manifest, icons and service worker.
+  const cdp = await context.newCDPSession(page);
+  const manifest = await cdp.send('Page.getAppManifest');
+  assert.deepEqual(manifest.errors, [], JSON.stringify(manifest.errors));
+  assert.equal(JSON.parse(manifest.data).name, 'BabyLog');
+  const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+  // A context of browser.newContext() is off the record, where Chromium installs nothing; every
+  // other criterion (manifest, icons, service worker, start URL in scope) must hold.
+  const blocking = installabilityErrors.filter((e) => e.errorId !== 'in-incognito');
+  assert.deepEqual(blocking, [], JSON.stringify(installabilityErrors));
+  await cdp.detach();
   await context.setOffline(true);
   try {
     const probe = await page.evaluate(() => fetch('/api/items').then(() => 'online', () => 'offline'));
     assert.equal(probe, 'offline', 'the context really is offline');
+    await addEntry(page, 'written offline');
+    await bannerIs(page, 'Offline mode — changes saved locally');
     const res = await page.reload();
     assert.ok(res.fromServiceWorker(), 'the page came from the service worker');
     await ready(page);
     await entry(page, 'first bottle');
+    await entry(page, 'written offline');
     await page.screenshot({ path: `${artifacts}/offline.png` });
   } finally {
     await context.setOffline(false);
@@ -170,12 +185,13 @@ test('2. sign-in through <SignIn/> claims the pre-sign-in entry, and it syncs to
   // Claimed into the personal space and pushed: the banner disappears (up to date).
   await page.waitForFunction(() => document.getElementById('banner').hidden && document.querySelector('#entries li')?.dataset.space, null, { timeout: 30_000 });
   assert.equal(await page.isHidden('#rejected'), true, 'nothing refused');
-  const [claimed] = await stored(page, 'notes');
-  assert.equal(claimed.text, 'first bottle');
-  assert.ok(claimed.space, `claimed into a space: ${JSON.stringify(claimed)}`);
+  const claimed = await stored(page, 'notes');
+  assert.deepEqual(claimed.map((n) => n.text).sort(), ['first bottle', 'written offline']);
+  for (const note of claimed) assert.ok(note.space, `claimed into a space: ${JSON.stringify(note)}`);
   const { page: tablet } = await device('grace-tablet');
   await signIn(tablet, GRACE);
   await entry(tablet, 'first bottle');
+  await entry(tablet, 'written offline');
 });
 
 test('3. the partner, signed in under another address, proves the invited one and accepts, picks the family in <OrganizationSwitcher/>, sees its entries, and both get each other\'s live', async () => {
@@ -308,20 +324,36 @@ test('5. a field edited on each side while both are offline merges per field', a
   assert.equal(merged.note, 'evening bottle, warm');
 });
 
-test('6. latchkey killed during a push: nothing is lost, it syncs once latchkey is back', async () => {
+test('6. latchkey killed during a push, after applying it: nothing is lost, nothing twice, it syncs once latchkey is back', async () => {
   const grace = devices['grace-phone'].page;
   const alan = devices['alan-phone'].page;
-  const pushed = grace.waitForRequest((r) => r.url().endsWith('/__clerk/v1/sync/push'), { timeout: 30_000 });
+  // The server applies the first push, then dies before its answer reaches the browser: the
+  // engine must send it again, and latchkey must apply it once (op ids).
+  let crashed = false;
+  await grace.route('**/__clerk/v1/sync/push', async (route) => {
+    if (crashed) return route.continue();
+    crashed = true;
+    await route.fetch().catch(() => undefined);
+    await latchkey.kill('SIGKILL');
+    await route.abort('connectionreset');
+  });
   await addEntry(grace, 'during the outage');
-  await pushed;
-  await latchkey.kill('SIGKILL');
   await grace.waitForFunction(() => ['Sync failed — retry', 'Offline mode — changes saved locally'].includes(document.getElementById('banner').textContent), null, { timeout: 60_000 });
+  assert.ok(crashed, 'the push reached the server');
   await latchkey.restart();
   await grace.click('#banner').catch(() => undefined); // "retry" (it may have retried already)
   await bannerIs(grace, null, 90_000);
+  await grace.unroute('**/__clerk/v1/sync/push');
   assert.equal(await grace.evaluate(() => window.babylog.pendingCount()), 0, 'the outbox is empty');
+  const onServer = [];
+  for (const path of [`/users/${users[GRACE].id}/sync_export`, `/organizations/${family.id}/sync_export`]) {
+    onServer.push(...((await bapi('GET', path)).tables.notes ?? []).filter((n) => n.fields.text === 'during the outage'));
+  }
+  assert.equal(onServer.length, 1, `once on the server: ${JSON.stringify(onServer)}`);
+  assert.equal((await stored(grace, 'notes')).filter((n) => n.text === 'during the outage').length, 1, 'once on the device');
   // The partner's live stream reconnects by itself (with backoff) and pulls.
   await alan.waitForSelector(`#entries li:has(.text:text-is("during the outage"))`, { timeout: 90_000 });
+  assert.equal(await alan.locator('#entries li:has(.text:text-is("during the outage"))').count(), 1, 'once on the partner\'s list');
 });
 
 test('7. an entry\'s times edited, a delete undone, a baby moved out of the family and back: the partner follows each', async () => {
@@ -430,6 +462,78 @@ test('9. years of history: a fresh browser gets it all and the list shows a page
   assert.ok(elements < 2_000, `${elements} elements for a history of ${total} records`);
   const shown = await page.$$eval('#entries li .text', (t) => t.map((x) => x.textContent));
   assert.ok(shown.includes('note 2999'), 'the newest first');
+});
+
+test('10. an invitation link opened by a partner who uses the app under another address: latchkey\'s page joins that account, and the switcher lists the family', async () => {
+  const alan = devices['alan-phone'];
+  const grandparents = await bapi('POST', '/organizations', { name: 'Hopper grandparents', created_by: users[GRACE].id });
+  const invited = 'alan.home@example.com';
+  const inbox = await mailbox(latchkey.url, invited);
+  await bapi('POST', `/organizations/${grandparents.id}/invitations`, { email_address: invited, role: 'org:member', inviter_user_id: users[GRACE].id });
+  const mail = await inbox.next((m) => /invited/.test(m.subject), 'the invitation');
+  const link = mail.text.match(/\/sign-up\?__clerk_ticket=\S+/)[0];
+  // The link is latchkey's page: signed out there, it offers to sign in with another account
+  // first, then names both addresses and joins only on the click.
+  const page = await alan.context.newPage();
+  page.on('pageerror', (e) => problems.push(`alan link: page error: ${e.message}`));
+  await page.goto(`${latchkey.url}${link}`);
+  await page.click('p:has-text("Invited, and already have an account") a:has-text("Sign in")');
+  await page.fill('#identifier', ALAN);
+  await page.fill('#password', PASSWORD);
+  await page.click('button.primary[type=submit]');
+  await page.locator('main', { hasText: `The invitation went to ${invited}` }).waitFor({ timeout: 30_000 });
+  await page.click(`button:has-text("Join as ${ALAN}")`);
+  await page.waitForURL(/\/user\?notice=invitation_accepted$/, { timeout: 30_000 });
+  await page.close();
+  const members = await bapi('GET', `/organizations/${grandparents.id}/memberships`);
+  assert.deepEqual(members.data.map((m) => m.public_user_data.user_id).sort(), [users[ALAN].id, users[GRACE].id].sort());
+  // Back in the app: the switcher lists the new family (joining switched nothing).
+  await alan.page.reload();
+  await ready(alan.page);
+  assert.notEqual(await alan.page.evaluate(() => window.Clerk.organization?.id), grandparents.id);
+  await alan.page.click('.cl-organizationSwitcherTrigger');
+  await alan.page.locator('.cl-organizationSwitcherPopoverCard :text("Hopper grandparents")').waitFor({ timeout: 30_000 });
+  await alan.page.keyboard.press('Escape');
+});
+
+test('11. "Your data": the download holds what was written; deleting the account empties this browser\'s database', async () => {
+  const email = 'leaving@example.com';
+  const user = await bapi('POST', '/users', { email_address: [email], password: PASSWORD, first_name: 'Lee' });
+  const { page } = await device('leaver');
+  await page.goto(`${origin}/`);
+  await ready(page);
+  await signIn(page, email);
+  await addBaby(page, 'Noor');
+  await addEntry(page, 'take this with me', { kind: 'feeds', ml: 90 });
+  await bannerIs(page, null);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-data')]);
+  const exported = JSON.parse(await readFile(await download.path(), 'utf8'));
+  assert.equal(exported.user.id, user.id);
+  const written = (await Promise.all(['babies', 'feeds'].map(async (table) =>
+    (await stored(page, table)).map(({ id, space, ...fields }) => ({ space, table, id, fields })),
+  ))).flat();
+  assert.equal(written.length, 2);
+  const byKey = (a, b) => `${a.table}/${a.id}`.localeCompare(`${b.table}/${b.id}`);
+  const got = exported.sync_records.map(({ space, table, id, fields }) => ({ space, table, id, fields }));
+  assert.deepEqual(got.sort(byKey), written.sort(byKey));
+
+  await page.fill('#delete-confirm', 'delete');
+  await page.click('#delete-account button[type=submit]');
+  await page.waitForSelector('#data-message:text-is("Type DELETE to confirm.")');
+  assert.equal((await fetch(`${latchkey.url}/v1/users/${user.id}`, { headers: { authorization: `Bearer ${latchkey.secretKey}` } })).status, 200);
+  await page.fill('#delete-confirm', 'DELETE');
+  await page.click('#delete-account button[type=submit]');
+  const deadline = Date.now() + 30_000;
+  while ((await fetch(`${latchkey.url}/v1/users/${user.id}`, { headers: { authorization: `Bearer ${latchkey.secretKey}` } })).status !== 404) {
+    assert.ok(Date.now() < deadline, 'the user is still there');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await page.waitForSelector('#sign-in', { timeout: 30_000 });
+  await ready(page);
+  for (const table of ['babies', 'feeds', 'sleeps', 'diapers', 'notes', '_outbox', '_meta']) {
+    assert.deepEqual(await stored(page, table), [], `${table} is empty`);
+  }
 });
 
 test('the five banners were shown', async () => {

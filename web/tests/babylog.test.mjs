@@ -3,6 +3,7 @@
 // banner state lands in target/artifacts/babylog/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from '../../sdk/clerk-js/browser.mjs';
@@ -617,6 +618,79 @@ test('a forgotten password: "Sign in", "Forgot password?", the mailed code, a ne
   assert.equal(new URL(first.page.url()).pathname, '/sign-in');
   await signIn(first.page, email, fresh);
   await first.page.locator('#babies [role=radio]', { hasText: 'Ivy' }).waitFor();
+});
+
+/** Every object store of BabyLog's IndexedDB with its rows (the engine's bookkeeping included). */
+const localDatabase = (page) =>
+  page.evaluate(() => new Promise((ok, fail) => {
+    const open = indexedDB.open('babylog');
+    open.onerror = () => fail(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const names = [...db.objectStoreNames];
+      const tx = db.transaction(names);
+      const out = {};
+      for (const n of names) tx.objectStore(n).getAll().onsuccess = (e) => (out[n] = e.target.result);
+      tx.oncomplete = () => {
+        db.close();
+        ok(out);
+      };
+    };
+  }));
+
+test('"Your data": the download holds what was written; a wrong password deletes nothing; then the account goes and this browser keeps nothing of it', async () => {
+  const { page } = await openApp();
+  const email = freshEmail('leaving-parent');
+  await signUp(page, email);
+  await addBaby(page, 'Noor');
+  await logBottle(page, 90);
+  await logNote(page, 'take this with me');
+  await upToDate(page);
+  await page.locator('#your-data').waitFor();
+
+  // The download, parsed, against what the app wrote into its own database.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-data')]);
+  assert.match(download.suggestedFilename(), /^babylog-data-\d{4}-\d{2}-\d{2}\.json$/);
+  const exported = JSON.parse(await readFile(await download.path(), 'utf8'));
+  const [user] = await backend(`/v1/users?email_address=${encodeURIComponent(email)}`);
+  assert.equal(exported.user.id, user.id);
+  assert.equal(exported.user.email_addresses[0].email_address, email);
+  const local = await localDatabase(page);
+  const written = ['babies', 'feeds', 'notes'].flatMap((table) =>
+    local[table].map(({ id, space, ...fields }) => ({ space, table, id, fields })),
+  );
+  assert.equal(written.length, 3);
+  const mine = exported.sync_records.map(({ space, table, id, fields }) => ({ space, table, id, fields }));
+  const byKey = (a, b) => `${a.table}/${a.id}`.localeCompare(`${b.table}/${b.id}`);
+  assert.deepEqual(mine.sort(byKey), written.sort(byKey));
+  await page.locator('#data-message', { hasText: 'Your data was downloaded.' }).waitFor();
+
+  // A wrong password: refused in words, nothing deleted here or on the server.
+  await page.fill('#delete-password', 'not my password');
+  await page.fill('#delete-confirm', 'DELETE');
+  await page.click('#delete-account button[type=submit]');
+  await page.locator('#data-message', { hasText: 'That password is not right. Nothing was deleted.' }).waitFor();
+  assert.deepEqual(await localDatabase(page), local);
+  assert.equal((await backend(`/v1/users?email_address=${encodeURIComponent(email)}`)).length, 1);
+
+  await page.fill('#delete-password', PASSWORD);
+  await page.fill('#delete-confirm', 'DELETE');
+  await page.click('#delete-account button[type=submit]');
+  await page.locator('#account-message', { hasText: 'Your account and everything on this device are deleted.' }).waitFor();
+  await bannerIs(page, BANNER.signedOut);
+  await page.locator('#sign-in').waitFor();
+  assert.equal(await page.isHidden('#your-data'), true);
+  const left = await localDatabase(page);
+  for (const [store, rows] of Object.entries(left)) assert.deepEqual(rows, [], `${store} still holds rows`);
+  assert.deepEqual(await timeline(page), []);
+  assert.equal(await page.isHidden('#today'), true);
+  assert.equal(await page.locator('#babies [role=radio]').count(), 0);
+  assert.deepEqual(await backend(`/v1/users?email_address=${encodeURIComponent(email)}`), []);
+  // A reload finds nothing either (no baby, no cached account name).
+  await page.reload();
+  await ready(page);
+  assert.equal(await page.locator('#babies [role=radio]').count(), 0);
+  await page.locator('#sign-in').waitFor();
 });
 
 test('no page errors in any of the above', () => {

@@ -85,6 +85,8 @@ pub struct ServiceConfig {
     pub session: SessionPolicy,
     /// Unknown identifiers and taken emails are not revealed (docs/security-baseline.md §10).
     pub enumeration_protection: bool,
+    /// People may delete their own accounts (Clerk's `delete_self`; docs/account-data.md).
+    pub delete_self_enabled: bool,
     pub token_ttl_secs: i64,
     pub rate_limits: RateLimitConfig,
     pub organizations: orgs::OrganizationConfig,

@@ -225,6 +225,7 @@ pub async fn build_with(
                 .then_some(config.session_inactivity_minutes * 60_000),
         },
         enumeration_protection: config.enumeration_protection,
+        delete_self_enabled: config.delete_self_enabled,
         token_ttl_secs: 60,
         rate_limits: config.rate_limits.clone(),
         organizations: config.organizations.clone(),

@@ -38,6 +38,9 @@ pub struct Config {
     pub forwarded_hops: usize,
     /// Hide whether an account exists (docs/security-baseline.md §10). Clerk's default is off.
     pub enumeration_protection: bool,
+    /// People may delete their own accounts (`DELETE /v1/me`, docs/account-data.md). Clerk's
+    /// default is on.
+    pub delete_self_enabled: bool,
     pub session_lifetime_days: i64,
     /// End sessions idle this long; 0 disables the idle limit.
     pub session_inactivity_minutes: i64,
@@ -98,6 +101,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             forwarded_hops: 1,
             enumeration_protection: true,
+            delete_self_enabled: true,
             session_lifetime_days: 7,
             session_inactivity_minutes: 0,
             request_timeout_secs: 30,
@@ -135,6 +139,7 @@ const ENV_KEYS: &[&str] = &[
     "trusted_proxies",
     "forwarded_hops",
     "enumeration_protection",
+    "delete_self_enabled",
     "session_lifetime_days",
     "session_inactivity_minutes",
     "request_timeout_secs",
@@ -325,6 +330,7 @@ trusted_proxies = []                         # e.g. ["10.0.0.2"]
 forwarded_hops = 1                           # proxies that append to X-Forwarded-For (a CDN before
                                              # the load balancer: 2); the client is that far from the right
 enumeration_protection = true
+delete_self_enabled = true                   # people may delete their own accounts (DELETE /v1/me)
 session_lifetime_days = 7
 session_inactivity_minutes = 0               # 0: no idle limit
 request_timeout_secs = 30

@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from 'react';
 import { SyncEngine, bannerText, createTokenSource } from 'latchkey-js';
 import { INDEXES, KINDS, TABLES, entriesOf, fieldsFor, latestEntries, newId, textField, when } from './entries';
 import Entry from './entry';
+import YourData from './your-data';
 
 const PAGE = 50;
 
@@ -184,6 +185,7 @@ export default function BabyLog() {
           <li key={op.key}>{op.table} {op.id}: {op.reason?.message ?? op.reason?.code}</li>
         ))}
       </ul>
+      <YourData engine={engine} />
     </main>
   );
 }

@@ -113,6 +113,7 @@ pub fn environment_json(config: &AppConfig, services: &latchkey_service::Service
         o.insert("creator_role".into(), json!(latchkey_core::authz::with_org_prefix(&orgs.creator_role)));
     }
     if let Some(a) = env.pointer_mut("/user_settings/actions").and_then(Value::as_object_mut) {
+        a.insert("delete_self".into(), json!(services.delete_self_enabled));
         a.insert("create_organization".into(), json!(orgs.enabled));
         let limit = (orgs.create_limit_per_user > 0).then_some(orgs.create_limit_per_user);
         a.insert("create_organizations_limit".into(), json!(limit));

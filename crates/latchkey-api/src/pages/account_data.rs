@@ -15,8 +15,10 @@ use super::user::user_action_then;
 /// autofill cannot fill it in by accident.
 pub(super) const CONFIRMATION: &str = "DELETE";
 
-pub(super) fn section(csrf: &str, user: &UserRecord) -> String {
-    let delete = if user.user.delete_self_enabled {
+/// The card; "Delete account" only where both the instance (`delete_self_enabled`) and the
+/// user (the Backend API's per-user setting) allow it.
+pub(super) fn section(csrf: &str, user: &UserRecord, instance_allows: bool) -> String {
+    let delete = if instance_allows && user.user.delete_self_enabled {
         format!(
             r#"<form method="post" action="/user/delete">{}
 <p>Deleting your account signs you out everywhere and erases your profile, sessions, memberships and your own synced data. It cannot be undone.</p>

@@ -89,7 +89,7 @@ pub(super) async fn render_user(
     let accounts = accounts::section(state, &csrf, &me.user);
     let security =
         format!("{}{}", passkeys::section(state, &csrf, &me.user), second_factors::section(state, &csrf, &me.user));
-    let data = account_data::section(&csrf, &me.user);
+    let data = account_data::section(&csrf, &me.user, state.services.config.delete_self_enabled);
     let body = html::user_sections(
         &csrf,
         &me.user,

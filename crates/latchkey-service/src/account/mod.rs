@@ -268,7 +268,7 @@ impl AccountService {
     pub async fn delete_own_account(&self, who: &Reverified) -> Result<String> {
         let user_id = who.signed_in().user_id();
         let record = self.users.user(user_id).await?;
-        if !record.user.delete_self_enabled {
+        if !self.config.delete_self_enabled || !record.user.delete_self_enabled {
             return Err(ServiceError::new(
                 crate::error::ErrorKind::Forbidden,
                 "delete_self_not_enabled",

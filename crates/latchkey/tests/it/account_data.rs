@@ -246,3 +246,108 @@ crate::both_backends!(a_pending_session_reaches_no_account_data, |backend| async
     let admin = Admin::new(&server).await;
     assert_eq!(admin.get(&format!("/v1/users/{user_id}")).await.body["password_enabled"], true, "nothing changed");
 });
+
+// Deleting is the instance's choice (`delete_self_enabled`, Clerk's "Allow users to delete
+// their accounts") and the user's (the Backend API's per-user setting): refused either way,
+// nothing deleted, and neither clerk-js nor the hosted page offers the button.
+crate::both_backends!(deleting_is_refused_where_it_is_not_allowed, |backend| async move {
+    let server = TestServer::start_with(backend, |c| c.delete_self_enabled = false).await;
+    let ada = Person::sign_up(&server, "ada@example.com").await;
+    let env = ada.b.get("/v1/environment").await;
+    assert_eq!(env.body["user_settings"]["actions"]["delete_self"], false);
+    let refused = ada.call("DELETE", "/v1/me", &[]).await;
+    assert_eq!((refused.status, refused.error_code()), (StatusCode::FORBIDDEN, "delete_self_not_enabled"));
+    let page = ada.b.get("/user").await;
+    assert!(page.text.contains("Download my data") && !page.text.contains("/user/delete"), "{}", page.text);
+    let admin = Admin::new(&server).await;
+    assert_eq!(admin.get(&format!("/v1/users/{}", ada.user_id)).await.status, StatusCode::OK);
+
+    // Allowed for the instance, but not for this user.
+    let server = TestServer::start(backend).await;
+    let bob = Person::sign_up(&server, "bob@example.com").await;
+    assert_eq!(bob.b.get("/v1/environment").await.body["user_settings"]["actions"]["delete_self"], true);
+    let admin = Admin::new(&server).await;
+    let off = admin.patch(&format!("/v1/users/{}", bob.user_id), json!({"delete_self_enabled": false})).await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+    let refused = bob.call("DELETE", "/v1/me", &[]).await;
+    assert_eq!((refused.status, refused.error_code()), (StatusCode::FORBIDDEN, "delete_self_not_enabled"));
+    assert!(!bob.b.get("/user").await.text.contains("/user/delete"));
+    assert_eq!(admin.get(&format!("/v1/users/{}", bob.user_id)).await.status, StatusCode::OK);
+});
+
+// An organization's space is exported only as far as the member's role may read it: a member
+// whose role lacks the journal's read permission gets the family's babies, not its journal; a
+// stranger gets nothing of the family.
+crate::both_backends!(the_export_holds_only_the_organization_tables_the_member_may_read, |backend| async move {
+    let server = crate::sync::family_server(backend).await;
+    let ada = Person::sign_up(&server, "ada@example.com").await;
+    let bob = Person::sign_up(&server, "bob@example.com").await;
+    let eve = Person::sign_up(&server, "eve@example.com").await;
+    let created = ada.call("POST", "/v1/organizations", &[("name", "Family")]).await;
+    let org = created.body["response"]["id"].as_str().unwrap().to_owned();
+    let admin = Admin::new(&server).await;
+    let joined = admin
+        .post(&format!("/v1/organizations/{org}/memberships"), json!({"user_id": bob.user_id, "role": "org:member"}))
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.text);
+    let hlc = format!("{}-0", latchkey_core::Clock::now_ms(&server.clock));
+    let r = Device::new(&ada, "ada-phone")
+        .push(vec![
+            put(&org, "babies", "baby_f", json!({"name": "Ivy"}), &hlc),
+            put(&org, "journal", "j1", json!({"text": "first smile"}), &hlc),
+            put("me", "notes", "ada_note", json!({"at": 1, "text": "Ada's own"}), &hlc),
+        ])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = Device::new(&bob, "bob-phone")
+        .push(vec![put("me", "notes", "bob_note", json!({"at": 2, "text": "Bob's own"}), &hlc)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let exported = |p: &Person| {
+        let b = p.b.clone();
+        async move {
+            let r = b.get("/v1/me/data_export").await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            let mut ids: Vec<(String, String, String)> = (r.body["sync_records"].as_array().unwrap().iter())
+                .map(|x| {
+                    (
+                        x["space"].as_str().unwrap().into(),
+                        x["table"].as_str().unwrap().into(),
+                        x["id"].as_str().unwrap().into(),
+                    )
+                })
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let triple = |s: &str, t: &str, i: &str| (s.to_owned(), t.to_owned(), i.to_owned());
+    assert_eq!(exported(&bob).await, vec![triple("me", "notes", "bob_note"), triple(&org, "babies", "baby_f")]);
+    let mut ada_expected =
+        vec![triple("me", "notes", "ada_note"), triple(&org, "babies", "baby_f"), triple(&org, "journal", "j1")];
+    ada_expected.sort();
+    assert_eq!(exported(&ada).await, ada_expected, "the admin reads the journal");
+    assert_eq!(exported(&eve).await, Vec::<(String, String, String)>::new());
+});
+
+// A service protected by latchkey-axum's guard, following the revocation feed, refuses the
+// deleted person's token while it is still unexpired (docs/revocations.md).
+crate::both_backends!(a_guard_refuses_the_deleted_persons_unexpired_token, |backend| async move {
+    use latchkey_axum::{FeedFailure, Guard, GuardConfig, KeySource};
+    let server = TestServer::start(backend).await;
+    let key = server.services.create_secret_key(&latchkey::operator(), "verifier").await.unwrap().1;
+    let mut config = GuardConfig::new(KeySource::Issuer(server.url.clone()));
+    config.clock = std::sync::Arc::new(server.clock.clone());
+    let guard = Guard::new(config).unwrap();
+    let feed = guard.follow_revocations(key, FeedFailure::Open).unwrap();
+    crate::revocations::connected(&guard).await;
+
+    let ada = Person::sign_up(&server, "ada@example.com").await;
+    let token = Device::new(&ada, "phone").token().await;
+    assert_eq!(guard.verify(&token).await.unwrap().user_id(), ada.user_id);
+    let gone = ada.call("DELETE", "/v1/me", &[]).await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.text);
+    crate::revocations::refused_soon(&guard, &token, "the deleted person's token").await;
+    feed.abort();
+});

@@ -49,7 +49,7 @@ impl Api {
 }
 
 /// Waits (within a generous deadline) until the guard refuses the token as revoked.
-async fn refused_soon(guard: &Guard, token: &str, what: &str) {
+pub(crate) async fn refused_soon(guard: &Guard, token: &str, what: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         match guard.verify(token).await {
@@ -61,7 +61,7 @@ async fn refused_soon(guard: &Guard, token: &str, what: &str) {
     }
 }
 
-async fn connected(guard: &Guard) {
+pub(crate) async fn connected(guard: &Guard) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !guard.revocation_status().connected {
         assert!(tokio::time::Instant::now() < deadline, "the guard did not connect: {:?}", guard.revocation_status());

@@ -529,7 +529,7 @@ fn a_migration_of_an_unknown_table_is_a_configuration_error() {
 
 /// An instance where reading and writing `journal` in a family needs permissions that only
 /// the custom role `org:parent` has.
-async fn family_server(backend: Backend) -> TestServer {
+pub(crate) async fn family_server(backend: Backend) -> TestServer {
     TestServer::start_with(backend, |c| {
         c.organizations.permissions = vec!["org:journal:read".into(), "org:journal:write".into()];
         c.organizations.roles = vec![RoleConfig {

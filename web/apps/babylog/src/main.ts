@@ -15,6 +15,7 @@ import {
 import { $, TABLES, el, newId, type Baby, type Kind } from './dom.js';
 import { wireUndo } from './edit.js';
 import { renderMove, wireMove } from './move.js';
+import { renderAccountData, wireAccountData } from './account.js';
 import { INDEXES, INDEX_VERSION, stepDay } from './history.js';
 import { renderTimers, renderToday, runningTimers } from './today.js';
 
@@ -85,6 +86,7 @@ function renderAccount(): void {
   }
   renderSignInWith();
   renderFamily();
+  renderAccountData(auth);
 }
 
 // ---- passkeys (latchkey-js's addPasskey and signInWithPasskey) ---------------------------
@@ -505,6 +507,7 @@ async function main(): Promise<void> {
   renderAccount();
   wireUndo(sync, render);
   wireMove(sync, render);
+  wireAccountData(auth);
   for (const [id, step] of [['day-prev', -1], ['day-next', 1], ['day-today', 0]] as const) {
     $(id).addEventListener('click', () => {
       stepDay(step);

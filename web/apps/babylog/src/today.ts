@@ -31,7 +31,12 @@ function describeEntry({ table, entry }: Item): string {
 export async function renderToday(sync: SyncEngine, baby: Baby | null, render: () => Promise<void>): Promise<void> {
   $('log').hidden = baby === null;
   $('today').hidden = baby === null;
-  if (!baby) return;
+  if (!baby) {
+    // Nothing of a baby no longer here stays in the page (an account deleted, another user).
+    $('timeline').replaceChildren();
+    $('totals').replaceChildren();
+    return;
+  }
   const day = shownDay();
   $('today-title').textContent = `${day.today ? 'Today' : dayLabel(day.from)} · ${baby.name}`;
   $<HTMLButtonElement>('day-next').disabled = day.today;

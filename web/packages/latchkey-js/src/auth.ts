@@ -29,6 +29,7 @@ import {
   type PasskeySignInOptions,
   type PasskeySignInResult,
 } from './passkeys.js';
+import { confirmPassword, deleteAccount, downloadMyData, type AccountHost, type DataExport } from './account.js';
 
 /** Refresh when less than this is left (latchkey's tokens live 60 s). */
 export const REFRESH_AHEAD_MS = 20_000;
@@ -170,6 +171,7 @@ export class Auth {
   private signUpId: string | null = null;
   private reset: PendingReset | null = null;
   private readonly listeners = new Set<Listener>();
+  private readonly deletedListeners = new Set<() => Promise<void> | void>();
   private readonly now: () => number;
   private readonly navigate: (url: string) => void;
   private readonly lockName: string;
@@ -553,6 +555,37 @@ export class Auth {
       load: () => this.load(),
       sessionId: () => this.requireSession().id,
     };
+  }
+
+  /** Everything latchkey holds about the signed-in person, as a file and parsed (docs/account-data.md). */
+  downloadMyData(): Promise<{ blob: Blob; data: DataExport }> {
+    return downloadMyData(this.accountHost());
+  }
+
+  /** A recent check with the password: for ten minutes the session may delete the account. */
+  confirmPassword(password: string): Promise<void> {
+    return confirmPassword(this.accountHost(), password);
+  }
+
+  /**
+   * Deletes the signed-in person's account (after `confirmPassword`, or with `password` to
+   * make that check first). Once latchkey has deleted it, this device is signed out and every
+   * `onAccountDeleted` listener has run (a `SyncEngine` on this `Auth` clears the local
+   * database in it) before the promise resolves.
+   */
+  async deleteAccount(options: { password?: string } = {}): Promise<void> {
+    await deleteAccount(this.accountHost(), options);
+    await Promise.all([...this.deletedListeners].map(async (l) => l()));
+  }
+
+  /** Calls `listener` when the signed-in person deleted their account on this device. */
+  onAccountDeleted(listener: () => Promise<void> | void): () => void {
+    this.deletedListeners.add(listener);
+    return () => this.deletedListeners.delete(listener);
+  }
+
+  private accountHost(): AccountHost {
+    return { wire: this.wire, adopt: (client) => this.adopt(client), sessionId: () => this.requireSession().id };
   }
 
   /** Ends every session of this client (the device stays known). */

@@ -166,6 +166,25 @@ export class Wire {
     return token ? { authorization: `Bearer ${token}` } : {};
   }
 
+  /**
+   * A request as this client (its cookie, or its bearer token in native mode) whose body the
+   * caller reads itself (a download); a refusal throws as `call` does.
+   */
+  async fetchRaw(method: 'GET' | 'POST', path: string): Promise<Response> {
+    const url = new URL(this.url(path), this.base || undefined);
+    if (this.store) url.searchParams.set('_is_native', '1');
+    const res = await this.doFetch(url.toString(), {
+      method,
+      headers: await this.authHeaders(),
+      credentials: this.store ? 'omit' : 'include',
+    });
+    if (!res.ok) {
+      const json = await res.json().catch(() => null);
+      throw new LatchkeyError(res.status, json?.errors?.[0] ?? { code: 'network_error', message: res.statusText });
+    }
+    return res;
+  }
+
   async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, form?: Form): Promise<Envelope<T>> {
     const url = new URL(this.url(path), this.base || undefined);
     if (method === 'PATCH' || method === 'DELETE') url.searchParams.set('_method', method);

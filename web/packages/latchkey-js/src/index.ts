@@ -25,6 +25,7 @@ export {
   type PasskeySignInOptions,
   type PasskeySignInResult,
 } from './passkeys.js';
+export { type DataExport } from './account.js';
 export { LatchkeyError, Wire, type TokenStore, type WireOptions } from './fapi.js';
 export { SyncEngine, type OutboxOp, type RejectedOp, type SyncOptions, type SyncRecord, type SyncState, type SyncStatus } from './sync.js';
 export { bannerText } from './status.js';

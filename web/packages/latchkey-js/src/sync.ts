@@ -190,7 +190,33 @@ export class SyncEngine {
       this.resubscribe();
       wake();
     }));
+    const gone = this.auth.onAccountDeleted?.(() => this.clearLocalData());
+    if (gone) this.cleanups.push(gone);
     this.poke();
+  }
+
+  /**
+   * Empties this device's database: every synced record (pre-sign-in ones included), the
+   * outbox, refused operations, the sync client and cursor. For a person who deleted their
+   * account (called by itself when the token source tells) or an app's "forget this device".
+   */
+  async clearLocalData(): Promise<void> {
+    this.resubscribe();
+    const all = ['_outbox', '_meta', '_rejected', ...this.tables].map((t) => this.db.table(t));
+    const clear = () =>
+      this.db.transaction('rw', all, async () => {
+        for (const t of all) await t.clear();
+      });
+    // Under the sync lock: a pull already under way must not write its page after the clear.
+    const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+    if (locks) await locks.request(`latchkey:sync:${this.db.name}`, clear);
+    else {
+      await this.running?.catch(() => undefined);
+      await clear();
+    }
+    this.clientId = null;
+    this.tabs?.postMessage('changed');
+    await this.refreshStatus();
   }
 
   /** Stops syncing; `close()` also releases the tab channel. */

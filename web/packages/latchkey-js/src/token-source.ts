@@ -15,6 +15,11 @@ export interface TokenSource {
   readonly userId: string | null;
   /** Calls `listener` on sign-in, sign-out, and a change of user or active organization. */
   onChange(listener: () => void): () => void;
+  /**
+   * Optional: calls `listener` when the signed-in person deleted their account from this
+   * device; the sync engine then clears the local database (latchkey-js's `Auth` has it).
+   */
+  onAccountDeleted?(listener: () => Promise<void> | void): () => void;
 }
 
 /** What `createTokenSource().set()` takes: the values of React's `useAuth()`, for instance. */

@@ -1,46 +1,14 @@
 // Moving records between spaces (`SyncEngine.move`: a baby and its entries from the personal
 // space to a family and back) and deleting with undo, against a freshly started latchkey, seen
 // from the mover's other device and from the partner's.
-import 'fake-indexeddb/auto';
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Auth, SyncEngine } from '../dist/index.js';
-import { mailbox, startLatchkey } from '../../../../sdk/clerk-backend/latchkey.mjs';
+import { test } from 'node:test';
+import { PASSWORD, suite } from './harness.mjs';
 
-const PASSWORD = 'correct horse battery staple';
-const TABLES = ['babies', 'feeds', 'sleeps', 'diapers', 'notes'];
-let lk;
-const opened = [];
-
-before(async () => {
-  lk = await startLatchkey({ config: '[rate_limits]\nper_ip_per_minute = 300\n' });
-});
-after(async () => {
-  for (const o of opened) o.close();
-  await lk?.stop();
-});
-
-const memoryStore = () => ({ token: null, get() { return this.token; }, set(t) { this.token = t; } });
-
-function device(name) {
-  const auth = new Auth({ baseUrl: lk.url, tokenStore: memoryStore(), channelName: `test:move:${name}` });
-  const sync = new SyncEngine({ auth, tables: TABLES, dbName: `db-move-${name}-${Math.random()}`, writeDelayMs: 0 });
-  opened.push({ close: () => { sync.close(); auth.close(); sync.db.close(); } });
-  return { auth, sync };
-}
-
-async function signUp(auth, email) {
-  const inbox = await mailbox(lk.url, email);
-  await auth.signUp({ emailAddress: email, password: PASSWORD });
-  await auth.verifyEmailCode(await inbox.code());
-}
-
-const backend = (path, body) =>
-  fetch(`${lk.url}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${lk.secretKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+const s = suite('move');
+const device = (name) => s.device(name);
+const signUp = (auth, email) => s.signUp(auth, email);
+const backend = (path, body) => s.backend(path, body);
 
 /** Where each record is on a device: `table/id` → space, absent records left out. */
 async function places(sync, keys) {
@@ -129,9 +97,9 @@ test('a move the new space refuses removes nothing: the record stays where the s
   await phone.sync.sync();
 
   // Removed from the family while offline, the phone moves the baby there anyway.
-  const removed = await fetch(`${lk.url}/v1/organizations/${family.id}/memberships/${phone.auth.user.id}`, {
+  const removed = await fetch(`${s.lk.url}/v1/organizations/${family.id}/memberships/${phone.auth.user.id}`, {
     method: 'DELETE',
-    headers: { authorization: `Bearer ${lk.secretKey}` },
+    headers: { authorization: `Bearer ${s.lk.secretKey}` },
   });
   assert.equal(removed.status, 200, await removed.text());
   assert.equal(await phone.sync.move([{ table: 'babies', id: 'baby-r' }, { table: 'notes', id: 'note-r' }], family.id), 2);
