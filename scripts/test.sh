@@ -87,6 +87,9 @@ py_status=$?
 set -e
 if [ "$py_status" -eq 0 ]; then passed=$((passed + 2)); else failed=$((failed + 1)); fi
 
+# After the venv: the guides' Python blocks use its PyJWT.
+run_node_tests "docs: README's tour and the guides' runnable blocks against a fresh latchkey, docs/reference/ regenerated and compared" test:docs
+
 echo "== all checks done"
 echo "tests: ${passed} passed, ${failed} failed"
 if [ "$status" -ne 0 ] || [ "$sdk_status" -ne 0 ] || [ "$py_status" -ne 0 ]; then exit 1; fi

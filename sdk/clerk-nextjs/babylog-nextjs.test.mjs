@@ -531,9 +531,10 @@ test('11. "Your data": the download holds what was written; deleting the account
   }
   await page.waitForSelector('#sign-in', { timeout: 30_000 });
   await ready(page);
-  for (const table of ['babies', 'feeds', 'sleeps', 'diapers', 'notes', '_outbox', '_meta']) {
+  for (const table of ['babies', 'feeds', 'sleeps', 'diapers', 'notes', '_outbox', '_rejected']) {
     assert.deepEqual(await stored(page, table), [], `${table} is empty`);
   }
+  assert.deepEqual(await stored(page, '_meta'), [{ key: 'user_id', value: '(forgotten)' }]);
 });
 
 test('the five banners were shown', async () => {

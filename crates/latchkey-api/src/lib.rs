@@ -134,7 +134,11 @@ impl AppState {
 
     /// What a sign-in's view depends on besides the attempt.
     pub fn look(&self) -> fapi::json::Look {
-        fapi::json::Look { img: self.avatar(), email_link: self.services.config.email_links.sign_in }
+        fapi::json::Look {
+            img: self.avatar(),
+            email_link: self.services.config.email_links.sign_in,
+            delete_self: self.services.config.delete_self_enabled,
+        }
     }
 }
 

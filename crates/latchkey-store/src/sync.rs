@@ -59,6 +59,9 @@ pub enum SyncPushOutcome {
     },
     /// The client is unknown (never seen, or expired) and did not start at `seq` 1.
     UnknownClient,
+    /// The pushing user no longer exists (their account was deleted after the session was
+    /// checked): nothing applied, and nothing of theirs recreated.
+    UserGone,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use latchkey_service::ClientView;
 use latchkey_store::{SessionRow, SignInRow, SignUpRow, UserRecord};
 use serde_json::{json, Value};
 
-pub use latchkey_service::resources::{avatar_url, email_json, phone_json, user_json};
+pub use latchkey_service::resources::{avatar_url, email_json, phone_json};
 use latchkey_service::resources::{to_value, PublicUserData, UserView};
 use serde::Serialize;
 
@@ -61,10 +61,10 @@ pub fn session_view(
     user: Option<(&UserRecord, Vec<Value>)>,
     token: Option<&str>,
     now: i64,
-    img: &str,
+    look: &Look,
 ) -> SessionView {
     let (user, public_user_data) = match user {
-        Some((u, memberships)) => (Some(UserView::frontend(u, img, memberships)), Some(PublicUserData::of(u, img))),
+        Some((u, memberships)) => (Some(frontend_user(u, memberships, look)), Some(PublicUserData::of(u, &look.img))),
         None => (None, None),
     };
     SessionView {
@@ -329,6 +329,21 @@ pub fn second_factor_verification(strategy: &str, status: &str, attempts: i64) -
 pub struct Look {
     pub img: String,
     pub email_link: bool,
+    /// The instance lets people delete their own accounts: a user object says
+    /// `delete_self_enabled` only when both the instance and the user allow it, as Clerk's, so
+    /// `<UserProfile/>` (which reads only the user's flag) offers nothing the server refuses.
+    pub delete_self: bool,
+}
+
+/// The Frontend API's user object (docs/account-data.md for `delete_self_enabled`).
+pub fn user_json(u: &UserRecord, memberships: Vec<Value>, look: &Look) -> Value {
+    to_value(frontend_user(u, memberships, look))
+}
+
+fn frontend_user(u: &UserRecord, memberships: Vec<Value>, look: &Look) -> UserView {
+    let mut view = UserView::frontend(u, &look.img, memberships);
+    view.delete_self_enabled &= look.delete_self;
+    view
 }
 
 /// With enumeration protection the attempt looks the same whether or not the account exists:
@@ -446,14 +461,13 @@ pub fn client_json(
     now: i64,
     look: &Look,
 ) -> Value {
-    let img = &look.img;
     let sessions = v
         .sessions
         .iter()
         .map(|(s, u)| {
             let token = tokens.iter().find(|(id, _)| *id == s.id).map(|(_, t)| t.as_str());
             let joined = memberships.get(&u.user.id).cloned().unwrap_or_default();
-            session_view(s, status_of(s), Some((u, joined)), token, now, img)
+            session_view(s, status_of(s), Some((u, joined)), token, now, look)
         })
         .collect();
     let last_active =

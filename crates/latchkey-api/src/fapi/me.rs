@@ -80,7 +80,7 @@ async fn me(state: &AppState, caller: Caller, named: Option<String>) -> Result<M
 
 pub(super) async fn user_body(state: &AppState, u: &UserRecord) -> Result<Value, ApiError> {
     let memberships = super::orgs::memberships_of(state, &u.user.id).await?;
-    Ok(views::user_json(u, &state.avatar(), memberships))
+    Ok(views::user_json(u, memberships, &state.look()))
 }
 
 async fn get_me(State(state): State<AppState>, m: Me) -> Result<Response, ApiError> {
@@ -181,7 +181,7 @@ async fn list_sessions(State(state): State<AppState>, m: Me) -> Result<Response,
                 Some((&m.user, memberships.clone())),
                 None,
                 now,
-                &state.avatar(),
+                &state.look(),
             );
             v.latest_activity = Some(state.services.activity_of(s));
             to_value(v)
@@ -199,7 +199,7 @@ async fn revoke_session(State(state): State<AppState>, m: Me, Path(id): Path<Str
         Some((&m.user, memberships)),
         None,
         state.services.now(),
-        &state.avatar(),
+        &state.look(),
     );
     m.reply(&state, to_value(body)).await
 }

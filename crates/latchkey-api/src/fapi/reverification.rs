@@ -63,7 +63,7 @@ fn view(state: &AppState, r: &Reverification, user: &latchkey_store::UserRecord)
         Some((user, Vec::new())),
         None,
         state.services.now(),
-        &state.avatar(),
+        &state.look(),
     );
     json!({
         "object": "session_reverification",

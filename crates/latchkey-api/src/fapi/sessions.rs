@@ -43,7 +43,7 @@ fn session_body(state: &AppState, s: &SessionRow, user: Option<&UserRecord>, tok
         user,
         token,
         state.services.now(),
-        &state.avatar(),
+        &state.look(),
     );
     latchkey_service::resources::to_value(view)
 }

@@ -178,6 +178,7 @@ impl SyncService {
             )
             .long("Nothing was applied. Push the outbox from that seq on, in order.")
             .meta("expected_seq", json!(expected_seq))),
+            SyncPushOutcome::UserGone => Err(ServiceError::unauthenticated("The session token is invalid.")),
             SyncPushOutcome::UnknownClient => Err(ServiceError::new(
                 ErrorKind::Conflict,
                 "sync_client_unknown",

@@ -52,7 +52,7 @@ fn statuses(d: &SyncPushDone) -> Vec<&str> {
 }
 
 pub async fn space_bytes_are_kept_and_full_spaces_take_no_new_tombstones(store: &dyn Store) {
-    let (space, client) = (uid("user"), uid("cl"));
+    let (space, client) = (owner(store).await, uid("cl"));
     let bytes = |space: String| async move { store.sync_spaces(&[space]).await.unwrap()[0].bytes };
     done(
         store,
@@ -86,7 +86,7 @@ pub async fn space_bytes_are_kept_and_full_spaces_take_no_new_tombstones(store: 
 }
 
 pub async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store) {
-    let (space, client) = (uid("user"), uid("cl"));
+    let (space, client) = (owner(store).await, uid("cl"));
     let (a, b, c) = (uid("op"), uid("op"), uid("op"));
     let first = push(
         &space,
@@ -165,7 +165,7 @@ pub async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store)
     assert_eq!(data["ml"], 120, "the duplicate op was not applied again");
 
     // Another user's clients have their own op ids and seqs.
-    let stranger_user = uid("user");
+    let stranger_user = owner(store).await;
     let d = done(
         store,
         &push(&stranger_user, &client, vec![(1, &a, put(&stranger_user, "f1", json!({"kind": "bottle"}), "1-0-x"))]),
@@ -189,7 +189,7 @@ pub async fn pushes_apply_in_order_and_replays_change_nothing(store: &dyn Store)
 }
 
 pub async fn an_op_id_twice_in_one_push_is_applied_once(store: &dyn Store) {
-    let (space, client) = (uid("user"), uid("cl"));
+    let (space, client) = (owner(store).await, uid("cl"));
     let twice = push(
         &space,
         &client,
@@ -214,7 +214,7 @@ pub async fn an_op_id_twice_in_one_push_is_applied_once(store: &dyn Store) {
 }
 
 pub async fn merge_results_and_tombstones(store: &dyn Store) {
-    let (space, client) = (uid("user"), uid("cl"));
+    let (space, client) = (owner(store).await, uid("cl"));
     let d = done(
         store,
         &push(
@@ -254,7 +254,8 @@ pub async fn merge_results_and_tombstones(store: &dyn Store) {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
 }
 
-pub async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
+/// A new user: pushes are taken only for a user who exists.
+async fn owner(store: &dyn Store) -> String {
     let id = uid("user");
     store
         .create_user(&crate::UserRecord {
@@ -267,16 +268,29 @@ pub async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
         })
         .await
         .unwrap();
+    id
+}
+
+pub async fn deleting_the_owner_deletes_the_space(store: &dyn Store) {
+    let id = owner(store).await;
     done(store, &push(&id, "c1", vec![(1, "d1", put(&id, "x", json!({"kind": "bottle"}), "1-0-c1"))])).await;
     assert_eq!(store.sync_changes(&id, 0, 10, true).await.unwrap().len(), 1);
     assert!(store.delete_user(&id).await.unwrap());
     assert!(store.sync_changes(&id, 0, 10, false).await.unwrap().is_empty());
     assert!(store.sync_spaces(std::slice::from_ref(&id)).await.unwrap().is_empty());
     assert_eq!(store.sync_client_last_seq(&id, "c1").await.unwrap(), None);
+
+    // A push that was checked before the deletion and reaches the store after it brings
+    // nothing back: no client, no space, no record.
+    let late = push(&id, "c2", vec![(1, "d2", put(&id, "y", json!({"kind": "bottle"}), "2-0-c2"))]);
+    assert_eq!(store.sync_push(&late).await.unwrap(), SyncPushOutcome::UserGone);
+    assert!(store.sync_changes(&id, 0, 10, true).await.unwrap().is_empty());
+    assert!(store.sync_spaces(std::slice::from_ref(&id)).await.unwrap().is_empty());
+    assert_eq!(store.sync_client_last_seq(&id, "c2").await.unwrap(), None);
 }
 
 pub async fn old_tombstones_are_compacted(store: &dyn Store) {
-    let (space, client) = (uid("user"), uid("cl"));
+    let (space, client) = (owner(store).await, uid("cl"));
     let at = |now: i64, p: SyncPush| SyncPush { now, ..p };
     let old = at(
         1_000,
@@ -304,7 +318,7 @@ pub async fn old_tombstones_are_compacted(store: &dyn Store) {
         ),
     );
     done(store, &recent).await;
-    let untouched = uid("user");
+    let untouched = owner(store).await;
     done(store, &push(&untouched, &client, vec![(1, "u1", put(&untouched, "x", json!({"kind": "bottle"}), "1-0-x"))]))
         .await;
 

@@ -10,7 +10,7 @@ use latchkey_core::sync::{duplicate_result, op_result, OpStatus, Rejection};
 use serde_json::{Map, Value};
 
 use super::base::SqlStore;
-use super::shared::placeholders;
+use super::shared::{lock_user, placeholders};
 use crate::error::{Result, StoreError};
 use crate::sql::{Row, SqlDriver, SqlTx, SqlValue};
 use crate::sync::*;
@@ -242,6 +242,11 @@ async fn write_results(tx: &mut Box<dyn SqlTx>, p: &SyncPush, rows: &[(i64, &str
 impl<D: SqlDriver> SyncStore for SqlStore<D> {
     async fn sync_push(&self, p: &SyncPush) -> Result<SyncPushOutcome> {
         let mut tx = self.db.begin().await?;
+        // The user's row, locked for the transaction: a deletion that commits first leaves
+        // nothing to push for, and one that comes later waits (docs/account-data.md).
+        if !lock_user(&mut tx, &p.user_id).await? {
+            return Ok(SyncPushOutcome::UserGone);
+        }
         let (new_client, last) = lock_client(&mut tx, p).await?;
         let fresh: Vec<&SyncOpIn> = p.ops.iter().filter(|op| op.seq > last).collect();
         for (i, op) in fresh.iter().enumerate() {

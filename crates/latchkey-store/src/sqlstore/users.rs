@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::base::SqlStore;
 use super::shared::{
-    delete_space, delete_user_clients, from_row, insert_in, like_contains, one, placeholders,
+    delete_space, delete_user_clients, from_row, insert_in, like_contains, lock_user, one, placeholders,
     refuse_last_admin_leaving, select_sql, update_versioned_in, Filter,
 };
 use crate::error::Result;
@@ -308,6 +308,10 @@ impl<D: SqlDriver> SqlStore<D> {
     /// organization with other members.
     async fn delete_user_where(&self, id: &str, admin_role: Option<&str>) -> Result<bool> {
         let mut tx = self.begin().await?;
+        // The user's row first, as a sync push takes it (no push lands half before, half after).
+        if !lock_user(&mut tx, id).await? {
+            return Ok(false);
+        }
         if let Some(role) = admin_role {
             refuse_last_admin_leaving(&mut tx, id, role).await?;
         }

@@ -255,12 +255,18 @@ crate::both_backends!(deleting_is_refused_where_it_is_not_allowed, |backend| asy
     let ada = Person::sign_up(&server, "ada@example.com").await;
     let env = ada.b.get("/v1/environment").await;
     assert_eq!(env.body["user_settings"]["actions"]["delete_self"], false);
+    // <UserProfile/> reads only the user's flag: the Frontend API's user says both, as Clerk's.
+    assert_eq!(ada.b.get("/v1/me").await.body["response"]["delete_self_enabled"], false);
+    let client = ada.b.get("/v1/client").await;
+    assert_eq!(client.body["response"]["sessions"][0]["user"]["delete_self_enabled"], false, "{}", client.text);
     let refused = ada.call("DELETE", "/v1/me", &[]).await;
     assert_eq!((refused.status, refused.error_code()), (StatusCode::FORBIDDEN, "delete_self_not_enabled"));
     let page = ada.b.get("/user").await;
     assert!(page.text.contains("Download my data") && !page.text.contains("/user/delete"), "{}", page.text);
     let admin = Admin::new(&server).await;
-    assert_eq!(admin.get(&format!("/v1/users/{}", ada.user_id)).await.status, StatusCode::OK);
+    let stored = admin.get(&format!("/v1/users/{}", ada.user_id)).await;
+    assert_eq!(stored.status, StatusCode::OK);
+    assert_eq!(stored.body["delete_self_enabled"], true, "the Backend API shows the user's own setting");
 
     // Allowed for the instance, but not for this user.
     let server = TestServer::start(backend).await;
@@ -271,6 +277,7 @@ crate::both_backends!(deleting_is_refused_where_it_is_not_allowed, |backend| asy
     assert_eq!(off.status, StatusCode::OK, "{}", off.text);
     let refused = bob.call("DELETE", "/v1/me", &[]).await;
     assert_eq!((refused.status, refused.error_code()), (StatusCode::FORBIDDEN, "delete_self_not_enabled"));
+    assert_eq!(bob.b.get("/v1/me").await.body["response"]["delete_self_enabled"], false);
     assert!(!bob.b.get("/user").await.text.contains("/user/delete"));
     assert_eq!(admin.get(&format!("/v1/users/{}", bob.user_id)).await.status, StatusCode::OK);
 });

@@ -56,7 +56,9 @@ async fn migrations_are_idempotent() {
 #[tokio::test]
 async fn op_results_survive_the_migration_to_op_id_keys() {
     use latchkey_store::{SyncOpBody, SyncOpIn, SyncPush, SyncPushOutcome, SyncStore};
-    const OLD_ROWS: &str = "INSERT INTO sync_clients (user_id, client_id, last_seq, created_at, last_seen_at) \
+    const OLD_ROWS: &str = "INSERT INTO users (id, public_metadata, private_metadata, unsafe_metadata, created_at, updated_at, version) \
+        VALUES ('user_1', '{}', '{}', '{}', 1, 1, 1); \
+        INSERT INTO sync_clients (user_id, client_id, last_seq, created_at, last_seen_at) \
         VALUES ('user_1', 'c1', 3, 1, 1); \
         INSERT INTO sync_ops (user_id, client_id, seq, op_id, result, created_at) VALUES \
         ('user_1', 'c1', 1, 'op_a', NULL, 1), \

@@ -17,6 +17,9 @@ const MAX_BACKOFF_MS = 30_000;
 /** Records asked for per pull page (latchkey allows up to 10,000). */
 const PULL_PAGE = 1000;
 
+/** The owner `clearLocalData` leaves behind: no user's id, and equal to none. */
+const FORGOTTEN = '(forgotten)';
+
 /** Thrown by a sync attempt that should be retried later (network, 5xx, 429). */
 class RetryLater extends Error {}
 
@@ -198,7 +201,10 @@ export class SyncEngine {
   /**
    * Empties this device's database: every synced record (pre-sign-in ones included), the
    * outbox, refused operations, the sync client and cursor. For a person who deleted their
-   * account (called by itself when the token source tells) or an app's "forget this device".
+   * account (called by itself when the token source tells) or an app's "forget this device"
+   * (after `stop()` or a sign-out: unsent writes go too). What remains is one marker that the
+   * data belonged to someone: a record another tab writes before it hears of the deletion is
+   * then dropped at the next sign-in, never claimed by whoever signs in next.
    */
   async clearLocalData(): Promise<void> {
     this.resubscribe();
@@ -206,6 +212,7 @@ export class SyncEngine {
     const clear = () =>
       this.db.transaction('rw', all, async () => {
         for (const t of all) await t.clear();
+        await this.db.table<Meta, string>('_meta').put({ key: 'user_id', value: FORGOTTEN });
       });
     // Under the sync lock: a pull already under way must not write its page after the clear.
     const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;

@@ -81,7 +81,9 @@ test('the export holds what was written; deleting is refused without loss, then 
 
   await phone.auth.deleteAccount({ password: PASSWORD });
   assert.equal(phone.auth.userId, null);
-  assert.deepEqual(await rowsOnDevice(phone.sync), Object.fromEntries(Object.keys(before).map((t) => [t, 0])));
+  const emptied = Object.fromEntries(Object.keys(before).map((t) => [t, 0]));
+  assert.deepEqual(await rowsOnDevice(phone.sync), { ...emptied, _meta: 1 });
+  assert.deepEqual(await phone.sync.db.table('_meta').toArray(), [{ key: 'user_id', value: '(forgotten)' }], 'only the marker that it was someone\'s');
   assert.equal(phone.sync.currentStatus.state, 'signed-out');
   assert.equal((await backend('GET', `/v1/users/${userId}`)).status, 404);
   const pull = await fetch(`${s.lk.url}/v1/sync/pull?cursor=0`, { headers: { authorization: `Bearer ${oldToken}` } });
@@ -95,4 +97,15 @@ test('the export holds what was written; deleting is refused without loss, then 
   // The family's record stays with the family.
   await partner.sync.sync();
   assert.equal((await partner.sync.table('notes').get('note-family'))?.text, 'the family’s');
+
+  // Another tab of the phone that had not heard of the deletion yet wrote into `me`: whoever
+  // signs in next on the phone does not get that row.
+  await phone.sync.db.table('notes').put({ id: 'late-note', space: 'me', text: 'written by a stale tab' });
+  await phone.sync.db.table('_outbox').add({ table: 'notes', id: 'late-note', seq: null, action: 'put', fields: { text: 'written by a stale tab' }, op_id: 'late-op', space: 'me', hlc: `${Date.now()}-0-x` });
+  await phone.auth.signIn({ identifier: 'stays@example.com', password: PASSWORD });
+  await phone.sync.sync();
+  assert.equal(await phone.sync.table('notes').get('late-note'), undefined);
+  assert.equal(await phone.sync.pendingCount(), 0);
+  const partnerSpace = await (await backend('GET', `/v1/users/${partner.auth.userId}/sync_export`)).json();
+  assert.equal(JSON.stringify(partnerSpace).includes('late-note'), false, 'never pushed into the next user\'s space');
 });
