@@ -4,11 +4,13 @@
 // (variables set in one block are there in the next), in an empty working directory, against a
 // freshly started latchkey whose address replaces the guides' `127.0.0.1:4000`. Its secret and
 // publishable keys are in `LATCHKEY_SECRET_KEY` and `LATCHKEY_PUBLISHABLE_KEY`, as the guides
-// tell the reader to set them from what latchkey printed at first start. A block fenced as
+// tell the reader to set them from what latchkey printed at first start, and its data directory
+// and database in `LATCHKEY_DATA_DIR` and `LATCHKEY_DATABASE_URL`, so `latchkey keys …` and
+// `latchkey backup` reach it as they would next to a running instance. A block fenced as
 // ```text output``` right after a runnable block is what that block must print: `…` stands for
 // any text within a line, and a line holding only `…` for any number of lines.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -50,6 +52,9 @@ export function outputMatches(expected, actual) {
 export async function runGuide(markdown, latchkey, { timeoutMs = 120_000 } = {}) {
   const blocks = runnableBlocks(markdown);
   const work = mkdtempSync(join(tmpdir(), 'latchkey-guide-'));
+  // The packages a guide has the reader install (`npm install latchkey-js dexie …`) are the
+  // repository's pinned ones: ESM imports resolve through node_modules, not NODE_PATH.
+  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'));
   const host = new URL(latchkey.url).host;
   const here = (text) => text.replaceAll(GUIDE_ADDRESS, host);
   // One shell, so a block's variables reach the next; `set -e` stops at the first failing
@@ -68,6 +73,13 @@ export async function runGuide(markdown, latchkey, { timeoutMs = 120_000 } = {})
     PATH: `${bin}:${existsSync(venv) ? `${venv}:` : ''}${process.env.PATH}`,
     LATCHKEY_SECRET_KEY: latchkey.secretKey,
     LATCHKEY_PUBLISHABLE_KEY: latchkey.publishableKey,
+    // `require('@clerk/backend')` and the like find the repository's pinned npm packages, as
+    // they would in an app that installed them.
+    NODE_PATH: join(root, 'node_modules'),
+    // The command line reaches the running instance's data, as on the machine it runs on.
+    ...(latchkey.dataDir
+      ? { LATCHKEY_DATA_DIR: latchkey.dataDir, LATCHKEY_DATABASE_URL: `sqlite://${latchkey.dataDir}/latchkey.db` }
+      : {}),
   };
   const code = await new Promise((ok) => {
     // Its own process group: whatever a guide left running in the background goes with it.
