@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startLatchkey } from '../../sdk/clerk-backend/latchkey.mjs';
-import { backendApiPage, cliPage, configurationPage } from './reference.mjs';
+import { backendApiPage, cliPage, configurationPage, errorCodes, errorCodesPage } from './reference.mjs';
 import { root } from './runnable.mjs';
 
 let latchkey;
@@ -23,6 +23,14 @@ test('docs/reference/configuration.md is `latchkey default-config`', () => {
 
 test('docs/reference/cli.md is the help of every command', () => {
   assert.equal(committed('cli.md'), cliPage(), `cli.md ${fresh}`);
+});
+
+test('docs/reference/error-codes.md lists the codes the sources answer', () => {
+  const codes = errorCodes();
+  for (const code of ['form_password_incorrect', 'session_reverification_required', 'delete_self_not_enabled', 'resource_not_found', 'authentication_invalid']) {
+    assert.ok(codes.has(code), `${code} found in the sources`);
+  }
+  assert.equal(committed('error-codes.md'), errorCodesPage(), `error-codes.md ${fresh}`);
 });
 
 test('docs/reference/backend-api.md lists every operation of /v1/openapi.json', async () => {
