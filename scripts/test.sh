@@ -19,7 +19,7 @@ fi
 
 # Installed first: the Rust integration tests also start node (the loopback OpenID Provider
 # of tests/it/oidc uses npm's oidc-provider).
-echo "== npm packages (pinned in package.json / package-lock.json), Debian's Chromium and HAProxy"
+echo "== npm packages (pinned in package.json / package-lock.json), Debian's Chromium, HAProxy and Go"
 npm ci --no-audit --no-fund --loglevel=error
 # The older Clerk generation's example has its own tree: Next 14 and React 18 beside the root's.
 npm ci --no-audit --no-fund --loglevel=error --prefix examples/nextjs-clerk5
@@ -27,6 +27,8 @@ npm ci --no-audit --no-fund --loglevel=error --prefix examples/nextjs-clerk5
 missing=""
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then missing="$missing chromium"; fi
 if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then missing="$missing haproxy"; fi
+# Go runs the token check of docs/guides/protect-an-api.md (standard library only).
+if ! command -v go >/dev/null 2>&1; then missing="$missing golang-go"; fi
 if [ -n "$missing" ]; then
   sudo_cmd=""
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
