@@ -5,6 +5,7 @@ pub mod app;
 pub mod backup_cli;
 pub mod clerk_csv;
 pub mod config;
+pub mod example_config;
 pub mod export_cli;
 pub mod import_api;
 pub mod import_csv;

@@ -312,18 +312,19 @@ pub(super) const MEMBERS: &str = "SELECT COUNT(*) FROM organization_memberships 
 pub(super) const MEMBERS_WITH_ROLE: &str =
     "SELECT COUNT(*) FROM organization_memberships WHERE organization_id = $1 AND role = $2";
 
-/// Serializes membership changes of one organization: on PostgreSQL the no-op update takes
-/// the organization's row lock until commit (SQLite has one writer anyway).
-/// (A query rather than a statement: a lock is not a change, and changes decide whether a
-/// transaction's events are written.)
-/// Takes a user's row for the transaction (`false` when the user is gone). A deletion and a
-/// sync push both take it first, so neither sees half of the other and they cannot deadlock.
+/// Takes a user's row for the transaction (`false` when the user is gone), as
+/// [`lock_organization`] does: a deletion and a sync push both take it first, so neither sees
+/// half of the other and they cannot deadlock.
 pub(super) async fn lock_user(tx: &mut Box<dyn SqlTx>, user_id: &str) -> Result<bool> {
     let rows =
         tx.query("UPDATE users SET updated_at = updated_at WHERE id = $1 RETURNING id", &[user_id.into()]).await?;
     Ok(rows.len() == 1)
 }
 
+/// Serializes membership changes of one organization: on PostgreSQL the no-op update takes
+/// the organization's row lock until commit (SQLite has one writer anyway).
+/// (A query rather than a statement: a lock is not a change, and changes decide whether a
+/// transaction's events are written.)
 pub(super) async fn lock_organization(tx: &mut Box<dyn SqlTx>, organization_id: &str) -> Result<bool> {
     let rows = tx
         .query("UPDATE organizations SET updated_at = updated_at WHERE id = $1 RETURNING id", &[organization_id.into()])

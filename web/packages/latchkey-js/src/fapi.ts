@@ -167,25 +167,11 @@ export class Wire {
   }
 
   /**
-   * A request as this client (its cookie, or its bearer token in native mode) whose body the
-   * caller reads itself (a download); a refusal throws as `call` does.
+   * Sends a request as this client: Clerk's `_method` for PATCH and DELETE, a form body, and in
+   * native mode the bearer token (a new client's token, which latchkey hands out once in
+   * `Authorization`, is kept).
    */
-  async fetchRaw(method: 'GET' | 'POST', path: string): Promise<Response> {
-    const url = new URL(this.url(path), this.base || undefined);
-    if (this.store) url.searchParams.set('_is_native', '1');
-    const res = await this.doFetch(url.toString(), {
-      method,
-      headers: await this.authHeaders(),
-      credentials: this.store ? 'omit' : 'include',
-    });
-    if (!res.ok) {
-      const json = await res.json().catch(() => null);
-      throw new LatchkeyError(res.status, json?.errors?.[0] ?? { code: 'network_error', message: res.statusText });
-    }
-    return res;
-  }
-
-  async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, form?: Form): Promise<Envelope<T>> {
+  private async asClient(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, form?: Form): Promise<Response> {
     const url = new URL(this.url(path), this.base || undefined);
     if (method === 'PATCH' || method === 'DELETE') url.searchParams.set('_method', method);
     if (this.store) url.searchParams.set('_is_native', '1');
@@ -202,20 +188,37 @@ export class Wire {
       credentials: this.store ? 'omit' : 'include',
     });
     if (this.store) {
-      // latchkey hands a new client's token out once, in Authorization.
       const issued = res.headers.get('authorization');
       if (issued) await this.store.set(issued.replace(/^Bearer\s+/i, ''));
     }
+    return res;
+  }
+
+  /**
+   * A request as this client (its cookie, or its bearer token in native mode) whose body the
+   * caller reads itself (a download); a refusal throws as `call` does.
+   */
+  async fetchRaw(method: 'GET' | 'POST', path: string): Promise<Response> {
+    const res = await this.asClient(method, path);
+    if (!res.ok) throw refusal(res, await res.json().catch(() => null));
+    return res;
+  }
+
+  async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, form?: Form): Promise<Envelope<T>> {
+    const res = await this.asClient(method, path, form);
     const text = await res.text();
     const json = text ? JSON.parse(text) : null;
-    if (!res.ok) {
-      const retry = Number(res.headers.get('retry-after')) || undefined;
-      throw new LatchkeyError(res.status, json?.errors?.[0] ?? { code: 'network_error', message: res.statusText }, retry);
-    }
+    if (!res.ok) throw refusal(res, json);
     // Bare responses (environment, tokens) have no envelope.
     if (json && typeof json === 'object' && 'response' in json) return json as Envelope<T>;
     return { response: json as T, client: null };
   }
+}
+
+/** Clerk's error body as a `LatchkeyError` (with `Retry-After` when latchkey sent one). */
+function refusal(res: Response, json: { errors?: WireError[] } | null): LatchkeyError {
+  const retry = Number(res.headers.get('retry-after')) || undefined;
+  return new LatchkeyError(res.status, json?.errors?.[0] ?? { code: 'network_error', message: res.statusText }, retry);
 }
 
 function encodeForm(form: Form): string {
