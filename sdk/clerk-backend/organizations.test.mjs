@@ -233,3 +233,85 @@ describe('organization claims in session tokens', () => {
     assert.equal(b.has({ permission: 'org:invoices:delete' }), false);
   });
 });
+
+// Runs last: it creates a permission, which org:admin then holds too, and removes it at the end.
+describe('roles and permissions at run time (clerkClient.organizationRoles, organizationPermissions)', () => {
+  const authIn = async (org, email) => {
+    const { jwt } = await tokenForOrganization(lk.url, email, password, org);
+    const request = new Request(`${lk.url}/api/reports`, { headers: { authorization: `Bearer ${jwt}` } });
+    const state = await clerk.authenticateRequest(request, { authorizedParties: [lk.url] });
+    assert.equal(state.status, 'signed-in', state.reason);
+    return state.toAuth();
+  };
+
+  test('a permission and a role made, given to a member, changed, each change in the next token', async () => {
+    const listed = await clerk.organizationPermissions.getOrganizationPermissionList({ limit: 100 });
+    assert.equal(listed.totalCount, 10, 'eight system permissions and the two of the configuration');
+    assert.ok(isA(listed.data[0], 'Permission'));
+
+    const reports = await clerk.organizationPermissions.createOrganizationPermission({
+      name: 'Read reports',
+      key: 'org:reports:read',
+      description: 'See the monthly reports',
+    });
+    assert.ok(isA(reports, 'Permission'));
+    assert.match(reports.id, /^perm_/);
+    assert.equal(reports.description, 'See the monthly reports');
+    await rejects(clerk.organizationPermissions.createOrganizationPermission({ name: 'Sys', key: 'org:sys_x:read' }), {
+      status: 422,
+      code: 'form_param_format_invalid',
+    });
+
+    const analyst = await clerk.organizationRoles.createOrganizationRole({
+      name: 'Analyst',
+      key: 'org:analyst',
+      description: 'Reads reports',
+      permissions: [reports.id],
+    });
+    assert.ok(isA(analyst, 'Role'));
+    assert.ok(isA(analyst.permissions[0], 'Permission'));
+    assert.equal(analyst.permissions[0].key, 'org:reports:read');
+    assert.equal(analyst.isCreatorEligible, false);
+    await rejects(clerk.organizationRoles.createOrganizationRole({ name: 'Bad', key: 'analyst' }), {
+      status: 422,
+      code: 'form_param_format_invalid',
+    });
+    const found = await clerk.organizationRoles.getOrganizationRoleList({ query: 'analyst' });
+    assert.deepEqual([found.totalCount, found.data[0].id], [1, analyst.id]);
+    assert.equal((await clerk.organizationRoles.getOrganizationRole(analyst.id)).name, 'Analyst');
+
+    const owner = await clerk.users.createUser({ emailAddress: ['r-owner@example.com'], password });
+    const member = await clerk.users.createUser({ emailAddress: ['r-member@example.com'], password });
+    const org = await clerk.organizations.createOrganization({ name: 'Reports', createdBy: owner.id });
+    await clerk.organizations.createOrganizationMembership({ organizationId: org.id, userId: member.id, role: 'org:analyst' });
+    assert.equal((await authIn(org.id, 'r-member@example.com')).has({ permission: 'org:reports:read' }), true);
+
+    const ids = { organizationRoleId: analyst.id, permissionId: reports.id };
+    const taken = await clerk.organizationRoles.removePermissionFromOrganizationRole(ids);
+    assert.deepEqual(taken.permissions, []);
+    assert.equal((await authIn(org.id, 'r-member@example.com')).has({ permission: 'org:reports:read' }), false);
+    await clerk.organizationRoles.assignPermissionToOrganizationRole(ids);
+    assert.equal((await authIn(org.id, 'r-member@example.com')).has({ permission: 'org:reports:read' }), true);
+
+    // A new key: the member follows.
+    const renamed = await clerk.organizationRoles.updateOrganizationRole({ organizationRoleId: analyst.id, key: 'org:reader' });
+    assert.equal(renamed.key, 'org:reader');
+    const auth = await authIn(org.id, 'r-member@example.com');
+    assert.equal(auth.orgRole, 'org:reader');
+    await rejects(clerk.organizationRoles.deleteOrganizationRole(analyst.id), { status: 422, code: 'role_in_use' });
+
+    const view = await clerk.organizationPermissions.updateOrganizationPermission({ permissionId: reports.id, key: 'org:reports:view' });
+    assert.equal(view.key, 'org:reports:view');
+    const viewing = await authIn(org.id, 'r-member@example.com');
+    assert.equal(viewing.has({ permission: 'org:reports:view' }), true);
+    assert.equal(viewing.has({ permission: 'org:reports:read' }), false);
+
+    // Cleaned up: the role once nobody holds it, the permission from every role.
+    await clerk.organizations.updateOrganizationMembership({ organizationId: org.id, userId: member.id, role: 'org:member' });
+    const gone = await clerk.organizationRoles.deleteOrganizationRole(analyst.id);
+    assert.deepEqual([gone.id, gone.deleted], [analyst.id, true]);
+    await clerk.organizationPermissions.deleteOrganizationPermission(reports.id);
+    const admin = await clerk.organizationRoles.getOrganizationRole('role_admin');
+    assert.ok(!admin.permissions.some((p) => p.key.startsWith('org:reports')), 'org:admin lost it too');
+  });
+});

@@ -183,6 +183,21 @@ def scenario(o):
     sign_in_token = o.call("CreateSignInToken", "POST", "/sign_in_tokens", 200, body={"user_id": ada["id"]})
     o.call("RevokeSignInToken", "POST", f"/sign_in_tokens/{sign_in_token['id']}/revoke", 200)
 
+    # Roles and permissions at run time (docs/organization-roles.md)
+    perm = o.call("CreateOrganizationPermission", "POST", "/organization_permissions", 200, body={"name": "Read reports", "key": "org:reports:read", "description": "Monthly reports"})
+    o.call("ListOrganizationPermissions", "GET", "/organization_permissions", 200, params={"limit": 50, "order_by": "key"})
+    o.call("GetOrganizationPermission", "GET", f"/organization_permissions/{perm['id']}", 200)
+    o.call("UpdateOrganizationPermission", "PATCH", f"/organization_permissions/{perm['id']}", 200, body={"name": "See reports"})
+    role = o.call("CreateOrganizationRole", "POST", "/organization_roles", 200, body={"name": "Analyst", "key": "org:analyst", "description": "Reads reports", "permissions": [perm["id"]]})
+    listed = o.call("ListOrganizationRoles", "GET", "/organization_roles", 200, params={"query": "analyst"})
+    o.check([r["id"] for r in (listed or {}).get("data", [])] == [role["id"]], "GET /organization_roles?query=analyst does not find the new role alone")
+    o.call("GetOrganizationRole", "GET", f"/organization_roles/{role['id']}", 200)
+    o.call("UpdateOrganizationRole", "PATCH", f"/organization_roles/{role['id']}", 200, body={"name": "Reader"})
+    o.call("RemovePermissionFromOrganizationRole", "DELETE", f"/organization_roles/{role['id']}/permissions/{perm['id']}", 200)
+    o.call("AssignPermissionToOrganizationRole", "POST", f"/organization_roles/{role['id']}/permissions/{perm['id']}", 200)
+    o.call("DeleteOrganizationRole", "DELETE", f"/organization_roles/{role['id']}", 200)
+    o.call("DeleteOrganizationPermission", "DELETE", f"/organization_permissions/{perm['id']}", 200)
+
     # Removal last: memberships, then the organization
     o.call("DeleteOrganizationMembership", "DELETE", f"/organizations/{org['id']}/memberships/{bob['id']}", 200)
     o.call("DeleteOrganization", "DELETE", f"/organizations/{org['id']}", 200)

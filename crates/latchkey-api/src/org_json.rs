@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub use resources::{deleted_organization, role, Audience};
+pub use resources::{deleted_organization, Audience};
 
 pub fn organization(state: &AppState, o: &OrganizationRow, counts: Option<OrgCounts>, who: Audience) -> Value {
     resources::organization(&state.avatar(), o, counts, who)

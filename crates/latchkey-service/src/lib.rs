@@ -293,7 +293,7 @@ impl Services {
             events: events.clone(),
             postman: postman.clone(),
             budgets: budgets.clone(),
-            roles: orgs::instance_roles(&config),
+            roles: orgs::RoleSnapshot::configured(&config),
             config: config.clone(),
         });
         let admin = Arc::new(admin::AdminService {

@@ -20,7 +20,7 @@ pub use records::*;
 pub use sqlstore::SqlStore;
 pub use store::{
     Database, ExternalAccountStore, IdentityStore, ImportStore, InvitationStore, KeyStore, OrgStore, OrganizationStore,
-    PasskeyStore, PeopleStore, RevocationStore, SecondFactorStore, SessionStore, Store, UserStore,
+    PasskeyStore, PeopleStore, RevocationStore, RoleStore, SecondFactorStore, SessionStore, Store, UserStore,
 };
 pub use sync::*;
 pub use throttle::*;

@@ -478,6 +478,42 @@ pub struct OrgRoleRow {
     pub permissions: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `role_<name>` for the roles seeded from configuration, a generated id for the others.
+    pub id: String,
+}
+
+/// A permission of the instance: one of Clerk's system permissions or one of the app's own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgPermissionRow {
+    pub id: String,
+    /// `org:<feature>:<action>`.
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    /// `system` or `user`.
+    pub kind: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One change to the instance's roles and permissions, written in one transaction by
+/// [`crate::RoleStore::change_roles`]. After the first, configuration no longer seeds them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoleChange {
+    /// A new role: `Conflict("role_key_exists")` when its key is taken.
+    pub new_role: Option<OrgRoleRow>,
+    /// Roles written whole over the rows with their key.
+    pub roles: Vec<OrgRoleRow>,
+    /// A key changed from the first to the second: the old row goes (the new one is among
+    /// `roles`), and the members and pending invitations holding the old key get the new one;
+    /// `Conflict("role_key_exists")` when the new key is taken.
+    pub renamed_role: Option<(String, String)>,
+    /// A role removed: `Conflict("role_in_use")` while a member or a pending invitation holds it.
+    pub removed_role: Option<String>,
+    /// Permissions written whole (by id); a key another permission has is a conflict.
+    pub permissions: Vec<OrgPermissionRow>,
+    /// A permission removed, by id.
+    pub removed_permission: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

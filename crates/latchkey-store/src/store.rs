@@ -19,6 +19,7 @@ pub trait Store:
     + PasskeyStore
     + InvitationStore
     + OrganizationStore
+    + RoleStore
     + OrgStore
     + PeopleStore
     + IdentityStore
@@ -68,7 +69,7 @@ pub trait IdentityStore:
 
 /// The organization service's view of the store: organizations with their roles, memberships
 /// and invitations, and the users they name (read to show members and to match invitations).
-pub trait OrgStore: OrganizationStore + UserStore + Send + Sync {
+pub trait OrgStore: OrganizationStore + RoleStore + UserStore + Send + Sync {
     /// This view, with the next write transaction also writing `events` (see
     /// [`Store::emitting`]).
     fn emitting_org(&self, events: Vec<crate::webhooks::OutboxEvent>) -> std::sync::Arc<dyn OrgStore>;
@@ -335,11 +336,30 @@ pub trait InvitationStore: Send + Sync {
     async fn transition_sign_in_token(&self, token: &SignInTokenRow, from: &str) -> Result<bool>;
 }
 
-/// Organizations, their roles, memberships and invitations.
+/// The instance's organization roles and permissions: seeded from configuration at start,
+/// changed at run time through the Backend API (docs/organization-roles.md).
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// Writes a configured role over the stored one with its key (seeding).
+    async fn upsert_org_role(&self, role: &OrgRoleRow) -> Result<()>;
+    /// Removes a role that configuration no longer defines (seeding); whether there was one.
+    async fn delete_org_role(&self, key: &str) -> Result<bool>;
+    /// Oldest first.
+    async fn list_org_roles(&self) -> Result<Vec<OrgRoleRow>>;
+    /// Writes a permission unless one with its key exists; whether it wrote it (seeding).
+    async fn seed_org_permission(&self, permission: &OrgPermissionRow) -> Result<bool>;
+    /// Oldest first.
+    async fn list_org_permissions(&self) -> Result<Vec<OrgPermissionRow>>;
+    /// Applies a change made at run time, whole or not at all, and records that roles are now
+    /// managed at run time.
+    async fn change_roles(&self, change: &RoleChange) -> Result<()>;
+    /// Whether a change was ever made at run time (then configuration seeds no more roles).
+    async fn roles_managed_at_run_time(&self) -> Result<bool>;
+}
+
+/// Organizations, their memberships and invitations.
 #[async_trait]
 pub trait OrganizationStore: Send + Sync {
-    async fn upsert_org_role(&self, role: &OrgRoleRow) -> Result<()>;
-    async fn list_org_roles(&self) -> Result<Vec<OrgRoleRow>>;
     /// Creates the organization and, when given, its first membership, in one transaction.
     async fn create_organization(&self, org: &OrganizationRow, first: Option<&MembershipRow>) -> Result<()>;
     async fn get_organization(&self, id: &str) -> Result<Option<OrganizationRow>>;

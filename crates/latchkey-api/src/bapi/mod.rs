@@ -10,6 +10,7 @@ pub(crate) mod input;
 mod openapi;
 mod orgs;
 mod params;
+mod roles;
 mod second_factors;
 mod sessions;
 mod sync;
@@ -56,6 +57,7 @@ fn operations() -> Vec<Operation> {
     ops.extend(templates::operations());
     ops.extend(tickets::operations());
     ops.extend(orgs::operations());
+    ops.extend(roles::operations());
     ops.extend(sync::operations());
     ops.extend(webhooks::operations());
     ops

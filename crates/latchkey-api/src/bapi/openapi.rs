@@ -391,9 +391,12 @@ fn schemas() -> Value {
     })
 }
 
+/// The schemas the areas that describe their own objects add.
 fn with_webhooks(mut all: Value) -> Value {
-    if let (Value::Object(map), Value::Object(more)) = (&mut all, super::webhooks::schemas()) {
-        map.extend(more);
+    for more in [super::webhooks::schemas(), super::roles::schemas()] {
+        if let (Value::Object(map), Value::Object(more)) = (&mut all, more) {
+            map.extend(more);
+        }
     }
     all
 }

@@ -324,7 +324,7 @@ async fn revoke_invitation(
 
 async fn list_roles(State(state): State<AppState>, member: Member) -> Result<Response, ApiError> {
     member.actor.require(MEMBERSHIPS_READ)?;
-    let roles: Vec<Value> = state.orgs.roles().iter().map(org_json::role).collect();
+    let roles = state.orgs.role_views().await?;
     let n = roles.len() as i64;
     member.me.reply(&state, page(roles, n)).await
 }

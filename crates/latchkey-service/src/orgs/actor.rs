@@ -1,6 +1,7 @@
 //! The caller's own organizations: their membership as an [`OrgActor`] (the proof of what it
 //! allows, crate::authority), and creating or leaving an organization themselves.
 
+use latchkey_core::authz::role_permissions;
 use latchkey_store::{MembershipRow, OrgQuery, OrganizationRow};
 
 use super::OrgService;
@@ -21,7 +22,7 @@ impl OrgService {
         let not_found = || ServiceError::not_found("Organization");
         let org = self.organization(org_id).await.map_err(|_| not_found())?;
         let membership = self.store.get_membership(&org.id, user_id).await?.ok_or_else(not_found)?;
-        let permissions = self.permissions_of(&membership.role);
+        let permissions = role_permissions(&self.current_roles().await?, &membership.role).to_vec();
         Ok(OrgActor::new(user_id.to_owned(), org, membership, permissions))
     }
 

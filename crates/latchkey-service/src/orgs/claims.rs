@@ -22,7 +22,8 @@ impl OrgService {
         let Some((membership, org)) = self.membership_in(&session.user_id, org_id).await? else {
             return Ok(None);
         };
-        let permissions = role_permissions(&self.roles, &membership.role);
+        let roles = self.current_roles().await?;
+        let permissions = role_permissions(&roles, &membership.role);
         let packed = pack_permissions(permissions);
         let v1 = if self.config.organizations.v1_token_claims {
             V1OrgClaims {
@@ -68,8 +69,9 @@ impl OrgService {
         let Some((m, org)) = self.membership_in(&session.user_id, session.active_org_id.as_deref()).await? else {
             return Ok(empty);
         };
+        let roles = self.current_roles().await?;
         let permissions: Vec<String> =
-            self.permissions_of(&m.role).into_iter().filter(|p| !authz::is_system_permission(p)).collect();
+            role_permissions(&roles, &m.role).iter().filter(|p| !authz::is_system_permission(p)).cloned().collect();
         Ok(serde_json::json!({
             "id": org.id,
             "name": org.name,

@@ -47,7 +47,7 @@ impl OrgService {
     ) -> Result<(String, String, i64)> {
         let email = email_param(&input.email_address, "email_address")?;
         let role = match &input.role {
-            Some(r) => self.role_param(r)?,
+            Some(r) => self.role_param(r).await?,
             None => with_org_prefix(&self.config.organizations.default_role),
         };
         let days = input.expires_in_days.unwrap_or(self.config.organizations.invitation_expiry_days);

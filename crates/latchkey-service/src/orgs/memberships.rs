@@ -89,7 +89,7 @@ impl OrgService {
     pub async fn add_member(&self, access: &OperatorOrg, user_id: &str, role: Option<&str>) -> Result<MembershipRow> {
         let org = self.organization(access.allow(MEMBERSHIPS_MANAGE)?).await?;
         let role = match role {
-            Some(r) => self.role_param(r)?,
+            Some(r) => self.role_param(r).await?,
             None => with_org_prefix(&self.config.organizations.default_role),
         };
         self.user(user_id)
@@ -120,7 +120,7 @@ impl OrgService {
 
     pub async fn set_member_role(&self, access: &dyn OrgAccess, user_id: &str, role: &str) -> Result<MembershipRow> {
         let org = self.organization(access.allow(MEMBERSHIPS_MANAGE)?).await?;
-        let role = self.role_param(role)?;
+        let role = self.role_param(role).await?;
         let mut m = self.membership(&org.id, user_id).await?;
         m.role = role;
         m.updated_at = self.now();

@@ -5,7 +5,8 @@
 //! Backend API holds the operator's access, which allows everything.
 //!
 //! - `config`: `[organizations]` in the configuration;
-//! - `roles`: the instance's roles and permissions;
+//! - `roles`: the instance's roles and permissions, read fresh where a decision needs them;
+//! - `role_admin`, `permission_admin`: roles and permissions changed at run time (the Backend API);
 //! - `organizations`: reading, creating, updating, deleting organizations;
 //! - `memberships`: members and their roles;
 //! - `invitations`: invitations by email;
@@ -24,16 +25,20 @@ mod events;
 mod invitations;
 mod memberships;
 mod organizations;
+mod permission_admin;
 mod portable;
+mod role_admin;
 mod roles;
 
 pub use crate::authority::{OperatorOrg, OrgAccess, OrgActor};
 pub use config::{OrganizationConfig, RoleConfig};
+pub use permission_admin::PermissionInput;
 pub use portable::{ImportedInvitation, ImportedMembership, PortableOrganization};
+pub use role_admin::{RoleDetail, RoleInput, RoleListQuery};
+pub(crate) use roles::RoleSnapshot;
 
 use std::sync::Arc;
 
-use latchkey_core::authz::Role;
 use latchkey_core::clock::Millis;
 use latchkey_core::ids::IdKind;
 use latchkey_core::org::OrgFieldProblem;
@@ -55,15 +60,9 @@ pub struct OrgService {
     pub(crate) postman: Postman,
     /// Invitations that members send count against their mail budget.
     pub(crate) budgets: Budgets,
-    /// The instance's roles ([`instance_roles`]).
-    pub(crate) roles: Vec<Role>,
+    /// The instance's roles as last read (roles.rs).
+    pub(crate) roles: roles::RoleSnapshot,
     pub(crate) config: ServiceConfig,
-}
-
-/// The configured roles. The binary refuses a configuration whose roles are invalid before it
-/// gets here; should one slip through, the default roles are the safe choice.
-pub(crate) fn instance_roles(config: &ServiceConfig) -> Vec<Role> {
-    config.organizations.roles().or_else(|_| latchkey_core::authz::instance_roles(&[], &[])).unwrap_or_default()
 }
 
 impl OrgService {

@@ -157,7 +157,7 @@ impl OrgService {
         if let Some(id) = &input.id {
             imported_id(id, "orgmem_", "a membership")?;
         }
-        let role = self.role_param(&input.role)?;
+        let role = self.role_param(&input.role).await?;
         if self.store.get_membership(org_id, &input.user_id).await?.is_some() {
             return Ok(ImportOutcome::AlreadyPresent);
         }
@@ -191,7 +191,7 @@ impl OrgService {
             return Ok(ImportOutcome::AlreadyPresent);
         }
         let email = crate::identity::email_param(&input.email_address, "email_address")?;
-        let role = self.role_param(&input.role)?;
+        let role = self.role_param(&input.role).await?;
         let now = self.now();
         // Never longer than an invitation made here can live.
         let longest = now + MAX_INVITATION_DAYS * DAY_MS;

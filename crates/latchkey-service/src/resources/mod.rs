@@ -6,10 +6,12 @@
 mod external;
 mod orgs;
 mod passkeys;
+mod roles;
 
 pub use external::*;
 pub use orgs::*;
 pub use passkeys::{listed_passkeys, passkey_json};
+pub use roles::*;
 
 use latchkey_store::{EmailRow, PhoneRow, SessionRow, UserRecord};
 use serde::Serialize;

@@ -1,6 +1,5 @@
 //! Organizations, memberships, invitations and roles as Clerk's APIs show them.
 
-use latchkey_core::authz::Role;
 use latchkey_store::{MembershipRow, OrgCounts, OrgInvitationRow, OrganizationRow, UserRecord};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -238,61 +237,6 @@ pub fn org_invitation(
     who: Audience,
 ) -> Value {
     to_value(OrgInvitationView::of(s, i, url, inviter, who))
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PermissionView {
-    pub object: &'static str,
-    pub id: String,
-    pub key: String,
-    pub name: String,
-    pub description: &'static str,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RoleView {
-    pub object: &'static str,
-    pub id: String,
-    pub key: String,
-    pub name: String,
-    pub description: String,
-    pub permissions: Vec<PermissionView>,
-    pub is_creator_eligible: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-pub fn role(r: &Role) -> Value {
-    let name = r.key.trim_start_matches("org:");
-    let permissions = r
-        .permissions
-        .iter()
-        .map(|p| PermissionView {
-            object: "permission",
-            id: format!("perm_{}", p.trim_start_matches("org:").replace(':', "_")),
-            key: p.clone(),
-            name: p.clone(),
-            description: "",
-            kind: if latchkey_core::authz::is_system_permission(p) { "system" } else { "user" },
-            created_at: 0,
-            updated_at: 0,
-        })
-        .collect();
-    to_value(RoleView {
-        object: "role",
-        id: format!("role_{name}"),
-        key: r.key.clone(),
-        name: r.name.clone(),
-        description: r.description.clone(),
-        permissions,
-        is_creator_eligible: r.key == latchkey_core::authz::ADMIN_ROLE,
-        created_at: 0,
-        updated_at: 0,
-    })
 }
 
 pub fn deleted_organization(o: &OrganizationRow) -> Value {

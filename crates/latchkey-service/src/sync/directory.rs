@@ -50,13 +50,15 @@ impl SyncDirectory for Services {
     async fn spaces_of(&self, user_id: &str) -> Result<Vec<SpaceAccess>> {
         let mut spaces = vec![SpaceAccess::personal(user_id)];
         let mut memberships = self.orgs.memberships_of_user(user_id).await?;
+        // Read afresh only for someone who has organizations (most sync callers have none).
+        let roles = if memberships.is_empty() { self.orgs.roles() } else { self.orgs.current_roles().await? };
         memberships.sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
         for m in memberships {
             let state = AuthState {
                 user_id: Some(user_id.to_owned()),
                 org_id: Some(m.organization_id.clone()),
                 org_role: Some(m.role.clone()),
-                org_permissions: self.orgs.permissions_of(&m.role),
+                org_permissions: latchkey_core::authz::role_permissions(&roles, &m.role).to_vec(),
                 factor_verification_age: None,
             };
             spaces.push(SpaceAccess::organization(m.organization_id, state));

@@ -96,7 +96,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "organizationInvitation.revoked",
     "role.created",
     "role.updated",
+    "role.deleted",
     "permission.created",
+    "permission.updated",
+    "permission.deleted",
 ];
 
 /// What creating an endpoint takes.

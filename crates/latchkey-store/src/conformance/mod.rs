@@ -17,6 +17,7 @@ pub mod invitations;
 pub mod orgs;
 pub mod passkeys;
 pub mod revocations;
+pub mod roles;
 pub mod second_factors;
 pub mod sessions;
 pub mod sync;
@@ -48,6 +49,7 @@ macro_rules! conformance_scenarios {
             users::phones_and_emails,
             orgs::organizations,
             orgs::the_last_admin_keeps_their_account,
+            roles::role_changes_land_whole_or_not_at_all,
             users::a_ban_and_its_revocation_land_together,
             instance::attempt_counters,
             instance::rate_cells,

@@ -5,7 +5,7 @@ use super::{bare, uid, user};
 use crate::records::*;
 use crate::{Store, StoreError};
 
-fn org(id: &str, slug: &str) -> OrganizationRow {
+pub(super) fn org(id: &str, slug: &str) -> OrganizationRow {
     OrganizationRow {
         id: id.into(),
         name: format!("Org {slug}"),
@@ -21,7 +21,7 @@ fn org(id: &str, slug: &str) -> OrganizationRow {
     }
 }
 
-fn membership(org_id: &str, user_id: &str, role: &str) -> MembershipRow {
+pub(super) fn membership(org_id: &str, user_id: &str, role: &str) -> MembershipRow {
     MembershipRow {
         id: uid("orgmem"),
         organization_id: org_id.into(),
@@ -43,6 +43,7 @@ pub async fn organizations(store: &dyn Store) {
         permissions: r#"["org:invoices:read"]"#.into(),
         created_at: 1,
         updated_at: 1,
+        id: uid("role"),
     };
     store.upsert_org_role(&role).await.unwrap();
     let renamed = OrgRoleRow { name: "Billing team".into(), updated_at: 2, ..role.clone() };

@@ -1,7 +1,7 @@
 //! [`Store`] implemented once in portable SQL over a backend's [`SqlDriver`], by area: each
 //! module below implements one area's trait ([`UserStore`](crate::UserStore) in `users`,
 //! [`SessionStore`](crate::SessionStore) in `sessions`, [`OrganizationStore`](crate::OrganizationStore)
-//! in `organizations`, [`InvitationStore`](crate::InvitationStore) in `invitations`,
+//! in `organizations`, [`RoleStore`](crate::RoleStore) in `roles`, [`InvitationStore`](crate::InvitationStore) in `invitations`,
 //! [`KeyStore`](crate::KeyStore) in `keys`, [`SyncStore`](crate::SyncStore) in `sync`,
 //! [`WebhookStore`](crate::WebhookStore) in `webhooks`, [`ThrottleStore`](crate::ThrottleStore)
 //! in `throttle`) and describes its tables once ([`shared::Record`]); this module implements
@@ -29,6 +29,7 @@ mod organizations;
 mod outbox;
 mod passkeys;
 mod revocations;
+mod roles;
 mod second_factors;
 mod sessions;
 mod sync;

@@ -1,4 +1,4 @@
-//! Organizations: roles, organizations, memberships (with their limit and last-admin rule),
+//! Organizations: organizations, memberships (with their limit and last-admin rule),
 //! and organization invitations.
 
 use async_trait::async_trait;
@@ -13,7 +13,6 @@ use crate::records::*;
 use crate::sql::{SqlDriver, SqlTx};
 use crate::store::OrganizationStore;
 
-record!(OrgRoleRow in "org_roles" { key, name, description, permissions, created_at, updated_at });
 record!(OrganizationRow in "organizations" {
     id, name, slug, image_url, public_metadata, private_metadata, max_allowed_memberships, admin_delete_enabled,
     created_by, created_at, updated_at,
@@ -45,18 +44,6 @@ async fn counts_by_organization<D: SqlDriver>(s: &SqlStore<D>, sql: &str, f: &Fi
 
 #[async_trait]
 impl<D: SqlDriver> OrganizationStore for SqlStore<D> {
-    async fn upsert_org_role(&self, role: &OrgRoleRow) -> Result<()> {
-        let mut tx = self.begin().await?;
-        if update_in(&mut tx, role).await? == 0 {
-            insert_in(&mut tx, role).await?;
-        }
-        tx.commit().await
-    }
-
-    async fn list_org_roles(&self) -> Result<Vec<OrgRoleRow>> {
-        self.find_all("1 = 1 ORDER BY created_at, key", &[]).await
-    }
-
     async fn create_organization(&self, org: &OrganizationRow, first: Option<&MembershipRow>) -> Result<()> {
         let mut tx = self.begin().await?;
         insert_in(&mut tx, org).await?;

@@ -31,6 +31,7 @@ mod oauth_apple;
 mod oauth_connect;
 mod oauth_github;
 mod oauth_tokens;
+mod org_roles;
 mod orgs;
 mod pages;
 mod pages_email_links;

@@ -1,0 +1,1 @@
+../../latchkey-store/migrations/0019_runtime_roles.sql
