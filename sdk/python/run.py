@@ -23,6 +23,8 @@ import time
 import urllib.parse
 import urllib.request
 
+import requests
+
 import jwt
 
 import clerk_fapi_oracle
@@ -166,6 +168,13 @@ def with_latchkey(check, config=None):
     proc, workdir, url, secret = start_latchkey(config)
     try:
         check(url, secret, workdir)
+    except requests.exceptions.ConnectionError:
+        # Say whether latchkey was still running and what it logged last, before the workdir goes.
+        state = "still running" if proc.poll() is None else f"exited with {proc.returncode}"
+        with open(os.path.join(workdir, "latchkey.log")) as f:
+            tail = f.read()[-4000:]
+        print(f"latchkey dropped a connection; it is {state}. The end of its log:\n{tail}", file=sys.stderr)
+        raise
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -373,6 +373,7 @@ async fn full_router() -> (Router, tempfile::TempDir) {
     let store = latchkey::app::open_store(&config).await.unwrap();
     let bound = "127.0.0.1:3000".parse().unwrap();
     let built = latchkey::app::build(&config, store, &config.public_url_for(bound)).await.unwrap();
+    latchkey::app::seed_roles(&built).await.unwrap();
     let state = latchkey::app::app_state(&config, &built, bound).unwrap();
     (latchkey_api::router(state), dir)
 }

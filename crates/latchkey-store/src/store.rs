@@ -340,18 +340,18 @@ pub trait InvitationStore: Send + Sync {
 /// changed at run time through the Backend API (docs/organization-roles.md).
 #[async_trait]
 pub trait RoleStore: Send + Sync {
-    /// Writes a configured role over the stored one with its key (seeding).
-    async fn upsert_org_role(&self, role: &OrgRoleRow) -> Result<()>;
-    /// Removes a role that configuration no longer defines (seeding); whether there was one.
-    async fn delete_org_role(&self, key: &str) -> Result<bool>;
+    /// Writes the configured roles over the stored ones with their keys and removes the roles
+    /// `removed` names, in one transaction, unless roles are managed at run time (then it writes
+    /// nothing and answers false).
+    async fn seed_roles(&self, roles: &[OrgRoleRow], removed: &[String]) -> Result<bool>;
     /// Oldest first.
     async fn list_org_roles(&self) -> Result<Vec<OrgRoleRow>>;
     /// Writes a permission unless one with its key exists; whether it wrote it (seeding).
     async fn seed_org_permission(&self, permission: &OrgPermissionRow) -> Result<bool>;
     /// Oldest first.
     async fn list_org_permissions(&self) -> Result<Vec<OrgPermissionRow>>;
-    /// Applies a change made at run time, whole or not at all, and records that roles are now
-    /// managed at run time.
+    /// Applies a change made at run time, whole or not at all (`Stale` when a row it was
+    /// computed from changed meanwhile), and records that roles are now managed at run time.
     async fn change_roles(&self, change: &RoleChange) -> Result<()>;
     /// Whether a change was ever made at run time (then configuration seeds no more roles).
     async fn roles_managed_at_run_time(&self) -> Result<bool>;

@@ -158,6 +158,14 @@ pub async fn build(config: &Config, store: Arc<dyn Store>, issuer: &str) -> anyh
     build_with(config, store, issuer, Arc::new(SystemClock), Arc::new(OsRandom), None).await
 }
 
+/// Writes the configured organization roles to the database (until roles are managed at run
+/// time). Only `latchkey serve` does: a command run with another configuration must not rewrite
+/// the roles a fleet serves (docs/organization-roles.md).
+pub async fn seed_roles(built: &Built) -> anyhow::Result<()> {
+    built.services.orgs().seed_roles().await?;
+    Ok(())
+}
+
 /// [`build`] with the clock, randomness and (optionally) the mailer chosen by the caller.
 pub async fn build_with(
     config: &Config,
@@ -263,7 +271,6 @@ pub async fn build_with(
         )
         .with_telemetry(services.telemetry().clone()),
     );
-    services.orgs().seed_roles().await?;
     // Sync is its own service: its own store view, and identity only through `SyncDirectory`.
     let directory: Arc<dyn SyncDirectory> = services.clone();
     let sync = Arc::new(

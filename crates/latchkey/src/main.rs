@@ -301,6 +301,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let public_url = config.public_url_for(bound);
     let built = app::build(&config, store, &public_url).await?;
+    app::seed_roles(&built).await?;
     let state = app::app_state(&config, &built, bound)?;
     let pk = state.config.publishable_key.clone();
     let mode = config.mode_at(bound);

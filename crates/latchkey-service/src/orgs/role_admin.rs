@@ -7,7 +7,7 @@
 //! is given to it, none is taken from it, it is never removed and its key never changes), and
 //! the configured `creator_role` and `default_role` keep their keys and are never removed.
 
-use latchkey_core::authz::ADMIN_ROLE;
+use latchkey_core::authz::{with_org_prefix, ADMIN_ROLE};
 use latchkey_core::ids::IdKind;
 use latchkey_store::{OrgPermissionRow, OrgRoleRow, RoleChange, StoreError};
 use serde_json::{json, Value};
@@ -88,8 +88,16 @@ pub(super) fn permission_list(keys: &[String]) -> String {
     serde_json::to_string(keys).unwrap_or_else(|_| "[]".into())
 }
 
+/// The code of a change that found a row changed since it read it (retried, then 409).
+pub(super) const CHANGED_MEANWHILE: &str = "roles_changed_concurrently";
+
 pub(super) fn conflict(e: StoreError) -> ServiceError {
     match e {
+        StoreError::Stale => ServiceError::new(
+            ErrorKind::Conflict,
+            CHANGED_MEANWHILE,
+            "The roles changed at the same time; try again.",
+        ),
         StoreError::Conflict(rule) if rule == "role_in_use" => ServiceError::unprocessable(
             "role_in_use",
             "Members or pending invitations hold this role: give them another role first.",
@@ -97,7 +105,14 @@ pub(super) fn conflict(e: StoreError) -> ServiceError {
         StoreError::Conflict(rule) if rule == "role_key_exists" => {
             ServiceError::unprocessable("duplicate_record", "Another role has this key.").param("key")
         }
-        StoreError::Conflict(_) => {
+        StoreError::Conflict(rule) if rule == "role_key_held" => ServiceError::unprocessable(
+            "role_key_held",
+            "Members or pending invitations still hold this key from a role removed earlier: give them another role first.",
+        )
+        .param("key"),
+        // The unique key of org_permissions, as PostgreSQL (its constraint) and SQLite (its
+        // message) name it.
+        StoreError::Conflict(what) if what.contains("org_permissions") => {
             ServiceError::unprocessable("duplicate_record", "Another permission has this key.").param("key")
         }
         other => other.into(),
@@ -106,18 +121,18 @@ pub(super) fn conflict(e: StoreError) -> ServiceError {
 
 /// What the Backend API's role and permission lists filter and sort by.
 pub(super) trait Listed {
-    fn fields(&self) -> (&str, &str, &str, i64);
+    fn fields(&self) -> (String, &str, &str, i64);
 }
 
 impl Listed for OrgRoleRow {
-    fn fields(&self) -> (&str, &str, &str, i64) {
-        (&self.id, &self.name, &self.key, self.created_at)
+    fn fields(&self) -> (String, &str, &str, i64) {
+        (self.role_id(), &self.name, &self.key, self.created_at)
     }
 }
 
 impl Listed for OrgPermissionRow {
-    fn fields(&self) -> (&str, &str, &str, i64) {
-        (&self.id, &self.name, &self.key, self.created_at)
+    fn fields(&self) -> (String, &str, &str, i64) {
+        (self.id.clone(), &self.name, &self.key, self.created_at)
     }
 }
 
@@ -166,7 +181,7 @@ pub(super) fn page<T: Listed>(items: Vec<T>, q: &RoleListQuery) -> Result<(Vec<T
 impl OrgService {
     async fn role_row(&self, id: &str) -> Result<OrgRoleRow> {
         let roles = self.store.list_org_roles().await?;
-        roles.into_iter().find(|r| r.id == id).ok_or_else(|| ServiceError::not_found("Role"))
+        roles.into_iter().find(|r| r.role_id() == id).ok_or_else(|| ServiceError::not_found("Role"))
     }
 
     pub(super) async fn permission_row(&self, id: &str) -> Result<OrgPermissionRow> {
@@ -199,10 +214,10 @@ impl OrgService {
         self.detail(role).await
     }
 
-    /// Permission ids (or keys) as keys, each once; an unknown one is refused.
-    async fn permission_keys(&self, given: &[String]) -> Result<Vec<String>> {
+    /// The permissions given by id (or key), each once; an unknown one is refused.
+    async fn permissions_named(&self, given: &[String]) -> Result<Vec<OrgPermissionRow>> {
         let known = self.store.list_org_permissions().await?;
-        let mut keys = Vec::new();
+        let mut rows: Vec<OrgPermissionRow> = Vec::new();
         for g in given {
             let p = known.iter().find(|p| &p.id == g || &p.key == g).ok_or_else(|| {
                 ServiceError::unprocessable(
@@ -211,16 +226,15 @@ impl OrgService {
                 )
                 .param("permissions")
             })?;
-            if !keys.contains(&p.key) {
-                keys.push(p.key.clone());
+            if !rows.iter().any(|r| r.id == p.id) {
+                rows.push(p.clone());
             }
         }
-        Ok(keys)
+        Ok(rows)
     }
 
     /// Refuses a change `org:admin` or a configured role may not undergo.
     fn guard_role(&self, role: &OrgRoleRow, new_key: Option<&str>, permissions: Option<&[String]>) -> Result<()> {
-        let configured = &self.config.organizations;
         let renamed = new_key.is_some_and(|k| k != role.key);
         if role.key == ADMIN_ROLE {
             let all = role_permission_keys(role);
@@ -232,10 +246,7 @@ impl OrgService {
                 ));
             }
         }
-        let named = [&configured.creator_role, &configured.default_role]
-            .iter()
-            .any(|k| latchkey_core::authz::with_org_prefix(k) == role.key);
-        if renamed && named {
+        if renamed && self.configured_key(&role.key) {
             return Err(ServiceError::unprocessable(
                 "role_in_configuration",
                 format!(
@@ -247,6 +258,12 @@ impl OrgService {
         Ok(())
     }
 
+    /// Whether configuration names the role for creators or new members.
+    fn configured_key(&self, key: &str) -> bool {
+        let configured = &self.config.organizations;
+        [&configured.creator_role, &configured.default_role].iter().any(|k| with_org_prefix(k) == key)
+    }
+
     /// Writes a change with its events and reads the roles again.
     pub(super) async fn apply(&self, change: RoleChange, events: Vec<latchkey_store::OutboxEvent>) -> Result<()> {
         self.emitting(events).change_roles(&change).await.map_err(conflict)?;
@@ -254,87 +271,120 @@ impl OrgService {
         Ok(())
     }
 
-    fn role_event(
-        &self,
-        event_type: &str,
-        role: &OrgRoleRow,
-        known: &[OrgPermissionRow],
-    ) -> latchkey_store::OutboxEvent {
-        self.event(event_type, stored_role(role, known))
+    /// Runs a change again when another one landed between its read and its write (each try
+    /// reads afresh, and each round of racing changes lets at least one through, so up to ten
+    /// changes at once all land); after ten tries the caller gets 409.
+    pub(super) async fn retrying<T, F, Fut>(&self, mut once: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut tries = 1;
+        loop {
+            match once().await {
+                Err(e) if e.code == CHANGED_MEANWHILE && tries < 10 => tries += 1,
+                other => return other,
+            }
+        }
     }
 
     pub async fn create_role(&self, _operator: &Operator, input: RoleInput) -> Result<RoleDetail> {
         let name = required(input.name.as_ref(), "name")?;
         let key = role_key(&required(input.key.as_ref(), "key")?)?;
-        let permissions = self.permission_keys(input.permissions.as_deref().unwrap_or_default()).await?;
-        let now = self.now();
-        let role = OrgRoleRow {
-            key,
-            name,
-            description: input.description.unwrap_or_default(),
-            permissions: permission_list(&permissions),
-            created_at: now,
-            updated_at: now,
-            id: self.new_id(IdKind::Role),
-        };
-        let detail = self.detail(role).await?;
-        let event = self.role_event("role.created", &detail.role, &detail.known);
-        self.apply(RoleChange { new_role: Some(detail.role.clone()), ..Default::default() }, vec![event]).await?;
-        Ok(detail)
+        let id = self.new_id(IdKind::Role);
+        self.retrying(|| async {
+            let granted = self.permissions_named(input.permissions.as_deref().unwrap_or_default()).await?;
+            let now = self.now();
+            let role = OrgRoleRow {
+                key: key.clone(),
+                name: name.clone(),
+                description: input.description.clone().unwrap_or_default(),
+                permissions: permission_list(&granted.iter().map(|p| p.key.clone()).collect::<Vec<_>>()),
+                created_at: now,
+                updated_at: now,
+                id: Some(id.clone()),
+            };
+            let detail = self.detail(role).await?;
+            let event = self.event("role.created", detail.view());
+            let change =
+                RoleChange { read_permissions: granted, new_role: Some(detail.role.clone()), ..Default::default() };
+            self.apply(change, vec![event]).await?;
+            Ok(detail)
+        })
+        .await
     }
 
     pub async fn update_role(&self, _operator: &Operator, id: &str, input: RoleInput) -> Result<RoleDetail> {
+        self.retrying(|| self.update_role_once(id, &input)).await
+    }
+
+    async fn update_role_once(&self, id: &str, input: &RoleInput) -> Result<RoleDetail> {
         let before = self.role_row(id).await?;
-        let key = input.key.as_deref().map(role_key).transpose()?;
-        let permissions = match &input.permissions {
-            Some(given) => Some(self.permission_keys(given).await?),
+        // The key it has is accepted as it is (a configured one may have another form).
+        let key = input.key.as_deref().filter(|k| k.trim() != before.key).map(role_key).transpose()?;
+        let granted = match &input.permissions {
+            Some(given) => Some(self.permissions_named(given).await?),
             None => None,
         };
-        self.guard_role(&before, key.as_deref(), permissions.as_deref())?;
+        let keys = granted.as_ref().map(|g| g.iter().map(|p| p.key.clone()).collect::<Vec<_>>());
+        self.guard_role(&before, key.as_deref(), keys.as_deref())?;
         let mut role = before.clone();
         if input.name.is_some() {
             role.name = required(input.name.as_ref(), "name")?;
         }
-        if let Some(description) = input.description {
-            role.description = description;
+        if let Some(description) = &input.description {
+            role.description = description.clone();
         }
-        if let Some(permissions) = permissions {
-            role.permissions = permission_list(&permissions);
+        if let Some(keys) = keys {
+            role.permissions = permission_list(&keys);
         }
         if let Some(key) = key {
             role.key = key;
         }
-        self.write_role(before, role).await
+        self.write_role(before, role, granted.unwrap_or_default()).await
     }
 
-    /// Writes a changed role (moving its members along when its key changed).
-    async fn write_role(&self, before: OrgRoleRow, mut role: OrgRoleRow) -> Result<RoleDetail> {
+    /// Writes a changed role (moving its members along when its key changed), provided the
+    /// role and the permissions `granted` are still as read.
+    async fn write_role(
+        &self,
+        before: OrgRoleRow,
+        mut role: OrgRoleRow,
+        granted: Vec<OrgPermissionRow>,
+    ) -> Result<RoleDetail> {
         role.updated_at = self.now();
         let renamed_role = (role.key != before.key).then(|| (before.key.clone(), role.key.clone()));
         let detail = self.detail(role).await?;
-        let event = self.role_event("role.updated", &detail.role, &detail.known);
-        let change = RoleChange { roles: vec![detail.role.clone()], renamed_role, ..Default::default() };
+        let event = self.event("role.updated", detail.view());
+        let change = RoleChange {
+            read_roles: vec![before],
+            read_permissions: granted,
+            roles: vec![detail.role.clone()],
+            renamed_role,
+            ..Default::default()
+        };
         self.apply(change, vec![event]).await?;
         Ok(detail)
     }
 
     pub async fn delete_role(&self, _operator: &Operator, id: &str) -> Result<()> {
-        let role = self.role_row(id).await?;
-        let configured = &self.config.organizations;
-        let named = [&configured.creator_role, &configured.default_role]
-            .iter()
-            .any(|k| latchkey_core::authz::with_org_prefix(k) == role.key);
-        if role.key == ADMIN_ROLE || named {
-            return Err(ServiceError::unprocessable(
-                "role_in_configuration",
-                format!(
-                    "{} is org:admin or named by [organizations] creator_role or default_role; it stays.",
-                    role.key
-                ),
-            ));
-        }
-        let event = self.event("role.deleted", json!({"object": "role", "id": role.id, "deleted": true}));
-        self.apply(RoleChange { removed_role: Some(role.key), ..Default::default() }, vec![event]).await
+        self.retrying(|| async {
+            let role = self.role_row(id).await?;
+            if role.key == ADMIN_ROLE || self.configured_key(&role.key) {
+                return Err(ServiceError::unprocessable(
+                    "role_in_configuration",
+                    format!(
+                        "{} is org:admin or named by [organizations] creator_role or default_role; it stays.",
+                        role.key
+                    ),
+                ));
+            }
+            let event = self.event("role.deleted", json!({"object": "role", "id": role.role_id(), "deleted": true}));
+            let change =
+                RoleChange { removed_role: Some(role.key.clone()), read_roles: vec![role], ..Default::default() };
+            self.apply(change, vec![event]).await
+        })
+        .await
     }
 
     /// Gives a role one permission (`give`) or takes it away.
@@ -345,28 +395,31 @@ impl OrgService {
         permission_id: &str,
         give: bool,
     ) -> Result<RoleDetail> {
-        let before = self.role_row(role_id).await?;
-        let p = self.permission_row(permission_id).await?;
-        let mut keys = role_permission_keys(&before);
-        match (give, keys.contains(&p.key)) {
-            (true, true) => {
-                return Err(ServiceError::new(
-                    ErrorKind::Conflict,
-                    "permission_already_assigned",
-                    "The role already has this permission.",
-                ))
+        self.retrying(|| async {
+            let before = self.role_row(role_id).await?;
+            let p = self.permission_row(permission_id).await?;
+            let mut keys = role_permission_keys(&before);
+            match (give, keys.contains(&p.key)) {
+                (true, true) => {
+                    return Err(ServiceError::new(
+                        ErrorKind::Conflict,
+                        "permission_already_assigned",
+                        "The role already has this permission.",
+                    ))
+                }
+                (false, false) => {
+                    return Err(ServiceError::unprocessable(
+                        "permission_not_assigned",
+                        "The role does not have this permission.",
+                    ))
+                }
+                (true, false) => keys.push(p.key.clone()),
+                (false, true) => keys.retain(|k| k != &p.key),
             }
-            (false, false) => {
-                return Err(ServiceError::unprocessable(
-                    "permission_not_assigned",
-                    "The role does not have this permission.",
-                ))
-            }
-            (true, false) => keys.push(p.key),
-            (false, true) => keys.retain(|k| k != &p.key),
-        }
-        self.guard_role(&before, None, Some(&keys))?;
-        let role = OrgRoleRow { permissions: permission_list(&keys), ..before.clone() };
-        self.write_role(before, role).await
+            self.guard_role(&before, None, Some(&keys))?;
+            let role = OrgRoleRow { permissions: permission_list(&keys), ..before.clone() };
+            self.write_role(before, role, vec![p]).await
+        })
+        .await
     }
 }

@@ -130,23 +130,40 @@ impl OrgService {
     /// is new or changed since the last start is announced (`role.created`, `role.updated`, and
     /// `permission.created` for permissions no stored role had); one that configuration no
     /// longer defines is removed (`role.deleted`): its members keep the key and hold no
-    /// permission, as before roles were stored.
+    /// permission, as before roles were stored. Only `latchkey serve` seeds (a command run
+    /// elsewhere with another configuration must not rewrite a fleet's roles).
     pub async fn seed_roles(&self) -> Result<()> {
         let managed = self.store.roles_managed_at_run_time().await?;
         self.seed_permissions(managed).await?;
-        if managed {
+        if managed || !self.seed_configured_roles().await? {
             tracing::info!(
                 "organization roles are managed at run time (Backend API): [organizations] roles seed only a fresh instance"
             );
-        } else {
-            self.seed_configured_roles().await?;
+            self.check_configured_keys().await?;
         }
         self.current_roles().await?;
         Ok(())
     }
 
+    /// Roles managed at run time may lack the roles configuration names for creators and new
+    /// members: they would then hold no permission, which is safe but surprising.
+    async fn check_configured_keys(&self) -> Result<()> {
+        let stored = self.store.list_org_roles().await?;
+        let organizations = &self.config.organizations;
+        for (what, key) in
+            [("creator_role", &organizations.creator_role), ("default_role", &organizations.default_role)]
+        {
+            let key = with_org_prefix(key);
+            if !stored.iter().any(|r| r.key == key) {
+                tracing::warn!(
+                    "[organizations] {what} is {key}, which the roles managed at run time do not have: members given it hold no permission"
+                );
+            }
+        }
+        Ok(())
+    }
+
     async fn seed_permissions(&self, managed: bool) -> Result<()> {
-        let now = self.now();
         let mut keys: Vec<String> = SYSTEM_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect();
         if !managed {
             for p in self.roles.configured.iter().flat_map(|r| &r.permissions) {
@@ -156,65 +173,76 @@ impl OrgService {
             }
         }
         for key in keys {
-            let kind = if is_system_permission(&key) { "system" } else { "user" };
-            let row = OrgPermissionRow {
-                id: seeded_permission_id(&key),
-                name: permission_name(&key),
-                key,
-                description: String::new(),
-                kind: kind.into(),
-                created_at: now,
-                updated_at: now,
-            };
-            self.store.seed_org_permission(&row).await?;
+            let row = self.seeded_permission(&key);
+            if let Err(latchkey_store::StoreError::Conflict(_)) = self.store.seed_org_permission(&row).await {
+                // Two keys can give one seeded id (`org:a_b:c`, `org:a:b_c`): the second gets its own.
+                let fresh = OrgPermissionRow { id: self.new_id(latchkey_core::ids::IdKind::Permission), ..row };
+                self.store.seed_org_permission(&fresh).await?;
+            }
         }
         Ok(())
     }
 
-    async fn seed_configured_roles(&self) -> Result<()> {
+    fn seeded_permission(&self, key: &str) -> OrgPermissionRow {
+        let now = self.now();
+        OrgPermissionRow {
+            id: seeded_permission_id(key),
+            name: permission_name(key),
+            key: key.to_owned(),
+            description: String::new(),
+            kind: if is_system_permission(key) { "system" } else { "user" }.into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Writes the configured roles that are new or changed; false when roles turned out to be
+    /// managed at run time (nothing written).
+    async fn seed_configured_roles(&self) -> Result<bool> {
         let now = self.now();
         let stored = self.store.list_org_roles().await?;
         let known: std::collections::HashSet<String> = stored.iter().flat_map(role_permission_keys).collect();
         let mut announced = std::collections::HashSet::new();
+        let (mut rows, mut events) = (Vec::new(), Vec::new());
         for r in &self.roles.configured {
             let permissions = serde_json::to_string(&r.permissions).unwrap_or_else(|_| "[]".into());
             let before = stored.iter().find(|s| s.key == r.key);
-            let mut events = Vec::new();
+            let changed = before
+                .is_none_or(|b| b.name != r.name || b.description != r.description || b.permissions != permissions);
             match before {
                 None => events.push(self.event("role.created", crate::resources::role(r))),
-                Some(b) if b.name != r.name || b.description != r.description || b.permissions != permissions => {
-                    events.push(self.event("role.updated", crate::resources::role(r)))
-                }
+                Some(_) if changed => events.push(self.event("role.updated", crate::resources::role(r))),
+                // Unchanged, and with its id (a row an older binary wrote gets it now).
+                Some(b) if b.id.is_some() => continue,
                 Some(_) => {}
             }
             for p in r.permissions.iter().filter(|p| !known.contains(*p) && announced.insert((*p).clone())) {
-                let kind = if is_system_permission(p) { "system" } else { "user" };
-                events.push(self.event(
-                    "permission.created",
-                    serde_json::json!({"object": "permission", "id": seeded_permission_id(p), "key": p, "name": p, "description": "", "type": kind}),
-                ));
+                events.push(self.event("permission.created", crate::resources::permission(&self.seeded_permission(p))));
             }
-            let row = OrgRoleRow {
+            rows.push(OrgRoleRow {
                 key: r.key.clone(),
                 name: r.name.clone(),
                 description: r.description.clone(),
                 permissions,
                 created_at: before.map_or(now, |b| b.created_at),
-                updated_at: now,
-                id: before.map_or_else(|| seeded_role_id(&r.key), |b| b.id.clone()),
-            };
-            if events.is_empty() {
-                self.store.upsert_org_role(&row).await?;
-            } else {
-                self.emitting(events).upsert_org_role(&row).await?;
-            }
+                updated_at: if changed { now } else { before.map_or(now, |b| b.updated_at) },
+                id: Some(before.map_or_else(|| seeded_role_id(&r.key), |b| b.role_id())),
+            });
         }
+        let mut removed = Vec::new();
         for gone in stored.iter().filter(|s| self.roles.rank(&s.key) == usize::MAX) {
-            let event =
-                self.event("role.deleted", serde_json::json!({"object": "role", "id": gone.id, "deleted": true}));
-            self.emitting(vec![event]).delete_org_role(&gone.key).await?;
+            events.push(
+                self.event(
+                    "role.deleted",
+                    serde_json::json!({"object": "role", "id": gone.role_id(), "deleted": true}),
+                ),
+            );
+            removed.push(gone.key.clone());
         }
-        Ok(())
+        if rows.is_empty() && removed.is_empty() {
+            return Ok(!self.store.roles_managed_at_run_time().await?);
+        }
+        Ok(self.emitting(events).seed_roles(&rows, &removed).await?)
     }
 }
 

@@ -87,7 +87,7 @@ pub fn stored_role(r: &OrgRoleRow, known: &[OrgPermissionRow]) -> Value {
         .collect();
     to_value(RoleView {
         object: "role",
-        id: r.id.clone(),
+        id: r.role_id(),
         key: r.key.clone(),
         name: r.name.clone(),
         description: r.description.clone(),

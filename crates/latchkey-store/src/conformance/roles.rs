@@ -14,7 +14,7 @@ fn role(key: &str, permissions: &[&str]) -> OrgRoleRow {
         permissions: serde_json::to_string(permissions).unwrap(),
         created_at: 1,
         updated_at: 1,
-        id: uid("role"),
+        id: Some(uid("role")),
     }
 }
 
@@ -45,13 +45,18 @@ pub async fn role_changes_land_whole_or_not_at_all(store: &dyn Store) {
     // A new role with the permission; its key is unique.
     let key = format!("org:{}", uid("analyst").to_lowercase());
     let analyst = role(&key, &[&read.key]);
+    let seeded = role(&format!("org:{}", uid("seeded").to_lowercase()), &[]);
+    let seeding = !store.roles_managed_at_run_time().await.unwrap();
+    assert_eq!(store.seed_roles(std::slice::from_ref(&seeded), &[]).await.unwrap(), seeding);
     store.change_roles(&RoleChange { new_role: Some(analyst.clone()), ..Default::default() }).await.unwrap();
+    assert!(!store.seed_roles(&[], std::slice::from_ref(&seeded.key)).await.unwrap(), "no seeding once managed");
+    assert_eq!(store.list_org_roles().await.unwrap().contains(&seeded), seeding, "nor removal");
     assert!(store.roles_managed_at_run_time().await.unwrap(), "a run-time change is recorded");
     assert!(store.list_org_roles().await.unwrap().contains(&analyst));
     let twice = RoleChange { new_role: Some(role(&key, &[])), ..Default::default() };
     conflict(store.change_roles(&twice).await, "role_key_exists");
     let dup_key = OrgPermissionRow { id: uid("perm"), ..read.clone() };
-    let taken = store.change_roles(&RoleChange { permissions: vec![dup_key], ..Default::default() }).await;
+    let taken = store.change_roles(&RoleChange { new_permission: Some(dup_key), ..Default::default() }).await;
     assert!(matches!(taken, Err(StoreError::Conflict(_))), "permission keys are unique: {taken:?}");
 
     // A member and a pending invitation hold the role; renaming carries them along.
@@ -76,7 +81,17 @@ pub async fn role_changes_land_whole_or_not_at_all(store: &dyn Store) {
     store.insert_org_invitation(&invitation).await.unwrap();
     let renamed_key = format!("{key}_2");
     let renamed = OrgRoleRow { key: renamed_key.clone(), updated_at: 2, ..analyst.clone() };
+    // A change computed from a row that changed since is refused whole.
+    let stale = RoleChange {
+        read_roles: vec![OrgRoleRow { name: "Old name".into(), ..analyst.clone() }],
+        roles: vec![OrgRoleRow { description: "lost".into(), ..analyst.clone() }],
+        ..Default::default()
+    };
+    let refused = store.change_roles(&stale).await;
+    assert!(matches!(refused, Err(StoreError::Stale)), "{refused:?}");
+    assert!(store.list_org_roles().await.unwrap().contains(&analyst), "nothing of it landed");
     let rename = RoleChange {
+        read_roles: vec![analyst.clone()],
         roles: vec![renamed.clone()],
         renamed_role: Some((key.clone(), renamed_key.clone())),
         ..Default::default()
@@ -111,6 +126,13 @@ pub async fn role_changes_land_whole_or_not_at_all(store: &dyn Store) {
     store.update_org_invitation(&OrgInvitationRow { status: "revoked".into(), ..invited }).await.unwrap();
     store.change_roles(&remove).await.unwrap();
     assert!(!store.list_org_roles().await.unwrap().iter().any(|r| r.key == renamed_key));
+    // A key members still hold (here: of a role removed by seeding, before) is not reused.
+    let ghost = format!("org:{}", uid("ghost").to_lowercase());
+    let held = store.get_membership(&o.id, &u).await.unwrap().unwrap();
+    store.update_membership(&MembershipRow { role: ghost.clone(), ..held.clone() }, &ghost).await.unwrap();
+    let reuse = RoleChange { new_role: Some(role(&ghost, &[])), ..Default::default() };
+    conflict(store.change_roles(&reuse).await, "role_key_held");
+    store.update_membership(&held, &other.key).await.unwrap();
 
     // A permission removed together with the role lists that named it.
     let without = OrgRoleRow { permissions: "[]".into(), updated_at: 3, ..other.clone() };
@@ -119,6 +141,8 @@ pub async fn role_changes_land_whole_or_not_at_all(store: &dyn Store) {
     store.change_roles(&drop).await.unwrap();
     assert!(!store.list_org_permissions().await.unwrap().iter().any(|p| p.id == read.id));
     assert!(store.list_org_roles().await.unwrap().contains(&without));
-    assert!(store.delete_org_role(&other.key).await.unwrap());
-    assert!(!store.delete_org_role(&other.key).await.unwrap());
+    // A role written over one that is gone is refused (it was deleted meanwhile).
+    let gone =
+        RoleChange { roles: vec![role(&format!("org:{}", uid("gone").to_lowercase()), &[])], ..Default::default() };
+    assert!(matches!(store.change_roles(&gone).await, Err(StoreError::Stale)));
 }

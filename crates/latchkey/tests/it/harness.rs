@@ -137,6 +137,7 @@ impl TestServer {
         )
         .await
         .expect("build services");
+        latchkey::app::seed_roles(&built).await.expect("seed roles");
         let state = latchkey::app::app_state(&config, &built, bound).expect("state");
         let (tx, rx) = oneshot::channel::<()>();
         let serve_state = state.clone();

@@ -268,13 +268,38 @@ crate::both_backends!(roles_and_permissions_change_at_run_time, |backend| async 
     let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
     assert_eq!(count("permission.created"), 1);
     assert_eq!(count("role.created"), 1);
-    assert_eq!(count("role.updated"), 3, "a permission taken, given back, and the new key");
+    // org:admin given the new permission; a permission taken, given back; the new key; the
+    // permission's new key and its deletion in both roles naming it.
+    assert_eq!(count("role.updated"), 1 + 2 + 1 + 2 + 2);
     assert_eq!((count("permission.updated"), count("permission.deleted"), count("role.deleted")), (1, 1, 1));
     let made = events.iter().find(|e| e["type"] == "role.created").unwrap();
     assert_eq!(
         (made["data"]["key"].as_str(), made["data"]["id"].as_str()),
         (Some("org:analyst"), Some(analyst.as_str()))
     );
+
+    // Changes made at once all land: six grants to one role in parallel.
+    let made = admin.post("/v1/organization_roles", json!({"name": "Busy", "key": "org:busy"})).await;
+    let busy = id(&made);
+    let mut grants = Vec::new();
+    for i in 0..6 {
+        let p =
+            admin.post("/v1/organization_permissions", json!({"name": "Task", "key": format!("org:task{i}:do")})).await;
+        grants.push(format!("/v1/organization_roles/{busy}/permissions/{}", id(&p)));
+    }
+    let answers = futures_util::future::join_all(grants.iter().map(|g| admin.post(g, json!({})))).await;
+    assert!(
+        answers.iter().all(|r| r.status == StatusCode::OK),
+        "{:?}",
+        answers.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert_eq!(keys(&admin.get(&format!("/v1/organization_roles/{busy}")).await.body).len(), 6, "no grant lost");
+    let admin_keys = keys(&admin.get("/v1/organization_roles/role_admin").await.body);
+    assert_eq!(admin_keys.iter().filter(|k| k.starts_with("org:task")).count(), 6, "org:admin got every new one");
+    let cleanup = futures_util::future::join_all(grants.iter().map(|g| admin.delete(g))).await;
+    assert!(cleanup.iter().all(|r| r.status == StatusCode::OK));
+    assert!(keys(&admin.get(&format!("/v1/organization_roles/{busy}")).await.body).is_empty(), "no removal lost");
+    assert_eq!(admin.delete(&format!("/v1/organization_roles/{busy}")).await.status, StatusCode::OK);
 });
 
 crate::both_backends!(another_instance_sees_run_time_roles_and_configuration_stops_seeding, |backend| async move {
