@@ -204,8 +204,7 @@ impl OrgService {
     pub async fn role_views(&self) -> Result<Vec<Value>> {
         let known = self.store.list_org_permissions().await?;
         let mut rows = self.store.list_org_roles().await?;
-        let order = self.current_roles().await?;
-        rows.sort_by_key(|r| order.iter().position(|o| o.key == r.key).unwrap_or(usize::MAX));
+        rows.sort_by_key(|r| self.roles.rank(&r.key));
         Ok(rows.iter().map(|r| stored_role(r, &known)).collect())
     }
 

@@ -6,11 +6,11 @@
 use std::sync::{Arc, RwLock};
 
 use latchkey_core::authz::{is_system_permission, role_permissions, with_org_prefix, Role, SYSTEM_PERMISSIONS};
-use latchkey_store::{OrgPermissionRow, OrgRoleRow};
+use latchkey_store::{seeded_role_id, OrgPermissionRow, OrgRoleRow};
 
 use super::OrgService;
 use crate::error::{Result, ServiceError};
-use crate::resources::{role_permission_keys, seeded_permission_id, seeded_role_id};
+use crate::resources::{role_permission_keys, seeded_permission_id};
 use crate::ServiceConfig;
 
 /// The roles as last read, shared by every request of this process, and the configured ones.
@@ -49,7 +49,7 @@ impl RoleSnapshot {
 
     /// Where a role stands in lists: the configured ones in their order, then the others
     /// oldest first (the store lists them so).
-    fn rank(&self, key: &str) -> usize {
+    pub(super) fn rank(&self, key: &str) -> usize {
         self.configured.iter().position(|r| r.key == key).unwrap_or(usize::MAX)
     }
 }

@@ -1,7 +1,7 @@
 //! Roles and permissions as Clerk's `Role` and `Permission` objects (docs/organization-roles.md).
 
 use latchkey_core::authz::{is_system_permission, Role, SYSTEM_PERMISSIONS};
-use latchkey_store::{OrgPermissionRow, OrgRoleRow};
+use latchkey_store::{seeded_role_id, OrgPermissionRow, OrgRoleRow};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -66,11 +66,6 @@ pub struct RoleView {
 /// The id of a permission seeded from configuration (or one of Clerk's system permissions).
 pub fn seeded_permission_id(key: &str) -> String {
     format!("perm_{}", key.trim_start_matches("org:").replace(':', "_"))
-}
-
-/// The id of a role seeded from configuration.
-pub fn seeded_role_id(key: &str) -> String {
-    format!("role_{}", key.trim_start_matches("org:"))
 }
 
 /// The permission keys a stored role grants.

@@ -50,8 +50,10 @@ impl SyncDirectory for Services {
     async fn spaces_of(&self, user_id: &str) -> Result<Vec<SpaceAccess>> {
         let mut spaces = vec![SpaceAccess::personal(user_id)];
         let mut memberships = self.orgs.memberships_of_user(user_id).await?;
-        // Read afresh only for someone who has organizations (most sync callers have none).
-        let roles = if memberships.is_empty() { self.orgs.roles() } else { self.orgs.current_roles().await? };
+        if memberships.is_empty() {
+            return Ok(spaces);
+        }
+        let roles = self.orgs.current_roles().await?;
         memberships.sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
         for m in memberships {
             let state = AuthState {
